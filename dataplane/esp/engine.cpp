@@ -1,0 +1,132 @@
+#include "dataplane/esp/engine.hpp"
+
+#include <rte_memory.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace pcscf::esp {
+
+std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineConfig& cfg) {
+    if (!cfg.spi.valid())
+        return std::unexpected(std::string("SPI layout invalid: base must be >= 256 and "
+                                           "base + workers * slots must fit in 32 bits"));
+    if (cfg.worker >= cfg.spi.workers)
+        return std::unexpected("worker " + std::to_string(cfg.worker) + " outside " +
+                               std::to_string(cfg.spi.workers) + " workers");
+    auto imb = ImbManager::create();
+    if (!imb) return std::unexpected(imb.error());
+    const int socket = cfg.socket < 0 ? SOCKET_ID_ANY : cfg.socket;
+    auto in = InboundTable::create(cfg.spi.slots_per_worker, cfg.replay_window, socket);
+    if (!in) return std::unexpected(in.error());
+    auto out = OutboundTable::create(cfg.outbound_capacity, socket);
+    if (!out) return std::unexpected(out.error());
+    return std::make_unique<Engine>(cfg, std::move(*imb), std::move(*in), std::move(*out));
+}
+
+Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept
+    : cfg_(cfg), imb_(std::move(imb)), in_(std::move(in)), out_(std::move(out)),
+      batch_(imb_.get()) {}
+
+const InboundSa* Engine::find_inbound(uint32_t spi) const noexcept {
+    if (!cfg_.spi.contains(spi) || cfg_.spi.owner(spi) != cfg_.worker) return nullptr;
+    const InboundSa& sa = in_.at(cfg_.spi.slot(spi));
+    return sa.spi == spi ? &sa : nullptr;
+}
+
+const OutboundSa* Engine::find_outbound(const OutboundKey& key) const noexcept {
+    const int32_t pos = out_.find(key);
+    return pos < 0 ? nullptr : &out_.at(pos);
+}
+
+int Engine::apply(const SaRecord& rec) noexcept {
+    const SaConfig& sa = rec.sa;
+    if (sa.spi == 0) return -EINVAL;  // SPI 0 is reserved (RFC 4303 2.1)
+    if (sa.alg != Alg::hmac_md5_96 && sa.alg != Alg::hmac_sha1_96) return -EINVAL;
+    if (rec.op != SaOp::add && rec.op != SaOp::remove && rec.op != SaOp::update) return -EINVAL;
+    switch (sa.dir) {
+        case Direction::inbound: return apply_inbound(rec);
+        case Direction::outbound: return apply_outbound(rec);
+    }
+    return -EINVAL;
+}
+
+int Engine::apply_inbound(const SaRecord& rec) noexcept {
+    const SaConfig& sa = rec.sa;
+    if (!cfg_.spi.contains(sa.spi)) return -ERANGE;
+    if (cfg_.spi.owner(sa.spi) != cfg_.worker) return -EXDEV;
+    const uint32_t slot = cfg_.spi.slot(sa.spi);
+    InboundSa& cur = in_.at(slot);
+    switch (rec.op) {
+        case SaOp::add:
+            if (cur.spi != 0) return -EEXIST;
+            in_.install(slot, sa, rec.key);
+            return 0;
+        case SaOp::remove:
+            if (cur.spi != sa.spi) return -ENOENT;
+            in_.clear(slot);
+            return 0;
+        case SaOp::update:
+            if (cur.spi != sa.spi) return -ENOENT;
+            cur.alg = sa.alg;
+            cur.key = rec.key;
+            cur.ue_addr = sa.ue_addr;
+            cur.pcscf_addr = sa.pcscf_addr;
+            cur.ue_port = sa.ue_port;
+            cur.pcscf_port = sa.pcscf_port;
+            cur.cookie = sa.cookie;
+            return 0;
+    }
+    return -EINVAL;
+}
+
+int Engine::apply_outbound(const SaRecord& rec) noexcept {
+    const SaConfig& sa = rec.sa;
+    // The lookup key is exact: outbound SAs cannot have wildcard selectors.
+    if (sa.ue_addr.is_unspecified() || sa.ue_port == 0 || sa.pcscf_port == 0) return -EINVAL;
+    if (rec.op == SaOp::add) {
+        const int32_t pos = out_.insert(sa, rec.key);
+        return pos < 0 ? pos : 0;
+    }
+    const int32_t pos = out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port});
+    if (pos < 0 || out_.at(pos).spi != sa.spi) return -ENOENT;
+    if (rec.op == SaOp::remove) {
+        out_.erase(pos);
+        return 0;
+    }
+    OutboundSa& cur = out_.at(pos);
+    cur.alg = sa.alg;
+    cur.key = rec.key;
+    cur.pcscf_addr = sa.pcscf_addr;
+    cur.cookie = sa.cookie;
+    return 0;
+}
+
+void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie,
+                   uint64_t seq) noexcept {
+    if (n_events_ == kMaxEvents) {
+        ++stats_.events_lost;
+        return;
+    }
+    SaEvent& e = events_[n_events_++];
+    e = SaEvent{};
+    e.kind = kind;
+    e.dir = dir;
+    e.worker = cfg_.worker;
+    e.spi = spi;
+    e.cookie = cookie;
+    e.seq = seq;
+}
+
+uint16_t partition_good(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept {
+    uint16_t good = 0;
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        if (reasons[i] != kPass) continue;
+        std::swap(pkts[good], pkts[i]);
+        std::swap(reasons[good], reasons[i]);
+        ++good;
+    }
+    return good;
+}
+
+}  // namespace pcscf::esp

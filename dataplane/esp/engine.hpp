@@ -1,0 +1,101 @@
+#pragma once
+// The ESP engine of one worker lcore: its inbound and outbound SA tables, its IPsec-MB
+// manager, its drop counters and the events it raises. Transport mode, NULL encryption,
+// HMAC-MD5-96 / HMAC-SHA-1-96 (TS 33.203), IPv4 and IPv6, UDP and TCP inside.
+//
+// Threading: one engine per worker; only that worker calls any method, including
+// apply(), which it runs between bursts for the records the control thread sends.
+// Nothing here allocates, throws, locks or logs once the engine is created.
+#include <rte_mbuf.h>
+
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "dataplane/esp/drop_reason.hpp"
+#include "dataplane/esp/hmac_batch.hpp"
+#include "dataplane/esp/imb_manager.hpp"
+#include "dataplane/esp/inbound_table.hpp"
+#include "dataplane/esp/outbound_table.hpp"
+#include "dataplane/esp/sa_record.hpp"
+#include "dataplane/esp/spi_layout.hpp"
+
+namespace pcscf::esp {
+
+struct EngineConfig {
+    uint32_t worker = 0;                 // this engine owns the inbound SPIs spi.owner() == worker
+    SpiLayout spi;                       // also sizes the inbound table (slots_per_worker)
+    uint32_t outbound_capacity = 1 << 16;
+    uint32_t replay_window = 64;         // packets accepted behind the highest seen
+    uint32_t seq_near_end = 0xfff00000;  // report outbound SAs whose sequence passes this
+    int socket = -1;                     // NUMA socket for the tables (SOCKET_ID_ANY)
+};
+
+// Packets and bytes that passed, per direction (drops are in DropCounters).
+struct alignas(64) EngineStats {
+    uint64_t in_packets = 0, in_bytes = 0;
+    uint64_t out_packets = 0, out_bytes = 0;
+    uint64_t events_lost = 0;  // events dropped because nobody drained them in time
+};
+
+class Engine {
+public:
+    static constexpr uint32_t kChunk = HmacBatch::kMax;  // packets hashed per IPsec-MB call
+    static constexpr uint32_t kMaxEvents = 256;
+
+    static std::expected<std::unique_ptr<Engine>, std::string> create(const EngineConfig& cfg);
+
+    // Verifies and decapsulates ESP packets in place. Each mbuf holds one contiguous packet
+    // whose IP header starts m->l2_len bytes into the data. Returns the number of good
+    // packets, moved to the front of `pkts` in arrival order; the others follow, with
+    // reasons[i] saying why (reasons.size() >= pkts.size()). The caller frees those.
+    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons) noexcept;
+
+    // Encapsulates plain UDP/TCP packets sent by the P-CSCF, same contract as inbound().
+    uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons) noexcept;
+
+    // Applies one record from the control thread: 0 or a negative errno (-EINVAL bad
+    // record, -ERANGE / -EXDEV SPI outside this worker's space, -EEXIST, -ENOENT, -ENOSPC).
+    int apply(const SaRecord& rec) noexcept;
+
+    // Events raised since the last clear_events() (first use, sequence number warnings).
+    std::span<const SaEvent> events() const noexcept { return {events_.data(), n_events_}; }
+    void clear_events() noexcept { n_events_ = 0; }
+
+    const DropCounters& drops() const noexcept { return drops_; }
+    const EngineStats& stats() const noexcept { return stats_; }
+    const EngineConfig& config() const noexcept { return cfg_; }
+    const InboundTable& inbound_sas() const noexcept { return in_; }
+    const OutboundTable& outbound_sas() const noexcept { return out_; }
+    const InboundSa* find_inbound(uint32_t spi) const noexcept;
+    const OutboundSa* find_outbound(const OutboundKey& key) const noexcept;
+    IMB_MGR* imb() const noexcept { return imb_.get(); }
+
+    Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept;
+
+private:
+    void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept;
+    void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept;
+    int apply_inbound(const SaRecord& rec) noexcept;
+    int apply_outbound(const SaRecord& rec) noexcept;
+    void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;
+
+    EngineConfig cfg_;
+    ImbManager imb_;
+    InboundTable in_;
+    OutboundTable out_;
+    HmacBatch batch_;
+    DropCounters drops_;
+    EngineStats stats_;
+    uint32_t n_events_ = 0;
+    std::array<SaEvent, kMaxEvents> events_;
+};
+
+// Moves packets whose reason is kPass to the front, keeping their order; returns how many.
+inline constexpr DropReason kPass = static_cast<DropReason>(0xff);
+uint16_t partition_good(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept;
+
+}  // namespace pcscf::esp

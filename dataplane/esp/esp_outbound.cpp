@@ -1,0 +1,173 @@
+// Outbound transport-mode ESP: SA by (UE address, UE port, P-CSCF port), next sequence
+// number, ESP header inserted after the IP header, trailer padded to a 4-byte boundary
+// (RFC 4303 2.4), ICV computed multi-buffer straight into the packet.
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/esp/engine.hpp"
+#include "dataplane/esp/ip_header.hpp"
+
+namespace pcscf::esp {
+
+namespace {
+
+constexpr uint32_t kMaxSeq = UINT32_MAX;  // no ESN: the sequence number never wraps
+constexpr uint32_t kMaxIpLen = 65535;
+
+struct OutboundPacket {
+    uint8_t* ip;
+    IpInfo info;
+    OutboundKey key;
+    int32_t pos;   // SA position in the table
+    uint32_t job;  // index in the HMAC batch
+};
+
+uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
+void store_be32(uint8_t* p, uint32_t v) noexcept {
+    v = rte_cpu_to_be_32(v);
+    std::memcpy(p, &v, 4);
+}
+
+}  // namespace
+
+uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons) noexcept {
+    for (size_t off = 0; off < pkts.size(); off += kChunk)
+        outbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)),
+                       reasons.data() + off);
+    return partition_good(pkts, reasons.data());
+}
+
+void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept {
+    OutboundPacket p[kChunk];
+    const OutboundKey* keys[kChunk];
+    int32_t pos[kChunk];
+    uint32_t owner[kChunk];  // packet index of keys[k]
+    uint32_t nk = 0;
+    const uint32_t n = uint32_t(pkts.size());
+    batch_.clear();
+
+    // Pass 1: headers and lookup keys.
+    for (uint32_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        why[i] = kPass;
+        if (unlikely(m->nb_segs != 1)) {
+            why[i] = DropReason::multi_segment;
+            continue;
+        }
+        if (unlikely(m->l2_len >= m->data_len)) {
+            why[i] = DropReason::too_short;
+            continue;
+        }
+        p[i].ip = rte_pktmbuf_mtod_offset(m, uint8_t*, m->l2_len);
+        const auto info = parse_ip(p[i].ip, m->data_len - m->l2_len);
+        if (unlikely(!info)) {
+            why[i] = info.error();
+            continue;
+        }
+        p[i].info = *info;
+        if (unlikely(info->proto != kProtoUdp && info->proto != kProtoTcp)) {
+            why[i] = DropReason::bad_inner_protocol;
+            continue;
+        }
+        const uint32_t l4_len = info->total_len - info->l3_len;
+        if (unlikely(l4_len < (info->proto == kProtoUdp ? 8u : 20u))) {
+            why[i] = DropReason::too_short;
+            continue;
+        }
+        const uint8_t* l4 = p[i].ip + info->l3_len;
+        p[i].key = OutboundKey{info->dst(p[i].ip), load_be16(l4 + 2), load_be16(l4)};
+        keys[nk] = &p[i].key;
+        owner[nk++] = i;
+    }
+    if (nk > 0) out_.find_bulk(keys, nk, pos);
+
+    // Pass 2: sequence number, room, ESP header and trailer; queue the ICVs.
+    for (uint32_t k = 0; k < nk; ++k) {
+        const uint32_t i = owner[k];
+        OutboundPacket& pk = p[i];
+        rte_mbuf* m = pkts[i];
+        pk.pos = pos[k];
+        if (unlikely(pk.pos < 0)) {
+            why[i] = DropReason::no_outbound_sa;
+            continue;
+        }
+        OutboundSa& sa = out_.at(pk.pos);
+        DropReason bad = kPass;
+        const uint32_t payload_len = pk.info.total_len - pk.info.l3_len;
+        const uint32_t pad_len = (4 - ((payload_len + kEspTrailerLen) & 3)) & 3;
+        const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
+        const uint32_t l23 = m->l2_len + pk.info.l3_len;
+        if (unlikely(!sa.pcscf_addr.is_unspecified() && pk.info.src(pk.ip) != sa.pcscf_addr)) {
+            bad = DropReason::selector_mismatch;
+        } else if (unlikely(sa.seq >= kMaxSeq)) {
+            bad = DropReason::seq_exhausted;
+            if (!(sa.flags & OutboundSa::kExhaustedReported)) {
+                sa.flags |= OutboundSa::kExhaustedReported;
+                raise(EventKind::seq_exhausted, Direction::outbound, sa.spi, sa.cookie, sa.seq);
+            }
+        } else if (unlikely(pk.info.total_len + kEspHeaderLen + tail_len > kMaxIpLen)) {
+            bad = DropReason::too_long;
+        } else {
+            // Whatever follows the IP datagram (L2 padding) goes before the trailer is added.
+            m->data_len = uint16_t(m->l2_len + pk.info.total_len);
+            m->pkt_len = m->data_len;
+            if (unlikely(rte_pktmbuf_headroom(m) < kEspHeaderLen ||
+                         rte_pktmbuf_tailroom(m) < tail_len))
+                bad = DropReason::no_room;
+        }
+        if (bad != kPass) {
+            why[i] = bad;
+            ++sa.drops;
+            continue;
+        }
+        const uint32_t seq = uint32_t(++sa.seq);
+        if (unlikely(seq >= cfg_.seq_near_end && !(sa.flags & OutboundSa::kNearEndReported))) {
+            sa.flags |= OutboundSa::kNearEndReported;
+            raise(EventKind::seq_near_end, Direction::outbound, sa.spi, sa.cookie, seq);
+        }
+        const uint8_t inner = pk.info.proto;
+        uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspHeaderLen));
+        std::memmove(start, start + kEspHeaderLen, l23);
+        pk.ip = start + m->l2_len;
+        uint8_t* esp = pk.ip + pk.info.l3_len;
+        store_be32(esp, sa.spi);
+        store_be32(esp + 4, seq);
+        uint8_t* tail = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(tail_len)));
+        for (uint32_t b = 0; b < pad_len; ++b) tail[b] = uint8_t(b + 1);
+        tail[pad_len] = uint8_t(pad_len);
+        tail[pad_len + 1] = inner;
+        patch_ip(pk.ip, pk.info, kProtoEsp, int32_t(kEspHeaderLen + tail_len));
+        pk.job = batch_.add(sa.alg, sa.key, esp,
+                            kEspHeaderLen + payload_len + pad_len + kEspTrailerLen,
+                            tail + pad_len + kEspTrailerLen);
+        m->l3_len = pk.info.l3_len;
+    }
+    if (batch_.size() > 0) batch_.run();
+
+    // Pass 3: ICV status and counters.
+    for (uint32_t k = 0; k < nk; ++k) {
+        const uint32_t i = owner[k];
+        if (why[i] != kPass) continue;
+        OutboundSa& sa = out_.at(p[i].pos);
+        if (unlikely(!batch_.ok(p[i].job))) {
+            why[i] = DropReason::crypto_error;
+            ++sa.drops;
+            continue;
+        }
+        ++sa.packets;
+        sa.bytes += p[i].info.total_len;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+        if (why[i] == kPass) {
+            ++stats_.out_packets;
+            stats_.out_bytes += pkts[i]->pkt_len;
+        } else {
+            drops_.add(why[i]);
+        }
+    }
+}
+
+}  // namespace pcscf::esp

@@ -1,0 +1,57 @@
+#include "dataplane/esp/inbound_table.hpp"
+
+#include <rte_malloc.h>
+
+#include <cstring>
+#include <utility>
+
+namespace pcscf::esp {
+
+std::expected<InboundTable, std::string> InboundTable::create(uint32_t slots,
+                                                              uint32_t replay_window,
+                                                              int socket) {
+    if (!ReplayWindow::valid_size(replay_window))
+        return std::unexpected("replay window must be " +
+                               std::to_string(ReplayWindow::kMinSize) + ".." +
+                               std::to_string(ReplayWindow::kMaxSize) + " packets, got " +
+                               std::to_string(replay_window));
+    if (slots == 0) return std::unexpected(std::string("inbound table needs at least one slot"));
+    const ReplayWindow replay(replay_window);
+    const size_t map_bytes = (size_t{replay.words()} * 8 + 63) / 64 * 64;
+    const size_t stride = sizeof(InboundSa) + map_bytes;
+    auto* base = static_cast<uint8_t*>(
+        rte_zmalloc_socket("pcscf_inbound_sa", size_t{slots} * stride, 64, socket));
+    if (base == nullptr)
+        return std::unexpected("cannot allocate " + std::to_string(size_t{slots} * stride >> 20) +
+                               " MiB for " + std::to_string(slots) +
+                               " inbound SAs (hugepages or EAL -m too small?)");
+    return InboundTable(base, slots, stride, replay);
+}
+
+InboundTable::InboundTable(InboundTable&& o) noexcept
+    : base_(std::exchange(o.base_, nullptr)), slots_(o.slots_), count_(o.count_),
+      stride_(o.stride_), replay_(o.replay_) {}
+
+InboundTable::~InboundTable() { rte_free(base_); }
+
+void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key) noexcept {
+    InboundSa& r = at(slot);
+    if (r.spi == 0) ++count_;
+    std::memset(static_cast<void*>(&r), 0, stride_);
+    r.spi = sa.spi;
+    r.alg = sa.alg;
+    r.ue_port = sa.ue_port;
+    r.pcscf_port = sa.pcscf_port;
+    r.key = key;
+    r.cookie = sa.cookie;
+    r.ue_addr = sa.ue_addr;
+    r.pcscf_addr = sa.pcscf_addr;
+}
+
+void InboundTable::clear(uint32_t slot) noexcept {
+    InboundSa& r = at(slot);
+    if (r.spi != 0) --count_;
+    std::memset(static_cast<void*>(&r), 0, stride_);
+}
+
+}  // namespace pcscf::esp

@@ -1,0 +1,90 @@
+#pragma once
+// One worker's inbound SAs, indexed directly by SPI slot (see SpiLayout): lookup is one
+// array access whatever the number of SAs. Each slot is the SA's hot record followed by
+// its replay bitmap, so a packet touches adjacent cache lines only.
+//
+// Threading: only the owning worker reads or writes a table.
+#include <rte_prefetch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <string>
+
+#include "dataplane/esp/replay_window.hpp"
+#include "dataplane/esp/sa_config.hpp"
+
+namespace pcscf::esp {
+
+struct alignas(64) InboundSa {
+    // Line 0: what the packet path needs before and during the HMAC.
+    uint32_t spi;           // 0 while the slot is free (SPI 0 is never allocated)
+    Alg alg;
+    uint8_t flags;          // kUsed once the first packet has verified
+    uint16_t ue_port;       // selectors, host order, 0 = any
+    uint16_t pcscf_port;
+    uint16_t reserved;
+    uint32_t replay_last;   // highest verified sequence number
+    HmacKey key;
+    uint64_t cookie;
+    // Line 1: selectors checked after decapsulation, and counters.
+    IpAddr ue_addr;
+    IpAddr pcscf_addr;
+    uint64_t packets;
+    uint64_t bytes;
+    uint64_t drops;         // ICV, replay, trailer and selector failures on this SA
+    uint64_t reserved2;
+
+    static constexpr uint8_t kUsed = 1;
+};
+static_assert(sizeof(InboundSa) == 128, "two cache lines");
+static_assert(offsetof(InboundSa, ue_addr) == 64, "selectors start line 1");
+
+class InboundTable {
+public:
+    static std::expected<InboundTable, std::string> create(uint32_t slots,
+                                                           uint32_t replay_window, int socket);
+    InboundTable(InboundTable&& o) noexcept;
+    InboundTable& operator=(InboundTable&&) = delete;
+    ~InboundTable();
+
+    uint32_t slots() const noexcept { return slots_; }
+    uint32_t count() const noexcept { return count_; }
+    const ReplayWindow& replay() const noexcept { return replay_; }
+    size_t bytes_per_sa() const noexcept { return stride_; }
+
+    InboundSa& at(uint32_t slot) noexcept {
+        return *reinterpret_cast<InboundSa*>(base_ + size_t{slot} * stride_);
+    }
+    const InboundSa& at(uint32_t slot) const noexcept {
+        return *reinterpret_cast<const InboundSa*>(base_ + size_t{slot} * stride_);
+    }
+    static uint64_t* window(InboundSa& sa) noexcept {
+        return reinterpret_cast<uint64_t*>(&sa + 1);
+    }
+    static const uint64_t* window(const InboundSa& sa) noexcept {
+        return reinterpret_cast<const uint64_t*>(&sa + 1);
+    }
+    void prefetch(uint32_t slot) const noexcept {
+        const uint8_t* p = base_ + size_t{slot} * stride_;
+        rte_prefetch0(p);
+        rte_prefetch0(p + 64);
+        rte_prefetch0(p + 128);
+    }
+
+    // Fills a free slot (SA state reset) or empties a used one.
+    void install(uint32_t slot, const SaConfig& sa, const HmacKey& key) noexcept;
+    void clear(uint32_t slot) noexcept;
+
+private:
+    InboundTable(uint8_t* base, uint32_t slots, size_t stride, ReplayWindow replay) noexcept
+        : base_(base), slots_(slots), stride_(stride), replay_(replay) {}
+
+    uint8_t* base_;
+    uint32_t slots_;
+    uint32_t count_ = 0;
+    size_t stride_;
+    ReplayWindow replay_;
+};
+
+}  // namespace pcscf::esp

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Writes scapy_esp.txt: transport-mode ESP vectors made by scapy's IPsec module, an
+implementation independent of ours, for the ESP engine's interop tests.
+
+Run with Debian's interpreter (python3-scapy):  /usr/bin/python3 make_vectors.py
+The output is deterministic (fixed seed), so regenerating it gives the same file unless
+scapy changes its behaviour, which is exactly what the diff would then show.
+
+Each vector is a block of `key value` lines ending with `end`:
+  name, dir (in: UE -> P-CSCF, verified by our inbound; out: P-CSCF -> UE, made by our
+  outbound with sequence number 1), alg (TS 33.203 name), key (IK_ESP, hex), spi, seq,
+  ue, pcscf (addresses), ue_port, pcscf_port, plain (the IP packet before ESP, hex),
+  esp (the IP packet with ESP, hex).
+"""
+import random
+import sys
+
+from scapy.all import IP, IPv6, TCP, UDP, Raw, IPOption_RR, IPOption_NOP  # noqa: F401
+from scapy.layers.inet6 import IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
+from scapy.layers.ipsec import ESP, SecurityAssociation
+import scapy
+
+ALGS = {  # TS 33.203 name -> (scapy name, IK_ESP length per Annex I)
+    "hmac-md5-96": ("HMAC-MD5-96", 16),
+    "hmac-sha-1-96": ("HMAC-SHA1-96", 20),
+}
+SIZES = [0, 1, 2, 3, 100, 458, 1350]  # L4 payload bytes: every pad length, 512 and 1400 B
+UE4, PCSCF4 = "192.0.2.10", "198.51.100.1"
+UE6, PCSCF6 = "2001:db8:1::10", "2001:db8:f::1"
+UE_PORT, PCSCF_PORT = 38003, 50718  # port_uc -> port_ps, as in seed 004
+
+
+def ip_layer(family, src, dst):
+    if family == "v4":
+        return IP(src=src, dst=dst, id=0x1234, ttl=64)
+    if family == "v4opt":  # IPv4 options: record route (11 bytes) + NOP padding
+        return IP(src=src, dst=dst, id=0x1234, ttl=64, options=[IPOption_RR(routers=["0.0.0.0", "0.0.0.0"]), IPOption_NOP()])
+    if family == "v6":
+        return IPv6(src=src, dst=dst, hlim=64)
+    # IPv6 with extension headers before ESP: hop-by-hop then destination options
+    return IPv6(src=src, dst=dst, hlim=64) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt()
+
+
+def l4_layer(proto, sport, dport, rnd):
+    if proto == "udp":
+        return UDP(sport=sport, dport=dport)
+    return TCP(sport=sport, dport=dport, seq=rnd.getrandbits(32), flags="PA", window=65535)
+
+
+def main(out_path):
+    rnd = random.Random(3329)  # RFC 3329, for want of a better seed
+    spi = 0x1000
+    vectors = []
+    for alg, (scapy_alg, klen) in ALGS.items():
+        for family in ("v4", "v4opt", "v6", "v6ext"):
+            for proto in ("udp", "tcp"):
+                for size in SIZES:
+                    for direction in ("in", "out"):
+                        v6 = family.startswith("v6")
+                        ue, pcscf = (UE6, PCSCF6) if v6 else (UE4, PCSCF4)
+                        # Annex I: SHA-1 keys are IK followed by 32 zero bits.
+                        ik = bytes(rnd.getrandbits(8) for _ in range(16))
+                        key = ik + bytes(klen - 16)
+                        spi += 1
+                        if direction == "in":
+                            src, dst, sport, dport = ue, pcscf, UE_PORT, PCSCF_PORT
+                            seq = rnd.choice([1, 2, 63, 64, 65, 1000, 0x7FFFFFFF, 0xFFFFFFFF])
+                        else:
+                            src, dst, sport, dport = pcscf, ue, PCSCF_PORT, UE_PORT
+                            seq = 1
+                        payload = bytes(rnd.getrandbits(8) for _ in range(size))
+                        plain = ip_layer(family, src, dst) / l4_layer(proto, sport, dport, rnd) / Raw(payload)
+                        plain = plain.__class__(bytes(plain))  # freeze checksums and lengths
+                        sa = SecurityAssociation(ESP, spi=spi, crypt_algo="NULL", crypt_key=None,
+                                                 auth_algo=scapy_alg, auth_key=key)
+                        esp = sa.encrypt(plain, seq_num=seq)
+                        back = sa.decrypt(esp.__class__(bytes(esp)))
+                        assert bytes(back) == bytes(plain), "scapy does not round-trip"
+                        vectors.append({
+                            "name": f"{direction}-{family}-{proto}-{alg}-{size}",
+                            "dir": direction, "alg": alg, "key": key.hex(), "spi": spi,
+                            "seq": seq, "ue": ue, "pcscf": pcscf, "ue_port": UE_PORT,
+                            "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
+                            "esp": bytes(esp).hex(),
+                        })
+    with open(out_path, "w") as f:
+        f.write(f"# made by make_vectors.py with scapy {scapy.VERSION}; do not edit\n")
+        for v in vectors:
+            for k, val in v.items():
+                f.write(f"{k} {val}\n")
+            f.write("end\n")
+    print(f"{len(vectors)} vectors -> {out_path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "scapy_esp.txt")
