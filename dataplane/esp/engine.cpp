@@ -39,6 +39,18 @@ const OutboundSa* Engine::find_outbound(const OutboundKey& key) const noexcept {
     return pos < 0 ? nullptr : &out_.at(pos);
 }
 
+std::optional<SaStats> Engine::inbound_stats(uint32_t spi) const noexcept {
+    const InboundSa* sa = find_inbound(spi);
+    if (sa == nullptr) return std::nullopt;
+    return SaStats{sa->packets, sa->bytes, in_.drops(cfg_.spi.slot(spi))};
+}
+
+std::optional<SaStats> Engine::outbound_stats(const OutboundKey& key) const noexcept {
+    const OutboundSa* sa = find_outbound(key);
+    if (sa == nullptr) return std::nullopt;
+    return SaStats{sa->packets, sa->bytes, sa->drops};
+}
+
 int Engine::apply(const SaRecord& rec) noexcept {
     const SaConfig& sa = rec.sa;
     if (sa.spi == 0) return -EINVAL;  // SPI 0 is reserved (RFC 4303 2.1)

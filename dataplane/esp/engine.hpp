@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -34,6 +35,12 @@ struct EngineConfig {
     int socket = -1;                     // NUMA socket for the tables (SOCKET_ID_ANY)
 };
 
+// One SA's counters: packets and bytes that passed, and packets refused on the SA
+// (ICV, replay, trailer, selector; outbound also sequence exhaustion and room).
+struct SaStats {
+    uint64_t packets = 0, bytes = 0, drops = 0;
+};
+
 // Packets and bytes that passed, per direction (drops are in DropCounters).
 struct alignas(64) EngineStats {
     uint64_t in_packets = 0, in_bytes = 0;
@@ -49,13 +56,17 @@ public:
     static std::expected<std::unique_ptr<Engine>, std::string> create(const EngineConfig& cfg);
 
     // Verifies and decapsulates ESP packets in place. Each mbuf holds one contiguous packet
-    // whose IP header starts m->l2_len bytes into the data. Returns the number of good
-    // packets, moved to the front of `pkts` in arrival order; the others follow, with
-    // reasons[i] saying why (reasons.size() >= pkts.size()). The caller frees those.
-    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons) noexcept;
+    // whose IP header starts `l2_len` bytes into the data (the L2 header is kept as it
+    // is; a port's frames all carry the same L2 header, and m->l2_len sits in a cache line
+    // the NIC never wrote). Returns the number of good packets, moved to the front of
+    // `pkts` in arrival order; the others follow, with reasons[i] saying why
+    // (reasons.size() >= pkts.size()). The caller frees those.
+    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+                     uint16_t l2_len = 0) noexcept;
 
     // Encapsulates plain UDP/TCP packets sent by the P-CSCF, same contract as inbound().
-    uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons) noexcept;
+    uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+                      uint16_t l2_len = 0) noexcept;
 
     // Applies one record from the control thread: 0 or a negative errno (-EINVAL bad
     // record, -ERANGE / -EXDEV SPI outside this worker's space, -EEXIST, -ENOENT, -ENOSPC).
@@ -72,13 +83,15 @@ public:
     const OutboundTable& outbound_sas() const noexcept { return out_; }
     const InboundSa* find_inbound(uint32_t spi) const noexcept;
     const OutboundSa* find_outbound(const OutboundKey& key) const noexcept;
+    std::optional<SaStats> inbound_stats(uint32_t spi) const noexcept;
+    std::optional<SaStats> outbound_stats(const OutboundKey& key) const noexcept;
     IMB_MGR* imb() const noexcept { return imb_.get(); }
 
     Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept;
 
 private:
-    void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept;
-    void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept;
+    void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
+    void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
     int apply_inbound(const SaRecord& rec) noexcept;
     int apply_outbound(const SaRecord& rec) noexcept;
     void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;

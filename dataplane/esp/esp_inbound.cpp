@@ -9,7 +9,8 @@
 #include <cstring>
 
 #include "dataplane/esp/engine.hpp"
-#include "dataplane/esp/ip_header.hpp"
+#include "dataplane/esp/header_shift.hpp"
+#include "dataplane/esp/mbuf_ip.hpp"
 
 namespace pcscf::esp {
 
@@ -63,14 +64,15 @@ bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t*
 
 }  // namespace
 
-uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons) noexcept {
+uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+                         uint16_t l2_len) noexcept {
     for (size_t off = 0; off < pkts.size(); off += kChunk)
         inbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)),
-                      reasons.data() + off);
+                      reasons.data() + off, l2_len);
     return partition_good(pkts, reasons.data());
 }
 
-void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept {
+void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t l2_len) noexcept {
     InboundPacket p[kChunk];
     alignas(16) uint8_t tag[kChunk][16];
     const SpiLayout& layout = cfg_.spi;
@@ -79,19 +81,12 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept 
     batch_.clear();
 
     // Pass 1: headers and SPI; prefetch the SA slot.
+    prefetch_first(pkts);
     for (uint32_t i = 0; i < n; ++i) {
+        prefetch_ahead(pkts, i);
         rte_mbuf* m = pkts[i];
         why[i] = kPass;
-        if (unlikely(m->nb_segs != 1)) {
-            why[i] = DropReason::multi_segment;
-            continue;
-        }
-        if (unlikely(m->l2_len >= m->data_len)) {
-            why[i] = DropReason::too_short;
-            continue;
-        }
-        p[i].ip = rte_pktmbuf_mtod_offset(m, uint8_t*, m->l2_len);
-        const auto info = parse_ip(p[i].ip, m->data_len - m->l2_len);
+        const auto info = parse_mbuf_ip(m, l2_len, p[i].ip);
         if (unlikely(!info)) {
             why[i] = info.error();
             continue;
@@ -125,9 +120,9 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept 
             continue;
         }
         p[i].seq = load_be32(p[i].esp + 4);
-        if (unlikely(!replay.check(sa.replay_last, InboundTable::window(sa), p[i].seq))) {
+        if (unlikely(!replay.check(sa.replay_last, in_.window(sa), p[i].seq))) {
             why[i] = DropReason::replay;
-            ++sa.drops;
+            ++in_.drops(p[i].slot);
             continue;
         }
         p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - kIcvLen, tag[i]);
@@ -143,11 +138,11 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept 
         DropReason bad = kPass;
         if (unlikely(!batch_.ok(pk.job))) bad = DropReason::crypto_error;
         else if (unlikely(!icv_equal(tag[i], icv))) bad = DropReason::bad_icv;
-        else if (unlikely(!replay.update(sa.replay_last, InboundTable::window(sa), pk.seq)))
+        else if (unlikely(!replay.update(sa.replay_last, in_.window(sa), pk.seq)))
             bad = DropReason::replay;  // a duplicate earlier in this burst
         if (bad != kPass) {
             why[i] = bad;
-            ++sa.drops;
+            ++in_.drops(pk.slot);
             continue;
         }
         // Authentic from here on: failures below are the sender's policy errors.
@@ -168,34 +163,29 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept 
         }
         if (bad != kPass) {
             why[i] = bad;
-            ++sa.drops;
+            ++in_.drops(pk.slot);
             continue;
         }
         rte_mbuf* m = pkts[i];
         const uint32_t esp_bytes = pk.info.total_len;
         patch_ip(pk.ip, pk.info, next, -int32_t(kMinEspLen + pad_len));
         uint8_t* start = rte_pktmbuf_mtod(m, uint8_t*);
-        std::memmove(start + kEspHeaderLen, start, m->l2_len + pk.info.l3_len);
+        shift_forward_8(start, l2_len + pk.info.l3_len);
         rte_pktmbuf_adj(m, kEspHeaderLen);
-        m->data_len = uint16_t(m->l2_len + pk.info.total_len);  // drops trailer and L2 padding
+        m->data_len = uint16_t(l2_len + pk.info.total_len);  // drops trailer and L2 padding
         m->pkt_len = m->data_len;
-        m->l3_len = pk.info.l3_len;
         ++sa.packets;
         sa.bytes += esp_bytes;
+        ++stats_.in_packets;
+        stats_.in_bytes += m->data_len;
         if (unlikely(!(sa.flags & InboundSa::kUsed))) {
             sa.flags |= InboundSa::kUsed;
             raise(EventKind::first_use, Direction::inbound, sa.spi, sa.cookie, pk.seq);
         }
     }
 
-    for (uint32_t i = 0; i < n; ++i) {
-        if (why[i] == kPass) {
-            ++stats_.in_packets;
-            stats_.in_bytes += pkts[i]->pkt_len;
-        } else {
-            drops_.add(why[i]);
-        }
-    }
+    for (uint32_t i = 0; i < n; ++i)
+        if (why[i] != kPass) drops_.add(why[i]);
 }
 
 }  // namespace pcscf::esp

@@ -3,12 +3,14 @@
 // (RFC 4303 2.4), ICV computed multi-buffer straight into the packet.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
+#include <rte_prefetch.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "dataplane/esp/engine.hpp"
-#include "dataplane/esp/ip_header.hpp"
+#include "dataplane/esp/header_shift.hpp"
+#include "dataplane/esp/mbuf_ip.hpp"
 
 namespace pcscf::esp {
 
@@ -33,14 +35,15 @@ void store_be32(uint8_t* p, uint32_t v) noexcept {
 
 }  // namespace
 
-uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons) noexcept {
+uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+                         uint16_t l2_len) noexcept {
     for (size_t off = 0; off < pkts.size(); off += kChunk)
         outbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)),
-                       reasons.data() + off);
+                       reasons.data() + off, l2_len);
     return partition_good(pkts, reasons.data());
 }
 
-void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept {
+void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t l2_len) noexcept {
     OutboundPacket p[kChunk];
     const OutboundKey* keys[kChunk];
     int32_t pos[kChunk];
@@ -50,19 +53,12 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept
     batch_.clear();
 
     // Pass 1: headers and lookup keys.
+    prefetch_first(pkts);
     for (uint32_t i = 0; i < n; ++i) {
+        prefetch_ahead(pkts, i);
         rte_mbuf* m = pkts[i];
         why[i] = kPass;
-        if (unlikely(m->nb_segs != 1)) {
-            why[i] = DropReason::multi_segment;
-            continue;
-        }
-        if (unlikely(m->l2_len >= m->data_len)) {
-            why[i] = DropReason::too_short;
-            continue;
-        }
-        p[i].ip = rte_pktmbuf_mtod_offset(m, uint8_t*, m->l2_len);
-        const auto info = parse_ip(p[i].ip, m->data_len - m->l2_len);
+        const auto info = parse_mbuf_ip(m, l2_len, p[i].ip);
         if (unlikely(!info)) {
             why[i] = info.error();
             continue;
@@ -78,11 +74,15 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept
             continue;
         }
         const uint8_t* l4 = p[i].ip + info->l3_len;
+        // The trailer goes after the datagram: fetch that line now, it is written in pass 2.
+        rte_prefetch0(p[i].ip + info->total_len);
         p[i].key = OutboundKey{info->dst(p[i].ip), load_be16(l4 + 2), load_be16(l4)};
         keys[nk] = &p[i].key;
         owner[nk++] = i;
     }
     if (nk > 0) out_.find_bulk(keys, nk, pos);
+    for (uint32_t k = 0; k < nk; ++k)
+        if (pos[k] >= 0) out_.prefetch(pos[k]);
 
     // Pass 2: sequence number, room, ESP header and trailer; queue the ICVs.
     for (uint32_t k = 0; k < nk; ++k) {
@@ -99,7 +99,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept
         const uint32_t payload_len = pk.info.total_len - pk.info.l3_len;
         const uint32_t pad_len = (4 - ((payload_len + kEspTrailerLen) & 3)) & 3;
         const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
-        const uint32_t l23 = m->l2_len + pk.info.l3_len;
+        const uint32_t l23 = l2_len + pk.info.l3_len;
         if (unlikely(!sa.pcscf_addr.is_unspecified() && pk.info.src(pk.ip) != sa.pcscf_addr)) {
             bad = DropReason::selector_mismatch;
         } else if (unlikely(sa.seq >= kMaxSeq)) {
@@ -112,7 +112,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept
             bad = DropReason::too_long;
         } else {
             // Whatever follows the IP datagram (L2 padding) goes before the trailer is added.
-            m->data_len = uint16_t(m->l2_len + pk.info.total_len);
+            m->data_len = uint16_t(l2_len + pk.info.total_len);
             m->pkt_len = m->data_len;
             if (unlikely(rte_pktmbuf_headroom(m) < kEspHeaderLen ||
                          rte_pktmbuf_tailroom(m) < tail_len))
@@ -130,8 +130,8 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept
         }
         const uint8_t inner = pk.info.proto;
         uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspHeaderLen));
-        std::memmove(start, start + kEspHeaderLen, l23);
-        pk.ip = start + m->l2_len;
+        shift_back_8(start, l23);
+        pk.ip = start + l2_len;
         uint8_t* esp = pk.ip + pk.info.l3_len;
         store_be32(esp, sa.spi);
         store_be32(esp + 4, seq);
@@ -143,7 +143,6 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept
         pk.job = batch_.add(sa.alg, sa.key, esp,
                             kEspHeaderLen + payload_len + pad_len + kEspTrailerLen,
                             tail + pad_len + kEspTrailerLen);
-        m->l3_len = pk.info.l3_len;
     }
     if (batch_.size() > 0) batch_.run();
 
@@ -159,15 +158,11 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why) noexcept
         }
         ++sa.packets;
         sa.bytes += p[i].info.total_len;
+        ++stats_.out_packets;
+        stats_.out_bytes += pkts[i]->data_len;
     }
-    for (uint32_t i = 0; i < n; ++i) {
-        if (why[i] == kPass) {
-            ++stats_.out_packets;
-            stats_.out_bytes += pkts[i]->pkt_len;
-        } else {
-            drops_.add(why[i]);
-        }
-    }
+    for (uint32_t i = 0; i < n; ++i)
+        if (why[i] != kPass) drops_.add(why[i]);
 }
 
 }  // namespace pcscf::esp

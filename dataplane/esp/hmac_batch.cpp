@@ -34,13 +34,21 @@ void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t
 
 HmacBatch::HmacBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
     std::memset(sha1_jobs_.data(), 0, sizeof sha1_jobs_);
+    static const HmacKey none{};
+    for (IMB_JOB& j : sha1_jobs_) set_common(j, IMB_AUTH_HMAC_SHA_1, none, nullptr, 0, nullptr);
 }
 
 uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len,
                         uint8_t* tag) noexcept {
     const uint32_t i = n_++;
     if (alg == Alg::hmac_sha1_96) {
-        set_common(sha1_jobs_[sha1_n_], IMB_AUTH_HMAC_SHA_1, key, data, len, tag);
+        // The burst's own jobs keep their constant fields from the constructor.
+        IMB_JOB& j = sha1_jobs_[sha1_n_];
+        j.src = data;
+        j.msg_len_to_hash_in_bytes = len;
+        j.auth_tag_output = tag;
+        j.u.HMAC._hashed_auth_key_xor_ipad = key.ipad.data();
+        j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
         sha1_index_[sha1_n_++] = static_cast<uint8_t>(i);
     } else {
         md5_work_[md5_n_++] = Md5Work{&key, data, len, tag, i};

@@ -17,27 +17,37 @@ std::expected<InboundTable, std::string> InboundTable::create(uint32_t slots,
                                std::to_string(replay_window));
     if (slots == 0) return std::unexpected(std::string("inbound table needs at least one slot"));
     const ReplayWindow replay(replay_window);
-    const size_t map_bytes = (size_t{replay.words()} * 8 + 63) / 64 * 64;
+    const size_t map_bytes = replay.words() <= 2 ? 0 : (size_t{replay.words()} * 8 + 63) / 64 * 64;
     const size_t stride = sizeof(InboundSa) + map_bytes;
     auto* base = static_cast<uint8_t*>(
         rte_zmalloc_socket("pcscf_inbound_sa", size_t{slots} * stride, 64, socket));
-    if (base == nullptr)
+    auto* drops = static_cast<uint64_t*>(
+        rte_zmalloc_socket("pcscf_inbound_drops", size_t{slots} * 8, 64, socket));
+    if (base == nullptr || drops == nullptr) {
+        rte_free(base);
+        rte_free(drops);
         return std::unexpected("cannot allocate " + std::to_string(size_t{slots} * stride >> 20) +
                                " MiB for " + std::to_string(slots) +
                                " inbound SAs (hugepages or EAL -m too small?)");
-    return InboundTable(base, slots, stride, replay);
+    }
+    return InboundTable(base, drops, slots, stride, replay);
 }
 
 InboundTable::InboundTable(InboundTable&& o) noexcept
-    : base_(std::exchange(o.base_, nullptr)), slots_(o.slots_), count_(o.count_),
-      stride_(o.stride_), replay_(o.replay_) {}
+    : base_(std::exchange(o.base_, nullptr)), drops_(std::exchange(o.drops_, nullptr)),
+      slots_(o.slots_), count_(o.count_), stride_(o.stride_), replay_(o.replay_),
+      inline_window_(o.inline_window_) {}
 
-InboundTable::~InboundTable() { rte_free(base_); }
+InboundTable::~InboundTable() {
+    rte_free(base_);
+    rte_free(drops_);
+}
 
 void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key) noexcept {
     InboundSa& r = at(slot);
     if (r.spi == 0) ++count_;
     std::memset(static_cast<void*>(&r), 0, stride_);
+    drops_[slot] = 0;
     r.spi = sa.spi;
     r.alg = sa.alg;
     r.ue_port = sa.ue_port;

@@ -1,7 +1,8 @@
 #pragma once
 // One worker's inbound SAs, indexed directly by SPI slot (see SpiLayout): lookup is one
-// array access whatever the number of SAs. Each slot is the SA's hot record followed by
-// its replay bitmap, so a packet touches adjacent cache lines only.
+// array access whatever the number of SAs. Each slot is the SA's hot record (two cache
+// lines, the default replay bitmap included; a larger bitmap follows it), so a packet
+// touches adjacent cache lines only. Per-SA drop counts live apart: attacks touch them.
 //
 // Threading: only the owning worker reads or writes a table.
 #include <rte_prefetch.h>
@@ -26,14 +27,14 @@ struct alignas(64) InboundSa {
     uint16_t reserved;
     uint32_t replay_last;   // highest verified sequence number
     HmacKey key;
-    uint64_t cookie;
-    // Line 1: selectors checked after decapsulation, and counters.
+    uint64_t packets;
+    // Line 1: selectors checked after decapsulation, counters, and the replay bitmap when
+    // the window is the default 64 (larger bitmaps follow the record).
     IpAddr ue_addr;
     IpAddr pcscf_addr;
-    uint64_t packets;
     uint64_t bytes;
-    uint64_t drops;         // ICV, replay, trailer and selector failures on this SA
-    uint64_t reserved2;
+    uint64_t cookie;
+    uint64_t window[2];
 
     static constexpr uint8_t kUsed = 1;
 };
@@ -59,17 +60,16 @@ public:
     const InboundSa& at(uint32_t slot) const noexcept {
         return *reinterpret_cast<const InboundSa*>(base_ + size_t{slot} * stride_);
     }
-    static uint64_t* window(InboundSa& sa) noexcept {
-        return reinterpret_cast<uint64_t*>(&sa + 1);
+    uint64_t* window(InboundSa& sa) const noexcept {
+        return inline_window_ ? sa.window : reinterpret_cast<uint64_t*>(&sa + 1);
     }
-    static const uint64_t* window(const InboundSa& sa) noexcept {
-        return reinterpret_cast<const uint64_t*>(&sa + 1);
-    }
+    uint64_t& drops(uint32_t slot) noexcept { return drops_[slot]; }
+    uint64_t drops(uint32_t slot) const noexcept { return drops_[slot]; }
     void prefetch(uint32_t slot) const noexcept {
         const uint8_t* p = base_ + size_t{slot} * stride_;
         rte_prefetch0(p);
         rte_prefetch0(p + 64);
-        rte_prefetch0(p + 128);
+        if (!inline_window_) rte_prefetch0(p + 128);
     }
 
     // Fills a free slot (SA state reset) or empties a used one.
@@ -77,14 +77,18 @@ public:
     void clear(uint32_t slot) noexcept;
 
 private:
-    InboundTable(uint8_t* base, uint32_t slots, size_t stride, ReplayWindow replay) noexcept
-        : base_(base), slots_(slots), stride_(stride), replay_(replay) {}
+    InboundTable(uint8_t* base, uint64_t* drops, uint32_t slots, size_t stride,
+                 ReplayWindow replay) noexcept
+        : base_(base), drops_(drops), slots_(slots), stride_(stride), replay_(replay),
+          inline_window_(replay.words() <= 2) {}
 
     uint8_t* base_;
+    uint64_t* drops_;
     uint32_t slots_;
     uint32_t count_ = 0;
     size_t stride_;
     ReplayWindow replay_;
+    bool inline_window_;
 };
 
 }  // namespace pcscf::esp

@@ -18,7 +18,7 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
     rte_hash_parameters p{};
     p.name = name.c_str();
     p.entries = capacity;
-    p.key_len = sizeof(OutboundKey);
+    p.key_len = kOutboundKeyLen;
     p.hash_func = rte_hash_crc;
     p.socket_id = socket;
     // The extendable table makes every insert up to `capacity` succeed (no cuckoo failure).
@@ -48,7 +48,7 @@ OutboundTable::~OutboundTable() {
 }
 
 int32_t OutboundTable::find(const OutboundKey& key) const noexcept {
-    return rte_hash_lookup(hash_, &key);
+    return rte_hash_lookup(hash_, &key);  // OutboundKey is 8-byte aligned
 }
 
 void OutboundTable::find_bulk(const OutboundKey* const* keys, uint32_t n,
@@ -59,7 +59,7 @@ void OutboundTable::find_bulk(const OutboundKey* const* keys, uint32_t n,
 }
 
 int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
-    const OutboundKey k{sa.ue_addr, sa.ue_port, sa.pcscf_port};
+    const OutboundKey k{sa.ue_addr, sa.ue_port, sa.pcscf_port};  // aligned for the hash
     if (rte_hash_lookup(hash_, &k) >= 0) return -EEXIST;
     if (count_ >= capacity_) return -ENOSPC;
     const int32_t pos = rte_hash_add_key(hash_, &k);

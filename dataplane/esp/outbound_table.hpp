@@ -4,6 +4,8 @@
 // allocation after creation) maps the key to a position in a pool of hot records.
 //
 // Threading: only the owning worker reads or writes a table.
+#include <rte_prefetch.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -15,13 +17,18 @@ struct rte_hash;
 
 namespace pcscf::esp {
 
-struct OutboundKey {
+// 8-byte aligned because rte_hash_crc reads keys 8 bytes at a time; only the first
+// kOutboundKeyLen bytes are hashed and compared.
+struct alignas(8) OutboundKey {
     IpAddr ue_addr;
     uint16_t ue_port = 0;     // host order
     uint16_t pcscf_port = 0;  // host order
-    friend bool operator==(const OutboundKey&, const OutboundKey&) = default;
+    friend bool operator==(const OutboundKey& a, const OutboundKey& b) noexcept {
+        return a.ue_addr == b.ue_addr && a.ue_port == b.ue_port && a.pcscf_port == b.pcscf_port;
+    }
 };
-static_assert(sizeof(OutboundKey) == 20, "hashed as raw bytes: no padding");
+inline constexpr uint32_t kOutboundKeyLen = 20;
+static_assert(offsetof(OutboundKey, pcscf_port) + 2 == kOutboundKeyLen, "no inner padding");
 
 struct alignas(64) OutboundSa {
     // Line 0: what the packet path needs.
@@ -35,7 +42,6 @@ struct alignas(64) OutboundSa {
     // Line 1: source selector and counters.
     IpAddr pcscf_addr;  // unspecified = any source address
     OutboundKey sel;
-    uint32_t reserved2;
     uint64_t packets;
     uint64_t bytes;
     uint64_t drops;
@@ -61,6 +67,10 @@ public:
     void find_bulk(const OutboundKey* const* keys, uint32_t n, int32_t* positions) const noexcept;
 
     OutboundSa& at(int32_t pos) noexcept { return pool_[pos]; }
+    void prefetch(int32_t pos) const noexcept {
+        rte_prefetch0(&pool_[pos]);
+        rte_prefetch0(reinterpret_cast<const uint8_t*>(&pool_[pos]) + 64);
+    }
     const OutboundSa& at(int32_t pos) const noexcept { return pool_[pos]; }
 
     // Returns the new position, or -EEXIST / -ENOSPC.

@@ -15,13 +15,12 @@ rte_mempool* test_pool() {
     return pool;
 }
 
-rte_mbuf* make_mbuf(std::span<const uint8_t> bytes, uint16_t l2_len) {
+rte_mbuf* make_mbuf(std::span<const uint8_t> bytes) {
     rte_mbuf* m = rte_pktmbuf_alloc(test_pool());
     if (m == nullptr) throw std::runtime_error("test pool exhausted");
     char* p = rte_pktmbuf_append(m, uint16_t(bytes.size()));
     if (p == nullptr) throw std::runtime_error("packet larger than an mbuf");
-    std::memcpy(p, bytes.data(), bytes.size());
-    m->l2_len = l2_len;
+    if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
     return m;
 }
 

@@ -11,8 +11,8 @@ namespace pcscf::test {
 // A process-wide pool of 4,096 mbufs with 9 KB of data room (large enough for jumbo SIP).
 rte_mempool* test_pool();
 
-// A single-segment mbuf holding `bytes`, with `l2_len` bytes before the IP header.
-rte_mbuf* make_mbuf(std::span<const uint8_t> bytes, uint16_t l2_len = 0);
+// A single-segment mbuf holding `bytes`.
+rte_mbuf* make_mbuf(std::span<const uint8_t> bytes);
 std::vector<uint8_t> bytes_of(const rte_mbuf* m);
 
 // Frees the mbufs on scope exit.

@@ -82,11 +82,12 @@ protected:
         for (size_t off = 0; off < pkts.size(); off += 1024) {
             MbufGuard burst;
             const size_t n = std::min<size_t>(1024, pkts.size() - off);
-            for (size_t i = 0; i < n; ++i) burst.v.push_back(make_mbuf(pkts[off + i], l2_len));
+            for (size_t i = 0; i < n; ++i) burst.v.push_back(make_mbuf(pkts[off + i]));
             const std::vector<rte_mbuf*> orig = burst.v;
             std::vector<DropReason> why(n);
-            const uint16_t good = dir == Direction::inbound ? engine->inbound(burst.v, why)
-                                                            : engine->outbound(burst.v, why);
+            const uint16_t good = dir == Direction::inbound
+                                      ? engine->inbound(burst.v, why, l2_len)
+                                      : engine->outbound(burst.v, why, l2_len);
             for (size_t j = 0; j < n; ++j) {
                 const auto at = std::find(orig.begin(), orig.end(), burst.v[j]) - orig.begin();
                 Result& r = out[off + size_t(at)];

@@ -84,11 +84,11 @@ TEST_P(ReplayWindowSizes, NearTheEndOfTheSequenceSpace) {
 TEST_P(ReplayWindowSizes, MatchesTheModelOnRandomTraffic) {
     const uint32_t size = GetParam();
     std::mt19937_64 rng(size);
+    int accepted = 0, refused = 0;
     for (uint32_t start : {1u, UINT32_MAX - 4 * size - 1000}) {
         Window win(size);
         Model model{size, 0, {}};
         uint64_t hi = start;
-        int accepted = 0;
         for (int i = 0; i < 20000; ++i) {
             // Mostly near the top: reordering, duplicates, old packets, sometimes a jump.
             const uint64_t r = rng() % 100;
@@ -104,11 +104,12 @@ TEST_P(ReplayWindowSizes, MatchesTheModelOnRandomTraffic) {
             const bool ok = win.update(s);
             ASSERT_EQ(ok, model.update(s)) << "update " << s << " at step " << i;
             accepted += ok;
+            refused += !ok;
         }
-        // The mix must exercise both outcomes, or agreeing with the model proves little.
-        EXPECT_GT(accepted, 2000);
-        EXPECT_LT(accepted, 18000);
     }
+    // The mix must exercise both outcomes, or agreeing with the model proves little.
+    EXPECT_GT(accepted, 4000);
+    EXPECT_GT(refused, 4000);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, ReplayWindowSizes,

@@ -1,0 +1,42 @@
+#pragma once
+// EAL start-up for benchmark programs: hugepages when reserved (the deployment case),
+// otherwise anonymous memory (--no-huge), which is what a shared CI machine has.
+#include <rte_eal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace pcscf::bench {
+
+inline bool hugepages_reserved() {
+    std::ifstream f("/proc/sys/vm/nr_hugepages");
+    long n = 0;
+    f >> n;
+    return n > 0;
+}
+
+// Starts EAL on lcores `lcores`; extra arguments (vdevs) are appended. Returns false on error.
+inline bool start_eal(const char* prog, const std::string& lcores,
+                      const std::vector<std::string>& extra = {}, bool* huge = nullptr) {
+    std::vector<std::string> args = {prog, "-l", lcores, "--no-pci", "--no-telemetry",
+                                     "--log-level=*:error",
+                                     "--file-prefix=pcscf_bench_" + std::to_string(getpid())};
+    const bool use_huge = hugepages_reserved();
+    if (use_huge) args.insert(args.end(), {"--in-memory"});
+    else args.insert(args.end(), {"--no-huge", "--no-shconf", "-m", "6144"});
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (huge != nullptr) *huge = use_huge;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
+        std::fprintf(stderr, "rte_eal_init failed\n");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace pcscf::bench

@@ -1,0 +1,196 @@
+#include "bench/engine_workload.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+#include "dataplane/esp/hmac_key.hpp"
+#include "dataplane/esp/ip_header.hpp"
+#include "tests/common/mbuf_util.hpp"
+#include "tests/common/packet_builder.hpp"
+
+namespace pcscf::bench {
+
+using namespace pcscf::esp;
+
+namespace {
+
+constexpr uint32_t kSpiBase = 0x1000;
+constexpr uint16_t kUePort = 5062, kPcscfPort = 5064;
+const IpAddr kPcscf = *IpAddr::parse("198.51.100.1");
+
+IpAddr ue_addr(uint32_t i) {
+    const uint8_t b[4] = {10, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+    return IpAddr::v4(b);
+}
+
+uint32_t round_up_pow2(uint32_t v) {
+    uint32_t p = 1;
+    while (p < v) p <<= 1;
+    return p;
+}
+
+}  // namespace
+
+EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets)
+    : alg_(alg), n_sas_(n_sas) {
+    EngineConfig cfg;
+    cfg.spi = SpiLayout{kSpiBase, 1, std::max<uint32_t>(n_sas, 1024)};
+    cfg.outbound_capacity = round_up_pow2(std::max<uint32_t>(n_sas, 1024));
+    auto e = Engine::create(cfg);
+    if (!e) throw std::runtime_error(e.error());
+    engine_ = std::move(*e);
+    // A few thousand distinct keys are enough to defeat any caching of key state.
+    for (uint32_t k = 0; k < std::min<uint32_t>(n_sas, 4096); ++k) {
+        std::vector<uint8_t> raw(key_len(alg));
+        for (size_t b = 0; b < raw.size(); ++b) raw[b] = uint8_t(k * 31 + b);
+        keys_.push_back(*expand_key(engine_->imb(), alg, raw));
+    }
+    for (uint32_t i = 0; i < n_sas; ++i) {
+        if (engine_->apply(inbound_record(i)) != 0) throw std::runtime_error("inbound SA add");
+        SaRecord o;
+        o.sa.dir = Direction::outbound;
+        o.sa.alg = alg;
+        o.sa.spi = 0x10000000 + i;
+        o.sa.ue_addr = ue_addr(i);
+        o.sa.pcscf_addr = kPcscf;
+        o.sa.ue_port = kUePort;
+        o.sa.pcscf_port = kPcscfPort;
+        o.key = key(i);
+        if (engine_->apply(o) != 0) throw std::runtime_error("outbound SA add");
+    }
+    static uint32_t serial = 0;
+    const std::string name = "bench_pool_" + std::to_string(serial++);
+    pool_ = rte_pktmbuf_pool_create(name.c_str(), 2 * n_packets + 1024, 256, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (pool_ == nullptr) throw std::runtime_error("cannot create the packet pool");
+    build_packets(ip_size, n_packets);
+}
+
+EngineWorkload::~EngineWorkload() {
+    for (auto* v : {&in_, &out_})
+        for (auto& t : *v) rte_pktmbuf_free(t.m);
+    rte_mempool_free(pool_);
+}
+
+SaRecord EngineWorkload::inbound_record(uint32_t i) const {
+    SaRecord r;
+    r.sa.dir = Direction::inbound;
+    r.sa.alg = alg_;
+    r.sa.spi = kSpiBase + i;
+    r.sa.ue_addr = ue_addr(i);
+    r.sa.pcscf_addr = kPcscf;
+    r.sa.ue_port = kUePort;
+    r.sa.pcscf_port = kPcscfPort;
+    r.key = key(i);
+    return r;
+}
+
+void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
+    // IPv4 + UDP inside ESP: ip_size = 20 + 8 (ESP) + 8 (UDP) + payload + pad + 2 + 12;
+    // a multiple of 4 needs no padding.
+    if (ip_size < 52 || ip_size % 4 != 0 || ip_size > 1500)
+        throw std::runtime_error("packet size must be a multiple of 4 in 52..1500");
+    const uint32_t payload = ip_size - 50;
+    std::mt19937 rng(7);
+    std::vector<uint32_t> sa_of(n_packets);
+    for (auto& s : sa_of) s = n_sas_ == 1 ? 0 : uint32_t(rng() % n_sas_);
+    used_sas_ = sa_of;
+    std::sort(used_sas_.begin(), used_sas_.end());
+    used_sas_.erase(std::unique(used_sas_.begin(), used_sas_.end()), used_sas_.end());
+
+    auto alloc = [&](const std::vector<uint8_t>& bytes) {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+        if (m == nullptr) throw std::runtime_error("packet pool exhausted");
+        std::memcpy(rte_pktmbuf_append(m, uint16_t(bytes.size())), bytes.data(), bytes.size());
+        return m;
+    };
+    // The first 64 bytes cover every header the engine rewrites; a shorter packet copies
+    // some of its (unused) tailroom along, which is harmless.
+    auto remember = [](Template& t) {
+        t.data_off = t.m->data_off;
+        t.len = t.m->data_len;
+        std::memcpy(t.hdr.data(), rte_pktmbuf_mtod(t.m, uint8_t*), t.hdr.size());
+    };
+
+    // Inbound packets are sealed by a second engine playing the UE, one SA at a time so
+    // each SA's packets carry sequence numbers 1, 2, 3, ... in ring order.
+    EngineConfig ue_cfg;
+    ue_cfg.spi = SpiLayout{kSpiBase, 1, 1024};
+    ue_cfg.outbound_capacity = 1024;
+    auto ue = Engine::create(ue_cfg);
+    if (!ue) throw std::runtime_error(ue.error());
+    in_.resize(n_packets);
+    for (uint32_t p = 0; p < n_packets; ++p) {
+        in_[p].sa = sa_of[p];
+        in_[p].m = alloc(test::make_packet(
+            test::Flow{ue_addr(sa_of[p]), kPcscf, kUePort, kPcscfPort, 17}, payload));
+    }
+    std::vector<uint32_t> by_sa(n_packets);  // packet indices grouped by SA, in ring order
+    for (uint32_t p = 0; p < n_packets; ++p) by_sa[p] = p;
+    std::stable_sort(by_sa.begin(), by_sa.end(),
+                     [&](uint32_t a, uint32_t b) { return sa_of[a] < sa_of[b]; });
+    for (size_t g = 0; g < by_sa.size();) {
+        const uint32_t sa = sa_of[by_sa[g]];
+        std::vector<rte_mbuf*> burst;
+        for (; g < by_sa.size() && sa_of[by_sa[g]] == sa; ++g) burst.push_back(in_[by_sa[g]].m);
+        SaRecord r = inbound_record(sa);
+        r.sa.dir = Direction::outbound;  // the UE's outbound: to the P-CSCF's port
+        r.sa.ue_addr = kPcscf;
+        r.sa.pcscf_addr = ue_addr(sa);
+        r.sa.ue_port = kPcscfPort;
+        r.sa.pcscf_port = kUePort;
+        if ((*ue)->apply(r) != 0) throw std::runtime_error("UE-side SA add");
+        std::vector<DropReason> why(burst.size());
+        if ((*ue)->outbound(burst, why) != burst.size())
+            throw std::runtime_error("sealing failed: " + std::string(name(why[0])));
+        r.op = SaOp::remove;
+        (*ue)->apply(r);
+    }
+    for (auto& t : in_) {
+        const uint8_t* ip = rte_pktmbuf_mtod(t.m, uint8_t*);
+        const auto info = *parse_ip(ip, t.m->data_len);
+        if (info.total_len != ip_size) throw std::runtime_error("size arithmetic is off");
+        remember(t);
+        t.esp = ip + info.l3_len;
+        t.esp_len = info.total_len - info.l3_len - kIcvLen;
+    }
+    // Outbound packets: the same flows, plain, from the P-CSCF to each UE.
+    out_.resize(n_packets);
+    for (uint32_t p = 0; p < n_packets; ++p) {
+        out_[p].sa = sa_of[p];
+        out_[p].m = alloc(test::make_packet(
+            test::Flow{kPcscf, ue_addr(sa_of[p]), kPcscfPort, kUePort, 17}, payload));
+        remember(out_[p]);
+    }
+}
+
+void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {
+    for (Template& t : ts) {
+        *burst++ = t.m;
+        t.m->data_off = t.data_off;
+        t.m->data_len = t.len;
+        t.m->pkt_len = t.len;
+        std::memcpy(rte_pktmbuf_mtod(t.m, uint8_t*), t.hdr.data(), 64);  // fixed size: inlined
+    }
+}
+
+void EngineWorkload::evict_caches() {
+    static std::vector<uint64_t> junk(128u << 20 >> 3, 1);  // 128 MiB
+    uint64_t sum = 0;
+    for (size_t i = 0; i < junk.size(); i += 8) sum += junk[i]++;
+    asm volatile("" ::"r"(sum));
+}
+
+void EngineWorkload::rewind_inbound() {
+    for (uint32_t sa : used_sas_) {
+        SaRecord r = inbound_record(sa);
+        r.op = SaOp::remove;
+        engine_->apply(r);
+        r.op = SaOp::add;
+        engine_->apply(r);
+    }
+}
+
+}  // namespace pcscf::bench

@@ -1,0 +1,42 @@
+#pragma once
+// The checks every packet starts with, in both directions: one contiguous segment, an
+// IP header after the L2 header, and the NIC's verdict on the IPv4 checksum if it gave one.
+#include <rte_branch_prediction.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include <span>
+
+#include "dataplane/esp/ip_header.hpp"
+
+namespace pcscf::esp {
+
+inline std::expected<IpInfo, DropReason> parse_mbuf_ip(rte_mbuf* m, uint16_t l2_len,
+                                                       uint8_t*& ip) noexcept {
+    if (unlikely(m->nb_segs != 1)) return std::unexpected(DropReason::multi_segment);
+    if (unlikely(l2_len >= m->data_len)) return std::unexpected(DropReason::too_short);
+    const uint64_t cksum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    if (unlikely(cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD))
+        return std::unexpected(DropReason::bad_ip_header);
+    ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
+    return parse_ip(ip, m->data_len - l2_len, cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+}
+
+// Packet data and mbuf headers are usually not in cache yet when a burst arrives: fetch
+// the headers kAhead packets ahead and the packet data half as far ahead.
+inline constexpr uint32_t kPrefetchAhead = 8;
+
+inline void prefetch_ahead(std::span<rte_mbuf*> pkts, uint32_t i) noexcept {
+    if (i + kPrefetchAhead < pkts.size()) rte_prefetch0(pkts[i + kPrefetchAhead]);
+    if (i + kPrefetchAhead / 2 < pkts.size())
+        rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead / 2], void*));
+}
+
+inline void prefetch_first(std::span<rte_mbuf*> pkts) noexcept {
+    for (uint32_t i = 0; i < kPrefetchAhead && i < pkts.size(); ++i) {
+        rte_prefetch0(pkts[i]);
+        if (i < kPrefetchAhead / 2) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+    }
+}
+
+}  // namespace pcscf::esp
