@@ -24,16 +24,25 @@ public:
         }
     }
 
-    // Median packets per second of a benchmark, 0 if it did not run.
-    double mpps(const std::string& name) const {
+    // Min, median and max Mpps of a benchmark over its rounds; zeros if it did not run.
+    struct Spread {
+        double min = 0, median = 0, max = 0;
+    };
+    Spread spread(const std::string& name) const {
         const auto it = rates_.find(name);
-        if (it == rates_.end()) return 0;
+        if (it == rates_.end()) return {};
         auto v = it->second;
         std::sort(v.begin(), v.end());
-        return v[v.size() / 2] / 1e6;
+        return {v.front() / 1e6, v[v.size() / 2] / 1e6, v.back() / 1e6};
     }
+    double mpps(const std::string& name) const { return spread(name).median; }
 
     void print_summary() const {
+        std::printf("\nMpps per benchmark over its rounds (min / median / max)\n");
+        for (const auto& [name, v] : rates_) {
+            const Spread s = spread(name);
+            std::printf("  %-40s %7.2f %7.2f %7.2f\n", name.c_str(), s.min, s.median, s.max);
+        }
         std::printf("\nRatios (medians, same run, same buffers)\n");
         std::printf("%-34s %8s %8s %8s %9s %9s %9s\n", "engine", "Mpps", "ceiling", "single",
                     "/ceiling", "/single", "many/1SA");

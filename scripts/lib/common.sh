@@ -1,0 +1,56 @@
+# Shared by the entry-point scripts: install what is missing, reserve hugepages, build.
+# Everything here is idempotent, so a second run is quick.
+
+PCSCF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# Debian 12 packages the project builds, tests and demonstrates with.
+PCSCF_PACKAGES=(
+  g++ meson ninja-build pkg-config python3
+  libdpdk-dev libipsec-mb-dev libboost-program-options-dev
+  libgtest-dev libbenchmark-dev libssl-dev
+  python3-scapy tshark sip-tester iproute2 procps
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+need_root() {
+  [ "$(id -u)" -eq 0 ] || die "run as root (network namespaces, hugepages and apt-get need it)"
+}
+
+install_packages() {
+  local missing=()
+  for p in "${PCSCF_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install failed"
+}
+
+# Reserves 2 MiB hugepages (default 1024 = 2 GiB) if the kernel lets us; programs fall
+# back to --no-huge when it does not, so this never fails the run.
+reserve_hugepages() {
+  local want=${PCSCF_HUGEPAGES:-1024} have
+  have=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+  if [ "$have" -lt "$want" ]; then
+    echo "$want" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+    have=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+  fi
+  if [ "$have" -gt 0 ]; then log "hugepages: $have x 2 MiB"
+  else log "hugepages: none could be reserved; running with --no-huge"; fi
+}
+
+# build <dir> [meson options...]: configure once, then build incrementally.
+build() {
+  local dir=$1; shift
+  if [ ! -f "$PCSCF_ROOT/$dir/build.ninja" ]; then
+    log "configuring $dir $*"
+    meson setup "$PCSCF_ROOT/$dir" "$PCSCF_ROOT" "$@" >/dev/null || die "meson setup $dir failed"
+  fi
+  log "building $dir"
+  ninja -C "$PCSCF_ROOT/$dir" >/dev/null || { ninja -C "$PCSCF_ROOT/$dir" | tail -40; die "build failed"; }
+}
