@@ -27,7 +27,16 @@ namespace pcscf::esp {
     X(no_outbound_sa, "no outbound SA for (UE address, UE port, P-CSCF port)")             \
     X(seq_exhausted, "outbound sequence number would wrap past 2^32-1; SA must be replaced") \
     X(no_room, "not enough mbuf headroom or tailroom to add the ESP header and trailer")   \
-    X(too_long, "the ESP packet would exceed the 65535-byte IP length limit")
+    X(too_long, "the ESP packet would exceed the 65535-byte IP length limit")              \
+    /* fragments, both directions */                                                       \
+    X(fragment_invalid, "IP fragment malformed, overlapping, past 65535 bytes, one of too many, or no free flow entry")      \
+    X(reassembly_failed, "reassembled datagram over the configured maximum, or no buffer to hold it")           \
+    X(reassembly_timeout, "the fragments of a datagram did not all arrive in time")       \
+    X(fragmentation_failed, "no mbufs to split a packet that exceeds the MTU")            \
+    /* the service around the engine */                                                    \
+    X(unprotected_to_protected_port, "plain packet to or from a protected P-CSCF port")   \
+    X(handoff_full, "the owning worker's handoff ring was full")                          \
+    X(tx_full, "the transmit queue of the access port or the tap was full")
 
 enum class DropReason : uint8_t {
 #define PCSCF_X(name, text) name,

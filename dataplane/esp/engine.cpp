@@ -51,6 +51,30 @@ std::optional<SaStats> Engine::outbound_stats(const OutboundKey& key) const noex
     return SaStats{sa->packets, sa->bytes, sa->drops};
 }
 
+int32_t Engine::handle_of(const SaConfig& sa) const noexcept {
+    if (sa.dir == Direction::inbound)
+        return find_inbound(sa.spi) != nullptr ? int32_t(cfg_.spi.slot(sa.spi)) : -1;
+    const int32_t pos = out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port});
+    return pos >= 0 && out_.at(pos).spi == sa.spi ? pos : -1;
+}
+
+// Plain loads of counters another thread writes: on x86 an aligned 8-byte load is atomic,
+// and a reader only ever sees a slightly old value.
+SaStats Engine::stats_at(Direction dir, int32_t handle) const noexcept {
+    if (handle < 0) return {};
+    if (dir == Direction::inbound) {
+        if (uint32_t(handle) >= in_.slots()) return {};
+        const InboundSa& sa = in_.at(uint32_t(handle));
+        return {__atomic_load_n(&sa.packets, __ATOMIC_RELAXED),
+                __atomic_load_n(&sa.bytes, __ATOMIC_RELAXED), in_.drops(uint32_t(handle))};
+    }
+    if (uint32_t(handle) >= out_.pool_size()) return {};
+    const OutboundSa& sa = out_.at(handle);
+    return {__atomic_load_n(&sa.packets, __ATOMIC_RELAXED),
+            __atomic_load_n(&sa.bytes, __ATOMIC_RELAXED),
+            __atomic_load_n(&sa.drops, __ATOMIC_RELAXED)};
+}
+
 int Engine::apply(const SaRecord& rec) noexcept {
     const SaConfig& sa = rec.sa;
     if (sa.spi == 0) return -EINVAL;  // SPI 0 is reserved (RFC 4303 2.1)

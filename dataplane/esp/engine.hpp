@@ -85,6 +85,10 @@ public:
     const OutboundSa* find_outbound(const OutboundKey& key) const noexcept;
     std::optional<SaStats> inbound_stats(uint32_t spi) const noexcept;
     std::optional<SaStats> outbound_stats(const OutboundKey& key) const noexcept;
+    // Where an installed SA sits (inbound slot, outbound pool position), or -1. Other
+    // threads may read counters through stats_at() with it, without touching the hash.
+    int32_t handle_of(const SaConfig& sa) const noexcept;
+    SaStats stats_at(Direction dir, int32_t handle) const noexcept;
     IMB_MGR* imb() const noexcept { return imb_.get(); }
 
     Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept;

@@ -60,6 +60,7 @@ public:
 
     uint32_t capacity() const noexcept { return capacity_; }
     uint32_t count() const noexcept { return count_; }
+    uint32_t pool_size() const noexcept { return pool_size_; }
 
     // Position of the SA, or a negative value if none.
     int32_t find(const OutboundKey& key) const noexcept;

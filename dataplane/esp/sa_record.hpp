@@ -38,6 +38,7 @@ struct SaEvent {
     uint32_t worker = 0;
     uint32_t spi = 0;
     uint32_t request_id = 0;
+    int32_t handle = -1;   // for `applied`: where the SA sits in its table (Engine::handle_of)
     uint64_t cookie = 0;
     uint64_t seq = 0;      // for the sequence-number events
 };

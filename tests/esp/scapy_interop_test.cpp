@@ -7,7 +7,7 @@
 #include "dataplane/esp/ip_header.hpp"
 #include "tests/common/hex.hpp"
 #include "tests/esp/engine_fixture.hpp"
-#include "tests/esp/vector_file.hpp"
+#include "tests/common/vector_file.hpp"
 
 #ifndef PCSCF_VECTOR_DIR
 #error "PCSCF_VECTOR_DIR must name tests/esp/vectors"

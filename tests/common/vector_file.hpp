@@ -1,5 +1,5 @@
 #pragma once
-// Reads the `key value` blocks written by vectors/make_vectors.py.
+// Reads the `key value` blocks written by the tests' vector scripts (vectors/make_*.py).
 #include <fstream>
 #include <map>
 #include <stdexcept>

@@ -1,0 +1,109 @@
+#include "control/daemon/daemon.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include "control/daemon/log.hpp"
+#include "control/daemon/tap_setup.hpp"
+#include "control/daemon/telemetry.hpp"
+
+namespace pcscf::ctl {
+
+std::atomic<bool> g_stop{false};
+
+namespace {
+void on_signal(int) { g_stop.store(true); }
+}  // namespace
+
+int Daemon::main(const DaemonOptions& opts, const char* prog) {
+    LogLevel level = LogLevel::info;
+    parse_log_level(opts.log_level, level);
+    set_log_level(level);
+    Daemon d(opts);
+    return d.run(prog);
+}
+
+int Daemon::run(const char* prog) {
+    std::vector<std::string> args = eal_arguments(opts_, prog);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    std::string line;
+    for (const auto& a : args) line += a + " ";
+    log_info("starting EAL: " + line);
+    if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
+        log_error(std::string("EAL failed to start: ") + rte_strerror(rte_errno) +
+                  (opts_.no_huge ? "" : " (no hugepages reserved? try --no-huge)"));
+        return 1;
+    }
+    dp::ServiceConfig cfg = opts_.service;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) cfg.worker_lcores.push_back(lcore);
+    if (cfg.workers == 0) cfg.workers = uint32_t(cfg.worker_lcores.size());
+    cfg.engine.spi.workers = cfg.workers;
+    int rc = 0;
+    {
+        auto dp = dp::Dataplane::create(cfg);
+        if (!dp) {
+            log_error(dp.error());
+            rte_eal_cleanup();
+            return 1;
+        }
+        dp_ = std::move(*dp);
+        if (opts_.tap_setup) {
+            if (auto r = configure_tap(cfg.tap_name, opts_.local, cfg.tap_mtu); !r) {
+                log_error("configuring the tap: " + r.error());
+                rc = 1;
+            }
+        }
+        if (rc == 0) {
+            esp::SpiLayout layout = cfg.engine.spi;
+            sas_ = std::make_unique<SaManager>(dp_->rings(), layout);
+            register_telemetry(*sas_, *dp_);
+            std::signal(SIGINT, on_signal);
+            std::signal(SIGTERM, on_signal);
+            dp_->start();
+            log_info("running: access port " + cfg.access_port + " (" + dp_->access_mac() + "), tap " +
+                     cfg.tap_name + ", " + std::to_string(cfg.workers) + " worker(s), telemetry prefix " +
+                     opts_.file_prefix);
+            control_loop();
+            log_info("stopping");
+            dp_->stop();
+        }
+        dp_.reset();  // before EAL goes
+    }
+    rte_eal_cleanup();
+    return rc;
+}
+
+void Daemon::control_loop() {
+    sas_->set_listener([](const SaInfo& sa, const esp::SaEvent& e) {
+        const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) +
+                                " spi " + std::to_string(sa.cfg.spi) + ")";
+        switch (e.kind) {
+            case esp::EventKind::applied:
+                if (e.result != 0)
+                    log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result));
+                else
+                    log_debug(who + ": applied on worker " + std::to_string(e.worker));
+                break;
+            case esp::EventKind::first_use: log_info(who + ": first packet verified"); break;
+            case esp::EventKind::seq_near_end:
+                log_warn(who + ": sequence number " + std::to_string(e.seq) + " nearing 2^32; replace the SA");
+                break;
+            case esp::EventKind::seq_exhausted:
+                log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced");
+                break;
+        }
+    });
+    while (!g_stop.load()) {
+        if (sas_->pump() == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    sas_->pump();
+}
+
+}  // namespace pcscf::ctl

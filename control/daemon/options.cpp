@@ -1,0 +1,186 @@
+#include "control/daemon/options.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "control/daemon/log.hpp"
+#include "dataplane/esp/replay_window.hpp"
+
+namespace pcscf::ctl {
+
+namespace po = boost::program_options;
+
+namespace {
+
+std::expected<LocalAddress, std::string> parse_cidr(const std::string& s) {
+    const size_t slash = s.find('/');
+    LocalAddress a;
+    a.text = s;
+    auto addr = esp::IpAddr::parse(s.substr(0, slash));
+    if (!addr) return std::unexpected("--local-addr: " + addr.error());
+    a.addr = *addr;
+    const unsigned max = a.addr.is_v4() ? 32 : 128;
+    a.prefix = max;
+    if (slash != std::string::npos) {
+        const std::string p = s.substr(slash + 1);
+        const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), a.prefix);
+        if (ec != std::errc() || end != p.data() + p.size() || a.prefix > max)
+            return std::unexpected("--local-addr " + s + ": prefix must be 0.." + std::to_string(max));
+    } else {
+        a.text += "/" + std::to_string(max);
+    }
+    return a;
+}
+
+std::expected<dp::PortRange, std::string> parse_range(const std::string& s) {
+    dp::PortRange r;
+    const size_t dash = s.find('-');
+    auto num = [](std::string_view v, uint16_t& out) {
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+        return ec == std::errc() && end == v.data() + v.size() && !v.empty();
+    };
+    if (dash == std::string::npos || !num(std::string_view(s).substr(0, dash), r.first) ||
+        !num(std::string_view(s).substr(dash + 1), r.last) || r.first == 0 || r.first > r.last)
+        return std::unexpected("--protected-ports: '" + s + "' is not a range like 5100-5199");
+    if (r.contains(5060) || r.contains(5061))
+        return std::unexpected("--protected-ports must not include 5060 or 5061 (TS 33.203 7.1)");
+    return r;
+}
+
+}  // namespace
+
+ParseResult parse_options(int argc, const char* const* argv) {
+    DaemonOptions o;
+    dp::ServiceConfig& s = o.service;
+    esp::EngineConfig& e = s.engine;
+    std::string config_file, protected_ports = "5100-5199";
+    std::vector<std::string> local;
+    po::options_description general("General");
+    general.add_options()
+        ("help,h", "show this help and exit")
+        ("config,c", po::value(&config_file), "read options from this file (name = value per line)")
+        ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error");
+    po::options_description ports("Ports and addresses");
+    ports.add_options()
+        ("access-port", po::value(&s.access_port)->required(),
+         "DPDK port facing the UEs: a PCI address given to DPDK, or a vdev name (see --vdev)")
+        ("vdev", po::value(&o.vdevs)->composing(),
+         "create a virtual DPDK device, e.g. net_af_packet0,iface=eth1,qpairs=2 (repeatable)")
+        ("local-addr", po::value(&local)->composing()->required(),
+         "the P-CSCF's access address with prefix, e.g. 10.0.0.1/24 (repeatable; IPv4 and IPv6)")
+        ("tap-name", po::value(&s.tap_name)->default_value(s.tap_name), "kernel interface of the exception path")
+        ("tap-setup", po::value(&o.tap_setup)->default_value(o.tap_setup),
+         "bring the tap up and give it the local addresses (false: the operator does)")
+        ("protected-ports", po::value(&protected_ports)->default_value(protected_ports),
+         "range of the P-CSCF's protected ports (port_ps, port_pc)")
+        ("access-mtu", po::value(&s.access_mtu)->default_value(s.access_mtu),
+         "IP MTU of the access link; larger ESP packets are fragmented")
+        ("tap-mtu", po::value(&s.tap_mtu)->default_value(s.tap_mtu),
+         "MTU of the tap; leave room for ESP's overhead below --access-mtu");
+    po::options_description cpu("Cores and memory");
+    cpu.add_options()
+        ("lcores,l", po::value(&o.lcores)->default_value(o.lcores),
+         "EAL lcore list: the first runs the control thread, each other one a worker")
+        ("workers", po::value(&s.workers)->default_value(0), "worker count (0: one per worker lcore)")
+        ("file-prefix", po::value(&o.file_prefix)->default_value(o.file_prefix),
+         "EAL file prefix; also names the telemetry socket pcscf-espctl talks to")
+        ("no-huge", po::bool_switch(&o.no_huge), "run without hugepages (testing only)")
+        ("memory", po::value(&o.memory_mb)->default_value(o.memory_mb), "MiB of memory with --no-huge")
+        ("eal-args", po::value(&o.eal_extra), "further EAL arguments, space separated")
+        ("burst", po::value(&s.burst)->default_value(s.burst), "packets per receive burst (1..64)")
+        ("rx-ring", po::value(&s.rx_ring)->default_value(s.rx_ring), "RX descriptors per queue")
+        ("tx-ring", po::value(&s.tx_ring)->default_value(s.tx_ring), "TX descriptors per queue")
+        ("mbufs", po::value(&s.mbufs)->default_value(s.mbufs), "packet buffers per worker");
+    po::options_description sa("Security associations");
+    sa.add_options()
+        ("replay-window", po::value(&e.replay_window)->default_value(e.replay_window),
+         "anti-replay window in packets (64..65536)")
+        ("inbound-sas", po::value(&e.spi.slots_per_worker)->default_value(e.spi.slots_per_worker),
+         "inbound SAs per worker (the SPI range is workers x this, from --spi-base)")
+        ("outbound-sas", po::value(&e.outbound_capacity)->default_value(e.outbound_capacity),
+         "outbound SAs per worker")
+        ("spi-base", po::value(&e.spi.base)->default_value(e.spi.base), "first inbound SPI the P-CSCF allocates")
+        ("seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
+         "report an outbound SA when its sequence number passes this")
+        ("reassembly-flows", po::value(&s.reassembly_flows)->default_value(s.reassembly_flows),
+         "datagrams being reassembled at once, per worker and direction")
+        ("reassembly-timeout-ms", po::value(&s.reassembly_timeout_ms)->default_value(s.reassembly_timeout_ms),
+         "how long fragments wait for the rest")
+        ("max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
+         "largest datagram reassembled, in bytes");
+    po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
+    all.add(general).add(ports).add(cpu).add(sa);
+
+    ParseResult out;
+    try {
+        po::variables_map vm;
+        po::store(po::parse_command_line(argc, argv, all), vm);
+        if (vm.count("help")) {
+            std::ostringstream help;
+            help << all;
+            out.help = true;
+            out.options = std::unexpected(help.str());
+            return out;
+        }
+        if (vm.count("config")) {
+            std::ifstream f(vm["config"].as<std::string>());
+            if (!f) {
+                out.options = std::unexpected("cannot read config file " + vm["config"].as<std::string>());
+                return out;
+            }
+            po::store(po::parse_config_file(f, all), vm);
+        }
+        po::notify(vm);
+    } catch (const po::error& err) {
+        out.options = std::unexpected(std::string(err.what()));
+        return out;
+    }
+    LogLevel level;
+    if (!parse_log_level(o.log_level, level)) {
+        out.options = std::unexpected("--log-level must be debug, info, warn or error");
+        return out;
+    }
+    for (const auto& l : local) {
+        auto a = parse_cidr(l);
+        if (!a) {
+            out.options = std::unexpected(a.error());
+            return out;
+        }
+        o.local.push_back(*a);
+        s.local_addrs.push_back(a->addr);
+    }
+    auto range = parse_range(protected_ports);
+    if (!range) {
+        out.options = std::unexpected(range.error());
+        return out;
+    }
+    s.protected_ports = *range;
+    const auto bad = [&](const std::string& m) {
+        out.options = std::unexpected(m);
+        return out;
+    };
+    if (s.burst == 0 || s.burst > 64) return bad("--burst must be 1..64");
+    if (!esp::ReplayWindow::valid_size(e.replay_window)) return bad("--replay-window must be 64..65536");
+    if (s.access_mtu < 1280 || s.access_mtu > 9000) return bad("--access-mtu must be 1280..9000");
+    if (s.tap_mtu < 1280 || s.tap_mtu > s.access_mtu) return bad("--tap-mtu must be 1280..--access-mtu");
+    if (e.spi.base < 256) return bad("--spi-base must be at least 256 (1-255 are reserved)");
+    if (e.spi.slots_per_worker == 0 || e.outbound_capacity < 8) return bad("--inbound-sas and --outbound-sas must be positive (>= 8)");
+    if (s.max_datagram < 1500 || s.max_datagram > 65535) return bad("--max-datagram must be 1500..65535");
+    out.options = std::move(o);
+    return out;
+}
+
+std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog) {
+    std::vector<std::string> a = {prog, "--lcores", o.lcores, "--file-prefix", o.file_prefix};
+    if (o.no_huge) a.insert(a.end(), {"--no-huge", "-m", std::to_string(o.memory_mb)});
+    else a.push_back("--in-memory");
+    for (const auto& v : o.vdevs) a.push_back("--vdev=" + v);
+    std::istringstream extra(o.eal_extra);
+    for (std::string w; extra >> w;) a.push_back(w);
+    return a;
+}
+
+}  // namespace pcscf::ctl

@@ -1,0 +1,41 @@
+#pragma once
+// pcscf-espd's configuration: command line and/or a config file (Boost.Program_options;
+// the file takes the same names, one "name = value" per line). Every option is in
+// --help and in docs/operations.md.
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "dataplane/service/service_config.hpp"
+
+namespace pcscf::ctl {
+
+struct LocalAddress {
+    esp::IpAddr addr;
+    unsigned prefix = 0;
+    std::string text;  // as given, "10.0.0.1/24"
+};
+
+struct DaemonOptions {
+    dp::ServiceConfig service;
+    std::vector<LocalAddress> local;
+    std::string lcores = "0-1";
+    std::vector<std::string> vdevs;
+    std::string file_prefix = "pcscf";
+    bool no_huge = false;
+    unsigned memory_mb = 1024;
+    std::string eal_extra;
+    bool tap_setup = true;
+    std::string log_level = "info";
+};
+
+// Outcome of parsing: options to run with, or a message (help text or an error).
+struct ParseResult {
+    std::expected<DaemonOptions, std::string> options;
+    bool help = false;  // the message is --help output, not an error
+};
+
+ParseResult parse_options(int argc, const char* const* argv);
+std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog);
+
+}  // namespace pcscf::ctl

@@ -1,0 +1,15 @@
+#pragma once
+// Gives the kernel's side of the tap its addresses and brings it up, with iproute2 (once,
+// at start-up), so ARP / ND / ICMP and SIP sockets work on the P-CSCF's access address.
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "control/daemon/options.hpp"
+
+namespace pcscf::ctl {
+
+std::expected<void, std::string> configure_tap(const std::string& tap, const std::vector<LocalAddress>& addrs,
+                                               unsigned mtu);
+
+}  // namespace pcscf::ctl

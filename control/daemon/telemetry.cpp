@@ -1,0 +1,213 @@
+#include "control/daemon/telemetry.hpp"
+
+#include <rte_telemetry.h>
+
+#include <chrono>
+#include <charconv>
+#include <string>
+#include <thread>
+
+#include "control/sa/sa_request_text.hpp"
+
+namespace pcscf::ctl {
+
+namespace {
+
+SaManager* g_sas = nullptr;
+const dp::Dataplane* g_dp = nullptr;
+constexpr size_t kPage = 40;  // SAs per reply: DPDK telemetry replies are at most 16 KiB
+
+int fail(rte_tel_data* d, const std::string& why) {
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "error", why.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+    return 0;
+}
+
+std::optional<uint64_t> number(const char* s) {
+    if (s == nullptr) return std::nullopt;
+    const std::string_view v(s);
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || end != v.data() + v.size() || v.empty()) return std::nullopt;
+    return n;
+}
+
+// Engine and service drops of one worker, added up per reason.
+esp::DropCounters drops_of(const dp::Worker& w) {
+    esp::DropCounters d;
+    for (size_t r = 0; r < esp::kDropReasonCount; ++r)
+        d.count[r] = __atomic_load_n(&w.engine().drops().count[r], __ATOMIC_RELAXED) +
+                     __atomic_load_n(&w.stats().drops.count[r], __ATOMIC_RELAXED);
+    return d;
+}
+
+void add_worker_counters(rte_tel_data* d, const dp::Worker& w) {
+    const dp::WorkerStats& s = w.stats();
+#define PCSCF_X(name, text) rte_tel_data_add_dict_u64(d, #name, __atomic_load_n(&s.name, __ATOMIC_RELAXED));
+    PCSCF_WORKER_COUNTERS(PCSCF_X)
+#undef PCSCF_X
+    rte_tel_data_add_dict_u64(d, "drops", drops_of(w).total());
+    rte_tel_data_add_dict_u64(d, "sas_inbound", w.engine().inbound_sas().count());
+    rte_tel_data_add_dict_u64(d, "sas_outbound", w.engine().outbound_sas().count());
+}
+
+int cmd_stats(const char*, const char*, rte_tel_data* d) {
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "workers", g_dp->workers());
+    for (uint32_t i = 0; i < g_dp->workers(); ++i) {
+        rte_tel_data* w = rte_tel_data_alloc();
+        rte_tel_data_start_dict(w);
+        add_worker_counters(w, g_dp->worker(i));
+        rte_tel_data_add_dict_container(d, ("worker" + std::to_string(i)).c_str(), w, 0);
+    }
+    return 0;
+}
+
+int cmd_drops(const char*, const char*, rte_tel_data* d) {
+    esp::DropCounters total;
+    for (uint32_t i = 0; i < g_dp->workers(); ++i) {
+        const esp::DropCounters w = drops_of(g_dp->worker(i));
+        for (size_t r = 0; r < esp::kDropReasonCount; ++r) total.count[r] += w.count[r];
+    }
+    rte_tel_data_start_dict(d);
+    for (size_t r = 0; r < esp::kDropReasonCount; ++r)
+        rte_tel_data_add_dict_u64(d, std::string(esp::kDropReasonNames[r]).c_str(), total.count[r]);
+    return 0;
+}
+
+void add_sa(rte_tel_data* d, const SaInfo& sa) {
+    const esp::SaConfig& c = sa.cfg;
+    rte_tel_data_add_dict_u64(d, "id", sa.id);
+    rte_tel_data_add_dict_string(d, "dir", std::string(esp::name(c.dir)).c_str());
+    rte_tel_data_add_dict_u64(d, "spi", c.spi);
+    rte_tel_data_add_dict_string(d, "alg", std::string(esp::name(c.alg)).c_str());
+    rte_tel_data_add_dict_string(d, "ue", c.ue_addr.to_string().c_str());
+    rte_tel_data_add_dict_u64(d, "ue_port", c.ue_port);
+    rte_tel_data_add_dict_string(d, "pcscf", c.pcscf_addr.is_unspecified() ? "*" : c.pcscf_addr.to_string().c_str());
+    rte_tel_data_add_dict_u64(d, "pcscf_port", c.pcscf_port);
+    rte_tel_data_add_dict_u64(d, "worker", sa.worker);
+    rte_tel_data_add_dict_string(d, "state", std::string(name(sa.state)).c_str());
+    rte_tel_data_add_dict_string(d, "used", sa.used ? "yes" : "no");
+    rte_tel_data_add_dict_string(d, "label", sa.label.substr(0, 100).c_str());
+    const esp::SaStats st = sa.handle >= 0 && sa.worker < g_dp->workers()
+                                ? g_dp->worker(sa.worker).engine().stats_at(c.dir, sa.handle)
+                                : esp::SaStats{};
+    rte_tel_data_add_dict_u64(d, "packets", st.packets);
+    rte_tel_data_add_dict_u64(d, "bytes", st.bytes);
+    rte_tel_data_add_dict_u64(d, "drops", st.drops);
+}
+
+int cmd_sa_count(const char*, const char*, rte_tel_data* d) {
+    uint64_t in = 0, out = 0, pending = 0;
+    for (size_t off = 0;; off += 4096) {
+        const auto page = g_sas->list(off, 4096);
+        for (const auto& sa : page) {
+            ++(sa.cfg.dir == esp::Direction::inbound ? in : out);
+            pending += sa.state != SaState::active;
+        }
+        if (page.size() < 4096) break;
+    }
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "sas", in + out);
+    rte_tel_data_add_dict_u64(d, "inbound", in);
+    rte_tel_data_add_dict_u64(d, "outbound", out);
+    rte_tel_data_add_dict_u64(d, "not_active", pending);
+    return 0;
+}
+
+int cmd_sa_list(const char*, const char* params, rte_tel_data* d) {
+    const uint64_t offset = params && *params ? number(params).value_or(UINT64_MAX) : 0;
+    if (offset == UINT64_MAX) return fail(d, "usage: /pcscf/sa/list,<offset>");
+    // A dict keyed by SA id: DPDK 22.11 telemetry nests dicts only inside dicts.
+    rte_tel_data_start_dict(d);
+    for (const SaInfo& sa : g_sas->list(offset, kPage)) {
+        rte_tel_data* one = rte_tel_data_alloc();
+        if (one == nullptr) break;
+        rte_tel_data_start_dict(one);
+        add_sa(one, sa);
+        if (rte_tel_data_add_dict_container(d, std::to_string(sa.id).c_str(), one, 0) != 0) {
+            rte_tel_data_free(one);
+            break;
+        }
+    }
+    return 0;
+}
+
+int cmd_sa_get(const char*, const char* params, rte_tel_data* d) {
+    const auto id = number(params);
+    if (!id) return fail(d, "usage: /pcscf/sa/get,<id>");
+    const auto sa = g_sas->find(*id);
+    if (!sa) return fail(d, "no SA " + std::to_string(*id));
+    rte_tel_data_start_dict(d);
+    add_sa(d, *sa);
+    return 0;
+}
+
+int cmd_sa_add(const char*, const char* params, rte_tel_data* d) {
+    auto req = parse_sa_request(params ? params : "");
+    if (!req) return fail(d, req.error());
+    auto id = g_sas->add(*req);
+    if (!id) return fail(d, id.error());
+    // Wait (briefly) for the worker's acknowledgement, which the control thread pumps.
+    std::optional<SaInfo> sa;
+    for (int i = 0; i < 100; ++i) {
+        sa = g_sas->find(*id);
+        if (!sa || sa->state != SaState::pending) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!sa) return fail(d, "the worker refused SA " + std::to_string(*id) + " (see the daemon log)");
+    rte_tel_data_start_dict(d);
+    add_sa(d, *sa);
+    return 0;
+}
+
+int cmd_sa_del(const char*, const char* params, rte_tel_data* d) {
+    const auto id = number(params);
+    if (!id) return fail(d, "usage: /pcscf/sa/del,<id>");
+    if (auto r = g_sas->remove(*id); !r) return fail(d, r.error());
+    for (int i = 0; i < 100 && g_sas->find(*id); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "deleted", *id);
+    rte_tel_data_add_dict_string(d, "state", g_sas->find(*id) ? "removing" : "gone");
+    return 0;
+}
+
+int cmd_config(const char*, const char*, rte_tel_data* d) {
+    const dp::ServiceConfig& c = g_dp->config();
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "access_port", c.access_port.c_str());
+    rte_tel_data_add_dict_string(d, "access_mac", g_dp->access_mac().c_str());
+    rte_tel_data_add_dict_string(d, "tap", c.tap_name.c_str());
+    std::string addrs;
+    for (const auto& a : c.local_addrs) addrs += (addrs.empty() ? "" : " ") + a.to_string();
+    rte_tel_data_add_dict_string(d, "local_addrs", addrs.c_str());
+    rte_tel_data_add_dict_string(d, "protected_ports", (std::to_string(c.protected_ports.first) + "-" +
+                                                        std::to_string(c.protected_ports.last)).c_str());
+    rte_tel_data_add_dict_u64(d, "workers", c.workers);
+    rte_tel_data_add_dict_u64(d, "access_mtu", c.access_mtu);
+    rte_tel_data_add_dict_u64(d, "tap_mtu", c.tap_mtu);
+    rte_tel_data_add_dict_u64(d, "replay_window", c.engine.replay_window);
+    rte_tel_data_add_dict_u64(d, "inbound_sas_per_worker", c.engine.spi.slots_per_worker);
+    rte_tel_data_add_dict_u64(d, "outbound_sas_per_worker", c.engine.outbound_capacity);
+    rte_tel_data_add_dict_u64(d, "spi_base", c.engine.spi.base);
+    return 0;
+}
+
+}  // namespace
+
+void register_telemetry(SaManager& sas, const dp::Dataplane& dataplane) {
+    g_sas = &sas;
+    g_dp = &dataplane;
+    rte_telemetry_register_cmd("/pcscf/stats", cmd_stats, "Counters per worker. No parameters");
+    rte_telemetry_register_cmd("/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters");
+    rte_telemetry_register_cmd("/pcscf/sa/count", cmd_sa_count, "SAs by direction. No parameters");
+    rte_telemetry_register_cmd("/pcscf/sa/list", cmd_sa_list, "SAs with counters. Parameter: offset");
+    rte_telemetry_register_cmd("/pcscf/sa/get", cmd_sa_get, "One SA. Parameter: id");
+    rte_telemetry_register_cmd("/pcscf/sa/add", cmd_sa_add,
+                               "Install an SA. Parameters: dir=in|out,alg=,key=,spi=,ue=,ue_port=,pcscf=,pcscf_port=");
+    rte_telemetry_register_cmd("/pcscf/sa/del", cmd_sa_del, "Delete an SA. Parameter: id");
+    rte_telemetry_register_cmd("/pcscf/config", cmd_config, "Running configuration. No parameters");
+}
+
+}  // namespace pcscf::ctl

@@ -1,0 +1,20 @@
+#pragma once
+// pcscf-espd's run-time interface: DPDK telemetry commands under /pcscf/, readable with
+// DPDK's dpdk-telemetry.py or pcscf-espctl while the daemon runs.
+//   /pcscf/stats                 counters per worker and in total
+//   /pcscf/drops                 packets dropped, per reason, all workers
+//   /pcscf/sa/count              SAs by direction and state
+//   /pcscf/sa/list,<offset>      up to 40 SAs from <offset>, with their counters
+//   /pcscf/sa/get,<id>           one SA
+//   /pcscf/sa/add,k=v,...        install an SA by hand (see docs/operations.md)
+//   /pcscf/sa/del,<id>           delete an SA
+//   /pcscf/config                the running configuration
+#include "control/sa/sa_manager.hpp"
+#include "dataplane/service/dataplane.hpp"
+
+namespace pcscf::ctl {
+
+// The objects must outlive EAL (telemetry callbacks run on DPDK's telemetry thread).
+void register_telemetry(SaManager& sas, const dp::Dataplane& dataplane);
+
+}  // namespace pcscf::ctl

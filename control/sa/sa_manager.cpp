@@ -1,0 +1,227 @@
+#include "control/sa/sa_manager.hpp"
+
+#include <rte_pause.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "dataplane/esp/hmac_key.hpp"
+#include "dataplane/service/owner.hpp"
+
+namespace pcscf::ctl {
+
+namespace {
+
+auto outbound_key(const esp::SaConfig& c) {
+    return std::tuple{c.ue_addr.bytes, c.ue_port, c.pcscf_port};
+}
+
+std::string errno_text(int err) {
+    switch (-err) {
+        case EEXIST: return "already installed on the worker";
+        case ENOENT: return "not installed on the worker";
+        case ENOSPC: return "the worker's table is full";
+        case ERANGE: return "SPI outside the configured range";
+        case EXDEV: return "SPI belongs to another worker";
+        case EINVAL: return "invalid record";
+        default: return std::strerror(-err);
+    }
+}
+
+}  // namespace
+
+std::string_view name(SaState s) {
+    switch (s) {
+        case SaState::pending: return "pending";
+        case SaState::active: return "active";
+        case SaState::removing: return "removing";
+    }
+    return "?";
+}
+
+SaManager::SaManager(dp::Rings& rings, const esp::SpiLayout& layout)
+    : rings_(rings), layout_(layout), spis_(layout) {}
+
+std::expected<esp::HmacKey, std::string> SaManager::expand(esp::Alg alg,
+                                                           std::span<const uint8_t> key) {
+    if (!imb_) {
+        auto m = esp::ImbManager::create();
+        if (!m) return std::unexpected(m.error());
+        imb_.emplace(std::move(*m));
+    }
+    return esp::expand_key(imb_->get(), alg, key);
+}
+
+std::expected<SaId, std::string> SaManager::add(const SaRequest& req) {
+    std::lock_guard lock(mu_);
+    if (req.ue.is_unspecified()) return std::unexpected(std::string("the UE address is required"));
+    if (req.dir == esp::Direction::outbound) {
+        if (req.spi == 0) return std::unexpected(std::string("an outbound SA needs the UE's SPI (not 0)"));
+        if (req.ue_port == 0 || req.pcscf_port == 0)
+            return std::unexpected(std::string("an outbound SA needs both ports"));
+    } else if (req.spi != 0 && req.spi < 256) {
+        return std::unexpected("SPI " + std::to_string(req.spi) + " is reserved (1-255)");
+    }
+    auto key = expand(req.alg, req.key);
+    if (!key) return std::unexpected(key.error());
+
+    SaInfo sa;
+    sa.id = next_id_;
+    sa.label = req.label;
+    sa.cfg.dir = req.dir;
+    sa.cfg.alg = req.alg;
+    sa.cfg.ue_addr = req.ue;
+    sa.cfg.pcscf_addr = req.pcscf;
+    sa.cfg.ue_port = req.ue_port;
+    sa.cfg.pcscf_port = req.pcscf_port;
+    sa.cfg.cookie = sa.id;
+    if (req.dir == esp::Direction::outbound) {
+        if (auto it = outbound_by_key_.find(outbound_key(sa.cfg)); it != outbound_by_key_.end())
+            return std::unexpected("SA " + std::to_string(it->second) +
+                                   " already protects this UE address and port pair");
+        sa.cfg.spi = req.spi;
+        sa.worker = dp::owner_of(req.ue, layout_.workers);
+    } else if (req.spi != 0) {
+        if (!layout_.contains(req.spi))
+            return std::unexpected("SPI " + std::to_string(req.spi) + " is outside the inbound range " +
+                                   std::to_string(layout_.base) + ".." +
+                                   std::to_string(layout_.base + layout_.span() - 1));
+        if (!spis_.reserve(req.spi))
+            return std::unexpected("SPI " + std::to_string(req.spi) + " is already in use");
+        sa.cfg.spi = req.spi;
+        sa.worker = layout_.owner(req.spi);
+    } else {
+        sa.worker = dp::owner_of(req.ue, layout_.workers);
+        auto spi = spis_.allocate(sa.worker, req.avoid_spis);
+        if (!spi) return std::unexpected("no free inbound SPI on worker " + std::to_string(sa.worker));
+        sa.cfg.spi = *spi;
+    }
+    if (auto sent = send(sa, esp::SaOp::add, *key); !sent) {
+        if (req.dir == esp::Direction::inbound) spis_.release(sa.cfg.spi);
+        return std::unexpected(sent.error());
+    }
+    ++next_id_;
+    if (req.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
+    else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
+    sas_.emplace(sa.id, sa);
+    return sa.id;
+}
+
+std::expected<void, std::string> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
+    esp::SaRecord rec;
+    rec.op = op;
+    rec.request_id = next_request_++;
+    rec.sa = sa.cfg;
+    rec.key = key;
+    if (!rings_.send(sa.worker, rec))
+        return std::unexpected("worker " + std::to_string(sa.worker) +
+                               " has too many SA changes queued; try again");
+    return {};
+}
+
+std::expected<void, std::string> SaManager::remove(SaId id) {
+    std::lock_guard lock(mu_);
+    auto it = sas_.find(id);
+    if (it == sas_.end()) return std::unexpected("no SA " + std::to_string(id));
+    if (it->second.state == SaState::removing) return {};
+    if (auto sent = send(it->second, esp::SaOp::remove, {}); !sent) return sent;
+    it->second.state = SaState::removing;
+    return {};
+}
+
+std::expected<void, std::string> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key) {
+    std::lock_guard lock(mu_);
+    auto it = sas_.find(id);
+    if (it == sas_.end()) return std::unexpected("no SA " + std::to_string(id));
+    if (it->second.state != SaState::active)
+        return std::unexpected("SA " + std::to_string(id) + " is " + std::string(name(it->second.state)));
+    auto k = expand(alg, key);
+    if (!k) return std::unexpected(k.error());
+    const esp::Alg old = it->second.cfg.alg;
+    it->second.cfg.alg = alg;
+    if (auto sent = send(it->second, esp::SaOp::update, *k); !sent) {
+        it->second.cfg.alg = old;
+        return sent;
+    }
+    return {};
+}
+
+void SaManager::forget(std::map<SaId, SaInfo>::iterator it) {
+    const esp::SaConfig& c = it->second.cfg;
+    if (c.dir == esp::Direction::inbound) {
+        inbound_by_spi_.erase(c.spi);
+        spis_.release(c.spi);  // only now: the worker no longer has it
+    } else {
+        outbound_by_key_.erase(outbound_key(c));
+    }
+    sas_.erase(it);
+}
+
+void SaManager::handle(const esp::SaEvent& e) {
+    Listener notify;
+    SaInfo snapshot;
+    {
+        std::lock_guard lock(mu_);
+        auto it = sas_.find(e.cookie);
+        if (it == sas_.end()) return;  // an event for an SA already forgotten
+        SaInfo& sa = it->second;
+        const bool applied = e.kind == esp::EventKind::applied;
+        if (applied && e.op == esp::SaOp::add && e.result == 0) {
+            sa.state = SaState::active;
+            sa.handle = e.handle;
+        }
+        if (e.kind == esp::EventKind::first_use) sa.used = true;
+        snapshot = sa;
+        // Gone from its worker (deleted, or never installed): forget it.
+        if (applied && (e.op == esp::SaOp::remove || (e.op == esp::SaOp::add && e.result != 0)))
+            forget(it);
+        notify = listener_;
+    }
+    if (notify) notify(snapshot, e);
+}
+
+uint32_t SaManager::pump() {
+    std::array<esp::SaEvent, 64> ev;
+    uint32_t total = 0;
+    for (uint32_t n; (n = rings_.receive_events(ev)) > 0; total += n)
+        for (uint32_t i = 0; i < n; ++i) handle(ev[i]);
+    return total;
+}
+
+std::optional<SaInfo> SaManager::find(SaId id) const {
+    std::lock_guard lock(mu_);
+    auto it = sas_.find(id);
+    if (it == sas_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<SaId> SaManager::find_inbound(uint32_t spi) const {
+    std::lock_guard lock(mu_);
+    auto it = inbound_by_spi_.find(spi);
+    if (it == inbound_by_spi_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::vector<SaInfo> SaManager::list(size_t offset, size_t max) const {
+    std::lock_guard lock(mu_);
+    std::vector<SaInfo> out;
+    auto it = sas_.begin();
+    for (size_t i = 0; i < offset && it != sas_.end(); ++i) ++it;
+    for (; it != sas_.end() && out.size() < max; ++it) out.push_back(it->second);
+    return out;
+}
+
+size_t SaManager::size() const {
+    std::lock_guard lock(mu_);
+    return sas_.size();
+}
+
+void SaManager::set_listener(Listener l) {
+    std::lock_guard lock(mu_);
+    listener_ = std::move(l);
+}
+
+std::string describe_result(int result) { return result == 0 ? "ok" : errno_text(result); }
+
+}  // namespace pcscf::ctl

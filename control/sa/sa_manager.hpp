@@ -1,0 +1,100 @@
+#pragma once
+// The control thread's view of every SA: it validates requests, chooses the owning worker
+// and the inbound SPI, expands the key, sends the record over that worker's ring, and
+// follows the acknowledgements and events that come back. The workers' tables are never
+// touched from here.
+//
+// Threading: called from the control thread and the telemetry thread; a mutex guards the
+// registry (the control path may lock; the data path never does).
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "control/sa/spi_allocator.hpp"
+#include "dataplane/esp/imb_manager.hpp"
+#include "dataplane/esp/outbound_table.hpp"
+#include "dataplane/esp/sa_record.hpp"
+#include "dataplane/service/rings.hpp"
+
+namespace pcscf::ctl {
+
+using SaId = uint64_t;
+
+struct SaRequest {
+    esp::Direction dir = esp::Direction::inbound;
+    esp::Alg alg = esp::Alg::hmac_sha1_96;
+    std::vector<uint8_t> key;          // IK_ESP: 16 bytes (MD5) or 20 (SHA-1)
+    uint32_t spi = 0;                  // outbound: the UE's SPI; inbound: 0 = allocate
+    esp::IpAddr ue, pcscf;
+    uint16_t ue_port = 0, pcscf_port = 0;
+    std::vector<uint32_t> avoid_spis;  // inbound allocation differs from these (the UE's)
+    std::string label;                 // who asked: "manual", an IMPI
+};
+
+enum class SaState : uint8_t {
+    pending,   // record sent, not yet acknowledged
+    active,    // installed on its worker
+    removing,  // delete sent, not yet acknowledged
+};
+std::string_view name(SaState s);
+// "ok" or what a worker's negative errno means for an SA record.
+std::string describe_result(int result);
+
+struct SaInfo {
+    SaId id = 0;
+    esp::SaConfig cfg;
+    uint32_t worker = 0;
+    int32_t handle = -1;  // the SA's place in its worker's table, once active
+    SaState state = SaState::pending;
+    bool used = false;    // inbound: a packet has verified on it
+    std::string label;
+};
+
+class SaManager {
+public:
+    // Called for acknowledgements (kind `applied`, with the result) and data-path events,
+    // with the SA as it was when the event arrived. Runs on the thread that pumps events.
+    using Listener = std::function<void(const SaInfo&, const esp::SaEvent&)>;
+
+    SaManager(dp::Rings& rings, const esp::SpiLayout& layout);
+
+    std::expected<SaId, std::string> add(const SaRequest& req);
+    std::expected<void, std::string> remove(SaId id);
+    // New algorithm and key for an active SA; its sequence and replay state are kept.
+    std::expected<void, std::string> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
+
+    // Drains the workers' event ring; returns how many events were handled.
+    uint32_t pump();
+    void handle(const esp::SaEvent& e);
+
+    std::optional<SaInfo> find(SaId id) const;
+    std::optional<SaId> find_inbound(uint32_t spi) const;
+    std::vector<SaInfo> list(size_t offset, size_t max) const;
+    size_t size() const;
+    void set_listener(Listener l);
+
+private:
+    std::expected<esp::HmacKey, std::string> expand(esp::Alg alg, std::span<const uint8_t> key);
+    std::expected<void, std::string> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
+    void forget(std::map<SaId, SaInfo>::iterator it);
+
+    mutable std::mutex mu_;
+    dp::Rings& rings_;
+    esp::SpiLayout layout_;
+    SpiAllocator spis_;
+    std::optional<esp::ImbManager> imb_;
+    std::map<SaId, SaInfo> sas_;
+    std::unordered_map<uint32_t, SaId> inbound_by_spi_;
+    std::map<std::tuple<std::array<uint8_t, 16>, uint16_t, uint16_t>, SaId> outbound_by_key_;
+    SaId next_id_ = 1;
+    uint32_t next_request_ = 1;
+    Listener listener_;
+};
+
+}  // namespace pcscf::ctl

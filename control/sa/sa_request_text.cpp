@@ -1,0 +1,84 @@
+#include "control/sa/sa_request_text.hpp"
+
+#include <charconv>
+#include <set>
+
+namespace pcscf::ctl {
+
+namespace {
+
+std::expected<uint64_t, std::string> number(std::string_view key, std::string_view v, uint64_t max) {
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || end != v.data() + v.size() || v.empty() || n > max)
+        return std::unexpected(std::string(key) + ": '" + std::string(v) + "' is not a number in 0.." +
+                               std::to_string(max));
+    return n;
+}
+
+std::expected<std::vector<uint8_t>, std::string> hex(std::string_view v) {
+    if (v.starts_with("0x")) v.remove_prefix(2);
+    if (v.size() % 2 != 0) return std::unexpected(std::string("key: odd number of hex digits"));
+    std::vector<uint8_t> out;
+    for (size_t i = 0; i < v.size(); i += 2) {
+        uint8_t b = 0;
+        const auto [end, ec] = std::from_chars(v.data() + i, v.data() + i + 2, b, 16);
+        if (ec != std::errc() || end != v.data() + i + 2)
+            return std::unexpected("key: '" + std::string(v.substr(i, 2)) + "' is not hex");
+        out.push_back(b);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::expected<SaRequest, std::string> parse_sa_request(std::string_view text) {
+    SaRequest r;
+    r.label = "manual";
+    std::set<std::string, std::less<>> seen;
+    while (!text.empty()) {
+        const size_t comma = text.find(',');
+        const std::string_view item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        if (item.empty()) continue;
+        const size_t eq = item.find('=');
+        if (eq == std::string_view::npos) return std::unexpected("'" + std::string(item) + "' is not key=value");
+        const std::string_view k = item.substr(0, eq), v = item.substr(eq + 1);
+        if (!seen.insert(std::string(k)).second) return std::unexpected(std::string(k) + " given twice");
+        if (k == "dir") {
+            if (v == "in") r.dir = esp::Direction::inbound;
+            else if (v == "out") r.dir = esp::Direction::outbound;
+            else return std::unexpected("dir: '" + std::string(v) + "' is neither in nor out");
+        } else if (k == "alg") {
+            auto a = esp::parse_alg(v);
+            if (!a) return std::unexpected("alg: '" + std::string(v) + "' is neither hmac-md5-96 nor hmac-sha-1-96");
+            r.alg = *a;
+        } else if (k == "key") {
+            auto b = hex(v);
+            if (!b) return std::unexpected(b.error());
+            r.key = std::move(*b);
+        } else if (k == "spi") {
+            auto n = number(k, v, UINT32_MAX);
+            if (!n) return std::unexpected(n.error());
+            r.spi = uint32_t(*n);
+        } else if (k == "ue" || k == "pcscf") {
+            auto a = esp::IpAddr::parse(v);
+            if (!a) return std::unexpected(std::string(k) + ": " + a.error());
+            (k == "ue" ? r.ue : r.pcscf) = *a;
+        } else if (k == "ue_port" || k == "pcscf_port") {
+            auto n = number(k, v, UINT16_MAX);
+            if (!n) return std::unexpected(n.error());
+            (k == "ue_port" ? r.ue_port : r.pcscf_port) = uint16_t(*n);
+        } else if (k == "label") {
+            r.label = std::string(v);
+        } else {
+            return std::unexpected("unknown field '" + std::string(k) +
+                                   "' (dir, alg, key, spi, ue, ue_port, pcscf, pcscf_port, label)");
+        }
+    }
+    for (const char* required : {"dir", "alg", "key", "ue"})
+        if (!seen.contains(required)) return std::unexpected(std::string(required) + " is required");
+    return r;
+}
+
+}  // namespace pcscf::ctl

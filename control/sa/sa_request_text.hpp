@@ -1,0 +1,15 @@
+#pragma once
+// SAs described in text, as operators type them: "dir=in,alg=hmac-sha-1-96,key=<hex>,
+// spi=<n>,ue=<addr>,ue_port=<n>,pcscf=<addr>,pcscf_port=<n>". Used by the telemetry
+// command /pcscf/sa/add and by pcscf-espctl.
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include "control/sa/sa_manager.hpp"
+
+namespace pcscf::ctl {
+
+std::expected<SaRequest, std::string> parse_sa_request(std::string_view text);
+
+}  // namespace pcscf::ctl

@@ -1,0 +1,51 @@
+#pragma once
+// The running datapath: the access port and the tap, one Worker per worker lcore, their
+// memory pools and the rings that join them to the control thread.
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/service/frame.hpp"
+#include "dataplane/service/rings.hpp"
+#include "dataplane/service/service_config.hpp"
+#include "dataplane/service/worker.hpp"
+
+namespace pcscf::dp {
+
+class Dataplane {
+public:
+    // Needs EAL started, with at least cfg.workers worker lcores (cfg.worker_lcores).
+    static std::expected<std::unique_ptr<Dataplane>, std::string> create(const ServiceConfig& cfg);
+    ~Dataplane();
+
+    void start();  // launches the workers on their lcores
+    void stop();   // stops them, frees every buffered packet, stops the ports
+
+    const ServiceConfig& config() const noexcept { return cfg_; }
+    Rings& rings() noexcept { return *rings_; }
+    uint32_t workers() const noexcept { return uint32_t(workers_.size()); }
+    const Worker& worker(uint32_t i) const noexcept { return *workers_[i]; }
+    Worker& worker(uint32_t i) noexcept { return *workers_[i]; }
+    uint16_t access_port() const noexcept { return access_; }
+    uint16_t tap_port() const noexcept { return tap_; }
+    const std::string& access_mac() const noexcept { return mac_; }
+
+private:
+    explicit Dataplane(const ServiceConfig& cfg) : cfg_(cfg) {}
+    std::expected<void, std::string> build();
+
+    ServiceConfig cfg_;
+    LocalAddrs local_;
+    std::unique_ptr<Rings> rings_;
+    std::vector<rte_mempool*> pools_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    uint16_t access_ = 0, tap_ = 0;
+    bool ports_started_ = false;
+    std::string mac_;
+    std::atomic<bool> running_{false};
+};
+
+}  // namespace pcscf::dp

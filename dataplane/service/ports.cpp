@@ -1,0 +1,84 @@
+#include "dataplane/service/ports.hpp"
+
+#include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+
+#include <charconv>
+
+namespace pcscf::dp {
+
+namespace {
+std::string err(const std::string& what, int rc) {
+    return what + ": " + rte_strerror(rc < 0 ? -rc : rc);
+}
+}  // namespace
+
+std::expected<uint16_t, std::string> find_port(const std::string& name) {
+    uint16_t id = 0;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0) return id;
+    unsigned n = 0;
+    const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
+    if (ec == std::errc() && end == name.data() + name.size() && rte_eth_dev_is_valid_port(n))
+        return uint16_t(n);
+    std::string known;
+    RTE_ETH_FOREACH_DEV(id) {
+        char buf[RTE_ETH_NAME_MAX_LEN];
+        if (rte_eth_dev_get_name_by_port(id, buf) == 0) known += std::string(known.empty() ? "" : ", ") + buf;
+    }
+    return std::unexpected("no DPDK port named '" + name + "' (ports: " +
+                           (known.empty() ? "none; give the NIC to DPDK or add a --vdev" : known) + ")");
+}
+
+std::expected<void, std::string> start_port(const PortSetup& p) {
+    rte_eth_dev_info info{};
+    if (int rc = rte_eth_dev_info_get(p.port, &info); rc != 0) return std::unexpected(err("port info", rc));
+    if (p.queues > info.max_rx_queues || p.queues > info.max_tx_queues)
+        return std::unexpected("port " + std::string(info.driver_name) + " supports " +
+                               std::to_string(info.max_rx_queues) + " queues, " +
+                               std::to_string(p.queues) + " workers need one each");
+    rte_eth_conf conf{};
+    if (p.queues > 1) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
+    }
+    if (int rc = rte_eth_dev_configure(p.port, p.queues, p.queues, &conf); rc != 0)
+        return std::unexpected(err("configuring port", rc));
+    uint16_t rx = p.rx_ring, tx = p.tx_ring;
+    rte_eth_dev_adjust_nb_rx_tx_desc(p.port, &rx, &tx);
+    const int socket = rte_eth_dev_socket_id(p.port);
+    for (uint16_t q = 0; q < p.queues; ++q) {
+        if (int rc = rte_eth_rx_queue_setup(p.port, q, rx, socket, nullptr, p.rx_pools[q]); rc != 0)
+            return std::unexpected(err("RX queue " + std::to_string(q), rc));
+        if (int rc = rte_eth_tx_queue_setup(p.port, q, tx, socket, nullptr); rc != 0)
+            return std::unexpected(err("TX queue " + std::to_string(q), rc));
+    }
+    // Not every PMD can change the MTU (net_pcap cannot); the link's own MTU then applies.
+    if (int rc = rte_eth_dev_set_mtu(p.port, p.mtu); rc != 0 && rc != -ENOTSUP)
+        return std::unexpected(err("setting MTU " + std::to_string(p.mtu), rc));
+    if (int rc = rte_eth_dev_start(p.port); rc != 0) return std::unexpected(err("starting port", rc));
+    rte_eth_promiscuous_enable(p.port);  // the tap shares the NIC's MAC, but ND/ARP multicast must pass
+    return {};
+}
+
+void stop_port(uint16_t port) noexcept {
+    rte_eth_dev_stop(port);
+    rte_eth_dev_close(port);
+}
+
+std::string mac_string(const rte_ether_addr& mac) {
+    char buf[RTE_ETHER_ADDR_FMT_SIZE];
+    rte_ether_format_addr(buf, sizeof buf, &mac);
+    return buf;
+}
+
+std::expected<uint16_t, std::string> create_tap(const std::string& iface, const rte_ether_addr& mac) {
+    const std::string name = "net_tap_" + iface;
+    const std::string args = "iface=" + iface + ",mac=" + mac_string(mac);
+    if (int rc = rte_vdev_init(name.c_str(), args.c_str()); rc != 0)
+        return std::unexpected(err("creating tap " + iface + " (" + args + ")", rc));
+    return find_port(name);
+}
+
+}  // namespace pcscf::dp

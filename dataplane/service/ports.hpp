@@ -1,0 +1,33 @@
+#pragma once
+// Bringing up the two ports a P-CSCF host uses: the access port (any DPDK port: a PCI NIC,
+// net_af_packet or net_af_xdp on a veth, net_pcap) and the net_tap exception port whose
+// kernel side carries the P-CSCF's addresses. One RX/TX queue pair per worker on each.
+#include <rte_ether.h>
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <vector>
+
+namespace pcscf::dp {
+
+struct PortSetup {
+    uint16_t port = 0;
+    uint16_t queues = 1;
+    uint16_t rx_ring = 1024, tx_ring = 1024;
+    std::vector<rte_mempool*> rx_pools;  // one per queue
+    uint16_t mtu = 1500;                 // IP MTU; ports that cannot set it keep theirs
+};
+
+// A port by DPDK name ("net_af_packet0", "0000:03:00.0") or number.
+std::expected<uint16_t, std::string> find_port(const std::string& name);
+// Configures queues (RSS over IP addresses when there are several), MTU, promiscuous
+// mode, and starts the port.
+std::expected<void, std::string> start_port(const PortSetup& p);
+void stop_port(uint16_t port) noexcept;
+// Creates the tap: kernel interface `iface`, with MAC address `mac`.
+std::expected<uint16_t, std::string> create_tap(const std::string& iface, const rte_ether_addr& mac);
+std::string mac_string(const rte_ether_addr& mac);
+
+}  // namespace pcscf::dp

@@ -1,0 +1,54 @@
+#include "dataplane/service/rings.hpp"
+
+#include <rte_errno.h>
+
+namespace pcscf::dp {
+
+namespace {
+
+std::expected<rte_ring*, std::string> make(const std::string& name, uint32_t esize,
+                                           uint32_t count, int socket, unsigned flags) {
+    rte_ring* r = rte_ring_create_elem(name.c_str(), esize, count, socket, flags);
+    if (r == nullptr)
+        return std::unexpected("cannot create ring " + name + " (" + std::to_string(count) +
+                               " x " + std::to_string(esize) + " bytes): " +
+                               rte_strerror(rte_errno));
+    return r;
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t workers,
+                                                                 const RingSizes& sizes,
+                                                                 int socket) {
+    std::unique_ptr<Rings> r(new Rings());
+    auto events = make("pcscf_events", sizeof(esp::SaEvent), sizes.events, socket,
+                       RING_F_SC_DEQ);
+    if (!events) return std::unexpected(events.error());
+    r->events_ = *events;
+    for (uint32_t w = 0; w < workers; ++w) {
+        const std::string n = std::to_string(w);
+        auto cmd = make("pcscf_cmd_" + n, sizeof(esp::SaRecord), sizes.commands, socket,
+                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (!cmd) return std::unexpected(cmd.error());
+        r->per_worker_.push_back({*cmd, nullptr, nullptr});
+        auto esp = make("pcscf_hand_esp_" + n, sizeof(void*), sizes.handoff, socket, RING_F_SC_DEQ);
+        if (!esp) return std::unexpected(esp.error());
+        r->per_worker_.back().esp = *esp;
+        auto plain = make("pcscf_hand_plain_" + n, sizeof(void*), sizes.handoff, socket, RING_F_SC_DEQ);
+        if (!plain) return std::unexpected(plain.error());
+        r->per_worker_.back().plain = *plain;
+    }
+    return r;
+}
+
+Rings::~Rings() {
+    for (auto& w : per_worker_) {
+        rte_ring_free(w.commands);
+        rte_ring_free(w.esp);
+        rte_ring_free(w.plain);
+    }
+    rte_ring_free(events_);
+}
+
+}  // namespace pcscf::dp

@@ -1,0 +1,224 @@
+#include "dataplane/service/worker.hpp"
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include <cerrno>
+
+#include "dataplane/service/owner.hpp"
+
+namespace pcscf::dp {
+
+using esp::DropReason;
+
+Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, Rings& rings, WorkerParts parts)
+    : cfg_(cfg), local_(local), rings_(rings), parts_(std::move(parts)),
+      access_tx_(parts_.access_port, uint16_t(parts_.index)),
+      tap_tx_(parts_.tap_port, uint16_t(parts_.index)) {}
+
+void Worker::run(const std::atomic<bool>& running) noexcept {
+    while (running.load(std::memory_order_relaxed)) poll();
+}
+
+uint32_t Worker::poll() noexcept {
+    const uint16_t burst = cfg_.burst < kMaxBurst ? cfg_.burst : kMaxBurst;
+    const uint16_t q = uint16_t(parts_.index);
+    rte_mbuf* rx[kMaxBurst];
+    now_ = rte_rdtsc();
+    apply_records();
+
+    // From the UEs, then whatever other workers handed us.
+    uint16_t n = rte_eth_rx_burst(parts_.access_port, q, rx, burst);
+    stats_.access_rx += n;
+    for (uint16_t i = 0; i < n; ++i) from_access(rx[i]);
+    uint32_t handled = n;
+    verify(esp_);
+    n = uint16_t(rte_ring_sc_dequeue_burst(rings_.handoff_esp(parts_.index),
+                                           reinterpret_cast<void**>(esp_.m), burst, nullptr));
+    esp_.n = n;
+    stats_.handoff_received += n;
+    handled += n;
+    verify(esp_);
+
+    // From the kernel, then handed-over packets to protect.
+    n = rte_eth_rx_burst(parts_.tap_port, q, rx, burst);
+    stats_.tap_rx += n;
+    for (uint16_t i = 0; i < n; ++i) from_tap(rx[i]);
+    handled += n;
+    protect(plain_);
+    n = uint16_t(rte_ring_sc_dequeue_burst(rings_.handoff_plain(parts_.index),
+                                           reinterpret_cast<void**>(plain_.m), burst, nullptr));
+    plain_.n = n;
+    stats_.handoff_received += n;
+    handled += n;
+    protect(plain_);
+
+    stats_.drops.count[size_t(DropReason::tx_full)] += access_tx_.flush() + tap_tx_.flush();
+    stats_.access_tx = access_tx_.sent();
+    stats_.tap_tx = tap_tx_.sent();
+    post_events();
+    if ((++polls_ & 1023) == 0) {  // fragments that never completed
+        parts_.access_reassembly->expire(now_, stats_.drops);
+        parts_.tap_reassembly->expire(now_, stats_.drops);
+    }
+    return handled;
+}
+
+void Worker::apply_records() noexcept {
+    esp::SaRecord recs[16];
+    const uint32_t n = rings_.take_records(parts_.index, recs);
+    for (uint32_t i = 0; i < n; ++i) {
+        const esp::SaRecord& r = recs[i];
+        const int result = parts_.engine->apply(r);
+        ++(result == 0 ? stats_.records_applied : stats_.records_failed);
+        esp::SaEvent e;
+        e.kind = esp::EventKind::applied;
+        e.dir = r.sa.dir;
+        e.op = r.op;
+        e.result = result;
+        e.worker = parts_.index;
+        e.spi = r.sa.spi;
+        e.request_id = r.request_id;
+        e.cookie = r.sa.cookie;
+        e.handle = result == 0 ? parts_.engine->handle_of(r.sa) : -1;
+        // Nothing may be lost: an acknowledgement waits for room (the control thread
+        // drains the ring continuously; this only spins if it has stopped).
+        while (!rings_.post_event(e)) rte_pause();
+    }
+}
+
+uint32_t Worker::owner_of_spi(uint32_t spi) const noexcept {
+    const esp::SpiLayout& l = parts_.engine->config().spi;
+    return l.contains(spi) ? l.owner(spi) : parts_.index;  // outside: unknown here too
+}
+
+void Worker::from_access(rte_mbuf* m) noexcept {
+    const FrameInfo f = classify_access(m, local_, cfg_.protected_ports);
+    switch (f.kind) {
+        case FrameKind::esp: {
+            const uint32_t owner = owner_of_spi(f.spi);
+            if (owner != parts_.index) return hand_off(rings_.handoff_esp(owner), m);
+            if (esp_.n == kMaxBurst) verify(esp_);
+            esp_.m[esp_.n++] = m;
+            return;
+        }
+        case FrameKind::fragment: {
+            rte_mbuf* whole = parts_.access_reassembly->add(m, kEthLen, now_, stats_.drops);
+            if (whole == nullptr) return;  // incomplete, or dropped and counted there
+            ++stats_.reassembled;
+            return from_access(whole);
+        }
+        case FrameKind::protected_plain:
+            return drop(m, DropReason::unprotected_to_protected_port);
+        case FrameKind::drop:
+            return drop(m, f.reason);
+        case FrameKind::pass:
+        case FrameKind::protect:
+            ++stats_.exception_in;
+            return to_tap(m);
+    }
+}
+
+void Worker::from_tap(rte_mbuf* m) noexcept {
+    const FrameInfo f = classify_tap(m, cfg_.protected_ports);
+    switch (f.kind) {
+        case FrameKind::protect: {
+            const uint32_t owner = owner_of(f.peer, cfg_.workers);
+            if (owner != parts_.index) return hand_off(rings_.handoff_plain(owner), m);
+            if (plain_.n == kMaxBurst) protect(plain_);
+            plain_.m[plain_.n++] = m;
+            return;
+        }
+        case FrameKind::fragment: {
+            rte_mbuf* whole = parts_.tap_reassembly->add(m, kEthLen, now_, stats_.drops);
+            if (whole == nullptr) return;
+            ++stats_.reassembled;
+            return from_tap(whole);
+        }
+        case FrameKind::drop:
+            return drop(m, f.reason);
+        case FrameKind::esp:
+        case FrameKind::protected_plain:
+        case FrameKind::pass:
+            ++stats_.exception_out;
+            return to_access(m);
+    }
+}
+
+void Worker::verify(Batch& b) noexcept {
+    if (b.n == 0) return;
+    DropReason why[kMaxBurst];
+    const uint16_t good = parts_.engine->inbound({b.m, b.n}, why, kEthLen);
+    stats_.esp_in += good;
+    for (uint16_t i = 0; i < good; ++i) to_tap(b.m[i]);
+    rte_pktmbuf_free_bulk(b.m + good, b.n - good);  // counted by the engine
+    b.n = 0;
+}
+
+void Worker::protect(Batch& b) noexcept {
+    if (b.n == 0) return;
+    DropReason why[kMaxBurst];
+    const uint16_t good = parts_.engine->outbound({b.m, b.n}, why, kEthLen);
+    stats_.esp_out += good;
+    for (uint16_t i = 0; i < good; ++i) to_access(b.m[i]);
+    rte_pktmbuf_free_bulk(b.m + good, b.n - good);
+    b.n = 0;
+}
+
+void Worker::to_tap(rte_mbuf* m) noexcept {
+    send_fitting(tap_tx_, m, cfg_.tap_mtu, stats_.fragmented);
+}
+
+void Worker::to_access(rte_mbuf* m) noexcept {
+    send_fitting(access_tx_, m, cfg_.access_mtu, stats_.fragmented);
+}
+
+// Frames whose IP datagram exceeds the MTU leave as fragments.
+void Worker::send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu, uint64_t& fragmented) noexcept {
+    if (likely(m->pkt_len <= uint32_t(mtu) + kEthLen)) {
+        stats_.drops.count[size_t(DropReason::tx_full)] += q.push(m);
+        return;
+    }
+    rte_mbuf* parts[TxQueue::kSize];
+    DropReason why = DropReason::fragmentation_failed;
+    const uint16_t n = parts_.fragmenter->fragment(m, kEthLen, mtu, parts, why);
+    if (n == 0) {
+        stats_.drops.add(why);
+        return;
+    }
+    ++fragmented;
+    for (uint16_t i = 0; i < n; ++i) stats_.drops.count[size_t(DropReason::tx_full)] += q.push(parts[i]);
+}
+
+void Worker::hand_off(rte_ring* ring, rte_mbuf* m) noexcept {
+    if (unlikely(rte_ring_mp_enqueue(ring, m) != 0)) return drop(m, DropReason::handoff_full);
+    ++stats_.handoff_sent;
+}
+
+void Worker::drop(rte_mbuf* m, DropReason r) noexcept {
+    stats_.drops.add(r);
+    rte_pktmbuf_free(m);
+}
+
+void Worker::post_events() noexcept {
+    for (const esp::SaEvent& e : parts_.engine->events())
+        if (!rings_.post_event(e)) ++stats_.events_lost;
+    parts_.engine->clear_events();
+}
+
+void Worker::drain() noexcept {
+    for (Batch* b : {&esp_, &plain_}) {
+        rte_pktmbuf_free_bulk(b->m, b->n);
+        b->n = 0;
+    }
+    access_tx_.drop_all();
+    tap_tx_.drop_all();
+    void* m;
+    while (rte_ring_sc_dequeue(rings_.handoff_esp(parts_.index), &m) == 0)
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    while (rte_ring_sc_dequeue(rings_.handoff_plain(parts_.index), &m) == 0)
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+}
+
+}  // namespace pcscf::dp

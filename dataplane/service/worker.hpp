@@ -1,0 +1,80 @@
+#pragma once
+// One poll-mode worker lcore: its queue pair on the access port and on the tap, its ESP
+// engine (the SAs it owns), its reassembly tables and its handoff rings. Between bursts it
+// applies the SA records the control thread queued for it and posts the engine's events.
+//
+// Threading: everything here belongs to the worker's lcore; the control thread talks to it
+// only through the rings, and reads its counters (stale values are fine).
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/esp/engine.hpp"
+#include "dataplane/ipfrag/fragmenter.hpp"
+#include "dataplane/ipfrag/reassembler.hpp"
+#include "dataplane/service/frame.hpp"
+#include "dataplane/service/rings.hpp"
+#include "dataplane/service/service_config.hpp"
+#include "dataplane/service/tx_queue.hpp"
+#include "dataplane/service/worker_stats.hpp"
+
+namespace pcscf::dp {
+
+struct WorkerParts {
+    uint32_t index = 0;
+    uint16_t access_port = 0, tap_port = 0;  // queue `index` of each is this worker's
+    std::unique_ptr<esp::Engine> engine;
+    std::unique_ptr<ipfrag::Reassembler> access_reassembly;  // fragments from the UEs
+    std::unique_ptr<ipfrag::Reassembler> tap_reassembly;     // fragments from the kernel
+    std::unique_ptr<ipfrag::Fragmenter> fragmenter;
+};
+
+class Worker {
+public:
+    Worker(const ServiceConfig& cfg, const LocalAddrs& local, Rings& rings, WorkerParts parts);
+
+    // Polls until `running` turns false (the lcore's main loop).
+    void run(const std::atomic<bool>& running) noexcept;
+    // One round: SA records, both ports, handoff rings, events. Returns frames handled.
+    uint32_t poll() noexcept;
+    // Frees whatever is still buffered (after the loop stopped).
+    void drain() noexcept;
+
+    uint32_t index() const noexcept { return parts_.index; }
+    const WorkerStats& stats() const noexcept { return stats_; }
+    const esp::Engine& engine() const noexcept { return *parts_.engine; }
+    const ipfrag::Reassembler& access_reassembly() const noexcept { return *parts_.access_reassembly; }
+    const ipfrag::Reassembler& tap_reassembly() const noexcept { return *parts_.tap_reassembly; }
+
+private:
+    static constexpr uint16_t kMaxBurst = 64;
+    struct Batch {
+        rte_mbuf* m[kMaxBurst];
+        uint16_t n = 0;
+    };
+
+    void apply_records() noexcept;
+    void from_access(rte_mbuf* m) noexcept;
+    void from_tap(rte_mbuf* m) noexcept;
+    void verify(Batch& b) noexcept;
+    void protect(Batch& b) noexcept;
+    void to_tap(rte_mbuf* m) noexcept;
+    void to_access(rte_mbuf* m) noexcept;
+    void send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu, uint64_t& counter) noexcept;
+    void hand_off(rte_ring* ring, rte_mbuf* m) noexcept;
+    void drop(rte_mbuf* m, esp::DropReason r) noexcept;
+    void post_events() noexcept;
+    uint32_t owner_of_spi(uint32_t spi) const noexcept;
+
+    const ServiceConfig& cfg_;
+    const LocalAddrs& local_;
+    Rings& rings_;
+    WorkerParts parts_;
+    WorkerStats stats_;
+    TxQueue access_tx_, tap_tx_;
+    Batch esp_, plain_;
+    uint64_t now_ = 0;
+    uint32_t polls_ = 0;
+};
+
+}  // namespace pcscf::dp

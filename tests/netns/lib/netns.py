@@ -1,0 +1,157 @@
+"""Test hosts in network namespaces: the UE side and the P-CSCF side joined by a veth
+pair, pcscf-espd on the P-CSCF's end of it, and helpers to run things in each.
+
+Names carry a per-run tag so two runs (or a stale one) never collide; everything is torn
+down on exit, also on failure."""
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def sh(*args, check=True, ns=None, capture=True, timeout=30):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    r = subprocess.run(cmd, capture_output=capture, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r
+
+
+class Topology:
+    """ue namespace --veth-- pcscf namespace (DPDK af_packet) + tap in the kernel."""
+
+    UE4, PCSCF4 = "10.99.0.2", "10.99.0.1"
+    UE6, PCSCF6 = "2001:db8:99::2", "2001:db8:99::1"
+
+    def __init__(self, tag=None):
+        self.tag = tag or f"p{os.getpid() % 100000}"
+        self.ue_ns, self.pcscf_ns = f"ue-{self.tag}", f"pc-{self.tag}"
+        self.ue_if, self.p_if, self.tap = "veth-ue", "veth-p", "pcscf0"
+        self.daemon = None
+        self.prefix = f"pcscf-{self.tag}"
+        atexit.register(self.close)
+
+    def create(self):
+        self.close()
+        for ns in (self.ue_ns, self.pcscf_ns):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+        sh("ip", "link", "add", self.ue_if, "netns", self.ue_ns, "type", "veth",
+           "peer", "name", self.p_if, "netns", self.pcscf_ns)
+        # The P-CSCF's veth belongs to DPDK: no addresses, no IPv6 of its own.
+        sh("sysctl", "-qw", f"net.ipv6.conf.{self.p_if}.disable_ipv6=1", ns=self.pcscf_ns)
+        # The kernel must not answer on it either: it holds the P-CSCF's addresses (on the
+        # tap) in the same namespace and, as a weak host, would accept packets for them
+        # arriving on the veth behind DPDK's back. No ARP replies there, and a blackhole
+        # rule for anything received there, ahead of the local table.
+        sh("sysctl", "-qw", f"net.ipv4.conf.{self.p_if}.arp_ignore=8", ns=self.pcscf_ns)
+        sh("ip", "rule", "add", "priority", "1000", "lookup", "local", ns=self.pcscf_ns)
+        sh("ip", "rule", "del", "priority", "0", ns=self.pcscf_ns)
+        sh("ip", "rule", "add", "iif", self.p_if, "priority", "100", "blackhole", ns=self.pcscf_ns)
+        sh("ip", "link", "set", self.p_if, "up", ns=self.pcscf_ns)
+        sh("sysctl", "-qw", f"net.ipv6.conf.{self.ue_if}.accept_dad=0", ns=self.ue_ns)
+        sh("ip", "addr", "add", f"{self.UE4}/24", "dev", self.ue_if, ns=self.ue_ns)
+        sh("ip", "addr", "add", f"{self.UE6}/64", "dev", self.ue_if, "nodad", ns=self.ue_ns)
+        sh("ip", "link", "set", self.ue_if, "up", ns=self.ue_ns)
+        return self
+
+    def start_daemon(self, workers=1, extra=(), log=None, pmd="af_packet"):
+        """pmd: af_packet (fast; the kernel defragments IP for it, PACKET_FANOUT_FLAG_DEFRAG)
+        or pcap (one queue; fragments reach pcscf-espd as they are)."""
+        build = os.environ.get("PCSCF_BUILD", os.path.join(ROOT, "build"))
+        # Workers share the second CPU when there are more of them than CPUs.
+        lcores = "0@0," + ",".join(f"{i + 1}@{min(i + 1, os.cpu_count() - 1)}" for i in range(workers))
+        args = [os.path.join(build, "control", "pcscf-espd"),
+                "--lcores", lcores, "--file-prefix", self.prefix, "--no-huge", "--memory", "1024",
+                *(["--vdev", f"net_af_packet0,iface={self.p_if},qpairs={workers}",
+                   "--access-port", "net_af_packet0"] if pmd == "af_packet" else
+                  ["--vdev", f"net_pcap0,iface={self.p_if}", "--access-port", "net_pcap0"]),
+                "--local-addr", f"{self.PCSCF4}/24", "--local-addr", f"{self.PCSCF6}/64",
+                "--tap-name", self.tap, "--mbufs", "8191", "--inbound-sas", "65536",
+                "--outbound-sas", "65536", *extra]
+        self.log_path = log or f"/tmp/pcscf-espd-{self.tag}.log"
+        self.log_file = open(self.log_path, "w")
+        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.pcscf_ns, *args],
+                                       stdout=self.log_file, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.daemon.poll() is not None:
+                raise RuntimeError(f"pcscf-espd exited ({self.daemon.returncode}):\n{self.log()}")
+            if "running:" in self.log():
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"pcscf-espd did not start:\n{self.log()}")
+        self.ctl = Ctl(f"/var/run/dpdk/{self.prefix}/dpdk_telemetry.v2")
+        # Neighbours learn each other once, so the first test packet is not an ARP exchange.
+        sh("ping", "-c1", "-W2", self.PCSCF4, ns=self.ue_ns, check=False)
+        sh("ping", "-6", "-c1", "-W2", self.PCSCF6, ns=self.ue_ns, check=False)
+        return self
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop_daemon(self):
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        rc = self.daemon.returncode if self.daemon else None
+        self.daemon = None
+        return rc
+
+    def close(self):
+        self.stop_daemon()
+        for ns in (self.ue_ns, self.pcscf_ns):
+            sh("ip", "netns", "del", ns, check=False)
+
+
+class Ctl:
+    """pcscf-espd's telemetry socket (what scripts/pcscf-espctl talks to)."""
+
+    def __init__(self, path):
+        deadline = time.time() + 10
+        while not os.path.exists(path):
+            if time.time() > deadline:
+                raise RuntimeError(f"no telemetry socket {path}")
+            time.sleep(0.05)
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.s.connect(path)
+        self.s.recv(65536)
+
+    def __call__(self, cmd):
+        self.s.send(cmd.encode())
+        return json.loads(self.s.recv(1 << 20).decode())[cmd.split(",")[0]]
+
+    def drops(self):
+        return self("/pcscf/drops")
+
+    def stats(self):
+        return self("/pcscf/stats")
+
+    def add_sa(self, **kv):
+        r = self("/pcscf/sa/add," + ",".join(f"{k}={v}" for k, v in kv.items()))
+        if "error" in r:
+            raise RuntimeError(r["error"])
+        return r
+
+    def del_sa(self, sa_id):
+        return self(f"/pcscf/sa/del,{sa_id}")
+
+    def sas(self):
+        rows, off = [], 0
+        while True:
+            page = list((self(f"/pcscf/sa/list,{off}") or {}).values())
+            if not page:
+                return rows
+            rows += page
+            off += len(page)

@@ -1,0 +1,29 @@
+"""Minimal TAP output (meson's 'tap' protocol counts each check as a test)."""
+import sys
+import traceback
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def check(self, name, fn):
+        self.n += 1
+        try:
+            fn()
+            print(f"ok {self.n} - {name}", flush=True)
+        except Exception as e:  # noqa: BLE001 - every failure is reported, none stops the run
+            self.failed += 1
+            print(f"not ok {self.n} - {name}: {e}", flush=True)
+            for line in traceback.format_exc().splitlines():
+                print(f"# {line}", flush=True)
+
+    def done(self):
+        print(f"1..{self.n}", flush=True)
+        return 1 if self.failed else 0
+
+
+def expect(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
