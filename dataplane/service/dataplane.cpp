@@ -87,28 +87,11 @@ std::expected<void, std::string> Dataplane::build() {
         access_setup.rx_pools.push_back(*pkt);
         tap_setup.rx_pools.push_back(*pkt);
 
-        WorkerParts parts;
-        parts.index = w;
-        parts.access_port = access_;
-        parts.tap_port = tap_;
-        esp::EngineConfig ec = cfg_.engine;
-        ec.worker = w;
-        ec.spi.workers = cfg_.workers;
-        ec.socket = socket;
-        auto engine = esp::Engine::create(ec);
-        if (!engine) return std::unexpected("worker " + n + ": " + engine.error());
-        parts.engine = std::move(*engine);
-        ipfrag::ReassemblyConfig rc;
-        rc.max_flows = cfg_.reassembly_flows;
-        rc.timeout_ms = cfg_.reassembly_timeout_ms;
-        rc.max_datagram = cfg_.max_datagram;
-        for (auto* slot : {&parts.access_reassembly, &parts.tap_reassembly}) {
-            auto r = ipfrag::Reassembler::create(rc, *big, socket);
-            if (!r) return std::unexpected("worker " + n + ": " + r.error());
-            *slot = std::make_unique<ipfrag::Reassembler>(std::move(*r));
-        }
-        parts.fragmenter = std::make_unique<ipfrag::Fragmenter>(*pkt, *indirect);
-        workers_.push_back(std::make_unique<Worker>(cfg_, local_, *rings_, std::move(parts)));
+        auto parts = make_worker_parts(cfg_, w, *pkt, *big, *indirect, socket);
+        if (!parts) return std::unexpected("worker " + n + ": " + parts.error());
+        parts->access_port = access_;
+        parts->tap_port = tap_;
+        workers_.push_back(std::make_unique<Worker>(cfg_, local_, *rings_, std::move(*parts)));
     }
     if (auto r = start_port(access_setup); !r) return std::unexpected("access port " + cfg_.access_port + ": " + r.error());
     if (auto r = start_port(tap_setup); !r) return std::unexpected("tap " + cfg_.tap_name + ": " + r.error());

@@ -12,6 +12,31 @@ namespace pcscf::dp {
 
 using esp::DropReason;
 
+std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& cfg, uint32_t index,
+                                                          rte_mempool* pkt, rte_mempool* big,
+                                                          rte_mempool* indirect, int socket) {
+    WorkerParts parts;
+    parts.index = index;
+    esp::EngineConfig ec = cfg.engine;
+    ec.worker = index;
+    ec.spi.workers = cfg.workers;
+    ec.socket = socket;
+    auto engine = esp::Engine::create(ec);
+    if (!engine) return std::unexpected(engine.error());
+    parts.engine = std::move(*engine);
+    ipfrag::ReassemblyConfig rc;
+    rc.max_flows = cfg.reassembly_flows;
+    rc.timeout_ms = cfg.reassembly_timeout_ms;
+    rc.max_datagram = cfg.max_datagram;
+    for (auto* slot : {&parts.access_reassembly, &parts.tap_reassembly}) {
+        auto r = ipfrag::Reassembler::create(rc, big, socket);
+        if (!r) return std::unexpected(r.error());
+        *slot = std::make_unique<ipfrag::Reassembler>(std::move(*r));
+    }
+    parts.fragmenter = std::make_unique<ipfrag::Fragmenter>(pkt, indirect);
+    return parts;
+}
+
 Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, Rings& rings, WorkerParts parts)
     : cfg_(cfg), local_(local), rings_(rings), parts_(std::move(parts)),
       access_tx_(parts_.access_port, uint16_t(parts_.index)),

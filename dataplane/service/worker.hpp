@@ -7,7 +7,9 @@
 // only through the rings, and reads its counters (stale values are fine).
 #include <atomic>
 #include <cstdint>
+#include <expected>
 #include <memory>
+#include <string>
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/ipfrag/fragmenter.hpp"
@@ -28,6 +30,13 @@ struct WorkerParts {
     std::unique_ptr<ipfrag::Reassembler> tap_reassembly;     // fragments from the kernel
     std::unique_ptr<ipfrag::Fragmenter> fragmenter;
 };
+
+// The parts of worker `index` that come from the configuration: its engine (cfg.engine,
+// laid out for worker `index` of cfg.workers), its reassembly tables (whole datagrams in
+// `big` buffers) and its fragmenter (`pkt` and `indirect` buffers). Ports are the caller's.
+std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& cfg, uint32_t index,
+                                                          rte_mempool* pkt, rte_mempool* big,
+                                                          rte_mempool* indirect, int socket);
 
 class Worker {
 public:

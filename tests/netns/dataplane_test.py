@@ -258,6 +258,30 @@ def main():
 
     tap.check("300 SAs added and deleted while traffic flows: nothing lost, nothing leaked", churn_while_flowing)
 
+    def espctl_by_hand():
+        ctl = [os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "scripts", "pcscf-espctl"), "-p", topo.prefix]
+
+        def run(*args, json_out=True):
+            r = subprocess.run(ctl + (["--json"] if json_out else []) + list(args),
+                               capture_output=True, text=True, timeout=10)
+            expect(r.returncode == 0, f"pcscf-espctl {' '.join(args)}: {r.stderr.strip()}")
+            return json.loads(r.stdout) if json_out else r.stdout
+
+        added = run("sa", "add", "dir=in", "alg=hmac-md5-96", "key=" + "ab" * 16, "ue=10.97.0.1", "ue_port=7100")
+        listed = run("sa", "list")
+        expect(any(r["id"] == added["id"] and r["ue"] == "10.97.0.1" for r in listed), "added SA not listed")
+        table = run("sa", "list", json_out=False)
+        expect("10.97.0.1" in table, f"the SA table does not show the SA:\n{table}")
+        expect(run("drops")["bad_icv"] >= 2, "drops do not show the bad ICVs sent earlier")
+        expect("worker0" in run("stats"), "no per-worker stats")
+        run("sa", "del", str(added["id"]))
+        expect(not any(r["id"] == added["id"] for r in run("sa", "list")), "deleted SA still listed")
+        r = subprocess.run(ctl + ["sa", "add", "dir=sideways"], capture_output=True, text=True, timeout=10)
+        expect(r.returncode != 0 and "dir" in (r.stdout + r.stderr), f"bad add not refused: {r.stdout} {r.stderr}")
+
+    tap.check("pcscf-espctl adds, lists, shows counters and deletes by hand", espctl_by_hand)
+
     def many_ues_across_workers():
         sh_ = ["ip", "addr", "add"]
         ues = [f"10.99.0.{i}" for i in range(20, 36)]

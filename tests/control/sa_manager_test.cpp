@@ -1,0 +1,290 @@
+// SaManager against real rings and real engines: the worker side here is the same three
+// steps a worker lcore takes between bursts (take records, apply them to its engine,
+// acknowledge on the event ring), so what is checked is the whole control <-> worker
+// protocol: SPI allocation, ownership, acknowledgements, failures, and that nothing
+// (SPI, registry entry, table slot) is left behind after a delete.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <set>
+
+#include "control/sa/sa_manager.hpp"
+#include "control/sa/sa_request_text.hpp"
+#include "dataplane/esp/engine.hpp"
+#include "dataplane/service/owner.hpp"
+
+namespace pcscf::ctl {
+namespace {
+
+using esp::Direction;
+
+constexpr uint32_t kWorkers = 2;
+
+class SaManagerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        layout.base = 0x1000;
+        layout.workers = kWorkers;
+        layout.slots_per_worker = 64;
+        dp::RingSizes sizes;
+        sizes.commands = 64;
+        auto r = dp::Rings::create(kWorkers, sizes, SOCKET_ID_ANY);
+        ASSERT_TRUE(r.has_value()) << r.error();
+        rings = std::move(*r);
+        for (uint32_t w = 0; w < kWorkers; ++w) {
+            esp::EngineConfig ec;
+            ec.worker = w;
+            ec.spi = layout;
+            ec.outbound_capacity = 256;
+            auto e = esp::Engine::create(ec);
+            ASSERT_TRUE(e.has_value()) << e.error();
+            engines.push_back(std::move(*e));
+        }
+        sas.emplace(*rings, layout);
+        sas->set_listener([this](const SaInfo&, const esp::SaEvent& e) { acks.push_back(e); });
+    }
+
+    // What each worker does between bursts, then the control thread's pump.
+    void step() {
+        for (uint32_t w = 0; w < kWorkers; ++w) {
+            esp::SaRecord recs[16];
+            for (uint32_t n; (n = rings->take_records(w, recs)) > 0;)
+                for (uint32_t i = 0; i < n; ++i) {
+                    esp::SaEvent e;
+                    e.op = recs[i].op;
+                    e.dir = recs[i].sa.dir;
+                    e.result = engines[w]->apply(recs[i]);
+                    e.worker = w;
+                    e.spi = recs[i].sa.spi;
+                    e.cookie = recs[i].sa.cookie;
+                    e.handle = e.result == 0 ? engines[w]->handle_of(recs[i].sa) : -1;
+                    ASSERT_TRUE(rings->post_event(e));
+                }
+        }
+        sas->pump();
+    }
+
+    SaRequest inbound(const char* ue, uint16_t port = 5060) {
+        SaRequest r;
+        r.dir = Direction::inbound;
+        r.alg = esp::Alg::hmac_sha1_96;
+        r.key.assign(20, 0x11);
+        r.ue = *esp::IpAddr::parse(ue);
+        r.ue_port = port;
+        return r;
+    }
+    SaRequest outbound(const char* ue, uint32_t spi, uint16_t pcscf_port = 5101) {
+        SaRequest r = inbound(ue);
+        r.dir = Direction::outbound;
+        r.spi = spi;
+        r.pcscf = *esp::IpAddr::parse("10.0.0.1");
+        r.pcscf_port = pcscf_port;
+        return r;
+    }
+    size_t inbound_in_engines() const {
+        size_t n = 0;
+        for (const auto& e : engines) n += e->inbound_sas().count();
+        return n;
+    }
+
+    esp::SpiLayout layout;
+    std::unique_ptr<dp::Rings> rings;
+    std::vector<std::unique_ptr<esp::Engine>> engines;
+    std::optional<SaManager> sas;
+    std::vector<esp::SaEvent> acks;
+};
+
+TEST_F(SaManagerTest, InboundSpiIsAllocatedOnTheOwningWorkerAndActivatedByItsAck) {
+    const auto id = sas->add(inbound("192.0.2.10"));
+    ASSERT_TRUE(id.has_value()) << id.error();
+    auto sa = *sas->find(*id);
+    EXPECT_EQ(sa.state, SaState::pending);
+    EXPECT_EQ(sa.worker, dp::owner_of(*esp::IpAddr::parse("192.0.2.10"), kWorkers));
+    EXPECT_TRUE(layout.contains(sa.cfg.spi));
+    EXPECT_EQ(layout.owner(sa.cfg.spi), sa.worker) << "the SPI must name its worker";
+    EXPECT_EQ(engines[sa.worker]->find_inbound(sa.cfg.spi), nullptr) << "applied before the worker ran";
+    step();
+    sa = *sas->find(*id);
+    EXPECT_EQ(sa.state, SaState::active);
+    EXPECT_GE(sa.handle, 0);
+    EXPECT_NE(engines[sa.worker]->find_inbound(sa.cfg.spi), nullptr);
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].result, 0);
+}
+
+TEST_F(SaManagerTest, AllocatedSpisAvoidTheUesAndNeverRepeat) {
+    SaRequest r = inbound("192.0.2.10");
+    const uint32_t w = dp::owner_of(r.ue, kWorkers);
+    r.avoid_spis = {layout.spi_of(w, 0), layout.spi_of(w, 1)};
+    std::set<uint32_t> seen;
+    for (uint16_t p = 1; p <= 10; ++p) {
+        r.ue_port = p;
+        const auto id = sas->add(r);
+        ASSERT_TRUE(id.has_value()) << id.error();
+        const uint32_t spi = sas->find(*id)->cfg.spi;
+        EXPECT_NE(spi, r.avoid_spis[0]);
+        EXPECT_NE(spi, r.avoid_spis[1]);
+        EXPECT_TRUE(seen.insert(spi).second) << "SPI " << spi << " given twice";
+    }
+}
+
+TEST_F(SaManagerTest, DeleteRemovesFromTheWorkerAndForgetsOnlyAfterTheAck) {
+    const auto id = *sas->add(inbound("192.0.2.10"));
+    step();
+    const uint32_t spi = sas->find(id)->cfg.spi;
+    ASSERT_TRUE(sas->remove(id).has_value());
+    EXPECT_EQ(sas->find(id)->state, SaState::removing);
+    EXPECT_NE(sas->find_inbound(spi), std::nullopt) << "forgotten before the worker let go";
+    step();
+    EXPECT_EQ(sas->find(id), std::nullopt);
+    EXPECT_EQ(sas->find_inbound(spi), std::nullopt);
+    EXPECT_EQ(inbound_in_engines(), 0u);
+    EXPECT_EQ(sas->size(), 0u);
+}
+
+TEST_F(SaManagerTest, ChurnLeavesNothingBehind) {
+    std::vector<SaId> ids;
+    for (int round = 0; round < 20; ++round) {
+        for (uint16_t p = 0; p < 20; ++p) {
+            auto in = sas->add(inbound(round % 2 ? "192.0.2.10" : "2001:db8::10", uint16_t(1000 + p)));
+            ASSERT_TRUE(in.has_value()) << in.error();
+            ids.push_back(*in);
+            auto out = sas->add(outbound("192.0.2.20", 0x5000 + p, uint16_t(5100 + p)));
+            ASSERT_TRUE(out.has_value()) << out.error();
+            ids.push_back(*out);
+        }
+        step();
+        for (SaId id : ids) ASSERT_TRUE(sas->remove(id).has_value());
+        ids.clear();
+        step();
+        ASSERT_EQ(sas->size(), 0u) << "round " << round;
+    }
+    EXPECT_EQ(inbound_in_engines(), 0u);
+    for (const auto& e : engines) EXPECT_EQ(e->outbound_sas().count(), 0u);
+}
+
+TEST_F(SaManagerTest, OutboundSelectorsAreUnique) {
+    ASSERT_TRUE(sas->add(outbound("192.0.2.20", 0x5000)).has_value());
+    const auto dup = sas->add(outbound("192.0.2.20", 0x6000));
+    ASSERT_FALSE(dup.has_value());
+    EXPECT_NE(dup.error().find("already protects"), std::string::npos);
+}
+
+TEST_F(SaManagerTest, BadRequestsAreRefusedWithAReason) {
+    SaRequest r = inbound("192.0.2.10");
+    r.key.assign(16, 1);  // an MD5 key for SHA-1
+    EXPECT_FALSE(sas->add(r).has_value());
+    r = inbound("192.0.2.10");
+    r.spi = 7;
+    EXPECT_FALSE(sas->add(r).has_value()) << "reserved SPI";
+    r.spi = layout.base + uint32_t(layout.span());
+    EXPECT_FALSE(sas->add(r).has_value()) << "SPI outside the range";
+    EXPECT_FALSE(sas->add(outbound("192.0.2.20", 0)).has_value()) << "outbound without the UE's SPI";
+    EXPECT_FALSE(sas->add(SaRequest{}).has_value()) << "no UE address";
+    EXPECT_FALSE(sas->remove(999).has_value());
+    EXPECT_EQ(sas->size(), 0u);
+}
+
+TEST_F(SaManagerTest, AFullRingIsReportedAndLeaksNoSpi) {
+    size_t accepted = 0;
+    std::string error;
+    for (uint16_t p = 0; p < 200 && error.empty(); ++p) {
+        auto id = sas->add(inbound("192.0.2.10", p));
+        if (id) ++accepted;
+        else error = id.error();
+    }
+    EXPECT_NE(error.find("try again"), std::string::npos) << error;
+    EXPECT_EQ(sas->size(), accepted);
+    step();
+    // The refused one did not keep an SPI: the worker's slots hold exactly the accepted.
+    EXPECT_EQ(inbound_in_engines(), accepted);
+}
+
+TEST_F(SaManagerTest, ARecordTheWorkerRefusesIsForgottenAndReported) {
+    // The worker already holds this SPI (installed behind the manager's back), so it
+    // refuses the add: the manager must report it and forget the SA and its SPI.
+    SaRequest r = inbound("192.0.2.10");
+    r.spi = layout.spi_of(1, 5);
+    esp::SaRecord rec;
+    rec.sa.dir = Direction::inbound;
+    rec.sa.alg = r.alg;
+    rec.sa.spi = r.spi;
+    rec.sa.ue_addr = r.ue;
+    ASSERT_EQ(engines[1]->apply(rec), 0);
+    const auto id = sas->add(r);
+    ASSERT_TRUE(id.has_value()) << id.error();
+    step();
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].result, -EEXIST);
+    EXPECT_EQ(describe_result(acks[0].result), "already installed on the worker");
+    EXPECT_EQ(sas->find(*id), std::nullopt);
+    EXPECT_EQ(sas->find_inbound(r.spi), std::nullopt);
+    EXPECT_TRUE(sas->add(r).has_value()) << "the SPI was not released";
+}
+
+TEST_F(SaManagerTest, RekeyKeepsTheSaAndItsPlace) {
+    const auto id = *sas->add(inbound("192.0.2.10"));
+    step();
+    const auto before = *sas->find(id);
+    std::vector<uint8_t> md5(16, 0x22);
+    ASSERT_TRUE(sas->rekey(id, esp::Alg::hmac_md5_96, md5).has_value());
+    step();
+    const auto after = *sas->find(id);
+    EXPECT_EQ(after.cfg.alg, esp::Alg::hmac_md5_96);
+    EXPECT_EQ(after.handle, before.handle);
+    EXPECT_EQ(engines[after.worker]->find_inbound(after.cfg.spi)->alg, esp::Alg::hmac_md5_96);
+}
+
+TEST(SaRequestText, ParsesWhatOperatorsType) {
+    const auto r = parse_sa_request(
+        "dir=out,alg=hmac-md5-96,key=00112233445566778899aabbccddeeff,spi=4294967295,"
+        "ue=2001:db8::10,ue_port=5060,pcscf=2001:db8::1,pcscf_port=5101");
+    ASSERT_TRUE(r.has_value()) << r.error();
+    EXPECT_EQ(r->dir, Direction::outbound);
+    EXPECT_EQ(r->spi, 4294967295u);
+    EXPECT_EQ(r->key.size(), 16u);
+    EXPECT_EQ(r->ue.to_string(), "2001:db8::10");
+    EXPECT_EQ(r->pcscf_port, 5101);
+}
+
+TEST(SaRequestText, RefusesBadInputWithAReason) {
+    const std::pair<const char*, const char*> bad[] = {
+        {"dir=sideways", "dir"},
+        {"dir=in,alg=aes", "alg"},
+        {"dir=in,key=abc", "odd number"},
+        {"dir=in,key=zz", "not hex"},
+        {"dir=in,spi=4294967296", "spi"},
+        {"dir=in,ue_port=65536", "ue_port"},
+        {"dir=in,ue=300.1.1.1", "ue"},
+        {"dir=in,dir=out", "twice"},
+        {"dir=in,colour=blue", "colour"},
+        {"dir=in,ue", "key=value"},
+    };
+    for (const auto& [text, why] : bad) {
+        const auto r = parse_sa_request(text);
+        ASSERT_FALSE(r.has_value()) << text;
+        EXPECT_NE(r.error().find(why), std::string::npos) << text << " -> " << r.error();
+    }
+}
+
+TEST(SpiAllocatorTest, WalksForwardAndRunsOutCleanly) {
+    esp::SpiLayout l;
+    l.base = 0x1000;
+    l.workers = 2;
+    l.slots_per_worker = 4;
+    SpiAllocator a(l);
+    std::vector<uint32_t> got;
+    while (auto s = a.allocate(1, {})) got.push_back(*s);
+    ASSERT_EQ(got.size(), 4u);
+    for (uint32_t s : got) EXPECT_EQ(l.owner(s), 1u);
+    a.release(got[0]);
+    const auto again = a.allocate(1, {});
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(*again, got[0]);  // the only free one
+    EXPECT_FALSE(a.allocate(1, {}).has_value());
+    EXPECT_EQ(a.used(0), 0u);
+    EXPECT_FALSE(a.reserve(0x10));  // outside the layout
+}
+
+}  // namespace
+}  // namespace pcscf::ctl
