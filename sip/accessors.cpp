@@ -1,6 +1,7 @@
 #include "sip/accessors.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 
 #include "sip/limits.hpp"

@@ -95,41 +95,32 @@ Result<Message> parse_message(std::string_view bytes, Framing framing, const Lim
 
     // Header fields, indexed by kind. HeaderField::none must stay out of reach of an index.
     const std::size_t max_headers = std::min<std::size_t>(limits.max_headers, HeaderField::none);
-    detail::FieldScanner scanner(bytes, *eol + 2, line + 1, limits);
     std::array<std::uint16_t, header_kind_count> last{};
-    for (;;) {
-        auto f = scanner.next();
-        if (!f)
-            return std::unexpected(f.error());
-        if (!*f)
-            break;
-        const auto& raw = **f;
-        if (m.headers_.size() == max_headers)
-            return fail("line " + std::to_string(raw.line) + ": more than " + std::to_string(max_headers) +
-                            " header fields",
-                        ErrorKind::too_large);
-        HeaderField h{header_kind(raw.name), raw.name, raw.value, raw.raw, raw.line, HeaderField::none};
-        if (h.kind == HeaderKind::content_length) {
-            auto n = detail::content_length(raw, m.content_length_.has_value(), limits.max_message);
-            if (!n)
-                return std::unexpected(n.error());
-            m.content_length_ = *n;
-        }
-        const auto k = static_cast<std::size_t>(h.kind);
-        const auto index = static_cast<std::uint16_t>(m.headers_.size());
-        if (m.first_[k] == HeaderField::none)
-            m.first_[k] = index;
-        else
-            m.headers_[last[k]].next_same = index;
-        last[k] = index;
-        ++m.count_[k];
-        m.headers_.push_back(h);
-    }
+    const auto section = detail::scan_header_section(
+        bytes, *eol + 2, line + 1, limits, [&](const detail::RawField& raw, HeaderKind kind) -> Result<void> {
+            if (m.headers_.size() == max_headers)
+                return fail("line " + std::to_string(raw.line) + ": more than " + std::to_string(max_headers) +
+                                " header fields",
+                            ErrorKind::too_large);
+            const auto k = static_cast<std::size_t>(kind);
+            const auto index = static_cast<std::uint16_t>(m.headers_.size());
+            if (m.first_[k] == HeaderField::none)
+                m.first_[k] = index;
+            else
+                m.headers_[last[k]].next_same = index;
+            last[k] = index;
+            ++m.count_[k];
+            m.headers_.push_back({kind, raw.name, raw.value, raw.raw, raw.line, HeaderField::none});
+            return {};
+        });
+    if (!section)
+        return std::unexpected(section.error());
+    m.content_length_ = section->content_length;
 
     // Body, delimited by Content-Length.
     if (!m.content_length_ && framing == Framing::stream)
-        return fail("no Content-Length header (mandatory on stream transports, RFC 3261 18.3)");
-    const std::size_t body_start = scanner.offset();
+        return std::unexpected(detail::missing_content_length());
+    const std::size_t body_start = section->end;
     const std::size_t available = bytes.size() - body_start;
     std::size_t body_len = available;
     if (m.content_length_) {

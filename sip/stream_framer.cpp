@@ -21,24 +21,13 @@ Result<std::size_t> content_length_of(std::string_view head, std::size_t max)
     auto eol = detail::find_line_end(head, 0, limits.max_field, 1);
     if (!eol)
         return std::unexpected(eol.error());
-    detail::FieldScanner scanner(head, *eol + 2, 2, limits);
-    std::optional<std::size_t> length;
-    for (;;) {
-        auto field = scanner.next();
-        if (!field)
-            return std::unexpected(field.error());
-        if (!*field)
-            break;
-        if (header_kind((*field)->name) != HeaderKind::content_length)
-            continue;
-        auto n = detail::content_length(**field, length.has_value(), max);
-        if (!n)
-            return std::unexpected(n.error());
-        length = *n;
-    }
-    if (!length)
-        return fail("no Content-Length header (mandatory on stream transports, RFC 3261 18.3)");
-    return *length;
+    auto section = detail::scan_header_section(head, *eol + 2, 2, limits,
+                                               [](const detail::RawField&, HeaderKind) { return Result<void>{}; });
+    if (!section)
+        return std::unexpected(section.error());
+    if (!section->content_length)
+        return std::unexpected(detail::missing_content_length());
+    return *section->content_length;
 }
 
 }  // namespace

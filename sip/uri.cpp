@@ -139,16 +139,11 @@ Result<void> parse_sip_uri(std::string_view rest, Uri& u)
         rest.remove_prefix(at + 1);
     }
     text::Cursor c(rest);
-    auto host = take_host(c);
-    if (!host)
-        return std::unexpected(in_context(host.error(), "URI " + quote(u.text)));
-    u.host = *host;
-    if (c.eat(':')) {
-        auto port = parse_port(c.take_while(text::is_digit), "URI port");
-        if (!port)
-            return std::unexpected(port.error());
-        u.port = *port;
-    }
+    auto host_port = take_host_port(c, "URI " + quote(u.text), "URI port", false);
+    if (!host_port)
+        return std::unexpected(host_port.error());
+    u.host = host_port->host;
+    u.port = host_port->port;
     if (auto r = take_uri_params(c, u.params, u.text); !r)
         return r;
     if (c.eat('?')) {
@@ -185,6 +180,22 @@ Result<Host> take_host(text::Cursor& c)
     if (!kind)
         return std::unexpected(kind.error());
     return Host{name, *kind};
+}
+
+Result<HostPort> take_host_port(text::Cursor& c, std::string_view host_context,
+                                std::string_view port_name, bool lws_around_colon)
+{
+    auto host = take_host(c);
+    if (!host)
+        return std::unexpected(in_context(host.error(), host_context));
+    HostPort out{*host, std::nullopt};
+    if (lws_around_colon ? c.eat_sep(':') : c.eat(':')) {
+        auto port = parse_port(c.take_while(text::is_digit), port_name);
+        if (!port)
+            return std::unexpected(port.error());
+        out.port = *port;
+    }
+    return out;
 }
 
 bool is_ip_address(std::string_view text) noexcept

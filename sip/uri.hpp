@@ -29,6 +29,16 @@ struct Host {
 // host = hostname / IPv4address / IPv6reference; consumes it from the cursor.
 Result<Host> take_host(text::Cursor& cursor);
 
+struct HostPort {
+    Host host;
+    std::optional<std::uint16_t> port;
+};
+
+// host [":" port]; SWS may surround the ':' when `lws_around_colon` (Via sent-by). A host
+// error is put in `host_context`; a port error names `port_name` ("Via port is 0").
+Result<HostPort> take_host_port(text::Cursor& cursor, std::string_view host_context,
+                                std::string_view port_name, bool lws_around_colon);
+
 // IPv4 or IPv6 address text, with or without brackets (Via received=).
 bool is_ip_address(std::string_view text) noexcept;
 

@@ -72,16 +72,11 @@ Result<Via> parse_via(std::string_view element)
     via.transport = transport_of(via.transport_name);
     if (!c.skip_lws())
         return fail("Via needs white space before sent-by " + c.where());
-    auto host = take_host(c);
-    if (!host)
-        return std::unexpected(in_context(host.error(), "Via sent-by"));
-    via.host = *host;
-    if (c.eat_sep(':')) {
-        auto port = parse_port(c.take_while(text::is_digit), "Via port");
-        if (!port)
-            return std::unexpected(port.error());
-        via.port = *port;
-    }
+    auto sent_by = take_host_port(c, "Via sent-by", "Via port", true);
+    if (!sent_by)
+        return std::unexpected(sent_by.error());
+    via.host = sent_by->host;
+    via.port = sent_by->port;
     if (auto r = parse_params(c, via.params, "Via"); !r)
         return std::unexpected(r.error());
     c.skip_lws();

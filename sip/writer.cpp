@@ -189,10 +189,21 @@ std::size_t MessageWriter::live_first(HeaderKind kind) const
     return npos;
 }
 
+template <class Match>
+void MessageWriter::remove_added(Match match)
+{
+    for (auto& slot : slots_) {
+        std::erase_if(slot.before, match);
+        std::erase_if(slot.after, match);
+    }
+    std::erase_if(at_end_, match);
+}
+
 void MessageWriter::remove_headers(HeaderKind kind)
 {
     for (const auto& h : message_.all(kind))
         slots_[index_of(h)].removed = true;
+    remove_added([kind](const Added& a) { return a.kind == kind; });
 }
 
 void MessageWriter::remove_headers(std::string_view name)
@@ -203,6 +214,11 @@ void MessageWriter::remove_headers(std::string_view name)
     for (const auto& h : message_.all(HeaderKind::other))
         if (text::iequals(h.name, name))
             slots_[index_of(h)].removed = true;
+    remove_added([name](const Added& a) {
+        const std::string_view line = a.line;
+        return a.kind == HeaderKind::other && line.size() > name.size() && line[name.size()] == ':' &&
+               text::iequals(line.substr(0, name.size()), name);
+    });
 }
 
 Result<void> MessageWriter::remove_params(HeaderKind kind, std::initializer_list<std::string_view> names)
@@ -289,7 +305,7 @@ Result<void> MessageWriter::add_header(HeaderKind kind, std::string_view value, 
 {
     if (auto r = check_addable(kind, value); !r)
         return r;
-    auto line = field_line(header_name(kind), value);
+    Added line{kind, field_line(header_name(kind), value)};
     const auto* first = message_.first(kind);
     if (first == nullptr) {
         if (kind == HeaderKind::via && !slots_.empty())
@@ -318,7 +334,7 @@ Result<void> MessageWriter::add_header(std::string_view name, std::string_view v
         return add_header(kind, value);
     if (auto r = check_value(value); !r)
         return r;
-    at_end_.push_back(field_line(name, value));
+    at_end_.push_back({HeaderKind::other, field_line(name, value)});
     return {};
 }
 
@@ -327,9 +343,9 @@ Result<void> MessageWriter::set_header(HeaderKind kind, std::string_view value)
     if (auto r = check_addable(kind, value); !r)
         return r;
     const auto i = live_first(kind);
+    remove_headers(kind);
     if (i == npos)
         return add_header(kind, value);
-    remove_headers(kind);
     slots_[i].removed = false;
     replace_value(i, std::string(value));
     return {};
@@ -411,8 +427,8 @@ std::string MessageWriter::write() const
     const auto headers = message_.headers();
     for (std::size_t i = 0; i < headers.size(); ++i) {
         const auto& slot = slots_[i];
-        for (const auto& line : slot.before)
-            out += line;
+        for (const auto& added : slot.before)
+            out += added.line;
         const bool dropped = headers[i].kind == HeaderKind::content_length || slot.removed;
         if (&headers[i] == cl)
             out += field_line(headers[i].name, length);  // always, with the real length
@@ -420,11 +436,11 @@ std::string MessageWriter::write() const
             out += field_line(headers[i].name, slot.value);
         else if (!dropped)
             out += headers[i].raw;
-        for (const auto& line : slot.after)
-            out += line;
+        for (const auto& added : slot.after)
+            out += added.line;
     }
-    for (const auto& line : at_end_)
-        out += line;
+    for (const auto& added : at_end_)
+        out += added.line;
     if (cl == nullptr)
         out += field_line(header_name(HeaderKind::content_length), length);
     out += "\r\n";

@@ -37,10 +37,14 @@ public:
     static Result<MessageWriter> response_to(Message&&, std::uint16_t, std::string_view,
                                              std::string_view = {}) = delete;
 
-    // Drops every field of the kind (Security-Client/-Verify before relaying to the core).
+    // Drops every field of the kind (Security-Client/-Verify before relaying to the core),
+    // those added by this writer included.
     void remove_headers(HeaderKind kind);
     // Drops every field with this name (case-insensitive, compact forms of known names too).
     void remove_headers(std::string_view name);
+
+    // The edits below (params, option tags, top value) act on the fields received; fields
+    // added by this writer are written as given.
 
     // Removes the named parameters wherever they occur in fields of the kind: auth-params
     // of WWW-Authenticate and its kin (ik, ck before relaying a 401 to the UE), ;params of
@@ -64,8 +68,9 @@ public:
     // Any header by name: a known name (or compact form) as add_header(kind), others at the end.
     Result<void> add_header(std::string_view name, std::string_view value);
 
-    // Replaces every field of the kind by one "Name: value" where the first one was (added as
-    // by add_header when there is none): Expires, Security-Server, Content-Type, ...
+    // Replaces every field of the kind, added ones included, by one "Name: value" where the
+    // first received one was (placed as by add_header when there is none): Expires,
+    // Security-Server, Content-Type, ...
     Result<void> set_header(HeaderKind kind, std::string_view value);
 
     Result<void> prepend_via(std::string_view value)
@@ -90,22 +95,29 @@ public:
     std::string write() const;
 
 private:
+    struct Added {
+        HeaderKind kind;
+        std::string line;  // "Name: value\r\n"
+    };
     struct Slot {
         bool removed = false;
         bool replaced = false;
         std::string value;  // the new value when replaced
-        std::vector<std::string> before;
-        std::vector<std::string> after;
+        std::vector<Added> before;
+        std::vector<Added> after;
     };
 
     std::string_view current_value(std::size_t i) const;
     void replace_value(std::size_t i, std::string value);
     std::size_t live_first(HeaderKind kind) const;  // first field not removed, or npos
     std::size_t index_of(const HeaderField& h) const noexcept;
+    // Drops added fields that `match`.
+    template <class Match>
+    void remove_added(Match match);
 
     const Message& message_;
     std::vector<Slot> slots_;
-    std::vector<std::string> at_end_;
+    std::vector<Added> at_end_;
     std::optional<std::string> start_line_;  // replaces the parsed one when set
     std::optional<std::string> body_;        // replaces the parsed one when set
 };

@@ -127,6 +127,13 @@ std::expected<void, std::string> SaManager::remove(SaId id) {
     if (it->second.state == SaState::removing) return {};
     if (auto sent = send(it->second, esp::SaOp::remove, {}); !sent) return sent;
     it->second.state = SaState::removing;
+    // The selectors are free for a new outbound SA at once: the worker's ring is FIFO, so
+    // it applies this removal before any add sent after it (a second 401 re-uses the UE's
+    // ports and SPIs).
+    if (it->second.cfg.dir == esp::Direction::outbound) {
+        auto k = outbound_by_key_.find(outbound_key(it->second.cfg));
+        if (k != outbound_by_key_.end() && k->second == id) outbound_by_key_.erase(k);
+    }
     return {};
 }
 
@@ -152,8 +159,9 @@ void SaManager::forget(std::map<SaId, SaInfo>::iterator it) {
     if (c.dir == esp::Direction::inbound) {
         inbound_by_spi_.erase(c.spi);
         spis_.release(c.spi);  // only now: the worker no longer has it
-    } else {
-        outbound_by_key_.erase(outbound_key(c));
+    } else if (auto k = outbound_by_key_.find(outbound_key(c));
+               k != outbound_by_key_.end() && k->second == it->first) {
+        outbound_by_key_.erase(k);
     }
     sas_.erase(it);
 }

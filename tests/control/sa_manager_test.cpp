@@ -10,58 +10,20 @@
 
 #include "control/sa/sa_manager.hpp"
 #include "control/sa/sa_request_text.hpp"
-#include "dataplane/esp/engine.hpp"
 #include "dataplane/service/owner.hpp"
+#include "tests/control/sa_rig.hpp"
 
 namespace pcscf::ctl {
 namespace {
 
 using esp::Direction;
 
-constexpr uint32_t kWorkers = 2;
+constexpr uint32_t kWorkers = test::SaRig::kWorkers;
 
-class SaManagerTest : public ::testing::Test {
+class SaManagerTest : public ::testing::Test, public test::SaRig {
 protected:
     void SetUp() override {
-        layout.base = 0x1000;
-        layout.workers = kWorkers;
-        layout.slots_per_worker = 64;
-        dp::RingSizes sizes;
-        sizes.commands = 64;
-        auto r = dp::Rings::create(kWorkers, sizes, SOCKET_ID_ANY);
-        ASSERT_TRUE(r.has_value()) << r.error();
-        rings = std::move(*r);
-        for (uint32_t w = 0; w < kWorkers; ++w) {
-            esp::EngineConfig ec;
-            ec.worker = w;
-            ec.spi = layout;
-            ec.outbound_capacity = 256;
-            auto e = esp::Engine::create(ec);
-            ASSERT_TRUE(e.has_value()) << e.error();
-            engines.push_back(std::move(*e));
-        }
-        sas.emplace(*rings, layout);
         sas->set_listener([this](const SaInfo&, const esp::SaEvent& e) { acks.push_back(e); });
-    }
-
-    // What each worker does between bursts, then the control thread's pump.
-    void step() {
-        for (uint32_t w = 0; w < kWorkers; ++w) {
-            esp::SaRecord recs[16];
-            for (uint32_t n; (n = rings->take_records(w, recs)) > 0;)
-                for (uint32_t i = 0; i < n; ++i) {
-                    esp::SaEvent e;
-                    e.op = recs[i].op;
-                    e.dir = recs[i].sa.dir;
-                    e.result = engines[w]->apply(recs[i]);
-                    e.worker = w;
-                    e.spi = recs[i].sa.spi;
-                    e.cookie = recs[i].sa.cookie;
-                    e.handle = e.result == 0 ? engines[w]->handle_of(recs[i].sa) : -1;
-                    ASSERT_TRUE(rings->post_event(e));
-                }
-        }
-        sas->pump();
     }
 
     SaRequest inbound(const char* ue, uint16_t port = 5060) {
@@ -81,16 +43,6 @@ protected:
         r.pcscf_port = pcscf_port;
         return r;
     }
-    size_t inbound_in_engines() const {
-        size_t n = 0;
-        for (const auto& e : engines) n += e->inbound_sas().count();
-        return n;
-    }
-
-    esp::SpiLayout layout;
-    std::unique_ptr<dp::Rings> rings;
-    std::vector<std::unique_ptr<esp::Engine>> engines;
-    std::optional<SaManager> sas;
     std::vector<esp::SaEvent> acks;
 };
 

@@ -123,11 +123,11 @@ TEST(Accessors, ErrorsSayLineAndHeader)
         const auto text = with(c.extra, c.drop);
         const auto m = parse(text);
         if (c.extra.starts_with("Security")) {
-            EXPECT_TRUE(test::fails_with(security_mechanisms(m, HeaderKind::security_client), c.message)) << m;
+            EXPECT_TRUE(test::fails_with(security_mechanisms(m, HeaderKind::security_client), c.message)) << c.extra << " / without " << c.drop;
             continue;
         }
         if (c.extra.starts_with("Authorization")) {
-            EXPECT_TRUE(test::fails_with(auth_values(m, HeaderKind::authorization), c.message)) << m;
+            EXPECT_TRUE(test::fails_with(auth_values(m, HeaderKind::authorization), c.message)) << c.extra << " / without " << c.drop;
             continue;
         }
         if (c.drop == "Via") {
@@ -136,7 +136,7 @@ TEST(Accessors, ErrorsSayLineAndHeader)
             EXPECT_EQ(m.first(HeaderKind::via)->line, 2u);
             continue;
         }
-        EXPECT_TRUE(test::fails_with(validate(m), c.message)) << m;
+        EXPECT_TRUE(test::fails_with(validate(m), c.message)) << c.extra << " / without " << c.drop;
     }
 }
 
@@ -150,31 +150,20 @@ TEST(Accessors, NoViaAtAll)
 
 TEST(Accessors, ValidateChecksRequestSpecifics)
 {
-    const auto mismatch = crlf(
-        "OPTIONS sip:a@example.com SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:b@h>;tag=1\nTo: <sip:a@h>\n"
-        "Call-ID: x\nCSeq: 1 INVITE\n\n");
-    auto r = validate(parse(mismatch));
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message, "CSeq method 'INVITE' differs from the request method 'OPTIONS'");
-
-    const auto headers_in_uri = crlf(
-        "OPTIONS sip:a@example.com?Route=x SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:b@h>;tag=1\nTo: <sip:a@h>\n"
-        "Call-ID: x\nCSeq: 1 OPTIONS\n\n");
-    auto h = validate(parse(headers_in_uri));
-    ASSERT_FALSE(h);
-    EXPECT_NE(h.error().message.find("carries headers"), std::string::npos);
-
-    const auto bad_uri = crlf(
-        "OPTIONS sip:a@example.com:0 SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:b@h>;tag=1\nTo: <sip:a@h>\n"
-        "Call-ID: x\nCSeq: 1 OPTIONS\n\n");
-    auto u = validate(parse(bad_uri));
-    ASSERT_FALSE(u);
-    EXPECT_EQ(u.error().message, "Request-URI: URI port is 0, not a usable port");
-
-    const auto response = crlf(
-        "SIP/2.0 200 OK\nVia: SIP/2.0/UDP h\nFrom: <sip:b@h>;tag=1\nTo: <sip:a@h>;tag=2\n"
-        "Call-ID: x\nCSeq: 1 INVITE\n\n");
-    EXPECT_TRUE(validate(parse(response)));  // the CSeq method of a response is not compared
+    // a minimal message with this start line and CSeq
+    const auto message = [](std::string_view start, std::string_view cseq) -> const Message& {
+        return parse(crlf(std::string(start) + "\nVia: SIP/2.0/UDP h\nFrom: <sip:b@h>;tag=1\nTo: <sip:a@h>;tag=2\n"
+                          "Call-ID: x\nCSeq: " + std::string(cseq) + "\n\n"));
+    };
+    EXPECT_EQ(validate(message("OPTIONS sip:a@example.com SIP/2.0", "1 INVITE")).error().message,
+              "CSeq method 'INVITE' differs from the request method 'OPTIONS'");
+    EXPECT_TRUE(test::fails_with(validate(message("OPTIONS sip:a@example.com?Route=x SIP/2.0", "1 OPTIONS")),
+                                 "carries headers"));
+    EXPECT_EQ(validate(message("OPTIONS sip:a@example.com:0 SIP/2.0", "1 OPTIONS")).error().message,
+              "Request-URI: URI port is 0, not a usable port");
+    EXPECT_TRUE(validate(message("OPTIONS sip:a@example.com SIP/2.0", "1 OPTIONS")));
+    // the CSeq method of a response is not compared
+    EXPECT_TRUE(validate(message("SIP/2.0 200 OK", "1 INVITE")));
 }
 
 }  // namespace

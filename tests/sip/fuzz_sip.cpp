@@ -70,8 +70,20 @@ void write_and_reparse(const Message& m)
     (void)w.prepend_via("SIP/2.0/UDP pcscf.example.com;branch=z9hG4bKfuzz");
     (void)w.add_header(HeaderKind::path, "<sip:pcscf.example.com;lr>", Position::top);
     (void)w.decrement_max_forwards();
+    (void)w.remove_top_value(HeaderKind::route);
+    (void)w.set_header(HeaderKind::expires, "0");
+    (void)w.add_header(HeaderKind::record_route, "<sip:pcscf.example.com;lr>", Position::top);
     const auto edited = w.write();
     require(parse_message(std::string_view(edited), Framing::stream).has_value());
+
+    if (auto r = MessageWriter::response_to(m, 494, "Security Agreement Required", "fuzz")) {
+        (void)r->add_header(HeaderKind::security_server,
+                            "ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4");
+        (void)r->set_body("x", "text/plain");
+        const auto response = r->write();
+        auto parsed = parse_message(std::string_view(response), Framing::stream);
+        require(parsed && parsed->status_code() == 494 && parsed->body() == "x");
+    }
 }
 
 void parse_values(std::string_view s)

@@ -213,7 +213,8 @@ class Malformed : public ::testing::TestWithParam<Bad> {};
 TEST_P(Malformed, IsRejectedWithAClearError)
 {
     const auto& b = GetParam();
-    EXPECT_TRUE(test::fails_with(parse_message(b.input, Framing::datagram), b.message)) << b.input;
+    auto m = parse_message(b.input, Framing::datagram);
+    ASSERT_TRUE(test::fails_with(m, b.message)) << b.name;
     EXPECT_EQ(m.error().kind, b.kind) << m.error().message;
 }
 
@@ -262,6 +263,18 @@ TEST(Message, LimitsAreEnforced)
     auto too_big = parse_message(big, Framing::datagram);
     ASSERT_FALSE(too_big);
     EXPECT_EQ(too_big.error().message, "message of 70000 bytes exceeds the maximum of 65535");
+
+    // the bound is exact: a field of max_field bytes (CRLF aside) passes, one more does not
+    const Limits narrow{.max_field = 30};
+    const std::string field30 = "Subject: " + std::string(21, 'a');
+    EXPECT_TRUE(parse_message(test::keep(start + field30 + "\r\n\r\n"), Framing::datagram, narrow));
+    auto field31 = parse_message(test::keep(start + field30 + "a\r\n\r\n"), Framing::datagram, narrow);
+    EXPECT_TRUE(test::fails_with(field31, "line 2: header field longer than 30 bytes"));
+    // a control character after a long run of plain text is still seen
+    EXPECT_TRUE(test::fails_with(parse_message(test::keep(start + "Subject: " + std::string(5000, 'x') +
+                                                          test::bin("\0") + "\r\n\r\n"),
+                                               Framing::datagram),
+                                 "line 2: control character '\\x00' in a header field"));
 
     Limits small{.max_message = 100, .max_headers = 2, .max_field = 30};
     EXPECT_FALSE(parse_message(test::keep(start + "A: 1\r\nB: 2\r\nC: 3\r\n\r\n"), Framing::datagram, small));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "sip/security.hpp"
+#include "test_util.hpp"
 
 namespace pcscf::sip {
 namespace {
@@ -177,10 +178,8 @@ TEST(Security, MalformedMechanisms)
     };
     for (const auto& [input, part] : cases) {
         auto r = parse_security_mechanism(input);
-        ASSERT_FALSE(r) << "accepted " << input;
+        ASSERT_TRUE(test::fails_with(r, part)) << input;
         EXPECT_EQ(r.error().kind, ErrorKind::malformed) << input;
-        EXPECT_NE(r.error().message.find(part), std::string::npos)
-            << input << "\ngot: " << r.error().message << "\nwanted: " << part;
     }
 }
 
@@ -222,8 +221,7 @@ TEST(Security, UnsupportedValuesAreMarkedNotUsable)
     EXPECT_FALSE(same_mechanisms(stripped, *list));
     // an unsupported value does not excuse a malformed one
     auto bad = parse_security_mechanism("ipsec-3gpp;alg=aes-gmac;spi-c=0;spi-s=2;port-c=3;port-s=4");
-    ASSERT_FALSE(bad);
-    EXPECT_NE(bad.error().message.find("spi-c is 0"), std::string::npos);
+    EXPECT_TRUE(test::fails_with(bad, "spi-c is 0"));
     EXPECT_FALSE(parse_security_mechanism("ipsec-3gpp;alg=aes-gmac;spi-c=1;spi-s=2;port-c=3"));
 }
 
@@ -237,8 +235,7 @@ TEST(Security, ListErrorsNameTheMechanism)
     EXPECT_EQ(parse_security_list("ipsec-3gpp;alg=md5").error().message, "ipsec-3gpp mechanism has no spi-c");
 
     auto empty = parse_security_list("ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4,,digest");
-    ASSERT_FALSE(empty);
-    EXPECT_NE(empty.error().message.find("empty element"), std::string::npos);
+    EXPECT_TRUE(test::fails_with(empty, "empty element"));
     EXPECT_FALSE(parse_security_list(""));
 
     std::string many;

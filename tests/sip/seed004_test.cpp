@@ -172,5 +172,123 @@ TEST(Seed004, RoundTripGivesEqualResults)
     }
 }
 
+// The header values exactly as the capture shows them (its display breaks lines after each
+// ';' and ','; the wire carries them on one line).
+TEST(Seed004, FixturesCarryTheCapturedSecurityHeaders)
+{
+    const std::string client =
+        "ipsec-3gpp;alg=hmac-md5-96;prot=esp;mod=trans;ealg=null;spi-c=0000565817;spi-s=0000565818;"
+        "port-c=38003;port-s=39003,ipsec-3gpp;alg=hmac-sha-1-96;prot=esp;mod=trans;ealg=null;"
+        "spi-c=0000565817;spi-s=0000565818;port-c=38003;port-s=39003";
+    const std::string server =
+        "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;spi-s=2821032177;"
+        "port-c=50717;port-s=50718;q=0.1";
+    const std::string verify =
+        "ipsec-3gpp;q=0.1;alg=hmac-md5-96;prot=esp;mod=trans;ealg=null;spi-c=3458785863;"
+        "spi-s=2821032177;port-c=50717;port-s=50718";
+    const auto value = [](int step, HeaderKind kind) {
+        const auto s = load(step);
+        EXPECT_EQ(s.message.count(kind), 1u) << step;
+        const auto* h = s.message.first(kind);
+        return h ? std::string(h->value) : std::string();
+    };
+    EXPECT_EQ(value(1, HeaderKind::security_client), client);
+    EXPECT_EQ(value(2, HeaderKind::security_server), server);
+    EXPECT_EQ(value(3, HeaderKind::security_client), client);
+    EXPECT_EQ(value(3, HeaderKind::security_verify), verify);
+    EXPECT_EQ(value(5, HeaderKind::security_verify), verify);
+    EXPECT_EQ(value(2, HeaderKind::www_authenticate),
+              "Digest realm=\"ims.mnc01.mcc001.3gppnetwork.org\","
+              "nonce=\"26ohPzgYyy3VFVa4VnXhKgx8Ta1aXYAA27sDDHxNLVo=\",qop=\"auth\","
+              "opaque=\"4669e9192b2042d499606fe3e0fa839a\",algorithm=AKAv1-MD5");
+}
+
+// What the sec-agree terminator does with each message of the registration, in the API.
+TEST(Seed004, SecAgreeTerminatorFlow)
+{
+    const std::string pcscf_via = "SIP/2.0/UDP [2001:0:0:1::2]:5060;branch=z9hG4bKpcscf1";
+
+    // SM1: read the offer and the identities, relay to the core without Security-* and with Path
+    const auto sm1 = load(1);
+    std::vector<Ipsec3gpp> usable;
+    for (const auto& offer : mechanisms(sm1.message, HeaderKind::security_client))
+        if (offer.ipsec)
+            usable.push_back(*offer.ipsec);
+    ASSERT_EQ(usable.size(), 2u);
+    EXPECT_EQ(usable[1].alg, IntegrityAlg::hmac_sha_1_96);
+    EXPECT_EQ(auth_values(sm1.message, HeaderKind::authorization)->front().username(),
+              "001010123456789@ims.sharetechnote.com");  // IMPI
+    EXPECT_EQ(to(sm1.message)->uri.text, "sip:001010123456789@ims.mnc01.mcc001.3gppnetwork.org");  // IMPU
+    EXPECT_EQ(top_via(sm1.message)->port, 5060);
+
+    MessageWriter relay(sm1.message);
+    relay.remove_headers(HeaderKind::security_client);
+    ASSERT_TRUE(relay.remove_option_tag(HeaderKind::require, "sec-agree"));
+    ASSERT_TRUE(relay.remove_option_tag(HeaderKind::proxy_require, "sec-agree"));
+    ASSERT_TRUE(relay.add_header(HeaderKind::path, "<sip:term@[2001:0:0:1::2];lr>", Position::top));
+    ASSERT_TRUE(relay.prepend_via(pcscf_via));
+    const auto to_core = test::parsed(relay.write(), Framing::stream);
+    EXPECT_TRUE(validate(to_core));
+    EXPECT_EQ(to_core.count(HeaderKind::security_client), 0u);
+    EXPECT_FALSE(has_option_tag(to_core, HeaderKind::require, "sec-agree"));
+    EXPECT_EQ(vias(to_core)->size(), 2u);
+    EXPECT_EQ(name_addrs(to_core, HeaderKind::path)->size(), 1u);
+
+    // SM6 as the core sends it: our Via on top, ik and ck in the challenge, no Security-Server
+    const auto sm6_ue = load(2);
+    MessageWriter core(sm6_ue.message);
+    core.remove_headers(HeaderKind::security_server);
+    ASSERT_TRUE(core.prepend_via(pcscf_via));
+    ASSERT_TRUE(core.set_param(HeaderKind::www_authenticate, "ik", "\"00112233445566778899aabbccddeeff\""));
+    ASSERT_TRUE(core.set_param(HeaderKind::www_authenticate, "ck", "\"ffeeddccbbaa99887766554433221100\""));
+    const auto sm6 = test::parsed(core.write(), Framing::stream);
+
+    // take the keys out, drop our Via, add Security-Server: what the UE received in the capture
+    const auto challenge = auth_values(sm6, HeaderKind::www_authenticate);
+    ASSERT_TRUE(challenge) << challenge.error().message;
+    ASSERT_TRUE(challenge->front().ik && challenge->front().ck);
+    EXPECT_EQ(challenge->front().ik->front(), 0x00);
+    EXPECT_EQ(challenge->front().ck->front(), 0xff);
+    EXPECT_EQ(challenge->front().nonce(), "26ohPzgYyy3VFVa4VnXhKgx8Ta1aXYAA27sDDHxNLVo=");
+    const auto server = mechanisms(sm6_ue.message, HeaderKind::security_server);
+    MessageWriter to_ue(sm6);
+    ASSERT_TRUE(to_ue.remove_params(HeaderKind::www_authenticate, {"ik", "ck"}));
+    ASSERT_TRUE(to_ue.remove_top_via());
+    ASSERT_TRUE(to_ue.add_header(HeaderKind::security_server, format_mechanisms(server)));
+    const auto sent = test::parsed(to_ue.write(), Framing::stream);
+    EXPECT_FALSE(auth_values(sent, HeaderKind::www_authenticate)->front().ik);
+    EXPECT_EQ(auth_values(sent, HeaderKind::www_authenticate)->front().get("opaque"),
+              "4669e9192b2042d499606fe3e0fa839a");
+    EXPECT_EQ(top_via(sent)->branch, "z9hG4bK370690ecb-643c9869");
+    EXPECT_EQ(sent.count(HeaderKind::via), 1u);
+    EXPECT_TRUE(same_mechanisms(mechanisms(sent, HeaderKind::security_server), server));
+
+    // SM7: Security-Verify must equal what we sent, Security-Client what SM1 offered
+    const auto sm7 = load(3);
+    EXPECT_TRUE(same_mechanisms(mechanisms(sm7.message, HeaderKind::security_verify),
+                                mechanisms(sent, HeaderKind::security_server)));
+    EXPECT_TRUE(same_mechanisms(mechanisms(sm7.message, HeaderKind::security_client),
+                                mechanisms(sm1.message, HeaderKind::security_client)));
+    MessageWriter forward(sm7.message);
+    forward.remove_headers(HeaderKind::security_client);
+    forward.remove_headers(HeaderKind::security_verify);
+    ASSERT_TRUE(forward.set_param(HeaderKind::authorization, "integrity-protected", "\"yes\""));
+    ASSERT_TRUE(forward.prepend_via(pcscf_via));
+    const auto sm8 = test::parsed(forward.write(), Framing::stream);
+    const auto cred = auth_values(sm8, HeaderKind::authorization);
+    ASSERT_TRUE(cred) << cred.error().message;
+    EXPECT_EQ(cred->front().integrity_protected(), "yes");
+    EXPECT_EQ(cred->front().response(), "e089b68060162b5c6a328e5dd2d43133");
+
+    // SM12: the core's 200 OK goes back to the UE without our Via, byte for byte as captured
+    const auto ok = load(4);
+    MessageWriter core_ok(ok.message);
+    ASSERT_TRUE(core_ok.prepend_via(pcscf_via));
+    const auto sm12 = test::parsed(core_ok.write(), Framing::stream);
+    MessageWriter back(sm12);
+    ASSERT_TRUE(back.remove_top_via());
+    EXPECT_EQ(back.write(), ok.text);
+}
+
 }  // namespace
 }  // namespace pcscf::sip

@@ -140,7 +140,7 @@ TEST(StreamFramer, MalformedHeaderSectionsAreFatal)
     for (const auto& [stream, part] : cases) {
         StreamFramer f;
         f.feed(stream);
-        EXPECT_TRUE(test::fails_with(f.next(), part)) << "";
+        EXPECT_TRUE(test::fails_with(f.next(), part)) << stream;
     }
 }
 

@@ -62,6 +62,17 @@ inline std::string crlf(std::string_view text)
     return out;
 }
 
+// Passes when `result` failed with an error message containing `part`.
+template <class R>
+::testing::AssertionResult fails_with(const R& result, std::string_view part)
+{
+    if (result)
+        return ::testing::AssertionFailure() << "accepted";
+    if (result.error().message.find(part) == std::string::npos)
+        return ::testing::AssertionFailure() << "got: " << result.error().message << "\nwanted: " << part;
+    return ::testing::AssertionSuccess();
+}
+
 // Keeps text alive until the test program ends, for values that point into it.
 inline std::string_view keep(std::string text)
 {

@@ -89,17 +89,13 @@ TEST_P(Torture, BehavesAsRfc4475Expects)
     ASSERT_FALSE(text.empty()) << c.file;
     auto m = parse_message(text, Framing::datagram);
     if (c.expect == Expect::parse_error) {
-        ASSERT_FALSE(m) << c.file << " parsed";
-        EXPECT_NE(m.error().message.find(c.error), std::string::npos)
-            << "got: " << m.error().message << "\nwanted: " << c.error;
+        EXPECT_TRUE(test::fails_with(m, c.error)) << c.file;
         return;
     }
     ASSERT_TRUE(m) << c.file << ": " << m.error().message;
     auto v = validate(*m);
     if (c.expect == Expect::invalid) {
-        ASSERT_FALSE(v) << c.file << " validated";
-        EXPECT_NE(v.error().message.find(c.error), std::string::npos)
-            << "got: " << v.error().message << "\nwanted: " << c.error;
+        EXPECT_TRUE(test::fails_with(v, c.error)) << c.file;
         return;
     }
     EXPECT_TRUE(v) << c.file << ": " << v.error().message;

@@ -100,6 +100,8 @@ TEST(Via, MalformedVias)
     for (const auto& [input, part] : bad) {
         EXPECT_TRUE(test::fails_with(parse_via(input), part)) << input;
     }
+    // in a list, the error names the element
+    EXPECT_TRUE(test::fails_with(parse_via_list("SIP/2.0/UDP a, SIP/2.0/UDP b:0"), "Via 2: Via port is 0"));
     // RFC 4475 3.1.2.1: extraneous separators
     auto junk = parse_via_list("SIP/2.0/UDP 192.0.2.15;;,;,,");
     ASSERT_FALSE(junk);

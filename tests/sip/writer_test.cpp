@@ -288,7 +288,17 @@ TEST(Writer, SetHeaderReplacesEveryFieldOfTheKind)
                               "Security-Server: ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4\n\n"));
     // a second set replaces the first, wherever it went
     ASSERT_TRUE(w.set_header(HeaderKind::expires, "5"));
-    EXPECT_EQ(expires(parse(w.write())).value(), 5u);
+    ASSERT_TRUE(w.set_header(HeaderKind::security_server, "digest"));
+    const auto again = parse(w.write());
+    EXPECT_EQ(expires(again).value(), 5u);
+    ASSERT_EQ(again.count(HeaderKind::security_server), 1u);
+    EXPECT_EQ(again.first(HeaderKind::security_server)->value, "digest");
+    // removing a kind removes what was added of it, by kind or by name
+    ASSERT_TRUE(w.add_header("X-Added", "1"));
+    w.remove_headers(HeaderKind::security_server);
+    w.remove_headers("x-added");
+    w.remove_headers("X");
+    EXPECT_EQ(w.write(), crlf("REGISTER sip:r SIP/2.0\nExpires: 5\nl: 0\n\n"));
     EXPECT_FALSE(w.set_header(HeaderKind::content_length, "7"));
     EXPECT_FALSE(w.set_header(HeaderKind::expires, "1\r\nX: y"));
 }

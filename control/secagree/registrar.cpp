@@ -1,0 +1,294 @@
+#include "control/secagree/registrar.hpp"
+
+#include <algorithm>
+
+namespace pcscf::secagree {
+
+using ctl::SaId;
+
+Registrar::Registrar(ctl::SaManager& sas, RegistrarConfig cfg, esp::IpAddr pcscf_v4,
+                     esp::IpAddr pcscf_v6)
+    : sas_(sas), cfg_(std::move(cfg)), v4_(pcscf_v4), v6_(pcscf_v6) {}
+
+Registrar::Ue* Registrar::find(const std::string& impi, const esp::IpAddr& ue) {
+    auto it = ues_.find(key(impi, ue));
+    return it == ues_.end() ? nullptr : &it->second;
+}
+const Registrar::Ue* Registrar::find(const std::string& impi, const esp::IpAddr& ue) const {
+    auto it = ues_.find(key(impi, ue));
+    return it == ues_.end() ? nullptr : &it->second;
+}
+
+// The UE's usable ipsec-3gpp offer whose algorithm comes first in our priority (integrity
+// only: an offer with encryption is not one we can take).
+std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> Registrar::choose(
+    std::span<const sip::SecurityMechanism> offers) const {
+    for (esp::Alg want : cfg_.alg_priority)
+        for (const auto& m : offers)
+            if (m.ipsec && m.ipsec->ealg == sip::EncryptionAlg::null && to_esp(m.ipsec->alg) == want)
+                return std::pair{*m.ipsec, want};
+    return std::nullopt;
+}
+
+uint32_t Registrar::sas_per_direction(const Ue& u) const {
+    // Each set holds two SAs per direction; a kept old set still holds one.
+    return (u.current ? 2 : 0) + (u.kept ? 1 : 0) + (u.pending && u.pending->temp ? 2 : 0);
+}
+
+bool Registrar::port_uc_in_use(const esp::IpAddr& ue, uint16_t port_uc) const {
+    for (auto it = flows_.lower_bound({ue.bytes, 0, 0});
+         it != flows_.end() && std::get<0>(it->first) == ue.bytes; ++it)
+        if (std::get<1>(it->first) == port_uc) return true;
+    for (const auto& [k, u] : ues_)
+        if (u.addr == ue && u.pending && u.pending->temp && u.pending->temp->port_uc() == port_uc)
+            return true;
+    return false;
+}
+
+std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point now) {
+    if (m.impi.empty()) return std::unexpected(Refusal{403, "no IMPI (Authorization username)"});
+    auto chosen = choose(m.security_client);
+    if (!chosen)
+        return std::unexpected(Refusal{494, "no ipsec-3gpp offer with an integrity algorithm we support and null encryption"});
+    const sip::Ipsec3gpp& offer = chosen->first;
+    if (offer.port_c == offer.port_s || offer.spi_c == offer.spi_s)
+        return std::unexpected(Refusal{403, "Security-Client: port-c/port-s and spi-c/spi-s must differ"});
+    const Key k = key(m.impi, m.from.ue);
+    Ue* existing = find(m.impi, m.from.ue);
+    // Protected SM1 must come over this UE's registered set (its in_ps: port_uc -> port_ps).
+    bool over_registered = false;
+    if (m.from.protected_) {
+        auto f = flows_.find({m.from.ue.bytes, m.from.ue_port, m.from.local_port});
+        if (f == flows_.end() || f->second != k)
+            return std::unexpected(Refusal{403, "protected REGISTER over an SA that is not this UE's"});
+        over_registered = true;
+    }
+    // Rule 3: (UE IP, port_uc) not in the SA table yet; at most six SAs per direction.
+    if (port_uc_in_use(m.from.ue, offer.port_c))
+        return std::unexpected(Refusal{403, "port-c " + std::to_string(offer.port_c) + " of this UE is already in use"});
+    Ue& u = existing ? *existing : ues_[k];
+    if (!existing) {
+        u.impi = m.impi;
+        u.addr = m.from.ue;
+    }
+    const uint32_t after = sas_per_direction(u) - (u.pending && u.pending->temp ? 2 : 0) + 2;
+    if (after > cfg_.max_sas_per_direction) {
+        forget_if_empty(k);
+        return std::unexpected(Refusal{403, "too many SAs for this IMPI"});
+    }
+    drop_temp(u);  // an earlier incomplete negotiation is replaced (7.4.2a "registration SAs")
+    Pending p;
+    p.client = m.security_client;
+    p.offer = offer;
+    p.alg = chosen->second;
+    p.impu = m.impu;
+    p.sm1_protected = over_registered;
+    p.deadline = now + cfg_.reg_await_auth;
+    u.pending = std::move(p);
+    return over_registered;
+}
+
+std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Registrar::on_sm6(
+    const std::string& impi, const esp::IpAddr& ue, std::span<const uint8_t, 16> ik,
+    Clock::time_point now) {
+    Ue* u = find(impi, ue);
+    if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "401 for a registration we did not see"});
+    Pending& p = *u->pending;
+    drop_temp(*u);  // a new 401 replaces the earlier temporary set
+    // Our client port changes with every registration; the server port stays.
+    uint16_t port_pc = 0;
+    for (size_t i = 0; i < cfg_.port_pc.size() && port_pc == 0; ++i) {
+        const uint16_t c = cfg_.port_pc[(u->next_port_pc + i) % cfg_.port_pc.size()];
+        if ((!u->current || u->current->port_pc != c) && (!u->kept || u->kept->port_pc != c)) {
+            port_pc = c;
+            u->next_port_pc = (u->next_port_pc + i + 1) % cfg_.port_pc.size();
+        }
+    }
+    if (port_pc == 0) return std::unexpected(Refusal{500, "no free protected client port"});
+    auto set = install_sa_set(sas_, p.alg, ue, pcscf_for(ue), p.offer, port_pc, cfg_.port_ps, ik, impi);
+    if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error()});
+    p.temp = *set;
+    p.server = {set->security_server()};
+    p.deadline = now + cfg_.reg_await_auth;
+    // SM6 goes back the way SM1 came: over the old set if SM1 was protected.
+    Route r;
+    if (p.sm1_protected && u->current) r = {cfg_.port_ps, u->current->port_uc(), true};
+    return std::pair{p.server, r};
+}
+
+std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Arrival& from,
+                                               std::span<const sip::SecurityMechanism> client,
+                                               std::span<const sip::SecurityMechanism> verify) {
+    Ue* u = find(impi, from.ue);
+    if (u == nullptr || !u->pending || !u->pending->temp)
+        return std::unexpected(Refusal{403, "no registration awaiting authentication"});
+    const SaSet& t = *u->pending->temp;
+    std::string why;
+    if (!from.protected_ || from.ue_port != t.port_uc() || from.local_port != t.port_ps)
+        why = "SM7 did not arrive over the new inbound SA";
+    else if (!sip::same_mechanisms(verify, u->pending->server))
+        why = "Security-Verify differs from the Security-Server sent";
+    else if (!sip::same_mechanisms(client, u->pending->client))
+        why = "Security-Client differs from the first REGISTER's";
+    if (why.empty()) return {};
+    abort(impi, from.ue);
+    return std::unexpected(Refusal{403, why});
+}
+
+std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const esp::IpAddr& ue,
+                                                 std::chrono::seconds expires, Clock::time_point now) {
+    Ue* u = find(impi, ue);
+    if (u == nullptr || !u->pending || !u->pending->temp)
+        return std::unexpected(Refusal{500, "200 for a registration that is not awaiting it"});
+    const Key k = key(impi, ue);
+    Pending p = std::move(*u->pending);
+    u->pending.reset();
+    // 7.4.2a after SM12: SM1 over an old SA keeps that inbound SA and its outbound partner;
+    // everything else old goes. SM1 unprotected: the UE has lost the old SAs, all go.
+    drop_kept(*u);
+    Clock::time_point old_expiry = now;
+    if (u->current) {
+        old_expiry = u->current_expiry;
+        SaSet old = *u->current;
+        unindex(old);
+        u->current.reset();
+        if (p.sm1_protected) {
+            static constexpr SaSet::Slot kOther[] = {SaSet::out_us, SaSet::in_pc};
+            remove_sa_set(sas_, old, kOther);
+            u->kept = old;
+            u->kept_expiry = old_expiry;
+            index(k, old, false);
+        } else {
+            remove_sa_set(sas_, old);
+        }
+    }
+    u->current = *p.temp;
+    u->current_expiry = std::max(now + expires, old_expiry);
+    index(k, *u->current, true);
+    if (!p.impu.empty() && std::find(u->impus.begin(), u->impus.end(), p.impu) == u->impus.end())
+        u->impus.push_back(p.impu);
+    for (const auto& i : u->impus) impus_[i] = k;
+    return Route{u->current->port_ps, u->current->port_uc(), true};
+}
+
+Route Registrar::failure_route(const std::string& impi, const esp::IpAddr& ue) const {
+    const Ue* u = find(impi, ue);
+    if (u == nullptr || !u->pending) return {};
+    // Protected SM1: failures go over the old set; otherwise unprotected, except the
+    // authentication failure itself, which answers SM7 over the new set.
+    if (u->pending->sm1_protected && u->current) return {cfg_.port_ps, u->current->port_uc(), true};
+    if (u->pending->temp) return {u->pending->temp->port_ps, u->pending->temp->port_uc(), true};
+    return {};
+}
+
+void Registrar::abort(const std::string& impi, const esp::IpAddr& ue) {
+    Ue* u = find(impi, ue);
+    if (u == nullptr) return;
+    drop_temp(*u);
+    u->pending.reset();
+    forget_if_empty(key(impi, ue));
+}
+
+void Registrar::deregistered(const std::string& impi, const esp::IpAddr& ue) {
+    Ue* u = find(impi, ue);
+    if (u == nullptr) return;
+    drop_temp(*u);
+    drop_kept(*u);
+    drop_current(*u);
+    u->pending.reset();
+    forget_if_empty(key(impi, ue));
+}
+
+void Registrar::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
+    if (e.kind != esp::EventKind::first_use) return;
+    auto f = flows_.find({sa.cfg.ue_addr.bytes, sa.cfg.ue_port, sa.cfg.pcscf_port});
+    if (f == flows_.end()) return;
+    Ue& u = ues_.at(f->second);
+    // A message over the new set: the kept old pair has served its purpose.
+    if (u.current && u.current->has(sa.id) && u.kept) drop_kept(u);
+}
+
+void Registrar::tick(Clock::time_point now) {
+    std::vector<Key> done;
+    for (auto& [k, u] : ues_) {
+        if (u.pending && now >= u.pending->deadline) {
+            drop_temp(u);
+            u.pending.reset();
+        }
+        if (u.kept && now >= u.kept_expiry) drop_kept(u);
+        if (u.current && now >= u.current_expiry) drop_current(u);
+        if (!u.current && !u.kept && !u.pending) done.push_back(k);
+    }
+    for (const Key& k : done) ues_.erase(k);
+}
+
+std::expected<std::string, Refusal> Registrar::check_protected(const Arrival& from,
+                                                               const std::string& impu) const {
+    auto f = flows_.find({from.ue.bytes, from.ue_port, from.local_port});
+    if (!from.protected_ || f == flows_.end())
+        return std::unexpected(Refusal{403, "not over a registered SA"});
+    const Ue& u = ues_.at(f->second);
+    if (std::find(u.impus.begin(), u.impus.end(), impu) == u.impus.end())
+        return std::unexpected(Refusal{403, "IMPU " + impu + " is not registered over this SA"});
+    return u.impi;
+}
+
+std::optional<std::pair<esp::IpAddr, Route>> Registrar::route_to(const std::string& impu) const {
+    auto it = impus_.find(impu);
+    if (it == impus_.end()) return std::nullopt;
+    const Ue& u = ues_.at(it->second);
+    if (!u.current) return std::nullopt;
+    return std::pair{u.addr, Route{u.current->port_pc, u.current->port_us(), true}};
+}
+
+std::optional<Registrar::View> Registrar::view(const std::string& impi, const esp::IpAddr& ue) const {
+    const Ue* u = find(impi, ue);
+    if (u == nullptr) return std::nullopt;
+    View v;
+    v.current = u->current;
+    v.kept = u->kept;
+    if (u->pending) v.temporary = u->pending->temp;
+    v.impus = u->impus;
+    return v;
+}
+
+void Registrar::drop_temp(Ue& u) {
+    if (!u.pending || !u.pending->temp) return;
+    remove_sa_set(sas_, *u.pending->temp);
+    u.pending->temp.reset();
+}
+
+void Registrar::drop_kept(Ue& u) {
+    if (!u.kept) return;
+    static constexpr SaSet::Slot kPair[] = {SaSet::in_ps, SaSet::out_uc};
+    unindex(*u.kept);
+    remove_sa_set(sas_, *u.kept, kPair);
+    u.kept.reset();
+}
+
+void Registrar::drop_current(Ue& u) {
+    if (!u.current) return;
+    unindex(*u.current);
+    remove_sa_set(sas_, *u.current);
+    u.current.reset();
+    for (const auto& i : u.impus) impus_.erase(i);
+    u.impus.clear();
+}
+
+void Registrar::forget_if_empty(const Key& k) {
+    auto it = ues_.find(k);
+    if (it != ues_.end() && !it->second.current && !it->second.kept && !it->second.pending)
+        ues_.erase(it);
+}
+
+void Registrar::index(const Key& k, const SaSet& set, bool both_pairs) {
+    flows_[{set.ue.bytes, set.port_uc(), set.port_ps}] = k;
+    if (both_pairs) flows_[{set.ue.bytes, set.port_us(), set.port_pc}] = k;
+}
+
+void Registrar::unindex(const SaSet& set) {
+    flows_.erase({set.ue.bytes, set.port_uc(), set.port_ps});
+    flows_.erase({set.ue.bytes, set.port_us(), set.port_pc});
+}
+
+}  // namespace pcscf::secagree

@@ -1,0 +1,162 @@
+#pragma once
+// The P-CSCF's side of sec-agree (TS 33.203 7.2 and 7.4.2a, the two-pair text of
+// S3-030418): per UE, the SA sets of its registration and what each REGISTER step does
+// to them. No SIP I/O here: the proxy hands in what it parsed and where the message came
+// from, and does what the answer says. Every step is a plain function of the state, so
+// the tests drive it table by table.
+//
+//   SM1  REGISTER + Security-Client   on_sm1: check the offer and clause 7.1, remember it
+//   SM6  401 + ik/ck                  on_sm6: install the temporary set, Security-Server
+//   SM7  REGISTER over the new SA     on_sm7: the Security-Verify / -Client checks
+//   SM12 200 OK                       on_sm12: new set registered, old set per 7.4.2a
+//
+// Threading: the control thread only (SA events arrive there through SaManager::pump).
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "control/secagree/sa_set.hpp"
+
+namespace pcscf::secagree {
+
+using Clock = std::chrono::steady_clock;
+
+struct RegistrarConfig {
+    std::vector<esp::Alg> alg_priority{esp::Alg::hmac_sha1_96, esp::Alg::hmac_md5_96};
+    uint16_t port_ps = 5101;                 // protected server port, the same for every UE
+    std::vector<uint16_t> port_pc{5102, 5103, 5104};  // protected client ports, rotated per registration
+    std::chrono::seconds reg_await_auth{240};  // lifetime of a temporary set (TS 24.229 timer)
+    uint32_t max_sas_per_direction = 6;      // per IMPI (TS 33.203 7.1 rule 3)
+};
+
+// Where a message came from as the proxy saw it: the packet's source and the local port
+// it reached. `protected_` means it reached a protected port (only ESP that verified can).
+struct Arrival {
+    esp::IpAddr ue;
+    uint16_t ue_port = 0;
+    uint16_t local_port = 0;
+    bool protected_ = false;
+};
+
+// A refusal: the SIP status to answer with, and why (for the reason phrase and the log).
+struct Refusal {
+    int status = 403;
+    std::string reason;
+};
+
+struct Sm1 {
+    Arrival from;
+    std::string impi, impu;
+    std::vector<sip::SecurityMechanism> security_client;
+};
+
+// Where a message to the UE goes: from our port to its port, protected or not.
+struct Route {
+    uint16_t local_port = 5060;
+    uint16_t ue_port = 0;
+    bool protected_ = false;
+};
+
+class Registrar {
+public:
+    Registrar(ctl::SaManager& sas, RegistrarConfig cfg, esp::IpAddr pcscf_v4, esp::IpAddr pcscf_v6);
+
+    // SM1. Accepted: relay to the core (without Security-*), and the answer says whether
+    // it came integrity-protected (over a registered SA).
+    std::expected<bool, Refusal> on_sm1(const Sm1& m, Clock::time_point now);
+    // SM6: `ik` from WWW-Authenticate. Installs the temporary set (a new 401 replaces an
+    // earlier one) and returns the Security-Server to add, and the route of the 401.
+    std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
+        const std::string& impi, const esp::IpAddr& ue, std::span<const uint8_t, 16> ik,
+        Clock::time_point now);
+    // SM7. Refused: the registration is aborted (temporary set deleted).
+    std::expected<void, Refusal> on_sm7(const std::string& impi, const Arrival& from,
+                                        std::span<const sip::SecurityMechanism> security_client,
+                                        std::span<const sip::SecurityMechanism> security_verify);
+    // SM12 with the registration's expiry. Returns the route of the 200 (the new set).
+    std::expected<Route, Refusal> on_sm12(const std::string& impi, const esp::IpAddr& ue,
+                                          std::chrono::seconds expires, Clock::time_point now);
+    // A final failure answer to the registration (auth failure, timeout at the core): the
+    // route to send it on; call abort() once it is sent.
+    Route failure_route(const std::string& impi, const esp::IpAddr& ue) const;
+    void abort(const std::string& impi, const esp::IpAddr& ue);
+    // The 200 to a de-REGISTER is sent (still protected): every SA of the UE goes.
+    void deregistered(const std::string& impi, const esp::IpAddr& ue);
+
+    // SaManager's events: first use of a new inbound SA retires the kept old pair.
+    void on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e);
+    // Expiries: temporary sets, registrations, kept pairs.
+    void tick(Clock::time_point now);
+
+    // Clause 7.1 rule 4 for a protected request: the SA it came over belongs to a UE that
+    // registered `impu` over it. Returns that UE's IMPI.
+    std::expected<std::string, Refusal> check_protected(const Arrival& from, const std::string& impu) const;
+    // Where a request from the core to this IMPU goes: port_pc -> port_us of the current set.
+    std::optional<std::pair<esp::IpAddr, Route>> route_to(const std::string& impu) const;
+
+    size_t ues() const { return ues_.size(); }
+    // The SA sets a UE holds (for the tests and the operator).
+    struct View {
+        std::optional<SaSet> current, kept, temporary;
+        std::vector<std::string> impus;
+    };
+    std::optional<View> view(const std::string& impi, const esp::IpAddr& ue) const;
+
+private:
+    struct Pending {
+        std::vector<sip::SecurityMechanism> client;  // SM1's Security-Client, for SM7
+        sip::Ipsec3gpp offer;                        // the mechanism chosen from it
+        esp::Alg alg = esp::Alg::hmac_sha1_96;
+        std::string impu;
+        bool sm1_protected = false;
+        std::optional<SaSet> temp;
+        std::vector<sip::SecurityMechanism> server;  // Security-Server sent at SM6
+        Clock::time_point deadline;
+    };
+    struct Ue {
+        std::string impi;
+        esp::IpAddr addr;
+        std::vector<std::string> impus;
+        std::optional<SaSet> current;
+        Clock::time_point current_expiry;
+        std::optional<SaSet> kept;  // only its in_ps / out_uc pair is live
+        Clock::time_point kept_expiry;
+        std::optional<Pending> pending;
+        size_t next_port_pc = 0;
+    };
+    using Key = std::pair<std::string, std::array<uint8_t, 16>>;
+    static Key key(const std::string& impi, const esp::IpAddr& ue) { return {impi, ue.bytes}; }
+
+    Ue* find(const std::string& impi, const esp::IpAddr& ue);
+    const Ue* find(const std::string& impi, const esp::IpAddr& ue) const;
+    std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> choose(
+        std::span<const sip::SecurityMechanism> offers) const;
+    uint32_t sas_per_direction(const Ue& u) const;
+    bool port_uc_in_use(const esp::IpAddr& ue, uint16_t port_uc) const;
+    void drop_temp(Ue& u);
+    void drop_kept(Ue& u);
+    void drop_current(Ue& u);
+    void forget_if_empty(const Key& k);
+    const esp::IpAddr& pcscf_for(const esp::IpAddr& ue) const { return ue.is_v4() ? v4_ : v6_; }
+
+    // Indexes for the per-message checks: a protected flow (UE address, UE port, our
+    // port) of a current or kept set, and each registered IMPU, to its UE.
+    using Flow = std::tuple<std::array<uint8_t, 16>, uint16_t, uint16_t>;
+    void index(const Key& k, const SaSet& set, bool both_pairs);
+    void unindex(const SaSet& set);
+
+    ctl::SaManager& sas_;
+    RegistrarConfig cfg_;
+    esp::IpAddr v4_, v6_;
+    std::map<Key, Ue> ues_;
+    std::map<Flow, Key> flows_;
+    std::map<std::string, Key> impus_;
+};
+
+}  // namespace pcscf::secagree

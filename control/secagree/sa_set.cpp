@@ -1,0 +1,89 @@
+#include "control/secagree/sa_set.hpp"
+
+#include <algorithm>
+
+#include "dataplane/esp/hmac_key.hpp"
+
+namespace pcscf::secagree {
+
+esp::Alg to_esp(sip::IntegrityAlg a) {
+    return a == sip::IntegrityAlg::hmac_md5_96 ? esp::Alg::hmac_md5_96 : esp::Alg::hmac_sha1_96;
+}
+sip::IntegrityAlg to_sip(esp::Alg a) {
+    return a == esp::Alg::hmac_md5_96 ? sip::IntegrityAlg::hmac_md5_96 : sip::IntegrityAlg::hmac_sha_1_96;
+}
+
+bool SaSet::has(ctl::SaId id) const { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+
+sip::SecurityMechanism SaSet::security_server() const {
+    sip::SecurityMechanism m;
+    m.name = "ipsec-3gpp";
+    sip::Ipsec3gpp p;
+    p.alg = to_sip(alg);
+    p.ealg = sip::EncryptionAlg::null;
+    p.spi_c = spi_pc;
+    p.spi_s = spi_ps;
+    p.port_c = port_pc;
+    p.port_s = port_ps;
+    m.ipsec = p;
+    return m;
+}
+
+std::expected<SaSet, std::string> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
+                                                 const esp::IpAddr& ue, const esp::IpAddr& pcscf,
+                                                 const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
+                                                 uint16_t port_ps, std::span<const uint8_t, 16> ik,
+                                                 const std::string& label) {
+    SaSet set;
+    set.alg = alg;
+    set.ue = ue;
+    set.pcscf = pcscf;
+    set.ue_side = ue_side;
+    set.port_pc = port_pc;
+    set.port_ps = port_ps;
+    const esp::EspKey key = esp::ik_esp(alg, ik);
+
+    struct Plan {
+        SaSet::Slot slot;
+        esp::Direction dir;
+        uint32_t spi;  // 0: allocate (ours)
+        uint16_t ue_port, pcscf_port;
+    };
+    const Plan plan[] = {
+        {SaSet::in_ps, esp::Direction::inbound, 0, ue_side.port_c, port_ps},
+        {SaSet::out_uc, esp::Direction::outbound, ue_side.spi_c, ue_side.port_c, port_ps},
+        {SaSet::out_us, esp::Direction::outbound, ue_side.spi_s, ue_side.port_s, port_pc},
+        {SaSet::in_pc, esp::Direction::inbound, 0, ue_side.port_s, port_pc},
+    };
+    size_t done = 0;
+    for (const Plan& p : plan) {
+        ctl::SaRequest r;
+        r.dir = p.dir;
+        r.alg = alg;
+        r.key.assign(key.span().begin(), key.span().end());
+        r.spi = p.spi;
+        r.ue = ue;
+        r.pcscf = pcscf;
+        r.ue_port = p.ue_port;
+        r.pcscf_port = p.pcscf_port;
+        r.avoid_spis = {ue_side.spi_c, ue_side.spi_s};
+        r.label = label;
+        auto id = sas.add(r);
+        if (!id) {
+            remove_sa_set(sas, set, std::span(kAllSlots).first(done));
+            return std::unexpected(id.error());
+        }
+        set.ids[p.slot] = *id;
+        ++done;
+    }
+    set.spi_ps = sas.find(set.ids[SaSet::in_ps])->cfg.spi;
+    set.spi_pc = sas.find(set.ids[SaSet::in_pc])->cfg.spi;
+    return set;
+}
+
+void remove_sa_set(ctl::SaManager& sas, const SaSet& set, std::span<const SaSet::Slot> slots) {
+    for (SaSet::Slot s : slots)
+        if (set.ids[s] != 0) (void)sas.remove(set.ids[s]);  // already gone: nothing to do
+}
+
+}  // namespace pcscf::secagree

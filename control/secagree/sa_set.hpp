@@ -1,0 +1,56 @@
+#pragma once
+// The four SAs one sec-agree negotiation creates for a UE (TS 33.203 7.1, two pairs):
+//
+//   UE port_uc -> P-CSCF port_ps   inbound,  SPI spi_ps (ours)
+//   P-CSCF port_ps -> UE port_uc   outbound, SPI spi_uc (the UE's)
+//   P-CSCF port_pc -> UE port_us   outbound, SPI spi_us (the UE's)
+//   UE port_us -> P-CSCF port_pc   inbound,  SPI spi_pc (ours)
+//
+// UDP and TCP share them. Installed and removed through SaManager, four at a time.
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <string>
+
+#include "control/sa/sa_manager.hpp"
+#include "sip/security.hpp"
+
+namespace pcscf::secagree {
+
+struct SaSet {
+    enum Slot : uint8_t { in_ps, out_uc, out_us, in_pc };
+
+    esp::Alg alg = esp::Alg::hmac_sha1_96;
+    esp::IpAddr ue, pcscf;
+    sip::Ipsec3gpp ue_side;   // the UE's SPIs and ports (spi_c/port_c: uc, spi_s/port_s: us)
+    uint32_t spi_pc = 0, spi_ps = 0;
+    uint16_t port_pc = 0, port_ps = 0;
+    std::array<ctl::SaId, 4> ids{};
+
+    uint16_t port_uc() const { return ue_side.port_c; }
+    uint16_t port_us() const { return ue_side.port_s; }
+    bool has(ctl::SaId id) const;
+    // The P-CSCF's side as a Security-Server mechanism (TS 33.203 Annex H).
+    sip::SecurityMechanism security_server() const;
+};
+
+// Installs the four SAs with IK_ESP (TS 33.203 Annex I, from the 16-byte IK); our SPIs
+// are allocated different from the UE's. All four or none: a refusal rolls back.
+std::expected<SaSet, std::string> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
+                                                 const esp::IpAddr& ue, const esp::IpAddr& pcscf,
+                                                 const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
+                                                 uint16_t port_ps, std::span<const uint8_t, 16> ik,
+                                                 const std::string& label);
+
+inline constexpr std::array<SaSet::Slot, 4> kAllSlots{SaSet::in_ps, SaSet::out_uc, SaSet::out_us,
+                                                      SaSet::in_pc};
+
+// Deletes the SAs of the set in `slots` (all four by default).
+void remove_sa_set(ctl::SaManager& sas, const SaSet& set,
+                   std::span<const SaSet::Slot> slots = kAllSlots);
+
+esp::Alg to_esp(sip::IntegrityAlg a);
+sip::IntegrityAlg to_sip(esp::Alg a);
+
+}  // namespace pcscf::secagree

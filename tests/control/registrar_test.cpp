@@ -1,0 +1,317 @@
+// The registration steps of TS 33.203 7.2 / 7.4.2a against real SAs: each step's effect
+// is checked on the workers' tables (through SaRig), not only on the registrar's view.
+#include <gtest/gtest.h>
+
+#include "control/secagree/registrar.hpp"
+#include "tests/control/sa_rig.hpp"
+
+namespace pcscf::secagree {
+namespace {
+
+using namespace std::chrono_literals;
+
+const esp::IpAddr kUe = *esp::IpAddr::parse("2001:db8:1::10");
+const esp::IpAddr kPcscf6 = *esp::IpAddr::parse("2001:db8:f::1");
+const esp::IpAddr kPcscf4 = *esp::IpAddr::parse("192.0.2.1");
+const std::string kImpi = "user@ims.example";
+const std::string kImpu = "sip:user@ims.example";
+constexpr uint8_t kIk[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+std::vector<sip::SecurityMechanism> offer(uint16_t port_c, uint16_t port_s = 9901,
+                                          uint32_t spi_c = 0x1110000, uint32_t spi_s = 0x2220000,
+                                          const char* extra = "") {
+    const std::string text = "ipsec-3gpp;alg=hmac-md5-96;spi-c=" + std::to_string(spi_c + port_c) +
+                             ";spi-s=" + std::to_string(spi_s) + ";port-c=" + std::to_string(port_c) +
+                             ";port-s=" + std::to_string(port_s) + ", ipsec-3gpp;alg=hmac-sha-1-96;spi-c=" +
+                             std::to_string(spi_c + port_c) + ";spi-s=" + std::to_string(spi_s) +
+                             ";port-c=" + std::to_string(port_c) + ";port-s=" + std::to_string(port_s) + extra;
+    auto l = sip::parse_security_list(text);
+    EXPECT_TRUE(l.has_value());
+    return l ? *l : std::vector<sip::SecurityMechanism>{};
+}
+
+class RegistrarTest : public ::testing::Test, public test::SaRig {
+protected:
+    RegistrarTest() : reg(*sas, cfg(), kPcscf4, kPcscf6) {
+        sas->set_listener([this](const ctl::SaInfo& sa, const esp::SaEvent& e) { reg.on_sa_event(sa, e); });
+    }
+    static RegistrarConfig cfg() { return {}; }
+
+    Sm1 sm1(uint16_t port_c, bool over_current = false) {
+        Sm1 m;
+        m.impi = kImpi;
+        m.impu = kImpu;
+        m.security_client = offer(port_c);
+        m.from.ue = kUe;
+        if (over_current) {
+            const auto v = reg.view(kImpi, kUe);
+            m.from.ue_port = v->current->port_uc();
+            m.from.local_port = v->current->port_ps;
+            m.from.protected_ = true;
+        } else {
+            m.from.ue_port = 5060;
+            m.from.local_port = 5060;
+        }
+        return m;
+    }
+    Arrival over_temp() {
+        const auto t = *reg.view(kImpi, kUe)->temporary;
+        return {kUe, t.port_uc(), t.port_ps, true};
+    }
+    // SM1 .. SM12 with client port `port_c`; returns the Security-Server sent.
+    std::vector<sip::SecurityMechanism> register_ue(uint16_t port_c, bool protected_sm1 = false) {
+        auto m = sm1(port_c, protected_sm1);
+        EXPECT_TRUE(reg.on_sm1(m, now).has_value());
+        auto six = reg.on_sm6(kImpi, kUe, kIk, now);
+        EXPECT_TRUE(six.has_value()) << six.error().reason;
+        step();
+        EXPECT_TRUE(reg.on_sm7(kImpi, over_temp(), m.security_client, six->first).has_value());
+        auto twelve = reg.on_sm12(kImpi, kUe, 3600s, now);
+        EXPECT_TRUE(twelve.has_value());
+        step();
+        return six->first;
+    }
+
+    Clock::time_point now = Clock::time_point{} + 1000s;
+    Registrar reg;
+};
+
+TEST_F(RegistrarTest, InitialRegistrationInstallsFourSasAndRoutesOverThem) {
+    auto m = sm1(6000);
+    const auto one = reg.on_sm1(m, now);
+    ASSERT_TRUE(one.has_value());
+    EXPECT_FALSE(*one) << "unprotected SM1 is not integrity-protected";
+    const auto six = reg.on_sm6(kImpi, kUe, kIk, now);
+    ASSERT_TRUE(six.has_value()) << six.error().reason;
+    EXPECT_FALSE(six->second.protected_) << "401 to an unprotected SM1 goes unprotected";
+    ASSERT_EQ(six->first.size(), 1u);
+    const sip::Ipsec3gpp& server = *six->first[0].ipsec;
+    EXPECT_EQ(server.alg, sip::IntegrityAlg::hmac_sha_1_96) << "our priority puts SHA-1 first";
+    EXPECT_EQ(server.port_s, 5101);
+    EXPECT_NE(server.spi_c, m.security_client[1].ipsec->spi_c);
+    EXPECT_NE(server.spi_s, m.security_client[1].ipsec->spi_s);
+    step();
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+    EXPECT_NE(engines[0]->find_inbound(server.spi_s) ? engines[0]->find_inbound(server.spi_s)
+                                                     : engines[1]->find_inbound(server.spi_s),
+              nullptr);
+
+    ASSERT_TRUE(reg.on_sm7(kImpi, over_temp(), m.security_client, six->first).has_value());
+    const auto route = reg.on_sm12(kImpi, kUe, 600s, now);
+    ASSERT_TRUE(route.has_value());
+    EXPECT_EQ(route->local_port, 5101);
+    EXPECT_EQ(route->ue_port, 6000);
+    EXPECT_TRUE(route->protected_);
+    const auto v = *reg.view(kImpi, kUe);
+    ASSERT_TRUE(v.current.has_value());
+    EXPECT_FALSE(v.temporary.has_value());
+    EXPECT_EQ(reg.check_protected({kUe, 6000, 5101, true}, kImpu).value(), kImpi);
+    EXPECT_EQ(reg.check_protected({kUe, 9901, v.current->port_pc, true}, kImpu).value(), kImpi);
+    const auto to = reg.route_to(kImpu);
+    ASSERT_TRUE(to.has_value());
+    EXPECT_EQ(to->second.local_port, v.current->port_pc);
+    EXPECT_EQ(to->second.ue_port, 9901);
+}
+
+struct Sm7Case {
+    const char* name;
+    int tamper;  // 0 unprotected, 1 wrong port, 2 Security-Verify changed, 3 Security-Client changed
+    const char* reason;
+};
+
+class Sm7Failure : public RegistrarTest, public ::testing::WithParamInterface<Sm7Case> {};
+
+TEST_P(Sm7Failure, AbortsAndDeletesTheTemporarySet) {
+    auto m = sm1(6000);
+    ASSERT_TRUE(reg.on_sm1(m, now).has_value());
+    auto six = *reg.on_sm6(kImpi, kUe, kIk, now);
+    step();
+    Arrival from = over_temp();
+    auto client = m.security_client;
+    auto verify = six.first;
+    switch (GetParam().tamper) {
+        case 0: from.protected_ = false; break;
+        case 1: from.ue_port = 6001; break;
+        case 2: verify[0].ipsec->spi_s += 1; break;
+        case 3: client.pop_back(); break;
+    }
+    const auto r = reg.on_sm7(kImpi, from, client, verify);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().status, 403);
+    EXPECT_NE(r.error().reason.find(GetParam().reason), std::string::npos) << r.error().reason;
+    step();
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u) << "temporary SAs leaked";
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(reg.ues(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, Sm7Failure,
+    ::testing::Values(Sm7Case{"unprotected", 0, "new inbound SA"}, Sm7Case{"wrong_port", 1, "new inbound SA"},
+                      Sm7Case{"verify_differs", 2, "Security-Verify"},
+                      Sm7Case{"client_differs", 3, "Security-Client"}),
+    [](const auto& i) { return std::string(i.param.name); });
+
+TEST_F(RegistrarTest, ASecond401ReplacesTheTemporarySet) {
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    const auto first = *reg.on_sm6(kImpi, kUe, kIk, now);
+    const auto second = *reg.on_sm6(kImpi, kUe, kIk, now);
+    step();
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+    EXPECT_NE(first.first[0].ipsec->spi_s, second.first[0].ipsec->spi_s);
+}
+
+TEST_F(RegistrarTest, ProtectedReRegistrationKeepsTheOldPairUntilTheNewSaIsUsed) {
+    register_ue(6000);
+    const SaSet old = *reg.view(kImpi, kUe)->current;
+    const auto one = reg.on_sm1(sm1(6002, true), now);
+    ASSERT_TRUE(one.has_value());
+    EXPECT_TRUE(*one) << "SM1 over the registered SA is integrity-protected";
+    auto six = reg.on_sm6(kImpi, kUe, kIk, now);
+    ASSERT_TRUE(six.has_value());
+    EXPECT_TRUE(six->second.protected_) << "401 goes over the old set";
+    EXPECT_EQ(six->second.ue_port, 6000);
+    step();
+    ASSERT_TRUE(reg.on_sm7(kImpi, over_temp(), offer(6002), six->first).has_value());
+    ASSERT_TRUE(reg.on_sm12(kImpi, kUe, 600s, now).has_value());
+    step();
+    const auto v = *reg.view(kImpi, kUe);
+    EXPECT_EQ(v.current->port_ps, old.port_ps) << "server port stays";
+    EXPECT_NE(v.current->port_pc, old.port_pc) << "client port changes";
+    ASSERT_TRUE(v.kept.has_value());
+    EXPECT_EQ(inbound_in_engines(), 3u) << "new pair + the kept old inbound";
+    EXPECT_EQ(outbound_in_engines(), 3u);
+    EXPECT_TRUE(reg.check_protected({kUe, 6000, 5101, true}, kImpu).has_value()) << "kept pair still usable";
+
+    // The first packet verified on a new inbound SA retires the kept pair.
+    esp::SaEvent used;
+    used.kind = esp::EventKind::first_use;
+    used.cookie = v.current->ids[SaSet::in_ps];
+    ASSERT_TRUE(rings->post_event(used));
+    step();
+    step();
+    EXPECT_FALSE(reg.view(kImpi, kUe)->kept.has_value());
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+    EXPECT_FALSE(reg.check_protected({kUe, 6000, 5101, true}, kImpu).has_value());
+}
+
+TEST_F(RegistrarTest, UnprotectedSm1WithOldSasDeletesThemAllAfterSm12) {
+    register_ue(6000);
+    register_ue(6002, false);
+    EXPECT_FALSE(reg.view(kImpi, kUe)->kept.has_value());
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+}
+
+TEST_F(RegistrarTest, ClientPortAlreadyInUseIsRefused) {
+    register_ue(6000);
+    const auto r = reg.on_sm1(sm1(6000, true), now);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().reason.find("already in use"), std::string::npos);
+}
+
+TEST_F(RegistrarTest, ProtectedSm1OverSomeoneElsesSaIsRefused) {
+    register_ue(6000);
+    Sm1 m = sm1(6002, true);
+    m.impi = "other@ims.example";
+    EXPECT_FALSE(reg.on_sm1(m, now).has_value());
+}
+
+TEST_F(RegistrarTest, OffersWeCannotUseAreRefusedWith494) {
+    Sm1 m = sm1(6000);
+    m.security_client = *sip::parse_security_list(
+        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=1;spi-s=2;port-c=3;port-s=4");
+    const auto r = reg.on_sm1(m, now);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().status, 494);
+    EXPECT_EQ(reg.ues(), 0u);
+}
+
+TEST(RegistrarLimits, AtMostTheConfiguredSasPerDirection) {
+    test::SaRig rig;
+    RegistrarConfig c;
+    c.max_sas_per_direction = 3;
+    Registrar reg(*rig.sas, c, kPcscf4, kPcscf6);
+    Sm1 m;
+    m.impi = kImpi;
+    m.impu = kImpu;
+    m.from = {kUe, 5060, 5060, false};
+    m.security_client = offer(6000);
+    const auto now = Clock::now();
+    ASSERT_TRUE(reg.on_sm1(m, now).has_value());
+    const auto six = *reg.on_sm6(kImpi, kUe, kIk, now);
+    const auto t = *reg.view(kImpi, kUe)->temporary;
+    ASSERT_TRUE(reg.on_sm7(kImpi, {kUe, t.port_uc(), t.port_ps, true}, m.security_client, six.first).has_value());
+    ASSERT_TRUE(reg.on_sm12(kImpi, kUe, 600s, now).has_value());
+    m.security_client = offer(6002);
+    const auto r = reg.on_sm1(m, now);  // 2 registered + 2 new > 3
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().reason.find("too many"), std::string::npos);
+}
+
+TEST_F(RegistrarTest, AlgorithmFollowsOurPriority) {
+    RegistrarConfig c;
+    c.alg_priority = {esp::Alg::hmac_md5_96, esp::Alg::hmac_sha1_96};
+    Registrar md5_first(*sas, c, kPcscf4, kPcscf6);
+    ASSERT_TRUE(md5_first.on_sm1(sm1(6000), now).has_value());
+    const auto six = md5_first.on_sm6(kImpi, kUe, kIk, now);
+    ASSERT_TRUE(six.has_value());
+    EXPECT_EQ(six->first[0].ipsec->alg, sip::IntegrityAlg::hmac_md5_96);
+}
+
+TEST_F(RegistrarTest, TimersDeleteTemporaryAndExpiredSets) {
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    reg.tick(now + 239s);
+    step();
+    EXPECT_EQ(inbound_in_engines(), 2u) << "reg-await-auth has not run out";
+    reg.tick(now + 241s);
+    step();
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+    EXPECT_EQ(reg.ues(), 0u);
+
+    register_ue(6000);
+    reg.tick(now + 3599s);
+    EXPECT_TRUE(reg.route_to(kImpu).has_value());
+    reg.tick(now + 3601s);
+    step();
+    EXPECT_FALSE(reg.route_to(kImpu).has_value());
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+    EXPECT_EQ(sas->size(), 0u);
+}
+
+TEST_F(RegistrarTest, DeregistrationDeletesEverySa) {
+    register_ue(6000);
+    register_ue(6002, true);  // leaves a kept pair
+    reg.deregistered(kImpi, kUe);
+    step();
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(reg.ues(), 0u);
+    EXPECT_FALSE(reg.route_to(kImpu).has_value());
+}
+
+TEST_F(RegistrarTest, ProtectedRequestsMustCarryAnImpuRegisteredOverTheSa) {
+    register_ue(6000);
+    EXPECT_FALSE(reg.check_protected({kUe, 6000, 5101, true}, "sip:someone.else@ims.example").has_value());
+    EXPECT_FALSE(reg.check_protected({kUe, 6000, 5101, false}, kImpu).has_value());
+    EXPECT_FALSE(reg.check_protected({kUe, 6001, 5101, true}, kImpu).has_value());
+}
+
+TEST_F(RegistrarTest, AuthenticationFailureAnswersOverTheNewSetThenDeletesIt) {
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    const Route r = reg.failure_route(kImpi, kUe);
+    EXPECT_TRUE(r.protected_);
+    EXPECT_EQ(r.ue_port, 6000);
+    reg.abort(kImpi, kUe);
+    step();
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+}
+
+}  // namespace
+}  // namespace pcscf::secagree

@@ -1,0 +1,76 @@
+#pragma once
+// SaManager on real rings and real engines, two workers. step() is what each worker
+// lcore does between bursts (take the records, apply them, acknowledge on the event
+// ring), then the control thread's pump.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "control/sa/sa_manager.hpp"
+#include "dataplane/esp/engine.hpp"
+
+namespace pcscf::test {
+
+struct SaRig {
+    static constexpr uint32_t kWorkers = 2;
+
+    SaRig() {
+        layout.base = 0x1000;
+        layout.workers = kWorkers;
+        layout.slots_per_worker = 64;
+        dp::RingSizes sizes;
+        sizes.commands = 64;
+        auto r = dp::Rings::create(kWorkers, sizes, SOCKET_ID_ANY);
+        if (!r) throw std::runtime_error(r.error());
+        rings = std::move(*r);
+        for (uint32_t w = 0; w < kWorkers; ++w) {
+            esp::EngineConfig ec;
+            ec.worker = w;
+            ec.spi = layout;
+            ec.outbound_capacity = 256;
+            auto e = esp::Engine::create(ec);
+            if (!e) throw std::runtime_error(e.error());
+            engines.push_back(std::move(*e));
+        }
+        sas.emplace(*rings, layout);
+    }
+
+    void step() {
+        for (uint32_t w = 0; w < kWorkers; ++w) {
+            esp::SaRecord recs[16];
+            for (uint32_t n; (n = rings->take_records(w, recs)) > 0;)
+                for (uint32_t i = 0; i < n; ++i) {
+                    esp::SaEvent e;
+                    e.op = recs[i].op;
+                    e.dir = recs[i].sa.dir;
+                    e.result = engines[w]->apply(recs[i]);
+                    e.worker = w;
+                    e.spi = recs[i].sa.spi;
+                    e.cookie = recs[i].sa.cookie;
+                    e.handle = e.result == 0 ? engines[w]->handle_of(recs[i].sa) : -1;
+                    EXPECT_TRUE(rings->post_event(e));
+                }
+        }
+        sas->pump();
+    }
+
+    size_t inbound_in_engines() const {
+        size_t n = 0;
+        for (const auto& e : engines) n += e->inbound_sas().count();
+        return n;
+    }
+    size_t outbound_in_engines() const {
+        size_t n = 0;
+        for (const auto& e : engines) n += e->outbound_sas().count();
+        return n;
+    }
+
+    esp::SpiLayout layout;
+    std::unique_ptr<dp::Rings> rings;
+    std::vector<std::unique_ptr<esp::Engine>> engines;
+    std::optional<ctl::SaManager> sas;
+};
+
+}  // namespace pcscf::test
