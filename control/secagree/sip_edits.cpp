@@ -1,0 +1,85 @@
+#include "control/secagree/sip_edits.hpp"
+
+namespace pcscf::secagree {
+
+using sip::HeaderKind;
+
+std::expected<void, Refusal> check_via_sent_by(const sip::Message& m, const Arrival& from) {
+    auto via = sip::top_via(m);
+    if (!via) return std::unexpected(Refusal{400, via.error().message});
+    auto sent_by = esp::IpAddr::parse(via->host.address());
+    if (!sent_by) return std::unexpected(Refusal{403, "Via sent-by is not an IP address"});
+    if (!(*sent_by == from.ue)) return std::unexpected(Refusal{403, "Via sent-by is not the packet's source address"});
+    if (via->port && *via->port != from.ue_port)
+        return std::unexpected(Refusal{403, "Via sent-by port is not the packet's source port"});
+    return {};
+}
+
+std::string Hop::host() const { return addr.is_v4() ? addr.to_string() : "[" + addr.to_string() + "]"; }
+std::string Hop::host_port() const { return host() + ":" + std::to_string(port); }
+
+namespace {
+bool names_us(const sip::Uri& uri, const Hop& me) {
+    const auto a = esp::IpAddr::parse(uri.host.address());
+    return a && *a == me.addr;
+}
+
+std::string via_of(const Hop& me, std::string_view branch) {
+    return "SIP/2.0/" + me.transport + " " + me.host_port() + ";branch=" + std::string(branch);
+}
+
+template <class F>
+sip::Result<std::string> edit(const sip::Message& m, F&& f) {
+    sip::MessageWriter w(m);
+    if (auto r = f(w); !r) return std::unexpected(r.error());
+    return w.write();
+}
+}  // namespace
+
+sip::Result<std::string> register_to_core(const sip::Message& m, const Arrival& from,
+                                          const Hop& me, std::string_view branch,
+                                          bool integrity_protected) {
+    return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
+        w.remove_headers(HeaderKind::security_client);
+        w.remove_headers(HeaderKind::security_verify);
+        for (HeaderKind k : {HeaderKind::require, HeaderKind::proxy_require})
+            if (auto r = w.remove_option_tag(k, "sec-agree"); !r) return r;
+        if (m.count(HeaderKind::authorization) > 0)
+            if (auto r = w.set_param(HeaderKind::authorization, "integrity-protected",
+                                     integrity_protected ? "\"yes\"" : "\"no\"");
+                !r)
+                return r;
+        // The UE's Via: where the response must really go (RFC 3261 18.2.1, RFC 3581).
+        if (auto r = w.set_param(HeaderKind::via, "received", from.ue.to_string()); !r) return r;
+        if (auto via = sip::top_via(m); via && via->has_rport)
+            if (auto r = w.set_param(HeaderKind::via, "rport", std::to_string(from.ue_port)); !r) return r;
+        if (auto r = w.add_header(HeaderKind::path, "<sip:term@" + me.host_port() + ";lr>", sip::Position::top); !r)
+            return r;
+        return w.prepend_via(via_of(me, branch));
+    });
+}
+
+sip::Result<std::string> challenge_to_ue(const sip::Message& m,
+                                         std::span<const sip::SecurityMechanism> server) {
+    return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
+        if (auto r = w.remove_params(HeaderKind::www_authenticate, {"ik", "ck"}); !r) return r;
+        if (auto r = w.remove_top_via(); !r) return r;
+        return w.add_header(HeaderKind::security_server, sip::format_mechanisms(server));
+    });
+}
+
+sip::Result<std::string> response_to_ue(const sip::Message& m) {
+    return edit(m, [](sip::MessageWriter& w) { return w.remove_top_via(); });
+}
+
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch) {
+    return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
+        if (auto routes = sip::name_addrs(m, HeaderKind::route); routes && !routes->empty() &&
+                                                                names_us((*routes)[0].uri, me))
+            if (auto r = w.remove_top_value(HeaderKind::route); !r) return r;
+        if (auto r = w.decrement_max_forwards(); !r) return std::unexpected(r.error());
+        return w.prepend_via(via_of(me, branch));
+    });
+}
+
+}  // namespace pcscf::secagree

@@ -1,0 +1,130 @@
+// The P-CSCF's edits on the real registration of seed 004 (tests/sip/fixtures/seed004):
+// what goes to the core and what goes back to the UE, read back with the SIP parser.
+#include <gtest/gtest.h>
+
+#include "control/secagree/sip_edits.hpp"
+#include "tests/sip/test_util.hpp"
+
+namespace pcscf::secagree {
+namespace {
+
+using sip::HeaderKind;
+
+const esp::IpAddr kUe = *esp::IpAddr::parse("2001::1:d1ae:bb37:d9c9:81d0");
+const Hop kMe{"UDP", *esp::IpAddr::parse("2001:0:0:1::2"), 5060};
+
+struct Parsed {
+    std::string bytes;
+    sip::Message m;
+};
+Parsed parse(std::string bytes) {
+    Parsed p{std::move(bytes), {}};
+    auto m = sip::parse_message(p.bytes, sip::Framing::datagram);
+    EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().message);
+    if (m) p.m = *m;
+    return p;
+}
+Parsed fixture(const char* name) { return parse(sip::test::fixture(std::string("seed004/") + name)); }
+// Re-parses output bytes (the Message must point into its own buffer).
+std::unique_ptr<Parsed> reparse(const sip::Result<std::string>& out) {
+    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().message);
+    auto p = std::make_unique<Parsed>();
+    p->bytes = out.value_or("");
+    auto m = sip::parse_message(p->bytes, sip::Framing::datagram);
+    EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().message);
+    if (m) {
+        p->m = *m;
+        EXPECT_TRUE(sip::validate(p->m).has_value());
+    }
+    return p;
+}
+
+TEST(SipEdits, Sm1GoesToTheCoreWithoutSecAgreeAndWithPathAndOurVia) {
+    const auto sm1 = fixture("step1_register.sip");
+    const Arrival from{kUe, 5060, 5060, false};
+    ASSERT_TRUE(check_via_sent_by(sm1.m, from).has_value());
+    const auto out = reparse(register_to_core(sm1.m, from, kMe, "z9hG4bKpcscf1", false));
+    const sip::Message& m = out->m;
+    EXPECT_EQ(m.count(HeaderKind::security_client), 0u);
+    EXPECT_FALSE(sip::has_option_tag(m, HeaderKind::require, "sec-agree"));
+    EXPECT_FALSE(sip::has_option_tag(m, HeaderKind::proxy_require, "sec-agree"));
+    EXPECT_TRUE(sip::has_option_tag(m, HeaderKind::supported, "sec-agree")) << "Supported is the UE's own";
+    const auto auth = sip::auth_values(m, HeaderKind::authorization);
+    ASSERT_TRUE(auth.has_value());
+    EXPECT_EQ(auth->front().username(), "001010123456789@ims.sharetechnote.com");
+    EXPECT_EQ(auth->front().integrity_protected(), "no");
+    const auto hops = sip::vias(m);
+    ASSERT_TRUE(hops.has_value());
+    ASSERT_EQ(hops->size(), 2u);
+    EXPECT_EQ((*hops)[0].branch, "z9hG4bKpcscf1");
+    EXPECT_EQ((*hops)[0].host.text, std::string_view("[2001:0:0:1::2]"));
+    EXPECT_EQ((*hops)[1].branch, "z9hG4bK370690ecb-643c9869");
+    EXPECT_EQ((*hops)[1].received, "2001::1:d1ae:bb37:d9c9:81d0");
+    const auto path = sip::name_addrs(m, HeaderKind::path);
+    ASSERT_TRUE(path.has_value());
+    ASSERT_EQ(path->size(), 1u);
+    EXPECT_EQ(*esp::IpAddr::parse(path->front().uri.host.address()), kMe.addr);
+    EXPECT_EQ(m.body(), sm1.m.body());
+}
+
+TEST(SipEdits, Sm7IsMarkedIntegrityProtectedAndLosesSecurityVerify) {
+    const auto sm7 = fixture("step3_register_protected.sip");
+    const Arrival from{kUe, 38003, 50718, true};
+    const auto out = reparse(register_to_core(sm7.m, from, kMe, "z9hG4bKpcscf2", true));
+    EXPECT_EQ(out->m.count(HeaderKind::security_verify), 0u);
+    EXPECT_EQ(out->m.count(HeaderKind::security_client), 0u);
+    EXPECT_EQ(sip::auth_values(out->m, HeaderKind::authorization)->front().integrity_protected(), "yes");
+}
+
+TEST(SipEdits, ChallengeLosesTheKeysAndCarriesOurSecurityServer) {
+    // The core's 401 as the P-CSCF receives it: our Via on top, ik and ck in the challenge.
+    std::string text = sip::test::fixture("seed004/step2_401_unauthorized.sip");
+    text.insert(text.find("Via:"), "Via: SIP/2.0/UDP [2001:0:0:1::2]:5060;branch=z9hG4bKpcscf1\r\n");
+    const std::string ik = "ik=\"00112233445566778899aabbccddeeff\",ck=\"ffeeddccbbaa99887766554433221100\",";
+    text.insert(text.find("algorithm=AKAv1-MD5"), ik);
+    // The capture is the 401 as the UE got it: the Security-Server is what we are to add.
+    const auto ss = text.find("Security-Server:");
+    text.erase(ss, text.find("\r\n", ss) + 2 - ss);
+    const auto from_core = parse(text);
+    const auto challenge = sip::auth_values(from_core.m, HeaderKind::www_authenticate);
+    ASSERT_TRUE(challenge.has_value());
+    ASSERT_TRUE(challenge->front().ik.has_value());
+
+    auto server = sip::parse_security_list(
+        "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718");
+    ASSERT_TRUE(server.has_value());
+    const auto out = reparse(challenge_to_ue(from_core.m, *server));
+    const auto c = sip::auth_values(out->m, HeaderKind::www_authenticate);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_FALSE(c->front().ik.has_value());
+    EXPECT_FALSE(c->front().ck.has_value());
+    EXPECT_EQ(c->front().nonce(), "26ohPzgYyy3VFVa4VnXhKgx8Ta1aXYAA27sDDHxNLVo=");
+    EXPECT_EQ(out->bytes.find("00112233445566778899aabbccddeeff"), std::string::npos) << "IK leaked to the UE";
+    const auto sent = sip::security_mechanisms(out->m, HeaderKind::security_server);
+    ASSERT_TRUE(sent.has_value());
+    EXPECT_TRUE(sip::same_mechanisms(*sent, *server));
+    const auto hops = sip::vias(out->m);
+    ASSERT_EQ(hops->size(), 1u);
+    EXPECT_EQ(hops->front().branch, "z9hG4bK370690ecb-643c9869");
+}
+
+TEST(SipEdits, ViaSentByMustBeThePacketsSource) {
+    const auto sm1 = fixture("step1_register.sip");
+    EXPECT_FALSE(check_via_sent_by(sm1.m, {*esp::IpAddr::parse("2001::99"), 5060, 5060, false}).has_value());
+    EXPECT_FALSE(check_via_sent_by(sm1.m, {kUe, 5099, 5060, false}).has_value());
+}
+
+TEST(SipEdits, RelayedRequestCarriesOurViaAndOneHopLess) {
+    const auto subscribe = fixture("step5_subscribe.sip");
+    const auto out = reparse(relay_request(subscribe.m, kMe, "z9hG4bKpcscf3"));
+    EXPECT_EQ(sip::top_via(out->m)->branch, "z9hG4bKpcscf3");
+    EXPECT_EQ(sip::max_forwards(out->m)->value(), sip::max_forwards(subscribe.m)->value() - 1);
+    // The UE routed it to us: that Route is consumed.
+    const auto before = sip::name_addrs(subscribe.m, HeaderKind::route);
+    const auto after = sip::name_addrs(out->m, HeaderKind::route);
+    ASSERT_TRUE(before.has_value() && after.has_value());
+    EXPECT_EQ(after->size() + 1, before->size());
+}
+
+}  // namespace
+}  // namespace pcscf::secagree
