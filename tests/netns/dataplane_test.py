@@ -7,9 +7,9 @@ addresses. UDP and TCP echo servers on the kernel's sockets stand in for the SIP
 application. scapy, in the UE namespace, protects what the UE sends and verifies what
 comes back. Output is TAP.
 
-usage (root): dataplane_test.py [--workers N] [--pmd af_packet|pcap]
+usage (root): dataplane_test.py [--workers N] [--pmd af_packet|af_xdp|pcap]
 With af_packet the kernel reassembles IP fragments before DPDK sees them, so the
-fragment cases run with pcap, where they exercise pcscf-espd's own reassembly."""
+fragment cases run with af_xdp and pcap, where they exercise pcscf-espd's own reassembly."""
 import json
 import os
 import random

@@ -61,16 +61,14 @@ class Topology:
         return self
 
     def start_daemon(self, workers=1, extra=(), log=None, pmd="af_packet"):
-        """pmd: af_packet (fast; the kernel defragments IP for it, PACKET_FANOUT_FLAG_DEFRAG)
-        or pcap (one queue; fragments reach pcscf-espd as they are)."""
+        """pmd: af_packet (the kernel defragments IP for it, PACKET_FANOUT_FLAG_DEFRAG),
+        af_xdp (XDP on the veth), or pcap (one queue; fragments arrive as they are)."""
         build = os.environ.get("PCSCF_BUILD", os.path.join(ROOT, "build"))
         # Workers share the second CPU when there are more of them than CPUs.
         lcores = "0@0," + ",".join(f"{i + 1}@{min(i + 1, os.cpu_count() - 1)}" for i in range(workers))
         args = [os.path.join(build, "control", "pcscf-espd"),
                 "--lcores", lcores, "--file-prefix", self.prefix, "--no-huge", "--memory", "1024",
-                *(["--vdev", f"net_af_packet0,iface={self.p_if},qpairs={workers}",
-                   "--access-port", "net_af_packet0"] if pmd == "af_packet" else
-                  ["--vdev", f"net_pcap0,iface={self.p_if}", "--access-port", "net_pcap0"]),
+                *self.access_port(pmd, workers),
                 "--local-addr", f"{self.PCSCF4}/24", "--local-addr", f"{self.PCSCF6}/64",
                 "--tap-name", self.tap, "--mbufs", "8191", "--inbound-sas", "65536",
                 "--outbound-sas", "65536", *extra]
@@ -92,6 +90,12 @@ class Topology:
         sh("ping", "-c1", "-W2", self.PCSCF4, ns=self.ue_ns, check=False)
         sh("ping", "-6", "-c1", "-W2", self.PCSCF6, ns=self.ue_ns, check=False)
         return self
+
+    def access_port(self, pmd, workers):
+        vdev = {"af_packet": f"net_af_packet0,iface={self.p_if},qpairs={workers}",
+                "af_xdp": f"net_af_xdp0,iface={self.p_if},start_queue=0,queue_count={workers}",
+                "pcap": f"net_pcap0,iface={self.p_if}"}[pmd]
+        return ["--vdev", vdev, "--access-port", vdev.split(",")[0]]
 
     def log(self):
         with open(self.log_path) as f:
