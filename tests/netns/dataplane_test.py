@@ -210,6 +210,19 @@ def main():
 
     tap.check("UDP/IPv4: ESP in reaches the socket, its reply leaves as ESP", lambda: udp_roundtrip(False))
     tap.check("UDP/IPv6: ESP in reaches the socket, its reply leaves as ESP", lambda: udp_roundtrip(True))
+
+    def per_sa_counters_and_first_use():
+        c = case(False)
+        rows = {r["id"]: r for r in topo.ctl.sas()}
+        inbound, outbound = rows[c.ids[0]], rows[c.ids[1]]
+        expect(inbound["packets"] >= 1 and inbound["bytes"] > 0, f"inbound SA counters: {inbound}")
+        expect(outbound["packets"] >= 1 and outbound["bytes"] > 0, f"outbound SA counters: {outbound}")
+        expect(inbound["used"] == "yes", "the workers did not report the inbound SA's first use")
+        expect(rows[c.ids[3]]["used"] == "no" and rows[c.ids[3]]["packets"] == 0,
+               "an SA that carried nothing shows traffic")
+
+    tap.check("per-SA packet and byte counters, and the first-use event, as telemetry shows them",
+              per_sa_counters_and_first_use)
     tap.check("TCP/IPv4: handshake and data over ESP both ways", lambda: tcp_roundtrip(False))
     tap.check("TCP/IPv6: handshake and data over ESP both ways", lambda: tcp_roundtrip(True))
     tap.check("bad ICV dropped and counted", lambda: refused("bad ICV", bad_icv, "bad_icv"))
