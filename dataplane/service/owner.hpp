@@ -4,6 +4,7 @@
 // every SA of a UE lives on one worker and needs no locks.
 #include <rte_hash_crc.h>
 
+#include <array>
 #include <cstdint>
 
 #include "dataplane/esp/ip_addr.hpp"
@@ -11,7 +12,9 @@
 namespace pcscf::dp {
 
 inline uint32_t owner_of(const esp::IpAddr& ue, uint32_t workers) noexcept {
-    return rte_hash_crc(ue.bytes.data(), uint32_t(ue.bytes.size()), 0x33203) % workers;
+    // rte_hash_crc reads 8 bytes at a time and needs them aligned; IpAddr is not.
+    alignas(8) const std::array<uint8_t, 16> key = ue.bytes;
+    return rte_hash_crc(key.data(), uint32_t(key.size()), 0x33203) % workers;
 }
 
 }  // namespace pcscf::dp

@@ -122,8 +122,7 @@ def main():
         before = len(echo.got("udp", P_UDP))
         s = c.peer.sniffer()
         ue_peer.send_l3(c.peer.seal(c.udp(b"REGISTER over ESP")))
-        time.sleep(1.0)
-        inner = c.peer.verify(s.stop())
+        inner = c.peer.wait(s, lambda inner: any(UDP in p for p in inner))
         expect(len(echo.got("udp", P_UDP)) == before + 1, "the UDP socket did not get the packet")
         expect(any(UDP in p and bytes(p[UDP].payload) == b"echo:REGISTER over ESP" and p[UDP].sport == P_UDP
                    for p in inner), f"no verified ESP reply: {[p.summary() for p in inner]}")
@@ -136,8 +135,8 @@ def main():
         def exchange(seg, want):
             s = c.peer.sniffer()
             ue_peer.send_l3(c.peer.seal(c.ip() / seg))
-            time.sleep(1.0)
-            got = [p for p in c.peer.verify(s.stop()) if TCP in p and want(p[TCP])]
+            got = [p for p in c.peer.wait(s, lambda inner: any(TCP in p and want(p[TCP]) for p in inner))
+                   if TCP in p and want(p[TCP])]
             if not got:
                 raise AssertionError(f"no verified TCP reply to {seg.summary()}")
             return got[0][TCP]
@@ -202,8 +201,7 @@ def main():
             ue_peer.send_fragments(esp, 1280)
         else:
             ue_peer.send_fragments(esp, 1400)
-        time.sleep(1.5)
-        inner = c.peer.verify(s.stop())
+        inner = c.peer.wait(s, lambda inner: any(UDP in p and len(p[UDP].payload) > 4000 for p in inner))
         expect(len(echo.got("udp", P_UDP2)) == before + 1, "the reassembled datagram did not reach the socket")
         expect(any(UDP in p and bytes(p[UDP].payload) == b"echo:" + payload for p in inner),
                "the 4000-byte reply did not come back as (fragmented) ESP that scapy verifies")
@@ -253,8 +251,9 @@ def main():
                 topo.ctl.del_sa(ids.pop(0))
         for i in ids:
             topo.ctl.del_sa(i)
-        time.sleep(1.0)
-        replies = [p for p in c.peer.verify(s.stop()) if UDP in p and bytes(p[UDP].payload).startswith(b"echo:during churn")]
+        def churn_replies(inner):
+            return [p for p in inner if UDP in p and bytes(p[UDP].payload).startswith(b"echo:during churn")]
+        replies = churn_replies(c.peer.wait(s, lambda inner: len(churn_replies(inner)) >= sent))
         expect(len(replies) == sent, f"{sent} sent during churn, {len(replies)} answered")
         deadline = time.time() + 5
         while len(topo.ctl.sas()) != base and time.time() < deadline:
@@ -305,9 +304,14 @@ def main():
         for c in peers:
             for k in range(3):
                 ue_peer.send_l3(c.peer.seal(c.udp(b"ue %s #%d" % (c.ue.encode(), k))))
-        time.sleep(2.0)
-        got = s.stop()
-        answered = sum(len([p for p in c.peer.verify(got) if UDP in p]) for c in peers)
+        def answered_now():
+            got = list(s.packets)
+            return sum(len([p for p in c.peer.verify(got) if UDP in p]) for c in peers)
+        deadline = time.time() + 8
+        while answered_now() < 3 * len(peers) and time.time() < deadline:
+            time.sleep(0.3)
+        s.stop()
+        answered = answered_now()
         expect(answered == 3 * len(peers), f"{answered} of {3 * len(peers)} answered")
         st = topo.ctl.stats()
         if workers > 1:

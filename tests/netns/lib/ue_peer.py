@@ -2,6 +2,7 @@
 protects what the UE sends and verifies what the P-CSCF sends, from inside the UE's
 network namespace."""
 import ctypes
+import logging
 import os
 import time
 
@@ -10,6 +11,8 @@ from scapy.layers.inet6 import fragment6, IPv6ExtHdrFragment
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 conf.verb = 0
+# Polling a capture reassembles incomplete fragment sets; scapy warns about each one.
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _CLONE_NEWNET = 0x40000000
 
@@ -29,6 +32,22 @@ def enter_netns(name):
 
 
 SCAPY_ALG = {"hmac-md5-96": "HMAC-MD5-96", "hmac-sha-1-96": "HMAC-SHA1-96"}
+
+
+class Capture:
+    """ESP and fragments on the UE's interface, readable while the capture runs."""
+
+    def __init__(self, iface):
+        self.packets = []
+        self.s = AsyncSniffer(iface=iface, filter="esp or (ip[6:2] & 0x3fff != 0) or ip6[6] == 44",
+                              prn=self.packets.append, store=False)
+        self.s.start()
+        time.sleep(0.3)  # the capture must be live before anything is sent
+
+    def stop(self):
+        if self.s.running:
+            self.s.stop()
+        return list(self.packets)
 
 
 class EspPeer:
@@ -51,11 +70,19 @@ class EspPeer:
         return self.out.encrypt(pkt, seq_num=seq)
 
     def sniffer(self):
-        s = AsyncSniffer(iface=self.iface, filter="esp or (ip[6:2] & 0x3fff != 0) or ip6[6] == 44",
-                         store=True)
-        s.start()
-        time.sleep(0.3)  # the capture must be live before anything is sent
-        return s
+        return Capture(self.iface)
+
+    def wait(self, capture, done, timeout=6.0):
+        """Verifies what `capture` has seen until done(inner packets) holds or `timeout`
+        runs out (the machines are shared: no fixed sleeps). Stops the capture and returns
+        the inner packets."""
+        deadline = time.time() + timeout
+        while True:
+            inner = self.verify(list(capture.packets))
+            if done(inner) or time.time() > deadline:
+                capture.stop()
+                return self.verify(list(capture.packets))
+            time.sleep(0.2)
 
     def verify(self, captured):
         """Verifies and opens the ESP packets for this UE among `captured` (ICV and replay
@@ -75,7 +102,10 @@ class EspPeer:
         for p in whole:
             p = p.__class__(bytes(p))
             if ESP in p and p[ESP].spi == self.spi_to_ue:
-                out.append(self.inb.decrypt(p))  # raises on a bad ICV
+                try:
+                    out.append(self.inb.decrypt(p))
+                except Exception:  # noqa: BLE001 - bad ICV, or a datagram still in pieces:
+                    continue       # not a reply; the caller waits for the one it expects
         return out
 
 
