@@ -20,12 +20,14 @@ inline bool hugepages_reserved() {
 }
 
 // Starts EAL on lcores `lcores`; extra arguments (vdevs) are appended. Returns false on error.
+// `no_huge` uses anonymous memory even where hugepages are reserved.
 inline bool start_eal(const char* prog, const std::string& lcores,
-                      const std::vector<std::string>& extra = {}, bool* huge = nullptr) {
+                      const std::vector<std::string>& extra = {}, bool* huge = nullptr,
+                      bool no_huge = false) {
     std::vector<std::string> args = {prog, "-l", lcores, "--no-pci", "--no-telemetry",
                                      "--log-level=*:error",
                                      "--file-prefix=pcscf_bench_" + std::to_string(getpid())};
-    const bool use_huge = hugepages_reserved();
+    const bool use_huge = !no_huge && hugepages_reserved();
     if (use_huge) args.insert(args.end(), {"--in-memory"});
     else args.insert(args.end(), {"--no-huge", "--no-shconf", "-m", "6144"});
     args.insert(args.end(), extra.begin(), extra.end());

@@ -108,37 +108,14 @@ void bm_outbound(benchmark::State& state, Alg alg, uint32_t size, uint32_t sas) 
 void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, uint32_t sas) {
     EngineWorkload& w = workload(alg, size, sas);
     auto& ring = w.inbound();
-    IMB_MGR* mgr = w.engine().imb();
     IMB_JOB jobs[kBurst];
     std::memset(jobs, 0, sizeof jobs);
     alignas(16) uint8_t tags[kBurst][16];
-    const IMB_HASH_ALG hash = alg == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
     size_t pos = 0;
     uint64_t packets = 0;
     for (auto _ : state) {
         if (pos + kBurst > ring.size()) wrap(state, pos);
-        for (uint32_t k = 0; k < kBurst; ++k) {
-            const Template& t = ring[pos + k];
-            IMB_JOB* j = hash == IMB_AUTH_MD5 ? IMB_GET_NEXT_JOB(mgr) : &jobs[k];
-            j->cipher_mode = IMB_CIPHER_NULL;
-            j->chain_order = IMB_ORDER_CIPHER_HASH;
-            j->cipher_direction = IMB_DIR_ENCRYPT;
-            j->hash_alg = hash;
-            j->src = t.esp;
-            j->dst = const_cast<uint8_t*>(t.esp);
-            j->msg_len_to_cipher_in_bytes = 0;
-            j->hash_start_src_offset_in_bytes = 0;
-            j->msg_len_to_hash_in_bytes = t.esp_len;
-            j->auth_tag_output = tags[k];
-            j->auth_tag_output_len_in_bytes = kIcvLen;
-            j->u.HMAC._hashed_auth_key_xor_ipad = w.key(t.sa).ipad.data();
-            j->u.HMAC._hashed_auth_key_xor_opad = w.key(t.sa).opad.data();
-            if (hash == IMB_AUTH_MD5) IMB_SUBMIT_JOB(mgr);
-        }
-        if (hash == IMB_AUTH_MD5)
-            while (IMB_FLUSH_JOB(mgr) != nullptr) {}
-        else
-            IMB_SUBMIT_HASH_BURST(mgr, jobs, kBurst, hash);
+        w.hash_only({&ring[pos], kBurst}, jobs, tags);
         benchmark::DoNotOptimize(tags);
         pos += kBurst;
         packets += kBurst;

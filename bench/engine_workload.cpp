@@ -18,11 +18,21 @@ namespace {
 
 constexpr uint32_t kSpiBase = 0x1000;
 constexpr uint16_t kUePort = 5062, kPcscfPort = 5064;
-const IpAddr kPcscf = *IpAddr::parse("198.51.100.1");
+const IpAddr kPcscf4 = *IpAddr::parse("198.51.100.1");
+const IpAddr kPcscf6 = *IpAddr::parse("2001:db8:1::1");
 
-IpAddr ue_addr(uint32_t i) {
-    const uint8_t b[4] = {10, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
-    return IpAddr::v4(b);
+IpAddr pcscf_addr(bool v6) { return v6 ? kPcscf6 : kPcscf4; }
+
+// UE i: 10.x.y.z, or 2001:db8:2::<i> (IPv6).
+IpAddr ue_addr(uint32_t i, bool v6) {
+    if (!v6) {
+        const uint8_t b[4] = {10, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+        return IpAddr::v4(b);
+    }
+    IpAddr a = kPcscf6;
+    a.bytes[5] = 2;
+    for (int k = 0; k < 4; ++k) a.bytes[12 + k] = uint8_t(i >> (24 - 8 * k));
+    return a;
 }
 
 uint32_t round_up_pow2(uint32_t v) {
@@ -33,8 +43,9 @@ uint32_t round_up_pow2(uint32_t v) {
 
 }  // namespace
 
-EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets)
-    : alg_(alg), n_sas_(n_sas) {
+EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets,
+                               bool ipv6)
+    : alg_(alg), n_sas_(n_sas), ipv6_(ipv6) {
     EngineConfig cfg;
     cfg.spi = SpiLayout{kSpiBase, 1, std::max<uint32_t>(n_sas, 1024)};
     cfg.outbound_capacity = round_up_pow2(std::max<uint32_t>(n_sas, 1024));
@@ -43,22 +54,13 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
     engine_ = std::move(*e);
     // A few thousand distinct keys are enough to defeat any caching of key state.
     for (uint32_t k = 0; k < std::min<uint32_t>(n_sas, 4096); ++k) {
-        std::vector<uint8_t> raw(key_len(alg));
+        auto& raw = raw_keys_.emplace_back();
         for (size_t b = 0; b < raw.size(); ++b) raw[b] = uint8_t(k * 31 + b);
-        keys_.push_back(*expand_key(engine_->imb(), alg, raw));
+        keys_.push_back(*expand_key(engine_->imb(), alg, {raw.data(), key_len(alg)}));
     }
     for (uint32_t i = 0; i < n_sas; ++i) {
         if (engine_->apply(inbound_record(i)) != 0) throw std::runtime_error("inbound SA add");
-        SaRecord o;
-        o.sa.dir = Direction::outbound;
-        o.sa.alg = alg;
-        o.sa.spi = 0x10000000 + i;
-        o.sa.ue_addr = ue_addr(i);
-        o.sa.pcscf_addr = kPcscf;
-        o.sa.ue_port = kUePort;
-        o.sa.pcscf_port = kPcscfPort;
-        o.key = key(i);
-        if (engine_->apply(o) != 0) throw std::runtime_error("outbound SA add");
+        if (engine_->apply(outbound_record(i)) != 0) throw std::runtime_error("outbound SA add");
     }
     static uint32_t serial = 0;
     const std::string name = "bench_pool_" + std::to_string(serial++);
@@ -74,25 +76,44 @@ EngineWorkload::~EngineWorkload() {
     rte_mempool_free(pool_);
 }
 
+// Both directions share the selectors; SPIs differ (the P-CSCF's for inbound, the UE's
+// for outbound).
 SaRecord EngineWorkload::inbound_record(uint32_t i) const {
     SaRecord r;
     r.sa.dir = Direction::inbound;
     r.sa.alg = alg_;
     r.sa.spi = kSpiBase + i;
-    r.sa.ue_addr = ue_addr(i);
-    r.sa.pcscf_addr = kPcscf;
+    r.sa.ue_addr = ue_addr(i, ipv6_);
+    r.sa.pcscf_addr = pcscf_addr(ipv6_);
     r.sa.ue_port = kUePort;
     r.sa.pcscf_port = kPcscfPort;
     r.key = key(i);
     return r;
 }
 
+SaRecord EngineWorkload::outbound_record(uint32_t i) const {
+    SaRecord r = inbound_record(i);
+    r.sa.dir = Direction::outbound;
+    r.sa.spi = 0x10000000 + i;
+    return r;
+}
+
+SaRecord EngineWorkload::ue_view(SaRecord r) {
+    r.sa.dir = r.sa.dir == Direction::inbound ? Direction::outbound : Direction::inbound;
+    std::swap(r.sa.ue_addr, r.sa.pcscf_addr);
+    std::swap(r.sa.ue_port, r.sa.pcscf_port);
+    return r;
+}
+
 void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
-    // IPv4 + UDP inside ESP: ip_size = 20 + 8 (ESP) + 8 (UDP) + payload + pad + 2 + 12;
+    // UDP inside ESP: ip_size = 20 or 40 (IP) + 8 (ESP) + 8 (UDP) + payload + pad + 2 + 12;
     // a multiple of 4 needs no padding.
-    if (ip_size < 52 || ip_size % 4 != 0 || ip_size > 1500)
-        throw std::runtime_error("packet size must be a multiple of 4 in 52..1500");
-    const uint32_t payload = ip_size - 50;
+    const uint32_t overhead = (ipv6_ ? 40 : 20) + 30;
+    if (ip_size < overhead + 2 || ip_size % 4 != 0 || ip_size > 1500)
+        throw std::runtime_error("packet size must be a multiple of 4, at least 52 (IPv4) "
+                                 "or 72 (IPv6), at most 1500");
+    const uint32_t payload = ip_size - overhead;
+    const IpAddr pcscf_ip = pcscf_addr(ipv6_);
     std::mt19937 rng(7);
     std::vector<uint32_t> sa_of(n_packets);
     for (auto& s : sa_of) s = n_sas_ == 1 ? 0 : uint32_t(rng() % n_sas_);
@@ -125,7 +146,7 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     for (uint32_t p = 0; p < n_packets; ++p) {
         in_[p].sa = sa_of[p];
         in_[p].m = alloc(test::make_packet(
-            test::Flow{ue_addr(sa_of[p]), kPcscf, kUePort, kPcscfPort, 17}, payload));
+            test::Flow{ue_addr(sa_of[p], ipv6_), pcscf_ip, kUePort, kPcscfPort, 17}, payload));
     }
     std::vector<uint32_t> by_sa(n_packets);  // packet indices grouped by SA, in ring order
     for (uint32_t p = 0; p < n_packets; ++p) by_sa[p] = p;
@@ -135,16 +156,14 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         const uint32_t sa = sa_of[by_sa[g]];
         std::vector<rte_mbuf*> burst;
         for (; g < by_sa.size() && sa_of[by_sa[g]] == sa; ++g) burst.push_back(in_[by_sa[g]].m);
-        SaRecord r = inbound_record(sa);
-        r.sa.dir = Direction::outbound;  // the UE's outbound: to the P-CSCF's port
-        r.sa.ue_addr = kPcscf;
-        r.sa.pcscf_addr = ue_addr(sa);
-        r.sa.ue_port = kPcscfPort;
-        r.sa.pcscf_port = kUePort;
+        SaRecord r = ue_view(inbound_record(sa));  // the UE's outbound: to the P-CSCF's port
         if ((*ue)->apply(r) != 0) throw std::runtime_error("UE-side SA add");
         std::vector<DropReason> why(burst.size());
-        if ((*ue)->outbound(burst, why) != burst.size())
-            throw std::runtime_error("sealing failed: " + std::string(name(why[0])));
+        for (size_t at = 0; at < burst.size(); at += 4096) {  // a call takes < 65536 packets
+            const size_t n = std::min<size_t>(4096, burst.size() - at);
+            if (const uint16_t good = (*ue)->outbound({&burst[at], n}, why); good != n)
+                throw std::runtime_error("sealing failed: " + std::string(name(why[good])));
+        }
         r.op = SaOp::remove;
         (*ue)->apply(r);
     }
@@ -161,9 +180,37 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     for (uint32_t p = 0; p < n_packets; ++p) {
         out_[p].sa = sa_of[p];
         out_[p].m = alloc(test::make_packet(
-            test::Flow{kPcscf, ue_addr(sa_of[p]), kPcscfPort, kUePort, 17}, payload));
+            test::Flow{pcscf_ip, ue_addr(sa_of[p], ipv6_), kPcscfPort, kUePort, 17}, payload));
         remember(out_[p]);
     }
+}
+
+void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs,
+                               uint8_t (*tags)[16]) const {
+    IMB_MGR* mgr = engine_->imb();
+    const IMB_HASH_ALG hash = alg_ == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
+    for (size_t k = 0; k < ts.size(); ++k) {
+        const Template& t = ts[k];
+        IMB_JOB* j = hash == IMB_AUTH_MD5 ? IMB_GET_NEXT_JOB(mgr) : &jobs[k];
+        j->cipher_mode = IMB_CIPHER_NULL;
+        j->chain_order = IMB_ORDER_CIPHER_HASH;
+        j->cipher_direction = IMB_DIR_ENCRYPT;
+        j->hash_alg = hash;
+        j->src = t.esp;
+        j->dst = const_cast<uint8_t*>(t.esp);
+        j->msg_len_to_cipher_in_bytes = 0;
+        j->hash_start_src_offset_in_bytes = 0;
+        j->msg_len_to_hash_in_bytes = t.esp_len;
+        j->auth_tag_output = tags[k];
+        j->auth_tag_output_len_in_bytes = kIcvLen;
+        j->u.HMAC._hashed_auth_key_xor_ipad = key(t.sa).ipad.data();
+        j->u.HMAC._hashed_auth_key_xor_opad = key(t.sa).opad.data();
+        if (hash == IMB_AUTH_MD5) IMB_SUBMIT_JOB(mgr);
+    }
+    if (hash == IMB_AUTH_MD5)
+        while (IMB_FLUSH_JOB(mgr) != nullptr) {}
+    else
+        IMB_SUBMIT_HASH_BURST(mgr, jobs, uint32_t(ts.size()), hash);
 }
 
 void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {

@@ -8,7 +8,9 @@
 // flushed.
 #include <rte_mbuf.h>
 
+#include <array>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,8 +30,10 @@ struct Template {
 
 class EngineWorkload {
 public:
-    // `ip_size`: length of the ESP packet's IP datagram (IPv4), as on the wire.
-    EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets);
+    // `ip_size`: length of the ESP packet's IP datagram, as on the wire (IPv4 unless
+    // `ipv6`; an IPv6 ESP packet with UDP inside is at least 72 bytes).
+    EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets,
+                   bool ipv6 = false);
     ~EngineWorkload();
 
     esp::Engine& engine() { return *engine_; }
@@ -37,6 +41,22 @@ public:
     std::vector<Template>& inbound() { return in_; }
     std::vector<Template>& outbound() { return out_; }
     const esp::HmacKey& key(uint32_t sa) const { return keys_[sa % keys_.size()]; }
+    // The raw integrity key (key_len(alg) bytes) that key(sa) expands.
+    std::span<const uint8_t> raw_key(uint32_t sa) const {
+        return {raw_keys_[sa % raw_keys_.size()].data(), esp::key_len(alg_)};
+    }
+    // The records that install SA `i` (any i below the table sizes, installed or not).
+    esp::SaRecord inbound_record(uint32_t i) const;
+    esp::SaRecord outbound_record(uint32_t i) const;
+    // The same SA as the UE's engine holds it: direction flipped, addresses and ports swapped.
+    static esp::SaRecord ue_view(esp::SaRecord r);
+    // The SAs the packets use, each once, in increasing order.
+    const std::vector<uint32_t>& used_sas() const { return used_sas_; }
+
+    // The ceiling: the HMACs of inbound packets' ICV-covered bytes straight into IPsec-MB
+    // and nothing else (SHA-1 through the synchronous hash burst, MD5 through the job API,
+    // as the engine does). Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
+    void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`.
     static void receive(std::span<Template> t, rte_mbuf** burst);
@@ -48,13 +68,14 @@ public:
     static void evict_caches();
 
 private:
-    esp::SaRecord inbound_record(uint32_t i) const;
     void build_packets(uint32_t ip_size, uint32_t n_packets);
 
     esp::Alg alg_;
     uint32_t n_sas_;
+    bool ipv6_;
     std::unique_ptr<esp::Engine> engine_;
     std::vector<esp::HmacKey> keys_;
+    std::vector<std::array<uint8_t, 20>> raw_keys_;
     std::vector<Template> in_, out_;
     std::vector<uint32_t> used_sas_;
     rte_mempool* pool_ = nullptr;

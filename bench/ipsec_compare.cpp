@@ -1,0 +1,486 @@
+// Side by side on one core, on the same packets, in the same run:
+//   ceiling        IPsec-MB computing the same HMACs over the same ESP bytes, nothing else
+//   single_buffer  one HMAC per packet, OpenSSL, keyed states precomputed (the kernel's shape)
+//   librte_*       DPDK's librte_ipsec + the crypto_aesni_mb cryptodev (lookaside, action
+//                  type NONE), driven as ipsec-secgw drives it (ipsec_compare_librte.hpp)
+//   engine_*       pcscf-esp's Engine::inbound() / outbound()
+// for HMAC-SHA-1-96 and HMAC-MD5-96, IPv4 and IPv6, several packet sizes, 1 SA and many.
+// Every configuration is checked first: librte_ipsec must accept the ESP packets pcscf-esp
+// sealed and decapsulate them to the same bytes, its outbound ESP must equal the engine's
+// byte for byte, and a pcscf-esp engine playing the UE must accept it; otherwise the
+// program stops. Then each contender runs `rounds` times, interleaved; every figure is
+// reported as a ratio to the ceiling and to librte_ipsec of the same round, min / median /
+// max over the rounds.
+//
+// Sizes are the ESP packet's IP length; IPv6 starts at 72 bytes (40 + 8 ESP + 8 UDP + 2
+// payload + 2 trailer + 12 ICV). librte_ipsec needs about 4.5 KiB per SA for both
+// directions (two 1,600-byte crypto_aesni_mb sessions), so it holds at most
+// --librte-sas SAs plus those the packets use; memory comes from hugepages when enough
+// are free, otherwise from anonymous 4 KiB pages (--no-huge) for every contender alike.
+//
+//   build/bench/ipsec_compare [--quick] [--rounds=5] [--passes=2] [--sas=1000000]
+//       [--librte-sas=1000000] [--sizes=64,512,1400,1500] [--ip=4,6] [--alg=sha1,md5]
+//       [--packets=16384] [--lcore=0] [--csv=FILE] [--huge | --no-huge]
+#include <intel-ipsec-mb.h>
+#include <rte_cycles.h>
+#include <time.h>
+
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bench/bench_eal.hpp"
+#include "bench/engine_workload.hpp"
+#include "bench/ipsec_compare_librte.hpp"
+#include "bench/single_buffer_hmac.hpp"
+#include "tests/common/mbuf_util.hpp"
+
+namespace pcscf::bench {
+namespace {
+
+using namespace pcscf::esp;
+
+constexpr uint32_t kBurst = 32;
+
+struct Options {
+    bool quick = false;
+    int rounds = 5;
+    uint32_t passes = 2;
+    uint32_t packets = 16384;
+    uint32_t many_sas = 1'000'000;
+    uint32_t librte_sas = 1'000'000;  // at most this many SAs installed in librte_ipsec
+    std::vector<uint32_t> sizes = {64, 512, 1400, 1500};
+    std::vector<int> ips = {4, 6};
+    std::vector<Alg> algs = {Alg::hmac_sha1_96, Alg::hmac_md5_96};
+    std::string csv;
+    int lcore = 0;  // the core everything runs on
+    int huge = -1;  // -1: hugepages if enough are free, 0: --no-huge, 1: hugepages
+};
+
+enum Who { kCeiling, kSingle, kEngineIn, kLibrteIn, kEngineOut, kLibrteOut, kWho };
+constexpr std::array<const char*, kWho> kName = {"ceiling",   "single_buffer", "engine_in",
+                                                 "librte_in", "engine_out",    "librte_out"};
+
+struct Sample {
+    double mpps = 0, cycles = 0;  // cycles per packet
+};
+
+struct Config {
+    int ip = 4;
+    Alg alg = Alg::hmac_sha1_96;
+    uint32_t size = 0;  // IP length of the ESP packet
+    uint32_t sas = 1;
+    uint32_t librte_sas = 1;  // installed in librte_ipsec
+};
+
+struct Result {
+    Config cfg;
+    std::array<std::vector<Sample>, kWho> runs;
+};
+
+const char* alg_label(Alg a) { return a == Alg::hmac_sha1_96 ? "sha1" : "md5"; }
+
+template <typename... A>
+std::string cat(const A&... a) {
+    std::ostringstream s;
+    (s << ... << a);
+    return s.str();
+}
+
+[[noreturn]] void die(const Config& c, const std::string& what) {
+    std::fprintf(stderr, "\nipsec_compare: IPv%d %s %u B %u SAs: %s\n", c.ip, alg_label(c.alg),
+                 c.size, c.sas, what.c_str());
+    std::exit(1);
+}
+
+// ---- the contenders' passes over the ring of packets ----
+
+uint32_t engine_pass(Engine& e, std::span<Template> ring, bool inbound) {
+    rte_mbuf* burst[kBurst];
+    DropReason why[kBurst];
+    uint32_t good = 0;
+    for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst) {
+        EngineWorkload::receive(ring.subspan(pos, kBurst), burst);
+        good += inbound ? e.inbound(burst, why) : e.outbound(burst, why);
+    }
+    return good;
+}
+
+// The ceiling: the inbound packets' HMACs, straight into IPsec-MB.
+uint32_t ceiling_pass(EngineWorkload& w) {
+    auto& ring = w.inbound();
+    IMB_JOB jobs[kBurst];
+    std::memset(jobs, 0, sizeof jobs);
+    alignas(16) uint8_t tags[kBurst][16];
+    uint32_t done = 0;
+    for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst, done += kBurst) {
+        w.hash_only({&ring[pos], kBurst}, jobs, tags);
+        asm volatile("" ::"r"(tags) : "memory");
+    }
+    return done;
+}
+
+// The single-buffer baseline with each packet's own SA key.
+class SingleBuffer {
+public:
+    explicit SingleBuffer(const EngineWorkload& w) {
+        const auto& used = w.used_sas();
+        for (uint32_t sa : used) hmacs_.push_back(std::make_unique<SingleBufferHmac>(w.alg(), w.raw_key(sa)));
+        for (const Template& t : const_cast<EngineWorkload&>(w).inbound()) {
+            const size_t at = size_t(std::lower_bound(used.begin(), used.end(), t.sa) - used.begin());
+            of_.push_back(hmacs_[at].get());
+        }
+    }
+    uint32_t pass(std::span<const Template> ring) const {
+        uint8_t tag[kIcvLen];
+        uint32_t done = 0;
+        for (size_t i = 0; i + kBurst <= ring.size(); i += kBurst)
+            for (uint32_t k = 0; k < kBurst; ++k, ++done) {
+                of_[i + k]->icv(ring[i + k].esp, ring[i + k].esp_len, tag);
+                asm volatile("" ::"r"(tag) : "memory");
+            }
+        return done;
+    }
+
+private:
+    std::vector<std::unique_ptr<SingleBufferHmac>> hmacs_;
+    std::vector<const SingleBufferHmac*> of_;  // per inbound packet
+};
+
+// ---- correctness, once per configuration ----
+
+std::vector<std::vector<uint8_t>> snapshot(std::span<const Template> ring) {
+    std::vector<std::vector<uint8_t>> v;
+    v.reserve(ring.size());
+    for (const Template& t : ring) v.push_back(test::bytes_of(t.m));
+    return v;
+}
+
+void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
+    const uint32_t n = uint32_t(w.inbound().size() / kBurst * kBurst);
+    auto& in = w.inbound();
+    auto& out = w.outbound();
+    // Inbound: the packets were sealed by a pcscf-esp engine playing the UE.
+    w.rewind_inbound();
+    if (engine_pass(w.engine(), in, true) != n) die(c, "the engine refused its own ESP packets");
+    const auto engine_plain = snapshot(in);
+    w.rewind_inbound();
+    lib.rewind_inbound();
+    if (const uint32_t good = lib.inbound_pass(in); good != n)
+        die(c, cat("librte_ipsec accepted only ", good, " of ", n,
+                   " ESP packets sealed by pcscf-esp"));
+    if (snapshot(in) != engine_plain)
+        die(c, "librte_ipsec and the engine decapsulated to different packets");
+    lib.rewind_inbound();
+    // Outbound: both start from fresh sequence numbers, so the ESP must be identical.
+    if (engine_pass(w.engine(), out, false) != n) die(c, "the engine dropped outbound packets");
+    const auto engine_esp = snapshot(out);
+    lib.rewind_outbound();
+    if (lib.outbound_pass(out) != n) die(c, "librte_ipsec dropped outbound packets");
+    if (snapshot(out) != engine_esp)
+        die(c, "librte_ipsec's and the engine's ESP packets differ");
+    // And a pcscf-esp engine holding the UE's side of the SAs accepts librte_ipsec's ESP.
+    EngineConfig ue_cfg;
+    const uint32_t spi0 = w.outbound_record(0).sa.spi;
+    ue_cfg.spi = SpiLayout{spi0, 1, std::max<uint32_t>(w.used_sas().back() + 1, 1024)};
+    ue_cfg.outbound_capacity = 1024;
+    auto ue = Engine::create(ue_cfg);
+    if (!ue) die(c, ue.error());
+    for (uint32_t i : w.used_sas())
+        if ((*ue)->apply(EngineWorkload::ue_view(w.outbound_record(i))) != 0)
+            die(c, "cannot install the UE's view of an SA");
+    DropReason why[kBurst];
+    for (size_t pos = 0; pos + kBurst <= n; pos += kBurst) {
+        rte_mbuf* burst[kBurst];
+        for (uint32_t k = 0; k < kBurst; ++k) burst[k] = out[pos + k].m;
+        if (const uint16_t good = (*ue)->inbound(burst, why); good != kBurst)
+            die(c, cat("pcscf-esp refused librte_ipsec's ESP: ", name(why[good])));
+    }
+}
+
+// ---- measurement ----
+
+uint64_t thread_cpu_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
+}
+
+// The fastest of `passes` passes over the ring, each from cold caches after `before()`
+// (not timed). Time is this thread's CPU time, as Google Benchmark counts it: on a shared
+// machine, time slices given to other processes are not the contenders' cost. Cycles are
+// TSC cycles.
+template <typename Before, typename Run>
+Sample measure(const Config& c, const Options& o, uint32_t expect, Before&& before, Run&& run) {
+    uint64_t best = UINT64_MAX;
+    for (uint32_t p = 0; p < o.passes; ++p) {
+        before();
+        EngineWorkload::evict_caches();
+        const uint64_t t0 = thread_cpu_ns();
+        const uint32_t good = run();
+        best = std::min(best, thread_cpu_ns() - t0);
+        if (good != expect)
+            die(c, cat(expect - good, " packets dropped during the measurement"));
+    }
+    return {double(expect) * 1e3 / double(best),
+            double(best) * 1e-9 * double(rte_get_tsc_hz()) / double(expect)};
+}
+
+void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib) {
+    const Config& c = r.cfg;
+    const uint32_t n = uint32_t(w.inbound().size() / kBurst * kBurst);
+    const SingleBuffer single(w);
+    auto nothing = [] {};
+    for (int round = 0; round < o.rounds; ++round) {
+        for (int k = 0; k < kWho; ++k) {
+            const int who = (k + round) % kWho;  // rotate, so no one always goes first
+            Sample s;
+            switch (who) {
+                case kCeiling: s = measure(c, o, n, nothing, [&] { return ceiling_pass(w); }); break;
+                case kSingle: s = measure(c, o, n, nothing, [&] { return single.pass(w.inbound()); }); break;
+                case kEngineIn:
+                    s = measure(c, o, n, [&] { w.rewind_inbound(); },
+                                [&] { return engine_pass(w.engine(), w.inbound(), true); });
+                    break;
+                case kLibrteIn:
+                    s = measure(c, o, n, [&] { lib.rewind_inbound(); },
+                                [&] { return lib.inbound_pass(w.inbound()); });
+                    break;
+                case kEngineOut:
+                    s = measure(c, o, n, nothing,
+                                [&] { return engine_pass(w.engine(), w.outbound(), false); });
+                    break;
+                case kLibrteOut:
+                    s = measure(c, o, n, nothing, [&] { return lib.outbound_pass(w.outbound()); });
+                    break;
+                default: break;
+            }
+            r.runs[who].push_back(s);
+        }
+    }
+    w.rewind_inbound();
+}
+
+// ---- reporting ----
+
+struct Spread {
+    double min = 0, median = 0, max = 0;
+};
+Spread spread(std::vector<double> v) {
+    if (v.empty()) return {};
+    std::sort(v.begin(), v.end());
+    const size_t m = v.size() / 2;
+    const double med = v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+    return {v.front(), med, v.back()};
+}
+Spread mpps(const Result& r, int who) {
+    std::vector<double> v;
+    for (const Sample& s : r.runs[who]) v.push_back(s.mpps);
+    return spread(v);
+}
+// Round by round: who's rate over base's rate in the same round.
+Spread ratio(const Result& r, int who, int base) {
+    std::vector<double> v;
+    for (size_t i = 0; i < r.runs[who].size() && i < r.runs[base].size(); ++i)
+        v.push_back(r.runs[who][i].mpps / r.runs[base][i].mpps);
+    return spread(v);
+}
+int librte_of(int who) { return who == kEngineIn || who == kLibrteIn ? kLibrteIn : kLibrteOut; }
+
+void print_config(const Result& r) {
+    const Config& c = r.cfg;
+    std::printf("\nIPv%d %s %u B, %u SA%s (librte_ipsec holds %u)\n", c.ip, alg_label(c.alg),
+                c.size, c.sas, c.sas == 1 ? "" : "s", c.librte_sas);
+    std::printf("  %-14s %23s %8s %23s %23s\n", "", "Mpps min/med/max", "cyc/pkt",
+                "/ceiling min/med/max", "/librte min/med/max");
+    for (int who = 0; who < kWho; ++who) {
+        const Spread m = mpps(r, who), rc = ratio(r, who, kCeiling);
+        std::vector<double> cyc;
+        for (const Sample& s : r.runs[who]) cyc.push_back(s.cycles);
+        std::printf("  %-14s %7.2f %7.2f %7.2f %8.0f %7.2f %7.2f %7.2f", kName[who], m.min,
+                    m.median, m.max, spread(cyc).median, rc.min, rc.median, rc.max);
+        if (who >= kEngineIn) {
+            const Spread rl = ratio(r, who, librte_of(who));
+            std::printf(" %7.2f %7.2f %7.2f", rl.min, rl.median, rl.max);
+        }
+        std::printf("\n");
+    }
+    std::fflush(stdout);
+}
+
+void print_summary(const std::vector<Result>& results) {
+    std::printf("\nSummary: engine against librte_ipsec + crypto_aesni_mb and against the ceiling "
+                "(medians of per-round ratios, same run)\n");
+    std::printf("%-4s %-4s %6s %8s %-4s %8s %8s %8s %9s %9s %9s\n", "ip", "alg", "bytes", "SAs",
+                "dir", "engine", "librte", "ceiling", "/librte", "/ceiling", "lib/ceil");
+    int rows = 0, fast = 0, close = 0;
+    for (const Result& r : results)
+        for (int who : {kEngineIn, kEngineOut}) {
+            const Config& c = r.cfg;
+            const int lib = librte_of(who);
+            const double vl = ratio(r, who, lib).median, vc = ratio(r, who, kCeiling).median;
+            std::printf("v%-3d %-4s %6u %8u %-4s %8.2f %8.2f %8.2f %9.2f %9.2f %9.2f\n", c.ip,
+                        alg_label(c.alg), c.size, c.sas, who == kEngineIn ? "in" : "out",
+                        mpps(r, who).median, mpps(r, lib).median, mpps(r, kCeiling).median, vl, vc,
+                        ratio(r, lib, kCeiling).median);
+            ++rows;
+            fast += vl >= 1.5;
+            close += vc >= 0.70;
+        }
+    std::printf("\nTargets (per configuration and direction, medians):\n");
+    std::printf("  engine >= 1.5x librte_ipsec with cryptodev: %d of %d\n", fast, rows);
+    std::printf("  engine >= 0.70 of the hash-only ceiling:     %d of %d\n", close, rows);
+}
+
+void write_csv(const std::string& path, const std::vector<Result>& results) {
+    std::ofstream f(path);
+    f << "ip,alg,bytes,sas,librte_sas,contender,round,mpps,cycles_per_packet\n";
+    for (const Result& r : results)
+        for (int who = 0; who < kWho; ++who)
+            for (size_t i = 0; i < r.runs[who].size(); ++i)
+                f << r.cfg.ip << ',' << alg_label(r.cfg.alg) << ',' << r.cfg.size << ','
+                  << r.cfg.sas << ',' << r.cfg.librte_sas << ',' << kName[who] << ',' << i << ','
+                  << r.runs[who][i].mpps << ',' << r.runs[who][i].cycles << '\n';
+}
+
+// ---- options and main ----
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> v;
+    std::stringstream in(s);
+    for (std::string item; std::getline(in, item, ',');) v.push_back(item);
+    return v;
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    bool sizes = false, sas = false, rounds = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto val = [&](const char* p) { return a.substr(std::strlen(p)); };
+        if (a == "--quick") o.quick = true;
+        else if (a == "--huge") o.huge = 1;
+        else if (a == "--no-huge") o.huge = 0;
+        else if (a.starts_with("--rounds=")) rounds = true, o.rounds = std::max(1, std::stoi(val("--rounds=")));
+        else if (a.starts_with("--passes=")) o.passes = std::max(1, std::stoi(val("--passes=")));
+        else if (a.starts_with("--packets=")) o.packets = uint32_t(std::stoul(val("--packets=")));
+        else if (a.starts_with("--sas=")) sas = true, o.many_sas = uint32_t(std::stoul(val("--sas=")));
+        else if (a.starts_with("--librte-sas=")) o.librte_sas = uint32_t(std::stoul(val("--librte-sas=")));
+        else if (a.starts_with("--csv=")) o.csv = val("--csv=");
+        else if (a.starts_with("--lcore=")) o.lcore = std::stoi(val("--lcore="));
+        else if (a.starts_with("--sizes=")) {
+            sizes = true;
+            o.sizes.clear();
+            for (const auto& s : split(val("--sizes="))) o.sizes.push_back(uint32_t(std::stoul(s)));
+        } else if (a.starts_with("--ip=")) {
+            o.ips.clear();
+            for (const auto& s : split(val("--ip="))) o.ips.push_back(std::stoi(s));
+        } else if (a.starts_with("--alg=")) {
+            o.algs.clear();
+            for (const auto& s : split(val("--alg=")))
+                o.algs.push_back(s == "md5" ? Alg::hmac_md5_96 : Alg::hmac_sha1_96);
+        } else {
+            std::fprintf(stderr, "unknown option %s (see the top of bench/ipsec_compare.cpp)\n", argv[i]);
+            std::exit(2);
+        }
+    }
+    if (o.quick) {  // about ten seconds
+        if (!sizes) o.sizes = {512};
+        if (!sas) o.many_sas = 100'000;
+        if (!rounds) o.rounds = 3;
+    }
+    o.packets = std::max(kBurst, o.packets / kBurst * kBurst);
+    return o;
+}
+
+uint64_t free_hugepage_bytes() {
+    std::ifstream f("/proc/meminfo");
+    uint64_t pages = 0, kib = 0;
+    for (std::string key; f >> key;) {
+        uint64_t v = 0;
+        f >> v;
+        if (key == "HugePages_Free:") pages = v;
+        if (key == "Hugepagesize:") kib = v;
+        f.ignore(64, '\n');
+    }
+    return pages * kib * 1024;
+}
+
+}  // namespace
+}  // namespace pcscf::bench
+
+int main(int argc, char** argv) {
+    using namespace pcscf::bench;
+    const Options o = parse(argc, argv);
+    const uint32_t many = std::max(o.many_sas, 2u);
+    const uint32_t librte_many = std::min(many, o.librte_sas);
+    // Rough need: librte_ipsec ~4.5 KiB per SA (both directions; two 1.6 KiB cryptodev
+    // sessions), the engine ~1 KiB (with the UE's engine of the checks), packets and
+    // pools ~1 GiB.
+    const uint64_t need_mb =
+        (uint64_t{librte_many} * 4608 + uint64_t{many} * 1024 + (1ull << 30)) >> 20;
+    const bool no_huge = o.huge == 0 || (o.huge < 0 && free_hugepage_bytes() >> 20 < need_mb);
+    std::vector<std::string> eal_extra = {"--vdev=crypto_aesni_mb"};
+    if (no_huge && need_mb > 6144)  // more than start_eal's -m (the last -m counts)
+        eal_extra.insert(eal_extra.end(), {"-m", std::to_string(need_mb)});
+    bool huge = false;
+    if (!start_eal(argv[0], std::to_string(o.lcore), eal_extra, &huge, no_huge)) return 2;
+    // Sessions for both directions of the SAs below the cap and of those the packets use.
+    const uint32_t librte_max = many > librte_many ? librte_many + o.packets : librte_many;
+    auto dev = CryptoDev::start(2 * librte_max + 64, o.packets);
+    if (!dev) {
+        std::fprintf(stderr, "ipsec_compare: %s\n", dev.error().c_str());
+        return 2;
+    }
+    std::printf("ipsec_compare: one core, bursts of %u, ring of %u packets, %u pass(es) per "
+                "sample, %d rounds interleaved\n",
+                kBurst, o.packets, o.passes, o.rounds);
+    std::printf("memory: %s; cryptodev session %u B; librte_ipsec holds up to %u SAs per "
+                "direction (~%.1f GiB at %u)\n",
+                huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", (*dev)->session_bytes,
+                librte_many, double(librte_bytes_per_sa(**dev)) * 2 * librte_many / (1 << 30),
+                librte_many);
+    std::vector<Result> results;
+    for (int ip : o.ips)
+        for (Alg alg : o.algs)
+            for (uint32_t sas : {1u, many}) {
+                std::unique_ptr<LibrteIpsec> lib;  // same SAs for every size: built once
+                for (uint32_t size : o.sizes) {
+                    Result r;
+                    r.cfg = {ip, alg, ip == 6 ? std::max(size, 72u) : size, sas,
+                             std::min(sas, librte_many)};
+                    std::unique_ptr<EngineWorkload> w;
+                    const uint64_t t0 = rte_get_tsc_cycles();
+                    try {
+                        w = std::make_unique<EngineWorkload>(alg, r.cfg.size, sas, o.packets, ip == 6);
+                        if (lib) lib->rebind(*w);
+                        else lib = std::make_unique<LibrteIpsec>(**dev, *w, sas, librte_many, ip == 6);
+                    } catch (const std::exception& e) {
+                        die(r.cfg, e.what());
+                    }
+                    r.cfg.librte_sas = lib->installed();
+                    const uint64_t t1 = rte_get_tsc_cycles();
+                    validate(r.cfg, *w, *lib);
+                    const uint64_t t2 = rte_get_tsc_cycles();
+                    run_config(r, o, *w, *lib);
+                    print_config(r);
+                    const double hz = double(rte_get_tsc_hz());
+                    std::printf("  (set-up %.1f s, checks %.1f s, measurement %.1f s)\n",
+                                double(t1 - t0) / hz, double(t2 - t1) / hz,
+                                double(rte_get_tsc_cycles() - t2) / hz);
+                    results.push_back(std::move(r));
+                    if (&size == &o.sizes.back()) lib.reset();  // before the workload it points to
+                }
+            }
+    print_summary(results);
+    if (!o.csv.empty()) write_csv(o.csv, results);
+    return 0;
+}

@@ -1,0 +1,467 @@
+// Whole-pipeline throughput of one worker through a real PMD, against the ESP engine's
+// in-memory speed measured in the same run on the same packets and the same core.
+//
+// A dp::Worker polls two net_ring ports (the access port and the tap) on the worker
+// lcore; the main lcore plays the NIC (offers pre-built Ethernet frames with valid ICVs
+// and increasing sequence numbers, takes back what the worker sends) and the control
+// thread (SA records over the real command ring). Inbound: ESP into the access port, the
+// decapsulated frames out of the tap. Outbound: plain frames into the tap, ESP out of the
+// access port. Throughput is at zero loss: at most a window of frames is in flight, so
+// nothing is offered that the worker could drop, and every pass is checked to have
+// delivered every frame with no drop counted by the worker or its engine.
+//
+// Per workload (algorithm, packet size, SAs installed) and round, interleaved: the
+// engine alone (as engine_benchmark measures it), the pipeline, and the pipeline while
+// the control thread adds and deletes SAs at --churn per second. Prints the median of
+// the rounds, min and max, and the ratios pipeline / engine and churn / no churn.
+//
+//   build/bench/pipeline_benchmark [--quick] [--rounds=5] [--sas=1000000] [--churn=100000]
+//       [--churn-batch-us=0] [--packets=65536] [--passes=3] [--window=1024] [--attempts=8]
+//       [--sizes=64,512,1400] [--algs=sha1,md5] [--no-huge]
+#include <rte_cycles.h>
+#include <rte_lcore.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sched.h>
+
+#include "bench/bench_eal.hpp"
+#include "bench/engine_workload.hpp"
+#include "bench/pipeline_rig.hpp"
+
+namespace pcscf::bench {
+namespace {
+
+using esp::Alg;
+using esp::Direction;
+using esp::DropReason;
+using esp::SaOp;
+
+struct Options {
+    bool quick = false, no_huge = false;
+    int rounds = 5;
+    uint32_t many_sas = 1'000'000;
+    double churn = 100'000;  // SAs added per second, and as many deleted
+    double churn_batch_us = 0;  // 0: each record when due; else in batches this often
+    uint32_t packets = 65536;
+    uint32_t passes = 3;
+    uint32_t window = 1024;
+    uint32_t attempts = 8;  // per pass, while preempted
+    std::vector<uint32_t> sizes{64, 512, 1400};
+    std::vector<Alg> algs{Alg::hmac_sha1_96, Alg::hmac_md5_96};
+};
+
+const char* label(Alg a) { return a == Alg::hmac_sha1_96 ? "sha1" : "md5"; }
+const char* label(Direction d) { return d == Direction::inbound ? "inbound" : "outbound"; }
+double seconds(uint64_t tsc) { return double(tsc) / double(rte_get_tsc_hz()); }
+
+[[noreturn]] void fail(const std::string& what) {
+    std::fprintf(stderr, "pipeline_benchmark: %s\n", what.c_str());
+    std::exit(1);
+}
+
+// ---- results ---------------------------------------------------------------------------
+
+enum Kind { kEngine, kPipeline, kChurn, kKinds };
+
+struct Row {
+    std::vector<double> mpps[kKinds];  // one per round
+    std::vector<double> idle;          // the NIC side's idle share, pipeline runs
+    std::vector<double> churn_rate;    // SAs added (and deleted) per second achieved
+};
+// SAs, direction, algorithm (SHA-1 first), size
+using RowKey = std::tuple<uint32_t, Direction, bool, uint32_t>;
+std::map<RowKey, Row> g_rows;
+uint64_t g_repeated = 0;   // passes measured again because a thread was preempted
+uint64_t g_preempted = 0;  // passes counted although preempted (attempts exhausted)
+
+struct Spread {
+    double min = 0, median = 0, max = 0;
+};
+Spread spread(std::vector<double> v) {
+    if (v.empty()) return {};
+    std::sort(v.begin(), v.end());
+    return {v.front(), v[v.size() / 2], v.back()};
+}
+// Ratios of measurements from the same round, so drifts of the machine cancel.
+Spread ratio(const std::vector<double>& num, const std::vector<double>& den) {
+    std::vector<double> r;
+    for (size_t i = 0; i < std::min(num.size(), den.size()); ++i)
+        if (den[i] > 0) r.push_back(num[i] / den[i]);
+    return spread(r);
+}
+
+// ---- one workload ----------------------------------------------------------------------
+
+struct Counters {
+    uint64_t in = 0, out = 0, drops = 0;
+};
+Counters counters(const dp::Worker& w) {
+    return {w.stats().esp_in, w.stats().esp_out, w.stats().drops.total() + w.engine().drops().total()};
+}
+std::string drop_reasons(const dp::Worker& w) {
+    std::string s;
+    for (size_t i = 0; i < esp::kDropReasonCount; ++i)
+        if (const uint64_t n = w.stats().drops.count[i] + w.engine().drops().count[i]; n > 0)
+            s.append(" ").append(esp::kDropReasonNames[i]).append("=").append(std::to_string(n));
+    return s.empty() ? " none" : s;
+}
+
+class Bench {
+public:
+    Bench(const Options& o, PipelineRig& rig, WorkerLcore& lcore, dp::Worker& worker,
+          EngineWorkload& w, uint32_t sas)
+        : o_(o), rig_(rig), lcore_(lcore), worker_(worker), w_(w), ctl_(rig.rings()),
+          churn_(w, sas, o.churn, o.churn_batch_us),
+          frames_{make_frames(w.inbound()), make_frames(w.outbound())} {}
+
+    // The engine alone on the worker lcore (the worker is stopped meanwhile), as
+    // engine_benchmark measures it: bursts of 32 written back before each call, inbound
+    // SAs given a fresh window and caches flushed before each pass, outside the time.
+    double engine(Direction dir) {
+        auto& ring = dir == Direction::inbound ? w_.inbound() : w_.outbound();
+        uint64_t packets = 0, tsc = 0;
+        std::string error;
+        lcore_.run([&] {
+            constexpr uint32_t kBurst = 32;
+            rte_mbuf* burst[kBurst];
+            DropReason why[kBurst];
+            for (uint32_t pass = 0; pass < o_.passes && error.empty(); ++pass) {
+                for (uint32_t attempt = 1;; ++attempt) {
+                    if (dir == Direction::inbound) w_.rewind_inbound();
+                    EngineWorkload::evict_caches();
+                    const uint64_t preempted = preemptions_of_self();
+                    const uint64_t t0 = rte_rdtsc();
+                    for (size_t pos = 0; pos + kBurst <= ring.size() && error.empty(); pos += kBurst) {
+                        EngineWorkload::receive({&ring[pos], kBurst}, burst);
+                        const uint16_t good = dir == Direction::inbound
+                                                  ? w_.engine().inbound(burst, why)
+                                                  : w_.engine().outbound(burst, why);
+                        if (good != kBurst) error = std::string(esp::name(why[good]));
+                    }
+                    const uint64_t t1 = rte_rdtsc();
+                    if (!repeat(preemptions_of_self() != preempted, attempt)) {
+                        packets += ring.size() / kBurst * kBurst;
+                        tsc += t1 - t0;
+                        break;
+                    }
+                }
+            }
+        });
+        if (!error.empty()) fail(std::string("engine ") + label(dir) + " dropped: " + error);
+        restart_worker(false);
+        return double(packets) / seconds(tsc) / 1e6;
+    }
+
+    struct PipelineResult {
+        double mpps = 0, idle = 0, churn_rate = 0;
+    };
+    PipelineResult pipeline(Direction dir, bool churn) {
+        const bool in = dir == Direction::inbound;
+        const std::vector<Frame>& frames = frames_[in ? 0 : 1];
+        rte_ring* to = in ? rig_.access().rx : rig_.tap().rx;
+        rte_ring* from = in ? rig_.tap().tx : rig_.access().tx;
+        uint64_t counted = 0, tsc = 0, wall = 0, busy = 0, churned = 0;
+        for (uint32_t pass = 0; pass < o_.passes; ++pass) {
+            for (uint32_t attempt = 1;; ++attempt) {
+                if (in) rewind_inbound();
+                if (churn) churn_.prime(ctl_);
+                if (!ctl_.settle()) fail("the worker does not acknowledge SA records");
+                const Counters before = restart_worker(true);
+                const uint64_t preempted = lcore_.preemptions() + preemptions_of_self();
+                const PassResult r = offer(frames, to, from, o_.window, ctl_, churn ? &churn_ : nullptr);
+                const bool hit = lcore_.preemptions() + preemptions_of_self() != preempted;
+                const Counters after = restart_worker(false);
+                if (churn) churn_.unwind(ctl_);
+                const uint64_t done = in ? after.in - before.in : after.out - before.out;
+                if (!r.complete() || after.drops != before.drops || done != frames.size())
+                    fail(std::string(label(dir)) + (churn ? " with churn" : "") + ": offered " +
+                         std::to_string(r.offered) + ", delivered " + std::to_string(r.delivered) +
+                         ", processed " + std::to_string(done) + "; drops:" + drop_reasons(worker_));
+                if (repeat(hit, attempt)) continue;
+                counted += r.counted;
+                tsc += r.tsc;
+                wall += r.wall_tsc;
+                busy += r.busy_tsc;
+                churned += r.churn_records;
+                break;
+            }
+        }
+        if (!ctl_.settle() || ctl_.failed() != 0)
+            fail(std::to_string(ctl_.failed()) + " SA records refused");
+        return {double(counted) / seconds(tsc) / 1e6, 1 - double(busy) / double(wall),
+                double(churned) / 2 / seconds(tsc)};
+    }
+
+    // All the workload's SAs, over the command ring as the control thread installs them.
+    void install(uint32_t sas) {
+        const uint64_t t0 = rte_rdtsc();
+        for (uint32_t i = 0; i < sas; ++i) {
+            ctl_.send(w_.inbound_record(i));
+            ctl_.send(w_.outbound_record(i));
+        }
+        if (!ctl_.settle() || ctl_.failed() != 0) fail("installing the SAs failed");
+        const double s = seconds(rte_rdtsc() - t0);
+        if (sas > 1)
+            std::printf("  %u SAs per direction installed over the command ring in %.2f s "
+                        "(%.2f M records/s)\n",
+                        sas, s, 2.0 * sas / s / 1e6);
+    }
+
+private:
+    // A pass during which a thread of the measurement lost its CPU is repeated, up to
+    // --attempts times; the last attempt counts whatever happened.
+    bool repeat(bool preempted, uint32_t attempt) {
+        if (!preempted) return false;
+        if (attempt < o_.attempts) {
+            ++g_repeated;
+            return true;
+        }
+        ++g_preempted;
+        return false;
+    }
+    // Inbound SAs get a fresh replay window, as in the engine's runs: remove and add.
+    void rewind_inbound() {
+        for (uint32_t sa : w_.used_sas()) {
+            esp::SaRecord r = w_.inbound_record(sa);
+            r.op = SaOp::remove;
+            ctl_.send(r);
+            r.op = SaOp::add;
+            ctl_.send(r);
+        }
+    }
+    // Stops the worker, reads its counters (exact while it is stopped) and starts it again.
+    Counters restart_worker(bool evict) {
+        lcore_.stop();
+        const Counters c = counters(worker_);
+        lcore_.start(worker_, evict);
+        return c;
+    }
+
+    const Options& o_;
+    PipelineRig& rig_;
+    WorkerLcore& lcore_;
+    dp::Worker& worker_;
+    EngineWorkload& w_;
+    ControlSide ctl_;
+    Churn churn_;
+    std::vector<Frame> frames_[2];
+};
+
+void run_rounds(const Options& o, Bench& b, Alg alg, uint32_t size, uint32_t sas) {
+    for (int round = 0; round < o.rounds; ++round) {
+        std::string line = "  round " + std::to_string(round + 1) + ":";
+        for (Direction dir : {Direction::inbound, Direction::outbound}) {
+            Row& row = g_rows[{sas, dir, alg == Alg::hmac_md5_96, size}];
+            // Alternate the order from round to round, so slow drifts hit every kind alike.
+            const Kind order[2][kKinds] = {{kEngine, kPipeline, kChurn}, {kChurn, kPipeline, kEngine}};
+            char buf[160];
+            double v[kKinds] = {};
+            Bench::PipelineResult p, c;
+            for (Kind k : order[round % 2]) {
+                if (k == kEngine) v[k] = b.engine(dir);
+                if (k == kPipeline) v[k] = (p = b.pipeline(dir, false)).mpps;
+                if (k == kChurn) v[k] = (c = b.pipeline(dir, true)).mpps;
+                row.mpps[k].push_back(v[k]);
+            }
+            row.idle.push_back(p.idle);
+            row.churn_rate.push_back(c.churn_rate);
+            std::snprintf(buf, sizeof buf,
+                          "  %s engine %5.2f pipeline %5.2f (NIC idle %2.0f%%) churn %5.2f (%.0fk SAs/s)",
+                          dir == Direction::inbound ? "in" : "out", v[kEngine], v[kPipeline],
+                          100 * p.idle, v[kChurn], c.churn_rate / 1e3);
+            line += buf;
+        }
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+    }
+}
+
+// ---- summary ---------------------------------------------------------------------------
+
+void print_summary(const Options& o) {
+    std::printf("\nMpps per worker at zero loss, median of %d rounds [min-max]; "
+                "ratios of the same round\n\n", o.rounds);
+    std::printf("| workload | SAs | engine | pipeline | with churn | pipeline / engine "
+                "| churn / pipeline |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    int rows = 0, pipe_met = 0, churn_met = 0;
+    std::string misses;
+    for (const auto& [key, row] : g_rows) {
+        const auto& [sas, dir, md5, size] = key;
+        const Spread e = spread(row.mpps[kEngine]), p = spread(row.mpps[kPipeline]),
+                     c = spread(row.mpps[kChurn]);
+        const Spread pe = ratio(row.mpps[kPipeline], row.mpps[kEngine]);
+        const Spread cp = ratio(row.mpps[kChurn], row.mpps[kPipeline]);
+        char name[64];
+        std::snprintf(name, sizeof name, "%s %s %u B", label(dir), md5 ? "md5" : "sha1", size);
+        std::printf("| %s | %u | %.2f | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | **%.2f** [%.2f-%.2f] "
+                    "| **%.3f** [%.3f-%.3f] |\n",
+                    name, sas, e.median, p.median, p.min, p.max, c.median, c.min, c.max, pe.median,
+                    pe.min, pe.max, cp.median, cp.min, cp.max);
+        ++rows;
+        pipe_met += pe.median >= 0.80;
+        churn_met += cp.median > 0.95;
+        const std::string which = std::string(name) + ", " + std::to_string(sas) + " SAs\n";
+        if (pe.median < 0.80) misses += "  pipeline < 0.80 of engine: " + which;
+        if (cp.median <= 0.95) misses += "  churn costs >= 5%: " + which;
+    }
+    std::vector<double> idle, rate;
+    for (const auto& [key, row] : g_rows) {
+        idle.insert(idle.end(), row.idle.begin(), row.idle.end());
+        rate.insert(rate.end(), row.churn_rate.begin(), row.churn_rate.end());
+    }
+    const Spread i = spread(idle), r = spread(rate);
+    std::printf("\nNIC side idle (waiting for the worker) in pipeline runs: %.0f%% [%.0f-%.0f%%]\n",
+                100 * i.median, 100 * i.min, 100 * i.max);
+    std::printf("Churn achieved: %.0f SAs added and as many deleted per second [%.0f-%.0f]\n",
+                r.median, r.min, r.max);
+    std::printf("Passes measured again because the worker or the NIC side was preempted: %llu; "
+                "counted although preempted (after --attempts=%u): %llu\n",
+                (unsigned long long)g_repeated, o.attempts, (unsigned long long)g_preempted);
+    std::printf("\nTargets (medians):\n");
+    std::printf("  pipeline >= 0.80 of the engine's in-memory speed: %d of %d workloads\n", pipe_met, rows);
+    std::printf("  churn at %.0f SAs/s costs under 5%%:            %d of %d workloads\n", o.churn,
+                churn_met, rows);
+    std::printf("%s", misses.c_str());
+}
+
+// One worker per algorithm and SA count (its SAs are the same for every packet size),
+// one workload alive at a time.
+void run_all(const Options& o, PipelineRig& rig, WorkerLcore& lcore) {
+    for (uint32_t sas : {1u, o.many_sas}) {
+        for (Alg alg : o.algs) {
+            std::unique_ptr<dp::Worker> worker;
+            std::unique_ptr<EngineWorkload> w;
+            for (uint32_t size : o.sizes) {
+                const auto t0 = std::chrono::steady_clock::now();
+                lcore.stop();  // not polling for nothing meanwhile
+                w.reset();
+                w = std::make_unique<EngineWorkload>(alg, size, sas, o.packets);
+                std::printf("\n%s %u B, %u SA%s (workload built in %.1f s)\n", label(alg), size, sas,
+                            sas == 1 ? "" : "s",
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                bool fresh = false;
+                if (!worker) {
+                    auto made = rig.make_worker(*w);
+                    if (!made) fail(made.error());
+                    worker = std::move(*made);
+                    fresh = true;
+                }
+                lcore.start(*worker, false);
+                Bench b(o, rig, lcore, *worker, *w, sas);
+                if (fresh) b.install(sas);
+                run_rounds(o, b, alg, size, sas);
+            }
+            lcore.stop();
+        }
+    }
+}
+
+// The machine's load: the pipeline needs both CPUs at once, so anything else running
+// (a build, a test) costs it far more than it costs the engine alone.
+std::string loadavg() {
+    std::ifstream f("/proc/loadavg");
+    std::string one, five;
+    f >> one >> five;
+    return one + " " + five;
+}
+
+std::vector<uint32_t> parse_list(const std::string& s) {
+    std::vector<uint32_t> v;
+    std::stringstream in(s);
+    for (std::string item; std::getline(in, item, ',');) v.push_back(uint32_t(std::stoul(item)));
+    return v;
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    bool sas_given = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&](const char* name) -> const char* {
+            const size_t n = std::strlen(name);
+            return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
+        };
+        if (a == "--quick") o.quick = true;
+        else if (a == "--no-huge") o.no_huge = true;
+        else if (const char* v = value("--rounds=")) o.rounds = std::max(1, std::atoi(v));
+        else if (const char* v = value("--sas=")) { o.many_sas = uint32_t(std::stoul(v)); sas_given = true; }
+        else if (const char* v = value("--churn=")) o.churn = std::stod(v);
+        else if (const char* v = value("--churn-batch-us=")) o.churn_batch_us = std::stod(v);
+        else if (const char* v = value("--packets=")) o.packets = uint32_t(std::stoul(v)) / 32 * 32;
+        else if (const char* v = value("--passes=")) o.passes = std::max(1u, uint32_t(std::stoul(v)));
+        else if (const char* v = value("--window=")) o.window = std::max(32u, uint32_t(std::stoul(v)));
+        else if (const char* v = value("--attempts=")) o.attempts = std::max(1u, uint32_t(std::stoul(v)));
+        else if (const char* v = value("--sizes=")) o.sizes = parse_list(v);
+        else if (const char* v = value("--algs=")) {
+            o.algs.clear();
+            const std::string s = v;
+            if (s.find("sha1") != std::string::npos) o.algs.push_back(Alg::hmac_sha1_96);
+            if (s.find("md5") != std::string::npos) o.algs.push_back(Alg::hmac_md5_96);
+        } else {
+            std::fprintf(stderr, "unknown option %s (see the top of pipeline_benchmark.cpp)\n", argv[i]);
+            std::exit(2);
+        }
+    }
+    if (o.quick) {  // a smoke run of a few seconds: one workload each way, one round
+        o.rounds = 1;
+        o.passes = 1;
+        o.packets = 16384;
+        o.sizes = {512};
+        o.algs = {Alg::hmac_sha1_96};
+        if (!sas_given) o.many_sas = 100'000;
+    }
+    return o;
+}
+
+}  // namespace
+}  // namespace pcscf::bench
+
+int main(int argc, char** argv) {
+    using namespace pcscf::bench;
+    const auto t_start = std::chrono::steady_clock::now();
+    const Options o = parse(argc, argv);
+    const std::string load_at_start = loadavg();
+    bool huge = false;
+    if (!start_eal(argv[0], "0-1", {}, &huge, o.no_huge)) return 2;
+    const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+    if (worker_lcore >= RTE_MAX_LCORE) fail("needs two lcores (-l 0-1)");
+
+    if (sched_getscheduler(0) == SCHED_OTHER && std::stod(load_at_start) > 1)
+        std::printf("note: load average %s: other tasks will preempt the worker or the NIC side; "
+                    "run on a quiet machine or under `chrt -f 1`\n", load_at_start.c_str());
+    auto rig = PipelineRig::create(o.window);
+    if (!rig) fail(rig.error());
+    WorkerLcore lcore(worker_lcore);
+    const std::string churn_mode =
+        o.churn_batch_us > 0 ? "records sent in batches every " + std::to_string(int(o.churn_batch_us)) + " us"
+                             : std::string("each record sent when due");
+    std::printf("pipeline: worker on lcore %u; NIC side and control thread on lcore %u; net_ring ports\n"
+                "memory: %s; %u packets per pass, %u passes per run, %u frames in flight, %d rounds\n"
+                "churn: %.0f SAs added and %.0f deleted per second (half inbound, half outbound), %s\n",
+                worker_lcore, rte_lcore_id(), huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)",
+                o.packets, o.passes, o.window, o.rounds, o.churn, o.churn,
+                churn_mode.c_str());
+
+    try {
+        run_all(o, **rig, lcore);
+    } catch (const std::exception& e) {
+        fail(e.what());
+    }
+    print_summary(o);
+    std::printf("\ntotal time %.0f s; load average (1, 5 min) at the start %s, at the end %s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(),
+                load_at_start.c_str(), loadavg().c_str());
+    return 0;
+}

@@ -1,0 +1,175 @@
+#pragma once
+// The whole datapath on a test bench: a real dp::Worker (classification, ESP engine,
+// transmit queues, SA records applied between bursts) polling two net_ring ports on its
+// own lcore, while the main lcore plays the NIC and the control thread. The NIC side
+// puts pre-built Ethernet frames into a port's RX ring and takes what the worker
+// transmits out of the other port's TX ring; the control side sends SA records over the
+// real command ring (dp::Rings) and drains the acknowledgements and events.
+//
+// Threading: everything here is driven from the main lcore, except the Worker, which
+// runs on the worker lcore between WorkerLcore::start() and stop().
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bench/engine_workload.hpp"
+#include "dataplane/service/frame.hpp"
+#include "dataplane/service/rings.hpp"
+#include "dataplane/service/service_config.hpp"
+#include "dataplane/service/worker.hpp"
+
+namespace pcscf::bench {
+
+// A net_ring port: what the NIC side enqueues to `rx` the worker receives; what the
+// worker transmits lands in `tx`.
+struct RingPort {
+    uint16_t port = 0;
+    rte_ring* rx = nullptr;
+    rte_ring* tx = nullptr;
+    bool started = false;
+};
+
+// A packet of the workload as an Ethernet frame, and how to put it back as it was built
+// before it is offered again (the worker rewrites its headers in place).
+struct Frame {
+    static constexpr uint32_t kRestore = dp::kEthLen + 64;
+    rte_mbuf* m = nullptr;
+    uint16_t data_off = 0;
+    uint16_t len = 0;
+    std::array<uint8_t, kRestore> hdr{};
+};
+// The templates' packets (IP) behind an Ethernet header, in the same mbufs.
+std::vector<Frame> make_frames(std::span<const Template> t);
+
+// The control thread's end of the rings, as ctl::SaManager uses them but without its
+// registry: records go out already expanded, acknowledgements are counted.
+class ControlSide {
+public:
+    explicit ControlSide(dp::Rings& rings) noexcept : rings_(rings) {}
+    bool try_send(const esp::SaRecord& r) noexcept;
+    void send(const esp::SaRecord& r);  // waits for room, draining events meanwhile
+    void pump() noexcept;               // drains the event ring
+    // Waits until every record sent has been acknowledged; false after `seconds`.
+    bool settle(double seconds = 30);
+    uint64_t sent() const noexcept { return sent_; }
+    uint64_t failed() const noexcept { return failed_; }
+    uint64_t events() const noexcept { return events_; }  // other than acknowledgements
+
+private:
+    dp::Rings& rings_;
+    uint64_t sent_ = 0, acked_ = 0, failed_ = 0, events_ = 0;
+};
+
+// SA churn at a fixed rate: each step adds one SA and deletes another, alternating
+// inbound and outbound, on SAs the traffic does not use. A candidate SA is taken away
+// from its initial state (deleted if the workload installed it, added otherwise) and
+// put back `lag` steps later, so the tables keep their size and every record succeeds.
+// Records go out as they fall due (as SaManager sends each request at once), or with
+// `batch_us` > 0 only every batch_us microseconds, all that fell due meanwhile together.
+class Churn {
+public:
+    Churn(EngineWorkload& w, uint32_t installed_sas, double sas_per_second, double batch_us,
+          uint32_t lag = 256);
+    void prime(ControlSide& ctl);                      // the first `lag` changes, untimed
+    void start(uint64_t now_tsc) noexcept;
+    void tick(ControlSide& ctl, uint64_t now_tsc) noexcept;  // sends what is due
+    void unwind(ControlSide& ctl);                     // back to the initial state, untimed
+    uint64_t records() const noexcept { return timed_; }  // sent since start()
+
+private:
+    struct Candidate {
+        uint32_t sa;
+        esp::Direction dir;
+        bool installed;  // initially
+    };
+    esp::SaRecord record(uint64_t pos, bool away) const noexcept;
+
+    const EngineWorkload& w_;
+    std::vector<Candidate> c_;
+    uint32_t lag_;
+    uint64_t lo_ = 0, hi_ = 0;  // candidates [lo_, hi_) are away from their initial state
+    uint64_t period_tsc_, batch_tsc_, next_tsc_ = 0, next_batch_ = 0, timed_ = 0;
+};
+
+// How often a thread lost its CPU to another task (involuntary context switches): a pass
+// during which the worker or the NIC side was preempted measures the machine's other
+// load, not the datapath. The calling thread's own, or any thread's of this process.
+uint64_t preemptions_of_self() noexcept;
+uint64_t preemptions_of(pid_t tid);
+
+// The worker lcore: polls the Worker, or runs a one-off job (the in-memory engine).
+class WorkerLcore {
+public:
+    explicit WorkerLcore(unsigned lcore) noexcept : lcore_(lcore) {}
+    ~WorkerLcore() { stop(); }
+    // Starts polling; with `evict_first` the lcore first reads through a buffer larger
+    // than the caches, so the worker starts as cold as the in-memory engine does.
+    void start(dp::Worker& w, bool evict_first);
+    void stop();
+    void run(std::function<void()> job);  // the worker must be stopped
+    unsigned id() const noexcept { return lcore_; }
+    uint64_t preemptions() const { return preemptions_of(tid_.load()); }
+
+private:
+    static int main(void* self);
+    void wait_ready() const;
+
+    unsigned lcore_;
+    dp::Worker* worker_ = nullptr;
+    std::function<void()> job_;
+    bool evict_ = false, launched_ = false;
+    std::atomic<bool> running_{false}, ready_{false};
+    std::atomic<pid_t> tid_{0};
+};
+
+// Offers `frames` once to the worker through `to_worker` with at most `window` frames in
+// flight (back-pressure: nothing is offered that the worker could drop for lack of
+// room), collects them from `from_worker`, and drives the control side meanwhile.
+struct PassResult {
+    uint64_t offered = 0, delivered = 0;
+    uint64_t counted = 0, tsc = 0;  // steady state: from the first delivery to the last
+    uint64_t wall_tsc = 0, busy_tsc = 0;  // busy: offering and collecting (the rest: waiting)
+    uint64_t churn_records = 0;
+    bool complete() const noexcept { return delivered == offered; }
+};
+PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* from_worker,
+                 uint32_t window, ControlSide& ctl, Churn* churn);
+
+// The ports, the rings, the pools and the configuration a Worker needs; one Worker at a
+// time (make_worker() for each SA layout).
+class PipelineRig {
+public:
+    static std::expected<std::unique_ptr<PipelineRig>, std::string> create(uint32_t window);
+    ~PipelineRig();
+
+    // A worker with an empty engine laid out like the workload's, serving its addresses.
+    // Destroy the previous worker first: they share the configuration.
+    std::expected<std::unique_ptr<dp::Worker>, std::string> make_worker(EngineWorkload& w);
+
+    const RingPort& access() const noexcept { return access_; }
+    const RingPort& tap() const noexcept { return tap_; }
+    dp::Rings& rings() noexcept { return *rings_; }
+
+private:
+    PipelineRig() = default;
+
+    dp::ServiceConfig cfg_;
+    dp::LocalAddrs local_;
+    std::unique_ptr<dp::Rings> rings_;
+    std::vector<rte_mempool*> pools_;
+    std::vector<rte_ring*> port_rings_;
+    RingPort access_, tap_;
+    rte_mempool *pkt_ = nullptr, *big_ = nullptr, *indirect_ = nullptr;
+};
+
+}  // namespace pcscf::bench

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Turns the raw output of scripts/bench into results/<date>/report.md and PNG plots.
+
+Reads from the results folder, each if present:
+  machine.txt            what scripts/bench recorded about the machine and the build
+  ipsec_compare.csv      bench/ipsec_compare --csv (one row per contender and round)
+  engine_benchmark.json  bench/engine_benchmark --benchmark_out (Google Benchmark JSON)
+  *.txt                  every program's console output, linked from the report
+Every ratio is taken round by round (a contender against the ceiling or librte_ipsec of
+the same round), then summarised as min / median / max over the rounds.
+
+usage: plot_bench.py <results dir>"""
+import csv
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+ALG = {"sha1": "HMAC-SHA-1-96", "md5": "HMAC-MD5-96"}
+TARGET_LIBRTE, TARGET_CEILING = 1.5, 0.70
+
+
+def spread(values):
+    v = sorted(values)
+    return (v[0], statistics.median(v), v[-1]) if v else (0.0, 0.0, 0.0)
+
+
+def fmt(s):
+    return f"{s[1]:.2f} ({s[0]:.2f}-{s[2]:.2f})"
+
+
+# ---- ipsec_compare ----
+
+def load_compare(path):
+    """{(ip, alg, bytes, sas): {"librte_sas": n, contender: [mpps by round]}}"""
+    runs = defaultdict(lambda: defaultdict(list))
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            key = (int(row["ip"]), row["alg"], int(row["bytes"]), int(row["sas"]))
+            runs[key]["librte_sas"] = int(row["librte_sas"])
+            runs[key][row["contender"]].append(float(row["mpps"]))
+    return runs
+
+
+def ratio(cfg, who, base):
+    return spread([a / b for a, b in zip(cfg[who], cfg[base]) if b > 0])
+
+
+def compare_rows(runs):
+    rows = []
+    for key in sorted(runs, key=lambda k: (k[0], k[1] != "sha1", k[3], k[2])):
+        cfg = runs[key]
+        for d in ("in", "out"):
+            eng, lib = f"engine_{d}", f"librte_{d}"
+            rows.append({
+                "key": key, "dir": d, "librte_sas": cfg["librte_sas"],
+                "engine": spread(cfg[eng]), "librte": spread(cfg[lib]),
+                "ceiling": spread(cfg["ceiling"]), "single": spread(cfg["single_buffer"]),
+                "eng_lib": ratio(cfg, eng, lib), "eng_ceil": ratio(cfg, eng, "ceiling"),
+                "lib_ceil": ratio(cfg, lib, "ceiling"),
+            })
+    return rows
+
+
+def compare_markdown(rows):
+    out = ["| IP | algorithm | bytes | SAs (librte) | dir | engine Mpps | librte Mpps | "
+           "ceiling Mpps | single Mpps | engine / librte | engine / ceiling | librte / ceiling |",
+           "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ip, alg, size, sas = r["key"]
+        lib_sas = "" if r["librte_sas"] == sas else f" ({r['librte_sas']:,})"
+        out.append(
+            f"| v{ip} | {ALG[alg]} | {size} | {sas:,}{lib_sas} | {r['dir']} | "
+            f"{r['engine'][1]:.2f} | {r['librte'][1]:.2f} | {r['ceiling'][1]:.2f} | "
+            f"{r['single'][1]:.2f} | {fmt(r['eng_lib'])} | {fmt(r['eng_ceil'])} | "
+            f"{fmt(r['lib_ceil'])} |")
+    fast = sum(r["eng_lib"][1] >= TARGET_LIBRTE for r in rows)
+    close = sum(r["eng_ceil"][1] >= TARGET_CEILING for r in rows)
+    out += ["", "Targets, counted over configurations and directions (medians):", "",
+            f"* engine >= {TARGET_LIBRTE}x librte_ipsec with cryptodev: {fast} of {len(rows)}",
+            f"* engine >= {TARGET_CEILING:.2f} of the hash-only ceiling: {close} of {len(rows)}"]
+    return out
+
+
+def plot_mpps(runs, path, many):
+    ips = sorted({k[0] for k in runs})
+    algs = [a for a in ("sha1", "md5") if any(k[1] == a for k in runs)]
+    fig, axes = plt.subplots(len(ips), len(algs), figsize=(4.2 * len(algs), 3.0 * len(ips)),
+                             squeeze=False)
+    style = {"ceiling": ("black", "-", "ceiling (hash only)"),
+             "engine_in": ("tab:blue", "-", "pcscf-esp inbound"),
+             "engine_out": ("tab:blue", "--", "pcscf-esp outbound"),
+             "librte_in": ("tab:red", "-", "librte_ipsec inbound"),
+             "librte_out": ("tab:red", "--", "librte_ipsec outbound"),
+             "single_buffer": ("tab:gray", ":", "single-buffer")}
+    for i, ip in enumerate(ips):
+        for j, alg in enumerate(algs):
+            ax = axes[i][j]
+            keys = sorted(k for k in runs if k[0] == ip and k[1] == alg and (k[3] > 1) == many)
+            if not keys:
+                ax.set_visible(False)
+                continue
+            sas = keys[0][3]
+            for who, (color, ls, label) in style.items():
+                ys = [spread(runs[k][who])[1] for k in keys]
+                ax.plot(range(len(keys)), ys, color=color, linestyle=ls, marker="o", markersize=3,
+                        label=label)
+            ax.set_title(f"IPv{ip} {ALG[alg]}, {sas:,} SA{'s' if sas > 1 else ''}", fontsize=9)
+            ax.set_xticks(range(len(keys)))  # one step per size measured
+            ax.set_xticklabels([str(k[2]) for k in keys], fontsize=8)
+            ax.tick_params(axis="y", labelsize=8)
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("Mpps, one core", fontsize=8)
+            if i == len(ips) - 1:
+                ax.set_xlabel("ESP packet, bytes (IP length)", fontsize=8)
+    handles, labels = next(a for row in axes for a in row if a.get_visible()).get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_ratios(rows, path):
+    labels = [f"v{r['key'][0]} {r['key'][1]} {r['key'][2]}B\n"
+              f"{'1 SA' if r['key'][3] == 1 else format(r['key'][3], ',') + ' SAs'} {r['dir']}"
+              for r in rows]
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.32 * len(rows)), 6), sharex=True)
+    for ax, field, target, name in ((axes[0], "eng_lib", TARGET_LIBRTE, "pcscf-esp / librte_ipsec"),
+                                    (axes[1], "eng_ceil", TARGET_CEILING, "pcscf-esp / ceiling")):
+        med = [r[field][1] for r in rows]
+        err = [[r[field][1] - r[field][0] for r in rows], [r[field][2] - r[field][1] for r in rows]]
+        colors = ["tab:green" if m >= target else "tab:orange" for m in med]
+        ax.bar(range(len(rows)), med, yerr=err, color=colors, capsize=2, width=0.7)
+        ax.axhline(target, color="black", linestyle="--", linewidth=1)
+        ax.set_ylabel(name, fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_ylim(bottom=0)
+        ax.text(-0.5, target, f"target {target}", fontsize=7, va="bottom", ha="left")
+    axes[1].set_xticks(range(len(rows)))
+    axes[1].set_xticklabels(labels, rotation=90, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# ---- engine_benchmark ----
+
+def engine_markdown(path):
+    with open(path) as f:
+        data = json.load(f)
+    rates = defaultdict(list)
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") == "iteration" and "items_per_second" in b and not b.get("error_occurred"):
+            rates[b["name"]].append(b["items_per_second"] / 1e6)
+    out = ["| benchmark | Mpps (min-max) | ceiling Mpps | / ceiling | single Mpps | / single |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for name in sorted(rates):
+        direction, _, tail = name.partition("/")
+        if direction not in ("inbound", "outbound"):
+            continue
+        s = spread(rates[name])
+        one_sa = tail.rsplit("/", 1)[0] + "/1sa"
+        ceil = spread(rates.get("hash_only/" + tail, []))[1]
+        single = spread(rates.get("single_buffer/" + one_sa, []))[1]
+        out.append(f"| {name} | {s[1]:.2f} ({s[0]:.2f}-{s[2]:.2f}) | {ceil:.2f} | "
+                   f"{s[1] / ceil if ceil else 0:.2f} | {single:.2f} | "
+                   f"{s[1] / single if single else 0:.2f} |")
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    d = sys.argv[1]
+    md = ["# pcscf-esp benchmark report", ""]
+    if os.path.exists(os.path.join(d, "machine.txt")):
+        md += ["```", open(os.path.join(d, "machine.txt")).read().rstrip(), "```", ""]
+    md += ["All figures are from one run on one core. Ratios are taken round by round against "
+           "a baseline measured in the same round, on the same packets; shown as median "
+           "(min-max) over the rounds.", ""]
+    csv_path = os.path.join(d, "ipsec_compare.csv")
+    if os.path.exists(csv_path):
+        runs = load_compare(csv_path)
+        rows = compare_rows(runs)
+        md += ["## Side by side with librte_ipsec (`bench/ipsec_compare`)", ""]
+        md += compare_markdown(rows) + [""]
+        for name, many in (("ipsec_compare_1sa.png", False), ("ipsec_compare_many.png", True)):
+            if any((k[3] > 1) == many for k in runs):
+                plot_mpps(runs, os.path.join(d, name), many)
+                md += [f"![{name}]({name})", ""]
+        plot_ratios(rows, os.path.join(d, "ipsec_compare_ratios.png"))
+        md += ["![ratios](ipsec_compare_ratios.png)", "",
+               "Console output: [ipsec_compare.txt](ipsec_compare.txt)", ""]
+    json_path = os.path.join(d, "engine_benchmark.json")
+    if os.path.exists(json_path):
+        md += ["## ESP engine alone (`bench/engine_benchmark`)", ""]
+        md += engine_markdown(json_path) + ["", "Console output (with the targets of issue 2): "
+                                            "[engine_benchmark.txt](engine_benchmark.txt)", ""]
+    pipe = os.path.join(d, "pipeline_benchmark.txt")
+    if os.path.exists(pipe):
+        md += ["## Whole pipeline (`bench/pipeline_benchmark`)", "", "```",
+               open(pipe).read().rstrip(), "```", ""]
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write("\n".join(md))
+    print(os.path.join(d, "report.md"))
+
+
+if __name__ == "__main__":
+    main()
