@@ -59,11 +59,7 @@ uint32_t Worker::poll() noexcept {
     for (uint16_t i = 0; i < n; ++i) from_access(rx[i]);
     uint32_t handled = n;
     verify(esp_);
-    n = uint16_t(rte_ring_sc_dequeue_burst(rings_.handoff_esp(parts_.index),
-                                           reinterpret_cast<void**>(esp_.m), burst, nullptr));
-    esp_.n = n;
-    stats_.handoff_received += n;
-    handled += n;
+    handled += take_handoff(rings_.handoff_esp(parts_.index), esp_, burst);
     verify(esp_);
 
     // From the kernel, then handed-over packets to protect.
@@ -72,11 +68,7 @@ uint32_t Worker::poll() noexcept {
     for (uint16_t i = 0; i < n; ++i) from_tap(rx[i]);
     handled += n;
     protect(plain_);
-    n = uint16_t(rte_ring_sc_dequeue_burst(rings_.handoff_plain(parts_.index),
-                                           reinterpret_cast<void**>(plain_.m), burst, nullptr));
-    plain_.n = n;
-    stats_.handoff_received += n;
-    handled += n;
+    handled += take_handoff(rings_.handoff_plain(parts_.index), plain_, burst);
     protect(plain_);
 
     stats_.drops.count[size_t(DropReason::tx_full)] += access_tx_.flush() + tap_tx_.flush();
@@ -88,6 +80,13 @@ uint32_t Worker::poll() noexcept {
         parts_.tap_reassembly->expire(now_, stats_.drops);
     }
     return handled;
+}
+
+// Packets other workers handed over, into an empty batch.
+uint16_t Worker::take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept {
+    b.n = uint16_t(rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(b.m), burst, nullptr));
+    stats_.handoff_received += b.n;
+    return b.n;
 }
 
 void Worker::apply_records() noexcept {

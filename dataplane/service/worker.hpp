@@ -63,6 +63,7 @@ private:
     };
 
     void apply_records() noexcept;
+    uint16_t take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept;
     void from_access(rte_mbuf* m) noexcept;
     void from_tap(rte_mbuf* m) noexcept;
     void verify(Batch& b) noexcept;
