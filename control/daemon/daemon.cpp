@@ -63,7 +63,13 @@ int Daemon::run(const char* prog) {
         if (rc == 0) {
             esp::SpiLayout layout = cfg.engine.spi;
             sas_ = std::make_unique<SaManager>(dp_->rings(), layout);
-            register_telemetry(*sas_, *dp_);
+            register_telemetry(*sas_, *dp_, sip_status_);
+            if (auto err = start_sip(); !err.empty()) {
+                log_error(err);
+                rc = 1;
+            }
+        }
+        if (rc == 0) {
             std::signal(SIGINT, on_signal);
             std::signal(SIGTERM, on_signal);
             dp_->start();
@@ -80,28 +86,67 @@ int Daemon::run(const char* prog) {
     return rc;
 }
 
+std::string Daemon::start_sip() {
+    if (!opts_.sip) return {};
+    esp::IpAddr v4, v6;
+    for (const auto& l : opts_.local) (l.addr.is_v4() ? v4 : v6) = l.addr;
+    registrar_ = std::make_unique<secagree::Registrar>(*sas_, opts_.sip->registrar, v4, v6);
+    auto p = proxy::SipProxy::create(opts_.sip->proxy, opts_.sip->registrar, *registrar_,
+                                     [](std::string_view line) { log_info("sip: " + std::string(line)); });
+    if (!p) return "starting the SIP proxy: " + p.error();
+    proxy_ = std::move(*p);
+    std::lock_guard lock(sip_status_.mu);
+    sip_status_.enabled = true;
+    log_info("sec-agree: core " + opts_.sip->proxy.core.to_string() + " from " +
+             opts_.sip->proxy.core_local.to_string() + ", port_ps " + std::to_string(opts_.sip->registrar.port_ps));
+    return {};
+}
+
+void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
+    const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) +
+                            " spi " + std::to_string(sa.cfg.spi) + ", " + sa.label + ")";
+    switch (e.kind) {
+        case esp::EventKind::applied:
+            if (e.result != 0)
+                log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result));
+            else
+                log_info(who + ": " + (sas_->find(sa.id) ? "installed" : "deleted") + " on worker " +
+                         std::to_string(e.worker));
+            break;
+        case esp::EventKind::first_use: log_info(who + ": first packet verified"); break;
+        case esp::EventKind::seq_near_end:
+            log_warn(who + ": sequence number " + std::to_string(e.seq) + " nearing 2^32; replace the SA");
+            break;
+        case esp::EventKind::seq_exhausted:
+            log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced");
+            break;
+    }
+    if (registrar_) registrar_->on_sa_event(sa, e);
+}
+
 void Daemon::control_loop() {
-    sas_->set_listener([](const SaInfo& sa, const esp::SaEvent& e) {
-        const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) +
-                                " spi " + std::to_string(sa.cfg.spi) + ")";
-        switch (e.kind) {
-            case esp::EventKind::applied:
-                if (e.result != 0)
-                    log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result));
-                else
-                    log_debug(who + ": applied on worker " + std::to_string(e.worker));
-                break;
-            case esp::EventKind::first_use: log_info(who + ": first packet verified"); break;
-            case esp::EventKind::seq_near_end:
-                log_warn(who + ": sequence number " + std::to_string(e.seq) + " nearing 2^32; replace the SA");
-                break;
-            case esp::EventKind::seq_exhausted:
-                log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced");
-                break;
-        }
-    });
+    sas_->set_listener([this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
+    auto last_tick = std::chrono::steady_clock::now();
     while (!g_stop.load()) {
-        if (sas_->pump() == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        const uint32_t events = sas_->pump();
+        if (!proxy_) {
+            if (events == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+            continue;
+        }
+        // SIP waits at most a millisecond, so SA events are never held up for long.
+        const auto now = std::chrono::steady_clock::now();
+        const int handled = proxy_->poll(events ? 0 : 1, now);
+        const bool tick = now - last_tick > std::chrono::milliseconds(100);
+        if (tick) {
+            registrar_->tick(now);
+            proxy_->tick(now);
+            last_tick = now;
+        }
+        if (handled > 0 || tick) {
+            std::lock_guard lock(sip_status_.mu);
+            sip_status_.counters = proxy_->counters();
+            sip_status_.ues = registrar_->ues();
+        }
     }
     sas_->pump();
 }

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "control/daemon/options.hpp"
+#include "control/daemon/telemetry.hpp"
 #include "control/sa/sa_manager.hpp"
 #include "dataplane/service/dataplane.hpp"
 
@@ -20,9 +21,16 @@ private:
     int run(const char* prog);
     void control_loop();
 
+    // The sec-agree terminator, when configured; empty string when it started.
+    std::string start_sip();
+    void on_sa_event(const SaInfo& sa, const esp::SaEvent& e);
+
     DaemonOptions opts_;
     std::unique_ptr<dp::Dataplane> dp_;
     std::unique_ptr<SaManager> sas_;
+    std::unique_ptr<secagree::Registrar> registrar_;
+    std::unique_ptr<proxy::SipProxy> proxy_;
+    SipStatus sip_status_;
 };
 
 // Set by SIGINT / SIGTERM.

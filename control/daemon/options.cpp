@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -48,6 +49,60 @@ std::expected<dp::PortRange, std::string> parse_range(const std::string& s) {
     if (r.contains(5060) || r.contains(5061))
         return std::unexpected("--protected-ports must not include 5060 or 5061 (TS 33.203 7.1)");
     return r;
+}
+
+std::expected<proxy::Endpoint, std::string> parse_endpoint(const std::string& s, uint16_t default_port,
+                                                          const std::string& what) {
+    // "10.0.0.1", "10.0.0.1:5060", "2001:db8::1", "[2001:db8::1]:5060"
+    std::string host = s;
+    std::optional<std::string> port;
+    if (s.starts_with('[')) {
+        const size_t close = s.find(']');
+        if (close == std::string::npos) return std::unexpected(what + ": missing ']' in " + s);
+        host = s.substr(1, close - 1);
+        if (close + 1 < s.size()) {
+            if (s[close + 1] != ':') return std::unexpected(what + ": expected ':port' after ']' in " + s);
+            port = s.substr(close + 2);
+        }
+    } else if (std::count(s.begin(), s.end(), ':') == 1) {
+        host = s.substr(0, s.find(':'));
+        port = s.substr(s.find(':') + 1);
+    }
+    auto a = esp::IpAddr::parse(host);
+    if (!a) return std::unexpected(what + ": " + a.error());
+    proxy::Endpoint e{*a, default_port};
+    if (port) {
+        const auto [end, ec] = std::from_chars(port->data(), port->data() + port->size(), e.port);
+        if (ec != std::errc() || end != port->data() + port->size() || e.port == 0)
+            return std::unexpected(what + ": bad port in " + s);
+    }
+    return e;
+}
+
+std::expected<std::vector<uint16_t>, std::string> parse_ports(const std::string& s) {
+    std::vector<uint16_t> out;
+    std::istringstream in(s);
+    for (std::string w; std::getline(in, w, ',');) {
+        uint16_t p = 0;
+        const auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), p);
+        if (ec != std::errc() || end != w.data() + w.size() || p == 0)
+            return std::unexpected("--port-pc: '" + w + "' is not a port");
+        out.push_back(p);
+    }
+    if (out.empty()) return std::unexpected("--port-pc needs at least one port");
+    return out;
+}
+
+std::expected<std::vector<esp::Alg>, std::string> parse_algs(const std::string& s) {
+    std::vector<esp::Alg> out;
+    std::istringstream in(s);
+    for (std::string w; std::getline(in, w, ',');) {
+        if (w == "hmac-sha-1-96") out.push_back(esp::Alg::hmac_sha1_96);
+        else if (w == "hmac-md5-96") out.push_back(esp::Alg::hmac_md5_96);
+        else return std::unexpected("--alg-priority: '" + w + "' is not hmac-sha-1-96 or hmac-md5-96");
+    }
+    if (out.empty()) return std::unexpected("--alg-priority needs at least one algorithm");
+    return out;
 }
 
 }  // namespace
@@ -111,8 +166,22 @@ ParseResult parse_options(int argc, const char* const* argv) {
          "how long fragments wait for the rest")
         ("max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
          "largest datagram reassembled, in bytes");
+    std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
+    unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
+    po::options_description sip("SIP sec-agree (TS 33.203 clause 7); off without --core");
+    sip.add_options()
+        ("core", po::value(&core), "the IMS core's SIP address, e.g. 10.1.0.2:5060: enables the sec-agree proxy")
+        ("core-local", po::value(&core_local),
+         "the P-CSCF's own address towards the core, with port (default 5060); named in Via and Path")
+        ("sip-port", po::value(&sip_port)->default_value(sip_port), "unprotected SIP port on the local addresses")
+        ("port-ps", po::value(&port_ps)->default_value(port_ps), "protected server port (inside --protected-ports)")
+        ("port-pc", po::value(&port_pc)->default_value(port_pc),
+         "protected client ports, comma separated, rotated per registration (inside --protected-ports)")
+        ("alg-priority", po::value(&algs)->default_value(algs), "integrity algorithms in order of preference")
+        ("reg-await-auth", po::value(&await_auth)->default_value(await_auth),
+         "seconds a temporary SA set waits for the second REGISTER");
     po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
-    all.add(general).add(ports).add(cpu).add(sa);
+    all.add(general).add(ports).add(cpu).add(sa).add(sip);
 
     ParseResult out;
     try {
@@ -169,6 +238,38 @@ ParseResult parse_options(int argc, const char* const* argv) {
     if (e.spi.base < 256) return bad("--spi-base must be at least 256 (1-255 are reserved)");
     if (e.spi.slots_per_worker == 0 || e.outbound_capacity < 8) return bad("--inbound-sas and --outbound-sas must be positive (>= 8)");
     if (s.max_datagram < 1500 || s.max_datagram > 65535) return bad("--max-datagram must be 1500..65535");
+    if (!core.empty()) {
+        SipOptions so;
+        auto c = parse_endpoint(core, 5060, "--core");
+        if (!c) return bad(c.error());
+        if (core_local.empty()) return bad("--core needs --core-local, the P-CSCF's address towards the core");
+        auto cl = parse_endpoint(core_local, 5060, "--core-local");
+        if (!cl) return bad(cl.error());
+        if (cl->addr.is_v4() != c->addr.is_v4()) return bad("--core and --core-local must be the same IP version");
+        auto pcs = parse_ports(port_pc);
+        if (!pcs) return bad(pcs.error());
+        auto alg = parse_algs(algs);
+        if (!alg) return bad(alg.error());
+        if (sip_port == 0 || sip_port > 65535 || s.protected_ports.contains(uint16_t(sip_port)))
+            return bad("--sip-port must be a port outside --protected-ports");
+        if (port_ps > 65535 || !s.protected_ports.contains(uint16_t(port_ps)))
+            return bad("--port-ps must be inside --protected-ports (the datapath guards those)");
+        for (uint16_t p : *pcs)
+            if (!s.protected_ports.contains(p) || p == port_ps)
+                return bad("--port-pc " + std::to_string(p) + " must be inside --protected-ports and not --port-ps");
+        if (await_auth == 0) return bad("--reg-await-auth must be positive");
+        so.proxy.core = *c;
+        so.proxy.core_local = *cl;
+        so.proxy.sip_port = uint16_t(sip_port);
+        for (const auto& l : o.local) so.proxy.access.push_back(l.addr);
+        so.registrar.port_ps = uint16_t(port_ps);
+        so.registrar.port_pc = *pcs;
+        so.registrar.alg_priority = *alg;
+        so.registrar.reg_await_auth = std::chrono::seconds(await_auth);
+        o.sip = std::move(so);
+    } else if (!core_local.empty()) {
+        return bad("--core-local without --core");
+    }
     out.options = std::move(o);
     return out;
 }

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "control/proxy/sip_proxy.hpp"
 #include "dataplane/service/service_config.hpp"
 
 namespace pcscf::ctl {
@@ -16,8 +19,15 @@ struct LocalAddress {
     std::string text;  // as given, "10.0.0.1/24"
 };
 
+// The sec-agree terminator, when --core is given.
+struct SipOptions {
+    proxy::ProxyConfig proxy;
+    secagree::RegistrarConfig registrar;
+};
+
 struct DaemonOptions {
     dp::ServiceConfig service;
+    std::optional<SipOptions> sip;
     std::vector<LocalAddress> local;
     std::string lcores = "0-1";
     std::vector<std::string> vdevs;

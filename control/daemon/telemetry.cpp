@@ -15,6 +15,7 @@ namespace {
 
 SaManager* g_sas = nullptr;
 const dp::Dataplane* g_dp = nullptr;
+SipStatus* g_sip = nullptr;
 constexpr size_t kPage = 40;  // SAs per reply: DPDK telemetry replies are at most 16 KiB
 
 int fail(rte_tel_data* d, const std::string& why) {
@@ -194,11 +195,31 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+int cmd_sip(const char*, const char*, rte_tel_data* d) {
+    std::lock_guard lock(g_sip->mu);
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "enabled", g_sip->enabled ? "yes" : "no");
+    const proxy::ProxyCounters& c = g_sip->counters;
+    rte_tel_data_add_dict_u64(d, "ues", g_sip->ues);
+    rte_tel_data_add_dict_u64(d, "from_ue", c.from_ue);
+    rte_tel_data_add_dict_u64(d, "from_core", c.from_core);
+    rte_tel_data_add_dict_u64(d, "to_ue", c.to_ue);
+    rte_tel_data_add_dict_u64(d, "to_core", c.to_core);
+    rte_tel_data_add_dict_u64(d, "refused", c.refused);
+    rte_tel_data* dropped = rte_tel_data_alloc();
+    rte_tel_data_start_dict(dropped);
+    for (const auto& [reason, n] : c.dropped) rte_tel_data_add_dict_u64(dropped, reason.c_str(), n);
+    rte_tel_data_add_dict_container(d, "dropped", dropped, 0);
+    return 0;
+}
+
 }  // namespace
 
-void register_telemetry(SaManager& sas, const dp::Dataplane& dataplane) {
+void register_telemetry(SaManager& sas, const dp::Dataplane& dataplane, SipStatus& sip) {
     g_sas = &sas;
     g_dp = &dataplane;
+    g_sip = &sip;
+    rte_telemetry_register_cmd("/pcscf/sip", cmd_sip, "SIP proxy counters. No parameters");
     rte_telemetry_register_cmd("/pcscf/stats", cmd_stats, "Counters per worker. No parameters");
     rte_telemetry_register_cmd("/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters");
     rte_telemetry_register_cmd("/pcscf/sa/count", cmd_sa_count, "SAs by direction. No parameters");

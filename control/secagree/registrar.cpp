@@ -112,7 +112,7 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     p.deadline = now + cfg_.reg_await_auth;
     // SM6 goes back the way SM1 came: over the old set if SM1 was protected.
     Route r;
-    if (p.sm1_protected && u->current) r = {cfg_.port_ps, u->current->port_uc(), true};
+    if (p.sm1_protected && u->current) r = route_over(*u->current);
     return std::pair{p.server, r};
 }
 
@@ -131,15 +131,20 @@ std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Ar
     else if (!sip::same_mechanisms(client, u->pending->client))
         why = "Security-Client differs from the first REGISTER's";
     if (why.empty()) return {};
-    abort(impi, from.ue);
     return std::unexpected(Refusal{403, why});
 }
 
 std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const esp::IpAddr& ue,
                                                  std::chrono::seconds expires, Clock::time_point now) {
     Ue* u = find(impi, ue);
-    if (u == nullptr || !u->pending || !u->pending->temp)
-        return std::unexpected(Refusal{500, "200 for a registration that is not awaiting it"});
+    if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "200 for a registration we did not see"});
+    if (!u->pending->temp) {
+        if (!u->current || !u->pending->sm1_protected)
+            return std::unexpected(Refusal{500, "200 without a challenge for a UE with no SAs"});
+        u->pending.reset();  // not challenged: the offered ports are obsolete (TS 33.203 7.1)
+        u->current_expiry = std::max(u->current_expiry, now + expires);
+        return route_over(*u->current);
+    }
     const Key k = key(impi, ue);
     Pending p = std::move(*u->pending);
     u->pending.reset();
@@ -168,7 +173,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
     if (!p.impu.empty() && std::find(u->impus.begin(), u->impus.end(), p.impu) == u->impus.end())
         u->impus.push_back(p.impu);
     for (const auto& i : u->impus) impus_[i] = k;
-    return Route{u->current->port_ps, u->current->port_uc(), true};
+    return route_over(*u->current);
 }
 
 Route Registrar::failure_route(const std::string& impi, const esp::IpAddr& ue) const {
@@ -176,8 +181,8 @@ Route Registrar::failure_route(const std::string& impi, const esp::IpAddr& ue) c
     if (u == nullptr || !u->pending) return {};
     // Protected SM1: failures go over the old set; otherwise unprotected, except the
     // authentication failure itself, which answers SM7 over the new set.
-    if (u->pending->sm1_protected && u->current) return {cfg_.port_ps, u->current->port_uc(), true};
-    if (u->pending->temp) return {u->pending->temp->port_ps, u->pending->temp->port_uc(), true};
+    if (u->pending->sm1_protected && u->current) return route_over(*u->current);
+    if (u->pending->temp) return route_over(*u->pending->temp);
     return {};
 }
 
@@ -208,6 +213,14 @@ void Registrar::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
     if (u.current && u.current->has(sa.id) && u.kept) drop_kept(u);
 }
 
+void Registrar::on_protected_message(const Arrival& from) {
+    auto f = flows_.find({from.ue.bytes, from.ue_port, from.local_port});
+    if (!from.protected_ || f == flows_.end()) return;
+    Ue& u = ues_.at(f->second);
+    if (u.kept && u.current && (from.ue_port == u.current->port_uc() || from.ue_port == u.current->port_us()))
+        drop_kept(u);
+}
+
 void Registrar::tick(Clock::time_point now) {
     std::vector<Key> done;
     for (auto& [k, u] : ues_) {
@@ -233,12 +246,22 @@ std::expected<std::string, Refusal> Registrar::check_protected(const Arrival& fr
     return u.impi;
 }
 
+std::optional<Route> Registrar::route_back(const Arrival& from) const {
+    auto f = flows_.find({from.ue.bytes, from.ue_port, from.local_port});
+    if (!from.protected_ || f == flows_.end()) return std::nullopt;
+    const Ue& u = ues_.at(f->second);
+    if (u.current && (from.ue_port == u.current->port_uc() || from.ue_port == u.current->port_us()))
+        return route_over(*u.current);
+    if (u.kept) return Route{true, u.kept->port_ps, 0, u.kept->port_uc(), 0};
+    return std::nullopt;
+}
+
 std::optional<std::pair<esp::IpAddr, Route>> Registrar::route_to(const std::string& impu) const {
     auto it = impus_.find(impu);
     if (it == impus_.end()) return std::nullopt;
     const Ue& u = ues_.at(it->second);
     if (!u.current) return std::nullopt;
-    return std::pair{u.addr, Route{u.current->port_pc, u.current->port_us(), true}};
+    return std::pair{u.addr, route_over(*u.current)};
 }
 
 std::optional<Registrar::View> Registrar::view(const std::string& impi, const esp::IpAddr& ue) const {

@@ -56,11 +56,13 @@ struct Sm1 {
     std::vector<sip::SecurityMechanism> security_client;
 };
 
-// Where a message to the UE goes: from our port to its port, protected or not.
+// Which SA set a message to the UE goes over, or none (unprotected). The proxy picks the
+// ports by transport (TS 33.203 7.1): over UDP the P-CSCF sends everything from port_pc
+// to port_us; over TCP responses go back on the UE's connection port_uc -> port_ps and
+// requests on ours, port_pc -> port_us.
 struct Route {
-    uint16_t local_port = 5060;
-    uint16_t ue_port = 0;
     bool protected_ = false;
+    uint16_t port_ps = 0, port_pc = 0, port_uc = 0, port_us = 0;
 };
 
 class Registrar {
@@ -75,11 +77,13 @@ public:
     std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
         const std::string& impi, const esp::IpAddr& ue, std::span<const uint8_t, 16> ik,
         Clock::time_point now);
-    // SM7. Refused: the registration is aborted (temporary set deleted).
+    // SM7. Refused: answer over the temporary set (failure_route), then abort().
     std::expected<void, Refusal> on_sm7(const std::string& impi, const Arrival& from,
                                         std::span<const sip::SecurityMechanism> security_client,
                                         std::span<const sip::SecurityMechanism> security_verify);
     // SM12 with the registration's expiry. Returns the route of the 200 (the new set).
+    // A 200 to an SM1 that was not challenged (re-registration without authentication)
+    // keeps the current set and extends it; the client ports the UE offered go unused.
     std::expected<Route, Refusal> on_sm12(const std::string& impi, const esp::IpAddr& ue,
                                           std::chrono::seconds expires, Clock::time_point now);
     // A final failure answer to the registration (auth failure, timeout at the core): the
@@ -91,12 +95,19 @@ public:
 
     // SaManager's events: first use of a new inbound SA retires the kept old pair.
     void on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e);
+    // A message that arrived over the current set (after SM12: SM7 used it before it was
+    // current) also retires the kept pair (TS 33.203 7.4.2a).
+    void on_protected_message(const Arrival& from);
     // Expiries: temporary sets, registrations, kept pairs.
     void tick(Clock::time_point now);
 
     // Clause 7.1 rule 4 for a protected request: the SA it came over belongs to a UE that
     // registered `impu` over it. Returns that UE's IMPI.
     std::expected<std::string, Refusal> check_protected(const Arrival& from, const std::string& impu) const;
+    // Where the answer to a protected request goes: over the set it came in on. A kept old
+    // set has only its port_uc -> port_ps pair left, so its route has no port_pc / port_us
+    // (TS 33.203 7.4.2a: responses to messages over the old SA go over the old SA).
+    std::optional<Route> route_back(const Arrival& from) const;
     // Where a request from the core to this IMPU goes: port_pc -> port_us of the current set.
     std::optional<std::pair<esp::IpAddr, Route>> route_to(const std::string& impu) const;
 
@@ -144,6 +155,7 @@ private:
     void drop_current(Ue& u);
     void forget_if_empty(const Key& k);
     const esp::IpAddr& pcscf_for(const esp::IpAddr& ue) const { return ue.is_v4() ? v4_ : v6_; }
+    static Route route_over(const SaSet& s) { return {true, s.port_ps, s.port_pc, s.port_uc(), s.port_us()}; }
 
     // Indexes for the per-message checks: a protected flow (UE address, UE port, our
     // port) of a current or kept set, and each registered IMPU, to its UE.

@@ -20,8 +20,11 @@ struct Hop {
     std::string host_port() const;  // "192.0.2.1:5060", "[2001:db8::1]:5060"
 };
 
-// TS 33.203 7.1 rule 2: the top Via's sent-by is the packet's source (address, and port
-// when the Via carries one). A symbolic host is refused: we do not resolve names here.
+// TS 33.203 7.1 rule 2: the top Via's sent-by is the packet's source address. Its port is
+// not compared: a UE following 7.1 names port_us in Via and sends from port_uc over UDP,
+// and from an ephemeral port over TCP (seed 004 shows both); which ports a protected
+// message used is checked against the SA table instead (rule 4). A symbolic host is
+// refused: we do not resolve names here.
 std::expected<void, Refusal> check_via_sent_by(const sip::Message& m, const Arrival& from);
 
 // SM1 / SM7 towards the core: Security-Client/-Verify removed, sec-agree no longer in

@@ -100,8 +100,9 @@ TEST_F(RegistrarTest, InitialRegistrationInstallsFourSasAndRoutesOverThem) {
     ASSERT_TRUE(reg.on_sm7(kImpi, over_temp(), m.security_client, six->first).has_value());
     const auto route = reg.on_sm12(kImpi, kUe, 600s, now);
     ASSERT_TRUE(route.has_value());
-    EXPECT_EQ(route->local_port, 5101);
-    EXPECT_EQ(route->ue_port, 6000);
+    EXPECT_EQ(route->port_ps, 5101);
+    EXPECT_EQ(route->port_uc, 6000);
+    EXPECT_EQ(route->port_us, 9901);
     EXPECT_TRUE(route->protected_);
     const auto v = *reg.view(kImpi, kUe);
     ASSERT_TRUE(v.current.has_value());
@@ -110,8 +111,8 @@ TEST_F(RegistrarTest, InitialRegistrationInstallsFourSasAndRoutesOverThem) {
     EXPECT_EQ(reg.check_protected({kUe, 9901, v.current->port_pc, true}, kImpu).value(), kImpi);
     const auto to = reg.route_to(kImpu);
     ASSERT_TRUE(to.has_value());
-    EXPECT_EQ(to->second.local_port, v.current->port_pc);
-    EXPECT_EQ(to->second.ue_port, 9901);
+    EXPECT_EQ(to->second.port_pc, v.current->port_pc);
+    EXPECT_EQ(to->second.port_us, 9901);
 }
 
 struct Sm7Case {
@@ -140,6 +141,9 @@ TEST_P(Sm7Failure, AbortsAndDeletesTheTemporarySet) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().status, 403);
     EXPECT_NE(r.error().reason.find(GetParam().reason), std::string::npos) << r.error().reason;
+    // The refusal goes out over the temporary set, which is then aborted.
+    EXPECT_TRUE(reg.failure_route(kImpi, kUe).protected_);
+    reg.abort(kImpi, kUe);
     step();
     EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u) << "temporary SAs leaked";
     EXPECT_EQ(sas->size(), 0u);
@@ -172,7 +176,7 @@ TEST_F(RegistrarTest, ProtectedReRegistrationKeepsTheOldPairUntilTheNewSaIsUsed)
     auto six = reg.on_sm6(kImpi, kUe, kIk, now);
     ASSERT_TRUE(six.has_value());
     EXPECT_TRUE(six->second.protected_) << "401 goes over the old set";
-    EXPECT_EQ(six->second.ue_port, 6000);
+    EXPECT_EQ(six->second.port_uc, 6000);
     step();
     ASSERT_TRUE(reg.on_sm7(kImpi, over_temp(), offer(6002), six->first).has_value());
     ASSERT_TRUE(reg.on_sm12(kImpi, kUe, 600s, now).has_value());
@@ -196,6 +200,40 @@ TEST_F(RegistrarTest, ProtectedReRegistrationKeepsTheOldPairUntilTheNewSaIsUsed)
     EXPECT_EQ(inbound_in_engines(), 2u);
     EXPECT_EQ(outbound_in_engines(), 2u);
     EXPECT_FALSE(reg.check_protected({kUe, 6000, 5101, true}, kImpu).has_value());
+}
+
+TEST_F(RegistrarTest, ReRegistrationWithoutChallengeKeepsTheSetAndExtendsIt) {
+    register_ue(6000);
+    const SaSet before = *reg.view(kImpi, kUe)->current;
+    ASSERT_TRUE(reg.on_sm1(sm1(6002, true), now).has_value());
+    // The core answers 200 straight away: no new SAs, the offered port 6002 is obsolete.
+    const auto r = reg.on_sm12(kImpi, kUe, 3600s, now + 500s);
+    ASSERT_TRUE(r.has_value()) << r.error().reason;
+    EXPECT_EQ(r->port_uc, 6000);
+    step();
+    const auto v = *reg.view(kImpi, kUe);
+    EXPECT_EQ(v.current->ids, before.ids);
+    EXPECT_FALSE(v.temporary.has_value());
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    // Still registered after the first registration's hour (it ended at now + 3600 s).
+    reg.tick(now + 3800s);
+    EXPECT_TRUE(reg.route_to(kImpu).has_value());
+    // An unprotected SM1 answered without a challenge is the core's error, not a refresh.
+    ASSERT_TRUE(reg.on_sm1(sm1(6004), now).has_value());
+    EXPECT_FALSE(reg.on_sm12(kImpi, kUe, 600s, now).has_value());
+}
+
+TEST_F(RegistrarTest, AMessageOverTheNewSetAfterSm12RetiresTheKeptPair) {
+    register_ue(6000);
+    register_ue(6002, true);
+    ASSERT_TRUE(reg.view(kImpi, kUe)->kept.has_value());
+    reg.on_protected_message({kUe, 6000, 5101, true});  // over the kept pair: it stays
+    EXPECT_TRUE(reg.view(kImpi, kUe)->kept.has_value());
+    reg.on_protected_message({kUe, 6002, 5101, true});
+    step();
+    EXPECT_FALSE(reg.view(kImpi, kUe)->kept.has_value());
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
 }
 
 TEST_F(RegistrarTest, UnprotectedSm1WithOldSasDeletesThemAllAfterSm12) {
@@ -307,7 +345,7 @@ TEST_F(RegistrarTest, AuthenticationFailureAnswersOverTheNewSetThenDeletesIt) {
     ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
     const Route r = reg.failure_route(kImpi, kUe);
     EXPECT_TRUE(r.protected_);
-    EXPECT_EQ(r.ue_port, 6000);
+    EXPECT_EQ(r.port_uc, 6000);
     reg.abort(kImpi, kUe);
     step();
     EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);

@@ -51,6 +51,15 @@ def main():
     tap.check("replay window out of range refused", refused(OK + ["--replay-window", "10"], "--replay-window must be 64..65536"))
     tap.check("bad prefix refused", refused(["--local-addr", "10.0.0.1/33", "--access-port", "x"], "prefix must be 0..32"))
     tap.check("reversed port range refused", refused(OK + ["--protected-ports", "5200-5100"], "--protected-ports"))
+    core = OK + ["--core", "10.1.0.2:5060"]
+    tap.check("--core without --core-local refused", refused(core, "--core needs --core-local"))
+    tap.check("bad --core address refused", refused(OK + ["--core", "10.1.0:5060", "--core-local", "10.1.0.1"], "--core:"))
+    tap.check("--port-ps outside --protected-ports refused",
+              refused(core + ["--core-local", "10.1.0.1", "--port-ps", "6000"], "--port-ps must be inside --protected-ports"))
+    tap.check("--port-pc equal to --port-ps refused",
+              refused(core + ["--core-local", "10.1.0.1", "--port-pc", "5101"], "--port-pc 5101 must be inside"))
+    tap.check("unknown algorithm refused",
+              refused(core + ["--core-local", "10.1.0.1", "--alg-priority", "hmac-sha-256"], "--alg-priority: 'hmac-sha-256'"))
     tap.check("unreadable config file refused", refused(["-c", "/nonexistent/pcscf.conf"], "cannot read config file"))
 
     def config_file_values_are_checked():

@@ -23,14 +23,17 @@ def sh(*args, check=True, ns=None, capture=True, timeout=30):
 
 
 class Topology:
-    """ue namespace --veth-- pcscf namespace (DPDK af_packet) + tap in the kernel."""
+    """ue namespace --veth-- pcscf namespace (DPDK af_packet) + tap in the kernel; with
+    `core`, a third namespace for the IMS core joined to the P-CSCF's kernel by a veth."""
 
     UE4, PCSCF4 = "10.99.0.2", "10.99.0.1"
     UE6, PCSCF6 = "2001:db8:99::2", "2001:db8:99::1"
+    CORE4, PCSCF_CORE4 = "10.98.0.2", "10.98.0.1"
 
-    def __init__(self, tag=None):
+    def __init__(self, tag=None, core=False):
         self.tag = tag or f"p{os.getpid() % 100000}"
         self.ue_ns, self.pcscf_ns = f"ue-{self.tag}", f"pc-{self.tag}"
+        self.core_ns = f"core-{self.tag}" if core else None
         self.ue_if, self.p_if, self.tap = "veth-ue", "veth-p", "pcscf0"
         self.daemon = None
         self.prefix = f"pcscf-{self.tag}"
@@ -58,7 +61,24 @@ class Topology:
         sh("ip", "addr", "add", f"{self.UE4}/24", "dev", self.ue_if, ns=self.ue_ns)
         sh("ip", "addr", "add", f"{self.UE6}/64", "dev", self.ue_if, "nodad", ns=self.ue_ns)
         sh("ip", "link", "set", self.ue_if, "up", ns=self.ue_ns)
+        # A veth hands its packets over with the UDP/TCP checksum still to be filled in
+        # (offload); DPDK's af_packet reads them as they are and the P-CSCF's kernel would
+        # reject them. A real UE's packets arrive complete: make the UE's veth do the same.
+        sh("ethtool", "-K", self.ue_if, "tx", "off", ns=self.ue_ns)
+        if self.core_ns:
+            sh("ip", "netns", "add", self.core_ns)
+            sh("ip", "link", "set", "lo", "up", ns=self.core_ns)
+            sh("ip", "link", "add", "veth-core", "netns", self.pcscf_ns, "type", "veth",
+               "peer", "name", "veth-c", "netns", self.core_ns)
+            sh("ip", "addr", "add", f"{self.PCSCF_CORE4}/24", "dev", "veth-core", ns=self.pcscf_ns)
+            sh("ip", "addr", "add", f"{self.CORE4}/24", "dev", "veth-c", ns=self.core_ns)
+            sh("ip", "link", "set", "veth-core", "up", ns=self.pcscf_ns)
+            sh("ip", "link", "set", "veth-c", "up", ns=self.core_ns)
         return self
+
+    def sec_agree_args(self, core_port=5060):
+        """pcscf-espd options for the sec-agree proxy towards the core namespace."""
+        return ["--core", f"{self.CORE4}:{core_port}", "--core-local", f"{self.PCSCF_CORE4}:5060"]
 
     def start_daemon(self, workers=1, extra=(), log=None, pmd="af_packet"):
         """pmd: af_packet (the kernel defragments IP for it, PACKET_FANOUT_FLAG_DEFRAG),
@@ -115,8 +135,9 @@ class Topology:
 
     def close(self):
         self.stop_daemon()
-        for ns in (self.ue_ns, self.pcscf_ns):
-            sh("ip", "netns", "del", ns, check=False)
+        for ns in (self.ue_ns, self.pcscf_ns, self.core_ns):
+            if ns:
+                sh("ip", "netns", "del", ns, check=False)
 
 
 class Ctl:
@@ -150,6 +171,9 @@ class Ctl:
 
     def del_sa(self, sa_id):
         return self(f"/pcscf/sa/del,{sa_id}")
+
+    def sip(self):
+        return self("/pcscf/sip")
 
     def sas(self):
         rows, off = [], 0

@@ -1,0 +1,419 @@
+#include "control/proxy/sip_proxy.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <random>
+
+namespace pcscf::proxy {
+
+using secagree::Arrival;
+using secagree::Refusal;
+using secagree::Route;
+using sip::HeaderKind;
+
+namespace {
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+        case 400: return "Bad Request";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 483: return "Too Many Hops";
+        case 494: return "Security Agreement Required";
+        default: return "Server Internal Error";
+    }
+}
+
+std::string_view name(std::uint8_t kind) {
+    static constexpr std::array<std::string_view, 5> k{"SM1", "SM7", "de-REGISTER", "request", "request"};
+    return k[kind];
+}
+
+std::string what(const sip::Message& m) {
+    return m.is_request() ? std::string(m.method()) : std::to_string(m.status_code()) + " " + std::string(m.reason());
+}
+
+std::string where(const Arrival& a) {
+    return Endpoint{a.ue, a.ue_port}.to_string() + " -> :" + std::to_string(a.local_port) +
+           (a.protected_ ? " (ESP)" : " (plain)");
+}
+
+// The registration's lifetime in a 200: the first Contact's expires, else Expires.
+std::chrono::seconds granted(const sip::Message& m) {
+    if (auto c = sip::contacts(m); c && !c->contacts.empty())
+        if (const auto* p = sip::find_param(c->contacts.front().params, "expires"))
+            return std::chrono::seconds(std::strtoul(std::string(p->value).c_str(), nullptr, 10));
+    if (auto e = sip::expires(m); e && *e) return std::chrono::seconds(**e);
+    return std::chrono::seconds(3600);
+}
+
+// A de-registration: Contact "*", or every contact (else Expires) at zero.
+bool deregisters(const sip::Message& m) {
+    auto c = sip::contacts(m);
+    if (!c) return false;
+    if (c->star) return true;
+    auto e = sip::expires(m);
+    const bool header_zero = e && *e && **e == 0;
+    if (c->contacts.empty()) return false;
+    return std::all_of(c->contacts.begin(), c->contacts.end(), [&](const sip::NameAddr& n) {
+        const auto* p = sip::find_param(n.params, "expires");
+        return p ? p->value == "0" : header_zero;
+    });
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<SipProxy>, std::string> SipProxy::create(
+    ProxyConfig cfg, const secagree::RegistrarConfig& ports, secagree::Registrar& reg, Trace trace) {
+    std::unique_ptr<SipProxy> p(new SipProxy(std::move(cfg), ports, reg, std::move(trace)));
+    p->epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (p->epoll_ < 0) return std::unexpected("epoll_create1 failed");
+    std::vector<std::pair<Endpoint, Side>> binds;
+    for (const auto& a : p->cfg_.access) {
+        binds.push_back({{a, p->cfg_.sip_port}, Side::access});
+        binds.push_back({{a, p->port_ps_}, Side::access});
+        for (uint16_t pc : p->port_pc_) binds.push_back({{a, pc}, Side::access});
+    }
+    binds.push_back({p->cfg_.core_local, Side::core});
+    p->listeners_.reserve(binds.size());
+    for (const auto& [ep, side] : binds) {
+        auto s = UdpSocket::bind(ep);
+        if (!s) return std::unexpected(s.error());
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u32 = uint32_t(p->listeners_.size());
+        if (::epoll_ctl(p->epoll_, EPOLL_CTL_ADD, s->fd(), &ev) != 0) return std::unexpected("epoll_ctl failed");
+        p->listeners_.push_back({std::move(*s), side});
+    }
+    std::random_device rd;
+    p->branch_prefix_ = "z9hG4bK" + std::to_string(rd() % 1000000) + "pc";
+    return p;
+}
+
+SipProxy::~SipProxy() {
+    if (epoll_ >= 0) ::close(epoll_);
+}
+
+int SipProxy::poll(int timeout_ms, Clock::time_point now) {
+    now_ = now;
+    std::array<epoll_event, 16> ev;
+    const int n = ::epoll_wait(epoll_, ev.data(), int(ev.size()), timeout_ms);
+    int handled = 0;
+    for (int i = 0; i < n; ++i)  // drain each socket, but let the SA rings have their turn
+        for (int k = 0; k < 64 && receive(listeners_[ev[i].data.u32], now); ++k) ++handled;
+    return handled;
+}
+
+bool SipProxy::receive(const Listener& l, Clock::time_point now) {
+    static thread_local std::array<char, 65536> buf;
+    const auto got = l.socket.receive(buf);
+    if (!got) return false;
+    const auto& [n, src] = *got;
+    if (n > buf.size()) {
+        drop("too_large", "a datagram over 64 KiB from " + src.to_string());
+        return true;
+    }
+    const std::string_view bytes(buf.data(), n);
+    if (bytes.find_first_not_of("\r\n") == std::string_view::npos) return true;  // keep-alive
+    auto m = sip::parse_message(bytes, sip::Framing::datagram);
+    if (!m) {
+        drop("malformed", "from " + src.to_string() + ": " + m.error().message);
+        return true;
+    }
+    if (l.side == Side::core) {
+        ++counters_.from_core;
+        from_core(*m, src, now);
+    } else {
+        ++counters_.from_ue;
+        from_ue(*m, {src.addr, src.port, l.socket.local().port, l.socket.local().port != cfg_.sip_port}, now);
+    }
+    return true;
+}
+
+void SipProxy::from_ue(const sip::Message& m, const Arrival& a, Clock::time_point now) {
+    const bool ack = m.method() == "ACK";
+    if (auto v = sip::validate(m); !v) {
+        if (m.is_request() && !ack) return refuse(m, a, {400, v.error().message});
+        return drop("malformed", "from " + where(a) + ": " + v.error().message);
+    }
+    if (!m.is_request()) return ue_response(m, a);
+    // A retransmission of a request we relayed goes out again, unexamined.
+    const std::string their = std::string(sip::top_via(m)->branch) + "@" + Endpoint{a.ue, a.ue_port}.to_string();
+    if (auto it = by_their_branch_.find(their); it != by_their_branch_.end()) {
+        if (auto t = txns_.find(it->second); t != txns_.end()) {
+            listeners_.back().socket.send(t->second.relayed, cfg_.core);
+            ++counters_.to_core;
+            return;
+        }
+    }
+    if (auto c = secagree::check_via_sent_by(m, a); !c) return ack ? drop("via", c.error().reason) : refuse(m, a, c.error());
+    // TS 33.203 7.1: only REGISTER may arrive on the unprotected port; the rest is discarded.
+    if (!a.protected_ && m.method() != "REGISTER")
+        return drop("unprotected", what(m) + " from " + where(a) + " is not a REGISTER");
+    if (a.protected_) reg_.on_protected_message(a);
+    if (m.method() == "REGISTER") return ue_register(m, a, now);
+    // Rule 4: a protected request names an IMPU registered over the SA it came on.
+    const auto from = sip::from(m);
+    const auto impi = reg_.check_protected(a, std::string(from->uri.text));
+    if (!impi) return drop("wrong_sa", what(m) + " from " + where(a) + ": " + impi.error().reason);
+    to_core(m, a, Kind::ue_request, *impi, true, now);
+}
+
+void SipProxy::ue_register(const sip::Message& m, const Arrival& a, Clock::time_point now) {
+    std::string impi, impu;
+    if (auto creds = sip::auth_values(m, HeaderKind::authorization); creds && !creds->empty())
+        if (auto u = creds->front().username()) impi = *u;
+    impu = sip::to(m)->uri.text;
+    auto client = sip::security_mechanisms(m, HeaderKind::security_client);
+    auto verify = sip::security_mechanisms(m, HeaderKind::security_verify);
+    if (!client) return refuse(m, a, {400, client.error().message});
+    if (!verify) return refuse(m, a, {400, verify.error().message});
+    // SM7 is the REGISTER that arrives over the temporary set (TS 33.203 7.2).
+    const auto v = reg_.view(impi, a.ue);
+    if (v && v->temporary && a.protected_ && a.ue_port == v->temporary->port_uc() &&
+        a.local_port == v->temporary->port_ps) {
+        if (auto r = reg_.on_sm7(impi, a, *client, *verify); !r) {
+            refuse(m, a, r.error(), reg_.failure_route(impi, a.ue));
+            return after_grace(now, [this, impi, ue = a.ue] { reg_.abort(impi, ue); });
+        }
+        return to_core(m, a, Kind::sm7, impi, true, now);
+    }
+    if (deregisters(m)) {
+        if (auto r = reg_.check_protected(a, impu); !r) return refuse(m, a, r.error());
+        return to_core(m, a, Kind::deregister, impi, true, now);
+    }
+    auto r = reg_.on_sm1({a, impi, impu, *client}, now);
+    if (!r) return refuse(m, a, r.error());
+    to_core(m, a, Kind::sm1, impi, *r, now);
+}
+
+void SipProxy::ue_response(const sip::Message& m, const Arrival& a) {
+    if (!a.protected_) return drop("unprotected", what(m) + " from " + where(a) + " is not a REGISTER");
+    auto t = txns_.find(std::string(sip::top_via(m)->branch));
+    if (t == txns_.end() || t->second.kind != Kind::core_request)
+        return drop("no_transaction", what(m) + " from " + where(a));
+    auto out = secagree::response_to_ue(m);
+    if (!out) return drop("malformed", out.error().message);
+    if (auto err = listeners_.back().socket.send(*out, t->second.core_from); !err.empty()) return drop("send", err);
+    ++counters_.to_core;
+    trace_("UE " + where(a) + "  " + what(m) + "  -> core " + t->second.core_from.to_string());
+    if (m.status_code() >= 200) {
+        by_their_branch_.erase(t->second.their);
+        txns_.erase(t);
+    }
+}
+
+void SipProxy::to_core(const sip::Message& m, const Arrival& a, Kind kind, const std::string& impi,
+                       bool integrity_protected, Clock::time_point now) {
+    const std::string branch = new_branch();
+    auto out = kind == Kind::ue_request ? secagree::relay_request(m, core_hop(), branch)
+                                        : secagree::register_to_core(m, a, core_hop(), branch, integrity_protected);
+    if (!out) return refuse(m, a, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
+    const auto via = sip::top_via(m);
+    Txn t{kind, impi, a, {a.ue, via->has_rport ? a.ue_port : via->port.value_or(5060)}, {},
+          std::string(m.bytes()), std::move(*out), now,
+          std::string(via->branch) + "@" + Endpoint{a.ue, a.ue_port}.to_string()};
+    if (auto err = listeners_.back().socket.send(t.relayed, cfg_.core); !err.empty()) return drop("send", err);
+    ++counters_.to_core;
+    trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(uint8_t(kind))) + ")  -> core " +
+           cfg_.core.to_string());
+    by_their_branch_[t.their] = branch;
+    txns_.emplace(branch, std::move(t));
+}
+
+void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::time_point now) {
+    if (auto v = sip::validate(m); !v) {
+        if (m.is_request() && m.method() != "ACK") return answer_core(m, from, 400, v.error().message);
+        return drop("malformed", "from core " + from.to_string() + ": " + v.error().message);
+    }
+    if (!m.is_request()) {
+        auto t = txns_.find(std::string(sip::top_via(m)->branch));
+        if (t == txns_.end()) return drop("no_transaction", what(m) + " from core " + from.to_string());
+        core_response(m, t->second, now);
+        if (m.status_code() >= 200) {
+            by_their_branch_.erase(t->second.their);
+            txns_.erase(t);
+        }
+        return;
+    }
+    const std::string their = std::string(sip::top_via(m)->branch) + "@" + from.to_string();
+    if (auto it = by_their_branch_.find(their); it != by_their_branch_.end())
+        if (auto t = txns_.find(it->second); t != txns_.end()) {
+            const Txn& x = t->second;
+            if (auto dest = reg_.route_to(x.impi)) to_ue(x.relayed, dest->first, dest->second, {}, what(m));
+            return;
+        }
+    // Terminating request: to the UE that registered the IMPU in To (or the Request-URI).
+    std::string impu(sip::to(m)->uri.text);
+    auto dest = reg_.route_to(impu);
+    if (!dest) {
+        impu = m.request_uri();
+        dest = reg_.route_to(impu);
+    }
+    const esp::IpAddr* access = dest ? access_for(dest->first) : nullptr;
+    if (access == nullptr) {
+        if (m.method() == "ACK") return drop("not_registered", what(m) + " from core");
+        return answer_core(m, from, 404, "not registered at this P-CSCF");
+    }
+    // Our Via names the protected server port: the UE answers there (TS 33.203 7.1, UDP).
+    const std::string branch = new_branch();
+    auto out = secagree::relay_request(m, {"UDP", *access, port_ps_}, branch);
+    if (!out) return answer_core(m, from, m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message);
+    Txn t{Kind::core_request, impu, {}, {}, from, std::string(m.bytes()), std::move(*out), now, their};
+    trace_("core " + from.to_string() + "  " + what(m) + "  -> UE " + impu);
+    to_ue(t.relayed, dest->first, dest->second, {}, what(m));
+    by_their_branch_[their] = branch;
+    txns_.emplace(branch, std::move(t));
+}
+
+void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point now) {
+    const int status = m.status_code();
+    const esp::IpAddr ue = t.from.ue;
+    if (status == 100) return;  // hop by hop
+    auto send_back = [&](const Route& r, std::string_view label) {
+        auto out = secagree::response_to_ue(m);
+        if (!out) return drop("malformed", out.error().message);
+        to_ue(*out, ue, r, t.ue_reply, label);
+    };
+    const Route back = reg_.route_back(t.from).value_or(Route{});
+    switch (t.kind) {
+        case Kind::sm1:
+        case Kind::sm7: {
+            if (status < 200) return send_back(t.kind == Kind::sm1 ? back : reg_.failure_route(t.impi, ue), what(m));
+            std::optional<sip::AkaKey> ik;
+            if (auto ch = sip::auth_values(m, HeaderKind::www_authenticate); ch)
+                for (const auto& c : *ch)
+                    if (c.ik) ik = c.ik;
+            if (status == 401 && t.kind == Kind::sm1 && ik) {
+                auto six = reg_.on_sm6(t.impi, ue, *ik, now);
+                if (!six) {
+                    auto req = sip::parse_message(t.request, sip::Framing::datagram);
+                    if (req) refuse(*req, t.from, six.error());
+                    reg_.abort(t.impi, ue);
+                    return;
+                }
+                auto out = secagree::challenge_to_ue(m, six->first);
+                if (!out) return drop("malformed", out.error().message);
+                return to_ue(*out, ue, six->second, t.ue_reply, "401 (SM6) + Security-Server");
+            }
+            if (status == 200) {
+                auto r = reg_.on_sm12(t.impi, ue, granted(m), now);
+                if (r) return send_back(*r, "200 (SM12)");
+                drop("registrar", r.error().reason);
+                return send_back(back, "200");
+            }
+            // A failure answer to the registration: out the way the registrar says, then
+            // the temporary set goes (TS 33.203 7.4.2a).
+            send_back(reg_.failure_route(t.impi, ue), what(m));
+            return after_grace(now, [this, impi = t.impi, ue] { reg_.abort(impi, ue); });
+        }
+        case Kind::deregister:
+            send_back(back, what(m) + " (de-registration)");
+            if (status == 200) after_grace(now, [this, impi = t.impi, ue] { reg_.deregistered(impi, ue); });
+            return;
+        case Kind::ue_request:
+            if (!back.protected_) return drop("sa_gone", what(m) + " for a UE whose SA went");
+            return send_back(back, what(m));
+        case Kind::core_request:
+            return drop("no_transaction", what(m) + " from the core for its own request");
+    }
+}
+
+void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route& r, const Endpoint& plain,
+                     std::string_view label) {
+    const UdpSocket* s = nullptr;
+    Endpoint to{ue, 0};
+    if (!r.protected_) {
+        s = socket_for(ue, cfg_.sip_port);
+        to = plain;
+    } else if (r.port_pc != 0) {  // UDP: everything to the UE leaves port_pc for port_us
+        s = socket_for(ue, r.port_pc);
+        to.port = r.port_us;
+    } else {  // the kept old pair: port_ps -> port_uc is all that is left of it
+        s = socket_for(ue, r.port_ps);
+        to.port = r.port_uc;
+    }
+    if (s == nullptr) return drop("no_socket", "no access address of the UE's family");
+    if (auto err = s->send(bytes, to); !err.empty()) return drop("send", err);
+    ++counters_.to_ue;
+    trace_("    -> UE " + to.to_string() + " from :" + std::to_string(s->local().port) +
+           (r.protected_ ? " (ESP)  " : " (plain)  ") + std::string(label));
+}
+
+void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refusal& why,
+                      std::optional<Route> over) {
+    ++counters_.refused;
+    auto w = sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status),
+                                             "pcscf" + std::to_string(next_branch_++));
+    if (!w) return drop("malformed", "cannot answer: " + w.error().message);
+    std::string text = why.reason;
+    std::replace_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, '\'');
+    const esp::IpAddr* me = access_for(a.ue);
+    (void)w->add_header("Warning", "399 " + (me ? secagree::Hop{"UDP", *me}.host() : std::string("pcscf")) +
+                                       " \"" + text + "\"");
+    const auto via = sip::top_via(request);
+    const Endpoint plain{a.ue, via && !via->has_rport && via->port ? *via->port : a.ue_port};
+    // Back the way it came: a protected request over the pair it used.
+    const Route r = over ? *over : a.protected_ ? Route{true, a.local_port, 0, a.ue_port, 0} : Route{};
+    trace_("UE " + where(a) + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " + why.reason);
+    to_ue(w->write(), a.ue, r, plain, std::to_string(why.status) + " " + std::string(reason_phrase(why.status)));
+}
+
+void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason) {
+    ++counters_.refused;
+    trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(status) + ": " +
+           std::string(reason));
+    auto w = sip::MessageWriter::response_to(request, uint16_t(status), reason_phrase(status),
+                                             "pcscf" + std::to_string(next_branch_++));
+    if (!w) return drop("malformed", "cannot answer: " + w.error().message);
+    if (auto err = listeners_.back().socket.send(w->write(), to); !err.empty()) return drop("send", err);
+    ++counters_.to_core;
+}
+
+void SipProxy::drop(std::string_view reason, std::string_view detail) {
+    ++counters_.dropped[std::string(reason)];
+    trace_("dropped (" + std::string(reason) + "): " + std::string(detail));
+}
+
+void SipProxy::after_grace(Clock::time_point now, std::function<void()> f) {
+    later_.emplace_back(now + cfg_.delete_grace, std::move(f));
+}
+
+void SipProxy::tick(Clock::time_point now) {
+    // Run what is due; a task may add more (none does today), so collect first.
+    std::vector<std::function<void()>> due;
+    std::erase_if(later_, [&](auto& l) {
+        if (l.first > now) return false;
+        due.push_back(std::move(l.second));
+        return true;
+    });
+    for (auto& f : due) f();
+    std::erase_if(txns_, [&](const auto& kv) {
+        if (now - kv.second.created < cfg_.txn_lifetime) return false;
+        by_their_branch_.erase(kv.second.their);
+        return true;
+    });
+}
+
+const UdpSocket* SipProxy::socket_for(const esp::IpAddr& family, uint16_t port) const {
+    for (const auto& l : listeners_)
+        if (l.side == Side::access && l.socket.local().port == port &&
+            l.socket.local().addr.is_v4() == family.is_v4())
+            return &l.socket;
+    return nullptr;
+}
+
+const esp::IpAddr* SipProxy::access_for(const esp::IpAddr& ue) const {
+    for (const auto& a : cfg_.access)
+        if (a.is_v4() == ue.is_v4()) return &a;
+    return nullptr;
+}
+
+secagree::Hop SipProxy::core_hop() const { return {"UDP", cfg_.core_local.addr, cfg_.core_local.port}; }
+
+std::string SipProxy::new_branch() { return branch_prefix_ + std::to_string(next_branch_++); }
+
+}  // namespace pcscf::proxy

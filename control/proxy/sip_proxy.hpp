@@ -1,0 +1,129 @@
+#pragma once
+// The P-CSCF's SIP proxy over UDP: it terminates sec-agree with the Registrar and relays
+// everything else between the UEs and the IMS core, statelessly but for a table of its own
+// branches (to send each response back the way its request came).
+//
+//   access side (the tap's addresses)        core side
+//   :sip_port  unprotected, REGISTER only    core_local -> core
+//   :port_ps   protected server port
+//   :port_pc   protected client ports
+//
+// A message that reaches a protected port came over ESP that verified: the datapath drops
+// plain packets to those ports. Which SA carried it is told by its ports (TS 33.203 7.1).
+//
+// Threading: the control thread only; poll() never blocks longer than it is told.
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/proxy/udp_socket.hpp"
+#include "control/secagree/sip_edits.hpp"
+
+namespace pcscf::proxy {
+
+using Clock = std::chrono::steady_clock;
+
+struct ProxyConfig {
+    std::vector<esp::IpAddr> access;  // the P-CSCF's access addresses (IPv4 and/or IPv6)
+    uint16_t sip_port = 5060;         // the unprotected port on them
+    Endpoint core;                    // next hop towards the IMS core (I-/S-CSCF)
+    Endpoint core_local;              // our side towards it: what Via and Path name
+    std::chrono::milliseconds txn_lifetime{32000};  // RFC 3261 64*T1
+    std::chrono::milliseconds delete_grace{1000};   // SAs outlive their last message this long
+};
+
+// What happened to the messages, for telemetry and the tests.
+struct ProxyCounters {
+    uint64_t from_ue = 0, from_core = 0, to_ue = 0, to_core = 0;
+    uint64_t refused = 0;  // answered with an error by the P-CSCF itself
+    std::map<std::string, uint64_t> dropped;  // by reason
+};
+
+class SipProxy {
+public:
+    // One line per message handled (direction, method or status, ports, SA), for the log.
+    using Trace = std::function<void(std::string_view)>;
+
+    static std::expected<std::unique_ptr<SipProxy>, std::string> create(
+        ProxyConfig cfg, const secagree::RegistrarConfig& ports, secagree::Registrar& reg, Trace trace);
+
+    // Handles every datagram waiting, waiting up to `timeout_ms` for the first one.
+    // Returns how many were handled.
+    int poll(int timeout_ms, Clock::time_point now);
+    // Forgets old transactions; runs the SA deletions that waited for their last message.
+    void tick(Clock::time_point now);
+
+    const ProxyCounters& counters() const { return counters_; }
+    ~SipProxy();
+
+private:
+    enum class Side : uint8_t { access, core };
+    struct Listener {
+        UdpSocket socket;
+        Side side;
+    };
+    enum class Kind : uint8_t { sm1, sm7, deregister, ue_request, core_request };
+    struct Txn {
+        Kind kind;
+        std::string impi;             // the UE's IMPI; for the core's requests the IMPU
+        secagree::Arrival from;       // the UE's request: where it came from
+        Endpoint ue_reply;            // unprotected answers go here (Via / rport)
+        Endpoint core_from;           // the core's request: who sent it
+        std::string request;          // as received, to answer it ourselves
+        std::string relayed;          // as sent, for retransmissions
+        Clock::time_point created;
+        std::string their;            // the sender's branch @ its address (retransmissions)
+    };
+
+    SipProxy(ProxyConfig cfg, const secagree::RegistrarConfig& ports, secagree::Registrar& reg, Trace trace)
+        : cfg_(std::move(cfg)), port_ps_(ports.port_ps), port_pc_(ports.port_pc), reg_(reg), trace_(std::move(trace)) {}
+
+    bool receive(const Listener& l, Clock::time_point now);  // false: nothing waited
+    void from_ue(const sip::Message& m, const secagree::Arrival& a, Clock::time_point now);
+    void ue_register(const sip::Message& m, const secagree::Arrival& a, Clock::time_point now);
+    void ue_response(const sip::Message& m, const secagree::Arrival& a);
+    void from_core(const sip::Message& m, const Endpoint& from, Clock::time_point now);
+    void core_response(const sip::Message& m, Txn& t, Clock::time_point now);
+
+    // Relays a UE's request to the core under a new branch (a retransmission: the same).
+    void to_core(const sip::Message& m, const secagree::Arrival& a, Kind kind, const std::string& impi,
+                 bool integrity_protected, Clock::time_point now);
+    // Sends to the UE over `r` (or unprotected to `plain` when r is not protected).
+    void to_ue(std::string_view bytes, const esp::IpAddr& ue, const secagree::Route& r, const Endpoint& plain,
+               std::string_view what);
+    // Answers a UE's request ourselves: over `over`, else back the way it came.
+    void refuse(const sip::Message& request, const secagree::Arrival& a, const secagree::Refusal& why,
+                std::optional<secagree::Route> over = std::nullopt);
+    void answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason);
+    void drop(std::string_view reason, std::string_view detail);
+    void after_grace(Clock::time_point now, std::function<void()> f);
+
+    const UdpSocket* socket_for(const esp::IpAddr& family, uint16_t port) const;
+    const esp::IpAddr* access_for(const esp::IpAddr& ue) const;
+    secagree::Hop core_hop() const;
+    std::string new_branch();
+
+    ProxyConfig cfg_;
+    uint16_t port_ps_;
+    std::vector<uint16_t> port_pc_;
+    secagree::Registrar& reg_;
+    Trace trace_;
+    int epoll_ = -1;
+    std::vector<Listener> listeners_;
+    std::map<std::string, Txn> txns_;                  // by our branch
+    std::map<std::string, std::string> by_their_branch_;  // UE / core branch + source -> ours
+    std::vector<std::pair<Clock::time_point, std::function<void()>>> later_;
+    uint64_t next_branch_ = 1;
+    std::string branch_prefix_;
+    ProxyCounters counters_;
+    Clock::time_point now_{};
+};
+
+}  // namespace pcscf::proxy

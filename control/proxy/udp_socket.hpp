@@ -1,0 +1,45 @@
+#pragma once
+// The control thread's UDP sockets for SIP: non-blocking, bound to one address and port.
+// On the access side the addresses live on the tap (the kernel's view of the access
+// link); IP(V6)_FREEBIND lets us bind before they finish duplicate address detection.
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "dataplane/esp/ip_addr.hpp"
+
+namespace pcscf::proxy {
+
+struct Endpoint {
+    esp::IpAddr addr;
+    uint16_t port = 0;
+    std::string to_string() const;  // "10.0.0.1:5060", "[2001:db8::1]:5060"
+    bool operator==(const Endpoint&) const = default;
+};
+
+class UdpSocket {
+public:
+    static std::expected<UdpSocket, std::string> bind(const Endpoint& local);
+    UdpSocket(UdpSocket&& o) noexcept : fd_(o.fd_), local_(o.local_) { o.fd_ = -1; }
+    UdpSocket& operator=(UdpSocket&&) = delete;
+    UdpSocket(const UdpSocket&) = delete;
+    ~UdpSocket();
+
+    int fd() const { return fd_; }
+    const Endpoint& local() const { return local_; }
+    // One waiting datagram into `buf` with its real size (larger than `buf` when it was
+    // cut: the caller drops it as too large), or nothing when none waits.
+    std::optional<std::pair<size_t, Endpoint>> receive(std::span<char> buf) const;
+    // Empty on success, else what failed.
+    std::string send(std::string_view bytes, const Endpoint& to) const;
+
+private:
+    UdpSocket(int fd, const Endpoint& local) : fd_(fd), local_(local) {}
+    int fd_ = -1;
+    Endpoint local_;
+};
+
+}  // namespace pcscf::proxy

@@ -1,0 +1,116 @@
+"""3GPP Milenage (TS 35.206) and the IMS AKA vector (RFC 3310) built from it, so the test
+can play the HSS/S-CSCF and the UE's IPsec layer can derive IK like a UE's ISIM does.
+
+sipp takes aka_K, aka_OP and aka_AMF as raw strings (16, 16 and 2 bytes, not hex), so a
+test that drives sipp picks printable keys and passes their bytes here (sipp_bytes)."""
+import base64
+import hmac
+import os
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+
+def _enc(k, block):
+    e = Cipher(algorithms.AES(k), modes.ECB()).encryptor()
+    return e.update(block) + e.finalize()
+
+
+def _xor(a, b):
+    return bytes(x ^ y for x, y in zip(a, b))
+
+
+def _rot(x, bits):
+    """Cyclic left rotation of the 128-bit block x by a multiple of 8 bits."""
+    n = bits // 8
+    return x[n:] + x[:n]
+
+
+def _c(i):
+    return bytes(15) + bytes([i])
+
+
+def opc(k, op):
+    return _xor(_enc(k, op), op)
+
+
+def _temp(k, opc_, rand):
+    return _enc(k, _xor(rand, opc_))
+
+
+def f1(k, op, rand, sqn, amf, star=False):
+    """MAC-A (or MAC-S for f1*), 8 bytes."""
+    o = opc(k, op)
+    in1 = sqn + amf + sqn + amf
+    out1 = _xor(_enc(k, _xor(_xor(_temp(k, o, rand), _rot(_xor(in1, o), 64)), _c(0))), o)
+    return out1[8:] if star else out1[:8]
+
+
+def _out(k, op, rand, r, c):
+    o = opc(k, op)
+    return _xor(_enc(k, _xor(_rot(_xor(_temp(k, o, rand), o), r), _c(c))), o)
+
+
+def f2(k, op, rand):
+    """RES, 8 bytes."""
+    return _out(k, op, rand, 0, 1)[8:]
+
+
+def f5(k, op, rand):
+    """AK, 6 bytes."""
+    return _out(k, op, rand, 0, 1)[:6]
+
+
+def f3(k, op, rand):
+    """CK."""
+    return _out(k, op, rand, 32, 2)
+
+
+def f4(k, op, rand):
+    """IK."""
+    return _out(k, op, rand, 64, 4)
+
+
+def aka_vector(k, op, sqn, amf, rand):
+    """One authentication vector as the S-CSCF gets it from the HSS; `nonce` is what IMS
+    AKA puts in WWW-Authenticate: base64(RAND || AUTN)."""
+    ak = f5(k, op, rand)
+    autn = _xor(sqn, ak) + amf + f1(k, op, rand, sqn, amf)
+    return {"rand": rand, "autn": autn, "xres": f2(k, op, rand), "ck": f3(k, op, rand),
+            "ik": f4(k, op, rand), "ak": ak, "nonce": base64.b64encode(rand + autn).decode()}
+
+
+def ik_from_nonce(k, op, nonce_b64):
+    """The UE's IK for a challenge, from the RAND at the start of the nonce."""
+    return f4(k, op, base64.b64decode(nonce_b64)[:16])
+
+
+def check_autn(k, op, amf, nonce_b64):
+    """True if the nonce's AUTN carries a MAC the UE accepts (what sipp checks)."""
+    raw = base64.b64decode(nonce_b64)
+    rand, autn = raw[:16], raw[16:32]
+    sqn = _xor(autn[:6], f5(k, op, rand))
+    return hmac.compare_digest(autn[8:16], f1(k, op, rand, sqn, amf))
+
+
+def sipp_bytes(s):
+    """The key bytes sipp uses for a given aka_K/aka_OP/aka_AMF string."""
+    return s.encode() if isinstance(s, str) else bytes(s)
+
+
+def sipp_vector(k, op, sqn, amf):
+    """A vector with a random RAND whose XRES has no zero byte: sipp 3.6.1 digests RES
+    with strlen(), so it would answer with a truncated RES (and a real S-CSCF reject it)."""
+    while True:
+        v = aka_vector(k, op, sqn, amf, os.urandom(16))
+        if 0 not in v["xres"]:
+            return v
+
+
+def core_inf(path, vectors):
+    """Writes the -inf file of sipp/core_uas.xml: one line with nonce;ik;ck for each
+    challenge of the scenario (two)."""
+    fields = []
+    for v in vectors:
+        fields += [v["nonce"], v["ik"].hex(), v["ck"].hex()]
+    with open(path, "w") as f:
+        f.write("SEQUENTIAL\n" + ";".join(fields) + "\n")

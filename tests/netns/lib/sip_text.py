@@ -1,0 +1,38 @@
+"""SIP messages as text for the scripted UE and core of the sec-agree tests: just enough
+to write requests and answer them (RFC 3261 8.2.6: Via, From, To, Call-ID, CSeq copied)."""
+import re
+
+
+def request(method, ruri, via, branch, frm, to, call_id, cseq, headers=(), body=""):
+    lines = [f"{method} {ruri} SIP/2.0", f"Via: SIP/2.0/UDP {via};branch={branch}", "Max-Forwards: 70",
+             f"From: <{frm}>;tag=ue{cseq}", f"To: <{to}>", f"Call-ID: {call_id}", f"CSeq: {cseq} {method}",
+             *headers, f"Content-Length: {len(body)}", "", body]
+    return "\r\n".join(lines).encode()
+
+
+def header(msg, name):
+    """Values of every `name` header, in order."""
+    text = msg.decode() if isinstance(msg, bytes) else msg
+    return [m.group(1).strip() for m in re.finditer(rf"^{name}:[ \t]*(.*)$", text, re.M | re.I)]
+
+
+def start_line(msg):
+    return msg.decode().split("\r\n", 1)[0]
+
+
+def response(req, code, reason, headers=()):
+    text = req.decode()
+    copied = [line for line in text.split("\r\n")
+              if re.match(r"^(Via|From|To|Call-ID|CSeq):", line, re.I)]
+    copied = [line + ";tag=core1" if line.lower().startswith("to:") and "tag=" not in line else line
+              for line in copied]
+    return "\r\n".join([f"SIP/2.0 {code} {reason}", *copied, *headers, "Content-Length: 0", "", ""]).encode()
+
+
+def mechanism(value):
+    """One ipsec-3gpp mechanism's parameters: {'alg': ..., 'spi-c': ..., ...}."""
+    params = {}
+    for p in value.split(";")[1:]:
+        k, _, v = p.strip().partition("=")
+        params[k.lower()] = v
+    return params

@@ -1,0 +1,303 @@
+#!/usr/bin/python3
+"""pcscf-espd's sec-agree proxy end to end in network namespaces (issue 4).
+
+UE namespace --veth-- pcscf-espd (DPDK) + tap --- P-CSCF kernel --veth-- core namespace.
+The UE is scripted here: its SIP is plain text, its ESP is scapy's (an implementation no
+one here wrote), with keys from the IK the core put in its 401 (what the UE's USIM would
+compute). The core is a UDP socket in its own namespace that challenges with ik / ck.
+What is checked is what TS 33.203 clause 7 says the P-CSCF does: SAs from SM6, SM7 over
+them with the right Security-Verify, SM12 over the new set, protected requests both ways,
+the checks of 7.1, de-registration deleting every SA. Output is TAP."""
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from netns import Topology  # noqa: E402
+from tap import Tap, expect  # noqa: E402
+import sip_text  # noqa: E402
+import ue_peer  # noqa: E402
+from scapy.all import IP, IPv6, UDP, Raw  # noqa: E402
+
+IK = bytes.fromhex("00112233445566778899aabbccddeeff")
+CK = bytes.fromhex("ffeeddccbbaa99887766554433221100")
+REALM = "ims.example.net"
+PORT_US = 6101  # the UE's protected server port: in its Via, fixed while registered
+
+
+class Core:
+    """The IMS core: one UDP socket in the core namespace (opened there, used from here)."""
+
+    def __init__(self, topo):
+        ue_peer.enter_netns(topo.core_ns)
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind((topo.CORE4, 5060))
+        self.s.settimeout(5)
+        self.pcscf = (topo.PCSCF_CORE4, 5060)
+
+    def recv(self):
+        data, src = self.s.recvfrom(65535)
+        return data
+
+    def drain(self):
+        self.s.settimeout(0.5)
+        got = []
+        try:
+            while True:
+                got.append(self.s.recvfrom(65535)[0])
+        except socket.timeout:
+            pass
+        self.s.settimeout(5)
+        return got
+
+    def send(self, msg):
+        self.s.sendto(msg, self.pcscf)
+
+
+class Ue:
+    """One UE: a plain socket for the unprotected exchange and scapy ESP for the rest."""
+
+    def __init__(self, topo, v6, impi, impu):
+        self.topo, self.v6, self.impi, self.impu = topo, v6, impi, impu
+        self.addr = topo.UE6 if v6 else topo.UE4
+        self.pcscf = topo.PCSCF6 if v6 else topo.PCSCF4
+        self.plain = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+        self.plain.bind((self.addr, PORT_US))
+        self.plain.settimeout(5)
+        self.peer = None
+        self.server = None  # the Security-Server received, as text
+        self.cseq = 1
+
+    def host(self):
+        return f"[{self.addr}]" if self.v6 else self.addr
+
+    def via(self):
+        return f"{self.host()}:{PORT_US}"
+
+    def security_client(self, port_uc, spi_uc, spi_us):
+        return (f"ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c={spi_uc};spi-s={spi_us};"
+                f"port-c={port_uc};port-s={PORT_US}, ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;"
+                f"spi-c={spi_uc};spi-s={spi_us};port-c={port_uc};port-s={PORT_US}")
+
+    def register(self, client, verify=None, expires=600, response=""):
+        self.cseq += 1
+        h = [f"Security-Client: {client}", "Require: sec-agree", "Proxy-Require: sec-agree",
+             "Supported: path,sec-agree",
+             f'Authorization: Digest username="{self.impi}", realm="{REALM}", uri="sip:{REALM}", '
+             f'nonce="", response="{response}"',
+             f"Contact: <sip:{self.impi.split('@')[0]}@{self.via()}>;expires={expires}"]
+        if verify:
+            h.append(f"Security-Verify: {verify}")
+        return sip_text.request("REGISTER", f"sip:{REALM}", self.via(), f"z9hG4bKue{self.cseq}r",
+                                self.impu, self.impu, f"reg-{self.impi}", self.cseq, h)
+
+    def message(self, frm=None, text="hello"):
+        self.cseq += 1
+        return sip_text.request("MESSAGE", "sip:bob@ims.example.net", self.via(), f"z9hG4bKue{self.cseq}m",
+                                frm or self.impu, "sip:bob@ims.example.net", f"msg-{self.cseq}", self.cseq,
+                                ["Content-Type: text/plain"], text)
+
+    def keys(self, server):
+        m = sip_text.mechanism(server)
+        alg = m["alg"]
+        key = IK + bytes(4) if alg == "hmac-sha-1-96" else IK
+        return m, alg, key
+
+    def protect_with(self, server, spi_us):
+        m, alg, key = self.keys(server)
+        self.peer = ue_peer.EspPeer(self.topo.ue_if, alg, key, int(m["spi-s"]), spi_us)
+        self.port_ps = int(m["port-s"])
+        return m
+
+    def send_protected(self, port_uc, msg):
+        ip = IPv6(src=self.addr, dst=self.pcscf) if self.v6 else IP(src=self.addr, dst=self.pcscf)
+        cap = self.peer.sniffer()
+        ue_peer.send_l3(self.peer.seal(ip / UDP(sport=port_uc, dport=self.port_ps) / Raw(msg)))
+        return cap
+
+    def protected_replies(self, cap, want=1, timeout=6.0):
+        inner = self.peer.wait(cap, lambda inner: len([p for p in inner if UDP in p]) >= want, timeout)
+        return [(p[UDP].sport, p[UDP].dport, bytes(p[UDP].payload)) for p in inner if UDP in p]
+
+
+def main():
+    t = Tap()
+    topo = Topology(core=True).create()
+    try:
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args())
+    except Exception as e:  # noqa: BLE001
+        print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
+        return 1
+    core = Core(topo)
+    ue_peer.enter_netns(topo.ue_ns)
+    ue = Ue(topo, False, "alice@ims.example.net", "sip:alice@ims.example.net")
+    state = {}
+
+    def challenge(req):
+        expect(not sip_text.header(req, "Security-Client"), "Security-Client reached the core")
+        expect(sip_text.header(req, "Path"), "no Path towards the core")
+        return sip_text.response(req, 401, "Unauthorized", [
+            f'WWW-Authenticate: Digest realm="{REALM}", nonce="bm9uY2U=", algorithm=AKAv1-MD5, '
+            f'qop="auth", ik="{IK.hex()}", ck="{CK.hex()}"'])
+
+    def sas_of(impi):
+        return [s for s in topo.ctl.sas() if s.get("label") == impi]
+
+    def initial_registration(u, port_uc, spi_uc, spi_us):
+        u.plain.sendto(u.register(u.security_client(port_uc, spi_uc, spi_us)), (u.pcscf, 5060))
+        sm1 = core.recv()
+        auth = sip_text.header(sm1, "Authorization")[0]
+        expect('integrity-protected="no"' in auth, f"SM1 not marked unprotected: {auth}")
+        core.send(challenge(sm1))
+        sm6, _ = u.plain.recvfrom(65535)
+        expect(sip_text.start_line(sm6).startswith("SIP/2.0 401"), f"got {sip_text.start_line(sm6)}")
+        expect(b"ik=" not in sm6 and b"ck=" not in sm6, "ik / ck leaked to the UE")
+        server = sip_text.header(sm6, "Security-Server")
+        expect(len(server) == 1, f"Security-Server: {server}")
+        m = u.protect_with(server[0], spi_us)
+        expect(m["alg"] == "hmac-sha-1-96", f"P-CSCF chose {m['alg']}, not its first priority")
+        expect(int(m["spi-c"]) != spi_uc and int(m["spi-s"]) != spi_us, "P-CSCF reused the UE's SPIs")
+        # SM7 over the new SA, from port_uc to port_ps.
+        cap = u.send_protected(port_uc, u.register(u.security_client(port_uc, spi_uc, spi_us), server[0],
+                                                   response="0123456789abcdef"))
+        sm7 = core.recv()
+        auth = sip_text.header(sm7, "Authorization")[0]
+        expect('integrity-protected="yes"' in auth, f"SM7 not marked protected: {auth}")
+        expect(not sip_text.header(sm7, "Security-Verify"), "Security-Verify reached the core")
+        core.send(sip_text.response(sm7, 200, "OK", [f"Contact: <sip:x@{u.via()}>;expires=600",
+                                                      f"P-Associated-URI: <{u.impu}>"]))
+        replies = u.protected_replies(cap)
+        expect(any(b"SIP/2.0 200" in p for _, _, p in replies), f"no 200 over ESP: {replies}")
+        sport, dport, _ = replies[0]
+        expect(sport == int(m["port-c"]) and dport == PORT_US,
+               f"200 went {sport} -> {dport}, not port_pc {m['port-c']} -> port_us {PORT_US}")
+        return m
+
+    def register_v4():
+        state["m"] = initial_registration(ue, 6100, 1111, 2222)
+        sas = sas_of(ue.impi)
+        expect(len(sas) == 4 and all(s["state"] == "active" for s in sas), f"SAs: {sas}")
+
+    def protected_request_from_ue():
+        cap = ue.send_protected(6100, ue.message())
+        got = core.recv()
+        expect(sip_text.start_line(got).startswith("MESSAGE"), "the core did not get the MESSAGE")
+        core.send(sip_text.response(got, 200, "OK"))
+        replies = ue.protected_replies(cap)
+        expect(any(b"SIP/2.0 200" in p for _, _, p in replies), f"no 200 over ESP: {replies}")
+
+    def protected_request_from_core():
+        cap = ue.peer.sniffer()
+        req = sip_text.request("MESSAGE", ue.impu, f"{topo.CORE4}:5060", "z9hG4bKcore1", "sip:bob@ims.example.net",
+                               ue.impu, "core-msg-1", 1, ["Content-Type: text/plain"], "hi alice")
+        core.send(req)
+        got = ue.protected_replies(cap)
+        expect(got and got[0][2].startswith(b"MESSAGE"), f"no MESSAGE over ESP: {got}")
+        via = sip_text.header(got[0][2], "Via")[0]
+        expect(f":{state['m']['port-s']};" in via, f"P-CSCF's Via does not name port_ps: {via}")
+        cap = ue.send_protected(6100, sip_text.response(got[0][2], 200, "OK"))
+        cap.stop()
+        answer = core.recv()
+        expect(sip_text.start_line(answer).startswith("SIP/2.0 200"), f"core got {sip_text.start_line(answer)}")
+        expect(len(sip_text.header(answer, "Via")) == 1, "the P-CSCF's Via was not removed")
+
+    def unprotected_request_dropped():
+        before = topo.ctl.sip()["dropped"].get("unprotected", 0)
+        ue.plain.sendto(ue.message(text="plain"), (ue.pcscf, 5060))
+        expect(not core.drain(), "an unprotected MESSAGE reached the core")
+        expect(topo.ctl.sip()["dropped"].get("unprotected", 0) == before + 1, "not counted")
+
+    def wrong_impu_dropped():
+        before = topo.ctl.sip()["dropped"].get("wrong_sa", 0)
+        ue.send_protected(6100, ue.message(frm="sip:mallory@ims.example.net")).stop()
+        expect(not core.drain(), "a request for an IMPU not registered over the SA reached the core")
+        expect(topo.ctl.sip()["dropped"].get("wrong_sa", 0) == before + 1, "not counted")
+
+    def sm7_with_wrong_verify_refused():
+        u2 = Ue(topo, True, "carol@ims.example.net", "sip:carol@ims.example.net")
+        u2.plain.sendto(u2.register(u2.security_client(6200, 3333, 4444)), (u2.pcscf, 5060))
+        core.send(challenge(core.recv()))
+        sm6, _ = u2.plain.recvfrom(65535)
+        server = sip_text.header(sm6, "Security-Server")[0]
+        m = u2.protect_with(server, 4444)
+        expect(len(sas_of(u2.impi)) == 4, "temporary set not installed for an IPv6 UE")
+        forged = server.replace(f"spi-s={m['spi-s']}", f"spi-s={int(m['spi-s']) + 1}")
+        cap = u2.send_protected(6200, u2.register(u2.security_client(6200, 3333, 4444), forged))
+        replies = u2.protected_replies(cap)
+        expect(any(b"SIP/2.0 403" in p for _, _, p in replies), f"no 403 over the temporary SA: {replies}")
+        expect(not core.drain(), "the forged SM7 reached the core")
+        deadline = time.time() + 5
+        while sas_of(u2.impi) and time.time() < deadline:
+            time.sleep(0.2)
+        expect(not sas_of(u2.impi), "the temporary SAs were not deleted")
+
+    def re_registration():
+        old = state["m"]
+        old_server = sip_text.header(ue.register(ue.security_client(6100, 1111, 2222)), "Security-Client")
+        old_peer = ue.peer
+        verify = (f"ipsec-3gpp;alg={old['alg']};ealg=null;prot=esp;mod=trans;spi-c={old['spi-c']};"
+                  f"spi-s={old['spi-s']};port-c={old['port-c']};port-s={old['port-s']}")
+        cap = ue.send_protected(6100, ue.register(ue.security_client(6102, 1113, 2224), verify))
+        sm1 = core.recv()
+        expect('integrity-protected="yes"' in sip_text.header(sm1, "Authorization")[0],
+               "SM1 over the old SA not marked protected")
+        core.send(challenge(sm1))
+        replies = ue.protected_replies(cap)
+        expect(replies and b"SIP/2.0 401" in replies[0][2], f"no 401 over the old SA: {replies}")
+        server = sip_text.header(replies[0][2], "Security-Server")[0]
+        m = ue.protect_with(server, 2224)
+        expect(m["port-s"] == old["port-s"], "port_ps changed")
+        expect(m["port-c"] != old["port-c"], "port_pc did not change")
+        cap = ue.send_protected(6102, ue.register(ue.security_client(6102, 1113, 2224), server,
+                                                  response="0123456789abcdef"))
+        sm7 = core.recv()
+        core.send(sip_text.response(sm7, 200, "OK", [f"Contact: <sip:x@{ue.via()}>;expires=600"]))
+        replies = ue.protected_replies(cap)
+        expect(any(b"SIP/2.0 200" in p and sp == int(m["port-c"]) for sp, _, p in replies),
+               f"no 200 over the new SA: {replies}")
+        expect(len(sas_of(ue.impi)) == 6, f"expected the new set and the kept old pair: {len(sas_of(ue.impi))}")
+        # The first message over the new set retires the kept pair.
+        cap = ue.send_protected(6102, ue.message())
+        core.send(sip_text.response(core.recv(), 200, "OK"))
+        ue.protected_replies(cap)
+        deadline = time.time() + 5
+        while len(sas_of(ue.impi)) != 4 and time.time() < deadline:
+            time.sleep(0.2)
+        expect(len(sas_of(ue.impi)) == 4, f"kept pair not retired: {len(sas_of(ue.impi))} SAs")
+        state["m"] = m
+        del old_server, old_peer
+
+    def deregistration_deletes_every_sa():
+        cap = ue.send_protected(6102, ue.register(ue.security_client(6102, 1113, 2224), expires=0))
+        got = core.recv()
+        core.send(sip_text.response(got, 200, "OK"))
+        replies = ue.protected_replies(cap)
+        expect(any(b"SIP/2.0 200" in p for _, _, p in replies), f"the de-registration's 200 not over ESP: {replies}")
+        deadline = time.time() + 5
+        while topo.ctl.sas() and time.time() < deadline:
+            time.sleep(0.2)
+        expect(not topo.ctl.sas(), f"SAs left: {topo.ctl.sas()}")
+        expect(topo.ctl.sip()["ues"] == 0, "the UE is still registered")
+
+    t.check("initial registration over UDP/IPv4: SM1 / 401 with Security-Server / SM7 over ESP / 200 over ESP",
+            register_v4)
+    t.check("a protected MESSAGE from the UE reaches the core; its 200 returns over ESP", protected_request_from_ue)
+    t.check("a MESSAGE from the core reaches the UE over ESP; the UE's 200 reaches the core",
+            protected_request_from_core)
+    t.check("an unprotected MESSAGE to 5060 is dropped and counted (TS 33.203 7.1)", unprotected_request_dropped)
+    t.check("a protected request with an IMPU not registered over its SA is dropped", wrong_impu_dropped)
+    t.check("IPv6 UE: SM7 with a forged Security-Verify gets 403 over the temporary SA, which is then deleted",
+            sm7_with_wrong_verify_refused)
+    t.check("re-registration over the old SA: 401 over it, SM7 over the new set, port_ps kept, port_pc changed; "
+            "the kept old pair goes with the first message over the new set", re_registration)
+    t.check("de-registration: its 200 goes over ESP, then every SA is deleted", deregistration_deletes_every_sa)
+    rc = topo.stop_daemon()
+    t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))
+    if t.failed:
+        print("# daemon log:\n" + "\n".join("# " + line for line in topo.log().splitlines()[-60:]))
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
