@@ -41,6 +41,18 @@ std::string where(const Arrival& a) {
            (a.protected_ ? " (ESP)" : " (plain)");
 }
 
+// A request's identity for retransmissions: the sender's branch at its address.
+std::string their_key(const sip::Message& m, const Endpoint& from) {
+    return std::string(sip::top_via(m)->branch) + "@" + from.to_string();
+}
+
+// Where an unprotected answer goes (RFC 3261 18.2.2, RFC 3581): the source address, and
+// the source port with rport, else the Via port (5060 when it has none).
+Endpoint reply_to(const sip::Message& m, const Arrival& a) {
+    const auto via = sip::top_via(m);
+    return {a.ue, !via || via->has_rport ? a.ue_port : via->port.value_or(5060)};
+}
+
 // The registration's lifetime in a 200: the first Contact's expires, else Expires.
 std::chrono::seconds granted(const sip::Message& m) {
     if (auto c = sip::contacts(m); c && !c->contacts.empty())
@@ -141,10 +153,9 @@ void SipProxy::from_ue(const sip::Message& m, const Arrival& a, Clock::time_poin
     }
     if (!m.is_request()) return ue_response(m, a);
     // A retransmission of a request we relayed goes out again, unexamined.
-    const std::string their = std::string(sip::top_via(m)->branch) + "@" + Endpoint{a.ue, a.ue_port}.to_string();
-    if (auto it = by_their_branch_.find(their); it != by_their_branch_.end()) {
+    if (auto it = by_their_branch_.find(their_key(m, {a.ue, a.ue_port})); it != by_their_branch_.end()) {
         if (auto t = txns_.find(it->second); t != txns_.end()) {
-            listeners_.back().socket.send(t->second.relayed, cfg_.core);
+            core_socket().send(t->second.relayed, cfg_.core);
             ++counters_.to_core;
             return;
         }
@@ -197,7 +208,7 @@ void SipProxy::ue_response(const sip::Message& m, const Arrival& a) {
         return drop("no_transaction", what(m) + " from " + where(a));
     auto out = secagree::response_to_ue(m);
     if (!out) return drop("malformed", out.error().message);
-    if (auto err = listeners_.back().socket.send(*out, t->second.core_from); !err.empty()) return drop("send", err);
+    if (auto err = core_socket().send(*out, t->second.core_from); !err.empty()) return drop("send", err);
     ++counters_.to_core;
     trace_("UE " + where(a) + "  " + what(m) + "  -> core " + t->second.core_from.to_string());
     if (m.status_code() >= 200) {
@@ -212,11 +223,9 @@ void SipProxy::to_core(const sip::Message& m, const Arrival& a, Kind kind, const
     auto out = kind == Kind::ue_request ? secagree::relay_request(m, core_hop(), branch)
                                         : secagree::register_to_core(m, a, core_hop(), branch, integrity_protected);
     if (!out) return refuse(m, a, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
-    const auto via = sip::top_via(m);
-    Txn t{kind, impi, a, {a.ue, via->has_rport ? a.ue_port : via->port.value_or(5060)}, {},
-          std::string(m.bytes()), std::move(*out), now,
-          std::string(via->branch) + "@" + Endpoint{a.ue, a.ue_port}.to_string()};
-    if (auto err = listeners_.back().socket.send(t.relayed, cfg_.core); !err.empty()) return drop("send", err);
+    Txn t{kind, impi, a, reply_to(m, a), {}, std::string(m.bytes()), std::move(*out), now,
+          their_key(m, {a.ue, a.ue_port})};
+    if (auto err = core_socket().send(t.relayed, cfg_.core); !err.empty()) return drop("send", err);
     ++counters_.to_core;
     trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(uint8_t(kind))) + ")  -> core " +
            cfg_.core.to_string());
@@ -239,7 +248,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
         }
         return;
     }
-    const std::string their = std::string(sip::top_via(m)->branch) + "@" + from.to_string();
+    const std::string their = their_key(m, from);
     if (auto it = by_their_branch_.find(their); it != by_their_branch_.end())
         if (auto t = txns_.find(it->second); t != txns_.end()) {
             const Txn& x = t->second;
@@ -345,7 +354,6 @@ void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route&
 
 void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refusal& why,
                       std::optional<Route> over) {
-    ++counters_.refused;
     auto w = sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status),
                                              "pcscf" + std::to_string(next_branch_++));
     if (!w) return drop("malformed", "cannot answer: " + w.error().message);
@@ -354,22 +362,21 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     const esp::IpAddr* me = access_for(a.ue);
     (void)w->add_header("Warning", "399 " + (me ? secagree::Hop{"UDP", *me}.host() : std::string("pcscf")) +
                                        " \"" + text + "\"");
-    const auto via = sip::top_via(request);
-    const Endpoint plain{a.ue, via && !via->has_rport && via->port ? *via->port : a.ue_port};
     // Back the way it came: a protected request over the pair it used.
     const Route r = over ? *over : a.protected_ ? Route{true, a.local_port, 0, a.ue_port, 0} : Route{};
+    ++counters_.refused;
     trace_("UE " + where(a) + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " + why.reason);
-    to_ue(w->write(), a.ue, r, plain, std::to_string(why.status) + " " + std::string(reason_phrase(why.status)));
+    to_ue(w->write(), a.ue, r, reply_to(request, a), std::to_string(why.status) + " " + std::string(reason_phrase(why.status)));
 }
 
 void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason) {
-    ++counters_.refused;
     trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(status) + ": " +
            std::string(reason));
     auto w = sip::MessageWriter::response_to(request, uint16_t(status), reason_phrase(status),
                                              "pcscf" + std::to_string(next_branch_++));
     if (!w) return drop("malformed", "cannot answer: " + w.error().message);
-    if (auto err = listeners_.back().socket.send(w->write(), to); !err.empty()) return drop("send", err);
+    if (auto err = core_socket().send(w->write(), to); !err.empty()) return drop("send", err);
+    ++counters_.refused;
     ++counters_.to_core;
 }
 

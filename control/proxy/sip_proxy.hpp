@@ -106,6 +106,7 @@ private:
     void after_grace(Clock::time_point now, std::function<void()> f);
 
     const UdpSocket* socket_for(const esp::IpAddr& family, uint16_t port) const;
+    const UdpSocket& core_socket() const { return listeners_.back().socket; }  // bound last
     const esp::IpAddr* access_for(const esp::IpAddr& ue) const;
     secagree::Hop core_hop() const;
     std::string new_branch();

@@ -214,11 +214,19 @@ void Registrar::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
 }
 
 void Registrar::on_protected_message(const Arrival& from) {
+    const Key* k = flow_owner(from);
+    if (k == nullptr) return;
+    Ue& u = ues_.at(*k);
+    if (u.kept && over_current(u, from)) drop_kept(u);
+}
+
+const Registrar::Key* Registrar::flow_owner(const Arrival& from) const {
     auto f = flows_.find({from.ue.bytes, from.ue_port, from.local_port});
-    if (!from.protected_ || f == flows_.end()) return;
-    Ue& u = ues_.at(f->second);
-    if (u.kept && u.current && (from.ue_port == u.current->port_uc() || from.ue_port == u.current->port_us()))
-        drop_kept(u);
+    return from.protected_ && f != flows_.end() ? &f->second : nullptr;
+}
+
+bool Registrar::over_current(const Ue& u, const Arrival& from) {
+    return u.current && (from.ue_port == u.current->port_uc() || from.ue_port == u.current->port_us());
 }
 
 void Registrar::tick(Clock::time_point now) {
@@ -237,21 +245,19 @@ void Registrar::tick(Clock::time_point now) {
 
 std::expected<std::string, Refusal> Registrar::check_protected(const Arrival& from,
                                                                const std::string& impu) const {
-    auto f = flows_.find({from.ue.bytes, from.ue_port, from.local_port});
-    if (!from.protected_ || f == flows_.end())
-        return std::unexpected(Refusal{403, "not over a registered SA"});
-    const Ue& u = ues_.at(f->second);
+    const Key* k = flow_owner(from);
+    if (k == nullptr) return std::unexpected(Refusal{403, "not over a registered SA"});
+    const Ue& u = ues_.at(*k);
     if (std::find(u.impus.begin(), u.impus.end(), impu) == u.impus.end())
         return std::unexpected(Refusal{403, "IMPU " + impu + " is not registered over this SA"});
     return u.impi;
 }
 
 std::optional<Route> Registrar::route_back(const Arrival& from) const {
-    auto f = flows_.find({from.ue.bytes, from.ue_port, from.local_port});
-    if (!from.protected_ || f == flows_.end()) return std::nullopt;
-    const Ue& u = ues_.at(f->second);
-    if (u.current && (from.ue_port == u.current->port_uc() || from.ue_port == u.current->port_us()))
-        return route_over(*u.current);
+    const Key* k = flow_owner(from);
+    if (k == nullptr) return std::nullopt;
+    const Ue& u = ues_.at(*k);
+    if (over_current(u, from)) return route_over(*u.current);
     if (u.kept) return Route{true, u.kept->port_ps, 0, u.kept->port_uc(), 0};
     return std::nullopt;
 }

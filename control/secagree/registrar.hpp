@@ -145,6 +145,7 @@ private:
     static Key key(const std::string& impi, const esp::IpAddr& ue) { return {impi, ue.bytes}; }
 
     Ue* find(const std::string& impi, const esp::IpAddr& ue);
+    static bool over_current(const Ue& u, const Arrival& from);
     const Ue* find(const std::string& impi, const esp::IpAddr& ue) const;
     std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> choose(
         std::span<const sip::SecurityMechanism> offers) const;
@@ -161,6 +162,8 @@ private:
     // port) of a current or kept set, and each registered IMPU, to its UE.
     using Flow = std::tuple<std::array<uint8_t, 16>, uint16_t, uint16_t>;
     void index(const Key& k, const SaSet& set, bool both_pairs);
+    // The UE whose current or kept set a protected message came over, if any.
+    const Key* flow_owner(const Arrival& from) const;
     void unindex(const SaSet& set);
 
     ctl::SaManager& sas_;

@@ -208,6 +208,24 @@ def main():
         expect(not core.drain(), "an unprotected MESSAGE reached the core")
         expect(topo.ctl.sip()["dropped"].get("unprotected", 0) == before + 1, "not counted")
 
+    def bad_sip_refused_or_counted():
+        before = topo.ctl.sip()
+        ue.plain.sendto(b"REGISTER sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n", (ue.pcscf, 5060))
+        ue.plain.sendto(b"\x00\x01 not SIP at all", (ue.pcscf, 5060))
+        no_offer = sip_text.request("REGISTER", f"sip:{REALM}", ue.via(), "z9hG4bKnooffer", ue.impu, ue.impu,
+                                    "no-offer", 1, [f'Authorization: Digest username="{ue.impi}", realm="{REALM}", '
+                                                    f'uri="sip:{REALM}", nonce="", response=""'])
+        ue.plain.sendto(no_offer, (ue.pcscf, 5060))
+        answer, _ = ue.plain.recvfrom(65535)
+        expect(sip_text.start_line(answer).startswith("SIP/2.0 494"), f"got {sip_text.start_line(answer)}")
+        expect(sip_text.header(answer, "Warning"), "the refusal does not say why")
+        expect(not core.drain(), "bad SIP reached the core")
+        after = topo.ctl.sip()
+        # A Via that cannot be parsed leaves nowhere to answer: dropped, like the garbage.
+        expect(after["dropped"].get("malformed", 0) == before["dropped"].get("malformed", 0) + 2,
+               f"malformed SIP not counted: {after}")
+        expect(after["refused"] == before["refused"] + 1, f"the 494 not counted: {after}")
+
     def wrong_impu_dropped():
         before = topo.ctl.sip()["dropped"].get("wrong_sa", 0)
         ue.send_protected(6100, ue.message(frm="sip:mallory@ims.example.net")).stop()
@@ -234,8 +252,6 @@ def main():
 
     def re_registration():
         old = state["m"]
-        old_server = sip_text.header(ue.register(ue.security_client(6100, 1111, 2222)), "Security-Client")
-        old_peer = ue.peer
         verify = (f"ipsec-3gpp;alg={old['alg']};ealg=null;prot=esp;mod=trans;spi-c={old['spi-c']};"
                   f"spi-s={old['spi-s']};port-c={old['port-c']};port-s={old['port-s']}")
         cap = ue.send_protected(6100, ue.register(ue.security_client(6102, 1113, 2224), verify))
@@ -266,7 +282,6 @@ def main():
             time.sleep(0.2)
         expect(len(sas_of(ue.impi)) == 4, f"kept pair not retired: {len(sas_of(ue.impi))} SAs")
         state["m"] = m
-        del old_server, old_peer
 
     def deregistration_deletes_every_sa():
         cap = ue.send_protected(6102, ue.register(ue.security_client(6102, 1113, 2224), expires=0))
@@ -286,6 +301,8 @@ def main():
     t.check("a MESSAGE from the core reaches the UE over ESP; the UE's 200 reaches the core",
             protected_request_from_core)
     t.check("an unprotected MESSAGE to 5060 is dropped and counted (TS 33.203 7.1)", unprotected_request_dropped)
+    t.check("malformed SIP is dropped and counted; a REGISTER with no offer gets 494 saying why, counted",
+            bad_sip_refused_or_counted)
     t.check("a protected request with an IMPU not registered over its SA is dropped", wrong_impu_dropped)
     t.check("IPv6 UE: SM7 with a forged Security-Verify gets 403 over the temporary SA, which is then deleted",
             sm7_with_wrong_verify_refused)
