@@ -206,6 +206,9 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "to_ue", c.to_ue);
     rte_tel_data_add_dict_u64(d, "to_core", c.to_core);
     rte_tel_data_add_dict_u64(d, "refused", c.refused);
+    rte_tel_data_add_dict_u64(d, "tcp_open", c.tcp_open);
+    rte_tel_data_add_dict_u64(d, "tcp_accepted", c.tcp_accepted);
+    rte_tel_data_add_dict_u64(d, "tcp_connected", c.tcp_connected);
     rte_tel_data* dropped = rte_tel_data_alloc();
     rte_tel_data_start_dict(dropped);
     for (const auto& [reason, n] : c.dropped) rte_tel_data_add_dict_u64(dropped, reason.c_str(), n);

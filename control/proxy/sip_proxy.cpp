@@ -38,8 +38,10 @@ std::string what(const sip::Message& m) {
 
 std::string where(const Arrival& a) {
     return Endpoint{a.ue, a.ue_port}.to_string() + " -> :" + std::to_string(a.local_port) +
-           (a.protected_ ? " (ESP)" : " (plain)");
+           (a.protected_ ? " (ESP" : " (plain") + (a.conn ? ", TCP)" : ")");
 }
+
+uint64_t tag(uint64_t watch, uint32_t id) { return watch << 32 | id; }
 
 // A request's identity for retransmissions: the sender's branch at its address.
 std::string their_key(const sip::Message& m, const Endpoint& from) {
@@ -90,16 +92,28 @@ std::expected<std::unique_ptr<SipProxy>, std::string> SipProxy::create(
         for (uint16_t pc : p->port_pc_) binds.push_back({{a, pc}, Side::access});
     }
     binds.push_back({p->cfg_.core_local, Side::core});
+    auto add = [&](int fd, uint64_t data) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = data;
+        return ::epoll_ctl(p->epoll_, EPOLL_CTL_ADD, fd, &ev) == 0;
+    };
     p->listeners_.reserve(binds.size());
     for (const auto& [ep, side] : binds) {
         auto s = UdpSocket::bind(ep);
         if (!s) return std::unexpected(s.error());
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u32 = uint32_t(p->listeners_.size());
-        if (::epoll_ctl(p->epoll_, EPOLL_CTL_ADD, s->fd(), &ev) != 0) return std::unexpected("epoll_ctl failed");
+        if (!add(s->fd(), tag(udp, uint32_t(p->listeners_.size())))) return std::unexpected("epoll_ctl failed");
         p->listeners_.push_back({std::move(*s), side});
     }
+    // UEs connect over TCP to the unprotected port (SM1) and to port_ps (TS 33.203 7.1).
+    for (const auto& a : p->cfg_.access)
+        for (uint16_t port : {p->cfg_.sip_port, p->port_ps_}) {
+            auto l = TcpListener::listen({a, port});
+            if (!l) return std::unexpected(l.error());
+            if (!add(l->fd(), tag(tcp_listener, uint32_t(p->tcp_listeners_.size()))))
+                return std::unexpected("epoll_ctl failed");
+            p->tcp_listeners_.push_back(std::move(*l));
+        }
     std::random_device rd;
     p->branch_prefix_ = "z9hG4bK" + std::to_string(rd() % 1000000) + "pc";
     return p;
@@ -114,9 +128,74 @@ int SipProxy::poll(int timeout_ms, Clock::time_point now) {
     std::array<epoll_event, 16> ev;
     const int n = ::epoll_wait(epoll_, ev.data(), int(ev.size()), timeout_ms);
     int handled = 0;
-    for (int i = 0; i < n; ++i)  // drain each socket, but let the SA rings have their turn
-        for (int k = 0; k < 64 && receive(listeners_[ev[i].data.u32], now); ++k) ++handled;
+    for (int i = 0; i < n; ++i) {
+        const auto id = uint32_t(ev[i].data.u64);
+        switch (ev[i].data.u64 >> 32) {
+            case udp:  // drain each socket, but let the SA rings have their turn
+                for (int k = 0; k < 64 && receive(listeners_[id], now); ++k) ++handled;
+                break;
+            case tcp_listener: handled += accept_all(tcp_listeners_[id]); break;
+            case tcp_connection: handled += std::max(1, on_connection(id, ev[i].events, now)); break;
+        }
+    }
+    for (uint32_t id : doomed_) close_connection(id);
+    doomed_.clear();
     return handled;
+}
+
+int SipProxy::accept_all(const TcpListener& l) {
+    int k = 0;
+    for (; k < 64; ++k) {
+        auto got = l.accept();
+        if (!got) break;
+        auto c = std::make_unique<TcpConnection>(got->first, l.local(), got->second);
+        if (conns_.size() >= cfg_.max_connections) {
+            drop("too_many_connections", "from " + got->second.to_string() + " (" +
+                                             std::to_string(conns_.size()) + " open)");
+            continue;  // the destructor closes it
+        }
+        ++counters_.tcp_accepted;
+        add_connection(std::move(c));
+    }
+    return k;
+}
+
+int SipProxy::on_connection(uint32_t id, uint32_t events, Clock::time_point now) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return 0;
+    TcpConnection& c = *it->second;
+    if (events & EPOLLOUT) {
+        if (auto err = c.flush(); !err.empty()) {
+            drop("send", err);
+            close_connection(id);
+            return 0;
+        }
+        watch(id, c, EPOLL_CTL_MOD);
+    }
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return 0;
+    int handled = 0;
+    for (;;) {  // read until the socket is empty, taking frames as the buffer fills
+        const auto state = c.read();
+        sip::Result<sip::Frame> f;
+        while ((f = c.next()) && f->kind != sip::FrameKind::need_more) {
+            if (f->kind == sip::FrameKind::ping) {
+                (void)c.send("\r\n");  // RFC 5626 4.4.1 pong
+            } else if (f->kind == sip::FrameKind::message) {
+                handle(f->bytes, sip::Framing::stream, Side::access, c.remote(), c.local().port, id, now);
+                ++handled;
+            }
+        }
+        if (!f) {  // the stream can no longer be delimited: nothing more can be read from it
+            drop("malformed", "TCP from " + c.remote().to_string() + ": " + f.error().message);
+            close_connection(id);
+            return handled;
+        }
+        if (state == TcpConnection::Read::closed) {
+            close_connection(id);
+            return handled;
+        }
+        if (state == TcpConnection::Read::drained) return handled;
+    }
 }
 
 bool SipProxy::receive(const Listener& l, Clock::time_point now) {
@@ -130,19 +209,20 @@ bool SipProxy::receive(const Listener& l, Clock::time_point now) {
     }
     const std::string_view bytes(buf.data(), n);
     if (bytes.find_first_not_of("\r\n") == std::string_view::npos) return true;  // keep-alive
-    auto m = sip::parse_message(bytes, sip::Framing::datagram);
-    if (!m) {
-        drop("malformed", "from " + src.to_string() + ": " + m.error().message);
-        return true;
-    }
-    if (l.side == Side::core) {
-        ++counters_.from_core;
-        from_core(*m, src, now);
-    } else {
-        ++counters_.from_ue;
-        from_ue(*m, {src.addr, src.port, l.socket.local().port, l.socket.local().port != cfg_.sip_port}, now);
-    }
+    handle(bytes, sip::Framing::datagram, l.side, src, l.socket.local().port, 0, now);
     return true;
+}
+
+void SipProxy::handle(std::string_view bytes, sip::Framing framing, Side side, const Endpoint& src,
+                      uint16_t local_port, uint32_t conn, Clock::time_point now) {
+    auto m = sip::parse_message(bytes, framing);
+    if (!m) return drop("malformed", "from " + src.to_string() + ": " + m.error().message);
+    if (side == Side::core) {
+        ++counters_.from_core;
+        return from_core(*m, src, now);
+    }
+    ++counters_.from_ue;
+    from_ue(*m, {src.addr, src.port, local_port, local_port != cfg_.sip_port, conn}, now);
 }
 
 void SipProxy::from_ue(const sip::Message& m, const Arrival& a, Clock::time_point now) {
@@ -252,7 +332,8 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     if (auto it = by_their_branch_.find(their); it != by_their_branch_.end())
         if (auto t = txns_.find(it->second); t != txns_.end()) {
             const Txn& x = t->second;
-            if (auto dest = reg_.route_to(x.impi)) to_ue(x.relayed, dest->first, dest->second, {}, what(m));
+            if (auto dest = reg_.route_to(x.impi))
+                to_ue(x.relayed, dest->first, dest->second, {}, what(m), x.from.conn);
             return;
         }
     // Terminating request: to the UE that registered the IMPU in To (or the Request-URI).
@@ -267,13 +348,16 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
         if (m.method() == "ACK") return drop("not_registered", what(m) + " from core");
         return answer_core(m, from, 404, "not registered at this P-CSCF");
     }
-    // Our Via names the protected server port: the UE answers there (TS 33.203 7.1, UDP).
+    // Our Via names the protected server port: over UDP the UE answers there (TS 33.203
+    // 7.1); over TCP it answers on our connection.
+    const bool tcp = tcp_ues_.contains(dest->first.to_string());
     const std::string branch = new_branch();
-    auto out = secagree::relay_request(m, {"UDP", *access, port_ps_}, branch);
+    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch);
     if (!out) return answer_core(m, from, m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message);
     Txn t{Kind::core_request, impu, {}, {}, from, std::string(m.bytes()), std::move(*out), now, their};
+    t.from.conn = tcp ? kOurConnection : 0;  // how retransmissions go
     trace_("core " + from.to_string() + "  " + what(m) + "  -> UE " + impu);
-    to_ue(t.relayed, dest->first, dest->second, {}, what(m));
+    to_ue(t.relayed, dest->first, dest->second, {}, what(m), t.from.conn);
     by_their_branch_[their] = branch;
     txns_.emplace(branch, std::move(t));
 }
@@ -285,7 +369,7 @@ void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point no
     auto send_back = [&](const Route& r, std::string_view label) {
         auto out = secagree::response_to_ue(m);
         if (!out) return drop("malformed", out.error().message);
-        to_ue(*out, ue, r, t.ue_reply, label);
+        to_ue(*out, ue, r, t.ue_reply, label, t.from.conn);
     };
     const Route back = reg_.route_back(t.from).value_or(Route{});
     switch (t.kind) {
@@ -306,11 +390,15 @@ void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point no
                 }
                 auto out = secagree::challenge_to_ue(m, six->first);
                 if (!out) return drop("malformed", out.error().message);
-                return to_ue(*out, ue, six->second, t.ue_reply, "401 (SM6) + Security-Server");
+                return to_ue(*out, ue, six->second, t.ue_reply, "401 (SM6) + Security-Server", t.from.conn);
             }
             if (status == 200) {
                 auto r = reg_.on_sm12(t.impi, ue, granted(m), now);
-                if (r) return send_back(*r, "200 (SM12)");
+                if (r) {  // the core's requests follow the transport the UE registered over
+                    if (t.from.conn != 0) tcp_ues_.insert(ue.to_string());
+                    else tcp_ues_.erase(ue.to_string());
+                    return send_back(*r, "200 (SM12)");
+                }
                 drop("registrar", r.error().reason);
                 return send_back(back, "200");
             }
@@ -321,7 +409,11 @@ void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point no
         }
         case Kind::deregister:
             send_back(back, what(m) + " (de-registration)");
-            if (status == 200) after_grace(now, [this, impi = t.impi, ue] { reg_.deregistered(impi, ue); });
+            if (status == 200)
+                after_grace(now, [this, impi = t.impi, ue] {
+                    reg_.deregistered(impi, ue);
+                    tcp_ues_.erase(ue.to_string());
+                });
             return;
         case Kind::ue_request:
             if (!back.protected_) return drop("sa_gone", what(m) + " for a UE whose SA went");
@@ -332,7 +424,24 @@ void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point no
 }
 
 void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route& r, const Endpoint& plain,
-                     std::string_view label) {
+                     std::string_view label, uint32_t conn) {
+    if (conn != 0) {
+        const auto id = conn == kOurConnection ? our_connection(ue, r) : std::optional(conn);
+        if (!id) return;  // counted there
+        auto it = conns_.find(*id);
+        if (it == conns_.end())
+            return drop("connection_gone", std::string(label) + " to " + ue.to_string() + ": its connection closed");
+        TcpConnection* c = it->second.get();
+        if (auto err = c->send(bytes); !err.empty()) {
+            doomed_.push_back(*id);
+            return drop("send", err);
+        }
+        watch(*id, *c, EPOLL_CTL_MOD);
+        ++counters_.to_ue;
+        trace_("    -> UE " + c->remote().to_string() + " from :" + std::to_string(c->local().port) +
+               (r.protected_ ? " (ESP, TCP)  " : " (plain, TCP)  ") + std::string(label));
+        return;
+    }
     const UdpSocket* s = nullptr;
     Endpoint to{ue, 0};
     if (!r.protected_) {
@@ -366,7 +475,8 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     const Route r = over ? *over : a.protected_ ? Route{true, a.local_port, 0, a.ue_port, 0} : Route{};
     ++counters_.refused;
     trace_("UE " + where(a) + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " + why.reason);
-    to_ue(w->write(), a.ue, r, reply_to(request, a), std::to_string(why.status) + " " + std::string(reason_phrase(why.status)));
+    to_ue(w->write(), a.ue, r, reply_to(request, a),
+          std::to_string(why.status) + " " + std::string(reason_phrase(why.status)), a.conn);
 }
 
 void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason) {
@@ -403,6 +513,67 @@ void SipProxy::tick(Clock::time_point now) {
         by_their_branch_.erase(kv.second.their);
         return true;
     });
+    // Connections outlive what they carry by a transaction's lifetime: unprotected ones
+    // (SM1 and its 401) then go; protected ones go once their SAs are gone too, with a
+    // reset, since nothing after it could pass the datapath any more.
+    std::vector<uint32_t> idle;
+    for (const auto& [id, c] : conns_) {
+        if (now - c->last_used < cfg_.txn_lifetime) continue;
+        const Arrival a{c->remote().addr, c->remote().port, c->local().port, true, id};
+        if (c->local().port == cfg_.sip_port) idle.push_back(id);
+        else if (!reg_.route_back(a)) {
+            c->reset();
+            idle.push_back(id);
+        }
+    }
+    for (uint32_t id : idle) close_connection(id);
+}
+
+std::optional<uint32_t> SipProxy::our_connection(const esp::IpAddr& ue, const Route& r) {
+    const esp::IpAddr* me = access_for(ue);
+    if (me == nullptr) {
+        drop("no_socket", "no access address of the UE's family");
+        return std::nullopt;
+    }
+    const Endpoint local{*me, r.port_pc}, remote{ue, r.port_us};
+    const std::string key = local.to_string() + ">" + remote.to_string();
+    if (auto it = ours_.find(key); it != ours_.end()) return it->second;
+    if (conns_.size() >= cfg_.max_connections) {
+        drop("too_many_connections", "to " + remote.to_string());
+        return std::nullopt;
+    }
+    auto c = TcpConnection::connect(local, remote);
+    if (!c) {
+        drop("send", c.error());
+        return std::nullopt;
+    }
+    ++counters_.tcp_connected;
+    return ours_[key] = add_connection(std::move(*c));
+}
+
+uint32_t SipProxy::add_connection(std::unique_ptr<TcpConnection> c) {
+    const uint32_t id = next_conn_++;
+    if (next_conn_ == kOurConnection) next_conn_ = 1;  // ids are reused only after 4 billion
+    watch(id, *c, EPOLL_CTL_ADD);
+    conns_.emplace(id, std::move(c));
+    counters_.tcp_open = conns_.size();
+    return id;
+}
+
+void SipProxy::watch(uint32_t id, const TcpConnection& c, int op) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | (c.wants_write() ? uint32_t(EPOLLOUT) : 0);
+    ev.data.u64 = tag(tcp_connection, id);
+    ::epoll_ctl(epoll_, op, c.fd(), &ev);
+}
+
+void SipProxy::close_connection(uint32_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    std::erase_if(ours_, [&](const auto& kv) { return kv.second == id; });
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second->fd(), nullptr);
+    conns_.erase(it);
+    counters_.tcp_open = conns_.size();
 }
 
 const UdpSocket* SipProxy::socket_for(const esp::IpAddr& family, uint16_t port) const {

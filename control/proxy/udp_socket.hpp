@@ -1,7 +1,5 @@
 #pragma once
 // The control thread's UDP sockets for SIP: non-blocking, bound to one address and port.
-// On the access side the addresses live on the tap (the kernel's view of the access
-// link); IP(V6)_FREEBIND lets us bind before they finish duplicate address detection.
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -9,16 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "dataplane/esp/ip_addr.hpp"
+#include "control/proxy/endpoint.hpp"
 
 namespace pcscf::proxy {
-
-struct Endpoint {
-    esp::IpAddr addr;
-    uint16_t port = 0;
-    std::string to_string() const;  // "10.0.0.1:5060", "[2001:db8::1]:5060"
-    bool operator==(const Endpoint&) const = default;
-};
 
 class UdpSocket {
 public:

@@ -37,11 +37,13 @@ struct RegistrarConfig {
 
 // Where a message came from as the proxy saw it: the packet's source and the local port
 // it reached. `protected_` means it reached a protected port (only ESP that verified can).
+// `conn` names the TCP connection it came on (0: UDP); the registrar does not use it.
 struct Arrival {
     esp::IpAddr ue;
     uint16_t ue_port = 0;
     uint16_t local_port = 0;
     bool protected_ = false;
+    uint32_t conn = 0;
 };
 
 // A refusal: the SIP status to answer with, and why (for the reason phrase and the log).

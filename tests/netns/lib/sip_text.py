@@ -3,8 +3,8 @@ to write requests and answer them (RFC 3261 8.2.6: Via, From, To, Call-ID, CSeq 
 import re
 
 
-def request(method, ruri, via, branch, frm, to, call_id, cseq, headers=(), body=""):
-    lines = [f"{method} {ruri} SIP/2.0", f"Via: SIP/2.0/UDP {via};branch={branch}", "Max-Forwards: 70",
+def request(method, ruri, via, branch, frm, to, call_id, cseq, headers=(), body="", transport="UDP"):
+    lines = [f"{method} {ruri} SIP/2.0", f"Via: SIP/2.0/{transport} {via};branch={branch}", "Max-Forwards: 70",
              f"From: <{frm}>;tag=ue{cseq}", f"To: <{to}>", f"Call-ID: {call_id}", f"CSeq: {cseq} {method}",
              *headers, f"Content-Length: {len(body)}", "", body]
     return "\r\n".join(lines).encode()

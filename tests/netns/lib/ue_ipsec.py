@@ -1,16 +1,20 @@
 """The UE's IPsec layer (TS 33.203) in userspace, for a sipp UE: the kernel here has no
 ESP, so the ESP is scapy's (an implementation no one in this project wrote).
 
-sipp has one UDP socket (port X = port_us). What it sends to the P-CSCF's protected ports
-is routed into a tun device; this process protects it with the SA its destination port
-selects (port_ps: spi_ps, port_pc: spi_pc), moving the source port from X to port_uc for
-port_ps as a UE's protected client port would be, and sends the ESP from a raw socket.
-ESP arriving on the interface is verified, port_uc is turned back into X, and the inner
-packet is written into the tun for the kernel to deliver to sipp.
+What the UE sends to the P-CSCF's protected ports is routed into a tun device; this
+process protects it with the SA its destination port selects (port_ps: spi_ps, port_pc:
+spi_pc) and sends the ESP from a raw socket. ESP arriving on the interface is verified and
+the inner packet is written into the tun for the kernel to deliver.
+
+UDP: sipp has one socket (port X = port_us), so the source port of what goes to port_ps
+is moved from X to port_uc, as a UE's protected client port would send it, and port_uc is
+turned back into X on the way in. TCP: the UE's own sockets are bound to port_uc and
+port_us (tcp_ue.py), so nothing is rewritten; a segment from any other port is dropped.
 
 SAs are learnt from the SIP itself, as a UE's IMS client sets them up: Security-Client
 from the REGISTERs it sends (the plain SM1 seen on the interface, later ones in the tun),
 Security-Server and the nonce (IK = f4(K, OP, RAND)) from the 401s (plain or decrypted).
+Over TCP each segment is read as it comes: a 401 must fit one segment (they are < 1 KB).
 Each event is one JSON line in --log for the test to read.
 
   ip netns exec UE /usr/bin/python3 ue_ipsec.py --iface veth-ue --pcscf 10.99.0.1 \
@@ -32,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import milenage  # noqa: E402
 
-from scapy.all import IP, IPv6, UDP, conf  # noqa: E402
+from scapy.all import IP, TCP, IPv6, UDP, conf  # noqa: E402
 from scapy.layers.ipsec import ESP, SecurityAssociation  # noqa: E402
 
 conf.verb = 0
@@ -170,10 +174,11 @@ class UeIpsec:
             src = addr_of(self.iface, fam)
             sh("ip", "-" + fam, "route", "replace", "default", "dev", self.tun_name,
                "table", str(self.table), *(["src", src] if src else []))
-            rule = ["to", dst, "ipproto", "udp", "dport", f"{lo}-{hi}",
-                    "lookup", str(self.table), "priority", str(self.priority)]
-            sh("ip", "-" + fam, "rule", "add", *rule)
-            self.rules.append((fam, rule))
+            for proto in ("udp", "tcp"):
+                rule = ["to", dst, "ipproto", proto, "dport", f"{lo}-{hi}",
+                        "lookup", str(self.table), "priority", str(self.priority)]
+                sh("ip", "-" + fam, "rule", "add", *rule)
+                self.rules.append((fam, rule))
         self.raw4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ESP)
         # Let the kernel fragment what the ESP overhead pushes past the MTU.
         self.raw4.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC_DONT)
@@ -249,14 +254,17 @@ class UeIpsec:
         data = os.read(self.tun, 65535)
         ver = data[0] >> 4
         pkt = IP(data) if ver == 4 else IPv6(data)
-        if UDP not in pkt:
-            self.event("drop", dir="out", reason="not udp")
+        l4 = pkt[UDP] if UDP in pkt else pkt[TCP] if TCP in pkt else None
+        if l4 is None:
+            self.event("drop", dir="out", reason="neither udp nor tcp")
             return
-        udp = pkt[UDP]
         # The 401 that sets up the SAs for this packet may still wait in the capture: an
-        # AF_PACKET socket has it before sipp does, but select() need not report it first.
+        # AF_PACKET socket has it before the UE does, but select() need not report it first.
         self.drain_plain()
-        self.observe(bytes(udp.payload), "out", "tun")
+        self.observe(bytes(l4.payload), "out", "tun")
+        if TCP in pkt:
+            return self.protect_tcp(pkt, ver)
+        udp = l4
         for s in reversed(self.sets):  # the set in use first, then older ones
             if udp.dport in s.out:
                 sa, sport = s.out[udp.dport]
@@ -272,19 +280,34 @@ class UeIpsec:
         if ver == 4:
             del pkt.chksum
         pkt = pkt.__class__(bytes(pkt))
+        self.send_esp(s, sa, pkt, ver, sport, pkt[UDP])
+
+    def protect_tcp(self, pkt, ver):
+        """A segment of the UE's own TCP socket: it must already come from the SA's port."""
+        tcp = pkt[TCP]
+        # Both ports select the set: after a re-registration the old connection to port_ps
+        # (from the old port_uc) still runs over the old set until it closes.
+        for s in reversed(self.sets):
+            if s.out.get(tcp.dport, (None, None))[1] == tcp.sport:
+                sa = s.out[tcp.dport][0]
+                break
+        else:
+            self.event("drop", dir="out", reason="no sa for these ports", sport=tcp.sport, dport=tcp.dport,
+                       tcp=True)
+            return
+        self.send_esp(s, sa, pkt, ver, tcp.sport, tcp)
+
+    def send_esp(self, s, sa, pkt, ver, sport, l4):
         s.seq[sa.spi] += 1
         esp = sa.encrypt(pkt, seq_num=s.seq[sa.spi])
         body = bytes(esp.payload)  # from the ESP header on: the raw socket adds the IP header
         try:
-            if ver == 4:
-                self.raw4.sendto(body, (pkt.dst, 0))
-            else:
-                self.raw6.sendto(body, (pkt.dst, 0))
+            (self.raw4 if ver == 4 else self.raw6).sendto(body, (pkt.dst, 0))
         except OSError as e:
             self.event("drop", dir="out", reason=f"send: {e}", spi=sa.spi)
             return
-        self.event("out", spi=sa.spi, seq=s.seq[sa.spi], set=s.n, sport=sport, dport=udp.dport,
-                   dst=pkt.dst, sip=self.first_line(udp))
+        self.event("out", spi=sa.spi, seq=s.seq[sa.spi], set=s.n, sport=sport, dport=l4.dport,
+                   dst=pkt.dst, sip=self.first_line(l4), **({"tcp": True} if TCP in pkt else {}))
 
     def from_raw(self, sock, ver):
         if ver == 4:
@@ -317,9 +340,16 @@ class UeIpsec:
         if not window.check_and_set(seq):
             self.event("drop", dir="in", reason="replay", spi=spi, seq=seq)
             return
-        if UDP not in inner or inner[UDP].dport != port:
+        l4 = inner[UDP] if UDP in inner else inner[TCP] if TCP in inner else None
+        if l4 is None or l4.dport != port:
             self.event("drop", dir="in", reason="port does not match the sa", spi=spi, seq=seq,
-                       dport=inner[UDP].dport if UDP in inner else None)
+                       dport=l4.dport if l4 is not None else None)
+            return
+        if TCP in inner:  # the UE's own socket is on that port: deliver as it is
+            self.observe(bytes(l4.payload), "in", f"esp:{spi}")
+            self.event("in", spi=spi, seq=seq, set=s.n, sport=l4.sport, dport=l4.dport,
+                       src=inner.src, sip=self.first_line(l4), tcp=True)
+            os.write(self.tun, bytes(inner))
             return
         udp = inner[UDP]
         self.observe(bytes(udp.payload), "in", f"esp:{spi}")
@@ -347,14 +377,15 @@ class UeIpsec:
         if proto not in (ETH_P_IP, ETH_P_IPV6):
             return
         ip = IP(data[14:]) if proto == ETH_P_IP else IPv6(data[14:])
-        if UDP not in ip or SIP_PORT not in (ip[UDP].sport, ip[UDP].dport):
+        l4 = ip[UDP] if UDP in ip else ip[TCP] if TCP in ip else None
+        if l4 is None or SIP_PORT not in (l4.sport, l4.dport) or not bytes(l4.payload):
             return
         direction = "out" if pkttype == socket.PACKET_OUTGOING else "in"
-        self.observe(bytes(ip[UDP].payload), direction, "plain")
+        self.observe(bytes(l4.payload), direction, "plain")
 
     @staticmethod
-    def first_line(udp):
-        return bytes(udp.payload).split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    def first_line(l4):
+        return bytes(l4.payload).split(b"\r\n", 1)[0].decode("utf-8", "replace")
 
     def run(self):
         # Learning sources first: a round may hold a 401 and the SM7 it makes possible.

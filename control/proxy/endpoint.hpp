@@ -1,0 +1,30 @@
+#pragma once
+// An address and port, and the socket plumbing the UDP and TCP sides share: sockaddr
+// conversion and a non-blocking socket bound to one endpoint. On the access side the
+// addresses live on the tap (the kernel's view of the access link); IP(V6)_FREEBIND lets
+// us bind before they finish duplicate address detection.
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+
+#include "dataplane/esp/ip_addr.hpp"
+
+namespace pcscf::proxy {
+
+struct Endpoint {
+    esp::IpAddr addr;
+    uint16_t port = 0;
+    std::string to_string() const;  // "10.0.0.1:5060", "[2001:db8::1]:5060"
+    bool operator==(const Endpoint&) const = default;
+};
+
+socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& ss);
+Endpoint from_sockaddr(const sockaddr_storage& ss);
+std::string errno_text();
+
+// socket(type) + FREEBIND (+ SO_REUSEADDR when asked) + bind; the fd or why not.
+std::expected<int, std::string> bound_socket(const Endpoint& local, int type, bool reuse_addr);
+
+}  // namespace pcscf::proxy

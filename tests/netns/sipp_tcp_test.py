@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""The whole registration over TCP (issues 4 and 5): a UE whose SIP runs on the kernel's
+TCP sockets (lib/tcp_ue.py; sipp cannot open the second connection a UE needs) and whose
+ESP is scapy's (lib/ue_ipsec.py), sipp as the IMS core (sipp/core_uas.xml, over UDP), and
+pcscf-espd in between. The sequence: SM1 over a plain connection to 5060, SM7 on a new
+connection port_uc -> port_ps, a MESSAGE each way (the core's on the P-CSCF's connection
+port_pc -> port_us), re-registration with a new port_uc, de-registration.
+usage (root): sipp_tcp_test.py [--v6]. Output is TAP."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+from netns import Topology  # noqa: E402
+from tap import Tap, expect  # noqa: E402
+import milenage  # noqa: E402
+
+K, OP, AMF = "0123456789abcdef", "fedcba9876543210", "ab"  # as sipp takes them
+CORE_PORT = 5070
+
+
+def run(topo, v6, work):
+    ue = topo.UE6 if v6 else topo.UE4
+    pcscf = topo.PCSCF6 if v6 else topo.PCSCF4
+    kb, opb, amfb = (milenage.sipp_bytes(x) for x in (K, OP, AMF))
+    milenage.core_inf(f"{work}/core.csv", [milenage.sipp_vector(kb, opb, bytes(6), amfb) for _ in range(2)])
+    shim_log = f"{work}/ue_ipsec.jsonl"
+    shim = subprocess.Popen(["ip", "netns", "exec", topo.ue_ns, "/usr/bin/python3", f"{HERE}/lib/ue_ipsec.py",
+                             "--iface", topo.ue_if, "--pcscf", topo.PCSCF4, "--pcscf6", topo.PCSCF6,
+                             "--k", kb.hex(), "--op", opb.hex(), "--log", shim_log],
+                            stdout=open(f"{work}/shim.out", "w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while not (os.path.exists(shim_log) and '"up"' in open(shim_log).read()) and time.time() < deadline:
+        time.sleep(0.1)
+    core = subprocess.Popen(["ip", "netns", "exec", topo.core_ns, "sipp", "-sf", f"{HERE}/sipp/core_uas.xml",
+                             "-i", topo.CORE4, "-p", str(CORE_PORT), "-inf", f"{work}/core.csv",
+                             "-key", "realm", "ims.example.net", "-key", "impu", "sip:alice@ims.example.net",
+                             "-key", "core_hdr", "X-Core: s-cscf", "-m", "1", "-t", "u1", "-timeout", "40s",
+                             "-timeout_error", "-nostdin", "-trace_err", "-error_file", f"{work}/core.err"],
+                            cwd=work, stdout=subprocess.DEVNULL, stderr=open(f"{work}/core.out", "w"))
+    time.sleep(0.5)
+    ue_run = subprocess.run(["ip", "netns", "exec", topo.ue_ns, "/usr/bin/python3", f"{HERE}/lib/tcp_ue.py",
+                             "--ue", ue, "--pcscf", pcscf, "--k", kb.hex(), "--op", opb.hex(), "--amf", amfb.hex()],
+                            capture_output=True, text=True, timeout=90)
+    try:
+        core_rc = core.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        core.kill()
+        core_rc = -1
+    time.sleep(0.5)  # the last FINs cross the shim
+    shim.terminate()
+    shim.wait(timeout=10)
+    events = [json.loads(line) for line in open(shim_log) if line.strip()]
+    ue_log = [json.loads(line) for line in ue_run.stdout.splitlines() if line.startswith("{")]
+    return ue_run.returncode, ue_log, ue_run.stderr, core_rc, events
+
+
+def main():
+    v6 = "--v6" in sys.argv
+    t = Tap()
+    topo = Topology(core=True).create()
+    try:
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args(CORE_PORT))
+    except Exception as e:  # noqa: BLE001
+        print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
+        return 1
+    work = tempfile.mkdtemp(prefix="pcscf-tcp-")
+    r = {}
+
+    def whole_sequence():
+        r["ue"], r["ue_log"], err, r["core"], r["events"] = run(topo, v6, work)
+        core_err = open(f"{work}/core.err").read()[-1500:] if os.path.exists(f"{work}/core.err") else ""
+        expect(r["ue"] == 0, f"UE exit {r['ue']}: {r['ue_log'][-3:]} {err[-800:]}")
+        expect(r["core"] == 0, f"sipp core exit {r['core']}: {core_err}")
+
+    def connections():
+        sip = topo.ctl.sip()
+        # plain (SM1), set 1 (SM7), set 2 (SM7 of the re-registration); ours to port_us
+        expect(sip["tcp_accepted"] == 3 and sip["tcp_connected"] == 1, f"proxy: {sip}")
+        core_req = [e for e in r.get("ue_log", []) if e.get("event") == "core request"]
+        expect(core_req and core_req[0]["from_port"] in (5102, 5103, 5104),
+               f"the core's MESSAGE did not come from a port_pc: {core_req}")
+
+    def protected_by_scapy():
+        ev = r.get("events", [])
+        sets = [e for e in ev if e.get("ev") == "sa_set"]
+        out = [e for e in ev if e.get("ev") == "out" and e.get("tcp")]
+        inn = [e for e in ev if e.get("ev") == "in" and e.get("tcp")]
+        expect(len(sets) == 2, f"the UE learnt {len(sets)} SA sets, not 2 (registration, re-registration)")
+        sip_out = {e["sip"].split(" ")[0] for e in out if e["sip"]}
+        sip_in = {e["sip"] for e in inn if e["sip"]}
+        expect({"REGISTER", "MESSAGE", "SIP/2.0"} <= sip_out, f"SIP out over ESP: {sip_out}")
+        expect(any(s.startswith("MESSAGE ") for s in sip_in) and any(s.startswith("SIP/2.0 200") for s in sip_in)
+               and any(s.startswith("SIP/2.0 401") for s in sip_in), f"SIP in over ESP: {sip_in}")
+        drops = [e for e in ev if e.get("ev") in ("drop", "error")]
+        expect(not drops, f"the UE's ESP dropped: {drops}")
+
+    def nothing_left():
+        deadline = time.time() + 5
+        while (topo.ctl.sas() or topo.ctl.sip()["tcp_open"]) and time.time() < deadline:
+            time.sleep(0.2)
+        expect(not topo.ctl.sas(), f"SAs left: {topo.ctl.sas()}")
+        sip = topo.ctl.sip()
+        expect(sip["ues"] == 0 and sip["tcp_open"] == 0 and not sip["dropped"] and not sip["refused"],
+               f"proxy: {sip}")
+        drops = {k: v for k, v in topo.ctl.drops().items() if v}
+        expect(not drops, f"datapath drops: {drops}")
+
+    def hostile_streams():
+        ue = topo.UE6 if v6 else topo.UE4
+        pcscf = topo.PCSCF6 if v6 else topo.PCSCF4
+        res = subprocess.run(["ip", "netns", "exec", topo.ue_ns, "/usr/bin/python3", f"{HERE}/lib/tcp_ue.py",
+                              "--hostile", "--ue", ue, "--pcscf", pcscf, "--k", "00", "--op", "00"],
+                             capture_output=True, text=True, timeout=60)
+        got = next((json.loads(x) for x in res.stdout.splitlines() if '"hostile"' in x), {}).get("hostile", {})
+        expect(got == {"pong": "\r\n", "no_content_length": "closed", "huge_content_length": "closed"},
+               f"{got} {res.stdout[-500:]} {res.stderr[-500:]}")
+        deadline = time.time() + 5  # telemetry is a snapshot the control thread refreshes
+        while time.time() < deadline:
+            sip = topo.ctl.sip()
+            if sip["dropped"] == {"malformed": 2} and sip["tcp_open"] == 0 and sip["tcp_accepted"] == 6:
+                break
+            time.sleep(0.2)
+        expect(sip["dropped"] == {"malformed": 2} and sip["tcp_open"] == 0 and sip["tcp_accepted"] == 6,
+               f"proxy: {sip}")
+
+    fam = "IPv6" if v6 else "IPv4"
+    t.check(f"TCP UE (kernel sockets, scapy ESP) and sipp core over {fam}: register, MESSAGE both ways, "
+            "re-register, de-register", whole_sequence)
+    t.check("the P-CSCF accepted the UE's 3 connections and opened 1 from port_pc to port_us", connections)
+    t.check("every protected segment went over scapy's ESP, both ways, none dropped at the UE", protected_by_scapy)
+    t.check("after de-registration no SA, UE, connection or drop is left", nothing_left)
+    t.check("a keep-alive gets its pong; streams without Content-Length or over 64 KiB are cut, counted",
+            hostile_streams)
+    rc = topo.stop_daemon()
+    t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}"))
+    if "--account" in sys.argv:
+        print("# The P-CSCF's log (each SIP message with its ports, ESP or plain, and TCP):")
+        for line in topo.log().splitlines():
+            if " sip: " in line or " SA " in line:
+                print("#   " + line)
+    if "--account" in sys.argv or t.failed:
+        print("# The UE's SIP over TCP:")
+        for e in r.get("ue_log", []):
+            print("#   " + json.dumps(e))
+    if t.failed:
+        print("# daemon log:\n" + "\n".join("# " + line for line in topo.log().splitlines()[-60:]))
+        print(f"# work files in {work}")
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
