@@ -17,11 +17,17 @@ Security-Server and the nonce (IK = f4(K, OP, RAND)) from the 401s (plain or dec
 Over TCP each segment is read as it comes: a 401 must fit one segment (they are < 1 KB).
 Each event is one JSON line in --log for the test to read.
 
+With --attack, the first MESSAGE the UE protects also goes out as two forgeries: ahead of
+it a copy with one byte of its ESP payload flipped (bad ICV; it must carry a sequence number
+not yet accepted, or the replay check would refuse it before the ICV is looked at), and
+after it the same bytes again (a replay).
+
   ip netns exec UE /usr/bin/python3 ue_ipsec.py --iface veth-ue --pcscf 10.99.0.1 \
-      [--pcscf6 2001:db8:99::1] --k HEX --op HEX [--protected-ports 5100-5199] --log FILE
+      [--pcscf6 2001:db8:99::1] --k HEX --op HEX [--protected-ports 5100-5199] [--attack] --log FILE
 """
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -142,7 +148,7 @@ def addr_of(iface, family):
 
 class UeIpsec:
     def __init__(self, iface, pcscf, k, op, pcscf6=None, ports=(5100, 5199), log=None,
-                 tun="ue-esp0", table=151, priority=151):
+                 tun="ue-esp0", table=151, priority=151, attack=False):
         self.iface, self.pcscf, self.pcscf6 = iface, pcscf, pcscf6
         self.k, self.op = k, op
         self.ports, self.tun_name, self.table, self.priority = ports, tun, table, priority
@@ -151,6 +157,7 @@ class UeIpsec:
         self.client = None       # Security-Client of the last REGISTER sent
         self.rules = []
         self.running = True
+        self.attack = attack     # forge copies of the first MESSAGE (cleared once done)
 
     # --- events -------------------------------------------------------------------------
     def event(self, ev, **kw):
@@ -301,13 +308,29 @@ class UeIpsec:
         s.seq[sa.spi] += 1
         esp = sa.encrypt(pkt, seq_num=s.seq[sa.spi])
         body = bytes(esp.payload)  # from the ESP header on: the raw socket adds the IP header
-        try:
-            (self.raw4 if ver == 4 else self.raw6).sendto(body, (pkt.dst, 0))
-        except OSError as e:
-            self.event("drop", dir="out", reason=f"send: {e}", spi=sa.spi)
+        sip, seq = self.first_line(l4), s.seq[sa.spi]
+        attack = self.attack and sip.startswith("MESSAGE ")
+        if attack:
+            self.attack = False
+            bad = bytearray(body)
+            at = len(bad) // 2  # past the 8-byte ESP header, before the ICV: inside the SIP
+            bad[at] ^= 0x01
+            if self.send_raw(ver, pkt.dst, bytes(bad), sa.spi):
+                self.event("attack", kind="tamper", spi=sa.spi, seq=seq, byte=at, sip=sip)
+        if not self.send_raw(ver, pkt.dst, body, sa.spi):
             return
-        self.event("out", spi=sa.spi, seq=s.seq[sa.spi], set=s.n, sport=sport, dport=l4.dport,
-                   dst=pkt.dst, sip=self.first_line(l4), **({"tcp": True} if TCP in pkt else {}))
+        self.event("out", spi=sa.spi, seq=seq, set=s.n, sport=sport, dport=l4.dport, dst=pkt.dst, sip=sip,
+                   h=self.digest(l4), **({"tcp": True} if TCP in pkt else {}))
+        if attack and self.send_raw(ver, pkt.dst, body, sa.spi):
+            self.event("attack", kind="replay", spi=sa.spi, seq=seq, sip=sip)
+
+    def send_raw(self, ver, dst, body, spi):
+        try:
+            (self.raw4 if ver == 4 else self.raw6).sendto(body, (dst, 0))
+            return True
+        except OSError as e:
+            self.event("drop", dir="out", reason=f"send: {e}", spi=spi)
+            return False
 
     def from_raw(self, sock, ver):
         if ver == 4:
@@ -348,13 +371,13 @@ class UeIpsec:
         if TCP in inner:  # the UE's own socket is on that port: deliver as it is
             self.observe(bytes(l4.payload), "in", f"esp:{spi}")
             self.event("in", spi=spi, seq=seq, set=s.n, sport=l4.sport, dport=l4.dport,
-                       src=inner.src, sip=self.first_line(l4), tcp=True)
+                       src=inner.src, sip=self.first_line(l4), h=self.digest(l4), tcp=True)
             os.write(self.tun, bytes(inner))
             return
         udp = inner[UDP]
         self.observe(bytes(udp.payload), "in", f"esp:{spi}")
         self.event("in", spi=spi, seq=seq, set=s.n, sport=udp.sport, dport=udp.dport,
-                   src=inner.src, sip=self.first_line(udp))
+                   src=inner.src, sip=self.first_line(udp), h=self.digest(udp))
         udp.dport = s.port_us  # sipp listens on X = port_us only
         del udp.chksum
         if ver == 4:
@@ -381,11 +404,17 @@ class UeIpsec:
         if l4 is None or SIP_PORT not in (l4.sport, l4.dport) or not bytes(l4.payload):
             return
         direction = "out" if pkttype == socket.PACKET_OUTGOING else "in"
+        self.event("plain", dir=direction, sip=self.first_line(l4), h=self.digest(l4))
         self.observe(bytes(l4.payload), direction, "plain")
 
     @staticmethod
     def first_line(l4):
         return bytes(l4.payload).split(b"\r\n", 1)[0].decode("utf-8", "replace")
+
+    @staticmethod
+    def digest(l4):
+        """Tells a retransmission (the same bytes again) from a new message."""
+        return hashlib.sha1(bytes(l4.payload)).hexdigest()[:12]
 
     def run(self):
         # Learning sources first: a round may hold a 401 and the SM7 it makes possible.
@@ -417,10 +446,12 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--tun", default="ue-esp0")
     ap.add_argument("--table", type=int, default=151)
+    ap.add_argument("--attack", action="store_true",
+                    help="send a tampered copy and a replay of the first protected MESSAGE")
     a = ap.parse_args()
     lo, _, hi = a.protected_ports.partition("-")
     ue = UeIpsec(a.iface, a.pcscf, bytes.fromhex(a.k), bytes.fromhex(a.op), a.pcscf6,
-                 (int(lo), int(hi or lo)), a.log, a.tun, a.table, a.table)
+                 (int(lo), int(hi or lo)), a.log, a.tun, a.table, a.table, a.attack)
 
     def stop(*_):
         ue.running = False
