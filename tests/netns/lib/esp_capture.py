@@ -34,7 +34,11 @@ def sa_records(sets, ue, pcscf):
 def tshark_args(sets, ue, pcscf):
     args = ["-n", "-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
             # the SIP runs between protected ports, not 5060: the heuristic (on by default) finds it
-            "--enable-heuristic", "sip_udp"]
+            "--enable-heuristic", "sip_udp", "--enable-heuristic", "sip_tcp",
+            # Over TCP each segment holds whole messages here: decode each on its own, so a
+            # replayed segment (or the real one after its tampered copy) is not skipped as
+            # a retransmission of bytes already seen.
+            "-o", "tcp.analyze_sequence_numbers:FALSE", "-o", "tcp.desegment_tcp_streams:FALSE"]
     for rec in sa_records(sets, ue, pcscf):
         args += ["-o", "uat:esp_sa:" + rec]
     return args
