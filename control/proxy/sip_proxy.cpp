@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <random>
 
 namespace pcscf::proxy {
@@ -53,6 +54,17 @@ std::string their_key(const sip::Message& m, const Endpoint& from) {
 Endpoint reply_to(const sip::Message& m, const Arrival& a) {
     const auto via = sip::top_via(m);
     return {a.ue, !via || via->has_rport ? a.ue_port : via->port.value_or(5060)};
+}
+
+// The To tag of an answer we make ourselves: the same for a retransmitted request (RFC
+// 3261 8.2.7), so the UE's transaction sees the same response again, not a new one.
+std::string answer_tag(const sip::Message& request) {
+    const auto via = sip::top_via(request);
+    const auto call = sip::call_id(request);
+    const std::string id = std::string(via ? via->branch : "") + "/" + std::string(call ? *call : "");
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(id));
+    return "pc" + std::string(hex);
 }
 
 // The registration's lifetime in a 200: the first Contact's expires, else Expires.
@@ -235,6 +247,10 @@ void SipProxy::from_ue(const sip::Message& m, const Arrival& a, Clock::time_poin
     // A retransmission of a request we relayed goes out again, unexamined.
     if (auto it = by_their_branch_.find(their_key(m, {a.ue, a.ue_port})); it != by_their_branch_.end()) {
         if (auto t = txns_.find(it->second); t != txns_.end()) {
+            if (t->second.done) {
+                if (t->second.answer_again) t->second.answer_again();
+                return;
+            }
             core_socket().send(t->second.relayed, cfg_.core);
             ++counters_.to_core;
             return;
@@ -286,14 +302,17 @@ void SipProxy::ue_response(const sip::Message& m, const Arrival& a) {
     auto t = txns_.find(std::string(sip::top_via(m)->branch));
     if (t == txns_.end() || t->second.kind != Kind::core_request)
         return drop("no_transaction", what(m) + " from " + where(a));
+    if (t->second.done) return;  // the UE sent its final answer again: the core has it
     auto out = secagree::response_to_ue(m);
     if (!out) return drop("malformed", out.error().message);
     if (auto err = core_socket().send(*out, t->second.core_from); !err.empty()) return drop("send", err);
     ++counters_.to_core;
     trace_("UE " + where(a) + "  " + what(m) + "  -> core " + t->second.core_from.to_string());
     if (m.status_code() >= 200) {
-        by_their_branch_.erase(t->second.their);
-        txns_.erase(t);
+        t->second.done = true;
+        t->second.answer_again = [this, bytes = std::move(*out), to = t->second.core_from] {
+            if (core_socket().send(bytes, to).empty()) ++counters_.to_core;
+        };
     }
 }
 
@@ -304,7 +323,7 @@ void SipProxy::to_core(const sip::Message& m, const Arrival& a, Kind kind, const
                                         : secagree::register_to_core(m, a, core_hop(), branch, integrity_protected);
     if (!out) return refuse(m, a, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{kind, impi, a, reply_to(m, a), {}, std::string(m.bytes()), std::move(*out), now,
-          their_key(m, {a.ue, a.ue_port})};
+          their_key(m, {a.ue, a.ue_port}), false, {}};
     if (auto err = core_socket().send(t.relayed, cfg_.core); !err.empty()) return drop("send", err);
     ++counters_.to_core;
     trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(uint8_t(kind))) + ")  -> core " +
@@ -321,10 +340,15 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     if (!m.is_request()) {
         auto t = txns_.find(std::string(sip::top_via(m)->branch));
         if (t == txns_.end()) return drop("no_transaction", what(m) + " from core " + from.to_string());
+        if (t->second.done) {  // the core sent its final answer again: the UE gets ours again
+            if (t->second.answer_again) t->second.answer_again();
+            return;
+        }
+        last_to_ue_ = nullptr;
         core_response(m, t->second, now);
         if (m.status_code() >= 200) {
-            by_their_branch_.erase(t->second.their);
-            txns_.erase(t);
+            t->second.done = true;
+            t->second.answer_again = std::move(last_to_ue_);
         }
         return;
     }
@@ -332,6 +356,10 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     if (auto it = by_their_branch_.find(their); it != by_their_branch_.end())
         if (auto t = txns_.find(it->second); t != txns_.end()) {
             const Txn& x = t->second;
+            if (x.done) {
+                if (x.answer_again) x.answer_again();
+                return;
+            }
             if (auto dest = reg_.route_to(x.impi))
                 to_ue(x.relayed, dest->first, dest->second, {}, what(m), x.from.conn);
             return;
@@ -354,7 +382,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     const std::string branch = new_branch();
     auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch);
     if (!out) return answer_core(m, from, m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message);
-    Txn t{Kind::core_request, impu, {}, {}, from, std::string(m.bytes()), std::move(*out), now, their};
+    Txn t{Kind::core_request, impu, {}, {}, from, std::string(m.bytes()), std::move(*out), now, their, false, {}};
     t.from.conn = tcp ? kOurConnection : 0;  // how retransmissions go
     trace_("core " + from.to_string() + "  " + what(m) + "  -> UE " + impu);
     to_ue(t.relayed, dest->first, dest->second, {}, what(m), t.from.conn);
@@ -425,6 +453,10 @@ void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point no
 
 void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route& r, const Endpoint& plain,
                      std::string_view label, uint32_t conn) {
+    // Kept for the transaction this answers: a retransmitted request gets it again.
+    last_to_ue_ = [this, b = std::string(bytes), ue, r, plain, l = std::string(label), conn] {
+        to_ue(b, ue, r, plain, l + " (again)", conn);
+    };
     if (conn != 0) {
         const auto id = conn == kOurConnection ? our_connection(ue, r) : std::optional(conn);
         if (!id) return;  // counted there
@@ -464,7 +496,7 @@ void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route&
 void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refusal& why,
                       std::optional<Route> over) {
     auto w = sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status),
-                                             "pcscf" + std::to_string(next_branch_++));
+                                             answer_tag(request));
     if (!w) return drop("malformed", "cannot answer: " + w.error().message);
     std::string text = why.reason;
     std::replace_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, '\'');
@@ -483,7 +515,7 @@ void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int 
     trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(status) + ": " +
            std::string(reason));
     auto w = sip::MessageWriter::response_to(request, uint16_t(status), reason_phrase(status),
-                                             "pcscf" + std::to_string(next_branch_++));
+                                             answer_tag(request));
     if (!w) return drop("malformed", "cannot answer: " + w.error().message);
     if (auto err = core_socket().send(w->write(), to); !err.empty()) return drop("send", err);
     ++counters_.refused;

@@ -63,7 +63,8 @@ public:
     // Handles every message and connection waiting, waiting up to `timeout_ms` for the
     // first one. Returns how many were handled (0: nothing happened).
     int poll(int timeout_ms, Clock::time_point now);
-    // Forgets old transactions; runs the SA deletions that waited for their last message;
+    // Forgets transactions 32 s old (completed ones answer retransmissions until then);
+    // runs the SA deletions that waited for their last message;
     // closes idle unprotected connections and protected ones whose SAs are gone.
     void tick(Clock::time_point now);
 
@@ -91,6 +92,10 @@ private:
         std::string relayed;          // as sent, for retransmissions
         Clock::time_point created;
         std::string their;            // the sender's branch @ its address (retransmissions)
+        // Once the final answer went back the transaction is completed (RFC 3261 17.2.1):
+        // a retransmitted request gets that answer again, not the registrar or the core.
+        bool done = false;
+        std::function<void()> answer_again;
     };
 
     SipProxy(ProxyConfig cfg, const secagree::RegistrarConfig& ports, secagree::Registrar& reg, Trace trace)
@@ -150,6 +155,7 @@ private:
     std::map<std::string, Txn> txns_;                  // by our branch
     std::map<std::string, std::string> by_their_branch_;  // UE / core branch + source -> ours
     std::vector<std::pair<Clock::time_point, std::function<void()>>> later_;
+    std::function<void()> last_to_ue_;  // sends again what to_ue() sent last
     uint64_t next_branch_ = 1;
     std::string branch_prefix_;
     ProxyCounters counters_;

@@ -145,7 +145,8 @@ def main():
         return [s for s in topo.ctl.sas() if s.get("label") == impi]
 
     def initial_registration(u, port_uc, spi_uc, spi_us):
-        u.plain.sendto(u.register(u.security_client(port_uc, spi_uc, spi_us)), (u.pcscf, 5060))
+        sm1_bytes = u.register(u.security_client(port_uc, spi_uc, spi_us))
+        u.plain.sendto(sm1_bytes, (u.pcscf, 5060))
         sm1 = core.recv()
         auth = sip_text.header(sm1, "Authorization")[0]
         expect('integrity-protected="no"' in auth, f"SM1 not marked unprotected: {auth}")
@@ -153,6 +154,13 @@ def main():
         sm6, _ = u.plain.recvfrom(65535)
         expect(sip_text.start_line(sm6).startswith("SIP/2.0 401"), f"got {sip_text.start_line(sm6)}")
         expect(b"ik=" not in sm6 and b"ck=" not in sm6, "ik / ck leaked to the UE")
+        # SM1 sent again (its 401 lost on the radio): the completed transaction answers with
+        # the same 401; neither the registrar (a new SM1 would be refused: port_uc in use)
+        # nor the core sees it.
+        u.plain.sendto(sm1_bytes, (u.pcscf, 5060))
+        again, _ = u.plain.recvfrom(65535)
+        expect(again == sm6, f"a retransmitted SM1 got {sip_text.start_line(again)}, not the same 401")
+        expect(not core.drain(), "the retransmitted SM1 reached the core")
         server = sip_text.header(sm6, "Security-Server")
         expect(len(server) == 1, f"Security-Server: {server}")
         m = u.protect_with(server[0], spi_us)
@@ -295,7 +303,8 @@ def main():
         expect(not topo.ctl.sas(), f"SAs left: {topo.ctl.sas()}")
         expect(topo.ctl.sip()["ues"] == 0, "the UE is still registered")
 
-    t.check("initial registration over UDP/IPv4: SM1 / 401 with Security-Server / SM7 over ESP / 200 over ESP",
+    t.check("initial registration over UDP/IPv4: SM1 / 401 with Security-Server (the same 401 again for SM1 "
+            "sent again) / SM7 over ESP / 200 over ESP",
             register_v4)
     t.check("a protected MESSAGE from the UE reaches the core; its 200 returns over ESP", protected_request_from_ue)
     t.check("a MESSAGE from the core reaches the UE over ESP; the UE's 200 reaches the core",

@@ -15,15 +15,12 @@ Output is TAP; --account adds what the P-CSCF and the UE did and the decoded cap
 import json
 import os
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from netns import Topology  # noqa: E402
-from tap import Tap, expect  # noqa: E402
+from tap import expect  # noqa: E402
 import esp_capture  # noqa: E402
 import ue_rig  # noqa: E402
 
@@ -31,36 +28,19 @@ PORT_US = 6101
 
 
 def run(topo, v6, work):
-    ue = topo.UE6 if v6 else topo.UE4
-    pcscf = topo.PCSCF6 if v6 else topo.PCSCF4
     procs = ue_rig.start(topo, work)
-    remote = f"[{pcscf}]:5060" if v6 else f"{pcscf}:5060"
-    ue_run = subprocess.run(["ip", "netns", "exec", topo.ue_ns, "sipp", "-sf", f"{HERE}/sipp/ue_uac.xml",
-                             "-i", ue, "-p", str(PORT_US), remote,
-                             "-key", "realm", "ims.example.net", "-key", "impi", "alice@ims.example.net",
-                             "-key", "impu", "sip:alice@ims.example.net", "-key", "peer_impu",
-                             "sip:bob@ims.example.net", "-key", "pcscf", pcscf,
-                             "-key", "spi_c", "3001", "-key", "spi_s", "3002", "-key", "port_uc", "6100",
-                             "-key", "spi_c2", "3003", "-key", "spi_s2", "3004", "-key", "port_uc2", "6102",
-                             "-key", "aka_k", ue_rig.K, "-key", "aka_op", ue_rig.OP, "-key", "aka_amf", ue_rig.AMF,
-                             "-key", "ue_hdr", "P-Access-Network-Info: 3GPP-E-UTRAN-FDD",
-                             "-m", "1", "-t", "u1", "-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err",
-                             "-error_file", f"{work}/ue.err"],
-                            cwd=work, capture_output=True, text=True, timeout=90)
+    ue_run = ue_rig.sipp_ue(topo, work, "ue_uac.xml", v6, PORT_US,
+                            "-key", "ue_hdr", "P-Access-Network-Info: 3GPP-E-UTRAN-FDD")
     core_rc, events = ue_rig.stop(work, *procs)
     return ue_run.returncode, core_rc, events
 
 
 def main():
     v6 = "--v6" in sys.argv
-    t = Tap()
-    topo = Topology(core=True).create()
-    try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args(ue_rig.CORE_PORT))
-    except Exception as e:  # noqa: BLE001
-        print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
+    rig = ue_rig.setup("pcscf-sipp-")
+    if rig is None:
         return 1
-    work = tempfile.mkdtemp(prefix="pcscf-sipp-")
+    t, topo, work = rig
     result = {}
 
     def whole_sequence():

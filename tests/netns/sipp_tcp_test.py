@@ -12,13 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from netns import Topology  # noqa: E402
-from tap import Tap, expect  # noqa: E402
+from tap import expect  # noqa: E402
 import esp_capture  # noqa: E402
 import ue_rig  # noqa: E402
 
@@ -37,14 +35,10 @@ def run(topo, v6, work):
 
 def main():
     v6 = "--v6" in sys.argv
-    t = Tap()
-    topo = Topology(core=True).create()
-    try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args(ue_rig.CORE_PORT))
-    except Exception as e:  # noqa: BLE001
-        print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
+    rig = ue_rig.setup("pcscf-tcp-")
+    if rig is None:
         return 1
-    work = tempfile.mkdtemp(prefix="pcscf-tcp-")
+    t, topo, work = rig
     r = {}
 
     def whole_sequence():

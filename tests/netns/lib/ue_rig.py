@@ -4,16 +4,49 @@ and the checks on the forgeries the shim sends and on tshark's decode of that ca
 import json
 import os
 import subprocess
+import tempfile
 import time
 
 import esp_capture
 import milenage
-from tap import expect
+from netns import Topology
+from tap import Tap, expect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 K, OP, AMF = "0123456789abcdef", "fedcba9876543210", "ab"  # as sipp takes them: raw strings
 KB, OPB, AMFB = (milenage.sipp_bytes(x) for x in (K, OP, AMF))
 CORE_PORT = 5070
+
+
+def setup(prefix):
+    """The namespaces with a core, pcscf-espd terminating sec-agree, a work folder. None
+    (after printing the failure as TAP) when the daemon does not start."""
+    t = Tap()
+    topo = Topology(core=True).create()
+    try:
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args(CORE_PORT))
+    except Exception as e:  # noqa: BLE001
+        print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
+        return None
+    return t, topo, tempfile.mkdtemp(prefix=prefix)
+
+
+def sipp_ue(topo, work, scenario, v6, port_us, *keys):
+    """sipp as the UE (a scenario of ../sipp/), with the keys every UE scenario takes and
+    `keys` ("-key", NAME, VALUE, ...) on top. Returns the finished process."""
+    ue, pcscf = (topo.UE6, topo.PCSCF6) if v6 else (topo.UE4, topo.PCSCF4)
+    remote = f"[{pcscf}]:5060" if v6 else f"{pcscf}:5060"
+    return subprocess.run(["ip", "netns", "exec", topo.ue_ns, "sipp", "-sf",
+                           f"{os.path.dirname(HERE)}/sipp/{scenario}", "-i", ue, "-p", str(port_us), remote,
+                           "-key", "realm", "ims.example.net", "-key", "impi", "alice@ims.example.net",
+                           "-key", "impu", "sip:alice@ims.example.net", "-key", "peer_impu",
+                           "sip:bob@ims.example.net", "-key", "pcscf", pcscf,
+                           "-key", "spi_c", "3001", "-key", "spi_s", "3002", "-key", "port_uc", "6100",
+                           "-key", "spi_c2", "3003", "-key", "spi_s2", "3004", "-key", "port_uc2", "6102",
+                           "-key", "aka_k", K, "-key", "aka_op", OP, "-key", "aka_amf", AMF, *keys,
+                           "-m", "1", "-t", "u1", "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err",
+                           "-error_file", f"{work}/ue.err"],
+                          cwd=work, capture_output=True, text=True, timeout=120)
 
 
 def _wait_for(path, text, proc=None, timeout=10):
@@ -24,9 +57,9 @@ def _wait_for(path, text, proc=None, timeout=10):
         time.sleep(0.1)
 
 
-def start(topo, work):
-    """dumpcap on the UE's veth, the shim (with --attack), sipp as the core. Returns the
-    processes for stop()."""
+def start(topo, work, core_scenario="core_uas.xml", attack=True):
+    """dumpcap on the UE's veth, the shim (forging with --attack), sipp as the core.
+    Returns the processes for stop()."""
     milenage.core_inf(f"{work}/core.csv", [milenage.sipp_vector(KB, OPB, bytes(6), AMFB) for _ in range(2)])
     cap = subprocess.Popen(["ip", "netns", "exec", topo.ue_ns, "dumpcap", "-q", "-P", "-i", topo.ue_if,
                             "-w", f"{work}/ue.pcap"], stdout=subprocess.DEVNULL,
@@ -34,11 +67,12 @@ def start(topo, work):
     _wait_for(f"{work}/dumpcap.out", "Capturing on", cap)
     shim = subprocess.Popen(["ip", "netns", "exec", topo.ue_ns, "/usr/bin/python3", f"{HERE}/ue_ipsec.py",
                              "--iface", topo.ue_if, "--pcscf", topo.PCSCF4, "--pcscf6", topo.PCSCF6,
-                             "--k", KB.hex(), "--op", OPB.hex(), "--log", f"{work}/ue_ipsec.jsonl", "--attack"],
+                             "--k", KB.hex(), "--op", OPB.hex(), "--log", f"{work}/ue_ipsec.jsonl",
+                             *(["--attack"] if attack else [])],
                             stdout=open(f"{work}/shim.out", "w"), stderr=subprocess.STDOUT)
     _wait_for(f"{work}/ue_ipsec.jsonl", '"up"', shim)
     core = subprocess.Popen(["ip", "netns", "exec", topo.core_ns, "sipp", "-sf",
-                             f"{os.path.dirname(HERE)}/sipp/core_uas.xml", "-i", topo.CORE4, "-p", str(CORE_PORT),
+                             f"{os.path.dirname(HERE)}/sipp/{core_scenario}", "-i", topo.CORE4, "-p", str(CORE_PORT),
                              "-inf", f"{work}/core.csv", "-key", "realm", "ims.example.net",
                              "-key", "impu", "sip:alice@ims.example.net", "-key", "core_hdr", "X-Core: s-cscf",
                              "-m", "1", "-t", "u1", "-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err",

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""The rejected cases of TS 33.203 7.1 / 7.2 against sipp (issue 4): sipp as the UE
+(sipp/ue_rejects.xml, its ESP scapy's in lib/ue_ipsec.py) and as the core
+(sipp/core_rejects.xml, which sees only what the P-CSCF lets through). Around one
+registration that succeeds: a MESSAGE on the unprotected port and a protected MESSAGE from
+an IMPU not registered over its SA are dropped; a REGISTER whose Via names another
+address, one offering port-c = port-s, an SM7 with a forged Security-Verify (answered over
+the temporary SAs, which then go) and a protected REGISTER offering the port_uc in use
+are refused with 403 and a Warning saying why, which sipp checks.
+usage (root): sipp_rejects_test.py [--v6]. Output is TAP."""
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+from tap import expect  # noqa: E402
+import ue_rig  # noqa: E402
+
+PORT_US = 6101
+
+
+def run(topo, v6, work):
+    other = "[2001:db8:99::77]" if v6 else "10.99.0.77"
+    procs = ue_rig.start(topo, work, core_scenario="core_rejects.xml", attack=False)
+    ue_run = ue_rig.sipp_ue(topo, work, "ue_rejects.xml", v6, PORT_US, "-key", "other_ip", other)
+    core_rc, events = ue_rig.stop(work, *procs)
+    return ue_run.returncode, core_rc, events
+
+
+def main():
+    v6 = "--v6" in sys.argv
+    rig = ue_rig.setup("pcscf-rejects-")
+    if rig is None:
+        return 1
+    t, topo, work = rig
+    r = {}
+
+    def scenarios():
+        r["ue"], r["core"], r["events"] = run(topo, v6, work)
+        errs = "".join(open(f"{work}/{f}").read()[-1500:] for f in ("ue.err", "core.err")
+                       if os.path.exists(f"{work}/{f}"))
+        expect(r["ue"] == 0, f"sipp UE exit {r['ue']}: {errs}")
+        expect(r["core"] == 0, f"sipp core exit {r['core']}: {errs}")
+
+    def counted():
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            sip = topo.ctl.sip()
+            if sip["refused"] >= 4 and sip["dropped"]:
+                break
+            time.sleep(0.2)
+        # A REGISTER sipp sent again (slow run) is refused again, with the same answer.
+        ev = r.get("events", [])
+        sent = [e["h"] for e in ev if e.get("ev") == "out" or (e.get("ev") == "plain" and e["dir"] == "out")]
+        again = len(sent) - len(set(sent))
+        expect(4 <= sip["refused"] <= 4 + again,
+               f"refusals: {sip['refused']}, want 4 (b, c, d, g) + up to {again} sent again: {sip}")
+        expect(sip["dropped"] == {"unprotected": 1, "wrong_sa": 1}, f"proxy drops: {sip['dropped']}")
+
+    def refusals_over_esp():
+        ev = r.get("events", [])
+        got = list({e["h"]: e for e in ev if e.get("ev") == "in" and e["sip"].startswith("SIP/2.0 403")}.values())
+        sets = [e for e in ev if e.get("ev") == "sa_set"]
+        expect(len(sets) == 2, f"the UE learnt {len(sets)} SA sets, not 2")
+        # d over the temporary set (spi_us of set 1), g over the registered one (spi_uc of set 2)
+        want = [(sets[0]["spi_us"], 1), (sets[1]["spi_uc"], 2)] if len(sets) == 2 else []
+        expect([(e["spi"], e["set"]) for e in got] == want, f"403s over ESP: {got}, want on {want}")
+        plain = {e["h"] for e in ev if e.get("ev") == "plain" and e["dir"] == "in" and e["sip"].startswith("SIP/2.0 403")}
+        expect(len(plain) == 2, f"plain 403s (b, c): {plain}")
+        drops = [e for e in ev if e.get("ev") == "drop"]
+        expect(not drops, f"the UE's ESP dropped: {drops}")
+
+    def nothing_left():
+        deadline = time.time() + 5
+        while topo.ctl.sas() and time.time() < deadline:
+            time.sleep(0.2)
+        expect(not topo.ctl.sas(), f"SAs left: {topo.ctl.sas()}")
+        expect(topo.ctl.sip()["ues"] == 0, f"UEs left: {topo.ctl.sip()}")
+        drops = {k: v for k, v in topo.ctl.drops().items() if v}
+        expect(not drops, f"datapath drops: {drops}")
+
+    fam = "IPv6" if v6 else "IPv4"
+    t.check(f"sipp UE and sipp core over UDP/{fam}: every rejected case refused with the right Warning, "
+            "or dropped, around one registration", scenarios)
+    t.check("4 refusals and 2 drops (unprotected, wrong_sa) counted by the proxy", counted)
+    t.check("the forged SM7's 403 came over the temporary SAs, the port-in-use 403 over the registered "
+            "ones, the others plain", refusals_over_esp)
+    t.check("no SA, UE or datapath drop left (the refused temporary set was deleted)", nothing_left)
+    rc = topo.stop_daemon()
+    t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}"))
+    if t.failed:
+        print("# daemon log:\n" + "\n".join("# " + line for line in topo.log().splitlines()
+                                            if " sip: " in line or " SA " in line))
+        print(f"# work files in {work}")
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
