@@ -39,10 +39,7 @@ bool Registrar::port_uc_in_use(const esp::IpAddr& ue, uint16_t port_uc) const {
     for (auto it = flows_.lower_bound({ue.bytes, 0, 0});
          it != flows_.end() && std::get<0>(it->first) == ue.bytes; ++it)
         if (std::get<1>(it->first) == port_uc) return true;
-    for (const auto& [k, u] : ues_)
-        if (u.addr == ue && u.pending && u.pending->temp && u.pending->temp->port_uc() == port_uc)
-            return true;
-    return false;
+    return temp_ports_.contains({ue.bytes, port_uc});
 }
 
 std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point now) {
@@ -108,6 +105,7 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     auto set = install_sa_set(sas_, p.alg, ue, pcscf_for(ue), p.offer, port_pc, cfg_.port_ps, ik, impi);
     if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error()});
     p.temp = *set;
+    temp_ports_.insert({ue.bytes, set->port_uc()});
     p.server = {set->security_server()};
     p.deadline = now + cfg_.reg_await_auth;
     // SM6 goes back the way SM1 came: over the old set if SM1 was protected.
@@ -148,6 +146,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
     const Key k = key(impi, ue);
     Pending p = std::move(*u->pending);
     u->pending.reset();
+    temp_ports_.erase({ue.bytes, p.temp->port_uc()});  // promoted: flows_ has it now
     // 7.4.2a after SM12: SM1 over an old SA keeps that inbound SA and its outbound partner;
     // everything else old goes. SM1 unprotected: the UE has lost the old SAs, all go.
     drop_kept(*u);
@@ -284,6 +283,7 @@ std::optional<Registrar::View> Registrar::view(const std::string& impi, const es
 void Registrar::drop_temp(Ue& u) {
     if (!u.pending || !u.pending->temp) return;
     remove_sa_set(sas_, *u.pending->temp);
+    temp_ports_.erase({u.addr.bytes, u.pending->temp->port_uc()});
     u.pending->temp.reset();
 }
 

@@ -16,6 +16,7 @@
 #include <expected>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <tuple>
@@ -173,6 +174,8 @@ private:
     esp::IpAddr v4_, v6_;
     std::map<Key, Ue> ues_;
     std::map<Flow, Key> flows_;
+    // (UE address, port_uc) of every temporary set: rule 3 without walking the UEs.
+    std::set<std::pair<std::array<uint8_t, 16>, uint16_t>> temp_ports_;
     std::map<std::string, Key> impus_;
 };
 

@@ -251,6 +251,28 @@ TEST_F(RegistrarTest, ClientPortAlreadyInUseIsRefused) {
     EXPECT_NE(r.error().reason.find("already in use"), std::string::npos);
 }
 
+TEST_F(RegistrarTest, APortInATemporarySetIsInUseUntilTheSetGoes) {
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    Sm1 other = sm1(6000);
+    other.impi = "other@ims.example";  // another IMPI on the same UE address
+    auto r = reg.on_sm1(other, now);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().reason.find("already in use"), std::string::npos) << r.error().reason;
+    reg.abort(kImpi, kUe);  // the temporary set goes, and its port with it
+    step();
+    EXPECT_TRUE(reg.on_sm1(other, now).has_value());
+    // Promoted at SM12, the port stays in use (now through the registered set) and is
+    // free again once the registration goes.
+    reg.abort("other@ims.example", kUe);
+    register_ue(6004);
+    EXPECT_FALSE(reg.on_sm1(other = sm1(6004), now).has_value());
+    reg.deregistered(kImpi, kUe);
+    step();
+    other.impi = "other@ims.example";
+    EXPECT_TRUE(reg.on_sm1(other, now).has_value());
+}
+
 TEST_F(RegistrarTest, ProtectedSm1OverSomeoneElsesSaIsRefused) {
     register_ue(6000);
     Sm1 m = sm1(6002, true);
