@@ -335,14 +335,20 @@ PipelineRig::~PipelineRig() {
 std::expected<std::unique_ptr<dp::Worker>, std::string> PipelineRig::make_worker(EngineWorkload& w) {
     // The service as pcscf-espd configures it, on the workload's address and P-CSCF port.
     const SaRecord any = w.inbound_record(0);
+    return make_worker(w.engine().config(), any.sa.pcscf_addr, {any.sa.pcscf_port, any.sa.pcscf_port});
+}
+
+std::expected<std::unique_ptr<dp::Worker>, std::string> PipelineRig::make_worker(const esp::EngineConfig& engine,
+                                                                                 const esp::IpAddr& local,
+                                                                                 dp::PortRange ports) {
     cfg_.workers = 1;
     cfg_.worker_lcores = {rte_lcore_id()};  // not used: the bench launches the worker itself
-    cfg_.local_addrs = {any.sa.pcscf_addr};
-    cfg_.protected_ports = {any.sa.pcscf_port, any.sa.pcscf_port};
+    cfg_.local_addrs = {local};
+    cfg_.protected_ports = ports;
     local_ = dp::LocalAddrs{};
-    local_.add(any.sa.pcscf_addr);
+    local_.add(local);
 
-    cfg_.engine = w.engine().config();
+    cfg_.engine = engine;
     auto parts = dp::make_worker_parts(cfg_, 0, pkt_, big_, indirect_, int(rte_socket_id()));
     if (!parts) return std::unexpected(parts.error());
     parts->access_port = access_.port;

@@ -155,6 +155,11 @@ public:
     // A worker with an empty engine laid out like the workload's, serving its addresses.
     // Destroy the previous worker first: they share the configuration.
     std::expected<std::unique_ptr<dp::Worker>, std::string> make_worker(EngineWorkload& w);
+    // A worker with an empty engine laid out as `engine`, serving `local` with protected
+    // ports `ports` (the registration benchmark: SA records only, no traffic).
+    std::expected<std::unique_ptr<dp::Worker>, std::string> make_worker(const esp::EngineConfig& engine,
+                                                                        const esp::IpAddr& local,
+                                                                        dp::PortRange ports);
 
     const RingPort& access() const noexcept { return access_; }
     const RingPort& tap() const noexcept { return tap_; }

@@ -6,6 +6,7 @@ Reads from the results folder, each if present:
   ipsec_compare.csv      bench/ipsec_compare --csv (one row per contender and round)
   engine_benchmark.json  bench/engine_benchmark --benchmark_out (Google Benchmark JSON)
   *.txt                  every program's console output, linked from the report
+                         (pipeline_benchmark.txt and registration_benchmark.txt: shown in it)
 Every ratio is taken round by round (a contender against the ceiling or librte_ipsec of
 the same round), then summarised as min / median / max over the rounds.
 
@@ -209,6 +210,14 @@ def main():
     if os.path.exists(pipe):
         md += ["## Whole pipeline (`bench/pipeline_benchmark`)", "", "```",
                open(pipe).read().rstrip(), "```", ""]
+    reg = os.path.join(d, "registration_benchmark.txt")
+    if os.path.exists(reg):
+        text = open(reg).read()
+        summary = text[text.find("Summary over"):] if "Summary over" in text else text
+        md += ["## Registrations through the sec-agree terminator (`bench/registration_benchmark`)", "",
+               "Terminator against the same SIP load sent to the core directly, same run; every "
+               "pass of every round: [registration_benchmark.txt](registration_benchmark.txt)", "",
+               "```", summary.rstrip(), "```", ""]
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(md))
     print(os.path.join(d, "report.md"))
