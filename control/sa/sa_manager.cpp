@@ -41,7 +41,7 @@ std::string_view name(SaState s) {
 }
 
 SaManager::SaManager(dp::Rings& rings, const esp::SpiLayout& layout)
-    : rings_(rings), layout_(layout), spis_(layout) {}
+    : rings_(rings), layout_(layout), spis_(layout), backlog_(layout.workers) {}
 
 std::expected<esp::HmacKey, std::string> SaManager::expand(esp::Alg alg,
                                                            std::span<const uint8_t> key) {
@@ -114,10 +114,14 @@ std::expected<void, std::string> SaManager::send(SaInfo& sa, esp::SaOp op, const
     rec.request_id = next_request_++;
     rec.sa = sa.cfg;
     rec.key = key;
-    if (!rings_.send(sa.worker, rec))
-        return std::unexpected("worker " + std::to_string(sa.worker) +
-                               " has too many SA changes queued; try again");
-    return {};
+    // Records reach a worker in order: nothing overtakes what waits in its backlog.
+    auto& waiting = backlog_[sa.worker];
+    if (waiting.empty() && rings_.send(sa.worker, rec)) return {};
+    if (op == esp::SaOp::remove) {
+        waiting.push_back(rec);
+        return {};
+    }
+    return std::unexpected("worker " + std::to_string(sa.worker) + " has too many SA changes queued; try again");
 }
 
 std::expected<void, std::string> SaManager::remove(SaId id) {
@@ -190,6 +194,11 @@ void SaManager::handle(const esp::SaEvent& e) {
 }
 
 uint32_t SaManager::pump() {
+    {
+        std::lock_guard lock(mu_);
+        for (uint32_t w = 0; w < backlog_.size(); ++w)
+            while (!backlog_[w].empty() && rings_.send(w, backlog_[w].front())) backlog_[w].pop_front();
+    }
     std::array<esp::SaEvent, 64> ev;
     uint32_t total = 0;
     for (uint32_t n; (n = rings_.receive_events(ev)) > 0; total += n)
@@ -218,6 +227,13 @@ std::vector<SaInfo> SaManager::list(size_t offset, size_t max) const {
     for (size_t i = 0; i < offset && it != sas_.end(); ++i) ++it;
     for (; it != sas_.end() && out.size() < max; ++it) out.push_back(it->second);
     return out;
+}
+
+size_t SaManager::backlog() const {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const auto& q : backlog_) n += q.size();
+    return n;
 }
 
 size_t SaManager::size() const {

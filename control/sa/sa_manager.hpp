@@ -7,6 +7,7 @@
 // Threading: called from the control thread and the telemetry thread; a mutex guards the
 // registry (the control path may lock; the data path never does).
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <functional>
 #include <map>
@@ -64,13 +65,18 @@ public:
 
     SaManager(dp::Rings& rings, const esp::SpiLayout& layout);
 
+    // Refused with "try again" while the worker's command ring (or its backlog) is full.
     std::expected<SaId, std::string> add(const SaRequest& req);
+    // Never refused for a known SA: on a full ring the removal waits in a backlog that
+    // pump() sends on in order, so no SA is left installed behind its owner's back.
     std::expected<void, std::string> remove(SaId id);
     // New algorithm and key for an active SA; its sequence and replay state are kept.
     std::expected<void, std::string> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
 
-    // Drains the workers' event ring; returns how many events were handled.
+    // Sends what waits in the backlogs, then drains the workers' event ring; returns how
+    // many events were handled.
     uint32_t pump();
+    size_t backlog() const;  // removals waiting for room in a command ring
     void handle(const esp::SaEvent& e);
 
     std::optional<SaInfo> find(SaId id) const;
@@ -91,6 +97,7 @@ private:
     std::optional<esp::ImbManager> imb_;
     std::map<SaId, SaInfo> sas_;
     std::unordered_map<uint32_t, SaId> inbound_by_spi_;
+    std::vector<std::deque<esp::SaRecord>> backlog_;  // per worker, FIFO ahead of new records
     std::map<std::tuple<std::array<uint8_t, 16>, uint16_t, uint16_t>, SaId> outbound_by_key_;
     SaId next_id_ = 1;
     uint32_t next_request_ = 1;

@@ -90,10 +90,9 @@ uint16_t Worker::take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept
 }
 
 void Worker::apply_records() noexcept {
-    esp::SaRecord recs[16];
-    const uint32_t n = rings_.take_records(parts_.index, recs);
+    const uint32_t n = rings_.take_records(parts_.index, records_);
     for (uint32_t i = 0; i < n; ++i) {
-        const esp::SaRecord& r = recs[i];
+        const esp::SaRecord& r = records_[i];
         const int result = parts_.engine->apply(r);
         ++(result == 0 ? stats_.records_applied : stats_.records_failed);
         esp::SaEvent e;

@@ -152,6 +152,34 @@ TEST_F(SaManagerTest, AFullRingIsReportedAndLeaksNoSpi) {
     EXPECT_EQ(inbound_in_engines(), accepted);
 }
 
+TEST_F(SaManagerTest, RemovalsAreNeverLostToAFullRing) {
+    // More SAs than the command ring holds, all on one worker, installed...
+    std::vector<SaId> ids;
+    for (uint16_t p = 1; p <= 150; ++p) {
+        auto id = sas->add(outbound("192.0.2.10", 0x5000 + p, p));
+        if (!id) {
+            step();
+            id = sas->add(outbound("192.0.2.10", 0x5000 + p, p));
+        }
+        ASSERT_TRUE(id.has_value()) << id.error();
+        ids.push_back(*id);
+    }
+    step();
+    ASSERT_EQ(outbound_in_engines(), ids.size());
+    // ... then removed at once (a tick expiring many UEs): every removal is accepted.
+    for (SaId id : ids) ASSERT_TRUE(sas->remove(id).has_value());
+    EXPECT_GT(sas->backlog(), 0u) << "the ring did not fill: the test proves nothing";
+    // A new add must not overtake the waiting removals (its selectors are one of theirs).
+    auto early = sas->add(outbound("192.0.2.10", 0x6000, 150));
+    ASSERT_FALSE(early.has_value());
+    EXPECT_NE(early.error().find("try again"), std::string::npos) << early.error();
+    for (int i = 0; i < 10 && (sas->size() || sas->backlog()); ++i) step();
+    EXPECT_EQ(sas->backlog(), 0u);
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(outbound_in_engines(), 0u) << "SAs left in the worker with no owner";
+    EXPECT_TRUE(sas->add(outbound("192.0.2.10", 0x6000, 150)).has_value());
+}
+
 TEST_F(SaManagerTest, ARecordTheWorkerRefusesIsForgottenAndReported) {
     // The worker already holds this SPI (installed behind the manager's back), so it
     // refuses the add: the manager must report it and forget the SA and its SPI.
