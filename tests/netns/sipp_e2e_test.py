@@ -91,6 +91,7 @@ def main():
             "the SIP inside both ways, the replay a repeated sequence number", capture_decoded)
     t.check("after de-registration no SA or UE is left; no proxy drop but late answers to retransmissions",
             nothing_left)
+    final = ue_rig.counters(topo)
     rc = topo.stop_daemon()
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}"))
     if "--account" in sys.argv:  # the demo: what the P-CSCF did, message by message
@@ -98,6 +99,9 @@ def main():
         for line in topo.log().splitlines():
             if " sip: " in line or " SA " in line or "sec-agree" in line:
                 print("#   " + line)
+        print("# What pcscf-espd counted by the end:")
+        for line in final:
+            print("#   " + line)
         print("# What the UE's ESP (scapy) did:")
         for e in result.get("events", []):
             if e.get("ev") in ("sa_set", "out", "in", "drop", "attack"):

@@ -115,6 +115,7 @@ def main():
     t.check("after de-registration no SA, UE, connection or proxy drop is left", nothing_left)
     t.check("a keep-alive gets its pong; streams without Content-Length or over 64 KiB are cut, counted",
             hostile_streams)
+    final = ue_rig.counters(topo)
     rc = topo.stop_daemon()
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}"))
     if "--account" in sys.argv:
@@ -122,6 +123,10 @@ def main():
         for line in topo.log().splitlines():
             if " sip: " in line or " SA " in line:
                 print("#   " + line)
+    if "--account" in sys.argv:
+        print("# The counters of pcscf-espd at the end:")
+        for line in final:
+            print("#   " + line)
     if "--account" in sys.argv or t.failed:
         print("# The UE's SIP over TCP:")
         for e in r.get("ue_log", []):

@@ -152,3 +152,19 @@ def check_capture(work, ev, ue_addr, pcscf_addr, keep):
     expect(list(dups) == [(replay["spi"], replay["seq"])] and len(dups[(replay["spi"], replay["seq"])]) == 2,
            f"sequence numbers seen twice with a good ICV: {dups}, want only the replay's "
            f"{replay['spi']}/{replay['seq']}")
+
+
+def counters(topo):
+    """The daemon's counters at the end of a run, as lines for the account (read before
+    it stops): the datapath's totals and drops, and the SIP proxy's."""
+    stats = topo.ctl.stats()
+    workers = stats if isinstance(stats, list) else list(stats.values()) if isinstance(stats, dict) else []
+    total = {}
+    for w in workers:
+        for k, v in (w.items() if isinstance(w, dict) else []):
+            if isinstance(v, int) and k in ("esp_in", "esp_out", "exception_in", "exception_out", "drops"):
+                total[k] = total.get(k, 0) + v
+    sip = topo.ctl.sip()
+    return [f"datapath: {json.dumps(total)}",
+            f"datapath drops by reason: {json.dumps({k: v for k, v in topo.ctl.drops().items() if v})}",
+            "SIP proxy: " + json.dumps({k: v for k, v in sip.items() if k != "enabled"})]
