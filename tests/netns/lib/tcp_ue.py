@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import milenage  # noqa: E402
@@ -33,6 +34,10 @@ REALM, IMPI, IMPU, PEER = "ims.example.net", "alice@ims.example.net", "sip:alice
 
 
 class Failed(Exception):
+    pass
+
+
+class TimedOut(Failed):
     pass
 
 
@@ -64,7 +69,7 @@ class Conn:
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:
-                raise Failed(f"{self.name}: nothing within {timeout} s") from None
+                raise TimedOut(f"{self.name}: nothing within {timeout} s") from None
             if not data:
                 raise Failed(f"{self.name}: closed by the P-CSCF")
             self.buf += data
@@ -116,51 +121,92 @@ def aka_authorization(k, op, amf, challenge):
             f'response="{resp}", algorithm=AKAv1-MD5, qop=auth, nc=00000001, cnonce="{cnonce}"')
 
 
-def run(a):
-    fam = socket.AF_INET6 if ":" in a.ue else socket.AF_INET
-    host = f"[{a.ue}]" if fam == socket.AF_INET6 else a.ue
-    k, op, amf = bytes.fromhex(a.k), bytes.fromhex(a.op), bytes.fromhex(a.amf)
-    call_id = f"tcp-ue-{os.getpid()}@{a.ue}"
-    cseq = [0]
+class Ue:
+    """The UE's SIP state: its address, Call-ID and CSeq, and how it writes a REGISTER."""
 
-    def register(conn, port_uc, spis, expires=600, auth=None, verify=None, branch="z9hG4bKtcp"):
-        cseq[0] += 1
-        hdrs = [f"Contact: <sip:ue@{host}:{a.port_us};transport=tcp>;expires={expires}", f"Expires: {expires}",
+    def __init__(self, a):
+        self.a = a
+        self.fam = socket.AF_INET6 if ":" in a.ue else socket.AF_INET
+        self.host = f"[{a.ue}]" if self.fam == socket.AF_INET6 else a.ue
+        self.pcscf_host = f"[{a.pcscf}]" if self.fam == socket.AF_INET6 else a.pcscf
+        self.keys = bytes.fromhex(a.k), bytes.fromhex(a.op), bytes.fromhex(a.amf)
+        self.call_id = f"tcp-ue-{os.getpid()}@{a.ue}"
+        self.cseq = 0
+
+    def register(self, conn, port_uc, spis, expires=600, auth=None, verify=None, via=None, port_s=None):
+        self.cseq += 1
+        a = self.a
+        hdrs = [f"Contact: <sip:ue@{self.host}:{a.port_us};transport=tcp>;expires={expires}", f"Expires: {expires}",
                 auth or f'Authorization: Digest username="{IMPI}", realm="{REALM}", uri="sip:{REALM}", nonce="", '
                         'response=""',
-                security_client(*spis, port_uc, a.port_us), *(["Security-Verify: " + verify] if verify else []),
+                security_client(*spis, port_uc, port_s or a.port_us),
+                *(["Security-Verify: " + verify] if verify else []),
                 "Require: sec-agree", "Proxy-Require: sec-agree", "Supported: path,sec-agree"]
-        conn.send(sip_text.request("REGISTER", f"sip:{REALM}", f"{host}:{a.port_us}", f"{branch}{cseq[0]}", IMPU,
-                                   IMPU, call_id, cseq[0], hdrs, transport="TCP"))
+        conn.send(sip_text.request("REGISTER", f"sip:{REALM}", f"{via or self.host}:{a.port_us}",
+                                   f"z9hG4bKtcp{self.cseq}", IMPU, IMPU, self.call_id, self.cseq, hdrs,
+                                   transport="TCP"))
 
-    # Our protected server port listens before the P-CSCF learns it.
-    listener = socket.socket(fam, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((a.ue, a.port_us))
-    listener.listen(4)
-    listener.settimeout(15)
+    def message(self, conn, frm=IMPU, route=(), text="hello from the UE"):
+        self.cseq += 1
+        conn.send(sip_text.request("MESSAGE", PEER, f"{self.host}:{self.a.port_us}", f"z9hG4bKtcpm{self.cseq}", frm,
+                                   PEER, "msg///" + self.call_id, self.cseq, list(route), text, transport="TCP"))
+
+    def challenged(self, conn):
+        """The 401: its Security-Server, port_ps, and our answer to its challenge."""
+        ch = conn.expect(401)
+        srv = sip_text.header(ch, "Security-Server")
+        auth = aka_authorization(*self.keys, sip_text.header(ch, "WWW-Authenticate")[0])
+        return srv, int(sip_text.mechanism(srv[0])["port-s"]), auth
+
+    def connect(self, port, port_ps, name):
+        return connect(self.fam, (self.a.ue, port), (self.a.pcscf, port_ps), name)
+
+    def listen(self):
+        listener = socket.socket(self.fam, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.a.ue, self.a.port_us))
+        listener.listen(4)
+        listener.settimeout(15)
+        return listener
+
+
+def refused(conn, why):
+    """A 403 whose Warning says `why`."""
+    msg = conn.expect(403)
+    warning = " ".join(sip_text.header(msg, "Warning"))
+    if why not in warning:
+        raise Failed(f"{conn.name}: 403 with Warning {warning!r}, not about {why!r}")
+    log(event="refused", conn=conn.name, warning=warning)
+
+
+def silence(conn, what):
+    """Nothing may come back: the P-CSCF dropped it."""
+    try:
+        msg = conn.recv(timeout=1.5)
+    except TimedOut:
+        log(event="dropped", conn=conn.name, what=what)
+        return
+    raise Failed(f"{conn.name}: {what} was answered: {sip_text.start_line(msg)}")
+
+
+def run(a):
+    ue = Ue(a)
+    listener = ue.listen()  # our protected server port listens before the P-CSCF learns it
 
     # SM1 over a plain connection to the unprotected port.
-    plain = connect(fam, (a.ue, 0), (a.pcscf, 5060), "plain")
+    plain = ue.connect(0, 5060, "plain")
     set1 = (a.spi_c, a.spi_s)
-    register(plain, a.port_uc, set1)
-    ch = plain.expect(401)
+    ue.register(plain, a.port_uc, set1)
+    srv, port_ps, auth = ue.challenged(plain)
     plain.close()
-    srv = sip_text.header(ch, "Security-Server")
-    port_ps = int(sip_text.mechanism(srv[0])["port-s"])
-    auth = aka_authorization(k, op, amf, sip_text.header(ch, "WWW-Authenticate")[0])
 
     # SM7 on a new connection over the new SAs: port_uc -> port_ps.
-    first = connect(fam, (a.ue, a.port_uc), (a.pcscf, port_ps), "set1")
-    register(first, a.port_uc, set1, auth=auth, verify=", ".join(srv))
+    first = ue.connect(a.port_uc, port_ps, "set1")
+    ue.register(first, a.port_uc, set1, auth=auth, verify=", ".join(srv))
     ok = first.expect(200)
-    route = sip_text.header(ok, "Service-Route")
-    cseq[0] += 1
-    first.send(sip_text.request("MESSAGE", PEER, f"{host}:{a.port_us}", "z9hG4bKtcpm1", IMPU, PEER,
-                                "msg///" + call_id, 1,
-                                [f"Route: <sip:{a.pcscf if fam == socket.AF_INET else '[' + a.pcscf + ']'}"
-                                 f":{port_ps};lr;transport=tcp>", *(["Route: " + r for r in route])],
-                                "hello from the UE", transport="TCP"))
+    route = [f"Route: <sip:{ue.pcscf_host}:{port_ps};lr;transport=tcp>",
+             *("Route: " + r for r in sip_text.header(ok, "Service-Route"))]
+    ue.message(first, route=route)
     first.expect(200)
 
     # The core's MESSAGE comes on the P-CSCF's connection from port_pc to our port_us.
@@ -181,20 +227,56 @@ def run(a):
 
     # Re-registration over the first set; the new set on a new connection from port_uc2.
     set2 = (a.spi_c2, a.spi_s2)
-    register(first, a.port_uc2, set2, verify=", ".join(srv))
-    ch = first.expect(401)
-    srv2 = sip_text.header(ch, "Security-Server")
-    if int(sip_text.mechanism(srv2[0])["port-s"]) != port_ps:
+    ue.register(first, a.port_uc2, set2, verify=", ".join(srv))
+    srv2, port_ps2, auth = ue.challenged(first)
+    if port_ps2 != port_ps:
         raise Failed(f"port_ps changed on re-registration: {srv2[0]}")
-    auth = aka_authorization(k, op, amf, sip_text.header(ch, "WWW-Authenticate")[0])
-    second = connect(fam, (a.ue, a.port_uc2), (a.pcscf, port_ps), "set2")
-    register(second, a.port_uc2, set2, auth=auth, verify=", ".join(srv2))
+    second = ue.connect(a.port_uc2, port_ps, "set2")
+    ue.register(second, a.port_uc2, set2, auth=auth, verify=", ".join(srv2))
     second.expect(200)
     first.close()  # the old pair still exists until the first message over the new set
 
-    register(second, a.port_uc2, set2, expires=0, auth=auth, verify=", ".join(srv2))
+    ue.register(second, a.port_uc2, set2, expires=0, auth=auth, verify=", ".join(srv2))
     second.expect(200)
     second.close()  # within the P-CSCF's grace: the FINs still have their SAs
+    listener.close()
+
+
+def rejects(a):
+    """The rejected cases of sipp/ue_rejects.xml over TCP, against sipp/core_rejects.xml."""
+    ue = Ue(a)
+    listener = ue.listen()
+    plain = ue.connect(0, 5060, "plain")
+    set1, set2 = (a.spi_c, a.spi_s), (a.spi_c2, a.spi_s2)
+    ue.message(plain, text="not a REGISTER, on the unprotected port")
+    silence(plain, "a MESSAGE on 5060")
+    ue.register(plain, a.port_uc, set1, via=a.other)
+    refused(plain, "not the packet's source address")
+    ue.register(plain, a.port_uc, set1, port_s=a.port_uc)
+    refused(plain, "must differ")
+    # SM7 with a forged Security-Verify, on its own connection over the temporary SAs.
+    ue.register(plain, a.port_uc, set1)
+    srv, port_ps, auth = ue.challenged(plain)
+    forged = "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c=1;spi-s=2;port-c=5102;port-s=5101"
+    temp = ue.connect(a.port_uc, port_ps, "temporary")
+    ue.register(temp, a.port_uc, set1, auth=auth, verify=forged)
+    refused(temp, "Security-Verify")
+    temp.close()  # before the P-CSCF deletes that set, a second later
+    time.sleep(1.5)
+    # A registration that succeeds, then what is refused over it.
+    ue.register(plain, a.port_uc2, set2)
+    srv, port_ps, auth = ue.challenged(plain)
+    plain.close()
+    conn = ue.connect(a.port_uc2, port_ps, "set2")
+    ue.register(conn, a.port_uc2, set2, auth=auth, verify=", ".join(srv))
+    conn.expect(200)
+    ue.message(conn, frm="sip:mallory@ims.example.net", text="from an IMPU not registered over this SA")
+    silence(conn, "a MESSAGE from an IMPU not registered over the SA")
+    ue.register(conn, a.port_uc2, set1, verify=", ".join(srv))  # offers the port_uc in use
+    refused(conn, "already in use")
+    ue.register(conn, a.port_uc2, set2, expires=0, auth=auth, verify=", ".join(srv))
+    conn.expect(200)
+    conn.close()
     listener.close()
 
 
@@ -236,11 +318,13 @@ def main():
     for n, v in (("spi-c", 3001), ("spi-s", 3002), ("spi-c2", 3003), ("spi-s2", 3004)):
         ap.add_argument("--" + n, type=int, default=v)
     ap.add_argument("--hostile", action="store_true", help="only the hostile streams")
+    ap.add_argument("--rejects", action="store_true", help="the rejected cases instead of the sequence")
+    ap.add_argument("--other", default="10.99.0.77", help="an address that is not ours (for Via)")
     a = ap.parse_args()
     try:
         if a.hostile:
             return hostile(a)
-        run(a)
+        (rejects if a.rejects else run)(a)
     except (Failed, OSError, ValueError, IndexError, KeyError) as e:
         log(error=str(e))
         return 1
