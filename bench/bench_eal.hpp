@@ -4,6 +4,8 @@
 #include <rte_eal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -38,6 +40,12 @@ inline bool start_eal(const char* prog, const std::string& lcores,
         std::fprintf(stderr, "rte_eal_init failed\n");
         return false;
     }
+    // EAL leaves its runtime folder (/var/run/dpdk/<prefix>) behind: one per run otherwise.
+    static const std::string runtime_dir = rte_eal_get_runtime_dir();
+    std::atexit([] {
+        std::error_code ec;
+        std::filesystem::remove_all(runtime_dir, ec);
+    });
     return true;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     const int rc = RUN_ALL_TESTS();
+    const std::string runtime_dir = rte_eal_get_runtime_dir();
     rte_eal_cleanup();
+    std::error_code ec;
+    std::filesystem::remove_all(runtime_dir, ec);  // EAL leaves it behind: one per run otherwise
     return rc;
 }

@@ -5,6 +5,7 @@ that exist. Output is TAP.
 
 usage (root): daemon_cli_test.py"""
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -69,9 +70,11 @@ def main():
             refused(["-c", f.name], "--burst must be 1..64")()
 
     tap.check("config file read, and its values checked like the command line's", config_file_values_are_checked)
+    prefix = f"pcscf-cli-{os.getpid()}"
     tap.check("missing access port reported with the ports that exist",
-              refused(OK[:2] + ["--access-port", "nope", "--no-huge", "--file-prefix", f"pcscf-cli-{os.getpid()}"],
+              refused(OK[:2] + ["--access-port", "nope", "--no-huge", "--file-prefix", prefix],
                       "no DPDK port named 'nope' (ports: ", status=1))
+    shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)  # EAL's runtime folder of that start
     return tap.done()
 
 

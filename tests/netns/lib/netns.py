@@ -6,6 +6,7 @@ down on exit, also on failure."""
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -138,6 +139,7 @@ class Topology:
         for ns in (self.ue_ns, self.pcscf_ns, self.core_ns):
             if ns:
                 sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)  # EAL leaves it behind
 
 
 class Ctl:
