@@ -190,8 +190,9 @@ int SipProxy::on_connection(uint32_t id, uint32_t events, Clock::time_point now)
         const auto state = c.read();
         sip::Result<sip::Frame> f;
         while ((f = c.next()) && f->kind != sip::FrameKind::need_more) {
-            if (f->kind == sip::FrameKind::ping) {
-                (void)c.send("\r\n");  // RFC 5626 4.4.1 pong
+            if (f->kind == sip::FrameKind::ping) {  // RFC 5626 4.4.1: a CRLF pong
+                if (c.send("\r\n").empty()) watch(id, c, EPOLL_CTL_MOD);
+                else doomed_.push_back(id);
             } else if (f->kind == sip::FrameKind::message) {
                 handle(f->bytes, sip::Framing::stream, Side::access, c.remote(), c.local().port, id, now);
                 ++handled;
