@@ -113,6 +113,7 @@ int cmd_sa_count(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "inbound", in);
     rte_tel_data_add_dict_u64(d, "outbound", out);
     rte_tel_data_add_dict_u64(d, "not_active", pending);
+    rte_tel_data_add_dict_u64(d, "removals_waiting", g_sas->backlog());  // for a full command ring
     return 0;
 }
 
