@@ -100,7 +100,7 @@ ServeResult Terminator::serve(const std::function<int()>& phase, const std::func
         install_us_ = nullptr;
         seen = 2;
     };
-    auto last_tick = Clock::now();
+    proxy::SipRound sip(*registrar_, *proxy_, status_);
     while (!done()) {
         // The window: 0 -> 1 opens it, 1 -> 2 closes it (a 2 left from the last pass is not
         // a close: the load resets it to 0 when it starts).
@@ -119,19 +119,7 @@ ServeResult Terminator::serve(const std::function<int()>& phase, const std::func
         // From here to the end of the round: Daemon::control_loop.
         const uint32_t events = sas_->pump();
         const auto now = Clock::now();
-        const int handled = proxy_->poll(events ? 0 : 1, now);
-        if (handled > 0) note_new_sas(now);
-        const bool tick = now - last_tick > std::chrono::milliseconds(100);
-        if (tick) {
-            registrar_->tick(now);
-            proxy_->tick(now);
-            last_tick = now;
-        }
-        if (handled > 0 || tick) {
-            std::lock_guard lock(status_.mu);
-            status_.counters = proxy_->counters();
-            status_.ues = registrar_->ues();
-        }
+        if (sip.run(events, now) > 0) note_new_sas(now);
         ++iterations;
     }
     // The load may finish between two rounds right after closing its window.

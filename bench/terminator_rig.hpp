@@ -1,9 +1,10 @@
 #pragma once
 // The sec-agree terminator on a bench, wired and pumped as pcscf-espd wires and pumps it
 // (control/daemon/daemon.cpp): a ctl::SaManager on the real rings, a secagree::Registrar
-// and a proxy::SipProxy on UDP sockets, driven by a copy of the daemon's control loop
-// (SaManager::pump, SipProxy::poll waiting up to 1 ms when no SA event came, Registrar and
-// SipProxy ticks every 100 ms, the telemetry snapshot after each busy round). The SA
+// and a proxy::SipProxy on UDP sockets, driven as the daemon's control loop drives them
+// (SaManager::pump, then proxy::SipRound: SipProxy::poll waiting up to 1 ms when no SA
+// event came, Registrar and SipProxy ticks every 100 ms, the telemetry snapshot after each
+// busy round: the same code). The SA
 // records go to a real dp::Worker polling on its own lcore (PipelineRig's net_ring ports,
 // no traffic), which applies them to its esp::Engine between polls and posts the
 // acknowledgements, as on a running pcscf-espd.
@@ -28,6 +29,7 @@
 
 #include "bench/pipeline_rig.hpp"
 #include "control/proxy/sip_proxy.hpp"
+#include "control/proxy/sip_round.hpp"
 #include "control/sa/sa_manager.hpp"
 #include "control/secagree/registrar.hpp"
 
@@ -96,12 +98,7 @@ private:
     std::unique_ptr<secagree::Registrar> registrar_;
     std::unique_ptr<proxy::SipProxy> proxy_;
 
-    // The daemon's telemetry snapshot (SipStatus), taken as it takes it.
-    struct {
-        std::mutex mu;
-        proxy::ProxyCounters counters;
-        size_t ues = 0;
-    } status_;
+    proxy::SipStatus status_;  // the daemon's telemetry snapshot, taken as it takes it
 
     // Acknowledgements, and when each SA's add went out (SaIds are handed out in order).
     uint64_t adds_acked_ = 0, removes_acked_ = 0, refused_ = 0;

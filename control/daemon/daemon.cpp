@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <thread>
 
 #include "control/daemon/log.hpp"
@@ -126,27 +127,12 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
 
 void Daemon::control_loop() {
     sas_->set_listener([this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
-    auto last_tick = std::chrono::steady_clock::now();
+    std::optional<proxy::SipRound> sip;
+    if (proxy_) sip.emplace(*registrar_, *proxy_, sip_status_);
     while (!g_stop.load()) {
         const uint32_t events = sas_->pump();
-        if (!proxy_) {
-            if (events == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-            continue;
-        }
-        // SIP waits at most a millisecond, so SA events are never held up for long.
-        const auto now = std::chrono::steady_clock::now();
-        const int handled = proxy_->poll(events ? 0 : 1, now);
-        const bool tick = now - last_tick > std::chrono::milliseconds(100);
-        if (tick) {
-            registrar_->tick(now);
-            proxy_->tick(now);
-            last_tick = now;
-        }
-        if (handled > 0 || tick) {
-            std::lock_guard lock(sip_status_.mu);
-            sip_status_.counters = proxy_->counters();
-            sip_status_.ues = registrar_->ues();
-        }
+        if (sip) sip->run(events, std::chrono::steady_clock::now());
+        else if (events == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     sas_->pump();
 }

@@ -10,22 +10,13 @@
 //   /pcscf/sa/del,<id>           delete an SA
 //   /pcscf/config                the running configuration
 //   /pcscf/sip                   the SIP proxy's message counters and registered UEs
-#include <mutex>
-
-#include "control/proxy/sip_proxy.hpp"
+#include "control/proxy/sip_round.hpp"
 #include "control/sa/sa_manager.hpp"
 #include "dataplane/service/dataplane.hpp"
 
 namespace pcscf::ctl {
 
-// The proxy's counters as the control thread last copied them (the telemetry thread must
-// not read the proxy itself).
-struct SipStatus {
-    std::mutex mu;
-    bool enabled = false;
-    proxy::ProxyCounters counters;
-    size_t ues = 0;
-};
+using proxy::SipStatus;
 
 // The objects must outlive EAL (telemetry callbacks run on DPDK's telemetry thread).
 void register_telemetry(SaManager& sas, const dp::Dataplane& dataplane, SipStatus& sip);
