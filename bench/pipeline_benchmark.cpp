@@ -368,15 +368,6 @@ void run_all(const Options& o, PipelineRig& rig, WorkerLcore& lcore) {
     }
 }
 
-// The machine's load: the pipeline needs both CPUs at once, so anything else running
-// (a build, a test) costs it far more than it costs the engine alone.
-std::string loadavg() {
-    std::ifstream f("/proc/loadavg");
-    std::string one, five;
-    f >> one >> five;
-    return one + " " + five;
-}
-
 std::vector<uint32_t> parse_list(const std::string& s) {
     std::vector<uint32_t> v;
     std::stringstream in(s);

@@ -69,13 +69,6 @@ struct Options {
     std::exit(2);
 }
 
-std::string loadavg() {
-    std::ifstream f("/proc/loadavg");
-    std::string a, b;
-    f >> a >> b;
-    return a + " " + b;
-}
-
 std::string cpus_of_self() {
     cpu_set_t set;
     CPU_ZERO(&set);
