@@ -111,7 +111,7 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
             if (e.result != 0)
                 log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result));
             else
-                log_info(who + ": " + (sas_->find(sa.id) ? "installed" : "deleted") + " on worker " +
+                log_info(who + ": " + (e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
                          std::to_string(e.worker));
             break;
         case esp::EventKind::first_use: log_info(who + ": first packet verified"); break;

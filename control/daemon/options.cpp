@@ -97,9 +97,9 @@ std::expected<std::vector<esp::Alg>, std::string> parse_algs(const std::string& 
     std::vector<esp::Alg> out;
     std::istringstream in(s);
     for (std::string w; std::getline(in, w, ',');) {
-        if (w == "hmac-sha-1-96") out.push_back(esp::Alg::hmac_sha1_96);
-        else if (w == "hmac-md5-96") out.push_back(esp::Alg::hmac_md5_96);
-        else return std::unexpected("--alg-priority: '" + w + "' is not hmac-sha-1-96 or hmac-md5-96");
+        const auto alg = esp::parse_alg(w);
+        if (!alg) return std::unexpected("--alg-priority: '" + w + "' is not hmac-sha-1-96 or hmac-md5-96");
+        out.push_back(*alg);
     }
     if (out.empty()) return std::unexpected("--alg-priority needs at least one algorithm");
     return out;
@@ -261,7 +261,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
         so.proxy.core = *c;
         so.proxy.core_local = *cl;
         so.proxy.sip_port = uint16_t(sip_port);
-        for (const auto& l : o.local) so.proxy.access.push_back(l.addr);
+        so.proxy.access = s.local_addrs;
         so.registrar.port_ps = uint16_t(port_ps);
         so.registrar.port_pc = *pcs;
         so.registrar.alg_priority = *alg;

@@ -44,6 +44,11 @@ std::string where(const Arrival& a) {
 
 uint64_t tag(uint64_t watch, uint32_t id) { return watch << 32 | id; }
 
+// Our connections to the UEs, by their two ends.
+std::string flow_key(const Endpoint& local, const Endpoint& remote) {
+    return local.to_string() + ">" + remote.to_string();
+}
+
 // A request's identity for retransmissions: the sender's branch at its address.
 std::string their_key(const sip::Message& m, const Endpoint& from) {
     return std::string(sip::top_via(m)->branch) + "@" + from.to_string();
@@ -191,8 +196,8 @@ int SipProxy::on_connection(uint32_t id, uint32_t events, Clock::time_point now)
         sip::Result<sip::Frame> f;
         while ((f = c.next()) && f->kind != sip::FrameKind::need_more) {
             if (f->kind == sip::FrameKind::ping) {  // RFC 5626 4.4.1: a CRLF pong
-                if (c.send("\r\n").empty()) watch(id, c, EPOLL_CTL_MOD);
-                else doomed_.push_back(id);
+                if (!c.send("\r\n").empty()) doomed_.push_back(id);
+                else if (c.wants_write()) watch(id, c, EPOLL_CTL_MOD);
             } else if (f->kind == sip::FrameKind::message) {
                 handle(f->bytes, sip::Framing::stream, Side::access, c.remote(), c.local().port, id, now);
                 ++handled;
@@ -279,10 +284,7 @@ void SipProxy::ue_register(const sip::Message& m, const Arrival& a, Clock::time_
     auto verify = sip::security_mechanisms(m, HeaderKind::security_verify);
     if (!client) return refuse(m, a, {400, client.error().message});
     if (!verify) return refuse(m, a, {400, verify.error().message});
-    // SM7 is the REGISTER that arrives over the temporary set (TS 33.203 7.2).
-    const auto v = reg_.view(impi, a.ue);
-    if (v && v->temporary && a.protected_ && a.ue_port == v->temporary->port_uc() &&
-        a.local_port == v->temporary->port_ps) {
+    if (reg_.over_temporary(impi, a)) {  // SM7
         if (auto r = reg_.on_sm7(impi, a, *client, *verify); !r) {
             refuse(m, a, r.error(), reg_.failure_route(impi, a.ue));
             return after_grace(now, [this, impi, ue = a.ue] { reg_.abort(impi, ue); });
@@ -345,12 +347,11 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
             if (t->second.answer_again) t->second.answer_again();
             return;
         }
-        last_to_ue_ = nullptr;
+        const bool final = m.status_code() >= 200;
+        keep_ = final ? &t->second.answer_again : nullptr;
         core_response(m, t->second, now);
-        if (m.status_code() >= 200) {
-            t->second.done = true;
-            t->second.answer_again = std::move(last_to_ue_);
-        }
+        keep_ = nullptr;
+        t->second.done = final;
         return;
     }
     const std::string their = their_key(m, from);
@@ -454,10 +455,10 @@ void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point no
 
 void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route& r, const Endpoint& plain,
                      std::string_view label, uint32_t conn) {
-    // Kept for the transaction this answers: a retransmitted request gets it again.
-    last_to_ue_ = [this, b = std::string(bytes), ue, r, plain, l = std::string(label), conn] {
-        to_ue(b, ue, r, plain, l + " (again)", conn);
-    };
+    if (keep_ != nullptr)  // a final answer: a retransmitted request gets it again
+        *keep_ = [this, b = std::string(bytes), ue, r, plain, l = std::string(label), conn] {
+            to_ue(b, ue, r, plain, l + " (again)", conn);
+        };
     if (conn != 0) {
         const auto id = conn == kOurConnection ? our_connection(ue, r) : std::optional(conn);
         if (!id) return;  // counted there
@@ -469,7 +470,7 @@ void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route&
             doomed_.push_back(*id);
             return drop("send", err);
         }
-        watch(*id, *c, EPOLL_CTL_MOD);
+        if (c->wants_write()) watch(*id, *c, EPOLL_CTL_MOD);  // the rest when it can
         ++counters_.to_ue;
         trace_("    -> UE " + c->remote().to_string() + " from :" + std::to_string(c->local().port) +
                (r.protected_ ? " (ESP, TCP)  " : " (plain, TCP)  ") + std::string(label));
@@ -569,7 +570,7 @@ std::optional<uint32_t> SipProxy::our_connection(const esp::IpAddr& ue, const Ro
         return std::nullopt;
     }
     const Endpoint local{*me, r.port_pc}, remote{ue, r.port_us};
-    const std::string key = local.to_string() + ">" + remote.to_string();
+    const std::string key = flow_key(local, remote);
     if (auto it = ours_.find(key); it != ours_.end()) return it->second;
     if (conns_.size() >= cfg_.max_connections) {
         drop("too_many_connections", "to " + remote.to_string());
@@ -603,7 +604,8 @@ void SipProxy::watch(uint32_t id, const TcpConnection& c, int op) {
 void SipProxy::close_connection(uint32_t id) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
-    std::erase_if(ours_, [&](const auto& kv) { return kv.second == id; });
+    const TcpConnection& c = *it->second;
+    if (auto o = ours_.find(flow_key(c.local(), c.remote())); o != ours_.end() && o->second == id) ours_.erase(o);
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second->fd(), nullptr);
     conns_.erase(it);
     counters_.tcp_open = conns_.size();

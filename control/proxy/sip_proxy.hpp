@@ -148,14 +148,14 @@ private:
     std::vector<Listener> listeners_;
     std::vector<TcpListener> tcp_listeners_;
     std::map<uint32_t, std::unique_ptr<TcpConnection>> conns_;  // by id (0 is UDP)
-    std::map<std::string, uint32_t> ours_;  // "local>remote" -> id of our connection to a UE
+    std::map<std::string, uint32_t> ours_;  // flow_key(local, remote) -> id of our connection to a UE
     std::vector<uint32_t> doomed_;          // failed while a message was being handled
     std::set<std::string> tcp_ues_;         // UEs registered over TCP: requests go by TCP
     uint32_t next_conn_ = 1;
     std::map<std::string, Txn> txns_;                  // by our branch
     std::map<std::string, std::string> by_their_branch_;  // UE / core branch + source -> ours
     std::vector<std::pair<Clock::time_point, std::function<void()>>> later_;
-    std::function<void()> last_to_ue_;  // sends again what to_ue() sent last
+    std::function<void()>* keep_ = nullptr;  // while a final answer is relayed: to_ue() keeps it there
     uint64_t next_branch_ = 1;
     std::string branch_prefix_;
     ProxyCounters counters_;

@@ -55,8 +55,8 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     // Protected SM1 must come over this UE's registered set (its in_ps: port_uc -> port_ps).
     bool over_registered = false;
     if (m.from.protected_) {
-        auto f = flows_.find({m.from.ue.bytes, m.from.ue_port, m.from.local_port});
-        if (f == flows_.end() || f->second != k)
+        const Key* owner = flow_owner(m.from);
+        if (owner == nullptr || *owner != k)
             return std::unexpected(Refusal{403, "protected REGISTER over an SA that is not this UE's"});
         over_registered = true;
     }
@@ -108,10 +108,7 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     temp_ports_.insert({ue.bytes, set->port_uc()});
     p.server = {set->security_server()};
     p.deadline = now + cfg_.reg_await_auth;
-    // SM6 goes back the way SM1 came: over the old set if SM1 was protected.
-    Route r;
-    if (p.sm1_protected && u->current) r = route_over(*u->current);
-    return std::pair{p.server, r};
+    return std::pair{p.server, sm1_route(*u)};  // back the way SM1 came
 }
 
 std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Arrival& from,
@@ -120,9 +117,8 @@ std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Ar
     Ue* u = find(impi, from.ue);
     if (u == nullptr || !u->pending || !u->pending->temp)
         return std::unexpected(Refusal{403, "no registration awaiting authentication"});
-    const SaSet& t = *u->pending->temp;
     std::string why;
-    if (!from.protected_ || from.ue_port != t.port_uc() || from.local_port != t.port_ps)
+    if (!over_temporary(impi, from))
         why = "SM7 did not arrive over the new inbound SA";
     else if (!sip::same_mechanisms(verify, u->pending->server))
         why = "Security-Verify differs from the Security-Server sent";
@@ -180,9 +176,20 @@ Route Registrar::failure_route(const std::string& impi, const esp::IpAddr& ue) c
     if (u == nullptr || !u->pending) return {};
     // Protected SM1: failures go over the old set; otherwise unprotected, except the
     // authentication failure itself, which answers SM7 over the new set.
-    if (u->pending->sm1_protected && u->current) return route_over(*u->current);
+    if (u->pending->sm1_protected && u->current) return sm1_route(*u);
     if (u->pending->temp) return route_over(*u->pending->temp);
     return {};
+}
+
+Route Registrar::sm1_route(const Ue& u) const {
+    return u.pending->sm1_protected && u.current ? route_over(*u.current) : Route{};
+}
+
+bool Registrar::over_temporary(const std::string& impi, const Arrival& from) const {
+    const Ue* u = find(impi, from.ue);
+    if (u == nullptr || !u->pending || !u->pending->temp) return false;
+    const SaSet& t = *u->pending->temp;
+    return from.protected_ && from.ue_port == t.port_uc() && from.local_port == t.port_ps;
 }
 
 void Registrar::abort(const std::string& impi, const esp::IpAddr& ue) {

@@ -80,6 +80,9 @@ public:
     std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
         const std::string& impi, const esp::IpAddr& ue, std::span<const uint8_t, 16> ik,
         Clock::time_point now);
+    // Whether `from` is the new inbound SA of the IMPI's temporary set: a REGISTER that
+    // arrives over it is SM7 (TS 33.203 7.2).
+    bool over_temporary(const std::string& impi, const Arrival& from) const;
     // SM7. Refused: answer over the temporary set (failure_route), then abort().
     std::expected<void, Refusal> on_sm7(const std::string& impi, const Arrival& from,
                                         std::span<const sip::SecurityMechanism> security_client,
@@ -167,6 +170,8 @@ private:
     void index(const Key& k, const SaSet& set, bool both_pairs);
     // The UE whose current or kept set a protected message came over, if any.
     const Key* flow_owner(const Arrival& from) const;
+    // Where answers to SM1 go: over the current set if SM1 came protected, else plain.
+    Route sm1_route(const Ue& u) const;
     void unindex(const SaSet& set);
 
     ctl::SaManager& sas_;

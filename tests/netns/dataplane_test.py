@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from netns import Topology, sh  # noqa: E402
+from netns import Topology  # noqa: E402
 from tap import Tap, expect  # noqa: E402
 import ue_peer  # noqa: E402
 from scapy.all import IP, IPv6, TCP, UDP, Raw  # noqa: E402

@@ -89,7 +89,7 @@ def main():
         ue = topo.UE6 if v6 else topo.UE4
         pcscf = topo.PCSCF6 if v6 else topo.PCSCF4
         res = subprocess.run(["ip", "netns", "exec", topo.ue_ns, "/usr/bin/python3", f"{HERE}/lib/tcp_ue.py",
-                              "--hostile", "--ue", ue, "--pcscf", pcscf, "--k", "00", "--op", "00"],
+                              "--hostile", "--ue", ue, "--pcscf", pcscf],
                              capture_output=True, text=True, timeout=60)
         got = next((json.loads(x) for x in res.stdout.splitlines() if '"hostile"' in x), {}).get("hostile", {})
         expect(got == {"pong": "\r\n", "no_content_length": "closed", "huge_content_length": "closed"},

@@ -1,5 +1,4 @@
 """Minimal TAP output (meson's 'tap' protocol counts each check as a test)."""
-import sys
 import traceback
 
 

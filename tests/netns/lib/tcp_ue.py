@@ -309,8 +309,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ue", required=True)
     ap.add_argument("--pcscf", required=True)
-    ap.add_argument("--k", required=True)
-    ap.add_argument("--op", required=True)
+    ap.add_argument("--k", help="K, hex (not needed with --hostile)")
+    ap.add_argument("--op", help="OP, hex (not needed with --hostile)")
     ap.add_argument("--amf", default="6162")  # sipp's "ab"
     ap.add_argument("--port-us", type=int, default=6101)
     ap.add_argument("--port-uc", type=int, default=6100)
@@ -324,6 +324,8 @@ def main():
     try:
         if a.hostile:
             return hostile(a)
+        if not a.k or not a.op:
+            ap.error("--k and --op are needed for a registration")
         (rejects if a.rejects else run)(a)
     except (Failed, OSError, ValueError, IndexError, KeyError) as e:
         log(error=str(e))

@@ -52,6 +52,7 @@ ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
 IPV6_RECVPKTINFO, IPV6_PKTINFO = 49, 50
 IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, PMTUDISC_DONT = 10, 23, 0
 SIP_PORT = 5060
+TUN, TABLE = "ue-esp0", 151  # the tun device, and the routing table (and rule priority) into it
 
 
 def ik_esp(alg, ik):
@@ -148,10 +149,10 @@ def addr_of(iface, family):
 
 class UeIpsec:
     def __init__(self, iface, pcscf, k, op, pcscf6=None, ports=(5100, 5199), log=None,
-                 tun="ue-esp0", table=151, priority=151, attack=False):
+                 attack=False):
         self.iface, self.pcscf, self.pcscf6 = iface, pcscf, pcscf6
         self.k, self.op = k, op
-        self.ports, self.tun_name, self.table, self.priority = ports, tun, table, priority
+        self.ports, self.tun_name, self.table = ports, TUN, TABLE
         self.log_f = open(log, "a", buffering=1) if log else sys.stderr
         self.sets = []           # oldest first; the last one is in use
         self.client = None       # Security-Client of the last REGISTER sent
@@ -183,7 +184,7 @@ class UeIpsec:
                "table", str(self.table), *(["src", src] if src else []))
             for proto in ("udp", "tcp"):
                 rule = ["to", dst, "ipproto", proto, "dport", f"{lo}-{hi}",
-                        "lookup", str(self.table), "priority", str(self.priority)]
+                        "lookup", str(self.table), "priority", str(self.table)]
                 sh("ip", "-" + fam, "rule", "add", *rule)
                 self.rules.append((fam, rule))
         self.raw4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ESP)
@@ -368,22 +369,17 @@ class UeIpsec:
             self.event("drop", dir="in", reason="port does not match the sa", spi=spi, seq=seq,
                        dport=l4.dport if l4 is not None else None)
             return
-        if TCP in inner:  # the UE's own socket is on that port: deliver as it is
-            self.observe(bytes(l4.payload), "in", f"esp:{spi}")
-            self.event("in", spi=spi, seq=seq, set=s.n, sport=l4.sport, dport=l4.dport,
-                       src=inner.src, sip=self.first_line(l4), h=self.digest(l4), tcp=True)
-            os.write(self.tun, bytes(inner))
-            return
-        udp = inner[UDP]
-        self.observe(bytes(udp.payload), "in", f"esp:{spi}")
-        self.event("in", spi=spi, seq=seq, set=s.n, sport=udp.sport, dport=udp.dport,
-                   src=inner.src, sip=self.first_line(udp), h=self.digest(udp))
-        udp.dport = s.port_us  # sipp listens on X = port_us only
-        del udp.chksum
-        if ver == 4:
-            del inner.chksum, inner.len
-        else:
-            del inner.plen
+        tcp = TCP in inner
+        self.observe(bytes(l4.payload), "in", f"esp:{spi}")
+        self.event("in", spi=spi, seq=seq, set=s.n, sport=l4.sport, dport=l4.dport, src=inner.src,
+                   sip=self.first_line(l4), h=self.digest(l4), **({"tcp": True} if tcp else {}))
+        if not tcp:  # sipp listens on X = port_us only; a TCP UE's own socket is on the port
+            l4.dport = s.port_us
+            del l4.chksum
+            if ver == 4:
+                del inner.chksum, inner.len
+            else:
+                del inner.plen
         os.write(self.tun, bytes(inner))
 
     def drain_plain(self):
@@ -444,14 +440,12 @@ def main():
     ap.add_argument("--op", required=True, help="OP, hex")
     ap.add_argument("--protected-ports", default="5100-5199")
     ap.add_argument("--log")
-    ap.add_argument("--tun", default="ue-esp0")
-    ap.add_argument("--table", type=int, default=151)
     ap.add_argument("--attack", action="store_true",
                     help="send a tampered copy and a replay of the first protected MESSAGE")
     a = ap.parse_args()
     lo, _, hi = a.protected_ports.partition("-")
     ue = UeIpsec(a.iface, a.pcscf, bytes.fromhex(a.k), bytes.fromhex(a.op), a.pcscf6,
-                 (int(lo), int(hi or lo)), a.log, a.tun, a.table, a.table, a.attack)
+                 (int(lo), int(hi or lo)), a.log, a.attack)
 
     def stop(*_):
         ue.running = False

@@ -6,7 +6,7 @@ import logging
 import os
 import time
 
-from scapy.all import IP, IPv6, TCP, UDP, Raw, AsyncSniffer, conf, send, fragment
+from scapy.all import IP, IPv6, AsyncSniffer, conf, send, fragment
 from scapy.layers.inet6 import fragment6, IPv6ExtHdrFragment
 from scapy.layers.ipsec import ESP, SecurityAssociation
 

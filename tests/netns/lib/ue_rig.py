@@ -158,12 +158,8 @@ def counters(topo):
     """The daemon's counters at the end of a run, as lines for the account (read before
     it stops): the datapath's totals and drops, and the SIP proxy's."""
     stats = topo.ctl.stats()
-    workers = stats if isinstance(stats, list) else list(stats.values()) if isinstance(stats, dict) else []
-    total = {}
-    for w in workers:
-        for k, v in (w.items() if isinstance(w, dict) else []):
-            if isinstance(v, int) and k in ("esp_in", "esp_out", "exception_in", "exception_out", "drops"):
-                total[k] = total.get(k, 0) + v
+    workers = [v for k, v in stats.items() if k.startswith("worker") and k != "workers"]
+    total = {k: sum(w[k] for w in workers) for k in ("esp_in", "esp_out", "exception_in", "exception_out", "drops")}
     sip = topo.ctl.sip()
     return [f"datapath: {json.dumps(total)}",
             f"datapath drops by reason: {json.dumps({k: v for k, v in topo.ctl.drops().items() if v})}",
