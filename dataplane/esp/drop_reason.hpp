@@ -44,6 +44,9 @@ enum class DropReason : uint8_t {
 #undef PCSCF_X
 };
 
+// Not a drop: the packet goes on.
+inline constexpr DropReason kPass = static_cast<DropReason>(0xff);
+
 inline constexpr std::array<std::string_view, 0
 #define PCSCF_X(name, text) +1
     PCSCF_DROP_REASONS(PCSCF_X)

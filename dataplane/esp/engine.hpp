@@ -112,7 +112,6 @@ private:
 };
 
 // Moves packets whose reason is kPass to the front, keeping their order; returns how many.
-inline constexpr DropReason kPass = static_cast<DropReason>(0xff);
 uint16_t partition_good(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept;
 
 }  // namespace pcscf::esp

@@ -85,19 +85,15 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
     for (uint32_t i = 0; i < n; ++i) {
         prefetch_ahead(pkts, i);
         rte_mbuf* m = pkts[i];
-        why[i] = kPass;
-        const auto info = parse_mbuf_ip(m, l2_len, p[i].ip);
-        if (unlikely(!info)) {
-            why[i] = info.error();
-            continue;
-        }
-        p[i].info = *info;
-        if (unlikely(info->proto != kProtoEsp)) {
+        const IpInfo& info = p[i].info;
+        why[i] = parse_mbuf_ip(m, l2_len, p[i].ip, p[i].info);
+        if (unlikely(why[i] != kPass)) continue;
+        if (unlikely(info.proto != kProtoEsp)) {
             why[i] = DropReason::not_esp;
             continue;
         }
-        p[i].esp = p[i].ip + info->l3_len;
-        p[i].esp_len = info->total_len - info->l3_len;
+        p[i].esp = p[i].ip + info.l3_len;
+        p[i].esp_len = info.total_len - info.l3_len;
         if (unlikely(p[i].esp_len < kMinEspLen)) {
             why[i] = DropReason::too_short;
             continue;
@@ -168,10 +164,11 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         }
         rte_mbuf* m = pkts[i];
         const uint32_t esp_bytes = pk.info.total_len;
-        patch_ip(pk.ip, pk.info, next, -int32_t(kMinEspLen + pad_len));
-        uint8_t* start = rte_pktmbuf_mtod(m, uint8_t*);
-        shift_forward_8(start, l2_len + pk.info.l3_len);
+        // Headers moved first, then patched where they now are: the patch's narrow loads
+        // are then forwarded from the wide stores of the move, not stalled by them.
+        shift_forward_8(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len);
         rte_pktmbuf_adj(m, kEspHeaderLen);
+        patch_ip(pk.ip + kEspHeaderLen, pk.info, next, -int32_t(kMinEspLen + pad_len));
         m->data_len = uint16_t(l2_len + pk.info.total_len);  // drops trailer and L2 padding
         m->pkt_len = m->data_len;
         ++sa.packets;

@@ -15,12 +15,14 @@ inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoEsp = 50;
 
+// Filled by parse_ip(); left uninitialised before, so the engine's per-burst arrays of
+// them cost nothing to declare.
 struct IpInfo {
-    uint8_t version = 0;        // 4 or 6
-    uint8_t proto = 0;          // upper-layer protocol, after any extension headers
-    uint16_t l3_len = 0;        // IP header plus options / extension headers
-    uint16_t proto_offset = 0;  // offset of the byte that names `proto`
-    uint32_t total_len = 0;     // IP header plus payload, as the header says
+    uint8_t version;        // 4 or 6
+    uint8_t proto;          // upper-layer protocol, after any extension headers
+    uint16_t l3_len;        // IP header plus options / extension headers
+    uint16_t proto_offset;  // offset of the byte that names `proto`
+    uint32_t total_len;     // IP header plus payload, as the header says
 
     IpAddr src(const uint8_t* ip) const noexcept {
         return version == 4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8);
@@ -30,12 +32,17 @@ struct IpInfo {
     }
 };
 
-// Parses the IP header at `ip`, of which `avail` bytes are in the buffer. Checks the IPv4
-// header checksum unless the NIC already did (`checksum_verified`). Fragments are
-// refused (ip_fragment): ESP needs whole datagrams. Inline: it runs for every packet.
+// parse_ip() reads the IP header at `ip`, of which `avail` bytes are in the buffer, into
+// `info` and returns kPass, or the reason to drop. Checks the IPv4 header checksum unless
+// the NIC already did (`checksum_verified`). Fragments are refused (ip_fragment): ESP
+// needs whole datagrams. Inline: it runs for every packet.
 //
 // patch_ip() rewrites the protocol byte and the length of the header described by `info`
 // after its payload grew or shrank by `delta` bytes, and updates `info`.
+//
+// Both fill their results field by field and never read back a header field they just
+// wrote: a load that spans smaller stores still in flight cannot be forwarded and stalls
+// the core for a dozen cycles, several times per packet.
 
 namespace detail {
 
@@ -61,10 +68,20 @@ inline uint16_t header_sum(const uint8_t* p, uint32_t len) noexcept {
     acc = (acc & 0xffff) + (acc >> 16);
     return uint16_t(acc);
 }
-inline void store_be16(uint8_t* p, uint32_t v) noexcept {
-    p[0] = uint8_t(v >> 8);
-    p[1] = uint8_t(v);
+
+// A 16-bit word as memory holds it, from its two bytes.
+inline uint16_t mem16(uint8_t first, uint8_t second) noexcept {
+    const uint8_t b[2] = {first, second};
+    uint16_t v;
+    std::memcpy(&v, b, 2);
+    return v;
 }
+inline uint16_t load16(const uint8_t* p) noexcept {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+inline void store16(uint8_t* p, uint16_t v) noexcept { std::memcpy(p, &v, 2); }
 
 // Extension headers that share the (next header, length in 8-octet units) layout.
 inline bool is_extension(uint8_t nh) noexcept {
@@ -83,58 +100,65 @@ inline bool is_extension(uint8_t nh) noexcept {
     }
 }
 
-inline std::expected<IpInfo, DropReason> parse_v4(const uint8_t* ip, uint32_t avail,
-                                          bool checksum_verified) noexcept {
-    if (avail < kIpv4HeaderLen) return std::unexpected(DropReason::too_short);
-    IpInfo info;
-    info.version = 4;
-    info.l3_len = uint16_t((ip[0] & 0x0f) * 4);
-    info.total_len = load_be16(ip + 2);
-    info.proto = ip[9];
-    info.proto_offset = 9;
-    if (info.l3_len < kIpv4HeaderLen || info.l3_len > avail ||
-        info.total_len < info.l3_len || info.total_len > avail)
-        return std::unexpected(DropReason::bad_ip_header);
-    if (!checksum_verified && header_sum(ip, info.l3_len) != 0xffff)
-        return std::unexpected(DropReason::bad_ip_header);
+inline DropReason parse_v4(const uint8_t* ip, uint32_t avail, bool checksum_verified,
+                           IpInfo& info) noexcept {
+    if (avail < kIpv4HeaderLen) return DropReason::too_short;
+    const uint32_t l3_len = (ip[0] & 0x0fu) * 4;
+    const uint32_t total_len = load_be16(ip + 2);
+    if (l3_len < kIpv4HeaderLen || l3_len > avail || total_len < l3_len || total_len > avail)
+        return DropReason::bad_ip_header;
+    if (!checksum_verified && header_sum(ip, l3_len) != 0xffff) return DropReason::bad_ip_header;
     if ((load_be16(ip + 6) & 0x3fff) != 0)  // MF set or a fragment offset
-        return std::unexpected(DropReason::ip_fragment);
-    return info;
+        return DropReason::ip_fragment;
+    info.version = 4;
+    info.proto = ip[9];
+    info.l3_len = uint16_t(l3_len);
+    info.proto_offset = 9;
+    info.total_len = total_len;
+    return kPass;
 }
 
-inline std::expected<IpInfo, DropReason> parse_v6(const uint8_t* ip, uint32_t avail) noexcept {
-    if (avail < kIpv6HeaderLen) return std::unexpected(DropReason::too_short);
-    IpInfo info;
-    info.version = 6;
-    info.total_len = kIpv6HeaderLen + load_be16(ip + 4);
-    if (info.total_len > avail) return std::unexpected(DropReason::bad_ip_header);
+inline DropReason parse_v6(const uint8_t* ip, uint32_t avail, IpInfo& info) noexcept {
+    if (avail < kIpv6HeaderLen) return DropReason::too_short;
+    const uint32_t total_len = kIpv6HeaderLen + load_be16(ip + 4);
+    if (total_len > avail) return DropReason::bad_ip_header;
     uint8_t nh = ip[6];
     uint32_t off = kIpv6HeaderLen;
-    info.proto_offset = 6;
+    uint32_t proto_offset = 6;
     for (int n = 0; is_extension(nh); ++n) {
-        if (n == kMaxExtensionHeaders) return std::unexpected(DropReason::bad_ip_header);
-        if (off + 8 > info.total_len) return std::unexpected(DropReason::too_short);
-        info.proto_offset = uint16_t(off);
+        if (n == kMaxExtensionHeaders) return DropReason::bad_ip_header;
+        if (off + 8 > total_len) return DropReason::too_short;
+        proto_offset = off;
         nh = ip[off];
         off += (uint32_t(ip[off + 1]) + 1) * 8;
-        if (off > info.total_len) return std::unexpected(DropReason::too_short);
+        if (off > total_len) return DropReason::too_short;
     }
-    if (nh == kIpv6Fragment) return std::unexpected(DropReason::ip_fragment);
+    if (nh == kIpv6Fragment) return DropReason::ip_fragment;
+    info.version = 6;
     info.proto = nh;
     info.l3_len = uint16_t(off);
-    return info;
+    info.proto_offset = uint16_t(proto_offset);
+    info.total_len = total_len;
+    return kPass;
 }
 
 }  // namespace detail
 
-inline std::expected<IpInfo, DropReason> parse_ip(const uint8_t* ip, uint32_t avail,
-                                                  bool checksum_verified = false) noexcept {
-    if (avail < 1) return std::unexpected(DropReason::too_short);
+inline DropReason parse_ip(const uint8_t* ip, uint32_t avail, IpInfo& info,
+                           bool checksum_verified = false) noexcept {
+    if (avail < 1) return DropReason::too_short;
     switch (ip[0] >> 4) {
-        case 4: return detail::parse_v4(ip, avail, checksum_verified);
-        case 6: return detail::parse_v6(ip, avail);
-        default: return std::unexpected(DropReason::bad_ip_header);
+        case 4: return detail::parse_v4(ip, avail, checksum_verified, info);
+        case 6: return detail::parse_v6(ip, avail, info);
+        default: return DropReason::bad_ip_header;
     }
+}
+
+inline std::expected<IpInfo, DropReason> parse_ip(const uint8_t* ip, uint32_t avail) noexcept {
+    IpInfo info;
+    const DropReason why = parse_ip(ip, avail, info);
+    if (why != kPass) return std::unexpected(why);
+    return info;
 }
 
 inline void patch_ip(uint8_t* ip, IpInfo& info, uint8_t new_proto, int32_t delta) noexcept {
@@ -142,26 +166,24 @@ inline void patch_ip(uint8_t* ip, IpInfo& info, uint8_t new_proto, int32_t delta
     info.proto = new_proto;
     if (info.version == 6) {
         ip[info.proto_offset] = new_proto;
-        detail::store_be16(ip + 4, info.total_len - detail::kIpv6HeaderLen);
+        const uint32_t payload = info.total_len - detail::kIpv6HeaderLen;
+        detail::store16(ip + 4, detail::mem16(uint8_t(payload >> 8), uint8_t(payload)));
         return;
     }
     // IPv4: update the checksum for the two 16-bit words that change (RFC 1624, eqn. 3),
     // all words in memory order, as the checksum itself is stored.
-    uint16_t old_len, old_ttl_proto, sum16;
-    std::memcpy(&old_len, ip + 2, 2);
-    std::memcpy(&old_ttl_proto, ip + 8, 2);
-    std::memcpy(&sum16, ip + 10, 2);
-    detail::store_be16(ip + 2, info.total_len);
-    ip[9] = new_proto;
-    uint16_t new_len, new_ttl_proto;
-    std::memcpy(&new_len, ip + 2, 2);
-    std::memcpy(&new_ttl_proto, ip + 8, 2);
+    const uint16_t old_len = detail::load16(ip + 2);
+    const uint16_t old_ttl_proto = detail::load16(ip + 8);
+    const uint16_t sum16 = detail::load16(ip + 10);
+    const uint16_t new_len = detail::mem16(uint8_t(info.total_len >> 8), uint8_t(info.total_len));
+    const uint16_t new_ttl_proto = detail::mem16(ip[8], new_proto);
     uint32_t acc = uint16_t(~sum16) + uint32_t(uint16_t(~old_len)) + new_len +
                    uint16_t(~old_ttl_proto) + new_ttl_proto;
     acc = (acc & 0xffff) + (acc >> 16);
     acc = (acc & 0xffff) + (acc >> 16);
-    const uint16_t sum = uint16_t(~acc);
-    std::memcpy(ip + 10, &sum, 2);
+    detail::store16(ip + 2, new_len);
+    ip[9] = new_proto;
+    detail::store16(ip + 10, uint16_t(~acc));
 }
 
 }  // namespace pcscf::esp

@@ -11,15 +11,15 @@
 
 namespace pcscf::esp {
 
-inline std::expected<IpInfo, DropReason> parse_mbuf_ip(rte_mbuf* m, uint16_t l2_len,
-                                                       uint8_t*& ip) noexcept {
-    if (unlikely(m->nb_segs != 1)) return std::unexpected(DropReason::multi_segment);
-    if (unlikely(l2_len >= m->data_len)) return std::unexpected(DropReason::too_short);
+// Fills `info` and `ip` and returns kPass, or the reason to drop.
+inline DropReason parse_mbuf_ip(const rte_mbuf* m, uint16_t l2_len, uint8_t*& ip,
+                                IpInfo& info) noexcept {
+    if (unlikely(m->nb_segs != 1)) return DropReason::multi_segment;
+    if (unlikely(l2_len >= m->data_len)) return DropReason::too_short;
     const uint64_t cksum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-    if (unlikely(cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD))
-        return std::unexpected(DropReason::bad_ip_header);
+    if (unlikely(cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD)) return DropReason::bad_ip_header;
     ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
-    return parse_ip(ip, m->data_len - l2_len, cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+    return parse_ip(ip, m->data_len - l2_len, info, cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
 }
 
 // Packet data and mbuf headers are usually not in cache yet when a burst arrives: fetch

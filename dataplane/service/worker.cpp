@@ -121,6 +121,7 @@ void Worker::from_access(rte_mbuf* m) noexcept {
     switch (f.kind) {
         case FrameKind::esp: {
             const uint32_t owner = owner_of_spi(f.spi);
+            mark_ip_checked(m);
             if (owner != parts_.index) return hand_off(rings_.handoff_esp(owner), m);
             if (esp_.n == kMaxBurst) verify(esp_);
             esp_.m[esp_.n++] = m;
@@ -148,6 +149,7 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
     switch (f.kind) {
         case FrameKind::protect: {
             const uint32_t owner = owner_of(f.peer, cfg_.workers);
+            mark_ip_checked(m);
             if (owner != parts_.index) return hand_off(rings_.handoff_plain(owner), m);
             if (plain_.n == kMaxBurst) protect(plain_);
             plain_.m[plain_.n++] = m;

@@ -218,6 +218,31 @@ TEST_F(EngineBehaviour, MalformedInboundPacketsAreCountedDrops) {
     EXPECT_TRUE(run1(Direction::inbound, good).ok) << "none of that moved the window";
 }
 
+// The NIC's IPv4 checksum verdict in the mbuf (RTE_MBUF_F_RX_IP_CKSUM_*) is taken as it
+// is: BAD drops a correct header, GOOD spares summing it again (the worker sets GOOD once
+// its classification has checked the sum), none means the engine sums it itself.
+TEST_F(EngineBehaviour, TheNicsChecksumVerdictIsTaken) {
+    SaSpec s;
+    add(s);
+    auto inbound_with = [&](std::vector<uint8_t> pkt, uint64_t verdict) {
+        MbufGuard g;
+        g.v.push_back(make_mbuf(pkt));
+        g.v[0]->ol_flags |= verdict;
+        DropReason why[1];
+        const bool ok = engine->inbound(g.v, why) == 1;
+        return ok ? kPass : why[0];
+    };
+    auto bad_sum = [](std::vector<uint8_t> p) {
+        p[10] ^= 1;
+        return p;
+    };
+    EXPECT_EQ(inbound_with(esp(s, 1, uplink()), RTE_MBUF_F_RX_IP_CKSUM_BAD),
+              DropReason::bad_ip_header);
+    EXPECT_EQ(inbound_with(bad_sum(esp(s, 2, uplink())), 0), DropReason::bad_ip_header);
+    EXPECT_EQ(inbound_with(bad_sum(esp(s, 3, uplink())), RTE_MBUF_F_RX_IP_CKSUM_GOOD), kPass);
+    EXPECT_EQ(inbound_with(esp(s, 4, uplink()), RTE_MBUF_F_RX_IP_CKSUM_GOOD), kPass);
+}
+
 TEST_F(EngineBehaviour, AuthenticPacketsWithBadContentsAreRefusedAfterTheIcv) {
     SaSpec s;
     add(s);
