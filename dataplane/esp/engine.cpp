@@ -75,19 +75,22 @@ SaStats Engine::stats_at(Direction dir, int32_t handle) const noexcept {
             __atomic_load_n(&sa.drops, __ATOMIC_RELAXED)};
 }
 
-int Engine::apply(const SaRecord& rec) noexcept {
+int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {
+    int32_t scratch;
+    int32_t& at = handle != nullptr ? *handle : scratch;
+    at = -1;
     const SaConfig& sa = rec.sa;
     if (sa.spi == 0) return -EINVAL;  // SPI 0 is reserved (RFC 4303 2.1)
     if (sa.alg != Alg::hmac_md5_96 && sa.alg != Alg::hmac_sha1_96) return -EINVAL;
     if (rec.op != SaOp::add && rec.op != SaOp::remove && rec.op != SaOp::update) return -EINVAL;
     switch (sa.dir) {
-        case Direction::inbound: return apply_inbound(rec);
-        case Direction::outbound: return apply_outbound(rec);
+        case Direction::inbound: return apply_inbound(rec, at);
+        case Direction::outbound: return apply_outbound(rec, at);
     }
     return -EINVAL;
 }
 
-int Engine::apply_inbound(const SaRecord& rec) noexcept {
+int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
     const SaConfig& sa = rec.sa;
     if (!cfg_.spi.contains(sa.spi)) return -ERANGE;
     if (cfg_.spi.owner(sa.spi) != cfg_.worker) return -EXDEV;
@@ -97,6 +100,7 @@ int Engine::apply_inbound(const SaRecord& rec) noexcept {
         case SaOp::add:
             if (cur.spi != 0) return -EEXIST;
             in_.install(slot, sa, rec.key);
+            handle = int32_t(slot);
             return 0;
         case SaOp::remove:
             if (cur.spi != sa.spi) return -ENOENT;
@@ -111,18 +115,21 @@ int Engine::apply_inbound(const SaRecord& rec) noexcept {
             cur.ue_port = sa.ue_port;
             cur.pcscf_port = sa.pcscf_port;
             cur.cookie = sa.cookie;
+            handle = int32_t(slot);
             return 0;
     }
     return -EINVAL;
 }
 
-int Engine::apply_outbound(const SaRecord& rec) noexcept {
+int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     const SaConfig& sa = rec.sa;
     // The lookup key is exact: outbound SAs cannot have wildcard selectors.
     if (sa.ue_addr.is_unspecified() || sa.ue_port == 0 || sa.pcscf_port == 0) return -EINVAL;
     if (rec.op == SaOp::add) {
         const int32_t pos = out_.insert(sa, rec.key);
-        return pos < 0 ? pos : 0;
+        if (pos < 0) return pos;
+        handle = pos;
+        return 0;
     }
     const int32_t pos = out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port});
     if (pos < 0 || out_.at(pos).spi != sa.spi) return -ENOENT;
@@ -135,6 +142,7 @@ int Engine::apply_outbound(const SaRecord& rec) noexcept {
     cur.key = rec.key;
     cur.pcscf_addr = sa.pcscf_addr;
     cur.cookie = sa.cookie;
+    handle = pos;
     return 0;
 }
 

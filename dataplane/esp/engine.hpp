@@ -70,7 +70,9 @@ public:
 
     // Applies one record from the control thread: 0 or a negative errno (-EINVAL bad
     // record, -ERANGE / -EXDEV SPI outside this worker's space, -EEXIST, -ENOENT, -ENOSPC).
-    int apply(const SaRecord& rec) noexcept;
+    // On success `*handle`, when given, is where the SA now sits (as handle_of(); -1 after
+    // a remove), so the caller need not look it up again.
+    int apply(const SaRecord& rec, int32_t* handle = nullptr) noexcept;
 
     // Events raised since the last clear_events() (first use, sequence number warnings).
     std::span<const SaEvent> events() const noexcept { return {events_.data(), n_events_}; }
@@ -96,8 +98,8 @@ public:
 private:
     void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
     void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
-    int apply_inbound(const SaRecord& rec) noexcept;
-    int apply_outbound(const SaRecord& rec) noexcept;
+    int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
+    int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;
     void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;
 
     EngineConfig cfg_;

@@ -56,6 +56,11 @@ public:
     bool post_event(const esp::SaEvent& e) noexcept {
         return rte_ring_mp_enqueue_elem(events_, const_cast<esp::SaEvent*>(&e), sizeof e) == 0;
     }
+    // As many of `ev` as there is room for, in order, in one enqueue; returns how many.
+    uint32_t post_events(std::span<const esp::SaEvent> ev) noexcept {
+        return rte_ring_mp_enqueue_burst_elem(events_, const_cast<esp::SaEvent*>(ev.data()),
+                                              sizeof(esp::SaEvent), uint32_t(ev.size()), nullptr);
+    }
     rte_ring* handoff_esp(uint32_t worker) const noexcept { return per_worker_[worker].esp; }
     rte_ring* handoff_plain(uint32_t worker) const noexcept { return per_worker_[worker].plain; }
     uint32_t pending_records(uint32_t worker) const noexcept {

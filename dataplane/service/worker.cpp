@@ -93,21 +93,26 @@ void Worker::apply_records() noexcept {
     const uint32_t n = rings_.take_records(parts_.index, records_);
     for (uint32_t i = 0; i < n; ++i) {
         const esp::SaRecord& r = records_[i];
-        const int result = parts_.engine->apply(r);
-        ++(result == 0 ? stats_.records_applied : stats_.records_failed);
-        esp::SaEvent e;
+        esp::SaEvent& e = acks_[i];
+        e = esp::SaEvent{};
+        e.result = parts_.engine->apply(r, &e.handle);
+        ++(e.result == 0 ? stats_.records_applied : stats_.records_failed);
         e.kind = esp::EventKind::applied;
         e.dir = r.sa.dir;
         e.op = r.op;
-        e.result = result;
         e.worker = parts_.index;
         e.spi = r.sa.spi;
         e.request_id = r.request_id;
         e.cookie = r.sa.cookie;
-        e.handle = result == 0 ? parts_.engine->handle_of(r.sa) : -1;
-        // Nothing may be lost: an acknowledgement waits for room (the control thread
-        // drains the ring continuously; this only spins if it has stopped).
-        while (!rings_.post_event(e)) rte_pause();
+    }
+    // One enqueue for all acknowledgements: each enqueue moves the ring's shared lines
+    // between this core and the control thread's. Nothing may be lost: what does not fit
+    // waits for room (the control thread drains the ring continuously; this only spins if
+    // it has stopped).
+    for (uint32_t done = 0; done < n;) {
+        const uint32_t k = rings_.post_events({acks_.data() + done, n - done});
+        if (k == 0) rte_pause();
+        done += k;
     }
 }
 

@@ -87,6 +87,7 @@ private:
     // Taken from the command ring between bursts; a member, so the idle poll does not
     // initialise 1.6 KB of records it will not use.
     std::array<esp::SaRecord, 16> records_;
+    std::array<esp::SaEvent, 16> acks_;  // theirs, posted in one enqueue
     uint64_t now_ = 0;
     uint32_t polls_ = 0;
 };

@@ -120,6 +120,32 @@ TEST_F(EngineBehaviour, OutboundAddRemoveUpdateResults) {
     EXPECT_EQ(run1(Direction::outbound, downlink()).reason, DropReason::no_outbound_sa);
 }
 
+// apply() hands back where the SA sits, the same handle a later handle_of() finds, and
+// -1 when the record removed it or failed.
+TEST_F(EngineBehaviour, ApplyGivesTheSasHandle) {
+    for (const SaSpec& s : {SaSpec{}, outbound_spec()}) {
+        SCOPED_TRACE(s.dir == Direction::inbound ? "inbound" : "outbound");
+        SaSpec other = s;
+        other.spi += 1;
+        other.ue_port += 2;
+        add(other);  // so the handle is not the first slot by chance
+        int32_t handle = 99;
+        ASSERT_EQ(engine->apply(record(SaOp::add, s), &handle), 0);
+        const int32_t found = engine->handle_of(record(SaOp::add, s).sa);
+        EXPECT_GE(found, 0);
+        EXPECT_EQ(handle, found);
+        EXPECT_NE(handle, engine->handle_of(record(SaOp::add, other).sa));
+        handle = 99;
+        ASSERT_EQ(engine->apply(record(SaOp::update, s), &handle), 0);
+        EXPECT_EQ(handle, found);
+        handle = 99;
+        EXPECT_EQ(engine->apply(record(SaOp::add, s), &handle), -EEXIST);
+        EXPECT_EQ(handle, -1);
+        ASSERT_EQ(engine->apply(record(SaOp::remove, s), &handle), 0);
+        EXPECT_EQ(handle, -1);
+    }
+}
+
 TEST_F(EngineBehaviour, OutboundTableFullIsReported) {
     EngineConfig cfg = default_config();
     cfg.outbound_capacity = 8;
