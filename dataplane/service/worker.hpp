@@ -75,6 +75,7 @@ private:
     void hand_off(rte_ring* ring, rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, esp::DropReason r) noexcept;
     void post_events() noexcept;
+    void sort_burst(std::span<rte_mbuf*> rx, void (Worker::*sort)(rte_mbuf*)) noexcept;
     uint32_t owner_of_spi(uint32_t spi) const noexcept;
 
     const ServiceConfig& cfg_;
