@@ -3,6 +3,8 @@
 // otherwise anonymous memory (--no-huge), which is what a shared CI machine has.
 #include <rte_eal.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace pcscf::bench {
@@ -22,6 +25,44 @@ inline std::string loadavg() {
     f >> one >> five;
     return one + " " + five;
 }
+
+// How often this thread lost its CPU to another task (involuntary context switches): a
+// pass during which it was preempted measures the machine's other load, not the code.
+inline uint64_t preemptions_of_self() noexcept {
+    rusage u{};
+    getrusage(RUSAGE_THREAD, &u);
+    return uint64_t(u.ru_nivcsw);
+}
+
+// Bytes of default-size hugepages (2 MiB here) the kernel has free for anyone to take.
+inline uint64_t free_hugepage_bytes() {
+    std::ifstream f("/proc/meminfo");
+    uint64_t pages = 0, kib = 0;
+    for (std::string key; f >> key;) {
+        uint64_t v = 0;
+        f >> v;
+        if (key == "HugePages_Free:") pages = v;
+        if (key == "Hugepagesize:") kib = v;
+        f.ignore(64, '\n');
+    }
+    return pages * kib * 1024;
+}
+
+// A run's wall time and the machine's load at its start, for the last line of its output.
+class RunTimer {
+public:
+    RunTimer() : start_(std::chrono::steady_clock::now()), load_(loadavg()) {}
+    const std::string& load_at_start() const noexcept { return load_; }
+    void print_total() const {
+        std::printf("total time %.0f s; load average (1, 5 min) at the start %s, at the end %s\n",
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+                    load_.c_str(), loadavg().c_str());
+    }
+
+private:
+    std::chrono::steady_clock::time_point start_;
+    std::string load_;
+};
 
 inline bool hugepages_reserved() {
     std::ifstream f("/proc/sys/vm/nr_hugepages");

@@ -46,10 +46,7 @@ uint32_t round_up_pow2(uint32_t v) {
 EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets,
                                bool ipv6)
     : alg_(alg), n_sas_(n_sas), ipv6_(ipv6) {
-    EngineConfig cfg;
-    cfg.spi = SpiLayout{kSpiBase, 1, std::max<uint32_t>(n_sas, 1024)};
-    cfg.outbound_capacity = round_up_pow2(std::max<uint32_t>(n_sas, 1024));
-    auto e = Engine::create(cfg);
+    auto e = Engine::create(engine_config(n_sas));
     if (!e) throw std::runtime_error(e.error());
     engine_ = std::move(*e);
     // A few thousand distinct keys are enough to defeat any caching of key state.
@@ -68,6 +65,13 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
                                     RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (pool_ == nullptr) throw std::runtime_error("cannot create the packet pool");
     build_packets(ip_size, n_packets);
+}
+
+EngineConfig EngineWorkload::engine_config(uint32_t n_sas) {
+    EngineConfig cfg;
+    cfg.spi = SpiLayout{kSpiBase, 1, std::max<uint32_t>(n_sas, 1024)};
+    cfg.outbound_capacity = round_up_pow2(std::max<uint32_t>(n_sas, 1024));
+    return cfg;
 }
 
 EngineWorkload::~EngineWorkload() {

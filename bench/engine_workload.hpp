@@ -35,6 +35,9 @@ public:
     EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets,
                    bool ipv6 = false);
     ~EngineWorkload();
+    // How the constructor lays out the engine for `n_sas` SAs per direction (the tables
+    // hold at least 1,024).
+    static esp::EngineConfig engine_config(uint32_t n_sas);
 
     esp::Engine& engine() { return *engine_; }
     esp::Alg alg() const { return alg_; }

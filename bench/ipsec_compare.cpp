@@ -401,19 +401,6 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-uint64_t free_hugepage_bytes() {
-    std::ifstream f("/proc/meminfo");
-    uint64_t pages = 0, kib = 0;
-    for (std::string key; f >> key;) {
-        uint64_t v = 0;
-        f >> v;
-        if (key == "HugePages_Free:") pages = v;
-        if (key == "Hugepagesize:") kib = v;
-        f.ignore(64, '\n');
-    }
-    return pages * kib * 1024;
-}
-
 }  // namespace
 }  // namespace pcscf::bench
 

@@ -38,6 +38,7 @@
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
 #include "bench/pipeline_rig.hpp"
+#include "bench/spread.hpp"
 
 namespace pcscf::bench {
 namespace {
@@ -84,22 +85,6 @@ using RowKey = std::tuple<uint32_t, Direction, bool, uint32_t>;
 std::map<RowKey, Row> g_rows;
 uint64_t g_repeated = 0;   // passes measured again because a thread was preempted
 uint64_t g_preempted = 0;  // passes counted although preempted (attempts exhausted)
-
-struct Spread {
-    double min = 0, median = 0, max = 0;
-};
-Spread spread(std::vector<double> v) {
-    if (v.empty()) return {};
-    std::sort(v.begin(), v.end());
-    return {v.front(), v[v.size() / 2], v.back()};
-}
-// Ratios of measurements from the same round, so drifts of the machine cancel.
-Spread ratio(const std::vector<double>& num, const std::vector<double>& den) {
-    std::vector<double> r;
-    for (size_t i = 0; i < std::min(num.size(), den.size()); ++i)
-        if (den[i] > 0) r.push_back(num[i] / den[i]);
-    return spread(r);
-}
 
 // ---- one workload ----------------------------------------------------------------------
 
@@ -421,17 +406,16 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     using namespace pcscf::bench;
-    const auto t_start = std::chrono::steady_clock::now();
+    const RunTimer timer;
     const Options o = parse(argc, argv);
-    const std::string load_at_start = loadavg();
     bool huge = false;
     if (!start_eal(argv[0], "0-1", {}, &huge, o.no_huge)) return 2;
     const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
     if (worker_lcore >= RTE_MAX_LCORE) fail("needs two lcores (-l 0-1)");
 
-    if (sched_getscheduler(0) == SCHED_OTHER && std::stod(load_at_start) > 1)
+    if (sched_getscheduler(0) == SCHED_OTHER && std::stod(timer.load_at_start()) > 1)
         std::printf("note: load average %s: other tasks will preempt the worker or the NIC side; "
-                    "run on a quiet machine or under `chrt -f 1`\n", load_at_start.c_str());
+                    "run on a quiet machine or under `chrt -f 1`\n", timer.load_at_start().c_str());
     auto rig = PipelineRig::create(o.window);
     if (!rig) fail(rig.error());
     WorkerLcore lcore(worker_lcore);
@@ -451,8 +435,7 @@ int main(int argc, char** argv) {
         fail(e.what());
     }
     print_summary(o);
-    std::printf("\ntotal time %.0f s; load average (1, 5 min) at the start %s, at the end %s\n",
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(),
-                load_at_start.c_str(), loadavg().c_str());
+    std::printf("\n");
+    timer.print_total();
     return 0;
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bench/engine_workload.hpp"
+#include "bench/sa_churn.hpp"
 #include "dataplane/service/frame.hpp"
 #include "dataplane/service/rings.hpp"
 #include "dataplane/service/service_config.hpp"
@@ -53,12 +54,12 @@ std::vector<Frame> make_frames(std::span<const Template> t);
 
 // The control thread's end of the rings, as ctl::SaManager uses them but without its
 // registry: records go out already expanded, acknowledgements are counted.
-class ControlSide {
+class ControlSide : public RecordSink {
 public:
     explicit ControlSide(dp::Rings& rings) noexcept : rings_(rings) {}
-    bool try_send(const esp::SaRecord& r) noexcept;
-    void send(const esp::SaRecord& r);  // waits for room, draining events meanwhile
-    void pump() noexcept;               // drains the event ring
+    bool try_send(const esp::SaRecord& r) noexcept override;
+    void send(const esp::SaRecord& r) override;  // waits for room, draining events meanwhile
+    void pump() noexcept;                        // drains the event ring
     // Waits until every record sent has been acknowledged; false after `seconds`.
     bool settle(double seconds = 30);
     uint64_t sent() const noexcept { return sent_; }
@@ -70,41 +71,10 @@ private:
     uint64_t sent_ = 0, acked_ = 0, failed_ = 0, events_ = 0;
 };
 
-// SA churn at a fixed rate: each step adds one SA and deletes another, alternating
-// inbound and outbound, on SAs the traffic does not use. A candidate SA is taken away
-// from its initial state (deleted if the workload installed it, added otherwise) and
-// put back `lag` steps later, so the tables keep their size and every record succeeds.
-// Records go out as they fall due (as SaManager sends each request at once), or with
-// `batch_us` > 0 only every batch_us microseconds, all that fell due meanwhile together.
-class Churn {
-public:
-    Churn(EngineWorkload& w, uint32_t installed_sas, double sas_per_second, double batch_us,
-          uint32_t lag = 256);
-    void prime(ControlSide& ctl);                      // the first `lag` changes, untimed
-    void start(uint64_t now_tsc) noexcept;
-    void tick(ControlSide& ctl, uint64_t now_tsc) noexcept;  // sends what is due
-    void unwind(ControlSide& ctl);                     // back to the initial state, untimed
-    uint64_t records() const noexcept { return timed_; }  // sent since start()
-
-private:
-    struct Candidate {
-        uint32_t sa;
-        esp::Direction dir;
-        bool installed;  // initially
-    };
-    esp::SaRecord record(uint64_t pos, bool away) const noexcept;
-
-    const EngineWorkload& w_;
-    std::vector<Candidate> c_;
-    uint32_t lag_;
-    uint64_t lo_ = 0, hi_ = 0;  // candidates [lo_, hi_) are away from their initial state
-    uint64_t period_tsc_, batch_tsc_, next_tsc_ = 0, next_batch_ = 0, timed_ = 0;
-};
-
-// How often a thread lost its CPU to another task (involuntary context switches): a pass
+// How often a thread of this process lost its CPU to another task (involuntary context
+// switches; the calling thread's own: preemptions_of_self() in bench_eal.hpp): a pass
 // during which the worker or the NIC side was preempted measures the machine's other
-// load, not the datapath. The calling thread's own, or any thread's of this process.
-uint64_t preemptions_of_self() noexcept;
+// load, not the datapath.
 uint64_t preemptions_of(pid_t tid);
 
 // The worker lcore: polls the Worker, or runs a one-off job (the in-memory engine).

@@ -44,6 +44,7 @@
 
 #include "bench/bench_eal.hpp"
 #include "bench/sip_load.hpp"
+#include "bench/spread.hpp"
 #include "bench/terminator_rig.hpp"
 
 namespace pcscf::bench {
@@ -86,15 +87,6 @@ double percentile(std::vector<float> v, double q) {
     const size_t k = std::min(v.size() - 1, size_t(q * double(v.size())));
     std::nth_element(v.begin(), v.begin() + long(k), v.end());
     return v[k];
-}
-
-struct Spread {
-    double min = 0, median = 0, max = 0;
-};
-Spread spread(std::vector<double> v) {
-    if (v.empty()) return {};
-    std::sort(v.begin(), v.end());
-    return {v.front(), v[v.size() / 2], v.back()};
 }
 
 // Each figure by round, under a name; printed as min / median / max.
@@ -347,9 +339,8 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     using namespace pcscf::bench;
-    const auto t_start = std::chrono::steady_clock::now();
+    const RunTimer timer;
     const Options o = parse(argc, argv);
-    const std::string load_at_start = loadavg();
     bool huge = false;
     if (!start_eal(argv[0], "0-1", {}, &huge, o.no_huge)) return 2;
     const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
@@ -403,9 +394,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         fail(e.what());
     }
-    std::printf("total time %.0f s; load average (1, 5 min) at the start %s, at the end %s\n",
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(),
-                load_at_start.c_str(), loadavg().c_str());
+    timer.print_total();
     rte_eal_cleanup();
     return rc;
 }

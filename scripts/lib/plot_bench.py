@@ -5,6 +5,7 @@ Reads from the results folder, each if present:
   machine.txt            what scripts/bench recorded about the machine and the build
   ipsec_compare.csv      bench/ipsec_compare --csv (one row per contender and round)
   engine_benchmark.json  bench/engine_benchmark --benchmark_out (Google Benchmark JSON)
+  sa_scale_benchmark.csv bench/sa_scale_benchmark --csv (one row per SA count, figure and round)
   *.txt                  every program's console output, linked from the report
                          (pipeline_benchmark.txt and registration_benchmark.txt: shown in it)
 Every ratio is taken round by round (a contender against the ceiling or librte_ipsec of
@@ -25,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 ALG = {"sha1": "HMAC-SHA-1-96", "md5": "HMAC-MD5-96"}
 TARGET_LIBRTE, TARGET_CEILING = 1.5, 0.70
+TARGET_FLAT = 0.80  # issue 6: N SAs within 20% of 1 SA
 
 
 def spread(values):
@@ -178,6 +180,87 @@ def engine_markdown(path):
     return out
 
 
+# ---- sa_scale_benchmark ----
+
+def load_scale(path):
+    """{sas: {figure: [(value, ratio to its baseline) by round]}}"""
+    data = defaultdict(lambda: defaultdict(list))
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            data[int(row["sas"])][row["figure"]].append((float(row["value"]), float(row["ratio"])))
+    return data
+
+
+def scale_markdown(data, text):
+    def value(d, fig, digits, scale=1.0):
+        v = spread([x * scale for x, _ in d.get(fig, [])])
+        return f"{v[1]:,.{digits}f}" if fig in d else "-"
+
+    def rate(d, fig):  # median (min-max)
+        return fmt_digits(spread([r for _, r in d.get(fig, [])]), 3) if fig in d else "-"
+
+    def times(d, fig):  # value (median ratio)
+        r = spread([r for _, r in d.get(fig, [])])[1]
+        return f" ({r:.2f})" if fig in d else ""
+
+    out = ["| SAs | in B/SA | out B/SA | in Mpps | in / 1 SA | out Mpps | out / 1 SA | "
+           "in lookup ns (x 1 SA) | out lookup ns (x 1 SA) | in M records/s (/ 1 SA) | "
+           "out M records/s (/ 1 SA) | with records / without, in | out |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for sas in sorted(data):
+        d = data[sas]
+        out.append(
+            f"| {sas:,} | {value(d, 'in_bytes_per_sa', 0)} | {value(d, 'out_bytes_per_sa', 0)} | "
+            f"{value(d, 'in_mpps', 2)} | {rate(d, 'in_mpps')} | {value(d, 'out_mpps', 2)} | "
+            f"{rate(d, 'out_mpps')} | "
+            f"{value(d, 'in_lookup_ns', 1)}{times(d, 'in_lookup_ns')} | "
+            f"{value(d, 'out_lookup_ns', 1)}{times(d, 'out_lookup_ns')} | "
+            f"{value(d, 'in_records_per_s', 2, 1e-6)}{times(d, 'in_records_per_s')} | "
+            f"{value(d, 'out_records_per_s', 2, 1e-6)}{times(d, 'out_records_per_s')} | "
+            f"{rate(d, 'in_churn_mpps')} | {rate(d, 'out_churn_mpps')} |")
+    # The program's own verdict and what it skipped, as it printed them.
+    lines = text.splitlines()
+    notes = [l for l in lines if l.startswith("verdict:")]
+    if "Skipped or measured in part:" in lines:
+        at = lines.index("Skipped or measured in part:") + 1
+        while at < len(lines) and lines[at].startswith("  "):
+            notes.append("skipped:" + lines[at])
+            at += 1
+    return out + [""] + [f"* {n}" for n in notes]
+
+
+def fmt_digits(s, digits):
+    return f"{s[1]:.{digits}f} ({s[0]:.{digits}f}-{s[2]:.{digits}f})"
+
+
+def plot_scale(data, path):
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    style = {"in_mpps": ("tab:blue", "-", "inbound / 1 SA"),
+             "out_mpps": ("tab:blue", "--", "outbound / 1 SA"),
+             "in_churn_mpps": ("tab:green", "-", "inbound with records / without"),
+             "out_churn_mpps": ("tab:green", "--", "outbound with records / without")}
+    for figname, (color, ls, label) in style.items():
+        xs = [n for n in sorted(data) if figname in data[n]]
+        if not xs:
+            continue
+        s = [spread([r for _, r in data[n][figname]]) for n in xs]
+        err = [[m[1] - m[0] for m in s], [m[2] - m[1] for m in s]]
+        ax.errorbar(xs, [m[1] for m in s], yerr=err, color=color, linestyle=ls, marker="o",
+                    markersize=3, capsize=2, label=label)
+    ax.axhline(TARGET_FLAT, color="black", linestyle=":", linewidth=1)
+    ax.text(1, TARGET_FLAT, f"target {TARGET_FLAT}", fontsize=7, va="bottom", ha="left")
+    ax.set_xscale("log")
+    ax.set_xlabel("SAs per direction", fontsize=8)
+    ax.set_ylabel("Mpps ratio, same round (median, min-max)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -206,6 +289,22 @@ def main():
         md += ["## ESP engine alone (`bench/engine_benchmark`)", ""]
         md += engine_markdown(json_path) + ["", "Console output (with the targets of issue 2): "
                                             "[engine_benchmark.txt](engine_benchmark.txt)", ""]
+    scale = os.path.join(d, "sa_scale_benchmark.csv")
+    if os.path.exists(scale):
+        data = load_scale(scale)
+        txt = os.path.join(d, "sa_scale_benchmark.txt")
+        text = open(txt).read() if os.path.exists(txt) else ""
+        md += ["## Scale: 1 to 4,000,000 SAs (`bench/sa_scale_benchmark`)", "",
+               "Median (min-max) over the rounds. Mpps and lookup against a 1-SA engine of the "
+               "same round; records/s (adds and deletes applied) against adding and deleting "
+               "1 SA; with records: the same engine while 100,000 SAs/s are added and as many "
+               "deleted. B/SA: DPDK heap bytes of each table / SAs (the tables hold at least "
+               "1,024).", ""]
+        md += scale_markdown(data, text) + [""]
+        if data:
+            plot_scale(data, os.path.join(d, "sa_scale.png"))
+            md += ["![scale](sa_scale.png)", ""]
+        md += ["Console output: [sa_scale_benchmark.txt](sa_scale_benchmark.txt)", ""]
     pipe = os.path.join(d, "pipeline_benchmark.txt")
     if os.path.exists(pipe):
         md += ["## Whole pipeline (`bench/pipeline_benchmark`)", "", "```",
