@@ -231,8 +231,13 @@ const Registrar::Key* Registrar::flow_owner(const Arrival& from) const {
     return from.protected_ && f != flows_.end() ? &f->second : nullptr;
 }
 
+// By both ports: the new set's port_us may be the kept pair's port_uc, and a message over
+// the kept pair must not be taken for one over the new set.
 bool Registrar::over_current(const Ue& u, const Arrival& from) {
-    return u.current && (from.ue_port == u.current->port_uc() || from.ue_port == u.current->port_us());
+    if (!u.current) return false;
+    const SaSet& c = *u.current;
+    return (from.ue_port == c.port_uc() && from.local_port == c.port_ps) ||
+           (from.ue_port == c.port_us() && from.local_port == c.port_pc);
 }
 
 void Registrar::tick(Clock::time_point now) {

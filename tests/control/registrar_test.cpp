@@ -236,6 +236,40 @@ TEST_F(RegistrarTest, AMessageOverTheNewSetAfterSm12RetiresTheKeptPair) {
     EXPECT_EQ(outbound_in_engines(), 2u);
 }
 
+// The UE may pick as its new port_us the port_uc of the pair that is kept: a message over
+// the kept pair (old port_uc -> port_ps) is still the kept pair's, not the new set's
+// (new port_us -> new port_pc), so it neither retires the kept pair nor routes over the
+// new set.
+TEST_F(RegistrarTest, TheKeptPairIsToldApartFromANewSetReusingItsPort) {
+    register_ue(6000);
+    const SaSet old = *reg.view(kImpi, kUe)->current;
+    auto m = sm1(6002, true);
+    m.security_client = offer(6002, 6000);  // port_us = the kept pair's port_uc
+    ASSERT_TRUE(reg.on_sm1(m, now).has_value());
+    auto six = reg.on_sm6(kImpi, kUe, kIk, now);
+    ASSERT_TRUE(six.has_value());
+    step();
+    ASSERT_TRUE(reg.on_sm7(kImpi, over_temp(), m.security_client, six->first).has_value());
+    ASSERT_TRUE(reg.on_sm12(kImpi, kUe, 600s, now).has_value());
+    step();
+    const auto v = *reg.view(kImpi, kUe);
+    ASSERT_TRUE(v.kept.has_value());
+    ASSERT_EQ(v.current->port_us(), 6000);
+    ASSERT_NE(v.current->port_pc, old.port_ps);
+    const Arrival over_kept{kUe, 6000, old.port_ps, true};
+    const auto back = reg.route_back(over_kept);
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->port_ps, old.port_ps) << "answered over the kept pair";
+    EXPECT_EQ(back->port_uc, 6000);
+    EXPECT_EQ(back->port_us, 0) << "not over the new set";
+    reg.on_protected_message(over_kept);
+    step();
+    EXPECT_TRUE(reg.view(kImpi, kUe)->kept.has_value()) << "a message over the kept pair keeps it";
+    reg.on_protected_message({kUe, 6000, v.current->port_pc, true});  // over the new set
+    step();
+    EXPECT_FALSE(reg.view(kImpi, kUe)->kept.has_value());
+}
+
 TEST_F(RegistrarTest, UnprotectedSm1WithOldSasDeletesThemAllAfterSm12) {
     register_ue(6000);
     register_ue(6002, false);
