@@ -90,7 +90,12 @@ int Daemon::run(const char* prog) {
 std::string Daemon::start_sip() {
     if (!opts_.sip) return {};
     esp::IpAddr v4, v6;
-    for (const auto& l : opts_.local) (l.addr.is_v4() ? v4 : v6) = l.addr;
+    // The first address of each family, as the proxy sends from (SipProxy::access_for): the
+    // SAs must name the address the UE's messages go to and come from.
+    for (const auto& l : opts_.local) {
+        esp::IpAddr& first = l.addr.is_v4() ? v4 : v6;
+        if (first.is_unspecified()) first = l.addr;
+    }
     registrar_ = std::make_unique<secagree::Registrar>(*sas_, opts_.sip->registrar, v4, v6);
     auto p = proxy::SipProxy::create(opts_.sip->proxy, opts_.sip->registrar, *registrar_,
                                      [](std::string_view line) { log_info("sip: " + std::string(line)); });
