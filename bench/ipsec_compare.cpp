@@ -41,6 +41,7 @@
 #include "bench/engine_workload.hpp"
 #include "bench/ipsec_compare_librte.hpp"
 #include "bench/single_buffer_hmac.hpp"
+#include "bench/spread.hpp"
 #include "tests/common/mbuf_util.hpp"
 
 namespace pcscf::bench {
@@ -271,27 +272,15 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
 
 // ---- reporting ----
 
-struct Spread {
-    double min = 0, median = 0, max = 0;
-};
-Spread spread(std::vector<double> v) {
-    if (v.empty()) return {};
-    std::sort(v.begin(), v.end());
-    const size_t m = v.size() / 2;
-    const double med = v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-    return {v.front(), med, v.back()};
-}
-Spread mpps(const Result& r, int who) {
+std::vector<double> rates(const Result& r, int who) {
     std::vector<double> v;
     for (const Sample& s : r.runs[who]) v.push_back(s.mpps);
-    return spread(v);
+    return v;
 }
+Spread mpps(const Result& r, int who) { return spread(rates(r, who)); }
 // Round by round: who's rate over base's rate in the same round.
 Spread ratio(const Result& r, int who, int base) {
-    std::vector<double> v;
-    for (size_t i = 0; i < r.runs[who].size() && i < r.runs[base].size(); ++i)
-        v.push_back(r.runs[who][i].mpps / r.runs[base][i].mpps);
-    return spread(v);
+    return bench::ratio(rates(r, who), rates(r, base));
 }
 int librte_of(int who) { return who == kEngineIn || who == kLibrteIn ? kLibrteIn : kLibrteOut; }
 

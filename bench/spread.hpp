@@ -14,7 +14,9 @@ struct Spread {
 inline Spread spread(std::vector<double> v) {
     if (v.empty()) return {};
     std::sort(v.begin(), v.end());
-    return {v.front(), v[v.size() / 2], v.back()};
+    const size_t m = v.size() / 2;
+    const double median = v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+    return {v.front(), median, v.back()};
 }
 
 // num[i] / den[i] for each round i where both were measured.
