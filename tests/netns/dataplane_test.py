@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from netns import Topology  # noqa: E402
-from tap import Tap, expect  # noqa: E402
+from tap import Tap, expect, wait_until  # noqa: E402
 import ue_peer  # noqa: E402
 from scapy.all import IP, IPv6, TCP, UDP, Raw  # noqa: E402
 from scapy.layers.inet6 import IPv6ExtHdrFragment  # noqa: E402
@@ -255,17 +255,13 @@ def main():
             return [p for p in inner if UDP in p and bytes(p[UDP].payload).startswith(b"echo:during churn")]
         replies = churn_replies(c.peer.wait(s, lambda inner: len(churn_replies(inner)) >= sent))
         expect(len(replies) == sent, f"{sent} sent during churn, {len(replies)} answered")
-        deadline = time.time() + 5
-        while len(topo.ctl.sas()) != base and time.time() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: len(topo.ctl.sas()) == base, 5, step=0.1)
         expect(len(topo.ctl.sas()) == base, f"SAs leaked: {len(topo.ctl.sas())} vs {base}")
         def tables():
             st = topo.ctl.stats()
             return (sum(st[k]["sas_inbound"] for k in st if k.startswith("worker") and k != "workers"),
                     sum(1 for s in topo.ctl.sas() if s["dir"] == "in"))
-        deadline = time.time() + 3
-        while tables()[0] != tables()[1] and time.time() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: tables()[0] == tables()[1], 3, step=0.1)
         expect(tables()[0] == tables()[1], f"workers hold {tables()[0]} inbound SAs, the control thread {tables()[1]}")
 
     tap.check("300 SAs added and deleted while traffic flows: nothing lost, nothing leaked", churn_while_flowing)
@@ -307,9 +303,7 @@ def main():
         def answered_now():
             got = list(s.packets)
             return sum(len([p for p in c.peer.verify(got) if UDP in p]) for c in peers)
-        deadline = time.time() + 8
-        while answered_now() < 3 * len(peers) and time.time() < deadline:
-            time.sleep(0.3)
+        wait_until(lambda: answered_now() >= 3 * len(peers), 8, step=0.3)
         s.stop()
         answered = answered_now()
         expect(answered == 3 * len(peers), f"{answered} of {3 * len(peers)} answered")

@@ -16,11 +16,10 @@ import json
 import os
 import shlex
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from tap import expect  # noqa: E402
+from tap import expect, wait_until  # noqa: E402
 import esp_capture  # noqa: E402
 import ue_rig  # noqa: E402
 
@@ -65,9 +64,7 @@ def main():
         ue_rig.check_capture(work, result.get("events", []), ue_addr, pcscf_addr, result)
 
     def nothing_left():
-        deadline = time.time() + 5
-        while topo.ctl.sas() and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not topo.ctl.sas(), 5)
         expect(not topo.ctl.sas(), f"SAs left: {topo.ctl.sas()}")
         sip = topo.ctl.sip()
         # On a slow run sipp retransmits, and the proxy drops the answers that come after the

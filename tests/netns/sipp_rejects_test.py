@@ -12,11 +12,10 @@ connection SM7 needs). usage (root): sipp_rejects_test.py [--v6] [--tcp]. Output
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from tap import expect  # noqa: E402
+from tap import expect, wait_until  # noqa: E402
 import ue_rig  # noqa: E402
 
 PORT_US = 6101
@@ -55,12 +54,8 @@ def main():
         expect(r["core"] == 0, f"sipp core exit {r['core']}: {errs}")
 
     def counted():
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            sip = topo.ctl.sip()
-            if sip["refused"] >= 4 and sip["dropped"]:
-                break
-            time.sleep(0.2)
+        wait_until(lambda: topo.ctl.sip()["refused"] >= 4 and topo.ctl.sip()["dropped"])
+        sip = topo.ctl.sip()
         # A REGISTER sipp sent again (slow run) is refused again, with the same answer.
         ev = r.get("events", [])
         sent = [e["h"] for e in ev if e.get("ev") == "out" or (e.get("ev") == "plain" and e["dir"] == "out")]
@@ -85,9 +80,7 @@ def main():
         expect(not drops, f"the UE's ESP dropped: {drops}")
 
     def nothing_left():
-        deadline = time.time() + 5
-        while topo.ctl.sas() and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not topo.ctl.sas(), 5)
         expect(not topo.ctl.sas(), f"SAs left: {topo.ctl.sas()}")
         expect(topo.ctl.sip()["ues"] == 0, f"UEs left: {topo.ctl.sip()}")
         drops = {k: v for k, v in topo.ctl.drops().items() if v}

@@ -12,11 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from tap import expect  # noqa: E402
+from tap import expect, wait_until  # noqa: E402
 import esp_capture  # noqa: E402
 import ue_rig  # noqa: E402
 
@@ -77,9 +76,7 @@ def main():
         ue_rig.check_capture(work, r.get("events", []), ue, pcscf, r)
 
     def nothing_left():
-        deadline = time.time() + 5
-        while (topo.ctl.sas() or topo.ctl.sip()["tcp_open"]) and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not (topo.ctl.sas() or topo.ctl.sip()["tcp_open"]), 5)
         expect(not topo.ctl.sas(), f"SAs left: {topo.ctl.sas()}")
         sip = topo.ctl.sip()
         expect(sip["ues"] == 0 and sip["tcp_open"] == 0 and not sip["dropped"] and not sip["refused"],
@@ -94,14 +91,11 @@ def main():
         got = next((json.loads(x) for x in res.stdout.splitlines() if '"hostile"' in x), {}).get("hostile", {})
         expect(got == {"pong": "\r\n", "no_content_length": "closed", "huge_content_length": "closed"},
                f"{got} {res.stdout[-500:]} {res.stderr[-500:]}")
-        deadline = time.time() + 5  # telemetry is a snapshot the control thread refreshes
-        while time.time() < deadline:
-            sip = topo.ctl.sip()
-            if sip["dropped"] == {"malformed": 2} and sip["tcp_open"] == 0 and sip["tcp_accepted"] == 6:
-                break
-            time.sleep(0.2)
-        expect(sip["dropped"] == {"malformed": 2} and sip["tcp_open"] == 0 and sip["tcp_accepted"] == 6,
-               f"proxy: {sip}")
+        def settled(sip):
+            return sip["dropped"] == {"malformed": 2} and sip["tcp_open"] == 0 and sip["tcp_accepted"] == 6
+        wait_until(lambda: settled(topo.ctl.sip()))  # telemetry: a snapshot the control thread refreshes
+        sip = topo.ctl.sip()
+        expect(settled(sip), f"proxy: {sip}")
 
     fam = "IPv6" if v6 else "IPv4"
     t.check(f"TCP UE (kernel sockets, scapy ESP) and sipp core over {fam}: register, MESSAGE both ways, "

@@ -1,3 +1,4 @@
+import time
 """Minimal TAP output (meson's 'tap' protocol counts each check as a test)."""
 import traceback
 
@@ -21,6 +22,18 @@ class Tap:
     def done(self):
         print(f"1..{self.n}", flush=True)
         return 1 if self.failed else 0
+
+
+def wait_until(cond, timeout=5.0, step=0.2):
+    """Polls cond() until it holds or `timeout` seconds pass; returns its last value.
+    For state the daemon reaches asynchronously (telemetry is refreshed by its control
+    thread); the caller still asserts on it."""
+    deadline = time.time() + timeout
+    while True:
+        value = cond()
+        if value or time.time() >= deadline:
+            return value
+        time.sleep(step)
 
 
 def expect(cond, msg):
