@@ -15,6 +15,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from netns import Topology  # noqa: E402
 from tap import Tap, expect, wait_until  # noqa: E402
+import milenage  # noqa: E402
 import sip_text  # noqa: E402
 import ue_peer  # noqa: E402
 from scapy.all import IP, IPv6, UDP, Raw  # noqa: E402
@@ -100,8 +101,7 @@ class Ue:
     def keys(self, server):
         m = sip_text.mechanism(server)
         alg = m["alg"]
-        key = IK + bytes(4) if alg == "hmac-sha-1-96" else IK
-        return m, alg, key
+        return m, alg, milenage.ik_esp(alg, IK)
 
     def protect_with(self, server, spi_us):
         m, alg, key = self.keys(server)

@@ -7,6 +7,8 @@ frame: frame, dir ("ue>pc" or "pc>ue"), spi, seq, icv ("good", "bad", or None wh
 tshark had no SA for it) and sip (the Request-Line / Status-Line inside, or "")."""
 import subprocess
 
+import milenage
+
 # Wireshark's names for the algorithms (its ESP SA table, "uat:esp_sa", takes them as is).
 AUTH = {"hmac-sha-1-96": "HMAC-SHA-1-96 [RFC2404]", "hmac-md5-96": "HMAC-MD5-96 [RFC2403]"}
 FIELDS = ["frame.number", "ip.src", "ipv6.src", "esp.spi", "esp.sequence", "esp.icv_good",
@@ -14,8 +16,8 @@ FIELDS = ["frame.number", "ip.src", "ipv6.src", "esp.spi", "esp.sequence", "esp.
 
 
 def auth_key(alg, ik_hex):
-    """TS 33.203 Annex I: IK_ESP is IK for HMAC-MD5-96, IK and 32 zero bits for HMAC-SHA-1-96."""
-    return "0x" + ik_hex + ("" if alg == "hmac-md5-96" else "00" * 4)
+    """The SA's integrity key as Wireshark's table takes it (hex, 0x-prefixed)."""
+    return "0x" + milenage.ik_esp(alg, bytes.fromhex(ik_hex)).hex()
 
 
 def sa_records(sets, ue, pcscf):

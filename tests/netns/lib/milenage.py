@@ -79,6 +79,12 @@ def aka_vector(k, op, sqn, amf, rand):
             "ik": f4(k, op, rand), "ak": ak, "nonce": base64.b64encode(rand + autn).decode()}
 
 
+def ik_esp(alg, ik):
+    """TS 33.203 Annex I: the ESP integrity key is IK as is for HMAC-MD5-96, IK and 32 zero
+    bits for HMAC-SHA-1-96."""
+    return ik if alg == "hmac-md5-96" else ik + bytes(4)
+
+
 def ik_from_nonce(k, op, nonce_b64):
     """The UE's IK for a challenge, from the RAND at the start of the nonce."""
     return f4(k, op, base64.b64decode(nonce_b64)[:16])

@@ -55,11 +55,6 @@ SIP_PORT = 5060
 TUN, TABLE = "ue-esp0", 151  # the tun device, and the routing table (and rule priority) into it
 
 
-def ik_esp(alg, ik):
-    """TS 33.203 Annex I: IK as is for HMAC-MD5-96, IK and 32 zero bits for HMAC-SHA-1-96."""
-    return ik if alg == "hmac-md5-96" else ik + bytes(4)
-
-
 def parse_sec(value):
     """Security-Client/Server mechanisms, each a dict of its parameters."""
     mechs = []
@@ -106,7 +101,7 @@ class SaSet:
     """The four SAs of one registration, as the UE sees them."""
 
     def __init__(self, n, client, server, alg, ik):
-        key = ik_esp(alg, ik)
+        key = milenage.ik_esp(alg, ik)
         self.n, self.alg = n, alg
         self.port_uc, self.port_us = int(client["port-c"]), int(client["port-s"])
         self.port_pc, self.port_ps = int(server["port-c"]), int(server["port-s"])
