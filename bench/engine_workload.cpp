@@ -64,7 +64,12 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
     pool_ = rte_pktmbuf_pool_create(name.c_str(), 2 * n_packets + 1024, 256, 0,
                                     RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (pool_ == nullptr) throw std::runtime_error("cannot create the packet pool");
-    build_packets(ip_size, n_packets);
+    try {
+        build_packets(ip_size, n_packets);
+    } catch (...) {  // the destructor does not run for a constructor that throws
+        release();
+        throw;
+    }
 }
 
 EngineConfig EngineWorkload::engine_config(uint32_t n_sas) {
@@ -74,10 +79,15 @@ EngineConfig EngineWorkload::engine_config(uint32_t n_sas) {
     return cfg;
 }
 
-EngineWorkload::~EngineWorkload() {
+EngineWorkload::~EngineWorkload() { release(); }
+
+void EngineWorkload::release() noexcept {
     for (auto* v : {&in_, &out_})
         for (auto& t : *v) rte_pktmbuf_free(t.m);
+    in_.clear();
+    out_.clear();
     rte_mempool_free(pool_);
+    pool_ = nullptr;
 }
 
 // Both directions share the selectors; SPIs differ (the P-CSCF's for inbound, the UE's

@@ -72,6 +72,7 @@ public:
 
 private:
     void build_packets(uint32_t ip_size, uint32_t n_packets);
+    void release() noexcept;  // the packets and their pool
 
     esp::Alg alg_;
     uint32_t n_sas_;
