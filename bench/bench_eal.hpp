@@ -2,6 +2,7 @@
 // EAL start-up for benchmark programs: hugepages when reserved (the deployment case),
 // otherwise anonymous memory (--no-huge), which is what a shared CI machine has.
 #include <rte_eal.h>
+#include <rte_lcore.h>
 
 #include <chrono>
 #include <cstdint>
@@ -97,6 +98,15 @@ inline bool start_eal(const char* prog, const std::string& lcores,
         std::filesystem::remove_all(runtime_dir, ec);
     });
     return true;
+}
+
+// EAL on lcores 0-1, for the benchmarks that run a worker beside the main thread. Returns
+// the worker's lcore, or RTE_MAX_LCORE (said on stderr) when EAL could not start so.
+inline unsigned start_eal_two_lcores(const char* prog, bool no_huge, bool* huge) {
+    if (!start_eal(prog, "0-1", {}, huge, no_huge)) return RTE_MAX_LCORE;
+    const unsigned worker = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+    if (worker >= RTE_MAX_LCORE) std::fprintf(stderr, "%s: needs two lcores (-l 0-1)\n", prog);
+    return worker;
 }
 
 }  // namespace pcscf::bench

@@ -237,6 +237,14 @@ void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {
     }
 }
 
+uint16_t EngineWorkload::process(Direction dir, std::span<Template> ts, rte_mbuf** burst,
+                                 DropReason* why) {
+    receive(ts, burst);
+    const std::span<rte_mbuf*> b{burst, ts.size()};
+    const std::span<DropReason> r{why, ts.size()};
+    return dir == Direction::inbound ? engine_->inbound(b, r) : engine_->outbound(b, r);
+}
+
 void EngineWorkload::evict_caches() {
     static std::vector<uint64_t> junk(128u << 20 >> 3, 1);  // 128 MiB
     uint64_t sum = 0;

@@ -63,6 +63,10 @@ public:
 
     // Puts packets back as they were built and lists their mbufs in `burst`.
     static void receive(std::span<Template> t, rte_mbuf** burst);
+    // One burst as every engine benchmark runs it: receive(), then Engine::inbound() or
+    // outbound(); returns how many passed (`why` says for the others).
+    uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst,
+                     esp::DropReason* why);
     // Gives every inbound SA that the templates use a fresh replay window.
     void rewind_inbound();
     // Reads through a buffer larger than the last-level cache, so that the next pass over

@@ -104,14 +104,13 @@ std::string cat(const A&... a) {
 
 // ---- the contenders' passes over the ring of packets ----
 
-uint32_t engine_pass(Engine& e, std::span<Template> ring, bool inbound) {
+uint32_t engine_pass(EngineWorkload& w, Direction dir) {
+    auto& ring = dir == Direction::inbound ? w.inbound() : w.outbound();
     rte_mbuf* burst[kBurst];
     DropReason why[kBurst];
     uint32_t good = 0;
-    for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst) {
-        EngineWorkload::receive(ring.subspan(pos, kBurst), burst);
-        good += inbound ? e.inbound(burst, why) : e.outbound(burst, why);
-    }
+    for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst)
+        good += w.process(dir, {&ring[pos], kBurst}, burst, why);
     return good;
 }
 
@@ -171,7 +170,7 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     auto& out = w.outbound();
     // Inbound: the packets were sealed by a pcscf-esp engine playing the UE.
     w.rewind_inbound();
-    if (engine_pass(w.engine(), in, true) != n) die(c, "the engine refused its own ESP packets");
+    if (engine_pass(w, Direction::inbound) != n) die(c, "the engine refused its own ESP packets");
     const auto engine_plain = snapshot(in);
     w.rewind_inbound();
     lib.rewind_inbound();
@@ -182,7 +181,7 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
         die(c, "librte_ipsec and the engine decapsulated to different packets");
     lib.rewind_inbound();
     // Outbound: both start from fresh sequence numbers, so the ESP must be identical.
-    if (engine_pass(w.engine(), out, false) != n) die(c, "the engine dropped outbound packets");
+    if (engine_pass(w, Direction::outbound) != n) die(c, "the engine dropped outbound packets");
     const auto engine_esp = snapshot(out);
     lib.rewind_outbound();
     if (lib.outbound_pass(out) != n) die(c, "librte_ipsec dropped outbound packets");
@@ -249,7 +248,7 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
                 case kSingle: s = measure(c, o, n, nothing, [&] { return single.pass(w.inbound()); }); break;
                 case kEngineIn:
                     s = measure(c, o, n, [&] { w.rewind_inbound(); },
-                                [&] { return engine_pass(w.engine(), w.inbound(), true); });
+                                [&] { return engine_pass(w, Direction::inbound); });
                     break;
                 case kLibrteIn:
                     s = measure(c, o, n, [&] { lib.rewind_inbound(); },
@@ -257,7 +256,7 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
                     break;
                 case kEngineOut:
                     s = measure(c, o, n, nothing,
-                                [&] { return engine_pass(w.engine(), w.outbound(), false); });
+                                [&] { return engine_pass(w, Direction::outbound); });
                     break;
                 case kLibrteOut:
                     s = measure(c, o, n, nothing, [&] { return lib.outbound_pass(w.outbound()); });

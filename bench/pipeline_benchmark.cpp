@@ -128,10 +128,7 @@ public:
                     const uint64_t preempted = preemptions_of_self();
                     const uint64_t t0 = rte_rdtsc();
                     for (size_t pos = 0; pos + kBurst <= ring.size() && error.empty(); pos += kBurst) {
-                        EngineWorkload::receive({&ring[pos], kBurst}, burst);
-                        const uint16_t good = dir == Direction::inbound
-                                                  ? w_.engine().inbound(burst, why)
-                                                  : w_.engine().outbound(burst, why);
+                        const uint16_t good = w_.process(dir, {&ring[pos], kBurst}, burst, why);
                         if (good != kBurst) error = std::string(esp::name(why[good]));
                     }
                     const uint64_t t1 = rte_rdtsc();
@@ -409,9 +406,8 @@ int main(int argc, char** argv) {
     const RunTimer timer;
     const Options o = parse(argc, argv);
     bool huge = false;
-    if (!start_eal(argv[0], "0-1", {}, &huge, o.no_huge)) return 2;
-    const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
-    if (worker_lcore >= RTE_MAX_LCORE) fail("needs two lcores (-l 0-1)");
+    const unsigned worker_lcore = start_eal_two_lcores(argv[0], o.no_huge, &huge);
+    if (worker_lcore >= RTE_MAX_LCORE) return 2;
 
     if (sched_getscheduler(0) == SCHED_OTHER && std::stod(timer.load_at_start()) > 1)
         std::printf("note: load average %s: other tasks will preempt the worker or the NIC side; "

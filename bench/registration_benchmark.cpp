@@ -342,9 +342,8 @@ int main(int argc, char** argv) {
     const RunTimer timer;
     const Options o = parse(argc, argv);
     bool huge = false;
-    if (!start_eal(argv[0], "0-1", {}, &huge, o.no_huge)) return 2;
-    const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
-    if (worker_lcore >= RTE_MAX_LCORE) fail("needs two lcores (-l 0-1)");
+    const unsigned worker_lcore = start_eal_two_lcores(argv[0], o.no_huge, &huge);
+    if (worker_lcore >= RTE_MAX_LCORE) return 2;
 
     // Loopback addresses of our own (127.a.b.x, from the pid), so that concurrent runs and
     // other programs' sockets on 127.0.0.1 do not meet ours.

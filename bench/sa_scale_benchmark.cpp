@@ -265,9 +265,7 @@ Rate throughput(const Options& o, EngineWorkload& w, Direction dir, uint32_t sas
         const uint64_t t0 = rte_rdtsc();
         if (churn != nullptr) churn->start(t0);
         for (size_t pos = 0; pos < n; pos += kBurst) {
-            EngineWorkload::receive({&ring[pos], kBurst}, burst);
-            const uint16_t good = dir == Direction::inbound ? w.engine().inbound(burst, why)
-                                                            : w.engine().outbound(burst, why);
+            const uint16_t good = w.process(dir, {&ring[pos], kBurst}, burst, why);
             if (good != kBurst)
                 fail(std::string(label(dir)) + "bound at " + sas_text(sas) +
                      (churn ? " with churn" : "") + ": " + std::to_string(good) + " of " +

@@ -69,22 +69,22 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
     for (uint32_t i = 0; i < n; ++i) {
         prefetch_ahead(pkts, i);
         rte_mbuf* m = pkts[i];
-        const IpInfo* info = &p[i].info;
+        const IpInfo& info = p[i].info;
         why[i] = parse_mbuf_ip(m, l2_len, p[i].ip, p[i].info);
         if (unlikely(why[i] != kPass)) continue;
-        if (unlikely(info->proto != kProtoUdp && info->proto != kProtoTcp)) {
+        if (unlikely(info.proto != kProtoUdp && info.proto != kProtoTcp)) {
             why[i] = DropReason::bad_inner_protocol;
             continue;
         }
-        const uint32_t l4_len = info->total_len - info->l3_len;
-        if (unlikely(l4_len < (info->proto == kProtoUdp ? 8u : 20u))) {
+        const uint32_t l4_len = info.total_len - info.l3_len;
+        if (unlikely(l4_len < (info.proto == kProtoUdp ? 8u : 20u))) {
             why[i] = DropReason::too_short;
             continue;
         }
-        const uint8_t* l4 = p[i].ip + info->l3_len;
+        const uint8_t* l4 = p[i].ip + info.l3_len;
         // The trailer goes after the datagram: fetch that line now, it is written in pass 2.
-        rte_prefetch0(p[i].ip + info->total_len);
-        p[i].key = OutboundKey{info->dst(p[i].ip), load_be16(l4 + 2), load_be16(l4)};
+        rte_prefetch0(p[i].ip + info.total_len);
+        p[i].key = OutboundKey{info.dst(p[i].ip), load_be16(l4 + 2), load_be16(l4)};
         keys[nk] = &p[i].key;
         owner[nk++] = i;
     }
