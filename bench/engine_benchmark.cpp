@@ -50,10 +50,10 @@ void finish(benchmark::State& state, uint64_t packets) {
 }
 
 // The ring wrapped: start over with cold caches, as every variant does (and, given the
-// workload, fresh inbound replay windows: the sequence numbers come round again).
-void wrap(benchmark::State& state, size_t& pos, EngineWorkload* rewind = nullptr) {
+// workload, its ESP packets sealed again with the next sequence numbers).
+void wrap(benchmark::State& state, size_t& pos, EngineWorkload* reseal = nullptr) {
     state.PauseTiming();
-    if (rewind != nullptr) rewind->rewind_inbound();
+    if (reseal != nullptr) reseal->next_inbound_pass();
     EngineWorkload::evict_caches();
     pos = 0;
     state.ResumeTiming();
@@ -79,7 +79,7 @@ void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, u
         pos += kBurst;
         packets += kBurst;
     }
-    if (in) w.rewind_inbound();
+    if (in) w.next_inbound_pass();  // the next benchmark starts at the ring's start
     finish(state, packets);
 }
 

@@ -4,8 +4,8 @@
 // before each burst their mbuf fields and headers are written back as they were built.
 // That stands in for the NIC and its driver, which write exactly those lines just before
 // a burst is handed over; it is counted in the measured time. When the ring wraps
-// (outside the measured time) inbound SAs get a fresh replay window and the caches are
-// flushed.
+// (outside the measured time) the inbound packets are sealed again with the next
+// sequence numbers and the caches are flushed.
 #include <rte_mbuf.h>
 
 #include <array>
@@ -24,8 +24,9 @@ struct Template {
     uint16_t len = 0;
     std::array<uint8_t, 64> hdr{};  // the packet's first 64 bytes as built
     uint32_t sa = 0;       // which SA the packet belongs to
-    const uint8_t* esp = nullptr;  // inbound: the ICV-covered bytes, for the baselines
+    uint8_t* esp = nullptr;  // inbound: the ICV-covered bytes, for the baselines
     uint32_t esp_len = 0;
+    uint32_t seq = 0;      // inbound: the sequence number it was first sealed with
 };
 
 class EngineWorkload {
@@ -67,7 +68,14 @@ public:
     // outbound(); returns how many passed (`why` says for the others).
     uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst,
                      esp::DropReason* why);
-    // Gives every inbound SA that the templates use a fresh replay window.
+    // Seals the inbound packets again with their SAs' next sequence numbers (outside any
+    // timing), so that a pass finds its SAs as steady traffic does: replay state kept,
+    // not used for the first time. Each SA's numbers go on from the previous pass, so any
+    // engine holding the inbound SAs sees them increase whichever passes it takes part
+    // in. Near 2^32 the numbers start again and this workload's engine gets fresh
+    // windows: false then says other holders of the SAs need fresh windows too.
+    bool next_inbound_pass();
+    // Gives every inbound SA that the templates use a fresh replay window (remove, add).
     void rewind_inbound();
     // Reads through a buffer larger than the last-level cache, so that the next pass over
     // the ring finds SA records (and everything else) as cold as a million active SAs
@@ -76,6 +84,8 @@ public:
 
 private:
     void build_packets(uint32_t ip_size, uint32_t n_packets);
+    void seal_inbound(uint32_t offset);  // sequence numbers: as first sealed + offset
+    void first_inbound_pass();
     void release() noexcept;  // the packets and their pool
 
     esp::Alg alg_;
@@ -86,6 +96,7 @@ private:
     std::vector<std::array<uint8_t, 20>> raw_keys_;
     std::vector<Template> in_, out_;
     std::vector<uint32_t> used_sas_;
+    uint32_t seq_offset_ = 0;
     rte_mempool* pool_ = nullptr;
 };
 

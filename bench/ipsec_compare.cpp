@@ -168,18 +168,17 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     const uint32_t n = uint32_t(w.inbound().size() / kBurst * kBurst);
     auto& in = w.inbound();
     auto& out = w.outbound();
-    // Inbound: the packets were sealed by a pcscf-esp engine playing the UE.
-    w.rewind_inbound();
+    // Inbound: the packets were sealed by a pcscf-esp engine playing the UE. A new
+    // workload's sequence numbers start again, so librte_ipsec's SAs get fresh windows.
     if (engine_pass(w, Direction::inbound) != n) die(c, "the engine refused its own ESP packets");
     const auto engine_plain = snapshot(in);
-    w.rewind_inbound();
+    w.next_inbound_pass();
     lib.rewind_inbound();
     if (const uint32_t good = lib.inbound_pass(in); good != n)
         die(c, cat("librte_ipsec accepted only ", good, " of ", n,
                    " ESP packets sealed by pcscf-esp"));
     if (snapshot(in) != engine_plain)
         die(c, "librte_ipsec and the engine decapsulated to different packets");
-    lib.rewind_inbound();
     // Outbound: both start from fresh sequence numbers, so the ESP must be identical.
     if (engine_pass(w, Direction::outbound) != n) die(c, "the engine dropped outbound packets");
     const auto engine_esp = snapshot(out);
@@ -239,6 +238,10 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
     const uint32_t n = uint32_t(w.inbound().size() / kBurst * kBurst);
     const SingleBuffer single(w);
     auto nothing = [] {};
+    // Both hold the inbound SAs: either passes on the next sequence numbers.
+    auto next_inbound = [&] {
+        if (!w.next_inbound_pass()) lib.rewind_inbound();
+    };
     for (int round = 0; round < o.rounds; ++round) {
         for (int k = 0; k < kWho; ++k) {
             const int who = (k + round) % kWho;  // rotate, so no one always goes first
@@ -247,11 +250,11 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
                 case kCeiling: s = measure(c, o, n, nothing, [&] { return ceiling_pass(w); }); break;
                 case kSingle: s = measure(c, o, n, nothing, [&] { return single.pass(w.inbound()); }); break;
                 case kEngineIn:
-                    s = measure(c, o, n, [&] { w.rewind_inbound(); },
+                    s = measure(c, o, n, next_inbound,
                                 [&] { return engine_pass(w, Direction::inbound); });
                     break;
                 case kLibrteIn:
-                    s = measure(c, o, n, [&] { lib.rewind_inbound(); },
+                    s = measure(c, o, n, next_inbound,
                                 [&] { return lib.inbound_pass(w.inbound()); });
                     break;
                 case kEngineOut:
@@ -266,7 +269,6 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
             r.runs[who].push_back(s);
         }
     }
-    w.rewind_inbound();
 }
 
 // ---- reporting ----

@@ -111,8 +111,9 @@ public:
           frames_{make_frames(w.inbound()), make_frames(w.outbound())} {}
 
     // The engine alone on the worker lcore (the worker is stopped meanwhile), as
-    // engine_benchmark measures it: bursts of 32 written back before each call, inbound
-    // SAs given a fresh window and caches flushed before each pass, outside the time.
+    // engine_benchmark measures it: bursts of 32 written back before each call, ESP
+    // packets sealed with the next sequence numbers and caches flushed before each pass,
+    // outside the time.
     double engine(Direction dir) {
         auto& ring = dir == Direction::inbound ? w_.inbound() : w_.outbound();
         uint64_t packets = 0, tsc = 0;
@@ -123,7 +124,7 @@ public:
             DropReason why[kBurst];
             for (uint32_t pass = 0; pass < o_.passes && error.empty(); ++pass) {
                 for (uint32_t attempt = 1;; ++attempt) {
-                    if (dir == Direction::inbound) w_.rewind_inbound();
+                    if (dir == Direction::inbound) next_inbound_pass();
                     EngineWorkload::evict_caches();
                     const uint64_t preempted = preemptions_of_self();
                     const uint64_t t0 = rte_rdtsc();
@@ -156,7 +157,8 @@ public:
         uint64_t counted = 0, tsc = 0, wall = 0, busy = 0, churned = 0;
         for (uint32_t pass = 0; pass < o_.passes; ++pass) {
             for (uint32_t attempt = 1;; ++attempt) {
-                if (in) rewind_inbound();
+                if (in) next_inbound_pass();
+                if (worker_stale_) rewind_worker();
                 if (churn) churn_.prime(ctl_);
                 if (!ctl_.settle()) fail("the worker does not acknowledge SA records");
                 const Counters before = restart_worker(true);
@@ -200,6 +202,19 @@ public:
                         sas, s, 2.0 * sas / s / 1e6);
     }
 
+    // Before the first measurement of a workload: the worker's SAs installed (a new
+    // worker) or given fresh windows (the new workload's sequence numbers start again),
+    // then each used once, untimed, so that no measured pass is an SA's first use (which
+    // raises an event, once in an SA's life).
+    void prepare(bool new_worker, uint32_t sas) {
+        if (new_worker) install(sas);
+        else rewind_worker();
+        if (!ctl_.settle()) fail("the worker does not acknowledge SA records");
+        const PassResult r = offer(frames_[0], rig_.access().rx, rig_.tap().tx, o_.window, ctl_, nullptr);
+        if (!r.complete()) fail("the worker did not pass the workload's inbound packets:" + drop_reasons(worker_));
+        next_inbound_pass();
+    }
+
 private:
     // A pass during which a thread of the measurement lost its CPU is repeated, up to
     // --attempts times; the last attempt counts whatever happened.
@@ -212,8 +227,15 @@ private:
         ++g_preempted;
         return false;
     }
-    // Inbound SAs get a fresh replay window, as in the engine's runs: remove and add.
-    void rewind_inbound() {
+    // The worker and the in-memory engine both hold the inbound SAs; the frames carry the
+    // packets' headers, so they are made again from the resealed packets.
+    void next_inbound_pass() {
+        if (!w_.next_inbound_pass()) worker_stale_ = true;
+        frames_[0] = make_frames(w_.inbound());
+    }
+    // The worker's inbound SAs get fresh replay windows (remove and add), for packets whose
+    // sequence numbers started again (a new workload, or numbers near 2^32).
+    void rewind_worker() {
         for (uint32_t sa : w_.used_sas()) {
             esp::SaRecord r = w_.inbound_record(sa);
             r.op = SaOp::remove;
@@ -221,6 +243,7 @@ private:
             r.op = SaOp::add;
             ctl_.send(r);
         }
+        worker_stale_ = false;
     }
     // Stops the worker, reads its counters (exact while it is stopped) and starts it again.
     Counters restart_worker(bool evict) {
@@ -238,6 +261,7 @@ private:
     ControlSide ctl_;
     Churn churn_;
     std::vector<Frame> frames_[2];
+    bool worker_stale_ = false;  // the worker's inbound windows are ahead of the packets
 };
 
 void run_rounds(const Options& o, Bench& b, Alg alg, uint32_t size, uint32_t sas) {
@@ -342,7 +366,7 @@ void run_all(const Options& o, PipelineRig& rig, WorkerLcore& lcore) {
                 }
                 lcore.start(*worker, false);
                 Bench b(o, rig, lcore, *worker, *w, sas);
-                if (fresh) b.install(sas);
+                b.prepare(fresh, sas);
                 run_rounds(o, b, alg, size, sas);
             }
             lcore.stop();

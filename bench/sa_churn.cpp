@@ -42,6 +42,7 @@ SaRecord Churn::record(uint64_t pos, bool away) const noexcept {
 
 void Churn::prime(RecordSink& to) {
     while (hi_ - lo_ < lag_) to.send(record(hi_++, true));
+    to.flush();
 }
 
 void Churn::start(uint64_t now_tsc) noexcept {
@@ -55,15 +56,17 @@ void Churn::tick(RecordSink& to, uint64_t now_tsc) noexcept {
     next_batch_ = now_tsc + batch_tsc_;
     while (now_tsc >= next_tsc_) {
         const bool away = hi_ - lo_ == lag_;
-        if (!to.try_send(record(away ? hi_ : lo_, away))) return;  // ring full: next time
+        if (!to.try_send(record(away ? hi_ : lo_, away))) break;  // ring full: next time
         ++(away ? hi_ : lo_);
         ++timed_;
         next_tsc_ += period_tsc_;
     }
+    to.flush();
 }
 
 void Churn::unwind(RecordSink& to) {
     while (lo_ < hi_) to.send(record(lo_++, false));
+    to.flush();
 }
 
 }  // namespace pcscf::bench

@@ -14,6 +14,7 @@ public:
     virtual ~RecordSink() = default;
     virtual bool try_send(const esp::SaRecord& r) noexcept = 0;  // false: no room now
     virtual void send(const esp::SaRecord& r) = 0;               // waits for room
+    virtual void flush() noexcept {}  // what was sent takes effect (a sink may group records)
 };
 
 // SA churn at a fixed rate: each step adds one SA and deletes another, alternating

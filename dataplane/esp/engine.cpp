@@ -2,7 +2,9 @@
 
 #include <rte_memory.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <utility>
 
 namespace pcscf::esp {
@@ -88,6 +90,42 @@ int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {
         case Direction::outbound: return apply_outbound(rec, at);
     }
     return -EINVAL;
+}
+
+void Engine::apply(std::span<const SaRecord> recs, int* results, int32_t* handles) noexcept {
+    constexpr size_t kGroup = 64;  // rte_hash's bulk lookup limit
+    for (size_t off = 0; off < recs.size(); off += kGroup) {
+        const auto group = recs.subspan(off, std::min(kGroup, recs.size() - off));
+        if (group.size() > 1) prefetch_tables(group);  // one record: nothing to overlap
+        for (size_t i = 0; i < group.size(); ++i)
+            results[off + i] = apply(group[i], handles != nullptr ? &handles[off + i] : nullptr);
+    }
+}
+
+// Only brings lines in: each record is then applied on its own, so a record that changes
+// what a later one of the group finds is still handled exactly.
+void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
+    union Keys {  // left unconstructed: zeroing 64 keys would cost more than a small group
+        Keys() noexcept {}
+        OutboundKey k[64];
+    } keys;
+    const OutboundKey* key_of[64];
+    uint32_t n = 0;
+    for (const SaRecord& r : recs) {
+        const SaConfig& sa = r.sa;
+        if (sa.dir == Direction::inbound) {
+            if (cfg_.spi.contains(sa.spi) && cfg_.spi.owner(sa.spi) == cfg_.worker)
+                in_.prefetch(cfg_.spi.slot(sa.spi));
+        } else {
+            key_of[n] = std::construct_at(&keys.k[n], sa.ue_addr, sa.ue_port, sa.pcscf_port);
+            ++n;
+        }
+    }
+    if (n == 0) return;
+    int32_t pos[64];
+    out_.find_bulk(key_of, n, pos);  // rte_hash requests every key's buckets at once
+    for (uint32_t i = 0; i < n; ++i)
+        if (pos[i] >= 0) out_.prefetch(pos[i]);
 }
 
 int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {

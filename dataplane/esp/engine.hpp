@@ -73,6 +73,11 @@ public:
     // On success `*handle`, when given, is where the SA now sits (as handle_of(); -1 after
     // a remove), so the caller need not look it up again.
     int apply(const SaRecord& rec, int32_t* handle = nullptr) noexcept;
+    // Applies records in order, each as apply() does (results[i]; handles[i] when
+    // `handles` is given). The table lines they will touch are requested for a group of
+    // them first, so that with millions of SAs their cache misses overlap instead of
+    // following one another.
+    void apply(std::span<const SaRecord> recs, int* results, int32_t* handles = nullptr) noexcept;
 
     // Events raised since the last clear_events() (first use, sequence number warnings).
     std::span<const SaEvent> events() const noexcept { return {events_.data(), n_events_}; }
@@ -98,6 +103,7 @@ public:
 private:
     void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
     void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
+    void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most 64
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;
     void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;

@@ -60,11 +60,12 @@ void OutboundTable::find_bulk(const OutboundKey* const* keys, uint32_t n,
 
 int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
     const OutboundKey k{sa.ue_addr, sa.ue_port, sa.pcscf_port};  // aligned for the hash
-    if (rte_hash_lookup(hash_, &k) >= 0) return -EEXIST;
-    if (count_ >= capacity_) return -ENOSPC;
+    if (count_ >= capacity_) return find(k) >= 0 ? -EEXIST : -ENOSPC;
+    // For a key it holds, rte_hash_add_key returns the key's position: one search, not two.
     const int32_t pos = rte_hash_add_key(hash_, &k);
     if (pos < 0) return pos == -EINVAL ? -EINVAL : -ENOSPC;
     OutboundSa& r = pool_[pos];
+    if (r.spi != 0) return -EEXIST;  // a free position's record is zeroed
     std::memset(static_cast<void*>(&r), 0, sizeof r);
     r.spi = sa.spi;
     r.alg = sa.alg;

@@ -102,11 +102,16 @@ uint16_t Worker::take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept
 
 void Worker::apply_records() noexcept {
     const uint32_t n = rings_.take_records(parts_.index, records_);
+    if (n == 0) return;
+    int result[kMaxRecords];
+    int32_t handle[kMaxRecords];
+    parts_.engine->apply({records_.data(), n}, result, handle);
     for (uint32_t i = 0; i < n; ++i) {
         const esp::SaRecord& r = records_[i];
         esp::SaEvent& e = acks_[i];
         e = esp::SaEvent{};
-        e.result = parts_.engine->apply(r, &e.handle);
+        e.result = result[i];
+        e.handle = handle[i];
         ++(e.result == 0 ? stats_.records_applied : stats_.records_failed);
         e.kind = esp::EventKind::applied;
         e.dir = r.sa.dir;

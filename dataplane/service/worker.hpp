@@ -85,10 +85,11 @@ private:
     WorkerStats stats_;
     TxQueue access_tx_, tap_tx_;
     Batch esp_, plain_;
-    // Taken from the command ring between bursts; a member, so the idle poll does not
-    // initialise 1.6 KB of records it will not use.
-    std::array<esp::SaRecord, 16> records_;
-    std::array<esp::SaEvent, 16> acks_;  // theirs, posted in one enqueue
+    // Taken from the command ring between bursts, applied together; a member, so the
+    // idle poll does not initialise 1.6 KB of records it will not use.
+    static constexpr uint32_t kMaxRecords = 16;
+    std::array<esp::SaRecord, kMaxRecords> records_;
+    std::array<esp::SaEvent, kMaxRecords> acks_;  // theirs, posted in one enqueue
     uint64_t now_ = 0;
     uint32_t polls_ = 0;
 };

@@ -146,6 +146,52 @@ TEST_F(EngineBehaviour, ApplyGivesTheSasHandle) {
     }
 }
 
+// A group of records applies as the same records one by one, in order, even where one
+// changes what a later one finds; groups over 64 records too.
+TEST_F(EngineBehaviour, RecordsAppliedTogetherActAsOneByOne) {
+    const SaSpec in{};
+    const SaSpec out = outbound_spec();
+    SaSpec bad = in;
+    bad.spi = 0;
+    SaSpec other_out = out;
+    other_out.spi += 1;
+    other_out.ue_port += 1;
+    const std::vector<std::pair<SaRecord, int>> plan = {
+        {record(SaOp::add, in), 0},           {record(SaOp::add, out), 0},
+        {record(SaOp::add, in), -EEXIST},     {record(SaOp::add, out), -EEXIST},
+        {record(SaOp::remove, other_out), -ENOENT},
+        {record(SaOp::update, out), 0},       {record(SaOp::remove, in), 0},
+        {record(SaOp::remove, in), -ENOENT},  {record(SaOp::add, in), 0},
+        {record(SaOp::add, other_out), 0},    {record(SaOp::remove, other_out), 0},
+        {record(SaOp::add, bad), -EINVAL},    {record(SaOp::add, other_out), 0},
+    };
+    std::vector<SaRecord> recs;
+    for (const auto& [r, expect] : plan) recs.push_back(r);
+    for (uint16_t i = 0; i < 35; ++i) {  // into a second group of 64: SAs added and removed
+        SaSpec s = out;
+        s.spi = 0x5000 + i;
+        s.ue_port = uint16_t(20000 + i);
+        recs.push_back(record(SaOp::add, s));
+        recs.push_back(record(SaOp::remove, s));
+    }
+    std::vector<int> results(recs.size(), 99);
+    std::vector<int32_t> handles(recs.size(), 99);
+    engine->apply(recs, results.data(), handles.data());
+
+    auto one_by_one = Engine::create(default_config());
+    ASSERT_TRUE(one_by_one.has_value());
+    for (size_t i = 0; i < recs.size(); ++i) {
+        int32_t handle = 99;
+        EXPECT_EQ(results[i], (*one_by_one)->apply(recs[i], &handle)) << i;
+        EXPECT_EQ(handles[i], handle) << i;
+        if (i < plan.size()) EXPECT_EQ(results[i], plan[i].second) << i;
+        else EXPECT_EQ(results[i], 0) << i;
+    }
+    EXPECT_EQ(engine->inbound_sas().count(), 1u);
+    EXPECT_EQ(engine->outbound_sas().count(), 2u);
+    EXPECT_GE(engine->handle_of(record(SaOp::add, other_out).sa), 0);
+}
+
 TEST_F(EngineBehaviour, OutboundTableFullIsReported) {
     EngineConfig cfg = default_config();
     cfg.outbound_capacity = 8;
@@ -157,6 +203,8 @@ TEST_F(EngineBehaviour, OutboundTableFullIsReported) {
     }
     o.ue_port = 2000;
     EXPECT_EQ(apply(SaOp::add, o), -ENOSPC);
+    o.ue_port = 1002;
+    EXPECT_EQ(apply(SaOp::add, o), -EEXIST) << "full, but these selectors are there";
     o.ue_port = 1003;
     EXPECT_EQ(apply(SaOp::remove, o), 0);
     o.ue_port = 2000;
