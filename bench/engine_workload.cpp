@@ -262,7 +262,8 @@ void EngineWorkload::first_inbound_pass() {
     DropReason why[32];
     for (size_t pos = 0; pos < in_.size(); pos += 32) {
         const size_t n = std::min<size_t>(32, in_.size() - pos);
-        if (const uint16_t good = process(Direction::inbound, {&in_[pos], n}, burst, why); good != n)
+        const uint16_t good = process(Direction::inbound, {&in_[pos], n}, burst, why);
+        if (good != n)
             throw std::runtime_error("the engine refused the workload's packets: " +
                                      std::string(name(why[good])));
     }

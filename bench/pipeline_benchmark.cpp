@@ -210,8 +210,11 @@ public:
         if (new_worker) install(sas);
         else rewind_worker();
         if (!ctl_.settle()) fail("the worker does not acknowledge SA records");
-        const PassResult r = offer(frames_[0], rig_.access().rx, rig_.tap().tx, o_.window, ctl_, nullptr);
-        if (!r.complete()) fail("the worker did not pass the workload's inbound packets:" + drop_reasons(worker_));
+        const PassResult r =
+            offer(frames_[0], rig_.access().rx, rig_.tap().tx, o_.window, ctl_, nullptr);
+        if (!r.complete())
+            fail("the worker did not pass the workload's inbound packets; drops:" +
+                 drop_reasons(worker_));
         next_inbound_pass();
     }
 
