@@ -386,17 +386,28 @@ std::vector<uint32_t> parse_list(const std::string& s) {
 
 Options parse(int argc, char** argv) {
     Options o;
-    bool sas_given = false;
+    // --quick is a smoke run of a few seconds (one workload each way, one round); options
+    // given with it still apply.
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--quick") == 0) {
+            o.quick = true;
+            o.rounds = 1;
+            o.passes = 1;
+            o.packets = 16384;
+            o.sizes = {512};
+            o.algs = {Alg::hmac_sha1_96};
+            o.many_sas = 100'000;
+        }
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&](const char* name) -> const char* {
             const size_t n = std::strlen(name);
             return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
         };
-        if (a == "--quick") o.quick = true;
+        if (a == "--quick") continue;
         else if (a == "--no-huge") o.no_huge = true;
         else if (const char* v = value("--rounds=")) o.rounds = std::max(1, std::atoi(v));
-        else if (const char* v = value("--sas=")) { o.many_sas = uint32_t(std::stoul(v)); sas_given = true; }
+        else if (const char* v = value("--sas=")) o.many_sas = uint32_t(std::stoul(v));
         else if (const char* v = value("--churn=")) o.churn = std::stod(v);
         else if (const char* v = value("--churn-batch-us=")) o.churn_batch_us = std::stod(v);
         else if (const char* v = value("--packets=")) o.packets = uint32_t(std::stoul(v)) / 32 * 32;
@@ -409,18 +420,14 @@ Options parse(int argc, char** argv) {
             const std::string s = v;
             if (s.find("sha1") != std::string::npos) o.algs.push_back(Alg::hmac_sha1_96);
             if (s.find("md5") != std::string::npos) o.algs.push_back(Alg::hmac_md5_96);
+            if (o.algs.empty()) {
+                std::fprintf(stderr, "--algs takes sha1, md5 or sha1,md5\n");
+                std::exit(2);
+            }
         } else {
             std::fprintf(stderr, "unknown option %s (see the top of pipeline_benchmark.cpp)\n", argv[i]);
             std::exit(2);
         }
-    }
-    if (o.quick) {  // a smoke run of a few seconds: one workload each way, one round
-        o.rounds = 1;
-        o.passes = 1;
-        o.packets = 16384;
-        o.sizes = {512};
-        o.algs = {Alg::hmac_sha1_96};
-        if (!sas_given) o.many_sas = 100'000;
     }
     return o;
 }
