@@ -303,14 +303,20 @@ void EngineWorkload::seal_inbound(uint32_t offset) {
     }
 }
 
-void EngineWorkload::rewind_inbound() {
+std::vector<SaRecord> EngineWorkload::rewind_records() const {
+    std::vector<SaRecord> v;
     for (uint32_t sa : used_sas_) {
         SaRecord r = inbound_record(sa);
         r.op = SaOp::remove;
-        engine_->apply(r);
+        v.push_back(r);
         r.op = SaOp::add;
-        engine_->apply(r);
+        v.push_back(r);
     }
+    return v;
+}
+
+void EngineWorkload::rewind_inbound() {
+    for (const SaRecord& r : rewind_records()) engine_->apply(r);
 }
 
 }  // namespace pcscf::bench

@@ -75,8 +75,10 @@ public:
     // in. Near 2^32 the numbers start again and this workload's engine gets fresh
     // windows: false then says other holders of the SAs need fresh windows too.
     bool next_inbound_pass();
-    // Gives every inbound SA that the templates use a fresh replay window (remove, add).
+    // Gives every inbound SA that the templates use a fresh replay window: this engine
+    // applies rewind_records(), a remove and an add per SA (other holders send them too).
     void rewind_inbound();
+    std::vector<esp::SaRecord> rewind_records() const;
     // Reads through a buffer larger than the last-level cache, so that the next pass over
     // the ring finds SA records (and everything else) as cold as a million active SAs
     // would leave them, instead of warm from the previous pass.

@@ -46,7 +46,6 @@ namespace {
 using esp::Alg;
 using esp::Direction;
 using esp::DropReason;
-using esp::SaOp;
 
 struct Options {
     bool quick = false, no_huge = false;
@@ -239,13 +238,7 @@ private:
     // The worker's inbound SAs get fresh replay windows (remove and add), for packets whose
     // sequence numbers started again (a new workload, or numbers near 2^32).
     void rewind_worker() {
-        for (uint32_t sa : w_.used_sas()) {
-            esp::SaRecord r = w_.inbound_record(sa);
-            r.op = SaOp::remove;
-            ctl_.send(r);
-            r.op = SaOp::add;
-            ctl_.send(r);
-        }
+        for (const esp::SaRecord& r : w_.rewind_records()) ctl_.send(r);
         worker_stale_ = false;
     }
     // Stops the worker, reads its counters (exact while it is stopped) and starts it again.

@@ -11,15 +11,22 @@
 
 namespace pcscf::esp {
 
+// parse_ip() of the header at `ip` in `m`, taking the NIC's verdict on the IPv4
+// checksum: BAD drops the packet, GOOD spares summing the header again.
+inline DropReason parse_ip_of(const rte_mbuf* m, const uint8_t* ip, uint32_t avail,
+                              IpInfo& info) noexcept {
+    const uint64_t cksum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    if (unlikely(cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD)) return DropReason::bad_ip_header;
+    return parse_ip(ip, avail, info, cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+}
+
 // Fills `info` and `ip` and returns kPass, or the reason to drop.
 inline DropReason parse_mbuf_ip(const rte_mbuf* m, uint16_t l2_len, uint8_t*& ip,
                                 IpInfo& info) noexcept {
     if (unlikely(m->nb_segs != 1)) return DropReason::multi_segment;
     if (unlikely(l2_len >= m->data_len)) return DropReason::too_short;
-    const uint64_t cksum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-    if (unlikely(cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD)) return DropReason::bad_ip_header;
     ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
-    return parse_ip(ip, m->data_len - l2_len, info, cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+    return parse_ip_of(m, ip, m->data_len - l2_len, info);
 }
 
 // Packet data and mbuf headers are usually not in cache yet when a burst arrives: fetch

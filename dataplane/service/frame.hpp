@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "dataplane/esp/ip_header.hpp"
+#include "dataplane/esp/mbuf_ip.hpp"
 #include "dataplane/service/service_config.hpp"
 
 namespace pcscf::dp {
@@ -72,11 +73,7 @@ inline bool ip_of(const rte_mbuf* m, const uint8_t*& ip, esp::IpInfo& info, Fram
         return false;
     }
     ip = eth + kEthLen;
-    const uint64_t cksum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;  // the NIC's verdict
-    const esp::DropReason why =
-        cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD
-            ? esp::DropReason::bad_ip_header
-            : esp::parse_ip(ip, m->data_len - kEthLen, info, cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+    const esp::DropReason why = esp::parse_ip_of(m, ip, m->data_len - kEthLen, info);
     if (why != esp::kPass) {
         out.kind = why == esp::DropReason::ip_fragment ? FrameKind::fragment : FrameKind::drop;
         out.reason = why;
