@@ -7,7 +7,7 @@ Reads from the results folder, each if present:
   engine_benchmark.json  bench/engine_benchmark --benchmark_out (Google Benchmark JSON)
   sa_scale_benchmark.csv bench/sa_scale_benchmark --csv (one row per SA count, figure and round)
   *.txt                  every program's console output, linked from the report
-                         (pipeline_benchmark.txt and registration_benchmark.txt: shown in it)
+                         (pipeline_benchmark.txt, registration_benchmark.txt and memory_latency.txt: shown in it)
 Every ratio is taken round by round (a contender against the ceiling or librte_ipsec of
 the same round), then summarised as min / median / max over the rounds.
 
@@ -305,6 +305,12 @@ def main():
             plot_scale(data, os.path.join(d, "sa_scale.png"))
             md += ["![scale](sa_scale.png)", ""]
         md += ["Console output: [sa_scale_benchmark.txt](sa_scale_benchmark.txt)", ""]
+    mem = os.path.join(d, "memory_latency.txt")
+    if os.path.exists(mem):
+        md += ["## Address translation on this machine (`bench/memory_latency`)", "",
+               "Dependent random reads on 2 MiB and on 4 KiB pages, same run: whether the "
+               "many-SA figures above pay a page walk per packet.", "", "```",
+               open(mem).read().rstrip(), "```", ""]
     pipe = os.path.join(d, "pipeline_benchmark.txt")
     if os.path.exists(pipe):
         md += ["## Whole pipeline (`bench/pipeline_benchmark`)", "", "```",
