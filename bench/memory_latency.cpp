@@ -1,4 +1,4 @@
-// Address translation on this machine (docs/performance.md, "Scale"): dependent reads of
+// The memory system under the benchmarks (docs/performance.md, "Scale"): dependent reads of
 // random cache lines spread over 16 MiB to 1 GiB, on 2 MiB hugepages and on 4 KiB pages,
 // interleaved in the same run. Every read misses the caches; what grows with the size is
 // the number of pages the TLB would have to hold.
@@ -11,11 +11,18 @@
 // it, which the engine's prefetches do not hide (see sa_scale_benchmark). The program prints
 // the two ratios and its reading of them.
 //
+// Then one cache line passed back and forth between CPUs 0 and 1: what each line costs that
+// one CPU writes and another reads, as every frame's mbuf and headers do between the NIC
+// side and the worker in pipeline_benchmark (tens of ns within a core complex on bare metal).
+//
 //   build-release/bench/memory_latency [--quick] [--max-mib=1024] [--reads=2097152] [--rounds=3]
 //   --quick: one round of 262,144 reads per size, about 10 s
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -24,6 +31,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -112,6 +120,39 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+// One cache line passed back and forth between threads on CPUs `a` and `b`, each waiting
+// for the other's number before writing the next: nanoseconds per one-way transfer, the
+// cost a pipeline pays for every line one CPU writes and the other reads. -1: the threads
+// could not be pinned (fewer than two CPUs).
+double transfer_ns(int a, int b, size_t rounds) {
+    alignas(64) std::atomic<uint64_t> line{0};
+    const auto pin = [](int cpu) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+    };
+    std::atomic<bool> pinned{true};
+    std::thread other([&] {
+        if (!pin(b)) pinned = false;
+        for (uint64_t i = 1; i <= 2 * rounds; i += 2) {
+            while (line.load(std::memory_order_acquire) != i)
+                if (!pinned) return;
+            line.store(i + 1, std::memory_order_release);
+        }
+    });
+    if (!pin(a)) pinned = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (uint64_t i = 1; i <= 2 * rounds && pinned; i += 2) {
+        line.store(i, std::memory_order_release);
+        while (line.load(std::memory_order_acquire) != i + 1 && pinned) {}
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    other.join();
+    if (!pinned) return -1;
+    return std::chrono::duration<double, std::nano>(t1 - t0).count() / double(2 * rounds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,6 +225,18 @@ int main(int argc, char** argv) {
                     : growth < 1.2 ? "reading: 2 MiB pages stay flat: large translations end to end"
                                    : "reading: unclear; run again on a quieter machine");
     }
+
+    std::vector<double> transfers;
+    for (int r = 0; r < o.rounds; ++r) {
+        const double ns = transfer_ns(0, 1, o.reads / 4);
+        if (ns < 0) break;
+        transfers.push_back(ns);
+    }
+    if (transfers.empty())
+        std::printf("\nline transfer between CPUs: not measured (CPUs 0 and 1 not both usable)\n");
+    else
+        std::printf("\nline transfer between CPU 0 and CPU 1: %.1f ns one way (median of %zu)\n",
+                    median(transfers), transfers.size());
     munmap(small, max_bytes);
     if (huge != nullptr) munmap(huge, huge_bytes);
     return 0;

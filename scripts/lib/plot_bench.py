@@ -307,9 +307,10 @@ def main():
         md += ["Console output: [sa_scale_benchmark.txt](sa_scale_benchmark.txt)", ""]
     mem = os.path.join(d, "memory_latency.txt")
     if os.path.exists(mem):
-        md += ["## Address translation on this machine (`bench/memory_latency`)", "",
+        md += ["## The machine's memory system (`bench/memory_latency`)", "",
                "Dependent random reads on 2 MiB and on 4 KiB pages, same run: whether the "
-               "many-SA figures above pay a page walk per packet.", "", "```",
+               "many-SA figures above pay a page walk per packet. Then a cache line moved "
+               "between two CPUs, as the pipeline's frames are.", "", "```",
                open(mem).read().rstrip(), "```", ""]
     pipe = os.path.join(d, "pipeline_benchmark.txt")
     if os.path.exists(pipe):
