@@ -107,7 +107,7 @@ double chase(uint8_t* mem, size_t region, size_t reads, std::mt19937_64& rng) {
     const auto walk = [&] {
         for (size_t i = 0; i < n; ++i) std::memcpy(&at, mem + at, 8);
     };
-    walk();  // untimed: the page tables' own lines as a long run would have them
+    walk();  // untimed: the timed pass finds the caches and the page-walk caches as a long run has them
     const auto t0 = std::chrono::steady_clock::now();
     walk();
     const auto t1 = std::chrono::steady_clock::now();
