@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -158,6 +159,14 @@ double transfer_ns(int a, int b, size_t rounds) {
 int main(int argc, char** argv) {
     const Options o = parse(argc, argv);
     const size_t max_bytes = o.max_mib * kMiB;
+    // The 4 KiB-page buffer is touched in full: more than half the free memory would bring
+    // in the OOM killer rather than an error.
+    const size_t free_bytes = size_t(sysconf(_SC_AVPHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
+    if (max_bytes > free_bytes / 2) {
+        std::fprintf(stderr, "--max-mib=%zu: only %zu MiB of memory free; at most half of it\n",
+                     o.max_mib, free_bytes / kMiB);
+        return 2;
+    }
     uint8_t* small = map(max_bytes, false);
     if (small == nullptr) {
         std::fprintf(stderr, "cannot map %zu MiB of memory: %s\n", o.max_mib, std::strerror(errno));
