@@ -35,6 +35,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/spread.hpp"
+
+namespace pcscf::bench {
 namespace {
 
 constexpr size_t kMiB = size_t(1) << 20;
@@ -116,10 +119,7 @@ double chase(uint8_t* mem, size_t region, size_t reads, std::mt19937_64& rng) {
     return std::chrono::duration<double, std::nano>(t1 - t0).count() / double(n);
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
+double median(const std::vector<double>& v) { return spread(v).median; }
 
 // One cache line passed back and forth between threads on CPUs `a` and `b`, each waiting
 // for the other's number before writing the next: nanoseconds per one-way transfer, the
@@ -155,8 +155,10 @@ double transfer_ns(int a, int b, size_t rounds) {
 }
 
 }  // namespace
+}  // namespace pcscf::bench
 
 int main(int argc, char** argv) {
+    using namespace pcscf::bench;
     const Options o = parse(argc, argv);
     const size_t max_bytes = o.max_mib * kMiB;
     // The 4 KiB-page buffer is touched in full: more than half the free memory would bring

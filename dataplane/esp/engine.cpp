@@ -31,7 +31,7 @@ Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, Outboun
       batch_(imb_.get()) {}
 
 const InboundSa* Engine::find_inbound(uint32_t spi) const noexcept {
-    if (!cfg_.spi.contains(spi) || cfg_.spi.owner(spi) != cfg_.worker) return nullptr;
+    if (!cfg_.spi.owned_by(spi, cfg_.worker)) return nullptr;
     const InboundSa& sa = in_.at(cfg_.spi.slot(spi));
     return sa.spi == spi ? &sa : nullptr;
 }
@@ -93,9 +93,8 @@ int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {
 }
 
 void Engine::apply(std::span<const SaRecord> recs, int* results, int32_t* handles) noexcept {
-    constexpr size_t kGroup = 64;  // rte_hash's bulk lookup limit
-    for (size_t off = 0; off < recs.size(); off += kGroup) {
-        const auto group = recs.subspan(off, std::min(kGroup, recs.size() - off));
+    for (size_t off = 0; off < recs.size(); off += kApplyGroup) {
+        const auto group = recs.subspan(off, std::min<size_t>(kApplyGroup, recs.size() - off));
         if (group.size() > 1) prefetch_tables(group);  // one record: nothing to overlap
         for (size_t i = 0; i < group.size(); ++i)
             results[off + i] = apply(group[i], handles != nullptr ? &handles[off + i] : nullptr);
@@ -107,22 +106,21 @@ void Engine::apply(std::span<const SaRecord> recs, int* results, int32_t* handle
 void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
     union Keys {  // left unconstructed: zeroing 64 keys would cost more than a small group
         Keys() noexcept {}
-        OutboundKey k[64];
+        OutboundKey k[kApplyGroup];
     } keys;
-    const OutboundKey* key_of[64];
+    const OutboundKey* key_of[kApplyGroup];
     uint32_t n = 0;
     for (const SaRecord& r : recs) {
         const SaConfig& sa = r.sa;
         if (sa.dir == Direction::inbound) {
-            if (cfg_.spi.contains(sa.spi) && cfg_.spi.owner(sa.spi) == cfg_.worker)
-                in_.prefetch(cfg_.spi.slot(sa.spi));
+            if (cfg_.spi.owned_by(sa.spi, cfg_.worker)) in_.prefetch(cfg_.spi.slot(sa.spi));
         } else {
             key_of[n] = std::construct_at(&keys.k[n], sa.ue_addr, sa.ue_port, sa.pcscf_port);
             ++n;
         }
     }
     if (n == 0) return;
-    int32_t pos[64];
+    int32_t pos[kApplyGroup];
     out_.find_bulk(key_of, n, pos);  // rte_hash requests every key's buckets at once
     for (uint32_t i = 0; i < n; ++i)
         if (pos[i] >= 0) out_.prefetch(pos[i]);

@@ -103,7 +103,8 @@ public:
 private:
     void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
     void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
-    void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most 64
+    static constexpr uint32_t kApplyGroup = 64;  // records prefetched together: rte_hash's bulk limit
+    void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most kApplyGroup
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;
     void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;

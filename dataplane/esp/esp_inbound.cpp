@@ -99,7 +99,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
             continue;
         }
         p[i].spi = load_be32(p[i].esp);
-        if (unlikely(!layout.contains(p[i].spi) || layout.owner(p[i].spi) != cfg_.worker)) {
+        if (unlikely(!layout.owned_by(p[i].spi, cfg_.worker))) {
             why[i] = DropReason::unknown_spi;
             continue;
         }

@@ -21,6 +21,9 @@ struct SpiLayout {
     }
     // Consecutive SPIs belong to consecutive workers, so allocation spreads evenly.
     uint32_t owner(uint32_t spi) const noexcept { return (spi - base) % workers; }
+    bool owned_by(uint32_t spi, uint32_t worker) const noexcept {
+        return contains(spi) && owner(spi) == worker;
+    }
     uint32_t slot(uint32_t spi) const noexcept { return (spi - base) / workers; }
     uint32_t spi_of(uint32_t worker, uint32_t slot) const noexcept {
         return base + slot * workers + worker;
