@@ -17,7 +17,7 @@
 //
 //   build/bench/pipeline_benchmark [--quick] [--rounds=5] [--sas=1000000] [--churn=100000]
 //       [--churn-batch-us=0] [--packets=65536] [--passes=3] [--window=1024] [--attempts=8]
-//       [--sizes=64,512,1400] [--algs=sha1,md5] [--no-huge]
+//       [--sizes=64,512,1400] [--algs=sha1,md5] [--record-interval-us=50] [--no-huge]
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 
@@ -57,6 +57,7 @@ struct Options {
     uint32_t passes = 3;
     uint32_t window = 1024;
     uint32_t attempts = 8;  // per pass, while preempted
+    uint32_t record_interval_us = dp::ServiceConfig{}.record_interval_us;  // pcscf-espd's default
     std::vector<uint32_t> sizes{64, 512, 1400};
     std::vector<Alg> algs{Alg::hmac_sha1_96, Alg::hmac_md5_96};
 };
@@ -408,6 +409,7 @@ Options parse(int argc, char** argv) {
         else if (const char* v = value("--window=")) o.window = std::max(32u, uint32_t(std::stoul(v)));
         else if (const char* v = value("--attempts=")) o.attempts = std::max(1u, uint32_t(std::stoul(v)));
         else if (const char* v = value("--sizes=")) o.sizes = parse_list(v);
+        else if (const char* v = value("--record-interval-us=")) o.record_interval_us = uint32_t(std::stoul(v));
         else if (const char* v = value("--algs=")) {
             o.algs.clear();
             const std::string s = v;
@@ -439,7 +441,7 @@ int main(int argc, char** argv) {
     if (sched_getscheduler(0) == SCHED_OTHER && std::stod(timer.load_at_start()) > 1)
         std::printf("note: load average %s: other tasks will preempt the worker or the NIC side; "
                     "run on a quiet machine or under `chrt -f 1`\n", timer.load_at_start().c_str());
-    auto rig = PipelineRig::create(o.window);
+    auto rig = PipelineRig::create(o.window, o.record_interval_us);
     if (!rig) fail(rig.error());
     WorkerLcore lcore(worker_lcore);
     const std::string churn_mode =
@@ -447,10 +449,11 @@ int main(int argc, char** argv) {
                              : std::string("each record sent when due");
     std::printf("pipeline: worker on lcore %u; NIC side and control thread on lcore %u; net_ring ports\n"
                 "memory: %s; %u packets per pass, %u passes per run, %u frames in flight, %d rounds\n"
-                "churn: %.0f SAs added and %.0f deleted per second (half inbound, half outbound), %s\n",
+                "churn: %.0f SAs added and %.0f deleted per second (half inbound, half outbound), %s;\n"
+                "       the worker looks at its record ring every poll while it finds records, else every %u us\n",
                 worker_lcore, rte_lcore_id(), huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)",
                 o.packets, o.passes, o.window, o.rounds, o.churn, o.churn,
-                churn_mode.c_str());
+                churn_mode.c_str(), o.record_interval_us);
 
     try {
         run_all(o, **rig, lcore);

@@ -220,8 +220,10 @@ std::expected<rte_mempool*, std::string> pool(const char* name, uint32_t n, uint
 
 }  // namespace
 
-std::expected<std::unique_ptr<PipelineRig>, std::string> PipelineRig::create(uint32_t window) {
+std::expected<std::unique_ptr<PipelineRig>, std::string> PipelineRig::create(uint32_t window,
+                                                                             uint32_t record_interval_us) {
     std::unique_ptr<PipelineRig> rig(new PipelineRig());
+    rig->cfg_.record_interval_us = record_interval_us;
     auto pkt = pool("pipe_pkt", 1023, RTE_MBUF_DEFAULT_BUF_SIZE);
     auto big = pool("pipe_big", 63, std::min<uint32_t>(UINT16_MAX, rig->cfg_.max_datagram +
                                                                        dp::kEthLen + RTE_PKTMBUF_HEADROOM));

@@ -164,6 +164,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
          "datagrams being reassembled at once, per worker and direction")
         ("reassembly-timeout-ms", po::value(&s.reassembly_timeout_ms)->default_value(s.reassembly_timeout_ms),
          "how long fragments wait for the rest")
+        ("record-interval-us", po::value(&s.record_interval_us)->default_value(s.record_interval_us),
+         "once a worker's SA record ring is empty, how long it waits before looking again "
+         "(0..10000 us; 0: every poll)")
         ("max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
          "largest datagram reassembled, in bytes");
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
@@ -232,6 +235,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
         return out;
     };
     if (s.burst == 0 || s.burst > 64) return bad("--burst must be 1..64");
+    if (s.record_interval_us > 10'000) return bad("--record-interval-us must be 0..10000");
     if (!esp::ReplayWindow::valid_size(e.replay_window)) return bad("--replay-window must be 64..65536");
     if (s.access_mtu < 1280 || s.access_mtu > 9000) return bad("--access-mtu must be 1280..9000");
     if (s.tap_mtu < 1280 || s.tap_mtu > s.access_mtu) return bad("--tap-mtu must be 1280..--access-mtu");

@@ -26,6 +26,11 @@ struct ServiceConfig {
     uint16_t burst = 32;
     uint16_t rx_ring = 1024, tx_ring = 1024;
     uint32_t mbufs = 16383;                  // per worker, access + tap
+    // Once a worker finds its command ring drained, it looks again only after this long,
+    // so records sent one by one are taken several at a time: each look moves the ring's
+    // and the acknowledgements' lines between the control thread's core and the worker's.
+    // A full take looks again at once. 0: every poll.
+    uint32_t record_interval_us = 50;
     uint16_t access_mtu = 1500;              // IP MTU of the access link: ESP over it is fragmented
     // The tap leaves room for the ESP header and trailer, so TCP segments never need
     // fragmenting once protected; the kernel fragments large UDP itself (we reassemble).

@@ -41,7 +41,8 @@ std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& c
 Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, Rings& rings, WorkerParts parts)
     : cfg_(cfg), local_(local), rings_(rings), parts_(std::move(parts)),
       access_tx_(parts_.access_port, uint16_t(parts_.index)),
-      tap_tx_(parts_.tap_port, uint16_t(parts_.index)) {}
+      tap_tx_(parts_.tap_port, uint16_t(parts_.index)),
+      record_interval_(rte_get_tsc_hz() * cfg.record_interval_us / 1'000'000) {}
 
 void Worker::run(const std::atomic<bool>& running) noexcept {
     while (running.load(std::memory_order_relaxed)) poll();
@@ -52,7 +53,7 @@ uint32_t Worker::poll() noexcept {
     const uint16_t q = uint16_t(parts_.index);
     rte_mbuf* rx[kMaxBurst];
     now_ = rte_rdtsc();
-    apply_records();
+    if (now_ >= next_records_) apply_records();
 
     // From the UEs, then whatever other workers handed us.
     uint16_t n = rte_eth_rx_burst(parts_.access_port, q, rx, burst);
@@ -102,6 +103,7 @@ uint16_t Worker::take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept
 
 void Worker::apply_records() noexcept {
     const uint32_t n = rings_.take_records(parts_.index, records_);
+    if (n < kMaxRecords) next_records_ = now_ + record_interval_;  // drained: wait a while
     if (n == 0) return;
     int result[kMaxRecords];
     int32_t handle[kMaxRecords];

@@ -50,6 +50,10 @@ public:
     // Frees whatever is still buffered (after the loop stopped).
     void drain() noexcept;
 
+    // SA records taken from the command ring at most per poll and applied as one group
+    // (the engine requests the table lines of a group together).
+    static constexpr uint32_t kMaxRecords = 64;
+
     uint32_t index() const noexcept { return parts_.index; }
     const WorkerStats& stats() const noexcept { return stats_; }
     const esp::Engine& engine() const noexcept { return *parts_.engine; }
@@ -86,11 +90,12 @@ private:
     TxQueue access_tx_, tap_tx_;
     Batch esp_, plain_;
     // Taken from the command ring between bursts, applied together; a member, so the
-    // idle poll does not initialise 1.6 KB of records it will not use.
-    static constexpr uint32_t kMaxRecords = 16;
+    // idle poll does not initialise kilobytes of records it will not use.
     std::array<esp::SaRecord, kMaxRecords> records_;
     std::array<esp::SaEvent, kMaxRecords> acks_;  // theirs, posted in one enqueue
     uint64_t now_ = 0;
+    const uint64_t record_interval_;  // cfg_.record_interval_us in TSC cycles
+    uint64_t next_records_ = 0;       // when to look at the command ring again
     uint32_t polls_ = 0;
 };
 

@@ -50,6 +50,8 @@ def main():
     tap.check("unknown option refused", refused(["--bogus"], "unrecognised option '--bogus'"))
     tap.check("missing --local-addr refused", refused(["--access-port", "x"], "'--local-addr' is required"))
     tap.check("replay window out of range refused", refused(OK + ["--replay-window", "10"], "--replay-window must be 64..65536"))
+    tap.check("record interval out of range refused",
+              refused(OK + ["--record-interval-us", "20000"], "--record-interval-us must be 0..10000"))
     tap.check("bad prefix refused", refused(["--local-addr", "10.0.0.1/33", "--access-port", "x"], "prefix must be 0..32"))
     tap.check("reversed port range refused", refused(OK + ["--protected-ports", "5200-5100"], "--protected-ports"))
     core = OK + ["--core", "10.1.0.2:5060"]
