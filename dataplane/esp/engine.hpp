@@ -78,6 +78,7 @@ public:
     // them first, so that with millions of SAs their cache misses overlap instead of
     // following one another.
     void apply(std::span<const SaRecord> recs, int* results, int32_t* handles = nullptr) noexcept;
+    static constexpr uint32_t kApplyGroup = 64;  // records prefetched together: rte_hash's bulk limit
 
     // Events raised since the last clear_events() (first use, sequence number warnings).
     std::span<const SaEvent> events() const noexcept { return {events_.data(), n_events_}; }
@@ -103,7 +104,6 @@ public:
 private:
     void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
     void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
-    static constexpr uint32_t kApplyGroup = 64;  // records prefetched together: rte_hash's bulk limit
     void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most kApplyGroup
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;

@@ -50,9 +50,9 @@ public:
     // Frees whatever is still buffered (after the loop stopped).
     void drain() noexcept;
 
-    // SA records taken from the command ring at most per poll and applied as one group
-    // (the engine requests the table lines of a group together).
-    static constexpr uint32_t kMaxRecords = 64;
+    // SA records taken from the command ring at most per poll: one group of the engine's,
+    // whose table lines it requests together.
+    static constexpr uint32_t kMaxRecords = esp::Engine::kApplyGroup;
 
     uint32_t index() const noexcept { return parts_.index; }
     const WorkerStats& stats() const noexcept { return stats_; }
