@@ -1,7 +1,7 @@
 // Inbound transport-mode ESP: SA by SPI, replay pre-check, ICV (multi-buffer), replay
 // update, trailer, inner selectors, then the ESP header and trailer are removed in place.
-// Three passes per chunk so that SA records are prefetched before they are read and all
-// HMACs of the chunk go to IPsec-MB in one call.
+// Three passes per chunk so that SA records and packet bytes are prefetched before they
+// are read and all HMACs of the chunk go to IPsec-MB in one call.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 
@@ -105,6 +105,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         }
         p[i].slot = layout.slot(p[i].spi);
         in_.prefetch(p[i].slot);
+        prefetch_rest(p[i].esp, p[i].esp + p[i].esp_len);  // hashed, then trailer and ICV read
     }
 
     // Pass 2: SA and replay pre-check; queue the HMACs over ESP header .. trailer.

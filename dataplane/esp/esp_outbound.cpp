@@ -18,6 +18,7 @@ namespace {
 
 constexpr uint32_t kMaxSeq = UINT32_MAX;  // no ESN: the sequence number never wraps
 constexpr uint32_t kMaxIpLen = 65535;
+constexpr uint32_t kMaxTailLen = 3 + kEspTrailerLen + kIcvLen;  // padding, trailer, ICV
 
 struct OutboundPacket {
     uint8_t* ip;
@@ -82,8 +83,10 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
             continue;
         }
         const uint8_t* l4 = p[i].ip + info.l3_len;
-        // The trailer goes after the datagram: fetch that line now, it is written in pass 2.
-        rte_prefetch0(p[i].ip + info.total_len);
+        // Pass 2 moves the headers 8 bytes back (into the headroom's last line, when the
+        // frame starts on a line) and writes the trailer after the payload it hashes.
+        rte_prefetch0(rte_pktmbuf_mtod(m, uint8_t*) - kEspHeaderLen);
+        prefetch_rest(p[i].ip, p[i].ip + info.total_len + kMaxTailLen);
         p[i].key = OutboundKey{info.dst(p[i].ip), load_be16(l4 + 2), load_be16(l4)};
         keys[nk] = &p[i].key;
         owner[nk++] = i;
