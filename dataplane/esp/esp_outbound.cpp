@@ -146,7 +146,11 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         uint8_t* esp = pk.ip + pk.info.l3_len;
         store_be32(esp, sa.spi);
         store_be32(esp + 4, seq);
-        uint8_t* tail = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(tail_len)));
+        // One segment (parse_mbuf_ip checked): rte_pktmbuf_append() would find the last
+        // one through m->next, a cache line of the mbuf nothing else here reads.
+        uint8_t* tail = rte_pktmbuf_mtod_offset(m, uint8_t*, m->data_len);
+        m->data_len = uint16_t(m->data_len + tail_len);
+        m->pkt_len = m->data_len;
         store_trailer(tail, pad_len, inner);
         patch_ip(pk.ip, pk.info, kProtoEsp, int32_t(kEspHeaderLen + tail_len));
         pk.job = batch_.add(sa.alg, sa.key, esp,
