@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
 #include "bench/ratio_report.hpp"
@@ -160,8 +161,8 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--quick") quick = true;
-        else if (a.rfind("--rounds=", 0) == 0) rounds = std::max(1, std::stoi(a.substr(9)));
-        else if (a.rfind("--sas=", 0) == 0) g_many_sas = uint32_t(std::stoul(a.substr(6)));
+        else if (a.rfind("--rounds=", 0) == 0) rounds = std::max(1, number_arg<int>("--rounds", a.substr(9)));
+        else if (a.rfind("--sas=", 0) == 0) g_many_sas = number_arg<uint32_t>("--sas", a.substr(6));
         else rest.push_back(argv[i]);
     }
     bool huge = false;

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
 #include "bench/ipsec_compare_librte.hpp"
@@ -359,20 +360,18 @@ Options parse(int argc, char** argv) {
         if (a == "--quick") o.quick = true;
         else if (a == "--huge") o.huge = 1;
         else if (a == "--no-huge") o.huge = 0;
-        else if (a.starts_with("--rounds=")) rounds = true, o.rounds = std::max(1, std::stoi(val("--rounds=")));
-        else if (a.starts_with("--passes=")) o.passes = std::max(1, std::stoi(val("--passes=")));
-        else if (a.starts_with("--packets=")) o.packets = uint32_t(std::stoul(val("--packets=")));
-        else if (a.starts_with("--sas=")) sas = true, o.many_sas = uint32_t(std::stoul(val("--sas=")));
-        else if (a.starts_with("--librte-sas=")) o.librte_sas = uint32_t(std::stoul(val("--librte-sas=")));
+        else if (a.starts_with("--rounds=")) rounds = true, o.rounds = std::max(1, number_arg<int>("--rounds=", val("--rounds=")));
+        else if (a.starts_with("--passes=")) o.passes = std::max(1, number_arg<int>("--passes=", val("--passes=")));
+        else if (a.starts_with("--packets=")) o.packets = number_arg<uint32_t>("--packets=", val("--packets="));
+        else if (a.starts_with("--sas=")) sas = true, o.many_sas = number_arg<uint32_t>("--sas=", val("--sas="));
+        else if (a.starts_with("--librte-sas=")) o.librte_sas = number_arg<uint32_t>("--librte-sas=", val("--librte-sas="));
         else if (a.starts_with("--csv=")) o.csv = val("--csv=");
-        else if (a.starts_with("--lcore=")) o.lcore = std::stoi(val("--lcore="));
+        else if (a.starts_with("--lcore=")) o.lcore = number_arg<int>("--lcore=", val("--lcore="));
         else if (a.starts_with("--sizes=")) {
             sizes = true;
-            o.sizes.clear();
-            for (const auto& s : split(val("--sizes="))) o.sizes.push_back(uint32_t(std::stoul(s)));
+            o.sizes = number_list_arg<uint32_t>("--sizes=", val("--sizes="));
         } else if (a.starts_with("--ip=")) {
-            o.ips.clear();
-            for (const auto& s : split(val("--ip="))) o.ips.push_back(std::stoi(s));
+            o.ips = number_list_arg<int>("--ip=", val("--ip="));
         } else if (a.starts_with("--alg=")) {
             o.algs.clear();
             for (const auto& s : split(val("--alg=")))

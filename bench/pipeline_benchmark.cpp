@@ -35,6 +35,7 @@
 
 #include <sched.h>
 
+#include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
 #include "bench/pipeline_rig.hpp"
@@ -371,13 +372,6 @@ void run_all(const Options& o, PipelineRig& rig, WorkerLcore& lcore) {
     }
 }
 
-std::vector<uint32_t> parse_list(const std::string& s) {
-    std::vector<uint32_t> v;
-    std::stringstream in(s);
-    for (std::string item; std::getline(in, item, ',');) v.push_back(uint32_t(std::stoul(item)));
-    return v;
-}
-
 Options parse(int argc, char** argv) {
     Options o;
     // --quick is a smoke run of a few seconds (one workload each way, one round); options
@@ -400,16 +394,16 @@ Options parse(int argc, char** argv) {
         };
         if (a == "--quick") continue;
         else if (a == "--no-huge") o.no_huge = true;
-        else if (const char* v = value("--rounds=")) o.rounds = std::max(1, std::atoi(v));
-        else if (const char* v = value("--sas=")) o.many_sas = uint32_t(std::stoul(v));
-        else if (const char* v = value("--churn=")) o.churn = std::stod(v);
-        else if (const char* v = value("--churn-batch-us=")) o.churn_batch_us = std::stod(v);
-        else if (const char* v = value("--packets=")) o.packets = uint32_t(std::stoul(v)) / 32 * 32;
-        else if (const char* v = value("--passes=")) o.passes = std::max(1u, uint32_t(std::stoul(v)));
-        else if (const char* v = value("--window=")) o.window = std::max(32u, uint32_t(std::stoul(v)));
-        else if (const char* v = value("--attempts=")) o.attempts = std::max(1u, uint32_t(std::stoul(v)));
-        else if (const char* v = value("--sizes=")) o.sizes = parse_list(v);
-        else if (const char* v = value("--record-interval-us=")) o.record_interval_us = uint32_t(std::stoul(v));
+        else if (const char* v = value("--rounds=")) o.rounds = std::max(1, number_arg<int>(a, v));
+        else if (const char* v = value("--sas=")) o.many_sas = number_arg<uint32_t>(a, v);
+        else if (const char* v = value("--churn=")) o.churn = number_arg<double>(a, v);
+        else if (const char* v = value("--churn-batch-us=")) o.churn_batch_us = number_arg<double>(a, v);
+        else if (const char* v = value("--packets=")) o.packets = number_arg<uint32_t>(a, v) / 32 * 32;
+        else if (const char* v = value("--passes=")) o.passes = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = value("--window=")) o.window = std::max(32u, number_arg<uint32_t>(a, v));
+        else if (const char* v = value("--attempts=")) o.attempts = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = value("--sizes=")) o.sizes = number_list_arg<uint32_t>(a, v);
+        else if (const char* v = value("--record-interval-us=")) o.record_interval_us = number_arg<uint32_t>(a, v);
         else if (const char* v = value("--algs=")) {
             o.algs.clear();
             const std::string s = v;

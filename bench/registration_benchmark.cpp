@@ -42,6 +42,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/sip_load.hpp"
 #include "bench/spread.hpp"
@@ -309,12 +310,12 @@ Options parse(int argc, char** argv) {
         };
         if (a == "--quick") o.quick = true;
         else if (a == "--no-huge") o.no_huge = true;
-        else if (const char* v = value("--rounds=")) { o.rounds = std::max(1, std::atoi(v)); rounds = true; }
-        else if (const char* v = value("--seconds=")) { o.seconds = o.latency_seconds = std::max(0.1, std::stod(v)); seconds = true; }
-        else if (const char* v = value("--concurrency=")) o.concurrency = std::max(1u, uint32_t(std::stoul(v)));
-        else if (const char* v = value("--latency-rate=")) o.latency_rate = std::max(1.0, std::stod(v));
-        else if (const char* v = value("--max-ues=")) o.max_ues = std::max<uint64_t>(1, std::stoull(v));
-        else if (const char* v = value("--raw-sets=")) o.raw_sets = std::max(1u, uint32_t(std::stoul(v)));
+        else if (const char* v = value("--rounds=")) { o.rounds = std::max(1, number_arg<int>(a, v)); rounds = true; }
+        else if (const char* v = value("--seconds=")) { o.seconds = o.latency_seconds = std::max(0.1, number_arg<double>(a, v)); seconds = true; }
+        else if (const char* v = value("--concurrency=")) o.concurrency = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = value("--latency-rate=")) o.latency_rate = std::max(1.0, number_arg<double>(a, v));
+        else if (const char* v = value("--max-ues=")) o.max_ues = std::max<uint64_t>(1, number_arg<uint64_t>(a, v));
+        else if (const char* v = value("--raw-sets=")) o.raw_sets = std::max(1u, number_arg<uint32_t>(a, v));
         else if (const char* v = value("--parts=")) {
             const std::string p = v;
             o.dereg = p.find("dereg") != std::string::npos;

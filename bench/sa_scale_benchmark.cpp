@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
 #include "bench/sa_churn.hpp"
@@ -667,7 +668,7 @@ Options parse(int argc, char** argv) {
         for (int i = 1; i < argc; ++i) {
             const std::string a = argv[i];
             auto val = [&](const char* p) { return a.substr(std::strlen(p)); };
-            auto num = [&](const char* p) { return uint32_t(std::stoul(val(p))); };
+            auto num = [&](const char* p) { return number_arg<uint32_t>(p, val(p)); };
             if (a == "--quick") o.quick = true;
             else if (a == "--no-huge") o.no_huge = true;
             else if (a.starts_with("--sas-list=")) {
@@ -676,12 +677,12 @@ Options parse(int argc, char** argv) {
                 std::stringstream in(val("--sas-list="));
                 for (std::string item; std::getline(in, item, ',');)
                     o.sas.push_back(std::max(1u, parse_count(item)));
-            } else if (a.starts_with("--rounds=")) rounds = true, o.rounds = std::max(1, std::stoi(val("--rounds=")));
+            } else if (a.starts_with("--rounds=")) rounds = true, o.rounds = std::max(1, number_arg<int>("--rounds=", val("--rounds=")));
             else if (a.starts_with("--passes=")) passes = true, o.passes = std::max(1u, num("--passes="));
             else if (a.starts_with("--packets=")) o.packets = std::max(kBurst, num("--packets=") / kBurst * kBurst);
             else if (a.starts_with("--size=")) o.size = num("--size=");
             else if (a.starts_with("--alg=")) o.alg = val("--alg=") == "md5" ? Alg::hmac_md5_96 : Alg::hmac_sha1_96;
-            else if (a.starts_with("--churn=")) o.churn = std::max(1.0, std::stod(val("--churn=")));
+            else if (a.starts_with("--churn=")) o.churn = std::max(1.0, number_arg<double>("--churn=", val("--churn=")));
             else if (a.starts_with("--lookups=")) o.lookups = num("--lookups=");
             else if (a.starts_with("--attempts=")) o.attempts = std::max(1u, num("--attempts="));
             else if (a.starts_with("--lcore=")) o.lcore = num("--lcore=");

@@ -1,0 +1,43 @@
+#pragma once
+// Numbers in the benchmarks' options, read strictly: a value that is not a number of the
+// option's type (letters, trailing text, a minus sign on a count, out of range) stops the
+// program with the option and what it was given. std::stoul would throw "stoul" from
+// deep in main, or take "-1" as 4294967295.
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace pcscf::bench {
+
+// `option` names the option for the message: "--sas", "--sas=" or the whole "--sas=abc".
+template <class T>
+T number_arg(std::string_view option, std::string_view text) {
+    T v{};
+    const char* last = text.data() + text.size();
+    const auto [end, ec] = std::from_chars(text.data(), last, v);
+    if (text.empty() || ec != std::errc{} || end != last) {
+        option = option.substr(0, option.find('='));
+        std::fprintf(stderr, "%.*s takes %s, not '%.*s'\n", int(option.size()), option.data(),
+                     std::is_floating_point_v<T> ? "a number" : "a whole number in range",
+                     int(text.size()), text.data());
+        std::exit(2);
+    }
+    return v;
+}
+
+// A comma-separated list: "64,512,1400".
+template <class T>
+std::vector<T> number_list_arg(std::string_view option, std::string_view text) {
+    std::vector<T> v;
+    for (size_t at = 0;;) {
+        const size_t comma = text.find(',', at);
+        v.push_back(number_arg<T>(option, text.substr(at, comma - at)));
+        if (comma == std::string_view::npos) return v;
+        at = comma + 1;
+    }
+}
+
+}  // namespace pcscf::bench

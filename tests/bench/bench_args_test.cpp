@@ -1,0 +1,39 @@
+// The benchmarks' option numbers: values of the option's type are taken, anything else
+// stops the program with exit code 2 and names the option and the value.
+#include <gtest/gtest.h>
+
+#include "bench/bench_args.hpp"
+
+namespace pcscf::bench {
+namespace {
+
+using ::testing::ExitedWithCode;
+
+TEST(BenchArgs, TakesNumbersOfTheOptionsType) {
+    EXPECT_EQ(number_arg<uint32_t>("--sas=", "4000000"), 4'000'000u);
+    EXPECT_EQ(number_arg<uint32_t>("--sas=", "4294967295"), 4'294'967'295u);
+    EXPECT_EQ(number_arg<int>("--lcore=", "-1"), -1);
+    EXPECT_EQ(number_arg<uint64_t>("--max-ues=", "10000000000"), 10'000'000'000u);
+    EXPECT_DOUBLE_EQ(number_arg<double>("--churn=", "1e5"), 100000.0);
+    EXPECT_DOUBLE_EQ(number_arg<double>("--seconds=", "0.25"), 0.25);
+    EXPECT_EQ(number_list_arg<uint32_t>("--sizes=", "64,512,1400"),
+              (std::vector<uint32_t>{64, 512, 1400}));
+    EXPECT_EQ(number_list_arg<int>("--ip=", "6"), std::vector<int>{6});
+}
+
+TEST(BenchArgsDeathTest, RefusesWhatIsNotANumberOfTheOptionsType) {
+    const auto refused = ExitedWithCode(2);
+    EXPECT_EXIT(number_arg<uint32_t>("--sas=", "-1"), refused,
+                "--sas takes a whole number in range, not '-1'");  // stoul took it as 2^32-1
+    EXPECT_EXIT(number_arg<uint32_t>("--sas=", "4294967296"), refused, "not '4294967296'");
+    EXPECT_EXIT(number_arg<int>("--rounds=x", "x"), refused, "^--rounds takes");
+    EXPECT_EXIT(number_arg<uint32_t>("--packets=", "16k"), refused, "not '16k'");
+    EXPECT_EXIT(number_arg<uint32_t>("--window=", ""), refused, "--window takes .*not ''");
+    EXPECT_EXIT(number_arg<uint32_t>("--window=", " 8"), refused, "not ' 8'");
+    EXPECT_EXIT(number_arg<double>("--churn=", "1e5x"), refused, "--churn takes a number, not");
+    EXPECT_EXIT(number_list_arg<uint32_t>("--sizes=", "64,,512"), refused, "--sizes .*not ''");
+    EXPECT_EXIT(number_list_arg<uint32_t>("--sizes=", "64,512,"), refused, "--sizes .*not ''");
+}
+
+}  // namespace
+}  // namespace pcscf::bench
