@@ -1,11 +1,12 @@
 #pragma once
-// Numbers in the benchmarks' options, read strictly: a value that is not a number of the
+// Numbers and words in the benchmarks' options, read strictly: a value that is not a number of the
 // option's type (letters, trailing text, a minus sign on a count, out of range) stops the
 // program with the option and what it was given. std::stoul would throw "stoul" from
 // deep in main, or take "-1" as 4294967295.
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -35,6 +36,33 @@ std::vector<T> number_list_arg(std::string_view option, std::string_view text) {
     for (size_t at = 0;;) {
         const size_t comma = text.find(',', at);
         v.push_back(number_arg<T>(option, text.substr(at, comma - at)));
+        if (comma == std::string_view::npos) return v;
+        at = comma + 1;
+    }
+}
+
+// One of `words` ("sha1", "md5"): returns its position there.
+inline size_t word_arg(std::string_view option, std::string_view text,
+                       std::initializer_list<std::string_view> words) {
+    size_t i = 0;
+    for (std::string_view w : words) {
+        if (w == text) return i;
+        ++i;
+    }
+    option = option.substr(0, option.find('='));
+    std::fprintf(stderr, "%.*s takes", int(option.size()), option.data());
+    for (std::string_view w : words) std::fprintf(stderr, " %.*s", int(w.size()), w.data());
+    std::fprintf(stderr, ", not '%.*s'\n", int(text.size()), text.data());
+    std::exit(2);
+}
+
+// A comma-separated list of them: "sha1,md5".
+inline std::vector<size_t> word_list_arg(std::string_view option, std::string_view text,
+                                         std::initializer_list<std::string_view> words) {
+    std::vector<size_t> v;
+    for (size_t at = 0;;) {
+        const size_t comma = text.find(',', at);
+        v.push_back(word_arg(option, text.substr(at, comma - at), words));
         if (comma == std::string_view::npos) return v;
         at = comma + 1;
     }

@@ -344,13 +344,6 @@ void write_csv(const std::string& path, const std::vector<Result>& results) {
 
 // ---- options and main ----
 
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> v;
-    std::stringstream in(s);
-    for (std::string item; std::getline(in, item, ',');) v.push_back(item);
-    return v;
-}
-
 Options parse(int argc, char** argv) {
     Options o;
     bool sizes = false, sas = false, rounds = false;
@@ -374,8 +367,8 @@ Options parse(int argc, char** argv) {
             o.ips = number_list_arg<int>("--ip=", val("--ip="));
         } else if (a.starts_with("--alg=")) {
             o.algs.clear();
-            for (const auto& s : split(val("--alg=")))
-                o.algs.push_back(s == "md5" ? Alg::hmac_md5_96 : Alg::hmac_sha1_96);
+            for (size_t w : word_list_arg(a, val("--alg="), {"sha1", "md5"}))
+                o.algs.push_back(w == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96);
         } else {
             std::fprintf(stderr, "unknown option %s (see the top of bench/ipsec_compare.cpp)\n", argv[i]);
             std::exit(2);

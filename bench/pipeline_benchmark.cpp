@@ -406,13 +406,8 @@ Options parse(int argc, char** argv) {
         else if (const char* v = value("--record-interval-us=")) o.record_interval_us = number_arg<uint32_t>(a, v);
         else if (const char* v = value("--algs=")) {
             o.algs.clear();
-            const std::string s = v;
-            if (s.find("sha1") != std::string::npos) o.algs.push_back(Alg::hmac_sha1_96);
-            if (s.find("md5") != std::string::npos) o.algs.push_back(Alg::hmac_md5_96);
-            if (o.algs.empty()) {
-                std::fprintf(stderr, "--algs takes sha1, md5 or sha1,md5\n");
-                std::exit(2);
-            }
+            for (size_t w : word_list_arg(a, v, {"sha1", "md5"}))
+                o.algs.push_back(w == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96);
         } else {
             std::fprintf(stderr, "unknown option %s (see the top of pipeline_benchmark.cpp)\n", argv[i]);
             std::exit(2);

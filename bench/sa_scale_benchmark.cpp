@@ -681,7 +681,7 @@ Options parse(int argc, char** argv) {
             else if (a.starts_with("--passes=")) passes = true, o.passes = std::max(1u, num("--passes="));
             else if (a.starts_with("--packets=")) o.packets = std::max(kBurst, num("--packets=") / kBurst * kBurst);
             else if (a.starts_with("--size=")) o.size = num("--size=");
-            else if (a.starts_with("--alg=")) o.alg = val("--alg=") == "md5" ? Alg::hmac_md5_96 : Alg::hmac_sha1_96;
+            else if (a.starts_with("--alg=")) o.alg = word_arg(a, val("--alg="), {"sha1", "md5"}) == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96;
             else if (a.starts_with("--churn=")) o.churn = std::max(1.0, number_arg<double>("--churn=", val("--churn=")));
             else if (a.starts_with("--lookups=")) o.lookups = num("--lookups=");
             else if (a.starts_with("--attempts=")) o.attempts = std::max(1u, num("--attempts="));

@@ -1,4 +1,4 @@
-// The benchmarks' option numbers: values of the option's type are taken, anything else
+// The benchmarks' option numbers and words: values of the option's type are taken, anything else
 // stops the program with exit code 2 and names the option and the value.
 #include <gtest/gtest.h>
 
@@ -33,6 +33,22 @@ TEST(BenchArgsDeathTest, RefusesWhatIsNotANumberOfTheOptionsType) {
     EXPECT_EXIT(number_arg<double>("--churn=", "1e5x"), refused, "--churn takes a number, not");
     EXPECT_EXIT(number_list_arg<uint32_t>("--sizes=", "64,,512"), refused, "--sizes .*not ''");
     EXPECT_EXIT(number_list_arg<uint32_t>("--sizes=", "64,512,"), refused, "--sizes .*not ''");
+}
+
+TEST(BenchArgs, TakesTheListedWords) {
+    EXPECT_EQ(word_arg("--alg=", "md5", {"sha1", "md5"}), 1u);
+    EXPECT_EQ(word_list_arg("--algs=", "md5,sha1", {"sha1", "md5"}), (std::vector<size_t>{1, 0}));
+}
+
+TEST(BenchArgsDeathTest, RefusesOtherWords) {
+    const auto refused = ExitedWithCode(2);
+    // ipsec_compare and sa_scale_benchmark took any other word as SHA-1.
+    EXPECT_EXIT(word_arg("--alg=", "sha256", {"sha1", "md5"}), refused,
+                "--alg takes sha1 md5, not 'sha256'");
+    EXPECT_EXIT(word_arg("--alg=", "MD5", {"sha1", "md5"}), refused, "not 'MD5'");
+    // pipeline_benchmark took any list containing "sha1" somewhere.
+    EXPECT_EXIT(word_list_arg("--algs=sha1x", "sha1x", {"sha1", "md5"}), refused, "^--algs takes");
+    EXPECT_EXIT(word_list_arg("--algs=", "sha1,", {"sha1", "md5"}), refused, "not ''");
 }
 
 }  // namespace
