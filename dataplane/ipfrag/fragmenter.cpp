@@ -3,6 +3,7 @@
 #include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
+#include <rte_random.h>
 
 #include <cstring>
 
@@ -25,6 +26,12 @@ bool ipv6_has_extensions(const rte_ipv6_hdr* h) noexcept {
 }
 }  // namespace
 
+Fragmenter::Fragmenter(rte_mempool* direct, rte_mempool* indirect, uint32_t worker,
+                       uint32_t workers) noexcept
+    : direct_(direct), indirect_(indirect),
+      next_id_(uint32_t(rte_rand() % (UINT32_MAX / workers)) * workers + worker),
+      id_step_(workers) {}
+
 uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
                               std::span<rte_mbuf*> out, DropReason& why) noexcept {
     why = DropReason::fragmentation_failed;
@@ -38,10 +45,13 @@ uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
     uint8_t* ip = rte_pktmbuf_mtod(frame, uint8_t*);
     const uint8_t version = ip[0] >> 4;
     const uint16_t cap = uint16_t(out.size() > UINT16_MAX ? UINT16_MAX : out.size());
+    const uint32_t id = next_id_;
+    next_id_ += id_step_;
     int32_t n = -1;
     if (version == 4) {
         auto* h = reinterpret_cast<rte_ipv4_hdr*>(ip);
         clear_df(h);
+        h->packet_id = rte_cpu_to_be_16(uint16_t(id));  // every piece copies it
         // Copies each piece into its own mbuf: single-segment output for any PMD.
         n = rte_ipv4_fragment_copy_nonseg_packet(frame, out.data(), cap, mtu, direct_);
     } else if (version == 6 && frame->data_len >= sizeof(rte_ipv6_hdr) &&
@@ -65,6 +75,9 @@ uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
             auto* h = reinterpret_cast<rte_ipv4_hdr*>(hdr + l2_len);
             h->hdr_checksum = 0;
             h->hdr_checksum = rte_ipv4_cksum(h);
+        } else {  // the fragment header follows the fixed header (see the header file)
+            auto* fh = reinterpret_cast<rte_ipv6_fragment_ext*>(hdr + l2_len + sizeof(rte_ipv6_hdr));
+            fh->id = rte_cpu_to_be_32(id);
         }
     }
     return uint16_t(n);

@@ -34,7 +34,7 @@ std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& c
         if (!r) return std::unexpected(r.error());
         *slot = std::make_unique<ipfrag::Reassembler>(std::move(*r));
     }
-    parts.fragmenter = std::make_unique<ipfrag::Fragmenter>(pkt, indirect);
+    parts.fragmenter = std::make_unique<ipfrag::Fragmenter>(pkt, indirect, index, cfg.workers);
     return parts;
 }
 

@@ -1,6 +1,6 @@
 // Fragmentation after ESP: the pieces fit the MTU, carry the link header and valid IP
-// headers, and put back together (by librte_ip_frag, and in the netns suite by scapy) give
-// exactly the original datagram.
+// headers and one Identification per datagram, and put back together (by librte_ip_frag,
+// and in the netns suite by scapy) give exactly the original datagram.
 #include <gtest/gtest.h>
 #include <rte_ip.h>
 
@@ -37,6 +37,14 @@ rte_mempool* big_pool() {
 }
 
 uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+uint32_t be32(const uint8_t* p) { return uint32_t(be16(p)) << 16 | be16(p + 2); }
+
+// The Identification a piece carries (IPv4 header, or the IPv6 fragment header that
+// librte_ip_frag puts right after the fixed header).
+uint32_t id_of(const std::vector<uint8_t>& frame) {
+    const uint8_t* h = frame.data() + kEth;
+    return (h[0] >> 4) == 4 ? be16(h + 4) : be32(h + 40 + 4);
+}
 
 class FragmenterTest : public ::testing::Test {
 protected:
@@ -62,8 +70,10 @@ protected:
         ASSERT_TRUE(re.has_value()) << re.error();
         esp::DropCounters drops;
         rte_mbuf* whole = nullptr;
+        const uint32_t id = id_of(bytes_of(out[0]));
         for (uint16_t i = 0; i < n; ++i) {
             const auto b = bytes_of(out[i]);
+            EXPECT_EQ(id_of(b), id) << "piece " << i << " of one datagram";
             EXPECT_EQ(out[i]->nb_segs, 1);
             EXPECT_TRUE(std::equal(frame.begin(), frame.begin() + kEth, b.begin())) << "link header";
             const uint8_t* h = b.data() + kEth;
@@ -78,9 +88,10 @@ protected:
         }
         ASSERT_NE(whole, nullptr) << "drops " << drops.total();
         std::vector<uint8_t> expect = frame;
-        if ((ip[0] >> 4) == 4) {  // DF is cleared on the way (see fragmenter.hpp)
+        if ((ip[0] >> 4) == 4) {  // DF cleared and our ID set on the way (see fragmenter.hpp)
             expect[kEth + 6] &= 0xbf;
             auto* h = reinterpret_cast<rte_ipv4_hdr*>(expect.data() + kEth);
+            h->packet_id = rte_cpu_to_be_16(uint16_t(id));
             h->hdr_checksum = 0;
             h->hdr_checksum = rte_ipv4_cksum(h);
         }
@@ -107,6 +118,42 @@ TEST_F(FragmenterTest, Ipv4WithDontFragmentIsSplitWithDfCleared) {
 
 TEST_F(FragmenterTest, Ipv6EspSplitsToTheMtuAndReassemblesExactly) {
     round_trip(whole_of("ipv6_esp_4000_in_order"), 1280);
+}
+
+// The kernel sends DF datagrams with ID 0 and librte_ip_frag writes ID 0 into every IPv6
+// fragment header: without our own IDs, two large datagrams in flight to one UE would
+// be indistinguishable. Each worker counts in its own residue class.
+TEST_F(FragmenterTest, EachDatagramSplitGetsItsOwnIdentification) {
+    for (const char* vec : {"ipv4_esp_4000_in_order", "ipv6_esp_4000_in_order"}) {
+        SCOPED_TRACE(vec);
+        const auto frame = eth_frame(whole_of(vec));  // IPv4: ID 0 as the kernel leaves it
+        for (uint32_t workers : {1u, 3u}) {
+            for (uint32_t worker = 0; worker < workers; ++worker) {
+                ipfrag::Fragmenter f{test_pool(), indirect_pool(), worker, workers};
+                std::vector<uint32_t> ids;
+                for (int k = 0; k < 3; ++k) {
+                    rte_mbuf* out[8];
+                    DropReason why{};
+                    const uint16_t n = f.fragment(make_mbuf(frame), kEth, 1400, out, why);
+                    ASSERT_GT(n, 1u) << name(why);
+                    ids.push_back(id_of(bytes_of(out[0])));
+                    for (uint16_t i = 0; i < n; ++i) {
+                        EXPECT_EQ(id_of(bytes_of(out[i])), ids.back());
+                        rte_pktmbuf_free(out[i]);
+                    }
+                }
+                const bool v4 = vec[3] == '4';
+                const uint32_t wrap = v4 ? 0x10000 : 0;  // 2^16, or 2^32 as uint32 wraps
+                for (int k = 1; k < 3; ++k) {
+                    const uint32_t step = ids[k] - ids[k - 1];
+                    EXPECT_EQ(wrap ? step % wrap : step, workers) << "worker " << worker;
+                }
+                if (!v4 || workers == 1) {
+                    EXPECT_EQ(ids[0] % workers, worker);
+                }
+            }
+        }
+    }
 }
 
 TEST_F(FragmenterTest, Ipv6WithExtensionHeadersIsRefused) {
