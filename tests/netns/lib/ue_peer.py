@@ -89,6 +89,9 @@ class EspPeer:
         checked by scapy), after reassembling fragments. Returns the inner packets."""
         from scapy.all import defragment
         from scapy.layers.inet6 import defragment6
+        # scapy's defragment functions change the pieces they are given: reassembling a set
+        # still in flight would spoil it for the next poll, when all pieces are in.
+        captured = [p.__class__(bytes(p)) for p in captured]
         v4 = [p[IP] for p in captured if IP in p]
         v6 = [p[IPv6] for p in captured if IPv6 in p]
         whole = list(defragment(v4)) if v4 else []
@@ -107,6 +110,19 @@ class EspPeer:
                 except Exception:  # noqa: BLE001 - bad ICV, or a datagram still in pieces:
                     continue       # not a reply; the caller waits for the one it expects
         return out
+
+
+def describe_fragments(captured):
+    """The fragments among `captured`, one line each, for a failure message."""
+    lines = []
+    for p in captured:
+        p = p.__class__(bytes(p))
+        if IPv6ExtHdrFragment in p:
+            f = p[IPv6ExtHdrFragment]
+            lines.append(f"{p[IPv6].src}>{p[IPv6].dst} id={f.id:#x} off={f.offset * 8} m={f.m} len={len(p[IPv6])}")
+        elif IP in p and (p[IP].flags.MF or p[IP].frag):
+            lines.append(f"{p[IP].src}>{p[IP].dst} id={p[IP].id:#x} off={p[IP].frag * 8} m={int(p[IP].flags.MF)} len={p[IP].len}")
+    return "fragments seen: " + ("; ".join(lines) or "none")
 
 
 def send_l3(pkt):
