@@ -165,11 +165,13 @@ int main(int argc, char** argv) {
         else if (a.rfind("--sas=", 0) == 0) g_many_sas = number_arg<uint32_t>("--sas", a.substr(6));
         else rest.push_back(argv[i]);
     }
+    int n = int(rest.size());
+    benchmark::Initialize(&n, rest.data());
+    // What neither we nor Google Benchmark took is a typo: say so rather than ignore it.
+    if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 2;
     bool huge = false;
     if (!start_eal(argv[0], "0", {}, &huge)) return 2;
     std::printf("memory: %s\n", huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)");
-    int n = int(rest.size());
-    benchmark::Initialize(&n, rest.data());
     register_all(quick, rounds);
     RatioReporter reporter(g_many_sas);
     benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -38,6 +38,7 @@ public:
     double mpps(const std::string& name) const { return spread(name).median; }
 
     void print_summary() const {
+        if (rates_.empty()) return;  // nothing ran (--benchmark_list_tests, a filter that matched none)
         std::printf("\nMpps per benchmark over its rounds (min / median / max)\n");
         for (const auto& [name, v] : rates_) {
             const Spread s = spread(name);
