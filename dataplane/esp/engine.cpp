@@ -121,9 +121,7 @@ void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
     }
     if (n == 0) return;
     int32_t pos[kApplyGroup];
-    out_.find_bulk(key_of, n, pos);  // rte_hash requests every key's buckets at once
-    for (uint32_t i = 0; i < n; ++i)
-        if (pos[i] >= 0) out_.prefetch(pos[i]);
+    out_.find_bulk(key_of, n, pos);  // every key's buckets at once, then the records found
 }
 
 int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {

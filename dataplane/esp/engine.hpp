@@ -78,7 +78,7 @@ public:
     // them first, so that with millions of SAs their cache misses overlap instead of
     // following one another.
     void apply(std::span<const SaRecord> recs, int* results, int32_t* handles = nullptr) noexcept;
-    static constexpr uint32_t kApplyGroup = 64;  // records prefetched together: rte_hash's bulk limit
+    static constexpr uint32_t kApplyGroup = OutboundTable::kMaxBulk;  // records prefetched together
 
     // Events raised since the last clear_events() (first use, sequence number warnings).
     std::span<const SaEvent> events() const noexcept { return {events_.data(), n_events_}; }

@@ -91,9 +91,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         keys[nk] = &p[i].key;
         owner[nk++] = i;
     }
-    if (nk > 0) out_.find_bulk(keys, nk, pos);
-    for (uint32_t k = 0; k < nk; ++k)
-        if (pos[k] >= 0) out_.prefetch(pos[k]);
+    if (nk > 0) out_.find_bulk(keys, nk, pos);  // and brings the records in
 
     // Pass 2: sequence number, room, ESP header and trailer; queue the ICVs.
     for (uint32_t k = 0; k < nk; ++k) {

@@ -1,71 +1,207 @@
 #include "dataplane/esp/outbound_table.hpp"
 
-#include <rte_errno.h>
-#include <rte_hash.h>
+#include <emmintrin.h>
+#include <rte_common.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
-#include <atomic>
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
 namespace pcscf::esp {
 
+namespace {
+
+using Bucket = OutboundBucket;
+constexpr uint32_t kWays = Bucket::kWays;
+constexpr uint32_t kEmpty = Bucket::kEmpty;
+constexpr uint32_t kMaxKicks = 128;  // cuckoo steps an insert may take before it gives up
+constexpr uint32_t kMaxCapacity = 1u << 28;
+
+// Bit w set where the bucket's entry w carries `sig` (free entries carry 0).
+uint32_t sig_matches(const Bucket& b, uint32_t sig) noexcept {
+    const __m128i s = _mm_set1_epi32(int(sig));
+    const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.sig)), s);
+    const __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.sig + 4)), s);
+    return uint32_t(_mm_movemask_ps(_mm_castsi128_ps(lo))) |
+           uint32_t(_mm_movemask_ps(_mm_castsi128_ps(hi))) << 4;
+}
+
+bool put(Bucket& b, uint32_t sig, uint32_t pos) noexcept {
+    for (uint32_t w = 0; w < kWays; ++w)
+        if (b.pos[w] == kEmpty) {
+            b.sig[w] = sig;
+            b.pos[w] = pos;
+            return true;
+        }
+    return false;
+}
+
+bool take(Bucket& b, uint32_t pos) noexcept {  // frees the entry of `pos`, if here
+    for (uint32_t w = 0; w < kWays; ++w)
+        if (b.pos[w] == pos) {
+            b.sig[w] = 0;
+            b.pos[w] = kEmpty;
+            return true;
+        }
+    return false;
+}
+
+}  // namespace
+
 std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacity, int socket) {
-    if (capacity < 8) return std::unexpected(std::string("outbound table needs >= 8 entries"));
-    static std::atomic<uint32_t> serial{0};  // rte_hash names must be unique per process
-    const std::string name = "pcscf_ob_" + std::to_string(serial++);
-    rte_hash_parameters p{};
-    p.name = name.c_str();
-    p.entries = capacity;
-    p.key_len = kOutboundKeyLen;
-    p.hash_func = rte_hash_crc;
-    p.socket_id = socket;
-    // The extendable table makes every insert up to `capacity` succeed (no cuckoo failure).
-    p.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-    rte_hash* h = rte_hash_create(&p);
-    if (h == nullptr)
-        return std::unexpected("cannot create the outbound SA hash for " +
-                               std::to_string(capacity) + " SAs: " + rte_strerror(rte_errno));
-    const uint32_t pool_size = uint32_t(rte_hash_max_key_id(h)) + 1;
+    if (capacity < 8 || capacity > kMaxCapacity)
+        return std::unexpected("outbound table needs 8 to " + std::to_string(kMaxCapacity) +
+                               " entries, not " + std::to_string(capacity));
+    // Two entries per SA: the buckets stay at most half full, where cuckoo inserts find
+    // room within a step or two.
+    const uint32_t n_buckets = rte_align32pow2(std::max<uint32_t>(2, (capacity + 3) / 4));
+    auto* buckets = static_cast<Bucket*>(
+        rte_malloc_socket("pcscf_outbound_buckets", size_t{n_buckets} * sizeof(Bucket), 64, socket));
     auto* pool = static_cast<OutboundSa*>(
-        rte_zmalloc_socket("pcscf_outbound_sa", size_t{pool_size} * sizeof(OutboundSa), 64, socket));
-    if (pool == nullptr) {
-        rte_hash_free(h);
+        rte_zmalloc_socket("pcscf_outbound_sa", size_t{capacity} * sizeof(OutboundSa), 64, socket));
+    auto* free = static_cast<uint32_t*>(
+        rte_malloc_socket("pcscf_outbound_free", size_t{capacity} * 4, 64, socket));
+    if (buckets == nullptr || pool == nullptr || free == nullptr) {
+        rte_free(buckets);
+        rte_free(pool);
+        rte_free(free);
         return std::unexpected("cannot allocate " + std::to_string(capacity) +
                                " outbound SAs (hugepages or EAL -m too small?)");
     }
-    return OutboundTable(h, pool, capacity, pool_size);
+    for (uint32_t b = 0; b < n_buckets; ++b) {
+        std::memset(buckets[b].sig, 0, sizeof buckets[b].sig);
+        std::memset(buckets[b].pos, 0xff, sizeof buckets[b].pos);
+    }
+    for (uint32_t i = 0; i < capacity; ++i) free[i] = capacity - 1 - i;  // position 0 first
+    return OutboundTable(buckets, n_buckets - 1, pool, free, capacity);
 }
 
 OutboundTable::OutboundTable(OutboundTable&& o) noexcept
-    : hash_(std::exchange(o.hash_, nullptr)), pool_(std::exchange(o.pool_, nullptr)),
-      capacity_(o.capacity_), pool_size_(o.pool_size_), count_(o.count_) {}
+    : buckets_(std::exchange(o.buckets_, nullptr)), mask_(o.mask_),
+      pool_(std::exchange(o.pool_, nullptr)), free_(std::exchange(o.free_, nullptr)),
+      capacity_(o.capacity_), n_free_(o.n_free_), count_(o.count_), rng_(o.rng_) {}
 
 OutboundTable::~OutboundTable() {
-    rte_hash_free(hash_);
+    rte_free(buckets_);
     rte_free(pool_);
+    rte_free(free_);
+}
+
+// CRC32-C of the key in two word orders: two different linear maps of it, so the bucket
+// and the signature are independent bits and keys sharing a bucket rarely share a sig.
+OutboundTable::Hash OutboundTable::hash(const OutboundKey& k) const noexcept {
+    uint64_t w0, w1;
+    uint32_t ports;
+    std::memcpy(&w0, k.ue_addr.bytes.data(), 8);
+    std::memcpy(&w1, k.ue_addr.bytes.data() + 8, 8);
+    std::memcpy(&ports, &k.ue_port, 4);  // ue_port and pcscf_port
+    const uint32_t b = rte_hash_crc_4byte(ports, rte_hash_crc_8byte(w1, rte_hash_crc_8byte(w0, 0x2545f491)));
+    const uint32_t s = rte_hash_crc_8byte(w0, rte_hash_crc_8byte(w1, rte_hash_crc_4byte(ports, 0x9e3779b9)));
+    return {b & mask_, s};
+}
+
+// The other bucket of an entry in `bucket`: an odd offset derived from the signature
+// alone, so it is found again from either bucket without reading the record.
+uint32_t OutboundTable::alt(uint32_t bucket, uint32_t sig) const noexcept {
+    return (bucket ^ ((sig * 0x9e3779b1u) >> 8 | 1)) & mask_;
+}
+
+void OutboundTable::prefetch_buckets(const Hash& h) const noexcept {
+    rte_prefetch0(&buckets_[h.bucket]);
+    rte_prefetch0(&buckets_[alt(h.bucket, h.sig)]);
+}
+
+uint32_t OutboundTable::candidate(const Hash& h) const noexcept {
+    for (const uint32_t b : {h.bucket, alt(h.bucket, h.sig)}) {
+        const Bucket& bk = buckets_[b];
+        for (uint32_t m = sig_matches(bk, h.sig); m != 0; m &= m - 1) {
+            const uint32_t pos = bk.pos[__builtin_ctz(m)];
+            if (pos != kEmpty) return pos;
+        }
+    }
+    return kEmpty;
+}
+
+int32_t OutboundTable::find_hashed(const OutboundKey& k, const Hash& h) const noexcept {
+    for (const uint32_t b : {h.bucket, alt(h.bucket, h.sig)}) {
+        const Bucket& bk = buckets_[b];
+        for (uint32_t m = sig_matches(bk, h.sig); m != 0; m &= m - 1) {
+            const uint32_t pos = bk.pos[__builtin_ctz(m)];
+            if (pos != kEmpty && pool_[pos].sel == k) return int32_t(pos);
+        }
+    }
+    return -ENOENT;
 }
 
 int32_t OutboundTable::find(const OutboundKey& key) const noexcept {
-    return rte_hash_lookup(hash_, &key);  // OutboundKey is 8-byte aligned
+    return find_hashed(key, hash(key));
 }
 
+// Three rounds, each over every key before the next: buckets requested, signatures
+// compared and the records requested, keys confirmed on the records.
 void OutboundTable::find_bulk(const OutboundKey* const* keys, uint32_t n,
                               int32_t* positions) const noexcept {
-    // rte_hash takes `const void**` although it only reads the key pointers.
-    auto* k = const_cast<const void**>(reinterpret_cast<const void* const*>(keys));
-    rte_hash_lookup_bulk(hash_, k, n, positions);
+    for (uint32_t off = 0; off < n; off += kMaxBulk) {
+        const uint32_t m = std::min(kMaxBulk, n - off);
+        Hash h[kMaxBulk];
+        uint32_t cand[kMaxBulk];
+        for (uint32_t i = 0; i < m; ++i) {
+            h[i] = hash(*keys[off + i]);
+            prefetch_buckets(h[i]);
+        }
+        for (uint32_t i = 0; i < m; ++i) {
+            cand[i] = candidate(h[i]);
+            if (cand[i] != kEmpty) prefetch(int32_t(cand[i]));
+        }
+        for (uint32_t i = 0; i < m; ++i) {
+            const OutboundKey& k = *keys[off + i];
+            int32_t& out = positions[off + i];
+            if (cand[i] == kEmpty) out = -ENOENT;  // no signature matched: absent
+            else if (pool_[cand[i]].sel == k) out = int32_t(cand[i]);
+            else out = find_hashed(k, h[i]);  // a signature collision (rare)
+        }
+    }
+}
+
+// Into a free entry of either bucket, or else a random walk that moves entries to their
+// other bucket until one has room; a walk that finds none is undone.
+bool OutboundTable::place(Hash h, uint32_t pos) noexcept {
+    uint32_t sig = h.sig, b = h.bucket;
+    if (put(buckets_[b], sig, pos)) return true;
+    b = alt(b, sig);
+    if (put(buckets_[b], sig, pos)) return true;
+    struct Step {
+        uint32_t bucket, way;
+    } path[kMaxKicks];
+    auto swap_with = [&](const Step& s) {
+        std::swap(sig, buckets_[s.bucket].sig[s.way]);
+        std::swap(pos, buckets_[s.bucket].pos[s.way]);
+    };
+    for (uint32_t k = 0; k < kMaxKicks; ++k) {
+        rng_ ^= rng_ << 13;  // xorshift32
+        rng_ ^= rng_ >> 17;
+        rng_ ^= rng_ << 5;
+        path[k] = {b, rng_ % kWays};
+        swap_with(path[k]);  // carry the evicted entry on to its other bucket
+        b = alt(b, sig);
+        if (put(buckets_[b], sig, pos)) return true;
+    }
+    for (uint32_t k = kMaxKicks; k-- > 0;) swap_with(path[k]);
+    return false;
 }
 
 int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
-    const OutboundKey k{sa.ue_addr, sa.ue_port, sa.pcscf_port};  // aligned for the hash
-    if (count_ >= capacity_) return find(k) >= 0 ? -EEXIST : -ENOSPC;
-    // For a key it holds, rte_hash_add_key returns the key's position: one search, not two.
-    const int32_t pos = rte_hash_add_key(hash_, &k);
-    if (pos < 0) return pos == -EINVAL ? -EINVAL : -ENOSPC;
+    const OutboundKey k{sa.ue_addr, sa.ue_port, sa.pcscf_port};
+    const Hash h = hash(k);
+    if (find_hashed(k, h) >= 0) return -EEXIST;
+    if (n_free_ == 0) return -ENOSPC;
+    const uint32_t pos = free_[n_free_ - 1];
+    if (!place(h, pos)) return -ENOSPC;  // never seen at half load; the table is unchanged
+    --n_free_;
     OutboundSa& r = pool_[pos];
-    if (r.spi != 0) return -EEXIST;  // a free position's record is zeroed
     std::memset(static_cast<void*>(&r), 0, sizeof r);
     r.spi = sa.spi;
     r.alg = sa.alg;
@@ -74,13 +210,15 @@ int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
     r.pcscf_addr = sa.pcscf_addr;
     r.sel = k;
     ++count_;
-    return pos;
+    return int32_t(pos);
 }
 
 void OutboundTable::erase(int32_t pos) noexcept {
     OutboundSa& r = pool_[pos];
-    rte_hash_del_key(hash_, &r.sel);
+    const Hash h = hash(r.sel);
+    if (!take(buckets_[h.bucket], uint32_t(pos))) take(buckets_[alt(h.bucket, h.sig)], uint32_t(pos));
     std::memset(static_cast<void*>(&r), 0, sizeof r);
+    free_[n_free_++] = uint32_t(pos);
     --count_;
 }
 
