@@ -82,7 +82,7 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
 OutboundTable::OutboundTable(OutboundTable&& o) noexcept
     : buckets_(std::exchange(o.buckets_, nullptr)), mask_(o.mask_),
       pool_(std::exchange(o.pool_, nullptr)), free_(std::exchange(o.free_, nullptr)),
-      capacity_(o.capacity_), n_free_(o.n_free_), count_(o.count_), rng_(o.rng_) {}
+      capacity_(o.capacity_), n_free_(o.n_free_), rng_(o.rng_) {}
 
 OutboundTable::~OutboundTable() {
     rte_free(buckets_);
@@ -114,26 +114,25 @@ void OutboundTable::prefetch_buckets(const Hash& h) const noexcept {
     rte_prefetch0(&buckets_[alt(h.bucket, h.sig)]);
 }
 
-uint32_t OutboundTable::candidate(const Hash& h) const noexcept {
+template <typename Accept>
+uint32_t OutboundTable::first_match(const Hash& h, Accept accept) const noexcept {
     for (const uint32_t b : {h.bucket, alt(h.bucket, h.sig)}) {
         const Bucket& bk = buckets_[b];
         for (uint32_t m = sig_matches(bk, h.sig); m != 0; m &= m - 1) {
             const uint32_t pos = bk.pos[__builtin_ctz(m)];
-            if (pos != kEmpty) return pos;
+            if (pos != kEmpty && accept(pos)) return pos;
         }
     }
     return kEmpty;
 }
 
+uint32_t OutboundTable::candidate(const Hash& h) const noexcept {
+    return first_match(h, [](uint32_t) { return true; });
+}
+
 int32_t OutboundTable::find_hashed(const OutboundKey& k, const Hash& h) const noexcept {
-    for (const uint32_t b : {h.bucket, alt(h.bucket, h.sig)}) {
-        const Bucket& bk = buckets_[b];
-        for (uint32_t m = sig_matches(bk, h.sig); m != 0; m &= m - 1) {
-            const uint32_t pos = bk.pos[__builtin_ctz(m)];
-            if (pos != kEmpty && pool_[pos].sel == k) return int32_t(pos);
-        }
-    }
-    return -ENOENT;
+    const uint32_t pos = first_match(h, [&](uint32_t p) { return pool_[p].sel == k; });
+    return pos == kEmpty ? -ENOENT : int32_t(pos);
 }
 
 int32_t OutboundTable::find(const OutboundKey& key) const noexcept {
@@ -209,7 +208,6 @@ int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
     r.cookie = sa.cookie;
     r.pcscf_addr = sa.pcscf_addr;
     r.sel = k;
-    ++count_;
     return int32_t(pos);
 }
 
@@ -219,7 +217,6 @@ void OutboundTable::erase(int32_t pos) noexcept {
     if (!take(buckets_[h.bucket], uint32_t(pos))) take(buckets_[alt(h.bucket, h.sig)], uint32_t(pos));
     std::memset(static_cast<void*>(&r), 0, sizeof r);
     free_[n_free_++] = uint32_t(pos);
-    --count_;
 }
 
 }  // namespace pcscf::esp

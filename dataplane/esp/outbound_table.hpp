@@ -72,7 +72,7 @@ public:
     ~OutboundTable();
 
     uint32_t capacity() const noexcept { return capacity_; }
-    uint32_t count() const noexcept { return count_; }
+    uint32_t count() const noexcept { return capacity_ - n_free_; }
     uint32_t pool_size() const noexcept { return capacity_; }  // positions are 0..capacity-1
 
     // Position of the SA, or a negative value if none.
@@ -109,15 +109,17 @@ public:
     uint32_t buckets() const noexcept { return mask_ + 1; }
 
 private:
-
     OutboundTable(OutboundBucket* buckets, uint32_t mask, OutboundSa* pool, uint32_t* free,
                   uint32_t capacity) noexcept
         : buckets_(buckets), mask_(mask), pool_(pool), free_(free), capacity_(capacity),
           n_free_(capacity) {}
 
     void prefetch_buckets(const Hash& h) const noexcept;
-    // The first entry of the key's buckets whose signature matches, or kEmpty.
-    uint32_t candidate(const Hash& h) const noexcept;
+    // The position of the first entry of the key's buckets whose signature matches and
+    // that `accept(position)` takes, or kEmpty.
+    template <typename Accept>
+    uint32_t first_match(const Hash& h, Accept accept) const noexcept;
+    uint32_t candidate(const Hash& h) const noexcept;  // any signature match
     int32_t find_hashed(const OutboundKey& k, const Hash& h) const noexcept;  // every match
     bool place(Hash h, uint32_t pos) noexcept;  // cuckoo insertion of (sig, pos)
 
@@ -126,8 +128,7 @@ private:
     OutboundSa* pool_;
     uint32_t* free_;       // free positions, a stack
     uint32_t capacity_;
-    uint32_t n_free_;
-    uint32_t count_ = 0;
+    uint32_t n_free_;      // capacity_ - the SAs installed
     uint32_t rng_ = 0x9e3779b9;  // picks the entry a cuckoo step moves
 };
 
