@@ -292,6 +292,8 @@ void run_rounds(const Options& o, Bench& b, Alg alg, uint32_t size, uint32_t sas
 
 // ---- summary ---------------------------------------------------------------------------
 
+const char* bold(bool met) { return met ? "**" : ""; }  // Markdown emphasis for a met target
+
 void print_summary(const Options& o) {
     std::printf("\nMpps per worker at zero loss, median of %d rounds [min-max]; "
                 "ratios of the same round; bold: target met\n\n", o.rounds);
@@ -309,8 +311,8 @@ void print_summary(const Options& o) {
         char name[64];
         std::snprintf(name, sizeof name, "%s %s %u B", label(dir), md5 ? "md5" : "sha1", size);
         const bool pipe_ok = pe.median >= 0.80, churn_ok = cp.median > 0.95;
-        const char* pb = pipe_ok ? "**" : "";
-        const char* cb = churn_ok ? "**" : "";
+        const char* pb = bold(pipe_ok);
+        const char* cb = bold(churn_ok);
         std::printf("| %s | %u | %.2f | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | %s%.2f%s [%.2f-%.2f] "
                     "| %s%.3f%s [%.3f-%.3f] |\n",
                     name, sas, e.median, p.median, p.min, p.max, c.median, c.min, c.max, pb,
