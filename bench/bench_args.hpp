@@ -71,4 +71,11 @@ inline std::vector<size_t> word_list_arg(std::string_view option, std::string_vi
     return list_arg(text, [&](std::string_view item) { return word_arg(option, item, words); });
 }
 
+// "4,6": IP versions.
+inline std::vector<int> ip_versions_arg(std::string_view option, std::string_view text) {
+    std::vector<int> v;
+    for (size_t w : word_list_arg(option, text, {"4", "6"})) v.push_back(w == 0 ? 4 : 6);
+    return v;
+}
+
 }  // namespace pcscf::bench

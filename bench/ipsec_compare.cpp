@@ -364,7 +364,7 @@ Options parse(int argc, char** argv) {
             sizes = true;
             o.sizes = number_list_arg<uint32_t>("--sizes=", val("--sizes="));
         } else if (a.starts_with("--ip=")) {
-            o.ips = number_list_arg<int>("--ip=", val("--ip="));
+            o.ips = ip_versions_arg("--ip=", val("--ip="));
         } else if (a.starts_with("--alg=")) {
             o.algs.clear();
             for (size_t w : word_list_arg(a, val("--alg="), {"sha1", "md5"}))

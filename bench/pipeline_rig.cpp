@@ -21,8 +21,9 @@ namespace pcscf::bench {
 using esp::SaRecord;
 
 std::vector<Frame> make_frames(std::span<const Template> ts) {
-    // Any unicast MACs: the worker does not look at them; IPv4 inside.
-    static constexpr uint8_t kEth[dp::kEthLen] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
+    // Any unicast MACs: the worker does not look at them. The EtherType follows the IP
+    // version of the packet inside.
+    static constexpr uint8_t kMacs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
     std::vector<Frame> out(ts.size());
     for (size_t i = 0; i < ts.size(); ++i) {
         const Template& t = ts[i];
@@ -30,7 +31,10 @@ std::vector<Frame> make_frames(std::span<const Template> ts) {
         f.m = t.m;
         f.data_off = uint16_t(t.data_off - dp::kEthLen);
         f.len = uint16_t(t.len + dp::kEthLen);
-        std::memcpy(f.hdr.data(), kEth, dp::kEthLen);
+        const uint16_t type = t.hdr[0] >> 4 == 6 ? dp::kEtherIpv6 : dp::kEtherIpv4;
+        std::memcpy(f.hdr.data(), kMacs, sizeof kMacs);
+        f.hdr[12] = uint8_t(type >> 8);
+        f.hdr[13] = uint8_t(type);
         std::memcpy(f.hdr.data() + dp::kEthLen, t.hdr.data(), t.hdr.size());
     }
     return out;

@@ -45,6 +45,19 @@ reserve_hugepages() {
   else log "hugepages: none could be reserved; running with --no-huge"; fi
 }
 
+# The 2 MiB pages to ask for so that <mib> MiB fit in them: at most those reserved already
+# plus half of the memory the kernel calls available (the rest of the machine keeps
+# running), at least 1024.
+hugepages_for() {
+  local mib=$1 avail have
+  avail=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null || echo 0)
+  have=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+  local pages=$(( mib / 2 )) cap=$(( have + avail / 4 ))
+  [ "$pages" -le "$cap" ] || pages=$cap
+  [ "$pages" -ge 1024 ] || pages=1024
+  echo "$pages"
+}
+
 # build <dir> [meson options...]: configure once, then build incrementally.
 build() {
   local dir=$1; shift

@@ -51,5 +51,16 @@ TEST(BenchArgsDeathTest, RefusesOtherWords) {
     EXPECT_EXIT(word_list_arg("--algs=", "sha1,", {"sha1", "md5"}), refused, "not ''");
 }
 
+TEST(BenchArgs, TakesIpVersions) {
+    EXPECT_EQ(ip_versions_arg("--ip=", "6,4"), (std::vector<int>{6, 4}));
+    EXPECT_EQ(ip_versions_arg("--ip=", "4"), (std::vector<int>{4}));
+}
+
+TEST(BenchArgsDeathTest, RefusesOtherIpVersions) {
+    // ipsec_compare took any number but 6 as IPv4.
+    EXPECT_EXIT(ip_versions_arg("--ip=", "4,5"), ExitedWithCode(2), "--ip takes 4 6, not '5'");
+    EXPECT_EXIT(ip_versions_arg("--ip=", "v6"), ExitedWithCode(2), "not 'v6'");
+}
+
 }  // namespace
 }  // namespace pcscf::bench
