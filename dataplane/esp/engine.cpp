@@ -113,7 +113,10 @@ void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
     for (const SaRecord& r : recs) {
         const SaConfig& sa = r.sa;
         if (sa.dir == Direction::inbound) {
-            if (cfg_.spi.owned_by(sa.spi, cfg_.worker)) in_.prefetch(cfg_.spi.slot(sa.spi));
+            if (!cfg_.spi.owned_by(sa.spi, cfg_.worker)) continue;
+            const uint32_t slot = cfg_.spi.slot(sa.spi);
+            if (r.op == SaOp::add) in_.prefetch_install(slot);
+            else in_.prefetch(slot);
         } else {
             key_of[n] = std::construct_at(&keys.k[n], sa.ue_addr, sa.ue_port, sa.pcscf_port);
             ++n;

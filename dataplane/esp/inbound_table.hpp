@@ -71,6 +71,11 @@ public:
         rte_prefetch0(p + 64);
         if (!inline_window_) rte_prefetch0(p + 128);
     }
+    // What install() writes: the slot and its drop counter (kept apart, off the packet path).
+    void prefetch_install(uint32_t slot) const noexcept {
+        prefetch(slot);
+        rte_prefetch0(&drops_[slot]);
+    }
 
     // Fills a free slot (SA state reset) or empties a used one.
     void install(uint32_t slot, const SaConfig& sa, const HmacKey& key) noexcept;
