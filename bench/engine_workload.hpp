@@ -31,6 +31,9 @@ struct Template {
 
 class EngineWorkload {
 public:
+    // `size` as a workload of that IP version can have it: an IPv6 ESP packet with UDP
+    // inside starts at 72 bytes, so smaller sizes stand for that smallest one.
+    static uint32_t size_for(uint32_t size, bool ipv6) { return ipv6 && size < 72 ? 72 : size; }
     // `ip_size`: length of the ESP packet's IP datagram, as on the wire (IPv4 unless
     // `ipv6`; an IPv6 ESP packet with UDP inside is at least 72 bytes).
     EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets,

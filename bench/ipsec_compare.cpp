@@ -424,7 +424,7 @@ int main(int argc, char** argv) {
                 std::unique_ptr<LibrteIpsec> lib;  // same SAs for every size: built once
                 for (uint32_t size : o.sizes) {
                     Result r;
-                    r.cfg = {ip, alg, ip == 6 ? std::max(size, 72u) : size, sas,
+                    r.cfg = {ip, alg, EngineWorkload::size_for(size, ip == 6), sas,
                              std::min(sas, librte_many)};
                     std::unique_ptr<EngineWorkload> w;
                     const uint64_t t0 = rte_get_tsc_cycles();

@@ -40,6 +40,7 @@
 #include "bench/engine_workload.hpp"
 #include "bench/pipeline_rig.hpp"
 #include "bench/spread.hpp"
+#include "bench/unfragmented.hpp"
 
 namespace pcscf::bench {
 namespace {
@@ -355,7 +356,7 @@ void run_all(const Options& o, PipelineRig& rig, WorkerLcore& lcore) {
             std::unique_ptr<dp::Worker> worker;
             std::unique_ptr<EngineWorkload> w;
             for (uint32_t asked : o.sizes) {
-                const uint32_t size = ip == 6 ? std::max(asked, 72u) : asked;
+                const uint32_t size = EngineWorkload::size_for(asked, ip == 6);
                 const auto t0 = std::chrono::steady_clock::now();
                 lcore.stop();  // not polling for nothing meanwhile
                 w.reset();
@@ -423,12 +424,9 @@ Options parse(int argc, char** argv) {
             std::exit(2);
         }
     }
-    // Larger ESP packets decapsulate to more than the tap's MTU, and the worker fragments
-    // them towards the kernel: another path (tested in netns), not measured here.
+    // Sizes the worker would fragment are another path (tested in netns), not measured here.
     const dp::ServiceConfig service;
-    const uint32_t largest = std::min<uint32_t>(
-        service.access_mtu, service.tap_mtu + esp::kEspHeaderLen + esp::kEspTrailerLen + esp::kIcvLen) &
-        ~3u;  // the workload's sizes are multiples of 4
+    const uint32_t largest = largest_unfragmented(service.access_mtu, service.tap_mtu);
     for (uint32_t size : o.sizes)
         if (size > largest) {
             std::fprintf(stderr, "--sizes: %u B is over %u B, whose payload still fits the tap's MTU (%u) "
