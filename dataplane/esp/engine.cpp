@@ -116,6 +116,7 @@ void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
             if (!cfg_.spi.owned_by(sa.spi, cfg_.worker)) continue;
             const uint32_t slot = cfg_.spi.slot(sa.spi);
             if (r.op == SaOp::add) in_.prefetch_install(slot);
+            else if (r.op == SaOp::remove) in_.prefetch_clear(slot);
             else in_.prefetch(slot);
         } else {
             key_of[n] = std::construct_at(&keys.k[n], sa.ue_addr, sa.ue_port, sa.pcscf_port);

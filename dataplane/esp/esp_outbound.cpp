@@ -85,7 +85,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         const uint8_t* l4 = p[i].ip + info.l3_len;
         // Pass 2 moves the headers 8 bytes back (into the headroom's last line, when the
         // frame starts on a line) and writes the trailer after the payload it hashes.
-        rte_prefetch0(rte_pktmbuf_mtod(m, uint8_t*) - kEspHeaderLen);
+        prefetch_for_write(rte_pktmbuf_mtod(m, uint8_t*) - kEspHeaderLen);
         prefetch_rest(p[i].ip, p[i].ip + info.total_len + kMaxTailLen);
         p[i].key = OutboundKey{info.dst(p[i].ip), load_be16(l4 + 2), load_be16(l4)};
         keys[nk] = &p[i].key;

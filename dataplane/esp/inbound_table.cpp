@@ -61,7 +61,7 @@ void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key
 void InboundTable::clear(uint32_t slot) noexcept {
     InboundSa& r = at(slot);
     if (r.spi != 0) --count_;
-    std::memset(static_cast<void*>(&r), 0, stride_);
+    std::memset(static_cast<void*>(&r), 0, offsetof(InboundSa, ue_addr));
 }
 
 }  // namespace pcscf::esp

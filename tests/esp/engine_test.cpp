@@ -235,6 +235,20 @@ TEST_F(EngineBehaviour, ReAddedSpiStartsWithAFreshWindowAndCounters) {
     EXPECT_EQ(engine->find_inbound(s.spi)->packets, 1u);
 }
 
+// A delete frees the slot by its first line alone (see InboundTable::clear): the key
+// lives there, so none is left behind.
+TEST_F(EngineBehaviour, ARemovedInboundSaLeavesNoKeyBehind) {
+    SaSpec s;
+    add(s);
+    const InboundSa& slot = engine->inbound_sas().at(engine->config().spi.slot(s.spi));
+    ASSERT_NE(slot.key, HmacKey{});
+    ASSERT_EQ(apply(SaOp::remove, s), 0);
+    EXPECT_EQ(slot.spi, 0u);
+    EXPECT_EQ(slot.key, HmacKey{});
+    EXPECT_EQ(slot.packets, 0u);
+    EXPECT_EQ(engine->inbound_sas().count(), 0u);
+}
+
 // --- inbound drops ----------------------------------------------------------------------
 
 struct BadInbound {
