@@ -17,7 +17,8 @@
 //
 //   build/bench/pipeline_benchmark [--quick] [--rounds=5] [--sas=1000000] [--churn=100000]
 //       [--churn-batch-us=0] [--packets=65536] [--passes=3] [--window=1024] [--attempts=8]
-//       [--sizes=64,512,1400] [--ip=4,6] [--algs=sha1,md5] [--record-interval-us=50] [--no-huge]
+//       [--sizes=64,512,1400] [--ip=4,6] [--algs=sha1,md5] [--record-interval-us=50]
+//       [--burst=N (pcscf-espd's default)] [--no-huge]
 // Sizes are the ESP packet's IP length; IPv6 starts at 72 bytes (as in ipsec_compare).
 #include <rte_cycles.h>
 #include <rte_lcore.h>
@@ -60,6 +61,7 @@ struct Options {
     uint32_t window = 1024;
     uint32_t attempts = 8;  // per pass, while preempted
     uint32_t record_interval_us = dp::ServiceConfig{}.record_interval_us;  // pcscf-espd's default
+    uint16_t burst = dp::ServiceConfig{}.burst;  // the worker's, and the engine baseline's
     std::vector<uint32_t> sizes{64, 512, 1400};
     std::vector<int> ips{4, 6};
     std::vector<Alg> algs{Alg::hmac_sha1_96, Alg::hmac_md5_96};
@@ -82,6 +84,7 @@ struct Row {
     std::vector<double> mpps[kKinds];  // one per round
     std::vector<double> idle;          // the NIC side's idle share, pipeline runs
     std::vector<double> churn_rate;    // SAs added (and deleted) per second achieved
+    std::vector<double> record_ns;     // the worker's time per SA record, churn runs
 };
 // SAs, IP version, direction, algorithm (SHA-1 first), size
 using RowKey = std::tuple<uint32_t, int, Direction, bool, uint32_t>;
@@ -92,10 +95,12 @@ uint64_t g_preempted = 0;  // passes counted although preempted (attempts exhaus
 // ---- one workload ----------------------------------------------------------------------
 
 struct Counters {
-    uint64_t in = 0, out = 0, drops = 0;
+    uint64_t in = 0, out = 0, drops = 0, records = 0, record_cycles = 0;
 };
 Counters counters(const dp::Worker& w) {
-    return {w.stats().esp_in, w.stats().esp_out, w.stats().drops.total() + w.engine().drops().total()};
+    const dp::WorkerStats& s = w.stats();
+    return {s.esp_in, s.esp_out, s.drops.total() + w.engine().drops().total(),
+            s.records_applied + s.records_failed, s.record_cycles};
 }
 std::string drop_reasons(const dp::Worker& w) {
     std::string s;
@@ -114,7 +119,8 @@ public:
           frames_{make_frames(w.inbound()), make_frames(w.outbound())} {}
 
     // The engine alone on the worker lcore (the worker is stopped meanwhile), as
-    // engine_benchmark measures it: bursts of 32 written back before each call, ESP
+    // engine_benchmark measures it, in the worker's bursts (--burst): each written back
+    // before its call, ESP
     // packets sealed with the next sequence numbers and caches flushed before each pass,
     // outside the time.
     double engine(Direction dir) {
@@ -122,22 +128,23 @@ public:
         uint64_t packets = 0, tsc = 0;
         std::string error;
         lcore_.run([&] {
-            constexpr uint32_t kBurst = 32;
-            rte_mbuf* burst[kBurst];
-            DropReason why[kBurst];
+            constexpr uint32_t kMax = 64;
+            const uint32_t burst_n = std::min<uint32_t>(o_.burst, kMax);  // the worker's
+            rte_mbuf* burst[kMax];
+            DropReason why[kMax];
             for (uint32_t pass = 0; pass < o_.passes && error.empty(); ++pass) {
                 for (uint32_t attempt = 1;; ++attempt) {
                     if (dir == Direction::inbound) next_inbound_pass();
                     EngineWorkload::evict_caches();
                     const uint64_t preempted = preemptions_of_self();
                     const uint64_t t0 = rte_rdtsc();
-                    for (size_t pos = 0; pos + kBurst <= ring.size() && error.empty(); pos += kBurst) {
-                        const uint16_t good = w_.process(dir, {&ring[pos], kBurst}, burst, why);
-                        if (good != kBurst) error = std::string(esp::name(why[good]));
+                    for (size_t pos = 0; pos + burst_n <= ring.size() && error.empty(); pos += burst_n) {
+                        const uint16_t good = w_.process(dir, {&ring[pos], burst_n}, burst, why);
+                        if (good != burst_n) error = std::string(esp::name(why[good]));
                     }
                     const uint64_t t1 = rte_rdtsc();
                     if (!repeat(preemptions_of_self() != preempted, attempt)) {
-                        packets += ring.size() / kBurst * kBurst;
+                        packets += ring.size() / burst_n * burst_n;
                         tsc += t1 - t0;
                         break;
                     }
@@ -151,13 +158,14 @@ public:
 
     struct PipelineResult {
         double mpps = 0, idle = 0, churn_rate = 0;
+        double record_ns = 0;  // the worker's time per record it took (worker's own clock)
     };
     PipelineResult pipeline(Direction dir, bool churn) {
         const bool in = dir == Direction::inbound;
         const std::vector<Frame>& frames = frames_[in ? 0 : 1];
         rte_ring* to = in ? rig_.access().rx : rig_.tap().rx;
         rte_ring* from = in ? rig_.tap().tx : rig_.access().tx;
-        uint64_t counted = 0, tsc = 0, wall = 0, busy = 0, churned = 0;
+        uint64_t counted = 0, tsc = 0, wall = 0, busy = 0, churned = 0, records = 0, rec_tsc = 0;
         for (uint32_t pass = 0; pass < o_.passes; ++pass) {
             for (uint32_t attempt = 1;; ++attempt) {
                 if (in) next_inbound_pass();
@@ -181,13 +189,16 @@ public:
                 wall += r.wall_tsc;
                 busy += r.busy_tsc;
                 churned += r.churn_records;
+                records += after.records - before.records;
+                rec_tsc += after.record_cycles - before.record_cycles;
                 break;
             }
         }
         if (!ctl_.settle() || ctl_.failed() != 0)
             fail(std::to_string(ctl_.failed()) + " SA records refused");
         return {double(counted) / seconds(tsc) / 1e6, 1 - double(busy) / double(wall),
-                double(churned) / 2 / seconds(tsc)};
+                double(churned) / 2 / seconds(tsc),
+                records > 0 ? seconds(rec_tsc) * 1e9 / double(records) : 0};
     }
 
     // All the workload's SAs, over the command ring as the control thread installs them.
@@ -282,10 +293,12 @@ void run_rounds(const Options& o, Bench& b, Alg alg, int ip, uint32_t size, uint
             }
             row.idle.push_back(p.idle);
             row.churn_rate.push_back(c.churn_rate);
+            row.record_ns.push_back(c.record_ns);
             std::snprintf(buf, sizeof buf,
-                          "  %s engine %5.2f pipeline %5.2f (NIC idle %2.0f%%) churn %5.2f (%.0fk SAs/s)",
+                          "  %s engine %5.2f pipeline %5.2f (NIC idle %2.0f%%) churn %5.2f "
+                          "(%.0fk SAs/s, %.0f ns a record)",
                           dir == Direction::inbound ? "in" : "out", v[kEngine], v[kPipeline],
-                          100 * p.idle, v[kChurn], c.churn_rate / 1e3);
+                          100 * p.idle, v[kChurn], c.churn_rate / 1e3, c.record_ns);
             line += buf;
         }
         std::printf("%s\n", line.c_str());
@@ -301,8 +314,8 @@ void print_summary(const Options& o) {
     std::printf("\nMpps per worker at zero loss, median of %d rounds [min-max]; "
                 "ratios of the same round; bold: target met\n\n", o.rounds);
     std::printf("| workload | IP | SAs | engine | pipeline | with churn | pipeline / engine "
-                "| churn / pipeline |\n");
-    std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
+                "| churn / pipeline | worker ns a record |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     int rows = 0, pipe_met = 0, churn_met = 0;
     std::string misses;
     for (const auto& [key, row] : g_rows) {
@@ -311,15 +324,17 @@ void print_summary(const Options& o) {
                      c = spread(row.mpps[kChurn]);
         const Spread pe = ratio(row.mpps[kPipeline], row.mpps[kEngine]);
         const Spread cp = ratio(row.mpps[kChurn], row.mpps[kPipeline]);
+        const Spread rn = spread(row.record_ns);
         char name[64];
         std::snprintf(name, sizeof name, "%s %s %u B", label(dir), md5 ? "md5" : "sha1", size);
         const bool pipe_ok = pe.median >= 0.80, churn_ok = cp.median > 0.95;
         const char* pb = bold(pipe_ok);
         const char* cb = bold(churn_ok);
         std::printf("| %s | v%d | %u | %.2f | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | %s%.2f%s [%.2f-%.2f] "
-                    "| %s%.3f%s [%.3f-%.3f] |\n",
+                    "| %s%.3f%s [%.3f-%.3f] | %.0f [%.0f-%.0f] |\n",
                     name, ip, sas, e.median, p.median, p.min, p.max, c.median, c.min, c.max, pb,
-                    pe.median, pb, pe.min, pe.max, cb, cp.median, cb, cp.min, cp.max);
+                    pe.median, pb, pe.min, pe.max, cb, cp.median, cb, cp.min, cp.max, rn.median,
+                    rn.min, rn.max);
         ++rows;
         pipe_met += pipe_ok;
         churn_met += churn_ok;
@@ -328,16 +343,20 @@ void print_summary(const Options& o) {
         if (!pipe_ok) misses += "  pipeline < 0.80 of engine: " + which;
         if (!churn_ok) misses += "  churn costs >= 5%: " + which;
     }
-    std::vector<double> idle, rate;
+    std::vector<double> idle, rate, share;
     for (const auto& [key, row] : g_rows) {
         idle.insert(idle.end(), row.idle.begin(), row.idle.end());
         rate.insert(rate.end(), row.churn_rate.begin(), row.churn_rate.end());
+        for (size_t k = 0; k < row.record_ns.size(); ++k)  // 2 records per SA changed
+            share.push_back(2 * row.churn_rate[k] * row.record_ns[k] * 1e-9);
     }
-    const Spread i = spread(idle), r = spread(rate);
+    const Spread i = spread(idle), r = spread(rate), sh = spread(share);
     std::printf("\nNIC side idle (waiting for the worker) in pipeline runs: %.0f%% [%.0f-%.0f%%]\n",
                 100 * i.median, 100 * i.min, 100 * i.max);
     std::printf("Churn achieved: %.0f SAs added and as many deleted per second [%.0f-%.0f]\n",
                 r.median, r.min, r.max);
+    std::printf("The worker's own time on SA records in churn runs (records/s x ns a record): "
+                "%.1f%% [%.1f-%.1f%%]\n", 100 * sh.median, 100 * sh.min, 100 * sh.max);
     std::printf("Passes measured again because the worker or the NIC side was preempted: %llu; "
                 "counted although preempted (after --attempts=%u): %llu\n",
                 (unsigned long long)g_repeated, o.attempts, (unsigned long long)g_preempted);
@@ -415,6 +434,13 @@ Options parse(int argc, char** argv) {
         else if (const char* v = value("--sizes=")) o.sizes = number_list_arg<uint32_t>(a, v);
         else if (const char* v = value("--ip=")) o.ips = ip_versions_arg(a, v);
         else if (const char* v = value("--record-interval-us=")) o.record_interval_us = number_arg<uint32_t>(a, v);
+        else if (const char* v = value("--burst=")) {
+            o.burst = number_arg<uint16_t>(a, v);
+            if (o.burst == 0 || o.burst > 64) {
+                std::fprintf(stderr, "--burst takes 1..64, as pcscf-espd's, not %u\n", unsigned(o.burst));
+                std::exit(2);
+            }
+        }
         else if (const char* v = value("--algs=")) {
             o.algs.clear();
             for (size_t w : word_list_arg(a, v, {"sha1", "md5"}))
@@ -450,17 +476,18 @@ int main(int argc, char** argv) {
     if (sched_getscheduler(0) == SCHED_OTHER && std::stod(timer.load_at_start()) > 1)
         std::printf("note: load average %s: other tasks will preempt the worker or the NIC side; "
                     "run on a quiet machine or under `chrt -f 1`\n", timer.load_at_start().c_str());
-    auto rig = PipelineRig::create(o.window, o.record_interval_us);
+    auto rig = PipelineRig::create(o.window, o.record_interval_us, o.burst);
     if (!rig) fail(rig.error());
     WorkerLcore lcore(worker_lcore);
     const std::string churn_mode =
         o.churn_batch_us > 0 ? "records sent in batches every " + std::to_string(int(o.churn_batch_us)) + " us"
                              : std::string("each record sent when due");
-    std::printf("pipeline: worker on lcore %u; NIC side and control thread on lcore %u; net_ring ports\n"
+    std::printf("pipeline: worker on lcore %u; NIC side and control thread on lcore %u; net_ring ports; "
+                "bursts of %u (worker and engine)\n"
                 "memory: %s; %u packets per pass, %u passes per run, %u frames in flight, %d rounds\n"
                 "churn: %.0f SAs added and %.0f deleted per second (half inbound, half outbound), %s;\n"
                 "       the worker looks at its record ring every poll while it finds records, else every %u us\n",
-                worker_lcore, rte_lcore_id(), huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)",
+                worker_lcore, rte_lcore_id(), unsigned(o.burst), huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)",
                 o.packets, o.passes, o.window, o.rounds, o.churn, o.churn,
                 churn_mode.c_str(), o.record_interval_us);
 

@@ -225,9 +225,11 @@ std::expected<rte_mempool*, std::string> pool(const char* name, uint32_t n, uint
 }  // namespace
 
 std::expected<std::unique_ptr<PipelineRig>, std::string> PipelineRig::create(uint32_t window,
-                                                                             uint32_t record_interval_us) {
+                                                                             uint32_t record_interval_us,
+                                                                             uint16_t burst) {
     std::unique_ptr<PipelineRig> rig(new PipelineRig());
     rig->cfg_.record_interval_us = record_interval_us;
+    rig->cfg_.burst = burst;
     auto pkt = pool("pipe_pkt", 1023, RTE_MBUF_DEFAULT_BUF_SIZE);
     auto big = pool("pipe_big", 63, std::min<uint32_t>(UINT16_MAX, rig->cfg_.max_datagram +
                                                                        dp::kEthLen + RTE_PKTMBUF_HEADROOM));

@@ -119,9 +119,10 @@ PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* f
 // time (make_worker() for each SA layout).
 class PipelineRig {
 public:
-    // `record_interval_us`: the workers' dp::ServiceConfig::record_interval_us.
+    // `record_interval_us`, `burst`: the workers' dp::ServiceConfig settings.
     static std::expected<std::unique_ptr<PipelineRig>, std::string> create(
-        uint32_t window, uint32_t record_interval_us = dp::ServiceConfig{}.record_interval_us);
+        uint32_t window, uint32_t record_interval_us = dp::ServiceConfig{}.record_interval_us,
+        uint16_t burst = dp::ServiceConfig{}.burst);
     ~PipelineRig();
 
     // A worker with an empty engine laid out like the workload's, serving its addresses.

@@ -1,5 +1,6 @@
 #include "control/daemon/telemetry.hpp"
 
+#include <rte_cycles.h>
 #include <rte_telemetry.h>
 
 #include <chrono>
@@ -55,6 +56,7 @@ void add_worker_counters(rte_tel_data* d, const dp::Worker& w) {
 int cmd_stats(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "workers", g_dp->workers());
+    rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());  // for the *_cycles counters
     for (uint32_t i = 0; i < g_dp->workers(); ++i) {
         rte_tel_data* w = rte_tel_data_alloc();
         rte_tel_data_start_dict(w);

@@ -73,7 +73,7 @@ public:
     // New algorithm and key for an active SA; its sequence and replay state are kept.
     std::expected<void, std::string> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
 
-    // Sends what waits in the backlogs, then drains the workers' event ring; returns how
+    // Sends what waits in the backlogs, then drains the workers' event rings; returns how
     // many events were handled.
     uint32_t pump();
     size_t backlog() const;  // removals waiting for room in a command ring

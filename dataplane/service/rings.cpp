@@ -22,16 +22,17 @@ std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t worker
                                                                  const RingSizes& sizes,
                                                                  int socket) {
     std::unique_ptr<Rings> r(new Rings());
-    auto events = make("pcscf_events", sizeof(esp::SaEvent), sizes.events, socket,
-                       RING_F_SC_DEQ);
-    if (!events) return std::unexpected(events.error());
-    r->events_ = *events;
     for (uint32_t w = 0; w < workers; ++w) {
         const std::string n = std::to_string(w);
+        r->per_worker_.emplace_back();
         auto cmd = make("pcscf_cmd_" + n, sizeof(esp::SaRecord), sizes.commands, socket,
                         RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (!cmd) return std::unexpected(cmd.error());
-        r->per_worker_.push_back({*cmd, nullptr, nullptr});
+        r->per_worker_.back().commands = *cmd;
+        auto events = make("pcscf_events_" + n, sizeof(esp::SaEvent), sizes.events, socket,
+                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (!events) return std::unexpected(events.error());
+        r->per_worker_.back().events = *events;
         auto esp = make("pcscf_hand_esp_" + n, sizeof(void*), sizes.handoff, socket, RING_F_SC_DEQ);
         if (!esp) return std::unexpected(esp.error());
         r->per_worker_.back().esp = *esp;
@@ -42,13 +43,31 @@ std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t worker
     return r;
 }
 
+uint32_t Rings::receive_events(std::span<esp::SaEvent> out) noexcept {
+    uint32_t n = 0;
+    for (const PerWorker& w : per_worker_)
+        n += rte_ring_sc_dequeue_burst_elem(w.events, out.data() + n, sizeof(esp::SaEvent),
+                                            uint32_t(out.size() - n), nullptr);
+    return n;
+}
+
+RecordRuns Rings::peek_records(uint32_t worker, uint32_t max) noexcept {
+    rte_ring_zc_data zc{};
+    const uint32_t n = rte_ring_dequeue_zc_burst_elem_start(
+        per_worker_[worker].commands, sizeof(esp::SaRecord), max, &zc, nullptr);
+    if (n == 0) return {};
+    // The records were copied in whole by send(), so they are objects of their type there.
+    return {{static_cast<const esp::SaRecord*>(zc.ptr1), zc.n1},
+            {static_cast<const esp::SaRecord*>(zc.ptr2), n - zc.n1}};
+}
+
 Rings::~Rings() {
     for (auto& w : per_worker_) {
         rte_ring_free(w.commands);
+        rte_ring_free(w.events);
         rte_ring_free(w.esp);
         rte_ring_free(w.plain);
     }
-    rte_ring_free(events_);
 }
 
 }  // namespace pcscf::dp

@@ -53,7 +53,10 @@ uint32_t Worker::poll() noexcept {
     const uint16_t q = uint16_t(parts_.index);
     rte_mbuf* rx[kMaxBurst];
     now_ = rte_rdtsc();
-    if (now_ >= next_records_) apply_records();
+    if (now_ >= next_records_) {
+        if (looked_at_.size() == 0) look_at_records();
+        else apply_records();
+    }
 
     // From the UEs, then whatever other workers handed us.
     uint16_t n = rte_eth_rx_burst(parts_.access_port, q, rx, burst);
@@ -101,15 +104,28 @@ uint16_t Worker::take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept
     return b.n;
 }
 
+// Finds the waiting records and requests their lines; the next poll applies them.
+void Worker::look_at_records() noexcept {
+    looked_at_ = rings_.peek_records(parts_.index, kMaxRecords);
+    if (looked_at_.size() == 0) {
+        next_records_ = now_ + record_interval_;  // drained: wait a while
+        return;
+    }
+    for (const auto run : {looked_at_.first, looked_at_.second})
+        esp::prefetch_lines(run.data(), run.data() + run.size());
+    stats_.record_cycles += rte_rdtsc() - now_;
+}
+
 void Worker::apply_records() noexcept {
-    const uint32_t n = rings_.take_records(parts_.index, records_);
-    if (n < kMaxRecords) next_records_ = now_ + record_interval_;  // drained: wait a while
-    if (n == 0) return;
+    const RecordRuns recs = looked_at_;
+    const uint32_t n = recs.size();
     int result[kMaxRecords];
     int32_t handle[kMaxRecords];
-    parts_.engine->apply({records_.data(), n}, result, handle);
+    const uint32_t n1 = uint32_t(recs.first.size());
+    parts_.engine->apply(recs.first, result, handle);
+    parts_.engine->apply(recs.second, result + n1, handle + n1);
     for (uint32_t i = 0; i < n; ++i) {
-        const esp::SaRecord& r = records_[i];
+        const esp::SaRecord& r = recs[i];
         esp::SaEvent& e = acks_[i];
         e = esp::SaEvent{};
         e.result = result[i];
@@ -128,10 +144,15 @@ void Worker::apply_records() noexcept {
     // waits for room (the control thread drains the ring continuously; this only spins if
     // it has stopped).
     for (uint32_t done = 0; done < n;) {
-        const uint32_t k = rings_.post_events({acks_.data() + done, n - done});
+        const uint32_t k = rings_.post_events(parts_.index, {acks_.data() + done, n - done});
         if (k == 0) rte_pause();
         done += k;
     }
+    // The slots go back to the control thread only now that nothing reads them.
+    rings_.release_records(parts_.index, n);
+    looked_at_ = {};
+    if (n < kMaxRecords) next_records_ = now_ + record_interval_;  // drained: wait a while
+    stats_.record_cycles += rte_rdtsc() - now_;  // now_: this poll's start, just before
 }
 
 uint32_t Worker::owner_of_spi(uint32_t spi) const noexcept {
@@ -251,7 +272,7 @@ void Worker::drop(rte_mbuf* m, DropReason r) noexcept {
 
 void Worker::post_events() noexcept {
     for (const esp::SaEvent& e : parts_.engine->events())
-        if (!rings_.post_event(e)) ++stats_.events_lost;
+        if (!rings_.post_event(parts_.index, e)) ++stats_.events_lost;
     parts_.engine->clear_events();
 }
 

@@ -46,12 +46,13 @@ public:
     // Polls until `running` turns false (the lcore's main loop).
     void run(const std::atomic<bool>& running) noexcept;
     // One round: SA records, both ports, handoff rings, events. Returns frames handled.
+    // Records take two polls: one finds them, the next applies them (see looked_at_).
     uint32_t poll() noexcept;
     // Frees whatever is still buffered (after the loop stopped).
     void drain() noexcept;
 
-    // SA records taken from the command ring at most per poll: one group of the engine's,
-    // whose table lines it requests together.
+    // SA records taken from the command ring at once: one group of the engine's, whose
+    // table lines it requests together.
     static constexpr uint32_t kMaxRecords = esp::Engine::kApplyGroup;
 
     uint32_t index() const noexcept { return parts_.index; }
@@ -67,6 +68,7 @@ private:
         uint16_t n = 0;
     };
 
+    void look_at_records() noexcept;
     void apply_records() noexcept;
     uint16_t take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept;
     void from_access(rte_mbuf* m) noexcept;
@@ -89,10 +91,12 @@ private:
     WorkerStats stats_;
     TxQueue access_tx_, tap_tx_;
     Batch esp_, plain_;
-    // Taken from the command ring between bursts, applied together; a member, so the
-    // idle poll does not initialise kilobytes of records it will not use.
-    std::array<esp::SaRecord, kMaxRecords> records_;
-    std::array<esp::SaEvent, kMaxRecords> acks_;  // theirs, posted in one enqueue
+    // Records in two polls: one poll finds them in the command ring and requests their
+    // cache lines (the control thread's core wrote them), the next applies them in place
+    // and takes them off the ring, so no poll waits for lines from the other core.
+    RecordRuns looked_at_;
+    std::array<esp::SaEvent, kMaxRecords> acks_;  // a member: the idle poll does not
+                                                  // initialise kilobytes it will not use
     uint64_t now_ = 0;
     const uint64_t record_interval_;  // cfg_.record_interval_us in TSC cycles
     uint64_t next_records_ = 0;       // when to look at the command ring again

@@ -23,7 +23,8 @@ namespace pcscf::dp {
     X(fragmented, "packets split to fit an MTU")                                   \
     X(records_applied, "SA records applied")                                       \
     X(records_failed, "SA records refused (see the control log)")                  \
-    X(events_lost, "SA events dropped because the event ring was full")
+    X(record_cycles, "TSC cycles spent on SA records: take, apply, acknowledge")     \
+    X(events_lost, "SA events dropped because the worker's event ring was full")
 
 struct alignas(64) WorkerStats {
 #define PCSCF_X(name, text) uint64_t name = 0;

@@ -50,7 +50,7 @@ struct SaRig {
                     e.spi = recs[i].sa.spi;
                     e.cookie = recs[i].sa.cookie;
                     e.handle = e.result == 0 ? engines[w]->handle_of(recs[i].sa) : -1;
-                    EXPECT_TRUE(rings->post_event(e));
+                    EXPECT_TRUE(rings->post_event(w, e));
                 }
         }
         sas->pump();

@@ -287,7 +287,11 @@ def main():
         table = run("sa", "list", json_out=False)
         expect("10.97.0.1" in table, f"the SA table does not show the SA:\n{table}")
         expect(run("drops")["bad_icv"] >= 2, "drops do not show the bad ICVs sent earlier")
-        expect("worker0" in run("stats"), "no per-worker stats")
+        st = run("stats")
+        expect("worker0" in st, "no per-worker stats")
+        # The SA added above was a record the worker applied: its time on records is counted.
+        cycles = sum(st[k]["record_cycles"] for k in st if k.startswith("worker") and k != "workers")
+        expect(st["tsc_hz"] > 0 and cycles > 0, f"no time on SA records counted: {st}")
         run("sa", "del", str(added["id"]))
         expect(not any(r["id"] == added["id"] for r in run("sa", "list")), "deleted SA still listed")
         r = subprocess.run(ctl + ["sa", "add", "dir=sideways"], capture_output=True, text=True, timeout=10)

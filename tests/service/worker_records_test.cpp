@@ -20,7 +20,7 @@ namespace {
 class WorkerRecords : public testing::Test {
 protected:
     // A worker with empty ports; SA records are all it sees.
-    void make_worker(uint32_t record_interval_us) {
+    void make_worker(uint32_t record_interval_us, RingSizes sizes = {}) {
         static int serial = 0;
         const std::string tag = std::to_string(serial++);
         pool_ = rte_pktmbuf_pool_create(("wr_pkt" + tag).c_str(), 255, 0, 0,
@@ -45,7 +45,7 @@ protected:
         cfg_.reassembly_flows = 16;
         cfg_.engine.spi = esp::SpiLayout{0x1000, 1, 256};
         cfg_.engine.outbound_capacity = 64;
-        auto rings = Rings::create(1, RingSizes{}, SOCKET_ID_ANY);
+        auto rings = Rings::create(1, sizes, SOCKET_ID_ANY);
         ASSERT_TRUE(rings.has_value()) << rings.error();
         rings_ = std::move(*rings);
         auto parts = make_worker_parts(cfg_, 0, pool_, pool_, pool_, SOCKET_ID_ANY);
@@ -76,6 +76,9 @@ protected:
     }
 
     uint64_t applied() const { return worker_->stats().records_applied; }
+    void polls(int n) {
+        for (int i = 0; i < n; ++i) worker_->poll();
+    }
     uint32_t queued() const { return rings_->pending_records(0); }
 
     ServiceConfig cfg_;
@@ -88,21 +91,25 @@ protected:
 };
 
 // An hour between looks: only the drained ring makes the worker wait, so a backlog is
-// taken poll after poll, and what comes after the ring was found drained waits.
+// taken group after group, and what comes after the ring was found drained waits. Each
+// group takes two polls: one finds it and requests its lines, the next applies it.
 TEST_F(WorkerRecords, ABacklogIsTakenAtOnceAndANewRecordWaitsForTheInterval) {
     constexpr uint32_t full = Worker::kMaxRecords, backlog = 2 * full + 8;
     make_worker(3'600'000'000u);
     for (uint32_t i = 0; i < backlog; ++i) send_add(i);
     worker_->poll();
-    EXPECT_EQ(applied(), full);  // a full take: more are likely queued
+    EXPECT_EQ(applied(), 0u);  // found, not applied yet: still queued
+    EXPECT_EQ(queued(), backlog);
     worker_->poll();
+    EXPECT_EQ(applied(), full);  // a full group: more are likely queued
+    EXPECT_EQ(queued(), backlog - full);
+    polls(2);
     EXPECT_EQ(applied(), 2 * full);
-    worker_->poll();
-    EXPECT_EQ(applied(), backlog);  // a partial take: the ring is drained
+    polls(2);
+    EXPECT_EQ(applied(), backlog);  // a partial group: the ring is drained
     EXPECT_EQ(queued(), 0u);
     send_add(backlog);
-    worker_->poll();
-    worker_->poll();
+    polls(2);
     EXPECT_EQ(applied(), backlog);
     EXPECT_EQ(queued(), 1u);
     EXPECT_EQ(worker_->engine().inbound_sas().count(), backlog);
@@ -110,12 +117,41 @@ TEST_F(WorkerRecords, ABacklogIsTakenAtOnceAndANewRecordWaitsForTheInterval) {
 
 TEST_F(WorkerRecords, WithNoIntervalEveryPollLooks) {
     make_worker(0);
-    worker_->poll();  // finds the ring empty
+    polls(3);  // finds the ring empty
+    EXPECT_EQ(worker_->stats().record_cycles, 0u);  // nothing found costs nothing counted
     send_add(0);
+    worker_->poll();
+    EXPECT_EQ(applied(), 0u);
     worker_->poll();
     EXPECT_EQ(applied(), 1u);
     EXPECT_EQ(queued(), 0u);
     EXPECT_EQ(worker_->engine().inbound_sas().count(), 1u);
+    EXPECT_GT(worker_->stats().record_cycles, 0u);
+}
+
+// Records applied where they lie in the ring: a group that wraps around its end comes in
+// two runs, and every record is applied and acknowledged once, in order.
+TEST_F(WorkerRecords, AGroupAcrossTheRingsEndIsAppliedInOrder) {
+    RingSizes sizes;
+    sizes.commands = 128;  // 127 usable
+    make_worker(0, sizes);
+    constexpr uint32_t first = 100, second = 64;  // the second group spans slots 100..163
+    for (uint32_t i = 0; i < first; ++i) send_add(i);
+    polls(4);
+    ASSERT_EQ(applied(), first);
+    for (uint32_t i = first; i < first + second; ++i) send_add(i);
+    polls(2);
+    EXPECT_EQ(applied(), first + second);
+    EXPECT_EQ(queued(), 0u);
+    EXPECT_EQ(worker_->engine().inbound_sas().count(), first + second);
+    esp::SaEvent ev[256];
+    const uint32_t n = rings_->receive_events(ev);
+    ASSERT_EQ(n, first + second);
+    for (uint32_t i = 0; i < n; ++i) {
+        EXPECT_EQ(ev[i].kind, esp::EventKind::applied);
+        EXPECT_EQ(ev[i].spi, 0x1000 + i) << "acknowledgement " << i;
+        EXPECT_EQ(ev[i].result, 0) << "acknowledgement " << i;
+    }
 }
 
 }  // namespace
