@@ -2,8 +2,9 @@
 // The lockless rings between threads, single-producer single-consumer where one thread
 // sits at each end. Control -> worker: SA records (one ring per worker). Worker ->
 // control: SA events (one ring per worker, so a worker never contends with another for
-// a ring's head, which a multi-producer enqueue takes with a locked instruction). Worker -> worker: packets that reached a worker which does not own their SA
-// (two multi-producer rings per owner: ESP to verify, plain packets to protect).
+// a ring's head, which a multi-producer enqueue takes with a locked instruction).
+// Worker -> worker: packets that reached a worker which does not own their SA (two
+// multi-producer rings per owner: ESP to verify, plain packets to protect).
 // Records and events travel by value, so nothing is allocated or shared per message.
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
