@@ -120,18 +120,16 @@ public:
 
     // The engine alone on the worker lcore (the worker is stopped meanwhile), as
     // engine_benchmark measures it, in the worker's bursts (--burst): each written back
-    // before its call, ESP
-    // packets sealed with the next sequence numbers and caches flushed before each pass,
-    // outside the time.
+    // before its call, ESP packets sealed with the next sequence numbers and caches
+    // flushed before each pass, outside the time.
     double engine(Direction dir) {
         auto& ring = dir == Direction::inbound ? w_.inbound() : w_.outbound();
         uint64_t packets = 0, tsc = 0;
         std::string error;
         lcore_.run([&] {
-            constexpr uint32_t kMax = 64;
-            const uint32_t burst_n = std::min<uint32_t>(o_.burst, kMax);  // the worker's
-            rte_mbuf* burst[kMax];
-            DropReason why[kMax];
+            const uint32_t burst_n = o_.burst;  // the worker's, at most dp::kMaxBurst
+            rte_mbuf* burst[dp::kMaxBurst];
+            DropReason why[dp::kMaxBurst];
             for (uint32_t pass = 0; pass < o_.passes && error.empty(); ++pass) {
                 for (uint32_t attempt = 1;; ++attempt) {
                     if (dir == Direction::inbound) next_inbound_pass();
@@ -436,7 +434,7 @@ Options parse(int argc, char** argv) {
         else if (const char* v = value("--record-interval-us=")) o.record_interval_us = number_arg<uint32_t>(a, v);
         else if (const char* v = value("--burst=")) {
             o.burst = number_arg<uint16_t>(a, v);
-            if (o.burst == 0 || o.burst > 64) {
+            if (o.burst == 0 || o.burst > dp::kMaxBurst) {
                 std::fprintf(stderr, "--burst takes 1..64, as pcscf-espd's, not %u\n", unsigned(o.burst));
                 std::exit(2);
             }

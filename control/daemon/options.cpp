@@ -234,7 +234,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
         out.options = std::unexpected(m);
         return out;
     };
-    if (s.burst == 0 || s.burst > 64) return bad("--burst must be 1..64");
+    if (s.burst == 0 || s.burst > dp::kMaxBurst) return bad("--burst must be 1..64");
     if (s.record_interval_us > 10'000) return bad("--record-interval-us must be 0..10000");
     if (!esp::ReplayWindow::valid_size(e.replay_window)) return bad("--replay-window must be 64..65536");
     if (s.access_mtu < 1280 || s.access_mtu > 9000) return bad("--access-mtu must be 1280..9000");

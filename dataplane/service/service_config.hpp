@@ -16,6 +16,9 @@ struct PortRange {
     bool contains(uint16_t p) const noexcept { return p >= first && p <= last && first != 0; }
 };
 
+// The largest receive burst a worker takes (its batches are sized for it).
+inline constexpr uint16_t kMaxBurst = 64;
+
 struct ServiceConfig {
     std::string access_port;                 // DPDK port name, e.g. net_af_packet0 or a PCI address
     std::string tap_name = "pcscf0";         // the kernel's side of the exception path
@@ -23,7 +26,7 @@ struct ServiceConfig {
     PortRange protected_ports{5100, 5199};
     uint32_t workers = 1;
     std::vector<unsigned> worker_lcores;     // one per worker
-    uint16_t burst = 32;
+    uint16_t burst = 32;                     // 1..kMaxBurst
     uint16_t rx_ring = 1024, tx_ring = 1024;
     uint32_t mbufs = 16383;                  // per worker, access + tap
     // Once a worker finds its command ring drained, it looks again only after this long,

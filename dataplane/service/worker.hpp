@@ -62,7 +62,6 @@ public:
     const ipfrag::Reassembler& tap_reassembly() const noexcept { return *parts_.tap_reassembly; }
 
 private:
-    static constexpr uint16_t kMaxBurst = 64;
     struct Batch {
         rte_mbuf* m[kMaxBurst];
         uint16_t n = 0;
