@@ -144,7 +144,7 @@ void Terminator::deregister(const std::vector<std::pair<std::string, esp::IpAddr
     const uint32_t limit = dp::RingSizes{}.commands - kRoom;
     for (const auto& [impi, addr] : ues) {
         while (rig_->rings().pending_records(0) > limit) sas_->pump();
-        registrar_->deregistered(impi, addr);
+        registrar_->deregistered(impi, addr, Clock::now());
     }
 }
 

@@ -142,6 +142,7 @@ SipProxy::~SipProxy() {
 
 int SipProxy::poll(int timeout_ms, Clock::time_point now) {
     now_ = now;
+    release_challenges(now);
     std::array<epoll_event, 16> ev;
     const int n = ::epoll_wait(epoll_, ev.data(), int(ev.size()), timeout_ms);
     int handled = 0;
@@ -268,11 +269,23 @@ void SipProxy::from_ue(const sip::Message& m, const Arrival& a, Clock::time_poin
         return drop("unprotected", what(m) + " from " + where(a) + " is not a REGISTER");
     if (a.protected_) reg_.on_protected_message(a);
     if (m.method() == "REGISTER") return ue_register(m, a, now);
-    // Rule 4: a protected request names an IMPU registered over the SA it came on.
-    const auto from = sip::from(m);
-    const auto impi = reg_.check_protected(a, std::string(from->uri.text));
-    if (!impi) return drop("wrong_sa", what(m) + " from " + where(a) + ": " + impi.error().reason);
+    const auto impi = claimed_identities(m, a);
+    if (!impi) {
+        if (impi.error().status == 400) return refuse(m, a, impi.error());
+        return drop("wrong_sa", what(m) + " from " + where(a) + ": " + impi.error().reason);
+    }
     to_core(m, a, Kind::ue_request, *impi, true, now);
+}
+
+std::expected<std::string, Refusal> SipProxy::claimed_identities(const sip::Message& m, const Arrival& a) const {
+    auto impi = reg_.check_protected(a, std::string(sip::from(m)->uri.text));
+    if (!impi) return impi;
+    auto preferred = sip::name_addrs(m, HeaderKind::p_preferred_identity);
+    if (!preferred) return std::unexpected(Refusal{400, preferred.error().message});
+    for (const auto& p : *preferred)
+        if (auto r = reg_.check_protected(a, std::string(p.uri.text)); !r)
+            return std::unexpected(Refusal{403, "P-Preferred-Identity: " + r.error().reason});
+    return impi;
 }
 
 void SipProxy::ue_register(const sip::Message& m, const Arrival& a, Clock::time_point now) {
@@ -280,6 +293,8 @@ void SipProxy::ue_register(const sip::Message& m, const Arrival& a, Clock::time_
     if (auto creds = sip::auth_values(m, HeaderKind::authorization); creds && !creds->empty())
         if (auto u = creds->front().username()) impi = *u;
     impu = sip::to(m)->uri.text;
+    if (registering_.contains({impi, a.ue}))
+        return refuse(m, a, {500, "a REGISTER of this UE is still in progress", 1});
     auto client = sip::security_mechanisms(m, HeaderKind::security_client);
     auto verify = sip::security_mechanisms(m, HeaderKind::security_verify);
     if (!client) return refuse(m, a, {400, client.error().message});
@@ -287,7 +302,7 @@ void SipProxy::ue_register(const sip::Message& m, const Arrival& a, Clock::time_
     if (reg_.over_temporary(impi, a)) {  // SM7
         if (auto r = reg_.on_sm7(impi, a, *client, *verify); !r) {
             refuse(m, a, r.error(), reg_.failure_route(impi, a.ue));
-            return after_grace(now, [this, impi, ue = a.ue] { reg_.abort(impi, ue); });
+            return reg_.abort(impi, a.ue, now);
         }
         return to_core(m, a, Kind::sm7, impi, true, now);
     }
@@ -306,7 +321,7 @@ void SipProxy::ue_response(const sip::Message& m, const Arrival& a) {
     if (t == txns_.end() || t->second.kind != Kind::core_request)
         return drop("no_transaction", what(m) + " from " + where(a));
     if (t->second.done) return;  // the UE sent its final answer again: the core has it
-    auto out = secagree::response_to_ue(m);
+    auto out = secagree::response_to_core(m);
     if (!out) return drop("malformed", out.error().message);
     if (auto err = core_socket().send(*out, t->second.core_from); !err.empty()) return drop("send", err);
     ++counters_.to_core;
@@ -322,7 +337,7 @@ void SipProxy::ue_response(const sip::Message& m, const Arrival& a) {
 void SipProxy::to_core(const sip::Message& m, const Arrival& a, Kind kind, const std::string& impi,
                        bool integrity_protected, Clock::time_point now) {
     const std::string branch = new_branch();
-    auto out = kind == Kind::ue_request ? secagree::relay_request(m, core_hop(), branch)
+    auto out = kind == Kind::ue_request ? secagree::relay_request(m, core_hop(), branch, true)
                                         : secagree::register_to_core(m, a, core_hop(), branch, integrity_protected);
     if (!out) return refuse(m, a, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{kind, impi, a, reply_to(m, a), {}, std::string(m.bytes()), std::move(*out), now,
@@ -332,6 +347,7 @@ void SipProxy::to_core(const sip::Message& m, const Arrival& a, Kind kind, const
     trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(uint8_t(kind))) + ")  -> core " +
            cfg_.core.to_string());
     by_their_branch_[t.their] = branch;
+    if (kind != Kind::ue_request) registering_[{impi, a.ue}] = branch;
     txns_.emplace(branch, std::move(t));
 }
 
@@ -349,7 +365,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
         }
         const bool final = m.status_code() >= 200;
         keep_ = final ? &t->second.answer_again : nullptr;
-        core_response(m, t->second, now);
+        core_response(m, t->first, t->second, now);
         keep_ = nullptr;
         t->second.done = final;
         return;
@@ -382,7 +398,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     // 7.1); over TCP it answers on our connection.
     const bool tcp = tcp_ues_.contains(dest->first.to_string());
     const std::string branch = new_branch();
-    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch);
+    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch, false);
     if (!out) return answer_core(m, from, m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message);
     Txn t{Kind::core_request, impu, {}, {}, from, std::string(m.bytes()), std::move(*out), now, their, false, {}};
     t.from.conn = tcp ? kOurConnection : 0;  // how retransmissions go
@@ -392,7 +408,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     txns_.emplace(branch, std::move(t));
 }
 
-void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point now) {
+void SipProxy::core_response(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now) {
     const int status = m.status_code();
     const esp::IpAddr ue = t.from.ue;
     if (status == 100) return;  // hop by hop
@@ -402,55 +418,101 @@ void SipProxy::core_response(const sip::Message& m, Txn& t, Clock::time_point no
         to_ue(*out, ue, r, t.ue_reply, label, t.from.conn);
     };
     const Route back = reg_.route_back(t.from).value_or(Route{});
+    const UeKey k{t.impi, ue};
     switch (t.kind) {
         case Kind::sm1:
         case Kind::sm7: {
             if (status < 200) return send_back(t.kind == Kind::sm1 ? back : reg_.failure_route(t.impi, ue), what(m));
-            std::optional<sip::AkaKey> ik;
-            if (auto ch = sip::auth_values(m, HeaderKind::www_authenticate); ch)
-                for (const auto& c : *ch)
-                    if (c.ik) ik = c.ik;
-            if (status == 401 && t.kind == Kind::sm1 && ik) {
-                auto six = reg_.on_sm6(t.impi, ue, *ik, now);
-                if (!six) {
-                    auto req = sip::parse_message(t.request, sip::Framing::datagram);
-                    if (req) refuse(*req, t.from, six.error());
-                    reg_.abort(t.impi, ue);
-                    return;
-                }
-                auto out = secagree::challenge_to_ue(m, six->first);
-                if (!out) return drop("malformed", out.error().message);
-                return to_ue(*out, ue, six->second, t.ue_reply, "401 (SM6) + Security-Server", t.from.conn);
-            }
+            if (status == 401 && t.kind == Kind::sm1) return challenge(m, branch, t, now);
             if (status == 200) {
                 auto r = reg_.on_sm12(t.impi, ue, granted(m), now);
                 if (r) {  // the core's requests follow the transport the UE registered over
                     if (t.from.conn != 0) tcp_ues_.insert(ue.to_string());
                     else tcp_ues_.erase(ue.to_string());
-                    return send_back(*r, "200 (SM12)");
+                    send_back(*r, "200 (SM12)");
+                } else {
+                    drop("registrar", r.error().reason);
+                    send_back(back, "200");
                 }
-                drop("registrar", r.error().reason);
-                return send_back(back, "200");
+                return registration_done(k, branch);
             }
             // A failure answer to the registration: out the way the registrar says, then
-            // the temporary set goes (TS 33.203 7.4.2a).
+            // the temporary set retires (TS 33.203 7.4.2a).
             send_back(reg_.failure_route(t.impi, ue), what(m));
-            return after_grace(now, [this, impi = t.impi, ue] { reg_.abort(impi, ue); });
+            reg_.abort(t.impi, ue, now);
+            return registration_done(k, branch);
         }
         case Kind::deregister:
             send_back(back, what(m) + " (de-registration)");
-            if (status == 200)
-                after_grace(now, [this, impi = t.impi, ue] {
-                    reg_.deregistered(impi, ue);
-                    tcp_ues_.erase(ue.to_string());
-                });
-            return;
+            if (status == 200) {  // every set retires; a registration after this is a new one
+                reg_.deregistered(t.impi, ue, now);
+                tcp_ues_.erase(ue.to_string());
+            }
+            return registration_done(k, branch);
         case Kind::ue_request:
             if (!back.protected_) return drop("sa_gone", what(m) + " for a UE whose SA went");
             return send_back(back, what(m));
         case Kind::core_request:
             return drop("no_transaction", what(m) + " from the core for its own request");
     }
+}
+
+// SM6: the core's 401 to SM1 installs the temporary set; the 401 itself waits in held_
+// until the workers have installed it (release_challenges).
+void SipProxy::challenge(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now) {
+    std::optional<sip::AkaKey> ik;
+    bool ck = false;
+    if (auto ch = sip::auth_values(m, HeaderKind::www_authenticate); ch)
+        for (const auto& c : *ch) {
+            if (c.ik) ik = c.ik;
+            ck = ck || c.ck.has_value();
+        }
+    if (!ik) {  // TS 33.203 7.2: without IK there is no key for the SAs
+        drop("core_401_without_keys", "401 from the core for " + t.impi + " carries no ik" +
+                                          std::string(ck ? "" : " and no ck"));
+        return refuse_registration(
+            branch, t, {500, std::string("the IMS core's 401 carries no integrity key (ik") + (ck ? ")" : ", ck)")}, now);
+    }
+    auto six = reg_.on_sm6(t.impi, t.from.ue, *ik, now);
+    if (!six) return refuse_registration(branch, t, six.error(), now);
+    auto out = secagree::challenge_to_ue(m, six->first);
+    if (!out) return refuse_registration(branch, t, {500, "cannot relay the core's 401: " + out.error().message}, now);
+    held_[{t.impi, t.from.ue}] = {branch, std::move(*out), six->second, now};
+}
+
+void SipProxy::release_challenges(Clock::time_point now) {
+    for (const secagree::Settled& s : reg_.take_settled()) {
+        auto h = held_.find({s.impi, s.ue});
+        if (h == held_.end()) continue;
+        const HeldChallenge c = std::move(h->second);
+        held_.erase(h);
+        auto t = txns_.find(c.branch);
+        if (t == txns_.end()) {  // forgotten meanwhile: nobody to answer
+            reg_.abort(s.impi, s.ue, now);
+            registration_done({s.impi, s.ue}, c.branch);
+            continue;
+        }
+        if (s.refused) {
+            refuse_registration(c.branch, t->second, *s.refused, now);
+            continue;
+        }
+        keep_ = &t->second.answer_again;  // a retransmitted SM1 gets the 401 again
+        to_ue(c.bytes, s.ue, c.route, t->second.ue_reply, "401 (SM6) + Security-Server", t->second.from.conn);
+        keep_ = nullptr;
+        registration_done({s.impi, s.ue}, c.branch);
+    }
+}
+
+// SM1 is answered the way it came (plain, or over the set it used).
+void SipProxy::refuse_registration(const std::string& branch, const Txn& t, const Refusal& why,
+                                   Clock::time_point now) {
+    if (auto req = sip::parse_message(t.request, sip::Framing::datagram)) refuse(*req, t.from, why);
+    reg_.abort(t.impi, t.from.ue, now);
+    registration_done({t.impi, t.from.ue}, branch);
+}
+
+void SipProxy::registration_done(const UeKey& k, const std::string& branch) {
+    if (auto it = registering_.find(k); it != registering_.end() && it->second == branch) registering_.erase(it);
 }
 
 void SipProxy::to_ue(std::string_view bytes, const esp::IpAddr& ue, const Route& r, const Endpoint& plain,
@@ -505,6 +567,9 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     const esp::IpAddr* me = access_for(a.ue);
     (void)w->add_header("Warning", "399 " + (me ? secagree::Hop{"UDP", *me}.host() : std::string("pcscf")) +
                                        " \"" + text + "\"");
+    // RFC 3329 2.3.1: a 494 lists what we accept, so the UE can offer again.
+    if (why.status == 494) (void)w->add_header(HeaderKind::security_server, sip::format_mechanisms(reg_.mechanisms()));
+    if (why.retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(why.retry_after));
     // Back the way it came: a protected request over the pair it used.
     const Route r = over ? *over : a.protected_ ? Route{true, a.local_port, 0, a.ue_port, 0} : Route{};
     ++counters_.refused;
@@ -529,22 +594,25 @@ void SipProxy::drop(std::string_view reason, std::string_view detail) {
     trace_("dropped (" + std::string(reason) + "): " + std::string(detail));
 }
 
-void SipProxy::after_grace(Clock::time_point now, std::function<void()> f) {
-    later_.emplace_back(now + cfg_.delete_grace, std::move(f));
-}
-
 void SipProxy::tick(Clock::time_point now) {
-    // Run what is due; a task may add more (none does today), so collect first.
-    std::vector<std::function<void()>> due;
-    std::erase_if(later_, [&](auto& l) {
-        if (l.first > now) return false;
-        due.push_back(std::move(l.second));
+    std::vector<std::pair<UeKey, std::string>> late;  // 401s whose SAs did not come in time
+    std::erase_if(held_, [&](const auto& kv) {
+        if (now - kv.second.since < cfg_.sa_install_timeout) return false;
+        late.emplace_back(kv.first, kv.second.branch);
         return true;
     });
-    for (auto& f : due) f();
+    for (const auto& [k, branch] : late) {
+        drop("sa_install_timeout", "the SAs for " + k.first + " were not installed in time");
+        if (auto t = txns_.find(branch); t != txns_.end())
+            refuse_registration(branch, t->second, {500, "the datapath did not install the SAs in time", 1}, now);
+        else
+            reg_.abort(k.first, k.second, now);
+        registration_done(k, branch);
+    }
     std::erase_if(txns_, [&](const auto& kv) {
         if (now - kv.second.created < cfg_.txn_lifetime) return false;
         by_their_branch_.erase(kv.second.their);
+        registration_done({kv.second.impi, kv.second.from.ue}, kv.first);
         return true;
     });
     // Connections outlive what they carry by a transaction's lifetime: unprotected ones

@@ -40,7 +40,9 @@ struct ProxyConfig {
     Endpoint core;                    // next hop towards the IMS core (I-/S-CSCF)
     Endpoint core_local;              // our side towards it: what Via and Path name
     std::chrono::milliseconds txn_lifetime{32000};  // RFC 3261 64*T1
-    std::chrono::milliseconds delete_grace{1000};   // SAs outlive their last message this long
+    // A 401 waits for the workers to install the SAs it announces; past this the
+    // registration is refused (500), as a datapath that does not apply records is broken.
+    std::chrono::milliseconds sa_install_timeout{2000};
     size_t max_connections = 4096;                  // TCP, from and to UEs
 };
 
@@ -64,7 +66,7 @@ public:
     // first one. Returns how many were handled (0: nothing happened).
     int poll(int timeout_ms, Clock::time_point now);
     // Forgets transactions 32 s old (completed ones answer retransmissions until then);
-    // runs the SA deletions that waited for their last message;
+    // refuses registrations whose SAs were not installed in time;
     // closes idle unprotected connections and protected ones whose SAs are gone.
     void tick(Clock::time_point now);
 
@@ -112,7 +114,8 @@ private:
     void ue_register(const sip::Message& m, const secagree::Arrival& a, Clock::time_point now);
     void ue_response(const sip::Message& m, const secagree::Arrival& a);
     void from_core(const sip::Message& m, const Endpoint& from, Clock::time_point now);
-    void core_response(const sip::Message& m, Txn& t, Clock::time_point now);
+    void core_response(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now);
+    void challenge(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now);
 
     // Relays a UE's request to the core under a new branch (a retransmission: the same).
     void to_core(const sip::Message& m, const secagree::Arrival& a, Kind kind, const std::string& impi,
@@ -129,9 +132,20 @@ private:
     // Answers a UE's request ourselves: over `over`, else back the way it came.
     void refuse(const sip::Message& request, const secagree::Arrival& a, const secagree::Refusal& why,
                 std::optional<secagree::Route> over = std::nullopt);
+    // Refuses the REGISTER of transaction `t` (ours, `branch`): the registration attempt ends.
+    void refuse_registration(const std::string& branch, const Txn& t, const secagree::Refusal& why,
+                             Clock::time_point now);
     void answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason);
     void drop(std::string_view reason, std::string_view detail);
-    void after_grace(Clock::time_point now, std::function<void()> f);
+    // Rule 4 and RFC 3325: the IMPI whose registration over the request's SA holds every
+    // identity the request claims (From, each P-Preferred-Identity).
+    std::expected<std::string, secagree::Refusal> claimed_identities(const sip::Message& m,
+                                                                     const secagree::Arrival& a) const;
+    // Sends the 401s whose SAs the workers have installed; refuses those they refused.
+    void release_challenges(Clock::time_point now);
+    // The UE's registration step that is under way (to the core and back), if any.
+    using UeKey = std::pair<std::string, esp::IpAddr>;  // IMPI, UE address
+    void registration_done(const UeKey& k, const std::string& branch);
 
     const UdpSocket* socket_for(const esp::IpAddr& family, uint16_t port) const;
     const UdpSocket& core_socket() const { return listeners_.back().socket; }  // bound last
@@ -154,7 +168,18 @@ private:
     uint32_t next_conn_ = 1;
     std::map<std::string, Txn> txns_;                  // by our branch
     std::map<std::string, std::string> by_their_branch_;  // UE / core branch + source -> ours
-    std::vector<std::pair<Clock::time_point, std::function<void()>>> later_;
+    // A 401 waiting for its SAs (TS 33.203 7.2: installed before the UE is told of them).
+    struct HeldChallenge {
+        std::string branch;  // its transaction
+        std::string bytes;
+        secagree::Route route;
+        Clock::time_point since;
+    };
+    std::map<UeKey, HeldChallenge> held_;
+    // One REGISTER of a UE at a time between the UE and the core (RFC 3261 10.2 asks the
+    // UE for it): its branch, until its final answer went back to the UE. Otherwise a
+    // de-REGISTER and a REGISTER can cross at the core, and the two ends disagree.
+    std::map<UeKey, std::string> registering_;
     std::function<void()>* keep_ = nullptr;  // while a final answer is relayed: to_ue() keeps it there
     uint64_t next_branch_ = 1;
     std::string branch_prefix_;

@@ -60,9 +60,9 @@ std::expected<SaId, std::string> SaManager::add(const SaRequest& req) {
         if (req.spi == 0) return std::unexpected(std::string("an outbound SA needs the UE's SPI (not 0)"));
         if (req.ue_port == 0 || req.pcscf_port == 0)
             return std::unexpected(std::string("an outbound SA needs both ports"));
-    } else if (req.spi != 0 && req.spi < 256) {
-        return std::unexpected("SPI " + std::to_string(req.spi) + " is reserved (1-255)");
     }
+    if (req.spi != 0 && req.spi < 256)  // RFC 4303 2.1, either direction
+        return std::unexpected("SPI " + std::to_string(req.spi) + " is reserved (1-255)");
     auto key = expand(req.alg, req.key);
     if (!key) return std::unexpected(key.error());
 

@@ -8,7 +8,7 @@ using ctl::SaId;
 
 Registrar::Registrar(ctl::SaManager& sas, RegistrarConfig cfg, esp::IpAddr pcscf_v4,
                      esp::IpAddr pcscf_v6)
-    : sas_(sas), cfg_(std::move(cfg)), v4_(pcscf_v4), v6_(pcscf_v6) {}
+    : sas_(sas), cfg_(std::move(cfg)), v4_(pcscf_v4), v6_(pcscf_v6), retiring_(cfg_.delete_grace) {}
 
 Registrar::Ue* Registrar::find(const std::string& impi, const esp::IpAddr& ue) {
     auto it = ues_.find(key(impi, ue));
@@ -30,16 +30,34 @@ std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> Registrar::choose(
     return std::nullopt;
 }
 
-uint32_t Registrar::sas_per_direction(const Ue& u) const {
+std::vector<sip::SecurityMechanism> Registrar::mechanisms() const {
+    std::vector<sip::SecurityMechanism> out;
+    for (size_t i = 0; i < cfg_.alg_priority.size(); ++i) {
+        sip::SecurityMechanism m;
+        m.name = "ipsec-3gpp";
+        m.q = uint16_t(1000 - 100 * std::min<size_t>(i, 9));
+        for (auto [name, value] : {std::pair<std::string_view, std::string_view>{"alg", sip::to_string(to_sip(cfg_.alg_priority[i]))},
+                                   {"ealg", "null"}, {"prot", "esp"}, {"mod", "trans"}})
+            m.params.push_back({std::string(name), std::string(value), true, false});
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+uint32_t Registrar::sas_of(const std::string& impi) const {
     // Each set holds two SAs per direction; a kept old set still holds one.
-    return (u.current ? 2 : 0) + (u.kept ? 1 : 0) + (u.pending && u.pending->temp ? 2 : 0);
+    uint32_t n = retiring_.sas_of(impi);
+    for (auto it = ues_.lower_bound({impi, esp::IpAddr{}}); it != ues_.end() && it->first.first == impi; ++it) {
+        const Ue& u = it->second;
+        n += (u.current ? 2 : 0) + (u.kept ? 1 : 0) + (u.pending && u.pending->temp ? 2 : 0);
+    }
+    return n;
 }
 
 bool Registrar::port_uc_in_use(const esp::IpAddr& ue, uint16_t port_uc) const {
-    for (auto it = flows_.lower_bound({ue.bytes, 0, 0});
-         it != flows_.end() && std::get<0>(it->first) == ue.bytes; ++it)
+    for (auto it = flows_.lower_bound({ue, 0, 0}); it != flows_.end() && std::get<0>(it->first) == ue; ++it)
         if (std::get<1>(it->first) == port_uc) return true;
-    return temp_ports_.contains({ue.bytes, port_uc});
+    return temp_ports_.contains({ue, port_uc}) || retiring_.port_in_use(ue, port_uc);
 }
 
 std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point now) {
@@ -50,6 +68,8 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     const sip::Ipsec3gpp& offer = chosen->first;
     if (offer.port_c == offer.port_s || offer.spi_c == offer.spi_s)
         return std::unexpected(Refusal{403, "Security-Client: port-c/port-s and spi-c/spi-s must differ"});
+    if (offer.spi_c < 256 || offer.spi_s < 256)
+        return std::unexpected(Refusal{403, "Security-Client: SPIs 1-255 are reserved (RFC 4303 2.1)"});
     const Key k = key(m.impi, m.from.ue);
     Ue* existing = find(m.impi, m.from.ue);
     // Protected SM1 must come over this UE's registered set (its in_ps: port_uc -> port_ps).
@@ -68,10 +88,12 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
         u.impi = m.impi;
         u.addr = m.from.ue;
     }
-    const uint32_t after = sas_per_direction(u) - (u.pending && u.pending->temp ? 2 : 0) + 2;
+    // The new temporary set replaces this UE's earlier one, if any.
+    const uint32_t after = sas_of(m.impi) - (u.pending && u.pending->temp ? 2 : 0) + 2;
     if (after > cfg_.max_sas_per_direction) {
         forget_if_empty(k);
-        return std::unexpected(Refusal{403, "too many SAs for this IMPI"});
+        return std::unexpected(Refusal{403, "too many SAs for this IMPI (" + std::to_string(after) + " per direction, at most " +
+                                                std::to_string(cfg_.max_sas_per_direction) + ")"});
     }
     drop_temp(u);  // an earlier incomplete negotiation is replaced (7.4.2a "registration SAs")
     Pending p;
@@ -92,11 +114,13 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "401 for a registration we did not see"});
     Pending& p = *u->pending;
     drop_temp(*u);  // a new 401 replaces the earlier temporary set
-    // Our client port changes with every registration; the server port stays.
+    // Our client port changes with every registration; the server port stays. A retiring
+    // set of this UE may still hold (port_us, port_pc) for an outbound SA.
     uint16_t port_pc = 0;
     for (size_t i = 0; i < cfg_.port_pc.size() && port_pc == 0; ++i) {
         const uint16_t c = cfg_.port_pc[(u->next_port_pc + i) % cfg_.port_pc.size()];
-        if ((!u->current || u->current->port_pc != c) && (!u->kept || u->kept->port_pc != c)) {
+        if ((!u->current || u->current->port_pc != c) && (!u->kept || u->kept->port_pc != c) &&
+            !retiring_.flow_in_use(ue, p.offer.port_s, c)) {
             port_pc = c;
             u->next_port_pc = (u->next_port_pc + i + 1) % cfg_.port_pc.size();
         }
@@ -105,7 +129,9 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     auto set = install_sa_set(sas_, p.alg, ue, pcscf_for(ue), p.offer, port_pc, cfg_.port_ps, ik, impi);
     if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error()});
     p.temp = *set;
-    temp_ports_.insert({ue.bytes, set->port_uc()});
+    p.acked = 0;
+    for (ctl::SaId id : set->ids) awaiting_[id] = key(impi, ue);
+    temp_ports_.insert({ue, set->port_uc()});
     p.server = {set->security_server()};
     p.deadline = now + cfg_.reg_await_auth;
     return std::pair{p.server, sm1_route(*u)};  // back the way SM1 came
@@ -142,7 +168,8 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
     const Key k = key(impi, ue);
     Pending p = std::move(*u->pending);
     u->pending.reset();
-    temp_ports_.erase({ue.bytes, p.temp->port_uc()});  // promoted: flows_ has it now
+    temp_ports_.erase({ue, p.temp->port_uc()});  // promoted: flows_ has it now
+    for (ctl::SaId id : p.temp->ids) awaiting_.erase(id);
     // 7.4.2a after SM12: SM1 over an old SA keeps that inbound SA and its outbound partner;
     // everything else old goes. SM1 unprotected: the UE has lost the old SAs, all go.
     drop_kept(*u);
@@ -155,6 +182,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
         if (p.sm1_protected) {
             static constexpr SaSet::Slot kOther[] = {SaSet::out_us, SaSet::in_pc};
             remove_sa_set(sas_, old, kOther);
+            for (SaSet::Slot s : kOther) old.ids[s] = 0;
             u->kept = old;
             u->kept_expiry = old_expiry;
             index(k, old, false);
@@ -192,27 +220,60 @@ bool Registrar::over_temporary(const std::string& impi, const Arrival& from) con
     return from.protected_ && from.ue_port == t.port_uc() && from.local_port == t.port_ps;
 }
 
-void Registrar::abort(const std::string& impi, const esp::IpAddr& ue) {
+void Registrar::abort(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr) return;
-    drop_temp(*u);
-    u->pending.reset();
+    retire_temp(*u, now);
     forget_if_empty(key(impi, ue));
 }
 
-void Registrar::deregistered(const std::string& impi, const esp::IpAddr& ue) {
+void Registrar::deregistered(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr) return;
-    drop_temp(*u);
-    drop_kept(*u);
-    drop_current(*u);
-    u->pending.reset();
+    retire_temp(*u, now);
+    for (auto* set : {&u->kept, &u->current})
+        if (*set) {
+            unindex(**set);
+            retiring_.add(impi, **set, now);
+            set->reset();
+        }
+    for (const auto& i : u->impus) impus_.erase(i);
+    u->impus.clear();
     forget_if_empty(key(impi, ue));
+}
+
+void Registrar::retire_temp(Ue& u, Clock::time_point now) {
+    if (u.pending && u.pending->temp) {
+        const SaSet& t = *u.pending->temp;
+        for (ctl::SaId id : t.ids) awaiting_.erase(id);
+        temp_ports_.erase({u.addr, t.port_uc()});
+        retiring_.add(u.impi, t, now);
+    }
+    u.pending.reset();
 }
 
 void Registrar::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
+    if (e.kind == esp::EventKind::applied && e.op == esp::SaOp::add) {
+        auto a = awaiting_.find(sa.id);
+        if (a == awaiting_.end()) return;
+        const Key k = a->second;
+        awaiting_.erase(a);
+        auto it = ues_.find(k);
+        if (it == ues_.end() || !it->second.pending || !it->second.pending->temp) return;
+        Ue& u = it->second;
+        if (e.result != 0) {
+            drop_temp(u);
+            u.pending.reset();
+            forget_if_empty(k);
+            settled_.push_back({k.first, k.second,
+                                Refusal{500, "the datapath refused an SA: " + ctl::describe_result(e.result)}});
+        } else if (++u.pending->acked == u.pending->temp->ids.size()) {
+            settled_.push_back({k.first, k.second, std::nullopt});
+        }
+        return;
+    }
     if (e.kind != esp::EventKind::first_use) return;
-    auto f = flows_.find({sa.cfg.ue_addr.bytes, sa.cfg.ue_port, sa.cfg.pcscf_port});
+    auto f = flows_.find({sa.cfg.ue_addr, sa.cfg.ue_port, sa.cfg.pcscf_port});
     if (f == flows_.end()) return;
     Ue& u = ues_.at(f->second);
     // A message over the new set: the kept old pair has served its purpose.
@@ -227,7 +288,7 @@ void Registrar::on_protected_message(const Arrival& from) {
 }
 
 const Registrar::Key* Registrar::flow_owner(const Arrival& from) const {
-    auto f = flows_.find({from.ue.bytes, from.ue_port, from.local_port});
+    auto f = flows_.find({from.ue, from.ue_port, from.local_port});
     return from.protected_ && f != flows_.end() ? &f->second : nullptr;
 }
 
@@ -252,6 +313,7 @@ void Registrar::tick(Clock::time_point now) {
         if (!u.current && !u.kept && !u.pending) done.push_back(k);
     }
     for (const Key& k : done) ues_.erase(k);
+    retiring_.tick(sas_, now);
 }
 
 std::expected<std::string, Refusal> Registrar::check_protected(const Arrival& from,
@@ -294,16 +356,16 @@ std::optional<Registrar::View> Registrar::view(const std::string& impi, const es
 
 void Registrar::drop_temp(Ue& u) {
     if (!u.pending || !u.pending->temp) return;
+    for (ctl::SaId id : u.pending->temp->ids) awaiting_.erase(id);
     remove_sa_set(sas_, *u.pending->temp);
-    temp_ports_.erase({u.addr.bytes, u.pending->temp->port_uc()});
+    temp_ports_.erase({u.addr, u.pending->temp->port_uc()});
     u.pending->temp.reset();
 }
 
 void Registrar::drop_kept(Ue& u) {
     if (!u.kept) return;
-    static constexpr SaSet::Slot kPair[] = {SaSet::in_ps, SaSet::out_uc};
     unindex(*u.kept);
-    remove_sa_set(sas_, *u.kept, kPair);
+    remove_sa_set(sas_, *u.kept);  // only its in_ps / out_uc ids are left
     u.kept.reset();
 }
 
@@ -323,13 +385,13 @@ void Registrar::forget_if_empty(const Key& k) {
 }
 
 void Registrar::index(const Key& k, const SaSet& set, bool both_pairs) {
-    flows_[{set.ue.bytes, set.port_uc(), set.port_ps}] = k;
-    if (both_pairs) flows_[{set.ue.bytes, set.port_us(), set.port_pc}] = k;
+    flows_[{set.ue, set.port_uc(), set.port_ps}] = k;
+    if (both_pairs) flows_[{set.ue, set.port_us(), set.port_pc}] = k;
 }
 
 void Registrar::unindex(const SaSet& set) {
-    flows_.erase({set.ue.bytes, set.port_uc(), set.port_ps});
-    flows_.erase({set.ue.bytes, set.port_us(), set.port_pc});
+    flows_.erase({set.ue, set.port_uc(), set.port_ps});
+    flows_.erase({set.ue, set.port_us(), set.port_pc});
 }
 
 }  // namespace pcscf::secagree

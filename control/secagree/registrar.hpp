@@ -20,8 +20,10 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include "control/secagree/retiring_sets.hpp"
 #include "control/secagree/sa_set.hpp"
 
 namespace pcscf::secagree {
@@ -33,7 +35,10 @@ struct RegistrarConfig {
     uint16_t port_ps = 5101;                 // protected server port, the same for every UE
     std::vector<uint16_t> port_pc{5102, 5103, 5104};  // protected client ports, rotated per registration
     std::chrono::seconds reg_await_auth{240};  // lifetime of a temporary set (TS 24.229 timer)
-    uint32_t max_sas_per_direction = 6;      // per IMPI (TS 33.203 7.1 rule 3)
+    uint32_t max_sas_per_direction = 6;      // per IMPI, whatever its addresses (TS 33.203 7.1 rule 3)
+    // A set that ends with a final answer (de-registration, failed registration) keeps its
+    // inbound SAs this long after the answer, its outbound SAs twice as long.
+    std::chrono::milliseconds delete_grace{1000};
 };
 
 // Where a message came from as the proxy saw it: the packet's source and the local port
@@ -51,6 +56,7 @@ struct Arrival {
 struct Refusal {
     int status = 403;
     std::string reason;
+    uint32_t retry_after = 0;  // seconds after which the UE may try again (RFC 3261 20.33); 0: not said
 };
 
 struct Sm1 {
@@ -68,6 +74,14 @@ struct Route {
     uint16_t port_ps = 0, port_pc = 0, port_uc = 0, port_us = 0;
 };
 
+// A temporary set whose SAs the workers have all acknowledged (`refused` empty: the 401
+// announcing it may go), or one they refused (then it is gone and the registration with it).
+struct Settled {
+    std::string impi;
+    esp::IpAddr ue;
+    std::optional<Refusal> refused;
+};
+
 class Registrar {
 public:
     Registrar(ctl::SaManager& sas, RegistrarConfig cfg, esp::IpAddr pcscf_v4, esp::IpAddr pcscf_v6);
@@ -76,7 +90,9 @@ public:
     // it came integrity-protected (over a registered SA).
     std::expected<bool, Refusal> on_sm1(const Sm1& m, Clock::time_point now);
     // SM6: `ik` from WWW-Authenticate. Installs the temporary set (a new 401 replaces an
-    // earlier one) and returns the Security-Server to add, and the route of the 401.
+    // earlier one) and returns the Security-Server to add, and the route of the 401. The
+    // 401 must wait until take_settled() says the workers installed the set (TS 33.203
+    // 7.2: the SAs exist before the UE is told to use them).
     std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
         const std::string& impi, const esp::IpAddr& ue, std::span<const uint8_t, 16> ik,
         Clock::time_point now);
@@ -93,14 +109,23 @@ public:
     std::expected<Route, Refusal> on_sm12(const std::string& impi, const esp::IpAddr& ue,
                                           std::chrono::seconds expires, Clock::time_point now);
     // A final failure answer to the registration (auth failure, timeout at the core): the
-    // route to send it on; call abort() once it is sent.
+    // route to send it on; call abort() once it is sent. The registration attempt ends at
+    // once; its temporary set retires (RetiringSets).
     Route failure_route(const std::string& impi, const esp::IpAddr& ue) const;
-    void abort(const std::string& impi, const esp::IpAddr& ue);
-    // The 200 to a de-REGISTER is sent (still protected): every SA of the UE goes.
-    void deregistered(const std::string& impi, const esp::IpAddr& ue);
+    void abort(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now);
+    // The 200 to a de-REGISTER is sent (still protected): the UE is no longer registered,
+    // and every set it holds now retires. A registration that starts after this call is
+    // a new one and keeps its SAs.
+    void deregistered(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now);
 
-    // SaManager's events: first use of a new inbound SA retires the kept old pair.
+    // SaManager's events: acknowledgements settle a temporary set; first use of a new
+    // inbound SA retires the kept old pair.
     void on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e);
+    // The temporary sets settled since the last call, in order.
+    std::vector<Settled> take_settled() { return std::exchange(settled_, {}); }
+    // What a 494 lists (RFC 3329 2.3.1): our mechanisms in our order of preference, with
+    // no SPIs or ports (there is no SA to name).
+    std::vector<sip::SecurityMechanism> mechanisms() const;
     // A message that arrived over the current set (after SM12: SM7 used it before it was
     // current) also retires the kept pair (TS 33.203 7.4.2a).
     void on_protected_message(const Arrival& from);
@@ -118,6 +143,7 @@ public:
     std::optional<std::pair<esp::IpAddr, Route>> route_to(const std::string& impu) const;
 
     size_t ues() const { return ues_.size(); }
+    size_t retiring() const { return retiring_.size(); }
     // The SA sets a UE holds (for the tests and the operator).
     struct View {
         std::optional<SaSet> current, kept, temporary;
@@ -134,6 +160,7 @@ private:
         bool sm1_protected = false;
         std::optional<SaSet> temp;
         std::vector<sip::SecurityMechanism> server;  // Security-Server sent at SM6
+        uint8_t acked = 0;                           // SAs of `temp` the workers installed
         Clock::time_point deadline;
     };
     struct Ue {
@@ -147,15 +174,16 @@ private:
         std::optional<Pending> pending;
         size_t next_port_pc = 0;
     };
-    using Key = std::pair<std::string, std::array<uint8_t, 16>>;
-    static Key key(const std::string& impi, const esp::IpAddr& ue) { return {impi, ue.bytes}; }
+    using Key = std::pair<std::string, esp::IpAddr>;
+    static Key key(const std::string& impi, const esp::IpAddr& ue) { return {impi, ue}; }
 
     Ue* find(const std::string& impi, const esp::IpAddr& ue);
     static bool over_current(const Ue& u, const Arrival& from);
     const Ue* find(const std::string& impi, const esp::IpAddr& ue) const;
     std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> choose(
         std::span<const sip::SecurityMechanism> offers) const;
-    uint32_t sas_per_direction(const Ue& u) const;
+    // SAs per direction the IMPI holds on every address (rule 3), retiring ones included.
+    uint32_t sas_of(const std::string& impi) const;
     bool port_uc_in_use(const esp::IpAddr& ue, uint16_t port_uc) const;
     void drop_temp(Ue& u);
     void drop_kept(Ue& u);
@@ -166,13 +194,15 @@ private:
 
     // Indexes for the per-message checks: a protected flow (UE address, UE port, our
     // port) of a current or kept set, and each registered IMPU, to its UE.
-    using Flow = std::tuple<std::array<uint8_t, 16>, uint16_t, uint16_t>;
+    using Flow = std::tuple<esp::IpAddr, uint16_t, uint16_t>;
     void index(const Key& k, const SaSet& set, bool both_pairs);
     // The UE whose current or kept set a protected message came over, if any.
     const Key* flow_owner(const Arrival& from) const;
     // Where answers to SM1 go: over the current set if SM1 came protected, else plain.
     Route sm1_route(const Ue& u) const;
     void unindex(const SaSet& set);
+    // Ends the registration attempt and retires its temporary set.
+    void retire_temp(Ue& u, Clock::time_point now);
 
     ctl::SaManager& sas_;
     RegistrarConfig cfg_;
@@ -180,8 +210,11 @@ private:
     std::map<Key, Ue> ues_;
     std::map<Flow, Key> flows_;
     // (UE address, port_uc) of every temporary set: rule 3 without walking the UEs.
-    std::set<std::pair<std::array<uint8_t, 16>, uint16_t>> temp_ports_;
+    std::set<std::pair<esp::IpAddr, uint16_t>> temp_ports_;
     std::map<std::string, Key> impus_;
+    RetiringSets retiring_;
+    std::map<ctl::SaId, Key> awaiting_;  // SAs of temporary sets not yet acknowledged
+    std::vector<Settled> settled_;
 };
 
 }  // namespace pcscf::secagree

@@ -40,6 +40,7 @@ sip::Result<std::string> register_to_core(const sip::Message& m, const Arrival& 
     return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
         w.remove_headers(HeaderKind::security_client);
         w.remove_headers(HeaderKind::security_verify);
+        w.remove_headers(HeaderKind::p_asserted_identity);
         for (HeaderKind k : {HeaderKind::require, HeaderKind::proxy_require})
             if (auto r = w.remove_option_tag(k, "sec-agree"); !r) return r;
         if (m.count(HeaderKind::authorization) > 0)
@@ -70,8 +71,17 @@ sip::Result<std::string> response_to_ue(const sip::Message& m) {
     return edit(m, [](sip::MessageWriter& w) { return w.remove_top_via(); });
 }
 
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch) {
+sip::Result<std::string> response_to_core(const sip::Message& m) {
+    return edit(m, [](sip::MessageWriter& w) {
+        w.remove_headers(HeaderKind::p_asserted_identity);
+        return w.remove_top_via();
+    });
+}
+
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch,
+                                       bool from_ue) {
     return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
+        if (from_ue) w.remove_headers(HeaderKind::p_asserted_identity);
         if (auto routes = sip::name_addrs(m, HeaderKind::route); routes && !routes->empty() &&
                                                                 names_us((*routes)[0].uri, me))
             if (auto r = w.remove_top_value(HeaderKind::route); !r) return r;

@@ -27,9 +27,10 @@ struct Hop {
 // refused: we do not resolve names here.
 std::expected<void, Refusal> check_via_sent_by(const sip::Message& m, const Arrival& from);
 
-// SM1 / SM7 towards the core: Security-Client/-Verify removed, sec-agree no longer in
-// Require / Proxy-Require, Authorization marked integrity-protected ("yes" or "no"), the
-// UE's Via given received / rport, Path to us, our Via (with `branch`) on top.
+// SM1 / SM7 towards the core: Security-Client/-Verify and any P-Asserted-Identity removed,
+// sec-agree no longer in Require / Proxy-Require, Authorization marked integrity-protected
+// ("yes" or "no"), the UE's Via given received / rport, Path to us, our Via (with
+// `branch`) on top.
 sip::Result<std::string> register_to_core(const sip::Message& m, const Arrival& from,
                                           const Hop& me, std::string_view branch,
                                           bool integrity_protected);
@@ -40,9 +41,14 @@ sip::Result<std::string> challenge_to_ue(const sip::Message& m,
 
 // Any other response towards the UE: our Via removed.
 sip::Result<std::string> response_to_ue(const sip::Message& m);
+// A UE's response towards the core: our Via and any P-Asserted-Identity removed (RFC 3325
+// 5: only a trusted node asserts an identity; a UE is not one).
+sip::Result<std::string> response_to_core(const sip::Message& m);
 
 // A request relayed either way: our Via on top, Max-Forwards decremented, a top Route
-// naming us (our address, any port: the UE routes to our protected port) removed.
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch);
+// naming us (our address, any port: the UE routes to our protected port) removed. From a
+// UE (`from_ue`), any P-Asserted-Identity is removed as well (RFC 3325 5).
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch,
+                                       bool from_ue);
 
 }  // namespace pcscf::secagree

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <expected>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,8 @@ struct IpAddr {
     friend bool operator==(const IpAddr& a, const IpAddr& b) noexcept {
         return ((a.word(0) ^ b.word(0)) | (a.word(1) ^ b.word(1))) == 0;
     }
+    // Byte order, so control-plane maps can key on addresses (IPv4 sorts before IPv6).
+    friend auto operator<=>(const IpAddr& a, const IpAddr& b) noexcept { return a.bytes <=> b.bytes; }
 
 private:
     uint64_t word(int i) const noexcept {
@@ -55,3 +58,12 @@ private:
 };
 
 }  // namespace pcscf::esp
+
+template <>
+struct std::hash<pcscf::esp::IpAddr> {
+    size_t operator()(const pcscf::esp::IpAddr& a) const noexcept {
+        uint64_t w[2];
+        std::memcpy(w, a.bytes.data(), 16);
+        return std::hash<uint64_t>{}(w[0] * 0x9e3779b97f4a7c15ull ^ w[1]);
+    }
+};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "control/secagree/registrar.hpp"
+#include "dataplane/service/owner.hpp"
 #include "tests/control/sa_rig.hpp"
 
 namespace pcscf::secagree {
@@ -53,6 +54,13 @@ protected:
             m.from.local_port = 5060;
         }
         return m;
+    }
+    // Past both graces of a retiring set: its inbound SAs go, then its outbound ones.
+    void retire_all() {
+        for (int i = 1; i <= 2; ++i) {
+            reg.tick(now + i * RegistrarConfig{}.delete_grace);
+            step();
+        }
     }
     Arrival over_temp() {
         const auto t = *reg.view(kImpi, kUe)->temporary;
@@ -141,10 +149,12 @@ TEST_P(Sm7Failure, AbortsAndDeletesTheTemporarySet) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().status, 403);
     EXPECT_NE(r.error().reason.find(GetParam().reason), std::string::npos) << r.error().reason;
-    // The refusal goes out over the temporary set, which is then aborted.
+    // The refusal goes out over the temporary set, which is then aborted and retires.
     EXPECT_TRUE(reg.failure_route(kImpi, kUe).protected_);
-    reg.abort(kImpi, kUe);
+    reg.abort(kImpi, kUe, now);
     step();
+    EXPECT_EQ(outbound_in_engines(), 2u) << "the refusal still needs them";
+    retire_all();
     EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u) << "temporary SAs leaked";
     EXPECT_EQ(sas->size(), 0u);
     EXPECT_EQ(reg.ues(), 0u);
@@ -293,16 +303,18 @@ TEST_F(RegistrarTest, APortInATemporarySetIsInUseUntilTheSetGoes) {
     auto r = reg.on_sm1(other, now);
     ASSERT_FALSE(r.has_value());
     EXPECT_NE(r.error().reason.find("already in use"), std::string::npos) << r.error().reason;
-    reg.abort(kImpi, kUe);  // the temporary set goes, and its port with it
+    reg.abort(kImpi, kUe, now);  // the temporary set retires, and its port with it
     step();
+    EXPECT_FALSE(reg.on_sm1(other, now).has_value()) << "its SAs are still installed";
+    retire_all();
     EXPECT_TRUE(reg.on_sm1(other, now).has_value());
     // Promoted at SM12, the port stays in use (now through the registered set) and is
-    // free again once the registration goes.
-    reg.abort("other@ims.example", kUe);
+    // free again once the registration's SAs are gone.
+    reg.abort("other@ims.example", kUe, now);
     register_ue(6004);
     EXPECT_FALSE(reg.on_sm1(other = sm1(6004), now).has_value());
-    reg.deregistered(kImpi, kUe);
-    step();
+    reg.deregistered(kImpi, kUe, now);
+    retire_all();
     other.impi = "other@ims.example";
     EXPECT_TRUE(reg.on_sm1(other, now).has_value());
 }
@@ -378,15 +390,63 @@ TEST_F(RegistrarTest, TimersDeleteTemporaryAndExpiredSets) {
     EXPECT_EQ(sas->size(), 0u);
 }
 
-TEST_F(RegistrarTest, DeregistrationDeletesEverySa) {
+TEST_F(RegistrarTest, DeregistrationDeletesEverySaInboundFirst) {
     register_ue(6000);
     register_ue(6002, true);  // leaves a kept pair
-    reg.deregistered(kImpi, kUe);
+    reg.deregistered(kImpi, kUe, now);
+    step();
+    EXPECT_EQ(reg.ues(), 0u) << "no longer registered";
+    EXPECT_FALSE(reg.route_to(kImpu).has_value());
+    EXPECT_EQ(inbound_in_engines(), 3u) << "the SAs outlive the 200 by a grace";
+    reg.tick(now + 1s);
+    step();
+    EXPECT_EQ(inbound_in_engines(), 0u) << "nothing more may arrive over them";
+    EXPECT_EQ(outbound_in_engines(), 3u) << "what arrived before may still be answered";
+    reg.tick(now + 2s);
     step();
     EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
     EXPECT_EQ(sas->size(), 0u);
-    EXPECT_EQ(reg.ues(), 0u);
-    EXPECT_FALSE(reg.route_to(kImpu).has_value());
+    EXPECT_EQ(reg.retiring(), 0u);
+}
+
+// A UE de-registers and, within the grace, registers again: the new registration's SAs
+// are not the de-registration's to delete.
+TEST_F(RegistrarTest, ARegistrationAfterADeregistrationKeepsItsSas) {
+    register_ue(6000);
+    reg.deregistered(kImpi, kUe, now);
+    register_ue(6002);  // new client port; port_us 9901 as before (it may stay)
+    const SaSet fresh = *reg.view(kImpi, kUe)->current;
+    retire_all();
+    ASSERT_TRUE(reg.view(kImpi, kUe).has_value());
+    EXPECT_EQ(reg.view(kImpi, kUe)->current->ids, fresh.ids);
+    EXPECT_TRUE(reg.route_to(kImpu).has_value());
+    EXPECT_EQ(reg.ues(), 1u);
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+    for (ctl::SaId id : fresh.ids) EXPECT_TRUE(sas->find(id).has_value());
+}
+
+// The same after a failed registration: the retiring temporary set takes nothing else.
+TEST_F(RegistrarTest, AnAbortedAttemptRetiresOnlyItsOwnSet) {
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    reg.abort(kImpi, kUe, now);
+    register_ue(6002);
+    retire_all();
+    EXPECT_TRUE(reg.route_to(kImpu).has_value());
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+}
+
+TEST_F(RegistrarTest, APortOfARetiringSetIsInUseUntilItsSasAreGone) {
+    register_ue(6000);
+    reg.deregistered(kImpi, kUe, now);
+    const auto r = reg.on_sm1(sm1(6000), now);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().reason.find("already in use"), std::string::npos) << r.error().reason;
+    retire_all();
+    EXPECT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
 }
 
 TEST_F(RegistrarTest, ProtectedRequestsMustCarryAnImpuRegisteredOverTheSa) {
@@ -402,9 +462,130 @@ TEST_F(RegistrarTest, AuthenticationFailureAnswersOverTheNewSetThenDeletesIt) {
     const Route r = reg.failure_route(kImpi, kUe);
     EXPECT_TRUE(r.protected_);
     EXPECT_EQ(r.port_uc, 6000);
-    reg.abort(kImpi, kUe);
-    step();
+    reg.abort(kImpi, kUe, now);
+    retire_all();
     EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+}
+
+// TS 33.203 7.2: the 401 announces SAs the UE uses at once, so it waits until every SA
+// of the temporary set is installed; take_settled() says when.
+TEST_F(RegistrarTest, ATemporarySetSettlesOnceTheWorkersInstalledAllFourSas) {
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    EXPECT_TRUE(reg.take_settled().empty()) << "nothing acknowledged yet";
+    step();
+    const auto settled = reg.take_settled();
+    ASSERT_EQ(settled.size(), 1u);
+    EXPECT_EQ(settled[0].impi, kImpi);
+    EXPECT_EQ(settled[0].ue, kUe);
+    EXPECT_FALSE(settled[0].refused.has_value());
+    const SaSet temp = *reg.view(kImpi, kUe)->temporary;
+    for (ctl::SaId id : temp.ids) EXPECT_EQ(sas->find(id)->state, ctl::SaState::active);
+    step();
+    EXPECT_TRUE(reg.take_settled().empty()) << "settled once";
+}
+
+TEST_F(RegistrarTest, ASetAWorkerRefusesEndsTheAttemptWithNothingLeft) {
+    // An outbound SA the control thread does not know about holds the selectors of the
+    // set's first outbound SA on its worker: the worker refuses that one (EEXIST).
+    esp::SaRecord squatter;
+    squatter.op = esp::SaOp::add;
+    squatter.sa.dir = esp::Direction::outbound;
+    squatter.sa.spi = 0x7777;
+    squatter.sa.ue_addr = kUe;
+    squatter.sa.pcscf_addr = kPcscf6;
+    squatter.sa.ue_port = 6000;
+    squatter.sa.pcscf_port = 5101;
+    auto& owner = *engines[dp::owner_of(kUe, kWorkers)];
+    ASSERT_EQ(owner.apply(squatter), 0);
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    step();
+    const auto settled = reg.take_settled();
+    ASSERT_EQ(settled.size(), 1u);
+    ASSERT_TRUE(settled[0].refused.has_value());
+    EXPECT_EQ(settled[0].refused->status, 500);
+    EXPECT_NE(settled[0].refused->reason.find("already installed"), std::string::npos) << settled[0].refused->reason;
+    EXPECT_EQ(reg.ues(), 0u);
+    EXPECT_EQ(sas->size(), 0u) << "the set's other SAs are deleted";
+    EXPECT_EQ(inbound_in_engines(), 0u);
+    EXPECT_EQ(outbound_in_engines(), 1u) << "only the squatter is left";
+}
+
+// Rule 3 counts the IMPI's SAs on every address it registers from.
+TEST_F(RegistrarTest, AtMostSixSasPerDirectionForAnImpiWhateverItsAddresses) {
+    const esp::IpAddr addrs[] = {kUe, *esp::IpAddr::parse("2001:db8:1::11"), *esp::IpAddr::parse("192.0.2.12"),
+                                 *esp::IpAddr::parse("2001:db8:1::13")};
+    auto attempt = [&](const esp::IpAddr& ue, uint16_t port_c) {
+        Sm1 m = sm1(port_c);
+        m.from.ue = ue;
+        auto one = reg.on_sm1(m, now);
+        if (!one) return one.error();
+        auto six = reg.on_sm6(kImpi, ue, kIk, now);
+        EXPECT_TRUE(six.has_value());
+        step();
+        const SaSet t = *reg.view(kImpi, ue)->temporary;
+        EXPECT_TRUE(reg.on_sm7(kImpi, {ue, t.port_uc(), t.port_ps, true}, m.security_client, six->first).has_value());
+        EXPECT_TRUE(reg.on_sm12(kImpi, ue, 600s, now).has_value());
+        step();
+        return Refusal{200, ""};
+    };
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(attempt(addrs[i], 6000).status, 200) << "address " << i;
+    EXPECT_EQ(inbound_in_engines(), 6u);
+    const Refusal fourth = attempt(addrs[3], 6000);
+    EXPECT_EQ(fourth.status, 403);
+    EXPECT_NE(fourth.reason.find("too many SAs"), std::string::npos) << fourth.reason;
+    // A re-registration from a registered address would need two more as well.
+    EXPECT_EQ(attempt(addrs[0], 6002).status, 403);
+    EXPECT_EQ(inbound_in_engines(), 6u);
+    EXPECT_EQ(outbound_in_engines(), 6u);
+    // Another IMPI at the fourth address is not affected.
+    Sm1 other = sm1(6000);
+    other.impi = "other@ims.example";
+    other.from.ue = addrs[3];
+    EXPECT_TRUE(reg.on_sm1(other, now).has_value());
+}
+
+TEST_F(RegistrarTest, RetiringSasCountAgainstTheImpiUntilTheyAreGone) {
+    RegistrarConfig c;
+    c.max_sas_per_direction = 2;
+    Registrar tight(*sas, c, kPcscf4, kPcscf6);
+    auto sm1_tight = [&](uint16_t port_c) {
+        Sm1 m = sm1(port_c);
+        return tight.on_sm1(m, now);
+    };
+    ASSERT_TRUE(sm1_tight(6000).has_value());
+    ASSERT_TRUE(tight.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    tight.abort(kImpi, kUe, now);
+    EXPECT_FALSE(sm1_tight(6002).has_value()) << "the retiring set still holds two per direction";
+    for (int i = 1; i <= 2; ++i) {
+        tight.tick(now + i * c.delete_grace);
+        step();
+    }
+    EXPECT_TRUE(sm1_tight(6002).has_value());
+}
+
+TEST_F(RegistrarTest, ReservedSpisOfTheUeAreRefused) {
+    for (auto [spi_c, spi_s] : {std::pair<uint32_t, uint32_t>{255, 0x2220000}, {0x1110000, 1}}) {
+        Sm1 m = sm1(6000);
+        m.security_client = *sip::parse_security_list(
+            "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=" + std::to_string(spi_c) + ";spi-s=" + std::to_string(spi_s) +
+            ";port-c=6000;port-s=9901");
+        const auto r = reg.on_sm1(m, now);
+        ASSERT_FALSE(r.has_value());
+        EXPECT_EQ(r.error().status, 403);
+        EXPECT_NE(r.error().reason.find("reserved"), std::string::npos) << r.error().reason;
+    }
+    EXPECT_EQ(reg.ues(), 0u);
+}
+
+// RFC 3329 2.3.1: what a 494 lists.
+TEST_F(RegistrarTest, MechanismsFollowOurPriorityWithoutSpisOrPorts) {
+    EXPECT_EQ(sip::format_mechanisms(reg.mechanisms()),
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=1, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.9");
 }
 
 }  // namespace

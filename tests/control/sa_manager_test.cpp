@@ -132,6 +132,11 @@ TEST_F(SaManagerTest, BadRequestsAreRefusedWithAReason) {
     r.spi = layout.base + uint32_t(layout.span());
     EXPECT_FALSE(sas->add(r).has_value()) << "SPI outside the range";
     EXPECT_FALSE(sas->add(outbound("192.0.2.20", 0)).has_value()) << "outbound without the UE's SPI";
+    for (uint32_t reserved : {1u, 255u}) {
+        const auto out = sas->add(outbound("192.0.2.20", reserved));
+        ASSERT_FALSE(out.has_value()) << "outbound SPI " << reserved;
+        EXPECT_NE(out.error().find("reserved"), std::string::npos) << out.error();
+    }
     EXPECT_FALSE(sas->add(SaRequest{}).has_value()) << "no UE address";
     EXPECT_FALSE(sas->remove(999).has_value());
     EXPECT_EQ(sas->size(), 0u);

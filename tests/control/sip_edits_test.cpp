@@ -118,7 +118,7 @@ TEST(SipEdits, ViaSentByMustBeThePacketsSourceAddress) {
 
 TEST(SipEdits, RelayedRequestCarriesOurViaAndOneHopLess) {
     const auto subscribe = fixture("step5_subscribe.sip");
-    const auto out = reparse(relay_request(subscribe.m, kMe, "z9hG4bKpcscf3"));
+    const auto out = reparse(relay_request(subscribe.m, kMe, "z9hG4bKpcscf3", false));
     EXPECT_EQ(sip::top_via(out->m)->branch, "z9hG4bKpcscf3");
     EXPECT_EQ(sip::max_forwards(out->m)->value(), sip::max_forwards(subscribe.m)->value() - 1);
     // The UE routed it to us: that Route is consumed.

@@ -296,6 +296,12 @@ def main():
         expect(not any(r["id"] == added["id"] for r in run("sa", "list")), "deleted SA still listed")
         r = subprocess.run(ctl + ["sa", "add", "dir=sideways"], capture_output=True, text=True, timeout=10)
         expect(r.returncode != 0 and "dir" in (r.stdout + r.stderr), f"bad add not refused: {r.stdout} {r.stderr}")
+        # RFC 4303 2.1: SPIs 1-255 are reserved, for the UE's (outbound) SPIs too.
+        r = subprocess.run(ctl + ["sa", "add", "dir=out", "alg=hmac-md5-96", "key=" + "ab" * 16, "spi=200",
+                                  "ue=10.97.0.1", "ue_port=7100", "pcscf_port=7200"],
+                           capture_output=True, text=True, timeout=10)
+        expect(r.returncode != 0 and "reserved" in (r.stdout + r.stderr),
+               f"outbound SPI 200 not refused: {r.stdout} {r.stderr}")
 
     tap.check("pcscf-espctl adds, lists, shows counters and deletes by hand", espctl_by_hand)
 

@@ -1,0 +1,308 @@
+// The SIP proxy's sec-agree duties, message by message, against a scripted UE and core
+// on loopback (ProxyRig): what reaches the core, what the UE gets back, and which SAs the
+// workers hold at each point.
+#include <gtest/gtest.h>
+
+#include "sip/sip.hpp"
+#include "tests/control/proxy_rig.hpp"
+
+namespace pcscf::test {
+namespace {
+
+const std::string kRealm = "ims.example";
+const std::string kIk = "00112233445566778899aabbccddeeff";
+const std::string kCk = "ffeeddccbbaa99887766554433221100";
+
+std::string header(const std::string& msg, sip::HeaderKind kind) {
+    auto m = sip::parse_message(msg, sip::Framing::datagram);
+    if (!m) return "(unparsable)";
+    const auto* h = m->first(kind);
+    return h ? std::string(h->value) : std::string();
+}
+int status(const std::string& msg) {
+    auto m = sip::parse_message(msg, sip::Framing::datagram);
+    return m && !m->is_request() ? m->status_code() : 0;
+}
+
+// The core's answer to a request it received (RFC 3261 8.2.6), plus `extra` header lines.
+std::string answer(const std::string& request, uint16_t code, std::string_view reason,
+                   const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+    auto req = sip::parse_message(request, sip::Framing::datagram);
+    if (!req) return "(no request to answer)";
+    auto w = sip::MessageWriter::response_to(*req, code, reason, "core1");
+    if (!w) return "(cannot answer: " + w.error().message + ")";
+    for (const auto& [name, value] : extra) EXPECT_TRUE(w->add_header(name, value).has_value());
+    return w->write();
+}
+std::string challenge(const std::string& request, bool keys = true) {
+    std::string auth = "Digest realm=\"" + kRealm + "\", nonce=\"bm9uY2U=\", algorithm=AKAv1-MD5";
+    if (keys) auth += ", ik=\"" + kIk + "\", ck=\"" + kCk + "\"";
+    return answer(request, 401, "Unauthorized", {{"WWW-Authenticate", auth}});
+}
+std::string ok_with_contact(const std::string& request) {
+    auto req = sip::parse_message(request, sip::Framing::datagram);
+    return answer(request, 200, "OK", {{"Contact", std::string(req->first(sip::HeaderKind::contact)->value)}});
+}
+
+// A UE with its two protected ports (TS 33.203 7.1): requests leave port_uc for port_ps,
+// everything from the P-CSCF arrives at port_us. SM1 leaves port_us for 5060.
+class Ue {
+public:
+    Ue(ProxyRig& rig, std::string impi, uint16_t port_uc, uint16_t port_us)
+        : rig_(rig), impi_(std::move(impi)), impu_("sip:" + impi_), port_uc_(port_uc), port_us_(port_us),
+          uc_(proxy::Endpoint{rig.ue_addr, port_uc}), us_(proxy::Endpoint{rig.ue_addr, port_us}) {}
+
+    const std::string& impu() const { return impu_; }
+    std::string security_client(uint32_t spi_c = 0) const {
+        spi_c = spi_c ? spi_c : 0x10000 + port_uc_;
+        return "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c=" + std::to_string(spi_c) +
+               ";spi-s=" + std::to_string(0x20000 + port_us_) + ";port-c=" + std::to_string(port_uc_) +
+               ";port-s=" + std::to_string(port_us_);
+    }
+    std::string request(std::string_view method, const std::vector<std::string>& headers,
+                        const std::string& from = {}) {
+        ++cseq_;
+        std::string m = std::string(method) + " sip:" + (method == "REGISTER" ? kRealm : "bob@" + kRealm) +
+                        " SIP/2.0\r\nVia: SIP/2.0/UDP " + rig_.ue_addr.to_string() + ":" +
+                        std::to_string(port_us_) + ";branch=z9hG4bKue" + std::to_string(cseq_) + "p" + std::to_string(port_uc_) +
+                        "\r\nMax-Forwards: 70\r\nFrom: <" + (from.empty() ? impu_ : from) + ">;tag=ue\r\nTo: <" +
+                        (method == "REGISTER" ? impu_ : "sip:bob@" + kRealm) + ">\r\nCall-ID: " +
+                        std::string(method) + "-" + impi_ + "\r\nCSeq: " + std::to_string(cseq_) + " " +
+                        std::string(method) + "\r\n";
+        for (const auto& h : headers) m += h + "\r\n";
+        return m + "Content-Length: 0\r\n\r\n";
+    }
+    std::string register_request(const std::string& client, const std::string& verify = {}, int expires = 600) {
+        std::vector<std::string> h = {"Contact: <sip:ue@" + rig_.ue_addr.to_string() + ":" + std::to_string(port_us_) +
+                                          ">;expires=" + std::to_string(expires),
+                                      "Authorization: Digest username=\"" + impi_ + "\", realm=\"" + kRealm +
+                                          "\", uri=\"sip:" + kRealm + "\", nonce=\"\", response=\"\"",
+                                      "Require: sec-agree", "Proxy-Require: sec-agree", "Supported: path"};
+        if (!client.empty()) h.push_back("Security-Client: " + client);
+        if (!verify.empty()) h.push_back("Security-Verify: " + verify);
+        return request("REGISTER", h);
+    }
+    // SM1 unprotected to 5060.
+    void sm1(const std::string& client) { us_.send(register_request(client), rig_.sip_port()); }
+    // Anything protected: from port_uc to port_ps.
+    void send_protected(const std::string& bytes) { uc_.send(bytes, rig_.port_ps()); }
+
+    // SM1 .. SM12; returns the Security-Server of the 401.
+    std::string register_fully() {
+        sm1(security_client());
+        rig_.core->send(challenge(rig_.expect(*rig_.core, "SM1 at the core")), rig_.core_side());
+        const std::string four01 = rig_.expect(us_, "the 401");
+        EXPECT_EQ(status(four01), 401) << four01;
+        const std::string server = header(four01, sip::HeaderKind::security_server);
+        send_protected(register_request(security_client(), server));
+        rig_.core->send(ok_with_contact(rig_.expect(*rig_.core, "SM7 at the core")), rig_.core_side());
+        EXPECT_EQ(status(rig_.expect(us_, "the 200 (SM12)")), 200);
+        return server;
+    }
+    void deregister() {
+        send_protected(register_request({}, {}, 0));
+        rig_.core->send(answer(rig_.expect(*rig_.core, "de-REGISTER at the core"), 200, "OK"), rig_.core_side());
+        EXPECT_EQ(status(rig_.expect(us_, "the de-registration's 200")), 200);
+    }
+
+    Peer& us() { return us_; }
+    Peer& uc() { return uc_; }
+
+private:
+    ProxyRig& rig_;
+    std::string impi_, impu_;
+    uint16_t port_uc_, port_us_;
+    uint32_t cseq_ = 0;
+    Peer uc_, us_;
+};
+
+class SipProxyTest : public ::testing::Test, public ProxyRig {
+protected:
+    uint64_t dropped(const std::string& reason) const {
+        auto it = proxy->counters().dropped.find(reason);
+        return it == proxy->counters().dropped.end() ? 0 : it->second;
+    }
+    // Sends a MESSAGE over the UE's current set and says whether the core got it.
+    bool message_reaches_core(Ue& ue, const std::vector<std::string>& headers = {}, std::string* relayed = nullptr) {
+        ue.send_protected(ue.request("MESSAGE", headers));
+        for (int i = 0; i < 50; ++i) {
+            round();
+            if (auto m = core->take()) {
+                if (relayed) *relayed = *m;
+                return true;
+            }
+        }
+        return false;
+    }
+};
+
+// A UE de-registers and registers again before the de-registration's SAs are gone: the
+// new registration's SAs stay, whatever the old ones' deletion does.
+TEST_F(SipProxyTest, ARegistrationRightAfterADeregistrationSurvivesItsDeletion) {
+    Ue first(*this, "alice@" + kRealm, 6000, 6001);
+    first.register_fully();
+    first.deregister();
+    EXPECT_EQ(reg.ues(), 0u);
+    Ue again(*this, "alice@" + kRealm, 6002, 6003);
+    again.register_fully();
+    advance(1100ms);
+    advance(1100ms);
+    EXPECT_EQ(reg.ues(), 1u);
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+    EXPECT_TRUE(message_reaches_core(again));
+}
+
+// Between the de-registration's 200 and the deletion, a REGISTER over the old set is
+// refused, and the refusal still has the outbound SA it needs; the inbound SAs go first.
+TEST_F(SipProxyTest, ARequestAfterTheDeregistrationIsRefusedOverItsStillInstalledSa) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.register_fully();
+    ue.deregister();
+    ue.send_protected(ue.register_request(
+        "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=70000;spi-s=70001;port-c=6002;port-s=6001"));
+    const std::string refusal = expect(ue.uc(), "the refusal, port_ps -> port_uc");
+    EXPECT_EQ(status(refusal), 403) << refusal;
+    EXPECT_TRUE(silent(*core));
+    EXPECT_EQ(outbound_in_engines(), 2u) << "the refusal leaves under the out_uc SA";
+    advance(1000ms);
+    EXPECT_EQ(inbound_in_engines(), 0u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+    advance(1000ms);
+    EXPECT_EQ(outbound_in_engines(), 0u);
+    EXPECT_EQ(sas->size(), 0u);
+}
+
+// A REGISTER and a de-REGISTER back to back: the second waits for the first, so the core
+// and the P-CSCF see them in one order.
+TEST_F(SipProxyTest, OneRegisterOfAUeAtATime) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.register_fully();
+    ue.send_protected(ue.register_request(
+        "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=70000;spi-s=70001;port-c=6002;port-s=6001"));
+    const std::string relayed = expect(*core, "the re-REGISTER at the core");
+    ue.send_protected(ue.register_request({}, {}, 0));
+    const std::string busy = expect(ue.uc(), "the answer to the de-REGISTER, the way it came");
+    EXPECT_EQ(status(busy), 500) << busy;
+    EXPECT_EQ(header(busy, sip::HeaderKind::retry_after), "1");
+    EXPECT_TRUE(silent(*core)) << "the de-REGISTER did not reach the core";
+    core->send(answer(relayed, 200, "OK", {{"Contact", "<sip:ue@x>;expires=600"}}), core_side());
+    EXPECT_EQ(status(expect(ue.us(), "the 200")), 200);
+    ue.deregister();  // now it goes through
+}
+
+TEST_F(SipProxyTest, IdentitiesTheUeClaimsMustBeRegisteredOverItsSa) {
+    Ue alice(*this, "alice@" + kRealm, 6000, 6001);
+    Ue bob(*this, "bob@" + kRealm, 6002, 6003);
+    alice.register_fully();
+    bob.register_fully();
+    EXPECT_FALSE(message_reaches_core(alice, {"P-Preferred-Identity: <" + bob.impu() + ">"}));
+    EXPECT_EQ(dropped("wrong_sa"), 1u);
+    alice.send_protected(alice.request("MESSAGE", {}, bob.impu()));
+    EXPECT_TRUE(silent(*core)) << "a From of another UE";
+    EXPECT_EQ(dropped("wrong_sa"), 2u);
+    std::string relayed;
+    ASSERT_TRUE(message_reaches_core(alice, {"P-Preferred-Identity: <" + alice.impu() + ">"}, &relayed));
+    EXPECT_EQ(header(relayed, sip::HeaderKind::p_preferred_identity), "<" + alice.impu() + ">");
+}
+
+// RFC 3325: the P-CSCF asserts identities; a UE's own assertion is never passed on.
+TEST_F(SipProxyTest, APAssertedIdentityFromTheUeIsRemoved) {
+    Ue alice(*this, "alice@" + kRealm, 6000, 6001);
+    alice.register_fully();
+    std::string relayed;
+    ASSERT_TRUE(message_reaches_core(alice, {"P-Asserted-Identity: <sip:boss@" + kRealm + ">"}, &relayed));
+    EXPECT_EQ(relayed.find("P-Asserted-Identity"), std::string::npos) << relayed;
+    // In a response to the core's request, too.
+    const std::string to_alice = "MESSAGE " + alice.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " +
+                                 core_addr.to_string() + ":5060;branch=z9hG4bKcore1\r\nMax-Forwards: 70\r\n"
+                                 "From: <sip:as@" + kRealm + ">;tag=c\r\nTo: <" + alice.impu() +
+                                 ">\r\nCall-ID: core-1\r\nCSeq: 1 MESSAGE\r\n"
+                                 "P-Asserted-Identity: <sip:as@" + kRealm + ">\r\nContent-Length: 0\r\n\r\n";
+    core->send(to_alice, core_side());
+    const std::string at_ue = expect(alice.us(), "the core's MESSAGE");
+    EXPECT_NE(at_ue.find("P-Asserted-Identity: <sip:as@"), std::string::npos) << "the core's stays";
+    alice.send_protected(answer(at_ue, 200, "OK", {{"P-Asserted-Identity", "<sip:boss@" + kRealm + ">"}}));
+    const std::string at_core = expect(*core, "the UE's 200");
+    EXPECT_EQ(status(at_core), 200);
+    EXPECT_EQ(at_core.find("P-Asserted-Identity"), std::string::npos) << at_core;
+}
+
+TEST_F(SipProxyTest, ACore401WithoutKeysIsAnsweredWithAnErrorAndNoSa) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.sm1(ue.security_client());
+    core->send(challenge(expect(*core, "SM1"), false), core_side());
+    const std::string got = expect(ue.us(), "the answer to SM1");
+    EXPECT_EQ(status(got), 500) << got;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("no integrity key (ik, ck)"), std::string::npos) << got;
+    EXPECT_EQ(header(got, sip::HeaderKind::www_authenticate), "") << "no bare challenge";
+    EXPECT_EQ(dropped("core_401_without_keys"), 1u);
+    EXPECT_EQ(proxy->counters().refused, 1u);
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(reg.ues(), 0u);
+}
+
+// TS 33.203 7.2: the UE uses the SAs as soon as it has the 401, so the 401 waits until the
+// worker acknowledged them.
+TEST_F(SipProxyTest, The401WaitsUntilTheWorkerInstalledItsSas) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    const std::string sm1 = ue.register_request(ue.security_client());
+    ue.us().send(sm1, sip_port());
+    core->send(challenge(expect(*core, "SM1")), core_side());
+    for (int i = 0; i < 20; ++i) {  // the proxy runs, the workers do not
+        proxy->poll(1, now);
+        sas->pump();
+    }
+    EXPECT_FALSE(ue.us().take().has_value()) << "the 401 overtook its SAs";
+    EXPECT_EQ(sas->size(), 4u);
+    step();  // the worker installs them
+    proxy->poll(0, now);
+    const std::string four01 = expect(ue.us(), "the 401");
+    EXPECT_EQ(status(four01), 401);
+    for (const auto& sa : sas->list(0, 8)) EXPECT_EQ(sa.state, ctl::SaState::active);
+    // A retransmitted SM1 (same branch) gets the same 401 again.
+    ue.us().send(sm1, sip_port());
+    EXPECT_EQ(expect(ue.us(), "the 401 again"), four01);
+}
+
+TEST_F(SipProxyTest, A401WhoseSasAreNeverInstalledBecomesA500) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.sm1(ue.security_client());
+    core->send(challenge(expect(*core, "SM1")), core_side());
+    for (int i = 0; i < 5; ++i) proxy->poll(1, now);
+    now += proxy::ProxyConfig{}.sa_install_timeout;
+    proxy->tick(now);
+    const std::string got = ue.us().take().value_or("");
+    EXPECT_EQ(status(got), 500) << got;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("did not install"), std::string::npos) << got;
+    EXPECT_EQ(dropped("sa_install_timeout"), 1u);
+    advance(1000ms);  // the workers come back: the set retires
+    advance(1000ms);
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+}
+
+// RFC 3329 2.3.1: a 494 lists what we accept.
+TEST_F(SipProxyTest, A494ListsOurMechanisms) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.sm1("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=4096;spi-s=4097;port-c=6000;port-s=6001");
+    const std::string got = expect(ue.us(), "the 494");
+    EXPECT_EQ(status(got), 494) << got;
+    EXPECT_EQ(header(got, sip::HeaderKind::security_server),
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=1, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.9");
+    EXPECT_TRUE(silent(*core));
+}
+
+TEST_F(SipProxyTest, ReservedSpisInTheOfferAreRefused) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.sm1(ue.security_client(200));
+    const std::string got = expect(ue.us(), "the refusal");
+    EXPECT_EQ(status(got), 403) << got;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("reserved"), std::string::npos) << got;
+    EXPECT_TRUE(silent(*core));
+    EXPECT_EQ(sas->size(), 0u);
+}
+
+}  // namespace
+}  // namespace pcscf::test
