@@ -161,7 +161,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
         ("seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
          "report an outbound SA when its sequence number passes this")
         ("reassembly-flows", po::value(&s.reassembly_flows)->default_value(s.reassembly_flows),
-         "datagrams being reassembled at once, per worker and direction")
+         "datagrams being reassembled at once, per worker, direction and protocol (ESP, UDP, TCP)")
         ("reassembly-timeout-ms", po::value(&s.reassembly_timeout_ms)->default_value(s.reassembly_timeout_ms),
          "how long fragments wait for the rest")
         ("record-interval-us", po::value(&s.record_interval_us)->default_value(s.record_interval_us),

@@ -20,8 +20,9 @@ namespace pcscf::esp {
     X(replay, "sequence number zero, already seen, or left of the replay window")         \
     X(bad_icv, "integrity check value does not verify")                                    \
     X(bad_trailer, "pad length beyond the payload, or padding bytes not 1, 2, 3, ...")     \
+    X(dummy_packet, "RFC 4303 2.6 dummy packet (next header 59): verified, then discarded as the RFC says") \
     X(bad_inner_protocol, "inner protocol is neither UDP nor TCP")                         \
-    X(selector_mismatch, "inner addresses or ports are not the SA's")                      \
+    X(selector_mismatch, "IP version, inner addresses or ports are not the SA's")          \
     X(crypto_error, "IPsec-MB failed the HMAC job")                                        \
     /* outbound ESP */                                                                     \
     X(no_outbound_sa, "no outbound SA for (UE address, UE port, P-CSCF port)")             \
@@ -33,6 +34,7 @@ namespace pcscf::esp {
     X(reassembly_failed, "reassembled datagram over the configured maximum, or no buffer to hold it")           \
     X(reassembly_timeout, "the fragments of a datagram did not all arrive in time")       \
     X(fragmentation_failed, "no mbufs to split a packet that exceeds the MTU")            \
+    X(unsplittable, "over the MTU and cannot be split: IPv6 with extension headers, or more pieces than a burst") \
     /* the service around the engine */                                                    \
     X(unprotected_to_protected_port, "plain packet to or from a protected P-CSCF port")   \
     X(handoff_full, "the owning worker's handoff ring was full")                          \

@@ -54,7 +54,10 @@ bool padding_ok(const uint8_t* pad, uint32_t len) noexcept {
     return true;
 }
 
+// The family first: an IPv4 SA's address is ::ffff:a.b.c.d in IpAddr, which an IPv6
+// packet from that v4-mapped address would otherwise match.
 bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t* l4) noexcept {
+    if ((p.info.version == 4) != sa.ue_addr.is_v4()) return false;
     if (p.info.src(p.ip) != sa.ue_addr) return false;
     if (!sa.pcscf_addr.is_unspecified() && p.info.dst(p.ip) != sa.pcscf_addr) return false;
     if (sa.ue_port != 0 && load_be16(l4) != sa.ue_port) return false;
@@ -151,6 +154,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
             const uint32_t payload_len = pk.esp_len - kMinEspLen - pad_len;
             const uint8_t* l4 = pk.esp + kEspHeaderLen;
             if (unlikely(!padding_ok(l4 + payload_len, pad_len))) bad = DropReason::bad_trailer;
+            else if (unlikely(next == kNoNextHeader)) bad = DropReason::dummy_packet;
             else if (unlikely(next != kProtoUdp && next != kProtoTcp))
                 bad = DropReason::bad_inner_protocol;
             else if (unlikely(payload_len < (next == kProtoUdp ? 8u : 20u)))
@@ -160,7 +164,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         }
         if (bad != kPass) {
             why[i] = bad;
-            ++in_.drops(pk.slot);
+            if (bad != DropReason::dummy_packet) ++in_.drops(pk.slot);  // the sender's error
             continue;
         }
         rte_mbuf* m = pkts[i];

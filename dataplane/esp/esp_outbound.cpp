@@ -109,7 +109,9 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         const uint32_t pad_len = (4 - ((payload_len + kEspTrailerLen) & 3)) & 3;
         const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
         const uint32_t l23 = l2_len + pk.info.l3_len;
-        if (unlikely(!sa.pcscf_addr.is_unspecified() && pk.info.src(pk.ip) != sa.pcscf_addr)) {
+        // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides.
+        if (unlikely((pk.info.version == 4) != sa.sel.ue_addr.is_v4() ||
+                     (!sa.pcscf_addr.is_unspecified() && pk.info.src(pk.ip) != sa.pcscf_addr))) {
             bad = DropReason::selector_mismatch;
         } else if (unlikely(sa.seq >= kMaxSeq)) {
             bad = DropReason::seq_exhausted;

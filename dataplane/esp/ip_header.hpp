@@ -14,6 +14,7 @@ namespace pcscf::esp {
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoEsp = 50;
+inline constexpr uint8_t kNoNextHeader = 59;  // RFC 4303 2.6: a dummy packet's next header
 
 // Filled by parse_ip(); left uninitialised before, so the engine's per-burst arrays of
 // them cost nothing to declare.

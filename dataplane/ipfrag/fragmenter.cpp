@@ -5,6 +5,7 @@
 #include <rte_ip_frag.h>
 #include <rte_random.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace pcscf::ipfrag {
@@ -34,7 +35,7 @@ Fragmenter::Fragmenter(rte_mempool* direct, rte_mempool* indirect, uint32_t work
 
 uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
                               std::span<rte_mbuf*> out, DropReason& why) noexcept {
-    why = DropReason::fragmentation_failed;
+    why = DropReason::unsplittable;
     uint8_t l2[kMaxL2];
     if (frame->nb_segs != 1 || l2_len > kMaxL2 || frame->data_len <= l2_len + 20u) {
         rte_pktmbuf_free(frame);
@@ -59,6 +60,7 @@ uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
         n = rte_ipv6_fragment_packet(frame, out.data(), cap, mtu, direct_, indirect_);
     }
     rte_pktmbuf_free(frame);  // the pieces hold their own copy or reference
+    if (n == -ENOMEM) why = DropReason::fragmentation_failed;  // else: more pieces than fit, or not splittable
     if (n <= 0) return 0;
 
     for (int32_t i = 0; i < n; ++i) {
@@ -67,6 +69,7 @@ uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
         if (rte_pktmbuf_linearize(f) == 0) hdr = rte_pktmbuf_prepend(f, l2_len);
         if (hdr == nullptr) {  // no room in a direct buffer: give up on the whole packet
             for (int32_t j = 0; j < n; ++j) rte_pktmbuf_free(out[size_t(j)]);
+            why = DropReason::fragmentation_failed;
             return 0;
         }
         std::memcpy(hdr, l2, l2_len);

@@ -7,7 +7,7 @@
 // IPv4 packets with DF set are fragmented anyway (DF cleared): the datagram the kernel
 // handed us fitted its MTU, and it is our ESP overhead that pushed it over. IPv6 packets
 // with extension headers are not split (librte_ip_frag places its fragment header right
-// after the fixed header) and are dropped as fragmentation_failed.
+// after the fixed header) and are dropped as unsplittable.
 //
 // Each datagram split gets an Identification of its own. The kernel leaves it 0 on the
 // DF datagrams it hands us (RFC 6864: an atomic datagram's ID means nothing) and

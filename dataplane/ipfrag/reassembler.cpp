@@ -5,6 +5,8 @@
 #include <rte_ether.h>
 #include <rte_ip.h>
 
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -23,6 +25,24 @@ uint16_t be16(const void* p) noexcept {
     std::memcpy(&v, p, sizeof v);
     return rte_be_to_cpu_16(v);
 }
+
+// The table of a fragment's protocol, or -1 for a protocol not reassembled here. The
+// protocol is in every fragment: the IPv4 header's, or the IPv6 fragment header's next
+// header (which librte_ip_frag wants right after the fixed header).
+int table_of(const uint8_t* ip, uint32_t avail) noexcept {
+    uint8_t proto;
+    if ((ip[0] >> 4) == 4 && avail >= sizeof(rte_ipv4_hdr)) proto = ip[9];
+    else if ((ip[0] >> 4) == 6 && avail >= kIpv6FixedLen + sizeof(rte_ipv6_fragment_ext) && ip[6] == IPPROTO_FRAGMENT)
+        proto = ip[kIpv6FixedLen];
+    else
+        return 0;  // malformed: add() counts it
+    switch (proto) {
+        case IPPROTO_ESP: return 0;
+        case IPPROTO_UDP: return 1;
+        case IPPROTO_TCP: return 2;
+        default: return -1;
+    }
+}
 }  // namespace
 
 std::expected<Reassembler, std::string> Reassembler::create(const ReassemblyConfig& cfg,
@@ -35,22 +55,33 @@ std::expected<Reassembler, std::string> Reassembler::create(const ReassemblyConf
     // Twice as many slots as flows keeps the buckets from filling before the table does.
     const uint32_t buckets = rte_align32pow2(std::max(1u, cfg.max_flows * 2 / kBucketEntries));
     const uint64_t cycles = (rte_get_tsc_hz() + 999) / 1000 * cfg.timeout_ms;
-    rte_ip_frag_tbl* t =
-        rte_ip_frag_table_create(buckets, kBucketEntries, cfg.max_flows, cycles, socket);
-    if (t == nullptr) return std::unexpected("cannot create the reassembly table (out of memory?)");
+    std::array<rte_ip_frag_tbl*, kTables> t{};
+    for (auto& table : t) {
+        table = rte_ip_frag_table_create(buckets, kBucketEntries, cfg.max_flows, cycles, socket);
+        if (table == nullptr) {
+            for (auto* made : t)
+                if (made != nullptr) rte_ip_frag_table_destroy(made);
+            return std::unexpected("cannot create the reassembly tables (out of memory?)");
+        }
+    }
     return Reassembler(t, big_pool, std::min(cfg.max_datagram, kMaxIpLen));
 }
 
 Reassembler::Reassembler(Reassembler&& o) noexcept
-    : table_(std::exchange(o.table_, nullptr)), death_row_(o.death_row_), big_(o.big_),
+    : tables_(std::exchange(o.tables_, {})), death_row_(o.death_row_), big_(o.big_),
       max_datagram_(o.max_datagram_) {
     o.death_row_.cnt = 0;
 }
 
 Reassembler::~Reassembler() {
-    if (table_ == nullptr) return;
+    if (tables_[0] == nullptr) return;
     rte_ip_frag_free_death_row(&death_row_, 0);
-    rte_ip_frag_table_destroy(table_);  // frees the fragments still held
+    for (auto* t : tables_) rte_ip_frag_table_destroy(t);  // frees the fragments still held
+}
+
+bool Reassembler::wanted(const rte_mbuf* m, uint16_t l2_len) noexcept {
+    if (m->nb_segs != 1 || m->data_len <= l2_len) return true;
+    return table_of(rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len), m->data_len - l2_len) >= 0;
 }
 
 rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
@@ -63,6 +94,9 @@ rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
     if (m->nb_segs != 1 || m->data_len <= l2_len) return invalid();
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
     const uint32_t avail = m->data_len - l2_len;
+    const int table = table_of(ip, avail);
+    if (table < 0) return invalid();  // not one of ours: the caller asks wanted() first
+    rte_ip_frag_tbl* tbl = tables_[size_t(table)];
     rte_mbuf* whole = nullptr;
     m->l2_len = l2_len;
     if ((ip[0] >> 4) == 4) {
@@ -72,7 +106,7 @@ rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
         const uint32_t total = be16(&h->total_length);
         if (total <= ihl || total > avail || !rte_ipv4_frag_pkt_is_fragmented(h)) return invalid();
         m->l3_len = ihl;
-        whole = rte_ipv4_frag_reassemble_packet(table_, &death_row_, m, now_tsc, h);
+        whole = rte_ipv4_frag_reassemble_packet(tbl, &death_row_, m, now_tsc, h);
     } else if ((ip[0] >> 4) == 6) {
         // The fragment header must come right after the fixed header: librte_ip_frag reads
         // it there and removes it from there.
@@ -84,7 +118,7 @@ rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
         rte_ipv6_fragment_ext* frag = rte_ipv6_frag_get_ipv6_fragment_header(h);
         if (frag == nullptr) return invalid();
         m->l3_len = kIpv6FixedLen + sizeof(rte_ipv6_fragment_ext);
-        whole = rte_ipv6_frag_reassemble_packet(table_, &death_row_, m, now_tsc, h, frag);
+        whole = rte_ipv6_frag_reassemble_packet(tbl, &death_row_, m, now_tsc, h, frag);
     } else {
         return invalid();
     }
@@ -134,8 +168,10 @@ rte_mbuf* Reassembler::linearize(rte_mbuf* chain, esp::DropCounters& drops) noex
 }
 
 void Reassembler::expire(uint64_t now_tsc, esp::DropCounters& drops) noexcept {
-    rte_ip_frag_table_del_expired_entries(table_, &death_row_, now_tsc);
-    free_dropped(drops, DropReason::reassembly_timeout);
+    for (auto* t : tables_) {  // the death row holds a bounded number: emptied per table
+        rte_ip_frag_table_del_expired_entries(t, &death_row_, now_tsc);
+        free_dropped(drops, DropReason::reassembly_timeout);
+    }
 }
 
 void Reassembler::free_dropped(esp::DropCounters& drops, DropReason why) noexcept {

@@ -172,6 +172,8 @@ void Worker::from_access(rte_mbuf* m) noexcept {
             return;
         }
         case FrameKind::fragment: {
+            // Another protocol's fragment: the kernel reassembles it (by protocol too).
+            if (!ipfrag::Reassembler::wanted(m, kEthLen)) return pass_to_tap(m);
             rte_mbuf* whole = parts_.access_reassembly->add(m, kEthLen, now_, stats_.drops);
             if (whole == nullptr) return;  // incomplete, or dropped and counted there
             ++stats_.reassembled;
@@ -183,9 +185,16 @@ void Worker::from_access(rte_mbuf* m) noexcept {
             return drop(m, f.reason);
         case FrameKind::pass:
         case FrameKind::protect:
-            ++stats_.exception_in;
-            return to_tap(m);
+            return pass_to_tap(m);
     }
+}
+
+void Worker::pass_to_tap(rte_mbuf* m) noexcept {
+    if (to_tap(m)) ++stats_.exception_in;
+}
+
+void Worker::pass_to_access(rte_mbuf* m) noexcept {
+    if (to_access(m)) ++stats_.exception_out;
 }
 
 void Worker::from_tap(rte_mbuf* m) noexcept {
@@ -200,6 +209,7 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
             return;
         }
         case FrameKind::fragment: {
+            if (!ipfrag::Reassembler::wanted(m, kEthLen)) return pass_to_access(m);
             rte_mbuf* whole = parts_.tap_reassembly->add(m, kEthLen, now_, stats_.drops);
             if (whole == nullptr) return;
             ++stats_.reassembled;
@@ -210,8 +220,7 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
         case FrameKind::esp:
         case FrameKind::protected_plain:
         case FrameKind::pass:
-            ++stats_.exception_out;
-            return to_access(m);
+            return pass_to_access(m);
     }
 }
 
@@ -219,8 +228,7 @@ void Worker::verify(Batch& b) noexcept {
     if (b.n == 0) return;
     DropReason why[kMaxBurst];
     const uint16_t good = parts_.engine->inbound({b.m, b.n}, why, kEthLen);
-    stats_.esp_in += good;
-    for (uint16_t i = 0; i < good; ++i) to_tap(b.m[i]);
+    for (uint16_t i = 0; i < good; ++i) stats_.esp_in += to_tap(b.m[i]);
     rte_pktmbuf_free_bulk(b.m + good, b.n - good);  // counted by the engine
     b.n = 0;
 }
@@ -229,35 +237,31 @@ void Worker::protect(Batch& b) noexcept {
     if (b.n == 0) return;
     DropReason why[kMaxBurst];
     const uint16_t good = parts_.engine->outbound({b.m, b.n}, why, kEthLen);
-    stats_.esp_out += good;
-    for (uint16_t i = 0; i < good; ++i) to_access(b.m[i]);
+    for (uint16_t i = 0; i < good; ++i) stats_.esp_out += to_access(b.m[i]);
     rte_pktmbuf_free_bulk(b.m + good, b.n - good);
     b.n = 0;
 }
 
-void Worker::to_tap(rte_mbuf* m) noexcept {
-    send_fitting(tap_tx_, m, cfg_.tap_mtu, stats_.fragmented);
-}
+bool Worker::to_tap(rte_mbuf* m) noexcept { return send_fitting(tap_tx_, m, cfg_.tap_mtu); }
 
-void Worker::to_access(rte_mbuf* m) noexcept {
-    send_fitting(access_tx_, m, cfg_.access_mtu, stats_.fragmented);
-}
+bool Worker::to_access(rte_mbuf* m) noexcept { return send_fitting(access_tx_, m, cfg_.access_mtu); }
 
 // Frames whose IP datagram exceeds the MTU leave as fragments.
-void Worker::send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu, uint64_t& fragmented) noexcept {
+bool Worker::send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu) noexcept {
     if (likely(m->pkt_len <= uint32_t(mtu) + kEthLen)) {
         stats_.drops.count[size_t(DropReason::tx_full)] += q.push(m);
-        return;
+        return true;
     }
     rte_mbuf* parts[TxQueue::kSize];
     DropReason why = DropReason::fragmentation_failed;
     const uint16_t n = parts_.fragmenter->fragment(m, kEthLen, mtu, parts, why);
     if (n == 0) {
         stats_.drops.add(why);
-        return;
+        return false;
     }
-    ++fragmented;
+    ++stats_.fragmented;
     for (uint16_t i = 0; i < n; ++i) stats_.drops.count[size_t(DropReason::tx_full)] += q.push(parts[i]);
+    return true;
 }
 
 void Worker::hand_off(rte_ring* ring, rte_mbuf* m) noexcept {

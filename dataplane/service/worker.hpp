@@ -74,9 +74,13 @@ private:
     void from_tap(rte_mbuf* m) noexcept;
     void verify(Batch& b) noexcept;
     void protect(Batch& b) noexcept;
-    void to_tap(rte_mbuf* m) noexcept;
-    void to_access(rte_mbuf* m) noexcept;
-    void send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu, uint64_t& counter) noexcept;
+    // Queue a frame for a port, split to fit its MTU; false if it could not be (counted).
+    bool to_tap(rte_mbuf* m) noexcept;
+    bool to_access(rte_mbuf* m) noexcept;
+    bool send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu) noexcept;
+    // A plain packet, to the other side as it is (exception_in / exception_out).
+    void pass_to_tap(rte_mbuf* m) noexcept;
+    void pass_to_access(rte_mbuf* m) noexcept;
     void hand_off(rte_ring* ring, rte_mbuf* m) noexcept;
     void drop(rte_mbuf* m, esp::DropReason r) noexcept;
     void post_events() noexcept;

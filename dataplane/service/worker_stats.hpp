@@ -13,10 +13,10 @@ namespace pcscf::dp {
     X(access_tx, "frames sent on the access port")                                 \
     X(tap_rx, "frames received from the kernel (tap)")                             \
     X(tap_tx, "frames sent to the kernel (tap)")                                   \
-    X(esp_in, "ESP packets verified and delivered to the kernel")                  \
-    X(esp_out, "packets protected with ESP and sent")                              \
-    X(exception_in, "plain packets passed to the kernel (ARP, ND, ICMP, SIP 5060)")\
-    X(exception_out, "plain packets from the kernel passed to the access port")    \
+    X(esp_in, "ESP packets verified and queued to the kernel")                     \
+    X(esp_out, "packets protected with ESP and queued to the access port")         \
+    X(exception_in, "plain packets queued to the kernel (ARP, ND, ICMP, SIP 5060, fragments of other protocols than ESP, UDP and TCP)") \
+    X(exception_out, "plain packets from the kernel queued to the access port")    \
     X(handoff_sent, "packets handed to the worker owning their SA")                \
     X(handoff_received, "packets received from other workers")                     \
     X(reassembled, "datagrams reassembled from fragments")                         \

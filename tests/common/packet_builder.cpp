@@ -25,7 +25,7 @@ uint16_t fold(uint32_t acc) {
 }  // namespace
 
 std::vector<uint8_t> make_packet(const Flow& f, std::span<const uint8_t> payload) {
-    const bool v4 = f.src.is_v4();
+    const bool v4 = f.src.is_v4() && !f.force_v6;
     const size_t l3 = v4 ? 20 : 40;
     const size_t l4 = f.proto == 17 ? 8 : 20;
     std::vector<uint8_t> p(l3 + l4 + payload.size());

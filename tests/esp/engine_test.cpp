@@ -348,8 +348,8 @@ TEST_F(EngineBehaviour, AuthenticPacketsWithBadContentsAreRefusedAfterTheIcv) {
          DropReason::bad_trailer},
         {"next header ICMP", [](Seal& x) { x.next_header = 1; }, udp,
          DropReason::bad_inner_protocol},
-        {"next header 59 (no next header)", [](Seal& x) { x.next_header = 59; }, udp,
-         DropReason::bad_inner_protocol},
+        {"next header 59: a dummy packet (RFC 4303 2.6)", [](Seal& x) { x.next_header = 59; }, udp,
+         DropReason::dummy_packet},
         {"UDP shorter than its header", [](Seal& x) { x.next_header = 17; x.pad_len_field = 100; x.extra_pad = 0; },
          udp, DropReason::bad_trailer},
         {"TCP shorter than its header", [](Seal& x) { x.next_header = 6; }, uplink(4),
@@ -366,6 +366,8 @@ TEST_F(EngineBehaviour, AuthenticPacketsWithBadContentsAreRefusedAfterTheIcv) {
          DropReason::selector_mismatch},
         {"IPv6 packet on an IPv4 SA", [](Seal&) {}, make_packet(Flow{kUe6, kPcscf6, 38003, 50718, 17}, 10),
          DropReason::selector_mismatch},
+        {"IPv6 from the SA's IPv4 address, v4-mapped", [](Seal&) {},
+         make_packet(Flow{kUe4, kPcscf4, 38003, 50718, 17, true}, 10), DropReason::selector_mismatch},
     };
     uint32_t seq = 1;
     for (auto& c : cases) {
@@ -376,7 +378,9 @@ TEST_F(EngineBehaviour, AuthenticPacketsWithBadContentsAreRefusedAfterTheIcv) {
         ASSERT_FALSE(r.ok);
         EXPECT_EQ(name(r.reason), name(c.reason));
     }
-    EXPECT_EQ(engine->inbound_stats(s.spi)->drops, cases.size());
+    // A dummy packet is no error of the sender's: not counted against the SA.
+    EXPECT_EQ(engine->inbound_stats(s.spi)->drops, cases.size() - 1);
+    EXPECT_EQ(engine->drops()[DropReason::dummy_packet], 1u);
     EXPECT_EQ(engine->inbound_stats(s.spi)->packets, 0u);
     // Authentic packets move the window even when refused afterwards.
     EXPECT_EQ(run1(Direction::inbound, esp(s, 1, uplink())).reason, DropReason::replay);
@@ -477,7 +481,10 @@ TEST_F(EngineBehaviour, OutboundRefusals) {
                    make_packet(Flow{*IpAddr::parse("198.51.100.9"), kUe4, 50718, 38003, 17}, 10))
                   .reason,
               DropReason::selector_mismatch);
-    EXPECT_EQ(engine->outbound_stats({kUe4, 38003, 50718})->drops, 1u);
+    // The kernel would not send it, but IPv6 to ::ffff:192.0.2.10 must not take the IPv4 SA.
+    EXPECT_EQ(run1(Direction::outbound, make_packet(Flow{kPcscf4, kUe4, 50718, 38003, 17, true}, 10)).reason,
+              DropReason::selector_mismatch);
+    EXPECT_EQ(engine->outbound_stats({kUe4, 38003, 50718})->drops, 2u);
     EXPECT_EQ(engine->find_outbound({kUe4, 38003, 50718})->seq, 0u) << "no number was used";
 }
 

@@ -162,7 +162,7 @@ TEST_F(FragmenterTest, Ipv6WithExtensionHeadersIsRefused) {
     rte_mbuf* out[64];
     DropReason why{};
     EXPECT_EQ(frag.fragment(make_mbuf(eth_frame(ip)), kEth, 1280, out, why), 0u);
-    EXPECT_EQ(why, DropReason::fragmentation_failed);
+    EXPECT_EQ(why, DropReason::unsplittable);
 }
 
 TEST_F(FragmenterTest, TooFewOutputSlotsRefusesAndFreesEverything) {
@@ -171,10 +171,23 @@ TEST_F(FragmenterTest, TooFewOutputSlotsRefusesAndFreesEverything) {
     EXPECT_EQ(frag.fragment(make_mbuf(eth_frame(whole_of("ipv4_esp_4000_in_order"))), kEth, 1400,
                             out, why),
               0u);
-    EXPECT_EQ(why, DropReason::fragmentation_failed);
+    EXPECT_EQ(why, DropReason::unsplittable);
     EXPECT_EQ(frag.fragment(make_mbuf(eth_frame(whole_of("ipv6_esp_4000_in_order"))), kEth, 1280,
                             out, why),
               0u);
+    EXPECT_EQ(why, DropReason::unsplittable);
+}
+
+// Out of buffers is a resource shortage, counted apart from packets that cannot be split.
+TEST_F(FragmenterTest, NoBuffersForThePiecesIsFragmentationFailed) {
+    static rte_mempool* two = rte_pktmbuf_pool_create("frag_two", 2, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
+    ASSERT_NE(two, nullptr);
+    ipfrag::Fragmenter starved(two, indirect_pool());
+    rte_mbuf* out[8];
+    DropReason why{};
+    EXPECT_EQ(starved.fragment(make_mbuf(eth_frame(whole_of("ipv4_esp_4000_in_order"))), kEth, 1400, out, why), 0u);
+    EXPECT_EQ(why, DropReason::fragmentation_failed);
+    EXPECT_EQ(rte_mempool_avail_count(two), 2u) << "the pieces made are freed";
 }
 
 TEST_F(FragmenterTest, NonIpAndTruncatedFramesAreRefused) {
@@ -184,8 +197,10 @@ TEST_F(FragmenterTest, NonIpAndTruncatedFramesAreRefused) {
     arp[12] = 0x08;
     arp[13] = 0x06;
     EXPECT_EQ(frag.fragment(make_mbuf(arp), kEth, 1400, out, why), 0u);
+    EXPECT_EQ(why, DropReason::unsplittable);
     std::vector<uint8_t> tiny(20, 0x45);
     EXPECT_EQ(frag.fragment(make_mbuf(tiny), kEth, 1400, out, why), 0u);
+    EXPECT_EQ(why, DropReason::unsplittable);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "dataplane/ipfrag/reassembler.hpp"
 #include "tests/common/mbuf_util.hpp"
+#include "tests/common/packet_builder.hpp"
 #include "tests/common/vector_file.hpp"
 #include "tests/ipfrag/frame_util.hpp"
 
@@ -181,6 +182,59 @@ TEST_F(ReassemblerTest, RepeatedPieceDropsTheDatagram) {
     // Both copies of the first piece go; the last one starts a new datagram that waits
     // (and is freed with the table: TearDown checks).
     EXPECT_EQ(drops[DropReason::fragment_invalid], 2u);
+}
+
+// RFC 791: the protocol is part of what makes fragments one datagram. The same source,
+// destination and Identification, once for ESP and once for UDP, make two datagrams,
+// pieces interleaved.
+TEST_F(ReassemblerTest, FragmentsOfDifferentProtocolsAreNotMerged) {
+    for (const char* name : {"ipv4_esp_4000_in_order", "ipv6_esp_4000_in_order"}) {
+        SCOPED_TRACE(name);
+        const auto esp = frags_of(name);
+        const bool v6 = (esp[0][0] >> 4) == 6;
+        auto as_udp = [&](std::vector<uint8_t> f) {
+            if (v6) {
+                f[40] = 17;  // the fragment header's next header
+            } else {
+                f[9] = 17;
+                fix_ipv4_checksum(f);
+            }
+            return f;
+        };
+        for (size_t i = 0; i + 1 < esp.size(); ++i) {
+            EXPECT_EQ(add(esp[i]), nullptr);
+            EXPECT_EQ(add(as_udp(esp[i])), nullptr);
+        }
+        for (uint8_t proto : {50, 17}) {
+            rte_mbuf* whole = add(proto == 50 ? esp.back() : as_udp(esp.back()));
+            ASSERT_NE(whole, nullptr) << "protocol " << int(proto) << ", drops " << drops.total();
+            const auto got = bytes_of(whole);
+            rte_pktmbuf_free(whole);
+            EXPECT_EQ(got[kEth + (v6 ? 6 : 9)], proto) << "each datagram keeps its own protocol";
+        }
+        EXPECT_EQ(drops.total(), 0u);
+    }
+}
+
+// Only ESP, UDP and TCP are reassembled here; other protocols' fragments go on as they are.
+TEST_F(ReassemblerTest, OnlyEspUdpAndTcpFragmentsAreWanted) {
+    auto frame = [](std::vector<uint8_t> f, int proto_at, uint8_t proto) {
+        f[size_t(proto_at)] = proto;
+        return make_mbuf(eth_frame(f));
+    };
+    const auto v4 = frags_of("ipv4_esp_4000_in_order")[0];
+    const auto v6 = frags_of("ipv6_esp_4000_in_order")[0];
+    MbufGuard g;
+    for (uint8_t proto : {50, 17, 6, 1, 58, 132})
+        for (auto [f, at] : {std::pair{&v4, 9}, std::pair{&v6, 40}}) {
+            g.v.push_back(frame(*f, at, proto));
+            EXPECT_EQ(Reassembler::wanted(g.v.back(), kEth), proto == 50 || proto == 17 || proto == 6)
+                << "protocol " << int(proto) << " over IPv" << (at == 9 ? 4 : 6);
+        }
+    auto mangled = v4;
+    mangled.resize(10);
+    g.v.push_back(make_mbuf(eth_frame(mangled)));
+    EXPECT_TRUE(Reassembler::wanted(g.v.back(), kEth)) << "malformed: add() counts it";
 }
 
 TEST(ReassemblerCreate, RefusesAPoolTooSmallForTheLargestDatagram) {

@@ -1,0 +1,42 @@
+// docs/operations.md is where an operator looks up a counter: every drop reason and
+// every worker counter has a row there that starts with what the code says it means.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "dataplane/esp/drop_reason.hpp"
+#include "dataplane/service/worker_stats.hpp"
+
+namespace pcscf::dp {
+namespace {
+
+std::string operations_md() {
+    std::ifstream f(PCSCF_OPERATIONS_MD);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+void expect_row(const std::string& doc, std::string_view name, std::string_view meaning) {
+    const std::string row = "| `" + std::string(name) + "` | " + std::string(meaning);
+    EXPECT_NE(doc.find(row), std::string::npos) << "docs/operations.md has no row starting\n" << row;
+}
+
+TEST(DocumentedCounters, EveryDropReasonHasItsRow) {
+    const std::string doc = operations_md();
+    ASSERT_FALSE(doc.empty());
+    for (size_t i = 0; i < esp::kDropReasonCount; ++i)
+        expect_row(doc, esp::kDropReasonNames[i], esp::kDropReasonText[i]);
+}
+
+TEST(DocumentedCounters, EveryWorkerCounterHasItsRow) {
+    const std::string doc = operations_md();
+#define PCSCF_X(name, text) expect_row(doc, #name, text);
+    PCSCF_WORKER_COUNTERS(PCSCF_X)
+#undef PCSCF_X
+}
+
+}  // namespace
+}  // namespace pcscf::dp

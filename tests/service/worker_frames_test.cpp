@@ -1,0 +1,70 @@
+// What a worker does with plain frames (WorkerRig): what reaches the other port, and
+// that each frame is counted once, under what happened to it.
+#include "tests/common/packet_builder.hpp"
+#include "tests/service/worker_rig.hpp"
+
+namespace pcscf::dp {
+namespace {
+
+using esp::DropReason;
+
+class WorkerFrames : public WorkerRig {
+protected:
+    void SetUp() override { make_worker(0); }
+    uint64_t drops(DropReason r) const { return worker_->stats().drops[r]; }
+
+    const esp::IpAddr ue4 = *esp::IpAddr::parse("192.0.2.10"), p4 = *esp::IpAddr::parse("198.51.100.1");
+    const esp::IpAddr ue6 = *esp::IpAddr::parse("2001:db8::10"), p6 = *esp::IpAddr::parse("2001:db8::1");
+};
+
+TEST_F(WorkerFrames, APlainPacketThatFitsIsPassedAndCountedOnce) {
+    receive(access, test::with_ethernet(test::make_packet({ue4, p4, 40000, 5060}, 100)));
+    polls(2);
+    EXPECT_EQ(sent(tap).size(), 1u);
+    EXPECT_EQ(worker_->stats().exception_in, 1u);
+    EXPECT_EQ(worker_->stats().drops.total(), 0u);
+}
+
+// Over the tap's MTU and not splittable (IPv6 with an extension header): dropped as
+// unsplittable, not counted as passed, not as a shortage of buffers.
+TEST_F(WorkerFrames, APacketTooBigToSplitIsCountedOnlyAsUnsplittable) {
+    auto ip = test::make_packet({ue6, p6, 40000, 5060}, cfg_.tap_mtu - 40 - 8);  // fits without the option
+    const uint8_t dest_options[8] = {17, 0, 1, 4, 0, 0, 0, 0};  // next UDP, PadN
+    ip.insert(ip.begin() + 40, dest_options, dest_options + 8);
+    ip[6] = 60;
+    const uint32_t payload = uint32_t(ip.size()) - 40;
+    ip[4] = uint8_t(payload >> 8);
+    ip[5] = uint8_t(payload);
+    ASSERT_GT(ip.size(), cfg_.tap_mtu);
+    receive(access, test::with_ethernet(ip));
+    polls(2);
+    EXPECT_TRUE(sent(tap).empty());
+    EXPECT_EQ(drops(DropReason::unsplittable), 1u);
+    EXPECT_EQ(drops(DropReason::fragmentation_failed), 0u);
+    EXPECT_EQ(worker_->stats().exception_in, 0u);
+}
+
+// A fragment of a protocol the datapath does not reassemble goes on as it is: the kernel
+// reassembles it, telling datagrams apart by protocol as well.
+TEST_F(WorkerFrames, AFragmentOfAnotherProtocolPassesAsItIs) {
+    auto ip = test::make_packet({ue4, p4, 0, 0}, 64);
+    ip[9] = 1;     // ICMP
+    ip[6] = 0x20;  // more fragments
+    test::fix_ipv4_checksum(ip);
+    const auto frame = test::with_ethernet(ip);
+    receive(access, frame);
+    receive(tap, frame);
+    polls(2);
+    const auto to_kernel = sent(tap), to_ue = sent(access);
+    ASSERT_EQ(to_kernel.size(), 1u);
+    EXPECT_EQ(to_kernel[0], frame);
+    ASSERT_EQ(to_ue.size(), 1u);
+    EXPECT_EQ(to_ue[0], frame);
+    EXPECT_EQ(worker_->stats().reassembled, 0u);
+    EXPECT_EQ(worker_->stats().exception_in, 1u);
+    EXPECT_EQ(worker_->stats().exception_out, 1u);
+    EXPECT_EQ(worker_->stats().drops.total(), 0u);
+}
+
+}  // namespace
+}  // namespace pcscf::dp
