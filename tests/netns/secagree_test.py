@@ -11,6 +11,7 @@ the checks of 7.1, de-registration deleting every SA. Output is TAP."""
 import os
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from netns import Topology  # noqa: E402
@@ -286,8 +287,27 @@ def main():
         expect(len(sas_of(ue.impi)) == 4, f"kept pair not retired: {len(sas_of(ue.impi))} SAs")
         state["m"] = m
 
-    def deregistration_deletes_every_sa():
+    def registration_right_after_deregistration_keeps_its_sas():
+        # De-register, then register again at once with a new port_uc (port_us stays): the
+        # de-registration's deletion, a grace later, must take only the old set.
         cap = ue.send_protected(6102, ue.register(ue.security_client(6102, 1113, 2224), expires=0))
+        core.send(sip_text.response(core.recv(), 200, "OK"))
+        replies = ue.protected_replies(cap)
+        expect(any(b"SIP/2.0 200" in p for _, _, p in replies), f"the de-registration's 200 not over ESP: {replies}")
+        state["m"] = initial_registration(ue, 6104, 1115, 2226)
+        time.sleep(2.5)  # past both graces of the de-registered set
+        new = sas_of(ue.impi)
+        expect(len(new) == 4 and all(x["state"] == "active" for x in new), f"SAs after the grace: {new}")
+        expect(topo.ctl.sip()["ues"] == 1, "the new registration is gone")
+        cap = ue.send_protected(6104, ue.message())
+        got = core.recv()
+        expect(sip_text.start_line(got).startswith("MESSAGE"), "the core did not get the MESSAGE")
+        core.send(sip_text.response(got, 200, "OK"))
+        replies = ue.protected_replies(cap)
+        expect(any(b"SIP/2.0 200" in p for _, _, p in replies), f"no 200 over the new set: {replies}")
+
+    def deregistration_deletes_every_sa():
+        cap = ue.send_protected(6104, ue.register(ue.security_client(6104, 1115, 2226), expires=0))
         got = core.recv()
         core.send(sip_text.response(got, 200, "OK"))
         replies = ue.protected_replies(cap)
@@ -310,6 +330,8 @@ def main():
             sm7_with_wrong_verify_refused)
     t.check("re-registration over the old SA: 401 over it, SM7 over the new set, port_ps kept, port_pc changed; "
             "the kept old pair goes with the first message over the new set", re_registration)
+    t.check("a registration right after a de-registration (new port_uc, same port_us) keeps its SAs once the "
+            "de-registered set is deleted", registration_right_after_deregistration_keeps_its_sas)
     t.check("de-registration: its 200 goes over ESP, then every SA is deleted", deregistration_deletes_every_sa)
     rc = topo.stop_daemon()
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))
