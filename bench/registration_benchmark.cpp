@@ -146,11 +146,10 @@ Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const ch
                     " UE(s) left 15 s after the pass");
         if (const uint64_t n = p.after.refused - p.before.refused; n > 0)
             problem(std::to_string(n) + " request(s) refused by the P-CSCF");
-        for (const auto& [why, n] : p.after.dropped) {
-            const auto it = p.before.dropped.find(why);
-            const uint64_t d = n - (it == p.before.dropped.end() ? 0 : it->second);
-            if (d > 0) problem(std::to_string(d) + " message(s) dropped by the proxy: " + why);
-        }
+        for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
+            if (const uint64_t d = p.after.dropped[i] - p.before.dropped[i]; d > 0)
+                problem(std::to_string(d) + " message(s) dropped by the proxy: " +
+                        std::string(proxy::kProxyDropNames[i]));
         if (p.serve.refused_by_worker > 0)
             problem(std::to_string(p.serve.refused_by_worker) + " SA record(s) refused by the worker");
     }

@@ -48,7 +48,7 @@ std::expected<std::unique_ptr<Terminator>, std::string> Terminator::create(const
     pc.core_local = cfg.core_local;
     // pcscf-espd logs each line at info; the benchmark drops them (as --log-level warn).
     auto p = proxy::SipProxy::create(pc, rc, *t->registrar_, [](std::string_view) {});
-    if (!p) return std::unexpected("starting the SIP proxy: " + p.error());
+    if (!p) return std::unexpected("starting the SIP proxy: " + p.error().message);
     t->proxy_ = std::move(*p);
     Terminator* self = t.get();
     t->sas_->set_listener([self](const ctl::SaInfo& sa, const esp::SaEvent& e) { self->on_sa_event(sa, e); });

@@ -65,8 +65,8 @@ int Daemon::run(const char* prog) {
             esp::SpiLayout layout = cfg.engine.spi;
             sas_ = std::make_unique<SaManager>(dp_->rings(), layout);
             register_telemetry(*sas_, *dp_, sip_status_);
-            if (auto err = start_sip(); !err.empty()) {
-                log_error(err);
+            if (auto started = start_sip(); !started) {
+                log_error(started.error().message);
                 rc = 1;
             }
         }
@@ -87,7 +87,7 @@ int Daemon::run(const char* prog) {
     return rc;
 }
 
-std::string Daemon::start_sip() {
+Expected<void> Daemon::start_sip() {
     if (!opts_.sip) return {};
     esp::IpAddr v4, v6;
     // The first address of each family, as the proxy sends from (SipProxy::access_for): the
@@ -99,7 +99,7 @@ std::string Daemon::start_sip() {
     registrar_ = std::make_unique<secagree::Registrar>(*sas_, opts_.sip->registrar, v4, v6);
     auto p = proxy::SipProxy::create(opts_.sip->proxy, opts_.sip->registrar, *registrar_,
                                      [](std::string_view line) { log_info("sip: " + std::string(line)); });
-    if (!p) return "starting the SIP proxy: " + p.error();
+    if (!p) return std::unexpected(in_context(p.error(), "starting the SIP proxy"));
     proxy_ = std::move(*p);
     std::lock_guard lock(sip_status_.mu);
     sip_status_.enabled = true;

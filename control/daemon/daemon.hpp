@@ -21,8 +21,8 @@ private:
     int run(const char* prog);
     void control_loop();
 
-    // The sec-agree terminator, when configured; empty string when it started.
-    std::string start_sip();
+    // The sec-agree terminator, when configured.
+    Expected<void> start_sip();
     void on_sa_event(const SaInfo& sa, const esp::SaEvent& e);
 
     DaemonOptions opts_;

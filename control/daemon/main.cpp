@@ -6,14 +6,14 @@
 
 int main(int argc, char** argv) {
     const auto parsed = pcscf::ctl::parse_options(argc, argv);
-    if (!parsed.options) {
-        if (parsed.help) {
-            std::printf("%s", parsed.options.error().c_str());
-            return 0;
-        }
+    if (!parsed) {
         std::fprintf(stderr, "pcscf-espd: %s\n(pcscf-espd --help lists the options)\n",
-                     parsed.options.error().c_str());
+                     parsed.error().message.c_str());
         return 2;
     }
-    return pcscf::ctl::Daemon::main(*parsed.options, argv[0]);
+    if (const auto* help = std::get_if<pcscf::ctl::ShowHelp>(&*parsed)) {
+        std::printf("%s", help->text.c_str());
+        return 0;
+    }
+    return pcscf::ctl::Daemon::main(std::get<pcscf::ctl::DaemonOptions>(*parsed), argv[0]);
 }

@@ -107,7 +107,7 @@ std::expected<std::vector<esp::Alg>, std::string> parse_algs(const std::string& 
 
 }  // namespace
 
-ParseResult parse_options(int argc, const char* const* argv) {
+Expected<Invocation> parse_options(int argc, const char* const* argv) {
     DaemonOptions o;
     dp::ServiceConfig& s = o.service;
     esp::EngineConfig& e = s.engine;
@@ -186,54 +186,35 @@ ParseResult parse_options(int argc, const char* const* argv) {
     po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
     all.add(general).add(ports).add(cpu).add(sa).add(sip);
 
-    ParseResult out;
+    const auto bad = [](std::string m) { return fail(Errc::invalid, std::move(m)); };
     try {
         po::variables_map vm;
         po::store(po::parse_command_line(argc, argv, all), vm);
         if (vm.count("help")) {
             std::ostringstream help;
             help << all;
-            out.help = true;
-            out.options = std::unexpected(help.str());
-            return out;
+            return ShowHelp{help.str()};
         }
         if (vm.count("config")) {
             std::ifstream f(vm["config"].as<std::string>());
-            if (!f) {
-                out.options = std::unexpected("cannot read config file " + vm["config"].as<std::string>());
-                return out;
-            }
+            if (!f) return bad("cannot read config file " + vm["config"].as<std::string>());
             po::store(po::parse_config_file(f, all), vm);
         }
         po::notify(vm);
     } catch (const po::error& err) {
-        out.options = std::unexpected(std::string(err.what()));
-        return out;
+        return bad(err.what());
     }
     LogLevel level;
-    if (!parse_log_level(o.log_level, level)) {
-        out.options = std::unexpected("--log-level must be debug, info, warn or error");
-        return out;
-    }
+    if (!parse_log_level(o.log_level, level)) return bad("--log-level must be debug, info, warn or error");
     for (const auto& l : local) {
         auto a = parse_cidr(l);
-        if (!a) {
-            out.options = std::unexpected(a.error());
-            return out;
-        }
+        if (!a) return bad(a.error());
         o.local.push_back(*a);
         s.local_addrs.push_back(a->addr);
     }
     auto range = parse_range(protected_ports);
-    if (!range) {
-        out.options = std::unexpected(range.error());
-        return out;
-    }
+    if (!range) return bad(range.error());
     s.protected_ports = *range;
-    const auto bad = [&](const std::string& m) {
-        out.options = std::unexpected(m);
-        return out;
-    };
     if (s.burst == 0 || s.burst > dp::kMaxBurst) return bad("--burst must be 1..64");
     if (s.record_interval_us > 10'000) return bad("--record-interval-us must be 0..10000");
     if (!esp::ReplayWindow::valid_size(e.replay_window)) return bad("--replay-window must be 64..65536");
@@ -274,8 +255,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
     } else if (!core_local.empty()) {
         return bad("--core-local without --core");
     }
-    out.options = std::move(o);
-    return out;
+    return o;
 }
 
 std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog) {

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include <optional>
+#include <variant>
 
+#include "control/error.hpp"
 #include "control/proxy/sip_proxy.hpp"
 #include "dataplane/service/service_config.hpp"
 
@@ -39,13 +41,14 @@ struct DaemonOptions {
     std::string log_level = "info";
 };
 
-// Outcome of parsing: options to run with, or a message (help text or an error).
-struct ParseResult {
-    std::expected<DaemonOptions, std::string> options;
-    bool help = false;  // the message is --help output, not an error
+// What the command line asks for: run with these options, or show the help text.
+struct ShowHelp {
+    std::string text;
 };
+using Invocation = std::variant<DaemonOptions, ShowHelp>;
 
-ParseResult parse_options(int argc, const char* const* argv);
+// Bad values are an Error (Errc::invalid) naming the option.
+Expected<Invocation> parse_options(int argc, const char* const* argv);
 std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog);
 
 }  // namespace pcscf::ctl

@@ -214,7 +214,9 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "tcp_connected", c.tcp_connected);
     rte_tel_data* dropped = rte_tel_data_alloc();
     rte_tel_data_start_dict(dropped);
-    for (const auto& [reason, n] : c.dropped) rte_tel_data_add_dict_u64(dropped, reason.c_str(), n);
+    for (size_t i = 0; i < proxy::kProxyDropCount; ++i)  // the reasons that happened, as /pcscf/drops
+        if (c.dropped[i] != 0)
+            rte_tel_data_add_dict_u64(dropped, std::string(proxy::kProxyDropNames[i]).c_str(), c.dropped[i]);
     rte_tel_data_add_dict_container(d, "dropped", dropped, 0);
     return 0;
 }

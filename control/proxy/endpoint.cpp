@@ -42,12 +42,15 @@ Endpoint from_sockaddr(const sockaddr_storage& ss) {
     return e;
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::unexpected<ctl::Error> system_error(std::string doing) {
+    const int err = errno;
+    return ctl::fail(err == EADDRINUSE ? ctl::Errc::exists : ctl::Errc::io, doing + ": " + std::strerror(err));
+}
 
-std::expected<int, std::string> bound_socket(const Endpoint& local, int type, bool reuse_addr) {
+ctl::Expected<int> bound_socket(const Endpoint& local, int type, bool reuse_addr) {
     const bool v4 = local.addr.is_v4();
     const int fd = ::socket(v4 ? AF_INET : AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return std::unexpected("socket: " + errno_text());
+    if (fd < 0) return system_error("socket");
     const int one = 1;
     if (v4) {
         ::setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
@@ -59,9 +62,9 @@ std::expected<int, std::string> bound_socket(const Endpoint& local, int type, bo
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(local, ss);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-        const std::string why = errno_text();
+        auto e = system_error(std::string("cannot bind ") + (type == SOCK_DGRAM ? "UDP " : "TCP ") + local.to_string());
         ::close(fd);
-        return std::unexpected(std::string(type == SOCK_DGRAM ? "UDP " : "TCP ") + local.to_string() + ": " + why);
+        return e;
     }
     return fd;
 }

@@ -9,6 +9,7 @@
 #include <expected>
 #include <string>
 
+#include "control/error.hpp"
 #include "dataplane/esp/ip_addr.hpp"
 
 namespace pcscf::proxy {
@@ -18,13 +19,15 @@ struct Endpoint {
     uint16_t port = 0;
     std::string to_string() const;  // "10.0.0.1:5060", "[2001:db8::1]:5060"
     bool operator==(const Endpoint&) const = default;
+    auto operator<=>(const Endpoint&) const = default;
 };
 
 socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& ss);
 Endpoint from_sockaddr(const sockaddr_storage& ss);
-std::string errno_text();
 
 // socket(type) + FREEBIND (+ SO_REUSEADDR when asked) + bind; the fd or why not.
-std::expected<int, std::string> bound_socket(const Endpoint& local, int type, bool reuse_addr);
+ctl::Expected<int> bound_socket(const Endpoint& local, int type, bool reuse_addr);
+// The system's error for the last call, as an Error saying what was being done.
+std::unexpected<ctl::Error> system_error(std::string doing);
 
 }  // namespace pcscf::proxy

@@ -7,13 +7,13 @@
 
 namespace pcscf::proxy {
 
-std::expected<TcpListener, std::string> TcpListener::listen(const Endpoint& local) {
+ctl::Expected<TcpListener> TcpListener::listen(const Endpoint& local) {
     auto fd = bound_socket(local, SOCK_STREAM, true);  // restarts while old connections linger
-    if (!fd) return std::unexpected("cannot bind " + fd.error());
+    if (!fd) return std::unexpected(fd.error());
     if (::listen(*fd, 128) != 0) {
-        const std::string why = errno_text();
+        auto e = system_error("cannot listen on TCP " + local.to_string());
         ::close(*fd);
-        return std::unexpected("cannot listen on TCP " + local.to_string() + ": " + why);
+        return e;
     }
     return TcpListener(*fd, local);
 }
@@ -33,16 +33,16 @@ std::optional<std::pair<int, Endpoint>> TcpListener::accept() const {
 TcpConnection::TcpConnection(int fd, const Endpoint& local, const Endpoint& remote)
     : last_used(std::chrono::steady_clock::now()), fd_(fd), local_(local), remote_(remote) {}
 
-std::expected<std::unique_ptr<TcpConnection>, std::string> TcpConnection::connect(const Endpoint& local,
-                                                                                 const Endpoint& remote) {
+ctl::Expected<std::unique_ptr<TcpConnection>> TcpConnection::connect(const Endpoint& local,
+                                                                     const Endpoint& remote) {
     auto fd = bound_socket(local, SOCK_STREAM, true);
-    if (!fd) return std::unexpected("cannot bind " + fd.error());
+    if (!fd) return std::unexpected(fd.error());
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(remote, ss);
     if (::connect(*fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
-        const std::string why = errno_text();
+        auto e = system_error("connect " + local.to_string() + " -> " + remote.to_string());
         ::close(*fd);
-        return std::unexpected("connect " + local.to_string() + " -> " + remote.to_string() + ": " + why);
+        return e;
     }
     auto c = std::make_unique<TcpConnection>(*fd, local, remote);
     c->connecting_ = true;
@@ -69,15 +69,17 @@ TcpConnection::Read TcpConnection::read() {
     }
 }
 
-std::string TcpConnection::send(std::string_view bytes) {
+ctl::Expected<void> TcpConnection::send(std::string_view bytes) {
     if (queued_.size() + bytes.size() > kMaxQueued)
-        return "over " + std::to_string(kMaxQueued) + " bytes queued to " + remote_.to_string();
+        return ctl::fail(ctl::Errc::exhausted,
+                         "over " + std::to_string(kMaxQueued) + " bytes queued to " + remote_.to_string());
     queued_.append(bytes);
     last_used = std::chrono::steady_clock::now();
-    return connecting_ ? std::string() : flush();
+    if (connecting_) return {};
+    return flush();
 }
 
-std::string TcpConnection::flush() {
+ctl::Expected<void> TcpConnection::flush() {
     if (connecting_) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -87,7 +89,7 @@ std::string TcpConnection::flush() {
         if (err == 0 && ::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) return {};  // not yet
         if (err != 0) {
             errno = err;
-            return "connect to " + remote_.to_string() + ": " + errno_text();
+            return system_error("connect to " + remote_.to_string());
         }
         connecting_ = false;
     }
@@ -99,7 +101,7 @@ std::string TcpConnection::flush() {
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {};
         if (n < 0 && errno == EINTR) continue;
-        return "send to " + remote_.to_string() + ": " + errno_text();
+        return system_error("send to " + remote_.to_string());
     }
     return {};
 }

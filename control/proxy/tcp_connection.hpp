@@ -18,7 +18,7 @@ namespace pcscf::proxy {
 
 class TcpListener {
 public:
-    static std::expected<TcpListener, std::string> listen(const Endpoint& local);
+    static ctl::Expected<TcpListener> listen(const Endpoint& local);
     TcpListener(TcpListener&& o) noexcept : fd_(o.fd_), local_(o.local_) { o.fd_ = -1; }
     TcpListener& operator=(TcpListener&&) = delete;
     TcpListener(const TcpListener&) = delete;
@@ -42,8 +42,7 @@ public:
     // Takes over an accepted fd.
     TcpConnection(int fd, const Endpoint& local, const Endpoint& remote);
     // From `local` (shared with other connections: SO_REUSEADDR) to `remote`, non-blocking.
-    static std::expected<std::unique_ptr<TcpConnection>, std::string> connect(const Endpoint& local,
-                                                                             const Endpoint& remote);
+    static ctl::Expected<std::unique_ptr<TcpConnection>> connect(const Endpoint& local, const Endpoint& remote);
     TcpConnection(const TcpConnection&) = delete;
     TcpConnection& operator=(const TcpConnection&) = delete;
     ~TcpConnection();
@@ -58,11 +57,11 @@ public:
     Read read();
     // The next framed message (or keep-alive) read so far.
     sip::Result<sip::Frame> next() { return framer_.next(); }
-    // Sends, queueing what the socket does not take. Empty on success, else why the
-    // connection is no good any more (the caller closes it).
-    std::string send(std::string_view bytes);
+    // Sends, queueing what the socket does not take. An error: the connection is no good
+    // any more (the caller closes it).
+    ctl::Expected<void> send(std::string_view bytes);
     // On EPOLLOUT: completes a connect, writes the queue. Same answer as send().
-    std::string flush();
+    ctl::Expected<void> flush();
     bool wants_write() const { return connecting_ || !queued_.empty(); }
     // Ends it with a reset, not a FIN: used when its SAs are gone and nothing can follow.
     void reset();

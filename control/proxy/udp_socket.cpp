@@ -5,9 +5,9 @@
 
 namespace pcscf::proxy {
 
-std::expected<UdpSocket, std::string> UdpSocket::bind(const Endpoint& local) {
+ctl::Expected<UdpSocket> UdpSocket::bind(const Endpoint& local) {
     auto fd = bound_socket(local, SOCK_DGRAM, false);
-    if (!fd) return std::unexpected("cannot bind " + fd.error());
+    if (!fd) return std::unexpected(fd.error());
     return UdpSocket(*fd, local);
 }
 
@@ -23,11 +23,11 @@ std::optional<std::pair<size_t, Endpoint>> UdpSocket::receive(std::span<char> bu
     return std::pair{size_t(n), from_sockaddr(ss)};
 }
 
-std::string UdpSocket::send(std::string_view bytes, const Endpoint& to) const {
+ctl::Expected<void> UdpSocket::send(std::string_view bytes, const Endpoint& to) const {
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(to, ss);
     if (::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0)
-        return "sendto " + to.to_string() + ": " + errno_text();
+        return system_error("sendto " + to.to_string());
     return {};
 }
 

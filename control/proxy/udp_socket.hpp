@@ -13,7 +13,7 @@ namespace pcscf::proxy {
 
 class UdpSocket {
 public:
-    static std::expected<UdpSocket, std::string> bind(const Endpoint& local);
+    static ctl::Expected<UdpSocket> bind(const Endpoint& local);
     UdpSocket(UdpSocket&& o) noexcept : fd_(o.fd_), local_(o.local_) { o.fd_ = -1; }
     UdpSocket& operator=(UdpSocket&&) = delete;
     UdpSocket(const UdpSocket&) = delete;
@@ -24,8 +24,7 @@ public:
     // One waiting datagram into `buf` with its real size (larger than `buf` when it was
     // cut: the caller drops it as too large), or nothing when none waits.
     std::optional<std::pair<size_t, Endpoint>> receive(std::span<char> buf) const;
-    // Empty on success, else what failed.
-    std::string send(std::string_view bytes, const Endpoint& to) const;
+    ctl::Expected<void> send(std::string_view bytes, const Endpoint& to) const;
 
 private:
     UdpSocket(int fd, const Endpoint& local) : fd_(fd), local_(local) {}

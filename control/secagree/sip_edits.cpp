@@ -4,10 +4,8 @@ namespace pcscf::secagree {
 
 using sip::HeaderKind;
 
-std::expected<void, Refusal> check_via_sent_by(const sip::Message& m, const Arrival& from) {
-    auto via = sip::top_via(m);
-    if (!via) return std::unexpected(Refusal{400, via.error().message});
-    auto sent_by = esp::IpAddr::parse(via->host.address());
+std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arrival& from) {
+    auto sent_by = esp::IpAddr::parse(top.host.address());
     if (!sent_by) return std::unexpected(Refusal{403, "Via sent-by is not an IP address"});
     if (!(*sent_by == from.ue)) return std::unexpected(Refusal{403, "Via sent-by is not the packet's source address"});
     return {};
@@ -34,9 +32,8 @@ sip::Result<std::string> edit(const sip::Message& m, F&& f) {
 }
 }  // namespace
 
-sip::Result<std::string> register_to_core(const sip::Message& m, const Arrival& from,
-                                          const Hop& me, std::string_view branch,
-                                          bool integrity_protected) {
+sip::Result<std::string> register_to_core(const sip::Message& m, const sip::Via& top, const Arrival& from,
+                                          const Hop& me, std::string_view branch, bool integrity_protected) {
     return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
         w.remove_headers(HeaderKind::security_client);
         w.remove_headers(HeaderKind::security_verify);
@@ -50,7 +47,7 @@ sip::Result<std::string> register_to_core(const sip::Message& m, const Arrival& 
                 return r;
         // The UE's Via: where the response must really go (RFC 3261 18.2.1, RFC 3581).
         if (auto r = w.set_param(HeaderKind::via, "received", from.ue.to_string()); !r) return r;
-        if (auto via = sip::top_via(m); via && via->has_rport)
+        if (top.has_rport)
             if (auto r = w.set_param(HeaderKind::via, "rport", std::to_string(from.ue_port)); !r) return r;
         if (auto r = w.add_header(HeaderKind::path, "<sip:term@" + me.host_port() + ";lr>", sip::Position::top); !r)
             return r;

@@ -25,15 +25,14 @@ struct Hop {
 // and from an ephemeral port over TCP (seed 004 shows both); which ports a protected
 // message used is checked against the SA table instead (rule 4). A symbolic host is
 // refused: we do not resolve names here.
-std::expected<void, Refusal> check_via_sent_by(const sip::Message& m, const Arrival& from);
+std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arrival& from);
 
 // SM1 / SM7 towards the core: Security-Client/-Verify and any P-Asserted-Identity removed,
 // sec-agree no longer in Require / Proxy-Require, Authorization marked integrity-protected
 // ("yes" or "no"), the UE's Via given received / rport, Path to us, our Via (with
 // `branch`) on top.
-sip::Result<std::string> register_to_core(const sip::Message& m, const Arrival& from,
-                                          const Hop& me, std::string_view branch,
-                                          bool integrity_protected);
+sip::Result<std::string> register_to_core(const sip::Message& m, const sip::Via& top, const Arrival& from,
+                                          const Hop& me, std::string_view branch, bool integrity_protected);
 
 // The core's 401 towards the UE: ik / ck removed, Security-Server added, our Via removed.
 sip::Result<std::string> challenge_to_ue(const sip::Message& m,

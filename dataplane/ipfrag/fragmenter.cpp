@@ -1,6 +1,7 @@
 #include "dataplane/ipfrag/fragmenter.hpp"
 
 #include <rte_byteorder.h>
+#include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
 #include <rte_random.h>
@@ -44,7 +45,16 @@ uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
     std::memcpy(l2, rte_pktmbuf_mtod(frame, const uint8_t*), l2_len);
     rte_pktmbuf_adj(frame, l2_len);
     uint8_t* ip = rte_pktmbuf_mtod(frame, uint8_t*);
-    const uint8_t version = ip[0] >> 4;
+    // An Ethernet frame says what it carries; only IP is split, whatever its first byte.
+    uint8_t version = ip[0] >> 4;
+    if (l2_len >= RTE_ETHER_HDR_LEN) {
+        const uint16_t type = uint16_t(l2[12] << 8 | l2[13]);
+        if (type != (version == 4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6)) version = 0;
+    }
+    if (version != 4 && version != 6) {
+        rte_pktmbuf_free(frame);
+        return 0;
+    }
     const uint16_t cap = uint16_t(out.size() > UINT16_MAX ? UINT16_MAX : out.size());
     const uint32_t id = next_id_;
     next_id_ += id_step_;

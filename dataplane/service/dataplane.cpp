@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/service/ports.hpp"
+#include "dataplane/service/umem_pool.hpp"
 
 namespace pcscf::dp {
 
@@ -71,11 +72,14 @@ std::expected<void, std::string> Dataplane::build() {
     PortSetup access_setup{access_, uint16_t(cfg_.workers), cfg_.rx_ring, cfg_.tx_ring, {}, cfg_.access_mtu};
     PortSetup tap_setup{tap_, uint16_t(cfg_.workers), cfg_.rx_ring, cfg_.tx_ring, {}, cfg_.tap_mtu};
     const uint32_t big_room = std::min<uint32_t>(UINT16_MAX, cfg_.max_datagram + kEthLen + RTE_PKTMBUF_HEADROOM);
+    // net_af_xdp receives into the pool itself: it must be laid out as its UMEM.
+    const bool umem = is_af_xdp(access_);
     for (uint32_t w = 0; w < cfg_.workers; ++w) {
         const unsigned lcore = cfg_.worker_lcores[w];
         const int socket = int(rte_lcore_to_socket_id(lcore));
         const std::string n = std::to_string(w);
-        auto pkt = make_pool("pcscf_pkt_" + n, cfg_.mbufs, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+        auto pkt = umem ? make_umem_pool("pcscf_pkt_" + n, cfg_.mbufs, socket)
+                        : make_pool("pcscf_pkt_" + n, cfg_.mbufs, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
         if (!pkt) return std::unexpected(pkt.error());
         pools_.push_back(*pkt);
         auto big = make_pool("pcscf_big_" + n, 128, big_room, socket);
@@ -85,6 +89,7 @@ std::expected<void, std::string> Dataplane::build() {
         if (!indirect) return std::unexpected(indirect.error());
         pools_.push_back(*indirect);
         access_setup.rx_pools.push_back(*pkt);
+        if (umem) access_setup.max_frame = umem_frame_room(*pkt);
         tap_setup.rx_pools.push_back(*pkt);
 
         auto parts = make_worker_parts(cfg_, w, *pkt, *big, *indirect, socket);

@@ -5,13 +5,26 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
+#include <algorithm>
 #include <charconv>
+#include <string_view>
 
 namespace pcscf::dp {
 
 namespace {
 std::string err(const std::string& what, int rc) {
     return what + ": " + rte_strerror(rc < 0 ? -rc : rc);
+}
+
+// The largest MTU the port receives: what rte_eth_dev_set_mtu lets through (the PMD's
+// limit, and its largest frame less the overhead it counts: DPDK 22.11 ethdev's rule),
+// within the frames the buffers hold.
+uint32_t largest_mtu(const rte_eth_dev_info& info, uint32_t max_frame) {
+    const uint32_t overhead = info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu
+                                  ? info.max_rx_pktlen - info.max_mtu
+                                  : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+    const uint32_t frame = max_frame != 0 ? std::min(max_frame, info.max_rx_pktlen) : info.max_rx_pktlen;
+    return frame > overhead ? std::min<uint32_t>(info.max_mtu, frame - overhead) : info.max_mtu;
 }
 }  // namespace
 
@@ -38,6 +51,9 @@ std::expected<void, std::string> start_port(const PortSetup& p) {
         return std::unexpected("port " + std::string(info.driver_name) + " supports " +
                                std::to_string(info.max_rx_queues) + " queues, " +
                                std::to_string(p.queues) + " workers need one each");
+    if (const uint32_t most = largest_mtu(info, p.max_frame); p.mtu > most)
+        return std::unexpected("MTU " + std::to_string(p.mtu) + " is more than " + info.driver_name +
+                               " can receive (at most " + std::to_string(most) + ")");
     rte_eth_conf conf{};
     if (p.queues > 1) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -50,7 +66,11 @@ std::expected<void, std::string> start_port(const PortSetup& p) {
     const int socket = rte_eth_dev_socket_id(p.port);
     for (uint16_t q = 0; q < p.queues; ++q) {
         if (int rc = rte_eth_rx_queue_setup(p.port, q, rx, socket, nullptr, p.rx_pools[q]); rc != 0)
-            return std::unexpected(err("RX queue " + std::to_string(q), rc));
+            return std::unexpected(err("RX queue " + std::to_string(q), rc) +
+                                   (std::string_view(info.driver_name) == "net_af_xdp"
+                                        ? " (libbpf and libxdp say why above; a veth takes no XDP while its"
+                                          " peer's MTU is above about 3500)"
+                                        : ""));
         if (int rc = rte_eth_tx_queue_setup(p.port, q, tx, socket, nullptr); rc != 0)
             return std::unexpected(err("TX queue " + std::to_string(q), rc));
     }

@@ -18,12 +18,14 @@ struct PortSetup {
     uint16_t rx_ring = 1024, tx_ring = 1024;
     std::vector<rte_mempool*> rx_pools;  // one per queue
     uint16_t mtu = 1500;                 // IP MTU; ports that cannot set it keep theirs
+    uint32_t max_frame = 0;              // largest frame the rx pools' buffers hold, where
+                                         // less than the PMD says (0: the PMD's limit)
 };
 
 // A port by DPDK name ("net_af_packet0", "0000:03:00.0") or number.
 std::expected<uint16_t, std::string> find_port(const std::string& name);
-// Configures queues (RSS over IP addresses when there are several), MTU, promiscuous
-// mode, and starts the port.
+// Configures queues (RSS over IP addresses when there are several), MTU (refused above
+// what the port can receive), promiscuous mode, and starts the port.
 std::expected<void, std::string> start_port(const PortSetup& p);
 void stop_port(uint16_t port) noexcept;
 // Creates the tap: kernel interface `iface`, with MAC address `mac`.

@@ -8,6 +8,7 @@
 
 #include "dataplane/esp/mbuf_ip.hpp"
 #include "dataplane/service/owner.hpp"
+#include "dataplane/service/record_apply.hpp"
 
 namespace pcscf::dp {
 
@@ -119,26 +120,8 @@ void Worker::look_at_records() noexcept {
 void Worker::apply_records() noexcept {
     const RecordRuns recs = looked_at_;
     const uint32_t n = recs.size();
-    int result[kMaxRecords];
-    int32_t handle[kMaxRecords];
-    const uint32_t n1 = uint32_t(recs.first.size());
-    parts_.engine->apply(recs.first, result, handle);
-    parts_.engine->apply(recs.second, result + n1, handle + n1);
-    for (uint32_t i = 0; i < n; ++i) {
-        const esp::SaRecord& r = recs[i];
-        esp::SaEvent& e = acks_[i];
-        e = esp::SaEvent{};
-        e.result = result[i];
-        e.handle = handle[i];
-        ++(e.result == 0 ? stats_.records_applied : stats_.records_failed);
-        e.kind = esp::EventKind::applied;
-        e.dir = r.sa.dir;
-        e.op = r.op;
-        e.worker = parts_.index;
-        e.spi = r.sa.spi;
-        e.request_id = r.request_id;
-        e.cookie = r.sa.cookie;
-    }
+    apply_and_acknowledge(*parts_.engine, recs, parts_.index, acks_);
+    for (uint32_t i = 0; i < n; ++i) ++(acks_[i].result == 0 ? stats_.records_applied : stats_.records_failed);
     // One enqueue for all acknowledgements: each enqueue moves the ring's shared lines
     // between this core and the control thread's. Nothing may be lost: what does not fit
     // waits for room (the control thread drains the ring continuously; this only spins if

@@ -16,6 +16,7 @@
 #include "dataplane/ipfrag/fragmenter.hpp"
 #include "dataplane/ipfrag/reassembler.hpp"
 #include "dataplane/service/frame.hpp"
+#include "dataplane/service/record_apply.hpp"
 #include "dataplane/service/rings.hpp"
 #include "dataplane/service/service_config.hpp"
 #include "dataplane/service/tx_queue.hpp"
@@ -51,9 +52,7 @@ public:
     // Frees whatever is still buffered (after the loop stopped).
     void drain() noexcept;
 
-    // SA records taken from the command ring at once: one group of the engine's, whose
-    // table lines it requests together.
-    static constexpr uint32_t kMaxRecords = esp::Engine::kApplyGroup;
+    static constexpr uint32_t kMaxRecords = dp::kMaxRecords;  // taken from the command ring at once
 
     uint32_t index() const noexcept { return parts_.index; }
     const WorkerStats& stats() const noexcept { return stats_; }

@@ -33,7 +33,8 @@ inline esp::IpAddr loopback(uint8_t host) {
 struct Peer {
     explicit Peer(const proxy::Endpoint& at) : socket(*proxy::UdpSocket::bind(at)) {}
     void send(const std::string& bytes, const proxy::Endpoint& to) const {
-        ASSERT_EQ(socket.send(bytes, to), "") << "to " << to.to_string();
+        const auto sent = socket.send(bytes, to);
+        ASSERT_TRUE(sent.has_value()) << "to " << to.to_string() << ": " << sent.error().message;
     }
     std::optional<std::string> take() const {
         static char buf[65536];
@@ -59,7 +60,7 @@ public:
         auto p = proxy::SipProxy::create(pc, rc, reg, [](std::string_view line) {
             if (std::getenv("PCSCF_TRACE")) std::fprintf(stderr, "sip: %.*s\n", int(line.size()), line.data());
         });
-        if (!p) throw std::runtime_error(p.error());
+        if (!p) throw std::runtime_error(p.error().message);
         proxy = std::move(*p);
         core.emplace(proxy::Endpoint{core_addr, 5060});
     }

@@ -1,7 +1,7 @@
 #pragma once
 // SaManager on real rings and real engines, two workers. step() is what each worker
 // lcore does between bursts (take the records, apply them, acknowledge on the event
-// ring), then the control thread's pump.
+// ring: the worker's own code), then the control thread's pump.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -10,6 +10,7 @@
 
 #include "control/sa/sa_manager.hpp"
 #include "dataplane/esp/engine.hpp"
+#include "dataplane/service/record_apply.hpp"
 
 namespace pcscf::test {
 
@@ -37,21 +38,16 @@ struct SaRig {
         sas.emplace(*rings, layout);
     }
 
+    // What each worker does with the records waiting for it (dp::apply_and_acknowledge,
+    // as dp::Worker), then the control thread's pump.
     void step() {
         for (uint32_t w = 0; w < kWorkers; ++w) {
-            esp::SaRecord recs[16];
-            for (uint32_t n; (n = rings->take_records(w, recs)) > 0;)
-                for (uint32_t i = 0; i < n; ++i) {
-                    esp::SaEvent e;
-                    e.op = recs[i].op;
-                    e.dir = recs[i].sa.dir;
-                    e.result = engines[w]->apply(recs[i]);
-                    e.worker = w;
-                    e.spi = recs[i].sa.spi;
-                    e.cookie = recs[i].sa.cookie;
-                    e.handle = e.result == 0 ? engines[w]->handle_of(recs[i].sa) : -1;
-                    EXPECT_TRUE(rings->post_event(w, e));
-                }
+            esp::SaEvent acks[dp::kMaxRecords];
+            for (dp::RecordRuns recs; (recs = rings->peek_records(w, dp::kMaxRecords)).size() > 0;) {
+                dp::apply_and_acknowledge(*engines[w], recs, w, acks);
+                EXPECT_EQ(rings->post_events(w, {acks, recs.size()}), recs.size());
+                rings->release_records(w, recs.size());
+            }
         }
         sas->pump();
     }

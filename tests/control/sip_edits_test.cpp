@@ -42,8 +42,8 @@ std::unique_ptr<Parsed> reparse(const sip::Result<std::string>& out) {
 TEST(SipEdits, Sm1GoesToTheCoreWithoutSecAgreeAndWithPathAndOurVia) {
     const auto sm1 = fixture("step1_register.sip");
     const Arrival from{kUe, 5060, 5060, false};
-    ASSERT_TRUE(check_via_sent_by(sm1.m, from).has_value());
-    const auto out = reparse(register_to_core(sm1.m, from, kMe, "z9hG4bKpcscf1", false));
+    ASSERT_TRUE(check_via_sent_by(*sip::top_via(sm1.m), from).has_value());
+    const auto out = reparse(register_to_core(sm1.m, *sip::top_via(sm1.m), from, kMe, "z9hG4bKpcscf1", false));
     const sip::Message& m = out->m;
     EXPECT_EQ(m.count(HeaderKind::security_client), 0u);
     EXPECT_FALSE(sip::has_option_tag(m, HeaderKind::require, "sec-agree"));
@@ -70,7 +70,7 @@ TEST(SipEdits, Sm1GoesToTheCoreWithoutSecAgreeAndWithPathAndOurVia) {
 TEST(SipEdits, Sm7IsMarkedIntegrityProtectedAndLosesSecurityVerify) {
     const auto sm7 = fixture("step3_register_protected.sip");
     const Arrival from{kUe, 38003, 50718, true};
-    const auto out = reparse(register_to_core(sm7.m, from, kMe, "z9hG4bKpcscf2", true));
+    const auto out = reparse(register_to_core(sm7.m, *sip::top_via(sm7.m), from, kMe, "z9hG4bKpcscf2", true));
     EXPECT_EQ(out->m.count(HeaderKind::security_verify), 0u);
     EXPECT_EQ(out->m.count(HeaderKind::security_client), 0u);
     EXPECT_EQ(sip::auth_values(out->m, HeaderKind::authorization)->front().integrity_protected(), "yes");
@@ -110,10 +110,10 @@ TEST(SipEdits, ChallengeLosesTheKeysAndCarriesOurSecurityServer) {
 
 TEST(SipEdits, ViaSentByMustBeThePacketsSourceAddress) {
     const auto sm1 = fixture("step1_register.sip");
-    EXPECT_FALSE(check_via_sent_by(sm1.m, {*esp::IpAddr::parse("2001::99"), 5060, 5060, false}).has_value());
+    EXPECT_FALSE(check_via_sent_by(*sip::top_via(sm1.m), {*esp::IpAddr::parse("2001::99"), 5060, 5060, false}).has_value());
     // The seed's UE names port 5060 in Via and sends from 42368 (TCP); over UDP a UE names
     // port_us and sends from port_uc. The port is not the packet's, and that is allowed.
-    EXPECT_TRUE(check_via_sent_by(sm1.m, {kUe, 42368, 5060, false}).has_value());
+    EXPECT_TRUE(check_via_sent_by(*sip::top_via(sm1.m), {kUe, 42368, 5060, false}).has_value());
 }
 
 TEST(SipEdits, RelayedRequestCarriesOurViaAndOneHopLess) {

@@ -118,10 +118,7 @@ private:
 
 class SipProxyTest : public ::testing::Test, public ProxyRig {
 protected:
-    uint64_t dropped(const std::string& reason) const {
-        auto it = proxy->counters().dropped.find(reason);
-        return it == proxy->counters().dropped.end() ? 0 : it->second;
-    }
+    uint64_t dropped(proxy::ProxyDrop reason) const { return proxy->counters()[reason]; }
     // Sends a MESSAGE over the UE's current set and says whether the core got it.
     bool message_reaches_core(Ue& ue, const std::vector<std::string>& headers = {}, std::string* relayed = nullptr) {
         ue.send_protected(ue.request("MESSAGE", headers));
@@ -197,10 +194,10 @@ TEST_F(SipProxyTest, IdentitiesTheUeClaimsMustBeRegisteredOverItsSa) {
     alice.register_fully();
     bob.register_fully();
     EXPECT_FALSE(message_reaches_core(alice, {"P-Preferred-Identity: <" + bob.impu() + ">"}));
-    EXPECT_EQ(dropped("wrong_sa"), 1u);
+    EXPECT_EQ(dropped(proxy::ProxyDrop::wrong_sa), 1u);
     alice.send_protected(alice.request("MESSAGE", {}, bob.impu()));
     EXPECT_TRUE(silent(*core)) << "a From of another UE";
-    EXPECT_EQ(dropped("wrong_sa"), 2u);
+    EXPECT_EQ(dropped(proxy::ProxyDrop::wrong_sa), 2u);
     std::string relayed;
     ASSERT_TRUE(message_reaches_core(alice, {"P-Preferred-Identity: <" + alice.impu() + ">"}, &relayed));
     EXPECT_EQ(header(relayed, sip::HeaderKind::p_preferred_identity), "<" + alice.impu() + ">");
@@ -236,7 +233,7 @@ TEST_F(SipProxyTest, ACore401WithoutKeysIsAnsweredWithAnErrorAndNoSa) {
     EXPECT_EQ(status(got), 500) << got;
     EXPECT_NE(header(got, sip::HeaderKind::warning).find("no integrity key (ik, ck)"), std::string::npos) << got;
     EXPECT_EQ(header(got, sip::HeaderKind::www_authenticate), "") << "no bare challenge";
-    EXPECT_EQ(dropped("core_401_without_keys"), 1u);
+    EXPECT_EQ(dropped(proxy::ProxyDrop::core_401_without_keys), 1u);
     EXPECT_EQ(proxy->counters().refused, 1u);
     EXPECT_EQ(sas->size(), 0u);
     EXPECT_EQ(reg.ues(), 0u);
@@ -275,7 +272,7 @@ TEST_F(SipProxyTest, A401WhoseSasAreNeverInstalledBecomesA500) {
     const std::string got = ue.us().take().value_or("");
     EXPECT_EQ(status(got), 500) << got;
     EXPECT_NE(header(got, sip::HeaderKind::warning).find("did not install"), std::string::npos) << got;
-    EXPECT_EQ(dropped("sa_install_timeout"), 1u);
+    EXPECT_EQ(dropped(proxy::ProxyDrop::sa_install_timeout), 1u);
     advance(1000ms);  // the workers come back: the set retires
     advance(1000ms);
     EXPECT_EQ(sas->size(), 0u);

@@ -198,6 +198,12 @@ TEST_F(FragmenterTest, NonIpAndTruncatedFramesAreRefused) {
     arp[13] = 0x06;
     EXPECT_EQ(frag.fragment(make_mbuf(arp), kEth, 1400, out, why), 0u);
     EXPECT_EQ(why, DropReason::unsplittable);
+    // Not IP, whatever its payload looks like: an ARP frame whose body starts like IPv4.
+    auto looks_ip = eth_frame(whole_of("ipv4_esp_4000_in_order"));
+    looks_ip[12] = 0x08;
+    looks_ip[13] = 0x06;
+    EXPECT_EQ(frag.fragment(make_mbuf(looks_ip), kEth, 1400, out, why), 0u);
+    EXPECT_EQ(why, DropReason::unsplittable);
     std::vector<uint8_t> tiny(20, 0x45);
     EXPECT_EQ(frag.fragment(make_mbuf(tiny), kEth, 1400, out, why), 0u);
     EXPECT_EQ(why, DropReason::unsplittable);

@@ -1,11 +1,13 @@
-// docs/operations.md is where an operator looks up a counter: every drop reason and
-// every worker counter has a row there that starts with what the code says it means.
+// docs/operations.md is where an operator looks up a counter: every datapath drop reason,
+// every worker counter and every SIP proxy drop reason has a row there that starts with
+// what the code says it means.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "control/proxy/proxy_drops.hpp"
 #include "dataplane/esp/drop_reason.hpp"
 #include "dataplane/service/worker_stats.hpp"
 
@@ -36,6 +38,12 @@ TEST(DocumentedCounters, EveryWorkerCounterHasItsRow) {
 #define PCSCF_X(name, text) expect_row(doc, #name, text);
     PCSCF_WORKER_COUNTERS(PCSCF_X)
 #undef PCSCF_X
+}
+
+TEST(DocumentedCounters, EverySipProxyDropReasonHasItsRow) {
+    const std::string doc = operations_md();
+    for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
+        expect_row(doc, proxy::kProxyDropNames[i], proxy::kProxyDropText[i]);
 }
 
 }  // namespace

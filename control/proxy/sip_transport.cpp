@@ -1,0 +1,239 @@
+#include "control/proxy/sip_transport.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+
+namespace pcscf::proxy {
+
+namespace {
+uint64_t tag(uint64_t watch, uint32_t id) { return watch << 32 | id; }
+}  // namespace
+
+ctl::Expected<std::unique_ptr<SipTransport>> SipTransport::create(TransportConfig cfg, ProxyCounters& counters,
+                                                                  Drop drop) {
+    std::unique_ptr<SipTransport> t(new SipTransport(std::move(cfg), counters, std::move(drop)));
+    t->epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (t->epoll_ < 0) return system_error("epoll_create1");
+    std::vector<std::pair<Endpoint, Side>> binds;
+    for (const auto& a : t->cfg_.access) {
+        binds.push_back({{a, t->cfg_.sip_port}, Side::access});
+        binds.push_back({{a, t->cfg_.port_ps}, Side::access});
+        for (uint16_t pc : t->cfg_.port_pc) binds.push_back({{a, pc}, Side::access});
+    }
+    binds.push_back({t->cfg_.core_local, Side::core});
+    auto add = [&](int fd, uint64_t data) -> ctl::Expected<void> {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = data;
+        if (::epoll_ctl(t->epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) return system_error("epoll_ctl");
+        return {};
+    };
+    t->listeners_.reserve(binds.size());
+    for (const auto& [ep, side] : binds) {
+        auto s = UdpSocket::bind(ep);
+        if (!s) return std::unexpected(s.error());
+        if (auto r = add(s->fd(), tag(udp, uint32_t(t->listeners_.size()))); !r) return std::unexpected(r.error());
+        t->listeners_.push_back({std::move(*s), side});
+    }
+    // UEs connect over TCP to the unprotected port (SM1) and to port_ps (TS 33.203 7.1).
+    for (const auto& a : t->cfg_.access)
+        for (uint16_t port : {t->cfg_.sip_port, t->cfg_.port_ps}) {
+            auto l = TcpListener::listen({a, port});
+            if (!l) return std::unexpected(l.error());
+            if (auto r = add(l->fd(), tag(tcp_listener, uint32_t(t->tcp_listeners_.size()))); !r)
+                return std::unexpected(r.error());
+            t->tcp_listeners_.push_back(std::move(*l));
+        }
+    return t;
+}
+
+SipTransport::~SipTransport() {
+    if (epoll_ >= 0) ::close(epoll_);
+}
+
+int SipTransport::poll(int timeout_ms, const Deliver& deliver) {
+    std::array<epoll_event, 16> ev;
+    const int n = ::epoll_wait(epoll_, ev.data(), int(ev.size()), timeout_ms);
+    int handled = 0;
+    for (int i = 0; i < n; ++i) {
+        const auto id = uint32_t(ev[i].data.u64);
+        switch (ev[i].data.u64 >> 32) {
+            case udp:  // drain each socket, but let the SA rings have their turn
+                for (int k = 0; k < 64 && receive(listeners_[id], deliver); ++k) ++handled;
+                break;
+            case tcp_listener: handled += accept_all(tcp_listeners_[id]); break;
+            case tcp_connection: handled += std::max(1, on_connection(id, ev[i].events, deliver)); break;
+        }
+    }
+    for (uint32_t id : doomed_) close_connection(id);
+    doomed_.clear();
+    return handled;
+}
+
+bool SipTransport::receive(const Listener& l, const Deliver& deliver) {
+    static thread_local std::array<char, 65536> buf;
+    const auto got = l.socket.receive(buf);
+    if (!got) return false;
+    const auto& [n, src] = *got;
+    if (n > buf.size()) {
+        drop_(ProxyDrop::too_large, "a datagram over 64 KiB from " + src.to_string());
+        return true;
+    }
+    const std::string_view bytes(buf.data(), n);
+    if (bytes.find_first_not_of("\r\n") == std::string_view::npos) return true;  // keep-alive
+    deliver({bytes, sip::Framing::datagram, l.side, src, l.socket.local().port, 0});
+    return true;
+}
+
+int SipTransport::accept_all(const TcpListener& l) {
+    int k = 0;
+    for (; k < 64; ++k) {
+        auto got = l.accept();
+        if (!got) break;
+        auto c = std::make_unique<TcpConnection>(got->first, l.local(), got->second);
+        if (conns_.size() >= cfg_.max_connections) {
+            drop_(ProxyDrop::too_many_connections,
+                  "from " + got->second.to_string() + " (" + std::to_string(conns_.size()) + " open)");
+            continue;  // the destructor closes it
+        }
+        ++counters_.tcp_accepted;
+        add_connection(std::move(c));
+    }
+    return k;
+}
+
+int SipTransport::on_connection(uint32_t id, uint32_t events, const Deliver& deliver) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return 0;
+    TcpConnection& c = *it->second;
+    if (events & EPOLLOUT) {
+        if (auto r = c.flush(); !r) {
+            drop_(ProxyDrop::send, r.error().message);
+            close_connection(id);
+            return 0;
+        }
+        watch(id, c, EPOLL_CTL_MOD);
+    }
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return 0;
+    int handled = 0;
+    for (;;) {  // read until the socket is empty, taking frames as the buffer fills
+        const auto state = c.read();
+        sip::Result<sip::Frame> f;
+        while ((f = c.next()) && f->kind != sip::FrameKind::need_more) {
+            if (f->kind == sip::FrameKind::ping) {  // RFC 5626 4.4.1: a CRLF pong
+                if (!c.send("\r\n")) doomed_.push_back(id);
+                else if (c.wants_write()) watch(id, c, EPOLL_CTL_MOD);
+            } else if (f->kind == sip::FrameKind::message) {
+                deliver({f->bytes, sip::Framing::stream, Side::access, c.remote(), c.local().port, id});
+                ++handled;
+            }
+        }
+        if (!f) {  // the stream can no longer be delimited: nothing more can be read from it
+            drop_(ProxyDrop::malformed, "TCP from " + c.remote().to_string() + ": " + f.error().message);
+            close_connection(id);
+            return handled;
+        }
+        if (state == TcpConnection::Read::closed) {
+            close_connection(id);
+            return handled;
+        }
+        if (state == TcpConnection::Read::drained) return handled;
+    }
+}
+
+ctl::Expected<void> SipTransport::send_udp(uint16_t local_port, const Endpoint& to, std::string_view bytes) {
+    const UdpSocket* s = socket_for(to.addr, local_port);
+    if (s == nullptr) return ctl::fail(ctl::Errc::not_found, "no access address of " + to.addr.to_string() + "'s family");
+    return s->send(bytes, to);
+}
+
+ctl::Expected<void> SipTransport::send_core(const Endpoint& to, std::string_view bytes) {
+    return listeners_.back().socket.send(bytes, to);  // bound last
+}
+
+ctl::Expected<void> SipTransport::send_tcp(uint32_t id, std::string_view bytes) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return ctl::fail(ctl::Errc::not_found, "its connection closed");
+    TcpConnection& c = *it->second;
+    if (auto r = c.send(bytes); !r) {
+        doomed_.push_back(id);
+        return r;
+    }
+    if (c.wants_write()) watch(id, c, EPOLL_CTL_MOD);  // the rest when it can
+    return {};
+}
+
+ctl::Expected<uint32_t> SipTransport::connection_to(const Endpoint& local, const Endpoint& remote) {
+    if (auto it = ours_.find({local, remote}); it != ours_.end()) return it->second;
+    if (conns_.size() >= cfg_.max_connections)
+        return ctl::fail(ctl::Errc::exhausted, std::to_string(conns_.size()) + " connections open");
+    auto c = TcpConnection::connect(local, remote);
+    if (!c) return std::unexpected(c.error());
+    ++counters_.tcp_connected;
+    return ours_[{local, remote}] = add_connection(std::move(*c));
+}
+
+const TcpConnection* SipTransport::connection(uint32_t id) const {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? nullptr : it->second.get();
+}
+
+void SipTransport::close_idle(Clock::time_point now, std::chrono::milliseconds idle,
+                              const std::function<bool(const TcpConnection&, uint32_t)>& gone) {
+    std::vector<uint32_t> done;
+    for (const auto& [id, c] : conns_) {
+        if (now - c->last_used < idle) continue;
+        if (c->local().port == cfg_.sip_port) {
+            done.push_back(id);
+        } else if (gone(*c, id)) {
+            c->reset();
+            done.push_back(id);
+        }
+    }
+    for (uint32_t id : done) close_connection(id);
+}
+
+uint32_t SipTransport::add_connection(std::unique_ptr<TcpConnection> c) {
+    const uint32_t id = next_conn_++;
+    if (next_conn_ == ~0u) next_conn_ = 1;  // 0 is UDP; ids are reused only after 4 billion
+    watch(id, *c, EPOLL_CTL_ADD);
+    conns_.emplace(id, std::move(c));
+    counters_.tcp_open = conns_.size();
+    return id;
+}
+
+void SipTransport::watch(uint32_t id, const TcpConnection& c, int op) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | (c.wants_write() ? uint32_t(EPOLLOUT) : 0);
+    ev.data.u64 = tag(tcp_connection, id);
+    ::epoll_ctl(epoll_, op, c.fd(), &ev);
+}
+
+void SipTransport::close_connection(uint32_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    const TcpConnection& c = *it->second;
+    if (auto o = ours_.find({c.local(), c.remote()}); o != ours_.end() && o->second == id) ours_.erase(o);
+    ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd(), nullptr);
+    conns_.erase(it);
+    counters_.tcp_open = conns_.size();
+}
+
+const UdpSocket* SipTransport::socket_for(const esp::IpAddr& family, uint16_t port) const {
+    for (const auto& l : listeners_)
+        if (l.side == Side::access && l.socket.local().port == port &&
+            l.socket.local().addr.is_v4() == family.is_v4())
+            return &l.socket;
+    return nullptr;
+}
+
+const esp::IpAddr* SipTransport::access_for(const esp::IpAddr& peer) const {
+    for (const auto& a : cfg_.access)
+        if (a.is_v4() == peer.is_v4()) return &a;
+    return nullptr;
+}
+
+}  // namespace pcscf::proxy

@@ -1,0 +1,112 @@
+#pragma once
+// The SIP proxy's sockets, all on one epoll: on each access address UDP at the
+// unprotected port, port_ps and every port_pc, TCP listeners at the unprotected port and
+// port_ps, the TCP connections UEs open and the ones we open from a port_pc to a UE's
+// port_us; one UDP socket towards the core. It moves whole messages in and bytes out;
+// what they mean is SipProxy's.
+//
+// Threading: the control thread only; poll() never blocks longer than it is told.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "control/proxy/proxy_drops.hpp"
+#include "control/proxy/tcp_connection.hpp"
+#include "control/proxy/udp_socket.hpp"
+#include "sip/message.hpp"
+
+namespace pcscf::proxy {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Side : uint8_t { access, core };
+
+// One message as it arrived: which socket, from where, and on which TCP connection.
+struct Inbound {
+    std::string_view bytes;
+    sip::Framing framing = sip::Framing::datagram;
+    Side side = Side::access;
+    Endpoint src;
+    uint16_t local_port = 0;
+    uint32_t conn = 0;  // the TCP connection's id; 0: UDP
+};
+
+struct TransportConfig {
+    std::vector<esp::IpAddr> access;  // the P-CSCF's access addresses
+    uint16_t sip_port = 5060;         // unprotected
+    uint16_t port_ps = 5101;
+    std::vector<uint16_t> port_pc;
+    Endpoint core_local;              // our side towards the core
+    size_t max_connections = 4096;    // TCP, from and to UEs
+};
+
+class SipTransport {
+public:
+    using Deliver = std::function<void(const Inbound&)>;
+    // A message or connection lost, with what happened.
+    using Drop = std::function<void(ProxyDrop, std::string_view detail)>;
+
+    static ctl::Expected<std::unique_ptr<SipTransport>> create(TransportConfig cfg, ProxyCounters& counters,
+                                                               Drop drop);
+    ~SipTransport();
+
+    // Hands every message waiting to `deliver` (after waiting up to `timeout_ms` for the
+    // first), answers TCP keep-alives; returns how many messages and connections it handled.
+    int poll(int timeout_ms, const Deliver& deliver);
+
+    // UDP from our `local_port` on the access address of `to`'s family.
+    ctl::Expected<void> send_udp(uint16_t local_port, const Endpoint& to, std::string_view bytes);
+    ctl::Expected<void> send_core(const Endpoint& to, std::string_view bytes);
+    // On TCP connection `id`: the rest is written when the socket takes it.
+    ctl::Expected<void> send_tcp(uint32_t id, std::string_view bytes);
+    // Our connection from `local` to `remote` (TS 33.203 7.1: port_pc -> port_us): the open
+    // one, else a new one.
+    ctl::Expected<uint32_t> connection_to(const Endpoint& local, const Endpoint& remote);
+    const TcpConnection* connection(uint32_t id) const;
+
+    // Closes connections idle for `idle`: unprotected ones (at the unprotected port) at
+    // once, protected ones when `gone` says their SAs are gone too, with a reset (a FIN
+    // could not pass the datapath any more).
+    void close_idle(Clock::time_point now, std::chrono::milliseconds idle,
+                    const std::function<bool(const TcpConnection&, uint32_t id)>& gone);
+
+    const esp::IpAddr* access_for(const esp::IpAddr& peer) const;  // the first of its family
+    const Endpoint& core_local() const { return cfg_.core_local; }
+
+private:
+    struct Listener {
+        UdpSocket socket;
+        Side side;
+    };
+    // What an epoll event is about: the high half of its data, the index or id below.
+    enum Watch : uint64_t { udp = 0, tcp_listener = 1, tcp_connection = 2 };
+
+    SipTransport(TransportConfig cfg, ProxyCounters& counters, Drop drop)
+        : cfg_(std::move(cfg)), counters_(counters), drop_(std::move(drop)) {}
+
+    bool receive(const Listener& l, const Deliver& deliver);  // false: nothing waited
+    int accept_all(const TcpListener& l);
+    int on_connection(uint32_t id, uint32_t events, const Deliver& deliver);
+    uint32_t add_connection(std::unique_ptr<TcpConnection> c);
+    void watch(uint32_t id, const TcpConnection& c, int op);
+    void close_connection(uint32_t id);
+    const UdpSocket* socket_for(const esp::IpAddr& family, uint16_t port) const;
+
+    TransportConfig cfg_;
+    ProxyCounters& counters_;
+    Drop drop_;
+    int epoll_ = -1;
+    std::vector<Listener> listeners_;  // the core's last
+    std::vector<TcpListener> tcp_listeners_;
+    std::map<uint32_t, std::unique_ptr<TcpConnection>> conns_;  // by id (0 is UDP)
+    std::map<std::pair<Endpoint, Endpoint>, uint32_t> ours_;    // (local, remote) -> our connection
+    std::vector<uint32_t> doomed_;  // failed while a message was being handled
+    uint32_t next_conn_ = 1;
+};
+
+}  // namespace pcscf::proxy

@@ -1,0 +1,50 @@
+#include "control/proxy/transactions.hpp"
+
+#include <array>
+#include <random>
+
+namespace pcscf::proxy {
+
+std::string_view name(Kind k) {
+    static constexpr std::array<std::string_view, 5> names{"SM1", "SM7", "de-REGISTER", "request", "request"};
+    return names[size_t(k)];
+}
+
+Transactions::Transactions(std::chrono::milliseconds lifetime) : lifetime_(lifetime) {
+    std::random_device rd;
+    branch_prefix_ = "z9hG4bK" + std::to_string(rd() % 1000000) + "pc";
+}
+
+std::string Transactions::new_branch() { return branch_prefix_ + std::to_string(next_branch_++); }
+
+Txn& Transactions::add(const std::string& branch, Txn t) {
+    by_their_branch_[t.their] = branch;
+    return txns_.insert_or_assign(branch, std::move(t)).first->second;
+}
+
+Txn* Transactions::find(std::string_view branch) {
+    auto it = txns_.find(branch);
+    return it == txns_.end() ? nullptr : &it->second;
+}
+
+std::pair<const std::string, Txn>* Transactions::find_theirs(const std::string& their) {
+    auto it = by_their_branch_.find(their);
+    if (it == by_their_branch_.end()) return nullptr;
+    auto t = txns_.find(it->second);
+    return t == txns_.end() ? nullptr : &*t;
+}
+
+void Transactions::registration_done(const UeKey& k, const std::string& branch) {
+    if (auto it = registering_.find(k); it != registering_.end() && it->second == branch) registering_.erase(it);
+}
+
+void Transactions::expire(Clock::time_point now) {
+    std::erase_if(txns_, [&](const auto& kv) {
+        if (now - kv.second.created < lifetime_) return false;
+        by_their_branch_.erase(kv.second.their);
+        registration_done({kv.second.impi, kv.second.from.ue}, kv.first);
+        return true;
+    });
+}
+
+}  // namespace pcscf::proxy

@@ -1,0 +1,93 @@
+#pragma once
+// The proxy's transactions (RFC 3261 17), by the branch of the Via we put on each request
+// we relay: where the request came from, what we sent, and the answer that went back, so
+// that a retransmitted request gets that answer again (17.2.1) and neither the registrar
+// nor the core sees it twice. Also which REGISTER of each UE is under way: one at a time.
+//
+// Threading: the control thread only.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "control/proxy/endpoint.hpp"
+#include "control/secagree/registrar.hpp"
+
+namespace pcscf::proxy {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Kind : uint8_t { sm1, sm7, deregister, ue_request, core_request };
+std::string_view name(Kind k);
+
+// to_ue's `conn` for a request over TCP: on our connection port_pc -> port_us.
+inline constexpr uint32_t kOurConnection = ~0u;
+
+// A message to a UE and how it goes: over `route` (unprotected to `plain` when the route
+// is not protected); over TCP connection `conn` when not 0 (kOurConnection: ours to port_us).
+struct ToUe {
+    std::string bytes;
+    esp::IpAddr ue;
+    secagree::Route route;
+    Endpoint plain;
+    uint32_t conn = 0;
+    std::string label;  // for the log
+};
+
+// The answer that went back for a transaction, to send again for a retransmission.
+struct Answer {
+    std::optional<ToUe> ue;              // to the UE, or
+    std::optional<Endpoint> core;        // to the core (a UE's answer to the core's request)
+    std::string core_bytes;
+};
+
+struct Txn {
+    Kind kind;
+    std::string impi;             // the UE's IMPI; for the core's requests the IMPU
+    secagree::Arrival from;       // the UE's request: where it came from
+    Endpoint ue_reply;            // unprotected answers go here (Via / rport)
+    Endpoint core_from;           // the core's request: who sent it
+    std::string request;          // as received, to answer it ourselves
+    std::string relayed;          // as sent, for retransmissions
+    Clock::time_point created;
+    std::string their;            // the sender's branch @ its address
+    // Once the final answer went back the transaction is completed (RFC 3261 17.2.1).
+    bool done = false;
+    std::optional<Answer> answer;
+};
+
+using UeKey = std::pair<std::string, esp::IpAddr>;  // IMPI, UE address
+
+class Transactions {
+public:
+    explicit Transactions(std::chrono::milliseconds lifetime);
+
+    std::string new_branch();
+    Txn& add(const std::string& branch, Txn t);
+    Txn* find(std::string_view branch);
+    // The transaction of a retransmitted request: the sender's branch at its address.
+    std::pair<const std::string, Txn>* find_theirs(const std::string& their);
+
+    // One REGISTER of a UE between it and the core at a time (RFC 3261 10.2 asks it of the
+    // UE): from the REGISTER's relaying until its final answer went back to the UE.
+    bool registering(const UeKey& k) const { return registering_.contains(k); }
+    void registration_started(const UeKey& k, const std::string& branch) { registering_[k] = branch; }
+    void registration_done(const UeKey& k, const std::string& branch);
+
+    // Forgets transactions older than the lifetime (RFC 3261 64*T1), and the registrations
+    // whose transaction they were.
+    void expire(Clock::time_point now);
+    size_t size() const { return txns_.size(); }
+
+private:
+    std::chrono::milliseconds lifetime_;
+    std::map<std::string, Txn, std::less<>> txns_;  // by our branch
+    std::map<std::string, std::string> by_their_branch_;  // UE / core branch @ source -> ours
+    std::map<UeKey, std::string> registering_;
+    std::string branch_prefix_;
+    uint64_t next_branch_ = 1;
+};
+
+}  // namespace pcscf::proxy
