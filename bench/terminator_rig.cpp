@@ -35,31 +35,26 @@ std::expected<std::unique_ptr<Terminator>, std::string> Terminator::create(const
     t->lcore_ = std::make_unique<WorkerLcore>(worker_lcore);
     t->lcore_->start(*t->worker_, false);
 
-    // As Daemon::run and Daemon::start_sip wire them.
-    t->sas_ = std::make_unique<ctl::SaManager>(t->rig_->rings(), engine.spi);
-    secagree::RegistrarConfig rc;
-    rc.port_ps = cfg.port_ps;
-    rc.port_pc = cfg.port_pc;
-    t->registrar_ = std::make_unique<secagree::Registrar>(*t->sas_, rc, cfg.access, esp::IpAddr{});
-    proxy::ProxyConfig pc;
-    pc.access = {cfg.access};
-    pc.sip_port = cfg.sip_port;
-    pc.core = cfg.core;
-    pc.core_local = cfg.core_local;
-    // pcscf-espd logs each line at info; the benchmark drops them (as --log-level warn).
-    auto p = proxy::SipProxy::create(pc, rc, *t->registrar_, [](std::string_view) {});
-    if (!p) return std::unexpected("starting the SIP proxy: " + p.error().message);
-    t->proxy_ = std::move(*p);
+    // pcscf-espd's own wiring; it logs each line at info, the benchmark drops them (as
+    // --log-level warn).
+    ctl::SipConfig sip;
+    sip.registrar.port_ps = cfg.port_ps;
+    sip.registrar.port_pc = cfg.port_pc;
+    sip.proxy.access = {cfg.access};
+    sip.proxy.sip_port = cfg.sip_port;
+    sip.proxy.core = cfg.core;
+    sip.proxy.core_local = cfg.core_local;
     Terminator* self = t.get();
-    t->sas_->set_listener([self](const ctl::SaInfo& sa, const esp::SaEvent& e) { self->on_sa_event(sa, e); });
+    auto plane = ctl::ControlPlane::create(t->rig_->rings(), engine.spi, sip, [](std::string_view) {},
+                                           [self](const ctl::SaInfo& sa, const esp::SaEvent& e) { self->on_sa_event(sa, e); });
+    if (!plane) return std::unexpected(plane.error().message);
+    t->plane_ = std::move(*plane);
     return t;
 }
 
 Terminator::~Terminator() {
     if (lcore_) lcore_->stop();
-    proxy_.reset();
-    registrar_.reset();
-    sas_.reset();
+    plane_.reset();
     worker_.reset();
     rig_.reset();
 }
@@ -77,13 +72,12 @@ void Terminator::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
             }
         }
     }
-    registrar_->on_sa_event(sa, e);  // as Daemon::on_sa_event ends
 }
 
 // The SAs the last poll added: SaIds are consecutive, and an SA stays in the registry at
 // least until the next pump reads its acknowledgement.
 void Terminator::note_new_sas(Clock::time_point round) {
-    while (sas_->find(next_id_)) sent_.emplace(next_id_++, round);
+    while (plane_->sas().find(next_id_)) sent_.emplace(next_id_++, round);
 }
 
 ServeResult Terminator::serve(const std::function<int()>& phase, const std::function<bool()>& done) {
@@ -100,7 +94,6 @@ ServeResult Terminator::serve(const std::function<int()>& phase, const std::func
         install_us_ = nullptr;
         seen = 2;
     };
-    proxy::SipRound sip(*registrar_, *proxy_, status_);
     while (!done()) {
         // The window: 0 -> 1 opens it, 1 -> 2 closes it (a 2 left from the last pass is not
         // a close: the load resets it to 0 when it starts).
@@ -117,21 +110,20 @@ ServeResult Terminator::serve(const std::function<int()>& phase, const std::func
         }
         if (seen == 1) r.max_queued = std::max(r.max_queued, rig_->rings().pending_records(0));
         // From here to the end of the round: Daemon::control_loop.
-        const uint32_t events = sas_->pump();
         const auto now = Clock::now();
-        if (sip.run(events, now) > 0) note_new_sas(now);
+        if (plane_->round(now).sip > 0) note_new_sas(now);
         ++iterations;
     }
     // The load may finish between two rounds right after closing its window.
     if (seen == 1 && phase() == 2) close();
-    sas_->pump();
+    plane_->sas().pump();
     install_us_ = nullptr;
     return r;
 }
 
 bool Terminator::settle(std::chrono::milliseconds limit) {
     const auto deadline = Clock::now() + limit;
-    auto empty = [&] { return sas_->size() == 0 && registrar_->ues() == 0; };
+    auto empty = [&] { return plane_->sas().size() == 0 && plane_->registrar()->ues() == 0; };
     serve([] { return 0; }, [&] { return empty() || Clock::now() > deadline; });
     return empty();
 }
@@ -143,8 +135,8 @@ void Terminator::deregister(const std::vector<std::pair<std::string, esp::IpAddr
     constexpr uint32_t kRoom = 16;  // records one UE's removal takes, and some
     const uint32_t limit = dp::RingSizes{}.commands - kRoom;
     for (const auto& [impi, addr] : ues) {
-        while (rig_->rings().pending_records(0) > limit) sas_->pump();
-        registrar_->deregistered(impi, addr, Clock::now());
+        while (rig_->rings().pending_records(0) > limit) plane_->sas().pump();
+        plane_->registrar()->deregistered(impi, addr, Clock::now());
     }
 }
 
@@ -156,14 +148,14 @@ RawSaResult Terminator::raw_sa_rate(uint32_t sets, uint32_t live) {
     ctl::SaId last = 0;
     std::deque<secagree::SaSet> installed;
     auto remove_oldest = [&] {
-        secagree::remove_sa_set(*sas_, installed.front());
+        secagree::remove_sa_set(plane_->sas(), installed.front());
         installed.pop_front();
         sent += 4;
     };
     const auto t0 = Clock::now();
     for (uint32_t i = 0; i < sets; ++i) {
         // Within the command ring's room (16,384 records): never "try again".
-        while (sent - acked() > 8192) sas_->pump();
+        while (sent - acked() > 8192) plane_->sas().pump();
         const uint32_t a = htonl(0x0a000000u | (i & 0xffffffu));  // a UE per set: 10.x.y.z
         sip::Ipsec3gpp ue_side;
         ue_side.alg = sip::IntegrityAlg::hmac_sha_1_96;
@@ -173,17 +165,17 @@ RawSaResult Terminator::raw_sa_rate(uint32_t sets, uint32_t live) {
         ue_side.port_s = 20001;
         std::array<uint8_t, 16> ik{};
         std::memcpy(ik.data(), &i, sizeof i);
-        auto set = secagree::install_sa_set(*sas_, esp::Alg::hmac_sha1_96, esp::IpAddr::v4(&a), cfg_.access,
+        auto set = secagree::install_sa_set(plane_->sas(), esp::Alg::hmac_sha1_96, esp::IpAddr::v4(&a), cfg_.access,
                                             ue_side, cfg_.port_pc.front(), cfg_.port_ps, ik, "raw");
         if (!set) throw std::runtime_error("raw SA installs: " + set.error());
         last = std::max(last, *std::max_element(set->ids.begin(), set->ids.end()));
         installed.push_back(*set);
         sent += 4;
         if (installed.size() > live) remove_oldest();
-        sas_->pump();  // the control loop reads the events between requests
+        plane_->sas().pump();  // the control loop reads the events between requests
     }
     while (!installed.empty()) remove_oldest();
-    while (acked() < sent) sas_->pump();
+    while (acked() < sent) plane_->sas().pump();
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     r.records = acked();
     r.refused = refused_ - refused0;

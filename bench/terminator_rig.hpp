@@ -1,10 +1,9 @@
 #pragma once
-// The sec-agree terminator on a bench, wired and pumped as pcscf-espd wires and pumps it
-// (control/daemon/daemon.cpp): a ctl::SaManager on the real rings, a secagree::Registrar
-// and a proxy::SipProxy on UDP sockets, driven as the daemon's control loop drives them
-// (SaManager::pump, then proxy::SipRound: SipProxy::poll waiting up to 1 ms when no SA
-// event came, Registrar and SipProxy ticks every 100 ms, the telemetry snapshot after each
-// busy round: the same code). The SA
+// The sec-agree terminator on a bench: pcscf-espd's own ctl::ControlPlane (SaManager on
+// the real rings, Registrar, SipProxy on UDP sockets), driven round by round as the
+// daemon's control loop drives it (ControlPlane::round: the event rings, then SIP waiting
+// up to 1 ms when no SA event came, the timers every 100 ms, the telemetry snapshot after
+// each busy round). The SA
 // records go to a real dp::Worker polling on its own lcore (PipelineRig's net_ring ports,
 // no traffic), which applies them to its esp::Engine between polls and posts the
 // acknowledgements, as on a running pcscf-espd.
@@ -28,10 +27,7 @@
 #include <vector>
 
 #include "bench/pipeline_rig.hpp"
-#include "control/proxy/sip_proxy.hpp"
-#include "control/proxy/sip_round.hpp"
-#include "control/sa/sa_manager.hpp"
-#include "control/secagree/registrar.hpp"
+#include "control/control_plane.hpp"
 
 namespace pcscf::bench {
 
@@ -79,9 +75,9 @@ public:
     // removes the rest; the rate counts acknowledged records over the whole run.
     RawSaResult raw_sa_rate(uint32_t sets, uint32_t live);
 
-    const ctl::SaManager& sas() const { return *sas_; }
-    const secagree::Registrar& registrar() const { return *registrar_; }
-    const proxy::ProxyCounters& proxy_counters() const { return proxy_->counters(); }
+    const ctl::SaManager& sas() const { return plane_->sas(); }
+    const secagree::Registrar& registrar() const { return *plane_->registrar(); }
+    const proxy::ProxyCounters& proxy_counters() const { return plane_->proxy()->counters(); }
     const dp::WorkerStats& worker_stats() const { return worker_->stats(); }
     const TerminatorConfig& config() const { return cfg_; }
 
@@ -94,11 +90,7 @@ private:
     std::unique_ptr<PipelineRig> rig_;
     std::unique_ptr<dp::Worker> worker_;
     std::unique_ptr<WorkerLcore> lcore_;
-    std::unique_ptr<ctl::SaManager> sas_;
-    std::unique_ptr<secagree::Registrar> registrar_;
-    std::unique_ptr<proxy::SipProxy> proxy_;
-
-    proxy::SipStatus status_;  // the daemon's telemetry snapshot, taken as it takes it
+    std::unique_ptr<ctl::ControlPlane> plane_;
 
     // Acknowledgements, and when each SA's add went out (SaIds are handed out in order).
     uint64_t adds_acked_ = 0, removes_acked_ = 0, refused_ = 0;

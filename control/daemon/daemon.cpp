@@ -62,12 +62,20 @@ int Daemon::run(const char* prog) {
             }
         }
         if (rc == 0) {
-            esp::SpiLayout layout = cfg.engine.spi;
-            sas_ = std::make_unique<SaManager>(dp_->rings(), layout);
-            register_telemetry(*sas_, *dp_, sip_status_);
-            if (auto started = start_sip(); !started) {
-                log_error(started.error().message);
+            auto plane = ControlPlane::create(
+                dp_->rings(), cfg.engine.spi, opts_.sip,
+                [](std::string_view line) { log_info("sip: " + std::string(line)); },
+                [this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
+            if (!plane) {
+                log_error(plane.error().message);
                 rc = 1;
+            } else {
+                plane_ = std::move(*plane);
+                register_telemetry(plane_->sas(), *dp_, plane_->sip_status());
+                if (opts_.sip)
+                    log_info("sec-agree: core " + opts_.sip->proxy.core.to_string() + " from " +
+                             opts_.sip->proxy.core_local.to_string() + ", port_ps " +
+                             std::to_string(opts_.sip->registrar.port_ps));
             }
         }
         if (rc == 0) {
@@ -85,27 +93,6 @@ int Daemon::run(const char* prog) {
     }
     rte_eal_cleanup();
     return rc;
-}
-
-Expected<void> Daemon::start_sip() {
-    if (!opts_.sip) return {};
-    esp::IpAddr v4, v6;
-    // The first address of each family, as the proxy sends from (SipProxy::access_for): the
-    // SAs must name the address the UE's messages go to and come from.
-    for (const auto& l : opts_.local) {
-        esp::IpAddr& first = l.addr.is_v4() ? v4 : v6;
-        if (first.is_unspecified()) first = l.addr;
-    }
-    registrar_ = std::make_unique<secagree::Registrar>(*sas_, opts_.sip->registrar, v4, v6);
-    auto p = proxy::SipProxy::create(opts_.sip->proxy, opts_.sip->registrar, *registrar_,
-                                     [](std::string_view line) { log_info("sip: " + std::string(line)); });
-    if (!p) return std::unexpected(in_context(p.error(), "starting the SIP proxy"));
-    proxy_ = std::move(*p);
-    std::lock_guard lock(sip_status_.mu);
-    sip_status_.enabled = true;
-    log_info("sec-agree: core " + opts_.sip->proxy.core.to_string() + " from " +
-             opts_.sip->proxy.core_local.to_string() + ", port_ps " + std::to_string(opts_.sip->registrar.port_ps));
-    return {};
 }
 
 void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
@@ -127,19 +114,15 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
             log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced");
             break;
     }
-    if (registrar_) registrar_->on_sa_event(sa, e);
 }
 
 void Daemon::control_loop() {
-    sas_->set_listener([this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
-    std::optional<proxy::SipRound> sip;
-    if (proxy_) sip.emplace(*registrar_, *proxy_, sip_status_);
+    const bool sip = opts_.sip.has_value();
     while (!g_stop.load()) {
-        const uint32_t events = sas_->pump();
-        if (sip) sip->run(events, std::chrono::steady_clock::now());
-        else if (events == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        const auto r = plane_->round(std::chrono::steady_clock::now());
+        if (!sip && r.sa_events == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    sas_->pump();
+    plane_->sas().pump();
 }
 
 }  // namespace pcscf::ctl

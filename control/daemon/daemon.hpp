@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 
+#include "control/control_plane.hpp"
 #include "control/daemon/options.hpp"
 #include "control/daemon/telemetry.hpp"
 #include "control/sa/sa_manager.hpp"
@@ -21,16 +22,12 @@ private:
     int run(const char* prog);
     void control_loop();
 
-    // The sec-agree terminator, when configured.
-    Expected<void> start_sip();
+    // Logs each SA event (the ControlPlane then hands it to the Registrar).
     void on_sa_event(const SaInfo& sa, const esp::SaEvent& e);
 
     DaemonOptions opts_;
     std::unique_ptr<dp::Dataplane> dp_;
-    std::unique_ptr<SaManager> sas_;
-    std::unique_ptr<secagree::Registrar> registrar_;
-    std::unique_ptr<proxy::SipProxy> proxy_;
-    SipStatus sip_status_;
+    std::unique_ptr<ControlPlane> plane_;
 };
 
 // Set by SIGINT / SIGTERM.

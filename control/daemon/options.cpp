@@ -224,7 +224,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     if (e.spi.slots_per_worker == 0 || e.outbound_capacity < 8) return bad("--inbound-sas and --outbound-sas must be positive (>= 8)");
     if (s.max_datagram < 1500 || s.max_datagram > 65535) return bad("--max-datagram must be 1500..65535");
     if (!core.empty()) {
-        SipOptions so;
+        SipConfig so;
         auto c = parse_endpoint(core, 5060, "--core");
         if (!c) return bad(c.error());
         if (core_local.empty()) return bad("--core needs --core-local, the P-CSCF's address towards the core");

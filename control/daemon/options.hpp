@@ -9,8 +9,8 @@
 #include <optional>
 #include <variant>
 
+#include "control/control_plane.hpp"
 #include "control/error.hpp"
-#include "control/proxy/sip_proxy.hpp"
 #include "dataplane/service/service_config.hpp"
 
 namespace pcscf::ctl {
@@ -21,15 +21,9 @@ struct LocalAddress {
     std::string text;  // as given, "10.0.0.1/24"
 };
 
-// The sec-agree terminator, when --core is given.
-struct SipOptions {
-    proxy::ProxyConfig proxy;
-    secagree::RegistrarConfig registrar;
-};
-
 struct DaemonOptions {
     dp::ServiceConfig service;
-    std::optional<SipOptions> sip;
+    std::optional<SipConfig> sip;  // the sec-agree terminator, when --core is given
     std::vector<LocalAddress> local;
     std::string lcores = "0-1";
     std::vector<std::string> vdevs;

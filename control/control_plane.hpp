@@ -1,0 +1,69 @@
+#pragma once
+// The control thread's objects, wired as pcscf-espd runs them, and one round of its loop:
+// SaManager on the workers' rings; with SIP configured, the Registrar and the SipProxy,
+// the SA events reaching the Registrar, and the SIP round after each pump of the event
+// rings. pcscf-espd and the registrations benchmark both run this, so what the benchmark
+// measures is the daemon's own code.
+//
+// Threading: the control thread; SaManager is also called from the telemetry thread.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "control/error.hpp"
+#include "control/proxy/sip_proxy.hpp"
+#include "control/proxy/sip_round.hpp"
+#include "control/sa/sa_manager.hpp"
+#include "control/secagree/registrar.hpp"
+
+namespace pcscf::ctl {
+
+using Clock = std::chrono::steady_clock;
+
+// The sec-agree terminator, when the P-CSCF runs it (--core).
+struct SipConfig {
+    proxy::ProxyConfig proxy;
+    secagree::RegistrarConfig registrar;
+};
+
+class ControlPlane {
+public:
+    // Sees every SA event and acknowledgement first (the daemon logs them), before the
+    // Registrar does.
+    using EventHook = std::function<void(const SaInfo&, const esp::SaEvent&)>;
+
+    static Expected<std::unique_ptr<ControlPlane>> create(dp::Rings& rings, const esp::SpiLayout& layout,
+                                                          const std::optional<SipConfig>& sip,
+                                                          proxy::SipProxy::Trace trace, EventHook hook);
+    ControlPlane(const ControlPlane&) = delete;
+    ControlPlane& operator=(const ControlPlane&) = delete;
+
+    struct Round {
+        uint32_t sa_events = 0;  // events and acknowledgements read from the workers
+        int sip = 0;             // SIP messages and connections handled
+    };
+    // One round: the workers' events, then (with SIP) up to 1 ms of SIP when no event
+    // came, and the timers every 100 ms (proxy::SipRound).
+    Round round(Clock::time_point now);
+
+    SaManager& sas() { return *sas_; }
+    const SaManager& sas() const { return *sas_; }
+    secagree::Registrar* registrar() { return registrar_.get(); }
+    const secagree::Registrar* registrar() const { return registrar_.get(); }
+    const proxy::SipProxy* proxy() const { return proxy_.get(); }
+    proxy::SipStatus& sip_status() { return sip_status_; }
+
+private:
+    ControlPlane() = default;
+
+    std::unique_ptr<SaManager> sas_;
+    std::unique_ptr<secagree::Registrar> registrar_;
+    std::unique_ptr<proxy::SipProxy> proxy_;
+    proxy::SipStatus sip_status_;
+    std::optional<proxy::SipRound> round_;
+    EventHook hook_;
+};
+
+}  // namespace pcscf::ctl
