@@ -7,6 +7,8 @@
 #include <memory>
 #include <utility>
 
+#include "dataplane/esp/shared_counter.hpp"
+
 namespace pcscf::esp {
 
 std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineConfig& cfg) {
@@ -44,13 +46,13 @@ const OutboundSa* Engine::find_outbound(const OutboundKey& key) const noexcept {
 std::optional<SaStats> Engine::inbound_stats(uint32_t spi) const noexcept {
     const InboundSa* sa = find_inbound(spi);
     if (sa == nullptr) return std::nullopt;
-    return SaStats{sa->packets, sa->bytes, in_.drops(cfg_.spi.slot(spi))};
+    return SaStats{peek(sa->packets), peek(sa->bytes), peek(in_.drops(cfg_.spi.slot(spi)))};
 }
 
 std::optional<SaStats> Engine::outbound_stats(const OutboundKey& key) const noexcept {
     const OutboundSa* sa = find_outbound(key);
     if (sa == nullptr) return std::nullopt;
-    return SaStats{sa->packets, sa->bytes, sa->drops};
+    return SaStats{peek(sa->packets), peek(sa->bytes), peek(sa->drops)};
 }
 
 int32_t Engine::handle_of(const SaConfig& sa) const noexcept {
@@ -60,21 +62,18 @@ int32_t Engine::handle_of(const SaConfig& sa) const noexcept {
     return pos >= 0 && out_.at(pos).spi == sa.spi ? pos : -1;
 }
 
-// Plain loads of counters another thread writes: on x86 an aligned 8-byte load is atomic,
-// and a reader only ever sees a slightly old value.
+// Counters the worker writes while telemetry reads them (shared_counter.hpp): a reader
+// only ever sees a slightly old value.
 SaStats Engine::stats_at(Direction dir, int32_t handle) const noexcept {
     if (handle < 0) return {};
     if (dir == Direction::inbound) {
         if (uint32_t(handle) >= in_.slots()) return {};
         const InboundSa& sa = in_.at(uint32_t(handle));
-        return {__atomic_load_n(&sa.packets, __ATOMIC_RELAXED),
-                __atomic_load_n(&sa.bytes, __ATOMIC_RELAXED), in_.drops(uint32_t(handle))};
+        return {peek(sa.packets), peek(sa.bytes), peek(in_.drops(uint32_t(handle)))};
     }
     if (uint32_t(handle) >= out_.pool_size()) return {};
     const OutboundSa& sa = out_.at(handle);
-    return {__atomic_load_n(&sa.packets, __ATOMIC_RELAXED),
-            __atomic_load_n(&sa.bytes, __ATOMIC_RELAXED),
-            __atomic_load_n(&sa.drops, __ATOMIC_RELAXED)};
+    return {peek(sa.packets), peek(sa.bytes), peek(sa.drops)};
 }
 
 int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {

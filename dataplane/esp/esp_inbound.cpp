@@ -6,11 +6,13 @@
 #include <rte_byteorder.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
 #include "dataplane/esp/mbuf_ip.hpp"
+#include "dataplane/esp/shared_counter.hpp"
 
 namespace pcscf::esp {
 
@@ -69,6 +71,7 @@ bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t*
 
 uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
                          uint16_t l2_len) noexcept {
+    assert(reasons.size() >= pkts.size());
     for (size_t off = 0; off < pkts.size(); off += kChunk)
         inbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)),
                       reasons.data() + off, l2_len);
@@ -122,7 +125,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         p[i].seq = load_be32(p[i].esp + 4);
         if (unlikely(!replay.check(sa.replay_last, in_.window(sa), p[i].seq))) {
             why[i] = DropReason::replay;
-            ++in_.drops(p[i].slot);
+            bump(in_.drops(p[i].slot));
             continue;
         }
         p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - kIcvLen, tag[i]);
@@ -142,7 +145,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
             bad = DropReason::replay;  // a duplicate earlier in this burst
         if (bad != kPass) {
             why[i] = bad;
-            ++in_.drops(pk.slot);
+            bump(in_.drops(pk.slot));
             continue;
         }
         // Authentic from here on: failures below are the sender's policy errors.
@@ -164,7 +167,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         }
         if (bad != kPass) {
             why[i] = bad;
-            if (bad != DropReason::dummy_packet) ++in_.drops(pk.slot);  // the sender's error
+            if (bad != DropReason::dummy_packet) bump(in_.drops(pk.slot));  // the sender's error
             continue;
         }
         rte_mbuf* m = pkts[i];
@@ -176,8 +179,8 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         patch_ip(pk.ip + kEspHeaderLen, pk.info, next, -int32_t(kMinEspLen + pad_len));
         m->data_len = uint16_t(l2_len + pk.info.total_len);  // drops trailer and L2 padding
         m->pkt_len = m->data_len;
-        ++sa.packets;
-        sa.bytes += esp_bytes;
+        bump(sa.packets);
+        bump(sa.bytes, esp_bytes);
         ++stats_.in_packets;
         stats_.in_bytes += m->data_len;
         if (unlikely(!(sa.flags & InboundSa::kUsed))) {

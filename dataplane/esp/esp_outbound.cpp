@@ -6,11 +6,13 @@
 #include <rte_prefetch.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
 #include "dataplane/esp/mbuf_ip.hpp"
+#include "dataplane/esp/shared_counter.hpp"
 
 namespace pcscf::esp {
 
@@ -50,6 +52,7 @@ void store_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
 
 uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
                          uint16_t l2_len) noexcept {
+    assert(reasons.size() >= pkts.size());
     for (size_t off = 0; off < pkts.size(); off += kChunk)
         outbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)),
                        reasons.data() + off, l2_len);
@@ -131,7 +134,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         }
         if (bad != kPass) {
             why[i] = bad;
-            ++sa.drops;
+            bump(sa.drops);
             continue;
         }
         const uint32_t seq = uint32_t(++sa.seq);
@@ -166,11 +169,11 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         OutboundSa& sa = out_.at(p[i].pos);
         if (unlikely(!batch_.ok(p[i].job))) {
             why[i] = DropReason::crypto_error;
-            ++sa.drops;
+            bump(sa.drops);
             continue;
         }
-        ++sa.packets;
-        sa.bytes += p[i].info.total_len;
+        bump(sa.packets);
+        bump(sa.bytes, p[i].info.total_len);
         ++stats_.out_packets;
         stats_.out_bytes += pkts[i]->data_len;
     }

@@ -1,5 +1,6 @@
 #include "dataplane/esp/hmac_batch.hpp"
 
+#include <cassert>
 #include <cstring>
 
 namespace pcscf::esp {
@@ -40,6 +41,7 @@ HmacBatch::HmacBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
 
 uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len,
                         uint8_t* tag) noexcept {
+    assert(!full());
     const uint32_t i = n_++;
     if (alg == Alg::hmac_sha1_96) {
         // The burst's own jobs keep their constant fields from the constructor.

@@ -64,7 +64,7 @@ public:
         return inline_window_ ? sa.window : reinterpret_cast<uint64_t*>(&sa + 1);
     }
     uint64_t& drops(uint32_t slot) noexcept { return drops_[slot]; }
-    uint64_t drops(uint32_t slot) const noexcept { return drops_[slot]; }
+    const uint64_t& drops(uint32_t slot) const noexcept { return drops_[slot]; }
     void prefetch(uint32_t slot) const noexcept {
         const uint8_t* p = base_ + size_t{slot} * stride_;
         rte_prefetch0(p);

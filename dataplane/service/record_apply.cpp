@@ -1,9 +1,12 @@
 #include "dataplane/service/record_apply.hpp"
 
+#include <cassert>
+
 namespace pcscf::dp {
 
 void apply_and_acknowledge(esp::Engine& engine, const RecordRuns& recs, uint32_t worker,
                            std::span<esp::SaEvent> acks) noexcept {
+    assert(recs.size() <= kMaxRecords && acks.size() >= recs.size());
     int result[kMaxRecords];
     int32_t handle[kMaxRecords];
     const uint32_t n1 = uint32_t(recs.first.size());
