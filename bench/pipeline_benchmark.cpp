@@ -114,7 +114,7 @@ class Bench {
 public:
     Bench(const Options& o, PipelineRig& rig, WorkerLcore& lcore, dp::Worker& worker,
           EngineWorkload& w, uint32_t sas)
-        : o_(o), rig_(rig), lcore_(lcore), worker_(worker), w_(w), ctl_(rig.rings()),
+        : o_(o), rig_(rig), lcore_(lcore), worker_(worker), w_(w), ctl_(rig.rings().control()),
           churn_(w, sas, o.churn, o.churn_batch_us),
           frames_{make_frames(w.inbound()), make_frames(w.outbound())} {}
 

@@ -294,7 +294,7 @@ std::expected<std::unique_ptr<dp::Worker>, std::string> PipelineRig::make_worker
     if (!parts) return std::unexpected(parts.error());
     parts->access_port = access_.port;
     parts->tap_port = tap_.port;
-    return std::make_unique<dp::Worker>(cfg_, local_, *rings_, std::move(*parts));
+    return std::make_unique<dp::Worker>(cfg_, local_, rings_->worker(0), std::move(*parts));
 }
 
 }  // namespace pcscf::bench

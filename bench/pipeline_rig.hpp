@@ -56,7 +56,7 @@ std::vector<Frame> make_frames(std::span<const Template> t);
 // registry: records go out already expanded, acknowledgements are counted.
 class ControlSide : public RecordSink {
 public:
-    explicit ControlSide(dp::Rings& rings) noexcept : rings_(rings) {}
+    explicit ControlSide(dp::ControlRings& rings) noexcept : rings_(rings) {}
     bool try_send(const esp::SaRecord& r) noexcept override;
     void send(const esp::SaRecord& r) override;  // waits for room, draining events meanwhile
     void pump() noexcept;                        // drains the event ring
@@ -67,7 +67,7 @@ public:
     uint64_t events() const noexcept { return events_; }  // other than acknowledgements
 
 private:
-    dp::Rings& rings_;
+    dp::ControlRings& rings_;
     uint64_t sent_ = 0, acked_ = 0, failed_ = 0, events_ = 0;
 };
 

@@ -45,7 +45,7 @@ std::expected<std::unique_ptr<Terminator>, std::string> Terminator::create(const
     sip.proxy.core = cfg.core;
     sip.proxy.core_local = cfg.core_local;
     Terminator* self = t.get();
-    auto plane = ctl::ControlPlane::create(t->rig_->rings(), engine.spi, sip, [](std::string_view) {},
+    auto plane = ctl::ControlPlane::create(t->rig_->rings().control(), engine.spi, sip, [](std::string_view) {},
                                            [self](const ctl::SaInfo& sa, const esp::SaEvent& e) { self->on_sa_event(sa, e); });
     if (!plane) return std::unexpected(plane.error().message);
     t->plane_ = std::move(*plane);
@@ -108,7 +108,7 @@ ServeResult Terminator::serve(const std::function<int()>& phase, const std::func
         } else if (seen == 1 && ph == 2) {
             close();
         }
-        if (seen == 1) r.max_queued = std::max(r.max_queued, rig_->rings().pending_records(0));
+        if (seen == 1) r.max_queued = std::max(r.max_queued, rig_->rings().control().pending(0));
         // From here to the end of the round: Daemon::control_loop.
         const auto now = Clock::now();
         if (plane_->round(now).sip > 0) note_new_sas(now);
@@ -135,7 +135,7 @@ void Terminator::deregister(const std::vector<std::pair<std::string, esp::IpAddr
     constexpr uint32_t kRoom = 16;  // records one UE's removal takes, and some
     const uint32_t limit = dp::RingSizes{}.commands - kRoom;
     for (const auto& [impi, addr] : ues) {
-        while (rig_->rings().pending_records(0) > limit) plane_->sas().pump();
+        while (rig_->rings().control().pending(0) > limit) plane_->sas().pump();
         plane_->registrar()->deregistered(impi, addr, Clock::now());
     }
 }
@@ -167,7 +167,7 @@ RawSaResult Terminator::raw_sa_rate(uint32_t sets, uint32_t live) {
         std::memcpy(ik.data(), &i, sizeof i);
         auto set = secagree::install_sa_set(plane_->sas(), esp::Alg::hmac_sha1_96, esp::IpAddr::v4(&a), cfg_.access,
                                             ue_side, cfg_.port_pc.front(), cfg_.port_ps, ik, "raw");
-        if (!set) throw std::runtime_error("raw SA installs: " + set.error());
+        if (!set) throw std::runtime_error("raw SA installs: " + set.error().message);
         last = std::max(last, *std::max_element(set->ids.begin(), set->ids.end()));
         installed.push_back(*set);
         sent += 4;

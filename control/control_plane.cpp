@@ -2,7 +2,7 @@
 
 namespace pcscf::ctl {
 
-Expected<std::unique_ptr<ControlPlane>> ControlPlane::create(dp::Rings& rings, const esp::SpiLayout& layout,
+Expected<std::unique_ptr<ControlPlane>> ControlPlane::create(esp::SaChannel& rings, const esp::SpiLayout& layout,
                                                              const std::optional<SipConfig>& sip,
                                                              proxy::SipProxy::Trace trace, EventHook hook) {
     std::unique_ptr<ControlPlane> c(new ControlPlane());

@@ -34,7 +34,7 @@ public:
     // Registrar does.
     using EventHook = std::function<void(const SaInfo&, const esp::SaEvent&)>;
 
-    static Expected<std::unique_ptr<ControlPlane>> create(dp::Rings& rings, const esp::SpiLayout& layout,
+    static Expected<std::unique_ptr<ControlPlane>> create(esp::SaChannel& rings, const esp::SpiLayout& layout,
                                                           const std::optional<SipConfig>& sip,
                                                           proxy::SipProxy::Trace trace, EventHook hook);
     ControlPlane(const ControlPlane&) = delete;

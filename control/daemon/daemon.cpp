@@ -57,13 +57,13 @@ int Daemon::run(const char* prog) {
         dp_ = std::move(*dp);
         if (opts_.tap_setup) {
             if (auto r = configure_tap(cfg.tap_name, opts_.local, cfg.tap_mtu); !r) {
-                log_error("configuring the tap: " + r.error());
+                log_error("configuring the tap: " + r.error().message);
                 rc = 1;
             }
         }
         if (rc == 0) {
             auto plane = ControlPlane::create(
-                dp_->rings(), cfg.engine.spi, opts_.sip,
+                dp_->rings().control(), cfg.engine.spi, opts_.sip,
                 [](std::string_view line) { log_info("sip: " + std::string(line)); },
                 [this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
             if (!plane) {

@@ -16,12 +16,12 @@ namespace po = boost::program_options;
 
 namespace {
 
-std::expected<LocalAddress, std::string> parse_cidr(const std::string& s) {
+Expected<LocalAddress> parse_cidr(const std::string& s) {
     const size_t slash = s.find('/');
     LocalAddress a;
     a.text = s;
     auto addr = esp::IpAddr::parse(s.substr(0, slash));
-    if (!addr) return std::unexpected("--local-addr: " + addr.error());
+    if (!addr) return fail(Errc::invalid, "--local-addr: " + addr.error());
     a.addr = *addr;
     const unsigned max = a.addr.is_v4() ? 32 : 128;
     a.prefix = max;
@@ -29,14 +29,14 @@ std::expected<LocalAddress, std::string> parse_cidr(const std::string& s) {
         const std::string p = s.substr(slash + 1);
         const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), a.prefix);
         if (ec != std::errc() || end != p.data() + p.size() || a.prefix > max)
-            return std::unexpected("--local-addr " + s + ": prefix must be 0.." + std::to_string(max));
+            return fail(Errc::invalid, "--local-addr " + s + ": prefix must be 0.." + std::to_string(max));
     } else {
         a.text += "/" + std::to_string(max);
     }
     return a;
 }
 
-std::expected<dp::PortRange, std::string> parse_range(const std::string& s) {
+Expected<dp::PortRange> parse_range(const std::string& s) {
     dp::PortRange r;
     const size_t dash = s.find('-');
     auto num = [](std::string_view v, uint16_t& out) {
@@ -45,23 +45,23 @@ std::expected<dp::PortRange, std::string> parse_range(const std::string& s) {
     };
     if (dash == std::string::npos || !num(std::string_view(s).substr(0, dash), r.first) ||
         !num(std::string_view(s).substr(dash + 1), r.last) || r.first == 0 || r.first > r.last)
-        return std::unexpected("--protected-ports: '" + s + "' is not a range like 5100-5199");
+        return fail(Errc::invalid, "--protected-ports: '" + s + "' is not a range like 5100-5199");
     if (r.contains(5060) || r.contains(5061))
-        return std::unexpected("--protected-ports must not include 5060 or 5061 (TS 33.203 7.1)");
+        return fail(Errc::invalid, "--protected-ports must not include 5060 or 5061 (TS 33.203 7.1)");
     return r;
 }
 
-std::expected<proxy::Endpoint, std::string> parse_endpoint(const std::string& s, uint16_t default_port,
+Expected<proxy::Endpoint> parse_endpoint(const std::string& s, uint16_t default_port,
                                                           const std::string& what) {
     // "10.0.0.1", "10.0.0.1:5060", "2001:db8::1", "[2001:db8::1]:5060"
     std::string host = s;
     std::optional<std::string> port;
     if (s.starts_with('[')) {
         const size_t close = s.find(']');
-        if (close == std::string::npos) return std::unexpected(what + ": missing ']' in " + s);
+        if (close == std::string::npos) return fail(Errc::invalid, what + ": missing ']' in " + s);
         host = s.substr(1, close - 1);
         if (close + 1 < s.size()) {
-            if (s[close + 1] != ':') return std::unexpected(what + ": expected ':port' after ']' in " + s);
+            if (s[close + 1] != ':') return fail(Errc::invalid, what + ": expected ':port' after ']' in " + s);
             port = s.substr(close + 2);
         }
     } else if (std::count(s.begin(), s.end(), ':') == 1) {
@@ -69,39 +69,39 @@ std::expected<proxy::Endpoint, std::string> parse_endpoint(const std::string& s,
         port = s.substr(s.find(':') + 1);
     }
     auto a = esp::IpAddr::parse(host);
-    if (!a) return std::unexpected(what + ": " + a.error());
+    if (!a) return fail(Errc::invalid, what + ": " + a.error());
     proxy::Endpoint e{*a, default_port};
     if (port) {
         const auto [end, ec] = std::from_chars(port->data(), port->data() + port->size(), e.port);
         if (ec != std::errc() || end != port->data() + port->size() || e.port == 0)
-            return std::unexpected(what + ": bad port in " + s);
+            return fail(Errc::invalid, what + ": bad port in " + s);
     }
     return e;
 }
 
-std::expected<std::vector<uint16_t>, std::string> parse_ports(const std::string& s) {
+Expected<std::vector<uint16_t>> parse_ports(const std::string& s) {
     std::vector<uint16_t> out;
     std::istringstream in(s);
     for (std::string w; std::getline(in, w, ',');) {
         uint16_t p = 0;
         const auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), p);
         if (ec != std::errc() || end != w.data() + w.size() || p == 0)
-            return std::unexpected("--port-pc: '" + w + "' is not a port");
+            return fail(Errc::invalid, "--port-pc: '" + w + "' is not a port");
         out.push_back(p);
     }
-    if (out.empty()) return std::unexpected("--port-pc needs at least one port");
+    if (out.empty()) return fail(Errc::invalid, "--port-pc needs at least one port");
     return out;
 }
 
-std::expected<std::vector<esp::Alg>, std::string> parse_algs(const std::string& s) {
+Expected<std::vector<esp::Alg>> parse_algs(const std::string& s) {
     std::vector<esp::Alg> out;
     std::istringstream in(s);
     for (std::string w; std::getline(in, w, ',');) {
         const auto alg = esp::parse_alg(w);
-        if (!alg) return std::unexpected("--alg-priority: '" + w + "' is not hmac-sha-1-96 or hmac-md5-96");
+        if (!alg) return fail(Errc::invalid, "--alg-priority: '" + w + "' is not hmac-sha-1-96 or hmac-md5-96");
         out.push_back(*alg);
     }
-    if (out.empty()) return std::unexpected("--alg-priority needs at least one algorithm");
+    if (out.empty()) return fail(Errc::invalid, "--alg-priority needs at least one algorithm");
     return out;
 }
 
@@ -208,12 +208,12 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     if (!parse_log_level(o.log_level, level)) return bad("--log-level must be debug, info, warn or error");
     for (const auto& l : local) {
         auto a = parse_cidr(l);
-        if (!a) return bad(a.error());
+        if (!a) return bad(a.error().message);
         o.local.push_back(*a);
         s.local_addrs.push_back(a->addr);
     }
     auto range = parse_range(protected_ports);
-    if (!range) return bad(range.error());
+    if (!range) return bad(range.error().message);
     s.protected_ports = *range;
     if (s.burst == 0 || s.burst > dp::kMaxBurst) return bad("--burst must be 1..64");
     if (s.record_interval_us > 10'000) return bad("--record-interval-us must be 0..10000");
@@ -226,15 +226,15 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     if (!core.empty()) {
         SipConfig so;
         auto c = parse_endpoint(core, 5060, "--core");
-        if (!c) return bad(c.error());
+        if (!c) return bad(c.error().message);
         if (core_local.empty()) return bad("--core needs --core-local, the P-CSCF's address towards the core");
         auto cl = parse_endpoint(core_local, 5060, "--core-local");
-        if (!cl) return bad(cl.error());
+        if (!cl) return bad(cl.error().message);
         if (cl->addr.is_v4() != c->addr.is_v4()) return bad("--core and --core-local must be the same IP version");
         auto pcs = parse_ports(port_pc);
-        if (!pcs) return bad(pcs.error());
+        if (!pcs) return bad(pcs.error().message);
         auto alg = parse_algs(algs);
-        if (!alg) return bad(alg.error());
+        if (!alg) return bad(alg.error().message);
         if (sip_port == 0 || sip_port > 65535 || s.protected_ports.contains(uint16_t(sip_port)))
             return bad("--sip-port must be a port outside --protected-ports");
         if (port_ps > 65535 || !s.protected_ports.contains(uint16_t(port_ps)))

@@ -9,25 +9,24 @@ namespace pcscf::ctl {
 
 namespace {
 
-std::expected<void, std::string> run(std::vector<std::string> args) {
+Expected<void> run(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     pid_t pid;
     if (posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-        return std::unexpected("cannot run " + args[0]);
+        return fail(Errc::io, "cannot run " + args[0]);
     int status = 0;
     waitpid(pid, &status, 0);
     std::string line;
     for (const auto& a : args) line += a + " ";
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::unexpected("failed: " + line);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail(Errc::refused, "failed: " + line);
     return {};
 }
 
 }  // namespace
 
-std::expected<void, std::string> configure_tap(const std::string& tap, const std::vector<LocalAddress>& addrs,
-                                               unsigned mtu) {
+Expected<void> configure_tap(const std::string& tap, const std::vector<LocalAddress>& addrs, unsigned mtu) {
     // IPv6 duplicate address detection would hold the address back for a second or more.
     if (auto r = run({"sysctl", "-qw", "net.ipv6.conf." + tap + ".accept_dad=0"}); !r) return r;
     for (const auto& a : addrs) {

@@ -9,7 +9,6 @@
 
 namespace pcscf::ctl {
 
-std::expected<void, std::string> configure_tap(const std::string& tap, const std::vector<LocalAddress>& addrs,
-                                               unsigned mtu);
+Expected<void> configure_tap(const std::string& tap, const std::vector<LocalAddress>& addrs, unsigned mtu);
 
 }  // namespace pcscf::ctl

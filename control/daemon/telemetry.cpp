@@ -149,9 +149,9 @@ int cmd_sa_get(const char*, const char* params, rte_tel_data* d) {
 
 int cmd_sa_add(const char*, const char* params, rte_tel_data* d) {
     auto req = parse_sa_request(params ? params : "");
-    if (!req) return fail(d, req.error());
+    if (!req) return fail(d, req.error().message);
     auto id = g_sas->add(*req);
-    if (!id) return fail(d, id.error());
+    if (!id) return fail(d, id.error().message);
     // Wait (briefly) for the worker's acknowledgement, which the control thread pumps.
     std::optional<SaInfo> sa;
     for (int i = 0; i < 100; ++i) {
@@ -168,7 +168,7 @@ int cmd_sa_add(const char*, const char* params, rte_tel_data* d) {
 int cmd_sa_del(const char*, const char* params, rte_tel_data* d) {
     const auto id = number(params);
     if (!id) return fail(d, "usage: /pcscf/sa/del,<id>");
-    if (auto r = g_sas->remove(*id); !r) return fail(d, r.error());
+    if (auto r = g_sas->remove(*id); !r) return fail(d, r.error().message);
     for (int i = 0; i < 100 && g_sas->find(*id); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     rte_tel_data_start_dict(d);

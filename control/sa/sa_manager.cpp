@@ -40,29 +40,29 @@ std::string_view name(SaState s) {
     return "?";
 }
 
-SaManager::SaManager(dp::Rings& rings, const esp::SpiLayout& layout)
+SaManager::SaManager(esp::SaChannel& rings, const esp::SpiLayout& layout)
     : rings_(rings), layout_(layout), spis_(layout), backlog_(layout.workers) {}
 
-std::expected<esp::HmacKey, std::string> SaManager::expand(esp::Alg alg,
-                                                           std::span<const uint8_t> key) {
+Expected<esp::HmacKey> SaManager::expand(esp::Alg alg, std::span<const uint8_t> key) {
     if (!imb_) {
         auto m = esp::ImbManager::create();
-        if (!m) return std::unexpected(m.error());
+        if (!m) return fail(Errc::exhausted, m.error());
         imb_.emplace(std::move(*m));
     }
-    return esp::expand_key(imb_->get(), alg, key);
+    auto k = esp::expand_key(imb_->get(), alg, key);
+    if (!k) return fail(Errc::invalid, k.error());
+    return *k;
 }
 
-std::expected<SaId, std::string> SaManager::add(const SaRequest& req) {
+Expected<SaId> SaManager::add(const SaRequest& req) {
     std::lock_guard lock(mu_);
-    if (req.ue.is_unspecified()) return std::unexpected(std::string("the UE address is required"));
+    if (req.ue.is_unspecified()) return fail(Errc::invalid, "the UE address is required");
     if (req.dir == esp::Direction::outbound) {
-        if (req.spi == 0) return std::unexpected(std::string("an outbound SA needs the UE's SPI (not 0)"));
-        if (req.ue_port == 0 || req.pcscf_port == 0)
-            return std::unexpected(std::string("an outbound SA needs both ports"));
+        if (req.spi == 0) return fail(Errc::invalid, "an outbound SA needs the UE's SPI (not 0)");
+        if (req.ue_port == 0 || req.pcscf_port == 0) return fail(Errc::invalid, "an outbound SA needs both ports");
     }
     if (req.spi != 0 && req.spi < 256)  // RFC 4303 2.1, either direction
-        return std::unexpected("SPI " + std::to_string(req.spi) + " is reserved (1-255)");
+        return fail(Errc::invalid, "SPI " + std::to_string(req.spi) + " is reserved (1-255)");
     auto key = expand(req.alg, req.key);
     if (!key) return std::unexpected(key.error());
 
@@ -78,23 +78,22 @@ std::expected<SaId, std::string> SaManager::add(const SaRequest& req) {
     sa.cfg.cookie = sa.id;
     if (req.dir == esp::Direction::outbound) {
         if (auto it = outbound_by_key_.find(outbound_key(sa.cfg)); it != outbound_by_key_.end())
-            return std::unexpected("SA " + std::to_string(it->second) +
-                                   " already protects this UE address and port pair");
+            return fail(Errc::exists,
+                        "SA " + std::to_string(it->second) + " already protects this UE address and port pair");
         sa.cfg.spi = req.spi;
         sa.worker = dp::owner_of(req.ue, layout_.workers);
     } else if (req.spi != 0) {
         if (!layout_.contains(req.spi))
-            return std::unexpected("SPI " + std::to_string(req.spi) + " is outside the inbound range " +
-                                   std::to_string(layout_.base) + ".." +
-                                   std::to_string(layout_.base + layout_.span() - 1));
-        if (!spis_.reserve(req.spi))
-            return std::unexpected("SPI " + std::to_string(req.spi) + " is already in use");
+            return fail(Errc::invalid, "SPI " + std::to_string(req.spi) + " is outside the inbound range " +
+                                           std::to_string(layout_.base) + ".." +
+                                           std::to_string(layout_.base + layout_.span() - 1));
+        if (!spis_.reserve(req.spi)) return fail(Errc::exists, "SPI " + std::to_string(req.spi) + " is already in use");
         sa.cfg.spi = req.spi;
         sa.worker = layout_.owner(req.spi);
     } else {
         sa.worker = dp::owner_of(req.ue, layout_.workers);
         auto spi = spis_.allocate(sa.worker, req.avoid_spis);
-        if (!spi) return std::unexpected("no free inbound SPI on worker " + std::to_string(sa.worker));
+        if (!spi) return fail(Errc::exhausted, "no free inbound SPI on worker " + std::to_string(sa.worker));
         sa.cfg.spi = *spi;
     }
     if (auto sent = send(sa, esp::SaOp::add, *key); !sent) {
@@ -108,7 +107,7 @@ std::expected<SaId, std::string> SaManager::add(const SaRequest& req) {
     return sa.id;
 }
 
-std::expected<void, std::string> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
+Expected<void> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
     esp::SaRecord rec;
     rec.op = op;
     rec.request_id = next_request_++;
@@ -121,13 +120,13 @@ std::expected<void, std::string> SaManager::send(SaInfo& sa, esp::SaOp op, const
         waiting.push_back(rec);
         return {};
     }
-    return std::unexpected("worker " + std::to_string(sa.worker) + " has too many SA changes queued; try again");
+    return fail(Errc::busy, "worker " + std::to_string(sa.worker) + " has too many SA changes queued; try again");
 }
 
-std::expected<void, std::string> SaManager::remove(SaId id) {
+Expected<void> SaManager::remove(SaId id) {
     std::lock_guard lock(mu_);
     auto it = sas_.find(id);
-    if (it == sas_.end()) return std::unexpected("no SA " + std::to_string(id));
+    if (it == sas_.end()) return fail(Errc::not_found, "no SA " + std::to_string(id));
     if (it->second.state == SaState::removing) return {};
     if (auto sent = send(it->second, esp::SaOp::remove, {}); !sent) return sent;
     it->second.state = SaState::removing;
@@ -141,12 +140,12 @@ std::expected<void, std::string> SaManager::remove(SaId id) {
     return {};
 }
 
-std::expected<void, std::string> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key) {
+Expected<void> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key) {
     std::lock_guard lock(mu_);
     auto it = sas_.find(id);
-    if (it == sas_.end()) return std::unexpected("no SA " + std::to_string(id));
+    if (it == sas_.end()) return fail(Errc::not_found, "no SA " + std::to_string(id));
     if (it->second.state != SaState::active)
-        return std::unexpected("SA " + std::to_string(id) + " is " + std::string(name(it->second.state)));
+        return fail(Errc::busy, "SA " + std::to_string(id) + " is " + std::string(name(it->second.state)));
     auto k = expand(alg, key);
     if (!k) return std::unexpected(k.error());
     const esp::Alg old = it->second.cfg.alg;

@@ -17,11 +17,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "control/error.hpp"
 #include "control/sa/spi_allocator.hpp"
 #include "dataplane/esp/imb_manager.hpp"
-#include "dataplane/esp/outbound_table.hpp"
-#include "dataplane/esp/sa_record.hpp"
-#include "dataplane/service/rings.hpp"
+#include "dataplane/esp/sa_channel.hpp"
 
 namespace pcscf::ctl {
 
@@ -63,15 +62,18 @@ public:
     // with the SA as it was when the event arrived. Runs on the thread that pumps events.
     using Listener = std::function<void(const SaInfo&, const esp::SaEvent&)>;
 
-    SaManager(dp::Rings& rings, const esp::SpiLayout& layout);
+    SaManager(esp::SaChannel& rings, const esp::SpiLayout& layout);
 
-    // Refused with "try again" while the worker's command ring (or its backlog) is full.
-    std::expected<SaId, std::string> add(const SaRequest& req);
-    // Never refused for a known SA: on a full ring the removal waits in a backlog that
-    // pump() sends on in order, so no SA is left installed behind its owner's back.
-    std::expected<void, std::string> remove(SaId id);
+    // Refused with Errc::busy while the worker's command ring (or its backlog) is full;
+    // Errc::invalid for a bad request, exists for an SPI or selectors in use, exhausted
+    // when the worker has no free inbound SPI.
+    Expected<SaId> add(const SaRequest& req);
+    // Never refused for a known SA (not_found otherwise): on a full ring the removal waits
+    // in a backlog that pump() sends on in order, so no SA is left installed behind its
+    // owner's back.
+    Expected<void> remove(SaId id);
     // New algorithm and key for an active SA; its sequence and replay state are kept.
-    std::expected<void, std::string> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
+    Expected<void> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
 
     // Sends what waits in the backlogs, then drains the workers' event rings; returns how
     // many events were handled.
@@ -86,12 +88,12 @@ public:
     void set_listener(Listener l);
 
 private:
-    std::expected<esp::HmacKey, std::string> expand(esp::Alg alg, std::span<const uint8_t> key);
-    std::expected<void, std::string> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
+    Expected<esp::HmacKey> expand(esp::Alg alg, std::span<const uint8_t> key);
+    Expected<void> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
     void forget(std::map<SaId, SaInfo>::iterator it);
 
     mutable std::mutex mu_;
-    dp::Rings& rings_;
+    esp::SaChannel& rings_;
     esp::SpiLayout layout_;
     SpiAllocator spis_;
     std::optional<esp::ImbManager> imb_;

@@ -32,7 +32,8 @@ std::expected<std::vector<uint8_t>, std::string> hex(std::string_view v) {
 
 }  // namespace
 
-std::expected<SaRequest, std::string> parse_sa_request(std::string_view text) {
+Expected<SaRequest> parse_sa_request(std::string_view text) {
+    const auto bad = [](std::string m) { return fail(Errc::invalid, std::move(m)); };
     SaRequest r;
     r.label = "manual";
     std::set<std::string, std::less<>> seen;
@@ -42,42 +43,42 @@ std::expected<SaRequest, std::string> parse_sa_request(std::string_view text) {
         text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
         if (item.empty()) continue;
         const size_t eq = item.find('=');
-        if (eq == std::string_view::npos) return std::unexpected("'" + std::string(item) + "' is not key=value");
+        if (eq == std::string_view::npos) return bad("'" + std::string(item) + "' is not key=value");
         const std::string_view k = item.substr(0, eq), v = item.substr(eq + 1);
-        if (!seen.insert(std::string(k)).second) return std::unexpected(std::string(k) + " given twice");
+        if (!seen.insert(std::string(k)).second) return bad(std::string(k) + " given twice");
         if (k == "dir") {
             if (v == "in") r.dir = esp::Direction::inbound;
             else if (v == "out") r.dir = esp::Direction::outbound;
-            else return std::unexpected("dir: '" + std::string(v) + "' is neither in nor out");
+            else return bad("dir: '" + std::string(v) + "' is neither in nor out");
         } else if (k == "alg") {
             auto a = esp::parse_alg(v);
-            if (!a) return std::unexpected("alg: '" + std::string(v) + "' is neither hmac-md5-96 nor hmac-sha-1-96");
+            if (!a) return bad("alg: '" + std::string(v) + "' is neither hmac-md5-96 nor hmac-sha-1-96");
             r.alg = *a;
         } else if (k == "key") {
             auto b = hex(v);
-            if (!b) return std::unexpected(b.error());
+            if (!b) return bad(b.error());
             r.key = std::move(*b);
         } else if (k == "spi") {
             auto n = number(k, v, UINT32_MAX);
-            if (!n) return std::unexpected(n.error());
+            if (!n) return bad(n.error());
             r.spi = uint32_t(*n);
         } else if (k == "ue" || k == "pcscf") {
             auto a = esp::IpAddr::parse(v);
-            if (!a) return std::unexpected(std::string(k) + ": " + a.error());
+            if (!a) return bad(std::string(k) + ": " + a.error());
             (k == "ue" ? r.ue : r.pcscf) = *a;
         } else if (k == "ue_port" || k == "pcscf_port") {
             auto n = number(k, v, UINT16_MAX);
-            if (!n) return std::unexpected(n.error());
+            if (!n) return bad(n.error());
             (k == "ue_port" ? r.ue_port : r.pcscf_port) = uint16_t(*n);
         } else if (k == "label") {
             r.label = std::string(v);
         } else {
-            return std::unexpected("unknown field '" + std::string(k) +
+            return bad("unknown field '" + std::string(k) +
                                    "' (dir, alg, key, spi, ue, ue_port, pcscf, pcscf_port, label)");
         }
     }
     for (const char* required : {"dir", "alg", "key", "ue"})
-        if (!seen.contains(required)) return std::unexpected(std::string(required) + " is required");
+        if (!seen.contains(required)) return bad(std::string(required) + " is required");
     return r;
 }
 

@@ -10,6 +10,6 @@
 
 namespace pcscf::ctl {
 
-std::expected<SaRequest, std::string> parse_sa_request(std::string_view text);
+Expected<SaRequest> parse_sa_request(std::string_view text);  // Errc::invalid, saying why
 
 }  // namespace pcscf::ctl

@@ -127,7 +127,7 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     }
     if (port_pc == 0) return std::unexpected(Refusal{500, "no free protected client port"});
     auto set = install_sa_set(sas_, p.alg, ue, pcscf_for(ue), p.offer, port_pc, cfg_.port_ps, ik, impi);
-    if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error()});
+    if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error().message});
     p.temp = *set;
     p.acked = 0;
     for (ctl::SaId id : set->ids) awaiting_[id] = key(impi, ue);

@@ -29,7 +29,7 @@ sip::SecurityMechanism SaSet::security_server() const {
     return m;
 }
 
-std::expected<SaSet, std::string> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
+ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
                                                  const esp::IpAddr& ue, const esp::IpAddr& pcscf,
                                                  const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
                                                  uint16_t port_ps, std::span<const uint8_t, 16> ik,

@@ -37,7 +37,7 @@ struct SaSet {
 
 // Installs the four SAs with IK_ESP (TS 33.203 Annex I, from the 16-byte IK); our SPIs
 // are allocated different from the UE's. All four or none: a refusal rolls back.
-std::expected<SaSet, std::string> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
+ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
                                                  const esp::IpAddr& ue, const esp::IpAddr& pcscf,
                                                  const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
                                                  uint16_t port_ps, std::span<const uint8_t, 16> ik,

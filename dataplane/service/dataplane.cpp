@@ -96,7 +96,7 @@ std::expected<void, std::string> Dataplane::build() {
         if (!parts) return std::unexpected("worker " + n + ": " + parts.error());
         parts->access_port = access_;
         parts->tap_port = tap_;
-        workers_.push_back(std::make_unique<Worker>(cfg_, local_, *rings_, std::move(*parts)));
+        workers_.push_back(std::make_unique<Worker>(cfg_, local_, rings_->worker(w), std::move(*parts)));
     }
     if (auto r = start_port(access_setup); !r) return std::unexpected("access port " + cfg_.access_port + ": " + r.error());
     if (auto r = start_port(tap_setup); !r) return std::unexpected("tap " + cfg_.tap_name + ": " + r.error());

@@ -43,18 +43,18 @@ std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t worker
     return r;
 }
 
-uint32_t Rings::receive_events(std::span<esp::SaEvent> out) noexcept {
+uint32_t ControlRings::receive_events(std::span<esp::SaEvent> out) noexcept {
     uint32_t n = 0;
-    for (const PerWorker& w : per_worker_)
+    for (const detail::PerWorker& w : w_)
         n += rte_ring_sc_dequeue_burst_elem(w.events, out.data() + n, sizeof(esp::SaEvent),
                                             uint32_t(out.size() - n), nullptr);
     return n;
 }
 
-RecordRuns Rings::peek_records(uint32_t worker, uint32_t max) noexcept {
+RecordRuns WorkerRings::peek_records(uint32_t max) noexcept {
     rte_ring_zc_data zc{};
-    const uint32_t n = rte_ring_dequeue_zc_burst_elem_start(
-        per_worker_[worker].commands, sizeof(esp::SaRecord), max, &zc, nullptr);
+    const uint32_t n =
+        rte_ring_dequeue_zc_burst_elem_start(w_[i_].commands, sizeof(esp::SaRecord), max, &zc, nullptr);
     if (n == 0) return {};
     // The records were copied in whole by send(), so they are objects of their type there.
     return {{static_cast<const esp::SaRecord*>(zc.ptr1), zc.n1},

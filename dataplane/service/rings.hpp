@@ -6,6 +6,10 @@
 // Worker -> worker: packets that reached a worker which does not own their SA (two
 // multi-producer rings per owner: ESP to verify, plain packets to protect).
 // Records and events travel by value, so nothing is allocated or shared per message.
+//
+// Rings owns them all and hands each thread only its end: ControlRings to the control
+// thread, a WorkerRings to each worker.
+#include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <rte_ring_peek_zc.h>
@@ -17,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/esp/sa_record.hpp"
+#include "dataplane/esp/sa_channel.hpp"
 
 namespace pcscf::dp {
 
@@ -36,64 +40,82 @@ struct RingSizes {
     uint32_t handoff = 4096;    // per worker and direction
 };
 
+namespace detail {
+struct PerWorker {
+    rte_ring* commands = nullptr;
+    rte_ring* events = nullptr;
+    rte_ring* esp = nullptr;
+    rte_ring* plain = nullptr;
+};
+}  // namespace detail
+
+// The control thread's end: records out to every worker, events in from every worker.
+class ControlRings final : public esp::SaChannel {
+public:
+    explicit ControlRings(const std::vector<detail::PerWorker>& w) noexcept : w_(w) {}
+    uint32_t workers() const noexcept override { return uint32_t(w_.size()); }
+    bool send(uint32_t worker, const esp::SaRecord& rec) noexcept override {
+        // DPDK's enqueue takes a non-const pointer but only copies from it.
+        return rte_ring_sp_enqueue_elem(w_[worker].commands, const_cast<esp::SaRecord*>(&rec), sizeof rec) == 0;
+    }
+    uint32_t receive_events(std::span<esp::SaEvent> out) noexcept override;
+    uint32_t pending(uint32_t worker) const noexcept override { return rte_ring_count(w_[worker].commands); }
+
+private:
+    const std::vector<detail::PerWorker>& w_;
+};
+
+// One worker's end: its SA records in and its events out, the packets handed to it, and
+// the other workers' handoff rings to hand packets to.
+class WorkerRings {
+public:
+    WorkerRings(const std::vector<detail::PerWorker>& w, uint32_t index) noexcept : w_(w), i_(index) {}
+
+    // Records in two steps: peek_records() shows up to `max` waiting records where they
+    // are, without copying them out; release_records(n) then takes the first n of them.
+    RecordRuns peek_records(uint32_t max) noexcept;
+    void release_records(uint32_t n) noexcept { rte_ring_dequeue_zc_elem_finish(w_[i_].commands, n); }
+
+    bool post_event(const esp::SaEvent& e) noexcept {
+        return rte_ring_sp_enqueue_elem(w_[i_].events, const_cast<esp::SaEvent*>(&e), sizeof e) == 0;
+    }
+    // As many of `ev` as there is room for, in order, in one enqueue; returns how many.
+    uint32_t post_events(std::span<const esp::SaEvent> ev) noexcept {
+        return rte_ring_sp_enqueue_burst_elem(w_[i_].events, const_cast<esp::SaEvent*>(ev.data()),
+                                              sizeof(esp::SaEvent), uint32_t(ev.size()), nullptr);
+    }
+
+    // Packets other workers handed to this one (single consumer: this worker).
+    uint16_t take_handed_esp(std::span<rte_mbuf*> out) noexcept { return take(w_[i_].esp, out); }
+    uint16_t take_handed_plain(std::span<rte_mbuf*> out) noexcept { return take(w_[i_].plain, out); }
+    // Hands a packet to its SA's owner; false if the owner's ring is full.
+    bool hand_esp(uint32_t owner, rte_mbuf* m) noexcept { return rte_ring_mp_enqueue(w_[owner].esp, m) == 0; }
+    bool hand_plain(uint32_t owner, rte_mbuf* m) noexcept { return rte_ring_mp_enqueue(w_[owner].plain, m) == 0; }
+
+private:
+    static uint16_t take(rte_ring* r, std::span<rte_mbuf*> out) noexcept {
+        return uint16_t(rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(out.data()), uint32_t(out.size()), nullptr));
+    }
+    const std::vector<detail::PerWorker>& w_;
+    uint32_t i_;
+};
+
 class Rings {
 public:
-    static std::expected<std::unique_ptr<Rings>, std::string> create(uint32_t workers,
-                                                                     const RingSizes& sizes,
+    static std::expected<std::unique_ptr<Rings>, std::string> create(uint32_t workers, const RingSizes& sizes,
                                                                      int socket);
     ~Rings();
     Rings(const Rings&) = delete;
     Rings& operator=(const Rings&) = delete;
 
     uint32_t workers() const noexcept { return uint32_t(per_worker_.size()); }
-
-    // Control thread: queue a record for a worker. False if its ring is full (nothing is
-    // queued then; the caller reports "busy" and may retry).
-    bool send(uint32_t worker, const esp::SaRecord& rec) noexcept {
-        // DPDK's enqueue takes a non-const pointer but only copies from it.
-        return rte_ring_sp_enqueue_elem(per_worker_[worker].commands, const_cast<esp::SaRecord*>(&rec),
-                                        sizeof rec) == 0;
-    }
-    // Control thread: take up to out.size() events, from every worker's ring.
-    uint32_t receive_events(std::span<esp::SaEvent> out) noexcept;
-
-    // Worker side: take up to out.size() records, copied out.
-    uint32_t take_records(uint32_t worker, std::span<esp::SaRecord> out) noexcept {
-        return rte_ring_sc_dequeue_burst_elem(per_worker_[worker].commands, out.data(),
-                                              sizeof(esp::SaRecord), uint32_t(out.size()), nullptr);
-    }
-    // Or in two steps: peek_records() shows up to `max` waiting records where they are,
-    // without copying them out; release_records(n) then takes the first n of them.
-    // Nothing else may take records in between.
-    RecordRuns peek_records(uint32_t worker, uint32_t max) noexcept;
-    void release_records(uint32_t worker, uint32_t n) noexcept {
-        rte_ring_dequeue_zc_elem_finish(per_worker_[worker].commands, n);
-    }
-    bool post_event(uint32_t worker, const esp::SaEvent& e) noexcept {
-        return rte_ring_sp_enqueue_elem(per_worker_[worker].events, const_cast<esp::SaEvent*>(&e),
-                                        sizeof e) == 0;
-    }
-    // As many of `ev` as there is room for, in order, in one enqueue; returns how many.
-    uint32_t post_events(uint32_t worker, std::span<const esp::SaEvent> ev) noexcept {
-        return rte_ring_sp_enqueue_burst_elem(per_worker_[worker].events,
-                                              const_cast<esp::SaEvent*>(ev.data()),
-                                              sizeof(esp::SaEvent), uint32_t(ev.size()), nullptr);
-    }
-    rte_ring* handoff_esp(uint32_t worker) const noexcept { return per_worker_[worker].esp; }
-    rte_ring* handoff_plain(uint32_t worker) const noexcept { return per_worker_[worker].plain; }
-    uint32_t pending_records(uint32_t worker) const noexcept {
-        return rte_ring_count(per_worker_[worker].commands);
-    }
+    ControlRings& control() noexcept { return control_; }
+    WorkerRings worker(uint32_t index) noexcept { return {per_worker_, index}; }
 
 private:
-    struct PerWorker {
-        rte_ring* commands = nullptr;
-        rte_ring* events = nullptr;
-        rte_ring* esp = nullptr;
-        rte_ring* plain = nullptr;
-    };
-    Rings() = default;
-    std::vector<PerWorker> per_worker_;
+    Rings() : control_(per_worker_) {}
+    std::vector<detail::PerWorker> per_worker_;
+    ControlRings control_;
 };
 
 }  // namespace pcscf::dp

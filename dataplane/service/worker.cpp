@@ -39,7 +39,7 @@ std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& c
     return parts;
 }
 
-Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, Rings& rings, WorkerParts parts)
+Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, WorkerRings rings, WorkerParts parts)
     : cfg_(cfg), local_(local), rings_(rings), parts_(std::move(parts)),
       access_tx_(parts_.access_port, uint16_t(parts_.index)),
       tap_tx_(parts_.tap_port, uint16_t(parts_.index)),
@@ -65,7 +65,7 @@ uint32_t Worker::poll() noexcept {
     sort_burst({rx, n}, &Worker::from_access);
     uint32_t handled = n;
     verify(esp_);
-    handled += take_handoff(rings_.handoff_esp(parts_.index), esp_, burst);
+    handled += take_handoff(esp_, burst, &WorkerRings::take_handed_esp);
     verify(esp_);
 
     // From the kernel, then handed-over packets to protect.
@@ -74,7 +74,7 @@ uint32_t Worker::poll() noexcept {
     sort_burst({rx, n}, &Worker::from_tap);
     handled += n;
     protect(plain_);
-    handled += take_handoff(rings_.handoff_plain(parts_.index), plain_, burst);
+    handled += take_handoff(plain_, burst, &WorkerRings::take_handed_plain);
     protect(plain_);
 
     stats_.drops.count[size_t(DropReason::tx_full)] += access_tx_.flush() + tap_tx_.flush();
@@ -99,15 +99,15 @@ void Worker::sort_burst(std::span<rte_mbuf*> rx, void (Worker::*sort)(rte_mbuf*)
 }
 
 // Packets other workers handed over, into an empty batch.
-uint16_t Worker::take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept {
-    b.n = uint16_t(rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(b.m), burst, nullptr));
+uint16_t Worker::take_handoff(Batch& b, uint16_t burst, Take take) noexcept {
+    b.n = (rings_.*take)({b.m, burst});
     stats_.handoff_received += b.n;
     return b.n;
 }
 
 // Finds the waiting records and requests their lines; the next poll applies them.
 void Worker::look_at_records() noexcept {
-    looked_at_ = rings_.peek_records(parts_.index, kMaxRecords);
+    looked_at_ = rings_.peek_records(kMaxRecords);
     if (looked_at_.size() == 0) {
         next_records_ = now_ + record_interval_;  // drained: wait a while
         return;
@@ -127,12 +127,12 @@ void Worker::apply_records() noexcept {
     // waits for room (the control thread drains the ring continuously; this only spins if
     // it has stopped).
     for (uint32_t done = 0; done < n;) {
-        const uint32_t k = rings_.post_events(parts_.index, {acks_.data() + done, n - done});
+        const uint32_t k = rings_.post_events({acks_.data() + done, n - done});
         if (k == 0) rte_pause();
         done += k;
     }
     // The slots go back to the control thread only now that nothing reads them.
-    rings_.release_records(parts_.index, n);
+    rings_.release_records(n);
     looked_at_ = {};
     if (n < kMaxRecords) next_records_ = now_ + record_interval_;  // drained: wait a while
     stats_.record_cycles += rte_rdtsc() - now_;  // now_: this poll's start, just before
@@ -149,7 +149,7 @@ void Worker::from_access(rte_mbuf* m) noexcept {
         case FrameKind::esp: {
             const uint32_t owner = owner_of_spi(f.spi);
             mark_ip_checked(m);
-            if (owner != parts_.index) return hand_off(rings_.handoff_esp(owner), m);
+            if (owner != parts_.index) return hand_off(rings_.hand_esp(owner, m), m);
             if (esp_.n == kMaxBurst) verify(esp_);
             esp_.m[esp_.n++] = m;
             return;
@@ -186,7 +186,7 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
         case FrameKind::protect: {
             const uint32_t owner = owner_of(f.peer, cfg_.workers);
             mark_ip_checked(m);
-            if (owner != parts_.index) return hand_off(rings_.handoff_plain(owner), m);
+            if (owner != parts_.index) return hand_off(rings_.hand_plain(owner, m), m);
             if (plain_.n == kMaxBurst) protect(plain_);
             plain_.m[plain_.n++] = m;
             return;
@@ -247,8 +247,8 @@ bool Worker::send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu) noexcept {
     return true;
 }
 
-void Worker::hand_off(rte_ring* ring, rte_mbuf* m) noexcept {
-    if (unlikely(rte_ring_mp_enqueue(ring, m) != 0)) return drop(m, DropReason::handoff_full);
+void Worker::hand_off(bool handed, rte_mbuf* m) noexcept {
+    if (unlikely(!handed)) return drop(m, DropReason::handoff_full);
     ++stats_.handoff_sent;
 }
 
@@ -259,7 +259,7 @@ void Worker::drop(rte_mbuf* m, DropReason r) noexcept {
 
 void Worker::post_events() noexcept {
     for (const esp::SaEvent& e : parts_.engine->events())
-        if (!rings_.post_event(parts_.index, e)) ++stats_.events_lost;
+        if (!rings_.post_event(e)) ++stats_.events_lost;
     parts_.engine->clear_events();
 }
 
@@ -270,11 +270,9 @@ void Worker::drain() noexcept {
     }
     access_tx_.drop_all();
     tap_tx_.drop_all();
-    void* m;
-    while (rte_ring_sc_dequeue(rings_.handoff_esp(parts_.index), &m) == 0)
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    while (rte_ring_sc_dequeue(rings_.handoff_plain(parts_.index), &m) == 0)
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_mbuf* m[kMaxBurst];
+    for (uint16_t n; (n = rings_.take_handed_esp(m)) > 0;) rte_pktmbuf_free_bulk(m, n);
+    for (uint16_t n; (n = rings_.take_handed_plain(m)) > 0;) rte_pktmbuf_free_bulk(m, n);
 }
 
 }  // namespace pcscf::dp

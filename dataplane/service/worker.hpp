@@ -42,7 +42,7 @@ std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& c
 
 class Worker {
 public:
-    Worker(const ServiceConfig& cfg, const LocalAddrs& local, Rings& rings, WorkerParts parts);
+    Worker(const ServiceConfig& cfg, const LocalAddrs& local, WorkerRings rings, WorkerParts parts);
 
     // Polls until `running` turns false (the lcore's main loop).
     void run(const std::atomic<bool>& running) noexcept;
@@ -68,7 +68,8 @@ private:
 
     void look_at_records() noexcept;
     void apply_records() noexcept;
-    uint16_t take_handoff(rte_ring* ring, Batch& b, uint16_t burst) noexcept;
+    using Take = uint16_t (WorkerRings::*)(std::span<rte_mbuf*>) noexcept;
+    uint16_t take_handoff(Batch& b, uint16_t burst, Take take) noexcept;
     void from_access(rte_mbuf* m) noexcept;
     void from_tap(rte_mbuf* m) noexcept;
     void verify(Batch& b) noexcept;
@@ -80,7 +81,7 @@ private:
     // A plain packet, to the other side as it is (exception_in / exception_out).
     void pass_to_tap(rte_mbuf* m) noexcept;
     void pass_to_access(rte_mbuf* m) noexcept;
-    void hand_off(rte_ring* ring, rte_mbuf* m) noexcept;
+    void hand_off(bool handed, rte_mbuf* m) noexcept;  // counts, or drops m
     void drop(rte_mbuf* m, esp::DropReason r) noexcept;
     void post_events() noexcept;
     void sort_burst(std::span<rte_mbuf*> rx, void (Worker::*sort)(rte_mbuf*)) noexcept;
@@ -88,7 +89,7 @@ private:
 
     const ServiceConfig& cfg_;
     const LocalAddrs& local_;
-    Rings& rings_;
+    WorkerRings rings_;
     WorkerParts parts_;
     WorkerStats stats_;
     TxQueue access_tx_, tap_tx_;

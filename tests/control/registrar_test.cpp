@@ -203,7 +203,7 @@ TEST_F(RegistrarTest, ProtectedReRegistrationKeepsTheOldPairUntilTheNewSaIsUsed)
     esp::SaEvent used;
     used.kind = esp::EventKind::first_use;
     used.cookie = v.current->ids[SaSet::in_ps];
-    ASSERT_TRUE(rings->post_event(0, used));
+    ASSERT_TRUE(rings->worker(0).post_event(used));
     step();
     step();
     EXPECT_FALSE(reg.view(kImpi, kUe)->kept.has_value());

@@ -35,7 +35,7 @@ struct SaRig {
             if (!e) throw std::runtime_error(e.error());
             engines.push_back(std::move(*e));
         }
-        sas.emplace(*rings, layout);
+        sas.emplace(rings->control(), layout);
     }
 
     // What each worker does with the records waiting for it (dp::apply_and_acknowledge,
@@ -43,10 +43,11 @@ struct SaRig {
     void step() {
         for (uint32_t w = 0; w < kWorkers; ++w) {
             esp::SaEvent acks[dp::kMaxRecords];
-            for (dp::RecordRuns recs; (recs = rings->peek_records(w, dp::kMaxRecords)).size() > 0;) {
+            dp::WorkerRings mine = rings->worker(w);
+            for (dp::RecordRuns recs; (recs = mine.peek_records(dp::kMaxRecords)).size() > 0;) {
                 dp::apply_and_acknowledge(*engines[w], recs, w, acks);
-                EXPECT_EQ(rings->post_events(w, {acks, recs.size()}), recs.size());
-                rings->release_records(w, recs.size());
+                EXPECT_EQ(mine.post_events({acks, recs.size()}), recs.size());
+                mine.release_records(recs.size());
             }
         }
         sas->pump();

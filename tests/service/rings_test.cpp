@@ -28,16 +28,16 @@ TEST(Rings, EventsFromEveryWorkerAreReceivedInEachWorkersOrder) {
     auto rings = Rings::create(3, sizes, SOCKET_ID_ANY);
     ASSERT_TRUE(rings.has_value()) << rings.error();
     Rings& r = **rings;
-    ASSERT_TRUE(r.post_event(2, event(21)));
-    ASSERT_TRUE(r.post_event(0, event(1)));
+    ASSERT_TRUE(r.worker(2).post_event(event(21)));
+    ASSERT_TRUE(r.worker(0).post_event(event(1)));
     const esp::SaEvent two[] = {event(22), event(23)};
-    ASSERT_EQ(r.post_events(2, two), 2u);
-    EXPECT_FALSE(r.post_event(2, event(24))) << "worker 2's ring is full";
-    EXPECT_TRUE(r.post_event(1, event(11))) << "the others' are not";
+    ASSERT_EQ(r.worker(2).post_events(two), 2u);
+    EXPECT_FALSE(r.worker(2).post_event(event(24))) << "worker 2's ring is full";
+    EXPECT_TRUE(r.worker(1).post_event(event(11))) << "the others' are not";
 
     std::vector<uint32_t> got;
     esp::SaEvent out[2];  // smaller than what waits: taken over several calls
-    for (uint32_t n; (n = r.receive_events(out)) > 0;)
+    for (uint32_t n; (n = r.control().receive_events(out)) > 0;)
         for (uint32_t i = 0; i < n; ++i) got.push_back(out[i].spi);
     EXPECT_EQ(got, (std::vector<uint32_t>{1, 11, 21, 22, 23}));
 }
@@ -47,25 +47,28 @@ TEST(Rings, RecordsPeekedAcrossTheEndAreReleasedInPart) {
     sizes.commands = 8;  // 7 usable
     auto rings = Rings::create(1, sizes, SOCKET_ID_ANY);
     ASSERT_TRUE(rings.has_value()) << rings.error();
-    Rings& r = **rings;
-    esp::SaRecord buf[8];
-    for (uint32_t i = 0; i < 5; ++i) ASSERT_TRUE(r.send(0, record(100 + i)));
-    ASSERT_EQ(r.take_records(0, buf), 5u);  // the ring's next slot is now 5 of 8
-    for (uint32_t i = 0; i < 6; ++i) ASSERT_TRUE(r.send(0, record(200 + i)));
+    ControlRings& control = (**rings).control();
+    WorkerRings worker = (**rings).worker(0);
+    for (uint32_t i = 0; i < 5; ++i) ASSERT_TRUE(control.send(0, record(100 + i)));
+    ASSERT_EQ(worker.peek_records(64).size(), 5u);
+    worker.release_records(5);  // the ring's next slot is now 5 of 8
+    for (uint32_t i = 0; i < 6; ++i) ASSERT_TRUE(control.send(0, record(200 + i)));
 
-    const RecordRuns runs = r.peek_records(0, 64);
+    const RecordRuns runs = worker.peek_records(64);
     ASSERT_EQ(runs.size(), 6u);
     EXPECT_EQ(runs.first.size(), 3u);   // slots 5..7
     EXPECT_EQ(runs.second.size(), 3u);  // slots 0..2
     for (uint32_t i = 0; i < 6; ++i) EXPECT_EQ(runs[i].sa.spi, 200 + i) << "record " << i;
-    EXPECT_EQ(r.pending_records(0), 6u) << "peeked, not taken";
+    EXPECT_EQ(control.pending(0), 6u) << "peeked, not taken";
 
-    r.release_records(0, 4);
-    EXPECT_EQ(r.pending_records(0), 2u);
-    ASSERT_EQ(r.take_records(0, buf), 2u);
-    EXPECT_EQ(buf[0].sa.spi, 204u);
-    EXPECT_EQ(buf[1].sa.spi, 205u);
-    EXPECT_EQ(r.peek_records(0, 64).size(), 0u);
+    worker.release_records(4);
+    EXPECT_EQ(control.pending(0), 2u);
+    const RecordRuns rest = worker.peek_records(64);
+    ASSERT_EQ(rest.size(), 2u);
+    EXPECT_EQ(rest[0].sa.spi, 204u);
+    EXPECT_EQ(rest[1].sa.spi, 205u);
+    worker.release_records(2);
+    EXPECT_EQ(worker.peek_records(64).size(), 0u);
 }
 
 }  // namespace

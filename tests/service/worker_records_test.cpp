@@ -16,11 +16,11 @@ protected:
         r.sa.pcscf_addr = *esp::IpAddr::parse("198.51.100.1");
         r.sa.ue_port = 5062;
         r.sa.pcscf_port = 5101;
-        ASSERT_TRUE(rings_->send(0, r));
+        ASSERT_TRUE(rings_->control().send(0, r));
     }
 
     uint64_t applied() const { return worker_->stats().records_applied; }
-    uint32_t queued() const { return rings_->pending_records(0); }
+    uint32_t queued() const { return rings_->control().pending(0); }
 };
 
 // An hour between looks: only the drained ring makes the worker wait, so a backlog is
@@ -78,7 +78,7 @@ TEST_F(WorkerRecords, AGroupAcrossTheRingsEndIsAppliedInOrder) {
     EXPECT_EQ(queued(), 0u);
     EXPECT_EQ(worker_->engine().inbound_sas().count(), first + second);
     esp::SaEvent ev[256];
-    const uint32_t n = rings_->receive_events(ev);
+    const uint32_t n = rings_->control().receive_events(ev);
     ASSERT_EQ(n, first + second);
     for (uint32_t i = 0; i < n; ++i) {
         EXPECT_EQ(ev[i].kind, esp::EventKind::applied);

@@ -56,7 +56,7 @@ protected:
         ASSERT_TRUE(parts.has_value()) << parts.error();
         parts->access_port = ports_[0];
         parts->tap_port = ports_[1];
-        worker_ = std::make_unique<Worker>(cfg_, local_, *rings_, std::move(*parts));
+        worker_ = std::make_unique<Worker>(cfg_, local_, rings_->worker(0), std::move(*parts));
     }
 
     void TearDown() override {
