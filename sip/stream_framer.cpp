@@ -50,7 +50,8 @@ std::size_t StreamFramer::feed(std::string_view bytes)
 {
     const auto area = write_area();
     const std::size_t n = std::min(bytes.size(), area.size());
-    std::memcpy(area.data(), bytes.data(), n);
+    if (n > 0)  // an empty view may carry a null pointer, which memcpy must not get
+        std::memcpy(area.data(), bytes.data(), n);
     commit(n);
     return n;
 }

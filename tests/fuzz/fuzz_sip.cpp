@@ -1,6 +1,7 @@
-// Fuzz entry point for the SIP parser, the typed value parsers, the writer and the TCP
-// framer. Built as a libFuzzer binary with clang (see docs/sip.md) and replayed by
-// fuzz_replay_test.cpp in every build. Besides "never crash", it checks properties: what
+// Fuzz target for the SIP parser, the typed value parsers, the writer and the TCP framer.
+// A libFuzzer binary in the clang fuzz build (scripts/fuzz); replayed in every build over
+// its corpus (corpus_replay_test.cpp) and over the SIP fixtures with mutations that know
+// SIP (tests/sip/fuzz_replay_test.cpp). Besides "never crash", it checks properties: what
 // parses can be written and parsed again with the same content, and a parsed Security-*
 // list formats to text that parses back to the same mechanisms.
 

@@ -1,0 +1,178 @@
+#include "tests/fuzz/esp_model.hpp"
+
+#include <rte_mbuf_core.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "tests/fuzz/reference_hmac.hpp"
+#include "tests/fuzz/wire.hpp"
+
+namespace pcscf::fuzz {
+
+using esp::DropReason;
+using esp::IpAddr;
+using esp::kPass;
+
+namespace {
+
+constexpr uint32_t kMinEspLen = esp::kEspHeaderLen + esp::kEspTrailerLen + esp::kIcvLen;
+constexpr uint8_t kTcp = 6, kUdp = 17, kEsp = 50;
+constexpr uint8_t kNoNextHeader = 59;  // RFC 4303 2.6: a dummy packet
+
+struct IpView {
+    int version;
+    uint8_t proto;
+    uint32_t l3_len, proto_offset, total_len;
+};
+
+// RFC 8200 extension headers with the (next header, length in 8-octet units) layout.
+bool is_extension(uint8_t nh) {
+    constexpr uint8_t kExt[] = {0, 43, 60, 135, 139, 140, 253, 254};
+    return std::find(std::begin(kExt), std::end(kExt), nh) != std::end(kExt);
+}
+
+DropReason parse_ipv4(const uint8_t* ip, uint32_t avail, bool trust_checksum, IpView& v) {
+    if (avail < 20) return DropReason::too_short;
+    v.l3_len = (ip[0] & 15u) * 4;
+    v.total_len = be16(ip + 2);
+    if (v.l3_len < 20 || v.l3_len > avail || v.total_len < v.l3_len || v.total_len > avail)
+        return DropReason::bad_ip_header;
+    if (!trust_checksum && ones_sum(ip, v.l3_len) != 0xffff) return DropReason::bad_ip_header;
+    if ((be16(ip + 6) & 0x3fff) != 0) return DropReason::ip_fragment;  // MF or an offset
+    v.version = 4;
+    v.proto = ip[9];
+    v.proto_offset = 9;
+    return kPass;
+}
+
+DropReason parse_ipv6(const uint8_t* ip, uint32_t avail, IpView& v) {
+    if (avail < 40) return DropReason::too_short;
+    v.total_len = 40 + be16(ip + 4);
+    if (v.total_len > avail) return DropReason::bad_ip_header;
+    v.proto = ip[6];
+    v.proto_offset = 6;
+    v.l3_len = 40;
+    for (int headers = 0; is_extension(v.proto); ++headers) {
+        if (headers == 16) return DropReason::bad_ip_header;  // a hostile chain
+        if (v.l3_len + 8 > v.total_len) return DropReason::too_short;
+        v.proto_offset = v.l3_len;
+        v.proto = ip[v.l3_len];
+        v.l3_len += (ip[v.l3_len + 1] + 1u) * 8;
+        if (v.l3_len > v.total_len) return DropReason::too_short;
+    }
+    if (v.proto == 44) return DropReason::ip_fragment;
+    v.version = 6;
+    return kPass;
+}
+
+}  // namespace
+
+bool ReplayModel::fresh(uint32_t seq) const {
+    if (seq == 0) return false;
+    if (seq > top_) return true;
+    return top_ - seq < window_ && !seen_.contains(seq);
+}
+
+bool ReplayModel::accept(uint32_t seq) {
+    if (!fresh(seq)) return false;
+    top_ = std::max(top_, seq);
+    seen_.insert(seq);
+    if (top_ >= window_) seen_.erase(seen_.begin(), seen_.lower_bound(top_ - window_ + 1));
+    return true;
+}
+
+EspModel::EspModel(uint32_t window, std::vector<ModelSa> sas) : sas_(std::move(sas)) {
+    for (size_t i = 0; i < sas_.size(); ++i)
+        state_.push_back({ReplayModel(window), ReplayModel(window)});
+}
+
+void EspModel::start_chunk() {
+    for (auto& s : state_) s.at_chunk_start = s.replay;
+}
+
+Verdict EspModel::judge(const ModelPacket& p) {
+    Verdict v;
+    auto drop = [&](DropReason r) {
+        v.reason = r;
+        return v;
+    };
+    if (p.chained) return drop(DropReason::multi_segment);
+    if (p.l2_len >= p.frame.size()) return drop(DropReason::too_short);
+    if (p.rx_cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD) return drop(DropReason::bad_ip_header);
+    const uint8_t* ip = p.frame.data() + p.l2_len;
+    const auto avail = uint32_t(p.frame.size() - p.l2_len);
+    const bool trusted = p.rx_cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    IpView h{};
+    DropReason why = ip[0] >> 4 == 4   ? parse_ipv4(ip, avail, trusted, h)
+                     : ip[0] >> 4 == 6 ? parse_ipv6(ip, avail, h)
+                                       : DropReason::bad_ip_header;
+    if (why != kPass) return drop(why);
+    if (h.proto != kEsp) return drop(DropReason::not_esp);
+    const uint8_t* esp = ip + h.l3_len;
+    const uint32_t esp_len = h.total_len - h.l3_len;
+    if (esp_len < kMinEspLen) return drop(DropReason::too_short);
+
+    const uint32_t spi = be32(esp);
+    const auto sa_it = std::find_if(sas_.begin(), sas_.end(), [&](const ModelSa& s) { return s.spi == spi; });
+    if (sa_it == sas_.end()) return drop(DropReason::unknown_spi);
+    const ModelSa& sa = *sa_it;
+    ModelSaState& st = state_[size_t(sa_it - sas_.begin())];
+    v.sa = int(sa_it - sas_.begin());
+    v.seq = be32(esp + 4);
+    v.esp_bytes = h.total_len;
+    if (!st.at_chunk_start.fresh(v.seq)) return drop(DropReason::replay);
+    const auto icv = reference_icv(sa.alg, sa.key, {esp, esp_len - esp::kIcvLen});
+    if (!std::equal(icv.begin(), icv.end(), esp + esp_len - esp::kIcvLen)) return drop(DropReason::bad_icv);
+    if (!st.replay.accept(v.seq)) return drop(DropReason::replay);
+
+    // Authentic from here on.
+    const uint32_t pad_len = esp[esp_len - esp::kIcvLen - 2];
+    const uint8_t next = esp[esp_len - esp::kIcvLen - 1];
+    if (kMinEspLen + pad_len > esp_len) return drop(DropReason::bad_trailer);
+    const uint32_t payload_len = esp_len - kMinEspLen - pad_len;
+    const uint8_t* l4 = esp + esp::kEspHeaderLen;
+    for (uint32_t k = 0; k < pad_len; ++k)
+        if (l4[payload_len + k] != k + 1) return drop(DropReason::bad_trailer);
+    if (next == kNoNextHeader) return drop(DropReason::dummy_packet);
+    if (next != kUdp && next != kTcp) return drop(DropReason::bad_inner_protocol);
+    if (payload_len < (next == kUdp ? 8u : 20u)) return drop(DropReason::too_short);
+
+    // What the engine must make of it if the selectors match: the ESP header and trailer
+    // gone, the IP header's protocol and length fixed (the IPv4 checksum computed whole).
+    const uint32_t new_total = h.total_len - kMinEspLen - pad_len;
+    v.output.assign(p.frame.begin(), p.frame.begin() + p.l2_len + h.l3_len);
+    v.output.insert(v.output.end(), l4, l4 + payload_len);
+    uint8_t* out_ip = v.output.data() + p.l2_len;
+    out_ip[h.proto_offset] = next;
+    if (h.version == 4) {
+        v.checksum_known = ones_sum(ip, h.l3_len) == 0xffff;
+        put16(out_ip + 2, new_total);
+        set_ipv4_checksum(out_ip, h.l3_len);
+    } else {
+        put16(out_ip + 4, new_total - 40);
+    }
+
+    const IpAddr src = h.version == 4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8);
+    const IpAddr dst = h.version == 4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24);
+    // The address family too: an IPv6 packet from a v4-mapped address is no IPv4 SA's.
+    if ((h.version == 4) != sa.ue.is_v4() || src != sa.ue ||
+        (!sa.pcscf.is_unspecified() && dst != sa.pcscf) || (sa.ue_port != 0 && be16(l4) != sa.ue_port) ||
+        (sa.pcscf_port != 0 && be16(l4 + 2) != sa.pcscf_port))
+        return drop(DropReason::selector_mismatch);
+    return v;
+}
+
+bool EspModel::count(const Verdict& v) {
+    if (v.sa < 0) return false;
+    ModelSaState& st = state_[size_t(v.sa)];
+    if (v.reason != kPass) {
+        if (v.reason != DropReason::dummy_packet) ++st.drops;
+        return false;
+    }
+    ++st.packets;
+    st.bytes += v.esp_bytes;
+    return !std::exchange(st.used, true);
+}
+
+}  // namespace pcscf::fuzz
