@@ -25,6 +25,7 @@ namespace pcscf::bench {
 namespace {
 
 using namespace pcscf::esp;
+using namespace pcscf::net;
 
 constexpr uint32_t kBurst = 32;
 constexpr uint32_t kPackets = 16384;  // ring of distinct packets per workload
@@ -66,7 +67,7 @@ void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, u
     const bool in = dir == Direction::inbound;
     auto& ring = in ? w.inbound() : w.outbound();
     rte_mbuf* burst[kBurst];
-    DropReason why[kBurst];
+    net::DropReason why[kBurst];
     size_t pos = 0;
     uint64_t packets = 0;
     for (auto _ : state) {

@@ -5,31 +5,32 @@
 #include <random>
 #include <stdexcept>
 
-#include "dataplane/esp/hmac_key.hpp"
-#include "dataplane/esp/ip_header.hpp"
+#include "sa_contract/hmac_key.hpp"
+#include "net/ip_header.hpp"
 #include "tests/common/mbuf_util.hpp"
 #include "tests/common/packet_builder.hpp"
 
 namespace pcscf::bench {
 
 using namespace pcscf::esp;
+using namespace pcscf::net;
 
 namespace {
 
 constexpr uint32_t kSpiBase = 0x1000;
 constexpr uint16_t kUePort = 5062, kPcscfPort = 5064;
-const IpAddr kPcscf4 = *IpAddr::parse("198.51.100.1");
-const IpAddr kPcscf6 = *IpAddr::parse("2001:db8:1::1");
+const net::IpAddr kPcscf4 = *net::IpAddr::parse("198.51.100.1");
+const net::IpAddr kPcscf6 = *net::IpAddr::parse("2001:db8:1::1");
 
-IpAddr pcscf_addr(bool v6) { return v6 ? kPcscf6 : kPcscf4; }
+net::IpAddr pcscf_addr(bool v6) { return v6 ? kPcscf6 : kPcscf4; }
 
 // UE i: 10.x.y.z, or 2001:db8:2::<i> (IPv6).
-IpAddr ue_addr(uint32_t i, bool v6) {
+net::IpAddr ue_addr(uint32_t i, bool v6) {
     if (!v6) {
         const uint8_t b[4] = {10, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
-        return IpAddr::v4(b);
+        return net::IpAddr::v4(b);
     }
-    IpAddr a = kPcscf6;
+    net::IpAddr a = kPcscf6;
     a.bytes[5] = 2;
     for (int k = 0; k < 4; ++k) a.bytes[12 + k] = uint8_t(i >> (24 - 8 * k));
     return a;
@@ -128,7 +129,7 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         throw std::runtime_error("packet size must be a multiple of 4, at least 52 (IPv4) "
                                  "or 72 (IPv6), at most 1500");
     const uint32_t payload = ip_size - overhead;
-    const IpAddr pcscf_ip = pcscf_addr(ipv6_);
+    const net::IpAddr pcscf_ip = pcscf_addr(ipv6_);
     std::mt19937 rng(7);
     std::vector<uint32_t> sa_of(n_packets);
     for (auto& s : sa_of) s = n_sas_ == 1 ? 0 : uint32_t(rng() % n_sas_);
@@ -173,7 +174,7 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         for (; g < by_sa.size() && sa_of[by_sa[g]] == sa; ++g) burst.push_back(in_[by_sa[g]].m);
         SaRecord r = ue_view(inbound_record(sa));  // the UE's outbound: to the P-CSCF's port
         if ((*ue)->apply(r) != 0) throw std::runtime_error("UE-side SA add");
-        std::vector<DropReason> why(burst.size());
+        std::vector<net::DropReason> why(burst.size());
         for (size_t at = 0; at < burst.size(); at += 4096) {  // a call takes < 65536 packets
             const size_t n = std::min<size_t>(4096, burst.size() - at);
             if (const uint16_t good = (*ue)->outbound({&burst[at], n}, why); good != n)
@@ -184,7 +185,7 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     }
     for (auto& t : in_) {
         uint8_t* ip = rte_pktmbuf_mtod(t.m, uint8_t*);
-        const auto info = *parse_ip(ip, t.m->data_len);
+        const auto info = *net::parse_ip(ip, t.m->data_len);
         if (info.total_len != ip_size) throw std::runtime_error("size arithmetic is off");
         remember(t);
         t.esp = ip + info.l3_len;
@@ -240,10 +241,10 @@ void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {
 }
 
 uint16_t EngineWorkload::process(Direction dir, std::span<Template> ts, rte_mbuf** burst,
-                                 DropReason* why) {
+                                 net::DropReason* why) {
     receive(ts, burst);
     const std::span<rte_mbuf*> b{burst, ts.size()};
-    const std::span<DropReason> r{why, ts.size()};
+    const std::span<net::DropReason> r{why, ts.size()};
     return dir == Direction::inbound ? engine_->inbound(b, r) : engine_->outbound(b, r);
 }
 
@@ -259,7 +260,7 @@ void EngineWorkload::evict_caches() {
 // the packets verify.
 void EngineWorkload::first_inbound_pass() {
     rte_mbuf* burst[32];
-    DropReason why[32];
+    net::DropReason why[32];
     for (size_t pos = 0; pos < in_.size(); pos += 32) {
         const size_t n = std::min<size_t>(32, in_.size() - pos);
         const uint16_t good = process(Direction::inbound, {&in_[pos], n}, burst, why);

@@ -70,7 +70,7 @@ public:
     // One burst as every engine benchmark runs it: receive(), then Engine::inbound() or
     // outbound(); returns how many passed (`why` says for the others).
     uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst,
-                     esp::DropReason* why);
+                     net::DropReason* why);
     // Seals the inbound packets again with their SAs' next sequence numbers (outside any
     // timing), so that a pass finds its SAs as steady traffic does: replay state kept,
     // not used for the first time. Each SA's numbers go on from the previous pass, so any

@@ -49,6 +49,7 @@ namespace pcscf::bench {
 namespace {
 
 using namespace pcscf::esp;
+using namespace pcscf::net;
 
 constexpr uint32_t kBurst = 32;
 
@@ -108,7 +109,7 @@ std::string cat(const A&... a) {
 uint32_t engine_pass(EngineWorkload& w, Direction dir) {
     auto& ring = dir == Direction::inbound ? w.inbound() : w.outbound();
     rte_mbuf* burst[kBurst];
-    DropReason why[kBurst];
+    net::DropReason why[kBurst];
     uint32_t good = 0;
     for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst)
         good += w.process(dir, {&ring[pos], kBurst}, burst, why);
@@ -197,7 +198,7 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     for (uint32_t i : w.used_sas())
         if ((*ue)->apply(EngineWorkload::ue_view(w.outbound_record(i))) != 0)
             die(c, "cannot install the UE's view of an SA");
-    DropReason why[kBurst];
+    net::DropReason why[kBurst];
     for (size_t pos = 0; pos + kBurst <= n; pos += kBurst) {
         rte_mbuf* burst[kBurst];
         for (uint32_t k = 0; k < kBurst; ++k) burst[k] = out[pos + k].m;

@@ -15,6 +15,7 @@
 namespace pcscf::bench {
 
 using namespace pcscf::esp;
+using namespace pcscf::net;
 
 namespace {
 
@@ -287,7 +288,7 @@ uint32_t LibrteIpsec::submit(rte_mbuf** pkts, uint32_t n, rte_crypto_op** ops, b
                 ss[i] = &in_.slots[idx].ss;
         } else {
             const uint8_t* l4 = ip + l3;
-            keys[i] = OutboundKey{v4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24), load_be16(l4 + 2),
+            keys[i] = OutboundKey{v4 ? net::IpAddr::v4(ip + 16) : net::IpAddr::v6(ip + 24), load_be16(l4 + 2),
                                   load_be16(l4)};
             key_of[i] = &keys[i];
         }
@@ -340,8 +341,8 @@ uint32_t LibrteIpsec::complete(bool inbound, uint32_t& in_flight) {
             if (inbound) {  // the inner selectors, as the engine checks them
                 const uint8_t proto = v4 ? ip[9] : ip[6];
                 const uint8_t* l4 = ip + grp[g].m[p]->l3_len;
-                const IpAddr src = v4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8);
-                const IpAddr dst = v4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24);
+                const net::IpAddr src = v4 ? net::IpAddr::v4(ip + 12) : net::IpAddr::v6(ip + 8);
+                const net::IpAddr dst = v4 ? net::IpAddr::v4(ip + 16) : net::IpAddr::v6(ip + 24);
                 if ((proto != IPPROTO_UDP && proto != IPPROTO_TCP) || !(src == sel.ue_addr) ||
                     !(dst == sel.pcscf_addr) || load_be16(l4) != sel.ue_port ||
                     load_be16(l4 + 2) != sel.pcscf_port)

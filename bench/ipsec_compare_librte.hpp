@@ -80,7 +80,7 @@ public:
 
 private:
     struct Selector {
-        esp::IpAddr ue_addr, pcscf_addr;
+        net::IpAddr ue_addr, pcscf_addr;
         uint16_t ue_port = 0, pcscf_port = 0;  // host order
     };
     // A session and, next to it, what the inbound selector check needs.

@@ -48,7 +48,7 @@ namespace {
 
 using esp::Alg;
 using esp::Direction;
-using esp::DropReason;
+using net::DropReason;
 
 struct Options {
     bool quick = false, no_huge = false;
@@ -104,9 +104,9 @@ Counters counters(const dp::Worker& w) {
 }
 std::string drop_reasons(const dp::Worker& w) {
     std::string s;
-    for (size_t i = 0; i < esp::kDropReasonCount; ++i)
+    for (size_t i = 0; i < net::kDropReasonCount; ++i)
         if (const uint64_t n = w.stats().drops.count[i] + w.engine().drops().count[i]; n > 0)
-            s.append(" ").append(esp::kDropReasonNames[i]).append("=").append(std::to_string(n));
+            s.append(" ").append(net::kDropReasonNames[i]).append("=").append(std::to_string(n));
     return s.empty() ? " none" : s;
 }
 
@@ -138,7 +138,7 @@ public:
                     const uint64_t t0 = rte_rdtsc();
                     for (size_t pos = 0; pos + burst_n <= ring.size() && error.empty(); pos += burst_n) {
                         const uint16_t good = w_.process(dir, {&ring[pos], burst_n}, burst, why);
-                        if (good != burst_n) error = std::string(esp::name(why[good]));
+                        if (good != burst_n) error = std::string(net::name(why[good]));
                     }
                     const uint64_t t1 = rte_rdtsc();
                     if (!repeat(preemptions_of_self() != preempted, attempt)) {

@@ -280,7 +280,7 @@ std::expected<std::unique_ptr<dp::Worker>, std::string> PipelineRig::make_worker
 }
 
 std::expected<std::unique_ptr<dp::Worker>, std::string> PipelineRig::make_worker(const esp::EngineConfig& engine,
-                                                                                 const esp::IpAddr& local,
+                                                                                 const net::IpAddr& local,
                                                                                  dp::PortRange ports) {
     cfg_.workers = 1;
     cfg_.worker_lcores = {rte_lcore_id()};  // not used: the bench launches the worker itself

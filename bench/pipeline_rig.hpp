@@ -131,7 +131,7 @@ public:
     // A worker with an empty engine laid out as `engine`, serving `local` with protected
     // ports `ports` (the registration benchmark: SA records only, no traffic).
     std::expected<std::unique_ptr<dp::Worker>, std::string> make_worker(const esp::EngineConfig& engine,
-                                                                        const esp::IpAddr& local,
+                                                                        const net::IpAddr& local,
                                                                         dp::PortRange ports);
 
     const RingPort& access() const noexcept { return access_; }

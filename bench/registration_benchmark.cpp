@@ -351,7 +351,7 @@ int main(int argc, char** argv) {
     const uint32_t net = (127u << 24) | ((64 + (pid >> 8) % 128) << 16) | ((pid & 0xff) << 8);
     auto addr = [&](uint32_t host) {
         const uint32_t a = htonl(net | host);
-        return pcscf::esp::IpAddr::v4(&a);
+        return pcscf::net::IpAddr::v4(&a);
     };
     TerminatorConfig tc;
     tc.access = addr(1);

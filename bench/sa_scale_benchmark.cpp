@@ -52,7 +52,7 @@ namespace {
 
 using esp::Alg;
 using esp::Direction;
-using esp::DropReason;
+using net::DropReason;
 using esp::Engine;
 using esp::EngineConfig;
 using esp::SaOp;
@@ -292,7 +292,7 @@ Rate throughput(const Options& o, EngineWorkload& w, Direction dir, uint32_t sas
                 fail(std::string(label(dir)) + "bound at " + sas_text(sas) +
                      (churn ? " with churn" : "") + ": " + std::to_string(good) + " of " +
                      std::to_string(kBurst) + " packets passed, first drop: " +
-                     std::string(esp::name(why[good])));
+                     std::string(net::name(why[good])));
             if (churn != nullptr) churn->tick(sink, rte_rdtsc());
         }
         const uint64_t t1 = rte_rdtsc();

@@ -6,7 +6,7 @@
 #include <memory>
 #include <span>
 
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::bench {
 

@@ -159,7 +159,7 @@ double LoadResult::rate_between(double a, double b) const {
     return double(n) / ((b - a) * window_s);
 }
 
-SipLoad::SipLoad(const Endpoint& core, esp::IpAddr ue_first, uint32_t ue_addrs, uint16_t port_first,
+SipLoad::SipLoad(const Endpoint& core, net::IpAddr ue_first, uint32_t ue_addrs, uint16_t port_first,
                  uint16_t port_last)
     : core_(core), port_first_(port_first), pairs_(uint16_t((port_last - port_first + 1) / 2)) {
     uint32_t base;
@@ -167,7 +167,7 @@ SipLoad::SipLoad(const Endpoint& core, esp::IpAddr ue_first, uint32_t ue_addrs, 
     base = ntohl(base);
     for (uint32_t i = 0; i < ue_addrs; ++i) {
         const uint32_t a = htonl(base + i);
-        addrs_.push_back(esp::IpAddr::v4(&a));
+        addrs_.push_back(net::IpAddr::v4(&a));
         hosts_.push_back(addrs_.back().to_string());
     }
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -453,7 +453,7 @@ LoadResult SipLoad::run(const LoadConfig& cfg) {
                     on_ue_datagram(bytes, LoadClock::now());
                     break;
                 }
-                on_core_datagram(bytes, {esp::IpAddr::v4(&src.sin_addr), ntohs(src.sin_port)});
+                on_core_datagram(bytes, {net::IpAddr::v4(&src.sin_addr), ntohs(src.sin_port)});
                 if (++k == 64) break;  // the UEs' answers have their turn too
             }
         }

@@ -50,7 +50,7 @@ const char* name(Step s);
 
 struct LoadConfig {
     proxy::Endpoint first_hop;   // where SM1 goes: the P-CSCF's unprotected port, or the core
-    esp::IpAddr protected_host;  // where SM7 and later go (port: the Security-Server's port-s)
+    net::IpAddr protected_host;  // where SM7 and later go (port: the Security-Server's port-s)
     bool deregister = true;      // de-register each UE once registered
     uint32_t concurrency = 32;   // closed loop: this many UEs registering at any time
     double rate = 0;             // > 0: open loop instead, this many new UEs per second
@@ -72,7 +72,7 @@ struct LoadResult {
     std::vector<float> latency_us[kSteps];  // per answered request, first send -> answer
     std::vector<float> done_s;              // when each UE of the window completed, from its start
     // The UEs left registered (deregister false): IMPI and address, for the cleanup.
-    std::vector<std::pair<std::string, esp::IpAddr>> registered;
+    std::vector<std::pair<std::string, net::IpAddr>> registered;
     double rate() const { return window_s > 0 ? double(completed_in_window) / window_s : 0; }
     // Completions per second between fractions a and b of the window (0 <= a < b <= 1).
     double rate_between(double a, double b) const;
@@ -84,7 +84,7 @@ public:
     // (`ue_addrs` of them) and on each the ports [port_first, port_last] in pairs, round
     // robin: a pair is used again only after all the others (the P-CSCF keeps a
     // de-registered UE's SAs for a grace period and refuses a port-c it still holds).
-    SipLoad(const proxy::Endpoint& core, esp::IpAddr ue_first, uint32_t ue_addrs,
+    SipLoad(const proxy::Endpoint& core, net::IpAddr ue_first, uint32_t ue_addrs,
             uint16_t port_first, uint16_t port_last);
     ~SipLoad();
     SipLoad(const SipLoad&) = delete;
@@ -124,7 +124,7 @@ private:
     std::string impi(uint64_t id) const;
 
     proxy::Endpoint core_;
-    std::vector<esp::IpAddr> addrs_;
+    std::vector<net::IpAddr> addrs_;
     std::vector<std::string> hosts_;
     uint16_t port_first_, pairs_;
     uint64_t next_slot_ = 0, next_id_ = 1;

@@ -128,7 +128,7 @@ bool Terminator::settle(std::chrono::milliseconds limit) {
     return empty();
 }
 
-void Terminator::deregister(const std::vector<std::pair<std::string, esp::IpAddr>>& ues) {
+void Terminator::deregister(const std::vector<std::pair<std::string, net::IpAddr>>& ues) {
     // Paced by the command ring: a removal SaManager refuses as "busy" is dropped by
     // remove_sa_set, and the SA would stay installed with no UE owning it. Reading the
     // events meanwhile keeps the worker from waiting on a full event ring.
@@ -165,7 +165,7 @@ RawSaResult Terminator::raw_sa_rate(uint32_t sets, uint32_t live) {
         ue_side.port_s = 20001;
         std::array<uint8_t, 16> ik{};
         std::memcpy(ik.data(), &i, sizeof i);
-        auto set = secagree::install_sa_set(plane_->sas(), esp::Alg::hmac_sha1_96, esp::IpAddr::v4(&a), cfg_.access,
+        auto set = secagree::install_sa_set(plane_->sas(), esp::Alg::hmac_sha1_96, net::IpAddr::v4(&a), cfg_.access,
                                             ue_side, cfg_.port_pc.front(), cfg_.port_ps, ik, "raw");
         if (!set) throw std::runtime_error("raw SA installs: " + set.error().message);
         last = std::max(last, *std::max_element(set->ids.begin(), set->ids.end()));

@@ -32,7 +32,7 @@
 namespace pcscf::bench {
 
 struct TerminatorConfig {
-    esp::IpAddr access;                          // the P-CSCF's access address (IPv4)
+    net::IpAddr access;                          // the P-CSCF's access address (IPv4)
     uint16_t sip_port = 5060, port_ps = 5101;
     std::vector<uint16_t> port_pc{5102, 5103, 5104};
     proxy::Endpoint core_local, core;            // our side towards the core, and the core
@@ -70,7 +70,7 @@ public:
     bool settle(std::chrono::milliseconds limit);
     // Removes UEs left registered, as their registrations' expiry would, a UE at a time
     // while the worker's command ring has room (see deregister() in the .cpp).
-    void deregister(const std::vector<std::pair<std::string, esp::IpAddr>>& ues);
+    void deregister(const std::vector<std::pair<std::string, net::IpAddr>>& ues);
     // Installs `sets` SA sets (4 SAs each) with `live` of them installed at a time, then
     // removes the rest; the rate counts acknowledged records over the whole run.
     RawSaResult raw_sa_rate(uint32_t sets, uint32_t live);

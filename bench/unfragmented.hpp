@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::bench {
 

@@ -11,9 +11,9 @@ Expected<std::unique_ptr<ControlPlane>> ControlPlane::create(esp::SaChannel& rin
     if (sip) {
         // The first access address of each family, as the proxy sends from: the SAs must
         // name the address the UE's messages go to and come from.
-        esp::IpAddr v4, v6;
+        net::IpAddr v4, v6;
         for (const auto& a : sip->proxy.access) {
-            esp::IpAddr& first = a.is_v4() ? v4 : v6;
+            net::IpAddr& first = a.is_v4() ? v4 : v6;
             if (first.is_unspecified()) first = a;
         }
         c->registrar_ = std::make_unique<secagree::Registrar>(*c->sas_, sip->registrar, v4, v6);

@@ -20,7 +20,7 @@ Expected<LocalAddress> parse_cidr(const std::string& s) {
     const size_t slash = s.find('/');
     LocalAddress a;
     a.text = s;
-    auto addr = esp::IpAddr::parse(s.substr(0, slash));
+    auto addr = net::IpAddr::parse(s.substr(0, slash));
     if (!addr) return fail(Errc::invalid, "--local-addr: " + addr.error());
     a.addr = *addr;
     const unsigned max = a.addr.is_v4() ? 32 : 128;
@@ -68,7 +68,7 @@ Expected<proxy::Endpoint> parse_endpoint(const std::string& s, uint16_t default_
         host = s.substr(0, s.find(':'));
         port = s.substr(s.find(':') + 1);
     }
-    auto a = esp::IpAddr::parse(host);
+    auto a = net::IpAddr::parse(host);
     if (!a) return fail(Errc::invalid, what + ": " + a.error());
     proxy::Endpoint e{*a, default_port};
     if (port) {

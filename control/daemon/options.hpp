@@ -16,7 +16,7 @@
 namespace pcscf::ctl {
 
 struct LocalAddress {
-    esp::IpAddr addr;
+    net::IpAddr addr;
     unsigned prefix = 0;
     std::string text;  // as given, "10.0.0.1/24"
 };

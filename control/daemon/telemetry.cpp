@@ -35,9 +35,9 @@ std::optional<uint64_t> number(const char* s) {
 }
 
 // Engine and service drops of one worker, added up per reason.
-esp::DropCounters drops_of(const dp::Worker& w) {
-    esp::DropCounters d;
-    for (size_t r = 0; r < esp::kDropReasonCount; ++r)
+net::DropCounters drops_of(const dp::Worker& w) {
+    net::DropCounters d;
+    for (size_t r = 0; r < net::kDropReasonCount; ++r)
         d.count[r] = __atomic_load_n(&w.engine().drops().count[r], __ATOMIC_RELAXED) +
                      __atomic_load_n(&w.stats().drops.count[r], __ATOMIC_RELAXED);
     return d;
@@ -67,14 +67,14 @@ int cmd_stats(const char*, const char*, rte_tel_data* d) {
 }
 
 int cmd_drops(const char*, const char*, rte_tel_data* d) {
-    esp::DropCounters total;
+    net::DropCounters total;
     for (uint32_t i = 0; i < g_dp->workers(); ++i) {
-        const esp::DropCounters w = drops_of(g_dp->worker(i));
-        for (size_t r = 0; r < esp::kDropReasonCount; ++r) total.count[r] += w.count[r];
+        const net::DropCounters w = drops_of(g_dp->worker(i));
+        for (size_t r = 0; r < net::kDropReasonCount; ++r) total.count[r] += w.count[r];
     }
     rte_tel_data_start_dict(d);
-    for (size_t r = 0; r < esp::kDropReasonCount; ++r)
-        rte_tel_data_add_dict_u64(d, std::string(esp::kDropReasonNames[r]).c_str(), total.count[r]);
+    for (size_t r = 0; r < net::kDropReasonCount; ++r)
+        rte_tel_data_add_dict_u64(d, std::string(net::kDropReasonNames[r]).c_str(), total.count[r]);
     return 0;
 }
 

@@ -32,11 +32,11 @@ Endpoint from_sockaddr(const sockaddr_storage& ss) {
     Endpoint e;
     if (ss.ss_family == AF_INET) {
         const auto* s = reinterpret_cast<const sockaddr_in*>(&ss);
-        e.addr = esp::IpAddr::v4(&s->sin_addr);
+        e.addr = net::IpAddr::v4(&s->sin_addr);
         e.port = ntohs(s->sin_port);
     } else {
         const auto* s = reinterpret_cast<const sockaddr_in6*>(&ss);
-        e.addr = esp::IpAddr::v6(&s->sin6_addr);
+        e.addr = net::IpAddr::v6(&s->sin6_addr);
         e.port = ntohs(s->sin6_port);
     }
     return e;

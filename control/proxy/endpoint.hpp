@@ -10,12 +10,12 @@
 #include <string>
 
 #include "control/error.hpp"
-#include "dataplane/esp/ip_addr.hpp"
+#include "net/ip_addr.hpp"
 
 namespace pcscf::proxy {
 
 struct Endpoint {
-    esp::IpAddr addr;
+    net::IpAddr addr;
     uint16_t port = 0;
     std::string to_string() const;  // "10.0.0.1:5060", "[2001:db8::1]:5060"
     bool operator==(const Endpoint&) const = default;

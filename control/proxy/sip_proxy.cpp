@@ -256,7 +256,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
         impu = m.request_uri();
         dest = reg_.route_to(impu);
     }
-    const esp::IpAddr* access = dest ? net_->access_for(dest->first) : nullptr;
+    const net::IpAddr* access = dest ? net_->access_for(dest->first) : nullptr;
     if (access == nullptr) {
         if (m.method() == "ACK") return drop(ProxyDrop::not_registered, what(m) + " from core");
         return answer_core(m, from, 404, "not registered at this P-CSCF");
@@ -277,7 +277,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
 std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::string& branch, Txn& t,
                                             Clock::time_point now) {
     const int status = m.status_code();
-    const esp::IpAddr ue = t.from.ue;
+    const net::IpAddr ue = t.from.ue;
     if (status == 100) return std::nullopt;  // hop by hop
     auto send_back = [&](const Route& r, std::string label) -> std::optional<ToUe> {
         auto out = secagree::response_to_ue(m);
@@ -401,7 +401,7 @@ bool SipProxy::to_ue(const ToUe& out) {
     if (out.conn != 0) {
         uint32_t id = out.conn;
         if (out.conn == kOurConnection) {
-            const esp::IpAddr* me = net_->access_for(out.ue);
+            const net::IpAddr* me = net_->access_for(out.ue);
             if (me == nullptr) {
                 drop(ProxyDrop::no_socket, "no access address of the UE's family");
                 return false;
@@ -448,7 +448,7 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     if (!w) return drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
     std::string text = why.reason;
     std::replace_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, '\'');
-    const esp::IpAddr* me = net_->access_for(a.ue);
+    const net::IpAddr* me = net_->access_for(a.ue);
     (void)w->add_header("Warning", "399 " + (me ? secagree::Hop{"UDP", *me}.host() : std::string("pcscf")) +
                                        " \"" + text + "\"");
     // RFC 3329 2.3.1: a 494 lists what we accept, so the UE can offer again.

@@ -34,7 +34,7 @@
 namespace pcscf::proxy {
 
 struct ProxyConfig {
-    std::vector<esp::IpAddr> access;  // the P-CSCF's access addresses (IPv4 and/or IPv6)
+    std::vector<net::IpAddr> access;  // the P-CSCF's access addresses (IPv4 and/or IPv6)
     uint16_t sip_port = 5060;         // the unprotected port on them
     Endpoint core;                    // next hop towards the IMS core (I-/S-CSCF)
     Endpoint core_local;              // our side towards it: what Via and Path name
@@ -120,7 +120,7 @@ private:
     std::unique_ptr<SipTransport> net_;
     Transactions txns_;
     std::map<UeKey, HeldChallenge> held_;
-    std::set<esp::IpAddr> tcp_ues_;  // UEs registered over TCP: the core's requests go by TCP
+    std::set<net::IpAddr> tcp_ues_;  // UEs registered over TCP: the core's requests go by TCP
 };
 
 }  // namespace pcscf::proxy

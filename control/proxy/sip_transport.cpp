@@ -222,7 +222,7 @@ void SipTransport::close_connection(uint32_t id) {
     counters_.tcp_open = conns_.size();
 }
 
-const UdpSocket* SipTransport::socket_for(const esp::IpAddr& family, uint16_t port) const {
+const UdpSocket* SipTransport::socket_for(const net::IpAddr& family, uint16_t port) const {
     for (const auto& l : listeners_)
         if (l.side == Side::access && l.socket.local().port == port &&
             l.socket.local().addr.is_v4() == family.is_v4())
@@ -230,7 +230,7 @@ const UdpSocket* SipTransport::socket_for(const esp::IpAddr& family, uint16_t po
     return nullptr;
 }
 
-const esp::IpAddr* SipTransport::access_for(const esp::IpAddr& peer) const {
+const net::IpAddr* SipTransport::access_for(const net::IpAddr& peer) const {
     for (const auto& a : cfg_.access)
         if (a.is_v4() == peer.is_v4()) return &a;
     return nullptr;

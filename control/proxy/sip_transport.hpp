@@ -37,7 +37,7 @@ struct Inbound {
 };
 
 struct TransportConfig {
-    std::vector<esp::IpAddr> access;  // the P-CSCF's access addresses
+    std::vector<net::IpAddr> access;  // the P-CSCF's access addresses
     uint16_t sip_port = 5060;         // unprotected
     uint16_t port_ps = 5101;
     std::vector<uint16_t> port_pc;
@@ -75,7 +75,7 @@ public:
     void close_idle(Clock::time_point now, std::chrono::milliseconds idle,
                     const std::function<bool(const TcpConnection&, uint32_t id)>& gone);
 
-    const esp::IpAddr* access_for(const esp::IpAddr& peer) const;  // the first of its family
+    const net::IpAddr* access_for(const net::IpAddr& peer) const;  // the first of its family
     const Endpoint& core_local() const { return cfg_.core_local; }
 
 private:
@@ -95,7 +95,7 @@ private:
     uint32_t add_connection(std::unique_ptr<TcpConnection> c);
     void watch(uint32_t id, const TcpConnection& c, int op);
     void close_connection(uint32_t id);
-    const UdpSocket* socket_for(const esp::IpAddr& family, uint16_t port) const;
+    const UdpSocket* socket_for(const net::IpAddr& family, uint16_t port) const;
 
     TransportConfig cfg_;
     ProxyCounters& counters_;

@@ -29,7 +29,7 @@ inline constexpr uint32_t kOurConnection = ~0u;
 // is not protected); over TCP connection `conn` when not 0 (kOurConnection: ours to port_us).
 struct ToUe {
     std::string bytes;
-    esp::IpAddr ue;
+    net::IpAddr ue;
     secagree::Route route;
     Endpoint plain;
     uint32_t conn = 0;
@@ -58,7 +58,7 @@ struct Txn {
     std::optional<Answer> answer;
 };
 
-using UeKey = std::pair<std::string, esp::IpAddr>;  // IMPI, UE address
+using UeKey = std::pair<std::string, net::IpAddr>;  // IMPI, UE address
 
 class Transactions {
 public:

@@ -1,13 +1,11 @@
 #include "control/sa/sa_manager.hpp"
 
-#include <rte_pause.h>
-
 #include <array>
 #include <cerrno>
 #include <cstring>
 
-#include "dataplane/esp/hmac_key.hpp"
-#include "dataplane/service/owner.hpp"
+#include "sa_contract/hmac_key.hpp"
+#include "sa_contract/owner.hpp"
 
 namespace pcscf::ctl {
 
@@ -81,7 +79,7 @@ Expected<SaId> SaManager::add(const SaRequest& req) {
             return fail(Errc::exists,
                         "SA " + std::to_string(it->second) + " already protects this UE address and port pair");
         sa.cfg.spi = req.spi;
-        sa.worker = dp::owner_of(req.ue, layout_.workers);
+        sa.worker = esp::owner_of(req.ue, layout_.workers);
     } else if (req.spi != 0) {
         if (!layout_.contains(req.spi))
             return fail(Errc::invalid, "SPI " + std::to_string(req.spi) + " is outside the inbound range " +
@@ -91,7 +89,7 @@ Expected<SaId> SaManager::add(const SaRequest& req) {
         sa.cfg.spi = req.spi;
         sa.worker = layout_.owner(req.spi);
     } else {
-        sa.worker = dp::owner_of(req.ue, layout_.workers);
+        sa.worker = esp::owner_of(req.ue, layout_.workers);
         auto spi = spis_.allocate(sa.worker, req.avoid_spis);
         if (!spi) return fail(Errc::exhausted, "no free inbound SPI on worker " + std::to_string(sa.worker));
         sa.cfg.spi = *spi;

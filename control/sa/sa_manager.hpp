@@ -19,8 +19,8 @@
 
 #include "control/error.hpp"
 #include "control/sa/spi_allocator.hpp"
-#include "dataplane/esp/imb_manager.hpp"
-#include "dataplane/esp/sa_channel.hpp"
+#include "sa_contract/imb_manager.hpp"
+#include "sa_contract/sa_channel.hpp"
 
 namespace pcscf::ctl {
 
@@ -31,7 +31,7 @@ struct SaRequest {
     esp::Alg alg = esp::Alg::hmac_sha1_96;
     std::vector<uint8_t> key;          // IK_ESP: 16 bytes (MD5) or 20 (SHA-1)
     uint32_t spi = 0;                  // outbound: the UE's SPI; inbound: 0 = allocate
-    esp::IpAddr ue, pcscf;
+    net::IpAddr ue, pcscf;
     uint16_t ue_port = 0, pcscf_port = 0;
     std::vector<uint32_t> avoid_spis;  // inbound allocation differs from these (the UE's)
     std::string label;                 // who asked: "manual", an IMPI

@@ -63,7 +63,7 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
             if (!n) return bad(n.error());
             r.spi = uint32_t(*n);
         } else if (k == "ue" || k == "pcscf") {
-            auto a = esp::IpAddr::parse(v);
+            auto a = net::IpAddr::parse(v);
             if (!a) return bad(std::string(k) + ": " + a.error());
             (k == "ue" ? r.ue : r.pcscf) = *a;
         } else if (k == "ue_port" || k == "pcscf_port") {

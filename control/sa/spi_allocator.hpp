@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "dataplane/esp/spi_layout.hpp"
+#include "sa_contract/spi_layout.hpp"
 
 namespace pcscf::ctl {
 

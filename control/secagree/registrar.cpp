@@ -6,15 +6,15 @@ namespace pcscf::secagree {
 
 using ctl::SaId;
 
-Registrar::Registrar(ctl::SaManager& sas, RegistrarConfig cfg, esp::IpAddr pcscf_v4,
-                     esp::IpAddr pcscf_v6)
+Registrar::Registrar(ctl::SaManager& sas, RegistrarConfig cfg, net::IpAddr pcscf_v4,
+                     net::IpAddr pcscf_v6)
     : sas_(sas), cfg_(std::move(cfg)), v4_(pcscf_v4), v6_(pcscf_v6), retiring_(cfg_.delete_grace) {}
 
-Registrar::Ue* Registrar::find(const std::string& impi, const esp::IpAddr& ue) {
+Registrar::Ue* Registrar::find(const std::string& impi, const net::IpAddr& ue) {
     auto it = ues_.find(key(impi, ue));
     return it == ues_.end() ? nullptr : &it->second;
 }
-const Registrar::Ue* Registrar::find(const std::string& impi, const esp::IpAddr& ue) const {
+const Registrar::Ue* Registrar::find(const std::string& impi, const net::IpAddr& ue) const {
     auto it = ues_.find(key(impi, ue));
     return it == ues_.end() ? nullptr : &it->second;
 }
@@ -47,14 +47,14 @@ std::vector<sip::SecurityMechanism> Registrar::mechanisms() const {
 uint32_t Registrar::sas_of(const std::string& impi) const {
     // Each set holds two SAs per direction; a kept old set still holds one.
     uint32_t n = retiring_.sas_of(impi);
-    for (auto it = ues_.lower_bound({impi, esp::IpAddr{}}); it != ues_.end() && it->first.first == impi; ++it) {
+    for (auto it = ues_.lower_bound({impi, net::IpAddr{}}); it != ues_.end() && it->first.first == impi; ++it) {
         const Ue& u = it->second;
         n += (u.current ? 2 : 0) + (u.kept ? 1 : 0) + (u.pending && u.pending->temp ? 2 : 0);
     }
     return n;
 }
 
-bool Registrar::port_uc_in_use(const esp::IpAddr& ue, uint16_t port_uc) const {
+bool Registrar::port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const {
     for (auto it = flows_.lower_bound({ue, 0, 0}); it != flows_.end() && std::get<0>(it->first) == ue; ++it)
         if (std::get<1>(it->first) == port_uc) return true;
     return temp_ports_.contains({ue, port_uc}) || retiring_.port_in_use(ue, port_uc);
@@ -108,7 +108,7 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
 }
 
 std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Registrar::on_sm6(
-    const std::string& impi, const esp::IpAddr& ue, std::span<const uint8_t, 16> ik,
+    const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik,
     Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "401 for a registration we did not see"});
@@ -154,7 +154,7 @@ std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Ar
     return std::unexpected(Refusal{403, why});
 }
 
-std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const esp::IpAddr& ue,
+std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const net::IpAddr& ue,
                                                  std::chrono::seconds expires, Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "200 for a registration we did not see"});
@@ -199,7 +199,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
     return route_over(*u->current);
 }
 
-Route Registrar::failure_route(const std::string& impi, const esp::IpAddr& ue) const {
+Route Registrar::failure_route(const std::string& impi, const net::IpAddr& ue) const {
     const Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return {};
     // Protected SM1: failures go over the old set; otherwise unprotected, except the
@@ -220,14 +220,14 @@ bool Registrar::over_temporary(const std::string& impi, const Arrival& from) con
     return from.protected_ && from.ue_port == t.port_uc() && from.local_port == t.port_ps;
 }
 
-void Registrar::abort(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now) {
+void Registrar::abort(const std::string& impi, const net::IpAddr& ue, Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr) return;
     retire_temp(*u, now);
     forget_if_empty(key(impi, ue));
 }
 
-void Registrar::deregistered(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now) {
+void Registrar::deregistered(const std::string& impi, const net::IpAddr& ue, Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr) return;
     retire_temp(*u, now);
@@ -335,7 +335,7 @@ std::optional<Route> Registrar::route_back(const Arrival& from) const {
     return std::nullopt;
 }
 
-std::optional<std::pair<esp::IpAddr, Route>> Registrar::route_to(const std::string& impu) const {
+std::optional<std::pair<net::IpAddr, Route>> Registrar::route_to(const std::string& impu) const {
     auto it = impus_.find(impu);
     if (it == impus_.end()) return std::nullopt;
     const Ue& u = ues_.at(it->second);
@@ -343,7 +343,7 @@ std::optional<std::pair<esp::IpAddr, Route>> Registrar::route_to(const std::stri
     return std::pair{u.addr, route_over(*u.current)};
 }
 
-std::optional<Registrar::View> Registrar::view(const std::string& impi, const esp::IpAddr& ue) const {
+std::optional<Registrar::View> Registrar::view(const std::string& impi, const net::IpAddr& ue) const {
     const Ue* u = find(impi, ue);
     if (u == nullptr) return std::nullopt;
     View v;

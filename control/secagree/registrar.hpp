@@ -45,7 +45,7 @@ struct RegistrarConfig {
 // it reached. `protected_` means it reached a protected port (only ESP that verified can).
 // `conn` names the TCP connection it came on (0: UDP); the registrar does not use it.
 struct Arrival {
-    esp::IpAddr ue;
+    net::IpAddr ue;
     uint16_t ue_port = 0;
     uint16_t local_port = 0;
     bool protected_ = false;
@@ -78,13 +78,13 @@ struct Route {
 // announcing it may go), or one they refused (then it is gone and the registration with it).
 struct Settled {
     std::string impi;
-    esp::IpAddr ue;
+    net::IpAddr ue;
     std::optional<Refusal> refused;
 };
 
 class Registrar {
 public:
-    Registrar(ctl::SaManager& sas, RegistrarConfig cfg, esp::IpAddr pcscf_v4, esp::IpAddr pcscf_v6);
+    Registrar(ctl::SaManager& sas, RegistrarConfig cfg, net::IpAddr pcscf_v4, net::IpAddr pcscf_v6);
 
     // SM1. Accepted: relay to the core (without Security-*), and the answer says whether
     // it came integrity-protected (over a registered SA).
@@ -94,7 +94,7 @@ public:
     // 401 must wait until take_settled() says the workers installed the set (TS 33.203
     // 7.2: the SAs exist before the UE is told to use them).
     std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
-        const std::string& impi, const esp::IpAddr& ue, std::span<const uint8_t, 16> ik,
+        const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik,
         Clock::time_point now);
     // Whether `from` is the new inbound SA of the IMPI's temporary set: a REGISTER that
     // arrives over it is SM7 (TS 33.203 7.2).
@@ -106,17 +106,17 @@ public:
     // SM12 with the registration's expiry. Returns the route of the 200 (the new set).
     // A 200 to an SM1 that was not challenged (re-registration without authentication)
     // keeps the current set and extends it; the client ports the UE offered go unused.
-    std::expected<Route, Refusal> on_sm12(const std::string& impi, const esp::IpAddr& ue,
+    std::expected<Route, Refusal> on_sm12(const std::string& impi, const net::IpAddr& ue,
                                           std::chrono::seconds expires, Clock::time_point now);
     // A final failure answer to the registration (auth failure, timeout at the core): the
     // route to send it on; call abort() once it is sent. The registration attempt ends at
     // once; its temporary set retires (RetiringSets).
-    Route failure_route(const std::string& impi, const esp::IpAddr& ue) const;
-    void abort(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now);
+    Route failure_route(const std::string& impi, const net::IpAddr& ue) const;
+    void abort(const std::string& impi, const net::IpAddr& ue, Clock::time_point now);
     // The 200 to a de-REGISTER is sent (still protected): the UE is no longer registered,
     // and every set it holds now retires. A registration that starts after this call is
     // a new one and keeps its SAs.
-    void deregistered(const std::string& impi, const esp::IpAddr& ue, Clock::time_point now);
+    void deregistered(const std::string& impi, const net::IpAddr& ue, Clock::time_point now);
 
     // SaManager's events: acknowledgements settle a temporary set; first use of a new
     // inbound SA retires the kept old pair.
@@ -140,7 +140,7 @@ public:
     // (TS 33.203 7.4.2a: responses to messages over the old SA go over the old SA).
     std::optional<Route> route_back(const Arrival& from) const;
     // Where a request from the core to this IMPU goes: port_pc -> port_us of the current set.
-    std::optional<std::pair<esp::IpAddr, Route>> route_to(const std::string& impu) const;
+    std::optional<std::pair<net::IpAddr, Route>> route_to(const std::string& impu) const;
 
     size_t ues() const { return ues_.size(); }
     size_t retiring() const { return retiring_.size(); }
@@ -149,7 +149,7 @@ public:
         std::optional<SaSet> current, kept, temporary;
         std::vector<std::string> impus;
     };
-    std::optional<View> view(const std::string& impi, const esp::IpAddr& ue) const;
+    std::optional<View> view(const std::string& impi, const net::IpAddr& ue) const;
 
 private:
     struct Pending {
@@ -165,7 +165,7 @@ private:
     };
     struct Ue {
         std::string impi;
-        esp::IpAddr addr;
+        net::IpAddr addr;
         std::vector<std::string> impus;
         std::optional<SaSet> current;
         Clock::time_point current_expiry;
@@ -174,27 +174,27 @@ private:
         std::optional<Pending> pending;
         size_t next_port_pc = 0;
     };
-    using Key = std::pair<std::string, esp::IpAddr>;
-    static Key key(const std::string& impi, const esp::IpAddr& ue) { return {impi, ue}; }
+    using Key = std::pair<std::string, net::IpAddr>;
+    static Key key(const std::string& impi, const net::IpAddr& ue) { return {impi, ue}; }
 
-    Ue* find(const std::string& impi, const esp::IpAddr& ue);
+    Ue* find(const std::string& impi, const net::IpAddr& ue);
     static bool over_current(const Ue& u, const Arrival& from);
-    const Ue* find(const std::string& impi, const esp::IpAddr& ue) const;
+    const Ue* find(const std::string& impi, const net::IpAddr& ue) const;
     std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> choose(
         std::span<const sip::SecurityMechanism> offers) const;
     // SAs per direction the IMPI holds on every address (rule 3), retiring ones included.
     uint32_t sas_of(const std::string& impi) const;
-    bool port_uc_in_use(const esp::IpAddr& ue, uint16_t port_uc) const;
+    bool port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const;
     void drop_temp(Ue& u);
     void drop_kept(Ue& u);
     void drop_current(Ue& u);
     void forget_if_empty(const Key& k);
-    const esp::IpAddr& pcscf_for(const esp::IpAddr& ue) const { return ue.is_v4() ? v4_ : v6_; }
+    const net::IpAddr& pcscf_for(const net::IpAddr& ue) const { return ue.is_v4() ? v4_ : v6_; }
     static Route route_over(const SaSet& s) { return {true, s.port_ps, s.port_pc, s.port_uc(), s.port_us()}; }
 
     // Indexes for the per-message checks: a protected flow (UE address, UE port, our
     // port) of a current or kept set, and each registered IMPU, to its UE.
-    using Flow = std::tuple<esp::IpAddr, uint16_t, uint16_t>;
+    using Flow = std::tuple<net::IpAddr, uint16_t, uint16_t>;
     void index(const Key& k, const SaSet& set, bool both_pairs);
     // The UE whose current or kept set a protected message came over, if any.
     const Key* flow_owner(const Arrival& from) const;
@@ -206,11 +206,11 @@ private:
 
     ctl::SaManager& sas_;
     RegistrarConfig cfg_;
-    esp::IpAddr v4_, v6_;
+    net::IpAddr v4_, v6_;
     std::map<Key, Ue> ues_;
     std::map<Flow, Key> flows_;
     // (UE address, port_uc) of every temporary set: rule 3 without walking the UEs.
-    std::set<std::pair<esp::IpAddr, uint16_t>> temp_ports_;
+    std::set<std::pair<net::IpAddr, uint16_t>> temp_ports_;
     std::map<std::string, Key> impus_;
     RetiringSets retiring_;
     std::map<ctl::SaId, Key> awaiting_;  // SAs of temporary sets not yet acknowledged

@@ -47,12 +47,12 @@ uint32_t RetiringSets::sas_of(const std::string& impi) const {
     return it == per_impi_.end() ? 0 : it->second;
 }
 
-bool RetiringSets::port_in_use(const esp::IpAddr& ue, uint16_t ue_port) const {
+bool RetiringSets::port_in_use(const net::IpAddr& ue, uint16_t ue_port) const {
     auto it = flows_.lower_bound({ue, ue_port, 0});
     return it != flows_.end() && std::get<0>(*it) == ue && std::get<1>(*it) == ue_port;
 }
 
-bool RetiringSets::flow_in_use(const esp::IpAddr& ue, uint16_t ue_port, uint16_t pcscf_port) const {
+bool RetiringSets::flow_in_use(const net::IpAddr& ue, uint16_t ue_port, uint16_t pcscf_port) const {
     return flows_.contains({ue, ue_port, pcscf_port});
 }
 

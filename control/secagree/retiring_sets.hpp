@@ -37,8 +37,8 @@ public:
     uint32_t sas_of(const std::string& impi) const;
     // Whether an SA of a retiring set names this UE port (rule 3), or this UE port and
     // P-CSCF port pair (an outbound SA's selectors, which must stay unique).
-    bool port_in_use(const esp::IpAddr& ue, uint16_t ue_port) const;
-    bool flow_in_use(const esp::IpAddr& ue, uint16_t ue_port, uint16_t pcscf_port) const;
+    bool port_in_use(const net::IpAddr& ue, uint16_t ue_port) const;
+    bool flow_in_use(const net::IpAddr& ue, uint16_t ue_port, uint16_t pcscf_port) const;
     size_t size() const { return inbound_.size() + outbound_.size(); }
 
 private:
@@ -47,7 +47,7 @@ private:
         SaSet set;
         Clock::time_point due;
     };
-    using Flow = std::tuple<esp::IpAddr, uint16_t, uint16_t>;  // UE, UE port, P-CSCF port
+    using Flow = std::tuple<net::IpAddr, uint16_t, uint16_t>;  // UE, UE port, P-CSCF port
     void forget(const Entry& e);
 
     std::chrono::milliseconds grace_;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "dataplane/esp/hmac_key.hpp"
+#include "sa_contract/hmac_key.hpp"
 
 namespace pcscf::secagree {
 
@@ -30,7 +30,7 @@ sip::SecurityMechanism SaSet::security_server() const {
 }
 
 ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
-                                                 const esp::IpAddr& ue, const esp::IpAddr& pcscf,
+                                                 const net::IpAddr& ue, const net::IpAddr& pcscf,
                                                  const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
                                                  uint16_t port_ps, std::span<const uint8_t, 16> ik,
                                                  const std::string& label) {

@@ -22,7 +22,7 @@ struct SaSet {
     enum Slot : uint8_t { in_ps, out_uc, out_us, in_pc };
 
     esp::Alg alg = esp::Alg::hmac_sha1_96;
-    esp::IpAddr ue, pcscf;
+    net::IpAddr ue, pcscf;
     sip::Ipsec3gpp ue_side;   // the UE's SPIs and ports (spi_c/port_c: uc, spi_s/port_s: us)
     uint32_t spi_pc = 0, spi_ps = 0;
     uint16_t port_pc = 0, port_ps = 0;
@@ -38,7 +38,7 @@ struct SaSet {
 // Installs the four SAs with IK_ESP (TS 33.203 Annex I, from the 16-byte IK); our SPIs
 // are allocated different from the UE's. All four or none: a refusal rolls back.
 ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
-                                                 const esp::IpAddr& ue, const esp::IpAddr& pcscf,
+                                                 const net::IpAddr& ue, const net::IpAddr& pcscf,
                                                  const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
                                                  uint16_t port_ps, std::span<const uint8_t, 16> ik,
                                                  const std::string& label);

@@ -5,7 +5,7 @@ namespace pcscf::secagree {
 using sip::HeaderKind;
 
 std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arrival& from) {
-    auto sent_by = esp::IpAddr::parse(top.host.address());
+    auto sent_by = net::IpAddr::parse(top.host.address());
     if (!sent_by) return std::unexpected(Refusal{403, "Via sent-by is not an IP address"});
     if (!(*sent_by == from.ue)) return std::unexpected(Refusal{403, "Via sent-by is not the packet's source address"});
     return {};
@@ -16,7 +16,7 @@ std::string Hop::host_port() const { return host() + ":" + std::to_string(port);
 
 namespace {
 bool names_us(const sip::Uri& uri, const Hop& me) {
-    const auto a = esp::IpAddr::parse(uri.host.address());
+    const auto a = net::IpAddr::parse(uri.host.address());
     return a && *a == me.addr;
 }
 

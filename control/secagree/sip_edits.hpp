@@ -14,7 +14,7 @@ namespace pcscf::secagree {
 // The P-CSCF as it names itself in Via and Path towards the core.
 struct Hop {
     std::string transport = "UDP";  // Via transport towards the next hop
-    esp::IpAddr addr;
+    net::IpAddr addr;
     uint16_t port = 5060;
     std::string host() const;       // "192.0.2.1", "[2001:db8::1]"
     std::string host_port() const;  // "192.0.2.1:5060", "[2001:db8::1]:5060"

@@ -199,10 +199,10 @@ void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie,
     e.seq = seq;
 }
 
-uint16_t partition_good(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept {
+uint16_t partition_good(std::span<rte_mbuf*> pkts, net::DropReason* reasons) noexcept {
     uint16_t good = 0;
     for (size_t i = 0; i < pkts.size(); ++i) {
-        if (reasons[i] != kPass) continue;
+        if (reasons[i] != net::kPass) continue;
         std::swap(pkts[good], pkts[i]);
         std::swap(reasons[good], reasons[i]);
         ++good;

@@ -16,13 +16,13 @@
 #include <span>
 #include <string>
 
-#include "dataplane/esp/drop_reason.hpp"
+#include "net/drop_reason.hpp"
 #include "dataplane/esp/hmac_batch.hpp"
-#include "dataplane/esp/imb_manager.hpp"
+#include "sa_contract/imb_manager.hpp"
 #include "dataplane/esp/inbound_table.hpp"
 #include "dataplane/esp/outbound_table.hpp"
-#include "dataplane/esp/sa_record.hpp"
-#include "dataplane/esp/spi_layout.hpp"
+#include "sa_contract/sa_record.hpp"
+#include "sa_contract/spi_layout.hpp"
 
 namespace pcscf::esp {
 
@@ -61,11 +61,11 @@ public:
     // the NIC never wrote). Returns the number of good packets, moved to the front of
     // `pkts` in arrival order; the others follow, with reasons[i] saying why
     // (reasons.size() >= pkts.size()). The caller frees those.
-    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
                      uint16_t l2_len = 0) noexcept;
 
     // Encapsulates plain UDP/TCP packets sent by the P-CSCF, same contract as inbound().
-    uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+    uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
                       uint16_t l2_len = 0) noexcept;
 
     // Applies one record from the control thread: 0 or a negative errno (-EINVAL bad
@@ -84,7 +84,7 @@ public:
     std::span<const SaEvent> events() const noexcept { return {events_.data(), n_events_}; }
     void clear_events() noexcept { n_events_ = 0; }
 
-    const DropCounters& drops() const noexcept { return drops_; }
+    const net::DropCounters& drops() const noexcept { return drops_; }
     const EngineStats& stats() const noexcept { return stats_; }
     const EngineConfig& config() const noexcept { return cfg_; }
     const InboundTable& inbound_sas() const noexcept { return in_; }
@@ -102,8 +102,8 @@ public:
     Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept;
 
 private:
-    void inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
-    void outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* reasons, uint16_t l2_len) noexcept;
+    void inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* reasons, uint16_t l2_len) noexcept;
+    void outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* reasons, uint16_t l2_len) noexcept;
     void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most kApplyGroup
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;
@@ -114,13 +114,13 @@ private:
     InboundTable in_;
     OutboundTable out_;
     HmacBatch batch_;
-    DropCounters drops_;
+    net::DropCounters drops_;
     EngineStats stats_;
     uint32_t n_events_ = 0;
     std::array<SaEvent, kMaxEvents> events_;
 };
 
 // Moves packets whose reason is kPass to the front, keeping their order; returns how many.
-uint16_t partition_good(std::span<rte_mbuf*> pkts, DropReason* reasons) noexcept;
+uint16_t partition_good(std::span<rte_mbuf*> pkts, net::DropReason* reasons) noexcept;
 
 }  // namespace pcscf::esp

@@ -11,7 +11,7 @@
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
-#include "dataplane/esp/mbuf_ip.hpp"
+#include "net/mbuf_ip.hpp"
 #include "dataplane/esp/shared_counter.hpp"
 
 namespace pcscf::esp {
@@ -23,7 +23,7 @@ constexpr uint32_t kMinEspLen = kEspHeaderLen + kEspTrailerLen + kIcvLen;
 struct InboundPacket {
     uint8_t* ip;
     uint8_t* esp;
-    IpInfo info;
+    net::IpInfo info;
     uint32_t esp_len;  // ESP header to the end of the ICV
     uint32_t spi;
     uint32_t slot;
@@ -69,7 +69,7 @@ bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t*
 
 }  // namespace
 
-uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
                          uint16_t l2_len) noexcept {
     assert(reasons.size() >= pkts.size());
     for (size_t off = 0; off < pkts.size(); off += kChunk)
@@ -78,7 +78,7 @@ uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reason
     return partition_good(pkts, reasons.data());
 }
 
-void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t l2_len) noexcept {
+void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint16_t l2_len) noexcept {
     InboundPacket p[kChunk];
     alignas(16) uint8_t tag[kChunk][16];
     const SpiLayout& layout = cfg_.spi;
@@ -87,44 +87,44 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
     batch_.clear();
 
     // Pass 1: headers and SPI; prefetch the SA slot.
-    prefetch_first(pkts);
+    net::prefetch_first(pkts);
     for (uint32_t i = 0; i < n; ++i) {
-        prefetch_ahead(pkts, i);
+        net::prefetch_ahead(pkts, i);
         rte_mbuf* m = pkts[i];
-        const IpInfo& info = p[i].info;
-        why[i] = parse_mbuf_ip(m, l2_len, p[i].ip, p[i].info);
-        if (unlikely(why[i] != kPass)) continue;
-        if (unlikely(info.proto != kProtoEsp)) {
-            why[i] = DropReason::not_esp;
+        const net::IpInfo& info = p[i].info;
+        why[i] = net::parse_mbuf_ip(m, l2_len, p[i].ip, p[i].info);
+        if (unlikely(why[i] != net::kPass)) continue;
+        if (unlikely(info.proto != net::kProtoEsp)) {
+            why[i] = net::DropReason::not_esp;
             continue;
         }
         p[i].esp = p[i].ip + info.l3_len;
         p[i].esp_len = info.total_len - info.l3_len;
         if (unlikely(p[i].esp_len < kMinEspLen)) {
-            why[i] = DropReason::too_short;
+            why[i] = net::DropReason::too_short;
             continue;
         }
         p[i].spi = load_be32(p[i].esp);
         if (unlikely(!layout.owned_by(p[i].spi, cfg_.worker))) {
-            why[i] = DropReason::unknown_spi;
+            why[i] = net::DropReason::unknown_spi;
             continue;
         }
         p[i].slot = layout.slot(p[i].spi);
         in_.prefetch(p[i].slot);
-        prefetch_rest(p[i].esp, p[i].esp + p[i].esp_len);  // hashed, then trailer and ICV read
+        net::prefetch_rest(p[i].esp, p[i].esp + p[i].esp_len);  // hashed, then trailer and ICV read
     }
 
     // Pass 2: SA and replay pre-check; queue the HMACs over ESP header .. trailer.
     for (uint32_t i = 0; i < n; ++i) {
-        if (why[i] != kPass) continue;
+        if (why[i] != net::kPass) continue;
         InboundSa& sa = in_.at(p[i].slot);
         if (unlikely(sa.spi != p[i].spi)) {
-            why[i] = DropReason::unknown_spi;
+            why[i] = net::DropReason::unknown_spi;
             continue;
         }
         p[i].seq = load_be32(p[i].esp + 4);
         if (unlikely(!replay.check(sa.replay_last, in_.window(sa), p[i].seq))) {
-            why[i] = DropReason::replay;
+            why[i] = net::DropReason::replay;
             bump(in_.drops(p[i].slot));
             continue;
         }
@@ -134,16 +134,16 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
 
     // Pass 3: verify, slide the window, check the trailer and selectors, strip ESP.
     for (uint32_t i = 0; i < n; ++i) {
-        if (why[i] != kPass) continue;
+        if (why[i] != net::kPass) continue;
         InboundPacket& pk = p[i];
         InboundSa& sa = in_.at(pk.slot);
         const uint8_t* icv = pk.esp + pk.esp_len - kIcvLen;
-        DropReason bad = kPass;
-        if (unlikely(!batch_.ok(pk.job))) bad = DropReason::crypto_error;
-        else if (unlikely(!icv_equal(tag[i], icv))) bad = DropReason::bad_icv;
+        net::DropReason bad = net::kPass;
+        if (unlikely(!batch_.ok(pk.job))) bad = net::DropReason::crypto_error;
+        else if (unlikely(!icv_equal(tag[i], icv))) bad = net::DropReason::bad_icv;
         else if (unlikely(!replay.update(sa.replay_last, in_.window(sa), pk.seq)))
-            bad = DropReason::replay;  // a duplicate earlier in this burst
-        if (bad != kPass) {
+            bad = net::DropReason::replay;  // a duplicate earlier in this burst
+        if (bad != net::kPass) {
             why[i] = bad;
             bump(in_.drops(pk.slot));
             continue;
@@ -152,22 +152,22 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         const uint32_t pad_len = icv[-2];
         const uint8_t next = icv[-1];
         if (unlikely(kMinEspLen + pad_len > pk.esp_len)) {
-            bad = DropReason::bad_trailer;
+            bad = net::DropReason::bad_trailer;
         } else {
             const uint32_t payload_len = pk.esp_len - kMinEspLen - pad_len;
             const uint8_t* l4 = pk.esp + kEspHeaderLen;
-            if (unlikely(!padding_ok(l4 + payload_len, pad_len))) bad = DropReason::bad_trailer;
-            else if (unlikely(next == kNoNextHeader)) bad = DropReason::dummy_packet;
-            else if (unlikely(next != kProtoUdp && next != kProtoTcp))
-                bad = DropReason::bad_inner_protocol;
-            else if (unlikely(payload_len < (next == kProtoUdp ? 8u : 20u)))
-                bad = DropReason::too_short;
+            if (unlikely(!padding_ok(l4 + payload_len, pad_len))) bad = net::DropReason::bad_trailer;
+            else if (unlikely(next == net::kNoNextHeader)) bad = net::DropReason::dummy_packet;
+            else if (unlikely(next != net::kProtoUdp && next != net::kProtoTcp))
+                bad = net::DropReason::bad_inner_protocol;
+            else if (unlikely(payload_len < (next == net::kProtoUdp ? 8u : 20u)))
+                bad = net::DropReason::too_short;
             else if (unlikely(!selectors_match(sa, pk, l4)))
-                bad = DropReason::selector_mismatch;
+                bad = net::DropReason::selector_mismatch;
         }
-        if (bad != kPass) {
+        if (bad != net::kPass) {
             why[i] = bad;
-            if (bad != DropReason::dummy_packet) bump(in_.drops(pk.slot));  // the sender's error
+            if (bad != net::DropReason::dummy_packet) bump(in_.drops(pk.slot));  // the sender's error
             continue;
         }
         rte_mbuf* m = pkts[i];
@@ -176,7 +176,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
         // are then forwarded from the wide stores of the move, not stalled by them.
         shift_forward_8(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len);
         rte_pktmbuf_adj(m, kEspHeaderLen);
-        patch_ip(pk.ip + kEspHeaderLen, pk.info, next, -int32_t(kMinEspLen + pad_len));
+        net::patch_ip(pk.ip + kEspHeaderLen, pk.info, next, -int32_t(kMinEspLen + pad_len));
         m->data_len = uint16_t(l2_len + pk.info.total_len);  // drops trailer and L2 padding
         m->pkt_len = m->data_len;
         bump(sa.packets);
@@ -190,7 +190,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t 
     }
 
     for (uint32_t i = 0; i < n; ++i)
-        if (why[i] != kPass) drops_.add(why[i]);
+        if (why[i] != net::kPass) drops_.add(why[i]);
 }
 
 }  // namespace pcscf::esp

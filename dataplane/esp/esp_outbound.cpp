@@ -11,7 +11,7 @@
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
-#include "dataplane/esp/mbuf_ip.hpp"
+#include "net/mbuf_ip.hpp"
 #include "dataplane/esp/shared_counter.hpp"
 
 namespace pcscf::esp {
@@ -24,7 +24,7 @@ constexpr uint32_t kMaxTailLen = 3 + kEspTrailerLen + kIcvLen;  // padding, trai
 
 struct OutboundPacket {
     uint8_t* ip;
-    IpInfo info;
+    net::IpInfo info;
     OutboundKey key;
     int32_t pos;   // SA position in the table
     uint32_t job;  // index in the HMAC batch
@@ -50,7 +50,7 @@ void store_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
 
 }  // namespace
 
-uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reasons,
+uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
                          uint16_t l2_len) noexcept {
     assert(reasons.size() >= pkts.size());
     for (size_t off = 0; off < pkts.size(); off += kChunk)
@@ -59,7 +59,7 @@ uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<DropReason> reaso
     return partition_good(pkts, reasons.data());
 }
 
-void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t l2_len) noexcept {
+void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint16_t l2_len) noexcept {
     OutboundPacket p[kChunk];
     const OutboundKey* keys[kChunk];
     int32_t pos[kChunk];
@@ -69,27 +69,27 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
     batch_.clear();
 
     // Pass 1: headers and lookup keys.
-    prefetch_first(pkts);
+    net::prefetch_first(pkts);
     for (uint32_t i = 0; i < n; ++i) {
-        prefetch_ahead(pkts, i);
+        net::prefetch_ahead(pkts, i);
         rte_mbuf* m = pkts[i];
-        const IpInfo& info = p[i].info;
-        why[i] = parse_mbuf_ip(m, l2_len, p[i].ip, p[i].info);
-        if (unlikely(why[i] != kPass)) continue;
-        if (unlikely(info.proto != kProtoUdp && info.proto != kProtoTcp)) {
-            why[i] = DropReason::bad_inner_protocol;
+        const net::IpInfo& info = p[i].info;
+        why[i] = net::parse_mbuf_ip(m, l2_len, p[i].ip, p[i].info);
+        if (unlikely(why[i] != net::kPass)) continue;
+        if (unlikely(info.proto != net::kProtoUdp && info.proto != net::kProtoTcp)) {
+            why[i] = net::DropReason::bad_inner_protocol;
             continue;
         }
         const uint32_t l4_len = info.total_len - info.l3_len;
-        if (unlikely(l4_len < (info.proto == kProtoUdp ? 8u : 20u))) {
-            why[i] = DropReason::too_short;
+        if (unlikely(l4_len < (info.proto == net::kProtoUdp ? 8u : 20u))) {
+            why[i] = net::DropReason::too_short;
             continue;
         }
         const uint8_t* l4 = p[i].ip + info.l3_len;
         // Pass 2 moves the headers 8 bytes back (into the headroom's last line, when the
         // frame starts on a line) and writes the trailer after the payload it hashes.
-        prefetch_for_write(rte_pktmbuf_mtod(m, uint8_t*) - kEspHeaderLen);
-        prefetch_rest(p[i].ip, p[i].ip + info.total_len + kMaxTailLen);
+        net::prefetch_for_write(rte_pktmbuf_mtod(m, uint8_t*) - kEspHeaderLen);
+        net::prefetch_rest(p[i].ip, p[i].ip + info.total_len + kMaxTailLen);
         p[i].key = OutboundKey{info.dst(p[i].ip), load_be16(l4 + 2), load_be16(l4)};
         keys[nk] = &p[i].key;
         owner[nk++] = i;
@@ -103,11 +103,11 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         rte_mbuf* m = pkts[i];
         pk.pos = pos[k];
         if (unlikely(pk.pos < 0)) {
-            why[i] = DropReason::no_outbound_sa;
+            why[i] = net::DropReason::no_outbound_sa;
             continue;
         }
         OutboundSa& sa = out_.at(pk.pos);
-        DropReason bad = kPass;
+        net::DropReason bad = net::kPass;
         const uint32_t payload_len = pk.info.total_len - pk.info.l3_len;
         const uint32_t pad_len = (4 - ((payload_len + kEspTrailerLen) & 3)) & 3;
         const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
@@ -115,24 +115,24 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides.
         if (unlikely((pk.info.version == 4) != sa.sel.ue_addr.is_v4() ||
                      (!sa.pcscf_addr.is_unspecified() && pk.info.src(pk.ip) != sa.pcscf_addr))) {
-            bad = DropReason::selector_mismatch;
+            bad = net::DropReason::selector_mismatch;
         } else if (unlikely(sa.seq >= kMaxSeq)) {
-            bad = DropReason::seq_exhausted;
+            bad = net::DropReason::seq_exhausted;
             if (!(sa.flags & OutboundSa::kExhaustedReported)) {
                 sa.flags |= OutboundSa::kExhaustedReported;
                 raise(EventKind::seq_exhausted, Direction::outbound, sa.spi, sa.cookie, sa.seq);
             }
         } else if (unlikely(pk.info.total_len + kEspHeaderLen + tail_len > kMaxIpLen)) {
-            bad = DropReason::too_long;
+            bad = net::DropReason::too_long;
         } else {
             // Whatever follows the IP datagram (L2 padding) goes before the trailer is added.
             m->data_len = uint16_t(l2_len + pk.info.total_len);
             m->pkt_len = m->data_len;
             if (unlikely(rte_pktmbuf_headroom(m) < kEspHeaderLen ||
                          rte_pktmbuf_tailroom(m) < tail_len))
-                bad = DropReason::no_room;
+                bad = net::DropReason::no_room;
         }
-        if (bad != kPass) {
+        if (bad != net::kPass) {
             why[i] = bad;
             bump(sa.drops);
             continue;
@@ -155,7 +155,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         m->data_len = uint16_t(m->data_len + tail_len);
         m->pkt_len = m->data_len;
         store_trailer(tail, pad_len, inner);
-        patch_ip(pk.ip, pk.info, kProtoEsp, int32_t(kEspHeaderLen + tail_len));
+        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
         pk.job = batch_.add(sa.alg, sa.key, esp,
                             kEspHeaderLen + payload_len + pad_len + kEspTrailerLen,
                             tail + pad_len + kEspTrailerLen);
@@ -165,10 +165,10 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
     // Pass 3: ICV status and counters.
     for (uint32_t k = 0; k < nk; ++k) {
         const uint32_t i = owner[k];
-        if (why[i] != kPass) continue;
+        if (why[i] != net::kPass) continue;
         OutboundSa& sa = out_.at(p[i].pos);
         if (unlikely(!batch_.ok(p[i].job))) {
-            why[i] = DropReason::crypto_error;
+            why[i] = net::DropReason::crypto_error;
             bump(sa.drops);
             continue;
         }
@@ -178,7 +178,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, DropReason* why, uint16_t
         stats_.out_bytes += pkts[i]->data_len;
     }
     for (uint32_t i = 0; i < n; ++i)
-        if (why[i] != kPass) drops_.add(why[i]);
+        if (why[i] != net::kPass) drops_.add(why[i]);
 }
 
 }  // namespace pcscf::esp

@@ -10,7 +10,7 @@
 #include <array>
 #include <cstdint>
 
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
 

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "dataplane/esp/replay_window.hpp"
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
 
@@ -30,8 +30,8 @@ struct alignas(64) InboundSa {
     uint64_t packets;
     // Line 1: selectors checked after decapsulation, counters, and the replay bitmap when
     // the window is the default 64 (larger bitmaps follow the record).
-    IpAddr ue_addr;
-    IpAddr pcscf_addr;
+    net::IpAddr ue_addr;
+    net::IpAddr pcscf_addr;
     uint64_t bytes;
     uint64_t cookie;
     uint64_t window[2];

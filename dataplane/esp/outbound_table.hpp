@@ -17,12 +17,12 @@
 #include <expected>
 #include <string>
 
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
 
 struct alignas(8) OutboundKey {
-    IpAddr ue_addr;
+    net::IpAddr ue_addr;
     uint16_t ue_port = 0;     // host order
     uint16_t pcscf_port = 0;  // host order
     friend bool operator==(const OutboundKey& a, const OutboundKey& b) noexcept {
@@ -42,7 +42,7 @@ struct alignas(64) OutboundSa {
     HmacKey key;
     uint64_t cookie;
     // Line 1: the lookup key, the source selector and counters.
-    IpAddr pcscf_addr;  // unspecified = any source address
+    net::IpAddr pcscf_addr;  // unspecified = any source address
     OutboundKey sel;
     uint64_t packets;
     uint64_t bytes;

@@ -11,7 +11,7 @@
 
 namespace pcscf::ipfrag {
 
-using esp::DropReason;
+using net::DropReason;
 
 namespace {
 constexpr uint16_t kMaxL2 = 32;

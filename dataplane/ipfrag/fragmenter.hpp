@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <span>
 
-#include "dataplane/esp/drop_reason.hpp"
+#include "net/drop_reason.hpp"
 
 namespace pcscf::ipfrag {
 
@@ -36,7 +36,7 @@ public:
     // Splits an Ethernet frame so each IP packet is at most `mtu` bytes. Returns the number
     // of frames written to `out`, or 0 with `why` set. Always consumes `frame`.
     uint16_t fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu, std::span<rte_mbuf*> out,
-                      esp::DropReason& why) noexcept;
+                      net::DropReason& why) noexcept;
 
 private:
     rte_mempool* direct_;

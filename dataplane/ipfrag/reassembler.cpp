@@ -13,7 +13,7 @@
 
 namespace pcscf::ipfrag {
 
-using esp::DropReason;
+using net::DropReason;
 
 namespace {
 constexpr uint32_t kBucketEntries = 8;  // flows per hash bucket (associativity)
@@ -85,7 +85,7 @@ bool Reassembler::wanted(const rte_mbuf* m, uint16_t l2_len) noexcept {
 }
 
 rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
-                           esp::DropCounters& drops) noexcept {
+                           net::DropCounters& drops) noexcept {
     auto invalid = [&]() -> rte_mbuf* {
         drops.add(DropReason::fragment_invalid);
         rte_pktmbuf_free(m);
@@ -131,7 +131,7 @@ rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
 
 // One contiguous buffer (the engine and the frame classifier read the packet in place),
 // with a valid IPv4 header checksum (the library leaves it to a TX offload we do not use).
-rte_mbuf* Reassembler::linearize(rte_mbuf* chain, esp::DropCounters& drops) noexcept {
+rte_mbuf* Reassembler::linearize(rte_mbuf* chain, net::DropCounters& drops) noexcept {
     const uint32_t ip_len = chain->pkt_len - chain->l2_len;
     if (ip_len > max_datagram_) {
         drops.add(ip_len > kMaxIpLen ? DropReason::fragment_invalid : DropReason::reassembly_failed);
@@ -167,14 +167,14 @@ rte_mbuf* Reassembler::linearize(rte_mbuf* chain, esp::DropCounters& drops) noex
     return flat;
 }
 
-void Reassembler::expire(uint64_t now_tsc, esp::DropCounters& drops) noexcept {
+void Reassembler::expire(uint64_t now_tsc, net::DropCounters& drops) noexcept {
     for (auto* t : tables_) {  // the death row holds a bounded number: emptied per table
         rte_ip_frag_table_del_expired_entries(t, &death_row_, now_tsc);
         free_dropped(drops, DropReason::reassembly_timeout);
     }
 }
 
-void Reassembler::free_dropped(esp::DropCounters& drops, DropReason why) noexcept {
+void Reassembler::free_dropped(net::DropCounters& drops, DropReason why) noexcept {
     if (death_row_.cnt == 0) return;
     drops.count[size_t(why)] += death_row_.cnt;
     rte_ip_frag_free_death_row(&death_row_, 0);

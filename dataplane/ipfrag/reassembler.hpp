@@ -21,7 +21,7 @@
 #include <expected>
 #include <string>
 
-#include "dataplane/esp/drop_reason.hpp"
+#include "net/drop_reason.hpp"
 
 namespace pcscf::ipfrag {
 
@@ -50,16 +50,16 @@ public:
     // its first fragment, once the last piece arrives; nullptr while incomplete or when
     // something was dropped, each dropped mbuf counted in `drops`. Always consumes `frame`.
     rte_mbuf* add(rte_mbuf* frame, uint16_t l2_len, uint64_t now_tsc,
-                  esp::DropCounters& drops) noexcept;
+                  net::DropCounters& drops) noexcept;
     // Drops datagrams older than the timeout (counted as reassembly_timeout).
-    void expire(uint64_t now_tsc, esp::DropCounters& drops) noexcept;
+    void expire(uint64_t now_tsc, net::DropCounters& drops) noexcept;
 
 private:
     static constexpr size_t kTables = 3;  // ESP, UDP, TCP
     Reassembler(std::array<rte_ip_frag_tbl*, kTables> t, rte_mempool* big, uint32_t max_datagram) noexcept
         : tables_(t), big_(big), max_datagram_(max_datagram) {}
-    rte_mbuf* linearize(rte_mbuf* chain, esp::DropCounters& drops) noexcept;
-    void free_dropped(esp::DropCounters& drops, esp::DropReason why) noexcept;
+    rte_mbuf* linearize(rte_mbuf* chain, net::DropCounters& drops) noexcept;
+    void free_dropped(net::DropCounters& drops, net::DropReason why) noexcept;
 
     std::array<rte_ip_frag_tbl*, kTables> tables_{};
     rte_ip_frag_death_row death_row_{};

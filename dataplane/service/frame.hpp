@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "dataplane/esp/ip_header.hpp"
-#include "dataplane/esp/mbuf_ip.hpp"
+#include "net/ip_header.hpp"
+#include "net/mbuf_ip.hpp"
 #include "dataplane/service/service_config.hpp"
 
 namespace pcscf::dp {
@@ -24,12 +24,12 @@ inline constexpr uint16_t kEtherIpv4 = 0x0800, kEtherIpv6 = 0x86dd;
 class LocalAddrs {
 public:
     static constexpr size_t kMax = 8;
-    bool add(const esp::IpAddr& a) noexcept {
+    bool add(const net::IpAddr& a) noexcept {
         if (n_ == kMax) return false;
         v_[n_++] = a;
         return true;
     }
-    bool contains(const esp::IpAddr& a) const noexcept {
+    bool contains(const net::IpAddr& a) const noexcept {
         for (size_t i = 0; i < n_; ++i)
             if (v_[i] == a) return true;
         return false;
@@ -37,7 +37,7 @@ public:
     size_t size() const noexcept { return n_; }
 
 private:
-    std::array<esp::IpAddr, kMax> v_{};
+    std::array<net::IpAddr, kMax> v_{};
     size_t n_ = 0;
 };
 
@@ -52,16 +52,16 @@ enum class FrameKind : uint8_t {
 
 struct FrameInfo {
     FrameKind kind = FrameKind::pass;
-    esp::DropReason reason = esp::DropReason::too_short;
+    net::DropReason reason = net::DropReason::too_short;
     uint32_t spi = 0;       // esp
-    esp::IpAddr peer;       // protect: the destination (the UE)
+    net::IpAddr peer;       // protect: the destination (the UE)
 };
 
 namespace detail {
 inline uint16_t be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
 
 // The IP packet of an Ethernet frame, or `pass` for anything that is not IPv4/IPv6.
-inline bool ip_of(const rte_mbuf* m, const uint8_t*& ip, esp::IpInfo& info, FrameInfo& out) noexcept {
+inline bool ip_of(const rte_mbuf* m, const uint8_t*& ip, net::IpInfo& info, FrameInfo& out) noexcept {
     if (m->nb_segs != 1 || m->data_len < kEthLen + 1) {
         out.kind = m->nb_segs != 1 ? FrameKind::pass : FrameKind::drop;
         return false;
@@ -73,9 +73,9 @@ inline bool ip_of(const rte_mbuf* m, const uint8_t*& ip, esp::IpInfo& info, Fram
         return false;
     }
     ip = eth + kEthLen;
-    const esp::DropReason why = esp::parse_ip_of(m, ip, m->data_len - kEthLen, info);
-    if (why != esp::kPass) {
-        out.kind = why == esp::DropReason::ip_fragment ? FrameKind::fragment : FrameKind::drop;
+    const net::DropReason why = net::parse_ip_of(m, ip, m->data_len - kEthLen, info);
+    if (why != net::kPass) {
+        out.kind = why == net::DropReason::ip_fragment ? FrameKind::fragment : FrameKind::drop;
         out.reason = why;
         return false;
     }
@@ -87,22 +87,22 @@ inline FrameInfo classify_access(const rte_mbuf* m, const LocalAddrs& local,
                                  PortRange protected_ports) noexcept {
     FrameInfo out;
     const uint8_t* ip;
-    esp::IpInfo info;
+    net::IpInfo info;
     if (!detail::ip_of(m, ip, info, out)) return out;
     if (!local.contains(info.dst(ip))) return out;  // multicast ND, broadcast...: the kernel's
     const uint8_t* l4 = ip + info.l3_len;
     const uint32_t l4_len = info.total_len - info.l3_len;
-    if (info.proto == esp::kProtoEsp) {
+    if (info.proto == net::kProtoEsp) {
         if (l4_len < 8) {
             out.kind = FrameKind::drop;
-            out.reason = esp::DropReason::too_short;
+            out.reason = net::DropReason::too_short;
             return out;
         }
         out.kind = FrameKind::esp;
         out.spi = uint32_t(detail::be16(l4)) << 16 | detail::be16(l4 + 2);
         return out;
     }
-    if ((info.proto == esp::kProtoUdp || info.proto == esp::kProtoTcp) && l4_len >= 4 &&
+    if ((info.proto == net::kProtoUdp || info.proto == net::kProtoTcp) && l4_len >= 4 &&
         protected_ports.contains(detail::be16(l4 + 2)))
         out.kind = FrameKind::protected_plain;
     return out;
@@ -117,13 +117,13 @@ inline void mark_ip_checked(rte_mbuf* m) noexcept {
 inline FrameInfo classify_tap(const rte_mbuf* m, PortRange protected_ports) noexcept {
     FrameInfo out;
     const uint8_t* ip;
-    esp::IpInfo info;
+    net::IpInfo info;
     if (!detail::ip_of(m, ip, info, out)) {
         if (out.kind == FrameKind::drop) out.kind = FrameKind::pass;  // the kernel's own output
         return out;
     }
     const uint8_t* l4 = ip + info.l3_len;
-    if ((info.proto == esp::kProtoUdp || info.proto == esp::kProtoTcp) &&
+    if ((info.proto == net::kProtoUdp || info.proto == net::kProtoTcp) &&
         info.total_len - info.l3_len >= 4 && protected_ports.contains(detail::be16(l4))) {
         out.kind = FrameKind::protect;
         out.peer = info.dst(ip);

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/esp/sa_channel.hpp"
+#include "sa_contract/sa_channel.hpp"
 
 namespace pcscf::dp {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "dataplane/esp/engine.hpp"
-#include "dataplane/esp/ip_addr.hpp"
+#include "net/ip_addr.hpp"
 
 namespace pcscf::dp {
 
@@ -22,7 +22,7 @@ inline constexpr uint16_t kMaxBurst = 64;
 struct ServiceConfig {
     std::string access_port;                 // DPDK port name, e.g. net_af_packet0 or a PCI address
     std::string tap_name = "pcscf0";         // the kernel's side of the exception path
-    std::vector<esp::IpAddr> local_addrs;    // the P-CSCF's access addresses (v4 and/or v6)
+    std::vector<net::IpAddr> local_addrs;    // the P-CSCF's access addresses (v4 and/or v6)
     PortRange protected_ports{5100, 5199};
     uint32_t workers = 1;
     std::vector<unsigned> worker_lcores;     // one per worker

@@ -6,13 +6,13 @@
 
 #include <cerrno>
 
-#include "dataplane/esp/mbuf_ip.hpp"
-#include "dataplane/service/owner.hpp"
+#include "net/mbuf_ip.hpp"
+#include "sa_contract/owner.hpp"
 #include "dataplane/service/record_apply.hpp"
 
 namespace pcscf::dp {
 
-using esp::DropReason;
+using net::DropReason;
 
 std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& cfg, uint32_t index,
                                                           rte_mempool* pkt, rte_mempool* big,
@@ -91,9 +91,9 @@ uint32_t Worker::poll() noexcept {
 // Classification is the first to read a received frame: its mbuf and headers come from
 // the NIC (or another core), so they are fetched a few frames ahead, not missed one by one.
 void Worker::sort_burst(std::span<rte_mbuf*> rx, void (Worker::*sort)(rte_mbuf*)) noexcept {
-    esp::prefetch_first(rx);
+    net::prefetch_first(rx);
     for (uint32_t i = 0; i < rx.size(); ++i) {
-        esp::prefetch_ahead(rx, i);
+        net::prefetch_ahead(rx, i);
         (this->*sort)(rx[i]);
     }
 }
@@ -113,7 +113,7 @@ void Worker::look_at_records() noexcept {
         return;
     }
     for (const auto run : {looked_at_.first, looked_at_.second})
-        esp::prefetch_lines(run.data(), run.data() + run.size());
+        net::prefetch_lines(run.data(), run.data() + run.size());
     stats_.record_cycles += rte_rdtsc() - now_;
 }
 
@@ -138,16 +138,11 @@ void Worker::apply_records() noexcept {
     stats_.record_cycles += rte_rdtsc() - now_;  // now_: this poll's start, just before
 }
 
-uint32_t Worker::owner_of_spi(uint32_t spi) const noexcept {
-    const esp::SpiLayout& l = parts_.engine->config().spi;
-    return l.contains(spi) ? l.owner(spi) : parts_.index;  // outside: unknown here too
-}
-
 void Worker::from_access(rte_mbuf* m) noexcept {
     const FrameInfo f = classify_access(m, local_, cfg_.protected_ports);
     switch (f.kind) {
         case FrameKind::esp: {
-            const uint32_t owner = owner_of_spi(f.spi);
+            const uint32_t owner = esp::owner_of_spi(f.spi, parts_.engine->config().spi, parts_.index);
             mark_ip_checked(m);
             if (owner != parts_.index) return hand_off(rings_.hand_esp(owner, m), m);
             if (esp_.n == kMaxBurst) verify(esp_);
@@ -184,7 +179,7 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
     const FrameInfo f = classify_tap(m, cfg_.protected_ports);
     switch (f.kind) {
         case FrameKind::protect: {
-            const uint32_t owner = owner_of(f.peer, cfg_.workers);
+            const uint32_t owner = esp::owner_of(f.peer, cfg_.workers);
             mark_ip_checked(m);
             if (owner != parts_.index) return hand_off(rings_.hand_plain(owner, m), m);
             if (plain_.n == kMaxBurst) protect(plain_);

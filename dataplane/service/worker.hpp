@@ -82,10 +82,9 @@ private:
     void pass_to_tap(rte_mbuf* m) noexcept;
     void pass_to_access(rte_mbuf* m) noexcept;
     void hand_off(bool handed, rte_mbuf* m) noexcept;  // counts, or drops m
-    void drop(rte_mbuf* m, esp::DropReason r) noexcept;
+    void drop(rte_mbuf* m, net::DropReason r) noexcept;
     void post_events() noexcept;
     void sort_burst(std::span<rte_mbuf*> rx, void (Worker::*sort)(rte_mbuf*)) noexcept;
-    uint32_t owner_of_spi(uint32_t spi) const noexcept;
 
     const ServiceConfig& cfg_;
     const LocalAddrs& local_;

@@ -4,7 +4,7 @@
 // writes them; readers (telemetry) read them while it runs and tolerate staleness.
 #include <cstdint>
 
-#include "dataplane/esp/drop_reason.hpp"
+#include "net/drop_reason.hpp"
 
 namespace pcscf::dp {
 
@@ -30,7 +30,7 @@ struct alignas(64) WorkerStats {
 #define PCSCF_X(name, text) uint64_t name = 0;
     PCSCF_WORKER_COUNTERS(PCSCF_X)
 #undef PCSCF_X
-    esp::DropCounters drops;  // service-level reasons; the engine keeps its own
+    net::DropCounters drops;  // service-level reasons; the engine keeps its own
 };
 
 }  // namespace pcscf::dp

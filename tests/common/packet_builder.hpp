@@ -5,12 +5,12 @@
 #include <span>
 #include <vector>
 
-#include "dataplane/esp/ip_addr.hpp"
+#include "net/ip_addr.hpp"
 
 namespace pcscf::test {
 
 struct Flow {
-    esp::IpAddr src, dst;
+    net::IpAddr src, dst;
     uint16_t sport = 0, dport = 0;
     uint8_t proto = 17;  // 17 UDP, 6 TCP
     bool force_v6 = false;  // IPv6 even from ::ffff:a.b.c.d (IpAddr's form of IPv4)

@@ -23,9 +23,9 @@ namespace pcscf::test {
 
 using namespace std::chrono_literals;
 
-inline esp::IpAddr loopback(uint8_t host) {
+inline net::IpAddr loopback(uint8_t host) {
     const uint32_t pid = uint32_t(::getpid());
-    return *esp::IpAddr::parse("127." + std::to_string(1 + (pid >> 8) % 254) + "." +
+    return *net::IpAddr::parse("127." + std::to_string(1 + (pid >> 8) % 254) + "." +
                                std::to_string(pid & 0xff) + "." + std::to_string(host));
 }
 
@@ -48,9 +48,9 @@ struct Peer {
 class ProxyRig : public SaRig {
 public:
     static constexpr uint16_t kSipPort = 5060, kPortPs = 5101, kCorePort = 5070;
-    const esp::IpAddr pcscf = loopback(1), ue_addr = loopback(2), core_addr = loopback(3);
+    const net::IpAddr pcscf = loopback(1), ue_addr = loopback(2), core_addr = loopback(3);
 
-    explicit ProxyRig(secagree::RegistrarConfig rc = {}) : reg_cfg(rc), reg(*sas, rc, pcscf, esp::IpAddr{}) {
+    explicit ProxyRig(secagree::RegistrarConfig rc = {}) : reg_cfg(rc), reg(*sas, rc, pcscf, net::IpAddr{}) {
         sas->set_listener([this](const ctl::SaInfo& sa, const esp::SaEvent& e) { reg.on_sa_event(sa, e); });
         proxy::ProxyConfig pc;
         pc.access = {pcscf};

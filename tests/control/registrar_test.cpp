@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "control/secagree/registrar.hpp"
-#include "dataplane/service/owner.hpp"
+#include "sa_contract/owner.hpp"
 #include "tests/control/sa_rig.hpp"
 
 namespace pcscf::secagree {
@@ -11,9 +11,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const esp::IpAddr kUe = *esp::IpAddr::parse("2001:db8:1::10");
-const esp::IpAddr kPcscf6 = *esp::IpAddr::parse("2001:db8:f::1");
-const esp::IpAddr kPcscf4 = *esp::IpAddr::parse("192.0.2.1");
+const net::IpAddr kUe = *net::IpAddr::parse("2001:db8:1::10");
+const net::IpAddr kPcscf6 = *net::IpAddr::parse("2001:db8:f::1");
+const net::IpAddr kPcscf4 = *net::IpAddr::parse("192.0.2.1");
 const std::string kImpi = "user@ims.example";
 const std::string kImpu = "sip:user@ims.example";
 constexpr uint8_t kIk[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
@@ -496,7 +496,7 @@ TEST_F(RegistrarTest, ASetAWorkerRefusesEndsTheAttemptWithNothingLeft) {
     squatter.sa.pcscf_addr = kPcscf6;
     squatter.sa.ue_port = 6000;
     squatter.sa.pcscf_port = 5101;
-    auto& owner = *engines[dp::owner_of(kUe, kWorkers)];
+    auto& owner = *engines[esp::owner_of(kUe, kWorkers)];
     ASSERT_EQ(owner.apply(squatter), 0);
     ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
     ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
@@ -515,9 +515,9 @@ TEST_F(RegistrarTest, ASetAWorkerRefusesEndsTheAttemptWithNothingLeft) {
 
 // Rule 3 counts the IMPI's SAs on every address it registers from.
 TEST_F(RegistrarTest, AtMostSixSasPerDirectionForAnImpiWhateverItsAddresses) {
-    const esp::IpAddr addrs[] = {kUe, *esp::IpAddr::parse("2001:db8:1::11"), *esp::IpAddr::parse("192.0.2.12"),
-                                 *esp::IpAddr::parse("2001:db8:1::13")};
-    auto attempt = [&](const esp::IpAddr& ue, uint16_t port_c) {
+    const net::IpAddr addrs[] = {kUe, *net::IpAddr::parse("2001:db8:1::11"), *net::IpAddr::parse("192.0.2.12"),
+                                 *net::IpAddr::parse("2001:db8:1::13")};
+    auto attempt = [&](const net::IpAddr& ue, uint16_t port_c) {
         Sm1 m = sm1(port_c);
         m.from.ue = ue;
         auto one = reg.on_sm1(m, now);

@@ -10,7 +10,7 @@
 
 #include "control/sa/sa_manager.hpp"
 #include "control/sa/sa_request_text.hpp"
-#include "dataplane/service/owner.hpp"
+#include "sa_contract/owner.hpp"
 #include "tests/control/sa_rig.hpp"
 
 namespace pcscf::ctl {
@@ -31,7 +31,7 @@ protected:
         r.dir = Direction::inbound;
         r.alg = esp::Alg::hmac_sha1_96;
         r.key.assign(20, 0x11);
-        r.ue = *esp::IpAddr::parse(ue);
+        r.ue = *net::IpAddr::parse(ue);
         r.ue_port = port;
         return r;
     }
@@ -39,7 +39,7 @@ protected:
         SaRequest r = inbound(ue);
         r.dir = Direction::outbound;
         r.spi = spi;
-        r.pcscf = *esp::IpAddr::parse("10.0.0.1");
+        r.pcscf = *net::IpAddr::parse("10.0.0.1");
         r.pcscf_port = pcscf_port;
         return r;
     }
@@ -51,7 +51,7 @@ TEST_F(SaManagerTest, InboundSpiIsAllocatedOnTheOwningWorkerAndActivatedByItsAck
     ASSERT_TRUE(id.has_value()) << id.error().message;
     auto sa = *sas->find(*id);
     EXPECT_EQ(sa.state, SaState::pending);
-    EXPECT_EQ(sa.worker, dp::owner_of(*esp::IpAddr::parse("192.0.2.10"), kWorkers));
+    EXPECT_EQ(sa.worker, esp::owner_of(*net::IpAddr::parse("192.0.2.10"), kWorkers));
     EXPECT_TRUE(layout.contains(sa.cfg.spi));
     EXPECT_EQ(layout.owner(sa.cfg.spi), sa.worker) << "the SPI must name its worker";
     EXPECT_EQ(engines[sa.worker]->find_inbound(sa.cfg.spi), nullptr) << "applied before the worker ran";
@@ -66,7 +66,7 @@ TEST_F(SaManagerTest, InboundSpiIsAllocatedOnTheOwningWorkerAndActivatedByItsAck
 
 TEST_F(SaManagerTest, AllocatedSpisAvoidTheUesAndNeverRepeat) {
     SaRequest r = inbound("192.0.2.10");
-    const uint32_t w = dp::owner_of(r.ue, kWorkers);
+    const uint32_t w = esp::owner_of(r.ue, kWorkers);
     r.avoid_spis = {layout.spi_of(w, 0), layout.spi_of(w, 1)};
     std::set<uint32_t> seen;
     for (uint16_t p = 1; p <= 10; ++p) {

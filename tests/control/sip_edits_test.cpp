@@ -10,8 +10,8 @@ namespace {
 
 using sip::HeaderKind;
 
-const esp::IpAddr kUe = *esp::IpAddr::parse("2001::1:d1ae:bb37:d9c9:81d0");
-const Hop kMe{"UDP", *esp::IpAddr::parse("2001:0:0:1::2"), 5060};
+const net::IpAddr kUe = *net::IpAddr::parse("2001::1:d1ae:bb37:d9c9:81d0");
+const Hop kMe{"UDP", *net::IpAddr::parse("2001:0:0:1::2"), 5060};
 
 struct Parsed {
     std::string bytes;
@@ -63,7 +63,7 @@ TEST(SipEdits, Sm1GoesToTheCoreWithoutSecAgreeAndWithPathAndOurVia) {
     const auto path = sip::name_addrs(m, HeaderKind::path);
     ASSERT_TRUE(path.has_value());
     ASSERT_EQ(path->size(), 1u);
-    EXPECT_EQ(*esp::IpAddr::parse(path->front().uri.host.address()), kMe.addr);
+    EXPECT_EQ(*net::IpAddr::parse(path->front().uri.host.address()), kMe.addr);
     EXPECT_EQ(m.body(), sm1.m.body());
 }
 
@@ -110,7 +110,7 @@ TEST(SipEdits, ChallengeLosesTheKeysAndCarriesOurSecurityServer) {
 
 TEST(SipEdits, ViaSentByMustBeThePacketsSourceAddress) {
     const auto sm1 = fixture("step1_register.sip");
-    EXPECT_FALSE(check_via_sent_by(*sip::top_via(sm1.m), {*esp::IpAddr::parse("2001::99"), 5060, 5060, false}).has_value());
+    EXPECT_FALSE(check_via_sent_by(*sip::top_via(sm1.m), {*net::IpAddr::parse("2001::99"), 5060, 5060, false}).has_value());
     // The seed's UE names port 5060 in Via and sends from 42368 (TCP); over UDP a UE names
     // port_us and sends from port_uc. The port is not the packet's, and that is allowed.
     EXPECT_TRUE(check_via_sent_by(*sip::top_via(sm1.m), {kUe, 42368, 5060, false}).has_value());

@@ -14,7 +14,7 @@
 namespace pcscf::proxy {
 namespace {
 
-const esp::IpAddr kLo = *esp::IpAddr::parse("127.0.0.1");
+const net::IpAddr kLo = *net::IpAddr::parse("127.0.0.1");
 
 std::string msg(int n) {
     const std::string body = "hello " + std::to_string(n);

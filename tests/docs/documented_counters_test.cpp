@@ -8,7 +8,7 @@
 #include <string>
 
 #include "control/proxy/proxy_drops.hpp"
-#include "dataplane/esp/drop_reason.hpp"
+#include "net/drop_reason.hpp"
 #include "dataplane/service/worker_stats.hpp"
 
 namespace pcscf::dp {
@@ -29,8 +29,8 @@ void expect_row(const std::string& doc, std::string_view name, std::string_view 
 TEST(DocumentedCounters, EveryDropReasonHasItsRow) {
     const std::string doc = operations_md();
     ASSERT_FALSE(doc.empty());
-    for (size_t i = 0; i < esp::kDropReasonCount; ++i)
-        expect_row(doc, esp::kDropReasonNames[i], esp::kDropReasonText[i]);
+    for (size_t i = 0; i < net::kDropReasonCount; ++i)
+        expect_row(doc, net::kDropReasonNames[i], net::kDropReasonText[i]);
 }
 
 TEST(DocumentedCounters, EveryWorkerCounterHasItsRow) {

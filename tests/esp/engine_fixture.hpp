@@ -7,20 +7,21 @@
 #include <vector>
 
 #include "dataplane/esp/engine.hpp"
-#include "dataplane/esp/hmac_key.hpp"
+#include "sa_contract/hmac_key.hpp"
 #include "tests/common/mbuf_util.hpp"
 
 namespace pcscf::test {
 
 using namespace pcscf::esp;
+using namespace pcscf::net;
 
 struct SaSpec {
     Direction dir = Direction::inbound;
     Alg alg = Alg::hmac_sha1_96;
     std::vector<uint8_t> key;  // empty: a fixed test key of the right length
     uint32_t spi = 0x1001;
-    IpAddr ue = *IpAddr::parse("192.0.2.10");
-    IpAddr pcscf = *IpAddr::parse("198.51.100.1");
+    net::IpAddr ue = *net::IpAddr::parse("192.0.2.10");
+    net::IpAddr pcscf = *net::IpAddr::parse("198.51.100.1");
     uint16_t ue_port = 38003;
     uint16_t pcscf_port = 50718;
 };
@@ -28,7 +29,7 @@ struct SaSpec {
 // One packet's fate through the engine.
 struct Result {
     bool ok = false;
-    DropReason reason = DropReason::too_short;
+    net::DropReason reason = net::DropReason::too_short;
     std::vector<uint8_t> bytes;  // the packet after processing, when ok
 };
 
@@ -84,7 +85,7 @@ protected:
             const size_t n = std::min<size_t>(1024, pkts.size() - off);
             for (size_t i = 0; i < n; ++i) burst.v.push_back(make_mbuf(pkts[off + i]));
             const std::vector<rte_mbuf*> orig = burst.v;
-            std::vector<DropReason> why(n);
+            std::vector<net::DropReason> why(n);
             const uint16_t good = dir == Direction::inbound
                                       ? engine->inbound(burst.v, why, l2_len)
                                       : engine->outbound(burst.v, why, l2_len);

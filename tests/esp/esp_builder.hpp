@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "dataplane/esp/hmac_batch.hpp"
-#include "dataplane/esp/hmac_key.hpp"
-#include "dataplane/esp/ip_header.hpp"
+#include "sa_contract/hmac_key.hpp"
+#include "net/ip_header.hpp"
 
 namespace pcscf::test {
 
@@ -25,7 +25,8 @@ struct Seal {
 
 inline std::vector<uint8_t> seal(IMB_MGR* mgr, const std::vector<uint8_t>& plain, const Seal& s) {
     using namespace pcscf::esp;
-    const IpInfo info = *parse_ip(plain.data(), uint32_t(plain.size()));
+    using namespace pcscf::net;
+    const net::IpInfo info = *net::parse_ip(plain.data(), uint32_t(plain.size()));
     const uint32_t payload = info.total_len - info.l3_len;
     const uint32_t pad = ((4 - ((payload + 2) & 3)) & 3) + s.extra_pad;
     std::vector<uint8_t> out(plain.begin(), plain.begin() + info.l3_len);
@@ -38,8 +39,8 @@ inline std::vector<uint8_t> seal(IMB_MGR* mgr, const std::vector<uint8_t>& plain
     out.push_back(s.next_header.value_or(info.proto));
     const size_t esp_off = info.l3_len;
     out.resize(out.size() + kIcvLen);
-    IpInfo patched = info;
-    patch_ip(out.data(), patched, kProtoEsp, int32_t(out.size() - plain.size()));
+    net::IpInfo patched = info;
+    net::patch_ip(out.data(), patched, net::kProtoEsp, int32_t(out.size() - plain.size()));
     HmacBatch b(mgr);
     b.add(s.alg, s.key, out.data() + esp_off, uint32_t(out.size() - esp_off - kIcvLen),
           out.data() + out.size() - kIcvLen);

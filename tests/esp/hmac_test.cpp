@@ -6,14 +6,15 @@
 #include <vector>
 
 #include "dataplane/esp/hmac_batch.hpp"
-#include "dataplane/esp/hmac_key.hpp"
-#include "dataplane/esp/imb_manager.hpp"
+#include "sa_contract/hmac_key.hpp"
+#include "sa_contract/imb_manager.hpp"
 #include "tests/common/hex.hpp"
 
 namespace pcscf::test {
 namespace {
 
 using namespace pcscf::esp;
+using namespace pcscf::net;
 
 struct Rfc2202Case {
     Alg alg;

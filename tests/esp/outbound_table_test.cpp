@@ -18,7 +18,7 @@ namespace {
 
 OutboundKey v4_key(uint32_t i, uint16_t ue_port = 5062, uint16_t pcscf_port = 5064) {
     const uint8_t b[4] = {10, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
-    return OutboundKey{IpAddr::v4(b), ue_port, pcscf_port};
+    return OutboundKey{net::IpAddr::v4(b), ue_port, pcscf_port};
 }
 
 OutboundKey v6_key(std::mt19937_64& rng) {

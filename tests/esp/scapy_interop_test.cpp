@@ -4,7 +4,7 @@
 // refused with the reason that bit deserves.
 #include <gtest/gtest.h>
 
-#include "dataplane/esp/ip_header.hpp"
+#include "net/ip_header.hpp"
 #include "tests/common/hex.hpp"
 #include "tests/esp/engine_fixture.hpp"
 #include "tests/common/vector_file.hpp"

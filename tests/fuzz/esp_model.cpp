@@ -10,9 +10,9 @@
 
 namespace pcscf::fuzz {
 
-using esp::DropReason;
-using esp::IpAddr;
-using esp::kPass;
+using net::DropReason;
+using net::IpAddr;
+using net::kPass;
 
 namespace {
 

@@ -8,9 +8,9 @@
 #include <set>
 #include <vector>
 
-#include "dataplane/esp/drop_reason.hpp"
-#include "dataplane/esp/ip_addr.hpp"
-#include "dataplane/esp/sa_config.hpp"
+#include "net/drop_reason.hpp"
+#include "net/ip_addr.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::fuzz {
 
@@ -18,7 +18,7 @@ struct ModelSa {
     esp::Alg alg = esp::Alg::hmac_sha1_96;
     uint32_t spi = 0;
     std::vector<uint8_t> key;  // raw, key_len(alg) bytes
-    esp::IpAddr ue, pcscf;     // pcscf unspecified: any
+    net::IpAddr ue, pcscf;     // pcscf unspecified: any
     uint16_t ue_port = 0, pcscf_port = 0;  // 0: any
     uint64_t cookie = 0;
 };
@@ -46,7 +46,7 @@ struct ModelPacket {
 };
 
 struct Verdict {
-    esp::DropReason reason = esp::kPass;
+    net::DropReason reason = net::kPass;
     int sa = -1;                  // index of the SA the packet counted against
     uint32_t seq = 0;
     uint32_t esp_bytes = 0;       // the ESP packet's IP length (the SA's byte counter)

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "dataplane/esp/engine.hpp"
-#include "dataplane/esp/hmac_key.hpp"
+#include "sa_contract/hmac_key.hpp"
 #include "tests/common/hex.hpp"
 #include "tests/common/mbuf_util.hpp"
 #include "tests/common/packet_builder.hpp"
@@ -31,6 +31,7 @@ namespace pcscf::fuzz {
 namespace {
 
 using namespace esp;
+using namespace net;
 
 constexpr uint32_t kWindows[] = {64, 100, 2048};  // inline bitmap, odd size, large
 constexpr uint32_t kMaxBurst = 80;                 // more than one engine chunk
@@ -75,7 +76,7 @@ std::vector<ModelSa> make_sas(uint8_t key_seed) {
     std::vector<ModelSa> out;
     for (size_t i = 0; i < std::size(kSas); ++i) {
         const SaTemplate& t = kSas[i];
-        ModelSa sa{t.alg, t.spi, {}, *IpAddr::parse(t.ue), *IpAddr::parse(t.pcscf),
+        ModelSa sa{t.alg, t.spi, {}, *net::IpAddr::parse(t.ue), *net::IpAddr::parse(t.pcscf),
                    t.ue_port, t.pcscf_port, t.spi * 10ull};
         for (uint32_t j = 0; j < key_len(t.alg); ++j) sa.key.push_back(uint8_t(key_seed * 37 + i * 101 + j * 13));
         out.push_back(sa);
@@ -128,9 +129,9 @@ uint32_t choose_seq(FuzzInput& in, Cursor& c, uint32_t window) {
 
 // The IPv6 packet of `flow` from and to v4-mapped addresses (an IPv4 SA must refuse it).
 std::vector<uint8_t> v4_mapped_ipv6(test::Flow flow, size_t payload_len) {
-    const IpAddr src = flow.src, dst = flow.dst;
-    flow.src = *IpAddr::parse("2001:db8::ff");
-    flow.dst = *IpAddr::parse("2001:db8::fe");
+    const net::IpAddr src = flow.src, dst = flow.dst;
+    flow.src = *net::IpAddr::parse("2001:db8::ff");
+    flow.dst = *net::IpAddr::parse("2001:db8::fe");
     auto p = test::make_packet(flow, payload_len);
     std::memcpy(p.data() + 8, src.bytes.data(), 16);
     std::memcpy(p.data() + 24, dst.bytes.data(), 16);
@@ -176,8 +177,8 @@ ModelPacket next_packet(FuzzInput& in, Engine& e, const std::vector<ModelSa>& sa
     const uint8_t shape = in.u8(), fault = in.u8(), param = in.u8(), len_byte = in.u8();
     const size_t payload_len = len_byte < 200 ? len_byte : 200 + (len_byte - 200u) * 24;
 
-    test::Flow flow{sa.ue, sa.pcscf, sa.ue_port, sa.pcscf_port, uint8_t(shape & 1 ? kProtoTcp : kProtoUdp)};
-    if (flow.dst.is_unspecified()) flow.dst = *IpAddr::parse(sa.ue.is_v4() ? "198.51.100.7" : "2001:db8:1::7");
+    test::Flow flow{sa.ue, sa.pcscf, sa.ue_port, sa.pcscf_port, uint8_t(shape & 1 ? net::kProtoTcp : net::kProtoUdp)};
+    if (flow.dst.is_unspecified()) flow.dst = *net::IpAddr::parse(sa.ue.is_v4() ? "198.51.100.7" : "2001:db8:1::7");
     if (flow.sport == 0) flow.sport = uint16_t(40000 + param);
     if (flow.dport == 0) flow.dport = 5060;
     switch ((shape >> 1) % 8) {  // selectors: mostly right
@@ -190,7 +191,7 @@ ModelPacket next_packet(FuzzInput& in, Engine& e, const std::vector<ModelSa>& sa
     std::vector<uint8_t> plain;
     if (shape & 0x10) {  // the other address family
         if (sa.ue.is_v4()) plain = v4_mapped_ipv6(flow, payload_len);
-        else plain = test::make_packet({*IpAddr::parse("192.0.2.10"), *IpAddr::parse("198.51.100.1"),
+        else plain = test::make_packet({*net::IpAddr::parse("192.0.2.10"), *net::IpAddr::parse("198.51.100.1"),
                                         flow.sport, flow.dport, flow.proto}, payload_len);
     } else {
         plain = test::make_packet(flow, payload_len);
@@ -241,11 +242,11 @@ rte_mbuf* to_mbuf(const ModelPacket& p) {
     return head;
 }
 
-[[noreturn]] void disagree(size_t i, const ModelPacket& p, const Verdict& want, DropReason got) {
+[[noreturn]] void disagree(size_t i, const ModelPacket& p, const Verdict& want, net::DropReason got) {
     std::fprintf(stderr, "packet %zu (l2 %u, %zu bytes) %s\n  model: %s\n  engine: %s\n", i,
                  unsigned(p.l2_len), p.frame.size(), test::to_hex(p.frame).c_str(),
-                 want.reason == kPass ? "pass" : std::string(name(want.reason)).c_str(),
-                 got == kPass ? "pass" : std::string(name(got)).c_str());
+                 want.reason == net::kPass ? "pass" : std::string(name(want.reason)).c_str(),
+                 got == net::kPass ? "pass" : std::string(name(got)).c_str());
     require(false, "engine and model disagree on a packet");
     __builtin_unreachable();
 }
@@ -262,12 +263,12 @@ void run_burst(Engine& e, EspModel& model, const std::vector<ModelPacket>& burst
     test::MbufGuard guard;
     for (const ModelPacket& p : burst) guard.v.push_back(to_mbuf(p));
     const std::vector<rte_mbuf*> sent = guard.v;
-    std::vector<DropReason> why(burst.size());
-    const DropCounters drops_before = e.drops();
+    std::vector<net::DropReason> why(burst.size());
+    const net::DropCounters drops_before = e.drops();
     const EngineStats stats_before = e.stats();
     const uint16_t good = e.inbound(guard.v, why, l2_len);
 
-    std::vector<DropReason> got(burst.size());
+    std::vector<net::DropReason> got(burst.size());
     std::vector<rte_mbuf*> out(burst.size());
     size_t last_good = 0;
     for (size_t j = 0; j < burst.size(); ++j) {
@@ -275,18 +276,18 @@ void run_burst(Engine& e, EspModel& model, const std::vector<ModelPacket>& burst
         require(at < burst.size(), "inbound() returned an mbuf it was not given");
         require(j >= good || j == 0 || at > last_good, "good packets out of arrival order");
         if (j < good) last_good = at;
-        got[at] = j < good ? kPass : why[j];
+        got[at] = j < good ? net::kPass : why[j];
         out[at] = guard.v[j];
     }
 
-    DropCounters drops_want = drops_before;
+    net::DropCounters drops_want = drops_before;
     uint64_t packets_want = stats_before.in_packets, bytes_want = stats_before.in_bytes;
     std::vector<SaEvent> events_want;
     for (size_t i = 0; i < burst.size(); ++i) {
         if (i % Engine::kChunk == 0) model.start_chunk();
         const Verdict v = model.judge(burst[i]);
         if (got[i] != v.reason) disagree(i, burst[i], v, got[i]);
-        if (v.reason == kPass) {
+        if (v.reason == net::kPass) {
             const auto bytes = test::bytes_of(out[i]);
             require(out[i]->nb_segs == 1 && same_output(bytes, v, l2_len), "decapsulated packet differs from the model's");
             ++packets_want;

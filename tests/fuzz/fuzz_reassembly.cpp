@@ -26,7 +26,7 @@
 namespace pcscf::fuzz {
 namespace {
 
-using esp::DropReason;
+using net::DropReason;
 
 constexpr uint32_t kMaxFlows[] = {1, 2, 4, 64};
 constexpr uint32_t kMaxDatagram[] = {1500, 4000, 9000};
@@ -142,7 +142,7 @@ struct Run {
     ipfrag::ReassemblyConfig cfg;
     std::optional<ipfrag::Reassembler> re;
     ReassemblyModel model;
-    esp::DropCounters drops;
+    net::DropCounters drops;
     uint64_t now = 1, step = 0;
     size_t frames = 0;
 };
@@ -212,8 +212,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Run run(cfg);
         play(in, run);
         run.re->expire(run.now + run.step * 4000, run.drops);
-        for (size_t r = 0; r < esp::kDropReasonCount; ++r) {
-            const auto why = esp::DropReason(r);
+        for (size_t r = 0; r < net::kDropReasonCount; ++r) {
+            const auto why = net::DropReason(r);
             require(run.drops[why] == 0 || why == DropReason::fragment_invalid ||
                         why == DropReason::reassembly_failed || why == DropReason::reassembly_timeout,
                     "a drop reason reassembly never gives");

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <span>
 
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::fuzz {
 

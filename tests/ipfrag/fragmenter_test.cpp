@@ -13,7 +13,7 @@
 namespace pcscf::test {
 namespace {
 
-using esp::DropReason;
+using net::DropReason;
 
 const std::vector<Vector>& vectors() {
     static const auto v = read_vectors(PCSCF_FRAG_VECTORS);
@@ -68,7 +68,7 @@ protected:
         cfg.max_datagram = 9000;
         auto re = ipfrag::Reassembler::create(cfg, big_pool(), SOCKET_ID_ANY);
         ASSERT_TRUE(re.has_value()) << re.error();
-        esp::DropCounters drops;
+        net::DropCounters drops;
         rte_mbuf* whole = nullptr;
         const uint32_t id = id_of(bytes_of(out[0]));
         for (uint16_t i = 0; i < n; ++i) {

@@ -17,7 +17,7 @@
 namespace pcscf::test {
 namespace {
 
-using esp::DropReason;
+using net::DropReason;
 using ipfrag::Reassembler;
 using ipfrag::ReassemblyConfig;
 
@@ -56,7 +56,7 @@ protected:
     }
 
     std::optional<Reassembler> re;
-    esp::DropCounters drops;
+    net::DropCounters drops;
     unsigned free_before = 0, big_before = 0;
 };
 

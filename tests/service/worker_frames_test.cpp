@@ -6,15 +6,15 @@
 namespace pcscf::dp {
 namespace {
 
-using esp::DropReason;
+using net::DropReason;
 
 class WorkerFrames : public WorkerRig {
 protected:
     void SetUp() override { make_worker(0); }
     uint64_t drops(DropReason r) const { return worker_->stats().drops[r]; }
 
-    const esp::IpAddr ue4 = *esp::IpAddr::parse("192.0.2.10"), p4 = *esp::IpAddr::parse("198.51.100.1");
-    const esp::IpAddr ue6 = *esp::IpAddr::parse("2001:db8::10"), p6 = *esp::IpAddr::parse("2001:db8::1");
+    const net::IpAddr ue4 = *net::IpAddr::parse("192.0.2.10"), p4 = *net::IpAddr::parse("198.51.100.1");
+    const net::IpAddr ue6 = *net::IpAddr::parse("2001:db8::10"), p6 = *net::IpAddr::parse("2001:db8::1");
 };
 
 TEST_F(WorkerFrames, APlainPacketThatFitsIsPassedAndCountedOnce) {

@@ -12,8 +12,8 @@ protected:
         esp::SaRecord r;
         r.sa.dir = esp::Direction::inbound;
         r.sa.spi = 0x1000 + i;
-        r.sa.ue_addr = *esp::IpAddr::parse("192.0.2.1");
-        r.sa.pcscf_addr = *esp::IpAddr::parse("198.51.100.1");
+        r.sa.ue_addr = *net::IpAddr::parse("192.0.2.1");
+        r.sa.pcscf_addr = *net::IpAddr::parse("198.51.100.1");
         r.sa.ue_port = 5062;
         r.sa.pcscf_port = 5101;
         ASSERT_TRUE(rings_->control().send(0, r));

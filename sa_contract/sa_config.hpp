@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-#include "dataplane/esp/ip_addr.hpp"
+#include "net/ip_addr.hpp"
 
 namespace pcscf::esp {
 
@@ -47,8 +47,8 @@ struct SaConfig {
     Direction dir = Direction::inbound;
     Alg alg = Alg::hmac_sha1_96;
     uint32_t spi = 0;
-    IpAddr ue_addr;       // inner source (inbound) / destination (outbound)
-    IpAddr pcscf_addr;    // the P-CSCF's access address; unspecified = any (inbound only)
+    net::IpAddr ue_addr;       // inner source (inbound) / destination (outbound)
+    net::IpAddr pcscf_addr;    // the P-CSCF's access address; unspecified = any (inbound only)
     uint16_t ue_port = 0;    // host order; 0 = any (inbound only)
     uint16_t pcscf_port = 0; // host order; 0 = any (inbound only)
     uint64_t cookie = 0;  // the control plane's handle, echoed in events

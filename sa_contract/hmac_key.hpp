@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 struct IMB_MGR;
 

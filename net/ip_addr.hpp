@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace pcscf::esp {
+namespace pcscf::net {
 
 static_assert(std::endian::native == std::endian::little, "x86: the word tricks below");
 
@@ -57,11 +57,11 @@ private:
     static constexpr uint32_t kV4MarkerLow32 = 0xffff0000u;
 };
 
-}  // namespace pcscf::esp
+}  // namespace pcscf::net
 
 template <>
-struct std::hash<pcscf::esp::IpAddr> {
-    size_t operator()(const pcscf::esp::IpAddr& a) const noexcept {
+struct std::hash<pcscf::net::IpAddr> {
+    size_t operator()(const pcscf::net::IpAddr& a) const noexcept {
         uint64_t w[2];
         std::memcpy(w, a.bytes.data(), 16);
         return std::hash<uint64_t>{}(w[0] * 0x9e3779b97f4a7c15ull ^ w[1]);

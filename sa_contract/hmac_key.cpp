@@ -1,4 +1,4 @@
-#include "dataplane/esp/hmac_key.hpp"
+#include "sa_contract/hmac_key.hpp"
 
 #include <intel-ipsec-mb.h>
 

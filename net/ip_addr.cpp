@@ -1,8 +1,8 @@
-#include "dataplane/esp/ip_addr.hpp"
+#include "net/ip_addr.hpp"
 
 #include <arpa/inet.h>
 
-namespace pcscf::esp {
+namespace pcscf::net {
 
 std::expected<IpAddr, std::string> IpAddr::parse(std::string_view text) {
     if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
@@ -23,4 +23,4 @@ std::string IpAddr::to_string() const {
     return out;
 }
 
-}  // namespace pcscf::esp
+}  // namespace pcscf::net

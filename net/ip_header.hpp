@@ -6,10 +6,10 @@
 #include <cstring>
 #include <expected>
 
-#include "dataplane/esp/drop_reason.hpp"
-#include "dataplane/esp/ip_addr.hpp"
+#include "net/drop_reason.hpp"
+#include "net/ip_addr.hpp"
 
-namespace pcscf::esp {
+namespace pcscf::net {
 
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
@@ -187,4 +187,4 @@ inline void patch_ip(uint8_t* ip, IpInfo& info, uint8_t new_proto, int32_t delta
     detail::store16(ip + 10, uint16_t(~acc));
 }
 
-}  // namespace pcscf::esp
+}  // namespace pcscf::net

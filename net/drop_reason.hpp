@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace pcscf::esp {
+namespace pcscf::net {
 
 #define PCSCF_DROP_REASONS(X)                                                              \
     /* parsing, both directions */                                                         \
@@ -89,4 +89,4 @@ struct alignas(64) DropCounters {
     }
 };
 
-}  // namespace pcscf::esp
+}  // namespace pcscf::net

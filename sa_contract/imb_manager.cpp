@@ -1,4 +1,4 @@
-#include "dataplane/esp/imb_manager.hpp"
+#include "sa_contract/imb_manager.hpp"
 
 #include <intel-ipsec-mb.h>
 

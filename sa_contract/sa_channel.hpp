@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <span>
 
-#include "dataplane/esp/sa_record.hpp"
+#include "sa_contract/sa_record.hpp"
 
 namespace pcscf::esp {
 

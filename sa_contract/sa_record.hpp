@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "dataplane/esp/sa_config.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
 

@@ -7,9 +7,9 @@
 
 #include <span>
 
-#include "dataplane/esp/ip_header.hpp"
+#include "net/ip_header.hpp"
 
-namespace pcscf::esp {
+namespace pcscf::net {
 
 // parse_ip() of the header at `ip` in `m`, taking the NIC's verdict on the IPv4
 // checksum: BAD drops the packet, GOOD spares summing the header again.
@@ -72,4 +72,4 @@ inline void prefetch_rest(const uint8_t* begin, const uint8_t* end) noexcept {
     prefetch_lines(reinterpret_cast<const uint8_t*>(line) + RTE_CACHE_LINE_SIZE, end);
 }
 
-}  // namespace pcscf::esp
+}  // namespace pcscf::net
