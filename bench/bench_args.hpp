@@ -14,9 +14,7 @@
 namespace pcscf::bench {
 
 // The option's name for a message, from "--sas", "--sas=" or the whole "--sas=abc".
-inline std::string_view option_name(std::string_view option) {
-    return option.substr(0, option.find('='));
-}
+inline std::string_view option_name(std::string_view option) { return option.substr(0, option.find('=')); }
 
 // Each item of a comma-separated list ("64,512,1400") read by `one`, in order.
 template <class One>
@@ -39,8 +37,8 @@ T number_arg(std::string_view option, std::string_view text) {
     if (text.empty() || ec != std::errc{} || end != last) {
         option = option_name(option);
         std::fprintf(stderr, "%.*s takes %s, not '%.*s'\n", int(option.size()), option.data(),
-                     std::is_floating_point_v<T> ? "a number" : "a whole number in range",
-                     int(text.size()), text.data());
+                     std::is_floating_point_v<T> ? "a number" : "a whole number in range", int(text.size()),
+                     text.data());
         std::exit(2);
     }
     return v;
@@ -52,8 +50,7 @@ std::vector<T> number_list_arg(std::string_view option, std::string_view text) {
 }
 
 // One of `words` ("sha1", "md5"): returns its position there.
-inline size_t word_arg(std::string_view option, std::string_view text,
-                       std::initializer_list<std::string_view> words) {
+inline size_t word_arg(std::string_view option, std::string_view text, std::initializer_list<std::string_view> words) {
     size_t i = 0;
     for (std::string_view w : words) {
         if (w == text) return i;

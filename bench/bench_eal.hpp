@@ -56,8 +56,8 @@ public:
     const std::string& load_at_start() const noexcept { return load_; }
     void print_total() const {
         std::printf("total time %.0f s; load average (1, 5 min) at the start %s, at the end %s\n",
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
-                    load_.c_str(), loadavg().c_str());
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), load_.c_str(),
+                    loadavg().c_str());
     }
 
 private:
@@ -74,10 +74,13 @@ inline bool hugepages_reserved() {
 
 // Starts EAL on lcores `lcores`; extra arguments (vdevs) are appended. Returns false on error.
 // `no_huge` uses anonymous memory even where hugepages are reserved.
-inline bool start_eal(const char* prog, const std::string& lcores,
-                      const std::vector<std::string>& extra = {}, bool* huge = nullptr,
-                      bool no_huge = false) {
-    std::vector<std::string> args = {prog, "-l", lcores, "--no-pci", "--no-telemetry",
+inline bool start_eal(const char* prog, const std::string& lcores, const std::vector<std::string>& extra = {},
+                      bool* huge = nullptr, bool no_huge = false) {
+    std::vector<std::string> args = {prog,
+                                     "-l",
+                                     lcores,
+                                     "--no-pci",
+                                     "--no-telemetry",
                                      "--log-level=*:error",
                                      "--file-prefix=pcscf_bench_" + std::to_string(getpid())};
     const bool use_huge = !no_huge && hugepages_reserved();

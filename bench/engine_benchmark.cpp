@@ -46,9 +46,8 @@ EngineWorkload& workload(Alg alg, uint32_t size, uint32_t sas) {
 
 void finish(benchmark::State& state, uint64_t packets) {
     state.SetItemsProcessed(int64_t(packets));
-    state.counters["cycles/pkt"] = benchmark::Counter(
-        double(packets) / double(rte_get_tsc_hz()),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["cycles/pkt"] = benchmark::Counter(double(packets) / double(rte_get_tsc_hz()),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // The ring wrapped: start over with cold caches, as every variant does (and, given the
@@ -74,8 +73,8 @@ void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, u
         if (pos + kBurst > ring.size()) wrap(state, pos, in ? &w : nullptr);
         const uint16_t good = w.process(dir, {&ring[pos], kBurst}, burst, why);
         if (good != kBurst) {
-            state.SkipWithError((std::string(in ? "inbound" : "outbound") + " dropped: " +
-                                 std::string(name(why[good]))).c_str());
+            state.SkipWithError(
+                (std::string(in ? "inbound" : "outbound") + " dropped: " + std::string(name(why[good]))).c_str());
             break;
         }
         pos += kBurst;
@@ -131,22 +130,22 @@ std::string label(Alg alg) { return alg == Alg::hmac_sha1_96 ? "sha1" : "md5"; }
 // engine, ...), so slow drifts of a shared machine hit all of them alike; the report
 // takes the median of the rounds.
 void register_all(bool quick, int rounds) {
-    const std::vector<uint32_t> sizes = quick ? std::vector<uint32_t>{512}
-                                              : std::vector<uint32_t>{64, 512, 1400};
+    const std::vector<uint32_t> sizes = quick ? std::vector<uint32_t>{512} : std::vector<uint32_t>{64, 512, 1400};
     for (uint32_t sas : {1u, g_many_sas}) {
         for (Alg alg : {Alg::hmac_sha1_96, Alg::hmac_md5_96}) {
-            for (uint32_t size : sizes) for (int round = 0; round < rounds; ++round) {
-                const std::string suffix = "/" + label(alg) + "/" + std::to_string(size) + "B/" +
-                                           std::to_string(sas) + "sa";
-                benchmark::RegisterBenchmark(("inbound" + suffix).c_str(), bm_engine, Direction::inbound,
-                                             alg, size, sas);
-                benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine,
-                                             Direction::outbound, alg, size, sas);
-                benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg, size, sas);
-                if (sas == 1)
-                    benchmark::RegisterBenchmark(("single_buffer" + suffix).c_str(),
-                                                 bm_single_buffer, alg, size, sas);
-            }
+            for (uint32_t size : sizes)
+                for (int round = 0; round < rounds; ++round) {
+                    const std::string suffix =
+                        "/" + label(alg) + "/" + std::to_string(size) + "B/" + std::to_string(sas) + "sa";
+                    benchmark::RegisterBenchmark(("inbound" + suffix).c_str(), bm_engine, Direction::inbound, alg, size,
+                                                 sas);
+                    benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine, Direction::outbound, alg,
+                                                 size, sas);
+                    benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg, size, sas);
+                    if (sas == 1)
+                        benchmark::RegisterBenchmark(("single_buffer" + suffix).c_str(), bm_single_buffer, alg, size,
+                                                     sas);
+                }
         }
     }
 }

@@ -5,8 +5,8 @@
 #include <random>
 #include <stdexcept>
 
-#include "sa_contract/hmac_key.hpp"
 #include "net/ip_header.hpp"
+#include "sa_contract/hmac_key.hpp"
 #include "tests/common/mbuf_util.hpp"
 #include "tests/common/packet_builder.hpp"
 
@@ -44,8 +44,7 @@ uint32_t round_up_pow2(uint32_t v) {
 
 }  // namespace
 
-EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets,
-                               bool ipv6)
+EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6)
     : alg_(alg), n_sas_(n_sas), ipv6_(ipv6) {
     auto e = Engine::create(engine_config(n_sas));
     if (!e) throw std::runtime_error(e.error());
@@ -62,8 +61,8 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
     }
     static uint32_t serial = 0;
     const std::string name = "bench_pool_" + std::to_string(serial++);
-    pool_ = rte_pktmbuf_pool_create(name.c_str(), 2 * n_packets + 1024, 256, 0,
-                                    RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    pool_ =
+        rte_pktmbuf_pool_create(name.c_str(), 2 * n_packets + 1024, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (pool_ == nullptr) throw std::runtime_error("cannot create the packet pool");
     try {
         build_packets(ip_size, n_packets);
@@ -126,8 +125,9 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     // a multiple of 4 needs no padding.
     const uint32_t overhead = (ipv6_ ? 40 : 20) + 30;
     if (ip_size < overhead + 2 || ip_size % 4 != 0 || ip_size > 1500)
-        throw std::runtime_error("packet size must be a multiple of 4, at least 52 (IPv4) "
-                                 "or 72 (IPv6), at most 1500");
+        throw std::runtime_error(
+            "packet size must be a multiple of 4, at least 52 (IPv4) "
+            "or 72 (IPv6), at most 1500");
     const uint32_t payload = ip_size - overhead;
     const net::IpAddr pcscf_ip = pcscf_addr(ipv6_);
     std::mt19937 rng(7);
@@ -161,13 +161,12 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     in_.resize(n_packets);
     for (uint32_t p = 0; p < n_packets; ++p) {
         in_[p].sa = sa_of[p];
-        in_[p].m = alloc(test::make_packet(
-            test::Flow{ue_addr(sa_of[p], ipv6_), pcscf_ip, kUePort, kPcscfPort, 17}, payload));
+        in_[p].m =
+            alloc(test::make_packet(test::Flow{ue_addr(sa_of[p], ipv6_), pcscf_ip, kUePort, kPcscfPort, 17}, payload));
     }
     std::vector<uint32_t> by_sa(n_packets);  // packet indices grouped by SA, in ring order
     for (uint32_t p = 0; p < n_packets; ++p) by_sa[p] = p;
-    std::stable_sort(by_sa.begin(), by_sa.end(),
-                     [&](uint32_t a, uint32_t b) { return sa_of[a] < sa_of[b]; });
+    std::stable_sort(by_sa.begin(), by_sa.end(), [&](uint32_t a, uint32_t b) { return sa_of[a] < sa_of[b]; });
     for (size_t g = 0; g < by_sa.size();) {
         const uint32_t sa = sa_of[by_sa[g]];
         std::vector<rte_mbuf*> burst;
@@ -196,14 +195,13 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     out_.resize(n_packets);
     for (uint32_t p = 0; p < n_packets; ++p) {
         out_[p].sa = sa_of[p];
-        out_[p].m = alloc(test::make_packet(
-            test::Flow{pcscf_ip, ue_addr(sa_of[p], ipv6_), kPcscfPort, kUePort, 17}, payload));
+        out_[p].m =
+            alloc(test::make_packet(test::Flow{pcscf_ip, ue_addr(sa_of[p], ipv6_), kPcscfPort, kUePort, 17}, payload));
         remember(out_[p]);
     }
 }
 
-void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs,
-                               uint8_t (*tags)[16]) const {
+void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const {
     IMB_MGR* mgr = engine_->imb();
     const IMB_HASH_ALG hash = alg_ == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
     for (size_t k = 0; k < ts.size(); ++k) {
@@ -225,9 +223,9 @@ void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs,
         if (hash == IMB_AUTH_MD5) IMB_SUBMIT_JOB(mgr);
     }
     if (hash == IMB_AUTH_MD5)
-        while (IMB_FLUSH_JOB(mgr) != nullptr) {}
-    else
-        IMB_SUBMIT_HASH_BURST(mgr, jobs, uint32_t(ts.size()), hash);
+        while (IMB_FLUSH_JOB(mgr) != nullptr) {
+        }
+    else IMB_SUBMIT_HASH_BURST(mgr, jobs, uint32_t(ts.size()), hash);
 }
 
 void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {
@@ -240,8 +238,7 @@ void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {
     }
 }
 
-uint16_t EngineWorkload::process(Direction dir, std::span<Template> ts, rte_mbuf** burst,
-                                 net::DropReason* why) {
+uint16_t EngineWorkload::process(Direction dir, std::span<Template> ts, rte_mbuf** burst, net::DropReason* why) {
     receive(ts, burst);
     const std::span<rte_mbuf*> b{burst, ts.size()};
     const std::span<net::DropReason> r{why, ts.size()};
@@ -265,8 +262,7 @@ void EngineWorkload::first_inbound_pass() {
         const size_t n = std::min<size_t>(32, in_.size() - pos);
         const uint16_t good = process(Direction::inbound, {&in_[pos], n}, burst, why);
         if (good != n)
-            throw std::runtime_error("the engine refused the workload's packets: " +
-                                     std::string(name(why[good])));
+            throw std::runtime_error("the engine refused the workload's packets: " + std::string(name(why[good])));
     }
     engine_->clear_events();
     next_inbound_pass();

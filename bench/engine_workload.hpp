@@ -23,10 +23,10 @@ struct Template {
     uint16_t data_off = 0;
     uint16_t len = 0;
     std::array<uint8_t, 64> hdr{};  // the packet's first 64 bytes as built
-    uint32_t sa = 0;       // which SA the packet belongs to
-    uint8_t* esp = nullptr;  // inbound: the ICV-covered bytes, for the baselines
+    uint32_t sa = 0;                // which SA the packet belongs to
+    uint8_t* esp = nullptr;         // inbound: the ICV-covered bytes, for the baselines
     uint32_t esp_len = 0;
-    uint32_t seq = 0;      // inbound: the sequence number it was first sealed with
+    uint32_t seq = 0;  // inbound: the sequence number it was first sealed with
 };
 
 class EngineWorkload {
@@ -36,8 +36,7 @@ public:
     static uint32_t size_for(uint32_t size, bool ipv6) { return ipv6 && size < 72 ? 72 : size; }
     // `ip_size`: length of the ESP packet's IP datagram, as on the wire (IPv4 unless
     // `ipv6`; an IPv6 ESP packet with UDP inside is at least 72 bytes).
-    EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets,
-                   bool ipv6 = false);
+    EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6 = false);
     ~EngineWorkload();
     // How the constructor lays out the engine for `n_sas` SAs per direction (the tables
     // hold at least 1,024).
@@ -69,8 +68,7 @@ public:
     static void receive(std::span<Template> t, rte_mbuf** burst);
     // One burst as every engine benchmark runs it: receive(), then Engine::inbound() or
     // outbound(); returns how many passed (`why` says for the others).
-    uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst,
-                     net::DropReason* why);
+    uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst, net::DropReason* why);
     // Seals the inbound packets again with their SAs' next sequence numbers (outside any
     // timing), so that a pass finds its SAs as steady traffic does: replay state kept,
     // not used for the first time. Each SA's numbers go on from the previous pass, so any

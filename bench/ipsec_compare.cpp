@@ -25,7 +25,6 @@
 #include <rte_cycles.h>
 #include <time.h>
 
-
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -99,8 +98,8 @@ std::string cat(const A&... a) {
 }
 
 [[noreturn]] void die(const Config& c, const std::string& what) {
-    std::fprintf(stderr, "\nipsec_compare: IPv%d %s %u B %u SAs: %s\n", c.ip, alg_label(c.alg),
-                 c.size, c.sas, what.c_str());
+    std::fprintf(stderr, "\nipsec_compare: IPv%d %s %u B %u SAs: %s\n", c.ip, alg_label(c.alg), c.size, c.sas,
+                 what.c_str());
     std::exit(1);
 }
 
@@ -177,17 +176,14 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     w.next_inbound_pass();
     lib.rewind_inbound();
     if (const uint32_t good = lib.inbound_pass(in); good != n)
-        die(c, cat("librte_ipsec accepted only ", good, " of ", n,
-                   " ESP packets sealed by pcscf-esp"));
-    if (snapshot(in) != engine_plain)
-        die(c, "librte_ipsec and the engine decapsulated to different packets");
+        die(c, cat("librte_ipsec accepted only ", good, " of ", n, " ESP packets sealed by pcscf-esp"));
+    if (snapshot(in) != engine_plain) die(c, "librte_ipsec and the engine decapsulated to different packets");
     // Outbound: both start from fresh sequence numbers, so the ESP must be identical.
     if (engine_pass(w, Direction::outbound) != n) die(c, "the engine dropped outbound packets");
     const auto engine_esp = snapshot(out);
     lib.rewind_outbound();
     if (lib.outbound_pass(out) != n) die(c, "librte_ipsec dropped outbound packets");
-    if (snapshot(out) != engine_esp)
-        die(c, "librte_ipsec's and the engine's ESP packets differ");
+    if (snapshot(out) != engine_esp) die(c, "librte_ipsec's and the engine's ESP packets differ");
     // And a pcscf-esp engine holding the UE's side of the SAs accepts librte_ipsec's ESP.
     EngineConfig ue_cfg;
     const uint32_t spi0 = w.outbound_record(0).sa.spi;
@@ -228,11 +224,9 @@ Sample measure(const Config& c, const Options& o, uint32_t expect, Before&& befo
         const uint64_t t0 = thread_cpu_ns();
         const uint32_t good = run();
         best = std::min(best, thread_cpu_ns() - t0);
-        if (good != expect)
-            die(c, cat(expect - good, " packets dropped during the measurement"));
+        if (good != expect) die(c, cat(expect - good, " packets dropped during the measurement"));
     }
-    return {double(expect) * 1e3 / double(best),
-            double(best) * 1e-9 * double(rte_get_tsc_hz()) / double(expect)};
+    return {double(expect) * 1e3 / double(best), double(best) * 1e-9 * double(rte_get_tsc_hz()) / double(expect)};
 }
 
 void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib) {
@@ -252,20 +246,15 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
                 case kCeiling: s = measure(c, o, n, nothing, [&] { return ceiling_pass(w); }); break;
                 case kSingle: s = measure(c, o, n, nothing, [&] { return single.pass(w.inbound()); }); break;
                 case kEngineIn:
-                    s = measure(c, o, n, next_inbound,
-                                [&] { return engine_pass(w, Direction::inbound); });
+                    s = measure(c, o, n, next_inbound, [&] { return engine_pass(w, Direction::inbound); });
                     break;
                 case kLibrteIn:
-                    s = measure(c, o, n, next_inbound,
-                                [&] { return lib.inbound_pass(w.inbound()); });
+                    s = measure(c, o, n, next_inbound, [&] { return lib.inbound_pass(w.inbound()); });
                     break;
                 case kEngineOut:
-                    s = measure(c, o, n, nothing,
-                                [&] { return engine_pass(w, Direction::outbound); });
+                    s = measure(c, o, n, nothing, [&] { return engine_pass(w, Direction::outbound); });
                     break;
-                case kLibrteOut:
-                    s = measure(c, o, n, nothing, [&] { return lib.outbound_pass(w.outbound()); });
-                    break;
+                case kLibrteOut: s = measure(c, o, n, nothing, [&] { return lib.outbound_pass(w.outbound()); }); break;
                 default: break;
             }
             r.runs[who].push_back(s);
@@ -282,23 +271,21 @@ std::vector<double> rates(const Result& r, int who) {
 }
 Spread mpps(const Result& r, int who) { return spread(rates(r, who)); }
 // Round by round: who's rate over base's rate in the same round.
-Spread ratio(const Result& r, int who, int base) {
-    return bench::ratio(rates(r, who), rates(r, base));
-}
+Spread ratio(const Result& r, int who, int base) { return bench::ratio(rates(r, who), rates(r, base)); }
 int librte_of(int who) { return who == kEngineIn || who == kLibrteIn ? kLibrteIn : kLibrteOut; }
 
 void print_config(const Result& r) {
     const Config& c = r.cfg;
-    std::printf("\nIPv%d %s %u B, %u SA%s (librte_ipsec holds %u)\n", c.ip, alg_label(c.alg),
-                c.size, c.sas, c.sas == 1 ? "" : "s", c.librte_sas);
-    std::printf("  %-14s %23s %8s %23s %23s\n", "", "Mpps min/med/max", "cyc/pkt",
-                "/ceiling min/med/max", "/librte min/med/max");
+    std::printf("\nIPv%d %s %u B, %u SA%s (librte_ipsec holds %u)\n", c.ip, alg_label(c.alg), c.size, c.sas,
+                c.sas == 1 ? "" : "s", c.librte_sas);
+    std::printf("  %-14s %23s %8s %23s %23s\n", "", "Mpps min/med/max", "cyc/pkt", "/ceiling min/med/max",
+                "/librte min/med/max");
     for (int who = 0; who < kWho; ++who) {
         const Spread m = mpps(r, who), rc = ratio(r, who, kCeiling);
         std::vector<double> cyc;
         for (const Sample& s : r.runs[who]) cyc.push_back(s.cycles);
-        std::printf("  %-14s %7.2f %7.2f %7.2f %8.0f %7.2f %7.2f %7.2f", kName[who], m.min,
-                    m.median, m.max, spread(cyc).median, rc.min, rc.median, rc.max);
+        std::printf("  %-14s %7.2f %7.2f %7.2f %8.0f %7.2f %7.2f %7.2f", kName[who], m.min, m.median, m.max,
+                    spread(cyc).median, rc.min, rc.median, rc.max);
         if (who >= kEngineIn) {
             const Spread rl = ratio(r, who, librte_of(who));
             std::printf(" %7.2f %7.2f %7.2f", rl.min, rl.median, rl.max);
@@ -309,20 +296,20 @@ void print_config(const Result& r) {
 }
 
 void print_summary(const std::vector<Result>& results) {
-    std::printf("\nSummary: engine against librte_ipsec + crypto_aesni_mb and against the ceiling "
-                "(medians of per-round ratios, same run)\n");
-    std::printf("%-4s %-4s %6s %8s %-4s %8s %8s %8s %9s %9s %9s\n", "ip", "alg", "bytes", "SAs",
-                "dir", "engine", "librte", "ceiling", "/librte", "/ceiling", "lib/ceil");
+    std::printf(
+        "\nSummary: engine against librte_ipsec + crypto_aesni_mb and against the ceiling "
+        "(medians of per-round ratios, same run)\n");
+    std::printf("%-4s %-4s %6s %8s %-4s %8s %8s %8s %9s %9s %9s\n", "ip", "alg", "bytes", "SAs", "dir", "engine",
+                "librte", "ceiling", "/librte", "/ceiling", "lib/ceil");
     int rows = 0, fast = 0, close = 0;
     for (const Result& r : results)
         for (int who : {kEngineIn, kEngineOut}) {
             const Config& c = r.cfg;
             const int lib = librte_of(who);
             const double vl = ratio(r, who, lib).median, vc = ratio(r, who, kCeiling).median;
-            std::printf("v%-3d %-4s %6u %8u %-4s %8.2f %8.2f %8.2f %9.2f %9.2f %9.2f\n", c.ip,
-                        alg_label(c.alg), c.size, c.sas, who == kEngineIn ? "in" : "out",
-                        mpps(r, who).median, mpps(r, lib).median, mpps(r, kCeiling).median, vl, vc,
-                        ratio(r, lib, kCeiling).median);
+            std::printf("v%-3d %-4s %6u %8u %-4s %8.2f %8.2f %8.2f %9.2f %9.2f %9.2f\n", c.ip, alg_label(c.alg), c.size,
+                        c.sas, who == kEngineIn ? "in" : "out", mpps(r, who).median, mpps(r, lib).median,
+                        mpps(r, kCeiling).median, vl, vc, ratio(r, lib, kCeiling).median);
             ++rows;
             fast += vl >= 1.5;
             close += vc >= 0.70;
@@ -338,9 +325,9 @@ void write_csv(const std::string& path, const std::vector<Result>& results) {
     for (const Result& r : results)
         for (int who = 0; who < kWho; ++who)
             for (size_t i = 0; i < r.runs[who].size(); ++i)
-                f << r.cfg.ip << ',' << alg_label(r.cfg.alg) << ',' << r.cfg.size << ','
-                  << r.cfg.sas << ',' << r.cfg.librte_sas << ',' << kName[who] << ',' << i << ','
-                  << r.runs[who][i].mpps << ',' << r.runs[who][i].cycles << '\n';
+                f << r.cfg.ip << ',' << alg_label(r.cfg.alg) << ',' << r.cfg.size << ',' << r.cfg.sas << ','
+                  << r.cfg.librte_sas << ',' << kName[who] << ',' << i << ',' << r.runs[who][i].mpps << ','
+                  << r.runs[who][i].cycles << '\n';
 }
 
 // ---- options and main ----
@@ -354,11 +341,13 @@ Options parse(int argc, char** argv) {
         if (a == "--quick") o.quick = true;
         else if (a == "--huge") o.huge = 1;
         else if (a == "--no-huge") o.huge = 0;
-        else if (a.starts_with("--rounds=")) rounds = true, o.rounds = std::max(1, number_arg<int>("--rounds=", val("--rounds=")));
+        else if (a.starts_with("--rounds="))
+            rounds = true, o.rounds = std::max(1, number_arg<int>("--rounds=", val("--rounds=")));
         else if (a.starts_with("--passes=")) o.passes = std::max(1, number_arg<int>("--passes=", val("--passes=")));
         else if (a.starts_with("--packets=")) o.packets = number_arg<uint32_t>("--packets=", val("--packets="));
         else if (a.starts_with("--sas=")) sas = true, o.many_sas = number_arg<uint32_t>("--sas=", val("--sas="));
-        else if (a.starts_with("--librte-sas=")) o.librte_sas = number_arg<uint32_t>("--librte-sas=", val("--librte-sas="));
+        else if (a.starts_with("--librte-sas="))
+            o.librte_sas = number_arg<uint32_t>("--librte-sas=", val("--librte-sas="));
         else if (a.starts_with("--csv=")) o.csv = val("--csv=");
         else if (a.starts_with("--lcore=")) o.lcore = number_arg<int>("--lcore=", val("--lcore="));
         else if (a.starts_with("--sizes=")) {
@@ -395,8 +384,7 @@ int main(int argc, char** argv) {
     // Rough need: librte_ipsec ~4.5 KiB per SA (both directions; two 1.6 KiB cryptodev
     // sessions), the engine ~1 KiB (with the UE's engine of the checks), packets and
     // pools ~1 GiB.
-    const uint64_t need_mb =
-        (uint64_t{librte_many} * 4608 + uint64_t{many} * 1024 + (1ull << 30)) >> 20;
+    const uint64_t need_mb = (uint64_t{librte_many} * 4608 + uint64_t{many} * 1024 + (1ull << 30)) >> 20;
     const bool no_huge = o.huge == 0 || (o.huge < 0 && free_hugepage_bytes() >> 20 < need_mb);
     std::vector<std::string> eal_extra = {"--vdev=crypto_aesni_mb"};
     if (no_huge && need_mb > 6144)  // more than start_eal's -m (the last -m counts)
@@ -410,14 +398,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ipsec_compare: %s\n", dev.error().c_str());
         return 2;
     }
-    std::printf("ipsec_compare: one core, bursts of %u, ring of %u packets, %u pass(es) per "
-                "sample, %d rounds interleaved\n",
-                kBurst, o.packets, o.passes, o.rounds);
-    std::printf("memory: %s; cryptodev session %u B; librte_ipsec holds up to %u SAs per "
-                "direction (~%.1f GiB at %u)\n",
-                huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", (*dev)->session_bytes,
-                librte_many, double(librte_bytes_per_sa(**dev)) * 2 * librte_many / (1 << 30),
-                librte_many);
+    std::printf(
+        "ipsec_compare: one core, bursts of %u, ring of %u packets, %u pass(es) per "
+        "sample, %d rounds interleaved\n",
+        kBurst, o.packets, o.passes, o.rounds);
+    std::printf(
+        "memory: %s; cryptodev session %u B; librte_ipsec holds up to %u SAs per "
+        "direction (~%.1f GiB at %u)\n",
+        huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", (*dev)->session_bytes, librte_many,
+        double(librte_bytes_per_sa(**dev)) * 2 * librte_many / (1 << 30), librte_many);
     std::vector<Result> results;
     for (int ip : o.ips)
         for (Alg alg : o.algs)
@@ -425,8 +414,7 @@ int main(int argc, char** argv) {
                 std::unique_ptr<LibrteIpsec> lib;  // same SAs for every size: built once
                 for (uint32_t size : o.sizes) {
                     Result r;
-                    r.cfg = {ip, alg, EngineWorkload::size_for(size, ip == 6), sas,
-                             std::min(sas, librte_many)};
+                    r.cfg = {ip, alg, EngineWorkload::size_for(size, ip == 6), sas, std::min(sas, librte_many)};
                     std::unique_ptr<EngineWorkload> w;
                     const uint64_t t0 = rte_get_tsc_cycles();
                     try {
@@ -443,9 +431,8 @@ int main(int argc, char** argv) {
                     run_config(r, o, *w, *lib);
                     print_config(r);
                     const double hz = double(rte_get_tsc_hz());
-                    std::printf("  (set-up %.1f s, checks %.1f s, measurement %.1f s)\n",
-                                double(t1 - t0) / hz, double(t2 - t1) / hz,
-                                double(rte_get_tsc_cycles() - t2) / hz);
+                    std::printf("  (set-up %.1f s, checks %.1f s, measurement %.1f s)\n", double(t1 - t0) / hz,
+                                double(t2 - t1) / hz, double(rte_get_tsc_cycles() - t2) / hz);
                     results.push_back(std::move(r));
                     if (&size == &o.sizes.back()) lib.reset();  // before the workload it points to
                 }

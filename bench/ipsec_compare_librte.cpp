@@ -49,8 +49,7 @@ struct Xforms {
         const bool in = dir == Direction::inbound;
         auth.type = RTE_CRYPTO_SYM_XFORM_AUTH;
         auth.auth.op = in ? RTE_CRYPTO_AUTH_OP_VERIFY : RTE_CRYPTO_AUTH_OP_GENERATE;
-        auth.auth.algo =
-            alg == Alg::hmac_sha1_96 ? RTE_CRYPTO_AUTH_SHA1_HMAC : RTE_CRYPTO_AUTH_MD5_HMAC;
+        auth.auth.algo = alg == Alg::hmac_sha1_96 ? RTE_CRYPTO_AUTH_SHA1_HMAC : RTE_CRYPTO_AUTH_MD5_HMAC;
         auth.auth.key.data = key.data();
         auth.auth.key.length = uint16_t(key.size());
         auth.auth.digest_length = uint16_t(kIcvLen);
@@ -68,8 +67,7 @@ rte_ipsec_sa_prm sa_prm(const SaRecord& r, rte_crypto_sym_xform* xf, bool ipv6, 
     const bool in = r.sa.dir == Direction::inbound;
     prm.userdata = i;
     prm.ipsec_xform.spi = r.sa.spi;
-    prm.ipsec_xform.direction =
-        in ? RTE_SECURITY_IPSEC_SA_DIR_INGRESS : RTE_SECURITY_IPSEC_SA_DIR_EGRESS;
+    prm.ipsec_xform.direction = in ? RTE_SECURITY_IPSEC_SA_DIR_INGRESS : RTE_SECURITY_IPSEC_SA_DIR_EGRESS;
     prm.ipsec_xform.proto = RTE_SECURITY_IPSEC_SA_PROTO_ESP;
     prm.ipsec_xform.mode = RTE_SECURITY_IPSEC_SA_MODE_TRANSPORT;
     prm.ipsec_xform.replay_win_sz = in ? kReplayWindow : 0;
@@ -96,48 +94,41 @@ T* zalloc(const char* what, size_t n) {
 
 }  // namespace
 
-std::expected<std::unique_ptr<CryptoDev>, std::string> CryptoDev::start(uint32_t max_sessions,
-                                                                        uint32_t ring_size) {
+std::expected<std::unique_ptr<CryptoDev>, std::string> CryptoDev::start(uint32_t max_sessions, uint32_t ring_size) {
     const int id = rte_cryptodev_get_dev_id("crypto_aesni_mb");
     if (id < 0)
-        return std::unexpected(std::string(
-            "no crypto_aesni_mb cryptodev: EAL needs --vdev=crypto_aesni_mb and the PMD "
-            "librte_crypto_ipsec_mb.so in its driver path"));
+        return std::unexpected(
+            std::string("no crypto_aesni_mb cryptodev: EAL needs --vdev=crypto_aesni_mb and the PMD "
+                        "librte_crypto_ipsec_mb.so in its driver path"));
     auto d = std::make_unique<CryptoDev>();
     d->id = uint8_t(id);
     rte_cryptodev_config cfg{};
     cfg.socket_id = SOCKET_ID_ANY;
     cfg.nb_queue_pairs = 1;
     cfg.ff_disable = RTE_CRYPTODEV_FF_ASYMMETRIC_CRYPTO | RTE_CRYPTODEV_FF_SECURITY;
-    if (rte_cryptodev_configure(d->id, &cfg) < 0)
-        return std::unexpected(std::string("rte_cryptodev_configure failed"));
-    d->sessions = rte_cryptodev_sym_session_pool_create(
-        "cmp_sessions", max_sessions, rte_cryptodev_sym_get_private_session_size(d->id),
-        std::min(256u, max_sessions / 2), 0,
-        SOCKET_ID_ANY);
-    if (d->sessions == nullptr)
-    {
+    if (rte_cryptodev_configure(d->id, &cfg) < 0) return std::unexpected(std::string("rte_cryptodev_configure failed"));
+    d->sessions = rte_cryptodev_sym_session_pool_create("cmp_sessions", max_sessions,
+                                                        rte_cryptodev_sym_get_private_session_size(d->id),
+                                                        std::min(256u, max_sessions / 2), 0, SOCKET_ID_ANY);
+    if (d->sessions == nullptr) {
         std::string msg = "cannot create a pool of ";
         msg += std::to_string(max_sessions);
         msg += " cryptodev sessions: ";
         msg += rte_strerror(rte_errno);
         return std::unexpected(msg);
     }
-    d->session_bytes =
-        d->sessions->header_size + d->sessions->elt_size + d->sessions->trailer_size;
+    d->session_bytes = d->sessions->header_size + d->sessions->elt_size + d->sessions->trailer_size;
     d->session_lines = d->sessions->elt_size / RTE_CACHE_LINE_SIZE;
     rte_cryptodev_qp_conf qp{};
     qp.nb_descriptors = 2048;
     qp.mp_session = d->sessions;
-    if (rte_cryptodev_queue_pair_setup(d->id, d->qp, &qp, SOCKET_ID_ANY) < 0 ||
-        rte_cryptodev_start(d->id) < 0)
+    if (rte_cryptodev_queue_pair_setup(d->id, d->qp, &qp, SOCKET_ID_ANY) < 0 || rte_cryptodev_start(d->id) < 0)
         return std::unexpected(std::string("cannot start the crypto_aesni_mb queue pair"));
-    d->op_pool = rte_crypto_op_pool_create("cmp_ops", RTE_CRYPTO_OP_TYPE_SYMMETRIC,
-                                           ring_size + 1024, 0, 16, SOCKET_ID_ANY);
+    d->op_pool =
+        rte_crypto_op_pool_create("cmp_ops", RTE_CRYPTO_OP_TYPE_SYMMETRIC, ring_size + 1024, 0, 16, SOCKET_ID_ANY);
     d->ops.resize(ring_size);
     if (d->op_pool == nullptr ||
-        rte_crypto_op_bulk_alloc(d->op_pool, RTE_CRYPTO_OP_TYPE_SYMMETRIC, d->ops.data(),
-                                 ring_size) != ring_size)
+        rte_crypto_op_bulk_alloc(d->op_pool, RTE_CRYPTO_OP_TYPE_SYMMETRIC, d->ops.data(), ring_size) != ring_size)
         return std::unexpected(std::string("cannot allocate crypto operations"));
     return d;
 }
@@ -157,8 +148,7 @@ uint64_t librte_bytes_per_sa(const CryptoDev& dev) {
     return dev.session_bytes + 512 + 128 + 256;
 }
 
-LibrteIpsec::LibrteIpsec(CryptoDev& dev, const EngineWorkload& w, uint32_t n_sas,
-                         uint32_t n_installed, bool ipv6)
+LibrteIpsec::LibrteIpsec(CryptoDev& dev, const EngineWorkload& w, uint32_t n_sas, uint32_t n_installed, bool ipv6)
     : dev_(dev), w_(&w), alg_(w.alg()), ipv6_(ipv6), n_sas_(n_sas) {
     in_spi_base_ = w.inbound_record(0).sa.spi;
     used_ = w.used_sas();
@@ -179,8 +169,7 @@ LibrteIpsec::LibrteIpsec(CryptoDev& dev, const EngineWorkload& w, uint32_t n_sas
     sessions_.reserve(2 * size_t{installed_});
     for (size_t k = 0; k < which_.size(); ++k) {
         const uint32_t i = which_[k];
-        install(in_, Direction::inbound, i, w.inbound_record(i).sa.spi - in_spi_base_,
-                in_.sa_mem + k * in_.sa_size);
+        install(in_, Direction::inbound, i, w.inbound_record(i).sa.spi - in_spi_base_, in_.sa_mem + k * in_.sa_size);
         const SaRecord o = w.outbound_record(i);
         const int32_t pos = out_lookup_->insert(o.sa, o.key);
         if (pos < 0) throw std::runtime_error("librte_ipsec: outbound lookup insert failed");
@@ -202,8 +191,7 @@ void LibrteIpsec::install(Side& side, Direction dir, uint32_t i, uint32_t slot, 
     x.fill(r.sa.alg, dir, w_->raw_key(i));
     auto* sa = reinterpret_cast<rte_ipsec_sa*>(mem);
     const rte_ipsec_sa_prm prm = sa_prm(r, x.head, ipv6_, i);
-    if (const int rc = rte_ipsec_sa_init(sa, &prm, side.sa_size); rc < 0)
-        fail("rte_ipsec_sa_init", rc);
+    if (const int rc = rte_ipsec_sa_init(sa, &prm, side.sa_size); rc < 0) fail("rte_ipsec_sa_init", rc);
     void* cs = rte_cryptodev_sym_session_create(dev_.id, x.head, dev_.sessions);
     if (cs == nullptr) fail("rte_cryptodev_sym_session_create");
     sessions_.push_back(cs);
@@ -212,8 +200,7 @@ void LibrteIpsec::install(Side& side, Direction dir, uint32_t i, uint32_t slot, 
     s.ss.type = RTE_SECURITY_ACTION_TYPE_NONE;
     s.ss.crypto.ses = static_cast<rte_cryptodev_sym_session*>(cs);
     s.ss.crypto.dev_id = dev_.id;
-    if (const int rc = rte_ipsec_session_prepare(&s.ss); rc != 0)
-        fail("rte_ipsec_session_prepare", rc);
+    if (const int rc = rte_ipsec_session_prepare(&s.ss); rc != 0) fail("rte_ipsec_session_prepare", rc);
     s.sel = {r.sa.ue_addr, r.sa.pcscf_addr, r.sa.ue_port, r.sa.pcscf_port};
 }
 
@@ -239,8 +226,7 @@ void LibrteIpsec::rebind(const EngineWorkload& w) {
 }
 
 void LibrteIpsec::rewind_inbound() {
-    for (uint32_t i : used_)
-        reinit(in_, Direction::inbound, i, w_->inbound_record(i).sa.spi - in_spi_base_);
+    for (uint32_t i : used_) reinit(in_, Direction::inbound, i, w_->inbound_record(i).sa.spi - in_spi_base_);
 }
 
 void LibrteIpsec::rewind_outbound() {
@@ -288,8 +274,8 @@ uint32_t LibrteIpsec::submit(rte_mbuf** pkts, uint32_t n, rte_crypto_op** ops, b
                 ss[i] = &in_.slots[idx].ss;
         } else {
             const uint8_t* l4 = ip + l3;
-            keys[i] = OutboundKey{v4 ? net::IpAddr::v4(ip + 16) : net::IpAddr::v6(ip + 24), load_be16(l4 + 2),
-                                  load_be16(l4)};
+            keys[i] =
+                OutboundKey{v4 ? net::IpAddr::v4(ip + 16) : net::IpAddr::v6(ip + 24), load_be16(l4 + 2), load_be16(l4)};
             key_of[i] = &keys[i];
         }
     }
@@ -307,15 +293,14 @@ uint32_t LibrteIpsec::submit(rte_mbuf** pkts, uint32_t n, rte_crypto_op** ops, b
             const auto* sa = reinterpret_cast<const uint8_t*>(ss[i]->sa);
             const auto* cs = reinterpret_cast<const uint8_t*>(ss[i]->crypto.ses);
             for (uint32_t l = 0; l < sa_lines; ++l) rte_prefetch0(sa + l * RTE_CACHE_LINE_SIZE);
-            for (uint32_t l = 0; l < dev_.session_lines; ++l)
-                rte_prefetch0(cs + l * RTE_CACHE_LINE_SIZE);
+            for (uint32_t l = 0; l < dev_.session_lines; ++l) rte_prefetch0(cs + l * RTE_CACHE_LINE_SIZE);
         }
     // One prepare per run of packets on the same SA, one enqueue for the burst.
     uint32_t n_ops = 0;
     for (uint32_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && ss[j] == ss[i]; ++j) {}
-        if (ss[i] != nullptr)
-            n_ops += rte_ipsec_pkt_crypto_prepare(ss[i], &pkts[i], &ops[n_ops], uint16_t(j - i));
+        for (j = i + 1; j < n && ss[j] == ss[i]; ++j) {
+        }
+        if (ss[i] != nullptr) n_ops += rte_ipsec_pkt_crypto_prepare(ss[i], &pkts[i], &ops[n_ops], uint16_t(j - i));
     }
     const uint16_t enq = rte_cryptodev_enqueue_burst(dev_.id, dev_.qp, ops, uint16_t(n_ops));
     if (enq != n_ops) throw std::runtime_error("crypto_aesni_mb queue pair full");
@@ -328,8 +313,7 @@ uint32_t LibrteIpsec::complete(bool inbound, uint32_t& in_flight) {
     rte_ipsec_group grp[kDequeue];
     const uint16_t n = rte_cryptodev_dequeue_burst(dev_.id, dev_.qp, cops, kDequeue);
     in_flight -= n;
-    const uint16_t ng = rte_ipsec_pkt_crypto_group(
-        const_cast<const rte_crypto_op**>(cops), mbs, grp, n);
+    const uint16_t ng = rte_ipsec_pkt_crypto_group(const_cast<const rte_crypto_op**>(cops), mbs, grp, n);
     uint32_t good = 0;
     for (uint16_t g = 0; g < ng; ++g) {
         auto* ss = static_cast<rte_ipsec_session*>(grp[g].id.ptr);
@@ -344,8 +328,7 @@ uint32_t LibrteIpsec::complete(bool inbound, uint32_t& in_flight) {
                 const net::IpAddr src = v4 ? net::IpAddr::v4(ip + 12) : net::IpAddr::v6(ip + 8);
                 const net::IpAddr dst = v4 ? net::IpAddr::v4(ip + 16) : net::IpAddr::v6(ip + 24);
                 if ((proto != IPPROTO_UDP && proto != IPPROTO_TCP) || !(src == sel.ue_addr) ||
-                    !(dst == sel.pcscf_addr) || load_be16(l4) != sel.ue_port ||
-                    load_be16(l4 + 2) != sel.pcscf_port)
+                    !(dst == sel.pcscf_addr) || load_be16(l4) != sel.ue_port || load_be16(l4 + 2) != sel.pcscf_port)
                     continue;
             }
             if (v4) {  // librte_ipsec changed the length and protocol, not the checksum

@@ -45,8 +45,7 @@ struct CryptoDev {
     uint32_t session_bytes = 0;       // one cryptodev session (mempool element)
     uint32_t session_lines = 0;       // cache lines of a session (header + PMD data)
 
-    static std::expected<std::unique_ptr<CryptoDev>, std::string> start(uint32_t max_sessions,
-                                                                        uint32_t ring_size);
+    static std::expected<std::unique_ptr<CryptoDev>, std::string> start(uint32_t max_sessions, uint32_t ring_size);
     ~CryptoDev();
 };
 
@@ -58,8 +57,7 @@ class LibrteIpsec {
 public:
     // SAs for both directions of the workload's SA i, for every i below `n_installed` and
     // every i its packets use (the rest of the n_sas SPIs stay empty).
-    LibrteIpsec(CryptoDev& dev, const EngineWorkload& w, uint32_t n_sas, uint32_t n_installed,
-                bool ipv6);
+    LibrteIpsec(CryptoDev& dev, const EngineWorkload& w, uint32_t n_sas, uint32_t n_installed, bool ipv6);
     ~LibrteIpsec();
     LibrteIpsec(const LibrteIpsec&) = delete;
     LibrteIpsec& operator=(const LibrteIpsec&) = delete;
@@ -89,9 +87,9 @@ private:
         Selector sel;
     };
     struct Side {
-        Slot* slots = nullptr;    // rte_zmalloc'd; inbound: by SPI - base, outbound: by hash position
+        Slot* slots = nullptr;  // rte_zmalloc'd; inbound: by SPI - base, outbound: by hash position
         uint8_t* sa_mem = nullptr;
-        uint32_t sa_size = 0;     // bytes per rte_ipsec_sa, cache-line rounded
+        uint32_t sa_size = 0;  // bytes per rte_ipsec_sa, cache-line rounded
     };
 
     // SA number i (the workload's) into side.slots[slot], its rte_ipsec_sa at `sa`.
@@ -114,7 +112,7 @@ private:
     std::vector<uint32_t> used_;   // those the packets use (the workload's used_sas())
     Side in_, out_;
     std::optional<esp::OutboundTable> out_lookup_;  // its positions index out_.slots
-    std::vector<void*> sessions_;  // every cryptodev session, for freeing
+    std::vector<void*> sessions_;                   // every cryptodev session, for freeing
 };
 
 }  // namespace pcscf::bench

@@ -50,8 +50,10 @@ struct Options {
 };
 
 [[noreturn]] void usage(const char* bad) {
-    std::fprintf(stderr, "unknown or bad option %s\nusage: memory_latency [--quick] "
-                 "[--max-mib=16..65536] [--reads=N] [--rounds=N]\n", bad);
+    std::fprintf(stderr,
+                 "unknown or bad option %s\nusage: memory_latency [--quick] "
+                 "[--max-mib=16..65536] [--reads=N] [--rounds=N]\n",
+                 bad);
     std::exit(2);
 }
 
@@ -146,7 +148,8 @@ double transfer_ns(int a, int b, size_t rounds) {
     const auto t0 = std::chrono::steady_clock::now();
     for (uint64_t i = 1; i <= 2 * rounds && pinned; i += 2) {
         line.store(i, std::memory_order_release);
-        while (line.load(std::memory_order_acquire) != i + 1 && pinned) {}
+        while (line.load(std::memory_order_acquire) != i + 1 && pinned) {
+        }
     }
     const auto t1 = std::chrono::steady_clock::now();
     other.join();
@@ -165,8 +168,8 @@ int main(int argc, char** argv) {
     // in the OOM killer rather than an error.
     const size_t free_bytes = size_t(sysconf(_SC_AVPHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
     if (max_bytes > free_bytes / 2) {
-        std::fprintf(stderr, "--max-mib=%zu: only %zu MiB of memory free; at most half of it\n",
-                     o.max_mib, free_bytes / kMiB);
+        std::fprintf(stderr, "--max-mib=%zu: only %zu MiB of memory free; at most half of it\n", o.max_mib,
+                     free_bytes / kMiB);
         return 2;
     }
     uint8_t* small = map(max_bytes, false);
@@ -181,11 +184,11 @@ int main(int argc, char** argv) {
         huge = map(huge_bytes, true);
     }
     if (huge == nullptr)
-        std::printf("note: no 2 MiB hugepages free (echo 512 > /proc/sys/vm/nr_hugepages): "
-                    "4 KiB pages only\n");
+        std::printf(
+            "note: no 2 MiB hugepages free (echo 512 > /proc/sys/vm/nr_hugepages): "
+            "4 KiB pages only\n");
     if (huge != nullptr && huge_bytes < max_bytes)
-        std::printf("note: hugepages for %zu MiB only; larger sizes on 4 KiB pages only\n",
-                    huge_bytes / kMiB);
+        std::printf("note: hugepages for %zu MiB only; larger sizes on 4 KiB pages only\n", huge_bytes / kMiB);
 
     std::vector<size_t> sizes;
     for (size_t s = 16 * kMiB; s <= max_bytes; s *= 4) sizes.push_back(s);
@@ -203,8 +206,7 @@ int main(int argc, char** argv) {
             if (!huge_first && have_huge) on_huge[k].push_back(chase(huge, sizes[k], o.reads, rng));
         }
 
-    std::printf("Dependent reads of random cache lines, ns per read (median of %d rounds)\n",
-                o.rounds);
+    std::printf("Dependent reads of random cache lines, ns per read (median of %d rounds)\n", o.rounds);
     std::printf("%10s %14s %14s %18s\n", "MiB", "2 MiB pages", "4 KiB pages", "2 MiB / 4 KiB");
     for (size_t k = 0; k < sizes.size(); ++k) {
         const double s = median(on_small[k]);
@@ -228,13 +230,13 @@ int main(int argc, char** argv) {
     } else {
         const double growth = median(on_huge[k1g]) / median(on_huge[k256]);
         const double vs_small = median(on_huge[k1g]) / median(on_small[k1g]);
-        std::printf("\n2 MiB pages, 1024 MiB / 256 MiB: %.2f; 2 MiB / 4 KiB pages at 1024 MiB: %.2f\n",
-                    growth, vs_small);
+        std::printf("\n2 MiB pages, 1024 MiB / 256 MiB: %.2f; 2 MiB / 4 KiB pages at 1024 MiB: %.2f\n", growth,
+                    vs_small);
         std::printf("%s\n", growth > 1.3 && vs_small > 0.8
-                    ? "reading: 2 MiB pages grow with the size and cost as much as 4 KiB pages: "
-                      "the TLB holds 4 KiB translations (likely a host backing this VM with 4 KiB pages)"
-                    : growth < 1.2 ? "reading: 2 MiB pages stay flat: large translations end to end"
-                                   : "reading: unclear; run again on a quieter machine");
+                                ? "reading: 2 MiB pages grow with the size and cost as much as 4 KiB pages: "
+                                  "the TLB holds 4 KiB translations (likely a host backing this VM with 4 KiB pages)"
+                            : growth < 1.2 ? "reading: 2 MiB pages stay flat: large translations end to end"
+                                           : "reading: unclear; run again on a quieter machine");
     }
 
     std::vector<double> transfers;
@@ -243,11 +245,10 @@ int main(int argc, char** argv) {
         if (ns < 0) break;
         transfers.push_back(ns);
     }
-    if (transfers.empty())
-        std::printf("\nline transfer between CPUs: not measured (CPUs 0 and 1 not both usable)\n");
+    if (transfers.empty()) std::printf("\nline transfer between CPUs: not measured (CPUs 0 and 1 not both usable)\n");
     else
-        std::printf("\nline transfer between CPU 0 and CPU 1: %.1f ns one way (median of %zu)\n",
-                    median(transfers), transfers.size());
+        std::printf("\nline transfer between CPU 0 and CPU 1: %.1f ns one way (median of %zu)\n", median(transfers),
+                    transfers.size());
     munmap(small, max_bytes);
     if (huge != nullptr) munmap(huge, huge_bytes);
     return 0;

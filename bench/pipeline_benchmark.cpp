@@ -54,14 +54,14 @@ struct Options {
     bool quick = false, no_huge = false;
     int rounds = 5;
     uint32_t many_sas = 1'000'000;
-    double churn = 100'000;  // SAs added per second, and as many deleted
+    double churn = 100'000;     // SAs added per second, and as many deleted
     double churn_batch_us = 0;  // 0: each record when due; else in batches this often
     uint32_t packets = 65536;
     uint32_t passes = 3;
     uint32_t window = 1024;
-    uint32_t attempts = 8;  // per pass, while preempted
+    uint32_t attempts = 8;                                                 // per pass, while preempted
     uint32_t record_interval_us = dp::ServiceConfig{}.record_interval_us;  // pcscf-espd's default
-    uint16_t burst = dp::ServiceConfig{}.burst;  // the worker's, and the engine baseline's
+    uint16_t burst = dp::ServiceConfig{}.burst;                            // the worker's, and the engine baseline's
     std::vector<uint32_t> sizes{64, 512, 1400};
     std::vector<int> ips{4, 6};
     std::vector<Alg> algs{Alg::hmac_sha1_96, Alg::hmac_md5_96};
@@ -99,8 +99,8 @@ struct Counters {
 };
 Counters counters(const dp::Worker& w) {
     const dp::WorkerStats& s = w.stats();
-    return {s.esp_in, s.esp_out, s.drops.total() + w.engine().drops().total(),
-            s.records_applied + s.records_failed, s.record_cycles};
+    return {s.esp_in, s.esp_out, s.drops.total() + w.engine().drops().total(), s.records_applied + s.records_failed,
+            s.record_cycles};
 }
 std::string drop_reasons(const dp::Worker& w) {
     std::string s;
@@ -112,9 +112,13 @@ std::string drop_reasons(const dp::Worker& w) {
 
 class Bench {
 public:
-    Bench(const Options& o, PipelineRig& rig, WorkerLcore& lcore, dp::Worker& worker,
-          EngineWorkload& w, uint32_t sas)
-        : o_(o), rig_(rig), lcore_(lcore), worker_(worker), w_(w), ctl_(rig.rings().control()),
+    Bench(const Options& o, PipelineRig& rig, WorkerLcore& lcore, dp::Worker& worker, EngineWorkload& w, uint32_t sas)
+        : o_(o),
+          rig_(rig),
+          lcore_(lcore),
+          worker_(worker),
+          w_(w),
+          ctl_(rig.rings().control()),
           churn_(w, sas, o.churn, o.churn_batch_us),
           frames_{make_frames(w.inbound()), make_frames(w.outbound())} {}
 
@@ -179,8 +183,8 @@ public:
                 const uint64_t done = in ? after.in - before.in : after.out - before.out;
                 if (!r.complete() || after.drops != before.drops || done != frames.size())
                     fail(std::string(label(dir)) + (churn ? " with churn" : "") + ": offered " +
-                         std::to_string(r.offered) + ", delivered " + std::to_string(r.delivered) +
-                         ", processed " + std::to_string(done) + "; drops:" + drop_reasons(worker_));
+                         std::to_string(r.offered) + ", delivered " + std::to_string(r.delivered) + ", processed " +
+                         std::to_string(done) + "; drops:" + drop_reasons(worker_));
                 if (repeat(hit, attempt)) continue;
                 counted += r.counted;
                 tsc += r.tsc;
@@ -192,11 +196,9 @@ public:
                 break;
             }
         }
-        if (!ctl_.settle() || ctl_.failed() != 0)
-            fail(std::to_string(ctl_.failed()) + " SA records refused");
+        if (!ctl_.settle() || ctl_.failed() != 0) fail(std::to_string(ctl_.failed()) + " SA records refused");
         return {double(counted) / seconds(tsc) / 1e6, 1 - double(busy) / double(wall),
-                double(churned) / 2 / seconds(tsc),
-                records > 0 ? seconds(rec_tsc) * 1e9 / double(records) : 0};
+                double(churned) / 2 / seconds(tsc), records > 0 ? seconds(rec_tsc) * 1e9 / double(records) : 0};
     }
 
     // All the workload's SAs, over the command ring as the control thread installs them.
@@ -209,9 +211,10 @@ public:
         if (!ctl_.settle() || ctl_.failed() != 0) fail("installing the SAs failed");
         const double s = seconds(rte_rdtsc() - t0);
         if (sas > 1)
-            std::printf("  %u SAs per direction installed over the command ring in %.2f s "
-                        "(%.2f M records/s)\n",
-                        sas, s, 2.0 * sas / s / 1e6);
+            std::printf(
+                "  %u SAs per direction installed over the command ring in %.2f s "
+                "(%.2f M records/s)\n",
+                sas, s, 2.0 * sas / s / 1e6);
     }
 
     // Before the first measurement of a workload: the worker's SAs installed (a new
@@ -222,11 +225,9 @@ public:
         if (new_worker) install(sas);
         else rewind_worker();
         if (!ctl_.settle()) fail("the worker does not acknowledge SA records");
-        const PassResult r =
-            offer(frames_[0], rig_.access().rx, rig_.tap().tx, o_.window, ctl_, nullptr);
+        const PassResult r = offer(frames_[0], rig_.access().rx, rig_.tap().tx, o_.window, ctl_, nullptr);
         if (!r.complete())
-            fail("the worker did not pass the workload's inbound packets; drops:" +
-                 drop_reasons(worker_));
+            fail("the worker did not pass the workload's inbound packets; drops:" + drop_reasons(worker_));
         next_inbound_pass();
     }
 
@@ -295,8 +296,8 @@ void run_rounds(const Options& o, Bench& b, Alg alg, int ip, uint32_t size, uint
             std::snprintf(buf, sizeof buf,
                           "  %s engine %5.2f pipeline %5.2f (NIC idle %2.0f%%) churn %5.2f "
                           "(%.0fk SAs/s, %.0f ns a record)",
-                          dir == Direction::inbound ? "in" : "out", v[kEngine], v[kPipeline],
-                          100 * p.idle, v[kChurn], c.churn_rate / 1e3, c.record_ns);
+                          dir == Direction::inbound ? "in" : "out", v[kEngine], v[kPipeline], 100 * p.idle, v[kChurn],
+                          c.churn_rate / 1e3, c.record_ns);
             line += buf;
         }
         std::printf("%s\n", line.c_str());
@@ -309,17 +310,19 @@ void run_rounds(const Options& o, Bench& b, Alg alg, int ip, uint32_t size, uint
 const char* bold(bool met) { return met ? "**" : ""; }  // Markdown emphasis for a met target
 
 void print_summary(const Options& o) {
-    std::printf("\nMpps per worker at zero loss, median of %d rounds [min-max]; "
-                "ratios of the same round; bold: target met\n\n", o.rounds);
-    std::printf("| workload | IP | SAs | engine | pipeline | with churn | pipeline / engine "
-                "| churn / pipeline | worker ns a record |\n");
+    std::printf(
+        "\nMpps per worker at zero loss, median of %d rounds [min-max]; "
+        "ratios of the same round; bold: target met\n\n",
+        o.rounds);
+    std::printf(
+        "| workload | IP | SAs | engine | pipeline | with churn | pipeline / engine "
+        "| churn / pipeline | worker ns a record |\n");
     std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     int rows = 0, pipe_met = 0, churn_met = 0;
     std::string misses;
     for (const auto& [key, row] : g_rows) {
         const auto& [sas, ip, dir, md5, size] = key;
-        const Spread e = spread(row.mpps[kEngine]), p = spread(row.mpps[kPipeline]),
-                     c = spread(row.mpps[kChurn]);
+        const Spread e = spread(row.mpps[kEngine]), p = spread(row.mpps[kPipeline]), c = spread(row.mpps[kChurn]);
         const Spread pe = ratio(row.mpps[kPipeline], row.mpps[kEngine]);
         const Spread cp = ratio(row.mpps[kChurn], row.mpps[kPipeline]);
         const Spread rn = spread(row.record_ns);
@@ -328,11 +331,11 @@ void print_summary(const Options& o) {
         const bool pipe_ok = pe.median >= 0.80, churn_ok = cp.median > 0.95;
         const char* pb = bold(pipe_ok);
         const char* cb = bold(churn_ok);
-        std::printf("| %s | v%d | %u | %.2f | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | %s%.2f%s [%.2f-%.2f] "
-                    "| %s%.3f%s [%.3f-%.3f] | %.0f [%.0f-%.0f] |\n",
-                    name, ip, sas, e.median, p.median, p.min, p.max, c.median, c.min, c.max, pb,
-                    pe.median, pb, pe.min, pe.max, cb, cp.median, cb, cp.min, cp.max, rn.median,
-                    rn.min, rn.max);
+        std::printf(
+            "| %s | v%d | %u | %.2f | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | %s%.2f%s [%.2f-%.2f] "
+            "| %s%.3f%s [%.3f-%.3f] | %.0f [%.0f-%.0f] |\n",
+            name, ip, sas, e.median, p.median, p.min, p.max, c.median, c.min, c.max, pb, pe.median, pb, pe.min, pe.max,
+            cb, cp.median, cb, cp.min, cp.max, rn.median, rn.min, rn.max);
         ++rows;
         pipe_met += pipe_ok;
         churn_met += churn_ok;
@@ -349,19 +352,20 @@ void print_summary(const Options& o) {
             share.push_back(2 * row.churn_rate[k] * row.record_ns[k] * 1e-9);
     }
     const Spread i = spread(idle), r = spread(rate), sh = spread(share);
-    std::printf("\nNIC side idle (waiting for the worker) in pipeline runs: %.0f%% [%.0f-%.0f%%]\n",
-                100 * i.median, 100 * i.min, 100 * i.max);
-    std::printf("Churn achieved: %.0f SAs added and as many deleted per second [%.0f-%.0f]\n",
-                r.median, r.min, r.max);
-    std::printf("The worker's own time on SA records in churn runs (records/s x ns a record): "
-                "%.1f%% [%.1f-%.1f%%]\n", 100 * sh.median, 100 * sh.min, 100 * sh.max);
-    std::printf("Passes measured again because the worker or the NIC side was preempted: %llu; "
-                "counted although preempted (after --attempts=%u): %llu\n",
-                (unsigned long long)g_repeated, o.attempts, (unsigned long long)g_preempted);
+    std::printf("\nNIC side idle (waiting for the worker) in pipeline runs: %.0f%% [%.0f-%.0f%%]\n", 100 * i.median,
+                100 * i.min, 100 * i.max);
+    std::printf("Churn achieved: %.0f SAs added and as many deleted per second [%.0f-%.0f]\n", r.median, r.min, r.max);
+    std::printf(
+        "The worker's own time on SA records in churn runs (records/s x ns a record): "
+        "%.1f%% [%.1f-%.1f%%]\n",
+        100 * sh.median, 100 * sh.min, 100 * sh.max);
+    std::printf(
+        "Passes measured again because the worker or the NIC side was preempted: %llu; "
+        "counted although preempted (after --attempts=%u): %llu\n",
+        (unsigned long long)g_repeated, o.attempts, (unsigned long long)g_preempted);
     std::printf("\nTargets (medians):\n");
     std::printf("  pipeline >= 0.80 of the engine's in-memory speed: %d of %d workloads\n", pipe_met, rows);
-    std::printf("  churn at %.0f SAs/s costs under 5%%:            %d of %d workloads\n", o.churn,
-                churn_met, rows);
+    std::printf("  churn at %.0f SAs/s costs under 5%%:            %d of %d workloads\n", o.churn, churn_met, rows);
     std::printf("%s", misses.c_str());
 }
 
@@ -369,32 +373,33 @@ void print_summary(const Options& o) {
 // packet size), one workload alive at a time.
 void run_all(const Options& o, PipelineRig& rig, WorkerLcore& lcore) {
     for (uint32_t sas : {1u, o.many_sas}) {
-        for (Alg alg : o.algs) for (int ip : o.ips) {
-            std::unique_ptr<dp::Worker> worker;
-            std::unique_ptr<EngineWorkload> w;
-            for (uint32_t asked : o.sizes) {
-                const uint32_t size = EngineWorkload::size_for(asked, ip == 6);
-                const auto t0 = std::chrono::steady_clock::now();
-                lcore.stop();  // not polling for nothing meanwhile
-                w.reset();
-                w = std::make_unique<EngineWorkload>(alg, size, sas, o.packets, ip == 6);
-                std::printf("\n%s %u B, IPv%d, %u SA%s (workload built in %.1f s)\n", label(alg), size,
-                            ip, sas, sas == 1 ? "" : "s",
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-                bool fresh = false;
-                if (!worker) {
-                    auto made = rig.make_worker(*w);
-                    if (!made) fail(made.error());
-                    worker = std::move(*made);
-                    fresh = true;
+        for (Alg alg : o.algs)
+            for (int ip : o.ips) {
+                std::unique_ptr<dp::Worker> worker;
+                std::unique_ptr<EngineWorkload> w;
+                for (uint32_t asked : o.sizes) {
+                    const uint32_t size = EngineWorkload::size_for(asked, ip == 6);
+                    const auto t0 = std::chrono::steady_clock::now();
+                    lcore.stop();  // not polling for nothing meanwhile
+                    w.reset();
+                    w = std::make_unique<EngineWorkload>(alg, size, sas, o.packets, ip == 6);
+                    std::printf("\n%s %u B, IPv%d, %u SA%s (workload built in %.1f s)\n", label(alg), size, ip, sas,
+                                sas == 1 ? "" : "s",
+                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                    bool fresh = false;
+                    if (!worker) {
+                        auto made = rig.make_worker(*w);
+                        if (!made) fail(made.error());
+                        worker = std::move(*made);
+                        fresh = true;
+                    }
+                    lcore.start(*worker, false);
+                    Bench b(o, rig, lcore, *worker, *w, sas);
+                    b.prepare(fresh, sas);
+                    run_rounds(o, b, alg, ip, size, sas);
                 }
-                lcore.start(*worker, false);
-                Bench b(o, rig, lcore, *worker, *w, sas);
-                b.prepare(fresh, sas);
-                run_rounds(o, b, alg, ip, size, sas);
+                lcore.stop();
             }
-            lcore.stop();
-        }
     }
 }
 
@@ -438,8 +443,7 @@ Options parse(int argc, char** argv) {
                 std::fprintf(stderr, "--burst takes 1..64, as pcscf-espd's, not %u\n", unsigned(o.burst));
                 std::exit(2);
             }
-        }
-        else if (const char* v = value("--algs=")) {
+        } else if (const char* v = value("--algs=")) {
             o.algs.clear();
             for (size_t w : word_list_arg(a, v, {"sha1", "md5"}))
                 o.algs.push_back(w == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96);
@@ -453,8 +457,10 @@ Options parse(int argc, char** argv) {
     const uint32_t largest = largest_unfragmented(service.access_mtu, service.tap_mtu);
     for (uint32_t size : o.sizes)
         if (size > largest) {
-            std::fprintf(stderr, "--sizes: %u B is over %u B, whose payload still fits the tap's MTU (%u) "
-                         "unfragmented\n", size, largest, unsigned(service.tap_mtu));
+            std::fprintf(stderr,
+                         "--sizes: %u B is over %u B, whose payload still fits the tap's MTU (%u) "
+                         "unfragmented\n",
+                         size, largest, unsigned(service.tap_mtu));
             std::exit(2);
         }
     return o;
@@ -472,22 +478,24 @@ int main(int argc, char** argv) {
     if (worker_lcore >= RTE_MAX_LCORE) return 2;
 
     if (sched_getscheduler(0) == SCHED_OTHER && std::stod(timer.load_at_start()) > 1)
-        std::printf("note: load average %s: other tasks will preempt the worker or the NIC side; "
-                    "run on a quiet machine or under `chrt -f 1`\n", timer.load_at_start().c_str());
+        std::printf(
+            "note: load average %s: other tasks will preempt the worker or the NIC side; "
+            "run on a quiet machine or under `chrt -f 1`\n",
+            timer.load_at_start().c_str());
     auto rig = PipelineRig::create(o.window, o.record_interval_us, o.burst);
     if (!rig) fail(rig.error());
     WorkerLcore lcore(worker_lcore);
     const std::string churn_mode =
         o.churn_batch_us > 0 ? "records sent in batches every " + std::to_string(int(o.churn_batch_us)) + " us"
                              : std::string("each record sent when due");
-    std::printf("pipeline: worker on lcore %u; NIC side and control thread on lcore %u; net_ring ports; "
-                "bursts of %u (worker and engine)\n"
-                "memory: %s; %u packets per pass, %u passes per run, %u frames in flight, %d rounds\n"
-                "churn: %.0f SAs added and %.0f deleted per second (half inbound, half outbound), %s;\n"
-                "       the worker looks at its record ring every poll while it finds records, else every %u us\n",
-                worker_lcore, rte_lcore_id(), unsigned(o.burst), huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)",
-                o.packets, o.passes, o.window, o.rounds, o.churn, o.churn,
-                churn_mode.c_str(), o.record_interval_us);
+    std::printf(
+        "pipeline: worker on lcore %u; NIC side and control thread on lcore %u; net_ring ports; "
+        "bursts of %u (worker and engine)\n"
+        "memory: %s; %u packets per pass, %u passes per run, %u frames in flight, %d rounds\n"
+        "churn: %.0f SAs added and %.0f deleted per second (half inbound, half outbound), %s;\n"
+        "       the worker looks at its record ring every poll while it finds records, else every %u us\n",
+        worker_lcore, rte_lcore_id(), unsigned(o.burst), huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)",
+        o.packets, o.passes, o.window, o.rounds, o.churn, o.churn, churn_mode.c_str(), o.record_interval_us);
 
     try {
         run_all(o, **rig, lcore);

@@ -79,8 +79,7 @@ bool ControlSide::settle(double seconds) {
 uint64_t preemptions_of(pid_t tid) {
     std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/status");
     for (std::string line; std::getline(f, line);)
-        if (line.starts_with("nonvoluntary_ctxt_switches:"))
-            return std::stoull(line.substr(line.find(':') + 1));
+        if (line.starts_with("nonvoluntary_ctxt_switches:")) return std::stoull(line.substr(line.find(':') + 1));
     return 0;
 }
 
@@ -148,8 +147,8 @@ inline void restore(const Frame& f) noexcept {
 
 }  // namespace
 
-PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* from_worker,
-                 uint32_t window, ControlSide& ctl, Churn* churn) {
+PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* from_worker, uint32_t window,
+                 ControlSide& ctl, Churn* churn) {
     constexpr uint32_t kBurst = 64;
     const uint64_t stall = rte_get_tsc_hz() * 5;  // no progress for 5 s: packets were lost
     // pcscf-espd's control thread drains the event ring and sleeps 200 us when it is empty.
@@ -173,8 +172,7 @@ PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* f
             r.delivered += got;
             moved = true;
         }
-        const uint64_t room = std::min<uint64_t>({window - (r.offered - r.delivered),
-                                                  n - r.offered, kBurst});
+        const uint64_t room = std::min<uint64_t>({window - (r.offered - r.delivered), n - r.offered, kBurst});
         if (room > 0) {
             for (uint64_t i = 0; i < room; ++i) {
                 const Frame& f = frames[r.offered + i];
@@ -217,8 +215,7 @@ namespace {
 
 std::expected<rte_mempool*, std::string> pool(const char* name, uint32_t n, uint32_t room) {
     rte_mempool* p = rte_pktmbuf_pool_create(name, n, 0, 0, uint16_t(room), int(rte_socket_id()));
-    if (p == nullptr)
-        return std::unexpected(std::string("mbuf pool ") + name + ": " + rte_strerror(rte_errno));
+    if (p == nullptr) return std::unexpected(std::string("mbuf pool ") + name + ": " + rte_strerror(rte_errno));
     return p;
 }
 
@@ -231,8 +228,8 @@ std::expected<std::unique_ptr<PipelineRig>, std::string> PipelineRig::create(uin
     rig->cfg_.record_interval_us = record_interval_us;
     rig->cfg_.burst = burst;
     auto pkt = pool("pipe_pkt", 1023, RTE_MBUF_DEFAULT_BUF_SIZE);
-    auto big = pool("pipe_big", 63, std::min<uint32_t>(UINT16_MAX, rig->cfg_.max_datagram +
-                                                                       dp::kEthLen + RTE_PKTMBUF_HEADROOM));
+    auto big = pool("pipe_big", 63,
+                    std::min<uint32_t>(UINT16_MAX, rig->cfg_.max_datagram + dp::kEthLen + RTE_PKTMBUF_HEADROOM));
     auto ind = pool("pipe_ind", 1023, 0);
     for (auto* p : {&pkt, &big, &ind}) {
         if (!*p) return std::unexpected(p->error());

@@ -107,13 +107,13 @@ private:
 // room), collects them from `from_worker`, and drives the control side meanwhile.
 struct PassResult {
     uint64_t offered = 0, delivered = 0;
-    uint64_t counted = 0, tsc = 0;  // steady state: from the first delivery to the last
+    uint64_t counted = 0, tsc = 0;        // steady state: from the first delivery to the last
     uint64_t wall_tsc = 0, busy_tsc = 0;  // busy: offering and collecting (the rest: waiting)
     uint64_t churn_records = 0;
     bool complete() const noexcept { return delivered == offered; }
 };
-PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* from_worker,
-                 uint32_t window, ControlSide& ctl, Churn* churn);
+PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* from_worker, uint32_t window,
+                 ControlSide& ctl, Churn* churn);
 
 // The ports, the rings, the pools and the configuration a Worker needs; one Worker at a
 // time (make_worker() for each SA layout).
@@ -131,8 +131,7 @@ public:
     // A worker with an empty engine laid out as `engine`, serving `local` with protected
     // ports `ports` (the registration benchmark: SA records only, no traffic).
     std::expected<std::unique_ptr<dp::Worker>, std::string> make_worker(const esp::EngineConfig& engine,
-                                                                        const net::IpAddr& local,
-                                                                        dp::PortRange ports);
+                                                                        const net::IpAddr& local, dp::PortRange ports);
 
     const RingPort& access() const noexcept { return access_; }
     const RingPort& tap() const noexcept { return tap_; }

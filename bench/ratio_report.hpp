@@ -45,8 +45,8 @@ public:
             std::printf("  %-40s %7.2f %7.2f %7.2f\n", name.c_str(), s.min, s.median, s.max);
         }
         std::printf("\nRatios (medians, same run, same buffers)\n");
-        std::printf("%-34s %8s %8s %8s %9s %9s %9s\n", "engine", "Mpps", "ceiling", "single",
-                    "/ceiling", "/single", "many/1SA");
+        std::printf("%-34s %8s %8s %8s %9s %9s %9s\n", "engine", "Mpps", "ceiling", "single", "/ceiling", "/single",
+                    "many/1SA");
         for (const char* dir : {"inbound", "outbound"})
             for (const char* alg : {"sha1", "md5"})
                 for (const char* size : {"64B", "512B", "1400B"}) {
@@ -56,9 +56,8 @@ public:
                     const double ceil = mpps("hash_only" + tail + "1sa");
                     const double single = mpps("single_buffer" + tail + "1sa");
                     const double many = mpps(dir + tail + many_);
-                    std::printf("%-34s %8.2f %8.2f %8.2f %9.2f %9.2f %9s\n",
-                                (dir + tail + "1sa").c_str(), one, ceil, single,
-                                ceil > 0 ? one / ceil : 0, single > 0 ? one / single : 0,
+                    std::printf("%-34s %8.2f %8.2f %8.2f %9.2f %9.2f %9s\n", (dir + tail + "1sa").c_str(), one, ceil,
+                                single, ceil > 0 ? one / ceil : 0, single > 0 ? one / single : 0,
                                 many > 0 ? fmt(many / one).c_str() : "-");
                 }
         const std::string key = "/sha1/512B/";

@@ -61,7 +61,7 @@ struct Options {
     double latency_seconds = 3;  // per open-loop pass
     uint32_t concurrency = 32;
     double latency_rate = 200;
-    uint64_t max_ues = 20000;    // per pass that lets SAs accumulate
+    uint64_t max_ues = 20000;  // per pass that lets SAs accumulate
     uint32_t raw_sets = 20000, raw_live = 256;
     bool dereg = true, accumulate = true, latency = true, raw = true;  // --parts
 };
@@ -139,7 +139,8 @@ Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const ch
     size_t shown = 0;
     for (const auto& [why, n] : p.load.failures)
         if (++shown <= 10) problem(std::to_string(n) + " UE(s): " + why);
-    if (shown > 10) problem(std::to_string(shown - 10) + " more reasons (" + std::to_string(p.load.failed) + " UEs failed)");
+    if (shown > 10)
+        problem(std::to_string(shown - 10) + " more reasons (" + std::to_string(p.load.failed) + " UEs failed)");
     if (through) {
         if (!clean)
             problem(std::to_string(t.sas().size()) + " SA(s) and " + std::to_string(t.registrar().ues()) +
@@ -148,8 +149,8 @@ Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const ch
             problem(std::to_string(n) + " request(s) refused by the P-CSCF");
         for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
             if (const uint64_t d = p.after.dropped[i] - p.before.dropped[i]; d > 0)
-                problem(std::to_string(d) + " message(s) dropped by the proxy: " +
-                        std::string(proxy::kProxyDropNames[i]));
+                problem(std::to_string(d) +
+                        " message(s) dropped by the proxy: " + std::string(proxy::kProxyDropNames[i]));
         if (p.serve.refused_by_worker > 0)
             problem(std::to_string(p.serve.refused_by_worker) + " SA record(s) refused by the worker");
     }
@@ -171,14 +172,15 @@ void print_pass(const char* label, const Pass& p, bool through, bool closed) {
     std::printf("\n");
     for (size_t s = 0; s < kSteps; ++s)
         if (!l.latency_us[s].empty())
-            std::printf("      %-20s p50 %7.1f us  p99 %7.1f us  (%zu)\n", name(Step(s)), percentile(l.latency_us[s], 0.5),
-                        percentile(l.latency_us[s], 0.99), l.latency_us[s].size());
+            std::printf("      %-20s p50 %7.1f us  p99 %7.1f us  (%zu)\n", name(Step(s)),
+                        percentile(l.latency_us[s], 0.5), percentile(l.latency_us[s], 0.99), l.latency_us[s].size());
     if (through && !p.serve.install_us.empty())
-        std::printf("      %-20s p50 %7.1f us  p99 %7.1f us  (%zu); at most %u records queued; "
-                    "control loop rounds %.0f us on average\n",
-                    "SA add -> ack", percentile(p.serve.install_us, 0.5), percentile(p.serve.install_us, 0.99),
-                    p.serve.install_us.size(), p.serve.max_queued,
-                    p.serve.iterations ? 1e6 * l.window_s / double(p.serve.iterations) : 0.0);
+        std::printf(
+            "      %-20s p50 %7.1f us  p99 %7.1f us  (%zu); at most %u records queued; "
+            "control loop rounds %.0f us on average\n",
+            "SA add -> ack", percentile(p.serve.install_us, 0.5), percentile(p.serve.install_us, 0.99),
+            p.serve.install_us.size(), p.serve.max_queued,
+            p.serve.iterations ? 1e6 * l.window_s / double(p.serve.iterations) : 0.0);
 }
 
 // ---- rounds ----------------------------------------------------------------------------
@@ -236,8 +238,8 @@ void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
         c.seconds = o.latency_seconds;
         Pass direct, through;
         for (const bool via : {term_first, !term_first}) {
-            const std::string label = "latency at " + std::to_string(int(o.latency_rate)) + "/s" +
-                                      (via ? ", terminator" : ", direct");
+            const std::string label =
+                "latency at " + std::to_string(int(o.latency_rate)) + "/s" + (via ? ", terminator" : ", direct");
             Pass p = run_pass(t, load, c, via, label.c_str());
             print_pass(label.c_str(), p, via, false);
             (via ? through : direct) = std::move(p);
@@ -245,7 +247,8 @@ void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
         for (size_t s = 0; s < kSteps; ++s) {
             const std::string k = std::string("latency ") + name(Step(s));
             for (const auto& [q, qn] : {std::pair{0.5, "p50"}, std::pair{0.99, "p99"}}) {
-                const double b = percentile(direct.load.latency_us[s], q), v = percentile(through.load.latency_us[s], q);
+                const double b = percentile(direct.load.latency_us[s], q),
+                             v = percentile(through.load.latency_us[s], q);
                 note(k + " " + qn + " us direct", b);
                 note(k + " " + qn + " us terminator", v);
                 note(k + " " + qn + " us added", v - b);
@@ -309,9 +312,13 @@ Options parse(int argc, char** argv) {
         };
         if (a == "--quick") o.quick = true;
         else if (a == "--no-huge") o.no_huge = true;
-        else if (const char* v = value("--rounds=")) { o.rounds = std::max(1, number_arg<int>(a, v)); rounds = true; }
-        else if (const char* v = value("--seconds=")) { o.seconds = o.latency_seconds = std::max(0.1, number_arg<double>(a, v)); seconds = true; }
-        else if (const char* v = value("--concurrency=")) o.concurrency = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = value("--rounds=")) {
+            o.rounds = std::max(1, number_arg<int>(a, v));
+            rounds = true;
+        } else if (const char* v = value("--seconds=")) {
+            o.seconds = o.latency_seconds = std::max(0.1, number_arg<double>(a, v));
+            seconds = true;
+        } else if (const char* v = value("--concurrency=")) o.concurrency = std::max(1u, number_arg<uint32_t>(a, v));
         else if (const char* v = value("--latency-rate=")) o.latency_rate = std::max(1.0, number_arg<double>(a, v));
         else if (const char* v = value("--max-ues=")) o.max_ues = std::max<uint64_t>(1, number_arg<uint64_t>(a, v));
         else if (const char* v = value("--raw-sets=")) o.raw_sets = std::max(1u, number_arg<uint32_t>(a, v));
@@ -366,14 +373,15 @@ int main(int argc, char** argv) {
         auto t = Terminator::create(tc, worker_lcore);
         if (!t) fail(t.error());
         SipLoad load(tc.core, addr(10), 8, 26000, 32767);
-        std::printf("registration benchmark: worker on lcore %u, control thread and the SIP load on CPU %s\n"
-                    "P-CSCF %s (sip %u, port_ps %u, port_pc %u-%u), core %s, UEs %s..+7; memory: %s\n"
-                    "%d round(s): closed loop %.1f s with %u UEs at a time; open loop %.1f s at %.0f "
-                    "registrations/s; raw SA run %u sets\n",
-                    worker_lcore, cpus_of_self().c_str(), tc.access.to_string().c_str(), tc.sip_port, tc.port_ps,
-                    tc.port_pc.front(), tc.port_pc.back(), tc.core.to_string().c_str(), addr(10).to_string().c_str(),
-                    huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", o.rounds, o.seconds, o.concurrency,
-                    o.latency_seconds, o.latency_rate, o.raw_sets);
+        std::printf(
+            "registration benchmark: worker on lcore %u, control thread and the SIP load on CPU %s\n"
+            "P-CSCF %s (sip %u, port_ps %u, port_pc %u-%u), core %s, UEs %s..+7; memory: %s\n"
+            "%d round(s): closed loop %.1f s with %u UEs at a time; open loop %.1f s at %.0f "
+            "registrations/s; raw SA run %u sets\n",
+            worker_lcore, cpus_of_self().c_str(), tc.access.to_string().c_str(), tc.sip_port, tc.port_ps,
+            tc.port_pc.front(), tc.port_pc.back(), tc.core.to_string().c_str(), addr(10).to_string().c_str(),
+            huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", o.rounds, o.seconds, o.concurrency,
+            o.latency_seconds, o.latency_rate, o.raw_sets);
         {  // warm-up, not counted: sockets, tables and caches on both paths
             LoadConfig c;
             c.seconds = 0.3;

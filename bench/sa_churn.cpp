@@ -11,9 +11,9 @@ using esp::Direction;
 using esp::SaOp;
 using esp::SaRecord;
 
-Churn::Churn(EngineWorkload& w, uint32_t installed_sas, double sas_per_second, double batch_us,
-             uint32_t lag)
-    : w_(w), lag_(lag),
+Churn::Churn(EngineWorkload& w, uint32_t installed_sas, double sas_per_second, double batch_us, uint32_t lag)
+    : w_(w),
+      lag_(lag),
       // two records (an add and a delete) per SA per second
       period_tsc_(uint64_t(double(rte_get_tsc_hz()) / (2 * sas_per_second))),
       batch_tsc_(uint64_t(double(rte_get_tsc_hz()) * batch_us / 1e6)) {
@@ -28,8 +28,7 @@ Churn::Churn(EngineWorkload& w, uint32_t installed_sas, double sas_per_second, d
     std::shuffle(free.begin(), free.end(), std::mt19937(11));
     free.resize(std::min<size_t>(free.size(), 32768));
     for (uint32_t sa : free)
-        for (Direction d : {Direction::inbound, Direction::outbound})
-            c_.push_back({sa, d, sa < installed_sas});
+        for (Direction d : {Direction::inbound, Direction::outbound}) c_.push_back({sa, d, sa < installed_sas});
     if (c_.size() <= 2 * size_t{lag_} + 2) lag_ = uint32_t(c_.size() / 2 - 1);
 }
 

@@ -26,13 +26,12 @@ public:
 // `batch_us` > 0 only every batch_us microseconds, all that fell due meanwhile together.
 class Churn {
 public:
-    Churn(EngineWorkload& w, uint32_t installed_sas, double sas_per_second, double batch_us,
-          uint32_t lag = 256);
-    void prime(RecordSink& to);                       // the first `lag` changes, untimed
+    Churn(EngineWorkload& w, uint32_t installed_sas, double sas_per_second, double batch_us, uint32_t lag = 256);
+    void prime(RecordSink& to);  // the first `lag` changes, untimed
     void start(uint64_t now_tsc) noexcept;
     void tick(RecordSink& to, uint64_t now_tsc) noexcept;  // sends what is due
-    void unwind(RecordSink& to);                      // back to the initial state, untimed
-    uint64_t records() const noexcept { return timed_; }  // sent since start()
+    void unwind(RecordSink& to);                           // back to the initial state, untimed
+    uint64_t records() const noexcept { return timed_; }   // sent since start()
 
 private:
     struct Candidate {

@@ -52,11 +52,11 @@ namespace {
 
 using esp::Alg;
 using esp::Direction;
-using net::DropReason;
 using esp::Engine;
 using esp::EngineConfig;
 using esp::SaOp;
 using esp::SaRecord;
+using net::DropReason;
 
 constexpr uint32_t kBurst = 32;
 
@@ -64,13 +64,13 @@ struct Options {
     bool quick = false, no_huge = false;
     std::vector<uint32_t> sas{1, 1'000, 10'000, 100'000, 1'000'000, 2'000'000, 4'000'000};
     int rounds = 5;
-    uint32_t passes = 8;        // over the ring of packets (or of lookup keys) per sample
+    uint32_t passes = 8;  // over the ring of packets (or of lookup keys) per sample
     uint32_t packets = 16384;
-    uint32_t size = 512;        // IP length of the ESP packet
+    uint32_t size = 512;  // IP length of the ESP packet
     Alg alg = Alg::hmac_sha1_96;
-    double churn = 100'000;     // SAs added per second, and as many deleted
-    uint32_t lookups = 16384;   // random SAs looked up per pass
-    uint32_t attempts = 8;      // per pass, while preempted
+    double churn = 100'000;    // SAs added per second, and as many deleted
+    uint32_t lookups = 16384;  // random SAs looked up per pass
+    uint32_t attempts = 8;     // per pass, while preempted
     unsigned lcore = 0;
     std::string csv;
 };
@@ -80,7 +80,7 @@ double seconds(uint64_t tsc) { return double(tsc) / double(rte_get_tsc_hz()); }
 double mib(uint64_t bytes) { return double(bytes) / double(1 << 20); }
 
 std::string count(uint64_t v) {  // 4000000 -> "4,000,000"
-    std::string s;  // backwards
+    std::string s;               // backwards
     for (int digit = 0; digit == 0 || v > 0; ++digit, v /= 10) {
         if (digit > 0 && digit % 3 == 0) s += ',';
         s += char('0' + v % 10);
@@ -167,8 +167,7 @@ struct ApplyRate {
 // Records are built beforehand in blocks of up to 4,096, outside the time. Adds and
 // deletes are timed apart, per block; below 64 SAs a block is too short for that and only
 // the two together are timed.
-ApplyRate apply_rate(Engine& e, const EngineWorkload& w, Direction dir, uint32_t n,
-                     std::mt19937& rng) {
+ApplyRate apply_rate(Engine& e, const EngineWorkload& w, Direction dir, uint32_t n, std::mt19937& rng) {
     constexpr uint32_t kBlock = 4096;
     const uint32_t repeat = std::max<uint32_t>(1, ((1u << 19) + n - 1) / n);
     const bool per_block = n >= 64;
@@ -204,8 +203,7 @@ ApplyRate apply_rate(Engine& e, const EngineWorkload& w, Direction dir, uint32_t
                 if (per_block) tsc[op] += rte_rdtsc() - t0;
             }
     const uint64_t all = rte_rdtsc() - t_all;
-    if (failed != 0)
-        fail(std::to_string(failed) + " " + label(dir) + "bound records refused at " + sas_text(n));
+    if (failed != 0) fail(std::to_string(failed) + " " + label(dir) + "bound records refused at " + sas_text(n));
     const double records = double(n) * repeat;
     if (!per_block) return {0, 0, 2 * records / seconds(all)};
     return {records / seconds(tsc[0]), records / seconds(tsc[1]), 2 * records / seconds(tsc[0] + tsc[1])};
@@ -289,10 +287,9 @@ Rate throughput(const Options& o, EngineWorkload& w, Direction dir, uint32_t sas
         for (size_t pos = 0; pos < n; pos += kBurst) {
             const uint16_t good = w.process(dir, {&ring[pos], kBurst}, burst, why);
             if (good != kBurst)
-                fail(std::string(label(dir)) + "bound at " + sas_text(sas) +
-                     (churn ? " with churn" : "") + ": " + std::to_string(good) + " of " +
-                     std::to_string(kBurst) + " packets passed, first drop: " +
-                     std::string(net::name(why[good])));
+                fail(std::string(label(dir)) + "bound at " + sas_text(sas) + (churn ? " with churn" : "") + ": " +
+                     std::to_string(good) + " of " + std::to_string(kBurst) +
+                     " packets passed, first drop: " + std::string(net::name(why[good])));
             if (churn != nullptr) churn->tick(sink, rte_rdtsc());
         }
         const uint64_t t1 = rte_rdtsc();
@@ -300,11 +297,9 @@ Rate throughput(const Options& o, EngineWorkload& w, Direction dir, uint32_t sas
         if (churn != nullptr) churn->unwind(sink);
         return Timed{t1 - t0, records};
     });
-    if (sink.failed() != 0)
-        fail(std::to_string(sink.failed()) + " churn records refused at " + sas_text(sas));
+    if (sink.failed() != 0) fail(std::to_string(sink.failed()) + " churn records refused at " + sas_text(sas));
     const double packets = double(n) * o.passes;
-    return {packets / seconds(t.tsc) / 1e6, double(t.tsc) / packets,
-            double(t.items) / 2 / seconds(t.tsc)};
+    return {packets / seconds(t.tsc) / 1e6, double(t.tsc) / packets, double(t.items) / 2 / seconds(t.tsc)};
 }
 
 // ---- lookup alone ----------------------------------------------------------------------
@@ -341,8 +336,7 @@ public:
             const uint64_t wrong = dir == Direction::inbound ? inbound() : outbound();
             const uint64_t t1 = rte_rdtsc();
             if (wrong != 0)
-                fail(std::to_string(wrong) + " " + label(dir) + "bound lookups missed at " +
-                     sas_text(sas_));
+                fail(std::to_string(wrong) + " " + label(dir) + "bound lookups missed at " + sas_text(sas_));
             return Timed{t1 - t0, 0};
         });
         return seconds(t.tsc) * 1e9 / double(slot_.size() * more.passes);
@@ -351,8 +345,7 @@ public:
 private:
     void warm_keys() const noexcept {
         uint64_t sum = 0;
-        for (size_t i = 0; i < slot_.size(); ++i)
-            sum += slot_[i] + spi_in_[i] + spi_out_[i] + key_[i].ue_port;
+        for (size_t i = 0; i < slot_.size(); ++i) sum += slot_[i] + spi_in_[i] + spi_out_[i] + key_[i].ue_port;
         asm volatile("" ::"r"(sum));
     }
     uint64_t inbound() const noexcept {
@@ -372,8 +365,7 @@ private:
         for (size_t at = 0; at < key_.size(); at += kBurst) {
             for (uint32_t k = 0; k < kBurst; ++k) keys[k] = &key_[at + k];
             t.find_bulk(keys, kBurst, pos);  // and brings the records in, as the engine's lookup does
-            for (uint32_t k = 0; k < kBurst; ++k)
-                wrong += pos[k] < 0 || t.at(pos[k]).spi != spi_out_[at + k];
+            for (uint32_t k = 0; k < kBurst; ++k) wrong += pos[k] < 0 || t.at(pos[k]).spi != spi_out_[at + k];
         }
         return wrong;
     }
@@ -407,8 +399,8 @@ struct Count {
 // ---- one SA count ----------------------------------------------------------------------
 
 struct Baseline {
-    EngineWorkload& w;       // 1 SA: the throughput and lookup baseline
-    Engine& apply;           // empty, 1,024 slots: the records/s baseline
+    EngineWorkload& w;  // 1 SA: the throughput and lookup baseline
+    Engine& apply;      // empty, 1,024 slots: the records/s baseline
     const Lookups& lookups;
 };
 
@@ -418,30 +410,27 @@ bool measure_tables(const Options& o, Count& c, Baseline& b, bool huge, std::mt1
     const EngineConfig cfg = EngineWorkload::engine_config(c.sas);
     auto mem = table_memory(cfg);
     if (!mem) {
-        c.skipped = "tables do not fit: " + mem.error() + "; " + count(available(huge) >> 20) +
-                    " MiB free";
+        c.skipped = "tables do not fit: " + mem.error() + "; " + count(available(huge) >> 20) + " MiB free";
         return false;
     }
     c.mem = *mem;
     const uint64_t before = heap().alloc, huge_before = free_hugepage_bytes();
     auto e = Engine::create(cfg);
     if (!e) {
-        c.skipped = "engine does not fit: " + e.error() + "; " + count(available(huge) >> 20) +
-                    " MiB free";
+        c.skipped = "engine does not fit: " + e.error() + "; " + count(available(huge) >> 20) + " MiB free";
         return false;
     }
     c.mem.engine_bytes = heap().alloc - before;
     c.mem.hugepages_taken = huge_before - std::min(huge_before, free_hugepage_bytes());
     c.fig["in_bytes_per_sa"].add(double(c.mem.in_bytes) / c.sas, sizeof(esp::InboundSa));
     c.fig["out_bytes_per_sa"].add(double(c.mem.out_bytes) / c.sas, sizeof(esp::OutboundSa));
-    std::printf("  memory: inbound %.1f MiB (%s slots x %zu B + 8 B of drop counter), "
-                "outbound %.1f MiB (rte_hash %.1f MiB + %s records x %zu B), engine %.1f MiB, "
-                "hugepages taken %.0f MiB\n",
-                mib(c.mem.in_bytes), count(c.mem.in_slots).c_str(), c.mem.in_stride,
-                mib(c.mem.out_bytes),
-                mib(c.mem.out_bytes - uint64_t{c.mem.out_pool} * sizeof(esp::OutboundSa)),
-                count(c.mem.out_pool).c_str(), sizeof(esp::OutboundSa), mib(c.mem.engine_bytes),
-                mib(c.mem.hugepages_taken));
+    std::printf(
+        "  memory: inbound %.1f MiB (%s slots x %zu B + 8 B of drop counter), "
+        "outbound %.1f MiB (rte_hash %.1f MiB + %s records x %zu B), engine %.1f MiB, "
+        "hugepages taken %.0f MiB\n",
+        mib(c.mem.in_bytes), count(c.mem.in_slots).c_str(), c.mem.in_stride, mib(c.mem.out_bytes),
+        mib(c.mem.out_bytes - uint64_t{c.mem.out_pool} * sizeof(esp::OutboundSa)), count(c.mem.out_pool).c_str(),
+        sizeof(esp::OutboundSa), mib(c.mem.engine_bytes), mib(c.mem.hugepages_taken));
     for (int round = 0; round < o.rounds; ++round) {
         std::string line = "  records round " + std::to_string(round + 1) + ":";
         for (Direction dir : {Direction::inbound, Direction::outbound}) {
@@ -456,8 +445,7 @@ bool measure_tables(const Options& o, Count& c, Baseline& b, bool huge, std::mt1
                 c.fig[d + "_deletes_per_s"].add(n.del, one.both);
             }
             char buf[128];
-            std::snprintf(buf, sizeof buf, "  %s %.2f M/s (1 SA %.2f M/s)", d.c_str(), n.both / 1e6,
-                          one.both / 1e6);
+            std::snprintf(buf, sizeof buf, "  %s %.2f M/s (1 SA %.2f M/s)", d.c_str(), n.both / 1e6, one.both / 1e6);
             line += buf;
             if (n.add > 0) {
                 std::snprintf(buf, sizeof buf, " adds %.2f, deletes %.2f", n.add / 1e6, n.del / 1e6);
@@ -475,9 +463,8 @@ void measure_traffic(const Options& o, Count& c, Baseline& b, bool huge) {
     // The engine as measured above, the packet pool (mbufs of 2 KiB + headers) and slack.
     const uint64_t need = c.mem.engine_bytes + (2ull * o.packets + 1024) * 2560 + (32 << 20);
     if (const uint64_t have = available(huge); have < need) {
-        c.skipped = "traffic engine does not fit: needs ~" + count(need >> 20) + " MiB, " +
-                    count(have >> 20) + " MiB free (hugepages free: " +
-                    count(free_hugepage_bytes() >> 20) + " MiB)";
+        c.skipped = "traffic engine does not fit: needs ~" + count(need >> 20) + " MiB, " + count(have >> 20) +
+                    " MiB free (hugepages free: " + count(free_hugepage_bytes() >> 20) + " MiB)";
         return;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -491,8 +478,8 @@ void measure_traffic(const Options& o, Count& c, Baseline& b, bool huge) {
     const Lookups lookups(*w, c.sas, o.lookups, c.sas);
     Churn churn(*w, c.sas, o.churn, 0);
     std::printf("  traffic engine built in %.1f s; %s packets over %s\n",
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                count(o.packets).c_str(), sas_text(w->used_sas().size()).c_str());
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), count(o.packets).c_str(),
+                sas_text(w->used_sas().size()).c_str());
     for (int round = 0; round < o.rounds; ++round) {
         std::string line = "  traffic round " + std::to_string(round + 1) + ":";
         for (Direction dir : {Direction::inbound, Direction::outbound}) {
@@ -512,9 +499,8 @@ void measure_traffic(const Options& o, Count& c, Baseline& b, bool huge) {
             c.fig[d + "_churn_sas_per_s"].add(churned.churn, o.churn);
             char buf[160];
             std::snprintf(buf, sizeof buf,
-                          "  %s %.2f Mpps (1 SA %.2f; %.3f), churn %.2f (%.3f), lookup %.1f ns (1 SA %.1f)",
-                          d.c_str(), n.mpps, one.mpps, n.mpps / one.mpps, churned.mpps,
-                          churned.mpps / n.mpps, ln, l1);
+                          "  %s %.2f Mpps (1 SA %.2f; %.3f), churn %.2f (%.3f), lookup %.1f ns (1 SA %.1f)", d.c_str(),
+                          n.mpps, one.mpps, n.mpps / one.mpps, churned.mpps, churned.mpps / n.mpps, ln, l1);
             line += buf;
         }
         std::printf("%s\n", line.c_str());
@@ -548,8 +534,7 @@ std::string cell(const Count& c, const Column& col) {
 
 // A markdown table, a row per SA count that has the first column's figure; with `slots`,
 // the tables' sizes after the SA count.
-void print_table(const std::vector<Count>& counts, std::initializer_list<Column> cols,
-                 bool slots = false) {
+void print_table(const std::vector<Count>& counts, std::initializer_list<Column> cols, bool slots = false) {
     std::string head = "| SAs |", rule = "|---:|";
     if (slots) head += " table slots in / out |", rule += "---:|";
     for (const Column& col : cols) {
@@ -562,18 +547,17 @@ void print_table(const std::vector<Count>& counts, std::initializer_list<Column>
         std::string row = "| ";
         row.append(count(c.sas)).append(" |");
         if (slots)
-            row.append(" ").append(count(c.mem.in_slots)).append(" / ")
-                .append(count(c.mem.out_capacity)).append(" |");
+            row.append(" ").append(count(c.mem.in_slots)).append(" / ").append(count(c.mem.out_capacity)).append(" |");
         for (const Column& col : cols) row.append(" ").append(cell(c, col)).append(" |");
         std::printf("%s\n", row.c_str());
     }
 }
 
 void print_summary(const Options& o, const std::vector<Count>& counts) {
-    std::printf("\nMedian of %d rounds; ratios to the same round's baseline, median [min-max]\n",
-                o.rounds);
-    std::printf("\nMemory per SA (DPDK heap bytes of each table / SAs) and records applied per second\n"
-                "(adds and deletes; ratio: to adding and deleting 1 SA)\n\n");
+    std::printf("\nMedian of %d rounds; ratios to the same round's baseline, median [min-max]\n", o.rounds);
+    std::printf(
+        "\nMemory per SA (DPDK heap bytes of each table / SAs) and records applied per second\n"
+        "(adds and deletes; ratio: to adding and deleting 1 SA)\n\n");
     print_table(counts,
                 {{"in B/SA", "in_bytes_per_sa", 1, "%.0f"},
                  {"out B/SA", "out_bytes_per_sa", 1, "%.0f"},
@@ -584,19 +568,21 @@ void print_summary(const Options& o, const std::vector<Count>& counts) {
                  {"out adds/s", "out_adds_per_s", 1e-6, "%.2f M"},
                  {"out deletes/s", "out_deletes_per_s", 1e-6, "%.2f M"}},
                 true);
-    std::printf("\nThroughput (%s %u B, bursts of 32; ratio: to the 1-SA engine) and the lookup "
-                "alone (ns per lookup; ratio: cost against 1 SA)\n\n",
-                std::string(esp::name(o.alg)).c_str(), o.size);
+    std::printf(
+        "\nThroughput (%s %u B, bursts of 32; ratio: to the 1-SA engine) and the lookup "
+        "alone (ns per lookup; ratio: cost against 1 SA)\n\n",
+        std::string(esp::name(o.alg)).c_str(), o.size);
     print_table(counts, {{"in Mpps", "in_mpps", 1, "%.2f", "/ 1 SA"},
                          {"in cycles/pkt", "in_cycles", 1, "%.0f"},
                          {"out Mpps", "out_mpps", 1, "%.2f", "/ 1 SA"},
                          {"out cycles/pkt", "out_cycles", 1, "%.0f"},
                          {"in lookup ns", "in_lookup_ns", 1, "%.1f", "x 1 SA"},
                          {"out lookup ns", "out_lookup_ns", 1, "%.1f", "x 1 SA"}});
-    std::printf("\nThroughput while %s SAs/s are added and as many deleted (records applied between "
-                "bursts as they fall due, half inbound, half outbound; ratio: to the same engine "
-                "without records)\n\n",
-                count(uint64_t(o.churn)).c_str());
+    std::printf(
+        "\nThroughput while %s SAs/s are added and as many deleted (records applied between "
+        "bursts as they fall due, half inbound, half outbound; ratio: to the same engine "
+        "without records)\n\n",
+        count(uint64_t(o.churn)).c_str());
     print_table(counts, {{"in Mpps with records", "in_churn_mpps", 1, "%.2f", "/ without"},
                          {"out Mpps with records", "out_churn_mpps", 1, "%.2f", "/ without"},
                          {"SAs/s achieved", "in_churn_sas_per_s", 1, "%.0f"}});
@@ -627,10 +613,11 @@ void print_summary(const Options& o, const std::vector<Count>& counts) {
         std::printf("\nverdict: flat within 20%%: NOT SHOWN (no SA count measured)\n");
         return;
     }
-    std::printf("\nverdict: flat within 20%% from 1 SA to %s: %s (worst median ratio to 1 SA %.3f, "
-                "%s; worst single round %.3f)%s%s\n",
-                sas_text(largest).c_str(), worst >= 0.80 ? "MET" : "NOT MET", worst, where.c_str(),
-                worst_round, missing.empty() ? "" : "; NOT SHOWN for ", missing.c_str());
+    std::printf(
+        "\nverdict: flat within 20%% from 1 SA to %s: %s (worst median ratio to 1 SA %.3f, "
+        "%s; worst single round %.3f)%s%s\n",
+        sas_text(largest).c_str(), worst >= 0.80 ? "MET" : "NOT MET", worst, where.c_str(), worst_round,
+        missing.empty() ? "" : "; NOT SHOWN for ", missing.c_str());
 }
 
 // One row per figure, SA count and round: its value, its baseline and their ratio.
@@ -673,14 +660,16 @@ Options parse(int argc, char** argv) {
                 list = true;
                 o.sas.clear();
                 std::stringstream in(val("--sas-list="));
-                for (std::string item; std::getline(in, item, ',');)
-                    o.sas.push_back(std::max(1u, parse_count(item)));
-            } else if (a.starts_with("--rounds=")) rounds = true, o.rounds = std::max(1, number_arg<int>("--rounds=", val("--rounds=")));
+                for (std::string item; std::getline(in, item, ',');) o.sas.push_back(std::max(1u, parse_count(item)));
+            } else if (a.starts_with("--rounds="))
+                rounds = true, o.rounds = std::max(1, number_arg<int>("--rounds=", val("--rounds=")));
             else if (a.starts_with("--passes=")) passes = true, o.passes = std::max(1u, num("--passes="));
             else if (a.starts_with("--packets=")) o.packets = std::max(kBurst, num("--packets=") / kBurst * kBurst);
             else if (a.starts_with("--size=")) o.size = num("--size=");
-            else if (a.starts_with("--alg=")) o.alg = word_arg(a, val("--alg="), {"sha1", "md5"}) == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96;
-            else if (a.starts_with("--churn=")) o.churn = std::max(1.0, number_arg<double>("--churn=", val("--churn=")));
+            else if (a.starts_with("--alg="))
+                o.alg = word_arg(a, val("--alg="), {"sha1", "md5"}) == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96;
+            else if (a.starts_with("--churn="))
+                o.churn = std::max(1.0, number_arg<double>("--churn=", val("--churn=")));
             else if (a.starts_with("--lookups=")) o.lookups = num("--lookups=");
             else if (a.starts_with("--attempts=")) o.attempts = std::max(1u, num("--attempts="));
             else if (a.starts_with("--lcore=")) o.lcore = num("--lcore=");
@@ -688,8 +677,7 @@ Options parse(int argc, char** argv) {
             else throw std::invalid_argument("unknown option " + a);
         }
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "sa_scale_benchmark: %s (see the top of bench/sa_scale_benchmark.cpp)\n",
-                     e.what());
+        std::fprintf(stderr, "sa_scale_benchmark: %s (see the top of bench/sa_scale_benchmark.cpp)\n", e.what());
         std::exit(2);
     }
     if (o.quick) {  // about a minute: 4 SA counts, 2 rounds, shorter samples
@@ -706,13 +694,13 @@ int run(const char* prog, const Options& o) {
     const RunTimer timer;
     bool huge = false;
     if (!start_eal(prog, std::to_string(o.lcore), {}, &huge, o.no_huge)) return 2;
-    std::printf("sa_scale_benchmark: one core (lcore %u), %s %u B, bursts of %u, ring of %s "
-                "packets, %u passes per sample, %d rounds interleaved; churn %s SAs/s\n"
-                "memory: %s, %s MiB free for DPDK\n",
-                o.lcore, std::string(esp::name(o.alg)).c_str(), o.size, kBurst,
-                count(o.packets).c_str(), o.passes, o.rounds, count(uint64_t(o.churn)).c_str(),
-                huge ? "2 MiB hugepages" : "anonymous 4 KiB pages (--no-huge)",
-                count(available(huge) >> 20).c_str());
+    std::printf(
+        "sa_scale_benchmark: one core (lcore %u), %s %u B, bursts of %u, ring of %s "
+        "packets, %u passes per sample, %d rounds interleaved; churn %s SAs/s\n"
+        "memory: %s, %s MiB free for DPDK\n",
+        o.lcore, std::string(esp::name(o.alg)).c_str(), o.size, kBurst, count(o.packets).c_str(), o.passes, o.rounds,
+        count(uint64_t(o.churn)).c_str(), huge ? "2 MiB hugepages" : "anonymous 4 KiB pages (--no-huge)",
+        count(available(huge) >> 20).c_str());
     std::vector<Count> counts;
     try {
         // The baselines, alive for the whole run.
@@ -734,9 +722,10 @@ int run(const char* prog, const Options& o) {
         fail(e.what());
     }
     print_summary(o, counts);
-    std::printf("passes measured again because this thread was preempted: %s; counted although "
-                "preempted (after --attempts=%u): %s\n",
-                count(g_repeated).c_str(), o.attempts, count(g_preempted).c_str());
+    std::printf(
+        "passes measured again because this thread was preempted: %s; counted although "
+        "preempted (after --attempts=%u): %s\n",
+        count(g_repeated).c_str(), o.attempts, count(g_preempted).c_str());
     if (!o.csv.empty()) write_csv(o.csv, counts);
     timer.print_total();
     return 0;
@@ -745,6 +734,4 @@ int run(const char* prog, const Options& o) {
 }  // namespace
 }  // namespace pcscf::bench
 
-int main(int argc, char** argv) {
-    return pcscf::bench::run(argv[0], pcscf::bench::parse(argc, argv));
-}
+int main(int argc, char** argv) { return pcscf::bench::run(argv[0], pcscf::bench::parse(argc, argv)); }

@@ -39,9 +39,8 @@ constexpr std::string_view kRealm = "ims.example.net";
 // ---- the little SIP the load needs: a header section as name / value pairs -----------
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return (x | 0x20) == (y | 0x20);
-           });
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return (x | 0x20) == (y | 0x20); });
 }
 
 std::string_view trim(std::string_view s) {
@@ -78,7 +77,9 @@ struct Parsed {
         return {};
     }
     bool is_response() const { return first.starts_with("SIP/2.0 "); }
-    int status() const { return is_response() && first.size() >= 11 ? std::atoi(std::string(first.substr(8, 3)).c_str()) : 0; }
+    int status() const {
+        return is_response() && first.size() >= 11 ? std::atoi(std::string(first.substr(8, 3)).c_str()) : 0;
+    }
 };
 
 // A parameter's value in a header value: name=token or name="quoted".
@@ -110,8 +111,8 @@ std::string base64(const uint8_t* p, size_t n) {
     static constexpr char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string s;
     for (size_t i = 0; i < n; i += 3) {
-        const uint32_t v = uint32_t(p[i]) << 16 | (i + 1 < n ? uint32_t(p[i + 1]) << 8 : 0) |
-                           (i + 2 < n ? uint32_t(p[i + 2]) : 0);
+        const uint32_t v =
+            uint32_t(p[i]) << 16 | (i + 1 < n ? uint32_t(p[i + 1]) << 8 : 0) | (i + 2 < n ? uint32_t(p[i + 2]) : 0);
         s += t[v >> 18 & 63];
         s += t[v >> 12 & 63];
         s += i + 1 < n ? t[v >> 6 & 63] : '=';
@@ -154,13 +155,12 @@ void send_to(int fd, std::string_view bytes, const Endpoint& to) {
 
 double LoadResult::rate_between(double a, double b) const {
     if (window_s <= 0) return 0;
-    const auto n = std::count_if(done_s.begin(), done_s.end(),
-                                 [&](float t) { return t >= a * window_s && t < b * window_s; });
+    const auto n =
+        std::count_if(done_s.begin(), done_s.end(), [&](float t) { return t >= a * window_s && t < b * window_s; });
     return double(n) / ((b - a) * window_s);
 }
 
-SipLoad::SipLoad(const Endpoint& core, net::IpAddr ue_first, uint32_t ue_addrs, uint16_t port_first,
-                 uint16_t port_last)
+SipLoad::SipLoad(const Endpoint& core, net::IpAddr ue_first, uint32_t ue_addrs, uint16_t port_first, uint16_t port_last)
     : core_(core), port_first_(port_first), pairs_(uint16_t((port_last - port_first + 1) / 2)) {
     uint32_t base;
     std::memcpy(&base, ue_first.v4_bytes(), 4);
@@ -206,9 +206,9 @@ std::string SipLoad::register_request(const Ue& u) const {
     std::string client;
     for (const char* alg : {"hmac-sha-1-96", "hmac-md5-96"}) {
         if (!client.empty()) client += ", ";
-        client += std::string("ipsec-3gpp;alg=") + alg + ";ealg=null;prot=esp;mod=trans;spi-c=" +
-                  std::to_string(spi_c) + ";spi-s=" + std::to_string(spi_c + 1) + ";port-c=" + uc +
-                  ";port-s=" + us;
+        client += std::string("ipsec-3gpp;alg=") + alg +
+                  ";ealg=null;prot=esp;mod=trans;spi-c=" + std::to_string(spi_c) +
+                  ";spi-s=" + std::to_string(spi_c + 1) + ";port-c=" + uc + ";port-s=" + us;
     }
     std::string m;
     m.reserve(1200);
@@ -230,8 +230,8 @@ std::string SipLoad::register_request(const Ue& u) const {
         m += "Authorization: Digest username=\"" + impi(u.id) + "\", realm=\"" + std::string(kRealm) +
              "\", uri=\"sip:" + std::string(kRealm) + "\", nonce=\"" + u.nonce + "\", response=\"" +
              hex(reinterpret_cast<const uint8_t*>(h), 16) + "\", algorithm=AKAv1-MD5, cnonce=\"" +
-             hex(reinterpret_cast<const uint8_t*>(h), 4) + "\", qop=auth, nc=0000000" +
-             std::to_string(u.cseq - 1) + "\r\n";
+             hex(reinterpret_cast<const uint8_t*>(h), 4) + "\", qop=auth, nc=0000000" + std::to_string(u.cseq - 1) +
+             "\r\n";
     }
     m += "Security-Client: " + client + "\r\n";
     if (u.step != Step::sm1) m += "Security-Verify: " + u.security_verify + "\r\n";
@@ -386,8 +386,8 @@ void SipLoad::on_core_datagram(std::string_view bytes, const Endpoint& from) {
              "\"\r\n";
         if (core_direct_)
             r += "Security-Server: ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c=1111;"
-                 "spi-s=2222;port-c=" + std::to_string(core_.port) + ";port-s=" + std::to_string(core_.port) +
-                 ";q=0.1\r\n";
+                 "spi-s=2222;port-c=" +
+                 std::to_string(core_.port) + ";port-s=" + std::to_string(core_.port) + ";q=0.1\r\n";
         ++challenges_;
     } else if (dereg) {
         r.append("Contact: ").append(uri).append(";expires=0\r\n");
@@ -427,13 +427,16 @@ LoadResult SipLoad::run(const LoadConfig& cfg) {
             auto room = [&] { return cfg.max_ues == 0 || res.started < cfg.max_ues; };
             if (cfg.rate > 0) {
                 const double due = std::chrono::duration<double>(now - t0).count() * cfg.rate;
-                while (double(res.started) < due && room() && start_ue(now)) {}
+                while (double(res.started) < due && room() && start_ue(now)) {
+                }
                 const double next_s = double(res.started + 1) / cfg.rate;
-                const auto next = t0 + std::chrono::duration_cast<LoadClock::duration>(std::chrono::duration<double>(next_s));
+                const auto next =
+                    t0 + std::chrono::duration_cast<LoadClock::duration>(std::chrono::duration<double>(next_s));
                 timeout = int(std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(next - now).count()));
                 timeout = std::min(timeout, 5);
             } else {
-                while (ues_.size() < cfg.concurrency && room() && start_ue(now)) {}
+                while (ues_.size() < cfg.concurrency && room() && start_ue(now)) {
+                }
             }
         } else if (ues_.empty()) {
             break;

@@ -67,8 +67,8 @@ struct LoadResult {
     uint64_t retransmissions = 0;
     uint64_t port_skips = 0;  // port pairs that could not be bound (someone else's)
     uint64_t core_requests = 0;
-    double window_s = 0;      // the measured window as it ran
-    double cpu_s = 0;         // the load thread's CPU time during the window
+    double window_s = 0;                    // the measured window as it ran
+    double cpu_s = 0;                       // the load thread's CPU time during the window
     std::vector<float> latency_us[kSteps];  // per answered request, first send -> answer
     std::vector<float> done_s;              // when each UE of the window completed, from its start
     // The UEs left registered (deregister false): IMPI and address, for the cleanup.
@@ -84,8 +84,8 @@ public:
     // (`ue_addrs` of them) and on each the ports [port_first, port_last] in pairs, round
     // robin: a pair is used again only after all the others (the P-CSCF keeps a
     // de-registered UE's SAs for a grace period and refuses a port-c it still holds).
-    SipLoad(const proxy::Endpoint& core, net::IpAddr ue_first, uint32_t ue_addrs,
-            uint16_t port_first, uint16_t port_last);
+    SipLoad(const proxy::Endpoint& core, net::IpAddr ue_first, uint32_t ue_addrs, uint16_t port_first,
+            uint16_t port_last);
     ~SipLoad();
     SipLoad(const SipLoad&) = delete;
     SipLoad& operator=(const SipLoad&) = delete;

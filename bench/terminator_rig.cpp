@@ -45,8 +45,9 @@ std::expected<std::unique_ptr<Terminator>, std::string> Terminator::create(const
     sip.proxy.core = cfg.core;
     sip.proxy.core_local = cfg.core_local;
     Terminator* self = t.get();
-    auto plane = ctl::ControlPlane::create(t->rig_->rings().control(), engine.spi, sip, [](std::string_view) {},
-                                           [self](const ctl::SaInfo& sa, const esp::SaEvent& e) { self->on_sa_event(sa, e); });
+    auto plane = ctl::ControlPlane::create(
+        t->rig_->rings().control(), engine.spi, sip, [](std::string_view) {},
+        [self](const ctl::SaInfo& sa, const esp::SaEvent& e) { self->on_sa_event(sa, e); });
     if (!plane) return std::unexpected(plane.error().message);
     t->plane_ = std::move(*plane);
     return t;
@@ -67,7 +68,8 @@ void Terminator::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
         if (e.op == esp::SaOp::add) {
             if (auto it = sent_.find(sa.id); it != sent_.end()) {
                 if (install_us_ != nullptr && e.result == 0)
-                    install_us_->push_back(float(std::chrono::duration<double, std::micro>(Clock::now() - it->second).count()));
+                    install_us_->push_back(
+                        float(std::chrono::duration<double, std::micro>(Clock::now() - it->second).count()));
                 sent_.erase(it);
             }
         }

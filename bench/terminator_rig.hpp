@@ -32,19 +32,19 @@
 namespace pcscf::bench {
 
 struct TerminatorConfig {
-    net::IpAddr access;                          // the P-CSCF's access address (IPv4)
+    net::IpAddr access;  // the P-CSCF's access address (IPv4)
     uint16_t sip_port = 5060, port_ps = 5101;
     std::vector<uint16_t> port_pc{5102, 5103, 5104};
-    proxy::Endpoint core_local, core;            // our side towards the core, and the core
+    proxy::Endpoint core_local, core;  // our side towards the core, and the core
 };
 
 // What the control loop saw while the load's window was open (phase 1).
 struct ServeResult {
-    double cpu_s = 0;                 // the control thread's CPU time in the window
+    double cpu_s = 0;  // the control thread's CPU time in the window
     uint64_t adds_acked = 0, removes_acked = 0, refused_by_worker = 0;
-    uint64_t iterations = 0;          // control-loop rounds in the window
-    uint32_t max_queued = 0;          // most SA records waiting for the worker at a round's start
-    std::vector<float> install_us;    // per SA added: its round's start -> acknowledgement read
+    uint64_t iterations = 0;        // control-loop rounds in the window
+    uint32_t max_queued = 0;        // most SA records waiting for the worker at a round's start
+    std::vector<float> install_us;  // per SA added: its round's start -> acknowledgement read
 };
 
 // The raw SA machinery alone: SA sets installed and removed through SaManager as the

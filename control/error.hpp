@@ -11,13 +11,13 @@
 namespace pcscf::ctl {
 
 enum class Errc : uint8_t {
-    invalid,      // the request or value itself is wrong: do not retry it as it is
-    not_found,    // no such SA, port, file
-    exists,       // already there (an SA's SPI or selectors, a bound port)
-    busy,         // no room just now (a full ring): try again later
-    exhausted,    // a table or pool is full, or a range is used up
-    io,           // the system refused (socket, bind, connect, send, epoll)
-    refused,      // a worker or a peer said no
+    invalid,    // the request or value itself is wrong: do not retry it as it is
+    not_found,  // no such SA, port, file
+    exists,     // already there (an SA's SPI or selectors, a bound port)
+    busy,       // no room just now (a full ring): try again later
+    exhausted,  // a table or pool is full, or a range is used up
+    io,         // the system refused (socket, bind, connect, send, epoll)
+    refused,    // a worker or a peer said no
 };
 
 constexpr std::string_view name(Errc c) {

@@ -5,8 +5,7 @@
 namespace pcscf::net {
 
 std::expected<IpAddr, std::string> IpAddr::parse(std::string_view text) {
-    if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
-        text = text.substr(1, text.size() - 2);
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
     if (text.empty() || text.size() >= INET6_ADDRSTRLEN)
         return std::unexpected("not an IP address: '" + std::string(text) + "'");
     const std::string s(text);

@@ -34,9 +34,7 @@ struct IpAddr {
     static std::expected<IpAddr, std::string> parse(std::string_view text);
 
     // The comparisons run per packet: two 8-byte words, no library call.
-    bool is_v4() const noexcept {
-        return word(0) == 0 && uint32_t(word(1)) == kV4MarkerLow32;
-    }
+    bool is_v4() const noexcept { return word(0) == 0 && uint32_t(word(1)) == kV4MarkerLow32; }
     bool is_unspecified() const noexcept { return (word(0) | word(1)) == 0; }
     const uint8_t* v4_bytes() const noexcept { return bytes.data() + 12; }
     std::string to_string() const;

@@ -25,12 +25,8 @@ struct IpInfo {
     uint16_t proto_offset;  // offset of the byte that names `proto`
     uint32_t total_len;     // IP header plus payload, as the header says
 
-    IpAddr src(const uint8_t* ip) const noexcept {
-        return version == 4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8);
-    }
-    IpAddr dst(const uint8_t* ip) const noexcept {
-        return version == 4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24);
-    }
+    IpAddr src(const uint8_t* ip) const noexcept { return version == 4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8); }
+    IpAddr dst(const uint8_t* ip) const noexcept { return version == 4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24); }
 };
 
 // parse_ip() reads the IP header at `ip`, of which `avail` bytes are in the buffer, into
@@ -96,13 +92,11 @@ inline bool is_extension(uint8_t nh) noexcept {
         case 253:
         case 254:  // experimentation
             return true;
-        default:
-            return false;
+        default: return false;
     }
 }
 
-inline DropReason parse_v4(const uint8_t* ip, uint32_t avail, bool checksum_verified,
-                           IpInfo& info) noexcept {
+inline DropReason parse_v4(const uint8_t* ip, uint32_t avail, bool checksum_verified, IpInfo& info) noexcept {
     if (avail < kIpv4HeaderLen) return DropReason::too_short;
     const uint32_t l3_len = (ip[0] & 0x0fu) * 4;
     const uint32_t total_len = load_be16(ip + 2);
@@ -145,8 +139,7 @@ inline DropReason parse_v6(const uint8_t* ip, uint32_t avail, IpInfo& info) noex
 
 }  // namespace detail
 
-inline DropReason parse_ip(const uint8_t* ip, uint32_t avail, IpInfo& info,
-                           bool checksum_verified = false) noexcept {
+inline DropReason parse_ip(const uint8_t* ip, uint32_t avail, IpInfo& info, bool checksum_verified = false) noexcept {
     if (avail < 1) return DropReason::too_short;
     switch (ip[0] >> 4) {
         case 4: return detail::parse_v4(ip, avail, checksum_verified, info);
@@ -178,8 +171,7 @@ inline void patch_ip(uint8_t* ip, IpInfo& info, uint8_t new_proto, int32_t delta
     const uint16_t sum16 = detail::load16(ip + 10);
     const uint16_t new_len = detail::mem16(uint8_t(info.total_len >> 8), uint8_t(info.total_len));
     const uint16_t new_ttl_proto = detail::mem16(ip[8], new_proto);
-    uint32_t acc = uint16_t(~sum16) + uint32_t(uint16_t(~old_len)) + new_len +
-                   uint16_t(~old_ttl_proto) + new_ttl_proto;
+    uint32_t acc = uint16_t(~sum16) + uint32_t(uint16_t(~old_len)) + new_len + uint16_t(~old_ttl_proto) + new_ttl_proto;
     acc = (acc & 0xffff) + (acc >> 16);
     acc = (acc & 0xffff) + (acc >> 16);
     detail::store16(ip + 2, new_len);

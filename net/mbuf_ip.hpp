@@ -13,16 +13,14 @@ namespace pcscf::net {
 
 // parse_ip() of the header at `ip` in `m`, taking the NIC's verdict on the IPv4
 // checksum: BAD drops the packet, GOOD spares summing the header again.
-inline DropReason parse_ip_of(const rte_mbuf* m, const uint8_t* ip, uint32_t avail,
-                              IpInfo& info) noexcept {
+inline DropReason parse_ip_of(const rte_mbuf* m, const uint8_t* ip, uint32_t avail, IpInfo& info) noexcept {
     const uint64_t cksum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     if (unlikely(cksum == RTE_MBUF_F_RX_IP_CKSUM_BAD)) return DropReason::bad_ip_header;
     return parse_ip(ip, avail, info, cksum == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
 }
 
 // Fills `info` and `ip` and returns kPass, or the reason to drop.
-inline DropReason parse_mbuf_ip(const rte_mbuf* m, uint16_t l2_len, uint8_t*& ip,
-                                IpInfo& info) noexcept {
+inline DropReason parse_mbuf_ip(const rte_mbuf* m, uint16_t l2_len, uint8_t*& ip, IpInfo& info) noexcept {
     if (unlikely(m->nb_segs != 1)) return DropReason::multi_segment;
     if (unlikely(l2_len >= m->data_len)) return DropReason::too_short;
     ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
@@ -42,8 +40,7 @@ inline void prefetch_for_write(const void* p) noexcept { __builtin_prefetch(p, 1
 // wait for a second round trip to take it.
 inline void prefetch_ahead(std::span<rte_mbuf*> pkts, uint32_t i) noexcept {
     if (i + kPrefetchAhead < pkts.size()) prefetch_for_write(pkts[i + kPrefetchAhead]);
-    if (i + kPrefetchAhead / 2 < pkts.size())
-        prefetch_for_write(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead / 2], void*));
+    if (i + kPrefetchAhead / 2 < pkts.size()) prefetch_for_write(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead / 2], void*));
 }
 
 inline void prefetch_first(std::span<rte_mbuf*> pkts) noexcept {
@@ -56,8 +53,7 @@ inline void prefetch_first(std::span<rte_mbuf*> pkts) noexcept {
 // Requests every cache line of [begin, end).
 inline void prefetch_lines(const void* begin, const void* end) noexcept {
     const auto line = reinterpret_cast<uintptr_t>(begin) & ~uintptr_t(RTE_CACHE_LINE_SIZE - 1);
-    for (auto* p = reinterpret_cast<const uint8_t*>(line); p < end; p += RTE_CACHE_LINE_SIZE)
-        rte_prefetch0(p);
+    for (auto* p = reinterpret_cast<const uint8_t*>(line); p < end; p += RTE_CACHE_LINE_SIZE) rte_prefetch0(p);
 }
 
 // Requests the cache lines of [begin, end) after the one holding `begin` (already read),

@@ -13,21 +13,17 @@ EspKey ik_esp(Alg alg, std::span<const uint8_t, 16> ik) noexcept {
     return k;
 }
 
-std::expected<HmacKey, std::string> expand_key(IMB_MGR* mgr, Alg alg,
-                                               std::span<const uint8_t> key) {
+std::expected<HmacKey, std::string> expand_key(IMB_MGR* mgr, Alg alg, std::span<const uint8_t> key) {
     if (key.size() != key_len(alg))
-        return std::unexpected(std::string(name(alg)) + " needs a " +
-                               std::to_string(key_len(alg)) + "-byte key, got " +
+        return std::unexpected(std::string(name(alg)) + " needs a " + std::to_string(key_len(alg)) + "-byte key, got " +
                                std::to_string(key.size()));
     return hmac_states(mgr, alg, key);
 }
 
-std::expected<HmacKey, std::string> hmac_states(IMB_MGR* mgr, Alg alg,
-                                                std::span<const uint8_t> key) {
+std::expected<HmacKey, std::string> hmac_states(IMB_MGR* mgr, Alg alg, std::span<const uint8_t> key) {
     // The block is 64 bytes for both MD5 and SHA-1; shorter keys are zero-padded.
     if (key.size() > 64)
-        return std::unexpected("HMAC keys longer than 64 bytes are not supported, got " +
-                               std::to_string(key.size()));
+        return std::unexpected("HMAC keys longer than 64 bytes are not supported, got " + std::to_string(key.size()));
     std::array<uint8_t, 64> ipad_block{}, opad_block{};
     for (size_t i = 0; i < 64; ++i) {
         const uint8_t k = i < key.size() ? key[i] : 0;

@@ -25,12 +25,10 @@ EspKey ik_esp(Alg alg, std::span<const uint8_t, 16> ik) noexcept;
 
 // Precomputes the HMAC states for an SA key, which must be exactly key_len(alg) bytes
 // (RFC 2403 / RFC 2404).
-std::expected<HmacKey, std::string> expand_key(IMB_MGR* mgr, Alg alg,
-                                               std::span<const uint8_t> key);
+std::expected<HmacKey, std::string> expand_key(IMB_MGR* mgr, Alg alg, std::span<const uint8_t> key);
 
 // The RFC 2104 states for any key up to the 64-byte block (longer keys must be hashed
 // first, which ESP keys never need).
-std::expected<HmacKey, std::string> hmac_states(IMB_MGR* mgr, Alg alg,
-                                                std::span<const uint8_t> key);
+std::expected<HmacKey, std::string> hmac_states(IMB_MGR* mgr, Alg alg, std::span<const uint8_t> key);
 
 }  // namespace pcscf::esp

@@ -13,8 +13,7 @@ std::expected<ImbManager, std::string> ImbManager::create() {
     IMB_ARCH arch = IMB_ARCH_NONE;
     init_mb_mgr_auto(m, &arch);
     if (const int err = imb_get_errno(m); err != 0 || arch == IMB_ARCH_NONE)
-        return std::unexpected(std::string("IPsec-MB: no usable architecture: ") +
-                               imb_get_strerror(err));
+        return std::unexpected(std::string("IPsec-MB: no usable architecture: ") + imb_get_strerror(err));
     return out;
 }
 

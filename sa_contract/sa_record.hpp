@@ -20,32 +20,31 @@ struct SaRecord {
     SaOp op = SaOp::add;
     uint32_t request_id = 0;  // echoed in the acknowledgement
     SaConfig sa;
-    HmacKey key;              // expanded by the control thread; ignored for remove
+    HmacKey key;  // expanded by the control thread; ignored for remove
 };
 
 enum class EventKind : uint8_t {
-    applied = 1,       // a record was applied; result is 0 or a negative errno
-    first_use = 2,     // first packet verified on an inbound SA (TS 33.203 7.4.2a)
-    seq_near_end = 3,  // outbound sequence number passed the warning threshold
-    seq_exhausted = 4, // outbound sequence number reached 2^32-1; SA must be replaced
+    applied = 1,        // a record was applied; result is 0 or a negative errno
+    first_use = 2,      // first packet verified on an inbound SA (TS 33.203 7.4.2a)
+    seq_near_end = 3,   // outbound sequence number passed the warning threshold
+    seq_exhausted = 4,  // outbound sequence number reached 2^32-1; SA must be replaced
 };
 
 struct SaEvent {
     EventKind kind = EventKind::applied;
     Direction dir = Direction::inbound;
-    SaOp op = SaOp::add;   // for `applied`
-    int32_t result = 0;    // for `applied`
+    SaOp op = SaOp::add;  // for `applied`
+    int32_t result = 0;   // for `applied`
     uint32_t worker = 0;
     uint32_t spi = 0;
     uint32_t request_id = 0;
-    int32_t handle = -1;   // for `applied`: where the SA sits in its table (Engine::handle_of)
+    int32_t handle = -1;  // for `applied`: where the SA sits in its table (Engine::handle_of)
     uint64_t cookie = 0;
-    uint64_t seq = 0;      // for the sequence-number events
+    uint64_t seq = 0;  // for the sequence-number events
 };
 
 static_assert(std::is_trivially_copyable_v<SaRecord>);
 static_assert(std::is_trivially_copyable_v<SaEvent>);
-static_assert(sizeof(SaRecord) % 4 == 0 && sizeof(SaEvent) % 4 == 0,
-              "rte_ring element sizes must be multiples of 4");
+static_assert(sizeof(SaRecord) % 4 == 0 && sizeof(SaEvent) % 4 == 0, "rte_ring element sizes must be multiples of 4");
 
 }  // namespace pcscf::esp

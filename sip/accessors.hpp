@@ -18,15 +18,15 @@
 
 namespace pcscf::sip {
 
-Result<std::vector<Via>> vias(const Message& m);     // all hops, topmost first; none is an error
+Result<std::vector<Via>> vias(const Message& m);  // all hops, topmost first; none is an error
 Result<Via> top_via(const Message& m);
-Result<NameAddr> from(const Message& m);             // required, exactly once
-Result<NameAddr> to(const Message& m);               // required, exactly once
-Result<std::string_view> call_id(const Message& m);  // required, exactly once
-Result<CSeq> cseq(const Message& m);                 // required, exactly once
+Result<NameAddr> from(const Message& m);                              // required, exactly once
+Result<NameAddr> to(const Message& m);                                // required, exactly once
+Result<std::string_view> call_id(const Message& m);                   // required, exactly once
+Result<CSeq> cseq(const Message& m);                                  // required, exactly once
 Result<std::optional<std::uint32_t>> expires(const Message& m);       // at most once
 Result<std::optional<std::uint32_t>> max_forwards(const Message& m);  // at most once
-Result<ContactList> contacts(const Message& m);      // empty when absent
+Result<ContactList> contacts(const Message& m);                       // empty when absent
 
 // Route, Record-Route, Path, Service-Route, P-Associated-URI, P-Asserted-Identity: <URI> lists.
 Result<std::vector<NameAddr>> name_addrs(const Message& m, HeaderKind kind);

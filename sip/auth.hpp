@@ -43,10 +43,7 @@ struct AuthValue {
     std::optional<std::string_view> cnonce() const noexcept { return get("cnonce"); }
     std::optional<std::string_view> nc() const noexcept { return get("nc"); }
     std::optional<std::string_view> auts() const noexcept { return get("auts"); }
-    std::optional<std::string_view> integrity_protected() const noexcept
-    {
-        return get("integrity-protected");
-    }
+    std::optional<std::string_view> integrity_protected() const noexcept { return get("integrity-protected"); }
 };
 
 // scheme LWS auth-param *(COMMA auth-param). Rejects a missing scheme or parameters,

@@ -24,21 +24,18 @@ struct Error {
 template <class T>
 using Result = std::expected<T, Error>;
 
-inline std::unexpected<Error> fail(std::string message, ErrorKind kind = ErrorKind::malformed)
-{
+inline std::unexpected<Error> fail(std::string message, ErrorKind kind = ErrorKind::malformed) {
     return std::unexpected(Error{std::move(message), kind});
 }
 
 // Puts where the error happened in front of it: "line 4: header 'Via': " + message.
-inline Error in_context(Error error, std::string_view where)
-{
+inline Error in_context(Error error, std::string_view where) {
     error.message.insert(0, std::string(where) + ": ");
     return error;
 }
 
 // "line 4: header 'Via'": where a header field's error happened.
-inline std::string field_context(std::uint32_t line, std::string_view name)
-{
+inline std::string field_context(std::uint32_t line, std::string_view name) {
     return "line " + std::to_string(line) + ": header '" + std::string(name) + "'";
 }
 

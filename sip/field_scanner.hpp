@@ -23,16 +23,12 @@ struct RawField {
 // Finds the CRLF ending the line that starts at `from`, checking that no byte is a control
 // character (HT excepted; `allow_ctl_in_quotes` admits them as quoted-pairs) and that CR
 // and LF come only as CRLF. Returns the offset of the CR, or an error naming `line`.
-Result<std::size_t> find_line_end(std::string_view text, std::size_t from, std::size_t max_len,
-                                  std::uint32_t line);
+Result<std::size_t> find_line_end(std::string_view text, std::size_t from, std::size_t max_len, std::uint32_t line);
 
 class FieldScanner {
 public:
-    FieldScanner(std::string_view text, std::size_t offset, std::uint32_t line,
-                 const Limits& limits) noexcept
-        : text_(text), offset_(offset), line_(line), limits_(limits)
-    {
-    }
+    FieldScanner(std::string_view text, std::size_t offset, std::uint32_t line, const Limits& limits) noexcept
+        : text_(text), offset_(offset), line_(line), limits_(limits) {}
 
     // The next field, or nullopt once the empty line closing the header section is consumed.
     Result<std::optional<RawField>> next();
@@ -64,25 +60,20 @@ struct HeaderSection {
 // Content-Length on the way (the one thing every reader of a header section needs).
 template <class OnField>
 Result<HeaderSection> scan_header_section(std::string_view text, std::size_t offset, std::uint32_t line,
-                                          const Limits& limits, OnField on_field)
-{
+                                          const Limits& limits, OnField on_field) {
     FieldScanner scanner(text, offset, line, limits);
     HeaderSection out;
     for (;;) {
         auto field = scanner.next();
-        if (!field)
-            return std::unexpected(field.error());
-        if (!*field)
-            break;
+        if (!field) return std::unexpected(field.error());
+        if (!*field) break;
         const auto kind = header_kind((*field)->name);
         if (kind == HeaderKind::content_length) {
             auto n = content_length(**field, out.content_length.has_value(), limits.max_message);
-            if (!n)
-                return std::unexpected(n.error());
+            if (!n) return std::unexpected(n.error());
             out.content_length = *n;
         }
-        if (auto r = on_field(**field, kind); !r)
-            return std::unexpected(r.error());
+        if (auto r = on_field(**field, kind); !r) return std::unexpected(r.error());
     }
     out.end = scanner.offset();
     return out;

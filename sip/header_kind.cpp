@@ -22,23 +22,19 @@ constexpr std::array entries = {
 
 }  // namespace
 
-HeaderKind header_kind(std::string_view name) noexcept
-{
+HeaderKind header_kind(std::string_view name) noexcept {
     if (name.size() == 1) {
         const char c = static_cast<char>(name[0] | 0x20);
         for (const auto& e : entries)
-            if (e.compact == c)
-                return e.kind;
+            if (e.compact == c) return e.kind;
         return HeaderKind::other;
     }
     for (const auto& e : entries)  // ~55 entries; the length test rejects nearly all at once
-        if (e.name.size() == name.size() && text::iequals(e.name, name))
-            return e.kind;
+        if (e.name.size() == name.size() && text::iequals(e.name, name)) return e.kind;
     return HeaderKind::other;
 }
 
-std::string_view header_name(HeaderKind kind) noexcept
-{
+std::string_view header_name(HeaderKind kind) noexcept {
     const auto i = static_cast<std::size_t>(kind);
     return i == 0 || i > entries.size() ? std::string_view{} : entries[i - 1].name;
 }

@@ -29,18 +29,17 @@ struct HeaderField {
     static constexpr std::uint16_t none = 0xffff;
 
     HeaderKind kind = HeaderKind::other;
-    std::string_view name;   // as written: "Via", "v", "vIa"
-    std::string_view value;  // LWS-trimmed; may contain folds (CRLF + SP/HT)
-    std::string_view raw;    // the whole field including its final CRLF
-    std::uint32_t line = 0;  // line number of the field in the buffer, from 1
+    std::string_view name;           // as written: "Via", "v", "vIa"
+    std::string_view value;          // LWS-trimmed; may contain folds (CRLF + SP/HT)
+    std::string_view raw;            // the whole field including its final CRLF
+    std::uint32_t line = 0;          // line number of the field in the buffer, from 1
     std::uint16_t next_same = none;  // index of the next field of the same kind
 };
 
 class Message;
 
 namespace detail {
-constexpr std::array<std::uint16_t, header_kind_count> no_fields() noexcept
-{
+constexpr std::array<std::uint16_t, header_kind_count> no_fields() noexcept {
     std::array<std::uint16_t, header_kind_count> a{};
     a.fill(HeaderField::none);
     return a;
@@ -58,9 +57,17 @@ public:
         iterator(const HeaderField* base, std::uint16_t i) noexcept : base_(base), i_(i) {}
         const HeaderField& operator*() const noexcept { return base_[i_]; }
         const HeaderField* operator->() const noexcept { return base_ + i_; }
-        iterator& operator++() noexcept { i_ = base_[i_].next_same; return *this; }
-        iterator operator++(int) noexcept { auto t = *this; ++*this; return t; }
+        iterator& operator++() noexcept {
+            i_ = base_[i_].next_same;
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            auto t = *this;
+            ++*this;
+            return t;
+        }
         bool operator==(const iterator& o) const noexcept { return i_ == o.i_; }
+
     private:
         const HeaderField* base_ = nullptr;
         std::uint16_t i_ = HeaderField::none;
@@ -84,7 +91,7 @@ public:
     std::uint16_t status_code() const noexcept { return status_code_; }     // 0 in a request
     std::string_view reason() const noexcept { return reason_; }
     std::string_view version() const noexcept { return version_; }
-    std::string_view start_line() const noexcept { return start_line_; }    // without CRLF
+    std::string_view start_line() const noexcept { return start_line_; }  // without CRLF
 
     std::span<const HeaderField> headers() const noexcept { return headers_; }
     const HeaderField* first(HeaderKind kind) const noexcept;

@@ -15,20 +15,19 @@ struct NameAddr {
     std::string_view text;          // the whole list element
     std::string_view display_name;  // inside the quotes when quoted (escapes not decoded)
     bool display_quoted = false;
-    bool angle_brackets = false;    // written as <URI>
+    bool angle_brackets = false;  // written as <URI>
     Uri uri;
-    Params params;                  // header parameters: tag, expires, q, +sip.instance, ...
+    Params params;  // header parameters: tag, expires, q, +sip.instance, ...
 
-    std::string_view tag() const noexcept
-    {
+    std::string_view tag() const noexcept {
         const auto* p = find_param(params, "tag");
         return p ? p->value : std::string_view{};
     }
 };
 
 enum class AddrForm : bool {
-    any,           // name-addr or addr-spec (From, To, Contact)
-    name_addr_only // <URI> required (Route, Record-Route, Path, Service-Route, P-Associated-URI)
+    any,            // name-addr or addr-spec (From, To, Contact)
+    name_addr_only  // <URI> required (Route, Record-Route, Path, Service-Route, P-Associated-URI)
 };
 
 // One element. In addr-spec form, ';' parameters belong to the header, not the URI, and the

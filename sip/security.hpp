@@ -25,7 +25,7 @@ std::string_view to_string(EncryptionAlg alg) noexcept;  // "null"
 struct Ipsec3gpp {
     IntegrityAlg alg = IntegrityAlg::hmac_md5_96;
     EncryptionAlg ealg = EncryptionAlg::null;  // a missing ealg means null
-    std::uint32_t spi_c = 0;  // 1..4294967295
+    std::uint32_t spi_c = 0;                   // 1..4294967295
     std::uint32_t spi_s = 0;
     std::uint16_t port_c = 0;  // 1..65535
     std::uint16_t port_s = 0;
@@ -40,10 +40,10 @@ struct MechanismParam {
 };
 
 struct SecurityMechanism {
-    std::string name;                 // "ipsec-3gpp", "digest", "tls", ...
-    std::optional<Ipsec3gpp> ipsec;   // set when name is ipsec-3gpp with values we implement
-    std::string unsupported;          // ipsec-3gpp we cannot use: why ("unknown alg ..."); else ""
-    std::optional<std::uint16_t> q;   // preference in thousandths (q=0.1 -> 100)
+    std::string name;                    // "ipsec-3gpp", "digest", "tls", ...
+    std::optional<Ipsec3gpp> ipsec;      // set when name is ipsec-3gpp with values we implement
+    std::string unsupported;             // ipsec-3gpp we cannot use: why ("unknown alg ..."); else ""
+    std::optional<std::uint16_t> q;      // preference in thousandths (q=0.1 -> 100)
     std::vector<MechanismParam> params;  // parameters not interpreted above, in order; all of
                                          // them (q aside) when the mechanism is not usable
 

@@ -53,9 +53,9 @@ private:
 
     std::size_t capacity_;
     std::unique_ptr<char[]> buffer_;
-    std::size_t begin_ = 0;    // first byte not yet handed out
-    std::size_t end_ = 0;      // one past the last byte received
-    std::size_t scanned_ = 0;  // bytes after begin_ known to hold no CRLFCRLF
+    std::size_t begin_ = 0;        // first byte not yet handed out
+    std::size_t end_ = 0;          // one past the last byte received
+    std::size_t scanned_ = 0;      // bytes after begin_ known to hold no CRLFCRLF
     std::size_t header_len_ = 0;   // once the header section is found (0 = not yet)
     std::size_t message_len_ = 0;  // header_len_ + Content-Length
     std::optional<Error> error_;

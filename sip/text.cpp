@@ -4,8 +4,7 @@
 
 namespace pcscf::sip {
 
-std::string quote(std::string_view text)
-{
+std::string quote(std::string_view text) {
     constexpr std::size_t max_shown = 40;
     static constexpr char hex[] = "0123456789abcdef";
     std::string out = "'";
@@ -19,8 +18,7 @@ std::string quote(std::string_view text)
             out += hex[c & 0xf];
         }
     }
-    if (text.size() > max_shown)
-        out += "...";
+    if (text.size() > max_shown) out += "...";
     out += '\'';
     return out;
 }
@@ -29,32 +27,24 @@ std::string quote(std::string_view text)
 
 namespace pcscf::sip::text {
 
-bool iequals(std::string_view a, std::string_view b) noexcept
-{
+bool iequals(std::string_view a, std::string_view b) noexcept {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return x == y || (is_alpha(x) && (x | 0x20) == (y | 0x20));
            });
 }
 
-bool is_token(std::string_view s) noexcept
-{
-    return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char);
-}
+bool is_token(std::string_view s) noexcept { return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char); }
 
-int hex_value(char c) noexcept
-{
-    if (is_digit(c))
-        return c - '0';
-    if (is_hex(c))
-        return (c | 0x20) - 'a' + 10;
+int hex_value(char c) noexcept {
+    if (is_digit(c)) return c - '0';
+    if (is_hex(c)) return (c | 0x20) - 'a' + 10;
     return -1;
 }
 
 namespace {
 
 // Length of the LWS that starts at s[i] (0 when none).
-std::size_t lws_at(std::string_view s, std::size_t i) noexcept
-{
+std::size_t lws_at(std::string_view s, std::size_t i) noexcept {
     const std::size_t start = i;
     for (;;) {
         if (i < s.size() && is_ws(s[i])) {
@@ -69,8 +59,7 @@ std::size_t lws_at(std::string_view s, std::size_t i) noexcept
 
 }  // namespace
 
-std::string_view trim_lws(std::string_view s) noexcept
-{
+std::string_view trim_lws(std::string_view s) noexcept {
     s.remove_prefix(lws_at(s, 0));
     for (;;) {
         if (!s.empty() && (is_ws(s.back()))) {
@@ -83,14 +72,11 @@ std::string_view trim_lws(std::string_view s) noexcept
     }
 }
 
-Result<std::uint64_t> parse_number(std::string_view digits, std::uint64_t max, std::string_view what)
-{
-    if (digits.empty())
-        return fail(std::string(what) + " is empty");
+Result<std::uint64_t> parse_number(std::string_view digits, std::uint64_t max, std::string_view what) {
+    if (digits.empty()) return fail(std::string(what) + " is empty");
     if (!std::all_of(digits.begin(), digits.end(), is_digit)) {
         const bool negative = digits.front() == '-';
-        return fail(std::string(what) + " " + quote(digits) +
-                    (negative ? " is negative" : " is not a decimal number"));
+        return fail(std::string(what) + " " + quote(digits) + (negative ? " is negative" : " is not a decimal number"));
     }
     std::uint64_t value = 0;
     for (const char c : digits) {
@@ -102,9 +88,8 @@ Result<std::uint64_t> parse_number(std::string_view digits, std::uint64_t max, s
     return value;
 }
 
-Result<std::vector<std::string_view>> split_list(std::string_view value, char sep,
-                                                 std::size_t max_items, std::string_view what)
-{
+Result<std::vector<std::string_view>> split_list(std::string_view value, char sep, std::size_t max_items,
+                                                 std::string_view what) {
     std::vector<std::string_view> items;
     std::size_t start = 0;
     bool in_quotes = false;
@@ -112,8 +97,8 @@ Result<std::vector<std::string_view>> split_list(std::string_view value, char se
     auto push = [&](std::size_t end) -> Result<void> {
         const auto item = trim_lws(value.substr(start, end - start));
         if (item.empty())
-            return fail(std::string(what) + ": empty element in " +
-                        (sep == ',' ? "comma" : "separator") + "-separated list " + quote(value));
+            return fail(std::string(what) + ": empty element in " + (sep == ',' ? "comma" : "separator") +
+                        "-separated list " + quote(value));
         if (items.size() == max_items)
             return fail(std::string(what) + ": more than " + std::to_string(max_items) + " elements",
                         ErrorKind::too_large);
@@ -123,10 +108,8 @@ Result<std::vector<std::string_view>> split_list(std::string_view value, char se
     for (std::size_t i = 0; i < value.size(); ++i) {
         const char c = value[i];
         if (in_quotes) {
-            if (c == '\\')
-                ++i;  // quoted-pair: the next byte is taken literally
-            else if (c == '"')
-                in_quotes = false;
+            if (c == '\\') ++i;  // quoted-pair: the next byte is taken literally
+            else if (c == '"') in_quotes = false;
         } else if (in_angle) {
             in_angle = c != '>';
         } else if (c == '"') {
@@ -134,37 +117,29 @@ Result<std::vector<std::string_view>> split_list(std::string_view value, char se
         } else if (c == '<') {
             in_angle = true;
         } else if (c == sep) {
-            if (auto r = push(i); !r)
-                return std::unexpected(r.error());
+            if (auto r = push(i); !r) return std::unexpected(r.error());
             start = i + 1;
         }
     }
-    if (in_quotes)
-        return fail(std::string(what) + ": unterminated quoted string in " + quote(value));
-    if (in_angle)
-        return fail(std::string(what) + ": '<' without '>' in " + quote(value));
-    if (auto r = push(value.size()); !r)
-        return std::unexpected(r.error());
+    if (in_quotes) return fail(std::string(what) + ": unterminated quoted string in " + quote(value));
+    if (in_angle) return fail(std::string(what) + ": '<' without '>' in " + quote(value));
+    if (auto r = push(value.size()); !r) return std::unexpected(r.error());
     return items;
 }
 
-bool Cursor::skip_lws() noexcept
-{
+bool Cursor::skip_lws() noexcept {
     const std::size_t n = lws_at(s_, p_);
     p_ += n;
     return n != 0;
 }
 
-bool Cursor::eat(char c) noexcept
-{
-    if (peek() != c || done())
-        return false;
+bool Cursor::eat(char c) noexcept {
+    if (peek() != c || done()) return false;
     ++p_;
     return true;
 }
 
-bool Cursor::eat_sep(char c) noexcept
-{
+bool Cursor::eat_sep(char c) noexcept {
     const std::size_t saved = p_;
     skip_lws();
     if (!eat(c)) {
@@ -175,16 +150,11 @@ bool Cursor::eat_sep(char c) noexcept
     return true;
 }
 
-std::string_view Cursor::token() noexcept
-{
-    return take_while(is_token_char);
-}
+std::string_view Cursor::token() noexcept { return take_while(is_token_char); }
 
-Result<std::string_view> Cursor::quoted_string()
-{
+Result<std::string_view> Cursor::quoted_string() {
     const std::size_t open = p_;
-    if (!eat('"'))
-        return fail("expected '\"' " + where());
+    if (!eat('"')) return fail("expected '\"' " + where());
     const std::size_t start = p_;
     while (p_ < s_.size()) {
         const char c = s_[p_];
@@ -194,8 +164,7 @@ Result<std::string_view> Cursor::quoted_string()
         }
         if (c == '\\') {
             // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
-            if (p_ + 1 >= s_.size())
-                break;
+            if (p_ + 1 >= s_.size()) break;
             const auto e = static_cast<unsigned char>(s_[p_ + 1]);
             if (e == '\r' || e == '\n' || e > 0x7f)
                 return fail("invalid escape in quoted string " + quote(s_.substr(open)));
@@ -203,8 +172,7 @@ Result<std::string_view> Cursor::quoted_string()
             continue;
         }
         if (c == '\r') {
-            if (lws_at(s_, p_) == 0)
-                return fail("line break inside quoted string " + quote(s_.substr(open)));
+            if (lws_at(s_, p_) == 0) return fail("line break inside quoted string " + quote(s_.substr(open)));
             p_ += lws_at(s_, p_);
             continue;
         }
@@ -216,9 +184,6 @@ Result<std::string_view> Cursor::quoted_string()
     return fail("unterminated quoted string " + quote(s_.substr(open)));
 }
 
-std::string Cursor::where() const
-{
-    return done() ? "at end" : "at " + quote(rest());
-}
+std::string Cursor::where() const { return done() ? "at end" : "at " + quote(rest()); }
 
 }  // namespace pcscf::sip::text

@@ -18,21 +18,25 @@ constexpr bool is_alnum(char c) noexcept { return is_digit(c) || is_alpha(c); }
 constexpr bool is_hex(char c) noexcept { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
 // CTL of RFC 5234 except HT, which SIP admits wherever it admits SP.
-constexpr bool is_ctl(char c) noexcept
-{
+constexpr bool is_ctl(char c) noexcept {
     const auto u = static_cast<unsigned char>(c);
     return (u < 0x20 && c != '\t') || u == 0x7f;
 }
 
 // token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-constexpr bool is_token_char(char c) noexcept
-{
+constexpr bool is_token_char(char c) noexcept {
     switch (c) {
-    case '-': case '.': case '!': case '%': case '*': case '_': case '+': case '`': case '\'':
-    case '~':
-        return true;
-    default:
-        return is_alnum(c);
+        case '-':
+        case '.':
+        case '!':
+        case '%':
+        case '*':
+        case '_':
+        case '+':
+        case '`':
+        case '\'':
+        case '~': return true;
+        default: return is_alnum(c);
     }
 }
 
@@ -50,17 +54,14 @@ Result<std::uint64_t> parse_number(std::string_view digits, std::uint64_t max, s
 // Splits a header value at `sep` where it is not inside a quoted string or <...>, trims
 // each element and rejects empty elements, unterminated quotes or brackets and more than
 // `max_items` elements.
-Result<std::vector<std::string_view>> split_list(std::string_view value, char sep,
-                                                 std::size_t max_items, std::string_view what);
+Result<std::vector<std::string_view>> split_list(std::string_view value, char sep, std::size_t max_items,
+                                                 std::string_view what);
 
 // split_list, then `parse` on each element; the error names the element ("what 2: ...").
 template <class T, class Parse>
-Result<std::vector<T>> parse_list(std::string_view value, std::size_t max_items, std::string_view what,
-                                  Parse parse)
-{
+Result<std::vector<T>> parse_list(std::string_view value, std::size_t max_items, std::string_view what, Parse parse) {
     auto items = split_list(value, ',', max_items, what);
-    if (!items)
-        return std::unexpected(items.error());
+    if (!items) return std::unexpected(items.error());
     std::vector<T> out;
     out.reserve(items->size());
     for (std::size_t i = 0; i < items->size(); ++i) {
@@ -87,17 +88,15 @@ public:
     std::string_view since(std::size_t start) const noexcept { return s_.substr(start, p_ - start); }
     void advance(std::size_t n = 1) noexcept { p_ = p_ + n > s_.size() ? s_.size() : p_ + n; }
 
-    bool skip_lws() noexcept;          // true when anything was skipped
-    bool eat(char c) noexcept;         // consumes c when it is next
-    bool eat_sep(char c) noexcept;     // SWS c SWS; leaves the cursor alone when c is absent
-    std::string_view token() noexcept; // longest run of token characters, maybe empty
+    bool skip_lws() noexcept;           // true when anything was skipped
+    bool eat(char c) noexcept;          // consumes c when it is next
+    bool eat_sep(char c) noexcept;      // SWS c SWS; leaves the cursor alone when c is absent
+    std::string_view token() noexcept;  // longest run of token characters, maybe empty
 
     template <class Pred>
-    std::string_view take_while(Pred pred) noexcept
-    {
+    std::string_view take_while(Pred pred) noexcept {
         const std::size_t start = p_;
-        while (p_ < s_.size() && pred(s_[p_]))
-            ++p_;
+        while (p_ < s_.size() && pred(s_[p_])) ++p_;
         return s_.substr(start, p_ - start);
     }
 

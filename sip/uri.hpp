@@ -19,8 +19,7 @@ struct Host {
     std::string_view text;  // as written; an IPv6 reference keeps its brackets
     HostKind kind = HostKind::name;
     // The address without brackets, as inet_pton wants it.
-    std::string_view address() const noexcept
-    {
+    std::string_view address() const noexcept {
         return kind == HostKind::ipv6 ? text.substr(1, text.size() - 2) : text;
     }
     bool operator==(const Host&) const = default;
@@ -36,8 +35,8 @@ struct HostPort {
 
 // host [":" port]; SWS may surround the ':' when `lws_around_colon` (Via sent-by). A host
 // error is put in `host_context`; a port error names `port_name` ("Via port is 0").
-Result<HostPort> take_host_port(text::Cursor& cursor, std::string_view host_context,
-                                std::string_view port_name, bool lws_around_colon);
+Result<HostPort> take_host_port(text::Cursor& cursor, std::string_view host_context, std::string_view port_name,
+                                bool lws_around_colon);
 
 // IPv4 or IPv6 address text, with or without brackets (Via received=).
 bool is_ip_address(std::string_view text) noexcept;
@@ -45,16 +44,16 @@ bool is_ip_address(std::string_view text) noexcept;
 enum class UriScheme : std::uint8_t { sip, sips, tel, other };
 
 struct Uri {
-    std::string_view text;         // the whole URI
+    std::string_view text;  // the whole URI
     UriScheme scheme = UriScheme::other;
     std::string_view scheme_name;  // as written
     std::string_view user;         // sip/sips user (escapes not decoded); tel: the number
     std::string_view password;
-    Host host;                     // sip/sips only
+    Host host;  // sip/sips only
     std::optional<std::uint16_t> port;
-    Params params;                 // uri-parameters (sip/sips/tel): lr, transport, user, ...
-    std::string_view headers;      // after '?', not decoded
-    std::string_view opaque;       // other schemes: everything after the ':'
+    Params params;             // uri-parameters (sip/sips/tel): lr, transport, user, ...
+    std::string_view headers;  // after '?', not decoded
+    std::string_view opaque;   // other schemes: everything after the ':'
     bool has_headers() const noexcept { return !headers.empty(); }
 };
 

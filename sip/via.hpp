@@ -16,16 +16,16 @@ namespace pcscf::sip {
 enum class Transport : std::uint8_t { udp, tcp, tls, sctp, ws, wss, other };
 
 struct Via {
-    std::string_view text;            // the whole element
+    std::string_view text;  // the whole element
     Transport transport = Transport::other;
     std::string_view transport_name;  // as written ("UDP", "tcp", "UNKNOWN")
     Host host;                        // sent-by host
     std::optional<std::uint16_t> port;
-    std::string_view branch;          // "" when absent
-    std::string_view received;        // "" when absent; checked to be an IP address
-    bool has_rport = false;           // ;rport present, with or without a value
+    std::string_view branch;    // "" when absent
+    std::string_view received;  // "" when absent; checked to be an IP address
+    bool has_rport = false;     // ;rport present, with or without a value
     std::optional<std::uint16_t> rport;
-    Params params;                    // all parameters, the ones above included
+    Params params;  // all parameters, the ones above included
 };
 
 // One via-parm. The protocol must be SIP/2.0; LWS around the '/' is allowed.

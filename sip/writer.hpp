@@ -32,8 +32,8 @@ public:
     // nothing else and no body; `to_tag` is added when To has no tag (required then, except
     // for 100). Add headers with the calls below, then write(). For the answers the P-CSCF
     // gives itself: 400 on a parse error, 420, 483, 494, 403, ...
-    static Result<MessageWriter> response_to(const Message& request, std::uint16_t code,
-                                             std::string_view reason, std::string_view to_tag = {});
+    static Result<MessageWriter> response_to(const Message& request, std::uint16_t code, std::string_view reason,
+                                             std::string_view to_tag = {});
     static Result<MessageWriter> response_to(Message&&, std::uint16_t, std::string_view,
                                              std::string_view = {}) = delete;
 
@@ -73,10 +73,7 @@ public:
     // Security-Server, Content-Type, ...
     Result<void> set_header(HeaderKind kind, std::string_view value);
 
-    Result<void> prepend_via(std::string_view value)
-    {
-        return add_header(HeaderKind::via, value, Position::top);
-    }
+    Result<void> prepend_via(std::string_view value) { return add_header(HeaderKind::via, value, Position::top); }
     // Removes the topmost value of a list header: the first element of the first field, or
     // the field if it holds only one. Via when relaying a response; Route when the top entry
     // is the P-CSCF itself (RFC 3261 16.4). WWW-Authenticate and kin: the first field.

@@ -82,9 +82,8 @@ int Daemon::run(const char* prog) {
             std::signal(SIGINT, on_signal);
             std::signal(SIGTERM, on_signal);
             dp_->start();
-            log_info("running: access port " + cfg.access_port + " (" + dp_->access_mac() + "), tap " +
-                     cfg.tap_name + ", " + std::to_string(cfg.workers) + " worker(s), telemetry prefix " +
-                     opts_.file_prefix);
+            log_info("running: access port " + cfg.access_port + " (" + dp_->access_mac() + "), tap " + cfg.tap_name +
+                     ", " + std::to_string(cfg.workers) + " worker(s), telemetry prefix " + opts_.file_prefix);
             control_loop();
             log_info("stopping");
             dp_->stop();
@@ -96,8 +95,8 @@ int Daemon::run(const char* prog) {
 }
 
 void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
-    const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) +
-                            " spi " + std::to_string(sa.cfg.spi) + ", " + sa.label + ")";
+    const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) + " spi " +
+                            std::to_string(sa.cfg.spi) + ", " + sa.label + ")";
     switch (e.kind) {
         case esp::EventKind::applied:
             if (e.result != 0)

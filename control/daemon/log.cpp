@@ -35,8 +35,7 @@ void log(LogLevel l, std::string_view msg) {
     char ts[32];
     std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
     std::lock_guard lock(g_mu);
-    std::fprintf(stderr, "%s.%03d %-5s %.*s\n", ts, int(ms.count()), kNames[int(l)], int(msg.size()),
-                 msg.data());
+    std::fprintf(stderr, "%s.%03d %-5s %.*s\n", ts, int(ms.count()), kNames[int(l)], int(msg.size()), msg.data());
 }
 
 }  // namespace pcscf::ctl

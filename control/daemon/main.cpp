@@ -7,8 +7,7 @@
 int main(int argc, char** argv) {
     const auto parsed = pcscf::ctl::parse_options(argc, argv);
     if (!parsed) {
-        std::fprintf(stderr, "pcscf-espd: %s\n(pcscf-espd --help lists the options)\n",
-                     parsed.error().message.c_str());
+        std::fprintf(stderr, "pcscf-espd: %s\n(pcscf-espd --help lists the options)\n", parsed.error().message.c_str());
         return 2;
     }
     if (const auto* help = std::get_if<pcscf::ctl::ShowHelp>(&*parsed)) {

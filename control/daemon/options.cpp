@@ -51,8 +51,7 @@ Expected<dp::PortRange> parse_range(const std::string& s) {
     return r;
 }
 
-Expected<proxy::Endpoint> parse_endpoint(const std::string& s, uint16_t default_port,
-                                                          const std::string& what) {
+Expected<proxy::Endpoint> parse_endpoint(const std::string& s, uint16_t default_port, const std::string& what) {
     // "10.0.0.1", "10.0.0.1:5060", "2001:db8::1", "[2001:db8::1]:5060"
     std::string host = s;
     std::optional<std::string> port;
@@ -114,75 +113,69 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     std::string config_file, protected_ports = "5100-5199";
     std::vector<std::string> local;
     po::options_description general("General");
-    general.add_options()
-        ("help,h", "show this help and exit")
-        ("config,c", po::value(&config_file), "read options from this file (name = value per line)")
-        ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error");
+    general.add_options()("help,h", "show this help and exit")("config,c", po::value(&config_file),
+                                                               "read options from this file (name = value per line)")(
+        "log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error");
     po::options_description ports("Ports and addresses");
-    ports.add_options()
-        ("access-port", po::value(&s.access_port)->required(),
-         "DPDK port facing the UEs: a PCI address given to DPDK, or a vdev name (see --vdev)")
-        ("vdev", po::value(&o.vdevs)->composing(),
-         "create a virtual DPDK device, e.g. net_af_packet0,iface=eth1,qpairs=2 (repeatable)")
-        ("local-addr", po::value(&local)->composing()->required(),
-         "the P-CSCF's access address with prefix, e.g. 10.0.0.1/24 (repeatable; IPv4 and IPv6)")
-        ("tap-name", po::value(&s.tap_name)->default_value(s.tap_name), "kernel interface of the exception path")
-        ("tap-setup", po::value(&o.tap_setup)->default_value(o.tap_setup),
-         "bring the tap up and give it the local addresses (false: the operator does)")
-        ("protected-ports", po::value(&protected_ports)->default_value(protected_ports),
-         "range of the P-CSCF's protected ports (port_ps, port_pc)")
-        ("access-mtu", po::value(&s.access_mtu)->default_value(s.access_mtu),
-         "IP MTU of the access link; larger ESP packets are fragmented")
-        ("tap-mtu", po::value(&s.tap_mtu)->default_value(s.tap_mtu),
-         "MTU of the tap; leave room for ESP's overhead below --access-mtu");
+    ports.add_options()("access-port", po::value(&s.access_port)->required(),
+                        "DPDK port facing the UEs: a PCI address given to DPDK, or a vdev name (see --vdev)")(
+        "vdev", po::value(&o.vdevs)->composing(),
+        "create a virtual DPDK device, e.g. net_af_packet0,iface=eth1,qpairs=2 (repeatable)")(
+        "local-addr", po::value(&local)->composing()->required(),
+        "the P-CSCF's access address with prefix, e.g. 10.0.0.1/24 (repeatable; IPv4 and IPv6)")(
+        "tap-name", po::value(&s.tap_name)->default_value(s.tap_name), "kernel interface of the exception path")(
+        "tap-setup", po::value(&o.tap_setup)->default_value(o.tap_setup),
+        "bring the tap up and give it the local addresses (false: the operator does)")(
+        "protected-ports", po::value(&protected_ports)->default_value(protected_ports),
+        "range of the P-CSCF's protected ports (port_ps, port_pc)")(
+        "access-mtu", po::value(&s.access_mtu)->default_value(s.access_mtu),
+        "IP MTU of the access link; larger ESP packets are fragmented")(
+        "tap-mtu", po::value(&s.tap_mtu)->default_value(s.tap_mtu),
+        "MTU of the tap; leave room for ESP's overhead below --access-mtu");
     po::options_description cpu("Cores and memory");
-    cpu.add_options()
-        ("lcores,l", po::value(&o.lcores)->default_value(o.lcores),
-         "EAL lcore list: the first runs the control thread, each other one a worker")
-        ("workers", po::value(&s.workers)->default_value(0), "worker count (0: one per worker lcore)")
-        ("file-prefix", po::value(&o.file_prefix)->default_value(o.file_prefix),
-         "EAL file prefix; also names the telemetry socket pcscf-espctl talks to")
-        ("no-huge", po::bool_switch(&o.no_huge), "run without hugepages (testing only)")
-        ("memory", po::value(&o.memory_mb)->default_value(o.memory_mb), "MiB of memory with --no-huge")
-        ("eal-args", po::value(&o.eal_extra), "further EAL arguments, space separated")
-        ("burst", po::value(&s.burst)->default_value(s.burst), "packets per receive burst (1..64)")
-        ("rx-ring", po::value(&s.rx_ring)->default_value(s.rx_ring), "RX descriptors per queue")
-        ("tx-ring", po::value(&s.tx_ring)->default_value(s.tx_ring), "TX descriptors per queue")
-        ("mbufs", po::value(&s.mbufs)->default_value(s.mbufs), "packet buffers per worker");
+    cpu.add_options()("lcores,l", po::value(&o.lcores)->default_value(o.lcores),
+                      "EAL lcore list: the first runs the control thread, each other one a worker")(
+        "workers", po::value(&s.workers)->default_value(0), "worker count (0: one per worker lcore)")(
+        "file-prefix", po::value(&o.file_prefix)->default_value(o.file_prefix),
+        "EAL file prefix; also names the telemetry socket pcscf-espctl talks to")(
+        "no-huge", po::bool_switch(&o.no_huge), "run without hugepages (testing only)")(
+        "memory", po::value(&o.memory_mb)->default_value(o.memory_mb), "MiB of memory with --no-huge")(
+        "eal-args", po::value(&o.eal_extra), "further EAL arguments, space separated")(
+        "burst", po::value(&s.burst)->default_value(s.burst), "packets per receive burst (1..64)")(
+        "rx-ring", po::value(&s.rx_ring)->default_value(s.rx_ring), "RX descriptors per queue")(
+        "tx-ring", po::value(&s.tx_ring)->default_value(s.tx_ring), "TX descriptors per queue")(
+        "mbufs", po::value(&s.mbufs)->default_value(s.mbufs), "packet buffers per worker");
     po::options_description sa("Security associations");
-    sa.add_options()
-        ("replay-window", po::value(&e.replay_window)->default_value(e.replay_window),
-         "anti-replay window in packets (64..65536)")
-        ("inbound-sas", po::value(&e.spi.slots_per_worker)->default_value(e.spi.slots_per_worker),
-         "inbound SAs per worker (the SPI range is workers x this, from --spi-base)")
-        ("outbound-sas", po::value(&e.outbound_capacity)->default_value(e.outbound_capacity),
-         "outbound SAs per worker")
-        ("spi-base", po::value(&e.spi.base)->default_value(e.spi.base), "first inbound SPI the P-CSCF allocates")
-        ("seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
-         "report an outbound SA when its sequence number passes this")
-        ("reassembly-flows", po::value(&s.reassembly_flows)->default_value(s.reassembly_flows),
-         "datagrams being reassembled at once, per worker, direction and protocol (ESP, UDP, TCP)")
-        ("reassembly-timeout-ms", po::value(&s.reassembly_timeout_ms)->default_value(s.reassembly_timeout_ms),
-         "how long fragments wait for the rest")
-        ("record-interval-us", po::value(&s.record_interval_us)->default_value(s.record_interval_us),
-         "once a worker's SA record ring is empty, how long it waits before looking again "
-         "(0..10000 us; 0: every poll)")
-        ("max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
-         "largest datagram reassembled, in bytes");
+    sa.add_options()("replay-window", po::value(&e.replay_window)->default_value(e.replay_window),
+                     "anti-replay window in packets (64..65536)")(
+        "inbound-sas", po::value(&e.spi.slots_per_worker)->default_value(e.spi.slots_per_worker),
+        "inbound SAs per worker (the SPI range is workers x this, from --spi-base)")(
+        "outbound-sas", po::value(&e.outbound_capacity)->default_value(e.outbound_capacity), "outbound SAs per worker")(
+        "spi-base", po::value(&e.spi.base)->default_value(e.spi.base), "first inbound SPI the P-CSCF allocates")(
+        "seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
+        "report an outbound SA when its sequence number passes this")(
+        "reassembly-flows", po::value(&s.reassembly_flows)->default_value(s.reassembly_flows),
+        "datagrams being reassembled at once, per worker, direction and protocol (ESP, UDP, TCP)")(
+        "reassembly-timeout-ms", po::value(&s.reassembly_timeout_ms)->default_value(s.reassembly_timeout_ms),
+        "how long fragments wait for the rest")(
+        "record-interval-us", po::value(&s.record_interval_us)->default_value(s.record_interval_us),
+        "once a worker's SA record ring is empty, how long it waits before looking again "
+        "(0..10000 us; 0: every poll)")("max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
+                                        "largest datagram reassembled, in bytes");
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
     po::options_description sip("SIP sec-agree (TS 33.203 clause 7); off without --core");
-    sip.add_options()
-        ("core", po::value(&core), "the IMS core's SIP address, e.g. 10.1.0.2:5060: enables the sec-agree proxy")
-        ("core-local", po::value(&core_local),
-         "the P-CSCF's own address towards the core, with port (default 5060); named in Via and Path")
-        ("sip-port", po::value(&sip_port)->default_value(sip_port), "unprotected SIP port on the local addresses")
-        ("port-ps", po::value(&port_ps)->default_value(port_ps), "protected server port (inside --protected-ports)")
-        ("port-pc", po::value(&port_pc)->default_value(port_pc),
-         "protected client ports, comma separated, rotated per registration (inside --protected-ports)")
-        ("alg-priority", po::value(&algs)->default_value(algs), "integrity algorithms in order of preference")
-        ("reg-await-auth", po::value(&await_auth)->default_value(await_auth),
-         "seconds a temporary SA set waits for the second REGISTER");
+    sip.add_options()("core", po::value(&core),
+                      "the IMS core's SIP address, e.g. 10.1.0.2:5060: enables the sec-agree proxy")(
+        "core-local", po::value(&core_local),
+        "the P-CSCF's own address towards the core, with port (default 5060); named in Via and Path")(
+        "sip-port", po::value(&sip_port)->default_value(sip_port), "unprotected SIP port on the local addresses")(
+        "port-ps", po::value(&port_ps)->default_value(port_ps), "protected server port (inside --protected-ports)")(
+        "port-pc", po::value(&port_pc)->default_value(port_pc),
+        "protected client ports, comma separated, rotated per registration (inside --protected-ports)")(
+        "alg-priority", po::value(&algs)->default_value(algs), "integrity algorithms in order of preference")(
+        "reg-await-auth", po::value(&await_auth)->default_value(await_auth),
+        "seconds a temporary SA set waits for the second REGISTER");
     po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
     all.add(general).add(ports).add(cpu).add(sa).add(sip);
 
@@ -221,7 +214,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     if (s.access_mtu < 1280 || s.access_mtu > 9000) return bad("--access-mtu must be 1280..9000");
     if (s.tap_mtu < 1280 || s.tap_mtu > s.access_mtu) return bad("--tap-mtu must be 1280..--access-mtu");
     if (e.spi.base < 256) return bad("--spi-base must be at least 256 (1-255 are reserved)");
-    if (e.spi.slots_per_worker == 0 || e.outbound_capacity < 8) return bad("--inbound-sas and --outbound-sas must be positive (>= 8)");
+    if (e.spi.slots_per_worker == 0 || e.outbound_capacity < 8)
+        return bad("--inbound-sas and --outbound-sas must be positive (>= 8)");
     if (s.max_datagram < 1500 || s.max_datagram > 65535) return bad("--max-datagram must be 1500..65535");
     if (!core.empty()) {
         SipConfig so;

@@ -3,8 +3,8 @@
 #include <rte_cycles.h>
 #include <rte_telemetry.h>
 
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -169,8 +169,7 @@ int cmd_sa_del(const char*, const char* params, rte_tel_data* d) {
     const auto id = number(params);
     if (!id) return fail(d, "usage: /pcscf/sa/del,<id>");
     if (auto r = g_sas->remove(*id); !r) return fail(d, r.error().message);
-    for (int i = 0; i < 100 && g_sas->find(*id); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 100 && g_sas->find(*id); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "deleted", *id);
     rte_tel_data_add_dict_string(d, "state", g_sas->find(*id) ? "removing" : "gone");
@@ -186,8 +185,9 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     std::string addrs;
     for (const auto& a : c.local_addrs) addrs += (addrs.empty() ? "" : " ") + a.to_string();
     rte_tel_data_add_dict_string(d, "local_addrs", addrs.c_str());
-    rte_tel_data_add_dict_string(d, "protected_ports", (std::to_string(c.protected_ports.first) + "-" +
-                                                        std::to_string(c.protected_ports.last)).c_str());
+    rte_tel_data_add_dict_string(
+        d, "protected_ports",
+        (std::to_string(c.protected_ports.first) + "-" + std::to_string(c.protected_ports.last)).c_str());
     rte_tel_data_add_dict_u64(d, "workers", c.workers);
     rte_tel_data_add_dict_u64(d, "access_mtu", c.access_mtu);
     rte_tel_data_add_dict_u64(d, "tap_mtu", c.tap_mtu);

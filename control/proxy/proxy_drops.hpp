@@ -10,23 +10,28 @@
 namespace pcscf::proxy {
 
 #define PCSCF_PROXY_DROPS(X)                                                                              \
-    X(malformed, "not SIP, or missing what RFC 3261 requires; over TCP also a stream that can no longer " \
-                 "be delimited (the connection is closed)")                                             \
+    X(malformed,                                                                                          \
+      "not SIP, or missing what RFC 3261 requires; over TCP also a stream that can no longer "            \
+      "be delimited (the connection is closed)")                                                          \
     X(too_large, "a UDP datagram over 64 KiB")                                                            \
     X(unprotected, "anything but REGISTER on the unprotected port (TS 33.203 7.1)")                       \
     X(via, "an ACK whose Via address is not its source (TS 33.203 7.1 rule 2; other requests get a 403)") \
-    X(wrong_sa, "a protected request claiming an identity (From, P-Preferred-Identity) not registered "  \
-                "over its SA (TS 33.203 7.1 rule 4)")                                                   \
+    X(wrong_sa,                                                                                           \
+      "a protected request claiming an identity (From, P-Preferred-Identity) not registered "             \
+      "over its SA (TS 33.203 7.1 rule 4)")                                                               \
     X(no_transaction, "a response to nothing we sent")                                                    \
     X(not_registered, "an ACK from the core for an IMPU not registered here (other requests get a 404)")  \
     X(sa_gone, "the answer to a UE's request, whose SAs went meanwhile")                                  \
     X(registrar, "a 200 to a registration the registrar did not expect (the UE gets it unchanged)")       \
-    X(core_401_without_keys, "the core challenged a registration without ik: the UE gets a 500 naming "   \
-                             "the missing keys, and no SA is made")                                     \
-    X(sa_install_timeout, "the workers did not acknowledge a registration's SAs in time: the UE gets a " \
-                          "500 with Retry-After, and the SAs are removed")                              \
-    X(send, "a send failed; over TCP also a peer that stopped reading (1 MiB queued): the connection is " \
-            "closed")                                                                                   \
+    X(core_401_without_keys,                                                                              \
+      "the core challenged a registration without ik: the UE gets a 500 naming "                          \
+      "the missing keys, and no SA is made")                                                              \
+    X(sa_install_timeout,                                                                                 \
+      "the workers did not acknowledge a registration's SAs in time: the UE gets a "                      \
+      "500 with Retry-After, and the SAs are removed")                                                    \
+    X(send,                                                                                               \
+      "a send failed; over TCP also a peer that stopped reading (1 MiB queued): the connection is "       \
+      "closed")                                                                                           \
     X(no_socket, "no access address of the UE's family")                                                  \
     X(too_many_connections, "over max_connections TCP connections: the new one is closed at once")        \
     X(connection_gone, "the answer's TCP connection closed before it came")
@@ -54,7 +59,7 @@ constexpr std::string_view name(ProxyDrop d) { return kProxyDropNames[size_t(d)]
 // What happened to the messages, for telemetry and the tests.
 struct ProxyCounters {
     uint64_t from_ue = 0, from_core = 0, to_ue = 0, to_core = 0;
-    uint64_t refused = 0;  // answered with an error by the P-CSCF itself
+    uint64_t refused = 0;                                        // answered with an error by the P-CSCF itself
     uint64_t tcp_open = 0, tcp_accepted = 0, tcp_connected = 0;  // connections now, in, out
     std::array<uint64_t, kProxyDropCount> dropped{};
 

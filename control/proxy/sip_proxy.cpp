@@ -82,8 +82,8 @@ bool deregisters(const sip::Message& m) {
 ctl::Expected<std::unique_ptr<SipProxy>> SipProxy::create(ProxyConfig cfg, const secagree::RegistrarConfig& ports,
                                                           secagree::Registrar& reg, Trace trace) {
     std::unique_ptr<SipProxy> p(new SipProxy(std::move(cfg), ports.port_ps, reg, std::move(trace)));
-    TransportConfig tc{p->cfg_.access, p->cfg_.sip_port, ports.port_ps, ports.port_pc, p->cfg_.core_local,
-                       p->cfg_.max_connections};
+    TransportConfig tc{p->cfg_.access, p->cfg_.sip_port,   ports.port_ps,
+                       ports.port_pc,  p->cfg_.core_local, p->cfg_.max_connections};
     auto net = SipTransport::create(std::move(tc), p->counters_,
                                     [q = p.get()](ProxyDrop r, std::string_view detail) { q->drop(r, detail); });
     if (!net) return std::unexpected(net.error());
@@ -208,11 +208,16 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
                    ? secagree::relay_request(m, core_hop(), branch, true)
                    : secagree::register_to_core(m, u.via, a, core_hop(), branch, integrity_protected);
     if (!out) return refuse(m, a, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
-    Txn t{kind, impi, a, reply_to(u.via, a), {}, std::string(m.bytes()), std::move(*out), now,
-          their_key(u.via, {a.ue, a.ue_port}), false, {}};
+    Txn t{.kind = kind,
+          .impi = impi,
+          .from = a,
+          .ue_reply = reply_to(u.via, a),
+          .request = std::string(m.bytes()),
+          .relayed = std::move(*out),
+          .created = now,
+          .their = their_key(u.via, {a.ue, a.ue_port})};
     if (!send_core(t.relayed, cfg_.core)) return;
-    trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(kind)) + ")  -> core " +
-           cfg_.core.to_string());
+    trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(kind)) + ")  -> core " + cfg_.core.to_string());
     if (kind != Kind::ue_request) txns_.registration_started({impi, a.ue}, branch);
     txns_.add(branch, std::move(t));
 }
@@ -267,8 +272,14 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     const std::string branch = txns_.new_branch();
     auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch, false);
     if (!out) return answer_core(m, from, m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message);
-    Txn t{Kind::core_request, impu, {}, {}, from, std::string(m.bytes()), std::move(*out), now, their, false, {}};
-    t.from.conn = tcp ? kOurConnection : 0;  // how retransmissions go
+    Txn t{.kind = Kind::core_request,
+          .impi = impu,
+          .from = {.conn = tcp ? kOurConnection : 0},  // how retransmissions go
+          .core_from = from,
+          .request = std::string(m.bytes()),
+          .relayed = std::move(*out),
+          .created = now,
+          .their = their};
     trace_("core " + from.to_string() + "  " + what(m) + "  -> UE " + impu);
     to_ue({t.relayed, dest->first, dest->second, {}, t.from.conn, what(m)});
     txns_.add(branch, std::move(t));
@@ -389,8 +400,7 @@ void SipProxy::release_challenges(Clock::time_point now) {
 }
 
 // SM1 is answered the way it came (plain, or over the set it used).
-void SipProxy::refuse_registration(const std::string& branch, const Txn& t, const Refusal& why,
-                                   Clock::time_point now) {
+void SipProxy::refuse_registration(const std::string& branch, const Txn& t, const Refusal& why, Clock::time_point now) {
     if (auto req = sip::parse_message(t.request, sip::Framing::datagram)) refuse(*req, t.from, why);
     reg_.abort(t.impi, t.from.ue, now);
     txns_.registration_done({t.impi, t.from.ue}, branch);
@@ -417,15 +427,14 @@ bool SipProxy::to_ue(const ToUe& out) {
         if (auto sent = net_->send_tcp(id, out.bytes); !sent) {
             if (sent.error().code == ctl::Errc::not_found)
                 drop(ProxyDrop::connection_gone, out.label + " to " + out.ue.to_string() + ": " + sent.error().message);
-            else
-                drop(ProxyDrop::send, sent.error().message);
+            else drop(ProxyDrop::send, sent.error().message);
             return false;
         }
         ++counters_.to_ue;
         const TcpConnection* c = net_->connection(id);
-        trace_("    -> UE " + (c ? c->remote().to_string() : out.ue.to_string()) + " from :" +
-               std::to_string(c ? c->local().port : 0) + (r.protected_ ? " (ESP, TCP)  " : " (plain, TCP)  ") +
-               out.label);
+        trace_("    -> UE " + (c ? c->remote().to_string() : out.ue.to_string()) +
+               " from :" + std::to_string(c ? c->local().port : 0) +
+               (r.protected_ ? " (ESP, TCP)  " : " (plain, TCP)  ") + out.label);
         return true;
     }
     // UDP: unprotected to `plain`; protected from port_pc to port_us, or, over a kept old
@@ -443,14 +452,15 @@ bool SipProxy::to_ue(const ToUe& out) {
 }
 
 void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refusal& why, std::optional<Route> over) {
-    auto w = sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status),
-                                             answer_tag(request));
+    auto w =
+        sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status), answer_tag(request));
     if (!w) return drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
     std::string text = why.reason;
-    std::replace_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, '\'');
+    std::replace_if(
+        text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, '\'');
     const net::IpAddr* me = net_->access_for(a.ue);
-    (void)w->add_header("Warning", "399 " + (me ? secagree::Hop{"UDP", *me}.host() : std::string("pcscf")) +
-                                       " \"" + text + "\"");
+    (void)w->add_header("Warning",
+                        "399 " + (me ? secagree::Hop{"UDP", *me}.host() : std::string("pcscf")) + " \"" + text + "\"");
     // RFC 3329 2.3.1: a 494 lists what we accept, so the UE can offer again.
     if (why.status == 494) (void)w->add_header(HeaderKind::security_server, sip::format_mechanisms(reg_.mechanisms()));
     if (why.retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(why.retry_after));
@@ -496,8 +506,7 @@ void SipProxy::tick(Clock::time_point now) {
         drop(ProxyDrop::sa_install_timeout, "the SAs for " + k.first + " were not installed in time");
         if (Txn* t = txns_.find(branch))
             refuse_registration(branch, *t, {500, "the datapath did not install the SAs in time", 1}, now);
-        else
-            reg_.abort(k.first, k.second, now);
+        else reg_.abort(k.first, k.second, now);
         txns_.registration_done(k, branch);
     }
     txns_.expire(now);

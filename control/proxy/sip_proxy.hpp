@@ -34,15 +34,15 @@
 namespace pcscf::proxy {
 
 struct ProxyConfig {
-    std::vector<net::IpAddr> access;  // the P-CSCF's access addresses (IPv4 and/or IPv6)
-    uint16_t sip_port = 5060;         // the unprotected port on them
-    Endpoint core;                    // next hop towards the IMS core (I-/S-CSCF)
-    Endpoint core_local;              // our side towards it: what Via and Path name
+    std::vector<net::IpAddr> access;                // the P-CSCF's access addresses (IPv4 and/or IPv6)
+    uint16_t sip_port = 5060;                       // the unprotected port on them
+    Endpoint core;                                  // next hop towards the IMS core (I-/S-CSCF)
+    Endpoint core_local;                            // our side towards it: what Via and Path name
     std::chrono::milliseconds txn_lifetime{32000};  // RFC 3261 64*T1
     // A 401 waits for the workers to install the SAs it announces; past this the
     // registration is refused (500), as a datapath that does not apply records is broken.
     std::chrono::milliseconds sa_install_timeout{2000};
-    size_t max_connections = 4096;                  // TCP, from and to UEs
+    size_t max_connections = 4096;  // TCP, from and to UEs
 };
 
 class SipProxy {
@@ -79,8 +79,7 @@ private:
     };
 
     SipProxy(ProxyConfig cfg, uint16_t port_ps, secagree::Registrar& reg, Trace trace)
-        : cfg_(std::move(cfg)), port_ps_(port_ps), reg_(reg), trace_(std::move(trace)),
-          txns_(cfg_.txn_lifetime) {}
+        : cfg_(std::move(cfg)), port_ps_(port_ps), reg_(reg), trace_(std::move(trace)), txns_(cfg_.txn_lifetime) {}
 
     void handle(const Inbound& in, Clock::time_point now);
     void from_ue(const FromUe& u, Clock::time_point now);
@@ -88,14 +87,12 @@ private:
     void ue_response(const FromUe& u);
     void from_core(const sip::Message& m, const Endpoint& from, Clock::time_point now);
     // The answer that went to the UE, if one did (kept for retransmissions).
-    std::optional<ToUe> core_response(const sip::Message& m, const std::string& branch, Txn& t,
-                                      Clock::time_point now);
+    std::optional<ToUe> core_response(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now);
     void challenge(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now);
     void release_challenges(Clock::time_point now);
 
     // Relays a UE's request to the core under a new branch.
-    void to_core(const FromUe& u, Kind kind, const std::string& impi, bool integrity_protected,
-                 Clock::time_point now);
+    void to_core(const FromUe& u, Kind kind, const std::string& impi, bool integrity_protected, Clock::time_point now);
     // Sends to the UE; false when it could not go (counted).
     bool to_ue(const ToUe& out);
     // Answers a UE's request ourselves: over `over`, else back the way it came.

@@ -146,7 +146,8 @@ int SipTransport::on_connection(uint32_t id, uint32_t events, const Deliver& del
 
 ctl::Expected<void> SipTransport::send_udp(uint16_t local_port, const Endpoint& to, std::string_view bytes) {
     const UdpSocket* s = socket_for(to.addr, local_port);
-    if (s == nullptr) return ctl::fail(ctl::Errc::not_found, "no access address of " + to.addr.to_string() + "'s family");
+    if (s == nullptr)
+        return ctl::fail(ctl::Errc::not_found, "no access address of " + to.addr.to_string() + "'s family");
     return s->send(bytes, to);
 }
 
@@ -224,8 +225,7 @@ void SipTransport::close_connection(uint32_t id) {
 
 const UdpSocket* SipTransport::socket_for(const net::IpAddr& family, uint16_t port) const {
     for (const auto& l : listeners_)
-        if (l.side == Side::access && l.socket.local().port == port &&
-            l.socket.local().addr.is_v4() == family.is_v4())
+        if (l.side == Side::access && l.socket.local().port == port && l.socket.local().addr.is_v4() == family.is_v4())
             return &l.socket;
     return nullptr;
 }

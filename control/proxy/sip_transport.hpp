@@ -41,8 +41,8 @@ struct TransportConfig {
     uint16_t sip_port = 5060;         // unprotected
     uint16_t port_ps = 5101;
     std::vector<uint16_t> port_pc;
-    Endpoint core_local;              // our side towards the core
-    size_t max_connections = 4096;    // TCP, from and to UEs
+    Endpoint core_local;            // our side towards the core
+    size_t max_connections = 4096;  // TCP, from and to UEs
 };
 
 class SipTransport {
@@ -51,8 +51,7 @@ public:
     // A message or connection lost, with what happened.
     using Drop = std::function<void(ProxyDrop, std::string_view detail)>;
 
-    static ctl::Expected<std::unique_ptr<SipTransport>> create(TransportConfig cfg, ProxyCounters& counters,
-                                                               Drop drop);
+    static ctl::Expected<std::unique_ptr<SipTransport>> create(TransportConfig cfg, ProxyCounters& counters, Drop drop);
     ~SipTransport();
 
     // Hands every message waiting to `deliver` (after waiting up to `timeout_ms` for the
@@ -105,7 +104,7 @@ private:
     std::vector<TcpListener> tcp_listeners_;
     std::map<uint32_t, std::unique_ptr<TcpConnection>> conns_;  // by id (0 is UDP)
     std::map<std::pair<Endpoint, Endpoint>, uint32_t> ours_;    // (local, remote) -> our connection
-    std::vector<uint32_t> doomed_;  // failed while a message was being handled
+    std::vector<uint32_t> doomed_;                              // failed while a message was being handled
     uint32_t next_conn_ = 1;
 };
 

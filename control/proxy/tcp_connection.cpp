@@ -33,8 +33,7 @@ std::optional<std::pair<int, Endpoint>> TcpListener::accept() const {
 TcpConnection::TcpConnection(int fd, const Endpoint& local, const Endpoint& remote)
     : last_used(std::chrono::steady_clock::now()), fd_(fd), local_(local), remote_(remote) {}
 
-ctl::Expected<std::unique_ptr<TcpConnection>> TcpConnection::connect(const Endpoint& local,
-                                                                     const Endpoint& remote) {
+ctl::Expected<std::unique_ptr<TcpConnection>> TcpConnection::connect(const Endpoint& local, const Endpoint& remote) {
     auto fd = bound_socket(local, SOCK_STREAM, true);
     if (!fd) return std::unexpected(fd.error());
     sockaddr_storage ss;

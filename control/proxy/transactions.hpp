@@ -38,24 +38,24 @@ struct ToUe {
 
 // The answer that went back for a transaction, to send again for a retransmission.
 struct Answer {
-    std::optional<ToUe> ue;              // to the UE, or
-    std::optional<Endpoint> core;        // to the core (a UE's answer to the core's request)
+    std::optional<ToUe> ue;        // to the UE, or
+    std::optional<Endpoint> core;  // to the core (a UE's answer to the core's request)
     std::string core_bytes;
 };
 
 struct Txn {
-    Kind kind;
-    std::string impi;             // the UE's IMPI; for the core's requests the IMPU
-    secagree::Arrival from;       // the UE's request: where it came from
-    Endpoint ue_reply;            // unprotected answers go here (Via / rport)
-    Endpoint core_from;           // the core's request: who sent it
-    std::string request;          // as received, to answer it ourselves
-    std::string relayed;          // as sent, for retransmissions
-    Clock::time_point created;
-    std::string their;            // the sender's branch @ its address
+    Kind kind = Kind::ue_request;
+    std::string impi{};        // the UE's IMPI; for the core's requests the IMPU
+    secagree::Arrival from{};  // the UE's request: where it came from
+    Endpoint ue_reply{};       // unprotected answers go here (Via / rport)
+    Endpoint core_from{};      // the core's request: who sent it
+    std::string request{};     // as received, to answer it ourselves
+    std::string relayed{};     // as sent, for retransmissions
+    Clock::time_point created{};
+    std::string their{};  // the sender's branch @ its address
     // Once the final answer went back the transaction is completed (RFC 3261 17.2.1).
     bool done = false;
-    std::optional<Answer> answer;
+    std::optional<Answer> answer{};
 };
 
 using UeKey = std::pair<std::string, net::IpAddr>;  // IMPI, UE address
@@ -83,7 +83,7 @@ public:
 
 private:
     std::chrono::milliseconds lifetime_;
-    std::map<std::string, Txn, std::less<>> txns_;  // by our branch
+    std::map<std::string, Txn, std::less<>> txns_;        // by our branch
     std::map<std::string, std::string> by_their_branch_;  // UE / core branch @ source -> ours
     std::map<UeKey, std::string> registering_;
     std::string branch_prefix_;

@@ -11,9 +11,7 @@ namespace pcscf::ctl {
 
 namespace {
 
-auto outbound_key(const esp::SaConfig& c) {
-    return std::tuple{c.ue_addr.bytes, c.ue_port, c.pcscf_port};
-}
+auto outbound_key(const esp::SaConfig& c) { return std::tuple{c.ue_addr.bytes, c.ue_port, c.pcscf_port}; }
 
 std::string errno_text(int err) {
     switch (-err) {
@@ -160,8 +158,7 @@ void SaManager::forget(std::map<SaId, SaInfo>::iterator it) {
     if (c.dir == esp::Direction::inbound) {
         inbound_by_spi_.erase(c.spi);
         spis_.release(c.spi);  // only now: the worker no longer has it
-    } else if (auto k = outbound_by_key_.find(outbound_key(c));
-               k != outbound_by_key_.end() && k->second == it->first) {
+    } else if (auto k = outbound_by_key_.find(outbound_key(c)); k != outbound_by_key_.end() && k->second == it->first) {
         outbound_by_key_.erase(k);
     }
     sas_.erase(it);
@@ -183,8 +180,7 @@ void SaManager::handle(const esp::SaEvent& e) {
         if (e.kind == esp::EventKind::first_use) sa.used = true;
         snapshot = sa;
         // Gone from its worker (deleted, or never installed): forget it.
-        if (applied && (e.op == esp::SaOp::remove || (e.op == esp::SaOp::add && e.result != 0)))
-            forget(it);
+        if (applied && (e.op == esp::SaOp::remove || (e.op == esp::SaOp::add && e.result != 0))) forget(it);
         notify = listener_;
     }
     if (notify) notify(snapshot, e);

@@ -29,8 +29,8 @@ using SaId = uint64_t;
 struct SaRequest {
     esp::Direction dir = esp::Direction::inbound;
     esp::Alg alg = esp::Alg::hmac_sha1_96;
-    std::vector<uint8_t> key;          // IK_ESP: 16 bytes (MD5) or 20 (SHA-1)
-    uint32_t spi = 0;                  // outbound: the UE's SPI; inbound: 0 = allocate
+    std::vector<uint8_t> key;  // IK_ESP: 16 bytes (MD5) or 20 (SHA-1)
+    uint32_t spi = 0;          // outbound: the UE's SPI; inbound: 0 = allocate
     net::IpAddr ue, pcscf;
     uint16_t ue_port = 0, pcscf_port = 0;
     std::vector<uint32_t> avoid_spis;  // inbound allocation differs from these (the UE's)
@@ -52,7 +52,7 @@ struct SaInfo {
     uint32_t worker = 0;
     int32_t handle = -1;  // the SA's place in its worker's table, once active
     SaState state = SaState::pending;
-    bool used = false;    // inbound: a packet has verified on it
+    bool used = false;  // inbound: a packet has verified on it
     std::string label;
 };
 

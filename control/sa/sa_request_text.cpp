@@ -74,7 +74,7 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
             r.label = std::string(v);
         } else {
             return bad("unknown field '" + std::string(k) +
-                                   "' (dir, alg, key, spi, ue, ue_port, pcscf, pcscf_port, label)");
+                       "' (dir, alg, key, spi, ue, ue_port, pcscf, pcscf_port, label)");
         }
     }
     for (const char* required : {"dir", "alg", "key", "ue"})

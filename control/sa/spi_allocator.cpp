@@ -7,7 +7,8 @@ namespace pcscf::ctl {
 SpiAllocator::SpiAllocator(const esp::SpiLayout& layout)
     : layout_(layout),
       bits_(layout.workers, std::vector<uint64_t>((layout.slots_per_worker + 63) / 64, 0)),
-      cursor_(layout.workers, 0), used_(layout.workers, 0) {}
+      cursor_(layout.workers, 0),
+      used_(layout.workers, 0) {}
 
 std::optional<uint32_t> SpiAllocator::allocate(uint32_t worker, std::span<const uint32_t> avoid) {
     const uint32_t slots = layout_.slots_per_worker;

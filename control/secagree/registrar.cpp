@@ -6,8 +6,7 @@ namespace pcscf::secagree {
 
 using ctl::SaId;
 
-Registrar::Registrar(ctl::SaManager& sas, RegistrarConfig cfg, net::IpAddr pcscf_v4,
-                     net::IpAddr pcscf_v6)
+Registrar::Registrar(ctl::SaManager& sas, RegistrarConfig cfg, net::IpAddr pcscf_v4, net::IpAddr pcscf_v6)
     : sas_(sas), cfg_(std::move(cfg)), v4_(pcscf_v4), v6_(pcscf_v6), retiring_(cfg_.delete_grace) {}
 
 Registrar::Ue* Registrar::find(const std::string& impi, const net::IpAddr& ue) {
@@ -36,8 +35,11 @@ std::vector<sip::SecurityMechanism> Registrar::mechanisms() const {
         sip::SecurityMechanism m;
         m.name = "ipsec-3gpp";
         m.q = uint16_t(1000 - 100 * std::min<size_t>(i, 9));
-        for (auto [name, value] : {std::pair<std::string_view, std::string_view>{"alg", sip::to_string(to_sip(cfg_.alg_priority[i]))},
-                                   {"ealg", "null"}, {"prot", "esp"}, {"mod", "trans"}})
+        for (auto [name, value] :
+             {std::pair<std::string_view, std::string_view>{"alg", sip::to_string(to_sip(cfg_.alg_priority[i]))},
+              {"ealg", "null"},
+              {"prot", "esp"},
+              {"mod", "trans"}})
             m.params.push_back({std::string(name), std::string(value), true, false});
         out.push_back(std::move(m));
     }
@@ -64,7 +66,8 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     if (m.impi.empty()) return std::unexpected(Refusal{403, "no IMPI (Authorization username)"});
     auto chosen = choose(m.security_client);
     if (!chosen)
-        return std::unexpected(Refusal{494, "no ipsec-3gpp offer with an integrity algorithm we support and null encryption"});
+        return std::unexpected(
+            Refusal{494, "no ipsec-3gpp offer with an integrity algorithm we support and null encryption"});
     const sip::Ipsec3gpp& offer = chosen->first;
     if (offer.port_c == offer.port_s || offer.spi_c == offer.spi_s)
         return std::unexpected(Refusal{403, "Security-Client: port-c/port-s and spi-c/spi-s must differ"});
@@ -82,7 +85,8 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     }
     // Rule 3: (UE IP, port_uc) not in the SA table yet; at most six SAs per direction.
     if (port_uc_in_use(m.from.ue, offer.port_c))
-        return std::unexpected(Refusal{403, "port-c " + std::to_string(offer.port_c) + " of this UE is already in use"});
+        return std::unexpected(
+            Refusal{403, "port-c " + std::to_string(offer.port_c) + " of this UE is already in use"});
     Ue& u = existing ? *existing : ues_[k];
     if (!existing) {
         u.impi = m.impi;
@@ -92,7 +96,8 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     const uint32_t after = sas_of(m.impi) - (u.pending && u.pending->temp ? 2 : 0) + 2;
     if (after > cfg_.max_sas_per_direction) {
         forget_if_empty(k);
-        return std::unexpected(Refusal{403, "too many SAs for this IMPI (" + std::to_string(after) + " per direction, at most " +
+        return std::unexpected(Refusal{403, "too many SAs for this IMPI (" + std::to_string(after) +
+                                                " per direction, at most " +
                                                 std::to_string(cfg_.max_sas_per_direction) + ")"});
     }
     drop_temp(u);  // an earlier incomplete negotiation is replaced (7.4.2a "registration SAs")
@@ -108,8 +113,7 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
 }
 
 std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Registrar::on_sm6(
-    const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik,
-    Clock::time_point now) {
+    const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik, Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "401 for a registration we did not see"});
     Pending& p = *u->pending;
@@ -144,8 +148,7 @@ std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Ar
     if (u == nullptr || !u->pending || !u->pending->temp)
         return std::unexpected(Refusal{403, "no registration awaiting authentication"});
     std::string why;
-    if (!over_temporary(impi, from))
-        why = "SM7 did not arrive over the new inbound SA";
+    if (!over_temporary(impi, from)) why = "SM7 did not arrive over the new inbound SA";
     else if (!sip::same_mechanisms(verify, u->pending->server))
         why = "Security-Verify differs from the Security-Server sent";
     else if (!sip::same_mechanisms(client, u->pending->client))
@@ -265,8 +268,8 @@ void Registrar::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
             drop_temp(u);
             u.pending.reset();
             forget_if_empty(k);
-            settled_.push_back({k.first, k.second,
-                                Refusal{500, "the datapath refused an SA: " + ctl::describe_result(e.result)}});
+            settled_.push_back(
+                {k.first, k.second, Refusal{500, "the datapath refused an SA: " + ctl::describe_result(e.result)}});
         } else if (++u.pending->acked == u.pending->temp->ids.size()) {
             settled_.push_back({k.first, k.second, std::nullopt});
         }
@@ -316,8 +319,7 @@ void Registrar::tick(Clock::time_point now) {
     retiring_.tick(sas_, now);
 }
 
-std::expected<std::string, Refusal> Registrar::check_protected(const Arrival& from,
-                                                               const std::string& impu) const {
+std::expected<std::string, Refusal> Registrar::check_protected(const Arrival& from, const std::string& impu) const {
     const Key* k = flow_owner(from);
     if (k == nullptr) return std::unexpected(Refusal{403, "not over a registered SA"});
     const Ue& u = ues_.at(*k);
@@ -380,8 +382,7 @@ void Registrar::drop_current(Ue& u) {
 
 void Registrar::forget_if_empty(const Key& k) {
     auto it = ues_.find(k);
-    if (it != ues_.end() && !it->second.current && !it->second.kept && !it->second.pending)
-        ues_.erase(it);
+    if (it != ues_.end() && !it->second.current && !it->second.kept && !it->second.pending) ues_.erase(it);
 }
 
 void Registrar::index(const Key& k, const SaSet& set, bool both_pairs) {

@@ -32,10 +32,10 @@ using Clock = std::chrono::steady_clock;
 
 struct RegistrarConfig {
     std::vector<esp::Alg> alg_priority{esp::Alg::hmac_sha1_96, esp::Alg::hmac_md5_96};
-    uint16_t port_ps = 5101;                 // protected server port, the same for every UE
+    uint16_t port_ps = 5101;                          // protected server port, the same for every UE
     std::vector<uint16_t> port_pc{5102, 5103, 5104};  // protected client ports, rotated per registration
-    std::chrono::seconds reg_await_auth{240};  // lifetime of a temporary set (TS 24.229 timer)
-    uint32_t max_sas_per_direction = 6;      // per IMPI, whatever its addresses (TS 33.203 7.1 rule 3)
+    std::chrono::seconds reg_await_auth{240};         // lifetime of a temporary set (TS 24.229 timer)
+    uint32_t max_sas_per_direction = 6;               // per IMPI, whatever its addresses (TS 33.203 7.1 rule 3)
     // A set that ends with a final answer (de-registration, failed registration) keeps its
     // inbound SAs this long after the answer, its outbound SAs twice as long.
     std::chrono::milliseconds delete_grace{1000};
@@ -45,7 +45,7 @@ struct RegistrarConfig {
 // it reached. `protected_` means it reached a protected port (only ESP that verified can).
 // `conn` names the TCP connection it came on (0: UDP); the registrar does not use it.
 struct Arrival {
-    net::IpAddr ue;
+    net::IpAddr ue{};
     uint16_t ue_port = 0;
     uint16_t local_port = 0;
     bool protected_ = false;
@@ -94,8 +94,7 @@ public:
     // 401 must wait until take_settled() says the workers installed the set (TS 33.203
     // 7.2: the SAs exist before the UE is told to use them).
     std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
-        const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik,
-        Clock::time_point now);
+        const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik, Clock::time_point now);
     // Whether `from` is the new inbound SA of the IMPI's temporary set: a REGISTER that
     // arrives over it is SM7 (TS 33.203 7.2).
     bool over_temporary(const std::string& impi, const Arrival& from) const;
@@ -106,8 +105,8 @@ public:
     // SM12 with the registration's expiry. Returns the route of the 200 (the new set).
     // A 200 to an SM1 that was not challenged (re-registration without authentication)
     // keeps the current set and extends it; the client ports the UE offered go unused.
-    std::expected<Route, Refusal> on_sm12(const std::string& impi, const net::IpAddr& ue,
-                                          std::chrono::seconds expires, Clock::time_point now);
+    std::expected<Route, Refusal> on_sm12(const std::string& impi, const net::IpAddr& ue, std::chrono::seconds expires,
+                                          Clock::time_point now);
     // A final failure answer to the registration (auth failure, timeout at the core): the
     // route to send it on; call abort() once it is sent. The registration attempt ends at
     // once; its temporary set retires (RetiringSets).
@@ -180,8 +179,7 @@ private:
     Ue* find(const std::string& impi, const net::IpAddr& ue);
     static bool over_current(const Ue& u, const Arrival& from);
     const Ue* find(const std::string& impi, const net::IpAddr& ue) const;
-    std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> choose(
-        std::span<const sip::SecurityMechanism> offers) const;
+    std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> choose(std::span<const sip::SecurityMechanism> offers) const;
     // SAs per direction the IMPI holds on every address (rule 3), retiring ones included.
     uint32_t sas_of(const std::string& impi) const;
     bool port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const;

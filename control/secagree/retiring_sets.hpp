@@ -54,7 +54,7 @@ private:
     std::deque<Entry> inbound_;   // every SA still installed; inbound SAs go at `due`
     std::deque<Entry> outbound_;  // only outbound SAs left; they go at `due`
     std::map<std::string, uint32_t> per_impi_;
-    std::multiset<Flow> flows_;   // the outbound SAs' selectors
+    std::multiset<Flow> flows_;  // the outbound SAs' selectors
 };
 
 }  // namespace pcscf::secagree

@@ -29,11 +29,9 @@ sip::SecurityMechanism SaSet::security_server() const {
     return m;
 }
 
-ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
-                                                 const net::IpAddr& ue, const net::IpAddr& pcscf,
-                                                 const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
-                                                 uint16_t port_ps, std::span<const uint8_t, 16> ik,
-                                                 const std::string& label) {
+ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net::IpAddr& ue, const net::IpAddr& pcscf,
+                                    const sip::Ipsec3gpp& ue_side, uint16_t port_pc, uint16_t port_ps,
+                                    std::span<const uint8_t, 16> ik, const std::string& label) {
     SaSet set;
     set.alg = alg;
     set.ue = ue;

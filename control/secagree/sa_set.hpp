@@ -23,7 +23,7 @@ struct SaSet {
 
     esp::Alg alg = esp::Alg::hmac_sha1_96;
     net::IpAddr ue, pcscf;
-    sip::Ipsec3gpp ue_side;   // the UE's SPIs and ports (spi_c/port_c: uc, spi_s/port_s: us)
+    sip::Ipsec3gpp ue_side;  // the UE's SPIs and ports (spi_c/port_c: uc, spi_s/port_s: us)
     uint32_t spi_pc = 0, spi_ps = 0;
     uint16_t port_pc = 0, port_ps = 0;
     std::array<ctl::SaId, 4> ids{};
@@ -37,18 +37,14 @@ struct SaSet {
 
 // Installs the four SAs with IK_ESP (TS 33.203 Annex I, from the 16-byte IK); our SPIs
 // are allocated different from the UE's. All four or none: a refusal rolls back.
-ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg,
-                                                 const net::IpAddr& ue, const net::IpAddr& pcscf,
-                                                 const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
-                                                 uint16_t port_ps, std::span<const uint8_t, 16> ik,
-                                                 const std::string& label);
+ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net::IpAddr& ue, const net::IpAddr& pcscf,
+                                    const sip::Ipsec3gpp& ue_side, uint16_t port_pc, uint16_t port_ps,
+                                    std::span<const uint8_t, 16> ik, const std::string& label);
 
-inline constexpr std::array<SaSet::Slot, 4> kAllSlots{SaSet::in_ps, SaSet::out_uc, SaSet::out_us,
-                                                      SaSet::in_pc};
+inline constexpr std::array<SaSet::Slot, 4> kAllSlots{SaSet::in_ps, SaSet::out_uc, SaSet::out_us, SaSet::in_pc};
 
 // Deletes the SAs of the set in `slots` (all four by default).
-void remove_sa_set(ctl::SaManager& sas, const SaSet& set,
-                   std::span<const SaSet::Slot> slots = kAllSlots);
+void remove_sa_set(ctl::SaManager& sas, const SaSet& set, std::span<const SaSet::Slot> slots = kAllSlots);
 
 esp::Alg to_esp(sip::IntegrityAlg a);
 sip::IntegrityAlg to_sip(esp::Alg a);

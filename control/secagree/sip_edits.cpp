@@ -55,8 +55,7 @@ sip::Result<std::string> register_to_core(const sip::Message& m, const sip::Via&
     });
 }
 
-sip::Result<std::string> challenge_to_ue(const sip::Message& m,
-                                         std::span<const sip::SecurityMechanism> server) {
+sip::Result<std::string> challenge_to_ue(const sip::Message& m, std::span<const sip::SecurityMechanism> server) {
     return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
         if (auto r = w.remove_params(HeaderKind::www_authenticate, {"ik", "ck"}); !r) return r;
         if (auto r = w.remove_top_via(); !r) return r;
@@ -75,12 +74,11 @@ sip::Result<std::string> response_to_core(const sip::Message& m) {
     });
 }
 
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch,
-                                       bool from_ue) {
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue) {
     return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
         if (from_ue) w.remove_headers(HeaderKind::p_asserted_identity);
-        if (auto routes = sip::name_addrs(m, HeaderKind::route); routes && !routes->empty() &&
-                                                                names_us((*routes)[0].uri, me))
+        if (auto routes = sip::name_addrs(m, HeaderKind::route);
+            routes && !routes->empty() && names_us((*routes)[0].uri, me))
             if (auto r = w.remove_top_value(HeaderKind::route); !r) return r;
         if (auto r = w.decrement_max_forwards(); !r) return std::unexpected(r.error());
         return w.prepend_via(via_of(me, branch));

@@ -35,8 +35,7 @@ sip::Result<std::string> register_to_core(const sip::Message& m, const sip::Via&
                                           const Hop& me, std::string_view branch, bool integrity_protected);
 
 // The core's 401 towards the UE: ik / ck removed, Security-Server added, our Via removed.
-sip::Result<std::string> challenge_to_ue(const sip::Message& m,
-                                         std::span<const sip::SecurityMechanism> server);
+sip::Result<std::string> challenge_to_ue(const sip::Message& m, std::span<const sip::SecurityMechanism> server);
 
 // Any other response towards the UE: our Via removed.
 sip::Result<std::string> response_to_ue(const sip::Message& m);
@@ -47,7 +46,6 @@ sip::Result<std::string> response_to_core(const sip::Message& m);
 // A request relayed either way: our Via on top, Max-Forwards decremented, a top Route
 // naming us (our address, any port: the UE routes to our protected port) removed. From a
 // UE (`from_ue`), any P-Asserted-Identity is removed as well (RFC 3325 5).
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch,
-                                       bool from_ue);
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue);
 
 }  // namespace pcscf::secagree

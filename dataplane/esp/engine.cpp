@@ -13,11 +13,12 @@ namespace pcscf::esp {
 
 std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineConfig& cfg) {
     if (!cfg.spi.valid())
-        return std::unexpected(std::string("SPI layout invalid: base must be >= 256 and "
-                                           "base + workers * slots must fit in 32 bits"));
+        return std::unexpected(
+            std::string("SPI layout invalid: base must be >= 256 and "
+                        "base + workers * slots must fit in 32 bits"));
     if (cfg.worker >= cfg.spi.workers)
-        return std::unexpected("worker " + std::to_string(cfg.worker) + " outside " +
-                               std::to_string(cfg.spi.workers) + " workers");
+        return std::unexpected("worker " + std::to_string(cfg.worker) + " outside " + std::to_string(cfg.spi.workers) +
+                               " workers");
     auto imb = ImbManager::create();
     if (!imb) return std::unexpected(imb.error());
     const int socket = cfg.socket < 0 ? SOCKET_ID_ANY : cfg.socket;
@@ -29,8 +30,7 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineC
 }
 
 Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept
-    : cfg_(cfg), imb_(std::move(imb)), in_(std::move(in)), out_(std::move(out)),
-      batch_(imb_.get()) {}
+    : cfg_(cfg), imb_(std::move(imb)), in_(std::move(in)), out_(std::move(out)), batch_(imb_.get()) {}
 
 const InboundSa* Engine::find_inbound(uint32_t spi) const noexcept {
     if (!cfg_.spi.owned_by(spi, cfg_.worker)) return nullptr;
@@ -56,8 +56,7 @@ std::optional<SaStats> Engine::outbound_stats(const OutboundKey& key) const noex
 }
 
 int32_t Engine::handle_of(const SaConfig& sa) const noexcept {
-    if (sa.dir == Direction::inbound)
-        return find_inbound(sa.spi) != nullptr ? int32_t(cfg_.spi.slot(sa.spi)) : -1;
+    if (sa.dir == Direction::inbound) return find_inbound(sa.spi) != nullptr ? int32_t(cfg_.spi.slot(sa.spi)) : -1;
     const int32_t pos = out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port});
     return pos >= 0 && out_.at(pos).spi == sa.spi ? pos : -1;
 }
@@ -183,8 +182,7 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     return 0;
 }
 
-void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie,
-                   uint64_t seq) noexcept {
+void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept {
     if (n_events_ == kMaxEvents) {
         ++stats_.events_lost;
         return;

@@ -16,19 +16,19 @@
 #include <span>
 #include <string>
 
-#include "net/drop_reason.hpp"
 #include "dataplane/esp/hmac_batch.hpp"
-#include "sa_contract/imb_manager.hpp"
 #include "dataplane/esp/inbound_table.hpp"
 #include "dataplane/esp/outbound_table.hpp"
+#include "net/drop_reason.hpp"
+#include "sa_contract/imb_manager.hpp"
 #include "sa_contract/sa_record.hpp"
 #include "sa_contract/spi_layout.hpp"
 
 namespace pcscf::esp {
 
 struct EngineConfig {
-    uint32_t worker = 0;                 // this engine owns the inbound SPIs spi.owner() == worker
-    SpiLayout spi;                       // also sizes the inbound table (slots_per_worker)
+    uint32_t worker = 0;  // this engine owns the inbound SPIs spi.owner() == worker
+    SpiLayout spi;        // also sizes the inbound table (slots_per_worker)
     uint32_t outbound_capacity = 1 << 16;
     uint32_t replay_window = 64;         // packets accepted behind the highest seen
     uint32_t seq_near_end = 0xfff00000;  // report outbound SAs whose sequence passes this
@@ -61,12 +61,10 @@ public:
     // the NIC never wrote). Returns the number of good packets, moved to the front of
     // `pkts` in arrival order; the others follow, with reasons[i] saying why
     // (reasons.size() >= pkts.size()). The caller frees those.
-    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
-                     uint16_t l2_len = 0) noexcept;
+    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len = 0) noexcept;
 
     // Encapsulates plain UDP/TCP packets sent by the P-CSCF, same contract as inbound().
-    uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
-                      uint16_t l2_len = 0) noexcept;
+    uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len = 0) noexcept;
 
     // Applies one record from the control thread: 0 or a negative errno (-EINVAL bad
     // record, -ERANGE / -EXDEV SPI outside this worker's space, -EEXIST, -ENOENT, -ENOSPC).

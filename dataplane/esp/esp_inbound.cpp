@@ -11,8 +11,8 @@
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
-#include "net/mbuf_ip.hpp"
 #include "dataplane/esp/shared_counter.hpp"
+#include "net/mbuf_ip.hpp"
 
 namespace pcscf::esp {
 
@@ -69,12 +69,10 @@ bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t*
 
 }  // namespace
 
-uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
-                         uint16_t l2_len) noexcept {
+uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len) noexcept {
     assert(reasons.size() >= pkts.size());
     for (size_t off = 0; off < pkts.size(); off += kChunk)
-        inbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)),
-                      reasons.data() + off, l2_len);
+        inbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)), reasons.data() + off, l2_len);
     return partition_good(pkts, reasons.data());
 }
 
@@ -160,10 +158,8 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             else if (unlikely(next == net::kNoNextHeader)) bad = net::DropReason::dummy_packet;
             else if (unlikely(next != net::kProtoUdp && next != net::kProtoTcp))
                 bad = net::DropReason::bad_inner_protocol;
-            else if (unlikely(payload_len < (next == net::kProtoUdp ? 8u : 20u)))
-                bad = net::DropReason::too_short;
-            else if (unlikely(!selectors_match(sa, pk, l4)))
-                bad = net::DropReason::selector_mismatch;
+            else if (unlikely(payload_len < (next == net::kProtoUdp ? 8u : 20u))) bad = net::DropReason::too_short;
+            else if (unlikely(!selectors_match(sa, pk, l4))) bad = net::DropReason::selector_mismatch;
         }
         if (bad != net::kPass) {
             why[i] = bad;

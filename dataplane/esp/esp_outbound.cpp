@@ -11,8 +11,8 @@
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
-#include "net/mbuf_ip.hpp"
 #include "dataplane/esp/shared_counter.hpp"
+#include "net/mbuf_ip.hpp"
 
 namespace pcscf::esp {
 
@@ -41,8 +41,8 @@ void store_be32(uint8_t* p, uint32_t v) noexcept {
 // word's last bytes land in the ICV's place, which the HMAC overwrites.
 void store_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
     const uint32_t shift = 8 * pad_len;
-    const uint64_t word = (0x030201ull & ((1ull << shift) - 1)) | uint64_t(pad_len) << shift |
-                          uint64_t(next) << (shift + 8);
+    const uint64_t word =
+        (0x030201ull & ((1ull << shift) - 1)) | uint64_t(pad_len) << shift | uint64_t(next) << (shift + 8);
     uint8_t bytes[8];
     for (int b = 0; b < 8; ++b) bytes[b] = uint8_t(word >> (8 * b));  // little-endian order
     std::memcpy(tail, bytes, 8);
@@ -50,12 +50,10 @@ void store_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
 
 }  // namespace
 
-uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons,
-                         uint16_t l2_len) noexcept {
+uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len) noexcept {
     assert(reasons.size() >= pkts.size());
     for (size_t off = 0; off < pkts.size(); off += kChunk)
-        outbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)),
-                       reasons.data() + off, l2_len);
+        outbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)), reasons.data() + off, l2_len);
     return partition_good(pkts, reasons.data());
 }
 
@@ -128,8 +126,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
             // Whatever follows the IP datagram (L2 padding) goes before the trailer is added.
             m->data_len = uint16_t(l2_len + pk.info.total_len);
             m->pkt_len = m->data_len;
-            if (unlikely(rte_pktmbuf_headroom(m) < kEspHeaderLen ||
-                         rte_pktmbuf_tailroom(m) < tail_len))
+            if (unlikely(rte_pktmbuf_headroom(m) < kEspHeaderLen || rte_pktmbuf_tailroom(m) < tail_len))
                 bad = net::DropReason::no_room;
         }
         if (bad != net::kPass) {
@@ -156,8 +153,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         m->pkt_len = m->data_len;
         store_trailer(tail, pad_len, inner);
         net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
-        pk.job = batch_.add(sa.alg, sa.key, esp,
-                            kEspHeaderLen + payload_len + pad_len + kEspTrailerLen,
+        pk.job = batch_.add(sa.alg, sa.key, esp, kEspHeaderLen + payload_len + pad_len + kEspTrailerLen,
                             tail + pad_len + kEspTrailerLen);
     }
     if (batch_.size() > 0) batch_.run();

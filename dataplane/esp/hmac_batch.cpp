@@ -8,8 +8,8 @@ namespace pcscf::esp {
 namespace {
 
 // The fields every HMAC job shares: no cipher, a 96-bit tag.
-void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t* data,
-                uint32_t len, uint8_t* tag) noexcept {
+void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t* data, uint32_t len,
+                uint8_t* tag) noexcept {
     j.cipher_mode = IMB_CIPHER_NULL;
     j.cipher_direction = IMB_DIR_ENCRYPT;
     j.chain_order = IMB_ORDER_CIPHER_HASH;
@@ -39,8 +39,7 @@ HmacBatch::HmacBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
     for (IMB_JOB& j : sha1_jobs_) set_common(j, IMB_AUTH_HMAC_SHA_1, none, nullptr, 0, nullptr);
 }
 
-uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len,
-                        uint8_t* tag) noexcept {
+uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
     assert(!full());
     const uint32_t i = n_++;
     if (alg == Alg::hmac_sha1_96) {
@@ -61,16 +60,14 @@ uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32
 void HmacBatch::run() noexcept {
     if (sha1_n_ > 0) {
         IMB_SUBMIT_HASH_BURST(mgr_, sha1_jobs_.data(), sha1_n_, IMB_AUTH_HMAC_SHA_1);
-        for (uint32_t k = 0; k < sha1_n_; ++k)
-            ok_[sha1_index_[k]] = sha1_jobs_[k].status == IMB_STATUS_COMPLETED;
+        for (uint32_t k = 0; k < sha1_n_; ++k) ok_[sha1_index_[k]] = sha1_jobs_[k].status == IMB_STATUS_COMPLETED;
     }
     if (md5_n_ > 0) run_md5();
 }
 
 void HmacBatch::run_md5() noexcept {
     auto done = [this](const IMB_JOB* j) {
-        if (j != nullptr)
-            ok_[uint32_t(reinterpret_cast<uintptr_t>(j->user_data2))] = j->status == IMB_STATUS_COMPLETED;
+        if (j != nullptr) ok_[uint32_t(reinterpret_cast<uintptr_t>(j->user_data2))] = j->status == IMB_STATUS_COMPLETED;
     };
     for (uint32_t k = 0; k < md5_n_; ++k) {
         const Md5Work& w = md5_work_[k];

@@ -26,8 +26,7 @@ public:
 
     // Queues tag = HMAC(key, data[0, len)) truncated to kIcvLen bytes; returns its index.
     // `tag` may point into the packet (outbound) or to scratch (inbound verification).
-    uint32_t add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len,
-                 uint8_t* tag) noexcept;
+    uint32_t add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept;
 
     // Computes everything queued. Afterwards ok(i) says whether job i completed.
     void run() noexcept;

@@ -7,35 +7,33 @@
 
 namespace pcscf::esp {
 
-std::expected<InboundTable, std::string> InboundTable::create(uint32_t slots,
-                                                              uint32_t replay_window,
-                                                              int socket) {
+std::expected<InboundTable, std::string> InboundTable::create(uint32_t slots, uint32_t replay_window, int socket) {
     if (!ReplayWindow::valid_size(replay_window))
-        return std::unexpected("replay window must be " +
-                               std::to_string(ReplayWindow::kMinSize) + ".." +
+        return std::unexpected("replay window must be " + std::to_string(ReplayWindow::kMinSize) + ".." +
                                std::to_string(ReplayWindow::kMaxSize) + " packets, got " +
                                std::to_string(replay_window));
     if (slots == 0) return std::unexpected(std::string("inbound table needs at least one slot"));
     const ReplayWindow replay(replay_window);
     const size_t map_bytes = replay.words() <= 2 ? 0 : (size_t{replay.words()} * 8 + 63) / 64 * 64;
     const size_t stride = sizeof(InboundSa) + map_bytes;
-    auto* base = static_cast<uint8_t*>(
-        rte_zmalloc_socket("pcscf_inbound_sa", size_t{slots} * stride, 64, socket));
-    auto* drops = static_cast<uint64_t*>(
-        rte_zmalloc_socket("pcscf_inbound_drops", size_t{slots} * 8, 64, socket));
+    auto* base = static_cast<uint8_t*>(rte_zmalloc_socket("pcscf_inbound_sa", size_t{slots} * stride, 64, socket));
+    auto* drops = static_cast<uint64_t*>(rte_zmalloc_socket("pcscf_inbound_drops", size_t{slots} * 8, 64, socket));
     if (base == nullptr || drops == nullptr) {
         rte_free(base);
         rte_free(drops);
-        return std::unexpected("cannot allocate " + std::to_string(size_t{slots} * stride >> 20) +
-                               " MiB for " + std::to_string(slots) +
-                               " inbound SAs (hugepages or EAL -m too small?)");
+        return std::unexpected("cannot allocate " + std::to_string(size_t{slots} * stride >> 20) + " MiB for " +
+                               std::to_string(slots) + " inbound SAs (hugepages or EAL -m too small?)");
     }
     return InboundTable(base, drops, slots, stride, replay);
 }
 
 InboundTable::InboundTable(InboundTable&& o) noexcept
-    : base_(std::exchange(o.base_, nullptr)), drops_(std::exchange(o.drops_, nullptr)),
-      slots_(o.slots_), count_(o.count_), stride_(o.stride_), replay_(o.replay_),
+    : base_(std::exchange(o.base_, nullptr)),
+      drops_(std::exchange(o.drops_, nullptr)),
+      slots_(o.slots_),
+      count_(o.count_),
+      stride_(o.stride_),
+      replay_(o.replay_),
       inline_window_(o.inline_window_) {}
 
 InboundTable::~InboundTable() {

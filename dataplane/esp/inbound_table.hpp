@@ -19,13 +19,13 @@ namespace pcscf::esp {
 
 struct alignas(64) InboundSa {
     // Line 0: what the packet path needs before and during the HMAC.
-    uint32_t spi;           // 0 while the slot is free (SPI 0 is never allocated)
+    uint32_t spi;  // 0 while the slot is free (SPI 0 is never allocated)
     Alg alg;
-    uint8_t flags;          // kUsed once the first packet has verified
-    uint16_t ue_port;       // selectors, host order, 0 = any
+    uint8_t flags;     // kUsed once the first packet has verified
+    uint16_t ue_port;  // selectors, host order, 0 = any
     uint16_t pcscf_port;
     uint16_t reserved;
-    uint32_t replay_last;   // highest verified sequence number
+    uint32_t replay_last;  // highest verified sequence number
     HmacKey key;
     uint64_t packets;
     // Line 1: selectors checked after decapsulation, counters, and the replay bitmap when
@@ -43,8 +43,7 @@ static_assert(offsetof(InboundSa, ue_addr) == 64, "selectors start line 1");
 
 class InboundTable {
 public:
-    static std::expected<InboundTable, std::string> create(uint32_t slots,
-                                                           uint32_t replay_window, int socket);
+    static std::expected<InboundTable, std::string> create(uint32_t slots, uint32_t replay_window, int socket);
     InboundTable(InboundTable&& o) noexcept;
     InboundTable& operator=(InboundTable&&) = delete;
     ~InboundTable();
@@ -54,9 +53,7 @@ public:
     const ReplayWindow& replay() const noexcept { return replay_; }
     size_t bytes_per_sa() const noexcept { return stride_; }
 
-    InboundSa& at(uint32_t slot) noexcept {
-        return *reinterpret_cast<InboundSa*>(base_ + size_t{slot} * stride_);
-    }
+    InboundSa& at(uint32_t slot) noexcept { return *reinterpret_cast<InboundSa*>(base_ + size_t{slot} * stride_); }
     const InboundSa& at(uint32_t slot) const noexcept {
         return *reinterpret_cast<const InboundSa*>(base_ + size_t{slot} * stride_);
     }
@@ -86,9 +83,12 @@ public:
     void clear(uint32_t slot) noexcept;
 
 private:
-    InboundTable(uint8_t* base, uint64_t* drops, uint32_t slots, size_t stride,
-                 ReplayWindow replay) noexcept
-        : base_(base), drops_(drops), slots_(slots), stride_(stride), replay_(replay),
+    InboundTable(uint8_t* base, uint64_t* drops, uint32_t slots, size_t stride, ReplayWindow replay) noexcept
+        : base_(base),
+          drops_(drops),
+          slots_(slots),
+          stride_(stride),
+          replay_(replay),
           inline_window_(replay.words() <= 2) {}
 
     uint8_t* base_;

@@ -25,8 +25,7 @@ uint32_t sig_matches(const Bucket& b, uint32_t sig) noexcept {
     const __m128i s = _mm_set1_epi32(int(sig));
     const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.sig)), s);
     const __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.sig + 4)), s);
-    return uint32_t(_mm_movemask_ps(_mm_castsi128_ps(lo))) |
-           uint32_t(_mm_movemask_ps(_mm_castsi128_ps(hi))) << 4;
+    return uint32_t(_mm_movemask_ps(_mm_castsi128_ps(lo))) | uint32_t(_mm_movemask_ps(_mm_castsi128_ps(hi))) << 4;
 }
 
 bool put(Bucket& b, uint32_t sig, uint32_t pos) noexcept {
@@ -53,8 +52,8 @@ bool take(Bucket& b, uint32_t pos) noexcept {  // frees the entry of `pos`, if h
 
 std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacity, int socket) {
     if (capacity < 8 || capacity > kMaxCapacity)
-        return std::unexpected("outbound table needs 8 to " + std::to_string(kMaxCapacity) +
-                               " entries, not " + std::to_string(capacity));
+        return std::unexpected("outbound table needs 8 to " + std::to_string(kMaxCapacity) + " entries, not " +
+                               std::to_string(capacity));
     // Two entries per SA: the buckets stay at most half full, where cuckoo inserts find
     // room within a step or two.
     const uint32_t n_buckets = rte_align32pow2(std::max<uint32_t>(2, (capacity + 3) / 4));
@@ -62,8 +61,7 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
         rte_malloc_socket("pcscf_outbound_buckets", size_t{n_buckets} * sizeof(Bucket), 64, socket));
     auto* pool = static_cast<OutboundSa*>(
         rte_zmalloc_socket("pcscf_outbound_sa", size_t{capacity} * sizeof(OutboundSa), 64, socket));
-    auto* free = static_cast<uint32_t*>(
-        rte_malloc_socket("pcscf_outbound_free", size_t{capacity} * 4, 64, socket));
+    auto* free = static_cast<uint32_t*>(rte_malloc_socket("pcscf_outbound_free", size_t{capacity} * 4, 64, socket));
     if (buckets == nullptr || pool == nullptr || free == nullptr) {
         rte_free(buckets);
         rte_free(pool);
@@ -80,9 +78,13 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
 }
 
 OutboundTable::OutboundTable(OutboundTable&& o) noexcept
-    : buckets_(std::exchange(o.buckets_, nullptr)), mask_(o.mask_),
-      pool_(std::exchange(o.pool_, nullptr)), free_(std::exchange(o.free_, nullptr)),
-      capacity_(o.capacity_), n_free_(o.n_free_), rng_(o.rng_) {}
+    : buckets_(std::exchange(o.buckets_, nullptr)),
+      mask_(o.mask_),
+      pool_(std::exchange(o.pool_, nullptr)),
+      free_(std::exchange(o.free_, nullptr)),
+      capacity_(o.capacity_),
+      n_free_(o.n_free_),
+      rng_(o.rng_) {}
 
 OutboundTable::~OutboundTable() {
     rte_free(buckets_);
@@ -135,14 +137,11 @@ int32_t OutboundTable::find_hashed(const OutboundKey& k, const Hash& h) const no
     return pos == kEmpty ? -ENOENT : int32_t(pos);
 }
 
-int32_t OutboundTable::find(const OutboundKey& key) const noexcept {
-    return find_hashed(key, hash(key));
-}
+int32_t OutboundTable::find(const OutboundKey& key) const noexcept { return find_hashed(key, hash(key)); }
 
 // Three rounds, each over every key before the next: buckets requested, signatures
 // compared and the records requested, keys confirmed on the records.
-void OutboundTable::find_bulk(const OutboundKey* const* keys, uint32_t n,
-                              int32_t* positions) const noexcept {
+void OutboundTable::find_bulk(const OutboundKey* const* keys, uint32_t n, int32_t* positions) const noexcept {
     for (uint32_t off = 0; off < n; off += kMaxBulk) {
         const uint32_t m = std::min(kMaxBulk, n - off);
         Hash h[kMaxBulk];

@@ -34,11 +34,11 @@ static_assert(offsetof(OutboundKey, pcscf_port) + 2 == kOutboundKeyLen, "no inne
 
 struct alignas(64) OutboundSa {
     // Line 0: what the packet path needs.
-    uint32_t spi;       // 0 while the position is free
+    uint32_t spi;  // 0 while the position is free
     Alg alg;
-    uint8_t flags;      // kNearEndReported, kExhaustedReported
+    uint8_t flags;  // kNearEndReported, kExhaustedReported
     uint16_t reserved;
-    uint64_t seq;       // last sequence number sent; the next packet gets seq + 1
+    uint64_t seq;  // last sequence number sent; the next packet gets seq + 1
     HmacKey key;
     uint64_t cookie;
     // Line 1: the lookup key, the source selector and counters.
@@ -109,26 +109,24 @@ public:
     uint32_t buckets() const noexcept { return mask_ + 1; }
 
 private:
-    OutboundTable(OutboundBucket* buckets, uint32_t mask, OutboundSa* pool, uint32_t* free,
-                  uint32_t capacity) noexcept
-        : buckets_(buckets), mask_(mask), pool_(pool), free_(free), capacity_(capacity),
-          n_free_(capacity) {}
+    OutboundTable(OutboundBucket* buckets, uint32_t mask, OutboundSa* pool, uint32_t* free, uint32_t capacity) noexcept
+        : buckets_(buckets), mask_(mask), pool_(pool), free_(free), capacity_(capacity), n_free_(capacity) {}
 
     void prefetch_buckets(const Hash& h) const noexcept;
     // The position of the first entry of the key's buckets whose signature matches and
     // that `accept(position)` takes, or kEmpty.
     template <typename Accept>
     uint32_t first_match(const Hash& h, Accept accept) const noexcept;
-    uint32_t candidate(const Hash& h) const noexcept;  // any signature match
+    uint32_t candidate(const Hash& h) const noexcept;                         // any signature match
     int32_t find_hashed(const OutboundKey& k, const Hash& h) const noexcept;  // every match
-    bool place(Hash h, uint32_t pos) noexcept;  // cuckoo insertion of (sig, pos)
+    bool place(Hash h, uint32_t pos) noexcept;                                // cuckoo insertion of (sig, pos)
 
     OutboundBucket* buckets_;
-    uint32_t mask_;        // buckets - 1 (a power of two)
+    uint32_t mask_;  // buckets - 1 (a power of two)
     OutboundSa* pool_;
-    uint32_t* free_;       // free positions, a stack
+    uint32_t* free_;  // free positions, a stack
     uint32_t capacity_;
-    uint32_t n_free_;      // capacity_ - the SAs installed
+    uint32_t n_free_;            // capacity_ - the SAs installed
     uint32_t rng_ = 0x9e3779b9;  // picks the entry a cuckoo step moves
 };
 

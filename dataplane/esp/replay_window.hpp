@@ -15,12 +15,9 @@ public:
     static constexpr uint32_t kMaxSize = 1u << 16;
 
     // `size` is the number of sequence numbers accepted behind the highest one seen.
-    explicit constexpr ReplayWindow(uint32_t size) noexcept
-        : size_(size), words_((size + 63) / 64 + 1) {}
+    explicit constexpr ReplayWindow(uint32_t size) noexcept : size_(size), words_((size + 63) / 64 + 1) {}
 
-    static constexpr bool valid_size(uint32_t size) noexcept {
-        return size >= kMinSize && size <= kMaxSize;
-    }
+    static constexpr bool valid_size(uint32_t size) noexcept { return size >= kMinSize && size <= kMaxSize; }
     constexpr uint32_t size() const noexcept { return size_; }
     constexpr uint32_t words() const noexcept { return words_; }
 

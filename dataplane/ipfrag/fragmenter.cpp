@@ -28,14 +28,14 @@ bool ipv6_has_extensions(const rte_ipv6_hdr* h) noexcept {
 }
 }  // namespace
 
-Fragmenter::Fragmenter(rte_mempool* direct, rte_mempool* indirect, uint32_t worker,
-                       uint32_t workers) noexcept
-    : direct_(direct), indirect_(indirect),
+Fragmenter::Fragmenter(rte_mempool* direct, rte_mempool* indirect, uint32_t worker, uint32_t workers) noexcept
+    : direct_(direct),
+      indirect_(indirect),
       next_id_(uint32_t(rte_rand() % (UINT32_MAX / workers)) * workers + worker),
       id_step_(workers) {}
 
-uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
-                              std::span<rte_mbuf*> out, DropReason& why) noexcept {
+uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu, std::span<rte_mbuf*> out,
+                              DropReason& why) noexcept {
     why = DropReason::unsplittable;
     uint8_t l2[kMaxL2];
     if (frame->nb_segs != 1 || l2_len > kMaxL2 || frame->data_len <= l2_len + 20u) {
@@ -69,7 +69,7 @@ uint16_t Fragmenter::fragment(rte_mbuf* frame, uint16_t l2_len, uint16_t mtu,
                !ipv6_has_extensions(reinterpret_cast<rte_ipv6_hdr*>(ip))) {
         n = rte_ipv6_fragment_packet(frame, out.data(), cap, mtu, direct_, indirect_);
     }
-    rte_pktmbuf_free(frame);  // the pieces hold their own copy or reference
+    rte_pktmbuf_free(frame);                                   // the pieces hold their own copy or reference
     if (n == -ENOMEM) why = DropReason::fragmentation_failed;  // else: more pieces than fit, or not splittable
     if (n <= 0) return 0;
 

@@ -30,8 +30,7 @@ public:
     // `direct` holds each fragment's headers and, after the copy, its payload (data room of
     // at least the MTU plus link header); `indirect` is a pool of zero-size mbufs.
     // `worker` of `workers` chooses the Identification sequence (see above).
-    Fragmenter(rte_mempool* direct, rte_mempool* indirect, uint32_t worker = 0,
-               uint32_t workers = 1) noexcept;
+    Fragmenter(rte_mempool* direct, rte_mempool* indirect, uint32_t worker = 0, uint32_t workers = 1) noexcept;
 
     // Splits an Ethernet frame so each IP packet is at most `mtu` bytes. Returns the number
     // of frames written to `out`, or 0 with `why` set. Always consumes `frame`.

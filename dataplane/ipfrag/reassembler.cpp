@@ -34,8 +34,7 @@ int table_of(const uint8_t* ip, uint32_t avail) noexcept {
     if ((ip[0] >> 4) == 4 && avail >= sizeof(rte_ipv4_hdr)) proto = ip[9];
     else if ((ip[0] >> 4) == 6 && avail >= kIpv6FixedLen + sizeof(rte_ipv6_fragment_ext) && ip[6] == IPPROTO_FRAGMENT)
         proto = ip[kIpv6FixedLen];
-    else
-        return 0;  // malformed: add() counts it
+    else return 0;  // malformed: add() counts it
     switch (proto) {
         case IPPROTO_ESP: return 0;
         case IPPROTO_UDP: return 1;
@@ -45,8 +44,8 @@ int table_of(const uint8_t* ip, uint32_t avail) noexcept {
 }
 }  // namespace
 
-std::expected<Reassembler, std::string> Reassembler::create(const ReassemblyConfig& cfg,
-                                                            rte_mempool* big_pool, int socket) {
+std::expected<Reassembler, std::string> Reassembler::create(const ReassemblyConfig& cfg, rte_mempool* big_pool,
+                                                            int socket) {
     if (cfg.max_flows == 0 || cfg.timeout_ms == 0)
         return std::unexpected("reassembly needs at least one flow and a non-zero timeout");
     if (big_pool == nullptr ||
@@ -68,8 +67,7 @@ std::expected<Reassembler, std::string> Reassembler::create(const ReassemblyConf
 }
 
 Reassembler::Reassembler(Reassembler&& o) noexcept
-    : tables_(std::exchange(o.tables_, {})), death_row_(o.death_row_), big_(o.big_),
-      max_datagram_(o.max_datagram_) {
+    : tables_(std::exchange(o.tables_, {})), death_row_(o.death_row_), big_(o.big_), max_datagram_(o.max_datagram_) {
     o.death_row_.cnt = 0;
 }
 
@@ -84,8 +82,7 @@ bool Reassembler::wanted(const rte_mbuf* m, uint16_t l2_len) noexcept {
     return table_of(rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len), m->data_len - l2_len) >= 0;
 }
 
-rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
-                           net::DropCounters& drops) noexcept {
+rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc, net::DropCounters& drops) noexcept {
     auto invalid = [&]() -> rte_mbuf* {
         drops.add(DropReason::fragment_invalid);
         rte_pktmbuf_free(m);
@@ -113,8 +110,7 @@ rte_mbuf* Reassembler::add(rte_mbuf* m, uint16_t l2_len, uint64_t now_tsc,
         auto* h = reinterpret_cast<rte_ipv6_hdr*>(ip);
         if (avail < kIpv6FixedLen + sizeof(rte_ipv6_fragment_ext)) return invalid();
         const uint32_t payload = be16(&h->payload_len);
-        if (kIpv6FixedLen + payload > avail || payload <= sizeof(rte_ipv6_fragment_ext))
-            return invalid();
+        if (kIpv6FixedLen + payload > avail || payload <= sizeof(rte_ipv6_fragment_ext)) return invalid();
         rte_ipv6_fragment_ext* frag = rte_ipv6_frag_get_ipv6_fragment_header(h);
         if (frag == nullptr) return invalid();
         m->l3_len = kIpv6FixedLen + sizeof(rte_ipv6_fragment_ext);

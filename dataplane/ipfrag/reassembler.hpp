@@ -35,8 +35,8 @@ class Reassembler {
 public:
     // `big_pool` supplies the contiguous buffers; its data room must hold an Ethernet
     // header plus `max_datagram`.
-    static std::expected<Reassembler, std::string> create(const ReassemblyConfig& cfg,
-                                                          rte_mempool* big_pool, int socket);
+    static std::expected<Reassembler, std::string> create(const ReassemblyConfig& cfg, rte_mempool* big_pool,
+                                                          int socket);
     Reassembler(Reassembler&& o) noexcept;
     Reassembler& operator=(Reassembler&&) = delete;
     ~Reassembler();
@@ -49,8 +49,7 @@ public:
     // wanted() took. Returns the whole datagram, contiguous and with the link header of
     // its first fragment, once the last piece arrives; nullptr while incomplete or when
     // something was dropped, each dropped mbuf counted in `drops`. Always consumes `frame`.
-    rte_mbuf* add(rte_mbuf* frame, uint16_t l2_len, uint64_t now_tsc,
-                  net::DropCounters& drops) noexcept;
+    rte_mbuf* add(rte_mbuf* frame, uint16_t l2_len, uint64_t now_tsc, net::DropCounters& drops) noexcept;
     // Drops datagrams older than the timeout (counted as reassembly_timeout).
     void expire(uint64_t now_tsc, net::DropCounters& drops) noexcept;
 

@@ -13,14 +13,13 @@ namespace pcscf::dp {
 
 namespace {
 
-std::expected<rte_mempool*, std::string> make_pool(const std::string& name, uint32_t n,
-                                                   uint32_t data_room, int socket) {
-    rte_mempool* p = rte_pktmbuf_pool_create(name.c_str(), n, n >= 512 ? 256 : 0, 0,
-                                             uint16_t(data_room), socket);
+std::expected<rte_mempool*, std::string> make_pool(const std::string& name, uint32_t n, uint32_t data_room,
+                                                   int socket) {
+    rte_mempool* p = rte_pktmbuf_pool_create(name.c_str(), n, n >= 512 ? 256 : 0, 0, uint16_t(data_room), socket);
     if (p == nullptr)
-        return std::unexpected("cannot create mbuf pool " + name + " (" + std::to_string(n) +
-                               " x " + std::to_string(data_room) + " bytes): " +
-                               rte_strerror(rte_errno) + "; reserve more hugepages or lower --mbufs");
+        return std::unexpected("cannot create mbuf pool " + name + " (" + std::to_string(n) + " x " +
+                               std::to_string(data_room) + " bytes): " + rte_strerror(rte_errno) +
+                               "; reserve more hugepages or lower --mbufs");
     return p;
 }
 
@@ -46,8 +45,8 @@ std::expected<std::unique_ptr<Dataplane>, std::string> Dataplane::create(const S
 
 std::expected<void, std::string> Dataplane::build() {
     if (cfg_.workers == 0 || cfg_.worker_lcores.size() < cfg_.workers)
-        return std::unexpected("need " + std::to_string(cfg_.workers) +
-                               " worker lcores, EAL has " + std::to_string(cfg_.worker_lcores.size()) +
+        return std::unexpected("need " + std::to_string(cfg_.workers) + " worker lcores, EAL has " +
+                               std::to_string(cfg_.worker_lcores.size()) +
                                " (give --lcores one more than --workers: the first runs the control thread)");
     for (const auto& a : cfg_.local_addrs)
         if (!local_.add(a)) return std::unexpected(std::string("too many local addresses"));
@@ -98,7 +97,8 @@ std::expected<void, std::string> Dataplane::build() {
         parts->tap_port = tap_;
         workers_.push_back(std::make_unique<Worker>(cfg_, local_, rings_->worker(w), std::move(*parts)));
     }
-    if (auto r = start_port(access_setup); !r) return std::unexpected("access port " + cfg_.access_port + ": " + r.error());
+    if (auto r = start_port(access_setup); !r)
+        return std::unexpected("access port " + cfg_.access_port + ": " + r.error());
     if (auto r = start_port(tap_setup); !r) return std::unexpected("tap " + cfg_.tap_name + ": " + r.error());
     ports_started_ = true;
     return {};
@@ -107,8 +107,7 @@ std::expected<void, std::string> Dataplane::build() {
 void Dataplane::start() {
     running_.store(true);
     for (uint32_t w = 0; w < workers_.size(); ++w)
-        rte_eal_remote_launch(worker_main, new Launch{workers_[w].get(), &running_},
-                              cfg_.worker_lcores[w]);
+        rte_eal_remote_launch(worker_main, new Launch{workers_[w].get(), &running_}, cfg_.worker_lcores[w]);
 }
 
 void Dataplane::stop() {

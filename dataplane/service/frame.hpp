@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dataplane/service/service_config.hpp"
 #include "net/ip_header.hpp"
 #include "net/mbuf_ip.hpp"
-#include "dataplane/service/service_config.hpp"
 
 namespace pcscf::dp {
 
@@ -53,8 +53,8 @@ enum class FrameKind : uint8_t {
 struct FrameInfo {
     FrameKind kind = FrameKind::pass;
     net::DropReason reason = net::DropReason::too_short;
-    uint32_t spi = 0;       // esp
-    net::IpAddr peer;       // protect: the destination (the UE)
+    uint32_t spi = 0;  // esp
+    net::IpAddr peer;  // protect: the destination (the UE)
 };
 
 namespace detail {
@@ -83,8 +83,7 @@ inline bool ip_of(const rte_mbuf* m, const uint8_t*& ip, net::IpInfo& info, Fram
 }
 }  // namespace detail
 
-inline FrameInfo classify_access(const rte_mbuf* m, const LocalAddrs& local,
-                                 PortRange protected_ports) noexcept {
+inline FrameInfo classify_access(const rte_mbuf* m, const LocalAddrs& local, PortRange protected_ports) noexcept {
     FrameInfo out;
     const uint8_t* ip;
     net::IpInfo info;
@@ -123,8 +122,8 @@ inline FrameInfo classify_tap(const rte_mbuf* m, PortRange protected_ports) noex
         return out;
     }
     const uint8_t* l4 = ip + info.l3_len;
-    if ((info.proto == net::kProtoUdp || info.proto == net::kProtoTcp) &&
-        info.total_len - info.l3_len >= 4 && protected_ports.contains(detail::be16(l4))) {
+    if ((info.proto == net::kProtoUdp || info.proto == net::kProtoTcp) && info.total_len - info.l3_len >= 4 &&
+        protected_ports.contains(detail::be16(l4))) {
         out.kind = FrameKind::protect;
         out.peer = info.dst(ip);
     }

@@ -12,9 +12,7 @@
 namespace pcscf::dp {
 
 namespace {
-std::string err(const std::string& what, int rc) {
-    return what + ": " + rte_strerror(rc < 0 ? -rc : rc);
-}
+std::string err(const std::string& what, int rc) { return what + ": " + rte_strerror(rc < 0 ? -rc : rc); }
 
 // The largest MTU the port receives: what rte_eth_dev_set_mtu lets through (the PMD's
 // limit, and its largest frame less the overhead it counts: DPDK 22.11 ethdev's rule),
@@ -33,15 +31,14 @@ std::expected<uint16_t, std::string> find_port(const std::string& name) {
     if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0) return id;
     unsigned n = 0;
     const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
-    if (ec == std::errc() && end == name.data() + name.size() && rte_eth_dev_is_valid_port(n))
-        return uint16_t(n);
+    if (ec == std::errc() && end == name.data() + name.size() && rte_eth_dev_is_valid_port(n)) return uint16_t(n);
     std::string known;
     RTE_ETH_FOREACH_DEV(id) {
         char buf[RTE_ETH_NAME_MAX_LEN];
         if (rte_eth_dev_get_name_by_port(id, buf) == 0) known += std::string(known.empty() ? "" : ", ") + buf;
     }
-    return std::unexpected("no DPDK port named '" + name + "' (ports: " +
-                           (known.empty() ? "none; give the NIC to DPDK or add a --vdev" : known) + ")");
+    return std::unexpected("no DPDK port named '" + name +
+                           "' (ports: " + (known.empty() ? "none; give the NIC to DPDK or add a --vdev" : known) + ")");
 }
 
 std::expected<void, std::string> start_port(const PortSetup& p) {
@@ -49,8 +46,8 @@ std::expected<void, std::string> start_port(const PortSetup& p) {
     if (int rc = rte_eth_dev_info_get(p.port, &info); rc != 0) return std::unexpected(err("port info", rc));
     if (p.queues > info.max_rx_queues || p.queues > info.max_tx_queues)
         return std::unexpected("port " + std::string(info.driver_name) + " supports " +
-                               std::to_string(info.max_rx_queues) + " queues, " +
-                               std::to_string(p.queues) + " workers need one each");
+                               std::to_string(info.max_rx_queues) + " queues, " + std::to_string(p.queues) +
+                               " workers need one each");
     if (const uint32_t most = largest_mtu(info, p.max_frame); p.mtu > most)
         return std::unexpected("MTU " + std::to_string(p.mtu) + " is more than " + info.driver_name +
                                " can receive (at most " + std::to_string(most) + ")");

@@ -6,31 +6,27 @@ namespace pcscf::dp {
 
 namespace {
 
-std::expected<rte_ring*, std::string> make(const std::string& name, uint32_t esize,
-                                           uint32_t count, int socket, unsigned flags) {
+std::expected<rte_ring*, std::string> make(const std::string& name, uint32_t esize, uint32_t count, int socket,
+                                           unsigned flags) {
     rte_ring* r = rte_ring_create_elem(name.c_str(), esize, count, socket, flags);
     if (r == nullptr)
-        return std::unexpected("cannot create ring " + name + " (" + std::to_string(count) +
-                               " x " + std::to_string(esize) + " bytes): " +
-                               rte_strerror(rte_errno));
+        return std::unexpected("cannot create ring " + name + " (" + std::to_string(count) + " x " +
+                               std::to_string(esize) + " bytes): " + rte_strerror(rte_errno));
     return r;
 }
 
 }  // namespace
 
-std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t workers,
-                                                                 const RingSizes& sizes,
-                                                                 int socket) {
+std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t workers, const RingSizes& sizes, int socket) {
     std::unique_ptr<Rings> r(new Rings());
     for (uint32_t w = 0; w < workers; ++w) {
         const std::string n = std::to_string(w);
         r->per_worker_.emplace_back();
-        auto cmd = make("pcscf_cmd_" + n, sizeof(esp::SaRecord), sizes.commands, socket,
-                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+        auto cmd = make("pcscf_cmd_" + n, sizeof(esp::SaRecord), sizes.commands, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (!cmd) return std::unexpected(cmd.error());
         r->per_worker_.back().commands = *cmd;
-        auto events = make("pcscf_events_" + n, sizeof(esp::SaEvent), sizes.events, socket,
-                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+        auto events =
+            make("pcscf_events_" + n, sizeof(esp::SaEvent), sizes.events, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (!events) return std::unexpected(events.error());
         r->per_worker_.back().events = *events;
         auto esp = make("pcscf_hand_esp_" + n, sizeof(void*), sizes.handoff, socket, RING_F_SC_DEQ);
@@ -46,15 +42,14 @@ std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t worker
 uint32_t ControlRings::receive_events(std::span<esp::SaEvent> out) noexcept {
     uint32_t n = 0;
     for (const detail::PerWorker& w : w_)
-        n += rte_ring_sc_dequeue_burst_elem(w.events, out.data() + n, sizeof(esp::SaEvent),
-                                            uint32_t(out.size() - n), nullptr);
+        n += rte_ring_sc_dequeue_burst_elem(w.events, out.data() + n, sizeof(esp::SaEvent), uint32_t(out.size() - n),
+                                            nullptr);
     return n;
 }
 
 RecordRuns WorkerRings::peek_records(uint32_t max) noexcept {
     rte_ring_zc_data zc{};
-    const uint32_t n =
-        rte_ring_dequeue_zc_burst_elem_start(w_[i_].commands, sizeof(esp::SaRecord), max, &zc, nullptr);
+    const uint32_t n = rte_ring_dequeue_zc_burst_elem_start(w_[i_].commands, sizeof(esp::SaRecord), max, &zc, nullptr);
     if (n == 0) return {};
     // The records were copied in whole by send(), so they are objects of their type there.
     return {{static_cast<const esp::SaRecord*>(zc.ptr1), zc.n1},

@@ -81,8 +81,8 @@ public:
     }
     // As many of `ev` as there is room for, in order, in one enqueue; returns how many.
     uint32_t post_events(std::span<const esp::SaEvent> ev) noexcept {
-        return rte_ring_sp_enqueue_burst_elem(w_[i_].events, const_cast<esp::SaEvent*>(ev.data()),
-                                              sizeof(esp::SaEvent), uint32_t(ev.size()), nullptr);
+        return rte_ring_sp_enqueue_burst_elem(w_[i_].events, const_cast<esp::SaEvent*>(ev.data()), sizeof(esp::SaEvent),
+                                              uint32_t(ev.size()), nullptr);
     }
 
     // Packets other workers handed to this one (single consumer: this worker).
@@ -94,7 +94,8 @@ public:
 
 private:
     static uint16_t take(rte_ring* r, std::span<rte_mbuf*> out) noexcept {
-        return uint16_t(rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(out.data()), uint32_t(out.size()), nullptr));
+        return uint16_t(
+            rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(out.data()), uint32_t(out.size()), nullptr));
     }
     const std::vector<detail::PerWorker>& w_;
     uint32_t i_;

@@ -20,28 +20,28 @@ struct PortRange {
 inline constexpr uint16_t kMaxBurst = 64;
 
 struct ServiceConfig {
-    std::string access_port;                 // DPDK port name, e.g. net_af_packet0 or a PCI address
-    std::string tap_name = "pcscf0";         // the kernel's side of the exception path
-    std::vector<net::IpAddr> local_addrs;    // the P-CSCF's access addresses (v4 and/or v6)
+    std::string access_port;               // DPDK port name, e.g. net_af_packet0 or a PCI address
+    std::string tap_name = "pcscf0";       // the kernel's side of the exception path
+    std::vector<net::IpAddr> local_addrs;  // the P-CSCF's access addresses (v4 and/or v6)
     PortRange protected_ports{5100, 5199};
     uint32_t workers = 1;
-    std::vector<unsigned> worker_lcores;     // one per worker
-    uint16_t burst = 32;                     // 1..kMaxBurst
+    std::vector<unsigned> worker_lcores;  // one per worker
+    uint16_t burst = 32;                  // 1..kMaxBurst
     uint16_t rx_ring = 1024, tx_ring = 1024;
-    uint32_t mbufs = 16383;                  // per worker, access + tap
+    uint32_t mbufs = 16383;  // per worker, access + tap
     // Once a worker finds its command ring drained, it looks again only after this long,
     // so records sent one by one are taken several at a time: each look moves the ring's
     // and the acknowledgements' lines between the control thread's core and the worker's.
     // A full take looks again at once. 0: every poll.
     uint32_t record_interval_us = 50;
-    uint16_t access_mtu = 1500;              // IP MTU of the access link: ESP over it is fragmented
+    uint16_t access_mtu = 1500;  // IP MTU of the access link: ESP over it is fragmented
     // The tap leaves room for the ESP header and trailer, so TCP segments never need
     // fragmenting once protected; the kernel fragments large UDP itself (we reassemble).
     uint16_t tap_mtu = 1500 - 32;
     uint32_t reassembly_flows = 4096;
     uint32_t reassembly_timeout_ms = 2000;
-    uint32_t max_datagram = 65000;           // largest datagram reassembled
-    esp::EngineConfig engine;                // template: worker index and layout set per worker
+    uint32_t max_datagram = 65000;  // largest datagram reassembled
+    esp::EngineConfig engine;       // template: worker index and layout set per worker
 };
 
 }  // namespace pcscf::dp

@@ -27,8 +27,7 @@ inline constexpr uint32_t kUmemFrame = 4096;  // bytes per object, header and mb
 bool is_af_xdp(uint16_t port) noexcept;
 
 // A packet mbuf pool of `n` buffers laid out for net_af_xdp (see above).
-std::expected<rte_mempool*, std::string> make_umem_pool(const std::string& name, uint32_t n,
-                                                         int socket);
+std::expected<rte_mempool*, std::string> make_umem_pool(const std::string& name, uint32_t n, int socket);
 
 // The largest frame the kernel writes into a buffer of `mp`: what follows our headroom and
 // the kernel's XDP headroom.

@@ -6,17 +6,16 @@
 
 #include <cerrno>
 
+#include "dataplane/service/record_apply.hpp"
 #include "net/mbuf_ip.hpp"
 #include "sa_contract/owner.hpp"
-#include "dataplane/service/record_apply.hpp"
 
 namespace pcscf::dp {
 
 using net::DropReason;
 
-std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& cfg, uint32_t index,
-                                                          rte_mempool* pkt, rte_mempool* big,
-                                                          rte_mempool* indirect, int socket) {
+std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& cfg, uint32_t index, rte_mempool* pkt,
+                                                          rte_mempool* big, rte_mempool* indirect, int socket) {
     WorkerParts parts;
     parts.index = index;
     esp::EngineConfig ec = cfg.engine;
@@ -40,7 +39,10 @@ std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& c
 }
 
 Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, WorkerRings rings, WorkerParts parts)
-    : cfg_(cfg), local_(local), rings_(rings), parts_(std::move(parts)),
+    : cfg_(cfg),
+      local_(local),
+      rings_(rings),
+      parts_(std::move(parts)),
       access_tx_(parts_.access_port, uint16_t(parts_.index)),
       tap_tx_(parts_.tap_port, uint16_t(parts_.index)),
       record_interval_(rte_get_tsc_hz() * cfg.record_interval_us / 1'000'000) {}
@@ -135,7 +137,7 @@ void Worker::apply_records() noexcept {
     rings_.release_records(n);
     looked_at_ = {};
     if (n < kMaxRecords) next_records_ = now_ + record_interval_;  // drained: wait a while
-    stats_.record_cycles += rte_rdtsc() - now_;  // now_: this poll's start, just before
+    stats_.record_cycles += rte_rdtsc() - now_;                    // now_: this poll's start, just before
 }
 
 void Worker::from_access(rte_mbuf* m) noexcept {
@@ -157,13 +159,10 @@ void Worker::from_access(rte_mbuf* m) noexcept {
             ++stats_.reassembled;
             return from_access(whole);
         }
-        case FrameKind::protected_plain:
-            return drop(m, DropReason::unprotected_to_protected_port);
-        case FrameKind::drop:
-            return drop(m, f.reason);
+        case FrameKind::protected_plain: return drop(m, DropReason::unprotected_to_protected_port);
+        case FrameKind::drop: return drop(m, f.reason);
         case FrameKind::pass:
-        case FrameKind::protect:
-            return pass_to_tap(m);
+        case FrameKind::protect: return pass_to_tap(m);
     }
 }
 
@@ -193,12 +192,10 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
             ++stats_.reassembled;
             return from_tap(whole);
         }
-        case FrameKind::drop:
-            return drop(m, f.reason);
+        case FrameKind::drop: return drop(m, f.reason);
         case FrameKind::esp:
         case FrameKind::protected_plain:
-        case FrameKind::pass:
-            return pass_to_access(m);
+        case FrameKind::pass: return pass_to_access(m);
     }
 }
 

@@ -36,9 +36,8 @@ struct WorkerParts {
 // The parts of worker `index` that come from the configuration: its engine (cfg.engine,
 // laid out for worker `index` of cfg.workers), its reassembly tables (whole datagrams in
 // `big` buffers) and its fragmenter (`pkt` and `indirect` buffers). Ports are the caller's.
-std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& cfg, uint32_t index,
-                                                          rte_mempool* pkt, rte_mempool* big,
-                                                          rte_mempool* indirect, int socket);
+std::expected<WorkerParts, std::string> make_worker_parts(const ServiceConfig& cfg, uint32_t index, rte_mempool* pkt,
+                                                          rte_mempool* big, rte_mempool* indirect, int socket);
 
 class Worker {
 public:

@@ -16,8 +16,7 @@ TEST(BenchArgs, TakesNumbersOfTheOptionsType) {
     EXPECT_EQ(number_arg<uint64_t>("--max-ues=", "10000000000"), 10'000'000'000u);
     EXPECT_DOUBLE_EQ(number_arg<double>("--churn=", "1e5"), 100000.0);
     EXPECT_DOUBLE_EQ(number_arg<double>("--seconds=", "0.25"), 0.25);
-    EXPECT_EQ(number_list_arg<uint32_t>("--sizes=", "64,512,1400"),
-              (std::vector<uint32_t>{64, 512, 1400}));
+    EXPECT_EQ(number_list_arg<uint32_t>("--sizes=", "64,512,1400"), (std::vector<uint32_t>{64, 512, 1400}));
     EXPECT_EQ(number_list_arg<int>("--ip=", "6"), std::vector<int>{6});
 }
 
@@ -43,8 +42,7 @@ TEST(BenchArgs, TakesTheListedWords) {
 TEST(BenchArgsDeathTest, RefusesOtherWords) {
     const auto refused = ExitedWithCode(2);
     // ipsec_compare and sa_scale_benchmark took any other word as SHA-1.
-    EXPECT_EXIT(word_arg("--alg=", "sha256", {"sha1", "md5"}), refused,
-                "--alg takes sha1 md5, not 'sha256'");
+    EXPECT_EXIT(word_arg("--alg=", "sha256", {"sha1", "md5"}), refused, "--alg takes sha1 md5, not 'sha256'");
     EXPECT_EXIT(word_arg("--alg=", "MD5", {"sha1", "md5"}), refused, "not 'MD5'");
     // pipeline_benchmark took any list containing "sha1" somewhere.
     EXPECT_EXIT(word_list_arg("--algs=sha1x", "sha1x", {"sha1", "md5"}), refused, "^--algs takes");

@@ -17,8 +17,7 @@ inline std::vector<uint8_t> from_hex(std::string_view hex) {
     };
     if (hex.size() % 2) throw std::invalid_argument("odd hex length");
     std::vector<uint8_t> out(hex.size() / 2);
-    for (size_t i = 0; i < out.size(); ++i)
-        out[i] = uint8_t(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+    for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
     return out;
 }
 

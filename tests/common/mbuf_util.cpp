@@ -7,8 +7,7 @@ namespace pcscf::test {
 
 rte_mempool* test_pool() {
     static rte_mempool* pool = [] {
-        rte_mempool* p = rte_pktmbuf_pool_create("test_pool", 4095, 256, 0,
-                                                 9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
+        rte_mempool* p = rte_pktmbuf_pool_create("test_pool", 4095, 256, 0, 9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
         if (p == nullptr) throw std::runtime_error("cannot create the test mbuf pool");
         return p;
     }();

@@ -12,7 +12,7 @@ namespace pcscf::test {
 struct Flow {
     net::IpAddr src, dst;
     uint16_t sport = 0, dport = 0;
-    uint8_t proto = 17;  // 17 UDP, 6 TCP
+    uint8_t proto = 17;     // 17 UDP, 6 TCP
     bool force_v6 = false;  // IPv6 even from ::ffff:a.b.c.d (IpAddr's form of IPv4)
 };
 

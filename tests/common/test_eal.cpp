@@ -10,8 +10,15 @@
 namespace pcscf::test {
 
 bool start_test_eal(const char* prog, const char* prefix, unsigned memory_mb) {
-    std::vector<std::string> args = {prog, "--no-huge", "--no-shconf", "--no-pci", "--no-telemetry",
-                                     "-m", std::to_string(memory_mb), "-l", "0",
+    std::vector<std::string> args = {prog,
+                                     "--no-huge",
+                                     "--no-shconf",
+                                     "--no-pci",
+                                     "--no-telemetry",
+                                     "-m",
+                                     std::to_string(memory_mb),
+                                     "-l",
+                                     "0",
                                      "--file-prefix=" + std::string(prefix) + "_" + std::to_string(getpid()),
                                      "--log-level=*:error"};
     std::vector<char*> argv;

@@ -25,8 +25,8 @@ using namespace std::chrono_literals;
 
 inline net::IpAddr loopback(uint8_t host) {
     const uint32_t pid = uint32_t(::getpid());
-    return *net::IpAddr::parse("127." + std::to_string(1 + (pid >> 8) % 254) + "." +
-                               std::to_string(pid & 0xff) + "." + std::to_string(host));
+    return *net::IpAddr::parse("127." + std::to_string(1 + (pid >> 8) % 254) + "." + std::to_string(pid & 0xff) + "." +
+                               std::to_string(host));
 }
 
 // A UDP endpoint of the test (UE or core).

@@ -18,14 +18,13 @@ const std::string kImpi = "user@ims.example";
 const std::string kImpu = "sip:user@ims.example";
 constexpr uint8_t kIk[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
-std::vector<sip::SecurityMechanism> offer(uint16_t port_c, uint16_t port_s = 9901,
-                                          uint32_t spi_c = 0x1110000, uint32_t spi_s = 0x2220000,
-                                          const char* extra = "") {
-    const std::string text = "ipsec-3gpp;alg=hmac-md5-96;spi-c=" + std::to_string(spi_c + port_c) +
-                             ";spi-s=" + std::to_string(spi_s) + ";port-c=" + std::to_string(port_c) +
-                             ";port-s=" + std::to_string(port_s) + ", ipsec-3gpp;alg=hmac-sha-1-96;spi-c=" +
-                             std::to_string(spi_c + port_c) + ";spi-s=" + std::to_string(spi_s) +
-                             ";port-c=" + std::to_string(port_c) + ";port-s=" + std::to_string(port_s) + extra;
+std::vector<sip::SecurityMechanism> offer(uint16_t port_c, uint16_t port_s = 9901, uint32_t spi_c = 0x1110000,
+                                          uint32_t spi_s = 0x2220000, const char* extra = "") {
+    const std::string text =
+        "ipsec-3gpp;alg=hmac-md5-96;spi-c=" + std::to_string(spi_c + port_c) + ";spi-s=" + std::to_string(spi_s) +
+        ";port-c=" + std::to_string(port_c) + ";port-s=" + std::to_string(port_s) +
+        ", ipsec-3gpp;alg=hmac-sha-1-96;spi-c=" + std::to_string(spi_c + port_c) + ";spi-s=" + std::to_string(spi_s) +
+        ";port-c=" + std::to_string(port_c) + ";port-s=" + std::to_string(port_s) + extra;
     auto l = sip::parse_security_list(text);
     EXPECT_TRUE(l.has_value());
     return l ? *l : std::vector<sip::SecurityMechanism>{};
@@ -160,12 +159,12 @@ TEST_P(Sm7Failure, AbortsAndDeletesTheTemporarySet) {
     EXPECT_EQ(reg.ues(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, Sm7Failure,
-    ::testing::Values(Sm7Case{"unprotected", 0, "new inbound SA"}, Sm7Case{"wrong_port", 1, "new inbound SA"},
-                      Sm7Case{"verify_differs", 2, "Security-Verify"},
-                      Sm7Case{"client_differs", 3, "Security-Client"}),
-    [](const auto& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(Cases, Sm7Failure,
+                         ::testing::Values(Sm7Case{"unprotected", 0, "new inbound SA"},
+                                           Sm7Case{"wrong_port", 1, "new inbound SA"},
+                                           Sm7Case{"verify_differs", 2, "Security-Verify"},
+                                           Sm7Case{"client_differs", 3, "Security-Client"}),
+                         [](const auto& i) { return std::string(i.param.name); });
 
 TEST_F(RegistrarTest, ASecond401ReplacesTheTemporarySet) {
     ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
@@ -328,8 +327,8 @@ TEST_F(RegistrarTest, ProtectedSm1OverSomeoneElsesSaIsRefused) {
 
 TEST_F(RegistrarTest, OffersWeCannotUseAreRefusedWith494) {
     Sm1 m = sm1(6000);
-    m.security_client = *sip::parse_security_list(
-        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=1;spi-s=2;port-c=3;port-s=4");
+    m.security_client =
+        *sip::parse_security_list("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=1;spi-s=2;port-c=3;port-s=4");
     const auto r = reg.on_sm1(m, now);
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().status, 494);
@@ -570,9 +569,8 @@ TEST_F(RegistrarTest, RetiringSasCountAgainstTheImpiUntilTheyAreGone) {
 TEST_F(RegistrarTest, ReservedSpisOfTheUeAreRefused) {
     for (auto [spi_c, spi_s] : {std::pair<uint32_t, uint32_t>{255, 0x2220000}, {0x1110000, 1}}) {
         Sm1 m = sm1(6000);
-        m.security_client = *sip::parse_security_list(
-            "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=" + std::to_string(spi_c) + ";spi-s=" + std::to_string(spi_s) +
-            ";port-c=6000;port-s=9901");
+        m.security_client = *sip::parse_security_list("ipsec-3gpp;alg=hmac-sha-1-96;spi-c=" + std::to_string(spi_c) +
+                                                      ";spi-s=" + std::to_string(spi_s) + ";port-c=6000;port-s=9901");
         const auto r = reg.on_sm1(m, now);
         ASSERT_FALSE(r.has_value());
         EXPECT_EQ(r.error().status, 403);

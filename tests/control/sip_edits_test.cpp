@@ -91,7 +91,8 @@ TEST(SipEdits, ChallengeLosesTheKeysAndCarriesOurSecurityServer) {
     ASSERT_TRUE(challenge->front().ik.has_value());
 
     auto server = sip::parse_security_list(
-        "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718");
+        "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s="
+        "50718");
     ASSERT_TRUE(server.has_value());
     const auto out = reparse(challenge_to_ue(from_core.m, *server));
     const auto c = sip::auth_values(out->m, HeaderKind::www_authenticate);
@@ -110,7 +111,8 @@ TEST(SipEdits, ChallengeLosesTheKeysAndCarriesOurSecurityServer) {
 
 TEST(SipEdits, ViaSentByMustBeThePacketsSourceAddress) {
     const auto sm1 = fixture("step1_register.sip");
-    EXPECT_FALSE(check_via_sent_by(*sip::top_via(sm1.m), {*net::IpAddr::parse("2001::99"), 5060, 5060, false}).has_value());
+    EXPECT_FALSE(
+        check_via_sent_by(*sip::top_via(sm1.m), {*net::IpAddr::parse("2001::99"), 5060, 5060, false}).has_value());
     // The seed's UE names port 5060 in Via and sends from 42368 (TCP); over UDP a UE names
     // port_us and sends from port_uc. The port is not the packet's, and that is allowed.
     EXPECT_TRUE(check_via_sent_by(*sip::top_via(sm1.m), {kUe, 42368, 5060, false}).has_value());

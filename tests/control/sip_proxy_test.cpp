@@ -49,8 +49,13 @@ std::string ok_with_contact(const std::string& request) {
 class Ue {
 public:
     Ue(ProxyRig& rig, std::string impi, uint16_t port_uc, uint16_t port_us)
-        : rig_(rig), impi_(std::move(impi)), impu_("sip:" + impi_), port_uc_(port_uc), port_us_(port_us),
-          uc_(proxy::Endpoint{rig.ue_addr, port_uc}), us_(proxy::Endpoint{rig.ue_addr, port_us}) {}
+        : rig_(rig),
+          impi_(std::move(impi)),
+          impu_("sip:" + impi_),
+          port_uc_(port_uc),
+          port_us_(port_us),
+          uc_(proxy::Endpoint{rig.ue_addr, port_uc}),
+          us_(proxy::Endpoint{rig.ue_addr, port_us}) {}
 
     const std::string& impu() const { return impu_; }
     std::string security_client(uint32_t spi_c = 0) const {
@@ -63,12 +68,11 @@ public:
                         const std::string& from = {}) {
         ++cseq_;
         std::string m = std::string(method) + " sip:" + (method == "REGISTER" ? kRealm : "bob@" + kRealm) +
-                        " SIP/2.0\r\nVia: SIP/2.0/UDP " + rig_.ue_addr.to_string() + ":" +
-                        std::to_string(port_us_) + ";branch=z9hG4bKue" + std::to_string(cseq_) + "p" + std::to_string(port_uc_) +
+                        " SIP/2.0\r\nVia: SIP/2.0/UDP " + rig_.ue_addr.to_string() + ":" + std::to_string(port_us_) +
+                        ";branch=z9hG4bKue" + std::to_string(cseq_) + "p" + std::to_string(port_uc_) +
                         "\r\nMax-Forwards: 70\r\nFrom: <" + (from.empty() ? impu_ : from) + ">;tag=ue\r\nTo: <" +
-                        (method == "REGISTER" ? impu_ : "sip:bob@" + kRealm) + ">\r\nCall-ID: " +
-                        std::string(method) + "-" + impi_ + "\r\nCSeq: " + std::to_string(cseq_) + " " +
-                        std::string(method) + "\r\n";
+                        (method == "REGISTER" ? impu_ : "sip:bob@" + kRealm) + ">\r\nCall-ID: " + std::string(method) +
+                        "-" + impi_ + "\r\nCSeq: " + std::to_string(cseq_) + " " + std::string(method) + "\r\n";
         for (const auto& h : headers) m += h + "\r\n";
         return m + "Content-Length: 0\r\n\r\n";
     }
@@ -156,8 +160,8 @@ TEST_F(SipProxyTest, ARequestAfterTheDeregistrationIsRefusedOverItsStillInstalle
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
     ue.register_fully();
     ue.deregister();
-    ue.send_protected(ue.register_request(
-        "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=70000;spi-s=70001;port-c=6002;port-s=6001"));
+    ue.send_protected(
+        ue.register_request("ipsec-3gpp;alg=hmac-sha-1-96;spi-c=70000;spi-s=70001;port-c=6002;port-s=6001"));
     const std::string refusal = expect(ue.uc(), "the refusal, port_ps -> port_uc");
     EXPECT_EQ(status(refusal), 403) << refusal;
     EXPECT_TRUE(silent(*core));
@@ -175,8 +179,8 @@ TEST_F(SipProxyTest, ARequestAfterTheDeregistrationIsRefusedOverItsStillInstalle
 TEST_F(SipProxyTest, OneRegisterOfAUeAtATime) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
     ue.register_fully();
-    ue.send_protected(ue.register_request(
-        "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=70000;spi-s=70001;port-c=6002;port-s=6001"));
+    ue.send_protected(
+        ue.register_request("ipsec-3gpp;alg=hmac-sha-1-96;spi-c=70000;spi-s=70001;port-c=6002;port-s=6001"));
     const std::string relayed = expect(*core, "the re-REGISTER at the core");
     ue.send_protected(ue.register_request({}, {}, 0));
     const std::string busy = expect(ue.uc(), "the answer to the de-REGISTER, the way it came");
@@ -211,11 +215,13 @@ TEST_F(SipProxyTest, APAssertedIdentityFromTheUeIsRemoved) {
     ASSERT_TRUE(message_reaches_core(alice, {"P-Asserted-Identity: <sip:boss@" + kRealm + ">"}, &relayed));
     EXPECT_EQ(relayed.find("P-Asserted-Identity"), std::string::npos) << relayed;
     // In a response to the core's request, too.
-    const std::string to_alice = "MESSAGE " + alice.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " +
-                                 core_addr.to_string() + ":5060;branch=z9hG4bKcore1\r\nMax-Forwards: 70\r\n"
-                                 "From: <sip:as@" + kRealm + ">;tag=c\r\nTo: <" + alice.impu() +
+    const std::string to_alice = "MESSAGE " + alice.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
+                                 ":5060;branch=z9hG4bKcore1\r\nMax-Forwards: 70\r\n"
+                                 "From: <sip:as@" +
+                                 kRealm + ">;tag=c\r\nTo: <" + alice.impu() +
                                  ">\r\nCall-ID: core-1\r\nCSeq: 1 MESSAGE\r\n"
-                                 "P-Asserted-Identity: <sip:as@" + kRealm + ">\r\nContent-Length: 0\r\n\r\n";
+                                 "P-Asserted-Identity: <sip:as@" +
+                                 kRealm + ">\r\nContent-Length: 0\r\n\r\n";
     core->send(to_alice, core_side());
     const std::string at_ue = expect(alice.us(), "the core's MESSAGE");
     EXPECT_NE(at_ue.find("P-Asserted-Identity: <sip:as@"), std::string::npos) << "the core's stays";

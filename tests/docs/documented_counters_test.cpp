@@ -8,8 +8,8 @@
 #include <string>
 
 #include "control/proxy/proxy_drops.hpp"
-#include "net/drop_reason.hpp"
 #include "dataplane/service/worker_stats.hpp"
+#include "net/drop_reason.hpp"
 
 namespace pcscf::dp {
 namespace {

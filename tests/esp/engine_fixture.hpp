@@ -77,8 +77,7 @@ protected:
     void add(const SaSpec& s) { ASSERT_EQ(apply(SaOp::add, s), 0); }
 
     // Runs packets through one direction, in bursts of up to 1024; results in input order.
-    std::vector<Result> run(Direction dir, const std::vector<std::vector<uint8_t>>& pkts,
-                            uint16_t l2_len = 0) {
+    std::vector<Result> run(Direction dir, const std::vector<std::vector<uint8_t>>& pkts, uint16_t l2_len = 0) {
         std::vector<Result> out(pkts.size());
         for (size_t off = 0; off < pkts.size(); off += 1024) {
             MbufGuard burst;
@@ -86,9 +85,8 @@ protected:
             for (size_t i = 0; i < n; ++i) burst.v.push_back(make_mbuf(pkts[off + i]));
             const std::vector<rte_mbuf*> orig = burst.v;
             std::vector<net::DropReason> why(n);
-            const uint16_t good = dir == Direction::inbound
-                                      ? engine->inbound(burst.v, why, l2_len)
-                                      : engine->outbound(burst.v, why, l2_len);
+            const uint16_t good = dir == Direction::inbound ? engine->inbound(burst.v, why, l2_len)
+                                                            : engine->outbound(burst.v, why, l2_len);
             for (size_t j = 0; j < n; ++j) {
                 const auto at = std::find(orig.begin(), orig.end(), burst.v[j]) - orig.begin();
                 Result& r = out[off + size_t(at)];

@@ -157,13 +157,19 @@ TEST_F(EngineBehaviour, RecordsAppliedTogetherActAsOneByOne) {
     other_out.spi += 1;
     other_out.ue_port += 1;
     const std::vector<std::pair<SaRecord, int>> plan = {
-        {record(SaOp::add, in), 0},           {record(SaOp::add, out), 0},
-        {record(SaOp::add, in), -EEXIST},     {record(SaOp::add, out), -EEXIST},
+        {record(SaOp::add, in), 0},
+        {record(SaOp::add, out), 0},
+        {record(SaOp::add, in), -EEXIST},
+        {record(SaOp::add, out), -EEXIST},
         {record(SaOp::remove, other_out), -ENOENT},
-        {record(SaOp::update, out), 0},       {record(SaOp::remove, in), 0},
-        {record(SaOp::remove, in), -ENOENT},  {record(SaOp::add, in), 0},
-        {record(SaOp::add, other_out), 0},    {record(SaOp::remove, other_out), 0},
-        {record(SaOp::add, bad), -EINVAL},    {record(SaOp::add, other_out), 0},
+        {record(SaOp::update, out), 0},
+        {record(SaOp::remove, in), 0},
+        {record(SaOp::remove, in), -ENOENT},
+        {record(SaOp::add, in), 0},
+        {record(SaOp::add, other_out), 0},
+        {record(SaOp::remove, other_out), 0},
+        {record(SaOp::add, bad), -EINVAL},
+        {record(SaOp::add, other_out), 0},
     };
     std::vector<SaRecord> recs;
     for (const auto& [r, expect] : plan) recs.push_back(r);
@@ -269,19 +275,38 @@ TEST_F(EngineBehaviour, MalformedInboundPacketsAreCountedDrops) {
     edit("empty", DropReason::too_short, [](auto& p) { p.clear(); });
     edit("truncated IPv4 header", DropReason::too_short, [](auto& p) { p.resize(12); });
     edit("IP version 5", DropReason::bad_ip_header, [](auto& p) { p[0] = 0x55; });
-    edit("IHL 4", DropReason::bad_ip_header, [](auto& p) { p[0] = 0x44; fix_ipv4_checksum(p); });
-    edit("IHL 15 beyond the packet", DropReason::bad_ip_header,
-         [](auto& p) { p.resize(40); p[0] = 0x4f; p[2] = 0; p[3] = 40; });
-    edit("total length beyond the buffer", DropReason::bad_ip_header,
-         [](auto& p) { p[2] = 0xff; fix_ipv4_checksum(p); });
-    edit("total length below the header", DropReason::bad_ip_header,
-         [](auto& p) { p[2] = 0; p[3] = 10; fix_ipv4_checksum(p); });
+    edit("IHL 4", DropReason::bad_ip_header, [](auto& p) {
+        p[0] = 0x44;
+        fix_ipv4_checksum(p);
+    });
+    edit("IHL 15 beyond the packet", DropReason::bad_ip_header, [](auto& p) {
+        p.resize(40);
+        p[0] = 0x4f;
+        p[2] = 0;
+        p[3] = 40;
+    });
+    edit("total length beyond the buffer", DropReason::bad_ip_header, [](auto& p) {
+        p[2] = 0xff;
+        fix_ipv4_checksum(p);
+    });
+    edit("total length below the header", DropReason::bad_ip_header, [](auto& p) {
+        p[2] = 0;
+        p[3] = 10;
+        fix_ipv4_checksum(p);
+    });
     edit("bad header checksum", DropReason::bad_ip_header, [](auto& p) { p[10] ^= 1; });
-    edit("more fragments", DropReason::ip_fragment,
-         [](auto& p) { p[6] |= 0x20; fix_ipv4_checksum(p); });
-    edit("fragment offset", DropReason::ip_fragment,
-         [](auto& p) { p[7] = 3; fix_ipv4_checksum(p); });
-    edit("not ESP", DropReason::not_esp, [](auto& p) { p[9] = 17; fix_ipv4_checksum(p); });
+    edit("more fragments", DropReason::ip_fragment, [](auto& p) {
+        p[6] |= 0x20;
+        fix_ipv4_checksum(p);
+    });
+    edit("fragment offset", DropReason::ip_fragment, [](auto& p) {
+        p[7] = 3;
+        fix_ipv4_checksum(p);
+    });
+    edit("not ESP", DropReason::not_esp, [](auto& p) {
+        p[9] = 17;
+        fix_ipv4_checksum(p);
+    });
     edit("ESP shorter than header + trailer + ICV", DropReason::too_short, [](auto& p) {
         p.resize(20 + 21);
         p[2] = 0;
@@ -324,8 +349,7 @@ TEST_F(EngineBehaviour, TheNicsChecksumVerdictIsTaken) {
         p[10] ^= 1;
         return p;
     };
-    EXPECT_EQ(inbound_with(esp(s, 1, uplink()), RTE_MBUF_F_RX_IP_CKSUM_BAD),
-              DropReason::bad_ip_header);
+    EXPECT_EQ(inbound_with(esp(s, 1, uplink()), RTE_MBUF_F_RX_IP_CKSUM_BAD), DropReason::bad_ip_header);
     EXPECT_EQ(inbound_with(bad_sum(esp(s, 2, uplink())), 0), DropReason::bad_ip_header);
     EXPECT_EQ(inbound_with(bad_sum(esp(s, 3, uplink())), RTE_MBUF_F_RX_IP_CKSUM_GOOD), kPass);
     EXPECT_EQ(inbound_with(esp(s, 4, uplink()), RTE_MBUF_F_RX_IP_CKSUM_GOOD), kPass);
@@ -342,28 +366,27 @@ TEST_F(EngineBehaviour, AuthenticPacketsWithBadContentsAreRefusedAfterTheIcv) {
     };
     const auto udp = uplink(101);  // 101 + 8 bytes of UDP: one pad byte for alignment
     std::vector<Case> cases = {
-        {"pad length beyond the payload", [](Seal& x) { x.pad_len_field = 250; }, udp,
-         DropReason::bad_trailer},
-        {"pad bytes not 1, 2, 3", [](Seal& x) { x.pad_first_byte = 7; }, udp,
-         DropReason::bad_trailer},
-        {"next header ICMP", [](Seal& x) { x.next_header = 1; }, udp,
-         DropReason::bad_inner_protocol},
+        {"pad length beyond the payload", [](Seal& x) { x.pad_len_field = 250; }, udp, DropReason::bad_trailer},
+        {"pad bytes not 1, 2, 3", [](Seal& x) { x.pad_first_byte = 7; }, udp, DropReason::bad_trailer},
+        {"next header ICMP", [](Seal& x) { x.next_header = 1; }, udp, DropReason::bad_inner_protocol},
         {"next header 59: a dummy packet (RFC 4303 2.6)", [](Seal& x) { x.next_header = 59; }, udp,
          DropReason::dummy_packet},
-        {"UDP shorter than its header", [](Seal& x) { x.next_header = 17; x.pad_len_field = 100; x.extra_pad = 0; },
+        {"UDP shorter than its header",
+         [](Seal& x) {
+             x.next_header = 17;
+             x.pad_len_field = 100;
+             x.extra_pad = 0;
+         },
          udp, DropReason::bad_trailer},
-        {"TCP shorter than its header", [](Seal& x) { x.next_header = 6; }, uplink(4),
-         DropReason::too_short},
+        {"TCP shorter than its header", [](Seal& x) { x.next_header = 6; }, uplink(4), DropReason::too_short},
         {"wrong source port", [](Seal&) {}, make_packet(Flow{kUe4, kPcscf4, 38004, 50718, 17}, 10),
          DropReason::selector_mismatch},
         {"wrong destination port", [](Seal&) {}, make_packet(Flow{kUe4, kPcscf4, 38003, 5060, 17}, 10),
          DropReason::selector_mismatch},
         {"wrong source address", [](Seal&) {},
-         make_packet(Flow{*IpAddr::parse("192.0.2.11"), kPcscf4, 38003, 50718, 17}, 10),
-         DropReason::selector_mismatch},
+         make_packet(Flow{*IpAddr::parse("192.0.2.11"), kPcscf4, 38003, 50718, 17}, 10), DropReason::selector_mismatch},
         {"wrong destination address", [](Seal&) {},
-         make_packet(Flow{kUe4, *IpAddr::parse("198.51.100.2"), 38003, 50718, 17}, 10),
-         DropReason::selector_mismatch},
+         make_packet(Flow{kUe4, *IpAddr::parse("198.51.100.2"), 38003, 50718, 17}, 10), DropReason::selector_mismatch},
         {"IPv6 packet on an IPv4 SA", [](Seal&) {}, make_packet(Flow{kUe6, kPcscf6, 38003, 50718, 17}, 10),
          DropReason::selector_mismatch},
         {"IPv6 from the SA's IPv4 address, v4-mapped", [](Seal&) {},
@@ -477,10 +500,9 @@ TEST_F(EngineBehaviour, OutboundRefusals) {
     EXPECT_EQ(run1(Direction::outbound, short_tcp).reason, DropReason::too_short);
     EXPECT_EQ(run1(Direction::outbound, make_packet(Flow{kPcscf4, kUe4, 50718, 38004, 17}, 10)).reason,
               DropReason::no_outbound_sa);
-    EXPECT_EQ(run1(Direction::outbound,
-                   make_packet(Flow{*IpAddr::parse("198.51.100.9"), kUe4, 50718, 38003, 17}, 10))
-                  .reason,
-              DropReason::selector_mismatch);
+    EXPECT_EQ(
+        run1(Direction::outbound, make_packet(Flow{*IpAddr::parse("198.51.100.9"), kUe4, 50718, 38003, 17}, 10)).reason,
+        DropReason::selector_mismatch);
     // The kernel would not send it, but IPv6 to ::ffff:192.0.2.10 must not take the IPv4 SA.
     EXPECT_EQ(run1(Direction::outbound, make_packet(Flow{kPcscf4, kUe4, 50718, 38003, 17, true}, 10)).reason,
               DropReason::selector_mismatch);
@@ -523,8 +545,8 @@ TEST_F(EngineBehaviour, SequenceNumberNeverWraps) {
         const uint32_t seq = uint32_t(0xffffffe0 + i + 1);
         if (i < 31) {
             ASSERT_TRUE(r[i].ok) << i;
-            EXPECT_EQ((uint32_t(r[i].bytes[24]) << 24 | uint32_t(r[i].bytes[25]) << 16 |
-                       uint32_t(r[i].bytes[26]) << 8 | r[i].bytes[27]),
+            EXPECT_EQ((uint32_t(r[i].bytes[24]) << 24 | uint32_t(r[i].bytes[25]) << 16 | uint32_t(r[i].bytes[26]) << 8 |
+                       r[i].bytes[27]),
                       seq);
         } else {
             ASSERT_FALSE(r[i].ok) << i;
@@ -692,15 +714,18 @@ TEST_F(EngineBehaviour, MutatedPacketsNeverCrashAndAreAllCounted) {
         std::vector<std::vector<uint8_t>> pkts;
         for (int i = 0; i < 500; ++i) {
             const bool v6 = rng() & 1;
-            const auto plain = v6 ? make_packet(Flow{kUe6, kPcscf6, 38003, 50718, 17}, rng() % 300)
-                                  : uplink(rng() % 300);
+            const auto plain =
+                v6 ? make_packet(Flow{kUe6, kPcscf6, 38003, 50718, 17}, rng() % 300) : uplink(rng() % 300);
             auto p = esp(v6 ? s6 : s4, uint32_t(rng() % 5000 + 1), plain);
             switch (rng() % 5) {
-                case 0: p.resize(rng() % (p.size() + 1)); break;                 // truncate
-                case 1: p[rng() % p.size()] = uint8_t(rng()); break;             // one byte
-                case 2: for (auto& b : p) if (rng() % 8 == 0) b = uint8_t(rng()); break;
-                case 3: p.insert(p.end(), rng() % 64, uint8_t(rng())); break;    // trailing junk
-                default: {                                                        // hostile lengths
+                case 0: p.resize(rng() % (p.size() + 1)); break;      // truncate
+                case 1: p[rng() % p.size()] = uint8_t(rng()); break;  // one byte
+                case 2:
+                    for (auto& b : p)
+                        if (rng() % 8 == 0) b = uint8_t(rng());
+                    break;
+                case 3: p.insert(p.end(), rng() % 64, uint8_t(rng())); break;  // trailing junk
+                default: {                                                     // hostile lengths
                     const size_t at = v6 ? 4 : 2;
                     p[at] = uint8_t(rng());
                     p[at + 1] = uint8_t(rng());

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "dataplane/esp/hmac_batch.hpp"
-#include "sa_contract/hmac_key.hpp"
 #include "net/ip_header.hpp"
+#include "sa_contract/hmac_key.hpp"
 
 namespace pcscf::test {
 

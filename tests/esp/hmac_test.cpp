@@ -35,8 +35,7 @@ std::string str(const std::vector<uint8_t>& v) { return {v.begin(), v.end()}; }
 // Cases 6 and 7 use 80-byte keys, which RFC 2104 hashes first; the hashed keys below
 // were computed with Python's hashlib (MD5 / SHA-1 of 80 bytes of 0xaa).
 const std::string kLongKeyData6 = "Test Using Larger Than Block-Size Key - Hash Key First";
-const std::string kLongKeyData7 =
-    "Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data";
+const std::string kLongKeyData7 = "Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data";
 
 std::vector<Rfc2202Case> rfc2202_cases() {
     const auto md5_long = from_hex("8fb6ab01840023ec453ecdec73dc1b66");
@@ -51,8 +50,7 @@ std::vector<Rfc2202Case> rfc2202_cases() {
         {md5, md5_long, kLongKeyData6, "6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd"},
         {md5, md5_long, kLongKeyData7, "6f630fad67cda0ee1fb1f562db3aa53e"},
         {sha1, fill(0x0b, 20), "Hi There", "b617318655057264e28bc0b6fb378c8ef146be00"},
-        {sha1, text("Jefe"), "what do ya want for nothing?",
-         "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"},
+        {sha1, text("Jefe"), "what do ya want for nothing?", "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"},
         {sha1, fill(0xaa, 20), str(fill(0xdd, 50)), "125d7342b9ac11cd91a39af48aa17b4f63f175d3"},
         {sha1, ascending(25), str(fill(0xcd, 50)), "4c9007f4026250c6bc8414f9bf50c86c2d7235da"},
         {sha1, fill(0x0c, 20), "Test With Truncation", "4c1a03424b55e07fe7f27be1d58bb9324a9a5a04"},
@@ -104,8 +102,7 @@ TEST_F(HmacTest, FullBatchMatchesOneAtATime) {
         const auto key = *hmac_states(mgr->get(), alg, fill(0x42, key_len(alg)));
         HmacBatch all(mgr->get());
         std::vector<std::array<uint8_t, 12>> many(HmacBatch::kMax), one(HmacBatch::kMax);
-        for (uint32_t i = 0; i < HmacBatch::kMax; ++i)
-            all.add(alg, key, data.data() + i, 30 * i + 1, many[i].data());
+        for (uint32_t i = 0; i < HmacBatch::kMax; ++i) all.add(alg, key, data.data() + i, 30 * i + 1, many[i].data());
         EXPECT_TRUE(all.full());
         all.run();
         for (uint32_t i = 0; i < HmacBatch::kMax; ++i) {

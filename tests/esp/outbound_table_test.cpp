@@ -201,9 +201,7 @@ TEST(OutboundTable, RandomOperationsAgreeWithAMap) {
     std::mt19937_64 rng(11);
     std::vector<OutboundKey> keys;
     for (uint32_t i = 0; i < kKeys; ++i) keys.push_back(i % 2 ? v6_key(rng) : v4_key(i * 7919));
-    auto less = [](const OutboundKey& x, const OutboundKey& y) {
-        return std::memcmp(&x, &y, kOutboundKeyLen) < 0;
-    };
+    auto less = [](const OutboundKey& x, const OutboundKey& y) { return std::memcmp(&x, &y, kOutboundKeyLen) < 0; };
     std::map<OutboundKey, int32_t, decltype(less)> model(less);
     for (uint32_t step = 0; step < 60'000; ++step) {
         const OutboundKey& k = keys[rng() % kKeys];

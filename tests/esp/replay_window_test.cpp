@@ -112,8 +112,7 @@ TEST_P(ReplayWindowSizes, MatchesTheModelOnRandomTraffic) {
     EXPECT_GT(refused, 4000);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, ReplayWindowSizes,
-                         ::testing::Values(64u, 65u, 128u, 1000u, 1024u, 4096u, 65536u));
+INSTANTIATE_TEST_SUITE_P(Sizes, ReplayWindowSizes, ::testing::Values(64u, 65u, 128u, 1000u, 1024u, 4096u, 65536u));
 
 TEST(ReplayWindow, SizeLimits) {
     EXPECT_FALSE(ReplayWindow::valid_size(0));

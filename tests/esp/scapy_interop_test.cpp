@@ -6,8 +6,8 @@
 
 #include "net/ip_header.hpp"
 #include "tests/common/hex.hpp"
-#include "tests/esp/engine_fixture.hpp"
 #include "tests/common/vector_file.hpp"
+#include "tests/esp/engine_fixture.hpp"
 
 #ifndef PCSCF_VECTOR_DIR
 #error "PCSCF_VECTOR_DIR must name tests/esp/vectors"

@@ -47,7 +47,9 @@ std::vector<Input> corpus() {
 
 int run(const Input& input) {
     static const char* last = std::getenv("PCSCF_FUZZ_LAST");
-    if (last != nullptr) std::ofstream(last, std::ios::binary).write(reinterpret_cast<const char*>(input.data()), std::streamsize(input.size()));
+    if (last != nullptr)
+        std::ofstream(last, std::ios::binary)
+            .write(reinterpret_cast<const char*>(input.data()), std::streamsize(input.size()));
     return LLVMFuzzerTestOneInput(input.data(), input.size());
 }
 

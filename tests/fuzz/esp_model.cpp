@@ -83,8 +83,7 @@ bool ReplayModel::accept(uint32_t seq) {
 }
 
 EspModel::EspModel(uint32_t window, std::vector<ModelSa> sas) : sas_(std::move(sas)) {
-    for (size_t i = 0; i < sas_.size(); ++i)
-        state_.push_back({ReplayModel(window), ReplayModel(window)});
+    for (size_t i = 0; i < sas_.size(); ++i) state_.push_back({ReplayModel(window), ReplayModel(window)});
 }
 
 void EspModel::start_chunk() {
@@ -156,9 +155,8 @@ Verdict EspModel::judge(const ModelPacket& p) {
     const IpAddr src = h.version == 4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8);
     const IpAddr dst = h.version == 4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24);
     // The address family too: an IPv6 packet from a v4-mapped address is no IPv4 SA's.
-    if ((h.version == 4) != sa.ue.is_v4() || src != sa.ue ||
-        (!sa.pcscf.is_unspecified() && dst != sa.pcscf) || (sa.ue_port != 0 && be16(l4) != sa.ue_port) ||
-        (sa.pcscf_port != 0 && be16(l4 + 2) != sa.pcscf_port))
+    if ((h.version == 4) != sa.ue.is_v4() || src != sa.ue || (!sa.pcscf.is_unspecified() && dst != sa.pcscf) ||
+        (sa.ue_port != 0 && be16(l4) != sa.ue_port) || (sa.pcscf_port != 0 && be16(l4 + 2) != sa.pcscf_port))
         return drop(DropReason::selector_mismatch);
     return v;
 }

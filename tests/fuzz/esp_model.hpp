@@ -17,8 +17,8 @@ namespace pcscf::fuzz {
 struct ModelSa {
     esp::Alg alg = esp::Alg::hmac_sha1_96;
     uint32_t spi = 0;
-    std::vector<uint8_t> key;  // raw, key_len(alg) bytes
-    net::IpAddr ue, pcscf;     // pcscf unspecified: any
+    std::vector<uint8_t> key;              // raw, key_len(alg) bytes
+    net::IpAddr ue, pcscf;                 // pcscf unspecified: any
     uint16_t ue_port = 0, pcscf_port = 0;  // 0: any
     uint64_t cookie = 0;
 };
@@ -41,13 +41,13 @@ private:
 struct ModelPacket {
     std::vector<uint8_t> frame;  // l2_len bytes of link header, then the IP packet
     uint16_t l2_len = 0;
-    uint64_t rx_cksum = 0;       // the NIC's IPv4 checksum verdict (RTE_MBUF_F_RX_IP_CKSUM_*)
-    bool chained = false;        // held in two segments
+    uint64_t rx_cksum = 0;  // the NIC's IPv4 checksum verdict (RTE_MBUF_F_RX_IP_CKSUM_*)
+    bool chained = false;   // held in two segments
 };
 
 struct Verdict {
     net::DropReason reason = net::kPass;
-    int sa = -1;                  // index of the SA the packet counted against
+    int sa = -1;  // index of the SA the packet counted against
     uint32_t seq = 0;
     uint32_t esp_bytes = 0;       // the ESP packet's IP length (the SA's byte counter)
     std::vector<uint8_t> output;  // the decapsulated frame, when it verified

@@ -34,7 +34,7 @@ using namespace esp;
 using namespace net;
 
 constexpr uint32_t kWindows[] = {64, 100, 2048};  // inline bitmap, odd size, large
-constexpr uint32_t kMaxBurst = 80;                 // more than one engine chunk
+constexpr uint32_t kMaxBurst = 80;                // more than one engine chunk
 constexpr size_t kMaxPackets = 400;
 constexpr uint16_t kEthLen = 14;
 
@@ -76,7 +76,7 @@ std::vector<ModelSa> make_sas(uint8_t key_seed) {
     std::vector<ModelSa> out;
     for (size_t i = 0; i < std::size(kSas); ++i) {
         const SaTemplate& t = kSas[i];
-        ModelSa sa{t.alg, t.spi, {}, *net::IpAddr::parse(t.ue), *net::IpAddr::parse(t.pcscf),
+        ModelSa sa{t.alg,     t.spi,        {},           *net::IpAddr::parse(t.ue), *net::IpAddr::parse(t.pcscf),
                    t.ue_port, t.pcscf_port, t.spi * 10ull};
         for (uint32_t j = 0; j < key_len(t.alg); ++j) sa.key.push_back(uint8_t(key_seed * 37 + i * 101 + j * 13));
         out.push_back(sa);
@@ -114,11 +114,12 @@ uint32_t choose_seq(FuzzInput& in, Cursor& c, uint32_t window) {
     const uint32_t k = in.u8();
     uint32_t seq = 0;
     switch (mode % 8) {
-        case 0: case 1: seq = c.high + 1; break;
+        case 0:
+        case 1: seq = c.high + 1; break;
         case 2: seq = c.high + 1 + k; break;
         case 3: seq = c.high - k * (mode & 8 ? 16 : 1); break;  // inside or left of the window
-        case 4: seq = c.high - window + k % 3; break;          // the window's left edge
-        case 5: seq = c.last; break;                           // a duplicate
+        case 4: seq = c.high - window + k % 3; break;           // the window's left edge
+        case 5: seq = c.last; break;                            // a duplicate
         case 6: seq = mode & 8 ? 0 : in.u32(); break;
         default: seq = 0xffffffffu - k; break;
     }
@@ -191,8 +192,10 @@ ModelPacket next_packet(FuzzInput& in, Engine& e, const std::vector<ModelSa>& sa
     std::vector<uint8_t> plain;
     if (shape & 0x10) {  // the other address family
         if (sa.ue.is_v4()) plain = v4_mapped_ipv6(flow, payload_len);
-        else plain = test::make_packet({*net::IpAddr::parse("192.0.2.10"), *net::IpAddr::parse("198.51.100.1"),
-                                        flow.sport, flow.dport, flow.proto}, payload_len);
+        else
+            plain = test::make_packet({*net::IpAddr::parse("192.0.2.10"), *net::IpAddr::parse("198.51.100.1"),
+                                       flow.sport, flow.dport, flow.proto},
+                                      payload_len);
     } else {
         plain = test::make_packet(flow, payload_len);
     }
@@ -243,8 +246,8 @@ rte_mbuf* to_mbuf(const ModelPacket& p) {
 }
 
 [[noreturn]] void disagree(size_t i, const ModelPacket& p, const Verdict& want, net::DropReason got) {
-    std::fprintf(stderr, "packet %zu (l2 %u, %zu bytes) %s\n  model: %s\n  engine: %s\n", i,
-                 unsigned(p.l2_len), p.frame.size(), test::to_hex(p.frame).c_str(),
+    std::fprintf(stderr, "packet %zu (l2 %u, %zu bytes) %s\n  model: %s\n  engine: %s\n", i, unsigned(p.l2_len),
+                 p.frame.size(), test::to_hex(p.frame).c_str(),
                  want.reason == net::kPass ? "pass" : std::string(name(want.reason)).c_str(),
                  got == net::kPass ? "pass" : std::string(name(got)).c_str());
     require(false, "engine and model disagree on a packet");
@@ -289,7 +292,8 @@ void run_burst(Engine& e, EspModel& model, const std::vector<ModelPacket>& burst
         if (got[i] != v.reason) disagree(i, burst[i], v, got[i]);
         if (v.reason == net::kPass) {
             const auto bytes = test::bytes_of(out[i]);
-            require(out[i]->nb_segs == 1 && same_output(bytes, v, l2_len), "decapsulated packet differs from the model's");
+            require(out[i]->nb_segs == 1 && same_output(bytes, v, l2_len),
+                    "decapsulated packet differs from the model's");
             ++packets_want;
             bytes_want += bytes.size();
         } else {

@@ -36,8 +36,8 @@ constexpr size_t kMaxFrames = 200;
 rte_mempool* big_pool() {
     static rte_mempool* p = [] {
         start_eal();
-        rte_mempool* pool = rte_pktmbuf_pool_create("fuzz_frag_big", 63, 0, 0,
-                                                    9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
+        rte_mempool* pool =
+            rte_pktmbuf_pool_create("fuzz_frag_big", 63, 0, 0, 9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
         require(pool != nullptr, "big buffer pool");
         return pool;
     }();
@@ -55,9 +55,7 @@ struct Datagram {
     bool dont_fragment = false;
 };
 
-uint8_t byte_at(const Datagram& d, uint32_t offset) {
-    return uint8_t((offset * 131u + d.seed * 7u) ^ (offset >> 8));
-}
+uint8_t byte_at(const Datagram& d, uint32_t offset) { return uint8_t((offset * 131u + d.seed * 7u) ^ (offset >> 8)); }
 
 Datagram next_datagram(FuzzInput& in) {
     Datagram d;
@@ -82,9 +80,9 @@ std::vector<uint8_t> fragment(const Datagram& d, uint32_t offset, uint32_t len, 
         p[0] = uint8_t(0x40 | p.size() / 4);
         p[8] = 64;
         p[9] = d.proto;
-        p[12] = 192, p[13] = 0, p[14] = 2, p[15] = 10;     // 192.0.2.10
+        p[12] = 192, p[13] = 0, p[14] = 2, p[15] = 10;    // 192.0.2.10
         p[16] = 198, p[17] = 51, p[18] = 100, p[19] = 1;  // 198.51.100.1
-        if (options) p[20] = p[21] = p[22] = 1;            // NOP NOP NOP EOL
+        if (options) p[20] = p[21] = p[22] = 1;           // NOP NOP NOP EOL
         put16(p.data() + 4, d.id);
         put16(p.data() + 6, (offset / 8 & 0x1fff) | (more ? 0x2000 : 0) | (d.dont_fragment ? 0x4000 : 0));
         put16(p.data() + 2, uint32_t(p.size()) + len);
@@ -93,7 +91,7 @@ std::vector<uint8_t> fragment(const Datagram& d, uint32_t offset, uint32_t len, 
         p[0] = 0x60;
         p[6] = 44;
         p[7] = 64;
-        p[8] = 0x20, p[9] = 0x01, p[10] = 0x0d, p[11] = 0xb8, p[23] = 0x10;  // 2001:db8::10
+        p[8] = 0x20, p[9] = 0x01, p[10] = 0x0d, p[11] = 0xb8, p[23] = 0x10;    // 2001:db8::10
         p[24] = 0x20, p[25] = 0x01, p[26] = 0x0d, p[27] = 0xb8, p[39] = 0x01;  // 2001:db8::1
         p[40] = d.proto;
         put16(p.data() + 42, (offset & 0xfff8) | (more ? 1 : 0));
@@ -130,8 +128,8 @@ struct Run {
         if (whole == nullptr) return;
         const auto bytes = test::bytes_of(whole);
         const uint16_t out_l2 = whole->l2_len;
-        const bool shape_ok = whole->nb_segs == 1 && whole->pkt_len == whole->data_len &&
-                              whole->pkt_len > out_l2 && whole->pkt_len - out_l2 <= cfg.max_datagram;
+        const bool shape_ok = whole->nb_segs == 1 && whole->pkt_len == whole->data_len && whole->pkt_len > out_l2 &&
+                              whole->pkt_len - out_l2 <= cfg.max_datagram;
         rte_pktmbuf_free(whole);
         require(shape_ok, "reassembled datagram not one segment, or over the limit");
         const std::string why = model.check(bytes, out_l2);
@@ -154,11 +152,11 @@ void play(FuzzInput& in, Run& run) {
         const uint8_t op = in.u8();
         const Datagram& d = datagrams[(op >> 4) % 4];
         const uint16_t l2_len = op & 8 ? 0 : test::kEth;
-        auto send = [&](const std::vector<uint8_t>& ip) {
-            run.add(l2_len ? test::eth_frame(ip) : ip, l2_len);
-        };
+        auto send = [&](const std::vector<uint8_t>& ip) { run.add(l2_len ? test::eth_frame(ip) : ip, l2_len); };
         switch (op % 8) {
-            case 0: case 1: case 2: {  // the whole datagram in up to 9 pieces, in the order given
+            case 0:
+            case 1:
+            case 2: {  // the whole datagram in up to 9 pieces, in the order given
                 const uint32_t pieces = 2 + in.below(8);
                 const uint32_t unit = std::max<uint32_t>(8, (d.len / pieces + 7) / 8 * 8);
                 std::vector<std::vector<uint8_t>> frags;
@@ -168,7 +166,8 @@ void play(FuzzInput& in, Run& run) {
                 for (const auto& f : frags) send(f);
                 break;
             }
-            case 3: case 4: {  // one fragment, any offset, length and flag; maybe bytes that disagree
+            case 3:
+            case 4: {  // one fragment, any offset, length and flag; maybe bytes that disagree
                 const uint32_t offset = in.u16() & 0xfff8;
                 const uint32_t len = in.u16() % 1600;
                 const uint8_t flags = in.u8();

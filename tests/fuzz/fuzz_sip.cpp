@@ -15,14 +15,11 @@ namespace {
 
 using namespace pcscf::sip;
 
-void require(bool property)
-{
-    if (!property)
-        __builtin_trap();
+void require(bool property) {
+    if (!property) __builtin_trap();
 }
 
-void read_everything(const Message& m)
-{
+void read_everything(const Message& m) {
     (void)validate(m);
     (void)vias(m);
     (void)top_via(m);
@@ -33,13 +30,12 @@ void read_everything(const Message& m)
     (void)expires(m);
     (void)max_forwards(m);
     (void)contacts(m);
-    for (const auto kind : {HeaderKind::route, HeaderKind::record_route, HeaderKind::path,
-                            HeaderKind::service_route, HeaderKind::p_associated_uri})
+    for (const auto kind : {HeaderKind::route, HeaderKind::record_route, HeaderKind::path, HeaderKind::service_route,
+                            HeaderKind::p_associated_uri})
         (void)name_addrs(m, kind);
     for (const auto kind : {HeaderKind::require, HeaderKind::proxy_require, HeaderKind::supported})
         (void)option_tags(m, kind);
-    for (const auto kind : {HeaderKind::security_client, HeaderKind::security_server,
-                            HeaderKind::security_verify}) {
+    for (const auto kind : {HeaderKind::security_client, HeaderKind::security_server, HeaderKind::security_verify}) {
         auto list = security_mechanisms(m, kind);
         if (list) {
             auto back = parse_security_list(format_mechanisms(*list));
@@ -51,8 +47,7 @@ void read_everything(const Message& m)
     (void)parse_uri(m.request_uri());
 }
 
-void write_and_reparse(const Message& m)
-{
+void write_and_reparse(const Message& m) {
     const auto unchanged = MessageWriter(m).write();
     auto again = parse_message(unchanged, Framing::stream);
     require(again.has_value());
@@ -87,8 +82,7 @@ void write_and_reparse(const Message& m)
     }
 }
 
-void parse_values(std::string_view s)
-{
+void parse_values(std::string_view s) {
     s = s.substr(0, 2048);  // value parsers see one header value, not whole datagrams
     (void)parse_uri(s);
     (void)parse_name_addr(s);
@@ -105,16 +99,14 @@ void parse_values(std::string_view s)
     }
 }
 
-void frame_stream(std::string_view s)
-{
+void frame_stream(std::string_view s) {
     StreamFramer framer(4096);
     std::size_t at = 0;
     std::size_t step = s.empty() ? 1 : static_cast<unsigned char>(s[0]) % 64 + 1;
     for (int rounds = 0; rounds < 100000; ++rounds) {
         at += framer.feed(s.substr(at, step));
         auto frame = framer.next();
-        if (!frame)
-            return;
+        if (!frame) return;
         if (frame->kind == FrameKind::message) {
             require(frame->bytes.size() <= 4096);
             if (auto m = parse_message(frame->bytes, Framing::stream))
@@ -127,8 +119,7 @@ void frame_stream(std::string_view s)
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
-{
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     if (auto m = parse_message(input, Framing::datagram)) {
         read_everything(*m);

@@ -58,14 +58,21 @@ void frame_crlfs(Stream& s, bool at_end) {
 }
 
 constexpr const char* kStartLines[] = {
-    "REGISTER sip:ims.example.com SIP/2.0", "SIP/2.0 200 OK", "INVITE sip:bob@example.com SIP/2.0",
-    "SIP/2.0 401 Unauthorized", "OPTIONS sip:[2001:db8::1]:5060 SIP/2.0",
+    "REGISTER sip:ims.example.com SIP/2.0",   "SIP/2.0 200 OK",
+    "INVITE sip:bob@example.com SIP/2.0",     "SIP/2.0 401 Unauthorized",
+    "OPTIONS sip:[2001:db8::1]:5060 SIP/2.0",
 };
 constexpr const char* kHeaders[] = {
-    "Via: SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK776", "From: <sip:alice@example.com>;tag=1",
-    "To: <sip:alice@example.com>", "Call-ID: a84b4c76e66710", "CSeq: 1 REGISTER", "Max-Forwards: 70",
-    "v: SIP/2.0/TCP [2001:db8::10]:5062;branch=z9hG4bKx", "Security-Client: ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4",
-    "Subject: a\r\n folded line", "X-Empty:",
+    "Via: SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK776",
+    "From: <sip:alice@example.com>;tag=1",
+    "To: <sip:alice@example.com>",
+    "Call-ID: a84b4c76e66710",
+    "CSeq: 1 REGISTER",
+    "Max-Forwards: 70",
+    "v: SIP/2.0/TCP [2001:db8::10]:5062;branch=z9hG4bKx",
+    "Security-Client: ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4",
+    "Subject: a\r\n folded line",
+    "X-Empty:",
 };
 
 void add_message(FuzzInput& in, Stream& s, size_t max_message) {
@@ -79,9 +86,9 @@ void add_message(FuzzInput& in, Stream& s, size_t max_message) {
     const std::string body(body_bytes.begin(), body_bytes.end());
     size_t declared = body.size();
     const uint8_t fault = in.u8() % 16;
-    if (fault == 1) declared += 1 + in.below(16);  // a body shorter than declared: waits
+    if (fault == 1) declared += 1 + in.below(16);                              // a body shorter than declared: waits
     if (fault == 2) declared -= std::min<size_t>(declared, 1 + in.below(16));  // longer
-    if (fault != 3)                                                              // 3: none at all
+    if (fault != 3)                                                            // 3: none at all
         m += std::string(shape & 0x80 ? "l:" : "Content-Length:") + std::string(shape >> 5 & 3, ' ') +
              std::to_string(declared) + "\r\n";
     if (fault == 4) m += "Content-Length: 0\r\n";  // twice
@@ -101,8 +108,15 @@ Stream make_stream(FuzzInput& in, size_t max_message) {
     while (!in.empty() && s.bytes.size() < 16 * max_message) {
         const uint8_t op = in.u8();
         switch (op % 8) {
-            case 0: case 1: case 2: case 3: add_message(in, s, max_message); break;
-            case 4: case 5: s.bytes += "\r\n"; ++s.crlfs; break;  // keep-alives (pairs are pings)
+            case 0:
+            case 1:
+            case 2:
+            case 3: add_message(in, s, max_message); break;
+            case 4:
+            case 5:
+                s.bytes += "\r\n";
+                ++s.crlfs;
+                break;  // keep-alives (pairs are pings)
             default: {  // raw bytes
                 const auto raw = in.bytes(in.u8());
                 s.bytes.append(raw.begin(), raw.end());

@@ -82,8 +82,7 @@ std::string ReassemblyModel::check(std::span<const uint8_t> frame, uint16_t l2_l
     return why;
 }
 
-std::string ReassemblyModel::check_against(const Datagram& d, std::span<const uint8_t> frame,
-                                           uint16_t l2_len) const {
+std::string ReassemblyModel::check_against(const Datagram& d, std::span<const uint8_t> frame, uint16_t l2_len) const {
     const uint8_t* ip = frame.data() + l2_len;
     const auto size = uint32_t(frame.size() - l2_len);
     const bool v4 = ip[0] >> 4 == 4;

@@ -39,11 +39,10 @@ private:
     static constexpr int16_t kUnseen = -1, kConflict = 256;
     struct Datagram {
         std::vector<Fragment> fragments;
-        std::vector<int16_t> bytes;  // by payload offset: a byte, kUnseen or kConflict
+        std::vector<int16_t> bytes;                            // by payload offset: a byte, kUnseen or kConflict
         std::map<uint32_t, std::vector<uint8_t>> conflicting;  // offset: every byte seen there
     };
-    std::string check_against(const Datagram& d, std::span<const uint8_t> frame,
-                              uint16_t l2_len) const;
+    std::string check_against(const Datagram& d, std::span<const uint8_t> frame, uint16_t l2_len) const;
 
     std::map<Key, Datagram> datagrams_;
 };

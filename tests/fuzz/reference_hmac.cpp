@@ -13,8 +13,7 @@ std::array<uint8_t, esp::kIcvLen> reference_icv(esp::Alg alg, std::span<const ui
     const EVP_MD* md = alg == esp::Alg::hmac_md5_96 ? EVP_md5() : EVP_sha1();
     uint8_t full[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (HMAC(md, key.data(), int(key.size()), data.data(), data.size(), full, &len) == nullptr ||
-        len < esp::kIcvLen)
+    if (HMAC(md, key.data(), int(key.size()), data.data(), data.size(), full, &len) == nullptr || len < esp::kIcvLen)
         std::abort();
     std::array<uint8_t, esp::kIcvLen> icv;
     std::copy_n(full, icv.size(), icv.begin());

@@ -31,8 +31,7 @@ rte_mempool* indirect_pool() {
     return p;
 }
 rte_mempool* big_pool() {
-    static rte_mempool* p =
-        rte_pktmbuf_pool_create("frag_big2", 15, 0, 0, 9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
+    static rte_mempool* p = rte_pktmbuf_pool_create("frag_big2", 15, 0, 0, 9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
     return p;
 }
 
@@ -168,13 +167,9 @@ TEST_F(FragmenterTest, Ipv6WithExtensionHeadersIsRefused) {
 TEST_F(FragmenterTest, TooFewOutputSlotsRefusesAndFreesEverything) {
     rte_mbuf* out[2];
     DropReason why{};
-    EXPECT_EQ(frag.fragment(make_mbuf(eth_frame(whole_of("ipv4_esp_4000_in_order"))), kEth, 1400,
-                            out, why),
-              0u);
+    EXPECT_EQ(frag.fragment(make_mbuf(eth_frame(whole_of("ipv4_esp_4000_in_order"))), kEth, 1400, out, why), 0u);
     EXPECT_EQ(why, DropReason::unsplittable);
-    EXPECT_EQ(frag.fragment(make_mbuf(eth_frame(whole_of("ipv6_esp_4000_in_order"))), kEth, 1280,
-                            out, why),
-              0u);
+    EXPECT_EQ(frag.fragment(make_mbuf(eth_frame(whole_of("ipv6_esp_4000_in_order"))), kEth, 1280, out, why), 0u);
     EXPECT_EQ(why, DropReason::unsplittable);
 }
 

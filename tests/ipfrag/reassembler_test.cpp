@@ -17,9 +17,9 @@
 namespace pcscf::test {
 namespace {
 
-using net::DropReason;
 using ipfrag::Reassembler;
 using ipfrag::ReassemblyConfig;
+using net::DropReason;
 
 const std::vector<Vector>& vectors() {
     static const auto v = read_vectors(PCSCF_FRAG_VECTORS);
@@ -27,8 +27,7 @@ const std::vector<Vector>& vectors() {
 }
 
 rte_mempool* big_pool() {
-    static rte_mempool* p =
-        rte_pktmbuf_pool_create("frag_big", 63, 0, 0, 9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
+    static rte_mempool* p = rte_pktmbuf_pool_create("frag_big", 63, 0, 0, 9216 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
     return p;
 }
 
@@ -167,8 +166,7 @@ TEST_F(ReassemblerTest, MalformedFragmentsAreCountedNeverCrash) {
     v6_not_first_ext[6] = 0;  // a hop-by-hop header where the fragment header is
     auto not_ip = v4;
     not_ip[0] = 0x75;
-    for (const auto* p : {&truncated, &long_total, &short_ihl, &v6_payload_beyond,
-                          &v6_not_first_ext, &not_ip})
+    for (const auto* p : {&truncated, &long_total, &short_ihl, &v6_payload_beyond, &v6_not_first_ext, &not_ip})
         EXPECT_EQ(add(*p), nullptr);
     EXPECT_EQ(drops[DropReason::fragment_invalid], 6u);
 }

@@ -29,7 +29,7 @@ TEST_F(WorkerFrames, APlainPacketThatFitsIsPassedAndCountedOnce) {
 // unsplittable, not counted as passed, not as a shortage of buffers.
 TEST_F(WorkerFrames, APacketTooBigToSplitIsCountedOnlyAsUnsplittable) {
     auto ip = test::make_packet({ue6, p6, 40000, 5060}, cfg_.tap_mtu - 40 - 8);  // fits without the option
-    const uint8_t dest_options[8] = {17, 0, 1, 4, 0, 0, 0, 0};  // next UDP, PadN
+    const uint8_t dest_options[8] = {17, 0, 1, 4, 0, 0, 0, 0};                   // next UDP, PadN
     ip.insert(ip.begin() + 40, dest_options, dest_options + 8);
     ip[6] = 60;
     const uint32_t payload = uint32_t(ip.size()) - 40;

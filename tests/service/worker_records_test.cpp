@@ -50,7 +50,7 @@ TEST_F(WorkerRecords, ABacklogIsTakenAtOnceAndANewRecordWaitsForTheInterval) {
 
 TEST_F(WorkerRecords, WithNoIntervalEveryPollLooks) {
     make_worker(0);
-    polls(3);  // finds the ring empty
+    polls(3);                                       // finds the ring empty
     EXPECT_EQ(worker_->stats().record_cycles, 0u);  // nothing found costs nothing counted
     send_add(0);
     worker_->poll();

@@ -27,15 +27,14 @@ protected:
     void make_worker(uint32_t record_interval_us, RingSizes sizes = {}) {
         static int serial = 0;
         const std::string tag = std::to_string(serial++);
-        pool_ = rte_pktmbuf_pool_create(("wr_pkt" + tag).c_str(), 255, 0, 0,
-                                        RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+        pool_ = rte_pktmbuf_pool_create(("wr_pkt" + tag).c_str(), 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
         ASSERT_NE(pool_, nullptr) << rte_strerror(rte_errno);
         for (const char* side : {"access", "tap"}) {
             const std::string name = "wr_" + tag + side;
             rte_ring* r[2];
             for (int k = 0; k < 2; ++k) {
-                r[k] = rte_ring_create((name + char('0' + k)).c_str(), 64, SOCKET_ID_ANY,
-                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+                r[k] =
+                    rte_ring_create((name + char('0' + k)).c_str(), 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
                 ASSERT_NE(r[k], nullptr) << rte_strerror(rte_errno);
                 port_rings_.push_back(r[k]);
             }

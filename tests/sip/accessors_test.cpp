@@ -11,8 +11,7 @@ namespace {
 
 using test::crlf;
 
-const Message& parse(std::string text, Framing framing = Framing::datagram)
-{
+const Message& parse(std::string text, Framing framing = Framing::datagram) {
     return test::parsed(std::move(text), framing);
 }
 
@@ -37,20 +36,17 @@ const std::string base =
     "Authorization: Digest username=\"u\", realm=\"r\", nonce=\"\", uri=\"sip:r\", response=\"\"\n"
     "Content-Length: 0\n";
 
-std::string with(std::string_view extra_headers, std::string_view drop = "")
-{
+std::string with(std::string_view extra_headers, std::string_view drop = "") {
     std::string text = base;
     if (!drop.empty()) {
         const auto at = text.find(std::string(drop) + ":");
         text.erase(at, text.find('\n', at) + 1 - at);
     }
-    if (!extra_headers.empty())
-        text += std::string(extra_headers) + "\n";
+    if (!extra_headers.empty()) text += std::string(extra_headers) + "\n";
     return crlf(text + "\n");
 }
 
-TEST(Accessors, ReadTheTypedValues)
-{
+TEST(Accessors, ReadTheTypedValues) {
     const auto text = with("");
     const auto m = parse(text);
     auto all = vias(m);
@@ -79,8 +75,7 @@ TEST(Accessors, ReadTheTypedValues)
     EXPECT_TRUE(validate(m)) << validate(m).error().message;
 }
 
-TEST(Accessors, AbsentOptionalHeaders)
-{
+TEST(Accessors, AbsentOptionalHeaders) {
     const auto text = with("", "Expires");
     const auto m = parse(text);
     EXPECT_EQ(expires(m).value(), std::nullopt);
@@ -93,8 +88,7 @@ TEST(Accessors, AbsentOptionalHeaders)
     EXPECT_TRUE(none->contacts.empty());
 }
 
-TEST(Accessors, ErrorsSayLineAndHeader)
-{
+TEST(Accessors, ErrorsSayLineAndHeader) {
     struct Case {
         std::string extra;
         std::string drop;
@@ -112,22 +106,27 @@ TEST(Accessors, ErrorsSayLineAndHeader)
         {"Expires: 1", "", "'Expires' appears 2 times"},
         {"Max-Forwards: 1", "", "'Max-Forwards' appears 2 times"},
         {"Contact: *", "", "line 20: header 'Contact': 'Contact: *' must be the only Contact"},
-        {"Route: sip:p4.example.com", "", "line 20: header 'Route': address 'sip:p4.example.com' must be enclosed in <>"},
+        {"Route: sip:p4.example.com", "",
+         "line 20: header 'Route': address 'sip:p4.example.com' must be enclosed in <>"},
         {"Require: a b", "", "line 20: header 'Require': option tag 'a b' is not a token"},
-        {"Security-Client: ipsec-3gpp;alg=x", "", "line 20: header 'Security-Client': ipsec-3gpp mechanism has no spi-c"},
+        {"Security-Client: ipsec-3gpp;alg=x", "",
+         "line 20: header 'Security-Client': ipsec-3gpp mechanism has no spi-c"},
         {"Security-Client: digest, ipsec-3gpp;alg=hmac-md5-96;spi-c=0;spi-s=2;port-c=3;port-s=4", "",
          "line 20: header 'Security-Client': mechanism 2: ipsec-3gpp spi-c is 0, a reserved SPI"},
-        {"Authorization: Digest", "", "line 20: header 'Authorization': authentication scheme 'Digest' has no parameters"},
+        {"Authorization: Digest", "",
+         "line 20: header 'Authorization': authentication scheme 'Digest' has no parameters"},
     };
     for (const auto& c : cases) {
         const auto text = with(c.extra, c.drop);
         const auto m = parse(text);
         if (c.extra.starts_with("Security")) {
-            EXPECT_TRUE(test::fails_with(security_mechanisms(m, HeaderKind::security_client), c.message)) << c.extra << " / without " << c.drop;
+            EXPECT_TRUE(test::fails_with(security_mechanisms(m, HeaderKind::security_client), c.message))
+                << c.extra << " / without " << c.drop;
             continue;
         }
         if (c.extra.starts_with("Authorization")) {
-            EXPECT_TRUE(test::fails_with(auth_values(m, HeaderKind::authorization), c.message)) << c.extra << " / without " << c.drop;
+            EXPECT_TRUE(test::fails_with(auth_values(m, HeaderKind::authorization), c.message))
+                << c.extra << " / without " << c.drop;
             continue;
         }
         if (c.drop == "Via") {
@@ -140,20 +139,20 @@ TEST(Accessors, ErrorsSayLineAndHeader)
     }
 }
 
-TEST(Accessors, NoViaAtAll)
-{
+TEST(Accessors, NoViaAtAll) {
     const auto m = parse(crlf("OPTIONS sip:a@b SIP/2.0\nl: 0\n\n"));
     EXPECT_EQ(vias(m).error().message, "missing 'Via' header");
     EXPECT_EQ(top_via(m).error().message, "missing 'Via' header");
     EXPECT_FALSE(name_addrs(m, HeaderKind::contact));  // not a <URI> list kind
 }
 
-TEST(Accessors, ValidateChecksRequestSpecifics)
-{
+TEST(Accessors, ValidateChecksRequestSpecifics) {
     // a minimal message with this start line and CSeq
     const auto message = [](std::string_view start, std::string_view cseq) -> const Message& {
-        return parse(crlf(std::string(start) + "\nVia: SIP/2.0/UDP h\nFrom: <sip:b@h>;tag=1\nTo: <sip:a@h>;tag=2\n"
-                          "Call-ID: x\nCSeq: " + std::string(cseq) + "\n\n"));
+        return parse(crlf(std::string(start) +
+                          "\nVia: SIP/2.0/UDP h\nFrom: <sip:b@h>;tag=1\nTo: <sip:a@h>;tag=2\n"
+                          "Call-ID: x\nCSeq: " +
+                          std::string(cseq) + "\n\n"));
     };
     EXPECT_EQ(validate(message("OPTIONS sip:a@example.com SIP/2.0", "1 INVITE")).error().message,
               "CSeq method 'INVITE' differs from the request method 'OPTIONS'");

@@ -9,8 +9,7 @@
 namespace pcscf::sip {
 namespace {
 
-TEST(Uri, SipUriParts)
-{
+TEST(Uri, SipUriParts) {
     auto u = parse_uri("sip:alice:secret@[2001:db8::1]:5070;transport=tcp;lr?subject=x&to=y");
     ASSERT_TRUE(u) << u.error().message;
     EXPECT_EQ(u->scheme, UriScheme::sip);
@@ -38,8 +37,7 @@ TEST(Uri, SipUriParts)
     EXPECT_EQ(v4->user, "001010123456789");
 }
 
-TEST(Uri, TelAndOtherSchemes)
-{
+TEST(Uri, TelAndOtherSchemes) {
     auto tel = parse_uri("tel:+1-201-555-0123;phone-context=ims.example.com");
     ASSERT_TRUE(tel) << tel.error().message;
     EXPECT_EQ(tel->scheme, UriScheme::tel);
@@ -54,10 +52,10 @@ TEST(Uri, TelAndOtherSchemes)
     EXPECT_TRUE(parse_uri("soap.beep://192.0.2.103:3002"));
 }
 
-TEST(Uri, UnusualButValidCharacters)
-{
+TEST(Uri, UnusualButValidCharacters) {
     // RFC 4475 3.1.1.2 / 3.1.1.3 / 3.1.1.9: user-unreserved characters, escapes, ';' in user
-    EXPECT_TRUE(parse_uri("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com"));
+    EXPECT_TRUE(parse_uri(
+        "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com"));
     EXPECT_TRUE(parse_uri("sip:sips%3Auser%40example.com@example.net"));
     EXPECT_TRUE(parse_uri("sip:null-%00-null@example.com"));
     auto semi = parse_uri("sip:user;par=u%40example.net@example.com");
@@ -67,8 +65,7 @@ TEST(Uri, UnusualButValidCharacters)
     EXPECT_TRUE(parse_uri("sip:host.example.com."));  // fully qualified, trailing dot
 }
 
-TEST(Uri, MalformedUris)
-{
+TEST(Uri, MalformedUris) {
     const std::pair<std::string_view, std::string_view> bad[] = {
         {"", "has no valid scheme"},
         {"alice@example.com", "has no valid scheme"},
@@ -109,18 +106,15 @@ TEST(Uri, MalformedUris)
     }
 }
 
-TEST(Uri, TooManyParameters)
-{
+TEST(Uri, TooManyParameters) {
     std::string uri = "sip:a@b";
-    for (int i = 0; i < 65; ++i)
-        uri += ";p" + std::to_string(i);
+    for (int i = 0; i < 65; ++i) uri += ";p" + std::to_string(i);
     auto r = parse_uri(uri);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::too_large);
 }
 
-TEST(NameAddr, Forms)
-{
+TEST(NameAddr, Forms) {
     auto quoted = parse_name_addr(R"("Alice \"A\"" <sip:alice@example.com;lr>;tag=abc;expires=600000)");
     ASSERT_TRUE(quoted) << quoted.error().message;
     EXPECT_EQ(quoted->display_name, R"(Alice \"A\")");
@@ -154,8 +148,7 @@ TEST(NameAddr, Forms)
     EXPECT_TRUE(parse_name_addr("<http://www.example.com>;tag=3234233"));
 }
 
-TEST(NameAddr, MalformedAddresses)
-{
+TEST(NameAddr, MalformedAddresses) {
     const std::pair<std::string_view, std::string_view> bad[] = {
         {"", "empty address"},
         {"\"Mr. J. User <sip:j.user@example.com>", "unterminated quoted string"},
@@ -176,10 +169,9 @@ TEST(NameAddr, MalformedAddresses)
     }
 }
 
-TEST(NameAddr, ListsAndAngleRequirement)
-{
-    auto routes = parse_name_addr_list("<sip:[2001:0:0:1::2]:5060;lr>, <sip:scscf.example.com;lr>",
-                                       AddrForm::name_addr_only);
+TEST(NameAddr, ListsAndAngleRequirement) {
+    auto routes =
+        parse_name_addr_list("<sip:[2001:0:0:1::2]:5060;lr>, <sip:scscf.example.com;lr>", AddrForm::name_addr_only);
     ASSERT_TRUE(routes) << routes.error().message;
     ASSERT_EQ(routes->size(), 2u);
     EXPECT_EQ((*routes)[0].uri.host.kind, HostKind::ipv6);
@@ -191,8 +183,7 @@ TEST(NameAddr, ListsAndAngleRequirement)
     EXPECT_FALSE(parse_name_addr_list("<sip:a@b>,", AddrForm::any));
 }
 
-TEST(Contact, StarAndParameterBounds)
-{
+TEST(Contact, StarAndParameterBounds) {
     auto star = parse_contact_list(" * ");
     ASSERT_TRUE(star);
     EXPECT_TRUE(star->star);

@@ -8,8 +8,7 @@
 namespace pcscf::sip {
 namespace {
 
-TEST(Auth, SeedChallenge)
-{
+TEST(Auth, SeedChallenge) {
     auto a = parse_auth(
         "Digest realm=\"ims.mnc01.mcc001.3gppnetwork.org\",nonce=\"26ohPzgYyy3VFVa4VnXhKgx8Ta1aXYAA27sDDHxNLVo=\","
         "qop=\"auth\",opaque=\"4669e9192b2042d499606fe3e0fa839a\",algorithm=AKAv1-MD5");
@@ -24,8 +23,7 @@ TEST(Auth, SeedChallenge)
     EXPECT_FALSE(a->username());
 }
 
-TEST(Auth, SeedCredentialsWithEmptyQuotedValues)
-{
+TEST(Auth, SeedCredentialsWithEmptyQuotedValues) {
     auto a = parse_auth(
         "Digest username=\"001010123456789@ims.sharetechnote.com\",realm=\"ims.sharetechnote.com\","
         "nonce=\"\",uri=\"sip:ims.sharetechnote.com\",response=\"\",algorithm=AKAv1-MD5");
@@ -36,7 +34,8 @@ TEST(Auth, SeedCredentialsWithEmptyQuotedValues)
     EXPECT_EQ(a->uri(), "sip:ims.sharetechnote.com");
 
     auto full = parse_auth(
-        "Digest username=\"u@r\", realm=\"r\", nonce=\"n\", uri=\"sip:r\",\r\n response=\"e089b68060162b5c6a328e5dd2d43133\","
+        "Digest username=\"u@r\", realm=\"r\", nonce=\"n\", uri=\"sip:r\",\r\n "
+        "response=\"e089b68060162b5c6a328e5dd2d43133\","
         " algorithm=AKAv1-MD5, cnonce=\"NGNhMTgzMw==\", opaque=\"o\", qop=auth, nc=00000001,"
         " integrity-protected=\"yes\"");
     ASSERT_TRUE(full) << full.error().message;
@@ -47,10 +46,10 @@ TEST(Auth, SeedCredentialsWithEmptyQuotedValues)
     EXPECT_EQ(full->get("RESPONSE"), "e089b68060162b5c6a328e5dd2d43133");
 }
 
-TEST(Auth, IkAndCkAreDecoded)
-{
-    auto a = parse_auth("Digest realm=\"r\", nonce=\"n\", algorithm=AKAv1-MD5,"
-                        " ik=\"00112233445566778899aabbccddeeff\", ck=\"FFEEDDCCBBAA99887766554433221100\"");
+TEST(Auth, IkAndCkAreDecoded) {
+    auto a = parse_auth(
+        "Digest realm=\"r\", nonce=\"n\", algorithm=AKAv1-MD5,"
+        " ik=\"00112233445566778899aabbccddeeff\", ck=\"FFEEDDCCBBAA99887766554433221100\"");
     ASSERT_TRUE(a) << a.error().message;
     ASSERT_TRUE(a->ik);
     ASSERT_TRUE(a->ck);
@@ -61,8 +60,7 @@ TEST(Auth, IkAndCkAreDecoded)
     EXPECT_EQ((*a->ck)[15], 0x00);
 }
 
-TEST(Auth, OtherSchemesAreKeptGenerically)
-{
+TEST(Auth, OtherSchemesAreKeptGenerically) {
     auto a = parse_auth("NoOneKnowsThisScheme opaque-data=here");
     ASSERT_TRUE(a) << a.error().message;
     EXPECT_FALSE(a->is_digest());
@@ -70,8 +68,7 @@ TEST(Auth, OtherSchemesAreKeptGenerically)
     EXPECT_EQ(a->get("opaque-data"), "here");
 }
 
-TEST(Auth, MalformedValues)
-{
+TEST(Auth, MalformedValues) {
     const std::pair<std::string_view, std::string_view> bad[] = {
         {"", "no authentication scheme"},
         {"Digest", "has no parameters"},
@@ -95,8 +92,7 @@ TEST(Auth, MalformedValues)
         EXPECT_TRUE(test::fails_with(parse_auth(input), part)) << input;
     }
     std::string many = "Digest ";
-    for (int i = 0; i < 65; ++i)
-        many += "p" + std::to_string(i) + "=1,";
+    for (int i = 0; i < 65; ++i) many += "p" + std::to_string(i) + "=1,";
     many.pop_back();
     auto r = parse_auth(many);
     ASSERT_FALSE(r);

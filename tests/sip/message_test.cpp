@@ -12,10 +12,7 @@ namespace {
 using test::crlf;
 
 // CRLF text kept alive for the Message that points into it.
-std::string_view kcrlf(std::string_view text)
-{
-    return test::keep(crlf(text));
-}
+std::string_view kcrlf(std::string_view text) { return test::keep(crlf(text)); }
 
 const std::string register_text = crlf(
     "REGISTER sip:ims.example.com SIP/2.0\n"
@@ -34,8 +31,7 @@ const std::string register_text = crlf(
     "\n"
     "body");
 
-TEST(Message, ParsesRequestLineAndIndexesHeadersByKind)
-{
+TEST(Message, ParsesRequestLineAndIndexesHeadersByKind) {
     auto m = parse_message(register_text, Framing::datagram);
     ASSERT_TRUE(m) << m.error().message;
     EXPECT_TRUE(m->is_request());
@@ -47,8 +43,7 @@ TEST(Message, ParsesRequestLineAndIndexesHeadersByKind)
 
     EXPECT_EQ(m->count(HeaderKind::via), 2u);  // "Via" and compact "v"
     std::vector<std::string_view> via_values;
-    for (const auto& h : m->all(HeaderKind::via))
-        via_values.push_back(h.value);
+    for (const auto& h : m->all(HeaderKind::via)) via_values.push_back(h.value);
     EXPECT_EQ(via_values, (std::vector<std::string_view>{"SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1",
                                                          "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK2"}));
     ASSERT_NE(m->first(HeaderKind::from), nullptr);
@@ -78,8 +73,7 @@ TEST(Message, ParsesRequestLineAndIndexesHeadersByKind)
     EXPECT_EQ(m->bytes(), register_text);
 }
 
-TEST(Message, ParsesStatusLine)
-{
+TEST(Message, ParsesStatusLine) {
     auto m = parse_message(kcrlf("SIP/2.0 401 Unauthorized\nContent-Length: 0\n\n"), Framing::stream);
     ASSERT_TRUE(m) << m.error().message;
     EXPECT_FALSE(m->is_request());
@@ -94,30 +88,40 @@ TEST(Message, ParsesStatusLine)
     EXPECT_TRUE(parse_message(kcrlf("sip/2.0 699 Whatever\nl: 0\n\n"), Framing::stream));
 }
 
-TEST(Message, CompactFormsMapToTheirKinds)
-{
+TEST(Message, CompactFormsMapToTheirKinds) {
     const std::pair<std::string_view, HeaderKind> forms[] = {
-        {"v", HeaderKind::via}, {"f", HeaderKind::from}, {"t", HeaderKind::to},
-        {"i", HeaderKind::call_id}, {"m", HeaderKind::contact}, {"l", HeaderKind::content_length},
-        {"c", HeaderKind::content_type}, {"e", HeaderKind::content_encoding},
-        {"k", HeaderKind::supported}, {"s", HeaderKind::subject}, {"o", HeaderKind::event},
-        {"u", HeaderKind::allow_events}, {"a", HeaderKind::accept_contact},
-        {"r", HeaderKind::refer_to}, {"b", HeaderKind::referred_by}, {"x", HeaderKind::session_expires},
-        {"K", HeaderKind::supported}, {"q", HeaderKind::other}, {"1", HeaderKind::other},
-        {"security-VERIFY", HeaderKind::security_verify}, {"p-associated-uri", HeaderKind::p_associated_uri},
-        {"WWW-authenticate", HeaderKind::www_authenticate}, {"Vias", HeaderKind::other},
+        {"v", HeaderKind::via},
+        {"f", HeaderKind::from},
+        {"t", HeaderKind::to},
+        {"i", HeaderKind::call_id},
+        {"m", HeaderKind::contact},
+        {"l", HeaderKind::content_length},
+        {"c", HeaderKind::content_type},
+        {"e", HeaderKind::content_encoding},
+        {"k", HeaderKind::supported},
+        {"s", HeaderKind::subject},
+        {"o", HeaderKind::event},
+        {"u", HeaderKind::allow_events},
+        {"a", HeaderKind::accept_contact},
+        {"r", HeaderKind::refer_to},
+        {"b", HeaderKind::referred_by},
+        {"x", HeaderKind::session_expires},
+        {"K", HeaderKind::supported},
+        {"q", HeaderKind::other},
+        {"1", HeaderKind::other},
+        {"security-VERIFY", HeaderKind::security_verify},
+        {"p-associated-uri", HeaderKind::p_associated_uri},
+        {"WWW-authenticate", HeaderKind::www_authenticate},
+        {"Vias", HeaderKind::other},
     };
-    for (const auto& [name, kind] : forms)
-        EXPECT_EQ(header_kind(name), kind) << name;
+    for (const auto& [name, kind] : forms) EXPECT_EQ(header_kind(name), kind) << name;
     EXPECT_EQ(header_name(HeaderKind::call_id), "Call-ID");
     EXPECT_EQ(header_name(HeaderKind::www_authenticate), "WWW-Authenticate");
     EXPECT_EQ(header_name(HeaderKind::other), "");
 }
 
-TEST(Message, SkipsLeadingCrlfAndAllowsSpaceBeforeColonAndEmptyValues)
-{
-    auto m = parse_message(kcrlf("\n\nOPTIONS sip:a@b SIP/2.0\nSubject  :\nX:\t value \t\nl:0\n\n"),
-                           Framing::stream);
+TEST(Message, SkipsLeadingCrlfAndAllowsSpaceBeforeColonAndEmptyValues) {
+    auto m = parse_message(kcrlf("\n\nOPTIONS sip:a@b SIP/2.0\nSubject  :\nX:\t value \t\nl:0\n\n"), Framing::stream);
     ASSERT_TRUE(m) << m.error().message;
     EXPECT_EQ(m->method(), "OPTIONS");
     EXPECT_EQ(m->first(HeaderKind::subject)->value, "");
@@ -125,8 +129,7 @@ TEST(Message, SkipsLeadingCrlfAndAllowsSpaceBeforeColonAndEmptyValues)
     EXPECT_EQ(m->first(HeaderKind::subject)->line, 4u);
 }
 
-TEST(Message, BodyFramingDependsOnTransport)
-{
+TEST(Message, BodyFramingDependsOnTransport) {
     // datagram: no Content-Length means the rest; bytes beyond it are ignored (RFC 3261 18.3)
     auto rest = parse_message(kcrlf("MESSAGE sip:a@b SIP/2.0\n\nhello"), Framing::datagram);
     ASSERT_TRUE(rest);
@@ -152,13 +155,11 @@ struct Bad {
     ErrorKind kind = ErrorKind::malformed;
 };
 
-std::string with_line(std::string_view start, std::string_view header)
-{
+std::string with_line(std::string_view start, std::string_view header) {
     return std::string(start) + "\r\n" + std::string(header) + "\r\nl: 0\r\n\r\n";
 }
 
-std::vector<Bad> malformed_messages()
-{
+std::vector<Bad> malformed_messages() {
     const std::string req = "INVITE sip:a@example.com SIP/2.0";
     std::vector<Bad> v = {
         {"empty", "", "empty message"},
@@ -167,15 +168,18 @@ std::vector<Bad> malformed_messages()
         {"truncated_in_headers", req + "\r\nVia: SIP/2.0/UDP h\r\n", "no empty line"},
         {"truncated_mid_header", req + "\r\nVia: SIP/2.0/UD", "no empty line"},
         {"truncated_after_cr", req + "\r\nVia: x\r", "no empty line"},
-        {"missing_colon", with_line(req, "Via SIP/2.0/UDP h"), "line 2: header line 'Via SIP/2.0/UDP h\\x0d\\x0a' has no ':'"},
+        {"missing_colon", with_line(req, "Via SIP/2.0/UDP h"),
+         "line 2: header line 'Via SIP/2.0/UDP h\\x0d\\x0a' has no ':'"},
         {"empty_name", with_line(req, ": value"), "line 2: invalid header name ''"},
         {"space_in_name", with_line(req, "Call ID: x"), "invalid header name 'Call ID'"},
         {"continuation_first", with_line(req, " Via: x"), "line 2: continuation line"},
         {"bare_lf", "INVITE sip:a@b SIP/2.0\nVia: x\n\n", "LF without CR"},
         {"bare_lf_in_header", req + "\r\nVia: x\nl: 0\r\n\r\n", "line 2: LF without CR"},
         {"bare_cr", req + "\r\nVia: x\ry\r\nl: 0\r\n\r\n", "line 2: CR not followed by LF"},
-        {"nul_in_start_line", test::bin("INVITE sip:a@b\0 SIP/2.0\r\nl: 0\r\n\r\n"), "line 1: control character '\\x00'"},
-        {"nul_in_value", with_line(req, test::bin("Subject: a\0b")), "line 2: control character '\\x00' in a header field"},
+        {"nul_in_start_line", test::bin("INVITE sip:a@b\0 SIP/2.0\r\nl: 0\r\n\r\n"),
+         "line 1: control character '\\x00'"},
+        {"nul_in_value", with_line(req, test::bin("Subject: a\0b")),
+         "line 2: control character '\\x00' in a header field"},
         {"nul_in_name", with_line(req, test::bin("Sub\0ject: ab")), "control character"},
         {"del_in_value", with_line(req, "Subject: a\x7f"), "control character '\\x7f'"},
         {"escape_in_value", with_line(req, "Subject: \x1b[31m"), "control character '\\x1b'"},
@@ -189,29 +193,33 @@ std::vector<Bad> malformed_messages()
         {"uri_without_scheme", "INVITE a@b SIP/2.0\r\nl: 0\r\n\r\n", "has no valid scheme"},
         {"version_garbage", "INVITE sip:a@b SIP/two\r\nl: 0\r\n\r\n", "invalid SIP version 'SIP/two'"},
         {"version_http", "INVITE sip:a@b HTTP/1.1\r\nl: 0\r\n\r\n", "invalid SIP version"},
-        {"version_7", "INVITE sip:a@b SIP/7.0\r\nl: 0\r\n\r\n", "unsupported SIP version 'SIP/7.0'", ErrorKind::unsupported},
+        {"version_7", "INVITE sip:a@b SIP/7.0\r\nl: 0\r\n\r\n", "unsupported SIP version 'SIP/7.0'",
+         ErrorKind::unsupported},
         {"response_version_1", "SIP/1.0 200 OK\r\nl: 0\r\n\r\n", "unsupported SIP version", ErrorKind::unsupported},
         {"status_short", "SIP/2.0 20 OK\r\nl: 0\r\n\r\n", "status code '20' is not 100..699"},
         {"status_long", "SIP/2.0 4294967301 big\r\nl: 0\r\n\r\n", "status code '4294967301'"},
         {"status_099", "SIP/2.0 099 x\r\nl: 0\r\n\r\n", "is not 100..699"},
         {"status_700", "SIP/2.0 700 x\r\nl: 0\r\n\r\n", "is not 100..699"},
         {"status_letters", "SIP/2.0 2x0 x\r\nl: 0\r\n\r\n", "is not 100..699"},
-        {"cl_not_number", req + "\r\nContent-Length: abc\r\n\r\n", "line 2: header 'Content-Length': Content-Length 'abc' is not a decimal number"},
+        {"cl_not_number", req + "\r\nContent-Length: abc\r\n\r\n",
+         "line 2: header 'Content-Length': Content-Length 'abc' is not a decimal number"},
         {"cl_negative", req + "\r\nContent-Length: -1\r\n\r\n", "Content-Length '-1' is negative"},
-        {"cl_huge", req + "\r\nl: 99999999999999999999999\r\n\r\n", "line 2: header 'l': Content-Length '99999999999999999999999' exceeds 65535", ErrorKind::too_large},
+        {"cl_huge", req + "\r\nl: 99999999999999999999999\r\n\r\n",
+         "line 2: header 'l': Content-Length '99999999999999999999999' exceeds 65535", ErrorKind::too_large},
         {"cl_over_max", req + "\r\nl: 65536\r\n\r\n", "exceeds 65535", ErrorKind::too_large},
         {"cl_empty", req + "\r\nContent-Length:\r\n\r\n", "Content-Length is empty"},
         {"cl_list", req + "\r\nContent-Length: 0, 0\r\n\r\n", "is not a decimal number"},
-        {"cl_twice", req + "\r\nl: 0\r\nContent-Length: 0\r\n\r\n", "line 3: header 'Content-Length': Content-Length appears more than once"},
-        {"body_shorter", req + "\r\nContent-Length: 10\r\n\r\nshort", "body of 5 bytes is shorter than Content-Length 10"},
+        {"cl_twice", req + "\r\nl: 0\r\nContent-Length: 0\r\n\r\n",
+         "line 3: header 'Content-Length': Content-Length appears more than once"},
+        {"body_shorter", req + "\r\nContent-Length: 10\r\n\r\nshort",
+         "body of 5 bytes is shorter than Content-Length 10"},
     };
     return v;
 }
 
 class Malformed : public ::testing::TestWithParam<Bad> {};
 
-TEST_P(Malformed, IsRejectedWithAClearError)
-{
+TEST_P(Malformed, IsRejectedWithAClearError) {
     const auto& b = GetParam();
     auto m = parse_message(b.input, Framing::datagram);
     ASSERT_TRUE(test::fails_with(m, b.message)) << b.name;
@@ -221,13 +229,11 @@ TEST_P(Malformed, IsRejectedWithAClearError)
 INSTANTIATE_TEST_SUITE_P(Table, Malformed, ::testing::ValuesIn(malformed_messages()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(Message, LimitsAreEnforced)
-{
+TEST(Message, LimitsAreEnforced) {
     const std::string start = "OPTIONS sip:a@b SIP/2.0\r\n";
 
     std::string many = start;
-    for (int i = 0; i < 10000; ++i)
-        many += "X: y\r\n";
+    for (int i = 0; i < 10000; ++i) many += "X: y\r\n";
     many += "\r\n";
     auto too_many = parse_message(many, Framing::datagram);
     ASSERT_FALSE(too_many);
@@ -236,8 +242,7 @@ TEST(Message, LimitsAreEnforced)
         << too_many.error().message;
 
     std::string exactly = start;
-    for (int i = 0; i < 256; ++i)
-        exactly += "X: y\r\n";
+    for (int i = 0; i < 256; ++i) exactly += "X: y\r\n";
     EXPECT_TRUE(parse_message(test::keep(exactly + "\r\n"), Framing::datagram));
 
     const std::string long_line = start + "Subject: " + std::string(9000, 'a') + "\r\n\r\n";
@@ -253,8 +258,7 @@ TEST(Message, LimitsAreEnforced)
 
     // folding cannot be used to get around the field limit
     std::string folded = start + "Subject: a";
-    for (int i = 0; i < 1000; ++i)
-        folded += "\r\n " + std::string(10, 'b');
+    for (int i = 0; i < 1000; ++i) folded += "\r\n " + std::string(10, 'b');
     auto too_folded = parse_message(test::keep(folded + "\r\n\r\n"), Framing::datagram);
     ASSERT_FALSE(too_folded);
     EXPECT_EQ(too_folded.error().kind, ErrorKind::too_large);
@@ -271,18 +275,17 @@ TEST(Message, LimitsAreEnforced)
     auto field31 = parse_message(test::keep(start + field30 + "a\r\n\r\n"), Framing::datagram, narrow);
     EXPECT_TRUE(test::fails_with(field31, "line 2: header field longer than 30 bytes"));
     // a control character after a long run of plain text is still seen
-    EXPECT_TRUE(test::fails_with(parse_message(test::keep(start + "Subject: " + std::string(5000, 'x') +
-                                                          test::bin("\0") + "\r\n\r\n"),
-                                               Framing::datagram),
-                                 "line 2: control character '\\x00' in a header field"));
+    EXPECT_TRUE(test::fails_with(
+        parse_message(test::keep(start + "Subject: " + std::string(5000, 'x') + test::bin("\0") + "\r\n\r\n"),
+                      Framing::datagram),
+        "line 2: control character '\\x00' in a header field"));
 
     Limits small{.max_message = 100, .max_headers = 2, .max_field = 30};
     EXPECT_FALSE(parse_message(test::keep(start + "A: 1\r\nB: 2\r\nC: 3\r\n\r\n"), Framing::datagram, small));
     EXPECT_TRUE(parse_message(test::keep(start + "A: 1\r\nB: 2\r\n\r\n"), Framing::datagram, small));
 }
 
-TEST(Message, ControlCharactersAreAllowedOnlyAsQuotedPairs)
-{
+TEST(Message, ControlCharactersAreAllowedOnlyAsQuotedPairs) {
     const auto ok = test::bin("OPTIONS sip:a@b SIP/2.0\r\nTo: \"NUL:\\\0 BEL:\\\x07\" <sip:a@b>\r\n\r\n");
     auto m = parse_message(ok, Framing::datagram);
     ASSERT_TRUE(m) << m.error().message;
@@ -292,10 +295,9 @@ TEST(Message, ControlCharactersAreAllowedOnlyAsQuotedPairs)
     EXPECT_FALSE(parse_message(unquoted, Framing::datagram));
 }
 
-TEST(Message, HeaderFoldingIsTolerated)
-{
-    auto m = parse_message(kcrlf("OPTIONS sip:a@b SIP/2.0\nSubject: first\n\t second\n   third\nl: 0\n\n"),
-                           Framing::stream);
+TEST(Message, HeaderFoldingIsTolerated) {
+    auto m =
+        parse_message(kcrlf("OPTIONS sip:a@b SIP/2.0\nSubject: first\n\t second\n   third\nl: 0\n\n"), Framing::stream);
     ASSERT_TRUE(m) << m.error().message;
     EXPECT_EQ(m->first(HeaderKind::subject)->value, "first\r\n\t second\r\n   third");
     EXPECT_EQ(m->first(HeaderKind::content_length)->line, 5u);

@@ -8,8 +8,7 @@
 namespace pcscf::sip {
 namespace {
 
-TEST(Scalar, CSeq)
-{
+TEST(Scalar, CSeq) {
     EXPECT_EQ(parse_cseq("1 REGISTER").value(), (CSeq{1, "REGISTER"}));
     EXPECT_EQ(parse_cseq(" 0009\r\n  INVITE ").value(), (CSeq{9, "INVITE"}));
     EXPECT_EQ(parse_cseq("2147483647 X").value().number, 2147483647u);
@@ -26,12 +25,10 @@ TEST(Scalar, CSeq)
         {"1 REG@ISTER", "unexpected text after the method"},
         {"1 @", "has no method"},
     };
-    for (const auto& [input, part] : bad)
-        EXPECT_TRUE(test::fails_with(parse_cseq(input), part)) << input;
+    for (const auto& [input, part] : bad) EXPECT_TRUE(test::fails_with(parse_cseq(input), part)) << input;
 }
 
-TEST(Scalar, CallId)
-{
+TEST(Scalar, CallId) {
     EXPECT_EQ(parse_call_id(" 37067dd33-6b8b4567@2001::1:d1ae:bb37:d9c9:81d0 ").value(),
               "37067dd33-6b8b4567@2001::1:d1ae:bb37:d9c9:81d0");
     EXPECT_TRUE(parse_call_id("word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"));
@@ -40,8 +37,7 @@ TEST(Scalar, CallId)
         EXPECT_TRUE(test::fails_with(parse_call_id(bad), "is not word")) << bad;
 }
 
-TEST(Scalar, BoundedIntegers)
-{
+TEST(Scalar, BoundedIntegers) {
     EXPECT_EQ(parse_expires("600000").value(), 600000u);
     EXPECT_EQ(parse_expires("4294967295").value(), 4294967295u);
     EXPECT_TRUE(test::fails_with(parse_expires("4294967296"), "expires value '4294967296' exceeds 4294967295"));
@@ -70,19 +66,16 @@ TEST(Scalar, BoundedIntegers)
     EXPECT_TRUE(test::fails_with(parse_port("", "port-c"), "port-c is empty"));
 }
 
-TEST(Scalar, QValue)
-{
+TEST(Scalar, QValue) {
     const std::pair<std::string_view, std::uint16_t> good[] = {
-        {"0", 0}, {"0.", 0}, {"0.1", 100}, {"0.33", 330}, {"0.001", 1}, {"0.999", 999},
-        {"1", 1000}, {"1.0", 1000}, {"1.000", 1000}, {" 0.5 ", 500}};
-    for (const auto& [input, value] : good)
-        EXPECT_EQ(parse_qvalue(input).value(), value) << input;
+        {"0", 0},       {"0.", 0},   {"0.1", 100},  {"0.33", 330},   {"0.001", 1},
+        {"0.999", 999}, {"1", 1000}, {"1.0", 1000}, {"1.000", 1000}, {" 0.5 ", 500}};
+    for (const auto& [input, value] : good) EXPECT_EQ(parse_qvalue(input).value(), value) << input;
     for (const std::string_view bad : {"2", "1.001", "1.1", "0.1234", "-0.1", ".5", "0,5", "", "0.x", "01"})
         EXPECT_TRUE(test::fails_with(parse_qvalue(bad), "is not between 0 and 1")) << bad;
 }
 
-TEST(Scalar, OptionTags)
-{
+TEST(Scalar, OptionTags) {
     EXPECT_EQ(parse_option_tags("path,eventlist,sec-agree,gruu,outbound").value(),
               (std::vector<std::string_view>{"path", "eventlist", "sec-agree", "gruu", "outbound"}));
     EXPECT_EQ(parse_option_tags(" sec-agree ,\r\n 100rel").value(),
@@ -92,8 +85,7 @@ TEST(Scalar, OptionTags)
     EXPECT_TRUE(test::fails_with(parse_option_tags("sec agree"), "option tag 'sec agree' is not a token"));
     EXPECT_TRUE(test::fails_with(parse_option_tags("a;b"), "is not a token"));
     std::string many;
-    for (int i = 0; i < 65; ++i)
-        many += "t" + std::to_string(i) + ",";
+    for (int i = 0; i < 65; ++i) many += "t" + std::to_string(i) + ",";
     many.pop_back();
     EXPECT_TRUE(test::fails_with(parse_option_tags(many), "more than 64 elements"));
 }

@@ -14,15 +14,13 @@ constexpr std::string_view seed_client =
     "port-c=38003;port-s=39003,ipsec-3gpp;alg=hmac-sha-1-96;prot=esp;mod=trans;ealg=null;"
     "spi-c=0000565817;spi-s=0000565818;port-c=38003;port-s=39003";
 
-SecurityMechanism one(std::string_view text)
-{
+SecurityMechanism one(std::string_view text) {
     auto m = parse_security_mechanism(text);
     EXPECT_TRUE(m) << text << ": " << m.error().message;
     return m ? *m : SecurityMechanism{};
 }
 
-TEST(Security, SeedClientOffersTwoAlgorithms)
-{
+TEST(Security, SeedClientOffersTwoAlgorithms) {
     auto list = parse_security_list(seed_client);
     ASSERT_TRUE(list) << list.error().message;
     ASSERT_EQ(list->size(), 2u);
@@ -35,10 +33,10 @@ TEST(Security, SeedClientOffersTwoAlgorithms)
     EXPECT_TRUE((*list)[0].params.empty());
 }
 
-TEST(Security, ServerWithQAndLargeSpis)
-{
-    auto m = one("ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;"
-                 "spi-s=2821032177;port-c=50717;port-s=50718;q=0.1");
+TEST(Security, ServerWithQAndLargeSpis) {
+    auto m =
+        one("ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;"
+            "spi-s=2821032177;port-c=50717;port-s=50718;q=0.1");
     ASSERT_TRUE(m.ipsec);
     EXPECT_EQ(m.ipsec->spi_c, 3458785863u);
     EXPECT_EQ(m.ipsec->spi_s, 2821032177u);
@@ -49,8 +47,7 @@ TEST(Security, ServerWithQAndLargeSpis)
               4294967295u);
 }
 
-TEST(Security, DefaultsWhitespaceAndCase)
-{
+TEST(Security, DefaultsWhitespaceAndCase) {
     auto m = one(" IPSEC-3GPP ; ALG = HMAC-SHA-1-96 ;\r\n spi-c=1;Spi-S=2;PORT-C=3;port-s=4 ");
     ASSERT_TRUE(m.ipsec);
     EXPECT_EQ(m.ipsec->alg, IntegrityAlg::hmac_sha_1_96);
@@ -61,8 +58,7 @@ TEST(Security, DefaultsWhitespaceAndCase)
               EncryptionAlg::des_ede3_cbc);
 }
 
-TEST(Security, OtherMechanismsKeepTheirParameters)
-{
+TEST(Security, OtherMechanismsKeepTheirParameters) {
     auto list = parse_security_list("digest;d-alg=md5;d-qop=auth;q=0.2, tls;q=0.1, ipsec-ike");
     ASSERT_TRUE(list) << list.error().message;
     ASSERT_EQ(list->size(), 3u);
@@ -77,22 +73,28 @@ TEST(Security, OtherMechanismsKeepTheirParameters)
     EXPECT_TRUE(verify.params[0].quoted);
 }
 
-TEST(Security, EqualityIsSemantic)
-{
-    const auto server = one("ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;"
-                            "spi-s=2821032177;port-c=50717;port-s=50718;q=0.1");
+TEST(Security, EqualityIsSemantic) {
+    const auto server =
+        one("ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;"
+            "spi-s=2821032177;port-c=50717;port-s=50718;q=0.1");
     // seed 004 Security-Verify: other order, ealg after mod, q first
-    const auto verify = one("ipsec-3gpp;q=0.1;alg=hmac-md5-96;prot=esp;mod=trans;ealg=null;spi-c=3458785863;"
-                            "spi-s=2821032177;port-c=50717;port-s=50718");
+    const auto verify =
+        one("ipsec-3gpp;q=0.1;alg=hmac-md5-96;prot=esp;mod=trans;ealg=null;spi-c=3458785863;"
+            "spi-s=2821032177;port-c=50717;port-s=50718");
     EXPECT_EQ(server, verify);
     EXPECT_EQ(server, one("IPSEC-3gpp;Q=0.100;ALG=HMAC-MD5-96;spi-c=03458785863;spi-s=2821032177;"
                           "port-c=050717;port-s=50718"));  // case, leading zeros, defaults
     EXPECT_NE(server, one("ipsec-3gpp;alg=hmac-md5-96;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718"));
-    EXPECT_NE(server, one("ipsec-3gpp;alg=hmac-md5-96;spi-c=3458785864;spi-s=2821032177;port-c=50717;port-s=50718;q=0.1"));
-    EXPECT_NE(server, one("ipsec-3gpp;alg=hmac-sha-1-96;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718;q=0.1"));
-    EXPECT_NE(server, one("ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718;q=0.1"));
-    EXPECT_NE(server, one("ipsec-3gpp;alg=hmac-md5-96;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50719;q=0.1"));
-    EXPECT_NE(server, one("ipsec-3gpp;alg=hmac-md5-96;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718;q=0.1;x=1"));
+    EXPECT_NE(server,
+              one("ipsec-3gpp;alg=hmac-md5-96;spi-c=3458785864;spi-s=2821032177;port-c=50717;port-s=50718;q=0.1"));
+    EXPECT_NE(server,
+              one("ipsec-3gpp;alg=hmac-sha-1-96;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718;q=0.1"));
+    EXPECT_NE(server, one("ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-"
+                          "s=50718;q=0.1"));
+    EXPECT_NE(server,
+              one("ipsec-3gpp;alg=hmac-md5-96;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50719;q=0.1"));
+    EXPECT_NE(server,
+              one("ipsec-3gpp;alg=hmac-md5-96;spi-c=3458785863;spi-s=2821032177;port-c=50717;port-s=50718;q=0.1;x=1"));
 
     EXPECT_EQ(one("digest;d-alg=MD5;b=\"X\";a"), one("DIGEST;a;B=\"X\";d-alg=md5"));
     EXPECT_NE(one("digest;b=\"X\""), one("digest;b=\"x\""));  // quoted values are exact
@@ -101,8 +103,7 @@ TEST(Security, EqualityIsSemantic)
     EXPECT_NE(one("digest"), one("tls"));
 }
 
-TEST(Security, SameMechanismsInAnyOrder)
-{
+TEST(Security, SameMechanismsInAnyOrder) {
     auto a = parse_security_list(seed_client).value();
     auto b = a;
     std::swap(b[0], b[1]);
@@ -115,20 +116,22 @@ TEST(Security, SameMechanismsInAnyOrder)
     EXPECT_TRUE(same_mechanisms(std::vector<SecurityMechanism>{}, std::vector<SecurityMechanism>{}));
 }
 
-TEST(Security, FormatIsCanonicalAndParsesBack)
-{
-    auto m = one("ipsec-3gpp;q=0.1;spi-s=2821032177;port-s=50718;alg=hmac-md5-96;prot=esp;mod=trans;"
-                 "spi-c=3458785863;port-c=50717");
+TEST(Security, FormatIsCanonicalAndParsesBack) {
+    auto m =
+        one("ipsec-3gpp;q=0.1;spi-s=2821032177;port-s=50718;alg=hmac-md5-96;prot=esp;mod=trans;"
+            "spi-c=3458785863;port-c=50717");
     const auto text = format_mechanism(m);
-    EXPECT_EQ(text, "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;"
-                    "spi-s=2821032177;port-c=50717;port-s=50718;q=0.1");
+    EXPECT_EQ(text,
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;spi-c=3458785863;"
+              "spi-s=2821032177;port-c=50717;port-s=50718;q=0.1");
     EXPECT_EQ(one(text), m);
 
     SecurityMechanism built;
     built.name = "ipsec-3gpp";
     built.ipsec = Ipsec3gpp{IntegrityAlg::hmac_sha_1_96, EncryptionAlg::aes_cbc, 1, 4294967295u, 1, 65535};
-    EXPECT_EQ(format_mechanism(built), "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;"
-                                       "spi-c=1;spi-s=4294967295;port-c=1;port-s=65535");
+    EXPECT_EQ(format_mechanism(built),
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;"
+              "spi-c=1;spi-s=4294967295;port-c=1;port-s=65535");
     for (const std::uint16_t q : {0, 1, 10, 100, 330, 999, 1000}) {
         built.q = q;
         EXPECT_EQ(one(format_mechanism(built)).q, q) << format_mechanism(built);
@@ -145,12 +148,9 @@ TEST(Security, FormatIsCanonicalAndParsesBack)
     EXPECT_EQ(to_string(EncryptionAlg::des_ede3_cbc), "des-ede3-cbc");
 }
 
-TEST(Security, MalformedMechanisms)
-{
+TEST(Security, MalformedMechanisms) {
     const std::string_view tail = ";spi-c=1;spi-s=2;port-c=3;port-s=4";
-    const auto md5 = [&](std::string_view extra) {
-        return "ipsec-3gpp;alg=hmac-md5-96" + std::string(extra);
-    };
+    const auto md5 = [&](std::string_view extra) { return "ipsec-3gpp;alg=hmac-md5-96" + std::string(extra); };
     const std::string cases[][2] = {
         {md5(";spi-c=4294967296;spi-s=2;port-c=3;port-s=4"), "ipsec-3gpp spi-c '4294967296' exceeds 4294967295"},
         {md5(";spi-c=1;spi-s=99999999999;port-c=3;port-s=4"), "spi-s '99999999999' exceeds"},
@@ -183,11 +183,11 @@ TEST(Security, MalformedMechanisms)
     }
 }
 
-TEST(Security, UnsupportedValuesAreMarkedNotUsable)
-{
+TEST(Security, UnsupportedValuesAreMarkedNotUsable) {
     const std::string tail = ";spi-c=1;spi-s=2;port-c=3;port-s=4";
     const std::pair<std::string, std::string_view> cases[] = {
-        {"ipsec-3gpp;alg=hmac-sha-256-128" + tail, "unknown alg 'hmac-sha-256-128' (expected hmac-md5-96 or hmac-sha-1-96)"},
+        {"ipsec-3gpp;alg=hmac-sha-256-128" + tail,
+         "unknown alg 'hmac-sha-256-128' (expected hmac-md5-96 or hmac-sha-1-96)"},
         {"ipsec-3gpp;alg=aes-gmac" + tail, "unknown alg 'aes-gmac'"},
         {"ipsec-3gpp;alg=hmac-md5-96;ealg=aes-gcm" + tail, "unknown ealg 'aes-gcm'"},
         {"ipsec-3gpp;alg=hmac-md5-96;prot=ah" + tail, "prot 'ah' is not supported (only esp)"},
@@ -207,7 +207,7 @@ TEST(Security, UnsupportedValuesAreMarkedNotUsable)
     }
     // a UE offering what we cannot use besides what we can: the list is read whole
     auto list = parse_security_list("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-gcm" + tail +
-                                     ", ipsec-3gpp;alg=hmac-sha-1-96;ealg=null" + tail + ", tls;q=0.1");
+                                    ", ipsec-3gpp;alg=hmac-sha-1-96;ealg=null" + tail + ", tls;q=0.1");
     ASSERT_TRUE(list) << list.error().message;
     ASSERT_EQ(list->size(), 3u);
     EXPECT_FALSE((*list)[0].ipsec);
@@ -225,8 +225,7 @@ TEST(Security, UnsupportedValuesAreMarkedNotUsable)
     EXPECT_FALSE(parse_security_mechanism("ipsec-3gpp;alg=aes-gmac;spi-c=1;spi-s=2;port-c=3"));
 }
 
-TEST(Security, ListErrorsNameTheMechanism)
-{
+TEST(Security, ListErrorsNameTheMechanism) {
     auto r = parse_security_list(std::string(seed_client) + ",ipsec-3gpp;alg=md5");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, "mechanism 3: ipsec-3gpp mechanism has no spi-c");
@@ -239,8 +238,7 @@ TEST(Security, ListErrorsNameTheMechanism)
     EXPECT_FALSE(parse_security_list(""));
 
     std::string many;
-    for (int i = 0; i < 17; ++i)
-        many += "digest,";
+    for (int i = 0; i < 17; ++i) many += "digest,";
     many.pop_back();
     auto too_many = parse_security_list(many);
     ASSERT_FALSE(too_many);

@@ -21,29 +21,24 @@ struct Step {
     Message message;
 };
 
-Step load(int n)
-{
+Step load(int n) {
     Step s{test::fixture(std::string("seed004/") + steps[n - 1]), {}};
     // the capture mixes TCP (steps 1-4) and UDP (5-8); the stream rules are the stricter
     auto m = parse_message(s.text, n <= 4 ? Framing::stream : Framing::datagram);
     EXPECT_TRUE(m) << steps[n - 1] << ": " << m.error().message;
-    if (m)
-        s.message = *m;
+    if (m) s.message = *m;
     return s;
 }
 
-std::vector<SecurityMechanism> mechanisms(const Message& m, HeaderKind kind)
-{
+std::vector<SecurityMechanism> mechanisms(const Message& m, HeaderKind kind) {
     auto r = security_mechanisms(m, kind);
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : std::vector<SecurityMechanism>{};
 }
 
-TEST(Seed004, EveryStepParsesAndValidates)
-{
-    const std::pair<std::string_view, int> starts[] = {
-        {"REGISTER", 0}, {"", 401}, {"REGISTER", 0}, {"", 200},
-        {"SUBSCRIBE", 0}, {"", 200}, {"NOTIFY", 0}, {"", 200}};
+TEST(Seed004, EveryStepParsesAndValidates) {
+    const std::pair<std::string_view, int> starts[] = {{"REGISTER", 0},  {"", 401}, {"REGISTER", 0}, {"", 200},
+                                                       {"SUBSCRIBE", 0}, {"", 200}, {"NOTIFY", 0},   {"", 200}};
     for (int n = 1; n <= 8; ++n) {
         const auto s = load(n);
         EXPECT_EQ(s.message.method(), starts[n - 1].first) << n;
@@ -57,8 +52,7 @@ TEST(Seed004, EveryStepParsesAndValidates)
     EXPECT_TRUE(notify.message.body().ends_with("</reginfo>"));
 }
 
-TEST(Seed004, Step1SecurityClientOffersMd5AndSha1)
-{
+TEST(Seed004, Step1SecurityClientOffersMd5AndSha1) {
     const auto s = load(1);
     const auto client = mechanisms(s.message, HeaderKind::security_client);
     ASSERT_EQ(client.size(), 2u);
@@ -88,8 +82,7 @@ TEST(Seed004, Step1SecurityClientOffersMd5AndSha1)
     EXPECT_EQ(contact->contacts.front().uri.port, 39003);
 }
 
-TEST(Seed004, Step2SecurityServer)
-{
+TEST(Seed004, Step2SecurityServer) {
     const auto s = load(2);
     const auto server = mechanisms(s.message, HeaderKind::security_server);
     ASSERT_EQ(server.size(), 1u);
@@ -111,8 +104,7 @@ TEST(Seed004, Step2SecurityServer)
               "port-c=50717;port-s=50718;q=0.1");
 }
 
-TEST(Seed004, Step3VerifyEqualsStep2ServerAndClientEqualsStep1)
-{
+TEST(Seed004, Step3VerifyEqualsStep2ServerAndClientEqualsStep1) {
     const auto sm1 = load(1);
     const auto sm6 = load(2);
     const auto sm7 = load(3);
@@ -138,8 +130,7 @@ TEST(Seed004, Step3VerifyEqualsStep2ServerAndClientEqualsStep1)
     EXPECT_TRUE(same_mechanisms(mechanisms(load(5).message, HeaderKind::security_verify), server));
 }
 
-TEST(Seed004, Step4Registration)
-{
+TEST(Seed004, Step4Registration) {
     const auto s = load(4);
     auto paths = name_addrs(s.message, HeaderKind::path);
     ASSERT_TRUE(paths) << paths.error().message;
@@ -150,8 +141,7 @@ TEST(Seed004, Step4Registration)
     EXPECT_EQ(find_param(contacts(s.message)->contacts.front().params, "expires")->value, "600000");
 }
 
-TEST(Seed004, RoundTripGivesEqualResults)
-{
+TEST(Seed004, RoundTripGivesEqualResults) {
     for (int n = 1; n <= 8; ++n) {
         const auto s = load(n);
         const auto written = MessageWriter(s.message).write();
@@ -163,8 +153,7 @@ TEST(Seed004, RoundTripGivesEqualResults)
             EXPECT_EQ(again->headers()[i].kind, s.message.headers()[i].kind);
             EXPECT_EQ(again->headers()[i].value, s.message.headers()[i].value);
         }
-        for (const auto kind : {HeaderKind::security_client, HeaderKind::security_server,
-                                HeaderKind::security_verify})
+        for (const auto kind : {HeaderKind::security_client, HeaderKind::security_server, HeaderKind::security_verify})
             EXPECT_EQ(mechanisms(*again, kind), mechanisms(s.message, kind));
         EXPECT_EQ(vias(*again)->front().branch, vias(s.message)->front().branch);
         EXPECT_EQ(cseq(*again).value(), cseq(s.message).value());
@@ -174,8 +163,7 @@ TEST(Seed004, RoundTripGivesEqualResults)
 
 // The header values exactly as the capture shows them (its display breaks lines after each
 // ';' and ','; the wire carries them on one line).
-TEST(Seed004, FixturesCarryTheCapturedSecurityHeaders)
-{
+TEST(Seed004, FixturesCarryTheCapturedSecurityHeaders) {
     const std::string client =
         "ipsec-3gpp;alg=hmac-md5-96;prot=esp;mod=trans;ealg=null;spi-c=0000565817;spi-s=0000565818;"
         "port-c=38003;port-s=39003,ipsec-3gpp;alg=hmac-sha-1-96;prot=esp;mod=trans;ealg=null;"
@@ -204,20 +192,18 @@ TEST(Seed004, FixturesCarryTheCapturedSecurityHeaders)
 }
 
 // What the sec-agree terminator does with each message of the registration, in the API.
-TEST(Seed004, SecAgreeTerminatorFlow)
-{
+TEST(Seed004, SecAgreeTerminatorFlow) {
     const std::string pcscf_via = "SIP/2.0/UDP [2001:0:0:1::2]:5060;branch=z9hG4bKpcscf1";
 
     // SM1: read the offer and the identities, relay to the core without Security-* and with Path
     const auto sm1 = load(1);
     std::vector<Ipsec3gpp> usable;
     for (const auto& offer : mechanisms(sm1.message, HeaderKind::security_client))
-        if (offer.ipsec)
-            usable.push_back(*offer.ipsec);
+        if (offer.ipsec) usable.push_back(*offer.ipsec);
     ASSERT_EQ(usable.size(), 2u);
     EXPECT_EQ(usable[1].alg, IntegrityAlg::hmac_sha_1_96);
     EXPECT_EQ(auth_values(sm1.message, HeaderKind::authorization)->front().username(),
-              "001010123456789@ims.sharetechnote.com");  // IMPI
+              "001010123456789@ims.sharetechnote.com");                                            // IMPI
     EXPECT_EQ(to(sm1.message)->uri.text, "sip:001010123456789@ims.mnc01.mcc001.3gppnetwork.org");  // IMPU
     EXPECT_EQ(top_via(sm1.message)->port, 5060);
 

@@ -20,8 +20,7 @@ struct Seen {
 };
 
 // Takes every frame now available.
-std::vector<Seen> drain(StreamFramer& f)
-{
+std::vector<Seen> drain(StreamFramer& f) {
     std::vector<Seen> out;
     for (;;) {
         auto frame = f.next();
@@ -29,15 +28,13 @@ std::vector<Seen> drain(StreamFramer& f)
             out.push_back({FrameKind::need_more, "error: " + frame.error().message});
             return out;
         }
-        if (frame->kind == FrameKind::need_more)
-            return out;
+        if (frame->kind == FrameKind::need_more) return out;
         out.push_back({frame->kind, std::string(frame->bytes)});
     }
 }
 
 std::vector<Seen> feed_in_pieces(std::string_view stream, const std::vector<std::size_t>& cuts,
-                                 std::size_t max_message = 65535)
-{
+                                 std::size_t max_message = 65535) {
     StreamFramer f(max_message);
     std::vector<Seen> out;
     std::size_t at = 0;
@@ -56,8 +53,7 @@ std::vector<Seen> feed_in_pieces(std::string_view stream, const std::vector<std:
 const std::string first = test::fixture("seed004/step1_register.sip");
 const std::string second = test::fixture("seed004/step7_notify.sip");  // has a 740-byte body
 
-TEST(StreamFramer, EverySplitPointGivesTheSameTwoMessages)
-{
+TEST(StreamFramer, EverySplitPointGivesTheSameTwoMessages) {
     const std::string stream = first + second;
     const std::vector<Seen> expected = {{FrameKind::message, first}, {FrameKind::message, second}};
     for (std::size_t cut = 0; cut <= stream.size(); ++cut)
@@ -67,14 +63,12 @@ TEST(StreamFramer, EverySplitPointGivesTheSameTwoMessages)
             ASSERT_EQ(feed_in_pieces(stream, {a, b}), expected) << "split at " << a << ", " << b;
 }
 
-TEST(StreamFramer, ByteByByteAndAllAtOnce)
-{
+TEST(StreamFramer, ByteByByteAndAllAtOnce) {
     const std::string stream = first + second + first;
     std::vector<std::size_t> every;
-    for (std::size_t i = 1; i < stream.size(); ++i)
-        every.push_back(i);
-    const auto expected = std::vector<Seen>{{FrameKind::message, first}, {FrameKind::message, second},
-                                            {FrameKind::message, first}};
+    for (std::size_t i = 1; i < stream.size(); ++i) every.push_back(i);
+    const auto expected =
+        std::vector<Seen>{{FrameKind::message, first}, {FrameKind::message, second}, {FrameKind::message, first}};
     EXPECT_EQ(feed_in_pieces(stream, every), expected);
     EXPECT_EQ(feed_in_pieces(stream, {}), expected);
 
@@ -91,12 +85,11 @@ TEST(StreamFramer, ByteByByteAndAllAtOnce)
     EXPECT_EQ(f.buffered(), 0u);
 }
 
-TEST(StreamFramer, KeepAlivesBetweenMessages)
-{
+TEST(StreamFramer, KeepAlivesBetweenMessages) {
     const std::string stream = "\r\n\r\n" + first + "\r\n" + "\r\n\r\n" + "\r\n\r\n" + second + "\r\n";
-    const std::vector<Seen> expected = {
-        {FrameKind::ping, "\r\n\r\n"}, {FrameKind::message, first}, {FrameKind::ping, "\r\n\r\n"},
-        {FrameKind::ping, "\r\n\r\n"}, {FrameKind::pong, "\r\n"},   {FrameKind::message, second}};
+    const std::vector<Seen> expected = {{FrameKind::ping, "\r\n\r\n"}, {FrameKind::message, first},
+                                        {FrameKind::ping, "\r\n\r\n"}, {FrameKind::ping, "\r\n\r\n"},
+                                        {FrameKind::pong, "\r\n"},     {FrameKind::message, second}};
     // five CRLFs in a row are read as ping, ping, pong
     for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
         auto got = feed_in_pieces(stream, {cut});
@@ -115,8 +108,7 @@ TEST(StreamFramer, KeepAlivesBetweenMessages)
     EXPECT_EQ(f.next()->kind, FrameKind::need_more);
 }
 
-TEST(StreamFramer, MissingContentLengthIsFatal)
-{
+TEST(StreamFramer, MissingContentLengthIsFatal) {
     StreamFramer f;
     f.feed(crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h\n\n"));
     auto e = f.next();
@@ -127,8 +119,7 @@ TEST(StreamFramer, MissingContentLengthIsFatal)
     EXPECT_FALSE(f.next());  // stays failed: the stream cannot be delimited any more
 }
 
-TEST(StreamFramer, MalformedHeaderSectionsAreFatal)
-{
+TEST(StreamFramer, MalformedHeaderSectionsAreFatal) {
     const std::pair<std::string, std::string_view> cases[] = {
         {crlf("OPTIONS sip:a@b SIP/2.0\nl: 1\nContent-Length: 1\n\nx"), "appears more than once"},
         {crlf("OPTIONS sip:a@b SIP/2.0\nl: -1\n\n"), "is negative"},
@@ -144,8 +135,7 @@ TEST(StreamFramer, MalformedHeaderSectionsAreFatal)
     }
 }
 
-TEST(StreamFramer, OversizeIsRejected)
-{
+TEST(StreamFramer, OversizeIsRejected) {
     // Content-Length that cannot fit
     StreamFramer f(1000);
     f.feed(crlf("MESSAGE sip:a@b SIP/2.0\nl: 5000\n\n"));
@@ -172,8 +162,7 @@ TEST(StreamFramer, OversizeIsRejected)
     EXPECT_EQ(h.write_area().size(), 0u);
 }
 
-TEST(StreamFramer, FullBufferHandsOutFramesThenTakesMore)
-{
+TEST(StreamFramer, FullBufferHandsOutFramesThenTakesMore) {
     const std::string stream = first + first + first;
     StreamFramer f(first.size() + 10);  // room for one message and a bit
     std::size_t at = 0;
@@ -192,8 +181,7 @@ TEST(StreamFramer, FullBufferHandsOutFramesThenTakesMore)
     EXPECT_EQ(messages, 3);
 }
 
-TEST(StreamFramer, ReceiveStraightIntoTheBuffer)
-{
+TEST(StreamFramer, ReceiveStraightIntoTheBuffer) {
     const std::string stream = first + "\r\n\r\n";
     StreamFramer f;
     std::size_t at = 0;
@@ -210,8 +198,7 @@ TEST(StreamFramer, ReceiveStraightIntoTheBuffer)
     EXPECT_EQ(got, (std::vector<Seen>{{FrameKind::message, first}, {FrameKind::ping, "\r\n\r\n"}}));
 }
 
-TEST(StreamFramer, FramesStayValidUntilTheNextFeed)
-{
+TEST(StreamFramer, FramesStayValidUntilTheNextFeed) {
     StreamFramer f;
     f.feed(first + first);
     auto a = f.next();

@@ -8,8 +8,7 @@
 namespace pcscf::sip::text {
 namespace {
 
-TEST(Text, TrimLwsRemovesSpacesTabsAndFolds)
-{
+TEST(Text, TrimLwsRemovesSpacesTabsAndFolds) {
     EXPECT_EQ(trim_lws("  \t abc \t "), "abc");
     EXPECT_EQ(trim_lws("\r\n  abc\r\n "), "abc");
     EXPECT_EQ(trim_lws("a \r\n b"), "a \r\n b");
@@ -17,16 +16,14 @@ TEST(Text, TrimLwsRemovesSpacesTabsAndFolds)
     EXPECT_EQ(trim_lws(" \r\n "), "");
 }
 
-TEST(Text, IequalsIgnoresAsciiCaseOnly)
-{
+TEST(Text, IequalsIgnoresAsciiCaseOnly) {
     EXPECT_TRUE(iequals("Call-ID", "call-id"));
     EXPECT_FALSE(iequals("Call-ID", "Call_ID"));
     EXPECT_FALSE(iequals("a", "ab"));
     EXPECT_FALSE(iequals("@", "`"));  // 0x40 and 0x60 differ only in the case bit, but are not letters
 }
 
-TEST(Text, ParseNumberBoundsAndRejects)
-{
+TEST(Text, ParseNumberBoundsAndRejects) {
     EXPECT_EQ(parse_number("0000565817", 0xffffffff, "spi").value(), 565817u);
     EXPECT_EQ(parse_number("4294967295", 0xffffffff, "spi").value(), 4294967295u);
     EXPECT_EQ(parse_number("18446744073709551615", ~0ULL, "n").value(), ~0ULL);
@@ -49,8 +46,7 @@ TEST(Text, ParseNumberBoundsAndRejects)
     }
 }
 
-TEST(Text, SplitListRespectsQuotesAndAngles)
-{
+TEST(Text, SplitListRespectsQuotesAndAngles) {
     auto r = split_list(R"( a , "x,y" ,<sip:a,b@h>;p , b)", ',', 10, "test");
     ASSERT_TRUE(r) << r.error().message;
     ASSERT_EQ(r->size(), 4u);
@@ -64,8 +60,7 @@ TEST(Text, SplitListRespectsQuotesAndAngles)
     EXPECT_EQ(escaped->size(), 2u);
 }
 
-TEST(Text, SplitListRejectsEmptyElementsUnbalancedAndTooMany)
-{
+TEST(Text, SplitListRejectsEmptyElementsUnbalancedAndTooMany) {
     const struct {
         std::string_view input;
         std::string_view message;
@@ -84,8 +79,7 @@ TEST(Text, SplitListRejectsEmptyElementsUnbalancedAndTooMany)
     EXPECT_EQ(split_list("a,b,c,d", ',', 3, "t").error().kind, ErrorKind::too_large);
 }
 
-TEST(Text, CursorSeparatorsSkipFoldedWhiteSpace)
-{
+TEST(Text, CursorSeparatorsSkipFoldedWhiteSpace) {
     Cursor c("SIP \r\n / 2.0");
     EXPECT_EQ(c.token(), "SIP");
     EXPECT_TRUE(c.eat_sep('/'));
@@ -98,17 +92,16 @@ TEST(Text, CursorSeparatorsSkipFoldedWhiteSpace)
     EXPECT_EQ(d.rest(), " ;b");  // left alone when the separator is absent
 }
 
-TEST(Text, QuotedStringChecksEscapesAndEnd)
-{
+TEST(Text, QuotedStringChecksEscapesAndEnd) {
     Cursor ok(R"("a \"b\" \\ c" rest)");
     auto q = ok.quoted_string();
     ASSERT_TRUE(q);
     EXPECT_EQ(*q, R"(a \"b\" \\ c)");
     EXPECT_EQ(ok.rest(), " rest");
 
-    for (const std::string_view bad : {std::string_view("\"abc"), std::string_view("\"abc\\"),
-                                       std::string_view("\"a\rb\""), std::string_view("\"a\x01\"", 4),
-                                       std::string_view("abc")}) {
+    for (const std::string_view bad :
+         {std::string_view("\"abc"), std::string_view("\"abc\\"), std::string_view("\"a\rb\""),
+          std::string_view("\"a\x01\"", 4), std::string_view("abc")}) {
         Cursor c(bad);
         EXPECT_FALSE(c.quoted_string()) << bad;
     }
@@ -116,8 +109,7 @@ TEST(Text, QuotedStringChecksEscapesAndEnd)
     EXPECT_TRUE(nul.quoted_string());
 }
 
-TEST(Text, QuoteEscapesAndTruncatesUntrustedText)
-{
+TEST(Text, QuoteEscapesAndTruncatesUntrustedText) {
     EXPECT_EQ(quote("abc"), "'abc'");
     EXPECT_EQ(quote(std::string_view("a\0\r\n", 4)), "'a\\x00\\x0d\\x0a'");
     EXPECT_EQ(quote(std::string(100, 'x')), "'" + std::string(40, 'x') + "...'");

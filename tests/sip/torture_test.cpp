@@ -11,10 +11,10 @@ namespace pcscf::sip {
 namespace {
 
 enum class Expect {
-    valid,          // parse_message and validate both succeed
-    parse_error,    // parse_message refuses it
-    invalid,        // parses, but validate refuses it
-    lenient,        // RFC 4475 calls it invalid, a proxy may accept it: we do
+    valid,        // parse_message and validate both succeed
+    parse_error,  // parse_message refuses it
+    invalid,      // parses, but validate refuses it
+    lenient,      // RFC 4475 calls it invalid, a proxy may accept it: we do
 };
 
 struct Case {
@@ -82,8 +82,7 @@ const Case cases[] = {
 
 class Torture : public ::testing::TestWithParam<Case> {};
 
-TEST_P(Torture, BehavesAsRfc4475Expects)
-{
+TEST_P(Torture, BehavesAsRfc4475Expects) {
     const auto& c = GetParam();
     const auto text = test::fixture("torture/" + c.file);
     ASSERT_FALSE(text.empty()) << c.file;
@@ -111,12 +110,10 @@ INSTANTIATE_TEST_SUITE_P(Rfc4475, Torture, ::testing::ValuesIn(cases), [](const 
     return name;
 });
 
-TEST(Torture, EveryFixtureFileHasAnExpectation)
-{
+TEST(Torture, EveryFixtureFileHasAnExpectation) {
     std::size_t files = 0;
     for (const auto& path : test::all_fixtures()) {
-        if (path.parent_path().filename() != "torture")
-            continue;
+        if (path.parent_path().filename() != "torture") continue;
         ++files;
         const auto name = path.filename().string();
         EXPECT_TRUE(std::any_of(std::begin(cases), std::end(cases), [&](const Case& c) { return c.file == name; }))
@@ -125,8 +122,7 @@ TEST(Torture, EveryFixtureFileHasAnExpectation)
     EXPECT_EQ(files, std::size(cases));
 }
 
-TEST(Torture, DetailsOfTheTrickyValidOnes)
-{
+TEST(Torture, DetailsOfTheTrickyValidOnes) {
     auto load = [](std::string_view file) {
         static std::vector<std::string> keep;  // messages point into their text
         keep.push_back(test::fixture("torture/" + std::string(file)));

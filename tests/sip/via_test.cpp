@@ -8,8 +8,7 @@
 namespace pcscf::sip {
 namespace {
 
-TEST(Via, SeedIpv6TcpHop)
-{
+TEST(Via, SeedIpv6TcpHop) {
     auto v = parse_via("SIP/2.0/TCP [2001::1:d1ae:bb37:d9c9:81d0]:5060;branch=z9hG4bK370690ecb-643c9869");
     ASSERT_TRUE(v) << v.error().message;
     EXPECT_EQ(v->transport, Transport::tcp);
@@ -20,8 +19,7 @@ TEST(Via, SeedIpv6TcpHop)
     EXPECT_FALSE(v->has_rport);
 }
 
-TEST(Via, ParametersAndTransports)
-{
+TEST(Via, ParametersAndTransports) {
     auto v = parse_via("SIP/2.0/udp 192.0.2.1;rport;received=[2001:db8::9];maddr=224.2.0.1;ttl=16;x=\"y\"");
     ASSERT_TRUE(v) << v.error().message;
     EXPECT_EQ(v->transport, Transport::udp);
@@ -39,7 +37,7 @@ TEST(Via, ParametersAndTransports)
 
     const std::pair<std::string_view, Transport> transports[] = {
         {"TCP", Transport::tcp}, {"tls", Transport::tls}, {"SCTP", Transport::sctp},
-        {"WS", Transport::ws}, {"wss", Transport::wss}, {"UNKNOWN", Transport::other}};
+        {"WS", Transport::ws},   {"wss", Transport::wss}, {"UNKNOWN", Transport::other}};
     for (const auto& [name, t] : transports) {
         const std::string text = "SIP/2.0/" + std::string(name) + " h";
         auto x = parse_via(text);
@@ -49,8 +47,7 @@ TEST(Via, ParametersAndTransports)
     }
 }
 
-TEST(Via, WhiteSpaceAndFoldingEverywhereTheGrammarAllows)
-{
+TEST(Via, WhiteSpaceAndFoldingEverywhereTheGrammarAllows) {
     auto v = parse_via("SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8  ");
     ASSERT_TRUE(v) << v.error().message;
     EXPECT_EQ(v->host.text, "spindle.example.com");
@@ -60,17 +57,16 @@ TEST(Via, WhiteSpaceAndFoldingEverywhereTheGrammarAllows)
     EXPECT_EQ(folded->host.text, "192.0.2.2");
 }
 
-TEST(Via, Lists)
-{
-    auto list = parse_via_list("SIP/2.0/UDP a.example.com;branch=z9hG4bK1 ,\r\n SIP/2.0/TCP [::1]:5061;branch=z9hG4bK2");
+TEST(Via, Lists) {
+    auto list =
+        parse_via_list("SIP/2.0/UDP a.example.com;branch=z9hG4bK1 ,\r\n SIP/2.0/TCP [::1]:5061;branch=z9hG4bK2");
     ASSERT_TRUE(list) << list.error().message;
     ASSERT_EQ(list->size(), 2u);
     EXPECT_EQ((*list)[1].port, 5061);
     EXPECT_EQ((*list)[1].host.address(), "::1");
 }
 
-TEST(Via, MalformedVias)
-{
+TEST(Via, MalformedVias) {
     const std::pair<std::string_view, std::string_view> bad[] = {
         {"", "does not start with SIP/2.0/<transport>"},
         {"SIP/2.0", "has no transport"},

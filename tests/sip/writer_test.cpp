@@ -12,46 +12,38 @@ namespace {
 
 using test::crlf;
 
-const Message& parse(std::string text, Framing framing = Framing::datagram)
-{
+const Message& parse(std::string text, Framing framing = Framing::datagram) {
     return test::parsed(std::move(text), framing);
 }
 
 // Start line, header fields (Content-Length apart) and body.
-void expect_same_message(const Message& a, const Message& b)
-{
+void expect_same_message(const Message& a, const Message& b) {
     EXPECT_EQ(a.start_line(), b.start_line());
     std::vector<std::pair<std::string_view, std::string_view>> ha, hb;
     for (const auto& h : a.headers())
-        if (h.kind != HeaderKind::content_length)
-            ha.emplace_back(h.name, h.value);
+        if (h.kind != HeaderKind::content_length) ha.emplace_back(h.name, h.value);
     for (const auto& h : b.headers())
-        if (h.kind != HeaderKind::content_length)
-            hb.emplace_back(h.name, h.value);
+        if (h.kind != HeaderKind::content_length) hb.emplace_back(h.name, h.value);
     EXPECT_EQ(ha, hb);
     EXPECT_EQ(a.body(), b.body());
     EXPECT_EQ(b.content_length(), b.body().size());
 }
 
-TEST(Writer, UnchangedSeedMessagesAreWrittenByteForByte)
-{
+TEST(Writer, UnchangedSeedMessagesAreWrittenByteForByte) {
     for (const auto& path : test::all_fixtures()) {
-        if (path.parent_path().filename() != "seed004")
-            continue;
+        if (path.parent_path().filename() != "seed004") continue;
         const auto text = test::read_file(path);
         const auto m = parse(text);
         EXPECT_EQ(MessageWriter(m).write(), text) << path;
     }
 }
 
-TEST(Writer, EveryParsableFixtureRoundTrips)
-{
+TEST(Writer, EveryParsableFixtureRoundTrips) {
     int parsed = 0;
     for (const auto& path : test::all_fixtures()) {
         const auto text = test::read_file(path);
         auto m = parse_message(text, Framing::datagram);
-        if (!m)
-            continue;
+        if (!m) continue;
         ++parsed;
         const auto written = MessageWriter(*m).write();
         auto again = parse_message(written, Framing::stream);  // now always has Content-Length
@@ -62,8 +54,7 @@ TEST(Writer, EveryParsableFixtureRoundTrips)
     EXPECT_GE(parsed, 40);
 }
 
-TEST(Writer, RelaySm1ToTheCore)
-{
+TEST(Writer, RelaySm1ToTheCore) {
     const auto text = test::fixture("seed004/step1_register.sip");
     const auto m = parse(text);
     MessageWriter w(m);
@@ -91,8 +82,7 @@ TEST(Writer, RelaySm1ToTheCore)
     EXPECT_NE(out.find("\r\nPath: <sip:term@pcscf.example.com;lr>\r\n"), std::string::npos);
 }
 
-TEST(Writer, RelaySm6ToTheUeWithoutKeys)
-{
+TEST(Writer, RelaySm6ToTheUeWithoutKeys) {
     const auto text = crlf(
         "SIP/2.0 401 Unauthorized\n"
         "Via: SIP/2.0/UDP pcscf.example.com;branch=z9hG4bKpcscf1\n"
@@ -132,8 +122,7 @@ TEST(Writer, RelaySm6ToTheUeWithoutKeys)
     EXPECT_EQ(offered->front(), server);
 }
 
-TEST(Writer, MarkSm7IntegrityProtected)
-{
+TEST(Writer, MarkSm7IntegrityProtected) {
     const auto text = test::fixture("seed004/step3_register_protected.sip");
     const auto m = parse(text);
     MessageWriter w(m);
@@ -146,7 +135,8 @@ TEST(Writer, MarkSm7IntegrityProtected)
 
     // a UE's own integrity-protected is replaced, not kept beside ours
     const auto spoofed = crlf(
-        "REGISTER sip:r SIP/2.0\nAuthorization: Digest username=\"u\", integrity-protected=\"yes\", realm=\"r\"\nl: 0\n\n");
+        "REGISTER sip:r SIP/2.0\nAuthorization: Digest username=\"u\", integrity-protected=\"yes\", realm=\"r\"\nl: "
+        "0\n\n");
     const auto s = parse(spoofed);
     MessageWriter ws(s);
     ASSERT_TRUE(ws.set_param(HeaderKind::authorization, "integrity-protected", "\"no\""));
@@ -155,8 +145,7 @@ TEST(Writer, MarkSm7IntegrityProtected)
               "Digest username=\"u\", realm=\"r\", integrity-protected=\"no\"");
 }
 
-TEST(Writer, ViaEdits)
-{
+TEST(Writer, ViaEdits) {
     const auto text = crlf(
         "SIP/2.0 200 OK\nv: SIP/2.0/UDP p1;branch=z9hG4bK1 , SIP/2.0/UDP p2;branch=z9hG4bK2\n"
         "Via: SIP/2.0/UDP ue;rport;branch=z9hG4bK3\nl: 0\n\n");
@@ -173,7 +162,8 @@ TEST(Writer, ViaEdits)
     EXPECT_EQ(none.error().message, "no Via to remove");
 
     // received / rport on the topmost Via of a request (RFC 3581)
-    const auto req = crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP ue.example.com;rport;branch=z9hG4bK3, SIP/2.0/UDP x\nl: 0\n\n");
+    const auto req =
+        crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP ue.example.com;rport;branch=z9hG4bK3, SIP/2.0/UDP x\nl: 0\n\n");
     const auto q = parse(req);
     MessageWriter wq(q);
     ASSERT_TRUE(wq.set_param(HeaderKind::via, "received", "2001:db8::7"));
@@ -193,10 +183,9 @@ TEST(Writer, ViaEdits)
     EXPECT_EQ(wb.write(), crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP p;branch=z9hG4bKx\nTo: <sip:a@b>\nl: 0\n\n"));
 }
 
-TEST(Writer, HeaderPlacementAndRemovalByName)
-{
-    const auto text = crlf(
-        "OPTIONS sip:a@b SIP/2.0\nPath: <sip:p1;lr>\nX-A: 1\nPath: <sip:p2;lr>\nk: x\nx-a: 2\nl: 0\n\n");
+TEST(Writer, HeaderPlacementAndRemovalByName) {
+    const auto text =
+        crlf("OPTIONS sip:a@b SIP/2.0\nPath: <sip:p1;lr>\nX-A: 1\nPath: <sip:p2;lr>\nk: x\nx-a: 2\nl: 0\n\n");
     const auto m = parse(text);
     MessageWriter w(m);
     ASSERT_TRUE(w.add_header(HeaderKind::path, "<sip:top;lr>", Position::top));
@@ -209,8 +198,7 @@ TEST(Writer, HeaderPlacementAndRemovalByName)
                               "Path: <sip:bottom;lr>\nl: 0\nService-Route: <sip:sr;lr>\nP-Debug: on\n\n"));
 }
 
-TEST(Writer, RefusesHeaderInjection)
-{
+TEST(Writer, RefusesHeaderInjection) {
     const auto m = parse(crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h\nl: 0\n\n"));
     MessageWriter w(m);
     EXPECT_FALSE(w.add_header(HeaderKind::path, "<sip:a>\r\nX-Evil: 1"));
@@ -227,8 +215,7 @@ TEST(Writer, RefusesHeaderInjection)
     EXPECT_EQ(w.write(), crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h\nl: 0\n\n"));
 }
 
-TEST(Writer, RequestUriAndMaxForwards)
-{
+TEST(Writer, RequestUriAndMaxForwards) {
     const auto m = parse(crlf("INVITE sip:old@b SIP/2.0\nMax-Forwards: 1\nl: 0\n\n"));
     MessageWriter w(m);
     ASSERT_TRUE(w.set_request_uri("sip:new@[2001:db8::5]:5060;transport=tcp"));
@@ -253,8 +240,7 @@ TEST(Writer, RequestUriAndMaxForwards)
     EXPECT_EQ(MessageWriter(response).set_request_uri("sip:a@b").error().message, "a response has no Request-URI");
 }
 
-TEST(Writer, ContentLengthIsAlwaysTheBodyLength)
-{
+TEST(Writer, ContentLengthIsAlwaysTheBodyLength) {
     const auto no_length = parse(crlf("MESSAGE sip:a@b SIP/2.0\nContent-Type: text/plain\n\nhello"));
     EXPECT_EQ(MessageWriter(no_length).write(),
               crlf("MESSAGE sip:a@b SIP/2.0\nContent-Type: text/plain\nContent-Length: 5\n\nhello"));
@@ -265,10 +251,9 @@ TEST(Writer, ContentLengthIsAlwaysTheBodyLength)
     EXPECT_EQ(w.write(), crlf("MESSAGE sip:a@b SIP/2.0\nl: 2\nX: y\n\nhe"));
 }
 
-TEST(Writer, RemoveParamsFromEveryElement)
-{
-    const auto m = parse(crlf(
-        "REGISTER sip:r SIP/2.0\nContact: <sip:a@h;expires=5>;expires=600;q=0.5, sip:b@h;EXPIRES=3;x\nl: 0\n\n"));
+TEST(Writer, RemoveParamsFromEveryElement) {
+    const auto m = parse(
+        crlf("REGISTER sip:r SIP/2.0\nContact: <sip:a@h;expires=5>;expires=600;q=0.5, sip:b@h;EXPIRES=3;x\nl: 0\n\n"));
     MessageWriter w(m);
     ASSERT_TRUE(w.remove_params(HeaderKind::contact, {"expires"}));
     const auto r = parse(w.write());
@@ -278,12 +263,12 @@ TEST(Writer, RemoveParamsFromEveryElement)
     EXPECT_FALSE(MessageWriter(broken).remove_params(HeaderKind::contact, {"x"}));
 }
 
-TEST(Writer, SetHeaderReplacesEveryFieldOfTheKind)
-{
+TEST(Writer, SetHeaderReplacesEveryFieldOfTheKind) {
     const auto m = parse(crlf("REGISTER sip:r SIP/2.0\nExpires: 600\nX: 1\nExpires: 700\nl: 0\n\n"));
     MessageWriter w(m);
     ASSERT_TRUE(w.set_header(HeaderKind::expires, "0"));
-    ASSERT_TRUE(w.set_header(HeaderKind::security_server, "ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4"));
+    ASSERT_TRUE(
+        w.set_header(HeaderKind::security_server, "ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4"));
     EXPECT_EQ(w.write(), crlf("REGISTER sip:r SIP/2.0\nExpires: 0\nX: 1\nl: 0\n"
                               "Security-Server: ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4\n\n"));
     // a second set replaces the first, wherever it went
@@ -303,8 +288,7 @@ TEST(Writer, SetHeaderReplacesEveryFieldOfTheKind)
     EXPECT_FALSE(w.set_header(HeaderKind::expires, "1\r\nX: y"));
 }
 
-TEST(Writer, ContentLengthCannotBeAddedTwice)
-{
+TEST(Writer, ContentLengthCannotBeAddedTwice) {
     const auto m = parse(crlf("OPTIONS sip:a@b SIP/2.0\nl: 0\n\n"));
     MessageWriter w(m);
     EXPECT_FALSE(w.add_header(HeaderKind::content_length, "5"));
@@ -315,10 +299,10 @@ TEST(Writer, ContentLengthCannotBeAddedTwice)
     EXPECT_EQ(w.write(), crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP p;branch=z9hG4bKv\nl: 0\n\n"));
 }
 
-TEST(Writer, RemoveTopRouteValue)
-{
-    const auto m = parse(crlf("INVITE sip:b@h SIP/2.0\nRoute: <sip:pcscf.example.com;lr>, <sip:scscf.example.com;lr>\n"
-                              "Route: <sip:as.example.com;lr>\nl: 0\n\n"));
+TEST(Writer, RemoveTopRouteValue) {
+    const auto m =
+        parse(crlf("INVITE sip:b@h SIP/2.0\nRoute: <sip:pcscf.example.com;lr>, <sip:scscf.example.com;lr>\n"
+                   "Route: <sip:as.example.com;lr>\nl: 0\n\n"));
     MessageWriter w(m);
     ASSERT_TRUE(w.remove_top_value(HeaderKind::route));
     auto r = name_addrs(parse(w.write()), HeaderKind::route);
@@ -331,8 +315,9 @@ TEST(Writer, RemoveTopRouteValue)
     EXPECT_EQ(parse(w.write()).count(HeaderKind::route), 0u);
 
     // commas inside an auth value separate parameters: the whole first field goes
-    const auto a = parse(crlf("SIP/2.0 401 Unauthorized\nWWW-Authenticate: Digest realm=\"a\", nonce=\"1\"\n"
-                              "WWW-Authenticate: Digest realm=\"b\", nonce=\"2\"\nl: 0\n\n"));
+    const auto a =
+        parse(crlf("SIP/2.0 401 Unauthorized\nWWW-Authenticate: Digest realm=\"a\", nonce=\"1\"\n"
+                   "WWW-Authenticate: Digest realm=\"b\", nonce=\"2\"\nl: 0\n\n"));
     MessageWriter wa(a);
     ASSERT_TRUE(wa.remove_top_value(HeaderKind::www_authenticate));
     const auto left = parse(wa.write());
@@ -340,14 +325,13 @@ TEST(Writer, RemoveTopRouteValue)
     EXPECT_EQ(auth_values(left, HeaderKind::www_authenticate)->front().realm(), "b");
 }
 
-TEST(Writer, ResponseToARequest)
-{
+TEST(Writer, ResponseToARequest) {
     const auto text = test::fixture("seed004/step1_register.sip");
     const auto m = parse(text);
     auto w = MessageWriter::response_to(m, 494, "Security Agreement Required", "pcscf1");
     ASSERT_TRUE(w) << w.error().message;
-    ASSERT_TRUE(w->add_header(HeaderKind::security_server,
-                              "ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4"));
+    ASSERT_TRUE(
+        w->add_header(HeaderKind::security_server, "ipsec-3gpp;alg=hmac-md5-96;spi-c=1;spi-s=2;port-c=3;port-s=4"));
     ASSERT_TRUE(w->add_header(HeaderKind::require, "sec-agree"));
     const auto out = w->write();
     const auto r = parse(out, Framing::stream);
@@ -388,8 +372,7 @@ TEST(Writer, ResponseToARequest)
               "a response answers a request, not a response");
 }
 
-TEST(Writer, SetBody)
-{
+TEST(Writer, SetBody) {
     const auto m = parse(test::fixture("seed004/step7_notify.sip"));
     MessageWriter w(m);
     ASSERT_TRUE(w.set_body("hello", "text/plain"));

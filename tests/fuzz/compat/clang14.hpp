@@ -26,8 +26,8 @@
 namespace std {
 
 template <class T, class... A>
-    requires(is_aggregate_v<T> && sizeof...(A) > 0 && !is_constructible_v<T, A...>)
-constexpr T* construct_at(T* p, A&&... a) {
+requires(is_aggregate_v<T> && sizeof...(A) > 0 && !is_constructible_v<T, A...>) constexpr T* construct_at(T* p,
+                                                                                                          A&&... a) {
     return ::new (static_cast<void*>(p)) T{std::forward<A>(a)...};
 }
 
@@ -51,9 +51,9 @@ template <class E>
 class unexpected {
 public:
     template <class G = E>
-        requires(!is_same_v<remove_cvref_t<G>, unexpected> &&
-                 !is_same_v<remove_cvref_t<G>, in_place_t> && is_constructible_v<E, G>)
-    constexpr explicit unexpected(G&& e) : e_(std::forward<G>(e)) {}
+    requires(!is_same_v<remove_cvref_t<G>, unexpected> && !is_same_v<remove_cvref_t<G>, in_place_t> &&
+             is_constructible_v<E, G>) constexpr explicit unexpected(G&& e)
+        : e_(std::forward<G>(e)) {}
     template <class... A>
     constexpr explicit unexpected(in_place_t, A&&... a) : e_(std::forward<A>(a)...) {}
 
@@ -109,16 +109,15 @@ public:
     using unexpected_type = unexpected<E>;
 
     template <class G>
-        requires is_constructible_v<E, const G&>
+    requires is_constructible_v<E, const G&>
     constexpr explicit(!is_convertible_v<const G&, E>) expected_base(const unexpected<G>& u)
         : v_(in_place_index<1>, in_place, u.error()) {}
     template <class G>
-        requires is_constructible_v<E, G>
+    requires is_constructible_v<E, G>
     constexpr explicit(!is_convertible_v<G, E>) expected_base(unexpected<G>&& u)
         : v_(in_place_index<1>, in_place, std::move(u).error()) {}
     template <class... A>
-    constexpr explicit expected_base(unexpect_t, A&&... a)
-        : v_(in_place_index<1>, in_place, std::forward<A>(a)...) {}
+    constexpr explicit expected_base(unexpect_t, A&&... a) : v_(in_place_index<1>, in_place, std::forward<A>(a)...) {}
 
     template <class G>
     constexpr Self& operator=(const unexpected<G>& u) {
@@ -165,14 +164,14 @@ public:
 
     constexpr expected() requires is_default_constructible_v<T> : base(in_place) {}
     template <class U = T>
-        requires(!is_same_v<remove_cvref_t<U>, in_place_t> &&
-                 !is_same_v<remove_cvref_t<U>, expected> &&
-                 !compat_detail::is_unexpected<remove_cvref_t<U>> && is_constructible_v<T, U>)
-    constexpr explicit(!is_convertible_v<U, T>) expected(U&& v) : base(in_place, std::forward<U>(v)) {}
+    requires(!is_same_v<remove_cvref_t<U>, in_place_t> && !is_same_v<remove_cvref_t<U>, expected> &&
+             !compat_detail::is_unexpected<remove_cvref_t<U>> &&
+             is_constructible_v<T, U>) constexpr explicit(!is_convertible_v<U, T>) expected(U&& v)
+        : base(in_place, std::forward<U>(v)) {}
     template <class U, class G>
-        requires(!is_same_v<expected<U, G>, expected> && is_constructible_v<T, const U&> &&
-                 is_constructible_v<E, const G&>)
-    constexpr explicit(!is_convertible_v<const U&, T> || !is_convertible_v<const G&, E>)
+    requires(!is_same_v<expected<U, G>, expected> && is_constructible_v<T, const U&> &&
+             is_constructible_v<E, const G&>) constexpr explicit(!is_convertible_v<const U&, T> ||
+                                                                 !is_convertible_v<const G&, E>)
         expected(const expected<U, G>& o)
         : base(in_place) {
         if (o.has_value()) v_.template emplace<0>(*o);
@@ -182,9 +181,9 @@ public:
     constexpr explicit expected(in_place_t, A&&... a) : base(in_place, std::forward<A>(a)...) {}
 
     template <class U = T>
-        requires(!is_same_v<remove_cvref_t<U>, expected> &&
-                 !compat_detail::is_unexpected<remove_cvref_t<U>> && is_constructible_v<T, U>)
-    constexpr expected& operator=(U&& v) {
+    requires(!is_same_v<remove_cvref_t<U>, expected> && !compat_detail::is_unexpected<remove_cvref_t<U>> &&
+             is_constructible_v<T, U>) constexpr expected&
+    operator=(U&& v) {
         v_.template emplace<0>(std::forward<U>(v));
         return *this;
     }
@@ -211,14 +210,12 @@ public:
     }
 
     template <class U, class G>
-        requires(!is_void_v<U>)
-    friend constexpr bool operator==(const expected& a, const expected<U, G>& b) {
+    requires(!is_void_v<U>) friend constexpr bool operator==(const expected& a, const expected<U, G>& b) {
         if (a.has_value() != b.has_value()) return false;
         return a.has_value() ? *a == *b : a.error() == b.error();
     }
     template <class U>
-        requires(!compat_detail::is_unexpected<U>)
-    friend constexpr bool operator==(const expected& a, const U& v) {
+    requires(!compat_detail::is_unexpected<U>) friend constexpr bool operator==(const expected& a, const U& v) {
         return a.has_value() && *a == v;
     }
 };
