@@ -36,7 +36,94 @@ ControlPlane::Round ControlPlane::round(Clock::time_point now) {
     Round r;
     r.sa_events = sas_->pump();
     if (round_) r.sip = round_->run(r.sa_events, now);
+    if (registrar_) registrar_->flush_state(now);
     return r;
+}
+
+Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<state::StateBackend> store,
+                                                            uint32_t checkpoint_interval, bool reset,
+                                                            const SaManager::Install& install,
+                                                            const std::function<void(const std::string&)>& warn) {
+    const auto start = Clock::now();
+    const std::string where = store->describe();
+    auto records = store->load();
+    if (!records) return std::unexpected(in_context(records.error(), "reading the state store " + where));
+    // Sort the records out; anything this version cannot read stops the start.
+    std::vector<StoredSa> sas;
+    std::unordered_map<SaId, SeqMark> marks;
+    std::vector<secagree::StoredRegistration> regs;
+    std::optional<std::string> format;
+    Expected<void> readable;
+    for (const auto& [k, v] : *records) {
+        if (k == state::kFormatKey) {
+            format = v;
+        } else if (id_of(k, "sa/")) {
+            if (auto s = decode_sa(v)) sas.push_back(std::move(*s));
+            else readable = std::unexpected(in_context(s.error(), k));
+        } else if (auto id = id_of(k, "seq/")) {
+            if (auto m = decode_seq(v)) marks.emplace(*id, *m);
+            else readable = std::unexpected(in_context(m.error(), k));
+        } else if (k.starts_with(secagree::kRegistrationPrefix)) {
+            if (auto r = secagree::decode_registration(v)) regs.push_back(std::move(*r));
+            else readable = std::unexpected(in_context(r.error(), k));
+        } else {
+            readable = fail(Errc::invalid, "unknown record " + k);
+        }
+    }
+    if (readable && format && *format != state::kFormat)
+        readable = fail(Errc::invalid, "the store is in format '" + *format + "', this version writes '" +
+                                           std::string(state::kFormat) + "'");
+    if (readable && !format && !records->empty()) readable = fail(Errc::invalid, "the store has no format record");
+    if (!readable || reset) {
+        if (!reset)
+            return std::unexpected(in_context(readable.error(), "the state store " + where +
+                                                                    " cannot be used (start with --state-reset "
+                                                                    "to discard it)"));
+        if (auto c = store->clear(); !c) return std::unexpected(in_context(c.error(), "clearing " + where));
+        sas.clear();
+        marks.clear();
+        regs.clear();
+    }
+    if (auto w = store->write({{{std::string(state::kFormatKey), std::string(state::kFormat)}}, {}}); !w)
+        return std::unexpected(in_context(w.error(), "writing to the state store " + where));
+
+    writer_ = std::make_unique<state::StateWriter>(std::move(store), [warn](bool healthy, std::string_view line) {
+        if (!healthy) warn(std::string(line));
+    });
+    sas_->set_state(writer_.get(), checkpoint_interval);
+    if (registrar_) registrar_->set_state(writer_.get());
+
+    Restored r;
+    const size_t stored = sas.size();
+    r.sas = sas_->restore(std::move(sas), marks, install, warn);
+    if (registrar_) {
+        r.registrations = registrar_->restore(std::move(regs), Clock::now(), warn);
+        // SAs of a registration that was not finished, or was on its way out: they go.
+        const auto keep = registrar_->referenced_sas();
+        for (const SaInfo& sa : sas_->list(0, sas_->size()))
+            if (sa.label != "manual" && !keep.contains(sa.id)) {
+                (void)sas_->remove(sa.id);
+                ++r.dropped;
+            }
+        registrar_->flush_state(Clock::now());
+    }
+    r.dropped += stored - r.sas;
+    r.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    restored_ = r;
+    return r;
+}
+
+std::optional<state::WriterStats> ControlPlane::state_stats() const {
+    if (!writer_) return std::nullopt;
+    return writer_->stats();
+}
+
+bool ControlPlane::close_state(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of,
+                               std::chrono::milliseconds timeout) {
+    if (!writer_) return true;
+    sas_->store_exact_seqs(seq_of);
+    if (registrar_) registrar_->flush_state(Clock::now());
+    return writer_->flush(timeout);
 }
 
 }  // namespace pcscf::ctl

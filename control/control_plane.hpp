@@ -17,6 +17,7 @@
 #include "control/proxy/sip_round.hpp"
 #include "control/sa/sa_manager.hpp"
 #include "control/secagree/registrar.hpp"
+#include "control/state/state_writer.hpp"
 
 namespace pcscf::ctl {
 
@@ -39,6 +40,29 @@ public:
                                                           proxy::SipProxy::Trace trace, EventHook hook);
     ControlPlane(const ControlPlane&) = delete;
     ControlPlane& operator=(const ControlPlane&) = delete;
+
+    // What came back from a state store at start.
+    struct Restored {
+        size_t sas = 0, registrations = 0, dropped = 0;  // dropped: SAs that could not come back, or belonged to
+                                                         // no registration any more
+        std::chrono::milliseconds took{0};
+    };
+    // Attaches a state store (docs/architecture.md, "What survives a restart"): what it
+    // holds comes back first, each SA through `install` (SaManager::restore; called before
+    // the workers run), then every change is written to it from a thread of its own. A
+    // store of another format, or a record that cannot be read, is an error, unless
+    // `reset` says to start empty (the store is then cleared). `checkpoint_interval` is
+    // the workers' seq_checkpoint.
+    Expected<Restored> attach_state(std::unique_ptr<state::StateBackend> store, uint32_t checkpoint_interval,
+                                    bool reset, const SaManager::Install& install,
+                                    const std::function<void(const std::string&)>& warn);
+    // What the state writer has done (empty without a store).
+    std::optional<state::WriterStats> state_stats() const;
+    // At a clean stop, after the workers: each SA's exact sequence number (`seq_of`), then
+    // everything pending, written. False if the store did not take it all in `timeout`.
+    bool close_state(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of,
+                     std::chrono::milliseconds timeout);
+    const Restored& restored() const { return restored_; }
 
     struct Round {
         uint32_t sa_events = 0;  // events and acknowledgements read from the workers
@@ -64,6 +88,8 @@ private:
     proxy::SipStatus sip_status_;
     std::optional<proxy::SipRound> round_;
     EventHook hook_;
+    std::unique_ptr<state::StateWriter> writer_;
+    Restored restored_;
 };
 
 }  // namespace pcscf::ctl

@@ -48,6 +48,10 @@ struct SaConfig {
     uint16_t ue_port = 0;     // host order; 0 = any (inbound only)
     uint16_t pcscf_port = 0;  // host order; 0 = any (inbound only)
     uint64_t cookie = 0;      // the control plane's handle, echoed in events
+    // Where the SA's sequence numbers start (an SA restored after a restart): outbound the
+    // last number counted as sent (the next packet gets seq_start + 1); inbound the
+    // window's right edge, every number up to it counted as seen. 0 for a new SA.
+    uint32_t seq_start = 0;
 };
 
 }  // namespace pcscf::esp

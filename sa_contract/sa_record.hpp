@@ -28,6 +28,10 @@ enum class EventKind : uint8_t {
     first_use = 2,      // first packet verified on an inbound SA (TS 33.203 7.4.2a)
     seq_near_end = 3,   // outbound sequence number passed the warning threshold
     seq_exhausted = 4,  // outbound sequence number reached 2^32-1; SA must be replaced
+    // The SA's sequence number (outbound: sent; inbound: the window's right edge) reached
+    // `seq`, a multiple of the engine's seq_checkpoint: every number so far is below
+    // seq + seq_checkpoint (docs/architecture.md, "What survives a restart").
+    seq_checkpoint = 5,
 };
 
 struct SaEvent {

@@ -12,6 +12,7 @@
 #include "control/daemon/log.hpp"
 #include "control/daemon/tap_setup.hpp"
 #include "control/daemon/telemetry.hpp"
+#include "control/state/lmdb_store.hpp"
 
 namespace pcscf::ctl {
 
@@ -71,11 +72,17 @@ int Daemon::run(const char* prog) {
                 rc = 1;
             } else {
                 plane_ = std::move(*plane);
-                register_telemetry(plane_->sas(), *dp_, plane_->sip_status());
+                register_telemetry(*plane_, *dp_);
                 if (opts_.sip)
                     log_info("sec-agree: core " + opts_.sip->proxy.core.to_string() + " from " +
                              opts_.sip->proxy.core_local.to_string() + ", port_ps " +
                              std::to_string(opts_.sip->registrar.port_ps));
+            }
+        }
+        if (rc == 0 && !opts_.state_dir.empty()) {
+            if (auto restored = attach_state(); !restored) {
+                log_error(restored.error().message);
+                rc = 1;
             }
         }
         if (rc == 0) {
@@ -87,6 +94,7 @@ int Daemon::run(const char* prog) {
             control_loop();
             log_info("stopping");
             dp_->stop();
+            close_state();
         }
         dp_.reset();  // before EAL goes
     }
@@ -95,6 +103,7 @@ int Daemon::run(const char* prog) {
 }
 
 void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
+    if (e.kind == esp::EventKind::seq_checkpoint) return;  // one every few packets: for the state store only
     const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) + " spi " +
                             std::to_string(sa.cfg.spi) + ", " + sa.label + ")";
     switch (e.kind) {
@@ -112,7 +121,37 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
         case esp::EventKind::seq_exhausted:
             log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced");
             break;
+        case esp::EventKind::seq_checkpoint: break;
     }
+}
+
+Expected<void> Daemon::attach_state() {
+    auto store = state::LmdbBackend::open(opts_.state_dir);
+    if (!store) return std::unexpected(store.error());
+    log_info("state store: " + (*store)->describe());
+    const auto r = plane_->attach_state(
+        std::move(*store), opts_.seq_checkpoint, opts_.state_reset,
+        [this](uint32_t worker, const esp::SaRecord& rec, int32_t& handle) {
+            return dp_->preload(worker, rec, handle);
+        },
+        [](const std::string& line) { log_warn("state: " + line); });
+    if (!r) return std::unexpected(r.error());
+    log_info("restored " + std::to_string(r->sas) + " SA(s) and " + std::to_string(r->registrations) +
+             " registration(s) in " + std::to_string(r->took.count()) + " ms" +
+             (r->dropped ? " (" + std::to_string(r->dropped) + " SA(s) not kept)" : ""));
+    return {};
+}
+
+void Daemon::close_state() {
+    // The workers have stopped: their tables give each SA's exact sequence number.
+    const bool written = plane_->close_state(
+        [this](const SaInfo& sa) {
+            return sa.handle >= 0 && sa.worker < dp_->workers()
+                       ? dp_->worker(sa.worker).engine().seq_at(sa.cfg.dir, sa.handle)
+                       : std::nullopt;
+        },
+        std::chrono::seconds(10));
+    if (!written) log_error("state: the store did not take everything before the stop");
 }
 
 void Daemon::control_loop() {

@@ -24,6 +24,10 @@ private:
 
     // Logs each SA event (the ControlPlane then hands it to the Registrar).
     void on_sa_event(const SaInfo& sa, const esp::SaEvent& e);
+    // --state-dir: what the store holds comes back before the workers start; at a clean
+    // stop each SA's exact sequence number and everything pending is written.
+    Expected<void> attach_state();
+    void close_state();
 
     DaemonOptions opts_;
     std::unique_ptr<dp::Dataplane> dp_;

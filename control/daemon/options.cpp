@@ -164,6 +164,12 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
                                         "largest datagram reassembled, in bytes");
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
+    po::options_description state("State that survives a restart (docs/operations.md)");
+    state.add_options()("state-dir", po::value(&o.state_dir),
+                        "keep SAs and registrations in an LMDB store in this directory (0700; files 0600)")(
+        "seq-checkpoint", po::value(&o.seq_checkpoint)->default_value(o.seq_checkpoint),
+        "with a store: each SA's sequence number is checkpointed every this many packets (a power of 2)")(
+        "state-reset", po::bool_switch(&o.state_reset), "discard what the store holds and start empty");
     po::options_description sip("SIP sec-agree (TS 33.203 clause 7); off without --core");
     sip.add_options()("core", po::value(&core),
                       "the IMS core's SIP address, e.g. 10.1.0.2:5060: enables the sec-agree proxy")(
@@ -177,7 +183,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         "reg-await-auth", po::value(&await_auth)->default_value(await_auth),
         "seconds a temporary SA set waits for the second REGISTER");
     po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
-    all.add(general).add(ports).add(cpu).add(sa).add(sip);
+    all.add(general).add(ports).add(cpu).add(sa).add(state).add(sip);
 
     const auto bad = [](std::string m) { return fail(Errc::invalid, std::move(m)); };
     try {
@@ -217,6 +223,10 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     if (e.spi.slots_per_worker == 0 || e.outbound_capacity < 8)
         return bad("--inbound-sas and --outbound-sas must be positive (>= 8)");
     if (s.max_datagram < 1500 || s.max_datagram > 65535) return bad("--max-datagram must be 1500..65535");
+    if (o.seq_checkpoint == 0 || o.seq_checkpoint > 65536 || (o.seq_checkpoint & (o.seq_checkpoint - 1)) != 0)
+        return bad("--seq-checkpoint must be a power of 2, 1..65536");
+    if (o.state_reset && o.state_dir.empty()) return bad("--state-reset needs --state-dir");
+    if (!o.state_dir.empty()) e.seq_checkpoint = o.seq_checkpoint;
     if (!core.empty()) {
         SipConfig so;
         auto c = parse_endpoint(core, 5060, "--core");

@@ -33,6 +33,9 @@ struct DaemonOptions {
     std::string eal_extra;
     bool tap_setup = true;
     std::string log_level = "info";
+    std::string state_dir;         // empty: nothing survives a restart
+    uint32_t seq_checkpoint = 32;  // with a store
+    bool state_reset = false;
 };
 
 // What the command line asks for: run with these options, or show the help text.

@@ -17,6 +17,7 @@ namespace {
 SaManager* g_sas = nullptr;
 const dp::Dataplane* g_dp = nullptr;
 SipStatus* g_sip = nullptr;
+const ControlPlane* g_plane = nullptr;
 constexpr size_t kPage = 40;  // SAs per reply: DPDK telemetry replies are at most 16 KiB
 
 int fail(rte_tel_data* d, const std::string& why) {
@@ -223,10 +224,31 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
 
 }  // namespace
 
-void register_telemetry(SaManager& sas, const dp::Dataplane& dataplane, SipStatus& sip) {
-    g_sas = &sas;
+// The state store: what came back at start, and what the writer has done since.
+int cmd_state(const char*, const char*, rte_tel_data* d) {
+    rte_tel_data_start_dict(d);
+    const auto stats = g_plane->state_stats();
+    rte_tel_data_add_dict_string(d, "enabled", stats ? "yes" : "no");
+    if (!stats) return 0;
+    const auto& r = g_plane->restored();
+    rte_tel_data_add_dict_u64(d, "restored_sas", r.sas);
+    rte_tel_data_add_dict_u64(d, "restored_registrations", r.registrations);
+    rte_tel_data_add_dict_u64(d, "restore_dropped_sas", r.dropped);
+    rte_tel_data_add_dict_u64(d, "restore_ms", uint64_t(r.took.count()));
+    rte_tel_data_add_dict_u64(d, "batches", stats->batches);
+    rte_tel_data_add_dict_u64(d, "records", stats->records);
+    rte_tel_data_add_dict_u64(d, "failures", stats->failures);
+    rte_tel_data_add_dict_u64(d, "pending", stats->pending);
+    rte_tel_data_add_dict_string(d, "healthy", stats->healthy ? "yes" : "no");
+    return 0;
+}
+
+void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane) {
+    g_sas = &plane.sas();
     g_dp = &dataplane;
-    g_sip = &sip;
+    g_sip = &plane.sip_status();
+    g_plane = &plane;
+    rte_telemetry_register_cmd("/pcscf/state", cmd_state, "State store: what came back at start, writes since");
     rte_telemetry_register_cmd("/pcscf/sip", cmd_sip, "SIP proxy counters. No parameters");
     rte_telemetry_register_cmd("/pcscf/stats", cmd_stats, "Counters per worker. No parameters");
     rte_telemetry_register_cmd("/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters");

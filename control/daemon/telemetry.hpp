@@ -10,6 +10,8 @@
 //   /pcscf/sa/del,<id>           delete an SA
 //   /pcscf/config                the running configuration
 //   /pcscf/sip                   the SIP proxy's message counters and registered UEs
+//   /pcscf/state                 the state store: what came back at start, writes since
+#include "control/control_plane.hpp"
 #include "control/proxy/sip_round.hpp"
 #include "control/sa/sa_manager.hpp"
 #include "dataplane/service/dataplane.hpp"
@@ -19,6 +21,6 @@ namespace pcscf::ctl {
 using proxy::SipStatus;
 
 // The objects must outlive EAL (telemetry callbacks run on DPDK's telemetry thread).
-void register_telemetry(SaManager& sas, const dp::Dataplane& dataplane, SipStatus& sip);
+void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane);
 
 }  // namespace pcscf::ctl

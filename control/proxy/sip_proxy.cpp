@@ -268,7 +268,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     }
     // Our Via names the protected server port: over UDP the UE answers there (TS 33.203
     // 7.1); over TCP it answers on our connection.
-    const bool tcp = tcp_ues_.contains(dest->first);
+    const bool tcp = dest->second.tcp;
     const std::string branch = txns_.new_branch();
     auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch, false);
     if (!out) return answer_core(m, from, m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message);
@@ -312,10 +312,9 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
             }
             std::optional<ToUe> sent;
             if (status == 200) {
-                auto r = reg_.on_sm12(t.impi, ue, granted(m), now);
-                if (r) {  // the core's requests follow the transport the UE registered over
-                    if (t.from.conn != 0) tcp_ues_.insert(ue);
-                    else tcp_ues_.erase(ue);
+                // The core's requests will follow the transport the UE registered over.
+                auto r = reg_.on_sm12(t.impi, ue, granted(m), now, t.from.conn != 0);
+                if (r) {
                     sent = send_back(*r, "200 (SM12)");
                 } else {
                     drop(ProxyDrop::registrar, r.error().reason);
@@ -332,10 +331,8 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
         }
         case Kind::deregister: {
             auto sent = send_back(back, what(m) + " (de-registration)");
-            if (status == 200) {  // every set retires; a registration after this is a new one
-                reg_.deregistered(t.impi, ue, now);
-                tcp_ues_.erase(ue);
-            }
+            // Every set retires; a registration after this is a new one.
+            if (status == 200) reg_.deregistered(t.impi, ue, now);
             txns_.registration_done(k, branch);
             return sent;
         }

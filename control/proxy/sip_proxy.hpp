@@ -117,7 +117,6 @@ private:
     std::unique_ptr<SipTransport> net_;
     Transactions txns_;
     std::map<UeKey, HeldChallenge> held_;
-    std::set<net::IpAddr> tcp_ues_;  // UEs registered over TCP: the core's requests go by TCP
 };
 
 }  // namespace pcscf::proxy

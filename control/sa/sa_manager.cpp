@@ -1,5 +1,6 @@
 #include "control/sa/sa_manager.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -97,6 +98,7 @@ Expected<SaId> SaManager::add(const SaRequest& req) {
         return std::unexpected(sent.error());
     }
     ++next_id_;
+    if (state_) state_->put(sa_record_key(sa.id), encode(sa, *key));
     if (req.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
     else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
     sas_.emplace(sa.id, sa);
@@ -150,10 +152,15 @@ Expected<void> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> 
         it->second.cfg.alg = old;
         return sent;
     }
+    if (state_) state_->put(sa_record_key(id), encode(it->second, *k));
     return {};
 }
 
 void SaManager::forget(std::map<SaId, SaInfo>::iterator it) {
+    if (state_) {
+        state_->del(sa_record_key(it->first));
+        state_->del(seq_record_key(it->first));
+    }
     const esp::SaConfig& c = it->second.cfg;
     if (c.dir == esp::Direction::inbound) {
         inbound_by_spi_.erase(c.spi);
@@ -172,6 +179,11 @@ void SaManager::handle(const esp::SaEvent& e) {
         auto it = sas_.find(e.cookie);
         if (it == sas_.end()) return;  // an event for an SA already forgotten
         SaInfo& sa = it->second;
+        if (e.kind == esp::EventKind::seq_checkpoint) {  // for the state store only
+            if (state_)
+                state_->put(seq_record_key(sa.id), encode(SeqMark{uint32_t(e.seq), checkpoint_interval_, false}));
+            return;
+        }
         const bool applied = e.kind == esp::EventKind::applied;
         if (applied && e.op == esp::SaOp::add && e.result == 0) {
             sa.state = SaState::active;
@@ -240,5 +252,72 @@ void SaManager::set_listener(Listener l) {
 }
 
 std::string describe_result(int result) { return result == 0 ? "ok" : errno_text(result); }
+
+void SaManager::set_state(state::StateSink* sink, uint32_t checkpoint_interval) {
+    std::lock_guard lock(mu_);
+    state_ = sink;
+    checkpoint_interval_ = checkpoint_interval;
+}
+
+size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<SaId, SeqMark>& marks,
+                          const Install& install, const std::function<void(const std::string&)>& warn) {
+    std::lock_guard lock(mu_);
+    size_t back = 0;
+    for (StoredSa& s : sas) {
+        SaInfo& sa = s.info;
+        const auto mark = marks.find(sa.id);
+        sa.cfg.seq_start =
+            resume_at(mark == marks.end() ? std::nullopt : std::optional(mark->second), checkpoint_interval_);
+        // The owner under the layout of this run (the worker count may have changed).
+        std::string why;
+        if (sa.cfg.dir == esp::Direction::inbound) {
+            if (!layout_.contains(sa.cfg.spi) || !spis_.reserve(sa.cfg.spi))
+                why = "its SPI is outside this run's range or taken";
+            else sa.worker = layout_.owner(sa.cfg.spi);
+        } else {
+            sa.worker = esp::owner_of(sa.cfg.ue_addr, layout_.workers);
+            if (outbound_by_key_.contains(outbound_key(sa.cfg))) why = "another SA has its selectors";
+        }
+        esp::SaRecord rec;
+        rec.op = esp::SaOp::add;
+        rec.sa = sa.cfg;
+        rec.key = s.key;
+        if (why.empty()) {
+            const int r = install(sa.worker, rec, sa.handle);
+            if (r != 0) {
+                if (sa.cfg.dir == esp::Direction::inbound) spis_.release(sa.cfg.spi);
+                why = "worker " + std::to_string(sa.worker) + ": " + errno_text(r);
+            }
+        }
+        if (!why.empty()) {
+            warn("SA " + std::to_string(sa.id) + " (" + sa.label + ") not restored: " + why);
+            if (state_) {
+                state_->del(sa_record_key(sa.id));
+                state_->del(seq_record_key(sa.id));
+            }
+            continue;
+        }
+        sa.state = SaState::active;
+        if (sa.cfg.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
+        else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
+        next_id_ = std::max(next_id_, sa.id + 1);
+        // From here the resumed number is a checkpoint like any other: the exact mark of
+        // a clean stop must not outlive the packets sent after it.
+        if (state_) {
+            state_->put(sa_record_key(sa.id), encode(sa, s.key));
+            state_->put(seq_record_key(sa.id), encode(SeqMark{sa.cfg.seq_start, checkpoint_interval_, false}));
+        }
+        sas_.emplace(sa.id, std::move(sa));
+        ++back;
+    }
+    return back;
+}
+
+void SaManager::store_exact_seqs(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of) {
+    std::lock_guard lock(mu_);
+    if (!state_) return;
+    for (const auto& [id, sa] : sas_)
+        if (auto seq = seq_of(sa)) state_->put(seq_record_key(id), encode(SeqMark{*seq, checkpoint_interval_, true}));
+}
 
 }  // namespace pcscf::ctl

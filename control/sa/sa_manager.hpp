@@ -18,43 +18,14 @@
 #include <vector>
 
 #include "control/error.hpp"
+#include "control/sa/sa_info.hpp"
+#include "control/sa/sa_state.hpp"
 #include "control/sa/spi_allocator.hpp"
+#include "control/state/state_store.hpp"
 #include "sa_contract/imb_manager.hpp"
 #include "sa_contract/sa_channel.hpp"
 
 namespace pcscf::ctl {
-
-using SaId = uint64_t;
-
-struct SaRequest {
-    esp::Direction dir = esp::Direction::inbound;
-    esp::Alg alg = esp::Alg::hmac_sha1_96;
-    std::vector<uint8_t> key;  // IK_ESP: 16 bytes (MD5) or 20 (SHA-1)
-    uint32_t spi = 0;          // outbound: the UE's SPI; inbound: 0 = allocate
-    net::IpAddr ue, pcscf;
-    uint16_t ue_port = 0, pcscf_port = 0;
-    std::vector<uint32_t> avoid_spis;  // inbound allocation differs from these (the UE's)
-    std::string label;                 // who asked: "manual", an IMPI
-};
-
-enum class SaState : uint8_t {
-    pending,   // record sent, not yet acknowledged
-    active,    // installed on its worker
-    removing,  // delete sent, not yet acknowledged
-};
-std::string_view name(SaState s);
-// "ok" or what a worker's negative errno means for an SA record.
-std::string describe_result(int result);
-
-struct SaInfo {
-    SaId id = 0;
-    esp::SaConfig cfg;
-    uint32_t worker = 0;
-    int32_t handle = -1;  // the SA's place in its worker's table, once active
-    SaState state = SaState::pending;
-    bool used = false;  // inbound: a packet has verified on it
-    std::string label;
-};
 
 class SaManager {
 public:
@@ -87,6 +58,22 @@ public:
     size_t size() const;
     void set_listener(Listener l);
 
+    // What survives a restart: every SA added (with its key) and every sequence
+    // checkpoint the workers report (every `checkpoint_interval` packets) go to `sink`.
+    void set_state(state::StateSink* sink, uint32_t checkpoint_interval);
+    // Takes back the SAs a state store kept, before the workers run: each goes into the
+    // registry as it was (same id, SPI and worker) and to `install` (which applies its
+    // record straight to the worker's engine: 0 and the SA's place, or a negative errno),
+    // its sequence numbers resuming where `marks` allow (resume_at). One that cannot come
+    // back (its SPI outside the layout now, its worker refusing it) is named to `warn` and
+    // deleted from the store. Returns how many came back.
+    using Install = std::function<int(uint32_t worker, const esp::SaRecord& rec, int32_t& handle)>;
+    size_t restore(std::vector<StoredSa> sas, const std::unordered_map<SaId, SeqMark>& marks, const Install& install,
+                   const std::function<void(const std::string&)>& warn);
+    // At a clean stop, once the workers are done: each SA's exact sequence number, as
+    // `seq_of` reads it from its worker's table, goes to the store.
+    void store_exact_seqs(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of);
+
 private:
     Expected<esp::HmacKey> expand(esp::Alg alg, std::span<const uint8_t> key);
     Expected<void> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
@@ -102,6 +89,8 @@ private:
     std::vector<std::deque<esp::SaRecord>> backlog_;  // per worker, FIFO ahead of new records
     std::map<std::tuple<std::array<uint8_t, 16>, uint16_t, uint16_t>, SaId> outbound_by_key_;
     SaId next_id_ = 1;
+    state::StateSink* state_ = nullptr;
+    uint32_t checkpoint_interval_ = 0;
     uint32_t next_request_ = 1;
     Listener listener_;
 };

@@ -158,9 +158,11 @@ std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Ar
 }
 
 std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const net::IpAddr& ue,
-                                                 std::chrono::seconds expires, Clock::time_point now) {
+                                                 std::chrono::seconds expires, Clock::time_point now, bool over_tcp) {
     Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "200 for a registration we did not see"});
+    dirty_.insert(key(impi, ue));
+    u->tcp = over_tcp;
     if (!u->pending->temp) {
         if (!u->current || !u->pending->sm1_protected)
             return std::unexpected(Refusal{500, "200 without a challenge for a UE with no SAs"});
@@ -315,7 +317,10 @@ void Registrar::tick(Clock::time_point now) {
         if (u.current && now >= u.current_expiry) drop_current(u);
         if (!u.current && !u.kept && !u.pending) done.push_back(k);
     }
-    for (const Key& k : done) ues_.erase(k);
+    for (const Key& k : done) {
+        ues_.erase(k);
+        dirty_.insert(k);
+    }
     retiring_.tick(sas_, now);
 }
 
@@ -342,7 +347,9 @@ std::optional<std::pair<net::IpAddr, Route>> Registrar::route_to(const std::stri
     if (it == impus_.end()) return std::nullopt;
     const Ue& u = ues_.at(it->second);
     if (!u.current) return std::nullopt;
-    return std::pair{u.addr, route_over(*u.current)};
+    Route r = route_over(*u.current);
+    r.tcp = u.tcp;
+    return std::pair{u.addr, r};
 }
 
 std::optional<Registrar::View> Registrar::view(const std::string& impi, const net::IpAddr& ue) const {
@@ -366,6 +373,7 @@ void Registrar::drop_temp(Ue& u) {
 
 void Registrar::drop_kept(Ue& u) {
     if (!u.kept) return;
+    dirty_.insert(key(u.impi, u.addr));
     unindex(*u.kept);
     remove_sa_set(sas_, *u.kept);  // only its in_ps / out_uc ids are left
     u.kept.reset();
@@ -373,6 +381,7 @@ void Registrar::drop_kept(Ue& u) {
 
 void Registrar::drop_current(Ue& u) {
     if (!u.current) return;
+    dirty_.insert(key(u.impi, u.addr));
     unindex(*u.current);
     remove_sa_set(sas_, *u.current);
     u.current.reset();
@@ -382,7 +391,93 @@ void Registrar::drop_current(Ue& u) {
 
 void Registrar::forget_if_empty(const Key& k) {
     auto it = ues_.find(k);
-    if (it != ues_.end() && !it->second.current && !it->second.kept && !it->second.pending) ues_.erase(it);
+    if (it != ues_.end() && !it->second.current && !it->second.kept && !it->second.pending) {
+        ues_.erase(it);
+        dirty_.insert(k);
+    }
+}
+
+namespace {
+// Steady time does not survive a restart; the store keeps wall-clock time.
+std::chrono::system_clock::time_point wall(Clock::time_point t, Clock::time_point now) {
+    return std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - now);
+}
+Clock::time_point steady(std::chrono::system_clock::time_point t, Clock::time_point now) {
+    return now + std::chrono::duration_cast<Clock::duration>(t - std::chrono::system_clock::now());
+}
+}  // namespace
+
+void Registrar::flush_state(Clock::time_point now) {
+    if (state_ == nullptr) {
+        dirty_.clear();
+        return;
+    }
+    for (const Key& k : dirty_) {
+        const Ue* u = find(k.first, k.second);
+        if (u == nullptr || (!u->current && !u->kept)) {  // gone, or only an attempt under way
+            state_->del(registration_key(k.first, k.second));
+            continue;
+        }
+        StoredRegistration r{u->impi,
+                             u->addr,
+                             u->impus,
+                             u->current,
+                             wall(u->current_expiry, now),
+                             u->kept,
+                             wall(u->kept_expiry, now),
+                             uint32_t(u->next_port_pc),
+                             u->tcp};
+        state_->put(registration_key(k.first, k.second), encode(r));
+    }
+    dirty_.clear();
+}
+
+size_t Registrar::restore(std::vector<StoredRegistration> regs, Clock::time_point now,
+                          const std::function<void(const std::string&)>& warn) {
+    auto whole = [&](const SaSet& s) {
+        return std::all_of(s.ids.begin(), s.ids.end(), [&](ctl::SaId id) { return id == 0 || sas_.find(id); });
+    };
+    size_t back = 0;
+    for (StoredRegistration& r : regs) {
+        const Key k = key(r.impi, r.ue);
+        dirty_.insert(k);  // written back as it comes back, or deleted
+        if (!r.current || !whole(*r.current)) {
+            warn("registration of " + r.impi + " at " + r.ue.to_string() +
+                 " not restored: its SAs did not all come back");
+            if (r.current) remove_sa_set(sas_, *r.current);
+            if (r.kept) remove_sa_set(sas_, *r.kept);
+            continue;
+        }
+        if (r.kept && !whole(*r.kept)) {
+            remove_sa_set(sas_, *r.kept);
+            r.kept.reset();
+        }
+        Ue& u = ues_[k];
+        u.impi = r.impi;
+        u.addr = r.ue;
+        u.impus = r.impus;
+        u.current = r.current;
+        u.current_expiry = steady(r.current_expiry, now);
+        u.kept = r.kept;
+        u.kept_expiry = steady(r.kept_expiry, now);
+        u.next_port_pc = r.next_port_pc;
+        u.tcp = r.tcp;
+        index(k, *u.current, true);
+        if (u.kept) index(k, *u.kept, false);
+        for (const auto& i : u.impus) impus_[i] = k;
+        ++back;
+    }
+    return back;
+}
+
+std::set<ctl::SaId> Registrar::referenced_sas() const {
+    std::set<ctl::SaId> out;
+    for (const auto& [k, u] : ues_)
+        for (const auto* s : {&u.current, &u.kept, u.pending ? &u.pending->temp : nullptr})
+            if (s && *s)
+                for (ctl::SaId id : (*s)->ids)
+                    if (id != 0) out.insert(id);
+    return out;
 }
 
 void Registrar::index(const Key& k, const SaSet& set, bool both_pairs) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -23,8 +24,10 @@
 #include <utility>
 #include <vector>
 
+#include "control/secagree/registration_state.hpp"
 #include "control/secagree/retiring_sets.hpp"
 #include "control/secagree/sa_set.hpp"
+#include "control/state/state_store.hpp"
 
 namespace pcscf::secagree {
 
@@ -72,6 +75,7 @@ struct Sm1 {
 struct Route {
     bool protected_ = false;
     uint16_t port_ps = 0, port_pc = 0, port_uc = 0, port_us = 0;
+    bool tcp = false;  // route_to: the UE registered over TCP, so requests to it go by TCP
 };
 
 // A temporary set whose SAs the workers have all acknowledged (`refused` empty: the 401
@@ -106,7 +110,7 @@ public:
     // A 200 to an SM1 that was not challenged (re-registration without authentication)
     // keeps the current set and extends it; the client ports the UE offered go unused.
     std::expected<Route, Refusal> on_sm12(const std::string& impi, const net::IpAddr& ue, std::chrono::seconds expires,
-                                          Clock::time_point now);
+                                          Clock::time_point now, bool over_tcp = false);
     // A final failure answer to the registration (auth failure, timeout at the core): the
     // route to send it on; call abort() once it is sent. The registration attempt ends at
     // once; its temporary set retires (RetiringSets).
@@ -142,6 +146,19 @@ public:
     std::optional<std::pair<net::IpAddr, Route>> route_to(const std::string& impu) const;
 
     size_t ues() const { return ues_.size(); }
+
+    // What survives a restart: each registration (StoredRegistration) goes to `sink` when
+    // it changes, at the next flush_state() (the control loop calls it after each round).
+    void set_state(ctl::state::StateSink* sink) { state_ = sink; }
+    void flush_state(Clock::time_point now);
+    // Takes back the registrations a state store kept, once SaManager has its SAs back. A
+    // registration whose current set did not all come back is dropped (its remaining SAs
+    // deleted), a kept pair likewise; each is named to `warn`. Returns how many came back.
+    size_t restore(std::vector<StoredRegistration> regs, Clock::time_point now,
+                   const std::function<void(const std::string&)>& warn);
+    // Every SA a registration holds (after a restore: the others were a registration's
+    // that was not finished or was on its way out, and can go).
+    std::set<ctl::SaId> referenced_sas() const;
     size_t retiring() const { return retiring_.size(); }
     // The SA sets a UE holds (for the tests and the operator).
     struct View {
@@ -172,6 +189,7 @@ private:
         Clock::time_point kept_expiry;
         std::optional<Pending> pending;
         size_t next_port_pc = 0;
+        bool tcp = false;  // registered over TCP
     };
     using Key = std::pair<std::string, net::IpAddr>;
     static Key key(const std::string& impi, const net::IpAddr& ue) { return {impi, ue}; }
@@ -213,6 +231,8 @@ private:
     RetiringSets retiring_;
     std::map<ctl::SaId, Key> awaiting_;  // SAs of temporary sets not yet acknowledged
     std::vector<Settled> settled_;
+    ctl::state::StateSink* state_ = nullptr;
+    std::set<Key> dirty_;  // registrations changed since the last flush_state()
 };
 
 }  // namespace pcscf::secagree

@@ -16,6 +16,9 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineC
         return std::unexpected(
             std::string("SPI layout invalid: base must be >= 256 and "
                         "base + workers * slots must fit in 32 bits"));
+    if (cfg.seq_checkpoint != 0 && (cfg.seq_checkpoint & (cfg.seq_checkpoint - 1)) != 0)
+        return std::unexpected("the sequence checkpoint interval must be a power of 2, not " +
+                               std::to_string(cfg.seq_checkpoint));
     if (cfg.worker >= cfg.spi.workers)
         return std::unexpected("worker " + std::to_string(cfg.worker) + " outside " + std::to_string(cfg.spi.workers) +
                                " workers");
@@ -30,7 +33,12 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineC
 }
 
 Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept
-    : cfg_(cfg), imb_(std::move(imb)), in_(std::move(in)), out_(std::move(out)), batch_(imb_.get()) {}
+    : cfg_(cfg),
+      checkpoint_mask_(cfg.seq_checkpoint != 0 ? cfg.seq_checkpoint - 1 : ~0u),
+      imb_(std::move(imb)),
+      in_(std::move(in)),
+      out_(std::move(out)),
+      batch_(imb_.get()) {}
 
 const InboundSa* Engine::find_inbound(uint32_t spi) const noexcept {
     if (!cfg_.spi.owned_by(spi, cfg_.worker)) return nullptr;
@@ -73,6 +81,16 @@ SaStats Engine::stats_at(Direction dir, int32_t handle) const noexcept {
     if (uint32_t(handle) >= out_.pool_size()) return {};
     const OutboundSa& sa = out_.at(handle);
     return {peek(sa.packets), peek(sa.bytes), peek(sa.drops)};
+}
+
+std::optional<uint32_t> Engine::seq_at(Direction dir, int32_t handle) const noexcept {
+    if (handle < 0) return std::nullopt;
+    if (dir == Direction::inbound) {
+        if (uint32_t(handle) >= in_.slots() || in_.at(uint32_t(handle)).spi == 0) return std::nullopt;
+        return in_.at(uint32_t(handle)).replay_last;
+    }
+    if (uint32_t(handle) >= out_.pool_size() || out_.at(handle).spi == 0) return std::nullopt;
+    return uint32_t(out_.at(handle).seq);
 }
 
 int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {

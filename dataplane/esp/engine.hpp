@@ -32,6 +32,7 @@ struct EngineConfig {
     uint32_t outbound_capacity = 1 << 16;
     uint32_t replay_window = 64;         // packets accepted behind the highest seen
     uint32_t seq_near_end = 0xfff00000;  // report outbound SAs whose sequence passes this
+    uint32_t seq_checkpoint = 0;         // report each SA's sequence every this many (a power of 2; 0: never)
     int socket = -1;                     // NUMA socket for the tables (SOCKET_ID_ANY)
 };
 
@@ -95,6 +96,9 @@ public:
     // threads may read counters through stats_at() with it, without touching the hash.
     int32_t handle_of(const SaConfig& sa) const noexcept;
     SaStats stats_at(Direction dir, int32_t handle) const noexcept;
+    // The SA's sequence number at `handle`: outbound the last sent, inbound the window's
+    // right edge (read while the worker is stopped, for a clean stop's exact marks).
+    std::optional<uint32_t> seq_at(Direction dir, int32_t handle) const noexcept;
     IMB_MGR* imb() const noexcept { return imb_.get(); }
 
     Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept;
@@ -106,8 +110,14 @@ private:
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;
     void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;
+    // Whether a sequence number moving from `before` to `after` passed a multiple of
+    // seq_checkpoint (never when checkpoints are off: the mask is then all ones).
+    bool crossed_checkpoint(uint32_t before, uint32_t after) const noexcept {
+        return ((before ^ after) & ~checkpoint_mask_) != 0;
+    }
 
     EngineConfig cfg_;
+    uint32_t checkpoint_mask_;  // seq_checkpoint - 1, or all ones when off
     ImbManager imb_;
     InboundTable in_;
     OutboundTable out_;

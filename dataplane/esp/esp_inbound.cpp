@@ -136,11 +136,14 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         InboundPacket& pk = p[i];
         InboundSa& sa = in_.at(pk.slot);
         const uint8_t* icv = pk.esp + pk.esp_len - kIcvLen;
+        const uint32_t before = sa.replay_last;
         net::DropReason bad = net::kPass;
         if (unlikely(!batch_.ok(pk.job))) bad = net::DropReason::crypto_error;
         else if (unlikely(!icv_equal(tag[i], icv))) bad = net::DropReason::bad_icv;
         else if (unlikely(!replay.update(sa.replay_last, in_.window(sa), pk.seq)))
             bad = net::DropReason::replay;  // a duplicate earlier in this burst
+        else if (unlikely(crossed_checkpoint(before, sa.replay_last)))
+            raise(EventKind::seq_checkpoint, Direction::inbound, sa.spi, sa.cookie, sa.replay_last & ~checkpoint_mask_);
         if (bad != net::kPass) {
             why[i] = bad;
             bump(in_.drops(pk.slot));

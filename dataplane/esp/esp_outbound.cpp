@@ -135,6 +135,8 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
             continue;
         }
         const uint32_t seq = uint32_t(++sa.seq);
+        if (unlikely(crossed_checkpoint(seq - 1, seq)))
+            raise(EventKind::seq_checkpoint, Direction::outbound, sa.spi, sa.cookie, seq);
         if (unlikely(seq >= cfg_.seq_near_end && !(sa.flags & OutboundSa::kNearEndReported))) {
             sa.flags |= OutboundSa::kNearEndReported;
             raise(EventKind::seq_near_end, Direction::outbound, sa.spi, sa.cookie, seq);

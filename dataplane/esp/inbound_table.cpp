@@ -2,6 +2,7 @@
 
 #include <rte_malloc.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -54,6 +55,12 @@ void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key
     r.cookie = sa.cookie;
     r.ue_addr = sa.ue_addr;
     r.pcscf_addr = sa.pcscf_addr;
+    if (sa.seq_start != 0) {  // restored: everything up to the right edge counts as seen, nothing above
+        r.replay_last = sa.seq_start;
+        uint64_t* map = window(r);
+        std::fill(map, map + replay_.words(), ~uint64_t{0});
+        map[(sa.seq_start >> 6) % replay_.words()] = ~uint64_t{0} >> (63 - (sa.seq_start & 63));
+    }
 }
 
 void InboundTable::clear(uint32_t slot) noexcept {

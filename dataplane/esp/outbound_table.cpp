@@ -207,6 +207,7 @@ int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
     r.cookie = sa.cookie;
     r.pcscf_addr = sa.pcscf_addr;
     r.sel = k;
+    r.seq = sa.seq_start;
     return int32_t(pos);
 }
 

@@ -6,6 +6,8 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <cerrno>
+
 #include "dataplane/service/ports.hpp"
 #include "dataplane/service/umem_pool.hpp"
 
@@ -108,6 +110,11 @@ void Dataplane::start() {
     running_.store(true);
     for (uint32_t w = 0; w < workers_.size(); ++w)
         rte_eal_remote_launch(worker_main, new Launch{workers_[w].get(), &running_}, cfg_.worker_lcores[w]);
+}
+
+int Dataplane::preload(uint32_t worker, const esp::SaRecord& rec, int32_t& handle) noexcept {
+    if (running_.load() || worker >= workers_.size()) return -EBUSY;  // the worker owns its engine now
+    return workers_[worker]->preload(rec, handle);
 }
 
 void Dataplane::stop() {

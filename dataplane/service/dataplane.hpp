@@ -23,6 +23,9 @@ public:
 
     void start();  // launches the workers on their lcores
     void stop();   // stops them, frees every buffered packet, stops the ports
+    // Applies an SA record straight to a worker's engine, before start() (an SA taken back
+    // from the state store): as the worker would, 0 and the SA's place, or a negative errno.
+    int preload(uint32_t worker, const esp::SaRecord& rec, int32_t& handle) noexcept;
 
     const ServiceConfig& config() const noexcept { return cfg_; }
     Rings& rings() noexcept { return *rings_; }

@@ -56,6 +56,8 @@ public:
     uint32_t index() const noexcept { return parts_.index; }
     const WorkerStats& stats() const noexcept { return stats_; }
     const esp::Engine& engine() const noexcept { return *parts_.engine; }
+    // Before the worker runs (Dataplane::preload): an SA record applied to its engine.
+    int preload(const esp::SaRecord& rec, int32_t& handle) noexcept { return parts_.engine->apply(rec, &handle); }
     const ipfrag::Reassembler& access_reassembly() const noexcept { return *parts_.access_reassembly; }
     const ipfrag::Reassembler& tap_reassembly() const noexcept { return *parts_.tap_reassembly; }
 

@@ -41,6 +41,11 @@ struct SaRig {
     // What each worker does with the records waiting for it (dp::apply_and_acknowledge,
     // as dp::Worker), then the control thread's pump.
     void step() {
+        apply_records();
+        sas->pump();
+    }
+    // The workers' part alone.
+    void apply_records() {
         for (uint32_t w = 0; w < kWorkers; ++w) {
             esp::SaEvent acks[dp::kMaxRecords];
             dp::WorkerRings mine = rings->worker(w);
@@ -50,7 +55,6 @@ struct SaRig {
                 mine.release_records(recs.size());
             }
         }
-        sas->pump();
     }
 
     size_t inbound_in_engines() const {

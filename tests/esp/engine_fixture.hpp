@@ -24,6 +24,7 @@ struct SaSpec {
     net::IpAddr pcscf = *net::IpAddr::parse("198.51.100.1");
     uint16_t ue_port = 38003;
     uint16_t pcscf_port = 50718;
+    uint32_t seq_start = 0;
 };
 
 // One packet's fate through the engine.
@@ -67,6 +68,7 @@ protected:
         r.sa.ue_port = s.ue_port;
         r.sa.pcscf_port = s.pcscf_port;
         r.sa.cookie = s.spi * 10ull;
+        r.sa.seq_start = s.seq_start;
         const auto key = s.key.empty() ? test_key(s.alg) : s.key;
         auto k = expand_key(engine->imb(), s.alg, key);
         EXPECT_TRUE(k.has_value()) << k.error();

@@ -565,6 +565,68 @@ TEST_F(EngineBehaviour, SequenceNumberNeverWraps) {
     EXPECT_TRUE(engine->events().empty());
 }
 
+// --- sequence checkpoints and restored SAs (what survives a restart) --------------------
+
+uint32_t seq_of(const std::vector<uint8_t>& ipv4_esp) {
+    return uint32_t(ipv4_esp[24]) << 24 | uint32_t(ipv4_esp[25]) << 16 | uint32_t(ipv4_esp[26]) << 8 | ipv4_esp[27];
+}
+
+std::vector<uint64_t> checkpoints(std::span<const SaEvent> ev) {
+    std::vector<uint64_t> out;
+    for (const SaEvent& e : ev)
+        if (e.kind == EventKind::seq_checkpoint) out.push_back(e.seq);
+    return out;
+}
+
+// Every time a sequence number passes a multiple of K, the engine says so: so everything
+// sent or seen is always below the last checkpoint + K.
+TEST_F(EngineBehaviour, CheckpointsAreRaisedEachTimeTheSequencePassesAMultipleOfK) {
+    EngineConfig cfg = default_config();
+    cfg.seq_checkpoint = 4;
+    make_engine(cfg);
+    const SaSpec o = outbound_spec();
+    add(o);
+    run(Direction::outbound, std::vector<std::vector<uint8_t>>(9, downlink(20)));
+    EXPECT_EQ(checkpoints(engine->events()), (std::vector<uint64_t>{4, 8}));
+    engine->clear_events();
+
+    SaSpec in;
+    add(in);
+    for (uint32_t seq : {1u, 2u, 3u, 5u, 4u, 13u, 14u, 6u})  // 5 passes 4; 13 passes 8 and 12 at once
+        EXPECT_TRUE(run1(Direction::inbound, esp(in, seq, uplink())).ok) << seq;
+    EXPECT_EQ(checkpoints(engine->events()), (std::vector<uint64_t>{4, 12})) << "the last multiple passed";
+}
+
+TEST_F(EngineBehaviour, NoCheckpointsWhenOffAndKMustBeAPowerOfTwo) {
+    const SaSpec o = outbound_spec();
+    add(o);
+    run(Direction::outbound, std::vector<std::vector<uint8_t>>(70, downlink(20)));
+    EXPECT_TRUE(checkpoints(engine->events()).empty());
+    EngineConfig cfg = default_config();
+    cfg.seq_checkpoint = 24;
+    EXPECT_FALSE(Engine::create(cfg).has_value());
+}
+
+// A restored SA carries on where its checkpoint says it may: outbound numbers after
+// seq_start, and no inbound number at or below it accepted again.
+TEST_F(EngineBehaviour, ARestoredSaStartsAfterItsSeqStart) {
+    SaSpec o = outbound_spec();
+    o.seq_start = 1000;
+    add(o);
+    const auto r = run1(Direction::outbound, downlink(20));
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(seq_of(r.bytes), 1001u);
+
+    SaSpec in;
+    in.seq_start = 1000;
+    add(in);
+    for (uint32_t old : {1000u, 999u, 950u, 1u})
+        EXPECT_EQ(run1(Direction::inbound, esp(in, old, uplink())).reason, DropReason::replay) << old;
+    EXPECT_TRUE(run1(Direction::inbound, esp(in, 1001, uplink())).ok);
+    EXPECT_TRUE(run1(Direction::inbound, esp(in, 1003, uplink())).ok);
+    EXPECT_TRUE(run1(Direction::inbound, esp(in, 1002, uplink())).ok) << "the window works as before above it";
+}
+
 // --- events, ordering, counters ---------------------------------------------------------
 
 TEST_F(EngineBehaviour, FirstUseIsRaisedOncePerInboundSa) {

@@ -1,0 +1,46 @@
+#pragma once
+// What the control side says of an SA: a request to add one, and the registry's entry for
+// it (SaManager's view, as telemetry and the state store see it too).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/ip_addr.hpp"
+#include "sa_contract/sa_config.hpp"
+
+namespace pcscf::ctl {
+
+using SaId = uint64_t;
+
+struct SaRequest {
+    esp::Direction dir = esp::Direction::inbound;
+    esp::Alg alg = esp::Alg::hmac_sha1_96;
+    std::vector<uint8_t> key;  // IK_ESP: 16 bytes (MD5) or 20 (SHA-1)
+    uint32_t spi = 0;          // outbound: the UE's SPI; inbound: 0 = allocate
+    net::IpAddr ue, pcscf;
+    uint16_t ue_port = 0, pcscf_port = 0;
+    std::vector<uint32_t> avoid_spis;  // inbound allocation differs from these (the UE's)
+    std::string label;                 // who asked: "manual", an IMPI
+};
+
+enum class SaState : uint8_t {
+    pending,   // record sent, not yet acknowledged
+    active,    // installed on its worker
+    removing,  // delete sent, not yet acknowledged
+};
+std::string_view name(SaState s);
+// "ok" or what a worker's negative errno means for an SA record.
+std::string describe_result(int result);
+
+struct SaInfo {
+    SaId id = 0;
+    esp::SaConfig cfg;
+    uint32_t worker = 0;
+    int32_t handle = -1;  // the SA's place in its worker's table, once active
+    SaState state = SaState::pending;
+    bool used = false;  // inbound: a packet has verified on it
+    std::string label;
+};
+
+}  // namespace pcscf::ctl

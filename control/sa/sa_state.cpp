@@ -1,0 +1,74 @@
+#include "control/sa/sa_state.hpp"
+
+#include <charconv>
+
+#include "control/state/codec.hpp"
+
+namespace pcscf::ctl {
+
+namespace {
+constexpr uint8_t kVersion = 1;  // of these values; the store's format key covers the rest
+constexpr std::string_view kSaPrefix = "sa/", kSeqPrefix = "seq/";
+}  // namespace
+
+std::string sa_record_key(SaId id) { return std::string(kSaPrefix) + std::to_string(id); }
+std::string seq_record_key(SaId id) { return std::string(kSeqPrefix) + std::to_string(id); }
+
+std::optional<SaId> id_of(std::string_view key, std::string_view prefix) {
+    if (!key.starts_with(prefix)) return std::nullopt;
+    key.remove_prefix(prefix.size());
+    SaId id = 0;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    if (ec != std::errc() || end != key.data() + key.size() || id == 0) return std::nullopt;
+    return id;
+}
+
+std::string encode(const SaInfo& sa, const esp::HmacKey& key) {
+    const esp::SaConfig& c = sa.cfg;
+    state::Encoder e;
+    e.num(kVersion).num(sa.id).num(c.dir).num(c.alg).num(c.spi);
+    e.bytes(c.ue_addr.bytes).bytes(c.pcscf_addr.bytes).num(c.ue_port).num(c.pcscf_port);
+    e.num(sa.worker).str(sa.label).bytes(key.ipad).bytes(key.opad);
+    return e.take();
+}
+
+Expected<StoredSa> decode_sa(std::string_view value) {
+    StoredSa s;
+    esp::SaConfig& c = s.info.cfg;
+    state::Decoder d(value);
+    uint8_t version = 0;
+    const bool ok = d.num(version) && version == kVersion && d.num(s.info.id) && d.num(c.dir) && d.num(c.alg) &&
+                    d.num(c.spi) && d.bytes(c.ue_addr.bytes) && d.bytes(c.pcscf_addr.bytes) && d.num(c.ue_port) &&
+                    d.num(c.pcscf_port) && d.num(s.info.worker) && d.str(s.info.label) && d.bytes(s.key.ipad) &&
+                    d.bytes(s.key.opad) && d.done();
+    if (!ok || (c.dir != esp::Direction::inbound && c.dir != esp::Direction::outbound) ||
+        (c.alg != esp::Alg::hmac_md5_96 && c.alg != esp::Alg::hmac_sha1_96))
+        return fail(Errc::invalid, "an SA record is not in the expected form");
+    c.cookie = s.info.id;
+    s.info.state = SaState::active;
+    return s;
+}
+
+std::string encode(const SeqMark& m) {
+    state::Encoder e;
+    e.num(kVersion).num(m.seq).num(m.interval).num(uint8_t(m.exact));
+    return e.take();
+}
+
+Expected<SeqMark> decode_seq(std::string_view value) {
+    SeqMark m;
+    state::Decoder d(value);
+    uint8_t version = 0, exact = 0;
+    if (!(d.num(version) && version == kVersion && d.num(m.seq) && d.num(m.interval) && d.num(exact) && d.done()))
+        return fail(Errc::invalid, "a sequence number record is not in the expected form");
+    m.exact = exact != 0;
+    return m;
+}
+
+uint32_t resume_at(const std::optional<SeqMark>& mark, uint32_t interval_now) {
+    if (mark && mark->exact) return mark->seq;
+    const uint64_t at = mark ? uint64_t{mark->seq} + 2 * uint64_t{mark->interval} : 2 * uint64_t{interval_now};
+    return at > UINT32_MAX ? UINT32_MAX : uint32_t(at);  // exhausted: the SA must be replaced
+}
+
+}  // namespace pcscf::ctl

@@ -1,0 +1,75 @@
+#include "control/secagree/registration_state.hpp"
+
+#include "control/state/codec.hpp"
+
+namespace pcscf::secagree {
+
+namespace {
+
+constexpr uint8_t kVersion = 1;
+using Millis = std::chrono::milliseconds;
+
+void put_set(ctl::state::Encoder& e, const std::optional<SaSet>& s) {
+    e.num(uint8_t(s.has_value()));
+    if (!s) return;
+    const sip::Ipsec3gpp& u = s->ue_side;
+    e.num(s->alg).bytes(s->ue.bytes).bytes(s->pcscf.bytes);
+    e.num(u.alg).num(u.ealg).num(u.spi_c).num(u.spi_s).num(u.port_c).num(u.port_s);
+    e.num(s->spi_pc).num(s->spi_ps).num(s->port_pc).num(s->port_ps);
+    for (ctl::SaId id : s->ids) e.num(id);
+}
+
+bool get_set(ctl::state::Decoder& d, std::optional<SaSet>& s) {
+    uint8_t present = 0;
+    if (!d.num(present)) return false;
+    if (!present) return true;
+    SaSet v;
+    sip::Ipsec3gpp& u = v.ue_side;
+    bool ok = d.num(v.alg) && d.bytes(v.ue.bytes) && d.bytes(v.pcscf.bytes) && d.num(u.alg) && d.num(u.ealg) &&
+              d.num(u.spi_c) && d.num(u.spi_s) && d.num(u.port_c) && d.num(u.port_s) && d.num(v.spi_pc) &&
+              d.num(v.spi_ps) && d.num(v.port_pc) && d.num(v.port_ps);
+    for (ctl::SaId& id : v.ids) ok = ok && d.num(id);
+    if (ok) s = v;
+    return ok;
+}
+
+int64_t ms(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string registration_key(const std::string& impi, const net::IpAddr& ue) {
+    return std::string(kRegistrationPrefix) + impi + "/" + ue.to_string();
+}
+
+std::string encode(const StoredRegistration& r) {
+    ctl::state::Encoder e;
+    e.num(kVersion).str(r.impi).bytes(r.ue.bytes).num(uint32_t(r.impus.size()));
+    for (const auto& i : r.impus) e.str(i);
+    put_set(e, r.current);
+    e.num(ms(r.current_expiry));
+    put_set(e, r.kept);
+    e.num(ms(r.kept_expiry)).num(r.next_port_pc).num(uint8_t(r.tcp));
+    return e.take();
+}
+
+ctl::Expected<StoredRegistration> decode_registration(std::string_view value) {
+    StoredRegistration r;
+    ctl::state::Decoder d(value);
+    uint8_t version = 0, tcp = 0;
+    uint32_t impus = 0;
+    int64_t current_ms = 0, kept_ms = 0;
+    bool ok =
+        d.num(version) && version == kVersion && d.str(r.impi) && d.bytes(r.ue.bytes) && d.num(impus) && impus <= 1024;
+    for (uint32_t i = 0; ok && i < impus; ++i) ok = d.str(r.impus.emplace_back());
+    ok = ok && get_set(d, r.current) && d.num(current_ms) && get_set(d, r.kept) && d.num(kept_ms) &&
+         d.num(r.next_port_pc) && d.num(tcp) && d.done();
+    if (!ok) return ctl::fail(ctl::Errc::invalid, "a registration record is not in the expected form");
+    r.current_expiry = std::chrono::system_clock::time_point(Millis(current_ms));
+    r.kept_expiry = std::chrono::system_clock::time_point(Millis(kept_ms));
+    r.tcp = tcp != 0;
+    return r;
+}
+
+}  // namespace pcscf::secagree

@@ -1,0 +1,48 @@
+#pragma once
+// Where pcscf-espd keeps what must survive it: SAs (with their keys), sequence number
+// checkpoints and registrations, as key -> value records (docs/architecture.md, "What
+// survives a restart"). A backend writes batches atomically and reads everything back at
+// start; StateWriter feeds it from the control thread without ever making it wait.
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "control/error.hpp"
+
+namespace pcscf::ctl::state {
+
+// Changes to apply together: the value of each key put, or the key deleted.
+struct Batch {
+    std::vector<std::pair<std::string, std::string>> puts;
+    std::vector<std::string> dels;
+    bool empty() const { return puts.empty() && dels.empty(); }
+};
+
+using Records = std::vector<std::pair<std::string, std::string>>;
+
+// The format every record is written in; a store written by another is refused at start.
+inline constexpr std::string_view kFormatKey = "meta/format";
+inline constexpr std::string_view kFormat = "pcscf-esp state 1";
+
+// Where the control thread's objects (SaManager, Registrar) record their changes.
+class StateSink {
+public:
+    virtual ~StateSink() = default;
+    virtual void put(std::string key, std::string value) = 0;
+    virtual void del(std::string key) = 0;
+};
+
+class StateBackend {
+public:
+    virtual ~StateBackend() = default;
+    // All or nothing.
+    virtual Expected<void> write(const Batch& b) = 0;
+    // Every record, for the restore at start.
+    virtual Expected<Records> load() = 0;
+    // Deletes every record (an explicit fresh start).
+    virtual Expected<void> clear() = 0;
+    virtual std::string describe() const = 0;  // for the log: "lmdb /var/lib/pcscf-esp"
+};
+
+}  // namespace pcscf::ctl::state
