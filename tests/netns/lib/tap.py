@@ -1,5 +1,5 @@
-import time
 """Minimal TAP output (meson's 'tap' protocol counts each check as a test)."""
+import time
 import traceback
 
 
@@ -10,9 +10,10 @@ class Tap:
 
     def check(self, name, fn):
         self.n += 1
+        start = time.time()
         try:
             fn()
-            print(f"ok {self.n} - {name}", flush=True)
+            print(f"ok {self.n} - {name} # {time.time() - start:.1f} s", flush=True)
         except Exception as e:  # noqa: BLE001 - every failure is reported, none stops the run
             self.failed += 1
             print(f"not ok {self.n} - {name}: {e}", flush=True)
