@@ -45,16 +45,26 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
                                                             const SaManager::Install& install,
                                                             const std::function<void(const std::string&)>& warn) {
     const auto start = Clock::now();
-    const std::string where = store->describe();
     auto records = store->load();
-    if (!records) return std::unexpected(in_context(records.error(), "reading the state store " + where));
+    if (!records) return std::unexpected(in_context(records.error(), "reading the state store " + store->describe()));
+    auto r = attach_state(std::move(store), std::move(*records), checkpoint_interval, reset, install, warn);
+    if (r) restored_.took = r->took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    return r;
+}
+
+Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<state::StateBackend> store,
+                                                            state::Records records, uint32_t checkpoint_interval,
+                                                            bool reset, const SaManager::Install& install,
+                                                            const std::function<void(const std::string&)>& warn) {
+    const auto start = Clock::now();
+    const std::string where = store->describe();
     // Sort the records out; anything this version cannot read stops the start.
     std::vector<StoredSa> sas;
     std::unordered_map<SaId, SeqMark> marks;
     std::vector<secagree::StoredRegistration> regs;
     std::optional<std::string> format;
     Expected<void> readable;
-    for (const auto& [k, v] : *records) {
+    for (const auto& [k, v] : records) {
         if (k == state::kFormatKey) {
             format = v;
         } else if (id_of(k, "sa/")) {
@@ -73,7 +83,7 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
     if (readable && format && *format != state::kFormat)
         readable = fail(Errc::invalid, "the store is in format '" + *format + "', this version writes '" +
                                            std::string(state::kFormat) + "'");
-    if (readable && !format && !records->empty()) readable = fail(Errc::invalid, "the store has no format record");
+    if (readable && !format && !records.empty()) readable = fail(Errc::invalid, "the store has no format record");
     if (!readable || reset) {
         if (!reset)
             return std::unexpected(in_context(readable.error(), "the state store " + where +
@@ -117,6 +127,8 @@ std::optional<state::WriterStats> ControlPlane::state_stats() const {
     if (!writer_) return std::nullopt;
     return writer_->stats();
 }
+
+std::string ControlPlane::state_last_change() const { return writer_ ? writer_->last_change() : std::string(); }
 
 bool ControlPlane::close_state(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of,
                                std::chrono::milliseconds timeout) {

@@ -56,8 +56,15 @@ public:
     Expected<Restored> attach_state(std::unique_ptr<state::StateBackend> store, uint32_t checkpoint_interval,
                                     bool reset, const SaManager::Install& install,
                                     const std::function<void(const std::string&)>& warn);
+    // The same with the store's records already read (a standby taking over has them).
+    Expected<Restored> attach_state(std::unique_ptr<state::StateBackend> store, state::Records records,
+                                    uint32_t checkpoint_interval, bool reset, const SaManager::Install& install,
+                                    const std::function<void(const std::string&)>& warn);
     // What the state writer has done (empty without a store).
     std::optional<state::WriterStats> state_stats() const;
+    // The store's position after the last write (Redis: a feed id; "" otherwise), for
+    // comparing with a standby's.
+    std::string state_last_change() const;
     // At a clean stop, after the workers: each SA's exact sequence number (`seq_of`), then
     // everything pending, written. False if the store did not take it all in `timeout`.
     bool close_state(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of,

@@ -18,6 +18,7 @@ enum class Errc : uint8_t {
     exhausted,  // a table or pool is full, or a range is used up
     io,         // the system refused (socket, bind, connect, send, epoll)
     refused,    // a worker or a peer said no
+    fenced,     // another node holds the store (it claimed it after us): stop writing to it
 };
 
 constexpr std::string_view name(Errc c) {
@@ -29,6 +30,7 @@ constexpr std::string_view name(Errc c) {
         case Errc::exhausted: return "exhausted";
         case Errc::io: return "io";
         case Errc::refused: return "refused";
+        case Errc::fenced: return "fenced";
     }
     return "?";
 }

@@ -39,6 +39,7 @@ namespace pcscf::net {
     /* the service around the engine */                                                                           \
     X(unprotected_to_protected_port, "plain packet to or from a protected P-CSCF port")                           \
     X(handoff_full, "the owning worker's handoff ring was full")                                                  \
+    X(standby, "this node is a standby: it neither verifies nor produces ESP until it takes over")                \
     X(tx_full, "the transmit queue of the access port or the tap was full")
 
 enum class DropReason : uint8_t {

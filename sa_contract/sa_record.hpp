@@ -14,6 +14,10 @@ enum class SaOp : uint8_t {
     remove = 2,  // delete; -ENOENT if absent (outbound: selectors and SPI must both match)
     update = 3,  // change algorithm, key and (inbound) selectors, keeping sequence and
                  // replay state and counters; -ENOENT if absent
+    // Move the SA's numbers on to sa.seq_start, as an add with it would have set them
+    // (outbound: last sent; inbound: the window's right edge, all below it seen), never
+    // back; -ENOENT if absent. A standby's warm SAs resume so when it takes over.
+    resume = 4,
 };
 
 struct SaRecord {

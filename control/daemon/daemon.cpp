@@ -13,6 +13,7 @@
 #include "control/daemon/tap_setup.hpp"
 #include "control/daemon/telemetry.hpp"
 #include "control/state/lmdb_store.hpp"
+#include "control/state/redis_store.hpp"
 
 namespace pcscf::ctl {
 
@@ -57,7 +58,9 @@ int Daemon::run(const char* prog) {
         }
         dp_ = std::move(*dp);
         if (opts_.tap_setup) {
-            if (auto r = configure_tap(cfg.tap_name, opts_.local, cfg.tap_mtu); !r) {
+            // In a pair the access addresses are keepalived's: they move with the primary.
+            const std::vector<LocalAddress> none;
+            if (auto r = configure_tap(cfg.tap_name, opts_.standby ? none : opts_.local, cfg.tap_mtu); !r) {
                 log_error("configuring the tap: " + r.error().message);
                 rc = 1;
             }
@@ -72,16 +75,16 @@ int Daemon::run(const char* prog) {
                 rc = 1;
             } else {
                 plane_ = std::move(*plane);
-                register_telemetry(*plane_, *dp_);
+                register_telemetry(*plane_, *dp_, role_);
                 if (opts_.sip)
                     log_info("sec-agree: core " + opts_.sip->proxy.core.to_string() + " from " +
                              opts_.sip->proxy.core_local.to_string() + ", port_ps " +
                              std::to_string(opts_.sip->registrar.port_ps));
             }
         }
-        if (rc == 0 && !opts_.state_dir.empty()) {
-            if (auto restored = attach_state(); !restored) {
-                log_error(restored.error().message);
+        if (rc == 0 && opts_.has_store()) {
+            if (auto ready = opts_.standby ? start_standby() : attach_state(); !ready) {
+                log_error(ready.error().message);
                 rc = 1;
             }
         }
@@ -95,6 +98,7 @@ int Daemon::run(const char* prog) {
             log_info("stopping");
             dp_->stop();
             close_state();
+            rc = exit_code_;
         }
         dp_.reset();  // before EAL goes
     }
@@ -125,8 +129,20 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
     }
 }
 
+Expected<std::unique_ptr<state::StateBackend>> Daemon::open_store() {
+    if (!opts_.redis) return state::LmdbBackend::open(opts_.state_dir);
+    auto redis = state::RedisBackend::open(*opts_.redis);
+    if (!redis) return std::unexpected(redis.error());
+    auto epoch = (*redis)->claim();
+    if (!epoch) return std::unexpected(in_context(epoch.error(), "claiming " + (*redis)->describe()));
+    role_.epoch = *epoch;
+    role_.role = Role::primary;
+    log_info("state: this node is the store's writer now (epoch " + std::to_string(*epoch) + ")");
+    return std::unique_ptr<state::StateBackend>(std::move(*redis));
+}
+
 Expected<void> Daemon::attach_state() {
-    auto store = state::LmdbBackend::open(opts_.state_dir);
+    auto store = open_store();
     if (!store) return std::unexpected(store.error());
     log_info("state store: " + (*store)->describe());
     const auto r = plane_->attach_state(
@@ -143,6 +159,7 @@ Expected<void> Daemon::attach_state() {
 }
 
 void Daemon::close_state() {
+    if (exit_code_ == 3) return;  // another node is primary: the store is its own now
     // The workers have stopped: their tables give each SA's exact sequence number.
     const bool written = plane_->close_state(
         [this](const SaInfo& sa) {
@@ -156,11 +173,22 @@ void Daemon::close_state() {
 
 void Daemon::control_loop() {
     const bool sip = opts_.sip.has_value();
+    auto next_check = std::chrono::steady_clock::now();
     while (!g_stop.load()) {
-        const auto r = plane_->round(std::chrono::steady_clock::now());
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_check) {  // a few times a second: requests from keepalived are rare
+            if (!check_role()) break;
+            next_check = now + std::chrono::milliseconds(20);
+        }
+        if (follower_) {
+            follower_->follow(now);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            continue;
+        }
+        const auto r = plane_->round(now);
         if (!sip && r.sa_events == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    plane_->sas().pump();
+    if (!follower_) plane_->sas().pump();
 }
 
 }  // namespace pcscf::ctl

@@ -6,6 +6,7 @@
 
 #include "control/control_plane.hpp"
 #include "control/daemon/options.hpp"
+#include "control/daemon/role.hpp"
 #include "control/daemon/telemetry.hpp"
 #include "control/sa/sa_manager.hpp"
 #include "dataplane/service/dataplane.hpp"
@@ -24,14 +25,27 @@ private:
 
     // Logs each SA event (the ControlPlane then hands it to the Registrar).
     void on_sa_event(const SaInfo& sa, const esp::SaEvent& e);
-    // --state-dir: what the store holds comes back before the workers start; at a clean
-    // stop each SA's exact sequence number and everything pending is written.
+    // --state-dir / --state-redis: what the store holds comes back before the workers
+    // start; at a clean stop each SA's exact sequence number and everything pending is
+    // written. With Redis this node claims the store first (its epoch).
     Expected<void> attach_state();
     void close_state();
+    Expected<std::unique_ptr<state::StateBackend>> open_store();
+
+    // A pair (daemon_pair.cpp). --standby: follow the store, SAs warm, ESP dropped.
+    Expected<void> start_standby();
+    // Told to serve: claim the store, catch up, resume every SA, serve.
+    Expected<void> take_over();
+    // Between rounds: a requested takeover, a request to stand down, a fenced writer.
+    // False when this node must stop serving (another node is primary now).
+    bool check_role();
 
     DaemonOptions opts_;
     std::unique_ptr<dp::Dataplane> dp_;
     std::unique_ptr<ControlPlane> plane_;
+    std::unique_ptr<standby::Follower> follower_;
+    RoleState role_;
+    int exit_code_ = 0;
 };
 
 // Set by SIGINT / SIGTERM.

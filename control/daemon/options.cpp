@@ -162,6 +162,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         "once a worker's SA record ring is empty, how long it waits before looking again "
         "(0..10000 us; 0: every poll)")("max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
                                         "largest datagram reassembled, in bytes");
+    std::string redis_url;
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
     po::options_description state("State that survives a restart (docs/operations.md)");
@@ -169,6 +170,11 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
                         "keep SAs and registrations in an LMDB store in this directory (0700; files 0600)")(
         "seq-checkpoint", po::value(&o.seq_checkpoint)->default_value(o.seq_checkpoint),
         "with a store: each SA's sequence number is checkpointed every this many packets (a power of 2)")(
+        "state-redis", po::value(&redis_url),
+        "keep them in Redis instead, redis://[[user]:password@]host[:port][/db][?prefix=name]: the store a "
+        "standby follows")("standby", po::bool_switch(&o.standby),
+                           "with --state-redis: follow the store, SAs installed but passing no ESP, until told to "
+                           "take over (pcscf-espctl role primary, from keepalived's notify)")(
         "state-reset", po::bool_switch(&o.state_reset), "discard what the store holds and start empty");
     po::options_description sip("SIP sec-agree (TS 33.203 clause 7); off without --core");
     sip.add_options()("core", po::value(&core),
@@ -225,8 +231,16 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     if (s.max_datagram < 1500 || s.max_datagram > 65535) return bad("--max-datagram must be 1500..65535");
     if (o.seq_checkpoint == 0 || o.seq_checkpoint > 65536 || (o.seq_checkpoint & (o.seq_checkpoint - 1)) != 0)
         return bad("--seq-checkpoint must be a power of 2, 1..65536");
-    if (o.state_reset && o.state_dir.empty()) return bad("--state-reset needs --state-dir");
-    if (!o.state_dir.empty()) e.seq_checkpoint = o.seq_checkpoint;
+    if (!redis_url.empty()) {
+        auto u = state::parse_redis_url(redis_url);
+        if (!u) return bad("--state-redis: " + u.error().message);
+        o.redis = *u;
+    }
+    if (o.redis && !o.state_dir.empty()) return bad("--state-dir and --state-redis are two stores: choose one");
+    if (o.standby && !o.redis) return bad("--standby needs --state-redis, the store it follows");
+    if (o.standby && o.state_reset) return bad("--state-reset cannot go with --standby: a standby never writes");
+    if (o.state_reset && !o.has_store()) return bad("--state-reset needs --state-dir or --state-redis");
+    if (o.has_store()) e.seq_checkpoint = o.seq_checkpoint;
     if (!core.empty()) {
         SipConfig so;
         auto c = parse_endpoint(core, 5060, "--core");

@@ -11,6 +11,7 @@
 
 #include "control/control_plane.hpp"
 #include "control/error.hpp"
+#include "control/state/redis_url.hpp"
 #include "dataplane/service/service_config.hpp"
 
 namespace pcscf::ctl {
@@ -33,9 +34,12 @@ struct DaemonOptions {
     std::string eal_extra;
     bool tap_setup = true;
     std::string log_level = "info";
-    std::string state_dir;         // empty: nothing survives a restart
-    uint32_t seq_checkpoint = 32;  // with a store
+    std::string state_dir;                 // empty: nothing survives a restart
+    std::optional<state::RedisUrl> redis;  // the store in Redis instead (a pair's shared state)
+    bool standby = false;                  // follow the store; serve once told to take over
+    uint32_t seq_checkpoint = 32;          // with a store
     bool state_reset = false;
+    bool has_store() const { return !state_dir.empty() || redis.has_value(); }
 };
 
 // What the command line asks for: run with these options, or show the help text.

@@ -18,6 +18,7 @@ SaManager* g_sas = nullptr;
 const dp::Dataplane* g_dp = nullptr;
 SipStatus* g_sip = nullptr;
 const ControlPlane* g_plane = nullptr;
+RoleState* g_role = nullptr;
 constexpr size_t kPage = 40;  // SAs per reply: DPDK telemetry replies are at most 16 KiB
 
 int fail(rte_tel_data* d, const std::string& why) {
@@ -148,7 +149,16 @@ int cmd_sa_get(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
+// A standby's SAs are the primary's, through the store: none by hand.
+bool refused_on_standby(rte_tel_data* d) {
+    const Role r = g_role->role.load();
+    if (r != Role::standby && r != Role::taking_over) return false;
+    fail(d, "this node is a standby: SAs are added and deleted on the primary");
+    return true;
+}
+
 int cmd_sa_add(const char*, const char* params, rte_tel_data* d) {
+    if (refused_on_standby(d)) return 0;
     auto req = parse_sa_request(params ? params : "");
     if (!req) return fail(d, req.error().message);
     auto id = g_sas->add(*req);
@@ -167,6 +177,7 @@ int cmd_sa_add(const char*, const char* params, rte_tel_data* d) {
 }
 
 int cmd_sa_del(const char*, const char* params, rte_tel_data* d) {
+    if (refused_on_standby(d)) return 0;
     const auto id = number(params);
     if (!id) return fail(d, "usage: /pcscf/sa/del,<id>");
     if (auto r = g_sas->remove(*id); !r) return fail(d, r.error().message);
@@ -224,12 +235,41 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
 
 }  // namespace
 
-// The state store: what came back at start, and what the writer has done since.
+// A standby's following of the store.
+void add_follow_status(rte_tel_data* d, const standby::FollowStatus& s) {
+    rte_tel_data_add_dict_string(d, "position", s.position.c_str());
+    rte_tel_data_add_dict_u64(d, "serial", s.serial);
+    rte_tel_data_add_dict_u64(d, "entries", s.entries);
+    rte_tel_data_add_dict_u64(d, "snapshots", s.snapshots);
+    rte_tel_data_add_dict_int(d, "lag_ms", int(s.lag_ms));
+    rte_tel_data_add_dict_u64(d, "feed_errors", s.feed_errors);
+    rte_tel_data_add_dict_string(d, "healthy", s.healthy ? "yes" : "no");
+    rte_tel_data_add_dict_u64(d, "records", s.warm.records);
+    rte_tel_data_add_dict_u64(d, "warm_sas", s.warm.sas);
+    rte_tel_data_add_dict_u64(d, "refused_sas", s.warm.refused);
+    rte_tel_data_add_dict_u64(d, "in_flight", s.warm.in_flight);
+}
+
+// The state store: what came back at start, and what the writer has done since; on a
+// standby, how far it has followed the store.
 int cmd_state(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "role", std::string(name(g_role->role.load())).c_str());
+    {
+        std::lock_guard lock(g_role->mu);
+        if (g_role->follower != nullptr) {
+            rte_tel_data_add_dict_string(d, "enabled", "yes");
+            add_follow_status(d, g_role->follower->status());
+            return 0;
+        }
+    }
     const auto stats = g_plane->state_stats();
     rte_tel_data_add_dict_string(d, "enabled", stats ? "yes" : "no");
     if (!stats) return 0;
+    if (g_role->epoch.load() != 0) rte_tel_data_add_dict_u64(d, "epoch", g_role->epoch.load());
+    if (g_role->takeover_ms.load() >= 0) rte_tel_data_add_dict_int(d, "takeover_ms", int(g_role->takeover_ms.load()));
+    if (const std::string last = g_plane->state_last_change(); !last.empty())
+        rte_tel_data_add_dict_string(d, "last_change", last.c_str());
     const auto& r = g_plane->restored();
     rte_tel_data_add_dict_u64(d, "restored_sas", r.sas);
     rte_tel_data_add_dict_u64(d, "restored_registrations", r.registrations);
@@ -240,15 +280,38 @@ int cmd_state(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "failures", stats->failures);
     rte_tel_data_add_dict_u64(d, "pending", stats->pending);
     rte_tel_data_add_dict_string(d, "healthy", stats->healthy ? "yes" : "no");
+    rte_tel_data_add_dict_string(d, "fenced", stats->fenced ? "yes" : "no");
     return 0;
 }
 
-void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane) {
+// keepalived's notify, through pcscf-espctl: "primary" (this node has the address now:
+// take over) or "standby" (another node has it: a primary stands down). No parameter:
+// the role as it is.
+int cmd_role(const char*, const char* params, rte_tel_data* d) {
+    const std::string_view want = params ? params : "";
+    const Role now = g_role->role.load();
+    if (want == "primary") {
+        if (now == Role::standby) g_role->takeover_requested = true;
+        else if (now == Role::single) return fail(d, "this node is not in a pair (no --standby)");
+    } else if (want == "standby") {
+        if (now == Role::primary) g_role->stand_down_requested = true;
+    } else if (!want.empty()) {
+        return fail(d, "usage: /pcscf/role[,primary|standby]");
+    }
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_string(d, "role", std::string(name(now)).c_str());
+    if (!want.empty()) rte_tel_data_add_dict_string(d, "requested", std::string(want).c_str());
+    return 0;
+}
+
+void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role) {
+    g_role = &role;
     g_sas = &plane.sas();
     g_dp = &dataplane;
     g_sip = &plane.sip_status();
     g_plane = &plane;
     rte_telemetry_register_cmd("/pcscf/state", cmd_state, "State store: what came back at start, writes since");
+    rte_telemetry_register_cmd("/pcscf/role", cmd_role, "This node's role. Parameter: primary|standby to change it");
     rte_telemetry_register_cmd("/pcscf/sip", cmd_sip, "SIP proxy counters. No parameters");
     rte_telemetry_register_cmd("/pcscf/stats", cmd_stats, "Counters per worker. No parameters");
     rte_telemetry_register_cmd("/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters");

@@ -10,8 +10,11 @@
 //   /pcscf/sa/del,<id>           delete an SA
 //   /pcscf/config                the running configuration
 //   /pcscf/sip                   the SIP proxy's message counters and registered UEs
-//   /pcscf/state                 the state store: what came back at start, writes since
+//   /pcscf/state                 the state store: what came back at start, writes since;
+//                                on a standby, how far it has followed the store
+//   /pcscf/role[,primary|standby] the node's role in a pair; keepalived's notify changes it
 #include "control/control_plane.hpp"
+#include "control/daemon/role.hpp"
 #include "control/proxy/sip_round.hpp"
 #include "control/sa/sa_manager.hpp"
 #include "dataplane/service/dataplane.hpp"
@@ -21,6 +24,6 @@ namespace pcscf::ctl {
 using proxy::SipStatus;
 
 // The objects must outlive EAL (telemetry callbacks run on DPDK's telemetry thread).
-void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane);
+void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role);
 
 }  // namespace pcscf::ctl

@@ -8,6 +8,12 @@ namespace pcscf::proxy {
 ctl::Expected<UdpSocket> UdpSocket::bind(const Endpoint& local) {
     auto fd = bound_socket(local, SOCK_DGRAM, false);
     if (!fd) return std::unexpected(fd.error());
+    // A burst (a registration storm, the core fanning out) waits here while the one control
+    // thread works through it: the default buffer (~200 KiB) holds a few hundred messages.
+    // FORCE passes net.core.rmem_max when the daemon may (CAP_NET_ADMIN), else the cap applies.
+    constexpr int kBuffer = 16 << 20;
+    if (::setsockopt(*fd, SOL_SOCKET, SO_RCVBUFFORCE, &kBuffer, sizeof kBuffer) != 0)
+        ::setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &kBuffer, sizeof kBuffer);
     return UdpSocket(*fd, local);
 }
 

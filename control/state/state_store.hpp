@@ -43,6 +43,9 @@ public:
     // Deletes every record (an explicit fresh start).
     virtual Expected<void> clear() = 0;
     virtual std::string describe() const = 0;  // for the log: "lmdb /var/lib/pcscf-esp"
+    // Where the store's change feed stands after this backend's last write, for a standby
+    // to be compared with ("" without a feed). Called from any thread.
+    virtual std::string last_change() const { return {}; }
 };
 
 }  // namespace pcscf::ctl::state

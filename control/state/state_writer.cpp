@@ -39,7 +39,8 @@ void StateWriter::del(std::string key) {
 bool StateWriter::flush(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
     wake_.notify_one();
-    return written_.wait_for(lock, timeout, [&] { return pending_.empty() && in_flight_ == 0; });
+    return written_.wait_for(lock, timeout, [&] { return stats_.fenced || (pending_.empty() && in_flight_ == 0); }) &&
+           !stats_.fenced;
 }
 
 WriterStats StateWriter::stats() const {
@@ -52,7 +53,8 @@ WriterStats StateWriter::stats() const {
 void StateWriter::run() {
     std::unique_lock lock(mu_);
     while (true) {
-        wake_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+        wake_.wait(lock, [&] { return stop_ || (!pending_.empty() && !stats_.fenced); });
+        if (stats_.fenced) return;     // stopping; what is pending is another node's to write now
         if (pending_.empty()) return;  // stopping, and nothing left
         lock.unlock();
         std::this_thread::sleep_for(kGather);
@@ -82,6 +84,13 @@ void StateWriter::run() {
         for (auto& [k, v] : b.puts) pending_.try_emplace(k, std::move(v));
         for (auto& k : b.dels) pending_.try_emplace(k, std::nullopt);
         ++stats_.failures;
+        if (r.error().code == Errc::fenced) {  // a newer primary writes now: retrying would be wrong
+            stats_.fenced = true;
+            stats_.healthy = false;
+            log_(false, "state store " + backend_->describe() + ": " + r.error().message);
+            written_.notify_all();
+            continue;
+        }
         if (stats_.healthy) log_(false, "state store " + backend_->describe() + " failed: " + r.error().message);
         stats_.healthy = false;
         if (stop_) return;  // a clean stop does not wait for a store that is down

@@ -25,6 +25,7 @@ struct WriterStats {
     uint64_t failures = 0;              // batches the backend refused (kept, written again)
     size_t pending = 0;                 // changes not yet written
     bool healthy = true;                // the last write succeeded
+    bool fenced = false;                // another node claimed the store: nothing is written any more
 };
 
 class StateWriter final : public StateSink {
@@ -39,6 +40,7 @@ public:
     // Waits until everything noted so far is written; false if it is not within `timeout`.
     bool flush(std::chrono::milliseconds timeout);
     WriterStats stats() const;
+    std::string last_change() const { return backend_->last_change(); }
 
 private:
     void run();

@@ -100,7 +100,7 @@ int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {
     const SaConfig& sa = rec.sa;
     if (sa.spi == 0) return -EINVAL;  // SPI 0 is reserved (RFC 4303 2.1)
     if (sa.alg != Alg::hmac_md5_96 && sa.alg != Alg::hmac_sha1_96) return -EINVAL;
-    if (rec.op != SaOp::add && rec.op != SaOp::remove && rec.op != SaOp::update) return -EINVAL;
+    if (rec.op < SaOp::add || rec.op > SaOp::resume) return -EINVAL;
     switch (sa.dir) {
         case Direction::inbound: return apply_inbound(rec, at);
         case Direction::outbound: return apply_outbound(rec, at);
@@ -171,6 +171,11 @@ int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
             cur.cookie = sa.cookie;
             handle = int32_t(slot);
             return 0;
+        case SaOp::resume:
+            if (cur.spi != sa.spi) return -ENOENT;
+            in_.resume(slot, sa.seq_start);
+            handle = int32_t(slot);
+            return 0;
     }
     return -EINVAL;
 }
@@ -192,11 +197,15 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
         return 0;
     }
     OutboundSa& cur = out_.at(pos);
+    handle = pos;
+    if (rec.op == SaOp::resume) {
+        cur.seq = std::max(cur.seq, uint64_t{sa.seq_start});
+        return 0;
+    }
     cur.alg = sa.alg;
     cur.key = rec.key;
     cur.pcscf_addr = sa.pcscf_addr;
     cur.cookie = sa.cookie;
-    handle = pos;
     return 0;
 }
 

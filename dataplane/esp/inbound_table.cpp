@@ -55,12 +55,17 @@ void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key
     r.cookie = sa.cookie;
     r.ue_addr = sa.ue_addr;
     r.pcscf_addr = sa.pcscf_addr;
-    if (sa.seq_start != 0) {  // restored: everything up to the right edge counts as seen, nothing above
-        r.replay_last = sa.seq_start;
-        uint64_t* map = window(r);
-        std::fill(map, map + replay_.words(), ~uint64_t{0});
-        map[(sa.seq_start >> 6) % replay_.words()] = ~uint64_t{0} >> (63 - (sa.seq_start & 63));
-    }
+    if (sa.seq_start != 0) resume(slot, sa.seq_start);
+}
+
+void InboundTable::resume(uint32_t slot, uint32_t edge) noexcept {
+    // Restored: everything up to the right edge counts as seen, nothing above.
+    InboundSa& r = at(slot);
+    if (edge <= r.replay_last) return;
+    r.replay_last = edge;
+    uint64_t* map = window(r);
+    std::fill(map, map + replay_.words(), ~uint64_t{0});
+    map[(edge >> 6) % replay_.words()] = ~uint64_t{0} >> (63 - (edge & 63));
 }
 
 void InboundTable::clear(uint32_t slot) noexcept {

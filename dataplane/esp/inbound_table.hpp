@@ -81,6 +81,8 @@ public:
     // rewrites, so a delete costs one cache line, not the whole record.
     void install(uint32_t slot, const SaConfig& sa, const HmacKey& key) noexcept;
     void clear(uint32_t slot) noexcept;
+    // Moves the replay window's right edge forward to `edge`, everything up to it seen.
+    void resume(uint32_t slot, uint32_t edge) noexcept;
 
 private:
     InboundTable(uint8_t* base, uint64_t* drops, uint32_t slots, size_t stride, ReplayWindow replay) noexcept

@@ -98,6 +98,7 @@ std::expected<void, std::string> Dataplane::build() {
         parts->access_port = access_;
         parts->tap_port = tap_;
         workers_.push_back(std::make_unique<Worker>(cfg_, local_, rings_->worker(w), std::move(*parts)));
+        workers_.back()->set_serving_flag(&serving_);
     }
     if (auto r = start_port(access_setup); !r)
         return std::unexpected("access port " + cfg_.access_port + ": " + r.error());

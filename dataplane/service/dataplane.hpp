@@ -26,6 +26,9 @@ public:
     // Applies an SA record straight to a worker's engine, before start() (an SA taken back
     // from the state store): as the worker would, 0 and the SA's place, or a negative errno.
     int preload(uint32_t worker, const esp::SaRecord& rec, int32_t& handle) noexcept;
+    // A standby's workers drop ESP both ways (Worker::set_serving_flag) until it serves.
+    void set_serving(bool on) noexcept { serving_.store(on); }
+    bool serving() const noexcept { return serving_.load(); }
 
     const ServiceConfig& config() const noexcept { return cfg_; }
     Rings& rings() noexcept { return *rings_; }
@@ -49,6 +52,7 @@ private:
     bool ports_started_ = false;
     std::string mac_;
     std::atomic<bool> running_{false};
+    std::atomic<bool> serving_{true};
 };
 
 }  // namespace pcscf::dp

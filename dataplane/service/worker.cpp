@@ -56,6 +56,7 @@ uint32_t Worker::poll() noexcept {
     const uint16_t q = uint16_t(parts_.index);
     rte_mbuf* rx[kMaxBurst];
     now_ = rte_rdtsc();
+    standing_by_ = !serving_->load(std::memory_order_relaxed);
     if (now_ >= next_records_) {
         if (looked_at_.size() == 0) look_at_records();
         else apply_records();
@@ -199,8 +200,16 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
     }
 }
 
+bool Worker::stood_by(Batch& b) noexcept {
+    if (!standing_by_) return false;
+    stats_.drops.count[size_t(DropReason::standby)] += b.n;
+    rte_pktmbuf_free_bulk(b.m, b.n);
+    b.n = 0;
+    return true;
+}
+
 void Worker::verify(Batch& b) noexcept {
-    if (b.n == 0) return;
+    if (b.n == 0 || stood_by(b)) return;
     DropReason why[kMaxBurst];
     const uint16_t good = parts_.engine->inbound({b.m, b.n}, why, kEthLen);
     for (uint16_t i = 0; i < good; ++i) stats_.esp_in += to_tap(b.m[i]);
@@ -209,7 +218,7 @@ void Worker::verify(Batch& b) noexcept {
 }
 
 void Worker::protect(Batch& b) noexcept {
-    if (b.n == 0) return;
+    if (b.n == 0 || stood_by(b)) return;
     DropReason why[kMaxBurst];
     const uint16_t good = parts_.engine->outbound({b.m, b.n}, why, kEthLen);
     for (uint16_t i = 0; i < good; ++i) stats_.esp_out += to_access(b.m[i]);

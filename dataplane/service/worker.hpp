@@ -48,6 +48,9 @@ public:
     // One round: SA records, both ports, handoff rings, events. Returns frames handled.
     // Records take two polls: one finds them, the next applies them (see looked_at_).
     uint32_t poll() noexcept;
+    // While `serving` is false (a standby), ESP is dropped (DropReason::standby) both ways:
+    // the SAs stand ready but take no part until the node takes over. Plain packets pass.
+    void set_serving_flag(const std::atomic<bool>* serving) noexcept { serving_ = serving; }
     // Frees whatever is still buffered (after the loop stopped).
     void drain() noexcept;
 
@@ -75,6 +78,7 @@ private:
     void from_tap(rte_mbuf* m) noexcept;
     void verify(Batch& b) noexcept;
     void protect(Batch& b) noexcept;
+    bool stood_by(Batch& b) noexcept;  // a standby's batch, dropped
     // Queue a frame for a port, split to fit its MTU; false if it could not be (counted).
     bool to_tap(rte_mbuf* m) noexcept;
     bool to_access(rte_mbuf* m) noexcept;
@@ -94,6 +98,9 @@ private:
     WorkerStats stats_;
     TxQueue access_tx_, tap_tx_;
     Batch esp_, plain_;
+    static inline const std::atomic<bool> kAlwaysServing{true};
+    const std::atomic<bool>* serving_ = &kAlwaysServing;
+    bool standing_by_ = false;  // serving_, read once per poll
     // Records in two polls: one poll finds them in the command ring and requests their
     // cache lines (the control thread's core wrote them), the next applies them in place
     // and takes them off the ring, so no poll waits for lines from the other core.

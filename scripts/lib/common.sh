@@ -7,7 +7,7 @@ PCSCF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PCSCF_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libdpdk-dev libipsec-mb-dev libboost-program-options-dev
-  libgtest-dev libbenchmark-dev libssl-dev liblmdb-dev
+  libgtest-dev libbenchmark-dev libssl-dev liblmdb-dev libhiredis-dev redis-server keepalived
   python3-scapy tshark sip-tester iproute2 ethtool iputils-ping procps libpcap0.8 clang-format-14 git
 )
 

@@ -627,6 +627,39 @@ TEST_F(EngineBehaviour, ARestoredSaStartsAfterItsSeqStart) {
     EXPECT_TRUE(run1(Direction::inbound, esp(in, 1002, uplink())).ok) << "the window works as before above it";
 }
 
+// A standby's warm SA resumes where the checkpoint says when it takes over: numbers move
+// on to seq_start, never back, and an SA that is not there is reported.
+TEST_F(EngineBehaviour, ResumeMovesAnSasNumbersOnButNeverBack) {
+    SaSpec o = outbound_spec();
+    add(o);
+    ASSERT_TRUE(run1(Direction::outbound, downlink(20)).ok);
+    o.seq_start = 500;
+    ASSERT_EQ(apply(SaOp::resume, o), 0);
+    EXPECT_EQ(seq_of(run1(Direction::outbound, downlink(20)).bytes), 501u);
+    o.seq_start = 100;
+    ASSERT_EQ(apply(SaOp::resume, o), 0);
+    EXPECT_EQ(seq_of(run1(Direction::outbound, downlink(20)).bytes), 502u) << "never back";
+
+    SaSpec in;
+    add(in);
+    ASSERT_TRUE(run1(Direction::inbound, esp(in, 7, uplink())).ok);
+    in.seq_start = 300;
+    ASSERT_EQ(apply(SaOp::resume, in), 0);
+    for (uint32_t old : {300u, 299u, 8u})
+        EXPECT_EQ(run1(Direction::inbound, esp(in, old, uplink())).reason, DropReason::replay) << old;
+    EXPECT_TRUE(run1(Direction::inbound, esp(in, 302, uplink())).ok);
+    in.seq_start = 200;
+    ASSERT_EQ(apply(SaOp::resume, in), 0);
+    EXPECT_TRUE(run1(Direction::inbound, esp(in, 301, uplink())).ok) << "the window was not moved back";
+
+    SaSpec absent;
+    absent.spi = 0x1009;
+    EXPECT_EQ(apply(SaOp::resume, absent), -ENOENT);
+    SaSpec other = outbound_spec();
+    other.ue_port = 1;
+    EXPECT_EQ(apply(SaOp::resume, other), -ENOENT);
+}
+
 // --- events, ordering, counters ---------------------------------------------------------
 
 TEST_F(EngineBehaviour, FirstUseIsRaisedOncePerInboundSa) {

@@ -1,5 +1,7 @@
 // What a worker does with plain frames (WorkerRig): what reaches the other port, and
 // that each frame is counted once, under what happened to it.
+#include <atomic>
+
 #include "tests/common/packet_builder.hpp"
 #include "tests/service/worker_rig.hpp"
 
@@ -64,6 +66,48 @@ TEST_F(WorkerFrames, AFragmentOfAnotherProtocolPassesAsItIs) {
     EXPECT_EQ(worker_->stats().exception_in, 1u);
     EXPECT_EQ(worker_->stats().exception_out, 1u);
     EXPECT_EQ(worker_->stats().drops.total(), 0u);
+}
+
+// A standby's worker holds its SAs but takes no part: ESP is dropped both ways, counted
+// as `standby`, until the node serves; plain packets (ARP, VRRP's gratuitous ARP) pass.
+TEST_F(WorkerFrames, AStandbyDropsEspBothWaysUntilItServes) {
+    local_.add(p4);
+    esp::SaRecord out;
+    out.sa.dir = esp::Direction::outbound;
+    out.sa.spi = 0x2001;
+    out.sa.ue_addr = ue4;
+    out.sa.ue_port = 40000;
+    out.sa.pcscf_port = 5101;
+    out.sa.pcscf_addr = p4;
+    int32_t handle = -1;
+    ASSERT_EQ(worker_->preload(out, handle), 0);
+    const auto to_ue = test::with_ethernet(test::make_packet({p4, ue4, 5101, 40000}, 100));
+    auto esp_in = test::make_packet({ue4, p4, 0, 0}, 24);
+    esp_in[9] = 50;  // ESP, to an SPI no SA has
+    test::fix_ipv4_checksum(esp_in);
+    const auto from_ue = test::with_ethernet(esp_in);
+    const auto plain = test::with_ethernet(test::make_packet({ue4, p4, 40000, 5060}, 100));
+
+    std::atomic<bool> serving{false};
+    worker_->set_serving_flag(&serving);
+    receive(tap, to_ue);
+    receive(access, from_ue);
+    receive(access, plain);
+    polls(2);
+    EXPECT_TRUE(sent(access).empty()) << "no ESP produced";
+    EXPECT_EQ(sent(tap).size(), 1u) << "only the plain packet";
+    EXPECT_EQ(drops(DropReason::standby), 2u);
+    EXPECT_EQ(worker_->engine().drops()[DropReason::unknown_spi], 0u) << "not even looked at";
+
+    serving = true;
+    receive(tap, to_ue);
+    receive(access, from_ue);
+    polls(2);
+    const auto esp_out = sent(access);
+    ASSERT_EQ(esp_out.size(), 1u) << "protected once serving";
+    EXPECT_EQ(esp_out[0][14 + 9], 50);
+    EXPECT_EQ(worker_->engine().drops()[DropReason::unknown_spi], 1u) << "verified once serving";
+    EXPECT_EQ(drops(DropReason::standby), 2u);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@ pair, pcscf-espd on the P-CSCF's end of it, and helpers to run things in each.
 Names carry a per-run tag so two runs (or a stale one) never collide; everything is torn
 down on exit, also on failure."""
 import atexit
+import ctypes
 import json
 import os
 import shutil
@@ -21,6 +22,62 @@ def sh(*args, check=True, ns=None, capture=True, timeout=30):
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
     return r
+
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def dies_with_test():
+    """Popen's preexec_fn: the child gets SIGKILL when the test dies without cleaning up (a
+    timeout's SIGTERM), so no daemon outlives it holding addresses, ports or EAL files."""
+    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def dpdk_port(ns, ifname):
+    """Makes a veth of namespace `ns` DPDK's: no addresses, no IPv6 of its own. The kernel must
+    not answer on it either: it holds the P-CSCF's addresses (on the tap) in the same namespace
+    and, as a weak host, would accept packets for them arriving on the veth behind DPDK's back.
+    No ARP replies there, and a blackhole rule for anything received there, ahead of the local
+    table."""
+    sh("sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1", ns=ns)
+    sh("sysctl", "-qw", f"net.ipv4.conf.{ifname}.arp_ignore=8", ns=ns)
+    sh("ip", "rule", "add", "priority", "1000", "lookup", "local", ns=ns)
+    sh("ip", "rule", "del", "priority", "0", ns=ns)
+    sh("ip", "rule", "add", "iif", ifname, "priority", "100", "blackhole", ns=ns)
+    sh("ip", "link", "set", ifname, "up", ns=ns)
+
+
+def espd_argv(prefix, access_port, workers, tap, local_addrs, extra):
+    """pcscf-espd's command line: EAL without hugepages, the access port, the tap."""
+    build = os.environ.get("PCSCF_BUILD", os.path.join(ROOT, "build"))
+    # Workers share the second CPU when there are more of them than CPUs.
+    lcores = "0@0," + ",".join(f"{i + 1}@{min(i + 1, os.cpu_count() - 1)}" for i in range(workers))
+    addrs = [a for addr in local_addrs for a in ("--local-addr", addr)]
+    return [os.path.join(build, "control", "pcscf-espd"),
+            "--lcores", lcores, "--file-prefix", prefix, "--no-huge", "--memory", "1024", *access_port, *addrs,
+            "--tap-name", tap, "--mbufs", "8191", "--inbound-sas", "65536", "--outbound-sas", "65536", *extra]
+
+
+def start_espd(ns, args, log_path, timeout=30):
+    """Starts pcscf-espd in `ns`, its output to `log_path`; returns once it says it runs."""
+    log_file = open(log_path, "w")
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=log_file, stderr=subprocess.STDOUT,
+                            preexec_fn=dies_with_test)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pcscf-espd exited ({proc.returncode}):\n{read(log_path)}")
+        if "running:" in read(log_path):
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"pcscf-espd did not start:\n{read(log_path)}")
 
 
 class Topology:
@@ -47,17 +104,7 @@ class Topology:
             sh("ip", "link", "set", "lo", "up", ns=ns)
         sh("ip", "link", "add", self.ue_if, "netns", self.ue_ns, "type", "veth",
            "peer", "name", self.p_if, "netns", self.pcscf_ns)
-        # The P-CSCF's veth belongs to DPDK: no addresses, no IPv6 of its own.
-        sh("sysctl", "-qw", f"net.ipv6.conf.{self.p_if}.disable_ipv6=1", ns=self.pcscf_ns)
-        # The kernel must not answer on it either: it holds the P-CSCF's addresses (on the
-        # tap) in the same namespace and, as a weak host, would accept packets for them
-        # arriving on the veth behind DPDK's back. No ARP replies there, and a blackhole
-        # rule for anything received there, ahead of the local table.
-        sh("sysctl", "-qw", f"net.ipv4.conf.{self.p_if}.arp_ignore=8", ns=self.pcscf_ns)
-        sh("ip", "rule", "add", "priority", "1000", "lookup", "local", ns=self.pcscf_ns)
-        sh("ip", "rule", "del", "priority", "0", ns=self.pcscf_ns)
-        sh("ip", "rule", "add", "iif", self.p_if, "priority", "100", "blackhole", ns=self.pcscf_ns)
-        sh("ip", "link", "set", self.p_if, "up", ns=self.pcscf_ns)
+        dpdk_port(self.pcscf_ns, self.p_if)
         sh("sysctl", "-qw", f"net.ipv6.conf.{self.ue_if}.accept_dad=0", ns=self.ue_ns)
         sh("ip", "addr", "add", f"{self.UE4}/24", "dev", self.ue_if, ns=self.ue_ns)
         sh("ip", "addr", "add", f"{self.UE6}/64", "dev", self.ue_if, "nodad", ns=self.ue_ns)
@@ -84,28 +131,10 @@ class Topology:
     def start_daemon(self, workers=1, extra=(), log=None, pmd="af_packet"):
         """pmd: af_packet (the kernel defragments IP for it, PACKET_FANOUT_FLAG_DEFRAG),
         af_xdp (XDP on the veth), or pcap (one queue; fragments arrive as they are)."""
-        build = os.environ.get("PCSCF_BUILD", os.path.join(ROOT, "build"))
-        # Workers share the second CPU when there are more of them than CPUs.
-        lcores = "0@0," + ",".join(f"{i + 1}@{min(i + 1, os.cpu_count() - 1)}" for i in range(workers))
-        args = [os.path.join(build, "control", "pcscf-espd"),
-                "--lcores", lcores, "--file-prefix", self.prefix, "--no-huge", "--memory", "1024",
-                *self.access_port(pmd, workers),
-                "--local-addr", f"{self.PCSCF4}/24", "--local-addr", f"{self.PCSCF6}/64",
-                "--tap-name", self.tap, "--mbufs", "8191", "--inbound-sas", "65536",
-                "--outbound-sas", "65536", *extra]
+        args = espd_argv(self.prefix, self.access_port(pmd, workers), workers, self.tap,
+                         [f"{self.PCSCF4}/24", f"{self.PCSCF6}/64"], extra)
         self.log_path = log or f"/tmp/pcscf-espd-{self.tag}.log"
-        self.log_file = open(self.log_path, "w")
-        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.pcscf_ns, *args],
-                                       stdout=self.log_file, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.daemon.poll() is not None:
-                raise RuntimeError(f"pcscf-espd exited ({self.daemon.returncode}):\n{self.log()}")
-            if "running:" in self.log():
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"pcscf-espd did not start:\n{self.log()}")
+        self.daemon = start_espd(self.pcscf_ns, args, self.log_path)
         self.ctl = Ctl(f"/var/run/dpdk/{self.prefix}/dpdk_telemetry.v2")
         # Neighbours learn each other once, so the first test packet is not an ARP exchange.
         sh("ping", "-c1", "-W2", self.PCSCF4, ns=self.ue_ns, check=False)
@@ -119,8 +148,7 @@ class Topology:
         return ["--vdev", vdev, "--access-port", vdev.split(",")[0]]
 
     def log(self):
-        with open(self.log_path) as f:
-            return f.read()
+        return read(self.log_path)
 
     def stop_daemon(self):
         if self.daemon and self.daemon.poll() is None:

@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""A pair of pcscf-espd hosts sharing their state through Redis, keepalived moving the
+addresses: the primary's host fails (-9, links down) under traffic and the standby takes
+over without any UE registering again. UEs are scripted with scapy's ESP, the core is a
+UDP socket; redis-server and keepalived are Debian's, started here (lib/pair.py).
+
+What is checked (docs/architecture.md, "A standby that takes over"):
+- keepalived makes one node primary (it claims the store), the other follows it: its
+  position in the store's change feed reaches the primary's last change, with every SA
+  installed in its workers, also for the UEs that registered while Redis was stopped;
+- after the failure the standby is primary, each UE's requests over its old SAs reach the
+  core after at most 2 x --seq-checkpoint taken for replays, and no UE registers again;
+- every sequence number the new primary sends is above every one the old one sent, SA by
+  SA, as scapy sees them; every packet a UE sent before the failure, sent again, is dropped
+  as a replay;
+- the new primary stops cleanly. Output is TAP."""
+import argparse
+import os
+import re
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from pair import Pair  # noqa: E402
+from tap import Tap, expect, wait_until  # noqa: E402
+import ue_fleet  # noqa: E402
+
+K = 4  # --seq-checkpoint
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ues", type=int, default=500)
+    ap.add_argument("--messages", type=int, default=4, help="per UE before the failure")
+    args = ap.parse_args()
+    t = Tap()
+    pair = Pair().create()
+    a, b = pair.hosts
+    daemon_args = ["--core", f"{pair.CORE4}:5060", "--core-local", f"{pair.PCSCF_CORE4}:5060",
+                   "--seq-checkpoint", str(K)]
+    state = {}
+
+    def pair_forms():
+        pair.start_redis()
+        a.start_daemon(2, daemon_args)
+        a.start_keepalived()
+        expect(wait_until(lambda: a.role() == "primary", 10),
+               f"a is {a.role()}, not primary\n{a.keepalived_log()[-1500:]}\n{a.log()[-1500:]}")
+        b.start_daemon(2, daemon_args)
+        b.start_keepalived()
+        expect(wait_until(lambda: b.ctl("/pcscf/state").get("healthy") == "yes", 10),
+               f"b's state: {b.ctl('/pcscf/state')}")
+        expect(b.role() == "standby", f"b is {b.role()}")
+        st = a.ctl("/pcscf/state")
+        expect(st.get("epoch", 0) >= 1 and st["fenced"] == "no", f"a's state: {st}")
+
+    core = fleet = None
+
+    def register_over_a_redis_restart():
+        first = fleet.ues[:-100]
+        fleet.ues, rest = first, fleet.ues[-100:]
+        ue_fleet.register_all(a.ctl, core, fleet)
+        pair.stop_redis()
+        fleet.ues = first + rest
+        for i in range(0, len(rest), 50):
+            ue_fleet.register(a.ctl, core, fleet, rest[i:i + 50])
+        expect(wait_until(lambda: a.ctl.sip()["ues"] == len(fleet.ues), 10), f"registered: {a.ctl.sip()}")
+        st = a.ctl("/pcscf/state")
+        expect(st["healthy"] == "no" and st["pending"] > 0, f"the primary does not see Redis down: {st}")
+        pair.start_redis()
+        expect(wait_until(lambda: a.ctl("/pcscf/state")["pending"] == 0, 10), f"not caught up: {a.ctl('/pcscf/state')}")
+        print(f"# while Redis was down: {st['failures']} write(s) failed, {st['pending']} change(s) held", flush=True)
+
+    def in_step():
+        """The standby has every change the primary wrote, and every SA in its workers."""
+        def same():
+            sa, sb = a.ctl("/pcscf/state"), b.ctl("/pcscf/state")
+            return sa.get("pending") == 0 and sa.get("last_change") == sb.get("position") \
+                and sb.get("warm_sas") == 4 * len(fleet.ues) and sb.get("in_flight") == 0
+        expect(wait_until(same, 20), f"not in step: a {a.ctl('/pcscf/state')}\nb {b.ctl('/pcscf/state')}")
+        sb = b.ctl("/pcscf/state")
+        print(f"# standby: {sb['entries']} feed entries, {sb['warm_sas']} SAs warm, lag {sb['lag_ms']} ms",
+              flush=True)
+
+    def fail_under_traffic():
+        ue_fleet.exchange(a.ctl, core, fleet, args.messages, "c")
+        stop = threading.Event()
+
+        def keep_sending():
+            while not stop.is_set():
+                for u in fleet.ues[:50]:
+                    fleet.send([u.protected(u.message())])
+        sender = threading.Thread(target=keep_sending)
+        sender.start()
+        time.sleep(0.5)
+        a.fail()
+        state["failed_at"] = time.time()
+        stop.set()
+        sender.join()
+        time.sleep(0.3)
+        state["before"] = {u.n: max(fleet.seqs(u)) for u in fleet.ues}
+        state["esp_mark"] = fleet.esp
+
+    def standby_takes_over():
+        expect(wait_until(lambda: b.role() == "primary", 15, step=0.02),
+               f"b is {b.role()}\n{b.keepalived_log()[-1500:]}\n{b.log()[-2000:]}")
+        took = time.time() - state["failed_at"]
+        m = re.search(r"took over \(epoch (\d+)\): (\d+) SA\(s\) and (\d+) registration\(s\) serving after (\d+) ms",
+                      b.log())
+        expect(m, f"no take-over line in b's log:\n{b.log()[-2000:]}")
+        expect(int(m.group(2)) == 4 * len(fleet.ues) and int(m.group(3)) == len(fleet.ues),
+               f"took over {m.group(2)} SAs and {m.group(3)} registrations")
+        st = b.ctl("/pcscf/state")
+        expect(st["epoch"] == int(m.group(1)) and st["takeover_ms"] == int(m.group(4)), f"b's state: {st}")
+        expect(wait_until(lambda: b.ctl.sip()["ues"] == len(fleet.ues), 5), f"b's proxy: {b.ctl.sip()}")
+        core.collect(10**6, timeout=0.5)  # what the core got before the failure is not the test's
+        print(f"# primary failed -> b primary after {took * 1000:.0f} ms (VRRP detection included); "
+              f"b serving {m.group(4)} ms after keepalived told it", flush=True)
+
+    def requests_go_through_again():
+        worst = ue_fleet.requests_go_through_again(b.ctl, core, fleet, 2 * K)
+        print(f"# requests lost per UE over the failover: at most {worst} (bound {2 * K})", flush=True)
+
+    def new_primary_stops_cleanly():
+        rc = b.stop()
+        expect(rc == 0, f"exit {rc}\n{b.log()[-1500:]}")
+
+    t.check("keepalived makes a primary that claims the store; the other node follows it as a standby", pair_forms)
+    if t.failed == 0:
+        core = ue_fleet.Core(pair)
+        fleet = ue_fleet.Fleet(pair, args.ues)
+        t.check(f"{args.ues} UEs register through the primary, the last 100 while Redis is stopped; started again, "
+                "Redis gets every change", register_over_a_redis_restart)
+        t.check("the standby is in step: the primary's last change is its position, every SA warm", in_step)
+        t.check("traffic both ways, then the primary's host fails while UEs keep sending", fail_under_traffic)
+        t.check("keepalived moves the addresses: the standby claims the store and serves every SA and registration",
+                standby_takes_over)
+        t.check(f"each UE's requests over its old SAs reach the core after at most 2 x {K} taken for replays; "
+                "no UE registers again", requests_go_through_again)
+        t.check("every sequence number the new primary sends is above every one the old one sent, SA by SA",
+                lambda: ue_fleet.sequence_numbers_move_on(core, fleet, state["before"], state["esp_mark"], "d"))
+        t.check("every packet the UEs sent before the failure, sent again, is dropped as a replay",
+                lambda: ue_fleet.replays_are_dropped(b.ctl, core, fleet, 1 + args.messages))
+        t.check("the new primary stops cleanly", new_primary_stops_cleanly)
+    if t.failed:
+        for h in (a, b):
+            print(f"# {h.name}'s log:\n" + "\n".join("# " + line for line in h.log().splitlines()[-30:]))
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
