@@ -13,13 +13,18 @@ What is checked (docs/architecture.md, "A standby that takes over"):
 - every sequence number the new primary sends is above every one the old one sent, SA by
   SA, as scapy sees them; every packet a UE sent before the failure, sent again, is dropped
   as a replay;
-- the new primary stops cleanly. Output is TAP."""
+- a UE's new TCP connection over its old SAs works through the new primary;
+- the failed host comes back as a standby and gets in step; a switchover (keepalived
+  stopped on the primary) makes the old primary stand down (exit 3) and the other serve.
+Output is TAP."""
 import argparse
 import os
 import re
 import sys
 import threading
 import time
+
+from scapy.all import IP, TCP, Raw  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from pair import Pair  # noqa: E402
@@ -122,9 +127,64 @@ def main():
         worst = ue_fleet.requests_go_through_again(b.ctl, core, fleet, 2 * K)
         print(f"# requests lost per UE over the failover: at most {worst} (bound {2 * K})", flush=True)
 
+    def tcp_over_old_sas():
+        """A UE's kernel TCP connection did not move with the address: it opens a new one
+        from port_uc to port_ps over its old SAs, and a request on it reaches the core, whose
+        200 comes back on it (protected with the SA towards port_uc)."""
+        u = fleet.ues[0]
+        to_uc = ue_fleet.ue_peer.EspPeer(fleet.ifname, "hmac-sha-1-96", ue_fleet.milenage.ik_esp(
+            "hmac-sha-1-96", ue_fleet.IK), 0, u.spi_uc).inb
+
+        def segment(want, timeout=5.0):
+            got = []
+
+            def arrived():
+                got[:] = [inner[TCP] for _, inner in fleet.opened(to_uc, u.spi_uc, mark) if TCP in inner and
+                          want(inner[TCP])]
+                return got
+            expect(wait_until(arrived, timeout, step=0.05), f"no TCP segment from port_ps; drops {b.ctl.drops()}")
+            return got[0]
+        ip = IP(src=u.addr, dst=pair.PCSCF4)
+        mark, isn = fleet.esp, 1000
+        fleet.send([u.peer.seal(ip / TCP(sport=u.port_uc, dport=u.port_ps, flags="S", seq=isn))])
+        synack = segment(lambda t: t.flags.S and t.flags.A)
+        msg = u.message().replace(b"Via: SIP/2.0/UDP", b"Via: SIP/2.0/TCP")
+        mark = fleet.esp
+        fleet.send([u.peer.seal(ip / TCP(sport=u.port_uc, dport=u.port_ps, flags="PA", seq=isn + 1,
+                                         ack=synack.seq + 1) / Raw(msg))])
+        got = core.collect(1, timeout=5.0)
+        expect(got and b"MESSAGE" in got[0], f"the core got {got}; proxy {b.ctl.sip()}")
+        core.send(ue_fleet.sip_text.response(got[0], 200, "OK"))
+        ok = segment(lambda t: bytes(t.payload).startswith(b"SIP/2.0 200"))
+        expect(b"MESSAGE" in bytes(ok.payload), f"not the MESSAGE's 200: {bytes(ok.payload)[:200]!r}")
+        fleet.send([u.peer.seal(ip / TCP(sport=u.port_uc, dport=u.port_ps, flags="RA", seq=isn + 1 + len(msg),
+                                         ack=ok.seq + len(ok.payload)))])
+
+    def failed_host_rejoins():
+        a.recover(2, daemon_args)
+        expect(wait_until(lambda: a.ctl("/pcscf/state").get("healthy") == "yes", 10), f"a: {a.ctl('/pcscf/state')}")
+        expect(a.role() == "standby" and b.role() == "primary", f"a is {a.role()}, b {b.role()}")
+
+        def same():
+            sa, sb = a.ctl("/pcscf/state"), b.ctl("/pcscf/state")
+            return sb.get("pending") == 0 and sb.get("last_change") == sa.get("position") \
+                and sa.get("warm_sas") == 4 * len(fleet.ues)
+        expect(wait_until(same, 20), f"not in step: a {a.ctl('/pcscf/state')}\nb {b.ctl('/pcscf/state')}")
+
+    def switchover():
+        """keepalived stopped on the primary (maintenance): the other node takes over, the old
+        primary stands down (exit 3) and the UEs carry on through the new one."""
+        b.stop_keepalived()
+        expect(wait_until(lambda: a.role() == "primary", 10, step=0.05), f"a is {a.role()}\n{a.log()[-1500:]}")
+        expect(wait_until(lambda: b.daemon.poll() is not None, 10), "b still runs")
+        expect(b.daemon.returncode == 3, f"b exited {b.daemon.returncode}\n{b.log()[-1500:]}")
+        expect("told to stand down" in b.log(), f"b's log:\n{b.log()[-1500:]}")
+        worst = ue_fleet.requests_go_through_again(a.ctl, core, fleet, 2 * K)
+        print(f"# requests lost per UE over the switchover: at most {worst}", flush=True)
+
     def new_primary_stops_cleanly():
-        rc = b.stop()
-        expect(rc == 0, f"exit {rc}\n{b.log()[-1500:]}")
+        rc = a.stop()
+        expect(rc == 0, f"exit {rc}\n{a.log()[-1500:]}")
 
     t.check("keepalived makes a primary that claims the store; the other node follows it as a standby", pair_forms)
     if t.failed == 0:
@@ -142,7 +202,12 @@ def main():
                 lambda: ue_fleet.sequence_numbers_move_on(core, fleet, state["before"], state["esp_mark"], "d"))
         t.check("every packet the UEs sent before the failure, sent again, is dropped as a replay",
                 lambda: ue_fleet.replays_are_dropped(b.ctl, core, fleet, 1 + args.messages))
-        t.check("the new primary stops cleanly", new_primary_stops_cleanly)
+        t.check("a UE opens a new TCP connection over its old SAs: its request reaches the core, the 200 comes back",
+                tcp_over_old_sas)
+        t.check("the failed host comes back as a standby and is in step with the new primary", failed_host_rejoins)
+        t.check(f"a switchover (keepalived stopped on the primary): the old primary stands down with exit 3, the "
+                f"other serves every UE after at most 2 x {K} lost", switchover)
+        t.check("the primary stops cleanly", new_primary_stops_cleanly)
     if t.failed:
         for h in (a, b):
             print(f"# {h.name}'s log:\n" + "\n".join("# " + line for line in h.log().splitlines()[-30:]))

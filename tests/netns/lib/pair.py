@@ -62,6 +62,7 @@ vrrp_instance pcscf {{
     notify_master "{ctl} primary"
     notify_backup "{ctl} standby"
     notify_fault "{ctl} standby"
+    notify_stop "{ctl} standby"
 }}
 """
         path = os.path.join(d, f"keepalived-{self.name}.conf")
@@ -95,9 +96,21 @@ vrrp_instance pcscf {{
         sh("ip", "link", "set", "veth-core", "down", ns=self.ns)
         sh("ip", "link", "set", "veth-p", "down", ns=self.ns)
 
+    def recover(self, workers, extra):
+        """The host is back: links up, pcscf-espd (a standby) and keepalived started again."""
+        sh("ip", "link", "set", "veth-core", "up", ns=self.ns)
+        sh("ip", "link", "set", "veth-p", "up", ns=self.ns)
+        self.start_daemon(workers, extra)
+        self.start_keepalived()
+
+    def stop_keepalived(self):
+        self.keepalived.terminate()
+        self.keepalived.wait(timeout=10)
+
     def stop(self):
-        """SIGTERM to keepalived then pcscf-espd; pcscf-espd's exit status."""
-        for p in (self.keepalived, self.daemon):
+        """SIGTERM to pcscf-espd then keepalived (whose notify_stop would make a primary stand
+        down first); pcscf-espd's exit status."""
+        for p in (self.daemon, self.keepalived):
             if p and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:

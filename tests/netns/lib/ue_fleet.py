@@ -153,16 +153,15 @@ class Fleet:
         self._drain()
         return [p[ESP].seq for i, p in self.by_spi.get(ue.spi_us, []) if i >= since]
 
-    def replies(self, ue, since=0):
-        """(seq, SIP text) of what the P-CSCF sent this UE over ESP from `since`, each opened
-        by scapy (its ICV checked)."""
+    def opened(self, sa, spi, since=0):
+        """(seq, inner packet) of what the P-CSCF sent on `spi` from `since`, each opened by
+        scapy's SecurityAssociation `sa` (its ICV checked)."""
         self._drain()
-        out = []
-        for i, p in self.by_spi.get(ue.spi_us, []):
-            if i >= since:
-                inner = ue.peer.inb.decrypt(IP(bytes(p)))
-                out.append((p[ESP].seq, bytes(inner[UDP].payload)))
-        return out
+        return [(p[ESP].seq, sa.decrypt(IP(bytes(p)))) for i, p in self.by_spi.get(spi, []) if i >= since]
+
+    def replies(self, ue, since=0):
+        """(seq, SIP text) of what the P-CSCF sent this UE's port_us over ESP from `since`."""
+        return [(seq, bytes(inner[UDP].payload)) for seq, inner in self.opened(ue.peer.inb, ue.spi_us, since)]
 
 
 def challenge(req):
