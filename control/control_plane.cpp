@@ -100,6 +100,7 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
     writer_ = std::make_unique<state::StateWriter>(std::move(store), [warn](bool healthy, std::string_view line) {
         if (!healthy) warn(std::string(line));
     });
+    writer_->put(std::string(state::kFormatKey), std::string(state::kFormat));  // among the records kept for a rewrite
     sas_->set_state(writer_.get(), checkpoint_interval);
     if (registrar_) registrar_->set_state(writer_.get());
 

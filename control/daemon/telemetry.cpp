@@ -281,6 +281,8 @@ int cmd_state(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "pending", stats->pending);
     rte_tel_data_add_dict_string(d, "healthy", stats->healthy ? "yes" : "no");
     rte_tel_data_add_dict_string(d, "fenced", stats->fenced ? "yes" : "no");
+    rte_tel_data_add_dict_string(d, "emptied", stats->emptied ? "yes" : "no");
+    rte_tel_data_add_dict_u64(d, "rewrites", stats->rewrites);
     return 0;
 }
 

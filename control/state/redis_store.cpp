@@ -51,6 +51,10 @@ flush()
 return last
 )";
 
+constexpr std::string_view kStillOurs = R"(
+return ''
+)";
+
 constexpr std::string_view kClear = R"(
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('INCR', KEYS[4])
@@ -80,12 +84,13 @@ RedisBackend::RedisBackend(RedisClient c)
     : client_(std::move(c)),
       keys_(client_.url().prefix),
       write_(std::string(kCheck) + std::string(kWrite)),
-      clear_(std::string(kCheck) + std::string(kClear)) {}
+      clear_(std::string(kCheck) + std::string(kClear)),
+      check_(std::string(kCheck) + std::string(kStillOurs)) {}
 
 Expected<std::unique_ptr<RedisBackend>> RedisBackend::open(const RedisUrl& url) {
     std::unique_ptr<RedisBackend> b(new RedisBackend(RedisClient(url)));
     if (auto c = b->client_.connect(); !c) return std::unexpected(in_context(c.error(), "opening the state store"));
-    for (auto* s : {&b->write_, &b->clear_})
+    for (auto* s : {&b->write_, &b->clear_, &b->check_})
         if (auto l = s->load(b->client_); !l) return std::unexpected(b->failed(l.error(), "loading the state scripts"));
     return b;
 }
@@ -146,6 +151,20 @@ Expected<void> RedisBackend::clear() {
     if (!r) return std::unexpected(failed(r.error(), "state clear"));
     std::lock_guard lock(mu_);
     last_.clear();
+    return {};
+}
+
+Expected<void> RedisBackend::check() {
+    if (epoch_ == 0) return fail(Errc::invalid, "state check: the redis store was not claimed by this node");
+    const std::string epoch = std::to_string(epoch_);
+    auto r = check_.run(client_, {keys_.records, keys_.changes, keys_.epoch, keys_.serial}, {epoch});
+    if (!r) return std::unexpected(failed(r.error(), "state check"));
+    return {};
+}
+
+Expected<void> RedisBackend::reclaim() {
+    auto e = claim();
+    if (!e) return std::unexpected(e.error());
     return {};
 }
 

@@ -50,6 +50,9 @@ public:
     // without an entry: a follower sees that jump as a gap and takes a new snapshot.
     Expected<void> clear() override;
     std::string describe() const override { return "redis " + client_.url().str(); }
+    Expected<void> check() override;
+    bool can_lose_contents() const override { return true; }
+    Expected<void> reclaim() override;
 
     // The feed id of the last entry this backend wrote, "" if none: what a standby's
     // position should reach. Safe to call from any thread.
@@ -61,7 +64,7 @@ private:
 
     RedisClient client_;
     RedisKeys keys_;
-    RedisScript write_, clear_;
+    RedisScript write_, clear_, check_;
     uint64_t epoch_ = 0;  // 0: not claimed
     mutable std::mutex mu_;
     std::string last_;  // under mu_

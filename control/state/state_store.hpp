@@ -46,6 +46,15 @@ public:
     // Where the store's change feed stands after this backend's last write, for a standby
     // to be compared with ("" without a feed). Called from any thread.
     virtual std::string last_change() const { return {}; }
+    // Whether this node may still write, asked by the writer while it has nothing to write,
+    // so that a replaced primary or an emptied store shows without waiting for a change:
+    // the errors of write() (Errc::fenced, Errc::not_found).
+    virtual Expected<void> check() { return {}; }
+    // A store that can lose its contents behind the daemon's back (a Redis restarted
+    // without persistence): the writer then keeps a copy of every record, to write them
+    // all again once reclaim() has made this node the emptied store's writer.
+    virtual bool can_lose_contents() const { return false; }
+    virtual Expected<void> reclaim() { return {}; }
 };
 
 }  // namespace pcscf::ctl::state

@@ -4,7 +4,10 @@
 // change (the latest per key wins) under a short lock; the writer takes what is pending
 // every few milliseconds, writes it as one batch, and keeps it pending when the backend
 // fails, to try again. A store that is down holds nothing up: the outage is counted and
-// logged once, and the writer catches up when the store is back.
+// logged once, and the writer catches up when the store is back. While idle it asks the
+// store every second whether this node may still write (fenced, emptied). A store that can
+// lose its contents gets everything written again once it is back empty: the writer keeps
+// a copy of every record for that.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -26,6 +29,8 @@ struct WriterStats {
     size_t pending = 0;                 // changes not yet written
     bool healthy = true;                // the last write succeeded
     bool fenced = false;                // another node claimed the store: nothing is written any more
+    bool emptied = false;               // the store lost its contents: to be claimed and written again
+    uint64_t rewrites = 0;              // times every record was written again into an emptied store
 };
 
 class StateWriter final : public StateSink {
@@ -44,12 +49,18 @@ public:
 
 private:
     void run();
+    // Under mu_, unlocking it while the backend works; false when the loop should end.
+    bool check_idle(std::unique_lock<std::mutex>& lock);
+    void rewrite_all(std::unique_lock<std::mutex>& lock);
+    void failed(const Error& e, std::unique_lock<std::mutex>& lock);
 
     std::unique_ptr<StateBackend> backend_;
     Log log_;
     mutable std::mutex mu_;
     std::condition_variable wake_, written_;
     std::unordered_map<std::string, std::optional<std::string>> pending_;  // nullopt: delete
+    const bool keep_all_;                                                  // backend_->can_lose_contents()
+    std::unordered_map<std::string, std::string> all_;                     // every record, if keep_all_
     size_t in_flight_ = 0;  // changes taken by the writer, not yet written
     WriterStats stats_;
     bool stop_ = false;

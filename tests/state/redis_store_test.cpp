@@ -5,6 +5,10 @@
 // backend and the StateWriter without losing a change.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
 #include <atomic>
 #include <map>
 #include <random>
@@ -455,6 +459,66 @@ TEST_F(RedisStore, AFollowerThatMissedEntriesSeesAGap) {
     r = f.next(position, serial, 0ms, 100);
     ASSERT_TRUE(r.has_value());
     EXPECT_TRUE(r->gap) << "the records it holds were cleared";
+}
+
+// Polls `cond` every 20 ms for up to `limit`: for what the writer's thread does on its own.
+template <typename F>
+bool eventually(F cond, std::chrono::milliseconds limit = 10s) {
+    for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;) {
+        if (cond()) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return cond();
+}
+
+TEST_F(RedisStore, AWriterClaimsAStoreThatLostItsContentsAndWritesEveryRecordAgain) {
+    auto b = claimed();
+    ASSERT_TRUE(b);
+    std::vector<std::string> lines;
+    std::mutex mu;
+    StateWriter w(std::move(b), [&](bool, std::string_view line) {
+        std::lock_guard lock(mu);
+        lines.emplace_back(line);
+    });
+    State want;
+    for (int i = 0; i < 50; ++i) w.put("sa/" + std::to_string(i), bin(std::to_string(i)));
+    for (int i = 0; i < 5; ++i) w.del("sa/" + std::to_string(i));
+    for (int i = 5; i < 50; ++i) want["sa/" + std::to_string(i)] = bin(std::to_string(i));
+    ASSERT_TRUE(w.flush(5s));
+
+    server_->stop();  // not durable: it comes back empty
+    ASSERT_EQ(server_->start(), "");
+    // Seen while idle (the writer asks every second), or by the next write.
+    ASSERT_TRUE(eventually([&] { return w.stats().rewrites == 1; })) << "emptied " << w.stats().emptied;
+    w.put("sa/after", "x");
+    want["sa/after"] = "x";
+    ASSERT_TRUE(w.flush(5s));
+    EXPECT_TRUE(w.stats().healthy);
+    auto reader = RedisBackend::open(server_->url());
+    ASSERT_TRUE(reader.has_value()) << reader.error().message;
+    EXPECT_EQ(load(**reader), want);
+    std::lock_guard lock(mu);
+    const auto has = [&](std::string_view what) {
+        return std::ranges::any_of(lines, [&](const std::string& l) { return l.find(what) != std::string::npos; });
+    };
+    std::string all;
+    for (const auto& l : lines) all += l + "\n";
+    EXPECT_TRUE(has("EMPTIED")) << all;
+    EXPECT_TRUE(has("claimed again: 45 records written into it")) << all;
+}
+
+TEST_F(RedisStore, AnIdleWriterLearnsThatAnotherNodeClaimedTheStore) {
+    auto b = claimed();
+    ASSERT_TRUE(b);
+    StateWriter w(std::move(b), [](bool, std::string_view) {});
+    w.put("a", "1");
+    ASSERT_TRUE(w.flush(5s));
+    auto other = claimed();  // the standby took over; this node writes nothing more
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(eventually([&] { return w.stats().fenced; })) << "no change was needed to find out";
+    w.put("a", "2");
+    EXPECT_FALSE(w.flush(1s));
+    EXPECT_EQ(load(*other), (State{{"a", "1"}}));
 }
 
 class DurableRedisStore : public RedisStore {
