@@ -13,7 +13,8 @@ What is checked (docs/architecture.md, "A standby that takes over"):
 - every sequence number the new primary sends is above every one the old one sent, SA by
   SA, as scapy sees them; every packet a UE sent before the failure, sent again, is dropped
   as a replay;
-- a UE's new TCP connection over its old SAs works through the new primary;
+- a UE's new TCP connection over its old SAs works through the new primary, and the core's
+  request to a UE registered over TCP goes on a connection the new primary opens;
 - the failed host comes back as a standby and gets in step; a switchover (keepalived
   stopped on the primary) makes the old primary stand down (exit 3) and the other serve.
 Output is TAP."""
@@ -24,9 +25,9 @@ import sys
 import threading
 import time
 
-from scapy.all import IP, TCP, Raw  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from esp_tcp import EspTcp  # noqa: E402
 from pair import Pair  # noqa: E402
 from tap import Tap, expect, wait_until  # noqa: E402
 import ue_fleet  # noqa: E402
@@ -60,7 +61,10 @@ def main():
         st = a.ctl("/pcscf/state")
         expect(st.get("epoch", 0) >= 1 and st["fenced"] == "no", f"a's state: {st}")
 
-    core = fleet = None
+    core = fleet = tcp_ue = None
+
+    def registered():
+        return len(fleet.ues) + 1  # the fleet and the UE over TCP
 
     def register_over_a_redis_restart():
         first = fleet.ues[:-100]
@@ -82,7 +86,7 @@ def main():
         def same():
             sa, sb = a.ctl("/pcscf/state"), b.ctl("/pcscf/state")
             return sa.get("pending") == 0 and sa.get("last_change") == sb.get("position") \
-                and sb.get("warm_sas") == 4 * len(fleet.ues) and sb.get("in_flight") == 0
+                and sb.get("warm_sas") == 4 * registered() and sb.get("in_flight") == 0
         expect(wait_until(same, 20), f"not in step: a {a.ctl('/pcscf/state')}\nb {b.ctl('/pcscf/state')}")
         sb = b.ctl("/pcscf/state")
         print(f"# standby: {sb['entries']} feed entries, {sb['warm_sas']} SAs warm, lag {sb['lag_ms']} ms",
@@ -114,11 +118,11 @@ def main():
         m = re.search(r"took over \(epoch (\d+)\): (\d+) SA\(s\) and (\d+) registration\(s\) serving after (\d+) ms",
                       b.log())
         expect(m, f"no take-over line in b's log:\n{b.log()[-2000:]}")
-        expect(int(m.group(2)) == 4 * len(fleet.ues) and int(m.group(3)) == len(fleet.ues),
+        expect(int(m.group(2)) == 4 * registered() and int(m.group(3)) == registered(),
                f"took over {m.group(2)} SAs and {m.group(3)} registrations")
         st = b.ctl("/pcscf/state")
         expect(st["epoch"] == int(m.group(1)) and st["takeover_ms"] == int(m.group(4)), f"b's state: {st}")
-        expect(wait_until(lambda: b.ctl.sip()["ues"] == len(fleet.ues), 5), f"b's proxy: {b.ctl.sip()}")
+        expect(wait_until(lambda: b.ctl.sip()["ues"] == registered(), 5), f"b's proxy: {b.ctl.sip()}")
         core.collect(10**6, timeout=0.5)  # what the core got before the failure is not the test's
         print(f"# primary failed -> b primary after {took * 1000:.0f} ms (VRRP detection included); "
               f"b serving {m.group(4)} ms after keepalived told it", flush=True)
@@ -127,38 +131,57 @@ def main():
         worst = ue_fleet.requests_go_through_again(b.ctl, core, fleet, 2 * K)
         print(f"# requests lost per UE over the failover: at most {worst} (bound {2 * K})", flush=True)
 
+    def over_tcp(u, seal, to_ue, spi, uport, pport, mark):
+        """A connection of UE `u` between its port `uport` and the P-CSCF's `pport`."""
+        return EspTcp(lambda p: fleet.send([p]), seal, lambda since: fleet.opened(to_ue, spi, since), mark, u.addr,
+                      uport, pair.PCSCF4, pport)
+
+    def to_port_uc(u):
+        """A UE's connection from port_uc to port_ps, over its SAs (the P-CSCF answers on spi_uc)."""
+        return over_tcp(u, u.peer.seal, u.sa(0, u.spi_uc, fleet.ifname).inb, u.spi_uc, u.port_uc, u.port_ps, fleet.esp)
+
+    def register_over_tcp():
+        """One more UE registers with its SM7 over TCP: the core's requests to it go by TCP."""
+        u = tcp_ue
+        ue_fleet.challenged(a.ctl, core, fleet, [u])
+        c = to_port_uc(u)
+        c.connect()
+        c.send(u.register(u.server).replace(b"Via: SIP/2.0/UDP", b"Via: SIP/2.0/TCP"))
+        sm7 = core.collect(1)
+        expect(len(sm7) == 1, f"the SM7 over TCP did not reach the core; proxy {a.ctl.sip()}")
+        core.send(ue_fleet.registered(sm7[0]))
+        c.recv(lambda p: p.startswith(b"SIP/2.0 200"))
+        expect(wait_until(lambda: a.ctl.sip()["ues"] == registered(), 5), f"a's proxy: {a.ctl.sip()}")
+
     def tcp_over_old_sas():
         """A UE's kernel TCP connection did not move with the address: it opens a new one
         from port_uc to port_ps over its old SAs, and a request on it reaches the core, whose
-        200 comes back on it (protected with the SA towards port_uc)."""
+        200 comes back on it."""
         u = fleet.ues[0]
-        to_uc = ue_fleet.ue_peer.EspPeer(fleet.ifname, "hmac-sha-1-96", ue_fleet.milenage.ik_esp(
-            "hmac-sha-1-96", ue_fleet.IK), 0, u.spi_uc).inb
-
-        def segment(want, timeout=5.0):
-            got = []
-
-            def arrived():
-                got[:] = [inner[TCP] for _, inner in fleet.opened(to_uc, u.spi_uc, mark) if TCP in inner and
-                          want(inner[TCP])]
-                return got
-            expect(wait_until(arrived, timeout, step=0.05), f"no TCP segment from port_ps; drops {b.ctl.drops()}")
-            return got[0]
-        ip = IP(src=u.addr, dst=pair.PCSCF4)
-        mark, isn = fleet.esp, 1000
-        fleet.send([u.peer.seal(ip / TCP(sport=u.port_uc, dport=u.port_ps, flags="S", seq=isn))])
-        synack = segment(lambda t: t.flags.S and t.flags.A)
-        msg = u.message().replace(b"Via: SIP/2.0/UDP", b"Via: SIP/2.0/TCP")
-        mark = fleet.esp
-        fleet.send([u.peer.seal(ip / TCP(sport=u.port_uc, dport=u.port_ps, flags="PA", seq=isn + 1,
-                                         ack=synack.seq + 1) / Raw(msg))])
+        c = to_port_uc(u)
+        c.connect()
+        c.send(u.message().replace(b"Via: SIP/2.0/UDP", b"Via: SIP/2.0/TCP"))
         got = core.collect(1, timeout=5.0)
-        expect(got and b"MESSAGE" in got[0], f"the core got {got}; proxy {b.ctl.sip()}")
+        expect(got and got[0].startswith(b"MESSAGE"), f"the core got {got}; proxy {b.ctl.sip()}")
         core.send(ue_fleet.sip_text.response(got[0], 200, "OK"))
-        ok = segment(lambda t: bytes(t.payload).startswith(b"SIP/2.0 200"))
-        expect(b"MESSAGE" in bytes(ok.payload), f"not the MESSAGE's 200: {bytes(ok.payload)[:200]!r}")
-        fleet.send([u.peer.seal(ip / TCP(sport=u.port_uc, dport=u.port_ps, flags="RA", seq=isn + 1 + len(msg),
-                                         ack=ok.seq + len(ok.payload)))])
+        expect(b"MESSAGE" in c.recv(lambda p: p.startswith(b"SIP/2.0 200")), "not the MESSAGE's 200")
+        c.reset()
+
+    def core_opens_a_connection():
+        """The core's request to the UE registered over TCP: the new primary has no connection
+        to it and opens one, from port_pc to the UE's port_us over the UE's SAs; the UE's
+        SYN-ACKs are repeated as its stack would on the SYNs the P-CSCF sends again."""
+        u = tcp_ue
+        to_pc = u.sa(int(u.mech["spi-c"]), u.spi_us, fleet.ifname)
+        c = over_tcp(u, to_pc.seal, to_pc.inb, u.spi_us, u.port_us, int(u.mech["port-c"]), fleet.esp)
+        core.send(ue_fleet.core_message(core, u, "t"))
+        # The UE never sent on this SA: its first 2K packets are at or below the resumed edge.
+        tries = c.accept(tries=2 * K + 1)
+        print(f"# SYN-ACKs the UE sent until the connection carried data: {tries} (bound {2 * K + 1})", flush=True)
+        msg = c.recv(lambda p: p.startswith(b"MESSAGE"))
+        c.send(ue_fleet.sip_text.response(msg, 200, "OK"))
+        got = core.collect(1, timeout=5.0)
+        expect(got and got[0].startswith(b"SIP/2.0 200"), f"the core got {got}; proxy {b.ctl.sip()}")
 
     def failed_host_rejoins():
         a.recover(2, daemon_args)
@@ -168,7 +191,7 @@ def main():
         def same():
             sa, sb = a.ctl("/pcscf/state"), b.ctl("/pcscf/state")
             return sb.get("pending") == 0 and sb.get("last_change") == sa.get("position") \
-                and sa.get("warm_sas") == 4 * len(fleet.ues)
+                and sa.get("warm_sas") == 4 * registered()
         expect(wait_until(same, 20), f"not in step: a {a.ctl('/pcscf/state')}\nb {b.ctl('/pcscf/state')}")
 
     def switchover():
@@ -190,8 +213,10 @@ def main():
     if t.failed == 0:
         core = ue_fleet.Core(pair)
         fleet = ue_fleet.Fleet(pair, args.ues)
+        tcp_ue = ue_fleet.Ue(args.ues, fleet.ues[0].addr, pair.PCSCF4)
         t.check(f"{args.ues} UEs register through the primary, the last 100 while Redis is stopped; started again, "
                 "Redis gets every change", register_over_a_redis_restart)
+        t.check("one more UE registers with its SM7 over TCP", register_over_tcp)
         t.check("the standby is in step: the primary's last change is its position, every SA warm", in_step)
         t.check("traffic both ways, then the primary's host fails while UEs keep sending", fail_under_traffic)
         t.check("keepalived moves the addresses: the standby claims the store and serves every SA and registration",
@@ -204,6 +229,8 @@ def main():
                 lambda: ue_fleet.replays_are_dropped(b.ctl, core, fleet, 1 + args.messages))
         t.check("a UE opens a new TCP connection over its old SAs: its request reaches the core, the 200 comes back",
                 tcp_over_old_sas)
+        t.check("the core's request to the UE registered over TCP: the new primary opens a connection to it",
+                core_opens_a_connection)
         t.check("the failed host comes back as a standby and is in step with the new primary", failed_host_rejoins)
         t.check(f"a switchover (keepalived stopped on the primary): the old primary stands down with exit 3, the "
                 f"other serves every UE after at most 2 x {K} lost", switchover)

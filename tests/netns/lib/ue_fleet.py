@@ -60,6 +60,11 @@ class Ue:
         self.peer = None  # scapy's SAs, once the 401 is in
         self.sent = []    # every ESP packet sent, for the replays
 
+    def sa(self, spi_to_pcscf, spi_to_ue, ifname):
+        """scapy's pair of SAs from the UE to one SPI of the P-CSCF's and back to one of its own."""
+        return ue_peer.EspPeer(ifname, self.mech["alg"], milenage.ik_esp(self.mech["alg"], IK), spi_to_pcscf,
+                               spi_to_ue)
+
     def via(self):
         return f"{self.addr}:{self.port_us}"
 
@@ -177,8 +182,9 @@ def core_message(core, ue, tag):
                             ue.impu, f"{tag}-{ue.n}", 1, ["Content-Type: text/plain"], "hello")
 
 
-def register(ctl, core, fleet, batch):
-    """SM1 / 401 / SM7 over scapy's ESP / 200 for each UE of the batch."""
+def challenged(ctl, core, fleet, batch):
+    """SM1 from each UE of the batch (plain UDP), the core's 401 with keys, the P-CSCF's 401
+    with Security-Server: each UE gets scapy's SAs (`peer`, towards port_ps) from it."""
     fleet.send([u.plain(u.register()) for u in batch])
     sm1 = core.collect(len(batch))
     expect(len(sm1) == len(batch), f"{len(sm1)} SM1 of {len(batch)} reached the core")
@@ -197,15 +203,25 @@ def register(ctl, core, fleet, batch):
         return len(servers) == len(batch)
     expect(wait_until(all_401s, 20), f"{len(servers)} of {len(batch)} 401s with Security-Server; proxy {ctl.sip()}")
     for u in batch:
-        m = sip_text.mechanism(servers[u.port_us])
-        u.port_ps = int(m["port-s"])
-        u.peer = ue_peer.EspPeer(fleet.ifname, m["alg"], milenage.ik_esp(m["alg"], IK), int(m["spi-s"]), u.spi_us)
+        u.mech = sip_text.mechanism(servers[u.port_us])
+        u.port_ps = int(u.mech["port-s"])
+        u.peer = u.sa(int(u.mech["spi-s"]), u.spi_us, fleet.ifname)
         u.server = servers[u.port_us]
+
+
+def register(ctl, core, fleet, batch):
+    """SM1 / 401 / SM7 over scapy's ESP / 200 for each UE of the batch."""
+    challenged(ctl, core, fleet, batch)
     fleet.send([u.protected(u.register(u.server)) for u in batch])
     sm7 = core.collect(len(batch))
     expect(len(sm7) == len(batch), f"{len(sm7)} SM7 of {len(batch)} reached the core")
     for r in sm7:
-        core.send(sip_text.response(r, 200, "OK", [f"Contact: {sip_text.header(r, 'Contact')[0]}"]))
+        core.send(registered(r))
+
+
+def registered(sm7):
+    """The core's 200 to an SM7."""
+    return sip_text.response(sm7, 200, "OK", [f"Contact: {sip_text.header(sm7, 'Contact')[0]}"])
 
 
 def register_all(ctl, core, fleet):
