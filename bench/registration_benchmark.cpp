@@ -14,15 +14,30 @@
 //   register only, SAs accumulate (same):                            direct, terminator
 //   register + de-register, open loop at --latency-rate per second:  direct, terminator
 //   the raw SA rate: SA sets installed and removed through SaManager, no SIP
+//   the state store (--parts=store): register + de-register, closed loop, through the
+//     terminator without a store, with an LMDB store and with a Redis store, the order
+//     turning round by round
 // Direct: the UEs talk to the core itself (its 401 names its own port in Security-Server),
 // the baseline. Every ratio is taken within a round, then min / median / max over rounds.
 // A pass through the terminator must end with every UE answered as expected and, once the
 // proxy's grace period has passed, no SA and no UE left; otherwise the program says what
 // went wrong and exits 1.
 //
+// The state store part builds the control plane anew for each pass and attaches the store
+// as pcscf-espd does (ControlPlane::attach_state: a StateWriter on a thread of its own,
+// which inherits the control thread's CPU, as in the daemon). LMDB writes (with fsync) in a
+// temporary directory; Redis is a redis-server of the benchmark's own on 127.0.0.1 (no
+// persistence), allowed on every CPU; without redis-server on the PATH that column is left
+// out. While the Redis pass runs, a standby follows the store (bench/terminator_rig.hpp,
+// StandbyWatch): its lag, and how long it takes to catch up once the load stops. A store
+// pass must end with everything written, the writer never failing, and the store (read
+// again once closed) and the standby holding no SA, no sequence mark and no registration.
+// On this 2-CPU machine the writer, Redis and the standby take CPU from the control thread
+// or the worker: a deployment gives Redis and the standby hosts of their own.
+//
 //   build-release/bench/registration_benchmark [--quick] [--rounds=5] [--seconds=3]
 //       [--concurrency=32] [--latency-rate=200] [--max-ues=20000] [--raw-sets=20000]
-//       [--parts=dereg,accumulate,latency,raw] [--no-huge]
+//       [--parts=dereg,accumulate,latency,raw,store] [--no-huge]
 #include <rte_lcore.h>
 
 #include <algorithm>
@@ -42,17 +57,28 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
 #include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/sip_load.hpp"
 #include "bench/spread.hpp"
 #include "bench/terminator_rig.hpp"
+#include "control/sa/sa_state.hpp"
+#include "control/secagree/registration_state.hpp"
+#include "control/state/lmdb_store.hpp"
+#include "control/state/redis_store.hpp"
 
 namespace pcscf::bench {
 namespace {
 
 using proxy::Endpoint;
 using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
 
 struct Options {
     bool quick = false, no_huge = false;
@@ -63,18 +89,23 @@ struct Options {
     double latency_rate = 200;
     uint64_t max_ues = 20000;  // per pass that lets SAs accumulate
     uint32_t raw_sets = 20000, raw_live = 256;
-    bool dereg = true, accumulate = true, latency = true, raw = true;  // --parts
+    bool dereg = true, accumulate = true, latency = true, raw = true, store = true;  // --parts
 };
+
+// The process's CPUs before EAL pinned this thread to the main lcore's: where Redis and the
+// standby may run.
+cpu_set_t g_all_cpus;
 
 [[noreturn]] void fail(const std::string& what) {
     std::fprintf(stderr, "registration_benchmark: %s\n", what.c_str());
     std::exit(2);
 }
 
-std::string cpus_of_self() {
+// The CPUs a thread may run on (0: this one).
+std::string cpus_of_self(pid_t tid = 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    sched_getaffinity(0, sizeof set, &set);
+    sched_getaffinity(tid, sizeof set, &set);
     std::string s;
     for (int c = 0; c < CPU_SETSIZE; ++c)
         if (CPU_ISSET(c, &set)) s += (s.empty() ? "" : ",") + std::to_string(c);
@@ -107,7 +138,9 @@ struct Pass {
     proxy::ProxyCounters before, after;
 };
 
-Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const char* label) {
+// `on_load_end`: called once the load has stopped, before the terminator settles.
+Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const char* label,
+              const std::function<void()>& on_load_end = {}) {
     const TerminatorConfig& tc = t.config();
     c.first_hop = through ? Endpoint{tc.access, tc.sip_port} : tc.core;
     c.protected_host = through ? tc.access : tc.core.addr;
@@ -128,6 +161,7 @@ Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const ch
     p.serve = t.serve([&] { return load.phase(); }, [&] { return finished.load(); });
     th.join();
     if (error) std::rethrow_exception(error);
+    if (on_load_end) on_load_end();
     if (through && !c.deregister) t.deregister(p.load.registered);
     const bool clean = t.settle(milliseconds(15000));
     p.after = t.proxy_counters();
@@ -288,6 +322,239 @@ void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
     }
 }
 
+// ---- the state store ---------------------------------------------------------------------
+
+enum class Store { off, lmdb, redis };
+constexpr uint32_t kCheckpointInterval = 32;  // pcscf-espd's --seq-checkpoint default
+
+// What the store part keeps from round to round: the LMDB directories' parent and the
+// redis-server (absent when not installed or not started).
+struct StoreEnv {
+    std::filesystem::path lmdb_base;
+    std::unique_ptr<RedisServer> redis;
+    uint32_t passes = 0;  // each pass its own LMDB directory and Redis prefix
+
+    StoreEnv() {
+        lmdb_base = std::filesystem::temp_directory_path() / ("pcscf_bench_lmdb_" + std::to_string(getpid()));
+        std::filesystem::remove_all(lmdb_base);
+        std::filesystem::create_directories(lmdb_base);
+    }
+    ~StoreEnv() {
+        std::error_code ec;
+        std::filesystem::remove_all(lmdb_base, ec);
+    }
+    StoreEnv(const StoreEnv&) = delete;
+    StoreEnv& operator=(const StoreEnv&) = delete;
+};
+
+std::string store_name(Store s) { return s == Store::off ? "off" : s == Store::lmdb ? "LMDB" : "Redis"; }
+
+// What a store holds, by kind of record.
+struct Held {
+    size_t sas = 0, seqs = 0, registrations = 0, format = 0, other = 0;
+    bool empty_but_format() const { return sas == 0 && seqs == 0 && registrations == 0 && other == 0 && format == 1; }
+    std::string str() const {
+        return std::to_string(sas) + " SA(s), " + std::to_string(seqs) + " sequence mark(s), " +
+               std::to_string(registrations) + " registration(s), " + std::to_string(format) + " format record(s), " +
+               std::to_string(other) + " other record(s)";
+    }
+};
+Held held_in(const ctl::state::Records& records) {
+    Held h;
+    for (const auto& [k, v] : records) {
+        if (k == ctl::state::kFormatKey) ++h.format;
+        else if (ctl::id_of(k, "sa/")) ++h.sas;
+        else if (ctl::id_of(k, "seq/")) ++h.seqs;
+        else if (k.starts_with(secagree::kRegistrationPrefix)) ++h.registrations;
+        else ++h.other;
+    }
+    return h;
+}
+
+// One register + de-register pass with the store `s`, on a control plane of its own. The
+// reg/s of the window, or nullopt when the pass was left out.
+std::optional<double> store_pass(const Options& o, Terminator& t, SipLoad& load, StoreEnv& env, Store s) {
+    if (s == Store::redis && !env.redis) return std::nullopt;
+    const std::string label = "register + de-register, store " + store_name(s);
+    auto problem = [&](const std::string& what) {
+        ++g_problems;
+        std::printf("    PROBLEM (%s): %s\n", label.c_str(), what.c_str());
+    };
+    const uint32_t n = env.passes++;
+    const std::filesystem::path dir = env.lmdb_base / ("pass" + std::to_string(n));
+    ctl::state::RedisUrl url;
+    std::unique_ptr<ctl::state::StateBackend> backend;
+    if (s == Store::lmdb) {
+        auto b = ctl::state::LmdbBackend::open(dir.string());
+        if (!b) throw std::runtime_error(b.error().message);
+        backend = std::move(*b);
+    } else if (s == Store::redis) {
+        url = env.redis->url("bench" + std::to_string(n));
+        auto b = ctl::state::RedisBackend::open(url);
+        if (!b) throw std::runtime_error(b.error().message);
+        if (auto e = (*b)->claim(); !e) throw std::runtime_error(e.error().message);
+        backend = std::move(*b);
+    }
+    if (auto r = t.replace_plane(std::move(backend), kCheckpointInterval); !r)
+        throw std::runtime_error(label + ": " + r.error());
+    std::unique_ptr<StandbyWatch> watch;
+    if (s == Store::redis) {
+        auto w = StandbyWatch::start(url, t.layout(), g_all_cpus);
+        if (!w) throw std::runtime_error("the standby: " + w.error());
+        watch = std::move(*w);
+    }
+
+    LoadConfig c;
+    c.deregister = true;
+    c.concurrency = o.concurrency;
+    c.seconds = o.seconds;
+    const pid_t writer = t.state_writer_tid(), redis = s == Store::redis ? env.redis->pid() : 0;
+    const double writer0 = cpu_seconds_of_thread(writer), redis0 = cpu_seconds_of_process(redis);
+    double writer_s = 0, redis_s = 0;
+    // Involuntary switches of the control thread: the load thread shares its CPU in every
+    // pass, the state writer too with a store.
+    const uint64_t preempted0 = preemptions_of_self();
+    uint64_t preempted = 0;
+    std::vector<float> lags;
+    Clock::time_point load_end;
+    bool flushed_at_end = true;
+    Pass p = run_pass(t, load, c, true, label.c_str(), [&] {
+        load_end = Clock::now();
+        preempted = preemptions_of_self() - preempted0;
+        writer_s = cpu_seconds_of_thread(writer) - writer0;
+        redis_s = cpu_seconds_of_process(redis) - redis0;
+        if (s == Store::off) return;
+        // What the primary noted until now, written, and where the feed stands after it.
+        flushed_at_end = t.flush_state(milliseconds(10000));
+        if (watch) {
+            lags = watch->take_lags();
+            watch->aim(t.state_last_change(), load_end);
+        }
+    });
+    print_pass(label.c_str(), p, true, true);
+    const double rate = p.load.rate(), regs = double(std::max<uint64_t>(1, p.load.completed));
+    std::printf("      %-20s preempted %lu times while the load ran (%.2f per registration)\n", "control thread",
+                (unsigned long)preempted, double(preempted) / regs);
+    note("store " + store_name(s) + ": reg/s", rate);
+    if (p.load.completed_in_window > 0)
+        note("store " + store_name(s) + ": control cpu us/reg",
+             1e6 * p.serve.cpu_s / double(p.load.completed_in_window));
+    if (s == Store::off) return rate;
+
+    // Everything written, and what the writer made of it.
+    if (!flushed_at_end) problem("the state writer had not written everything 10 s after the load stopped");
+    if (!t.flush_state(milliseconds(10000))) problem("the state writer had not written everything 10 s after the pass");
+    const ctl::state::WriterStats ws = t.state_stats().value_or(ctl::state::WriterStats{});
+    for (const auto& w : t.take_state_warnings()) problem("state writer: " + w);
+    if (ws.failures > 0) problem(std::to_string(ws.failures) + " batch(es) refused by the store");
+    // Each UE's four SAs are written when installed and deleted when retired (a grace period
+    // later, so never in the same batch); its registration may come and go within one.
+    const uint64_t least = 8 * p.load.completed;
+    if (ws.records < least)
+        problem("the writer wrote " + std::to_string(ws.records) + " record(s) for " +
+                std::to_string(p.load.completed) + " registration(s): fewer than the " + std::to_string(least) +
+                " their SAs take");
+    std::printf(
+        "      %-20s %lu records in %lu batches (%.1f per registration, %.0f per batch); writer (CPU %s) cpu %.1f "
+        "us/reg",
+        "state writer", (unsigned long)ws.records, (unsigned long)ws.batches, double(ws.records) / regs,
+        ws.batches ? double(ws.records) / double(ws.batches) : 0.0, cpus_of_self(writer).c_str(),
+        1e6 * writer_s / regs);
+    if (s == Store::redis) std::printf(", redis-server cpu %.1f us/reg", 1e6 * redis_s / regs);
+    std::printf("\n");
+    const std::string k = "store " + store_name(s) + ": ";
+    note(k + "writer cpu us/reg", 1e6 * writer_s / regs);
+    note(k + "records written per reg", double(ws.records) / regs);
+    if (s == Store::redis) note(k + "redis-server cpu us/reg", 1e6 * redis_s / regs);
+
+    if (watch) {
+        // The standby: its lag while the load ran, its catch-up once it stopped, and at the
+        // end the same records as the store.
+        const auto after_load = watch->reached();
+        const std::string last = t.state_last_change();
+        const auto after_last = watch->wait_for(last, milliseconds(10000));
+        const auto st = watch->status();
+        if (lags.empty()) problem("the standby applied no feed entry while the load ran");
+        if (!after_last) problem("the standby had not reached the primary's last write (" + last + ") 10 s after it");
+        if (st.warm.sas != 0 || st.warm.records != 1 || st.warm.refused != 0)
+            problem("the standby holds " + std::to_string(st.warm.sas) + " SA(s) and " +
+                    std::to_string(st.warm.records) + " record(s) (" + std::to_string(st.warm.refused) +
+                    " refused) once caught up: expected none and the format record");
+        if (st.snapshots != 1)
+            problem("the standby had to read the store whole " + std::to_string(st.snapshots - 1) +
+                    " more time(s) (a gap in the feed)");
+        for (const auto& w : watch->warnings()) problem("standby: " + w);
+        const double p50 = percentile(lags, 0.5), mx = lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end());
+        std::printf(
+            "      %-20s lag p50 %.0f ms, max %.0f ms (%zu rounds with entries, %lu entries); held up to %zu SAs; "
+            "caught up %.1f ms after the load stopped, %.1f ms after the last write\n",
+            "standby", p50, mx, lags.size(), (unsigned long)st.entries, watch->max_warm_sas(),
+            after_load ? after_load->count() : -1.0, after_last ? after_last->count() : -1.0);
+        // What the change feed takes in Redis: it keeps up to 100,000 entries (MAXLEN ~ in
+        // redis_store.cpp), each a batch of the writer's with whole values.
+        {
+            ctl::state::RedisClient c(url);
+            const ctl::state::RedisKeys keys(url.prefix);
+            auto len = c.command({"XLEN", keys.changes});
+            auto bytes = c.command({"MEMORY", "USAGE", keys.changes, "SAMPLES", "0"});
+            if (len && bytes && (*len)->is_integer() && (*bytes)->is_integer()) {
+                const double b = double((*bytes)->integer()), e = double(std::max<long long>(1, (*len)->integer()));
+                std::printf("      %-20s %lld entries, %.0f KiB in Redis (%.0f bytes per entry, %.0f per change)\n",
+                            "change feed", (*len)->integer(), b / 1024, b / e,
+                            b / double(std::max<uint64_t>(1, ws.records)));
+                note("store Redis: feed bytes per entry", b / e);
+            }
+        }
+        note("store Redis: standby lag p50 ms", p50);
+        note("store Redis: standby lag max ms", mx);
+        if (after_load) note("store Redis: standby catch-up, load end ms", after_load->count());
+        if (after_last) note("store Redis: standby catch-up, last write ms", after_last->count());
+        watch.reset();
+    }
+
+    // The store closed (a storeless plane replaces this one), then read again: after register
+    // + de-register cycles it holds the format record and nothing else.
+    if (auto r = t.replace_plane(nullptr, 0); !r) throw std::runtime_error(label + ": " + r.error());
+    std::unique_ptr<ctl::state::StateBackend> again;
+    if (s == Store::lmdb) {
+        auto b = ctl::state::LmdbBackend::open(dir.string());
+        if (!b) throw std::runtime_error(b.error().message);
+        again = std::move(*b);
+    } else {
+        auto b = ctl::state::RedisBackend::open(url);
+        if (!b) throw std::runtime_error(b.error().message);
+        again = std::move(*b);
+    }
+    auto records = again->load();
+    if (!records) {
+        problem("reading the store again: " + records.error().message);
+    } else if (const Held h = held_in(*records); !h.empty_but_format()) {
+        problem("the store holds " + h.str() + " after the pass: expected the format record alone");
+    }
+    again.reset();
+    if (s == Store::lmdb) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    } else {
+        const ctl::state::RedisKeys keys(url.prefix);
+        (void)ctl::state::RedisClient(url).command({"DEL", keys.records, keys.changes, keys.epoch, keys.serial});
+    }
+    return rate;
+}
+
+void store_round(const Options& o, Terminator& t, SipLoad& load, StoreEnv& env, int round) {
+    // The order turns round by round: off, LMDB, Redis; then LMDB, Redis, off; ...
+    const std::vector<Store> all{Store::off, Store::lmdb, Store::redis};
+    std::map<Store, double> rate;
+    for (size_t i = 0; i < all.size(); ++i) {
+        const Store s = all[(i + size_t(round - 1)) % all.size()];
+        if (auto r = store_pass(o, t, load, env, s)) rate[s] = *r;
+    }
+    const double off = rate[Store::off];
+    for (const Store s : {Store::lmdb, Store::redis})
+        if (rate.count(s)) note("store: " + store_name(s) + " / off", off > 0 ? rate[s] / off : 0);
+}
+
 void print_summary(const Options& o) {
     std::printf("\nSummary over %d round(s): min / median / max (ratios and differences taken within each round)\n",
                 o.rounds);
@@ -296,6 +563,15 @@ void print_summary(const Options& o) {
         const bool ratio = name.find(" / ") != std::string::npos;
         std::printf("  %-44s %10.*f %10.*f %10.*f\n", name.c_str(), ratio ? 3 : 1, s.min, ratio ? 3 : 1, s.median,
                     ratio ? 3 : 1, s.max);
+    }
+    // The state store's cost, against the target (a figure, not a check).
+    for (const char* s : {"LMDB", "Redis"}) {
+        const auto it = g_fig.find(std::string("store: ") + s + " / off");
+        if (it == g_fig.end()) continue;
+        const Spread r = spread(it->second);
+        std::printf(
+            "  registrations with the %s store / without, target >= 0.9: median %.3f (min %.3f, max %.3f): %s\n", s,
+            r.median, r.min, r.max, r.median >= 0.9 ? "met" : "not met");
     }
     std::printf("\n%s\n", g_problems == 0 ? "every pass complete: all UEs answered as expected, no SA or UE left behind"
                                           : "PROBLEMS above: figures of those passes are not to be trusted");
@@ -328,6 +604,7 @@ Options parse(int argc, char** argv) {
             o.accumulate = p.find("accumulate") != std::string::npos;
             o.latency = p.find("latency") != std::string::npos;
             o.raw = p.find("raw") != std::string::npos;
+            o.store = p.find("store") != std::string::npos;
         } else {
             std::fprintf(stderr, "unknown option %s (see the top of registration_benchmark.cpp)\n", argv[i]);
             std::exit(2);
@@ -348,6 +625,7 @@ int main(int argc, char** argv) {
     using namespace pcscf::bench;
     const RunTimer timer;
     const Options o = parse(argc, argv);
+    sched_getaffinity(0, sizeof g_all_cpus, &g_all_cpus);  // before EAL pins this thread
     bool huge = false;
     const unsigned worker_lcore = start_eal_two_lcores(argv[0], o.no_huge, &huge);
     if (worker_lcore >= RTE_MAX_LCORE) return 2;
@@ -391,7 +669,28 @@ int main(int argc, char** argv) {
             (*t)->raw_sa_rate(std::min(o.raw_sets, 2000u), o.raw_live);
             (*t)->settle(milliseconds(5000));
         }
-        for (int r = 1; r <= o.rounds; ++r) round_of(o, **t, load, r);
+        std::unique_ptr<StoreEnv> store;
+        if (o.store) {
+            store = std::make_unique<StoreEnv>();
+            if (!RedisServer::installed()) {
+                std::printf("redis-server is not installed: the state store part runs without its Redis column\n");
+            } else {
+                store->redis = std::make_unique<RedisServer>();
+                if (const std::string why = store->redis->start(g_all_cpus); !why.empty()) {
+                    ++g_problems;
+                    std::printf("PROBLEM: redis-server did not start, no Redis column: %s\n", why.c_str());
+                    store->redis.reset();
+                }
+            }
+            std::printf(
+                "state store: LMDB under %s, %s\n", store->lmdb_base.c_str(),
+                store->redis ? ("Redis on 127.0.0.1:" + std::to_string(store->redis->port())).c_str() : "no Redis");
+        }
+        for (int r = 1; r <= o.rounds; ++r) {
+            round_of(o, **t, load, r);
+            if (store) store_round(o, **t, load, *store, r);
+        }
+        store.reset();  // redis-server stopped, the LMDB directories removed
         print_summary(o);
         const auto& ws = (*t)->worker_stats();
         std::printf("worker: %lu SA records applied, %lu refused\n", (unsigned long)ws.records_applied,

@@ -1,15 +1,30 @@
 #include "bench/terminator_rig.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "bench/sip_load.hpp"
 #include "control/secagree/sa_set.hpp"
+#include "control/state/redis_client.hpp"
 
 namespace pcscf::bench {
 
@@ -35,22 +50,81 @@ std::expected<std::unique_ptr<Terminator>, std::string> Terminator::create(const
     t->lcore_ = std::make_unique<WorkerLcore>(worker_lcore);
     t->lcore_->start(*t->worker_, false);
 
-    // pcscf-espd's own wiring; it logs each line at info, the benchmark drops them (as
-    // --log-level warn).
-    ctl::SipConfig sip;
-    sip.registrar.port_ps = cfg.port_ps;
-    sip.registrar.port_pc = cfg.port_pc;
-    sip.proxy.access = {cfg.access};
-    sip.proxy.sip_port = cfg.sip_port;
-    sip.proxy.core = cfg.core;
-    sip.proxy.core_local = cfg.core_local;
-    Terminator* self = t.get();
-    auto plane = ctl::ControlPlane::create(
-        t->rig_->rings().control(), engine.spi, sip, [](std::string_view) {},
-        [self](const ctl::SaInfo& sa, const esp::SaEvent& e) { self->on_sa_event(sa, e); });
-    if (!plane) return std::unexpected(plane.error().message);
+    t->layout_ = engine.spi;
+    t->sip_.registrar.port_ps = cfg.port_ps;
+    t->sip_.registrar.port_pc = cfg.port_pc;
+    t->sip_.proxy.access = {cfg.access};
+    t->sip_.proxy.sip_port = cfg.sip_port;
+    t->sip_.proxy.core = cfg.core;
+    t->sip_.proxy.core_local = cfg.core_local;
+    auto plane = t->make_plane();
+    if (!plane) return std::unexpected(plane.error());
     t->plane_ = std::move(*plane);
     return t;
+}
+
+// pcscf-espd's own wiring; it logs each line at info, the benchmark drops them (as
+// --log-level warn).
+std::expected<std::unique_ptr<ctl::ControlPlane>, std::string> Terminator::make_plane() {
+    auto plane = ctl::ControlPlane::create(
+        rig_->rings().control(), layout_, sip_, [](std::string_view) {},
+        [this](const ctl::SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
+    if (!plane) return std::unexpected(plane.error().message);
+    return std::move(*plane);
+}
+
+namespace {
+std::set<pid_t> threads_of_self() {
+    std::set<pid_t> tids;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+        pid_t tid = 0;
+        const std::string name = e.path().filename().string();
+        std::from_chars(name.data(), name.data() + name.size(), tid);
+        if (tid > 0) tids.insert(tid);
+    }
+    return tids;
+}
+}  // namespace
+
+std::expected<void, std::string> Terminator::replace_plane(std::unique_ptr<ctl::state::StateBackend> store,
+                                                           uint32_t checkpoint_interval) {
+    if (plane_->sas().size() != 0 || plane_->registrar()->ues() != 0)
+        return std::unexpected("the control plane is replaced only once it holds no SA and no UE");
+    plane_->sas().pump();
+    plane_.reset();  // its sockets closed; its state writer's last changes written, its store closed
+    writer_tid_ = 0;
+    sent_.clear();
+    next_id_ = 1;  // a new SaManager hands its ids out from 1 again
+    auto plane = make_plane();
+    if (!plane) return std::unexpected(plane.error());
+    plane_ = std::move(*plane);
+    if (!store) return {};
+    const std::string where = store->describe();
+    const auto before = threads_of_self();
+    // The store is new: nothing to restore, so nothing for `install` (which would put an SA
+    // straight into a worker that already runs) to do.
+    auto restored = plane_->attach_state(
+        std::move(store), checkpoint_interval, false, [](uint32_t, const esp::SaRecord&, int32_t&) { return -EBUSY; },
+        [this](const std::string& line) {
+            std::lock_guard lock(warn_mu_);
+            state_warnings_.push_back(line);
+        });
+    if (!restored) return std::unexpected(restored.error().message);
+    if (restored->sas > 0 || restored->registrations > 0 || restored->dropped > 0)
+        return std::unexpected(where + " was not empty");
+    for (pid_t tid : threads_of_self())
+        if (!before.contains(tid)) writer_tid_ = tid;
+    return {};
+}
+
+bool Terminator::flush_state(std::chrono::milliseconds timeout) {
+    return plane_->close_state([](const ctl::SaInfo&) { return std::optional<uint32_t>(); }, timeout);
+}
+
+std::vector<std::string> Terminator::take_state_warnings() {
+    std::lock_guard lock(warn_mu_);
+    return std::exchange(state_warnings_, {});
 }
 
 Terminator::~Terminator() {
@@ -183,6 +257,262 @@ RawSaResult Terminator::raw_sa_rate(uint32_t sets, uint32_t live) {
     r.refused = refused_ - refused0;
     next_id_ = std::max(next_id_, last + 1);
     return r;
+}
+
+// ---- CPU time of other threads and processes ---------------------------------------------
+
+namespace {
+// The first field of a schedstat file: nanoseconds spent on a CPU.
+double schedstat_seconds(const std::string& path) {
+    std::ifstream f(path);
+    uint64_t ns = 0;
+    f >> ns;
+    return double(ns) * 1e-9;
+}
+}  // namespace
+
+double cpu_seconds_of_thread(pid_t tid) {
+    return tid > 0 ? schedstat_seconds("/proc/self/task/" + std::to_string(tid) + "/schedstat") : 0;
+}
+
+double cpu_seconds_of_process(pid_t pid) {
+    return pid > 0 ? schedstat_seconds("/proc/" + std::to_string(pid) + "/schedstat") : 0;
+}
+
+// ---- RedisServer -------------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view kRedisPassword = "bench pw:@/";  // awkward on purpose, as the tests'
+
+// A port nothing listens on just now (the kernel's pick, released).
+uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+}  // namespace
+
+bool RedisServer::installed() {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path ? path : "");
+    for (std::string dir; std::getline(dirs, dir, ':');)
+        if (!dir.empty() && ::access((dir + "/redis-server").c_str(), X_OK) == 0) return true;
+    return false;
+}
+
+RedisServer::RedisServer()
+    : dir_((std::filesystem::temp_directory_path() / ("pcscf_bench_redis_" + std::to_string(::getpid()))).string()),
+      port_(free_port()) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+}
+
+RedisServer::~RedisServer() {
+    stop();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+}
+
+std::string RedisServer::start(const cpu_set_t& cpus) {
+    if (pid_ > 0) return "";
+    const std::string port = std::to_string(port_), log = dir_ + "/redis.log";
+    std::vector<std::string> args{"redis-server",
+                                  "--port",
+                                  port,
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--requirepass",
+                                  std::string(kRedisPassword),
+                                  "--dir",
+                                  dir_,
+                                  "--logfile",
+                                  log};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ < 0) return "fork failed";
+    if (pid_ == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // gone with a benchmark that crashed
+        ::sched_setaffinity(0, sizeof cpus, &cpus);
+        ::execvp(argv[0], argv.data());
+        ::_exit(127);
+    }
+    for (auto until = Clock::now() + std::chrono::seconds(10); Clock::now() < until;) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return "redis-server exited (" + std::to_string(status) + "): " + read_file(log);
+        }
+        ctl::state::RedisClient c(url("ping"), std::chrono::milliseconds(500));
+        if (auto r = c.command({"PING"}); r && (*r)->str() == "PONG") return "";
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop();
+    return "redis-server did not answer PING within 10 s: " + read_file(log);
+}
+
+void RedisServer::stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+}
+
+ctl::state::RedisUrl RedisServer::url(std::string prefix) const {
+    ctl::state::RedisUrl u;
+    u.host = "127.0.0.1";
+    u.port = port_;
+    u.password = kRedisPassword;
+    u.prefix = std::move(prefix);
+    return u;
+}
+
+// ---- StandbyWatch ------------------------------------------------------------------------
+
+// The standby's workers: every record acknowledged as applied at once.
+class StandbyWatch::InstantChannel final : public esp::SaChannel {
+public:
+    explicit InstantChannel(uint32_t workers) : workers_(workers) {}
+    uint32_t workers() const noexcept override { return workers_; }
+    bool send(uint32_t worker, const esp::SaRecord& rec) noexcept override {
+        esp::SaEvent e;
+        e.kind = esp::EventKind::applied;
+        e.dir = rec.sa.dir;
+        e.op = rec.op;
+        e.worker = worker;
+        e.spi = rec.sa.spi;
+        e.request_id = rec.request_id;
+        e.handle = next_handle_++;
+        e.cookie = rec.sa.cookie;
+        events_.push_back(e);
+        return true;
+    }
+    uint32_t receive_events(std::span<esp::SaEvent> out) noexcept override {
+        uint32_t n = 0;
+        for (; n < out.size() && !events_.empty(); ++n) {
+            out[n] = events_.front();
+            events_.pop_front();
+        }
+        return n;
+    }
+    uint32_t pending(uint32_t) const noexcept override { return 0; }
+
+private:
+    uint32_t workers_;
+    int32_t next_handle_ = 0;
+    std::deque<esp::SaEvent> events_;
+};
+
+namespace {
+// A feed id, "<millis>-<seq>", as a pair that compares as Redis compares them.
+std::pair<uint64_t, uint64_t> feed_id(std::string_view id) {
+    std::pair<uint64_t, uint64_t> out{0, 0};
+    const auto dash = id.find('-');
+    const auto ms = id.substr(0, dash);
+    std::from_chars(ms.data(), ms.data() + ms.size(), out.first);
+    if (dash != std::string_view::npos) {
+        const auto seq = id.substr(dash + 1);
+        std::from_chars(seq.data(), seq.data() + seq.size(), out.second);
+    }
+    return out;
+}
+}  // namespace
+
+std::expected<std::unique_ptr<StandbyWatch>, std::string> StandbyWatch::start(const ctl::state::RedisUrl& url,
+                                                                              const esp::SpiLayout& layout,
+                                                                              const cpu_set_t& cpus) {
+    std::unique_ptr<StandbyWatch> w(new StandbyWatch());
+    w->channel_ = std::make_unique<InstantChannel>(layout.workers);
+    StandbyWatch* self = w.get();
+    auto f = ctl::standby::Follower::open(url, *w->channel_, layout, [self](const std::string& line) {
+        std::lock_guard lock(self->mu_);
+        self->warnings_.push_back(line);
+    });
+    if (!f) return std::unexpected(f.error().message);
+    w->follower_ = std::move(*f);
+    auto started = w->follower_->start([](uint32_t, const esp::SaRecord&, int32_t& handle) {
+        handle = 0;
+        return 0;
+    });
+    if (!started) return std::unexpected(started.error().message);
+    w->thread_ = std::thread([self] { self->run(); });
+    ::pthread_setaffinity_np(w->thread_.native_handle(), sizeof cpus, &cpus);
+    return w;
+}
+
+StandbyWatch::~StandbyWatch() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+}
+
+void StandbyWatch::run() {
+    uint64_t entries = 0;
+    while (!stop_.load()) {
+        follower_->follow(Clock::now());
+        const auto st = follower_->status();
+        const auto now = Clock::now();
+        max_sas_.store(std::max(max_sas_.load(), st.warm.sas));
+        {
+            std::lock_guard lock(mu_);
+            if (st.entries != entries) {
+                lags_.push_back(float(st.lag_ms));
+                entries = st.entries;
+            }
+            if (!target_.empty() && !reached_ && feed_id(st.position) >= feed_id(target_)) reached_ = now - since_;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // as pcscf-espd's standby loop
+    }
+}
+
+std::vector<float> StandbyWatch::take_lags() {
+    std::lock_guard lock(mu_);
+    return std::exchange(lags_, {});
+}
+
+void StandbyWatch::aim(const std::string& position, Clock::time_point since) {
+    std::lock_guard lock(mu_);
+    target_ = position;
+    since_ = since;
+    reached_.reset();
+}
+
+std::optional<std::chrono::duration<double, std::milli>> StandbyWatch::reached() const {
+    std::lock_guard lock(mu_);
+    return reached_;
+}
+
+std::optional<std::chrono::duration<double, std::milli>> StandbyWatch::wait_for(const std::string& position,
+                                                                                std::chrono::milliseconds limit) {
+    const auto t0 = Clock::now();
+    aim(position, t0);
+    while (Clock::now() - t0 < limit) {
+        if (auto r = reached()) return r;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return reached();
+}
+
+std::vector<std::string> StandbyWatch::warnings() const {
+    std::lock_guard lock(mu_);
+    return warnings_;
 }
 
 }  // namespace pcscf::bench

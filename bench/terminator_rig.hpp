@@ -13,7 +13,16 @@
 // the tap, telemetry's socket and the daemon's log lines (the proxy still builds its
 // trace lines; they are dropped, as at --log-level warn).
 //
-// Threading: everything runs on the calling thread (the EAL main lcore) but the worker.
+// The state store part (registration_benchmark --parts=store) builds the control plane anew
+// for each pass, without a store or with one attached as pcscf-espd attaches it
+// (ControlPlane::attach_state: the StateWriter on a thread of its own), and runs a
+// redis-server of its own and a standby following it (RedisServer, StandbyWatch below).
+//
+// Threading: everything runs on the calling thread (the EAL main lcore) but the worker,
+// the state writer and StandbyWatch's thread.
+#include <sched.h>
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,13 +30,18 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "bench/pipeline_rig.hpp"
 #include "control/control_plane.hpp"
+#include "control/standby/follower.hpp"
+#include "control/state/redis_url.hpp"
+#include "control/state/state_store.hpp"
 
 namespace pcscf::bench {
 
@@ -75,6 +89,24 @@ public:
     // removes the rest; the rate counts acknowledged records over the whole run.
     RawSaResult raw_sa_rate(uint32_t sets, uint32_t live);
 
+    // The control plane built again (same configuration, same worker) with `store`
+    // attached (nullptr: none), as pcscf-espd attaches it at start. Only once settle() has
+    // returned true: nothing of the old plane may be left in the worker. Destroying the old
+    // plane writes what its state writer still held and closes its store. The store must
+    // be empty (a new LMDB directory, a new Redis prefix).
+    std::expected<void, std::string> replace_plane(std::unique_ptr<ctl::state::StateBackend> store,
+                                                   uint32_t checkpoint_interval);
+    // Everything noted for the store so far, written (ControlPlane::close_state; no SA's
+    // sequence number is read, the worker still runs). False if not within `timeout`.
+    bool flush_state(std::chrono::milliseconds timeout);
+    std::optional<ctl::state::WriterStats> state_stats() const { return plane_->state_stats(); }
+    std::string state_last_change() const { return plane_->state_last_change(); }
+    // The state writer's thread (0 without a store), for its CPU time.
+    pid_t state_writer_tid() const { return writer_tid_; }
+    // What the state writer logged (a store that failed), since the last call.
+    std::vector<std::string> take_state_warnings();
+
+    const esp::SpiLayout& layout() const { return layout_; }
     const ctl::SaManager& sas() const { return plane_->sas(); }
     const secagree::Registrar& registrar() const { return *plane_->registrar(); }
     const proxy::ProxyCounters& proxy_counters() const { return plane_->proxy()->counters(); }
@@ -83,10 +115,13 @@ public:
 
 private:
     explicit Terminator(const TerminatorConfig& cfg) : cfg_(cfg) {}
+    std::expected<std::unique_ptr<ctl::ControlPlane>, std::string> make_plane();
     void on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e);
     void note_new_sas(std::chrono::steady_clock::time_point round);
 
     TerminatorConfig cfg_;
+    esp::SpiLayout layout_;
+    ctl::SipConfig sip_;
     std::unique_ptr<PipelineRig> rig_;
     std::unique_ptr<dp::Worker> worker_;
     std::unique_ptr<WorkerLcore> lcore_;
@@ -97,6 +132,86 @@ private:
     ctl::SaId next_id_ = 1;
     std::unordered_map<ctl::SaId, std::chrono::steady_clock::time_point> sent_;
     std::vector<float>* install_us_ = nullptr;
+
+    pid_t writer_tid_ = 0;
+    std::mutex warn_mu_;
+    std::vector<std::string> state_warnings_;  // under warn_mu_ (the writer's thread adds them)
+};
+
+// The CPU time of a thread of this process, or of another process (its main thread), in
+// seconds; 0 if it cannot be read.
+double cpu_seconds_of_thread(pid_t tid);
+double cpu_seconds_of_process(pid_t pid);
+
+// A redis-server of the benchmark's own, as tests/state/redis_server.hpp starts one: on a
+// free port of 127.0.0.1, with a password, nothing written to disk (--save "", no append
+// only file), in a temporary directory removed at the end. It may run on every CPU in
+// `cpus` (the process's set before EAL pinned the main thread to its lcore): on a deployment
+// Redis has a host of its own, not the control thread's CPU.
+class RedisServer {
+public:
+    static bool installed();  // redis-server on the PATH
+    RedisServer();
+    ~RedisServer();
+    RedisServer(const RedisServer&) = delete;
+    RedisServer& operator=(const RedisServer&) = delete;
+    // "" once it answers PING, else why not.
+    std::string start(const cpu_set_t& cpus);
+    void stop();
+    ctl::state::RedisUrl url(std::string prefix) const;
+    pid_t pid() const { return pid_; }
+    uint16_t port() const { return port_; }
+
+private:
+    std::string dir_;
+    uint16_t port_ = 0;
+    pid_t pid_ = -1;
+};
+
+// A standby following the primary's Redis store: standby::Follower as pcscf-espd --standby
+// runs it (a follow() round, then 1 ms of sleep), on a thread of its own allowed on `cpus`.
+// The standby's workers are stood in for by a channel that acknowledges each record at once:
+// a standby has a host of its own, and this one's worker lcore is the primary's. So what it
+// measures is the feed (Redis to the follower's records and SA decisions), not a standby's
+// datapath installing SAs.
+class StandbyWatch {
+public:
+    static std::expected<std::unique_ptr<StandbyWatch>, std::string> start(const ctl::state::RedisUrl& url,
+                                                                           const esp::SpiLayout& layout,
+                                                                           const cpu_set_t& cpus);
+    ~StandbyWatch();  // stops the thread
+
+    // The lag (ms from Redis taking a feed entry to the follower applying it, as
+    // FollowStatus::lag_ms) after each round that applied entries, since the last call.
+    std::vector<float> take_lags();
+    // From now on, note when the follower has applied the feed up to `position` (a feed id,
+    // as ControlPlane::state_last_change gives it); `since` is where the time counts from.
+    void aim(const std::string& position, std::chrono::steady_clock::time_point since);
+    // The time from `since` to that moment, once reached.
+    std::optional<std::chrono::duration<double, std::milli>> reached() const;
+    // Waits until the follower has applied up to `position`; the time it took, or nullopt.
+    std::optional<std::chrono::duration<double, std::milli>> wait_for(const std::string& position,
+                                                                      std::chrono::milliseconds limit);
+    ctl::standby::FollowStatus status() const { return follower_->status(); }
+    size_t max_warm_sas() const { return max_sas_.load(); }  // the most SAs it held warm
+    std::vector<std::string> warnings() const;
+
+private:
+    class InstantChannel;
+    StandbyWatch() = default;
+    void run();
+
+    std::unique_ptr<InstantChannel> channel_;
+    std::unique_ptr<ctl::standby::Follower> follower_;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::atomic<size_t> max_sas_{0};
+    mutable std::mutex mu_;
+    std::vector<float> lags_;
+    std::vector<std::string> warnings_;
+    std::string target_;
+    std::chrono::steady_clock::time_point since_{};
+    std::optional<std::chrono::duration<double, std::milli>> reached_;
 };
 
 }  // namespace pcscf::bench

@@ -159,7 +159,7 @@ Expected<void> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> 
 void SaManager::forget(std::map<SaId, SaInfo>::iterator it) {
     if (state_) {
         state_->del(sa_record_key(it->first));
-        state_->del(seq_record_key(it->first));
+        if (marked_.erase(it->first) != 0) state_->del(seq_record_key(it->first));
     }
     const esp::SaConfig& c = it->second.cfg;
     if (c.dir == esp::Direction::inbound) {
@@ -180,8 +180,10 @@ void SaManager::handle(const esp::SaEvent& e) {
         if (it == sas_.end()) return;  // an event for an SA already forgotten
         SaInfo& sa = it->second;
         if (e.kind == esp::EventKind::seq_checkpoint) {  // for the state store only
-            if (state_)
+            if (state_) {
                 state_->put(seq_record_key(sa.id), encode(SeqMark{uint32_t(e.seq), checkpoint_interval_, false}));
+                marked_.insert(sa.id);
+            }
             return;
         }
         const bool applied = e.kind == esp::EventKind::applied;
@@ -306,6 +308,7 @@ size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<Sa
         if (state_) {
             state_->put(sa_record_key(sa.id), encode(sa, s.key));
             state_->put(seq_record_key(sa.id), encode(SeqMark{sa.cfg.seq_start, checkpoint_interval_, false}));
+            marked_.insert(sa.id);
         }
         sas_.emplace(sa.id, std::move(sa));
         ++back;
@@ -317,7 +320,10 @@ void SaManager::store_exact_seqs(const std::function<std::optional<uint32_t>(con
     std::lock_guard lock(mu_);
     if (!state_) return;
     for (const auto& [id, sa] : sas_)
-        if (auto seq = seq_of(sa)) state_->put(seq_record_key(id), encode(SeqMark{*seq, checkpoint_interval_, true}));
+        if (auto seq = seq_of(sa)) {
+            state_->put(seq_record_key(id), encode(SeqMark{*seq, checkpoint_interval_, true}));
+            marked_.insert(id);
+        }
 }
 
 }  // namespace pcscf::ctl

@@ -7,8 +7,11 @@ namespace pcscf::ctl::state {
 
 namespace {
 
-constexpr size_t kEntryChanges = 1000;          // changes per feed entry
-constexpr std::string_view kMaxLen = "100000";  // feed entries kept (about: MAXLEN ~)
+constexpr size_t kEntryChanges = 1000;  // changes per feed entry
+// Feed entries kept (about: MAXLEN ~), each a batch of up to kEntryChanges changes: at a
+// storm's 200 batches a second, nearly a minute of history for a standby that fell behind;
+// one further behind reads a snapshot instead.
+constexpr std::string_view kMaxLen = "10000";
 
 // Both scripts start with the fencing check; "EMPTIED ..." and "FENCED <epoch>" are mapped to
 // Errc::not_found and Errc::fenced. KEYS: records, changes, epoch, serial. ARGV of write:
