@@ -60,7 +60,9 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
     const std::string where = store->describe();
     // Sort the records out; anything this version cannot read stops the start.
     std::vector<StoredSa> sas;
+    sas.reserve(records.size() / 2);  // an SA record and its mark each
     std::unordered_map<SaId, SeqMark> marks;
+    marks.reserve(records.size() / 2);
     std::vector<secagree::StoredRegistration> regs;
     std::optional<std::string> format;
     Expected<void> readable;
@@ -94,13 +96,18 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
         marks.clear();
         regs.clear();
     }
-    if (auto w = store->write({{{std::string(state::kFormatKey), std::string(state::kFormat)}}, {}}); !w)
+    // Written before anything else, and at once: a store without it is not this version's.
+    const bool formatted = format && !reset;
+    if (auto w = formatted ? Expected<void>{}
+                           : store->write({{{std::string(state::kFormatKey), std::string(state::kFormat)}}, {}});
+        !w)
         return std::unexpected(in_context(w.error(), "writing to the state store " + where));
 
     writer_ = std::make_unique<state::StateWriter>(std::move(store), [warn](bool healthy, std::string_view line) {
         if (!healthy) warn(std::string(line));
     });
-    writer_->put(std::string(state::kFormatKey), std::string(state::kFormat));  // among the records kept for a rewrite
+    if (!reset) writer_->seed(records);  // what the store holds, for a rewrite should it lose it
+    if (!formatted) writer_->seed({{std::string(state::kFormatKey), std::string(state::kFormat)}});
     sas_->set_state(writer_.get(), checkpoint_interval);
     if (registrar_) registrar_->set_state(writer_.get());
 

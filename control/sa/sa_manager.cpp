@@ -271,6 +271,7 @@ size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<Sa
         sa.cfg.seq_start =
             resume_at(mark == marks.end() ? std::nullopt : std::optional(mark->second), checkpoint_interval_);
         // The owner under the layout of this run (the worker count may have changed).
+        const uint32_t stored_worker = sa.worker;
         std::string why;
         if (sa.cfg.dir == esp::Direction::inbound) {
             if (!layout_.contains(sa.cfg.spi) || !spis_.reserve(sa.cfg.spi))
@@ -304,9 +305,10 @@ size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<Sa
         else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
         next_id_ = std::max(next_id_, sa.id + 1);
         // From here the resumed number is a checkpoint like any other: the exact mark of
-        // a clean stop must not outlive the packets sent after it.
+        // a clean stop must not outlive the packets sent after it. The SA's own record is
+        // as it was unless its owner changed.
         if (state_) {
-            state_->put(sa_record_key(sa.id), encode(sa, s.key));
+            if (sa.worker != stored_worker) state_->put(sa_record_key(sa.id), encode(sa, s.key));
             state_->put(seq_record_key(sa.id), encode(SeqMark{sa.cfg.seq_start, checkpoint_interval_, false}));
             marked_.insert(sa.id);
         }

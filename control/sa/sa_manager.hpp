@@ -91,10 +91,10 @@ private:
     std::map<std::tuple<std::array<uint8_t, 16>, uint16_t, uint16_t>, SaId> outbound_by_key_;
     SaId next_id_ = 1;
     state::StateSink* state_ = nullptr;
-    std::unordered_set<SaId> marked_;  // SAs with a sequence mark in the store: only theirs are deleted
     uint32_t checkpoint_interval_ = 0;
     uint32_t next_request_ = 1;
     Listener listener_;
+    std::unordered_set<SaId> marked_;  // SAs with a sequence mark in the store: only theirs are deleted
 };
 
 }  // namespace pcscf::ctl

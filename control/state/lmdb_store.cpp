@@ -72,6 +72,7 @@ Expected<Records> LmdbBackend::load() {
         return lmdb_error("state read", rc);
     }
     Records out;
+    if (MDB_stat st; mdb_stat(txn, dbi_, &st) == 0) out.reserve(st.ms_entries);
     MDB_val key, data;
     for (int rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT))
         out.emplace_back(std::string(static_cast<const char*>(key.mv_data), key.mv_size),
