@@ -136,6 +136,11 @@ std::optional<state::WriterStats> ControlPlane::state_stats() const {
     return writer_->stats();
 }
 
+std::optional<std::thread::native_handle_type> ControlPlane::state_thread() {
+    if (!writer_) return std::nullopt;
+    return writer_->native_handle();
+}
+
 std::string ControlPlane::state_last_change() const { return writer_ ? writer_->last_change() : std::string(); }
 
 bool ControlPlane::close_state(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of,

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "control/error.hpp"
 #include "control/proxy/sip_proxy.hpp"
@@ -65,6 +66,8 @@ public:
     // The store's position after the last write (Redis: a feed id; "" otherwise), for
     // comparing with a standby's.
     std::string state_last_change() const;
+    // The state writer's thread, if a store is attached.
+    std::optional<std::thread::native_handle_type> state_thread();
     // At a clean stop, after the workers: each SA's exact sequence number (`seq_of`), then
     // everything pending, written. False if the store did not take it all in `timeout`.
     bool close_state(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of,

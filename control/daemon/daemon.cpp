@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -32,6 +33,7 @@ int Daemon::main(const DaemonOptions& opts, const char* prog) {
 }
 
 int Daemon::run(const char* prog) {
+    if (::sched_getaffinity(0, sizeof allowed_, &allowed_) != 0) CPU_ZERO(&allowed_);
     std::vector<std::string> args = eal_arguments(opts_, prog);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -152,10 +154,26 @@ Expected<void> Daemon::attach_state() {
         },
         [](const std::string& line) { log_warn("state: " + line); });
     if (!r) return std::unexpected(r.error());
+    place_state_thread();
     log_info("restored " + std::to_string(r->sas) + " SA(s) and " + std::to_string(r->registrations) +
              " registration(s) in " + std::to_string(r->took.count()) + " ms" +
              (r->dropped ? " (" + std::to_string(r->dropped) + " SA(s) not kept)" : ""));
     return {};
+}
+
+void Daemon::place_state_thread() {
+    const auto thread = plane_->state_thread();
+    if (!thread) return;
+    cpu_set_t spare = allowed_;
+    unsigned lcore;
+    RTE_LCORE_FOREACH(lcore) {
+        const rte_cpuset_t taken = rte_lcore_cpuset(lcore);
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+            if (CPU_ISSET(cpu, &taken)) CPU_CLR(cpu, &spare);
+    }
+    if (CPU_COUNT(&spare) == 0) return;  // every CPU is an lcore's: it shares the control thread's
+    if (int rc = ::pthread_setaffinity_np(*thread, sizeof spare, &spare); rc != 0)
+        log_warn(std::string("state: the writer thread stays on the control thread's CPU: ") + std::strerror(rc));
 }
 
 void Daemon::close_state() {

@@ -1,6 +1,8 @@
 #pragma once
 // pcscf-espd once its options are read: EAL, the datapath, the SA manager and telemetry,
 // and the control thread's loop (on the main lcore) until SIGINT or SIGTERM.
+#include <sched.h>
+
 #include <atomic>
 #include <memory>
 
@@ -39,8 +41,12 @@ private:
     // Between rounds: a requested takeover, a request to stand down, a fenced writer.
     // False when this node must stop serving (another node is primary now).
     bool check_role();
+    // The state writer's thread starts on the control thread's CPU: where the process may
+    // use CPUs no lcore has, it moves there.
+    void place_state_thread();
 
     DaemonOptions opts_;
+    cpu_set_t allowed_{};  // the CPUs the process may use, as it started (EAL pins the main thread)
     std::unique_ptr<dp::Dataplane> dp_;
     std::unique_ptr<ControlPlane> plane_;
     std::unique_ptr<standby::Follower> follower_;

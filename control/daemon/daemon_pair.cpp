@@ -51,6 +51,7 @@ Expected<void> Daemon::take_over() {
         },
         warn_state);
     if (!r) return std::unexpected(r.error());
+    place_state_thread();
     // SaManager's own acknowledgements (SAs the Registrar let go just now) reach it from here.
     warm.forward_others([this](const esp::SaEvent& e) { plane_->sas().handle(e); });
     warm.release_unclaimed();

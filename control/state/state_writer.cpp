@@ -1,5 +1,7 @@
 #include "control/state/state_writer.hpp"
 
+#include <pthread.h>
+
 namespace pcscf::ctl::state {
 
 namespace {
@@ -64,6 +66,7 @@ WriterStats StateWriter::stats() const {
 }
 
 void StateWriter::run() {
+    ::pthread_setname_np(::pthread_self(), "state-writer");  // in top -H, ps -L
     std::unique_lock lock(mu_);
     while (true) {
         const bool woken = wake_.wait_for(

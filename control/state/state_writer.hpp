@@ -48,6 +48,9 @@ public:
     bool flush(std::chrono::milliseconds timeout);
     WriterStats stats() const;
     std::string last_change() const { return backend_->last_change(); }
+    // The writer's thread, for the daemon to move it off the CPUs of the control thread and
+    // the workers (it starts on the creator's).
+    std::thread::native_handle_type native_handle() { return thread_.native_handle(); }
 
 private:
     void run();

@@ -7,7 +7,8 @@ Reads from the results folder, each if present:
   engine_benchmark.json  bench/engine_benchmark --benchmark_out (Google Benchmark JSON)
   sa_scale_benchmark.csv bench/sa_scale_benchmark --csv (one row per SA count, figure and round)
   *.txt                  every program's console output, linked from the report
-                         (pipeline_benchmark.txt, registration_benchmark.txt and memory_latency.txt: shown in it)
+                         (pipeline_benchmark.txt, registration_benchmark.txt, state_restore_benchmark.txt
+                         and memory_latency.txt: shown in it)
 Every ratio is taken round by round (a contender against the ceiling or librte_ipsec of
 the same round), then summarised as min / median / max over the rounds.
 
@@ -324,6 +325,13 @@ def main():
                "Terminator against the same SIP load sent to the core directly, same run; every "
                "pass of every round: [registration_benchmark.txt](registration_benchmark.txt)", "",
                "```", summary.rstrip(), "```", ""]
+    restore = os.path.join(d, "state_restore_benchmark.txt")
+    if os.path.exists(restore):
+        tables = [line for line in open(restore).read().splitlines() if line.startswith("|")]
+        md += ["## A restart from the state store (`bench/state_restore_benchmark`)", "",
+               "The store's SAs restored into the workers, against installing the same SAs through "
+               "SaManager, same run; console output: "
+               "[state_restore_benchmark.txt](state_restore_benchmark.txt)", ""] + tables + [""]
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(md))
     print(os.path.join(d, "report.md"))
