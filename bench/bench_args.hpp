@@ -13,6 +13,11 @@
 
 namespace pcscf::bench {
 
+// What follows `prefix` ("--sizes=") in the argument, or nullptr when it is another option.
+inline const char* option_value(std::string_view arg, std::string_view prefix) {
+    return arg.starts_with(prefix) ? arg.data() + prefix.size() : nullptr;
+}
+
 // The option's name for a message, from "--sas", "--sas=" or the whole "--sas=abc".
 inline std::string_view option_name(std::string_view option) { return option.substr(0, option.find('=')); }
 

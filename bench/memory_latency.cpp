@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_args.hpp"
 #include "bench/spread.hpp"
 
 namespace pcscf::bench {
@@ -68,17 +69,14 @@ Options parse(int argc, char** argv) {
     Options o;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        const auto value = [&](const char* name) {
-            return a.rfind(name, 0) == 0 ? argv[i] + std::strlen(name) : nullptr;
-        };
         if (a == "--quick") {
             o.reads = size_t(1) << 18;
             o.rounds = 1;
-        } else if (const char* v = value("--max-mib=")) {
+        } else if (const char* v = option_value(a, "--max-mib=")) {
             o.max_mib = number(argv[i], v, 16, 65536);
-        } else if (const char* v = value("--reads=")) {
+        } else if (const char* v = option_value(a, "--reads=")) {
             o.reads = number(argv[i], v, 1024, size_t(1) << 30);
-        } else if (const char* v = value("--rounds=")) {
+        } else if (const char* v = option_value(a, "--rounds=")) {
             o.rounds = int(number(argv[i], v, 1, 100));
         } else {
             usage(argv[i]);

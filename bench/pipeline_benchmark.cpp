@@ -420,30 +420,27 @@ Options parse(int argc, char** argv) {
         }
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        auto value = [&](const char* name) -> const char* {
-            const size_t n = std::strlen(name);
-            return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
-        };
         if (a == "--quick") continue;
         else if (a == "--no-huge") o.no_huge = true;
-        else if (const char* v = value("--rounds=")) o.rounds = std::max(1, number_arg<int>(a, v));
-        else if (const char* v = value("--sas=")) o.many_sas = number_arg<uint32_t>(a, v);
-        else if (const char* v = value("--churn=")) o.churn = number_arg<double>(a, v);
-        else if (const char* v = value("--churn-batch-us=")) o.churn_batch_us = number_arg<double>(a, v);
-        else if (const char* v = value("--packets=")) o.packets = number_arg<uint32_t>(a, v) / 32 * 32;
-        else if (const char* v = value("--passes=")) o.passes = std::max(1u, number_arg<uint32_t>(a, v));
-        else if (const char* v = value("--window=")) o.window = std::max(32u, number_arg<uint32_t>(a, v));
-        else if (const char* v = value("--attempts=")) o.attempts = std::max(1u, number_arg<uint32_t>(a, v));
-        else if (const char* v = value("--sizes=")) o.sizes = number_list_arg<uint32_t>(a, v);
-        else if (const char* v = value("--ip=")) o.ips = ip_versions_arg(a, v);
-        else if (const char* v = value("--record-interval-us=")) o.record_interval_us = number_arg<uint32_t>(a, v);
-        else if (const char* v = value("--burst=")) {
+        else if (const char* v = option_value(a, "--rounds=")) o.rounds = std::max(1, number_arg<int>(a, v));
+        else if (const char* v = option_value(a, "--sas=")) o.many_sas = number_arg<uint32_t>(a, v);
+        else if (const char* v = option_value(a, "--churn=")) o.churn = number_arg<double>(a, v);
+        else if (const char* v = option_value(a, "--churn-batch-us=")) o.churn_batch_us = number_arg<double>(a, v);
+        else if (const char* v = option_value(a, "--packets=")) o.packets = number_arg<uint32_t>(a, v) / 32 * 32;
+        else if (const char* v = option_value(a, "--passes=")) o.passes = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = option_value(a, "--window=")) o.window = std::max(32u, number_arg<uint32_t>(a, v));
+        else if (const char* v = option_value(a, "--attempts=")) o.attempts = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = option_value(a, "--sizes=")) o.sizes = number_list_arg<uint32_t>(a, v);
+        else if (const char* v = option_value(a, "--ip=")) o.ips = ip_versions_arg(a, v);
+        else if (const char* v = option_value(a, "--record-interval-us="))
+            o.record_interval_us = number_arg<uint32_t>(a, v);
+        else if (const char* v = option_value(a, "--burst=")) {
             o.burst = number_arg<uint16_t>(a, v);
             if (o.burst == 0 || o.burst > dp::kMaxBurst) {
                 std::fprintf(stderr, "--burst takes 1..64, as pcscf-espd's, not %u\n", unsigned(o.burst));
                 std::exit(2);
             }
-        } else if (const char* v = value("--algs=")) {
+        } else if (const char* v = option_value(a, "--algs=")) {
             o.algs.clear();
             for (size_t w : word_list_arg(a, v, {"sha1", "md5"}))
                 o.algs.push_back(w == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96);

@@ -582,23 +582,22 @@ Options parse(int argc, char** argv) {
     bool rounds = false, seconds = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        auto value = [&](const char* name) -> const char* {
-            const size_t n = std::strlen(name);
-            return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
-        };
         if (a == "--quick") o.quick = true;
         else if (a == "--no-huge") o.no_huge = true;
-        else if (const char* v = value("--rounds=")) {
+        else if (const char* v = option_value(a, "--rounds=")) {
             o.rounds = std::max(1, number_arg<int>(a, v));
             rounds = true;
-        } else if (const char* v = value("--seconds=")) {
+        } else if (const char* v = option_value(a, "--seconds=")) {
             o.seconds = o.latency_seconds = std::max(0.1, number_arg<double>(a, v));
             seconds = true;
-        } else if (const char* v = value("--concurrency=")) o.concurrency = std::max(1u, number_arg<uint32_t>(a, v));
-        else if (const char* v = value("--latency-rate=")) o.latency_rate = std::max(1.0, number_arg<double>(a, v));
-        else if (const char* v = value("--max-ues=")) o.max_ues = std::max<uint64_t>(1, number_arg<uint64_t>(a, v));
-        else if (const char* v = value("--raw-sets=")) o.raw_sets = std::max(1u, number_arg<uint32_t>(a, v));
-        else if (const char* v = value("--parts=")) {
+        } else if (const char* v = option_value(a, "--concurrency="))
+            o.concurrency = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = option_value(a, "--latency-rate="))
+            o.latency_rate = std::max(1.0, number_arg<double>(a, v));
+        else if (const char* v = option_value(a, "--max-ues="))
+            o.max_ues = std::max<uint64_t>(1, number_arg<uint64_t>(a, v));
+        else if (const char* v = option_value(a, "--raw-sets=")) o.raw_sets = std::max(1u, number_arg<uint32_t>(a, v));
+        else if (const char* v = option_value(a, "--parts=")) {
             const std::string p = v;
             o.dereg = p.find("dereg") != std::string::npos;
             o.accumulate = p.find("accumulate") != std::string::npos;
@@ -676,7 +675,7 @@ int main(int argc, char** argv) {
                 std::printf("redis-server is not installed: the state store part runs without its Redis column\n");
             } else {
                 store->redis = std::make_unique<RedisServer>();
-                if (const std::string why = store->redis->start(g_all_cpus); !why.empty()) {
+                if (const std::string why = store->redis->start(&g_all_cpus); !why.empty()) {
                     ++g_problems;
                     std::printf("PROBLEM: redis-server did not start, no Redis column: %s\n", why.c_str());
                     store->redis.reset();

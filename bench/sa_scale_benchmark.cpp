@@ -79,15 +79,6 @@ const char* label(Direction d) { return d == Direction::inbound ? "in" : "out"; 
 double seconds(uint64_t tsc) { return double(tsc) / double(rte_get_tsc_hz()); }
 double mib(uint64_t bytes) { return double(bytes) / double(1 << 20); }
 
-std::string count(uint64_t v) {  // 4000000 -> "4,000,000"
-    std::string s;               // backwards
-    for (int digit = 0; digit == 0 || v > 0; ++digit, v /= 10) {
-        if (digit > 0 && digit % 3 == 0) s += ',';
-        s += char('0' + v % 10);
-    }
-    return {s.rbegin(), s.rend()};
-}
-
 std::string sas_text(uint64_t n) { return count(n) + (n == 1 ? " SA" : " SAs"); }
 
 [[noreturn]] void fail(const std::string& what) {

@@ -3,9 +3,21 @@
 // round (a figure against its baseline of the same round, so slow drifts of a shared
 // machine cancel).
 #include <algorithm>
+#include <cstdint>
+#include <string>
 #include <vector>
 
 namespace pcscf::bench {
+
+// A count for a table: 4000000 -> "4,000,000".
+inline std::string count(uint64_t v) {
+    std::string s;  // backwards
+    for (int digit = 0; digit == 0 || v > 0; ++digit, v /= 10) {
+        if (digit > 0 && digit % 3 == 0) s += ',';
+        s += char('0' + v % 10);
+    }
+    return {s.rbegin(), s.rend()};
+}
 
 struct Spread {
     double min = 0, median = 0, max = 0;

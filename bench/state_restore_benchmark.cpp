@@ -122,15 +122,6 @@ struct Options {
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 double mib(double bytes) { return bytes / double(1 << 20); }
 
-std::string count(uint64_t v) {  // 4000000 -> "4,000,000"
-    std::string s;               // backwards
-    for (int digit = 0; digit == 0 || v > 0; ++digit, v /= 10) {
-        if (digit > 0 && digit % 3 == 0) s += ',';
-        s += char('0' + v % 10);
-    }
-    return {s.rbegin(), s.rend()};
-}
-
 std::string cpus_of_self() {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -732,32 +723,28 @@ Options parse(int argc, char** argv) {
     bool sizes = false, rounds = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        auto value = [&](const char* name) -> const char* {
-            const size_t n = std::strlen(name);
-            return a.compare(0, n, name) == 0 ? a.c_str() + n : nullptr;
-        };
         if (a == "--quick") o.quick = true;
         else if (a == "--no-huge") o.no_huge = true;
         else if (a == "--cold") o.cold = true;
-        else if (const char* v = value("--sizes=")) {
+        else if (const char* v = option_value(a, "--sizes=")) {
             sizes = true;
             o.sizes = list_arg(v, [&](std::string_view item) { return size_arg(a, item); });
-        } else if (const char* v = value("--rounds=")) {
+        } else if (const char* v = option_value(a, "--rounds=")) {
             rounds = true;
             o.rounds = std::max(1, number_arg<int>(a, v));
-        } else if (const char* v = value("--seq-checkpoint=")) {
+        } else if (const char* v = option_value(a, "--seq-checkpoint=")) {
             o.checkpoint = number_arg<uint32_t>(a, v);
             if (o.checkpoint == 0 || o.checkpoint > 65536 || (o.checkpoint & (o.checkpoint - 1)) != 0) {
                 std::fprintf(stderr, "--seq-checkpoint takes a power of 2, 1..65536 (as pcscf-espd), not '%s'\n", v);
                 std::exit(2);
             }
-        } else if (const char* v = value("--dir=")) {
+        } else if (const char* v = option_value(a, "--dir=")) {
             o.dir = v;
             if (o.dir.empty() || !fs::is_directory(o.dir)) {
                 std::fprintf(stderr, "--dir takes an existing directory, not '%s'\n", v);
                 std::exit(2);
             }
-        } else if (const char* v = value("--csv=")) o.csv = v;
+        } else if (const char* v = option_value(a, "--csv=")) o.csv = v;
         else {
             std::fprintf(stderr, "unknown option %s (see the top of bench/state_restore_benchmark.cpp)\n", argv[i]);
             std::exit(2);

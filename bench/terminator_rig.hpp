@@ -42,6 +42,7 @@
 #include "control/standby/follower.hpp"
 #include "control/state/redis_url.hpp"
 #include "control/state/state_store.hpp"
+#include "tests/state/redis_server.hpp"
 
 namespace pcscf::bench {
 
@@ -143,30 +144,10 @@ private:
 double cpu_seconds_of_thread(pid_t tid);
 double cpu_seconds_of_process(pid_t pid);
 
-// A redis-server of the benchmark's own, as tests/state/redis_server.hpp starts one: on a
-// free port of 127.0.0.1, with a password, nothing written to disk (--save "", no append
-// only file), in a temporary directory removed at the end. It may run on every CPU in
-// `cpus` (the process's set before EAL pinned the main thread to its lcore): on a deployment
-// Redis has a host of its own, not the control thread's CPU.
-class RedisServer {
-public:
-    static bool installed();  // redis-server on the PATH
-    RedisServer();
-    ~RedisServer();
-    RedisServer(const RedisServer&) = delete;
-    RedisServer& operator=(const RedisServer&) = delete;
-    // "" once it answers PING, else why not.
-    std::string start(const cpu_set_t& cpus);
-    void stop();
-    ctl::state::RedisUrl url(std::string prefix) const;
-    pid_t pid() const { return pid_; }
-    uint16_t port() const { return port_; }
-
-private:
-    std::string dir_;
-    uint16_t port_ = 0;
-    pid_t pid_ = -1;
-};
+// A redis-server of the benchmark's own (nothing written to disk). Started on every CPU the
+// process had before EAL pinned the main thread to its lcore: on a deployment Redis has a
+// host of its own, not the control thread's CPU.
+using RedisServer = ctl::state::testing::RedisServer;
 
 // A standby following the primary's Redis store: standby::Follower as pcscf-espd --standby
 // runs it (a follow() round, then 1 ms of sleep), on a thread of its own allowed on `cpus`.

@@ -22,7 +22,6 @@ import argparse
 import os
 import re
 import sys
-import threading
 import time
 
 
@@ -94,19 +93,9 @@ def main():
 
     def fail_under_traffic():
         ue_fleet.exchange(a.ctl, core, fleet, args.messages, "c")
-        stop = threading.Event()
-
-        def keep_sending():
-            while not stop.is_set():
-                for u in fleet.ues[:50]:
-                    fleet.send([u.protected(u.message())])
-        sender = threading.Thread(target=keep_sending)
-        sender.start()
-        time.sleep(0.5)
-        state["failed_at"] = time.time()
-        a.fail()
-        stop.set()
-        sender.join()
+        with fleet.sending():
+            state["failed_at"] = time.time()
+            a.fail()
         time.sleep(0.3)
         state["before"] = {u.n: max(fleet.seqs(u)) for u in fleet.ues}
         state["esp_mark"] = fleet.esp

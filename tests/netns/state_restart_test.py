@@ -17,7 +17,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -45,20 +44,9 @@ def main():
 
     def traffic_then_kill():
         ue_fleet.exchange(topo.ctl, core, fleet, args.messages, "c")
-        # Still under traffic when it dies: a thread keeps sending while the daemon is killed.
-        stop = threading.Event()
-
-        def keep_sending():
-            while not stop.is_set():
-                for u in ues[:50]:
-                    fleet.send([u.protected(u.message())])
-        sender = threading.Thread(target=keep_sending)
-        sender.start()
-        time.sleep(0.5)
-        topo.daemon.kill()
-        topo.daemon.wait()
-        stop.set()
-        sender.join()
+        with fleet.sending():  # still under traffic when it dies
+            topo.daemon.kill()
+            topo.daemon.wait()
         time.sleep(0.5)  # the last packets the capture will see
         state["before"] = {u.n: max(fleet.seqs(u)) for u in ues}
         state["esp_mark"] = fleet.esp

@@ -1,8 +1,9 @@
 #pragma once
-// A redis-server of the test's own: on a free port of 127.0.0.1, with a password, in a
+// A redis-server of the test's (or benchmark's) own: on a free port of 127.0.0.1, with a password, in a
 // temporary directory removed at the end. It can be stopped and started again on the same
 // port, with its data kept over that when started with `durable` (appendonly, fsync always).
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -49,8 +50,9 @@ public:
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
 
-    // Starts it and waits until it answers PING; "" when it does, else why not.
-    std::string start() {
+    // Starts it (on `cpus` when given) and waits until it answers PING; "" when it does,
+    // else why not.
+    std::string start(const cpu_set_t* cpus = nullptr) {
         if (pid_ > 0) return "";
         const std::string port = std::to_string(port_), dir = dir_.string(), log = dir + "/redis.log";
         std::vector<std::string> args{"redis-server",
@@ -76,6 +78,7 @@ public:
         if (pid_ < 0) return "fork failed";
         if (pid_ == 0) {
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // gone with a test that crashed
+            if (cpus != nullptr) ::sched_setaffinity(0, sizeof *cpus, cpus);
             ::execvp(argv[0], argv.data());
             ::_exit(127);
         }
@@ -102,6 +105,7 @@ public:
     }
 
     uint16_t port() const { return port_; }
+    pid_t pid() const { return pid_; }
     RedisUrl url(std::string prefix = "test") const {
         RedisUrl u;
         u.host = "127.0.0.1";

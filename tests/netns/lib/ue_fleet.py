@@ -5,8 +5,10 @@ register through it, send over their SAs, and are checked to carry on after it c
 
 Everything here runs in the test's own process: Core and Fleet each open their sockets in
 their namespace, so create the Core first, then the Fleet (which stays in the UE's)."""
+import contextlib
 import re
 import socket
+import threading
 import time
 
 import milenage
@@ -152,6 +154,25 @@ class Fleet:
     def send(self, pkts):
         for p in pkts:
             self.sock.send(p)
+
+    @contextlib.contextmanager
+    def sending(self, count=50):
+        """The first `count` UEs keep sending requests from a thread while the block runs
+        (the P-CSCF fails under traffic)."""
+        stop = threading.Event()
+
+        def keep_sending():
+            while not stop.is_set():
+                for u in self.ues[:count]:
+                    self.send([u.protected(u.message())])
+        sender = threading.Thread(target=keep_sending)
+        sender.start()
+        try:
+            time.sleep(0.5)
+            yield
+        finally:
+            stop.set()
+            sender.join()
 
     def seqs(self, ue, since=0):
         """The sequence numbers of what the P-CSCF sent this UE over ESP, from `since`."""
