@@ -21,7 +21,20 @@
 //   install  the reference: the same N SAs installed into a fresh Dataplane through
 //            SaManager and the SA rings, the control loop's round between sets, until
 //            the worker has acknowledged all of them (no store attached).
-// Rounds alternate which of restore and install goes first; each figure is reported as
+//   takeover a warm standby taking the same store over, as pcscf-espd in a pair does
+//            (Daemon::start_standby, then Daemon::take_over without the Redis claim and the
+//            feed's catch-up): a fresh Dataplane sized as for the restore, a standby::WarmSas
+//            on its rings loaded with the store's records (LmdbBackend::load), each SA
+//            preloaded into the worker, set_serving(false), the worker started ("warm-up",
+//            not part of the takeover; a packet offered then must be dropped); then, timed,
+//            LmdbBackend::open, ControlPlane::attach_state with the standby's records and
+//            WarmSas::take_over as the install (a SaOp::resume per SA), forward_others to
+//            SaManager, release_unclaimed, settle, set_serving(true). Then one ESP packet for
+//            the target SA numbered mark + 2K + 1: "first verified" from the takeover's start.
+//            Every SA must be resumed where SaManager put it, none installed again (the
+//            worker applied exactly one record per SA and holds N/2 of each direction).
+// Rounds alternate which of restore and install goes first (the takeover between them, so
+// it alternates with the restore too); each figure is reported as
 // min / median / max over the rounds, and the ratio restore rate / install rate is taken
 // round by round, and also by CPU time (less moved by the machine's other load). Memory,
 // from /proc/self/status: VmRSS's growth from before the restore to its end, its peak
@@ -37,7 +50,9 @@
 //
 // The target: 100,000 registered UEs (400,000 SAs) back in service within 2 s of
 // the process start. Printed as measured: EAL start + Dataplane and ControlPlane creation
-// + the restore to the first verified packet, medians.
+// + the restore to the first verified packet, medians. And for a pair: a standby serving
+// within 1 s of the address moving; the takeover's time at 400,000 SAs printed against it,
+// as a figure (the Redis claim and the feed's catch-up, before it, are not measured here).
 //
 // Runs in a network namespace of its own (the Dataplane creates a net_tap), so root.
 //
@@ -67,6 +82,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -84,6 +100,7 @@
 #include "control/control_plane.hpp"
 #include "control/sa/sa_state.hpp"
 #include "control/secagree/sa_set.hpp"
+#include "control/standby/warm_sas.hpp"
 #include "control/state/lmdb_store.hpp"
 #include "dataplane/service/dataplane.hpp"
 #include "sa_contract/hmac_key.hpp"
@@ -551,6 +568,127 @@ void install(Size& s, unsigned lcore) {
     s.note("install_sas_per_s", s.sas / (took / 1e3));
 }
 
+// A warm standby's takeover of the same store, as pcscf-espd in a pair does it
+// (control/daemon/daemon_pair.cpp) without the Redis claim and the feed's catch-up: the
+// standby starts as Daemon::start_standby does (the store's records into a WarmSas on the
+// workers' rings, each SA preloaded, ESP not passed: set_serving(false)), then its
+// workers run; timed from opening the store, Daemon::take_over's steps: attach_state with
+// the records the standby holds and WarmSas::take_over as the install (a resume per warm
+// SA), the others' events to SaManager, release_unclaimed, settle; then serving. The
+// store is read as the last checkpoints left it, so the target's numbers resume at its
+// mark + 2K; its packet is numbered one above.
+void takeover(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempool* pool) {
+    const auto mark = stored_mark(s.dir, s.target);
+    if (!mark || mark->exact)
+        fail("the target SA " + std::to_string(s.target) + " has " + (mark ? "an exact" : "no") +
+             " mark in the store before the takeover");
+    const uint32_t edge = mark->seq + 2 * mark->interval;
+    rte_mbuf* early = esp_frame(s, edge + 1, imb, pool);  // offered to the standby: dropped
+    rte_mbuf* packet = esp_frame(s, edge + 1, imb, pool);
+    Node n(s.sas, lcore, o.checkpoint);
+    n.watch = s.target;
+    std::vector<std::string> warnings;
+    const auto warn = [&warnings](const std::string& line) { warnings.push_back(line); };
+
+    // The standby's start (not part of the takeover).
+    const auto w0 = Clock::now();
+    ctl::state::Records records;
+    {
+        auto store = ctl::state::LmdbBackend::open(s.dir);
+        if (!store) fail("opening " + s.dir + ": " + store.error().message);
+        auto r = (*store)->load();
+        if (!r) fail("reading " + s.dir + ": " + r.error().message);
+        records = std::move(*r);
+    }  // closed again: the takeover opens the store as Daemon::take_over opens Redis
+    ctl::standby::WarmSas warm(n.dp->rings().control(), n.dp->config().engine.spi, warn);
+    warm.load(records, [&n](uint32_t w, const esp::SaRecord& rec, int32_t& h) { return n.dp->preload(w, rec, h); });
+    records = {};
+    n.dp->set_serving(false);
+    n.dp->start();
+    const auto w1 = Clock::now();
+    if (const ctl::standby::WarmStats ws = warm.stats(); ws.sas != s.sas || ws.refused != 0 || !warnings.empty())
+        fail("the standby keeps " + count(ws.sas) + " SAs warm of " + count(s.sas) + " (" + count(ws.refused) +
+             " refused)" + (warnings.empty() ? "" : ": " + warnings.front()));
+    // It passes no ESP: the packet is dropped before the engine sees it.
+    n.receive(early);
+    const auto& standby_drops = n.dp->worker(0).stats().drops.count[size_t(net::DropReason::standby)];
+    while (*static_cast<const volatile uint64_t*>(&standby_drops) == 0) {
+        if (Clock::now() - w1 > 10s) fail("the standby did not drop the ESP packet: " + n.counters());
+        std::this_thread::yield();
+    }
+
+    const Usage u0 = usage_of(RUSAGE_THREAD);
+    const auto t0 = Clock::now();
+    auto store = ctl::state::LmdbBackend::open(s.dir);
+    if (!store) fail("opening " + s.dir + ": " + store.error().message);
+    warm.forward_others([&n](const esp::SaEvent& e) { n.plane->sas().handle(e); });  // as the daemon
+    auto r = n.plane->attach_state(
+        std::move(*store), warm.records(), o.checkpoint, false,
+        [&warm](uint32_t w, const esp::SaRecord& rec, int32_t& h) { return warm.take_over(w, rec, h); }, warn);
+    if (!r) fail("taking over: " + r.error().message);
+    const auto t1 = Clock::now();
+    warm.release_unclaimed();
+    const bool settled = warm.settle(600s);  // the daemon's waits 5 s
+    n.dp->set_serving(true);
+    const auto t2 = Clock::now();
+    const Usage used = usage_of(RUSAGE_THREAD) - u0;
+    if (!settled)
+        fail("the worker did not acknowledge every resumption within 600 s: " + count(warm.stats().in_flight) +
+             " in flight");
+    if (!warnings.empty()) fail("taking over: " + warnings.front());
+    if (r->sas != s.sas || r->dropped != 0)
+        fail("took over " + count(r->sas) + " SAs of " + count(s.sas) + " (" + count(r->dropped) + " dropped)");
+    if (const auto sa = n.plane->sas().find(s.target); !sa || sa->cfg.seq_start != edge)
+        fail("the target SA " + std::to_string(s.target) + " resumes at " +
+             (sa ? std::to_string(sa->cfg.seq_start) : std::string("nothing")) + ", not its mark + 2K " +
+             std::to_string(edge));
+
+    n.receive(packet);
+    while (!n.first_use) {
+        n.plane->round(Clock::now());
+        if (Clock::now() - t2 > 10s) fail("no first-use event for the resumed SA within 10 s: " + n.counters());
+    }
+    const auto t3 = *n.first_use;
+    if (!n.plane->close_state([](const ctl::SaInfo&) { return std::optional<uint32_t>(); }, 600s))
+        fail("the writer did not catch up within 600 s after the takeover");
+    const auto t4 = Clock::now();
+    n.dp->stop();
+    // Every SA resumed once, none installed again: the tables hold N/2 of each direction,
+    // the worker applied one record per SA (the resumes; the standby's SAs were preloaded),
+    // and each SA's numbers are where SaManager resumed them (the target's: its packet's).
+    n.check_tables(s.sas, "the takeover");
+    const dp::WorkerStats& ws = n.dp->worker(0).stats();
+    if (ws.esp_in != 1) fail("the packet was not verified after the takeover: " + n.counters());
+    if (ws.records_applied != s.sas || ws.records_failed != 0)
+        fail("the takeover sent the worker " + count(ws.records_applied + ws.records_failed) + " records (" +
+             count(ws.records_failed) + " refused), not one resume for each of the " + count(s.sas) + " SAs");
+    const esp::Engine& engine = n.dp->worker(0).engine();
+    size_t wrong = 0;
+    std::string first;
+    for (const ctl::SaInfo& sa : n.plane->sas().list(0, n.plane->sas().size())) {
+        const uint32_t want = sa.id == s.target ? edge + 1 : sa.cfg.seq_start;
+        const auto seq = engine.seq_at(sa.cfg.dir, sa.handle);
+        if (sa.cfg.seq_start != 0 && seq == want) continue;
+        if (wrong++ == 0)
+            first = "SA " + std::to_string(sa.id) + " is at " + (seq ? std::to_string(*seq) : "nothing") + ", not " +
+                    std::to_string(want);
+    }
+    if (wrong != 0) fail(count(wrong) + " SAs not resumed where SaManager put them after the takeover: " + first);
+    if (warm.stats().sas != s.sas || warm.stats().refused != 0)
+        fail("after the takeover the standby's WarmSas holds " + count(warm.stats().sas) + " SAs (" +
+             count(warm.stats().refused) + " refused)");
+
+    const double took = ms(t2 - t0);
+    s.note("standby_warmup_ms", ms(w1 - w0));
+    s.note("takeover_ms", took);
+    s.note("takeover_attach_ms", ms(t1 - t0));
+    s.note("takeover_settle_ms", ms(t2 - t1));
+    s.note("takeover_sas_per_s", s.sas / (took / 1e3));
+    s.note("takeover_first_verified_ms", ms(t3 - t0));
+    s.note("takeover_cpu_ms", used.cpu_ms);
+    s.note("takeover_writer_done_ms", ms(t4 - t2));
+}
+
 void measure(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempool* pool) {
     std::printf("\n%s SAs (%s UEs, 4 SAs each); worker tables %s inbound, %s outbound\n", count(s.sas).c_str(),
                 count(s.sas / 4).c_str(), count(std::max<uint32_t>(s.sas / 2, 1024)).c_str(),
@@ -575,9 +713,11 @@ void measure(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempoo
         s.read_ms, s.decode_ms);
     std::fflush(stdout);
     for (int round = 0; round < o.rounds; ++round) {
-        if (round % 2 == 0) restore(o, s, lcore, imb, pool), install(s, lcore);
-        else install(s, lcore), restore(o, s, lcore, imb, pool);
+        // The takeover between the two: which of it and the restore goes first alternates too.
+        if (round % 2 == 0) restore(o, s, lcore, imb, pool), takeover(o, s, lcore, imb, pool), install(s, lcore);
+        else install(s, lcore), takeover(o, s, lcore, imb, pool), restore(o, s, lcore, imb, pool);
         auto last = [&](const char* f) { return s.fig[f].back(); };
+        s.note("takeover_ratio", last("takeover_ms") / last("restore_ms"));
         s.note("ratio", last("restore_sas_per_s") / last("install_sas_per_s"));
         // The same by CPU time, less moved by other load on the machine: the restore's
         // control thread and the writer beside it, against the install's control thread
@@ -603,6 +743,16 @@ void measure(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempoo
             last("peak_mib"), last("kept_mib"), last("create_ms"), count(uint64_t(last("writer_pending"))).c_str(),
             last("writer_done_ms"), last("install_ms"), count(uint64_t(last("install_sas_per_s"))).c_str(),
             last("install_cpu_ms"), last("install_runq_ms"), last("ratio"), last("ratio_cpu"));
+        std::printf(
+            "           standby: warm-up (the store read, every SA preloaded, workers started) %.0f ms; takeover "
+            "%.0f ms (%s SAs/s: attach_state with the resumes %.0f ms, release_unclaimed + settle %.0f ms; the "
+            "control thread %.0f ms on CPU); first packet verified %.0f ms after the takeover began; takeover / "
+            "restore %.3f; the writer done %.0f ms after it\n",
+            last("standby_warmup_ms"), last("takeover_ms"), count(uint64_t(last("takeover_sas_per_s"))).c_str(),
+            last("takeover_attach_ms"), last("takeover_settle_ms"), last("takeover_cpu_ms"),
+            last("takeover_first_verified_ms"), last("takeover_ratio"), last("takeover_writer_done_ms"));
+        if (last("takeover_settle_ms") > 5000)
+            std::printf("           note: pcscf-espd's take_over would have failed here: its settle waits 5 s\n");
         std::fflush(stdout);
     }
 }
@@ -646,12 +796,29 @@ void print_summary(const Options& o, const std::vector<Size>& sizes, double eal_
                     med(s, "restore_blocked_ms", "%.0f").c_str(), med(s, "restore_others_cpu_ms", "%.0f").c_str(),
                     count(uint64_t(s.of("restore_faults").median)).c_str(), med(s, "writer_done_ms", "%.0f").c_str(),
                     med(s, "create_ms", "%.0f").c_str(), mib(double(s.after.disk)));
+    std::printf(
+        "\nA warm standby's takeover of the same store (Daemon::take_over without the Redis claim and the feed's "
+        "catch-up; the standby's warm-up before it, not included), medians; takeover / restore: median [min-max] of "
+        "the ratios taken round by round; first verified: from the takeover's start\n\n"
+        "| SAs | standby warm-up ms | takeover ms | attach_state ms | settle ms | taken over SAs/s | first verified "
+        "ms | restore ms | takeover / restore |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const Size& s : sizes) {
+        const Spread t = s.of("takeover_ratio");
+        std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %.3f [%.3f-%.3f] |\n", count(s.sas).c_str(),
+                    med(s, "standby_warmup_ms", "%.0f").c_str(), med(s, "takeover_ms", "%.0f").c_str(),
+                    med(s, "takeover_attach_ms", "%.0f").c_str(), med(s, "takeover_settle_ms", "%.0f").c_str(),
+                    count(uint64_t(s.of("takeover_sas_per_s").median)).c_str(),
+                    med(s, "takeover_first_verified_ms", "%.0f").c_str(), med(s, "restore_ms", "%.0f").c_str(),
+                    t.median, t.min, t.max);
+    }
 
     std::printf("\n");
     const auto it = std::find_if(sizes.begin(), sizes.end(), [](const Size& s) { return s.sas == kTarget; });
     if (it == sizes.end()) {
-        std::printf("target: %s SAs back in service within 2 s of the start: not measured (add %s to --sizes)\n",
-                    count(kTarget).c_str(), count(kTarget).c_str());
+        std::printf(
+            "target: %s SAs back in service within 2 s of the start: not measured (add %s to --sizes)\n"
+            "target: a standby serving within 1 s of the address moving, %s SAs: not measured\n",
+            count(kTarget).c_str(), count(kTarget).c_str(), count(kTarget).c_str());
     } else {
         const double create = it->of("create_ms").median, first = it->of("first_verified_ms").median;
         const double total = eal_ms + create + first;
@@ -667,33 +834,50 @@ void print_summary(const Options& o, const std::vector<Size>& sizes, double eal_
             count(kTarget).c_str(), count(kTarget / 4).c_str(), eal_ms, create, first, total,
             total <= kTargetMs ? "within" : "over", std::abs(kTargetMs - total), cpu, it->of("restore_cpu_ms").median,
             it->of("restore_others_cpu_ms").median, eal_ms + create + cpu + (first - it->of("restore_ms").median));
+        // The pair's target, as a figure: from keepalived's notify (the address moved) the
+        // claim and the feed's catch-up come first, not measured here.
+        std::printf(
+            "target: a standby serving within 1 s of the address moving: %s SAs (%s UEs) taken over in %.0f ms, "
+            "the first packet verified %.0f ms after the takeover began (the Redis claim and the feed's catch-up "
+            "not included); a restart from the store: %.0f ms\n",
+            count(kTarget).c_str(), count(kTarget / 4).c_str(), it->of("takeover_ms").median,
+            it->of("takeover_first_verified_ms").median, it->of("restore_ms").median);
     }
     // One line per SA count for scripts: medians, the ratio's spread.
     for (const Size& s : sizes) {
-        const Spread r = s.of("ratio");
+        const Spread r = s.of("ratio"), t = s.of("takeover_ratio");
         std::printf(
             "state_restore sas=%u rounds=%d restore_ms=%.1f restore_sas_per_s=%.0f first_verified_ms=%.1f "
             "create_ms=%.1f rss_mib=%.1f peak_mib=%.1f kept_mib=%.1f store_mib=%.1f store_after_mib=%.1f "
             "writer_done_ms=%.0f install_sas_per_s=%.0f ratio=%.3f ratio_min=%.3f ratio_max=%.3f ratio_cpu=%.3f "
-            "restore_cpu_ms=%.0f restore_waiting_ms=%.0f restore_blocked_ms=%.0f writer_cpu_ms=%.0f eal_ms=%.0f\n",
+            "restore_cpu_ms=%.0f restore_waiting_ms=%.0f restore_blocked_ms=%.0f writer_cpu_ms=%.0f eal_ms=%.0f "
+            "standby_warmup_ms=%.1f takeover_ms=%.1f takeover_attach_ms=%.1f takeover_settle_ms=%.1f "
+            "takeover_sas_per_s=%.0f takeover_first_verified_ms=%.1f takeover_ratio=%.3f takeover_ratio_min=%.3f "
+            "takeover_ratio_max=%.3f\n",
             s.sas, o.rounds, s.of("restore_ms").median, s.of("restore_sas_per_s").median,
             s.of("first_verified_ms").median, s.of("create_ms").median, s.of("rss_mib").median, s.of("peak_mib").median,
             s.of("kept_mib").median, mib(double(s.filled.disk)), mib(double(s.after.disk)),
             s.of("writer_done_ms").median, s.of("install_sas_per_s").median, r.median, r.min, r.max,
             s.of("ratio_cpu").median, s.of("restore_cpu_ms").median, s.of("restore_runq_ms").median,
-            s.of("restore_blocked_ms").median, s.of("restore_others_cpu_ms").median, eal_ms);
+            s.of("restore_blocked_ms").median, s.of("restore_others_cpu_ms").median, eal_ms,
+            s.of("standby_warmup_ms").median, s.of("takeover_ms").median, s.of("takeover_attach_ms").median,
+            s.of("takeover_settle_ms").median, s.of("takeover_sas_per_s").median,
+            s.of("takeover_first_verified_ms").median, t.median, t.min, t.max);
     }
 }
 
 // One row per figure, SA count and round, as sa_scale_benchmark's: restore_sas_per_s has
-// the same round's install_sas_per_s as its baseline; the others none (0).
+// the same round's install_sas_per_s as its baseline, takeover_sas_per_s the same round's
+// restore_sas_per_s; the others none (0).
 void write_csv(const std::string& path, const std::vector<Size>& sizes) {
     std::ofstream f(path);
     f << "sas,figure,round,value,baseline,ratio\n";
     for (const Size& s : sizes)
         for (const auto& [name, v] : s.fig)
             for (size_t i = 0; i < v.size(); ++i) {
-                const double base = name == "restore_sas_per_s" ? s.fig.at("install_sas_per_s")[i] : 0;
+                const double base = name == "restore_sas_per_s"    ? s.fig.at("install_sas_per_s")[i]
+                                    : name == "takeover_sas_per_s" ? s.fig.at("restore_sas_per_s")[i]
+                                                                   : 0;
                 f << s.sas << ',' << name << ',' << i << ',' << v[i] << ',' << base << ','
                   << (base > 0 ? v[i] / base : 0) << '\n';
             }
@@ -795,7 +979,8 @@ int run(const char* prog, const Options& o) {
     std::string list;
     for (uint32_t n : o.sizes) list += (list.empty() ? "" : ", ") + count(n);
     std::printf(
-        "state_restore_benchmark: pcscf-espd's restart from its LMDB store against installing the same SAs\n"
+        "state_restore_benchmark: pcscf-espd's restart from its LMDB store against installing the same SAs, and a "
+        "warm standby's takeover of the same store\n"
         "worker on lcore %u; control thread (and the state writer's thread, which inherits its CPUs) on CPU %s; "
         "EAL started in %.0f ms; memory: %s\n"
         "SAs: %s; %d round(s), alternating which goes first; --seq-checkpoint=%u; stores in %s (%s page cache)%s\n",

@@ -44,6 +44,9 @@ Expected<void> Daemon::take_over() {
     // From the claim on, the old primary can write nothing more: what the feed holds now is all.
     if (auto c = follower_->catch_up(std::chrono::seconds(5)); !c) return c;
     standby::WarmSas& warm = follower_->warm();
+    // SaManager's own acknowledgements (SAs the Registrar lets go after the restore) reach it
+    // through the warm SAs' pump from here on.
+    warm.forward_others([this](const esp::SaEvent& e) { plane_->sas().handle(e); });
     auto r = plane_->attach_state(
         std::move(*store), warm.records(), opts_.seq_checkpoint, false,
         [&warm](uint32_t worker, const esp::SaRecord& rec, int32_t& handle) {
@@ -52,8 +55,6 @@ Expected<void> Daemon::take_over() {
         warn_state);
     if (!r) return std::unexpected(r.error());
     place_state_thread();
-    // SaManager's own acknowledgements (SAs the Registrar let go just now) reach it from here.
-    warm.forward_others([this](const esp::SaEvent& e) { plane_->sas().handle(e); });
     warm.release_unclaimed();
     if (!warm.settle(std::chrono::seconds(5)))
         return fail(Errc::busy, "the workers did not acknowledge every SA's resumption in time");

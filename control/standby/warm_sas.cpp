@@ -1,5 +1,6 @@
 #include "control/standby/warm_sas.hpp"
 
+#include <algorithm>
 #include <array>
 #include <thread>
 
@@ -164,6 +165,7 @@ int WarmSas::take_over(uint32_t worker, const esp::SaRecord& rec, int32_t& handl
         Sa resumed = sa;
         resumed.cfg.seq_start = rec.sa.seq_start;
         send(worker, esp::SaOp::resume, resumed);
+        if (!backlog_[worker].empty()) pump();  // the ring is full: what the worker took makes room
         return 0;
     }
     // Not warm (it came in the last changes, or its worker refused it before): installed
@@ -172,7 +174,8 @@ int WarmSas::take_over(uint32_t worker, const esp::SaRecord& rec, int32_t& handl
     sa.claimed = true;
     send(worker, esp::SaOp::add, sa);
     sas_.insert_or_assign(id, sa);
-    if (!settle(std::chrono::seconds(2))) return -ETIMEDOUT;
+    // Behind everything queued for the workers (a whole takeover's resumes at worst).
+    if (!settle(std::chrono::seconds(10))) return -ETIMEDOUT;
     const auto now = sas_.find(id);
     if (now == sas_.end()) return -EINVAL;  // refused: the acknowledgement said why (warned)
     handle = now->second.handle;
@@ -186,7 +189,13 @@ void WarmSas::release_unclaimed() {
     for (SaId id : stale) uninstall(id);
 }
 
-state::Records WarmSas::records() const { return {records_.begin(), records_.end()}; }
+// In key order: SaManager's maps and the store's B-tree take them in order, far faster than
+// in the hash's.
+state::Records WarmSas::records() const {
+    state::Records out(records_.begin(), records_.end());
+    std::sort(out.begin(), out.end());
+    return out;
+}
 
 WarmStats WarmSas::stats() const { return {records_.size(), sas_.size(), refused_, n_in_flight_}; }
 

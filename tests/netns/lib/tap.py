@@ -16,7 +16,10 @@ class Tap:
             print(f"ok {self.n} - {name} # {time.time() - start:.1f} s", flush=True)
         except Exception as e:  # noqa: BLE001 - every failure is reported, none stops the run
             self.failed += 1
-            print(f"not ok {self.n} - {name}: {e}", flush=True)
+            first, *rest = str(e).splitlines() or [""]
+            print(f"not ok {self.n} - {name}: {first}", flush=True)
+            for line in rest:  # TAP: every further line a comment
+                print(f"# {line}", flush=True)
             for line in traceback.format_exc().splitlines():
                 print(f"# {line}", flush=True)
 
