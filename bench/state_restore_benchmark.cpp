@@ -208,24 +208,40 @@ void evict(const std::string& dir) {
 
 // The mark the store holds for SA `id`, read straight from LMDB (no other handle on the
 // store is open then): where the restore will resume its numbers.
-std::optional<ctl::SeqMark> stored_mark(const std::string& dir, ctl::SaId id) {
-    MDB_env* env = nullptr;
+// What the store says of one SA: its mark, its record and the store's last generation.
+struct StoredState {
     std::optional<ctl::SeqMark> mark;
+    ctl::SaInfo sa;
+    uint32_t generation = 0;
+    // Where the next start resumes it (ctl::resume_at, as SaManager::restore does).
+    uint32_t resume(uint32_t interval) const { return ctl::resume_at(sa, mark, interval, generation + 1); }
+};
+
+StoredState stored_state(const std::string& dir, ctl::SaId id) {
+    MDB_env* env = nullptr;
+    StoredState st;
     MDB_txn* txn = nullptr;
     MDB_dbi dbi = 0;
     if (mdb_env_create(&env) != 0) fail("lmdb: cannot create an environment");
     if (mdb_env_set_mapsize(env, size_t{4} << 30) != 0 || mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0600) != 0 ||
         mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != 0)
         fail("lmdb: cannot read the store in " + dir);
-    if (mdb_dbi_open(txn, nullptr, 0, &dbi) == 0) {
-        std::string k = ctl::seq_record_key(id);
+    const auto get = [&](std::string k) -> std::optional<std::string_view> {
         MDB_val key{k.size(), k.data()}, data{};
-        if (mdb_get(txn, dbi, &key, &data) == 0)
-            if (auto m = ctl::decode_seq({static_cast<const char*>(data.mv_data), data.mv_size})) mark = *m;
+        if (mdb_get(txn, dbi, &key, &data) != 0) return std::nullopt;
+        return std::string_view(static_cast<const char*>(data.mv_data), data.mv_size);
+    };
+    if (mdb_dbi_open(txn, nullptr, 0, &dbi) == 0) {
+        if (auto v = get(ctl::seq_record_key(id)))
+            if (auto m = ctl::decode_seq(*v)) st.mark = *m;
+        if (auto v = get(ctl::sa_record_key(id)))
+            if (auto sa = ctl::decode_sa(*v)) st.sa = sa->info;
+        if (auto v = get(std::string(ctl::kGenerationKey)))
+            if (auto g = ctl::decode_generation(*v)) st.generation = *g;
     }
     mdb_txn_abort(txn);
     mdb_env_close(env);
-    return mark;
+    return st;
 }
 
 // ---- UEs ----------------------------------------------------------------------------
@@ -488,7 +504,7 @@ rte_mbuf* esp_frame(const Size& s, uint32_t seq, IMB_MGR* imb, rte_mempool* pool
 }
 
 void restore(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempool* pool) {
-    const uint32_t resume = ctl::resume_at(stored_mark(s.dir, s.target), o.checkpoint);
+    const uint32_t resume = stored_state(s.dir, s.target).resume(o.checkpoint);
     rte_mbuf* packet = esp_frame(s, resume + 1, imb, pool);
     Node n(s.sas, lcore, o.checkpoint);
     n.watch = s.target;
@@ -578,11 +594,11 @@ void install(Size& s, unsigned lcore) {
 // store is read as the last checkpoints left it, so the target's numbers resume at its
 // mark + 2K; its packet is numbered one above.
 void takeover(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempool* pool) {
-    const auto mark = stored_mark(s.dir, s.target);
-    if (!mark || mark->exact)
-        fail("the target SA " + std::to_string(s.target) + " has " + (mark ? "an exact" : "no") +
+    const StoredState st = stored_state(s.dir, s.target);
+    if (!st.mark || st.mark->exact)
+        fail("the target SA " + std::to_string(s.target) + " has " + (st.mark ? "an exact" : "no") +
              " mark in the store before the takeover");
-    const uint32_t edge = mark->seq + 2 * mark->interval;
+    const uint32_t edge = st.resume(o.checkpoint);
     rte_mbuf* early = esp_frame(s, edge + 1, imb, pool);  // offered to the standby: dropped
     rte_mbuf* packet = esp_frame(s, edge + 1, imb, pool);
     Node n(s.sas, lcore, o.checkpoint);

@@ -65,10 +65,14 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
     marks.reserve(records.size() / 2);
     std::vector<secagree::StoredRegistration> regs;
     std::optional<std::string> format;
+    uint32_t generation = 0;  // of the last start
     Expected<void> readable;
     for (const auto& [k, v] : records) {
         if (k == state::kFormatKey) {
             format = v;
+        } else if (k == kGenerationKey) {
+            if (auto g = decode_generation(v)) generation = *g;
+            else readable = std::unexpected(in_context(g.error(), k));
         } else if (id_of(k, "sa/")) {
             if (auto s = decode_sa(v)) sas.push_back(std::move(*s));
             else readable = std::unexpected(in_context(s.error(), k));
@@ -96,19 +100,23 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
         marks.clear();
         regs.clear();
     }
-    // Written before anything else, and at once: a store without it is not this version's.
+    // This start's generation, written at once, before any SA sends a number: marks of
+    // earlier ones resume two intervals further for each start since (resume_at). The format
+    // goes with it into a store that has none.
+    if (!readable || reset) generation = 0;
+    ++generation;
     const bool formatted = format && !reset;
-    if (auto w = formatted ? Expected<void>{}
-                           : store->write({{{std::string(state::kFormatKey), std::string(state::kFormat)}}, {}});
-        !w)
+    state::Batch first{{{std::string(kGenerationKey), encode_generation(generation)}}, {}};
+    if (!formatted) first.puts.emplace_back(std::string(state::kFormatKey), std::string(state::kFormat));
+    if (auto w = store->write(first); !w)
         return std::unexpected(in_context(w.error(), "writing to the state store " + where));
 
     writer_ = std::make_unique<state::StateWriter>(std::move(store), [warn](bool healthy, std::string_view line) {
         if (!healthy) warn(std::string(line));
     });
     if (!reset) writer_->seed(records);  // what the store holds, for a rewrite should it lose it
-    if (!formatted) writer_->seed({{std::string(state::kFormatKey), std::string(state::kFormat)}});
-    sas_->set_state(writer_.get(), checkpoint_interval);
+    writer_->seed(first.puts);
+    sas_->set_state(writer_.get(), checkpoint_interval, generation);
     if (registrar_) registrar_->set_state(writer_.get());
 
     Restored r;

@@ -41,6 +41,7 @@ struct SaInfo {
     SaState state = SaState::pending;
     bool used = false;  // inbound: a packet has verified on it
     std::string label;
+    uint32_t generation = 0;  // with a state store: the start that added it (sa_state.hpp)
 };
 
 }  // namespace pcscf::ctl

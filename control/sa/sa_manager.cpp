@@ -98,6 +98,7 @@ Expected<SaId> SaManager::add(const SaRequest& req) {
         return std::unexpected(sent.error());
     }
     ++next_id_;
+    sa.generation = generation_;
     if (state_) state_->put(sa_record_key(sa.id), encode(sa, *key));
     if (req.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
     else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
@@ -181,7 +182,8 @@ void SaManager::handle(const esp::SaEvent& e) {
         SaInfo& sa = it->second;
         if (e.kind == esp::EventKind::seq_checkpoint) {  // for the state store only
             if (state_) {
-                state_->put(seq_record_key(sa.id), encode(SeqMark{uint32_t(e.seq), checkpoint_interval_, false}));
+                state_->put(seq_record_key(sa.id),
+                            encode(SeqMark{uint32_t(e.seq), checkpoint_interval_, false, generation_}));
                 marked_.insert(sa.id);
             }
             return;
@@ -255,10 +257,11 @@ void SaManager::set_listener(Listener l) {
 
 std::string describe_result(int result) { return result == 0 ? "ok" : errno_text(result); }
 
-void SaManager::set_state(state::StateSink* sink, uint32_t checkpoint_interval) {
+void SaManager::set_state(state::StateSink* sink, uint32_t checkpoint_interval, uint32_t generation) {
     std::lock_guard lock(mu_);
     state_ = sink;
     checkpoint_interval_ = checkpoint_interval;
+    generation_ = generation;
 }
 
 size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<SaId, SeqMark>& marks,
@@ -268,8 +271,8 @@ size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<Sa
     for (StoredSa& s : sas) {
         SaInfo& sa = s.info;
         const auto mark = marks.find(sa.id);
-        sa.cfg.seq_start =
-            resume_at(mark == marks.end() ? std::nullopt : std::optional(mark->second), checkpoint_interval_);
+        sa.cfg.seq_start = resume_at(sa, mark == marks.end() ? std::nullopt : std::optional(mark->second),
+                                     checkpoint_interval_, generation_);
         // The owner under the layout of this run (the worker count may have changed).
         const uint32_t stored_worker = sa.worker;
         std::string why;
@@ -304,13 +307,11 @@ size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<Sa
         if (sa.cfg.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
         else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
         next_id_ = std::max(next_id_, sa.id + 1);
-        // From here the resumed number is a checkpoint like any other: the exact mark of
-        // a clean stop must not outlive the packets sent after it. The SA's own record is
-        // as it was unless its owner changed.
+        // The store stays as it is: its generation says how many starts the marks are
+        // behind (resume_at). The SA's own record is rewritten only if its owner changed.
         if (state_) {
             if (sa.worker != stored_worker) state_->put(sa_record_key(sa.id), encode(sa, s.key));
-            state_->put(seq_record_key(sa.id), encode(SeqMark{sa.cfg.seq_start, checkpoint_interval_, false}));
-            marked_.insert(sa.id);
+            if (mark != marks.end()) marked_.insert(sa.id);
         }
         sas_.emplace(sa.id, std::move(sa));
         ++back;
@@ -323,7 +324,7 @@ void SaManager::store_exact_seqs(const std::function<std::optional<uint32_t>(con
     if (!state_) return;
     for (const auto& [id, sa] : sas_)
         if (auto seq = seq_of(sa)) {
-            state_->put(seq_record_key(id), encode(SeqMark{*seq, checkpoint_interval_, true}));
+            state_->put(seq_record_key(id), encode(SeqMark{*seq, checkpoint_interval_, true, generation_}));
             marked_.insert(id);
         }
 }

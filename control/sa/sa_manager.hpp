@@ -60,8 +60,9 @@ public:
     void set_listener(Listener l);
 
     // What survives a restart: every SA added (with its key) and every sequence
-    // checkpoint the workers report (every `checkpoint_interval` packets) go to `sink`.
-    void set_state(state::StateSink* sink, uint32_t checkpoint_interval);
+    // checkpoint the workers report (every `checkpoint_interval` packets) go to `sink`,
+    // marked with this start's `generation` (sa_state.hpp).
+    void set_state(state::StateSink* sink, uint32_t checkpoint_interval, uint32_t generation = 0);
     // Takes back the SAs a state store kept, before the workers run: each goes into the
     // registry as it was (same id, SPI and worker) and to `install` (which applies its
     // record straight to the worker's engine: 0 and the SA's place, or a negative errno),
@@ -92,6 +93,7 @@ private:
     SaId next_id_ = 1;
     state::StateSink* state_ = nullptr;
     uint32_t checkpoint_interval_ = 0;
+    uint32_t generation_ = 0;
     uint32_t next_request_ = 1;
     Listener listener_;
     std::unordered_set<SaId> marked_;  // SAs with a sequence mark in the store: only theirs are deleted

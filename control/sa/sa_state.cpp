@@ -1,5 +1,6 @@
 #include "control/sa/sa_state.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "control/state/codec.hpp"
@@ -7,7 +8,7 @@
 namespace pcscf::ctl {
 
 namespace {
-constexpr uint8_t kVersion = 1;  // of these values; the store's format key covers the rest
+constexpr uint8_t kVersion = 2;  // of these values; the store's format key covers the rest
 constexpr std::string_view kSaPrefix = "sa/", kSeqPrefix = "seq/";
 }  // namespace
 
@@ -26,7 +27,7 @@ std::optional<SaId> id_of(std::string_view key, std::string_view prefix) {
 std::string encode(const SaInfo& sa, const esp::HmacKey& key) {
     const esp::SaConfig& c = sa.cfg;
     state::Encoder e;
-    e.num(kVersion).num(sa.id).num(c.dir).num(c.alg).num(c.spi);
+    e.num(kVersion).num(sa.generation).num(sa.id).num(c.dir).num(c.alg).num(c.spi);
     e.bytes(c.ue_addr.bytes).bytes(c.pcscf_addr.bytes).num(c.ue_port).num(c.pcscf_port);
     e.num(sa.worker).str(sa.label).bytes(key.ipad).bytes(key.opad);
     return e.take();
@@ -37,10 +38,10 @@ Expected<StoredSa> decode_sa(std::string_view value) {
     esp::SaConfig& c = s.info.cfg;
     state::Decoder d(value);
     uint8_t version = 0;
-    const bool ok = d.num(version) && version == kVersion && d.num(s.info.id) && d.num(c.dir) && d.num(c.alg) &&
-                    d.num(c.spi) && d.bytes(c.ue_addr.bytes) && d.bytes(c.pcscf_addr.bytes) && d.num(c.ue_port) &&
-                    d.num(c.pcscf_port) && d.num(s.info.worker) && d.str(s.info.label) && d.bytes(s.key.ipad) &&
-                    d.bytes(s.key.opad) && d.done();
+    const bool ok = d.num(version) && version == kVersion && d.num(s.info.generation) && d.num(s.info.id) &&
+                    d.num(c.dir) && d.num(c.alg) && d.num(c.spi) && d.bytes(c.ue_addr.bytes) &&
+                    d.bytes(c.pcscf_addr.bytes) && d.num(c.ue_port) && d.num(c.pcscf_port) && d.num(s.info.worker) &&
+                    d.str(s.info.label) && d.bytes(s.key.ipad) && d.bytes(s.key.opad) && d.done();
     if (!ok || (c.dir != esp::Direction::inbound && c.dir != esp::Direction::outbound) ||
         (c.alg != esp::Alg::hmac_md5_96 && c.alg != esp::Alg::hmac_sha1_96))
         return fail(Errc::invalid, "an SA record is not in the expected form");
@@ -51,7 +52,7 @@ Expected<StoredSa> decode_sa(std::string_view value) {
 
 std::string encode(const SeqMark& m) {
     state::Encoder e;
-    e.num(kVersion).num(m.seq).num(m.interval).num(uint8_t(m.exact));
+    e.num(kVersion).num(m.seq).num(m.interval).num(uint8_t(m.exact)).num(m.generation);
     return e.take();
 }
 
@@ -59,16 +60,38 @@ Expected<SeqMark> decode_seq(std::string_view value) {
     SeqMark m;
     state::Decoder d(value);
     uint8_t version = 0, exact = 0;
-    if (!(d.num(version) && version == kVersion && d.num(m.seq) && d.num(m.interval) && d.num(exact) && d.done()))
+    if (!(d.num(version) && version == kVersion && d.num(m.seq) && d.num(m.interval) && d.num(exact) &&
+          d.num(m.generation) && d.done()))
         return fail(Errc::invalid, "a sequence number record is not in the expected form");
     m.exact = exact != 0;
     return m;
 }
 
-uint32_t resume_at(const std::optional<SeqMark>& mark, uint32_t interval_now) {
-    if (mark && mark->exact) return mark->seq;
-    const uint64_t at = mark ? uint64_t{mark->seq} + 2 * uint64_t{mark->interval} : 2 * uint64_t{interval_now};
+uint32_t resume_at(const SaInfo& sa, const std::optional<SeqMark>& mark, uint32_t interval_now,
+                   uint32_t generation_now) {
+    // Starts since the mark (or, without one, since the SA was added), this one included.
+    const uint32_t since = mark ? mark->generation : sa.generation;
+    const uint64_t starts = generation_now > since ? generation_now - since : 1;
+    const uint64_t k = std::max(mark ? mark->interval : 0u, interval_now);
+    uint64_t at = 0;
+    if (mark && mark->exact) at = mark->seq + 2 * k * (starts - 1);  // exact at the first start after it
+    else at = (mark ? uint64_t{mark->seq} : 0) + 2 * k * starts;
     return at > UINT32_MAX ? UINT32_MAX : uint32_t(at);  // exhausted: the SA must be replaced
+}
+
+std::string encode_generation(uint32_t generation) {
+    state::Encoder e;
+    e.num(kVersion).num(generation);
+    return e.take();
+}
+
+Expected<uint32_t> decode_generation(std::string_view value) {
+    state::Decoder d(value);
+    uint8_t version = 0;
+    uint32_t g = 0;
+    if (!(d.num(version) && version == kVersion && d.num(g) && d.done()))
+        return fail(Errc::invalid, "the generation record is not in the expected form");
+    return g;
 }
 
 }  // namespace pcscf::ctl

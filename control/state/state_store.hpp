@@ -23,7 +23,7 @@ using Records = std::vector<std::pair<std::string, std::string>>;
 
 // The format every record is written in; a store written by another is refused at start.
 inline constexpr std::string_view kFormatKey = "meta/format";
-inline constexpr std::string_view kFormat = "pcscf-esp state 1";
+inline constexpr std::string_view kFormat = "pcscf-esp state 2";
 
 // Where the control thread's objects (SaManager, Registrar) record their changes.
 class StateSink {

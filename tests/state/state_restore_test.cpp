@@ -143,6 +143,48 @@ TEST_F(StateRestore, ARegistrationAndItsSasComeBackAsTheyWere) {
     EXPECT_NE(b.rig.engines[in_ps.worker]->find_inbound(in_ps.cfg.spi), nullptr);
 }
 
+// Each start that ends in a crash before an SA's next checkpoint may have used two more
+// intervals: the next start resumes two intervals further again, with no mark rewritten
+// (the store's generation counts the starts). A clean stop's exact numbers count for the
+// start right after it only.
+TEST_F(StateRestore, EachStartWithoutANewCheckpointResumesTwoIntervalsFurther) {
+    secagree::SaSet set;
+    const auto seqs = [&](Node& n) {
+        std::vector<uint32_t> out;
+        for (ctl::SaId id : set.ids) {
+            const auto sa = *n.plane->sas().find(id);
+            out.push_back(n.rig.engines[sa.worker]->seq_at(sa.cfg.dir, sa.handle).value_or(0));
+        }
+        return out;
+    };
+    const auto all = [](uint32_t v) { return std::vector<uint32_t>(4, v); };
+    {
+        Node a(dir);
+        ASSERT_TRUE(a.result.has_value());
+        a.register_ue("alice@ims.example", alice, 6000);
+        set = *a.reg().view("alice@ims.example", alice)->current;
+    }  // crashed (no clean stop): no mark but the SAs' own generation
+    {
+        Node b(dir);
+        ASSERT_TRUE(b.result.has_value()) << b.result.error().message;
+        EXPECT_EQ(seqs(b), all(2 * kInterval));
+    }  // crashed again before any checkpoint
+    {
+        Node c(dir);
+        ASSERT_TRUE(c.result.has_value());
+        EXPECT_EQ(seqs(c), all(4 * kInterval)) << "two starts since the SAs were added";
+        ASSERT_TRUE(c.plane->close_state([](const SaInfo&) { return std::optional<uint32_t>(100); }, 5s));
+    }
+    {
+        Node d(dir);
+        ASSERT_TRUE(d.result.has_value());
+        EXPECT_EQ(seqs(d), all(100)) << "exact after the clean stop";
+    }  // crashed
+    Node e(dir);
+    ASSERT_TRUE(e.result.has_value());
+    EXPECT_EQ(seqs(e), all(100 + 2 * kInterval)) << "the exact mark does not outlive the start after it";
+}
+
 TEST_F(StateRestore, ACleanStopResumesExactlyAndTheExpiryIsKept) {
     {
         Node a(dir);

@@ -143,6 +143,7 @@ TEST(StateRecords, SasAndMarksRoundTripAndTruncatedValuesAreRefused) {
     sa.cfg.pcscf_addr = *net::IpAddr::parse("2001:db8::1");
     sa.cfg.ue_port = 6000;
     sa.cfg.pcscf_port = 5101;
+    sa.generation = 7;
     esp::HmacKey key;
     key.ipad.fill(0xaa);
     key.opad.fill(0x55);
@@ -155,26 +156,39 @@ TEST(StateRecords, SasAndMarksRoundTripAndTruncatedValuesAreRefused) {
     EXPECT_EQ(back->info.cfg.pcscf_port, 5101);
     EXPECT_EQ(back->info.cfg.cookie, 42u) << "the worker's events name the SA by its id";
     EXPECT_EQ(back->key, key);
+    EXPECT_EQ(back->info.generation, 7u);
     for (size_t n = 0; n < v.size(); ++n) EXPECT_FALSE(decode_sa(v.substr(0, n)).has_value()) << n;
     EXPECT_FALSE(decode_sa(v + "x").has_value());
 
-    const SeqMark m{4096, 32, false};
+    const SeqMark m{4096, 32, false, 9};
     const auto mb = decode_seq(encode(m));
     ASSERT_TRUE(mb.has_value());
     EXPECT_EQ(mb->seq, 4096u);
     EXPECT_EQ(mb->interval, 32u);
+    EXPECT_EQ(mb->generation, 9u);
+    EXPECT_EQ(decode_generation(encode_generation(12)), 12u);
+    EXPECT_FALSE(decode_generation(encode_generation(12) + "x").has_value());
     EXPECT_EQ(sa_record_key(42), "sa/42");
     EXPECT_EQ(id_of("seq/42", "seq/"), 42u);
     EXPECT_FALSE(id_of("seq/4x", "seq/").has_value());
 }
 
-// Where a restored SA resumes (docs/architecture.md): exactly after a clean stop's mark;
-// otherwise two intervals past the last checkpoint heard of (one may have been in flight).
+// Where a restored SA resumes (docs/architecture.md): two intervals past the last checkpoint
+// heard of (one may have been in flight) for each start since it was written; exactly after
+// a clean stop's mark at the first start after it; without a mark, two intervals for each
+// start since the SA was added.
 TEST(StateRecords, ResumePoints) {
-    EXPECT_EQ(resume_at(SeqMark{1000, 32, true}, 32), 1000u);
-    EXPECT_EQ(resume_at(SeqMark{1024, 32, false}, 32), 1088u);
-    EXPECT_EQ(resume_at(std::nullopt, 32), 64u);
-    EXPECT_EQ(resume_at(SeqMark{0xfffffff0u, 32, false}, 32), 0xffffffffu) << "exhausted, not wrapped";
+    SaInfo sa;
+    sa.generation = 3;
+    EXPECT_EQ(resume_at(sa, SeqMark{1000, 32, true, 5}, 32, 6), 1000u);
+    EXPECT_EQ(resume_at(sa, SeqMark{1000, 32, true, 5}, 32, 8), 1000u + 2 * 64) << "two starts since, no mark";
+    EXPECT_EQ(resume_at(sa, SeqMark{1024, 32, false, 5}, 32, 6), 1088u);
+    EXPECT_EQ(resume_at(sa, SeqMark{1024, 32, false, 5}, 32, 7), 1024u + 2 * 64)
+        << "crashed again before a checkpoint of the start that resumed at 1088";
+    EXPECT_EQ(resume_at(sa, SeqMark{1024, 8, false, 5}, 32, 6), 1088u) << "the larger interval of the two";
+    EXPECT_EQ(resume_at(sa, std::nullopt, 32, 4), 64u);
+    EXPECT_EQ(resume_at(sa, std::nullopt, 32, 6), 3 * 64u);
+    EXPECT_EQ(resume_at(sa, SeqMark{0xfffffff0u, 32, false, 5}, 32, 6), 0xffffffffu) << "exhausted, not wrapped";
 }
 
 TEST(StateRecords, RegistrationsRoundTrip) {
