@@ -103,7 +103,7 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
     // This start's generation, written at once, before any SA sends a number: marks of
     // earlier ones resume two intervals further for each start since (resume_at). The format
     // goes with it into a store that has none.
-    if (!readable || reset) generation = 0;
+    if (reset) generation = 0;
     ++generation;
     const bool formatted = format && !reset;
     state::Batch first{{{std::string(kGenerationKey), encode_generation(generation)}}, {}};

@@ -177,7 +177,7 @@ void Daemon::place_state_thread() {
 }
 
 void Daemon::close_state() {
-    if (exit_code_ == 3) return;  // another node is primary: the store is its own now
+    if (exit_code_ == kExitStoodDown) return;  // another node is primary: the store is its own now
     // The workers have stopped: their tables give each SA's exact sequence number.
     const bool written = plane_->close_state(
         [this](const SaInfo& sa) {

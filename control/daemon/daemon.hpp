@@ -54,6 +54,10 @@ private:
     int exit_code_ = 0;
 };
 
+// The exit status of a primary that stood down or was fenced: another node serves now; start
+// this one again as a standby (docs/operations.md).
+inline constexpr int kExitStoodDown = 3;
+
 // Set by SIGINT / SIGTERM.
 extern std::atomic<bool> g_stop;
 

@@ -88,13 +88,13 @@ bool Daemon::check_role() {
         log_error(
             "told to stand down (keepalived: another node has the address): stopping; start this node "
             "again as a standby");
-        exit_code_ = 3;
+        exit_code_ = kExitStoodDown;
         return false;
     }
     if (const auto s = plane_->state_stats(); s && s->fenced) {
         role_.role = Role::fenced;
         log_error("another node claimed the store (a newer epoch): this node stops serving");
-        exit_code_ = 3;
+        exit_code_ = kExitStoodDown;
         return false;
     }
     return true;

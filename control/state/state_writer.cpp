@@ -109,7 +109,7 @@ void StateWriter::run() {
         // Kept for the next attempt, unless a newer change to the key came meanwhile.
         for (auto& [k, v] : b.puts) pending_.try_emplace(k, std::move(v));
         for (auto& k : b.dels) pending_.try_emplace(k, std::nullopt);
-        failed(r.error(), lock);
+        failed(r.error());
         if (stop_ && !stats_.emptied) return;  // a clean stop does not wait for a store that is down
         if (!stats_.fenced && !stats_.emptied) {
             lock.unlock();
@@ -119,7 +119,7 @@ void StateWriter::run() {
     }
 }
 
-void StateWriter::failed(const Error& e, std::unique_lock<std::mutex>&) {
+void StateWriter::failed(const Error& e) {
     ++stats_.failures;
     if (e.code == Errc::fenced) {  // a newer primary writes now: retrying would be wrong
         stats_.fenced = true;
@@ -152,7 +152,7 @@ bool StateWriter::check_idle(std::unique_lock<std::mutex>& lock) {
         }
         return true;
     }
-    failed(r.error(), lock);
+    failed(r.error());
     return !stats_.fenced;
 }
 
@@ -163,7 +163,7 @@ void StateWriter::rewrite_all(std::unique_lock<std::mutex>& lock) {
     auto claimed = backend_->reclaim();
     lock.lock();
     if (!claimed) {
-        failed(claimed.error(), lock);
+        failed(claimed.error());
         lock.unlock();
         std::this_thread::sleep_for(kRetry);
         lock.lock();
@@ -179,7 +179,7 @@ void StateWriter::rewrite_all(std::unique_lock<std::mutex>& lock) {
     in_flight_ = 0;
     if (!r) {
         for (auto& [k, v] : taken) pending_.try_emplace(k, std::move(v));
-        failed(r.error(), lock);
+        failed(r.error());
         return;
     }
     ++stats_.batches;

@@ -57,7 +57,7 @@ private:
     // Under mu_, unlocking it while the backend works; false when the loop should end.
     bool check_idle(std::unique_lock<std::mutex>& lock);
     void rewrite_all(std::unique_lock<std::mutex>& lock);
-    void failed(const Error& e, std::unique_lock<std::mutex>& lock);
+    void failed(const Error& e);  // under mu_: counted, logged once, fenced or emptied noted
 
     std::unique_ptr<StateBackend> backend_;
     Log log_;
