@@ -7,7 +7,11 @@
 //   fill     a store written as pcscf-espd writes it: a ControlPlane attached to an empty
 //            LmdbBackend (its StateWriter), the N/4 SA sets installed through SaManager
 //            (secagree::install_sa_set, as the Registrar does), a sequence checkpoint
-//            for every SA (SaManager::handle, as the workers' events reach it), flushed
+//            for every SA (SaManager::handle, as the workers' events reach it), flushed;
+//            then each UE's registration record, as the Registrar writes it at the 200
+//            (IMPI, address, IMPU, its current set, the expiry). Every ControlPlane here
+//            runs the sec-agree terminator (a Registrar; its SIP sockets on loopback), so
+//            a restore brings the registrations back as pcscf-espd's does
 //   restore  as Daemon::run does at start: dp::Dataplane::create (one worker, tables
 //            sized to N: --inbound-sas N/2, --outbound-sas N/2), ControlPlane::create,
 //            then, timed, LmdbBackend::open and ControlPlane::attach_state with
@@ -19,7 +23,7 @@
 //            event for that SA, from the start of the restore. Then the StateWriter's
 //            rewrite of the store (attach_state puts every SA and mark again) is waited for.
 //   install  the reference: the same N SAs installed into a fresh Dataplane through
-//            SaManager and the SA rings, the control loop's round between sets, until
+//            SaManager and the SA rings, the acknowledgements read between sets, until
 //            the worker has acknowledged all of them (no store attached).
 //   takeover a warm standby taking the same store over, as pcscf-espd in a pair does
 //            (Daemon::start_standby, then Daemon::take_over without the Redis claim and the
@@ -54,7 +58,9 @@
 // within 1 s of the address moving; the takeover's time at 400,000 SAs printed against it,
 // as a figure (the Redis claim and the feed's catch-up, before it, are not measured here).
 //
-// Runs in a network namespace of its own (the Dataplane creates a net_tap), so root.
+// Runs in a network namespace of its own (the Dataplane creates a net_tap), so root. Like
+// pcscf-espd it re-executes itself once with glibc's malloc in transparent huge pages
+// (GLIBC_TUNABLES=glibc.malloc.hugetlb=1 unless set otherwise); the header says which.
 //
 //   build/bench/state_restore_benchmark [--quick] [--sizes=10k,100k,400k,1M] [--rounds=3]
 //       [--seq-checkpoint=32] [--dir=DIR] [--cold] [--csv=FILE] [--no-huge]
@@ -89,8 +95,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,7 +107,9 @@
 #include "bench/bench_eal.hpp"
 #include "bench/spread.hpp"
 #include "control/control_plane.hpp"
+#include "control/daemon/malloc_pages.hpp"
 #include "control/sa/sa_state.hpp"
+#include "control/secagree/registration_state.hpp"
 #include "control/secagree/sa_set.hpp"
 #include "control/standby/warm_sas.hpp"
 #include "control/state/lmdb_store.hpp"
@@ -309,7 +320,7 @@ public:
         auto d = dp::Dataplane::create(cfg);
         if (!d) fail("Dataplane::create: " + d.error() + (geteuid() != 0 ? " (a net_tap needs root)" : ""));
         dp = std::move(*d);
-        auto p = ctl::ControlPlane::create(dp->rings().control(), dp->config().engine.spi, std::nullopt, {},
+        auto p = ctl::ControlPlane::create(dp->rings().control(), dp->config().engine.spi, sip_config(), {},
                                            [this](const ctl::SaInfo& sa, const esp::SaEvent& e) { on_event(sa, e); });
         if (!p) fail("ControlPlane::create: " + p.error().message);
         plane = std::move(*p);
@@ -364,36 +375,50 @@ private:
         else if (e.kind == esp::EventKind::first_use && sa.id == watch && !first_use) first_use = Clock::now();
     }
 
+    // The sec-agree terminator as pcscf-espd runs it with --core, its sockets on loopback
+    // (ports of this Node's own): the Registrar takes the registrations back.
+    static ctl::SipConfig sip_config() {
+        const uint32_t lo = htonl(INADDR_LOOPBACK);
+        ctl::SipConfig c;
+        c.proxy.access = {net::IpAddr::v4(&lo)};
+        c.proxy.sip_port = uint16_t(20000 + 4 * created_);
+        c.proxy.core = {net::IpAddr::v4(&lo), uint16_t(c.proxy.sip_port + 1)};
+        c.proxy.core_local = {net::IpAddr::v4(&lo), uint16_t(c.proxy.sip_port + 2)};
+        return c;
+    }
+
     static inline uint32_t created_ = 0;
     rte_ring *rx_ = nullptr, *tx_ = nullptr;
 };
 
 // Installs every UE's SA set as the Registrar does at a registration (install_sa_set
-// through SaManager, the control loop's round after each, within the command ring's
-// room), until the worker has acknowledged every SA. Returns the milliseconds taken and
-// the last UE's set.
-std::pair<double, secagree::SaSet> install_all(Node& n, const std::vector<Ue>& ues) {
+// through SaManager, the workers' acknowledgements read after each as the control loop
+// reads them (SaManager::pump: no SIP to wait for here), within the command ring's room),
+// until the worker has acknowledged every SA. Returns the milliseconds taken and
+// every UE's set, in the order of `ues`.
+std::pair<double, std::vector<secagree::SaSet>> install_all(Node& n, const std::vector<Ue>& ues) {
     const uint64_t before = n.added + n.refused;
     auto acked = [&] { return n.added + n.refused - before; };
     uint64_t sent = 0;
-    secagree::SaSet last;
+    std::vector<secagree::SaSet> sets;
+    sets.reserve(ues.size());
     const auto t0 = Clock::now();
     for (const Ue& u : ues) {
-        while (sent - acked() > 8192) n.plane->round(Clock::now());  // the ring holds 16,384
+        while (sent - acked() > 8192) n.plane->sas().pump();  // the ring holds 16,384
         auto set =
             secagree::install_sa_set(n.plane->sas(), kAlg, u.addr, kPcscf, u.side, kPortPc, kPortPs, u.ik, u.impi);
         if (!set) fail("installing the SAs of " + u.impi + ": " + set.error().message);
-        last = *set;
+        sets.push_back(*set);
         sent += 4;
-        n.plane->round(Clock::now());
+        n.plane->sas().pump();
     }
     while (acked() < sent) {
-        n.plane->round(Clock::now());
+        n.plane->sas().pump();
         if (Clock::now() - t0 > 600s) fail("the worker acknowledged " + count(acked()) + " of " + count(sent) + " SAs");
     }
     const double took = ms(Clock::now() - t0);
     if (n.refused != 0) fail("the worker refused " + count(n.refused) + " SAs");
-    return {took, last};
+    return {took, std::move(sets)};
 }
 
 // ---- one SA count ---------------------------------------------------------------------
@@ -420,8 +445,31 @@ struct Size {
     }
 };
 
-void fill(const Options& o, Size& s, unsigned lcore) {
-    Node n(s.sas, lcore, o.checkpoint);
+// Each UE's registration record, as the Registrar writes it at the 200 to its REGISTER
+// (secagree::encode of a StoredRegistration: IMPI, address, IMPU, its current SA set
+// and when it expires), into the store `dir` (no other handle on it open).
+void store_registrations(const std::string& dir, const std::vector<Ue>& ues, const std::vector<secagree::SaSet>& sets) {
+    auto store = ctl::state::LmdbBackend::open(dir);
+    if (!store) fail("opening " + dir + ": " + store.error().message);
+    ctl::state::Batch batch;
+    batch.puts.reserve(ues.size());
+    const auto expiry = std::chrono::system_clock::now() + 1h;
+    for (size_t i = 0; i < ues.size(); ++i) {
+        secagree::StoredRegistration r;
+        r.impi = ues[i].impi;
+        r.ue = ues[i].addr;
+        r.impus = {"sip:" + ues[i].impi};
+        r.current = sets[i];
+        r.current_expiry = expiry;
+        r.next_port_pc = kPortPc + 2;
+        batch.puts.emplace_back(secagree::registration_key(r.impi, r.ue), secagree::encode(r));
+    }
+    if (auto w = (*store)->write(batch); !w) fail("writing the registrations: " + w.error().message);
+}
+
+// The SAs and their checkpoints through a ControlPlane attached to the store (its
+// StateWriter), as pcscf-espd writes them; every UE's set returned.
+std::vector<secagree::SaSet> fill_sas(const Options& o, Size& s, Node& n) {
     auto store = ctl::state::LmdbBackend::open(s.dir);
     if (!store) fail("opening " + s.dir + ": " + store.error().message);
     std::vector<std::string> warnings;
@@ -431,10 +479,10 @@ void fill(const Options& o, Size& s, unsigned lcore) {
         [&](const std::string& line) { warnings.push_back(line); });
     if (!r) fail("attaching the empty store: " + r.error().message);
     n.dp->start();
-    const auto [took, last] = install_all(n, s.ues);
+    auto [took, sets] = install_all(n, s.ues);
     s.fill_ms = took;
-    s.target = last.ids[secagree::SaSet::in_ps];
-    s.target_spi = last.spi_ps;
+    s.target = sets.back().ids[secagree::SaSet::in_ps];
+    s.target_spi = sets.back().spi_ps;
     // A checkpoint for every SA, as the workers report them under traffic (multiples of
     // the interval; the target's is what its restored numbers resume from).
     const auto t0 = Clock::now();
@@ -451,6 +499,16 @@ void fill(const Options& o, Size& s, unsigned lcore) {
     n.dp->stop();
     n.check_tables(s.sas, "the fill");
     if (!warnings.empty()) fail("filling: " + warnings.front());
+    return std::move(sets);
+}
+
+void fill(const Options& o, Size& s, unsigned lcore) {
+    std::vector<secagree::SaSet> sets;
+    {
+        Node n(s.sas, lcore, o.checkpoint);
+        sets = fill_sas(o, s, n);
+    }
+    store_registrations(s.dir, s.ues, sets);
 }
 
 // The store read and its records decoded as attach_state does first, outside any
@@ -464,20 +522,24 @@ void read_alone(Size& s) {
     const auto t1 = Clock::now();
     std::vector<ctl::StoredSa> sas;
     std::unordered_map<ctl::SaId, ctl::SeqMark> marks;
+    std::vector<secagree::StoredRegistration> regs;
     for (const auto& [k, v] : *records) {
         s.record_bytes += k.size() + v.size();
         if (ctl::id_of(k, "sa/")) {
             if (auto d = ctl::decode_sa(v)) sas.push_back(std::move(*d));
         } else if (auto id = ctl::id_of(k, "seq/")) {
             if (auto m = ctl::decode_seq(v)) marks.emplace(*id, *m);
+        } else if (k.starts_with(secagree::kRegistrationPrefix)) {
+            if (auto g = secagree::decode_registration(v)) regs.push_back(std::move(*g));
         }
     }
     s.decode_ms = ms(Clock::now() - t1);
     s.read_ms = ms(t1 - t0);
     s.records = records->size();
-    if (sas.size() != s.sas || marks.size() != s.sas)
-        fail("the store holds " + count(sas.size()) + " SAs and " + count(marks.size()) + " marks, not " +
-             count(s.sas));
+    if (sas.size() != s.sas || marks.size() != s.sas || regs.size() != s.ues.size())
+        fail("the store holds " + count(sas.size()) + " SAs, " + count(marks.size()) + " marks and " +
+             count(regs.size()) + " registrations, not " + count(s.sas) + ", " + count(s.sas) + " and " +
+             count(s.ues.size()));
 }
 
 // The next packet of the target's UE to port_ps, numbered `seq`: built from what the UE
@@ -527,8 +589,9 @@ void restore(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempoo
     const Rss after = rss();
     if (!r) fail("restoring: " + r.error().message);
     if (!warnings.empty()) fail("restoring: " + warnings.front());
-    if (r->sas != s.sas || r->dropped != 0)
-        fail("restored " + count(r->sas) + " SAs of " + count(s.sas) + " (" + count(r->dropped) + " dropped)");
+    if (r->sas != s.sas || r->dropped != 0 || r->registrations != s.ues.size())
+        fail("restored " + count(r->sas) + " SAs of " + count(s.sas) + " (" + count(r->dropped) + " dropped) and " +
+             count(r->registrations) + " registrations of " + count(s.ues.size()));
     if (const auto sa = n.plane->sas().find(s.target); !sa || sa->cfg.seq_start != resume)
         fail("the target SA " + std::to_string(s.target) + " resumes at " +
              (sa ? std::to_string(sa->cfg.seq_start) : std::string("nothing")) + ", not " + std::to_string(resume));
@@ -639,7 +702,7 @@ void takeover(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempo
     if (!store) fail("opening " + s.dir + ": " + store.error().message);
     warm.forward_others([&n](const esp::SaEvent& e) { n.plane->sas().handle(e); });  // as the daemon
     auto r = n.plane->attach_state(
-        std::move(*store), warm.records(), o.checkpoint, false,
+        std::move(*store), warm.take_records(), o.checkpoint, false,
         [&warm](uint32_t w, const esp::SaRecord& rec, int32_t& h) { return warm.take_over(w, rec, h); }, warn);
     if (!r) fail("taking over: " + r.error().message);
     const auto t1 = Clock::now();
@@ -652,8 +715,9 @@ void takeover(const Options& o, Size& s, unsigned lcore, IMB_MGR* imb, rte_mempo
         fail("the worker did not acknowledge every resumption within 600 s: " + count(warm.stats().in_flight) +
              " in flight");
     if (!warnings.empty()) fail("taking over: " + warnings.front());
-    if (r->sas != s.sas || r->dropped != 0)
-        fail("took over " + count(r->sas) + " SAs of " + count(s.sas) + " (" + count(r->dropped) + " dropped)");
+    if (r->sas != s.sas || r->dropped != 0 || r->registrations != s.ues.size())
+        fail("took over " + count(r->sas) + " SAs of " + count(s.sas) + " (" + count(r->dropped) + " dropped) and " +
+             count(r->registrations) + " registrations of " + count(s.ues.size()));
     if (const auto sa = n.plane->sas().find(s.target); !sa || sa->cfg.seq_start != edge)
         fail("the target SA " + std::to_string(s.target) + " resumes at " +
              (sa ? std::to_string(sa->cfg.seq_start) : std::string("nothing")) + ", not its mark + 2K " +
@@ -961,11 +1025,23 @@ Options parse(int argc, char** argv) {
 
 std::string g_root;  // the temporary directory of the stores, removed at exit
 
+// A new network namespace's loopback is down (no 127.0.0.1 to bind to) until set up.
+void loopback_up() {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (fd < 0 || ::ioctl(fd, SIOCGIFFLAGS, &ifr) != 0 ||
+        (ifr.ifr_flags |= IFF_UP, ::ioctl(fd, SIOCSIFFLAGS, &ifr)) != 0)
+        fail(std::string("cannot set the namespace's loopback up: ") + std::strerror(errno));
+    ::close(fd);
+}
+
 int run(const char* prog, const Options& o) {
     const RunTimer timer;
     // The Dataplane's net_tap interfaces go into a namespace of this process's own, where
     // they meet nothing else on the machine.
     const bool own_netns = ::unshare(CLONE_NEWNET) == 0;
+    if (own_netns) loopback_up();  // the SIP proxies' sockets
     bool huge = false;
     const auto eal0 = Clock::now();
     const unsigned worker_lcore = start_eal_two_lcores(prog, o.no_huge, &huge);
@@ -998,10 +1074,10 @@ int run(const char* prog, const Options& o) {
         "state_restore_benchmark: pcscf-espd's restart from its LMDB store against installing the same SAs, and a "
         "warm standby's takeover of the same store\n"
         "worker on lcore %u; control thread (and the state writer's thread, which inherits its CPUs) on CPU %s; "
-        "EAL started in %.0f ms; memory: %s\n"
+        "EAL started in %.0f ms; DPDK's memory: %s; %s\n"
         "SAs: %s; %d round(s), alternating which goes first; --seq-checkpoint=%u; stores in %s (%s page cache)%s\n",
         worker_lcore, cpus_of_self().c_str(), eal_ms, huge ? "2 MiB hugepages" : "anonymous 4 KiB pages (--no-huge)",
-        list.c_str(), o.rounds, o.checkpoint, g_root.c_str(),
+        ctl::malloc_pages_summary().c_str(), list.c_str(), o.rounds, o.checkpoint, g_root.c_str(),
         o.cold ? "cold: the store's file dropped from the" : "warm",
         own_netns ? "" : "\nnote: no network namespace of its own (unshare failed): the taps are the host's");
     std::fflush(stdout);
@@ -1025,4 +1101,8 @@ int run(const char* prog, const Options& o) {
 }  // namespace
 }  // namespace pcscf::bench
 
-int main(int argc, char** argv) { return pcscf::bench::run(argv[0], pcscf::bench::parse(argc, argv)); }
+int main(int argc, char** argv) {
+    const auto options = pcscf::bench::parse(argc, argv);
+    pcscf::ctl::exec_with_huge_malloc_pages(argv);  // as pcscf-espd runs
+    return pcscf::bench::run(argv[0], options);
+}

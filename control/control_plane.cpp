@@ -1,5 +1,7 @@
 #include "control/control_plane.hpp"
 
+#include <algorithm>
+
 namespace pcscf::ctl {
 
 Expected<std::unique_ptr<ControlPlane>> ControlPlane::create(esp::SaChannel& rings, const esp::SpiLayout& layout,
@@ -40,14 +42,72 @@ ControlPlane::Round ControlPlane::round(Clock::time_point now) {
     return r;
 }
 
+// A store's records sorted out as they are read; anything this version cannot read is
+// noted in `readable` and stops the start.
+struct ControlPlane::Contents {
+    std::vector<StoredSa> sas;
+    std::vector<std::pair<SaId, SeqMark>> marks;
+    std::vector<secagree::StoredRegistration> regs;
+    std::optional<std::string> format;
+    uint32_t generation = 0;  // of the last start
+    size_t records = 0;
+    Expected<void> readable;
+
+    void reserve(size_t n) {
+        sas.reserve(n / 2);  // an SA record and its mark each (an upper bound)
+        marks.reserve(n / 2);
+        regs.reserve(n / 9);  // a UE's registration and its four SAs' two records each
+    }
+    void take(std::string_view k, std::string_view v) {
+        ++records;
+        if (k == state::kFormatKey) {
+            format = std::string(v);
+        } else if (k == kGenerationKey) {
+            if (auto g = decode_generation(v)) generation = *g;
+            else note(g.error(), k);
+        } else if (id_of(k, "sa/")) {
+            if (auto s = decode_sa(v)) sas.push_back(std::move(*s));
+            else note(s.error(), k);
+        } else if (auto id = id_of(k, "seq/")) {
+            if (auto m = decode_seq(v)) marks.emplace_back(*id, *m);
+            else note(m.error(), k);
+        } else if (k.starts_with(secagree::kRegistrationPrefix)) {
+            if (auto r = secagree::decode_registration(v)) regs.push_back(std::move(*r));
+            else note(r.error(), k);
+        } else {
+            readable = fail(Errc::invalid, "unknown record " + std::string(k));
+        }
+    }
+    void note(const Error& e, std::string_view k) { readable = std::unexpected(in_context(e, std::string(k))); }
+    // What stops the start, after the last record.
+    Expected<void> check() const {
+        if (!readable) return readable;
+        if (format && *format != state::kFormat)
+            return fail(Errc::invalid, "the store is in format '" + *format + "', this version writes '" +
+                                           std::string(state::kFormat) + "'");
+        if (!format && records != 0) return fail(Errc::invalid, "the store has no format record");
+        return {};
+    }
+};
+
 Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<state::StateBackend> store,
                                                             uint32_t checkpoint_interval, bool reset,
                                                             const SaManager::Install& install,
                                                             const std::function<void(const std::string&)>& warn) {
     const auto start = Clock::now();
-    auto records = store->load();
-    if (!records) return std::unexpected(in_context(records.error(), "reading the state store " + store->describe()));
-    auto r = attach_state(std::move(store), std::move(*records), checkpoint_interval, reset, install, warn);
+    Expected<Restored> r = fail(Errc::invalid, "not attached");
+    if (store->can_lose_contents()) {  // the writer keeps a copy of every record: read them as such
+        auto records = store->load();
+        if (!records)
+            return std::unexpected(in_context(records.error(), "reading the state store " + store->describe()));
+        r = attach_state(std::move(store), std::move(*records), checkpoint_interval, reset, install, warn);
+    } else {  // decoded where the store holds them, no copy of the records in between
+        Contents c;
+        if (auto n = store->count()) c.reserve(*n);
+        auto read = store->scan([&c](std::string_view k, std::string_view v) { c.take(k, v); });
+        if (!read) return std::unexpected(in_context(read.error(), "reading the state store " + store->describe()));
+        r = attach(std::move(store), c, {}, checkpoint_interval, reset, install, warn);
+    }
     if (r) restored_.took = r->took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
     return r;
 }
@@ -56,56 +116,32 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
                                                             state::Records records, uint32_t checkpoint_interval,
                                                             bool reset, const SaManager::Install& install,
                                                             const std::function<void(const std::string&)>& warn) {
+    Contents c;
+    c.reserve(records.size());
+    for (const auto& [k, v] : records) c.take(k, v);
+    return attach(std::move(store), c, std::move(records), checkpoint_interval, reset, install, warn);
+}
+
+Expected<ControlPlane::Restored> ControlPlane::attach(std::unique_ptr<state::StateBackend> store, Contents& c,
+                                                      state::Records records, uint32_t checkpoint_interval, bool reset,
+                                                      const SaManager::Install& install,
+                                                      const std::function<void(const std::string&)>& warn) {
     const auto start = Clock::now();
     const std::string where = store->describe();
-    // Sort the records out; anything this version cannot read stops the start.
-    std::vector<StoredSa> sas;
-    sas.reserve(records.size() / 2);  // an SA record and its mark each
-    std::unordered_map<SaId, SeqMark> marks;
-    marks.reserve(records.size() / 2);
-    std::vector<secagree::StoredRegistration> regs;
-    std::optional<std::string> format;
-    uint32_t generation = 0;  // of the last start
-    Expected<void> readable;
-    for (const auto& [k, v] : records) {
-        if (k == state::kFormatKey) {
-            format = v;
-        } else if (k == kGenerationKey) {
-            if (auto g = decode_generation(v)) generation = *g;
-            else readable = std::unexpected(in_context(g.error(), k));
-        } else if (id_of(k, "sa/")) {
-            if (auto s = decode_sa(v)) sas.push_back(std::move(*s));
-            else readable = std::unexpected(in_context(s.error(), k));
-        } else if (auto id = id_of(k, "seq/")) {
-            if (auto m = decode_seq(v)) marks.emplace(*id, *m);
-            else readable = std::unexpected(in_context(m.error(), k));
-        } else if (k.starts_with(secagree::kRegistrationPrefix)) {
-            if (auto r = secagree::decode_registration(v)) regs.push_back(std::move(*r));
-            else readable = std::unexpected(in_context(r.error(), k));
-        } else {
-            readable = fail(Errc::invalid, "unknown record " + k);
-        }
-    }
-    if (readable && format && *format != state::kFormat)
-        readable = fail(Errc::invalid, "the store is in format '" + *format + "', this version writes '" +
-                                           std::string(state::kFormat) + "'");
-    if (readable && !format && !records.empty()) readable = fail(Errc::invalid, "the store has no format record");
-    if (!readable || reset) {
+    if (auto readable = c.check(); !readable || reset) {
         if (!reset)
             return std::unexpected(in_context(readable.error(), "the state store " + where +
                                                                     " cannot be used (start with --state-reset "
                                                                     "to discard it)"));
-        if (auto c = store->clear(); !c) return std::unexpected(in_context(c.error(), "clearing " + where));
-        sas.clear();
-        marks.clear();
-        regs.clear();
+        if (auto cl = store->clear(); !cl) return std::unexpected(in_context(cl.error(), "clearing " + where));
+        c = Contents{};
+        records.clear();
     }
     // This start's generation, written at once, before any SA sends a number: marks of
     // earlier ones resume two intervals further for each start since (resume_at). The format
     // goes with it into a store that has none.
-    if (reset) generation = 0;
-    ++generation;
-    const bool formatted = format && !reset;
+    const uint32_t generation = c.generation + 1;
+    const bool formatted = c.format.has_value();
     state::Batch first{{{std::string(kGenerationKey), encode_generation(generation)}}, {}};
     if (!formatted) first.puts.emplace_back(std::string(state::kFormatKey), std::string(state::kFormat));
     if (auto w = store->write(first); !w)
@@ -114,23 +150,26 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
     writer_ = std::make_unique<state::StateWriter>(std::move(store), [warn](bool healthy, std::string_view line) {
         if (!healthy) warn(std::string(line));
     });
-    if (!reset) writer_->seed(records);  // what the store holds, for a rewrite should it lose it
+    writer_->seed(std::move(records));  // what the store holds, for a rewrite should it lose it
     writer_->seed(first.puts);
     sas_->set_state(writer_.get(), checkpoint_interval, generation);
     if (registrar_) registrar_->set_state(writer_.get());
 
     Restored r;
-    const size_t stored = sas.size();
-    r.sas = sas_->restore(std::move(sas), marks, install, warn);
+    const size_t stored = c.sas.size();
+    std::sort(c.marks.begin(), c.marks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    const std::vector<SaId> back = sas_->restore(std::move(c.sas), c.marks, install, warn);
+    r.sas = back.size();
     if (registrar_) {
-        r.registrations = registrar_->restore(std::move(regs), Clock::now(), warn);
+        r.registrations = registrar_->restore(std::move(c.regs), back, Clock::now(), warn);
         // SAs of a registration that was not finished, or was on its way out: they go.
         const auto keep = registrar_->referenced_sas();
-        for (const SaInfo& sa : sas_->list(0, sas_->size()))
-            if (sa.label != "manual" && !keep.contains(sa.id)) {
-                (void)sas_->remove(sa.id);
-                ++r.dropped;
-            }
+        for (const SaId id : sas_->select([&keep](const SaInfo& sa) {
+                 return sa.label != "manual" && !std::binary_search(keep.begin(), keep.end(), sa.id);
+             })) {
+            (void)sas_->remove(id);
+            ++r.dropped;
+        }
         registrar_->flush_state(Clock::now());
     }
     r.dropped += stored - r.sas;

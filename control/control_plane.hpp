@@ -91,6 +91,12 @@ public:
 
 private:
     ControlPlane() = default;
+    struct Contents;
+    // The restore, from what a store holds (`records`: a copy for the writer to keep, or
+    // none), and the writer started.
+    Expected<Restored> attach(std::unique_ptr<state::StateBackend> store, Contents& contents, state::Records records,
+                              uint32_t checkpoint_interval, bool reset, const SaManager::Install& install,
+                              const std::function<void(const std::string&)>& warn);
 
     std::unique_ptr<SaManager> sas_;
     std::unique_ptr<secagree::Registrar> registrar_;

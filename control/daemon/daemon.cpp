@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "control/daemon/log.hpp"
+#include "control/daemon/malloc_pages.hpp"
 #include "control/daemon/tap_setup.hpp"
 #include "control/daemon/telemetry.hpp"
 #include "control/state/lmdb_store.hpp"
@@ -39,6 +40,7 @@ int Daemon::run(const char* prog) {
     for (auto& a : args) argv.push_back(a.data());
     std::string line;
     for (const auto& a : args) line += a + " ";
+    log_info(malloc_pages_summary());
     log_info("starting EAL: " + line);
     if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
         log_error(std::string("EAL failed to start: ") + rte_strerror(rte_errno) +

@@ -48,7 +48,7 @@ Expected<void> Daemon::take_over() {
     // through the warm SAs' pump from here on.
     warm.forward_others([this](const esp::SaEvent& e) { plane_->sas().handle(e); });
     auto r = plane_->attach_state(
-        std::move(*store), warm.records(), opts_.seq_checkpoint, false,
+        std::move(*store), warm.take_records(), opts_.seq_checkpoint, false,
         [&warm](uint32_t worker, const esp::SaRecord& rec, int32_t& handle) {
             return warm.take_over(worker, rec, handle);
         },

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "control/daemon/daemon.hpp"
+#include "control/daemon/malloc_pages.hpp"
 #include "control/daemon/options.hpp"
 
 int main(int argc, char** argv) {
@@ -14,5 +15,6 @@ int main(int argc, char** argv) {
         std::printf("%s", help->text.c_str());
         return 0;
     }
+    pcscf::ctl::exec_with_huge_malloc_pages(argv);
     return pcscf::ctl::Daemon::main(std::get<pcscf::ctl::DaemonOptions>(*parsed), argv[0]);
 }

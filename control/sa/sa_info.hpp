@@ -42,6 +42,7 @@ struct SaInfo {
     bool used = false;  // inbound: a packet has verified on it
     std::string label;
     uint32_t generation = 0;  // with a state store: the start that added it (sa_state.hpp)
+    bool marked = false;      // with a state store: a sequence mark of it is stored (deleted with it)
 };
 
 }  // namespace pcscf::ctl

@@ -160,7 +160,7 @@ Expected<void> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> 
 void SaManager::forget(std::map<SaId, SaInfo>::iterator it) {
     if (state_) {
         state_->del(sa_record_key(it->first));
-        if (marked_.erase(it->first) != 0) state_->del(seq_record_key(it->first));
+        if (it->second.marked) state_->del(seq_record_key(it->first));
     }
     const esp::SaConfig& c = it->second.cfg;
     if (c.dir == esp::Direction::inbound) {
@@ -184,7 +184,7 @@ void SaManager::handle(const esp::SaEvent& e) {
             if (state_) {
                 state_->put(seq_record_key(sa.id),
                             encode(SeqMark{uint32_t(e.seq), checkpoint_interval_, false, generation_}));
-                marked_.insert(sa.id);
+                sa.marked = true;
             }
             return;
         }
@@ -229,6 +229,14 @@ std::optional<SaId> SaManager::find_inbound(uint32_t spi) const {
     return it->second;
 }
 
+std::vector<SaId> SaManager::select(const std::function<bool(const SaInfo&)>& pred) const {
+    std::lock_guard lock(mu_);
+    std::vector<SaId> out;
+    for (const auto& [id, sa] : sas_)
+        if (pred(sa)) out.push_back(id);
+    return out;
+}
+
 std::vector<SaInfo> SaManager::list(size_t offset, size_t max) const {
     std::lock_guard lock(mu_);
     std::vector<SaInfo> out;
@@ -264,15 +272,21 @@ void SaManager::set_state(state::StateSink* sink, uint32_t checkpoint_interval, 
     generation_ = generation;
 }
 
-size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<SaId, SeqMark>& marks,
-                          const Install& install, const std::function<void(const std::string&)>& warn) {
+std::vector<SaId> SaManager::restore(std::vector<StoredSa> sas, std::span<const std::pair<SaId, SeqMark>> marks,
+                                     const Install& install, const std::function<void(const std::string&)>& warn) {
     std::lock_guard lock(mu_);
-    size_t back = 0;
+    inbound_by_spi_.reserve(inbound_by_spi_.size() + sas.size());
+    // By id, so that each goes in at the registry's end (the store's order is its keys' text).
+    std::sort(sas.begin(), sas.end(), [](const StoredSa& a, const StoredSa& b) { return a.info.id < b.info.id; });
+    std::vector<SaId> back;
+    back.reserve(sas.size());
+    auto next_mark = marks.begin();  // both in id order: walked together
     for (StoredSa& s : sas) {
         SaInfo& sa = s.info;
-        const auto mark = marks.find(sa.id);
-        sa.cfg.seq_start = resume_at(sa, mark == marks.end() ? std::nullopt : std::optional(mark->second),
-                                     checkpoint_interval_, generation_);
+        while (next_mark != marks.end() && next_mark->first < sa.id) ++next_mark;
+        const bool marked = next_mark != marks.end() && next_mark->first == sa.id;
+        sa.cfg.seq_start =
+            resume_at(sa, marked ? std::optional(next_mark->second) : std::nullopt, checkpoint_interval_, generation_);
         // The owner under the layout of this run (the worker count may have changed).
         const uint32_t stored_worker = sa.worker;
         std::string why;
@@ -311,10 +325,10 @@ size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<Sa
         // behind (resume_at). The SA's own record is rewritten only if its owner changed.
         if (state_) {
             if (sa.worker != stored_worker) state_->put(sa_record_key(sa.id), encode(sa, s.key));
-            if (mark != marks.end()) marked_.insert(sa.id);
+            sa.marked = marked;
         }
-        sas_.emplace(sa.id, std::move(sa));
-        ++back;
+        back.push_back(sa.id);
+        sas_.emplace_hint(sas_.end(), sa.id, std::move(sa));
     }
     return back;
 }
@@ -322,10 +336,10 @@ size_t SaManager::restore(std::vector<StoredSa> sas, const std::unordered_map<Sa
 void SaManager::store_exact_seqs(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of) {
     std::lock_guard lock(mu_);
     if (!state_) return;
-    for (const auto& [id, sa] : sas_)
+    for (auto& [id, sa] : sas_)
         if (auto seq = seq_of(sa)) {
             state_->put(seq_record_key(id), encode(SeqMark{*seq, checkpoint_interval_, true, generation_}));
-            marked_.insert(id);
+            sa.marked = true;
         }
 }
 

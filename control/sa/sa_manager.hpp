@@ -13,9 +13,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "control/error.hpp"
@@ -54,6 +54,8 @@ public:
     void handle(const esp::SaEvent& e);
 
     std::optional<SaInfo> find(SaId id) const;
+    // The ids of the SAs `pred` picks, in id order.
+    std::vector<SaId> select(const std::function<bool(const SaInfo&)>& pred) const;
     std::optional<SaId> find_inbound(uint32_t spi) const;
     std::vector<SaInfo> list(size_t offset, size_t max) const;
     size_t size() const;
@@ -66,12 +68,12 @@ public:
     // Takes back the SAs a state store kept, before the workers run: each goes into the
     // registry as it was (same id, SPI and worker) and to `install` (which applies its
     // record straight to the worker's engine: 0 and the SA's place, or a negative errno),
-    // its sequence numbers resuming where `marks` allow (resume_at). One that cannot come
+    // its sequence numbers resuming where `marks` (in id order) allow (resume_at). One that cannot come
     // back (its SPI outside the layout now, its worker refusing it) is named to `warn` and
-    // deleted from the store. Returns how many came back.
+    // deleted from the store. Returns the ids of those that came back, in order.
     using Install = std::function<int(uint32_t worker, const esp::SaRecord& rec, int32_t& handle)>;
-    size_t restore(std::vector<StoredSa> sas, const std::unordered_map<SaId, SeqMark>& marks, const Install& install,
-                   const std::function<void(const std::string&)>& warn);
+    std::vector<SaId> restore(std::vector<StoredSa> sas, std::span<const std::pair<SaId, SeqMark>> marks,
+                              const Install& install, const std::function<void(const std::string&)>& warn);
     // At a clean stop, once the workers are done: each SA's exact sequence number, as
     // `seq_of` reads it from its worker's table, goes to the store.
     void store_exact_seqs(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of);
@@ -96,7 +98,6 @@ private:
     uint32_t generation_ = 0;
     uint32_t next_request_ = 1;
     Listener listener_;
-    std::unordered_set<SaId> marked_;  // SAs with a sequence mark in the store: only theirs are deleted
 };
 
 }  // namespace pcscf::ctl

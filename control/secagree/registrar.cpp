@@ -432,16 +432,18 @@ void Registrar::flush_state(Clock::time_point now) {
     dirty_.clear();
 }
 
-size_t Registrar::restore(std::vector<StoredRegistration> regs, Clock::time_point now,
+size_t Registrar::restore(std::vector<StoredRegistration> regs, std::span<const ctl::SaId> back, Clock::time_point now,
                           const std::function<void(const std::string&)>& warn) {
+    // A search of the ids that came back: far fewer cache misses than SaManager's registry.
     auto whole = [&](const SaSet& s) {
-        return std::all_of(s.ids.begin(), s.ids.end(), [&](ctl::SaId id) { return id == 0 || sas_.find(id); });
+        return std::all_of(s.ids.begin(), s.ids.end(),
+                           [&](ctl::SaId id) { return id == 0 || std::binary_search(back.begin(), back.end(), id); });
     };
-    size_t back = 0;
+    size_t restored = 0;
     for (StoredRegistration& r : regs) {
         const Key k = key(r.impi, r.ue);
-        dirty_.insert(k);  // written back as it comes back, or deleted
         if (!r.current || !whole(*r.current)) {
+            dirty_.insert(k);  // deleted from the store
             warn("registration of " + r.impi + " at " + r.ue.to_string() +
                  " not restored: its SAs did not all come back");
             if (r.current) remove_sa_set(sas_, *r.current);
@@ -451,11 +453,13 @@ size_t Registrar::restore(std::vector<StoredRegistration> regs, Clock::time_poin
         if (r.kept && !whole(*r.kept)) {
             remove_sa_set(sas_, *r.kept);
             r.kept.reset();
+            dirty_.insert(k);  // written again without it
         }
-        Ue& u = ues_[k];
+        // The store's order is nearly the map's: each goes in at its end.
+        Ue& u = ues_.try_emplace(ues_.end(), k)->second;
         u.impi = r.impi;
         u.addr = r.ue;
-        u.impus = r.impus;
+        u.impus = std::move(r.impus);
         u.current = r.current;
         u.current_expiry = steady(r.current_expiry, now);
         u.kept = r.kept;
@@ -465,18 +469,20 @@ size_t Registrar::restore(std::vector<StoredRegistration> regs, Clock::time_poin
         index(k, *u.current, true);
         if (u.kept) index(k, *u.kept, false);
         for (const auto& i : u.impus) impus_[i] = k;
-        ++back;
+        ++restored;
     }
-    return back;
+    return restored;
 }
 
-std::set<ctl::SaId> Registrar::referenced_sas() const {
-    std::set<ctl::SaId> out;
+std::vector<ctl::SaId> Registrar::referenced_sas() const {
+    std::vector<ctl::SaId> out;
     for (const auto& [k, u] : ues_)
         for (const auto* s : {&u.current, &u.kept, u.pending ? &u.pending->temp : nullptr})
             if (s && *s)
                 for (ctl::SaId id : (*s)->ids)
-                    if (id != 0) out.insert(id);
+                    if (id != 0) out.push_back(id);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
 }
 

@@ -151,14 +151,15 @@ public:
     // it changes, at the next flush_state() (the control loop calls it after each round).
     void set_state(ctl::state::StateSink* sink) { state_ = sink; }
     void flush_state(Clock::time_point now);
-    // Takes back the registrations a state store kept, once SaManager has its SAs back. A
-    // registration whose current set did not all come back is dropped (its remaining SAs
-    // deleted), a kept pair likewise; each is named to `warn`. Returns how many came back.
-    size_t restore(std::vector<StoredRegistration> regs, Clock::time_point now,
+    // Takes back the registrations a state store kept, once SaManager has its SAs back
+    // (`back`: their ids, in order, as SaManager::restore returns them). A registration
+    // whose current set did not all come back is dropped (its remaining SAs deleted), a
+    // kept pair likewise; each is named to `warn`. Returns how many came back.
+    size_t restore(std::vector<StoredRegistration> regs, std::span<const ctl::SaId> back, Clock::time_point now,
                    const std::function<void(const std::string&)>& warn);
-    // Every SA a registration holds (after a restore: the others were a registration's
-    // that was not finished or was on its way out, and can go).
-    std::set<ctl::SaId> referenced_sas() const;
+    // Every SA a registration holds, in order (after a restore: the others were a
+    // registration's that was not finished or was on its way out, and can go).
+    std::vector<ctl::SaId> referenced_sas() const;
     size_t retiring() const { return retiring_.size(); }
     // The SA sets a UE holds (for the tests and the operator).
     struct View {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -58,7 +59,8 @@ public:
     // After the takeover's restore: warm SAs it did not take leave the workers.
     void release_unclaimed();
 
-    state::Records records() const;
+    // The store's records, for the takeover's restore; this object keeps none after.
+    state::Records take_records();
     WarmStats stats() const;
 
 private:
@@ -78,7 +80,7 @@ private:
     esp::SaChannel& rings_;
     esp::SpiLayout layout_;
     Warn warn_;
-    std::unordered_map<std::string, std::string> records_;
+    std::map<std::string, std::string> records_;  // in key order, for the takeover
     std::unordered_map<SaId, Sa> sas_;
     std::vector<std::deque<esp::SaRecord>> backlog_;  // per worker: records waiting for ring room
     // Records sent and not acknowledged, by SA and operation: what SaManager sends during

@@ -64,6 +64,14 @@ Expected<void> LmdbBackend::write(const Batch& b) {
 }
 
 Expected<Records> LmdbBackend::load() {
+    Records out;
+    if (auto n = count()) out.reserve(*n);
+    auto read = scan([&out](std::string_view k, std::string_view v) { out.emplace_back(k, v); });
+    if (!read) return std::unexpected(read.error());
+    return out;
+}
+
+Expected<void> LmdbBackend::scan(const Visit& each) {
     MDB_txn* txn = nullptr;
     if (int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn); rc != 0) return lmdb_error("state read", rc);
     MDB_cursor* cur = nullptr;
@@ -71,15 +79,22 @@ Expected<Records> LmdbBackend::load() {
         mdb_txn_abort(txn);
         return lmdb_error("state read", rc);
     }
-    Records out;
-    if (MDB_stat st; mdb_stat(txn, dbi_, &st) == 0) out.reserve(st.ms_entries);
     MDB_val key, data;
     for (int rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT))
-        out.emplace_back(std::string(static_cast<const char*>(key.mv_data), key.mv_size),
-                         std::string(static_cast<const char*>(data.mv_data), data.mv_size));
+        each(std::string_view(static_cast<const char*>(key.mv_data), key.mv_size),
+             std::string_view(static_cast<const char*>(data.mv_data), data.mv_size));
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
-    return out;
+    return {};
+}
+
+std::optional<size_t> LmdbBackend::count() {
+    MDB_txn* txn = nullptr;
+    if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return std::nullopt;
+    MDB_stat st;
+    const bool ok = mdb_stat(txn, dbi_, &st) == 0;
+    mdb_txn_abort(txn);
+    return ok ? std::optional<size_t>(st.ms_entries) : std::nullopt;
 }
 
 Expected<void> LmdbBackend::clear() {

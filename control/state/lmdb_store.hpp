@@ -20,6 +20,8 @@ public:
 
     Expected<void> write(const Batch& b) override;
     Expected<Records> load() override;
+    Expected<void> scan(const Visit& each) override;  // straight from the map, in key order
+    std::optional<size_t> count() override;
     Expected<void> clear() override;
     std::string describe() const override { return "lmdb " + dir_; }
 

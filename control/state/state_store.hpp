@@ -3,6 +3,8 @@
 // checkpoints and registrations, as key -> value records (docs/architecture.md, "What
 // survives a restart"). A backend writes batches atomically and reads everything back at
 // start; StateWriter feeds it from the control thread without ever making it wait.
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +42,17 @@ public:
     virtual Expected<void> write(const Batch& b) = 0;
     // Every record, for the restore at start.
     virtual Expected<Records> load() = 0;
+    // Every record to `each`, its key and value valid during the call only: where the
+    // backend can, without copying them first.
+    using Visit = std::function<void(std::string_view key, std::string_view value)>;
+    virtual Expected<void> scan(const Visit& each) {
+        auto records = load();
+        if (!records) return std::unexpected(records.error());
+        for (const auto& [k, v] : *records) each(k, v);
+        return {};
+    }
+    // How many records there are, where the backend knows it cheaply.
+    virtual std::optional<size_t> count() { return std::nullopt; }
     // Deletes every record (an explicit fresh start).
     virtual Expected<void> clear() = 0;
     virtual std::string describe() const = 0;  // for the log: "lmdb /var/lib/pcscf-esp"

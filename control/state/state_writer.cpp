@@ -26,11 +26,11 @@ StateWriter::~StateWriter() {
     thread_.join();
 }
 
-void StateWriter::seed(const Records& records) {
+void StateWriter::seed(Records records) {
     if (!keep_all_) return;
     std::lock_guard lock(mu_);
     all_.reserve(all_.size() + records.size());
-    for (const auto& [k, v] : records) all_.insert_or_assign(k, v);
+    for (auto& [k, v] : records) all_.insert_or_assign(std::move(k), std::move(v));
 }
 
 void StateWriter::put(std::string key, std::string value) {

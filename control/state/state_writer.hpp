@@ -41,7 +41,7 @@ public:
     ~StateWriter() override;  // writes what is pending first (as flush())
 
     // The records the store holds already (read at start): kept for a rewrite, not written.
-    void seed(const Records& records);
+    void seed(Records records);
     void put(std::string key, std::string value) override;
     void del(std::string key) override;
     // Waits until everything noted so far is written; false if it is not within `timeout`.

@@ -5,6 +5,7 @@
 // brought, and what the feed deleted, or a new snapshot lacks, leaves the workers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <string>
@@ -59,11 +60,12 @@ protected:
     // through the warm ones.
     size_t take_over() {
         std::vector<StoredSa> sas;
-        std::unordered_map<SaId, SeqMark> marks;
+        std::vector<std::pair<SaId, SeqMark>> marks;
         for (const auto& [k, v] : store) {
             if (auto id = id_of(k, "sa/")) sas.push_back(*decode_sa(v));
-            else if (auto id = id_of(k, "seq/")) marks.emplace(*id, *decode_seq(v));
+            else if (auto id = id_of(k, "seq/")) marks.emplace_back(*id, *decode_seq(v));
         }
+        std::sort(marks.begin(), marks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         this->sas->set_state(nullptr, kK);
         // The workers run meanwhile, as their lcores do: an SA that is not warm is installed
         // and its acknowledgement awaited within the restore.
@@ -71,12 +73,14 @@ protected:
         std::thread workers([&] {
             while (!done) apply_records();
         });
-        const size_t back = this->sas->restore(
-            std::move(sas), marks,
-            [this](uint32_t worker, const esp::SaRecord& rec, int32_t& handle) {
-                return warm.take_over(worker, rec, handle);
-            },
-            [](const std::string& line) { ADD_FAILURE() << line; });
+        const size_t back = this->sas
+                                ->restore(
+                                    std::move(sas), marks,
+                                    [this](uint32_t worker, const esp::SaRecord& rec, int32_t& handle) {
+                                        return warm.take_over(worker, rec, handle);
+                                    },
+                                    [](const std::string& line) { ADD_FAILURE() << line; })
+                                .size();
         done = true;
         workers.join();
         warm.forward_others([this](const esp::SaEvent& e) { this->sas->handle(e); });

@@ -203,6 +203,41 @@ TEST_F(StateRestore, ACleanStopResumesExactlyAndTheExpiryIsKept) {
     EXPECT_FALSE(b.reg().route_to("sip:alice@ims.example").has_value());
 }
 
+TEST_F(StateRestore, ARegistrationWhoseSasDidNotAllComeBackGoesWithTheOthers) {
+    secagree::SaSet set;
+    {
+        Node a(dir);
+        ASSERT_TRUE(a.result.has_value());
+        a.register_ue("alice@ims.example", alice, 6000);
+        a.register_ue("bob@ims.example", bob, 7000);
+        set = *a.reg().view("alice@ims.example", alice)->current;
+    }
+    {  // one of Alice's SAs is lost from the store
+        auto store = state::LmdbBackend::open(dir);
+        ASSERT_TRUE(store.has_value());
+        ASSERT_TRUE((*store)->write({{}, {sa_record_key(set.ids[secagree::SaSet::out_us])}}).has_value());
+    }
+    {
+        Node b(dir);
+        ASSERT_TRUE(b.result.has_value()) << b.result.error().message;
+        EXPECT_EQ(b.result->registrations, 1u) << "Bob's";
+        EXPECT_EQ(b.result->sas, 7u);
+        EXPECT_EQ(b.result->dropped, 3u) << "Alice's other three";
+        ASSERT_EQ(b.warnings.size(), 1u);
+        EXPECT_NE(b.warnings[0].find("alice@ims.example"), std::string::npos) << b.warnings[0];
+        EXPECT_FALSE(b.reg().route_to("sip:alice@ims.example").has_value());
+        EXPECT_TRUE(b.reg().route_to("sip:bob@ims.example").has_value());
+        b.step();
+        EXPECT_EQ(b.plane->sas().size(), 4u);
+        EXPECT_EQ(b.rig.inbound_in_engines(), 2u);
+    }
+    Node c(dir);  // and the store forgot her
+    ASSERT_TRUE(c.result.has_value());
+    EXPECT_EQ(c.result->registrations, 1u);
+    EXPECT_EQ(c.result->sas, 4u);
+    EXPECT_EQ(c.result->dropped, 0u);
+}
+
 TEST_F(StateRestore, AStoreItCannotReadStopsTheStartUnlessReset) {
     {
         auto store = state::LmdbBackend::open(dir);

@@ -50,6 +50,11 @@ TEST(LmdbBackend, WhatIsWrittenIsThereAfterAReopenAndOnlyTheOwnerMayReadIt) {
     auto b = LmdbBackend::open(dir.str());
     ASSERT_TRUE(b.has_value());
     EXPECT_EQ(load(**b), (Records{{"b", "2"}, {"c", std::string("3\0x", 3)}}));
+    // The restore reads them in place, in key order, knowing their count first.
+    EXPECT_EQ((*b)->count(), 2u);
+    Records seen;
+    ASSERT_TRUE((*b)->scan([&seen](std::string_view k, std::string_view v) { seen.emplace_back(k, v); }));
+    EXPECT_EQ(seen, load(**b));
     struct stat st {};
     ASSERT_EQ(::stat((dir.str() + "/data.mdb").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u) << "the store holds SA keys";
