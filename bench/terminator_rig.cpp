@@ -63,12 +63,11 @@ std::expected<std::unique_ptr<Terminator>, std::string> Terminator::create(const
     return t;
 }
 
-// pcscf-espd's own wiring; it logs each line at info, the benchmark drops them (as
-// --log-level warn).
+// pcscf-espd's own wiring, at its default --log-level info: no trace of each message.
 std::expected<std::unique_ptr<ctl::ControlPlane>, std::string> Terminator::make_plane() {
-    auto plane = ctl::ControlPlane::create(
-        rig_->rings().control(), layout_, sip_, [](std::string_view) {},
-        [this](const ctl::SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
+    auto plane =
+        ctl::ControlPlane::create(rig_->rings().control(), layout_, sip_, {},
+                                  [this](const ctl::SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
     if (!plane) return std::unexpected(plane.error().message);
     return std::move(*plane);
 }

@@ -72,7 +72,11 @@ int Daemon::run(const char* prog) {
         if (rc == 0) {
             auto plane = ControlPlane::create(
                 dp_->rings().control(), cfg.engine.spi, opts_.sip,
-                [](std::string_view line) { log_info("sip: " + std::string(line)); },
+                // Each SIP message at debug level only: at info the log says what an
+                // operator needs without costing the registration rate.
+                log_enabled(LogLevel::debug)
+                    ? proxy::SipProxy::Trace([](std::string_view line) { log_debug("sip: " + std::string(line)); })
+                    : proxy::SipProxy::Trace(),
                 [this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
             if (!plane) {
                 log_error(plane.error().message);
@@ -112,6 +116,9 @@ int Daemon::run(const char* prog) {
 
 void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
     if (e.kind == esp::EventKind::seq_checkpoint) return;  // one every few packets: for the state store only
+    // Installs, deletions and first uses come with every registration: debug level only.
+    const bool routine = (e.kind == esp::EventKind::applied && e.result == 0) || e.kind == esp::EventKind::first_use;
+    if (routine && !log_enabled(LogLevel::debug)) return;
     const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) + " spi " +
                             std::to_string(sa.cfg.spi) + ", " + sa.label + ")";
     switch (e.kind) {
@@ -119,10 +126,10 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
             if (e.result != 0)
                 log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result));
             else
-                log_info(who + ": " + (e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
-                         std::to_string(e.worker));
+                log_debug(who + ": " + (e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
+                          std::to_string(e.worker));
             break;
-        case esp::EventKind::first_use: log_info(who + ": first packet verified"); break;
+        case esp::EventKind::first_use: log_debug(who + ": first packet verified"); break;
         case esp::EventKind::seq_near_end:
             log_warn(who + ": sequence number " + std::to_string(e.seq) + " nearing 2^32; replace the SA");
             break;

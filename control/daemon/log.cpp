@@ -15,6 +15,7 @@ constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
 void set_log_level(LogLevel l) { g_level = l; }
+bool log_enabled(LogLevel l) { return l >= g_level.load(std::memory_order_relaxed); }
 
 bool parse_log_level(std::string_view s, LogLevel& out) {
     for (int i = 0; i < 4; ++i)

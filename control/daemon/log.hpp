@@ -8,6 +8,7 @@ namespace pcscf::ctl {
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 
 void set_log_level(LogLevel l);
+bool log_enabled(LogLevel l);
 bool parse_log_level(std::string_view s, LogLevel& out);
 void log(LogLevel l, std::string_view msg);
 inline void log_info(std::string_view m) { log(LogLevel::info, m); }

@@ -192,7 +192,7 @@ void SipProxy::ue_response(const FromUe& u) {
     auto out = secagree::response_to_core(m);
     if (!out) return drop(ProxyDrop::malformed, out.error().message);
     if (!send_core(*out, t->core_from)) return;
-    trace_("UE " + where(u.a) + "  " + what(m) + "  -> core " + t->core_from.to_string());
+    if (trace_) trace_("UE " + where(u.a) + "  " + what(m) + "  -> core " + t->core_from.to_string());
     if (m.status_code() >= 200) {
         t->done = true;
         t->answer = Answer{std::nullopt, t->core_from, std::move(*out)};
@@ -217,7 +217,9 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
           .created = now,
           .their = their_key(u.via, {a.ue, a.ue_port})};
     if (!send_core(t.relayed, cfg_.core)) return;
-    trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(kind)) + ")  -> core " + cfg_.core.to_string());
+    if (trace_)
+        trace_("UE " + where(a) + "  " + what(m) + " (" + std::string(name(kind)) + ")  -> core " +
+               cfg_.core.to_string());
     if (kind != Kind::ue_request) txns_.registration_started({impi, a.ue}, branch);
     txns_.add(branch, std::move(t));
 }
@@ -280,7 +282,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
           .relayed = std::move(*out),
           .created = now,
           .their = their};
-    trace_("core " + from.to_string() + "  " + what(m) + "  -> UE " + impu);
+    if (trace_) trace_("core " + from.to_string() + "  " + what(m) + "  -> UE " + impu);
     to_ue({t.relayed, dest->first, dest->second, {}, t.from.conn, what(m)});
     txns_.add(branch, std::move(t));
 }
@@ -429,9 +431,10 @@ bool SipProxy::to_ue(const ToUe& out) {
         }
         ++counters_.to_ue;
         const TcpConnection* c = net_->connection(id);
-        trace_("    -> UE " + (c ? c->remote().to_string() : out.ue.to_string()) +
-               " from :" + std::to_string(c ? c->local().port : 0) +
-               (r.protected_ ? " (ESP, TCP)  " : " (plain, TCP)  ") + out.label);
+        if (trace_)
+            trace_("    -> UE " + (c ? c->remote().to_string() : out.ue.to_string()) +
+                   " from :" + std::to_string(c ? c->local().port : 0) +
+                   (r.protected_ ? " (ESP, TCP)  " : " (plain, TCP)  ") + out.label);
         return true;
     }
     // UDP: unprotected to `plain`; protected from port_pc to port_us, or, over a kept old
@@ -443,8 +446,9 @@ bool SipProxy::to_ue(const ToUe& out) {
         return false;
     }
     ++counters_.to_ue;
-    trace_("    -> UE " + to.to_string() + " from :" + std::to_string(from) +
-           (r.protected_ ? " (ESP)  " : " (plain)  ") + out.label);
+    if (trace_)
+        trace_("    -> UE " + to.to_string() + " from :" + std::to_string(from) +
+               (r.protected_ ? " (ESP)  " : " (plain)  ") + out.label);
     return true;
 }
 
@@ -464,15 +468,17 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     // Back the way it came: a protected request over the pair it used.
     const Route r = over ? *over : a.protected_ ? Route{true, a.local_port, 0, a.ue_port, 0} : Route{};
     ++counters_.refused;
-    trace_("UE " + where(a) + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " + why.reason);
+    if (trace_)
+        trace_("UE " + where(a) + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " + why.reason);
     const auto via = sip::top_via(request);
     to_ue({w->write(), a.ue, r, via ? reply_to(*via, a) : Endpoint{a.ue, a.ue_port}, a.conn,
            std::to_string(why.status) + " " + std::string(reason_phrase(why.status))});
 }
 
 void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason) {
-    trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(status) + ": " +
-           std::string(reason));
+    if (trace_)
+        trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(status) + ": " +
+               std::string(reason));
     auto w = sip::MessageWriter::response_to(request, uint16_t(status), reason_phrase(status), answer_tag(request));
     if (!w) return drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
     if (send_core(w->write(), to)) ++counters_.refused;
@@ -489,7 +495,7 @@ bool SipProxy::send_core(const std::string& bytes, const Endpoint& to) {
 
 void SipProxy::drop(ProxyDrop reason, std::string_view detail) {
     ++counters_.dropped[size_t(reason)];
-    trace_("dropped (" + std::string(name(reason)) + "): " + std::string(detail));
+    if (trace_) trace_("dropped (" + std::string(name(reason)) + "): " + std::string(detail));
 }
 
 void SipProxy::tick(Clock::time_point now) {

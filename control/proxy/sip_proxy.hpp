@@ -47,7 +47,8 @@ struct ProxyConfig {
 
 class SipProxy {
 public:
-    // One line per message handled (direction, method or status, ports, SA), for the log.
+    // One line per message handled (direction, method or status, ports, SA), for the log;
+    // an empty one costs nothing (no line is built).
     using Trace = std::function<void(std::string_view)>;
 
     static ctl::Expected<std::unique_ptr<SipProxy>> create(ProxyConfig cfg, const secagree::RegistrarConfig& ports,

@@ -19,6 +19,7 @@ std::string Transactions::new_branch() { return branch_prefix_ + std::to_string(
 
 Txn& Transactions::add(const std::string& branch, Txn t) {
     by_their_branch_[t.their] = branch;
+    by_age_.emplace_back(t.created, branch);
     return txns_.insert_or_assign(branch, std::move(t)).first->second;
 }
 
@@ -39,12 +40,16 @@ void Transactions::registration_done(const UeKey& k, const std::string& branch) 
 }
 
 void Transactions::expire(Clock::time_point now) {
-    std::erase_if(txns_, [&](const auto& kv) {
-        if (now - kv.second.created < lifetime_) return false;
-        by_their_branch_.erase(kv.second.their);
-        registration_done({kv.second.impi, kv.second.from.ue}, kv.first);
-        return true;
-    });
+    while (!by_age_.empty() && now - by_age_.front().first >= lifetime_) {
+        // A branch added again later (a newer transaction under it) is that one's to expire.
+        if (auto it = txns_.find(by_age_.front().second);
+            it != txns_.end() && it->second.created == by_age_.front().first) {
+            by_their_branch_.erase(it->second.their);
+            registration_done({it->second.impi, it->second.from.ue}, it->first);
+            txns_.erase(it);
+        }
+        by_age_.pop_front();
+    }
 }
 
 }  // namespace pcscf::proxy

@@ -7,6 +7,7 @@
 // Threading: the control thread only.
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -86,6 +87,9 @@ private:
     std::map<std::string, Txn, std::less<>> txns_;        // by our branch
     std::map<std::string, std::string> by_their_branch_;  // UE / core branch @ source -> ours
     std::map<UeKey, std::string> registering_;
+    // Our branches in the order they were added: with one lifetime for all, the oldest are
+    // at the front, so expiring reads only what expires (no scan of every transaction).
+    std::deque<std::pair<Clock::time_point, std::string>> by_age_;
     std::string branch_prefix_;
     uint64_t next_branch_ = 1;
 };

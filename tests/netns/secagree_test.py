@@ -125,7 +125,7 @@ def main():
     t = Tap()
     topo = Topology(core=True).create()
     try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args())
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args() + ["--log-level", "debug"])
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1

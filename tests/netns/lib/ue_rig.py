@@ -24,7 +24,8 @@ def setup(prefix):
     t = Tap()
     topo = Topology(core=True).create()
     try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args(CORE_PORT))
+        # Each SIP message and SA change in the log (debug level): the demo's account of them.
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args(CORE_PORT) + ["--log-level", "debug"])
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return None
