@@ -54,6 +54,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -231,10 +232,15 @@ void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
         if (!dereg) c.max_ues = o.max_ues;
         const std::string mode = dereg ? "register + de-register" : "register, SAs accumulate";
         Pass direct, through;
+        double heap_per_ue[2] = {0, 0};  // direct, terminator: malloc's bytes in use per UE registered
         for (const bool via : {term_first, !term_first}) {
             const std::string label = mode + (via ? ", terminator" : ", direct");
-            Pass p = run_pass(t, load, c, via, label.c_str());
+            const size_t heap0 = ::mallinfo2().uordblks;
+            size_t heap1 = heap0;
+            Pass p = run_pass(t, load, c, via, label.c_str(), [&heap1] { heap1 = ::mallinfo2().uordblks; });
             print_pass(label.c_str(), p, via, true);
+            if (!p.load.registered.empty())
+                heap_per_ue[via] = (double(heap1) - double(heap0)) / double(p.load.registered.size());
             (via ? through : direct) = std::move(p);
         }
         const std::string k = dereg ? "dereg" : "accumulate";
@@ -248,6 +254,10 @@ void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
                 note(k + ": last / first quarter, " + (p == &direct ? "direct" : "terminator"),
                      first > 0 ? last / first : 0);
             }
+            // What a registered UE costs the P-CSCF's heap: the load's own share (its UEs'
+            // state, the same in both passes) taken out.
+            note(k + ": registered UEs, terminator", double(through.load.registered.size()));
+            note(k + ": P-CSCF heap per registered UE, bytes", heap_per_ue[1] - heap_per_ue[0]);
         }
         const double w = through.load.window_s;
         // Installs acknowledged by the worker in the window; removals lag by the proxy's
@@ -644,20 +654,24 @@ int main(int argc, char** argv) {
     tc.port_pc = {25102, 25103, 25104};
     tc.core_local = {addr(1), 25070};
     tc.core = {addr(2), 25080};
+    tc.max_ues = uint32_t(o.max_ues);
 
     int rc = 0;
     try {
         auto t = Terminator::create(tc, worker_lcore);
         if (!t) fail(t.error());
-        SipLoad load(tc.core, addr(10), 8, 26000, 32767);
+        // Port pairs 26000-32767 on each UE address: enough addresses for --max-ues UEs
+        // registered at once (3,384 each), 127.a.b.10 to at most .249.
+        const uint32_t ue_addrs = std::clamp<uint32_t>(uint32_t(o.max_ues / 3384 + 2), 8, 240);
+        SipLoad load(tc.core, addr(10), ue_addrs, 26000, 32767);
         std::printf(
             "registration benchmark: worker on lcore %u, control thread and the SIP load on CPU %s\n"
-            "P-CSCF %s (sip %u, port_ps %u, port_pc %u-%u), core %s, UEs %s..+7; memory: %s\n"
+            "P-CSCF %s (sip %u, port_ps %u, port_pc %u-%u), core %s, UEs %s..+%u; memory: %s\n"
             "%d round(s): closed loop %.1f s with %u UEs at a time; open loop %.1f s at %.0f "
             "registrations/s; raw SA run %u sets\n",
             worker_lcore, cpus_of_self().c_str(), tc.access.to_string().c_str(), tc.sip_port, tc.port_ps,
             tc.port_pc.front(), tc.port_pc.back(), tc.core.to_string().c_str(), addr(10).to_string().c_str(),
-            huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", o.rounds, o.seconds, o.concurrency,
+            ue_addrs - 1, huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", o.rounds, o.seconds, o.concurrency,
             o.latency_seconds, o.latency_rate, o.raw_sets);
         {  // warm-up, not counted: sockets, tables and caches on both paths
             LoadConfig c;

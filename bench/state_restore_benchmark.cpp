@@ -105,6 +105,7 @@
 
 #include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
+#include "bench/process_memory.hpp"
 #include "bench/spread.hpp"
 #include "control/control_plane.hpp"
 #include "control/daemon/malloc_pages.hpp"
@@ -181,24 +182,7 @@ Usage usage_of(int who) {
     return r;
 }
 
-// ---- the process's memory, the store on disk ---------------------------------------------
-
-struct Rss {
-    double rss = 0, peak = 0;  // VmRSS, VmHWM in bytes
-};
-Rss rss() {
-    std::ifstream f("/proc/self/status");
-    Rss r;
-    for (std::string key; f >> key;) {
-        double kib = 0;
-        if (key == "VmRSS:" && f >> kib) r.rss = kib * 1024;
-        else if (key == "VmHWM:" && f >> kib) r.peak = kib * 1024;
-        f.ignore(1 << 16, '\n');
-    }
-    return r;
-}
-// VmHWM starts again from the current RSS (proc(5), clear_refs).
-void reset_peak() { std::ofstream("/proc/self/clear_refs") << "5"; }
+// ---- the store on disk ------------------------------------------------------------------
 
 struct StoreSize {
     uint64_t file = 0, disk = 0;  // data.mdb's length, and the blocks it takes

@@ -36,9 +36,12 @@ std::expected<std::unique_ptr<Terminator>, std::string> Terminator::create(const
     auto rig = PipelineRig::create(64);
     if (!rig) return std::unexpected(rig.error());
     t->rig_ = std::move(*rig);
-    // pcscf-espd's engine defaults: 65,536 inbound SPIs and outbound SAs per worker.
+    // pcscf-espd's engine defaults (65,536 inbound SPIs and outbound SAs per worker), or
+    // more where the UEs registered at once need them (2 SAs each way, and room to spare).
     esp::EngineConfig engine;
     engine.spi.workers = 1;
+    engine.spi.slots_per_worker = std::max<uint32_t>(1 << 16, 2 * cfg.max_ues + (1 << 14));
+    engine.outbound_capacity = engine.spi.slots_per_worker;
     uint16_t lo = cfg.port_ps, hi = cfg.port_ps;
     for (uint16_t p : cfg.port_pc) {
         lo = std::min(lo, p);

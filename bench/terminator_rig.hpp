@@ -51,6 +51,7 @@ struct TerminatorConfig {
     uint16_t sip_port = 5060, port_ps = 5101;
     std::vector<uint16_t> port_pc{5102, 5103, 5104};
     proxy::Endpoint core_local, core;  // our side towards the core, and the core
+    uint32_t max_ues = 20000;          // registered at once: the worker's tables are sized for them
 };
 
 // What the control loop saw while the load's window was open (phase 1).

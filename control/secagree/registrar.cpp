@@ -57,8 +57,10 @@ uint32_t Registrar::sas_of(const std::string& impi) const {
 }
 
 bool Registrar::port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const {
-    for (auto it = flows_.lower_bound({ue, 0, 0}); it != flows_.end() && std::get<0>(it->first) == ue; ++it)
-        if (std::get<1>(it->first) == port_uc) return true;
+    // The first flow of (ue, port_uc, any P-CSCF port): one look-up, however many UEs share
+    // the address (behind a NAT).
+    const auto it = flows_.lower_bound({ue, port_uc, 0});
+    if (it != flows_.end() && std::get<0>(it->first) == ue && std::get<1>(it->first) == port_uc) return true;
     return temp_ports_.contains({ue, port_uc}) || retiring_.port_in_use(ue, port_uc);
 }
 

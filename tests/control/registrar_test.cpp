@@ -294,6 +294,22 @@ TEST_F(RegistrarTest, ClientPortAlreadyInUseIsRefused) {
     EXPECT_NE(r.error().reason.find("already in use"), std::string::npos);
 }
 
+TEST_F(RegistrarTest, UesBehindOneAddressCannotTakeEachOthersPorts) {
+    register_ue(6000);  // port-c 6000, port-s 9901
+    for (const uint16_t taken : {6000, 9901}) {
+        Sm1 other = sm1(taken);
+        other.impi = other.impu = "bob@ims.example";
+        other.security_client = offer(taken, 9950);
+        const auto r = reg.on_sm1(other, now);
+        ASSERT_FALSE(r.has_value()) << taken;
+        EXPECT_NE(r.error().reason.find("already in use"), std::string::npos) << r.error().reason;
+    }
+    Sm1 free = sm1(6010);
+    free.impi = free.impu = "bob@ims.example";
+    free.security_client = offer(6010, 9950);
+    EXPECT_TRUE(reg.on_sm1(free, now).has_value());
+}
+
 TEST_F(RegistrarTest, APortInATemporarySetIsInUseUntilTheSetGoes) {
     ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
     ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
