@@ -58,6 +58,10 @@ struct ControlPlane::Contents {
         marks.reserve(n / 2);
         regs.reserve(n / 9);  // a UE's registration and its four SAs' two records each
     }
+    void take_all(const state::Records& rs) {
+        reserve(rs.size());
+        for (const auto& [k, v] : rs) take(k, v);
+    }
     void take(std::string_view k, std::string_view v) {
         ++records;
         if (k == state::kFormatKey) {
@@ -95,19 +99,21 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
                                                             const SaManager::Install& install,
                                                             const std::function<void(const std::string&)>& warn) {
     const auto start = Clock::now();
-    Expected<Restored> r = fail(Errc::invalid, "not attached");
-    if (store->can_lose_contents()) {  // the writer keeps a copy of every record: read them as such
-        auto records = store->load();
-        if (!records)
-            return std::unexpected(in_context(records.error(), "reading the state store " + store->describe()));
-        r = attach_state(std::move(store), std::move(*records), checkpoint_interval, reset, install, warn);
+    const std::string where = store->describe();
+    Contents c;
+    state::Records records;  // a copy for the writer to keep, if it keeps one
+    Expected<void> read;
+    if (store->can_lose_contents()) {
+        auto all = store->load();
+        if (all) records = std::move(*all);
+        else read = std::unexpected(all.error());
+        c.take_all(records);
     } else {  // decoded where the store holds them, no copy of the records in between
-        Contents c;
         if (auto n = store->count()) c.reserve(*n);
-        auto read = store->scan([&c](std::string_view k, std::string_view v) { c.take(k, v); });
-        if (!read) return std::unexpected(in_context(read.error(), "reading the state store " + store->describe()));
-        r = attach(std::move(store), c, {}, checkpoint_interval, reset, install, warn);
+        read = store->scan([&c](std::string_view k, std::string_view v) { c.take(k, v); });
     }
+    if (!read) return std::unexpected(in_context(read.error(), "reading the state store " + where));
+    auto r = attach(std::move(store), c, std::move(records), checkpoint_interval, reset, install, warn);
     if (r) restored_.took = r->took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
     return r;
 }
@@ -117,8 +123,7 @@ Expected<ControlPlane::Restored> ControlPlane::attach_state(std::unique_ptr<stat
                                                             bool reset, const SaManager::Install& install,
                                                             const std::function<void(const std::string&)>& warn) {
     Contents c;
-    c.reserve(records.size());
-    for (const auto& [k, v] : records) c.take(k, v);
+    c.take_all(records);
     return attach(std::move(store), c, std::move(records), checkpoint_interval, reset, install, warn);
 }
 
@@ -157,8 +162,7 @@ Expected<ControlPlane::Restored> ControlPlane::attach(std::unique_ptr<state::Sta
 
     Restored r;
     const size_t stored = c.sas.size();
-    std::sort(c.marks.begin(), c.marks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    const std::vector<SaId> back = sas_->restore(std::move(c.sas), c.marks, install, warn);
+    const std::vector<SaId> back = sas_->restore(std::move(c.sas), std::move(c.marks), install, warn);
     r.sas = back.size();
     if (registrar_) {
         r.registrations = registrar_->restore(std::move(c.regs), back, Clock::now(), warn);

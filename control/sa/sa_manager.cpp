@@ -272,12 +272,13 @@ void SaManager::set_state(state::StateSink* sink, uint32_t checkpoint_interval, 
     generation_ = generation;
 }
 
-std::vector<SaId> SaManager::restore(std::vector<StoredSa> sas, std::span<const std::pair<SaId, SeqMark>> marks,
+std::vector<SaId> SaManager::restore(std::vector<StoredSa> sas, std::vector<std::pair<SaId, SeqMark>> marks,
                                      const Install& install, const std::function<void(const std::string&)>& warn) {
     std::lock_guard lock(mu_);
     inbound_by_spi_.reserve(inbound_by_spi_.size() + sas.size());
     // By id, so that each goes in at the registry's end (the store's order is its keys' text).
     std::sort(sas.begin(), sas.end(), [](const StoredSa& a, const StoredSa& b) { return a.info.id < b.info.id; });
+    std::sort(marks.begin(), marks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<SaId> back;
     back.reserve(sas.size());
     auto next_mark = marks.begin();  // both in id order: walked together

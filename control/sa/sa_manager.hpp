@@ -68,11 +68,11 @@ public:
     // Takes back the SAs a state store kept, before the workers run: each goes into the
     // registry as it was (same id, SPI and worker) and to `install` (which applies its
     // record straight to the worker's engine: 0 and the SA's place, or a negative errno),
-    // its sequence numbers resuming where `marks` (in id order) allow (resume_at). One that cannot come
+    // its sequence numbers resuming where `marks` allow (resume_at). One that cannot come
     // back (its SPI outside the layout now, its worker refusing it) is named to `warn` and
     // deleted from the store. Returns the ids of those that came back, in order.
     using Install = std::function<int(uint32_t worker, const esp::SaRecord& rec, int32_t& handle)>;
-    std::vector<SaId> restore(std::vector<StoredSa> sas, std::span<const std::pair<SaId, SeqMark>> marks,
+    std::vector<SaId> restore(std::vector<StoredSa> sas, std::vector<std::pair<SaId, SeqMark>> marks,
                               const Install& install, const std::function<void(const std::string&)>& warn);
     // At a clean stop, once the workers are done: each SA's exact sequence number, as
     // `seq_of` reads it from its worker's table, goes to the store.

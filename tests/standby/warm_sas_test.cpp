@@ -65,7 +65,6 @@ protected:
             if (auto id = id_of(k, "sa/")) sas.push_back(*decode_sa(v));
             else if (auto id = id_of(k, "seq/")) marks.emplace_back(*id, *decode_seq(v));
         }
-        std::sort(marks.begin(), marks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         this->sas->set_state(nullptr, kK);
         // The workers run meanwhile, as their lcores do: an SA that is not warm is installed
         // and its acknowledgement awaited within the restore.
@@ -75,7 +74,7 @@ protected:
         });
         const size_t back = this->sas
                                 ->restore(
-                                    std::move(sas), marks,
+                                    std::move(sas), std::move(marks),
                                     [this](uint32_t worker, const esp::SaRecord& rec, int32_t& handle) {
                                         return warm.take_over(worker, rec, handle);
                                     },
