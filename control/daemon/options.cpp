@@ -165,6 +165,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     std::string redis_url;
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
+    unsigned overload_queue_ms = 100, retry_after = 10;
+    size_t max_transactions = 1'000'000;
     po::options_description state("State that survives a restart (docs/operations.md)");
     state.add_options()("state-dir", po::value(&o.state_dir),
                         "keep SAs and registrations in an LMDB store in this directory (0700; files 0600)")(
@@ -187,7 +189,13 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         "protected client ports, comma separated, rotated per registration (inside --protected-ports)")(
         "alg-priority", po::value(&algs)->default_value(algs), "integrity algorithms in order of preference")(
         "reg-await-auth", po::value(&await_auth)->default_value(await_auth),
-        "seconds a temporary SA set waits for the second REGISTER");
+        "seconds a temporary SA set waits for the second REGISTER")(
+        "overload-queue-ms", po::value(&overload_queue_ms)->default_value(overload_queue_ms),
+        "overload: a new registration that waited longer than this to be read is answered 503 at once")(
+        "max-transactions", po::value(&max_transactions)->default_value(max_transactions),
+        "overload: SIP transactions kept at most (new registrations are answered 503 from 3/4 of it)")(
+        "retry-after", po::value(&retry_after)->default_value(retry_after),
+        "overload: a 503's Retry-After is drawn from this many seconds up to twice as many");
     po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
     all.add(general).add(ports).add(cpu).add(sa).add(state).add(sip);
 
@@ -261,10 +269,16 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
             if (!s.protected_ports.contains(p) || p == port_ps)
                 return bad("--port-pc " + std::to_string(p) + " must be inside --protected-ports and not --port-ps");
         if (await_auth == 0) return bad("--reg-await-auth must be positive");
+        if (overload_queue_ms == 0 || overload_queue_ms > 60'000) return bad("--overload-queue-ms must be 1..60000");
+        if (max_transactions < 1000) return bad("--max-transactions must be at least 1000");
+        if (retry_after == 0 || retry_after > 3600) return bad("--retry-after must be 1..3600");
         so.proxy.core = *c;
         so.proxy.core_local = *cl;
         so.proxy.sip_port = uint16_t(sip_port);
         so.proxy.access = s.local_addrs;
+        so.proxy.overload_queue = std::chrono::milliseconds(overload_queue_ms);
+        so.proxy.max_transactions = max_transactions;
+        so.proxy.retry_after = std::chrono::seconds(retry_after);
         so.registrar.port_ps = uint16_t(port_ps);
         so.registrar.port_pc = *pcs;
         so.registrar.alg_priority = *alg;

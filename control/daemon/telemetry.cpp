@@ -221,6 +221,10 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "to_ue", c.to_ue);
     rte_tel_data_add_dict_u64(d, "to_core", c.to_core);
     rte_tel_data_add_dict_u64(d, "refused", c.refused);
+    rte_tel_data_add_dict_u64(d, "shed_late", c.shed_late);
+    rte_tel_data_add_dict_u64(d, "shed_full", c.shed_full);
+    rte_tel_data_add_dict_u64(d, "sm1_queued_us", c.sm1_queued_us);
+    rte_tel_data_add_dict_u64(d, "transactions", c.transactions);
     rte_tel_data_add_dict_u64(d, "tcp_open", c.tcp_open);
     rte_tel_data_add_dict_u64(d, "tcp_accepted", c.tcp_accepted);
     rte_tel_data_add_dict_u64(d, "tcp_connected", c.tcp_connected);

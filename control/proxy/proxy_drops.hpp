@@ -14,6 +14,9 @@ namespace pcscf::proxy {
       "not SIP, or missing what RFC 3261 requires; over TCP also a stream that can no longer "            \
       "be delimited (the connection is closed)")                                                          \
     X(too_large, "a UDP datagram over 64 KiB")                                                            \
+    X(socket_full,                                                                                        \
+      "UDP datagrams the kernel dropped because a socket's buffer was full (SO_RXQ_OVFL): the "           \
+      "control thread fell further behind than overload control sheds")                                   \
     X(unprotected, "anything but REGISTER on the unprotected port (TS 33.203 7.1)")                       \
     X(via, "an ACK whose Via address is not its source (TS 33.203 7.1 rule 2; other requests get a 403)") \
     X(wrong_sa,                                                                                           \
@@ -59,7 +62,12 @@ constexpr std::string_view name(ProxyDrop d) { return kProxyDropNames[size_t(d)]
 // What happened to the messages, for telemetry and the tests.
 struct ProxyCounters {
     uint64_t from_ue = 0, from_core = 0, to_ue = 0, to_core = 0;
-    uint64_t refused = 0;                                        // answered with an error by the P-CSCF itself
+    uint64_t refused = 0;  // answered with an error by the P-CSCF itself
+    // Overload control: requests answered 503 because they waited past overload_queue, or
+    // because the transaction table was full (3/4 full for new registrations).
+    uint64_t shed_late = 0, shed_full = 0;
+    uint64_t sm1_queued_us = 0;  // how long the last new registration over UDP waited in its socket
+    uint64_t transactions = 0;   // under way or completed and kept, as of the last tick
     uint64_t tcp_open = 0, tcp_accepted = 0, tcp_connected = 0;  // connections now, in, out
     std::array<uint64_t, kProxyDropCount> dropped{};
 

@@ -19,6 +19,7 @@ std::string_view reason_phrase(int status) {
         case 404: return "Not Found";
         case 483: return "Too Many Hops";
         case 494: return "Security Agreement Required";
+        case 503: return "Service Unavailable";
         default: return "Server Internal Error";
     }
 }
@@ -105,6 +106,7 @@ void SipProxy::handle(const Inbound& in, Clock::time_point now) {
     }
     ++counters_.from_ue;
     const Arrival a{in.src.addr, in.src.port, in.local_port, in.local_port != cfg_.sip_port, in.conn};
+    if (!a.protected_ && shed(in, *m, a, now)) return;
     const bool ack = m->method() == "ACK";
     if (auto v = sip::validate(*m); !v) {
         if (m->is_request() && !ack) return refuse(*m, a, {400, v.error().message});
@@ -112,6 +114,44 @@ void SipProxy::handle(const Inbound& in, Clock::time_point now) {
     }
     const auto via = sip::top_via(*m);  // validate() made sure there is one
     from_ue({*m, *via, a}, now);
+}
+
+// Overload control, before any other work on a new registration (RFC 3261 21.5.4): one
+// that waited in the socket past overload_queue, or that finds the transaction table 3/4
+// full, is answered 503 at once. Over TCP, where no wait is known, SM1s are shed while
+// the last UDP one was late.
+bool SipProxy::shed(const Inbound& in, const sip::Message& m, const Arrival& a, Clock::time_point now) {
+    if (!m.is_request() || m.method() != "REGISTER") return false;
+    if (in.conn == 0) {
+        counters_.sm1_queued_us = uint64_t(in.queued.count());
+        if (in.queued > cfg_.overload_queue) late_until_ = now + cfg_.overload_queue;
+    }
+    const bool late = in.conn == 0 ? in.queued > cfg_.overload_queue : now < late_until_;
+    const bool full = txns_.size() >= cfg_.max_transactions / 4 * 3;
+    if (!late && !full) return false;
+    const auto via = sip::top_via(m);
+    if (!via) return false;  // malformed: validate() answers it
+    std::string their = their_key(*via, in.src);
+    if (txns_.find_theirs(their)) return false;  // a retransmission: answered as before
+    ++(late ? counters_.shed_late : counters_.shed_full);
+    // The 503 is kept as the transaction's answer: a retransmission of this SM1 gets it
+    // again (RFC 3261 17.2.2) instead of starting a registration the UE gave up.
+    ToUe sent;
+    refuse(m, a,
+           {503,
+            late ? "overloaded: the request waited " + std::to_string(in.queued.count() / 1000) + " ms"
+                 : "overloaded: " + std::to_string(txns_.size()) + " transactions under way",
+            retry_after()},
+           std::nullopt, &sent);
+    Txn t{.kind = Kind::sm1, .from = a, .created = now, .their = std::move(their), .done = true};
+    t.settle({std::move(sent), std::nullopt, {}});
+    txns_.add(txns_.new_branch(), std::move(t));
+    return true;
+}
+
+uint32_t SipProxy::retry_after() {
+    const auto base = uint32_t(cfg_.retry_after.count());
+    return base + uint32_t(rng_() % std::max(base, 1u));
 }
 
 void SipProxy::from_ue(const FromUe& u, Clock::time_point now) {
@@ -195,7 +235,7 @@ void SipProxy::ue_response(const FromUe& u) {
     if (trace_) trace_("UE " + where(u.a) + "  " + what(m) + "  -> core " + t->core_from.to_string());
     if (m.status_code() >= 200) {
         t->done = true;
-        t->answer = Answer{std::nullopt, t->core_from, std::move(*out)};
+        t->settle({std::nullopt, t->core_from, std::move(*out)});
     }
 }
 
@@ -203,6 +243,11 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
                        Clock::time_point now) {
     const sip::Message& m = u.m;
     const Arrival& a = u.a;
+    if (txns_.size() >= cfg_.max_transactions) {
+        ++counters_.shed_full;
+        return refuse(m, a,
+                      {503, "overloaded: " + std::to_string(txns_.size()) + " transactions under way", retry_after()});
+    }
     const std::string branch = txns_.new_branch();
     auto out = kind == Kind::ue_request
                    ? secagree::relay_request(m, core_hop(), branch, true)
@@ -242,7 +287,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
         auto sent = core_response(m, branch, *t, now);
         if (final) {
             t->done = true;
-            if (sent) t->answer = Answer{std::move(sent), std::nullopt, {}};
+            if (sent) t->settle({std::move(sent), std::nullopt, {}});
         }
         return;
     }
@@ -267,6 +312,11 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     if (access == nullptr) {
         if (m.method() == "ACK") return drop(ProxyDrop::not_registered, what(m) + " from core");
         return answer_core(m, from, 404, "not registered at this P-CSCF");
+    }
+    if (txns_.size() >= cfg_.max_transactions) {
+        ++counters_.shed_full;
+        return answer_core(m, from, 503, "overloaded: " + std::to_string(txns_.size()) + " transactions under way",
+                           retry_after());
     }
     // Our Via names the protected server port: over UDP the UE answers there (TS 33.203
     // 7.1); over TCP it answers on our connection.
@@ -393,7 +443,7 @@ void SipProxy::release_challenges(Clock::time_point now) {
             continue;
         }
         to_ue(c.answer);
-        t->answer = Answer{std::move(c.answer), std::nullopt, {}};  // a retransmitted SM1 gets it again
+        t->settle({std::move(c.answer), std::nullopt, {}});  // a retransmitted SM1 gets it again
         txns_.registration_done({s.impi, s.ue}, c.branch);
     }
 }
@@ -452,7 +502,8 @@ bool SipProxy::to_ue(const ToUe& out) {
     return true;
 }
 
-void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refusal& why, std::optional<Route> over) {
+void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refusal& why, std::optional<Route> over,
+                      ToUe* kept) {
     auto w =
         sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status), answer_tag(request));
     if (!w) return drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
@@ -471,16 +522,21 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     if (trace_)
         trace_("UE " + where(a) + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " + why.reason);
     const auto via = sip::top_via(request);
-    to_ue({w->write(), a.ue, r, via ? reply_to(*via, a) : Endpoint{a.ue, a.ue_port}, a.conn,
-           std::to_string(why.status) + " " + std::string(reason_phrase(why.status))});
+    ToUe out{w->write(), a.ue,
+             r,          via ? reply_to(*via, a) : Endpoint{a.ue, a.ue_port},
+             a.conn,     std::to_string(why.status) + " " + std::string(reason_phrase(why.status))};
+    to_ue(out);
+    if (kept) *kept = std::move(out);
 }
 
-void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason) {
+void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason,
+                           uint32_t retry_after) {
     if (trace_)
         trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(status) + ": " +
                std::string(reason));
     auto w = sip::MessageWriter::response_to(request, uint16_t(status), reason_phrase(status), answer_tag(request));
     if (!w) return drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
+    if (retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(retry_after));
     if (send_core(w->write(), to)) ++counters_.refused;
 }
 
@@ -513,6 +569,7 @@ void SipProxy::tick(Clock::time_point now) {
         txns_.registration_done(k, branch);
     }
     txns_.expire(now);
+    counters_.transactions = txns_.size();
     // Connections outlive what they carry by a transaction's lifetime: unprotected ones
     // (SM1 and its 401) then go; protected ones go once their SAs are gone too.
     net_->close_idle(now, cfg_.txn_lifetime, [&](const TcpConnection& c, uint32_t id) {

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -43,6 +44,14 @@ struct ProxyConfig {
     // registration is refused (500), as a datapath that does not apply records is broken.
     std::chrono::milliseconds sa_install_timeout{2000};
     size_t max_connections = 4096;  // TCP, from and to UEs
+    // Overload (docs/operations.md, "Overload"): a new registration that waited longer than
+    // overload_queue in the socket, or that finds 3/4 of max_transactions under way, is
+    // answered 503 at once; with the table full, every new request is.
+    std::chrono::milliseconds overload_queue{100};
+    size_t max_transactions = 1'000'000;
+    // A 503's Retry-After is drawn from [retry_after, 2 * retry_after), so that the UEs
+    // refused together do not all come back together.
+    std::chrono::seconds retry_after{10};
 };
 
 class SipProxy {
@@ -83,6 +92,9 @@ private:
         : cfg_(std::move(cfg)), port_ps_(port_ps), reg_(reg), trace_(std::move(trace)), txns_(cfg_.txn_lifetime) {}
 
     void handle(const Inbound& in, Clock::time_point now);
+    // true: the new registration `m` was answered 503 (overload control).
+    bool shed(const Inbound& in, const sip::Message& m, const secagree::Arrival& a, Clock::time_point now);
+    uint32_t retry_after();  // seconds, for a 503
     void from_ue(const FromUe& u, Clock::time_point now);
     void ue_register(const FromUe& u, Clock::time_point now);
     void ue_response(const FromUe& u);
@@ -96,13 +108,15 @@ private:
     void to_core(const FromUe& u, Kind kind, const std::string& impi, bool integrity_protected, Clock::time_point now);
     // Sends to the UE; false when it could not go (counted).
     bool to_ue(const ToUe& out);
-    // Answers a UE's request ourselves: over `over`, else back the way it came.
+    // Answers a UE's request ourselves: over `over`, else back the way it came; the answer
+    // into `kept` when given.
     void refuse(const sip::Message& request, const secagree::Arrival& a, const secagree::Refusal& why,
-                std::optional<secagree::Route> over = std::nullopt);
+                std::optional<secagree::Route> over = std::nullopt, ToUe* kept = nullptr);
     // Refuses the REGISTER of transaction `t` (ours, `branch`): the registration attempt ends.
     void refuse_registration(const std::string& branch, const Txn& t, const secagree::Refusal& why,
                              Clock::time_point now);
-    void answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason);
+    void answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason,
+                     uint32_t retry_after = 0);
     bool send_core(const std::string& bytes, const Endpoint& to);  // false: counted
     void drop(ProxyDrop reason, std::string_view detail);
     // Rule 4 and RFC 3325: the IMPI whose registration over the request's SA holds every
@@ -118,6 +132,8 @@ private:
     std::unique_ptr<SipTransport> net_;
     Transactions txns_;
     std::map<UeKey, HeldChallenge> held_;
+    Clock::time_point late_until_{};  // TCP's SM1s are shed until then
+    std::minstd_rand rng_{std::random_device{}()};
 };
 
 }  // namespace pcscf::proxy

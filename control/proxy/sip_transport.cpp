@@ -58,6 +58,8 @@ int SipTransport::poll(int timeout_ms, const Deliver& deliver) {
     std::array<epoll_event, 16> ev;
     const int n = ::epoll_wait(epoll_, ev.data(), int(ev.size()), timeout_ms);
     int handled = 0;
+    std::stable_partition(ev.begin(), ev.begin() + std::max(n, 0),
+                          [&](const epoll_event& e) { return !unprotected(e.data.u64); });
     for (int i = 0; i < n; ++i) {
         const auto id = uint32_t(ev[i].data.u64);
         switch (ev[i].data.u64 >> 32) {
@@ -73,18 +75,33 @@ int SipTransport::poll(int timeout_ms, const Deliver& deliver) {
     return handled;
 }
 
-bool SipTransport::receive(const Listener& l, const Deliver& deliver) {
+bool SipTransport::unprotected(uint64_t event) const {
+    const auto id = uint32_t(event);
+    switch (event >> 32) {
+        case udp: return listeners_[id].socket.local().port == cfg_.sip_port;
+        case tcp_listener: return tcp_listeners_[id].local().port == cfg_.sip_port;
+        default: {
+            auto it = conns_.find(id);
+            return it != conns_.end() && it->second->local().port == cfg_.sip_port;
+        }
+    }
+}
+
+bool SipTransport::receive(Listener& l, const Deliver& deliver) {
     static thread_local std::array<char, 65536> buf;
     const auto got = l.socket.receive(buf);
     if (!got) return false;
-    const auto& [n, src] = *got;
-    if (n > buf.size()) {
-        drop_(ProxyDrop::too_large, "a datagram over 64 KiB from " + src.to_string());
+    if (got->overflowed > l.overflowed) {  // the kernel's count, reported with the next datagram it kept
+        counters_.dropped[size_t(ProxyDrop::socket_full)] += got->overflowed - l.overflowed;
+        l.overflowed = got->overflowed;
+    }
+    if (got->size > buf.size()) {
+        drop_(ProxyDrop::too_large, "a datagram over 64 KiB from " + got->from.to_string());
         return true;
     }
-    const std::string_view bytes(buf.data(), n);
+    const std::string_view bytes(buf.data(), got->size);
     if (bytes.find_first_not_of("\r\n") == std::string_view::npos) return true;  // keep-alive
-    deliver({bytes, sip::Framing::datagram, l.side, src, l.socket.local().port, 0});
+    deliver({bytes, sip::Framing::datagram, l.side, got->from, l.socket.local().port, 0, got->queued});
     return true;
 }
 

@@ -34,6 +34,8 @@ struct Inbound {
     Endpoint src;
     uint16_t local_port = 0;
     uint32_t conn = 0;  // the TCP connection's id; 0: UDP
+    // UDP: how long it waited in the socket's buffer (what overload control sheds by).
+    std::chrono::microseconds queued{0};
 };
 
 struct TransportConfig {
@@ -56,6 +58,8 @@ public:
 
     // Hands every message waiting to `deliver` (after waiting up to `timeout_ms` for the
     // first), answers TCP keep-alives; returns how many messages and connections it handled.
+    // What is waiting at the unprotected port (new registrations) comes after the rest:
+    // registered UEs' protected traffic, their refreshes and the core's answers go first.
     int poll(int timeout_ms, const Deliver& deliver);
 
     // UDP from our `local_port` on the access address of `to`'s family.
@@ -81,6 +85,7 @@ private:
     struct Listener {
         UdpSocket socket;
         Side side;
+        uint32_t overflowed = 0;  // the kernel's count of drops on it, as last seen
     };
     // What an epoll event is about: the high half of its data, the index or id below.
     enum Watch : uint64_t { udp = 0, tcp_listener = 1, tcp_connection = 2 };
@@ -88,7 +93,8 @@ private:
     SipTransport(TransportConfig cfg, ProxyCounters& counters, Drop drop)
         : cfg_(std::move(cfg)), counters_(counters), drop_(std::move(drop)) {}
 
-    bool receive(const Listener& l, const Deliver& deliver);  // false: nothing waited
+    bool receive(Listener& l, const Deliver& deliver);  // false: nothing waited
+    bool unprotected(uint64_t event) const;             // about the unprotected port
     int accept_all(const TcpListener& l);
     int on_connection(uint32_t id, uint32_t events, const Deliver& deliver);
     uint32_t add_connection(std::unique_ptr<TcpConnection> c);

@@ -1,7 +1,12 @@
 #include "control/proxy/udp_socket.hpp"
 
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
 
 namespace pcscf::proxy {
 
@@ -14,6 +19,11 @@ ctl::Expected<UdpSocket> UdpSocket::bind(const Endpoint& local) {
     constexpr int kBuffer = 16 << 20;
     if (::setsockopt(*fd, SOL_SOCKET, SO_RCVBUFFORCE, &kBuffer, sizeof kBuffer) != 0)
         ::setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &kBuffer, sizeof kBuffer);
+    // How long each datagram waited, and how many the full buffer cost: the proxy sheds
+    // load by the first (docs/operations.md, "Overload") and counts the second.
+    constexpr int kOn = 1;
+    ::setsockopt(*fd, SOL_SOCKET, SO_TIMESTAMPNS, &kOn, sizeof kOn);
+    ::setsockopt(*fd, SOL_SOCKET, SO_RXQ_OVFL, &kOn, sizeof kOn);
     return UdpSocket(*fd, local);
 }
 
@@ -21,12 +31,33 @@ UdpSocket::~UdpSocket() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-std::optional<std::pair<size_t, Endpoint>> UdpSocket::receive(std::span<char> buf) const {
+std::optional<Datagram> UdpSocket::receive(std::span<char> buf) const {
     sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_TRUNC, reinterpret_cast<sockaddr*>(&ss), &len);
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(uint32_t))> control;
+    msghdr msg{};
+    msg.msg_name = &ss;
+    msg.msg_namelen = sizeof ss;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t n = ::recvmsg(fd_, &msg, MSG_TRUNC);
     if (n < 0) return std::nullopt;
-    return std::pair{size_t(n), from_sockaddr(ss)};
+    Datagram d{size_t(n), from_sockaddr(ss)};
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET) continue;
+        if (c->cmsg_type == SO_TIMESTAMPNS) {
+            timespec arrived, now;
+            std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
+            ::clock_gettime(CLOCK_REALTIME, &now);
+            const int64_t us = (now.tv_sec - arrived.tv_sec) * 1'000'000 + (now.tv_nsec - arrived.tv_nsec) / 1000;
+            d.queued = std::chrono::microseconds(std::max<int64_t>(us, 0));  // the clock may step back
+        } else if (c->cmsg_type == SO_RXQ_OVFL) {
+            std::memcpy(&d.overflowed, CMSG_DATA(c), sizeof d.overflowed);
+        }
+    }
+    return d;
 }
 
 ctl::Expected<void> UdpSocket::send(std::string_view bytes, const Endpoint& to) const {

@@ -1,5 +1,6 @@
 #pragma once
 // The control thread's UDP sockets for SIP: non-blocking, bound to one address and port.
+#include <chrono>
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -11,6 +12,17 @@
 
 namespace pcscf::proxy {
 
+// A datagram taken from the socket: its real size (larger than the buffer when it was
+// cut: the caller drops it as too large), its source, how long it waited in the socket's
+// buffer (the kernel's arrival stamp against now), and how many datagrams the kernel has
+// dropped on this socket since it opened because the buffer was full (SO_RXQ_OVFL).
+struct Datagram {
+    size_t size = 0;
+    Endpoint from;
+    std::chrono::microseconds queued{0};
+    uint32_t overflowed = 0;
+};
+
 class UdpSocket {
 public:
     static ctl::Expected<UdpSocket> bind(const Endpoint& local);
@@ -21,9 +33,8 @@ public:
 
     int fd() const { return fd_; }
     const Endpoint& local() const { return local_; }
-    // One waiting datagram into `buf` with its real size (larger than `buf` when it was
-    // cut: the caller drops it as too large), or nothing when none waits.
-    std::optional<std::pair<size_t, Endpoint>> receive(std::span<char> buf) const;
+    // One waiting datagram into `buf`, or nothing when none waits.
+    std::optional<Datagram> receive(std::span<char> buf) const;
     ctl::Expected<void> send(std::string_view bytes, const Endpoint& to) const;
 
 private:

@@ -85,7 +85,12 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
             return std::unexpected(Refusal{403, "protected REGISTER over an SA that is not this UE's"});
         over_registered = true;
     }
-    // Rule 3: (UE IP, port_uc) not in the SA table yet; at most six SAs per direction.
+    // Rule 3: (UE IP, port_uc) not in the SA table yet; at most six SAs per direction. The
+    // UE's own temporary set is no obstacle: the new one replaces it below (a UE whose 401
+    // was lost, or which was told to come back later, starts again on the same ports).
+    const bool own_temp =
+        existing && existing->pending && existing->pending->temp && existing->pending->temp->port_uc() == offer.port_c;
+    if (own_temp) drop_temp(*existing);
     if (port_uc_in_use(m.from.ue, offer.port_c))
         return std::unexpected(
             Refusal{403, "port-c " + std::to_string(offer.port_c) + " of this UE is already in use"});

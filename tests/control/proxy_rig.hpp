@@ -40,7 +40,7 @@ struct Peer {
         static char buf[65536];
         auto got = socket.receive(buf);
         if (!got) return std::nullopt;
-        return std::string(buf, got->first);
+        return std::string(buf, got->size);
     }
     proxy::UdpSocket socket;
 };
@@ -50,9 +50,10 @@ public:
     static constexpr uint16_t kSipPort = 5060, kPortPs = 5101, kCorePort = 5070;
     const net::IpAddr pcscf = loopback(1), ue_addr = loopback(2), core_addr = loopback(3);
 
-    explicit ProxyRig(secagree::RegistrarConfig rc = {}) : reg_cfg(rc), reg(*sas, rc, pcscf, net::IpAddr{}) {
+    // `pc`: the proxy's limits; its addresses are the rig's.
+    explicit ProxyRig(secagree::RegistrarConfig rc = {}, proxy::ProxyConfig pc = {})
+        : reg_cfg(rc), reg(*sas, rc, pcscf, net::IpAddr{}) {
         sas->set_listener([this](const ctl::SaInfo& sa, const esp::SaEvent& e) { reg.on_sa_event(sa, e); });
-        proxy::ProxyConfig pc;
         pc.access = {pcscf};
         pc.sip_port = kSipPort;
         pc.core = {core_addr, 5060};

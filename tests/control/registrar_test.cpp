@@ -334,6 +334,26 @@ TEST_F(RegistrarTest, APortInATemporarySetIsInUseUntilTheSetGoes) {
     EXPECT_TRUE(reg.on_sm1(other, now).has_value());
 }
 
+// A UE that starts again (its 401 lost, or told 503 while a retransmission of its SM1 got
+// through) offers the same ports: its own temporary set makes way for the new one.
+TEST_F(RegistrarTest, AUeStartingAgainOnTheSamePortsReplacesItsOwnTemporarySet) {
+    ASSERT_TRUE(reg.on_sm1(sm1(6000), now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    const size_t installed = sas->size();
+    EXPECT_EQ(installed, 4u);
+    auto again = reg.on_sm1(sm1(6000), now);
+    ASSERT_TRUE(again.has_value()) << again.error().reason;
+    step();
+    EXPECT_EQ(sas->size(), 0u) << "the earlier temporary set is gone";
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    EXPECT_EQ(sas->size(), 4u);
+    Sm1 other = sm1(6000);
+    other.impi = "other@ims.example";  // the port is still this UE's against any other
+    EXPECT_FALSE(reg.on_sm1(other, now).has_value());
+}
+
 TEST_F(RegistrarTest, ProtectedSm1OverSomeoneElsesSaIsRefused) {
     register_ue(6000);
     Sm1 m = sm1(6002, true);

@@ -307,5 +307,105 @@ TEST_F(SipProxyTest, ReservedSpisInTheOfferAreRefused) {
     EXPECT_EQ(sas->size(), 0u);
 }
 
+// ---- overload control (RFC 3261 21.5.4) ----------------------------------------------
+
+proxy::ProxyConfig overload(std::chrono::milliseconds queue, size_t max_transactions = 1'000'000) {
+    proxy::ProxyConfig pc;
+    pc.overload_queue = queue;
+    pc.max_transactions = max_transactions;
+    pc.retry_after = 10s;
+    return pc;
+}
+
+// An SM1 that waited in the socket past overload_queue is answered 503 with a Retry-After
+// in [10, 20) s, and nothing of it reaches the core; one read at once goes through.
+TEST(SipProxyOverload, ANewRegistrationThatWaitedTooLongIsAnswered503) {
+    ProxyRig rig({}, overload(150ms));
+    Ue ue(rig, "alice@" + kRealm, 6000, 6001);
+    // The kernel starts stamping arrivals a moment after the first socket asks for it
+    // (a deferred switch); until then a datagram is stamped when read, as if at once.
+    std::this_thread::sleep_for(100ms);
+    const std::string busy_request = ue.register_request(ue.security_client());
+    ue.us().send(busy_request, rig.sip_port());
+    std::this_thread::sleep_for(400ms);  // the control thread is busy elsewhere
+    const std::string busy = rig.expect(ue.us(), "the 503");
+    EXPECT_EQ(status(busy), 503) << busy;
+    const int after = std::atoi(header(busy, sip::HeaderKind::retry_after).c_str());
+    EXPECT_GE(after, 10);
+    EXPECT_LT(after, 20);
+    EXPECT_TRUE(rig.silent(*rig.core)) << "a shed SM1 reached the core";
+    EXPECT_EQ(rig.proxy->counters().shed_late, 1u);
+    EXPECT_GE(rig.proxy->counters().sm1_queued_us, 400'000u);
+    EXPECT_EQ(rig.sas->size(), 0u) << "a shed SM1 made SAs";
+    // Its retransmission, read at once, gets the same 503 (RFC 3261 17.2.2): the UE has given
+    // that attempt up, and it must not start a registration behind the UE's back.
+    ue.us().send(busy_request, rig.sip_port());
+    EXPECT_EQ(rig.expect(ue.us(), "the 503 again"), busy);
+    EXPECT_TRUE(rig.silent(*rig.core)) << "the retransmission reached the core";
+    EXPECT_EQ(rig.proxy->counters().shed_late, 1u);
+
+    ue.sm1(ue.security_client());  // the UE tries again, and this time it is read at once
+    const std::string sm1 = rig.expect(*rig.core, "the second SM1 at the core");
+    EXPECT_NE(sm1.find("REGISTER"), std::string::npos) << sm1;
+    EXPECT_EQ(rig.proxy->counters().shed_late, 1u);
+}
+
+// Messages waiting on the protected ports (registered UEs) are read before those at the
+// unprotected one (new registrations), whatever order they arrived in.
+TEST(SipProxyOverload, RegisteredUesGoFirst) {
+    ProxyRig rig;
+    Ue alice(rig, "alice@" + kRealm, 6000, 6001), bob(rig, "bob@" + kRealm, 6010, 6011);
+    alice.register_fully();
+    bob.sm1(bob.security_client());                      // first in
+    alice.send_protected(alice.request("MESSAGE", {}));  // second in
+    std::this_thread::sleep_for(20ms);                   // both wait for the same poll
+    const std::string first = rig.expect(*rig.core, "a request at the core");
+    EXPECT_EQ(first.rfind("MESSAGE", 0), 0u) << "the new registration went first:\n" << first;
+    EXPECT_EQ(rig.expect(*rig.core, "the SM1 after it").rfind("REGISTER", 0), 0u);
+}
+
+// Transactions are bounded: new registrations are refused from 3/4 of the table, any new
+// request once it is full; once they expire, registrations go through again.
+TEST(SipProxyOverload, TheTransactionTableIsBounded) {
+    ProxyRig rig({}, overload(60s, 5));  // SM1s refused from 3, everything from 5
+    Ue alice(rig, "alice@" + kRealm, 6000, 6001), bob(rig, "bob@" + kRealm, 6010, 6011);
+    alice.register_fully();  // two transactions: SM1, SM7
+    alice.send_protected(alice.request("MESSAGE", {}));
+    rig.expect(*rig.core, "the MESSAGE at the core");  // a third
+    bob.sm1(bob.security_client());
+    const std::string refused = rig.expect(bob.us(), "the 503 to the SM1");
+    EXPECT_EQ(status(refused), 503) << refused;
+    EXPECT_FALSE(header(refused, sip::HeaderKind::retry_after).empty());
+    EXPECT_EQ(rig.proxy->counters().shed_full, 1u);  // the 503 is kept: four transactions
+
+    alice.send_protected(alice.request("MESSAGE", {}));  // a registered UE still has room
+    rig.expect(*rig.core, "the second MESSAGE at the core");
+    alice.send_protected(alice.request("MESSAGE", {}));  // now the table is full
+    EXPECT_EQ(status(rig.expect(alice.uc(), "the 503 to the third MESSAGE")), 503);
+    EXPECT_EQ(rig.proxy->counters().shed_full, 2u);
+
+    rig.advance(33s);  // RFC 3261 64*T1: the transactions are forgotten
+    EXPECT_EQ(rig.proxy->counters().transactions, 0u);
+    bob.sm1(bob.security_client());
+    rig.expect(*rig.core, "bob's SM1 at the core");
+}
+
+// Datagrams the kernel dropped on a full socket buffer are counted: every datagram sent
+// is either handled or counted.
+TEST(SipProxyOverload, DatagramsLostOnAFullSocketAreCounted) {
+    ProxyRig rig;
+    Peer flood(proxy::Endpoint{rig.ue_addr, 6100});
+    const std::string junk(1000, 'x');
+    constexpr int kSent = 30'000;  // 30 MB: more than the 16 MiB buffer holds
+    for (int i = 0; i < kSent; ++i) flood.send(junk, rig.sip_port());
+    for (int i = 0; i < 1000 && rig.proxy->poll(0, rig.now) > 0; ++i) {
+    }
+    flood.send(junk, rig.sip_port());  // the kernel reports its count with the next datagram it keeps
+    rig.round();
+    const auto& c = rig.proxy->counters();
+    EXPECT_GT(c[proxy::ProxyDrop::socket_full], 0u);
+    EXPECT_EQ(c[proxy::ProxyDrop::socket_full] + c[proxy::ProxyDrop::malformed], uint64_t(kSent) + 1);
+}
+
 }  // namespace
 }  // namespace pcscf::test

@@ -63,6 +63,11 @@ def main():
               refused(core + ["--core-local", "10.1.0.1", "--port-pc", "5101"], "--port-pc 5101 must be inside"))
     tap.check("unknown algorithm refused",
               refused(core + ["--core-local", "10.1.0.1", "--alg-priority", "hmac-sha-256"], "--alg-priority: 'hmac-sha-256'"))
+    sip = core + ["--core-local", "10.1.0.1"]
+    tap.check("overload limits out of range refused", lambda: [
+        refused(sip + ["--overload-queue-ms", "0"], "--overload-queue-ms must be 1..60000")(),
+        refused(sip + ["--max-transactions", "10"], "--max-transactions must be at least 1000")(),
+        refused(sip + ["--retry-after", "0"], "--retry-after must be 1..3600")()])
     tap.check("unreadable config file refused", refused(["-c", "/nonexistent/pcscf.conf"], "cannot read config file"))
 
     def config_file_values_are_checked():
