@@ -301,6 +301,10 @@ public:
         events_.push_back(e);
         return true;
     }
+    bool send_all(uint32_t worker, std::span<const esp::SaRecord> recs) noexcept override {
+        for (const esp::SaRecord& r : recs) send(worker, r);
+        return true;
+    }
     uint32_t receive_events(std::span<esp::SaEvent> out) noexcept override {
         uint32_t n = 0;
         for (; n < out.size() && !events_.empty(); ++n) {

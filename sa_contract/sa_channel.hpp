@@ -15,6 +15,8 @@ public:
     virtual uint32_t workers() const noexcept = 0;
     // False if the worker's ring is full: nothing is queued then (try again later).
     virtual bool send(uint32_t worker, const SaRecord& rec) noexcept = 0;
+    // All of `recs` in one enqueue, or none of them (false: not room for all).
+    virtual bool send_all(uint32_t worker, std::span<const SaRecord> recs) noexcept = 0;
     // Up to out.size() events, from every worker's ring, each worker's in order.
     virtual uint32_t receive_events(std::span<SaEvent> out) noexcept = 0;
     // Records sent to the worker that it has not taken yet.

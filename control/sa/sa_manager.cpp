@@ -51,8 +51,7 @@ Expected<esp::HmacKey> SaManager::expand(esp::Alg alg, std::span<const uint8_t> 
     return *k;
 }
 
-Expected<SaId> SaManager::add(const SaRequest& req) {
-    std::lock_guard lock(mu_);
+Expected<SaManager::Prepared> SaManager::prepare(const SaRequest& req, SaId id, const esp::HmacKey* expanded) {
     if (req.ue.is_unspecified()) return fail(Errc::invalid, "the UE address is required");
     if (req.dir == esp::Direction::outbound) {
         if (req.spi == 0) return fail(Errc::invalid, "an outbound SA needs the UE's SPI (not 0)");
@@ -60,11 +59,11 @@ Expected<SaId> SaManager::add(const SaRequest& req) {
     }
     if (req.spi != 0 && req.spi < 256)  // RFC 4303 2.1, either direction
         return fail(Errc::invalid, "SPI " + std::to_string(req.spi) + " is reserved (1-255)");
-    auto key = expand(req.alg, req.key);
+    auto key = expanded ? Expected<esp::HmacKey>(*expanded) : expand(req.alg, req.key);
     if (!key) return std::unexpected(key.error());
 
     SaInfo sa;
-    sa.id = next_id_;
+    sa.id = id;
     sa.label = req.label;
     sa.cfg.dir = req.dir;
     sa.cfg.alg = req.alg;
@@ -93,25 +92,84 @@ Expected<SaId> SaManager::add(const SaRequest& req) {
         if (!spi) return fail(Errc::exhausted, "no free inbound SPI on worker " + std::to_string(sa.worker));
         sa.cfg.spi = *spi;
     }
-    if (auto sent = send(sa, esp::SaOp::add, *key); !sent) {
-        if (req.dir == esp::Direction::inbound) spis_.release(sa.cfg.spi);
-        return std::unexpected(sent.error());
-    }
-    ++next_id_;
-    sa.generation = generation_;
-    if (state_) state_->put(sa_record_key(sa.id), encode(sa, *key));
-    if (req.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
-    else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
-    sas_.emplace(sa.id, sa);
-    return sa.id;
+    return Prepared{std::move(sa), *key};
 }
 
-Expected<void> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
+void SaManager::unprepare(const SaInfo& sa) {
+    if (sa.cfg.dir == esp::Direction::inbound) spis_.release(sa.cfg.spi);
+}
+
+SaId SaManager::commit(SaInfo sa, const esp::HmacKey& key) {
+    ++next_id_;
+    sa.generation = generation_;
+    if (state_) state_->put(sa_record_key(sa.id), encode(sa, key));
+    if (sa.cfg.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
+    else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
+    const SaId id = sa.id;
+    sas_.emplace(id, std::move(sa));
+    return id;
+}
+
+Expected<SaId> SaManager::add(const SaRequest& req) {
+    std::lock_guard lock(mu_);
+    auto p = prepare(req, next_id_, nullptr);
+    if (!p) return std::unexpected(p.error());
+    if (auto sent = send(p->sa, esp::SaOp::add, p->key); !sent) {
+        unprepare(p->sa);
+        return std::unexpected(sent.error());
+    }
+    return commit(std::move(p->sa), p->key);
+}
+
+Expected<std::vector<SaId>> SaManager::add_all(std::span<const SaRequest> reqs) {
+    std::lock_guard lock(mu_);
+    std::vector<Prepared> ps;
+    ps.reserve(reqs.size());
+    auto undo = [&] {
+        for (const Prepared& p : ps) unprepare(p.sa);
+    };
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        // A set's SAs share one key: expanded once.
+        const bool same_key = i > 0 && reqs[i].alg == reqs[i - 1].alg && reqs[i].key == reqs[i - 1].key;
+        auto p = prepare(reqs[i], next_id_ + i, same_key ? &ps.back().key : nullptr);
+        if (!p) {
+            undo();
+            return std::unexpected(p.error());
+        }
+        if (!ps.empty() && p->sa.worker != ps.front().sa.worker) {
+            unprepare(p->sa);
+            undo();
+            return fail(Errc::invalid, "the SAs of one group must belong to one worker");
+        }
+        ps.push_back(std::move(*p));
+    }
+    if (ps.empty()) return std::vector<SaId>{};
+    const uint32_t worker = ps.front().sa.worker;
+    std::vector<esp::SaRecord> recs;
+    recs.reserve(ps.size());
+    for (const Prepared& p : ps) recs.push_back(record(p.sa, esp::SaOp::add, p.key));
+    // Records reach a worker in order: nothing overtakes what waits in its backlog.
+    if (!backlog_[worker].empty() || !rings_.send_all(worker, recs)) {
+        undo();
+        return fail(Errc::busy, "worker " + std::to_string(worker) + " has too many SA changes queued; try again");
+    }
+    std::vector<SaId> ids;
+    ids.reserve(ps.size());
+    for (Prepared& p : ps) ids.push_back(commit(std::move(p.sa), p.key));
+    return ids;
+}
+
+esp::SaRecord SaManager::record(const SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
     esp::SaRecord rec;
     rec.op = op;
     rec.request_id = next_request_++;
     rec.sa = sa.cfg;
     rec.key = key;
+    return rec;
+}
+
+Expected<void> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
+    const esp::SaRecord rec = record(sa, op, key);
     // Records reach a worker in order: nothing overtakes what waits in its backlog.
     auto& waiting = backlog_[sa.worker];
     if (waiting.empty() && rings_.send(sa.worker, rec)) return {};
@@ -128,15 +186,40 @@ Expected<void> SaManager::remove(SaId id) {
     if (it == sas_.end()) return fail(Errc::not_found, "no SA " + std::to_string(id));
     if (it->second.state == SaState::removing) return {};
     if (auto sent = send(it->second, esp::SaOp::remove, {}); !sent) return sent;
-    it->second.state = SaState::removing;
+    removing(it->second);
+    return {};
+}
+
+void SaManager::remove_all(std::span<const SaId> ids) {
+    std::lock_guard lock(mu_);
+    std::vector<SaInfo*> group;
+    group.reserve(ids.size());
+    for (SaId id : ids)
+        if (auto it = sas_.find(id); it != sas_.end() && it->second.state != SaState::removing)
+            group.push_back(&it->second);
+    if (group.empty()) return;
+    const uint32_t worker = group.front()->worker;
+    const bool one_worker =
+        std::all_of(group.begin(), group.end(), [&](const SaInfo* sa) { return sa->worker == worker; });
+    std::vector<esp::SaRecord> recs;
+    if (one_worker && backlog_[worker].empty()) {
+        recs.reserve(group.size());
+        for (const SaInfo* sa : group) recs.push_back(record(*sa, esp::SaOp::remove, {}));
+    }
+    if (recs.empty() || !rings_.send_all(worker, recs))
+        for (SaInfo* sa : group) (void)send(*sa, esp::SaOp::remove, {});  // never refused: a backlog
+    for (SaInfo* sa : group) removing(*sa);
+}
+
+void SaManager::removing(SaInfo& sa) {
+    sa.state = SaState::removing;
     // The selectors are free for a new outbound SA at once: the worker's ring is FIFO, so
     // it applies this removal before any add sent after it (a second 401 re-uses the UE's
     // ports and SPIs).
-    if (it->second.cfg.dir == esp::Direction::outbound) {
-        auto k = outbound_by_key_.find(outbound_key(it->second.cfg));
-        if (k != outbound_by_key_.end() && k->second == id) outbound_by_key_.erase(k);
+    if (sa.cfg.dir == esp::Direction::outbound) {
+        auto k = outbound_by_key_.find(outbound_key(sa.cfg));
+        if (k != outbound_by_key_.end() && k->second == sa.id) outbound_by_key_.erase(k);
     }
-    return {};
 }
 
 Expected<void> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key) {

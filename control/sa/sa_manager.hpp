@@ -40,10 +40,18 @@ public:
     // Errc::invalid for a bad request, exists for an SPI or selectors in use, exhausted
     // when the worker has no free inbound SPI.
     Expected<SaId> add(const SaRequest& req);
+    // The SAs of one UE's set, all or none, as one group: one enqueue on their worker's
+    // ring (they must all belong to one), so the worker applies them together and answers
+    // them in one enqueue; a key shared by consecutive requests is expanded once. The ids
+    // in the order of `reqs`.
+    Expected<std::vector<SaId>> add_all(std::span<const SaRequest> reqs);
     // Never refused for a known SA (not_found otherwise): on a full ring the removal waits
     // in a backlog that pump() sends on in order, so no SA is left installed behind its
     // owner's back.
     Expected<void> remove(SaId id);
+    // Several, as one group when they are one worker's and its ring has room for all (one
+    // enqueue), else one by one as remove(); unknown ids are passed over.
+    void remove_all(std::span<const SaId> ids);
     // New algorithm and key for an active SA; its sequence and replay state are kept.
     Expected<void> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
 
@@ -80,6 +88,16 @@ public:
 
 private:
     Expected<esp::HmacKey> expand(esp::Alg alg, std::span<const uint8_t> key);
+    // An SA checked, its SPI allocated and its key expanded: all but sent.
+    struct Prepared {
+        SaInfo sa;
+        esp::HmacKey key;
+    };
+    Expected<Prepared> prepare(const SaRequest& req, SaId id, const esp::HmacKey* expanded);
+    void unprepare(const SaInfo& sa);                 // gives its SPI back
+    void removing(SaInfo& sa);                        // its removal sent
+    SaId commit(SaInfo sa, const esp::HmacKey& key);  // sent: known from now on
+    esp::SaRecord record(const SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
     Expected<void> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
     void forget(std::map<SaId, SaInfo>::iterator it);
 

@@ -1,6 +1,7 @@
 #include "control/secagree/sa_set.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "sa_contract/hmac_key.hpp"
 
@@ -53,9 +54,11 @@ ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net
         {SaSet::out_us, esp::Direction::outbound, ue_side.spi_s, ue_side.port_s, port_pc},
         {SaSet::in_pc, esp::Direction::inbound, 0, ue_side.port_s, port_pc},
     };
-    size_t done = 0;
-    for (const Plan& p : plan) {
-        ctl::SaRequest r;
+    // One group: the worker gets the four in one enqueue and answers them in one.
+    std::array<ctl::SaRequest, 4> reqs;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        const Plan& p = plan[i];
+        ctl::SaRequest& r = reqs[i];
         r.dir = p.dir;
         r.alg = alg;
         r.key.assign(key.span().begin(), key.span().end());
@@ -66,22 +69,21 @@ ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net
         r.pcscf_port = p.pcscf_port;
         r.avoid_spis = {ue_side.spi_c, ue_side.spi_s};
         r.label = label;
-        auto id = sas.add(r);
-        if (!id) {
-            remove_sa_set(sas, set, std::span(kAllSlots).first(done));
-            return std::unexpected(id.error());
-        }
-        set.ids[p.slot] = *id;
-        ++done;
     }
+    auto ids = sas.add_all(reqs);
+    if (!ids) return std::unexpected(ids.error());
+    for (size_t i = 0; i < reqs.size(); ++i) set.ids[plan[i].slot] = (*ids)[i];
     set.spi_ps = sas.find(set.ids[SaSet::in_ps])->cfg.spi;
     set.spi_pc = sas.find(set.ids[SaSet::in_pc])->cfg.spi;
     return set;
 }
 
 void remove_sa_set(ctl::SaManager& sas, const SaSet& set, std::span<const SaSet::Slot> slots) {
+    std::array<ctl::SaId, 4> ids{};
+    size_t n = 0;
     for (SaSet::Slot s : slots)
-        if (set.ids[s] != 0) (void)sas.remove(set.ids[s]);  // already gone: nothing to do
+        if (set.ids[s] != 0 && n < ids.size()) ids[n++] = set.ids[s];  // already gone: nothing to do
+    sas.remove_all(std::span(ids).first(n));
 }
 
 }  // namespace pcscf::secagree

@@ -58,6 +58,10 @@ public:
         // DPDK's enqueue takes a non-const pointer but only copies from it.
         return rte_ring_sp_enqueue_elem(w_[worker].commands, const_cast<esp::SaRecord*>(&rec), sizeof rec) == 0;
     }
+    bool send_all(uint32_t worker, std::span<const esp::SaRecord> recs) noexcept override {
+        return rte_ring_sp_enqueue_bulk_elem(w_[worker].commands, const_cast<esp::SaRecord*>(recs.data()),
+                                             sizeof(esp::SaRecord), uint32_t(recs.size()), nullptr) == recs.size();
+    }
     uint32_t receive_events(std::span<esp::SaEvent> out) noexcept override;
     uint32_t pending(uint32_t worker) const noexcept override { return rte_ring_count(w_[worker].commands); }
 

@@ -158,6 +158,86 @@ TEST_F(SaManagerTest, AFullRingIsReportedAndLeaksNoSpi) {
     EXPECT_EQ(inbound_in_engines(), accepted);
 }
 
+// A UE's set goes as one group: all of it or none, in one enqueue on the UE's worker.
+TEST_F(SaManagerTest, AGroupIsInstalledWholeOrNotAtAll) {
+    auto set_of = [&](uint16_t port_uc) {  // as install_sa_set asks: in_ps, out_uc, out_us, in_pc
+        std::vector<SaRequest> s = {inbound("192.0.2.10", port_uc), outbound("192.0.2.10", port_uc, 5101),
+                                    outbound("192.0.2.10", port_uc + 1, 5102), inbound("192.0.2.10", port_uc + 1)};
+        s[1].ue_port = port_uc;
+        s[2].ue_port = port_uc + 1;
+        return s;
+    };
+    const std::vector<SaRequest> set = set_of(6000);
+    const uint32_t w = esp::owner_of(set[0].ue, kWorkers);
+    auto ids = sas->add_all(set);
+    ASSERT_TRUE(ids.has_value()) << ids.error().message;
+    ASSERT_EQ(ids->size(), 4u);
+    EXPECT_EQ(rings->control().pending(w), 4u) << "all four wait for the worker together";
+    for (size_t i = 0; i < 4; ++i) EXPECT_EQ(sas->find((*ids)[i])->cfg.dir, set[i].dir) << "ids in request order";
+    step();
+    EXPECT_EQ(acks.size(), 4u);
+    for (SaId id : *ids) EXPECT_EQ(sas->find(id)->state, SaState::active);
+    EXPECT_EQ(inbound_in_engines(), 2u);
+    EXPECT_EQ(outbound_in_engines(), 2u);
+
+    // A ring with room for fewer than four takes none of them, and no SPI stays taken.
+    uint16_t port = 100;
+    while (rings->control().pending(w) < 64 - 3) {  // outbound: no inbound SPI used up
+        SaRequest r = outbound("192.0.2.10", 9000 + port);
+        r.ue_port = port++;
+        ASSERT_TRUE(sas->add(r).has_value());
+    }
+    const size_t before = sas->size();
+    std::vector<SaRequest> next = set_of(6100);
+    auto refused = sas->add_all(next);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, Errc::busy) << refused.error().message;
+    EXPECT_EQ(sas->size(), before);
+    EXPECT_EQ(rings->control().pending(w), 64u - 3) << "nothing of the group was queued";
+    step();
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), before) << "the refused group kept no SPI, no slot";
+    ids = sas->add_all(next);  // with room again, the same group goes whole
+    ASSERT_TRUE(ids.has_value()) << ids.error().message;
+    step();
+    EXPECT_EQ(sas->size(), before + 4);
+
+    // A bad request anywhere in the group refuses all of it.
+    next[3].alg = esp::Alg::hmac_md5_96;
+    next[3].key.assign(3, 1);
+    for (auto& r : next) r.ue_port += 100;
+    auto bad = sas->add_all(next);
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_EQ(bad.error().code, Errc::invalid);
+    EXPECT_EQ(sas->size(), before + 4);
+}
+
+// Removals go as one group too; on a ring without room for all, they wait in the backlog
+// (never refused, never lost).
+TEST_F(SaManagerTest, AGroupIsRemovedTogether) {
+    std::vector<SaId> ids;
+    for (uint16_t p = 1; p <= 4; ++p) ids.push_back(*sas->add(inbound("192.0.2.10", p)));
+    const uint32_t w = esp::owner_of(*net::IpAddr::parse("192.0.2.10"), kWorkers);
+    step();
+    sas->remove_all(ids);
+    EXPECT_EQ(rings->control().pending(w), 4u);
+    for (SaId id : ids) EXPECT_EQ(sas->find(id)->state, SaState::removing);
+    step();
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(inbound_in_engines(), 0u);
+
+    ids.clear();
+    for (uint16_t p = 1; p <= 4; ++p) ids.push_back(*sas->add(inbound("192.0.2.10", p)));
+    step();
+    for (uint16_t p = 10; rings->control().pending(w) < 62; ++p)
+        ASSERT_TRUE(sas->add(outbound("192.0.2.10", 1000 + p, p)));
+    sas->remove_all(ids);  // no room for four: they go one by one, the rest to the backlog
+    EXPECT_GT(sas->backlog(), 0u);
+    EXPECT_LT(sas->backlog(), 4u);
+    for (int i = 0; i < 4; ++i) step();
+    EXPECT_EQ(inbound_in_engines(), 0u) << "every removal reached the worker";
+    EXPECT_EQ(sas->backlog(), 0u);
+}
+
 TEST_F(SaManagerTest, RemovalsAreNeverLostToAFullRing) {
     // More SAs than the command ring holds, all on one worker, installed...
     std::vector<SaId> ids;
