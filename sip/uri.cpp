@@ -125,7 +125,7 @@ Result<void> parse_sip_uri(std::string_view rest, Uri& u) {
         rest.remove_prefix(at + 1);
     }
     text::Cursor c(rest);
-    auto host_port = take_host_port(c, "URI " + quote(u.text), "URI port", false);
+    auto host_port = take_host_port(c, "URI", "URI port", false, u.text);
     if (!host_port) return std::unexpected(host_port.error());
     u.host = host_port->host;
     u.port = host_port->port;
@@ -159,9 +159,12 @@ Result<Host> take_host(text::Cursor& c) {
 }
 
 Result<HostPort> take_host_port(text::Cursor& c, std::string_view host_context, std::string_view port_name,
-                                bool lws_around_colon) {
+                                bool lws_around_colon, std::string_view subject) {
     auto host = take_host(c);
-    if (!host) return std::unexpected(in_context(host.error(), host_context));
+    if (!host)
+        return std::unexpected(in_context(host.error(), subject.empty()
+                                                            ? std::string(host_context)
+                                                            : std::string(host_context) + " " + quote(subject)));
     HostPort out{*host, std::nullopt};
     if (lws_around_colon ? c.eat_sep(':') : c.eat(':')) {
         auto port = parse_port(c.take_while(text::is_digit), port_name);

@@ -34,9 +34,10 @@ struct HostPort {
 };
 
 // host [":" port]; SWS may surround the ':' when `lws_around_colon` (Via sent-by). A host
-// error is put in `host_context`; a port error names `port_name` ("Via port is 0").
+// error is put in `host_context`, followed by `subject` quoted when there is one (built
+// only on an error); a port error names `port_name` ("Via port is 0").
 Result<HostPort> take_host_port(text::Cursor& cursor, std::string_view host_context, std::string_view port_name,
-                                bool lws_around_colon);
+                                bool lws_around_colon, std::string_view subject = {});
 
 // IPv4 or IPv6 address text, with or without brackets (Via received=).
 bool is_ip_address(std::string_view text) noexcept;

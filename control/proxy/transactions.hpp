@@ -11,6 +11,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "control/proxy/endpoint.hpp"
@@ -93,8 +95,15 @@ public:
 
 private:
     std::chrono::milliseconds lifetime_;
-    std::map<std::string, Txn, std::less<>> txns_;        // by our branch
-    std::map<std::string, std::string> by_their_branch_;  // UE / core branch @ source -> ours
+    // Hashed: a storm keeps a million of them, whose keys share long prefixes (our branch
+    // prefix, "z9hG4bK"), which an ordered map compares again at every level.
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, Txn, Hash, std::equal_to<>> txns_;  // by our branch
+    std::unordered_map<std::string, std::string, Hash, std::equal_to<>>
+        by_their_branch_;  // UE / core branch @ source -> ours
     std::map<UeKey, std::string> registering_;
     // Our branches in the order they were added: with one lifetime for all, the oldest are
     // at the front, so expiring reads only what expires (no scan of every transaction).
