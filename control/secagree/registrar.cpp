@@ -115,6 +115,7 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     p.impu = m.impu;
     p.sm1_protected = over_registered;
     p.deadline = now + cfg_.reg_await_auth;
+    remind(k, p.deadline);
     u.pending = std::move(p);
     return over_registered;
 }
@@ -145,6 +146,7 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     temp_ports_.insert({ue, set->port_uc()});
     p.server = {set->security_server()};
     p.deadline = now + cfg_.reg_await_auth;
+    remind(key(impi, ue), p.deadline);
     return std::pair{p.server, sm1_route(*u)};  // back the way SM1 came
 }
 
@@ -175,6 +177,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
             return std::unexpected(Refusal{500, "200 without a challenge for a UE with no SAs"});
         u->pending.reset();  // not challenged: the offered ports are obsolete (TS 33.203 7.1)
         u->current_expiry = std::max(u->current_expiry, now + expires);
+        remind(key(impi, ue), u->current_expiry);
         return route_over(*u->current);
     }
     const Key k = key(impi, ue);
@@ -197,6 +200,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
             for (SaSet::Slot s : kOther) old.ids[s] = 0;
             u->kept = old;
             u->kept_expiry = old_expiry;
+            remind(k, u->kept_expiry);
             index(k, old, false);
         } else {
             remove_sa_set(sas_, old);
@@ -204,6 +208,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
     }
     u->current = *p.temp;
     u->current_expiry = std::max(now + expires, old_expiry);
+    remind(k, u->current_expiry);
     index(k, *u->current, true);
     if (!p.impu.empty() && std::find(u->impus.begin(), u->impus.end(), p.impu) == u->impus.end())
         u->impus.push_back(p.impu);
@@ -314,22 +319,29 @@ bool Registrar::over_current(const Ue& u, const Arrival& from) {
 }
 
 void Registrar::tick(Clock::time_point now) {
-    std::vector<Key> done;
-    for (auto& [k, u] : ues_) {
+    // Only the UEs with something due, in time order: no walk over every UE (a reminder
+    // whose deadline has moved on since is read and passed over).
+    while (!due_.empty() && due_.begin()->first <= now) {
+        const Key k = std::move(due_.begin()->second);
+        due_.erase(due_.begin());
+        auto it = ues_.find(k);
+        if (it == ues_.end()) continue;
+        Ue& u = it->second;
         if (u.pending && now >= u.pending->deadline) {
             drop_temp(u);
             u.pending.reset();
         }
         if (u.kept && now >= u.kept_expiry) drop_kept(u);
         if (u.current && now >= u.current_expiry) drop_current(u);
-        if (!u.current && !u.kept && !u.pending) done.push_back(k);
-    }
-    for (const Key& k : done) {
-        ues_.erase(k);
-        dirty_.insert(k);
+        if (!u.current && !u.kept && !u.pending) {
+            ues_.erase(it);
+            dirty_.insert(k);
+        }
     }
     retiring_.tick(sas_, now);
 }
+
+void Registrar::remind(const Key& k, Clock::time_point at) { due_.emplace(at, k); }
 
 std::expected<std::string, Refusal> Registrar::check_protected(const Arrival& from, const std::string& impu) const {
     const Key* k = flow_owner(from);
@@ -471,6 +483,8 @@ size_t Registrar::restore(std::vector<StoredRegistration> regs, std::span<const 
         u.current_expiry = steady(r.current_expiry, now);
         u.kept = r.kept;
         u.kept_expiry = steady(r.kept_expiry, now);
+        remind(k, u.current_expiry);
+        if (u.kept) remind(k, u.kept_expiry);
         u.next_port_pc = r.next_port_pc;
         u.tcp = r.tcp;
         index(k, *u.current, true);

@@ -203,6 +203,7 @@ private:
     uint32_t sas_of(const std::string& impi) const;
     bool port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const;
     void drop_temp(Ue& u);
+    void remind(const Key& k, Clock::time_point at);
     void drop_kept(Ue& u);
     void drop_current(Ue& u);
     void forget_if_empty(const Key& k);
@@ -225,6 +226,9 @@ private:
     RegistrarConfig cfg_;
     net::IpAddr v4_, v6_;
     std::map<Key, Ue> ues_;
+    // When each UE has something due (a temporary set's deadline, a set's expiry), for
+    // tick(); a UE may have reminders that no longer hold (passed over when read).
+    std::multimap<Clock::time_point, Key> due_;
     std::map<Flow, Key> flows_;
     // (UE address, port_uc) of every temporary set: rule 3 without walking the UEs.
     std::set<std::pair<net::IpAddr, uint16_t>> temp_ports_;
