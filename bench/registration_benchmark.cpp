@@ -660,10 +660,10 @@ int main(int argc, char** argv) {
     try {
         auto t = Terminator::create(tc, worker_lcore);
         if (!t) fail(t.error());
-        // Port pairs 26000-32767 on each UE address: enough addresses for --max-ues UEs
-        // registered at once (3,384 each), 127.a.b.10 to at most .249.
-        const uint32_t ue_addrs = std::clamp<uint32_t>(uint32_t(o.max_ues / 3384 + 2), 8, 240);
-        SipLoad load(tc.core, addr(10), ue_addrs, 26000, 32767);
+        // Port pairs 26000-65535 on each UE address: enough addresses for --max-ues UEs
+        // registered at once (19,768 each, as behind a large NAT), 127.a.b.10 to at most .249.
+        const uint32_t ue_addrs = std::clamp<uint32_t>(uint32_t(o.max_ues / 19768 + 2), 8, 240);
+        SipLoad load(tc.core, addr(10), ue_addrs, 26000, 65535);
         std::printf(
             "registration benchmark: worker on lcore %u, control thread and the SIP load on CPU %s\n"
             "P-CSCF %s (sip %u, port_ps %u, port_pc %u-%u), core %s, UEs %s..+%u; memory: %s\n"

@@ -89,7 +89,11 @@ private:
     };
 
     SipProxy(ProxyConfig cfg, uint16_t port_ps, secagree::Registrar& reg, Trace trace)
-        : cfg_(std::move(cfg)), port_ps_(port_ps), reg_(reg), trace_(std::move(trace)), txns_(cfg_.txn_lifetime) {}
+        : cfg_(std::move(cfg)),
+          port_ps_(port_ps),
+          reg_(reg),
+          trace_(std::move(trace)),
+          txns_(cfg_.txn_lifetime, cfg_.max_transactions) {}
 
     void handle(const Inbound& in, Clock::time_point now);
     // true: the new registration `m` was answered 503 (overload control).

@@ -10,7 +10,9 @@ std::string_view name(Kind k) {
     return names[size_t(k)];
 }
 
-Transactions::Transactions(std::chrono::milliseconds lifetime) : lifetime_(lifetime) {
+Transactions::Transactions(std::chrono::milliseconds lifetime, size_t expected) : lifetime_(lifetime) {
+    txns_.reserve(expected);
+    by_their_branch_.reserve(expected);
     std::random_device rd;
     branch_prefix_ = "z9hG4bK" + std::to_string(rd() % 1000000) + "pc";
 }

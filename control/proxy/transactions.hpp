@@ -74,7 +74,9 @@ using UeKey = std::pair<std::string, net::IpAddr>;  // IMPI, UE address
 
 class Transactions {
 public:
-    explicit Transactions(std::chrono::milliseconds lifetime);
+    // `expected`: how many are kept at most (room made at once, so that the table never
+    // rehashes a million entries in one go while the control thread waits).
+    explicit Transactions(std::chrono::milliseconds lifetime, size_t expected = 0);
 
     std::string new_branch();
     Txn& add(const std::string& branch, Txn t);

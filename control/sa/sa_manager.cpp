@@ -38,7 +38,11 @@ std::string_view name(SaState s) {
 }
 
 SaManager::SaManager(esp::SaChannel& rings, const esp::SpiLayout& layout)
-    : rings_(rings), layout_(layout), spis_(layout), backlog_(layout.workers) {}
+    : rings_(rings), layout_(layout), spis_(layout), backlog_(layout.workers) {
+    // Sized for every inbound SPI at once: growing it rehashes every entry in one go, a
+    // stall of the control thread that grows with the SAs (tens of ms at a million).
+    inbound_by_spi_.reserve(layout.span());
+}
 
 Expected<esp::HmacKey> SaManager::expand(esp::Alg alg, std::span<const uint8_t> key) {
     if (!imb_) {

@@ -10,6 +10,20 @@ def request(method, ruri, via, branch, frm, to, call_id, cseq, headers=(), body=
     return "\r\n".join(lines).encode()
 
 
+def register_headers(client, impi, realm, contact, verify=None, expires=600):
+    """A UE's REGISTER headers for sec-agree (TS 33.203 7.1): its Security-Client offer, its
+    IMPI in Authorization (a stand-in answer once challenged), its Contact; Security-Verify
+    (the 401's Security-Server) once challenged, and Expires 0 to de-register."""
+    h = [f"Security-Client: {client}", "Require: sec-agree", "Proxy-Require: sec-agree",
+         f'Authorization: Digest username="{impi}", realm="{realm}", uri="sip:{realm}", nonce="", '
+         f'response="{"0123" if verify else ""}"', f"Contact: <sip:ue@{contact}>;expires={expires}"]
+    if verify:
+        h.append(f"Security-Verify: {verify}")
+    if expires == 0:
+        h.append("Expires: 0")
+    return h
+
+
 def header(msg, name):
     """Values of every `name` header, in order."""
     text = msg.decode() if isinstance(msg, bytes) else msg

@@ -74,13 +74,7 @@ class Ue:
 
     def register(self, verify=None, expires=600):
         self.cseq += 1
-        h = [f"Security-Client: {self.client()}", "Require: sec-agree", "Proxy-Require: sec-agree",
-             f'Authorization: Digest username="{self.impi}", realm="{REALM}", uri="sip:{REALM}", nonce="", '
-             f'response="{"0123" if verify else ""}"', f"Contact: <sip:ue@{self.addr}:{self.port_us}>;expires={expires}"]
-        if verify:
-            h.append(f"Security-Verify: {verify}")
-        if expires == 0:
-            h.append("Expires: 0")
+        h = sip_text.register_headers(self.client(), self.impi, REALM, f"{self.addr}:{self.port_us}", verify, expires)
         # SM1's answer comes back to the Via's port, where the storm's socket of this address
         # listens; over the SAs everything comes to port_uc / port_us.
         via = f"{self.addr}:{self.port_us if verify else 5060}"

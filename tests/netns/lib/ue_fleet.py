@@ -76,11 +76,7 @@ class Ue:
 
     def register(self, verify=None):
         self.cseq += 1
-        h = [f"Security-Client: {self.client()}", "Require: sec-agree", "Proxy-Require: sec-agree",
-             f'Authorization: Digest username="{self.impi}", realm="{REALM}", uri="sip:{REALM}", nonce="", '
-             f'response="{"0123" if verify else ""}"', f"Contact: <sip:ue@{self.via()}>;expires=600"]
-        if verify:
-            h.append(f"Security-Verify: {verify}")
+        h = sip_text.register_headers(self.client(), self.impi, REALM, self.via(), verify)
         return sip_text.request("REGISTER", f"sip:{REALM}", self.via(), f"z9hG4bKr{self.n}x{self.cseq}",
                                 self.impu, self.impu, f"reg-{self.n}", self.cseq, h)
 
