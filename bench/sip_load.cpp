@@ -175,7 +175,7 @@ SipLoad::SipLoad(const Endpoint& core, net::IpAddr ue_first, uint32_t ue_addrs, 
     if (epoll_ < 0 || core_fd_ < 0 || pairs_ == 0 || addrs_.empty())
         throw std::runtime_error("the load cannot bind the core's socket " + core_.to_string() + ": " +
                                  std::strerror(errno));
-    // Room for bursts of answers (the P-CSCF's sockets keep the system default).
+    // Room for bursts of answers, as the P-CSCF's own sockets have.
     const int big = 4 << 20;
     ::setsockopt(core_fd_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     epoll_event ev{};
