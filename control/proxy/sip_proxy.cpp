@@ -122,26 +122,26 @@ void SipProxy::handle(const Inbound& in, Clock::time_point now) {
 // the last UDP one was late.
 bool SipProxy::shed(const Inbound& in, const sip::Message& m, const Arrival& a, Clock::time_point now) {
     if (!m.is_request() || m.method() != "REGISTER") return false;
+    bool late = now < late_until_;
     if (in.conn == 0) {
         counters_.sm1_queued_us = uint64_t(in.queued.count());
-        if (in.queued > cfg_.overload_queue) late_until_ = now + cfg_.overload_queue;
+        late = in.queued > cfg_.overload_queue;
+        if (late) late_until_ = now + cfg_.overload_queue;
     }
-    const bool late = in.conn == 0 ? in.queued > cfg_.overload_queue : now < late_until_;
     const bool full = txns_.size() >= cfg_.max_transactions / 4 * 3;
     if (!late && !full) return false;
     const auto via = sip::top_via(m);
     if (!via) return false;  // malformed: validate() answers it
     std::string their = their_key(*via, in.src);
     if (txns_.find_theirs(their)) return false;  // a retransmission: answered as before
-    ++(late ? counters_.shed_late : counters_.shed_full);
+    if (late) ++counters_.shed_late;
     // The 503 is kept as the transaction's answer: a retransmission of this SM1 gets it
     // again (RFC 3261 17.2.2) instead of starting a registration the UE gave up.
     ToUe sent;
     refuse(m, a,
-           {503,
-            late ? "overloaded: the request waited " + std::to_string(in.queued.count() / 1000) + " ms"
-                 : "overloaded: " + std::to_string(txns_.size()) + " transactions under way",
-            retry_after()},
+           late ? Refusal{503, "overloaded: the request waited " + std::to_string(in.queued.count() / 1000) + " ms",
+                          retry_after()}
+                : table_full(),
            std::nullopt, &sent);
     Txn t{.kind = Kind::sm1, .from = a, .created = now, .their = std::move(their), .done = true};
     t.settle({std::move(sent), std::nullopt, {}});
@@ -152,6 +152,11 @@ bool SipProxy::shed(const Inbound& in, const sip::Message& m, const Arrival& a, 
 uint32_t SipProxy::retry_after() {
     const auto base = uint32_t(cfg_.retry_after.count());
     return base + uint32_t(rng_() % std::max(base, 1u));
+}
+
+Refusal SipProxy::table_full() {
+    ++counters_.shed_full;
+    return {503, "overloaded: " + std::to_string(txns_.size()) + " transactions under way", retry_after()};
 }
 
 void SipProxy::from_ue(const FromUe& u, Clock::time_point now) {
@@ -243,11 +248,7 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
                        Clock::time_point now) {
     const sip::Message& m = u.m;
     const Arrival& a = u.a;
-    if (txns_.size() >= cfg_.max_transactions) {
-        ++counters_.shed_full;
-        return refuse(m, a,
-                      {503, "overloaded: " + std::to_string(txns_.size()) + " transactions under way", retry_after()});
-    }
+    if (txns_.size() >= cfg_.max_transactions) return refuse(m, a, table_full());
     const std::string branch = txns_.new_branch();
     auto out = kind == Kind::ue_request
                    ? secagree::relay_request(m, core_hop(), branch, true)
@@ -271,7 +272,7 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
 
 void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::time_point now) {
     if (auto v = sip::validate(m); !v) {
-        if (m.is_request() && m.method() != "ACK") return answer_core(m, from, 400, v.error().message);
+        if (m.is_request() && m.method() != "ACK") return answer_core(m, from, {400, v.error().message});
         return drop(ProxyDrop::malformed, "from core " + from.to_string() + ": " + v.error().message);
     }
     const auto via = sip::top_via(m);
@@ -311,19 +312,15 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     const net::IpAddr* access = dest ? net_->access_for(dest->first) : nullptr;
     if (access == nullptr) {
         if (m.method() == "ACK") return drop(ProxyDrop::not_registered, what(m) + " from core");
-        return answer_core(m, from, 404, "not registered at this P-CSCF");
+        return answer_core(m, from, {404, "not registered at this P-CSCF"});
     }
-    if (txns_.size() >= cfg_.max_transactions) {
-        ++counters_.shed_full;
-        return answer_core(m, from, 503, "overloaded: " + std::to_string(txns_.size()) + " transactions under way",
-                           retry_after());
-    }
+    if (txns_.size() >= cfg_.max_transactions) return answer_core(m, from, table_full());
     // Our Via names the protected server port: over UDP the UE answers there (TS 33.203
     // 7.1); over TCP it answers on our connection.
     const bool tcp = dest->second.tcp;
     const std::string branch = txns_.new_branch();
     auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch, false);
-    if (!out) return answer_core(m, from, m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message);
+    if (!out) return answer_core(m, from, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{.kind = Kind::core_request,
           .impi = impu,
           .from = {.conn = tcp ? kOurConnection : 0},  // how retransmissions go
@@ -529,14 +526,14 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     if (kept) *kept = std::move(out);
 }
 
-void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason,
-                           uint32_t retry_after) {
+void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, const Refusal& why) {
     if (trace_)
-        trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(status) + ": " +
-               std::string(reason));
-    auto w = sip::MessageWriter::response_to(request, uint16_t(status), reason_phrase(status), answer_tag(request));
+        trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " +
+               why.reason);
+    auto w =
+        sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status), answer_tag(request));
     if (!w) return drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
-    if (retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(retry_after));
+    if (why.retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(why.retry_after));
     if (send_core(w->write(), to)) ++counters_.refused;
 }
 

@@ -98,7 +98,8 @@ private:
     void handle(const Inbound& in, Clock::time_point now);
     // true: the new registration `m` was answered 503 (overload control).
     bool shed(const Inbound& in, const sip::Message& m, const secagree::Arrival& a, Clock::time_point now);
-    uint32_t retry_after();  // seconds, for a 503
+    uint32_t retry_after();          // seconds, for a 503
+    secagree::Refusal table_full();  // the 503 of a full transaction table, counted
     void from_ue(const FromUe& u, Clock::time_point now);
     void ue_register(const FromUe& u, Clock::time_point now);
     void ue_response(const FromUe& u);
@@ -119,8 +120,7 @@ private:
     // Refuses the REGISTER of transaction `t` (ours, `branch`): the registration attempt ends.
     void refuse_registration(const std::string& branch, const Txn& t, const secagree::Refusal& why,
                              Clock::time_point now);
-    void answer_core(const sip::Message& request, const Endpoint& to, int status, std::string_view reason,
-                     uint32_t retry_after = 0);
+    void answer_core(const sip::Message& request, const Endpoint& to, const secagree::Refusal& why);
     bool send_core(const std::string& bytes, const Endpoint& to);  // false: counted
     void drop(ProxyDrop reason, std::string_view detail);
     // Rule 4 and RFC 3325: the IMPI whose registration over the request's SA holds every

@@ -152,8 +152,7 @@ Expected<std::vector<SaId>> SaManager::add_all(std::span<const SaRequest> reqs) 
     std::vector<esp::SaRecord> recs;
     recs.reserve(ps.size());
     for (const Prepared& p : ps) recs.push_back(record(p.sa, esp::SaOp::add, p.key));
-    // Records reach a worker in order: nothing overtakes what waits in its backlog.
-    if (!backlog_[worker].empty() || !rings_.send_all(worker, recs)) {
+    if (!send_together(worker, recs)) {
         undo();
         return fail(Errc::busy, "worker " + std::to_string(worker) + " has too many SA changes queued; try again");
     }
@@ -170,6 +169,11 @@ esp::SaRecord SaManager::record(const SaInfo& sa, esp::SaOp op, const esp::HmacK
     rec.sa = sa.cfg;
     rec.key = key;
     return rec;
+}
+
+bool SaManager::send_together(uint32_t worker, std::span<const esp::SaRecord> recs) {
+    // Records reach a worker in order: nothing overtakes what waits in its backlog.
+    return backlog_[worker].empty() && rings_.send_all(worker, recs);
 }
 
 Expected<void> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
@@ -206,11 +210,9 @@ void SaManager::remove_all(std::span<const SaId> ids) {
     const bool one_worker =
         std::all_of(group.begin(), group.end(), [&](const SaInfo* sa) { return sa->worker == worker; });
     std::vector<esp::SaRecord> recs;
-    if (one_worker && backlog_[worker].empty()) {
-        recs.reserve(group.size());
+    if (one_worker)
         for (const SaInfo* sa : group) recs.push_back(record(*sa, esp::SaOp::remove, {}));
-    }
-    if (recs.empty() || !rings_.send_all(worker, recs))
+    if (!one_worker || !send_together(worker, recs))
         for (SaInfo* sa : group) (void)send(*sa, esp::SaOp::remove, {});  // never refused: a backlog
     for (SaInfo* sa : group) removing(*sa);
 }

@@ -99,6 +99,8 @@ private:
     SaId commit(SaInfo sa, const esp::HmacKey& key);  // sent: known from now on
     esp::SaRecord record(const SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
     Expected<void> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
+    // One worker's records in one enqueue, all or none (false: not now).
+    bool send_together(uint32_t worker, std::span<const esp::SaRecord> recs);
     void forget(std::map<SaId, SaInfo>::iterator it);
 
     mutable std::mutex mu_;

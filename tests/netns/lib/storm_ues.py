@@ -84,7 +84,8 @@ class Ue:
 
 
 def status_line(msg):
-    """(status code, CSeq number, Call-ID's UE number) of a response; None for anything else."""
+    """(status code, CSeq number, Call-ID's UE number, header section) of a response; None for
+    anything else."""
     if not msg.startswith(b"SIP/2.0 "):
         return None
     head = msg.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
