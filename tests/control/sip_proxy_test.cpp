@@ -3,6 +3,7 @@
 // workers hold at each point.
 #include <gtest/gtest.h>
 
+#include "control/proxy/tcp_connection.hpp"
 #include "sip/sip.hpp"
 #include "tests/control/proxy_rig.hpp"
 
@@ -348,6 +349,42 @@ TEST(SipProxyOverload, ANewRegistrationThatWaitedTooLongIsAnswered503) {
     const std::string sm1 = rig.expect(*rig.core, "the second SM1 at the core");
     EXPECT_NE(sm1.find("REGISTER"), std::string::npos) << sm1;
     EXPECT_EQ(rig.proxy->counters().shed_late, 1u);
+}
+
+// Over TCP no wait is known: an SM1 there is refused 503 while the last UDP one was late
+// (for overload_queue after it), and taken again after that.
+TEST(SipProxyOverload, OverTcpSm1sAreShedWhileUdpOnesAreLate) {
+    ProxyRig rig({}, overload(150ms));
+    Ue alice(rig, "alice@" + kRealm, 6000, 6001), bob(rig, "bob@" + kRealm, 6010, 6011);
+    std::this_thread::sleep_for(100ms);  // the kernel's arrival stamps switch on (see above)
+    alice.sm1(alice.security_client());
+    std::this_thread::sleep_for(400ms);
+    EXPECT_EQ(status(rig.expect(alice.us(), "the 503 over UDP")), 503);
+
+    auto conn = proxy::TcpConnection::connect({rig.ue_addr, 0}, rig.sip_port());
+    ASSERT_TRUE(conn.has_value()) << conn.error().message;
+    proxy::TcpConnection& c = **conn;
+    auto answer_over_tcp = [&]() -> std::string {
+        for (int i = 0; i < 2000; ++i) {
+            rig.round();
+            (void)c.flush();
+            (void)c.read();
+            if (auto f = c.next(); f && f->kind == sip::FrameKind::message) return std::string(f->bytes);
+            std::this_thread::sleep_for(1ms);
+        }
+        ADD_FAILURE() << "no answer over TCP";
+        return {};
+    };
+    ASSERT_TRUE(c.send(bob.register_request(bob.security_client())).has_value());
+    EXPECT_EQ(status(answer_over_tcp()), 503);
+    EXPECT_EQ(rig.proxy->counters().shed_late, 2u);
+    EXPECT_TRUE(rig.silent(*rig.core)) << "a shed SM1 reached the core";
+
+    rig.now += 200ms;  // the UDP SM1s' lateness is over
+    ASSERT_TRUE(c.send(bob.register_request(bob.security_client())).has_value());
+    const std::string sm1 = rig.expect(*rig.core, "bob's SM1 over TCP at the core");
+    EXPECT_EQ(sm1.rfind("REGISTER", 0), 0u) << sm1;
+    EXPECT_EQ(rig.proxy->counters().shed_late, 2u);
 }
 
 // Messages waiting on the protected ports (registered UEs) are read before those at the
