@@ -10,15 +10,18 @@
 // unless SAs are left to accumulate, de-registers (-> 200).
 //
 // Per round, each pair in alternating order:
-//   register + de-register, closed loop (--concurrency UEs at a time): direct, terminator
-//   register only, SAs accumulate (same):                            direct, terminator
+//   register + de-register, closed loop (--concurrency UEs at a time): direct, terminator,
+//                                                                     relay
+//   register only, SAs accumulate (same):                            direct, terminator, relay
 //   register + de-register, open loop at --latency-rate per second:  direct, terminator
 //   the raw SA rate: SA sets installed and removed through SaManager, no SIP
 //   the state store (--parts=store): register + de-register, closed loop, through the
 //     terminator without a store, with an LMDB store and with a Redis store, the order
 //     turning round by round
 // Direct: the UEs talk to the core itself (its 401 names its own port in Security-Server),
-// the baseline. Every ratio is taken within a round, then min / median / max over rounds.
+// the baseline. Relay: a bare SIP relay in the terminator's place, on its thread
+// (bench/sip_relay.hpp), the floor under the control thread's CPU and, against direct, the
+// ceiling on the terminator's throughput. Every ratio is taken within a round, then min / median / max over rounds.
 // A pass through the terminator must end with every UE answered as expected and, once the
 // proxy's grace period has passed, no SA and no UE left; otherwise the program says what
 // went wrong and exits 1.
@@ -67,6 +70,7 @@
 #include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/sip_load.hpp"
+#include "bench/sip_relay.hpp"
 #include "bench/spread.hpp"
 #include "bench/terminator_rig.hpp"
 #include "control/sa/sa_state.hpp"
@@ -140,28 +144,56 @@ struct Pass {
 };
 
 // `on_load_end`: called once the load has stopped, before the terminator settles.
-Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const char* label,
-              const std::function<void()>& on_load_end = {}) {
-    const TerminatorConfig& tc = t.config();
-    c.first_hop = through ? Endpoint{tc.access, tc.sip_port} : tc.core;
-    c.protected_host = through ? tc.access : tc.core.addr;
-    load.set_core_direct(!through);
-    Pass p;
-    p.before = t.proxy_counters();
+// The load run on a thread of its own while this thread serves it: `serve(phase, done)`.
+template <typename Serve>
+LoadResult drive(SipLoad& load, const LoadConfig& c, Serve&& serve) {
+    LoadResult res;
     std::atomic<bool> finished{false};
     std::exception_ptr error;
     // The load thread inherits this thread's CPU (EAL pinned it to the main lcore's).
     std::thread th([&] {
         try {
-            p.load = load.run(c);
+            res = load.run(c);
         } catch (...) {
             error = std::current_exception();
         }
         finished.store(true);
     });
-    p.serve = t.serve([&] { return load.phase(); }, [&] { return finished.load(); });
+    serve([&] { return load.phase(); }, [&] { return finished.load(); });
     th.join();
     if (error) std::rethrow_exception(error);
+    return res;
+}
+
+// The same load through the bare relay; its CPU in p.serve.cpu_s.
+Pass relay_pass(SipRelay& relay, SipLoad& load, LoadConfig c, const char* label) {
+    c.first_hop = relay.unprotected();
+    c.protected_host = relay.unprotected().addr;
+    load.set_security_server(relay.protected_port());
+    Pass p;
+    RelayResult r;
+    p.load = drive(load, c, [&](auto phase, auto done) { r = relay.serve(phase, done); });
+    p.serve.cpu_s = r.cpu_s;
+    if (r.unmatched > 0) {
+        ++g_problems;
+        std::printf("    PROBLEM (%s): %lu datagram(s) the relay could not match\n", label, (unsigned long)r.unmatched);
+    }
+    for (const auto& [why, n] : p.load.failures) {
+        ++g_problems;
+        std::printf("    PROBLEM (%s): %lu UE(s): %s\n", label, (unsigned long)n, why.c_str());
+    }
+    return p;
+}
+
+Pass run_pass(Terminator& t, SipLoad& load, LoadConfig c, bool through, const char* label,
+              const std::function<void()>& on_load_end = {}) {
+    const TerminatorConfig& tc = t.config();
+    c.first_hop = through ? Endpoint{tc.access, tc.sip_port} : tc.core;
+    c.protected_host = through ? tc.access : tc.core.addr;
+    load.set_security_server(through ? 0 : tc.core.port);
+    Pass p;
+    p.before = t.proxy_counters();
+    p.load = drive(load, c, [&](auto phase, auto done) { p.serve = t.serve(phase, done); });
     if (on_load_end) on_load_end();
     if (through && !c.deregister) t.deregister(p.load.registered);
     const bool clean = t.settle(milliseconds(15000));
@@ -220,7 +252,7 @@ void print_pass(const char* label, const Pass& p, bool through, bool closed) {
 
 // ---- rounds ----------------------------------------------------------------------------
 
-void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
+void round_of(const Options& o, Terminator& t, SipRelay& relay, SipLoad& load, int round) {
     std::printf("round %d\n", round);
     const bool term_first = round % 2 == 0;
     for (const bool dereg : {true, false}) {
@@ -243,11 +275,19 @@ void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
                 heap_per_ue[via] = (double(heap1) - double(heap0)) / double(p.load.registered.size());
             (via ? through : direct) = std::move(p);
         }
+        const std::string relay_label = mode + ", bare relay";
+        const Pass bare = relay_pass(relay, load, c, relay_label.c_str());
+        print_pass(relay_label.c_str(), bare, false, true);
+        std::printf("      relay cpu %5.1f us/reg\n",
+                    1e6 * bare.serve.cpu_s / double(std::max<uint64_t>(1, bare.load.completed_in_window)));
         const std::string k = dereg ? "dereg" : "accumulate";
-        const double reg = through.load.rate(), base = direct.load.rate();
+        const double reg = through.load.rate(), base = direct.load.rate(), ceiling = bare.load.rate();
         note(k + ": reg/s direct", base);
         note(k + ": reg/s terminator", reg);
+        note(k + ": reg/s bare relay", ceiling);
         note(k + ": terminator / direct", base > 0 ? reg / base : 0);
+        note(k + ": bare relay / direct (ceiling)", base > 0 ? ceiling / base : 0);
+        note(k + ": terminator / bare relay", ceiling > 0 ? reg / ceiling : 0);
         if (!dereg) {  // does the rate hold as registered UEs pile up?
             for (const auto* p : {&direct, &through}) {
                 const double first = p->load.rate_between(0, 0.25), last = p->load.rate_between(0.75, 1);
@@ -267,7 +307,11 @@ void round_of(const Options& o, Terminator& t, SipLoad& load, int round) {
         const double regs = double(through.load.completed_in_window), regs0 = double(direct.load.completed_in_window);
         const double ctl_us = regs > 0 ? 1e6 * through.serve.cpu_s / regs : 0;
         const double load_us = regs0 > 0 ? 1e6 * direct.load.cpu_s / regs0 : 0;
+        const double regs1 = double(bare.load.completed_in_window);
+        const double relay_us = regs1 > 0 ? 1e6 * bare.serve.cpu_s / regs1 : 0;
         note(k + ": control cpu us/reg", ctl_us);
+        note(k + ": bare relay cpu us/reg (floor)", relay_us);
+        note(k + ": control / bare relay cpu", relay_us > 0 ? ctl_us / relay_us : 0);
         note(k + ": load cpu us/reg (direct)", load_us);
         note(k + ": control / load cpu", load_us > 0 ? ctl_us / load_us : 0);
         if (!through.serve.install_us.empty()) {
@@ -664,6 +708,7 @@ int main(int argc, char** argv) {
         // registered at once (19,768 each, as behind a large NAT), 127.a.b.10 to at most .249.
         const uint32_t ue_addrs = std::clamp<uint32_t>(uint32_t(o.max_ues / 19768 + 2), 8, 240);
         SipLoad load(tc.core, addr(10), ue_addrs, 26000, 65535);
+        SipRelay relay(tc.access, 25160, tc.core);
         std::printf(
             "registration benchmark: worker on lcore %u, control thread and the SIP load on CPU %s\n"
             "P-CSCF %s (sip %u, port_ps %u, port_pc %u-%u), core %s, UEs %s..+%u; memory: %s\n"
@@ -700,7 +745,7 @@ int main(int argc, char** argv) {
                 store->redis ? ("Redis on 127.0.0.1:" + std::to_string(store->redis->port())).c_str() : "no Redis");
         }
         for (int r = 1; r <= o.rounds; ++r) {
-            round_of(o, **t, load, r);
+            round_of(o, **t, relay, load, r);
             if (store) store_round(o, **t, load, *store, r);
         }
         store.reset();  // redis-server stopped, the LMDB directories removed

@@ -384,10 +384,10 @@ void SipLoad::on_core_datagram(std::string_view bytes, const Endpoint& from) {
         r += "WWW-Authenticate: Digest realm=\"" + std::string(kRealm) + "\", nonce=\"" + base64(b, 32) +
              "\", algorithm=AKAv1-MD5, qop=\"auth\", ik=\"" + hex(b + 32, 16) + "\", ck=\"" + hex(b + 48, 16) +
              "\"\r\n";
-        if (core_direct_)
+        if (const uint16_t port = security_server_port_)
             r += "Security-Server: ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c=1111;"
                  "spi-s=2222;port-c=" +
-                 std::to_string(core_.port) + ";port-s=" + std::to_string(core_.port) + ";q=0.1\r\n";
+                 std::to_string(port) + ";port-s=" + std::to_string(port) + ";q=0.1\r\n";
         ++challenges_;
     } else if (dereg) {
         r.append("Contact: ").append(uri).append(";expires=0\r\n");

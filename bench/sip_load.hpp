@@ -90,9 +90,10 @@ public:
     SipLoad(const SipLoad&) = delete;
     SipLoad& operator=(const SipLoad&) = delete;
 
-    // With `direct` the core's 401 carries a Security-Server naming the core itself (no
-    // P-CSCF in between to add one).
-    void set_core_direct(bool direct) { core_direct_ = direct; }
+    // Non-zero: the core's 401 carries a Security-Server naming this port on the host the
+    // UEs send SM7 to (the core's own port when they reach it directly, a relay's protected
+    // port); zero: none, the P-CSCF adds its own.
+    void set_security_server(uint16_t port) { security_server_port_ = port; }
     // One pass; the core answers throughout. Throws std::runtime_error if it cannot set up.
     LoadResult run(const LoadConfig& cfg);
     // Where the pass is, for another thread to follow: 0 before the window, 1 in it, 2 after.
@@ -129,7 +130,7 @@ private:
     uint16_t port_first_, pairs_;
     uint64_t next_slot_ = 0, next_id_ = 1;
     int epoll_ = -1, core_fd_ = -1;
-    bool core_direct_ = false;
+    uint16_t security_server_port_ = 0;
     std::atomic<int> phase_{0};
     std::unordered_map<uint64_t, Ue> ues_;  // registering, by id
     std::mt19937_64 rng_{0x5eca9ee};

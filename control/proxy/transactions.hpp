@@ -17,6 +17,7 @@
 
 #include "control/proxy/endpoint.hpp"
 #include "control/secagree/registrar.hpp"
+#include "control/string_hash.hpp"
 
 namespace pcscf::proxy {
 
@@ -99,12 +100,8 @@ private:
     std::chrono::milliseconds lifetime_;
     // Hashed: a storm keeps a million of them, whose keys share long prefixes (our branch
     // prefix, "z9hG4bK"), which an ordered map compares again at every level.
-    struct Hash {
-        using is_transparent = void;
-        size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
-    std::unordered_map<std::string, Txn, Hash, std::equal_to<>> txns_;  // by our branch
-    std::unordered_map<std::string, std::string, Hash, std::equal_to<>>
+    std::unordered_map<std::string, Txn, ctl::StringHash, std::equal_to<>> txns_;  // by our branch
+    std::unordered_map<std::string, std::string, ctl::StringHash, std::equal_to<>>
         by_their_branch_;  // UE / core branch @ source -> ours
     std::map<UeKey, std::string> registering_;
     // Our branches in the order they were added: with one lifetime for all, the oldest are
