@@ -87,6 +87,7 @@ public:
     secagree::Registrar* registrar() { return registrar_.get(); }
     const secagree::Registrar* registrar() const { return registrar_.get(); }
     const proxy::SipProxy* proxy() const { return proxy_.get(); }
+    proxy::SipProxy* proxy() { return proxy_.get(); }
     proxy::SipStatus& sip_status() { return sip_status_; }
 
 private:

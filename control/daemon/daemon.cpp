@@ -4,8 +4,17 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -22,13 +31,65 @@ namespace pcscf::ctl {
 std::atomic<bool> g_stop{false};
 
 namespace {
+
 void on_signal(int) { g_stop.store(true); }
+
+// EAL prints a page of usage text on stdout when it refuses its arguments; its own lines
+// on stderr say which, and ours says what to check.
+bool start_eal(std::vector<char*>& argv) {
+    std::fflush(stdout);
+    const int saved = ::dup(STDOUT_FILENO);
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && null >= 0) ::dup2(null, STDOUT_FILENO);
+    const int rc = rte_eal_init(int(argv.size()), argv.data());
+    const int err = rte_errno;
+    std::fflush(stdout);
+    if (saved >= 0) {
+        ::dup2(saved, STDOUT_FILENO);
+        ::close(saved);
+    }
+    if (null >= 0) ::close(null);
+    rte_errno = err;
+    return rc >= 0;
+}
+
+// The telemetry socket of a pcscf-espd already running with this prefix, or "".
+std::string running_instance(const std::string& prefix) {
+    const std::string path = "/var/run/dpdk/" + prefix + "/dpdk_telemetry.v2";
+    sockaddr_un sun{};
+    if (path.size() >= sizeof sun.sun_path) return "";
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "";
+    const bool answers = ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0;
+    ::close(fd);
+    return answers ? path : "";
+}
+
+bool has_local_address(const net::IpAddr& a) {
+    if (a.is_v4() && a.v4_bytes()[0] == 127) return true;  // the kernel's local route holds all of 127/8
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return true;  // cannot tell: do not refuse
+    bool found = false;
+    for (const ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
+        if (i->ifa_addr == nullptr) continue;
+        if (i->ifa_addr->sa_family == AF_INET && a.is_v4())
+            found = net::IpAddr::v4(&reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr) == a;
+        else if (i->ifa_addr->sa_family == AF_INET6 && !a.is_v4())
+            found = net::IpAddr::v6(reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr.s6_addr) == a;
+    }
+    ::freeifaddrs(list);
+    return found;
+}
+
 }  // namespace
 
 int Daemon::main(const DaemonOptions& opts, const char* prog) {
-    LogLevel level = LogLevel::info;
-    parse_log_level(opts.log_level, level);
-    set_log_level(level);
+    LogTarget target = LogTarget::stderr_stream;
+    parse_log_target(opts.log_target, target);
+    set_log_target(target);
+    set_log_levels(opts.log_level);
     Daemon d(opts);
     return d.run(prog);
 }
@@ -39,13 +100,41 @@ int Daemon::run(const char* prog) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     std::string line;
-    for (const auto& a : args) line += a + " ";
+    for (const auto& a : args) line += (line.empty() ? "" : " ") + a;
+    log_info(version_text());
     log_info(malloc_pages_summary());
-    log_info("starting EAL: " + line);
-    if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
-        log_error(std::string("EAL failed to start: ") + rte_strerror(rte_errno) +
-                  (opts_.no_huge ? "" : " (no hugepages reserved? try --no-huge)"));
+    if (const std::string other = running_instance(opts_.file_prefix); !other.empty()) {
+        log_error("another pcscf-espd runs with --file-prefix " + opts_.file_prefix + " (its telemetry answers at " +
+                  other + "): give each instance its own --file-prefix");
         return 1;
+    }
+    log_info("starting EAL: " + line);
+    rte_openlog_stream(dpdk_log_stream());  // DPDK's lines through our log, at their levels
+    if (!start_eal(argv)) {
+        const int err = rte_errno;
+        std::string why = "EAL failed to start";
+        if (err == EINVAL)
+            why += ": it refused its arguments (its lines above say which): check --lcores, --vdev and --eal-args";
+        else if (err != 0) why += std::string(": ") + rte_strerror(err);
+        else why += " (its lines above say why)";
+        if (!opts_.no_huge && (err == ENOMEM || err == EACCES || err == 0))
+            why += "; are hugepages reserved (/proc/sys/vm/nr_hugepages)? --no-huge runs without them";
+        log_error(why);
+        return 1;
+    }
+    if (opts_.sip) {
+        // Bound with IP_FREEBIND, a socket on an address no interface has takes no
+        // traffic and says nothing; in a pair keepalived adds it on the primary only.
+        const auto& local = opts_.sip->proxy.core_local.addr;
+        if (!has_local_address(local)) {
+            if (!opts_.redis) {
+                log_error("--core-local " + local.to_string() + ": no interface has this address");
+                rte_eal_cleanup();
+                return 1;
+            }
+            log_warn("--core-local " + local.to_string() +
+                     ": no interface has this address yet (in a pair keepalived adds it on the primary)");
+        }
     }
     dp::ServiceConfig cfg = opts_.service;
     unsigned lcore;
@@ -70,20 +159,21 @@ int Daemon::run(const char* prog) {
             }
         }
         if (rc == 0) {
-            auto plane = ControlPlane::create(
-                dp_->rings().control(), cfg.engine.spi, opts_.sip,
-                // Each SIP message at debug level only: at info the log says what an
-                // operator needs without costing the registration rate.
-                log_enabled(LogLevel::debug)
-                    ? proxy::SipProxy::Trace([](std::string_view line) { log_debug("sip: " + std::string(line)); })
-                    : proxy::SipProxy::Trace(),
-                [this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
+            auto plane = ControlPlane::create(dp_->rings().control(), cfg.engine.spi, opts_.sip, sip_trace(),
+                                              [this](const SaInfo& sa, const esp::SaEvent& e) { on_sa_event(sa, e); });
             if (!plane) {
                 log_error(plane.error().message);
                 rc = 1;
             } else {
                 plane_ = std::move(*plane);
-                register_telemetry(*plane_, *dp_, role_);
+                register_telemetry(*plane_, *dp_, role_, events_);
+                if (auto* reg = plane_->registrar())
+                    reg->set_notice([this](const std::string& impi, const net::IpAddr& ue, std::string_view what) {
+                        if (!events_.watched() && !log_enabled(LogLevel::debug, LogArea::registration)) return;
+                        const std::string line = impi + " at " + ue.to_string() + ": " + std::string(what);
+                        if (events_.watched()) events_.add("registration of " + line);
+                        log_debug(line, LogArea::registration);
+                    });
                 if (opts_.sip)
                     log_info("sec-agree: core " + opts_.sip->proxy.core.to_string() + " from " +
                              opts_.sip->proxy.core_local.to_string() + ", port_ps " +
@@ -114,27 +204,57 @@ int Daemon::run(const char* prog) {
     return rc;
 }
 
+// Each SIP message at debug level only: at info the log says what an operator needs
+// without costing the registration rate (no line is built).
+proxy::SipProxy::Trace Daemon::sip_trace() {
+    if (!log_enabled(LogLevel::debug, LogArea::sip)) return {};
+    return [](std::string_view line) { log_debug(line, LogArea::sip); };
+}
+
 void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
     if (e.kind == esp::EventKind::seq_checkpoint) return;  // one every few packets: for the state store only
-    // Installs, deletions and first uses come with every registration: debug level only.
+    // Installs, deletions and first uses come with every registration: debug level only,
+    // and the event stream while someone watches it.
     const bool routine = (e.kind == esp::EventKind::applied && e.result == 0) || e.kind == esp::EventKind::first_use;
-    if (routine && !log_enabled(LogLevel::debug)) return;
+    const bool watched = events_.watched();
+    if (routine && !watched && !log_enabled(LogLevel::debug, LogArea::sa)) return;
     const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) + " spi " +
                             std::to_string(sa.cfg.spi) + ", " + sa.label + ")";
+    if (watched) {
+        std::string what;
+        switch (e.kind) {
+            case esp::EventKind::applied:
+                what = e.result != 0
+                           ? "refused by worker " + std::to_string(e.worker) + ": " + describe_result(e.result)
+                           : std::string(e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
+                                 std::to_string(e.worker);
+                break;
+            case esp::EventKind::first_use: what = "first packet verified"; break;
+            case esp::EventKind::seq_near_end:
+                what = "sequence number " + std::to_string(e.seq) + " nearing 2^32";
+                break;
+            case esp::EventKind::seq_exhausted: what = "sequence numbers exhausted"; break;
+            case esp::EventKind::seq_checkpoint: break;
+        }
+        events_.add(who + ": " + what);
+    }
+    if (routine && !log_enabled(LogLevel::debug, LogArea::sa)) return;
     switch (e.kind) {
         case esp::EventKind::applied:
             if (e.result != 0)
-                log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result));
+                log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result),
+                         LogArea::sa);
             else
                 log_debug(who + ": " + (e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
-                          std::to_string(e.worker));
+                              std::to_string(e.worker),
+                          LogArea::sa);
             break;
-        case esp::EventKind::first_use: log_debug(who + ": first packet verified"); break;
+        case esp::EventKind::first_use: log_debug(who + ": first packet verified", LogArea::sa); break;
         case esp::EventKind::seq_near_end:
-            log_warn(who + ": sequence number " + std::to_string(e.seq) + " nearing 2^32; replace the SA");
+            log_warn(who + ": sequence number " + std::to_string(e.seq) + " nearing 2^32; replace the SA", LogArea::sa);
             break;
         case esp::EventKind::seq_exhausted:
-            log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced");
+            log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced", LogArea::sa);
             break;
         case esp::EventKind::seq_checkpoint: break;
     }
@@ -148,7 +268,7 @@ Expected<std::unique_ptr<state::StateBackend>> Daemon::open_store() {
     if (!epoch) return std::unexpected(in_context(epoch.error(), "claiming " + (*redis)->describe()));
     role_.epoch = *epoch;
     role_.role = Role::primary;
-    log_info("state: this node is the store's writer now (epoch " + std::to_string(*epoch) + ")");
+    log_info("this node is the store's writer now (epoch " + std::to_string(*epoch) + ")", LogArea::state);
     return std::unique_ptr<state::StateBackend>(std::move(*redis));
 }
 
@@ -161,7 +281,7 @@ Expected<void> Daemon::attach_state() {
         [this](uint32_t worker, const esp::SaRecord& rec, int32_t& handle) {
             return dp_->preload(worker, rec, handle);
         },
-        [](const std::string& line) { log_warn("state: " + line); });
+        [](const std::string& line) { log_warn(line, LogArea::state); });
     if (!r) return std::unexpected(r.error());
     place_state_thread();
     log_info("restored " + std::to_string(r->sas) + " SA(s) and " + std::to_string(r->registrations) +
@@ -182,7 +302,8 @@ void Daemon::place_state_thread() {
     }
     if (CPU_COUNT(&spare) == 0) return;  // every CPU is an lcore's: it shares the control thread's
     if (int rc = ::pthread_setaffinity_np(*thread, sizeof spare, &spare); rc != 0)
-        log_warn(std::string("state: the writer thread stays on the control thread's CPU: ") + std::strerror(rc));
+        log_warn(std::string("the writer thread stays on the control thread's CPU: ") + std::strerror(rc),
+                 LogArea::state);
 }
 
 void Daemon::close_state() {
@@ -195,13 +316,18 @@ void Daemon::close_state() {
                        : std::nullopt;
         },
         std::chrono::seconds(10));
-    if (!written) log_error("state: the store did not take everything before the stop");
+    if (!written) log_error("the store did not take everything before the stop", LogArea::state);
 }
 
 void Daemon::control_loop() {
     const bool sip = opts_.sip.has_value();
     auto next_check = std::chrono::steady_clock::now();
+    uint64_t log_seen = log_generation();
     while (!g_stop.load()) {
+        if (const uint64_t g = log_generation(); g != log_seen && plane_->proxy() != nullptr) {
+            log_seen = g;  // pcscf-espctl log changed a level: the SIP trace follows
+            plane_->proxy()->set_trace(sip_trace());
+        }
         const auto now = std::chrono::steady_clock::now();
         if (now >= next_check) {  // a few times a second: requests from keepalived are rare
             if (!check_role()) break;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "control/control_plane.hpp"
+#include "control/daemon/event_log.hpp"
 #include "control/daemon/options.hpp"
 #include "control/daemon/role.hpp"
 #include "control/daemon/telemetry.hpp"
@@ -25,6 +26,8 @@ private:
     int run(const char* prog);
     void control_loop();
 
+    // A line per SIP message while the sip area logs at debug, else none.
+    static proxy::SipProxy::Trace sip_trace();
     // Logs each SA event (the ControlPlane then hands it to the Registrar).
     void on_sa_event(const SaInfo& sa, const esp::SaEvent& e);
     // --state-dir / --state-redis: what the store holds comes back before the workers
@@ -51,6 +54,7 @@ private:
     std::unique_ptr<ControlPlane> plane_;
     std::unique_ptr<standby::Follower> follower_;
     RoleState role_;
+    EventLog events_;  // for pcscf-espctl monitor, while it watches
     int exit_code_ = 0;
 };
 

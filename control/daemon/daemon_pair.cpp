@@ -9,7 +9,7 @@
 namespace pcscf::ctl {
 
 namespace {
-void warn_state(const std::string& line) { log_warn("state: " + line); }
+void warn_state(const std::string& line) { log_warn(line, LogArea::state); }
 }  // namespace
 
 Expected<void> Daemon::start_standby() {

@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
         std::printf("%s", help->text.c_str());
         return 0;
     }
+    if (std::holds_alternative<pcscf::ctl::ShowVersion>(*parsed)) {
+        std::printf("%s\n", pcscf::ctl::version_text().c_str());
+        return 0;
+    }
     pcscf::ctl::exec_with_huge_malloc_pages(argv);
     return pcscf::ctl::Daemon::main(std::get<pcscf::ctl::DaemonOptions>(*parsed), argv[0]);
 }

@@ -2,9 +2,15 @@
 
 #include <boost/program_options.hpp>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "control/daemon/log.hpp"
@@ -104,6 +110,100 @@ Expected<std::vector<esp::Alg>> parse_algs(const std::string& s) {
     return out;
 }
 
+// The CPUs of a plain lcore list ("0-1", "0,2,4-5"); nullopt for EAL's other forms
+// ("(0-1)@0", "1@2"), which EAL checks itself.
+std::optional<std::vector<unsigned>> lcore_cpus(const std::string& s) {
+    std::vector<unsigned> out;
+    std::istringstream in(s);
+    for (std::string w; std::getline(in, w, ',');) {
+        const size_t dash = w.find('-');
+        unsigned a = 0, b = 0;
+        auto num = [](std::string_view v, unsigned& x) {
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+            return !v.empty() && ec == std::errc() && end == v.data() + v.size() && x < CPU_SETSIZE;
+        };
+        if (!num(std::string_view(w).substr(0, dash), a)) return std::nullopt;
+        b = a;
+        if (dash != std::string::npos && (!num(std::string_view(w).substr(dash + 1), b) || b < a)) return std::nullopt;
+        for (unsigned c = a; c <= b; ++c) out.push_back(c);
+    }
+    return out;
+}
+
+std::string cpu_list(const cpu_set_t& set) {
+    std::string out;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) out += (out.empty() ? "" : ",") + std::to_string(c);
+    return out.empty() ? "none" : out;
+}
+
+// --lcores before EAL sees it: EAL's own complaints come after a page of its usage text.
+Expected<void> check_lcores(const std::string& lcores, unsigned workers) {
+    const auto cpus = lcore_cpus(lcores);
+    if (!cpus) return {};
+    if (cpus->size() < 2)
+        return fail(Errc::invalid, "--lcores " + lcores +
+                                       ": needs at least two lcores, the first for the control thread and one "
+                                       "per worker");
+    if (workers > cpus->size() - 1)
+        return fail(Errc::invalid, "--workers " + std::to_string(workers) + " needs " + std::to_string(workers + 1) +
+                                       " lcores, --lcores " + lcores + " gives " + std::to_string(cpus->size()));
+    cpu_set_t allowed;
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return {};
+    for (unsigned c : *cpus)
+        if (!CPU_ISSET(c, &allowed))
+            return fail(Errc::invalid, "--lcores " + lcores + ": CPU " + std::to_string(c) +
+                                           " is not one this process may run on (allowed: " + cpu_list(allowed) + ")");
+    return {};
+}
+
+// Boost reads "-1" into an unsigned option as 4294967295: refuse a sign on every
+// unsigned option instead.
+Expected<void> check_unsigned(const po::parsed_options& parsed, const po::options_description& all) {
+    for (const auto& opt : parsed.options) {
+        const auto* d = all.find_nothrow(opt.string_key, false);
+        const auto* typed = d ? dynamic_cast<const po::typed_value_base*>(d->semantic().get()) : nullptr;
+        if (typed == nullptr) continue;
+        const auto& t = typed->value_type();
+        if (t != typeid(unsigned) && t != typeid(unsigned long) && t != typeid(uint16_t) && t != typeid(uint8_t))
+            continue;
+        for (const auto& v : opt.value)
+            if (const size_t at = v.find_first_not_of(" \t"); at != std::string::npos && (v[at] == '-' || v[at] == '+'))
+                return fail(Errc::invalid, "--" + opt.string_key + ": '" + v + "' is not a whole number >= 0");
+    }
+    return {};
+}
+
+// Where the config file sets each option: its line, for the errors about it.
+std::map<std::string, unsigned> config_lines(const std::string& text) {
+    std::map<std::string, unsigned> at;
+    std::istringstream in(text);
+    unsigned n = 0;
+    for (std::string line; std::getline(in, line);) {
+        ++n;
+        const size_t eq = line.find('=');
+        const size_t b = line.find_first_not_of(" \t");
+        if (eq == std::string::npos || b == std::string::npos || line[b] == '#') continue;
+        const size_t e = line.find_last_not_of(" \t", eq - 1);
+        if (e != std::string::npos && e >= b) at[line.substr(b, e - b + 1)] = n;
+    }
+    return at;
+}
+
+// The line of a config file Boost refused ("... invalid line 'x'"): found by its text.
+unsigned line_of(const std::string& text, const std::string& what) {
+    const size_t q = what.find('\''), r = what.rfind('\'');
+    if (q == std::string::npos || r <= q + 1) return 0;
+    const std::string needle = what.substr(q + 1, r - q - 1);
+    std::istringstream in(text);
+    unsigned n = 0;
+    for (std::string line; std::getline(in, line);) {
+        ++n;
+        if (line.find(needle) != std::string::npos) return n;
+    }
+    return 0;
+}
+
 }  // namespace
 
 Expected<Invocation> parse_options(int argc, const char* const* argv) {
@@ -113,9 +213,12 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     std::string config_file, protected_ports = "5100-5199";
     std::vector<std::string> local;
     po::options_description general("General");
-    general.add_options()("help,h", "show this help and exit")("config,c", po::value(&config_file),
-                                                               "read options from this file (name = value per line)")(
-        "log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error");
+    general.add_options()("help,h", "show this help and exit")("version", "show the version and exit")(
+        "config,c", po::value(&config_file), "read options from this file (name = value per line)")(
+        "log-level", po::value(&o.log_level)->default_value(o.log_level),
+        "debug, info, warn or error; per area after it, e.g. info,sip=debug (areas: daemon, sip, sa, registration, "
+        "state, eal)")("log-target", po::value(&o.log_target)->default_value(o.log_target),
+                       "stderr (each line with the date and time, UTC) or syslog (journald takes either)");
     po::options_description ports("Ports and addresses");
     ports.add_options()("access-port", po::value(&s.access_port)->required(),
                         "DPDK port facing the UEs: a PCI address given to DPDK, or a vdev name (see --vdev)")(
@@ -166,7 +269,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
     unsigned overload_queue_ms = 100, retry_after = 10;
-    size_t max_transactions = 1'000'000;
+    size_t max_transactions = 1'000'000, max_tcp = 4096;
     po::options_description state("State that survives a restart (docs/operations.md)");
     state.add_options()("state-dir", po::value(&o.state_dir),
                         "keep SAs and registrations in an LMDB store in this directory (0700; files 0600)")(
@@ -195,30 +298,72 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         "max-transactions", po::value(&max_transactions)->default_value(max_transactions),
         "overload: SIP transactions kept at most (new registrations are answered 503 from 3/4 of it)")(
         "retry-after", po::value(&retry_after)->default_value(retry_after),
-        "overload: a 503's Retry-After is drawn from this many seconds up to twice as many");
+        "overload: a 503's Retry-After is drawn from this many seconds up to twice as many")(
+        "max-tcp-connections", po::value(&max_tcp)->default_value(max_tcp),
+        "TCP connections from and to UEs kept at most; a new one beyond is closed at once");
     po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
     all.add(general).add(ports).add(cpu).add(sa).add(state).add(sip);
 
-    const auto bad = [](std::string m) { return fail(Errc::invalid, std::move(m)); };
+    // An option set in the config file (and not on the command line) is named with its
+    // line in every error about it.
+    std::string file_name, file_text;
+    std::map<std::string, unsigned> file_lines;
+    std::set<std::string> on_command_line;
+    const auto bad = [&](std::string m) {
+        for (const auto& [name, line] : file_lines) {
+            const std::string flag = "--" + name;
+            const bool names = m.starts_with(flag) && (m.size() == flag.size() || m[flag.size()] == ' ' ||
+                                                       m[flag.size()] == ':' || m[flag.size()] == ',');
+            if (names && !on_command_line.count(name))
+                return fail(Errc::invalid, file_name + ", line " + std::to_string(line) + ": " + m);
+        }
+        return fail(Errc::invalid, std::move(m));
+    };
+    bool in_file = false;
     try {
         po::variables_map vm;
-        po::store(po::parse_command_line(argc, argv, all), vm);
+        const auto cl = po::parse_command_line(argc, argv, all);
+        if (auto r = check_unsigned(cl, all); !r) return std::unexpected(r.error());
+        for (const auto& opt : cl.options) on_command_line.insert(opt.string_key);
+        po::store(cl, vm);
         if (vm.count("help")) {
             std::ostringstream help;
             help << all;
             return ShowHelp{help.str()};
         }
+        if (vm.count("version")) return ShowVersion{};
         if (vm.count("config")) {
-            std::ifstream f(vm["config"].as<std::string>());
-            if (!f) return bad("cannot read config file " + vm["config"].as<std::string>());
-            po::store(po::parse_config_file(f, all), vm);
+            file_name = vm["config"].as<std::string>();
+            std::ifstream f(file_name);
+            if (!f) return bad("cannot read config file " + file_name);
+            file_text.assign(std::istreambuf_iterator<char>(f), {});
+            file_lines = config_lines(file_text);
+            in_file = true;
+            std::istringstream text(file_text);
+            const auto parsed = po::parse_config_file(text, all);
+            if (auto r = check_unsigned(parsed, all); !r) return bad(r.error().message);
+            po::store(parsed, vm);
+            in_file = false;
         }
         po::notify(vm);
+    } catch (const po::error_with_option_name& err) {
+        // Boost names the option in its message ("... for option '--burst' ..."); the
+        // config file's line comes from the option, or from the text it quotes.
+        const std::string key =
+            err.get_option_name().starts_with("--") ? err.get_option_name().substr(2) : err.get_option_name();
+        if (in_file && file_lines.count(key))
+            return fail(Errc::invalid, file_name + ", line " + std::to_string(file_lines[key]) + ": " + err.what());
+        if (in_file)
+            if (const unsigned line = line_of(file_text, err.what()); line > 0)
+                return fail(Errc::invalid, file_name + ", line " + std::to_string(line) + ": " + err.what());
+        return bad(err.what());
     } catch (const po::error& err) {
         return bad(err.what());
     }
-    LogLevel level;
-    if (!parse_log_level(o.log_level, level)) return bad("--log-level must be debug, info, warn or error");
+    if (auto r = check_lcores(o.lcores, s.workers); !r) return bad(r.error().message);
+    if (const std::string why = set_log_levels(o.log_level, true); !why.empty()) return bad("--log-level " + why);
+    LogTarget target;
+    if (!parse_log_target(o.log_target, target)) return bad("--log-target must be stderr or syslog");
     for (const auto& l : local) {
         auto a = parse_cidr(l);
         if (!a) return bad(a.error().message);
@@ -272,6 +417,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         if (overload_queue_ms == 0 || overload_queue_ms > 60'000) return bad("--overload-queue-ms must be 1..60000");
         if (max_transactions < 1000) return bad("--max-transactions must be at least 1000");
         if (retry_after == 0 || retry_after > 3600) return bad("--retry-after must be 1..3600");
+        if (max_tcp == 0 || max_tcp > 1'000'000) return bad("--max-tcp-connections must be 1..1000000");
         so.proxy.core = *c;
         so.proxy.core_local = *cl;
         so.proxy.sip_port = uint16_t(sip_port);
@@ -279,6 +425,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         so.proxy.overload_queue = std::chrono::milliseconds(overload_queue_ms);
         so.proxy.max_transactions = max_transactions;
         so.proxy.retry_after = std::chrono::seconds(retry_after);
+        so.proxy.max_connections = max_tcp;
         so.registrar.port_ps = uint16_t(port_ps);
         so.registrar.port_pc = *pcs;
         so.registrar.alg_priority = *alg;
@@ -290,13 +437,32 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     return o;
 }
 
+bool is_pci_address(std::string_view s) {
+    // [domain:]bus:device.function, hexadecimal: "0000:00:03.0", "00:03.0"
+    const size_t dot = s.rfind('.');
+    if (dot == std::string_view::npos || dot + 1 >= s.size() || std::count(s.begin(), s.end(), ':') == 0 ||
+        std::count(s.begin(), s.end(), ':') > 2)
+        return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(uint8_t(c)) || c == ':' || c == '.'; });
+}
+
 std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog) {
     std::vector<std::string> a = {prog, "--lcores", o.lcores, "--file-prefix", o.file_prefix};
     if (o.no_huge) a.insert(a.end(), {"--no-huge", "-m", std::to_string(o.memory_mb)});
     else a.push_back("--in-memory");
     for (const auto& v : o.vdevs) a.push_back("--vdev=" + v);
     std::istringstream extra(o.eal_extra);
-    for (std::string w; extra >> w;) a.push_back(w);
+    bool own_list = false;
+    for (std::string w; extra >> w;) {
+        own_list |= w == "-a" || w == "-b" || w.starts_with("--allow") || w.starts_with("--block") || w == "--no-pci";
+        a.push_back(w);
+    }
+    // EAL probes every PCI device it may unless told which: only the access port's, or
+    // none when the access port is a virtual device (the host's own NIC stays the host's).
+    if (!own_list) {
+        if (is_pci_address(o.service.access_port)) a.insert(a.end(), {"-a", o.service.access_port});
+        else a.push_back("--no-pci");
+    }
     return a;
 }
 

@@ -33,7 +33,8 @@ struct DaemonOptions {
     unsigned memory_mb = 1024;
     std::string eal_extra;
     bool tap_setup = true;
-    std::string log_level = "info";
+    std::string log_level = "info";  // a level, then per area: "info,sip=debug"
+    std::string log_target = "stderr";
     std::string state_dir;                 // empty: nothing survives a restart
     std::optional<state::RedisUrl> redis;  // the store in Redis instead (a pair's shared state)
     bool standby = false;                  // follow the store; serve once told to take over
@@ -42,14 +43,19 @@ struct DaemonOptions {
     bool has_store() const { return !state_dir.empty() || redis.has_value(); }
 };
 
-// What the command line asks for: run with these options, or show the help text.
+// What the command line asks for: run with these options, or show the help text or the
+// version.
 struct ShowHelp {
     std::string text;
 };
-using Invocation = std::variant<DaemonOptions, ShowHelp>;
+struct ShowVersion {};
+using Invocation = std::variant<DaemonOptions, ShowHelp, ShowVersion>;
 
 // Bad values are an Error (Errc::invalid) naming the option.
 Expected<Invocation> parse_options(int argc, const char* const* argv);
 std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog);
+bool is_pci_address(std::string_view s);  // "0000:00:03.0" or "00:03.0"
+// The version: meson's project version and the git revision it was built from.
+std::string version_text();
 
 }  // namespace pcscf::ctl

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "control/daemon/log.hpp"
 #include "control/sa/sa_request_text.hpp"
 
 namespace pcscf::ctl {
@@ -19,6 +20,7 @@ const dp::Dataplane* g_dp = nullptr;
 SipStatus* g_sip = nullptr;
 const ControlPlane* g_plane = nullptr;
 RoleState* g_role = nullptr;
+EventLog* g_events = nullptr;
 constexpr size_t kPage = 40;  // SAs per reply: DPDK telemetry replies are at most 16 KiB
 
 int fail(rte_tel_data* d, const std::string& why) {
@@ -237,6 +239,139 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// ---- UEs, keys and events, for the operator -------------------------------------------
+
+constexpr size_t kUePage = 20;     // UEs per reply (16 KiB)
+constexpr size_t kEventPage = 60;  // event lines per reply
+
+std::string join_ids(const secagree::SaSet& set) {
+    std::string out;
+    for (SaId id : set.ids)
+        if (id != 0) out += (out.empty() ? "" : " ") + std::to_string(id);
+    return out;
+}
+
+// One UE, flat (DPDK telemetry nests one level): a set's fields carry its role as prefix
+// (TS 33.203 7.4.2a: the current set, the old pair kept until the new one is used, the
+// temporary set of a registration under way).
+void add_ue(rte_tel_data* d, const secagree::Registrar::View& v) {
+    rte_tel_data_add_dict_string(d, "impi", v.impi.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+    rte_tel_data_add_dict_string(d, "ue", v.ue.to_string().c_str());
+    std::string impus;
+    for (const auto& i : v.impus) impus += (impus.empty() ? "" : " ") + i;
+    rte_tel_data_add_dict_string(d, "impus", impus.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+    rte_tel_data_add_dict_string(d, "transport", v.tcp ? "tcp" : "udp");
+    const char* state = v.current ? (v.temporary ? "registered, re-registering" : "registered")
+                                  : (v.temporary ? "registering" : "de-registering");
+    rte_tel_data_add_dict_string(d, "state", state);
+    const auto left = v.current ? std::chrono::duration_cast<std::chrono::seconds>(v.expiry - Clock::now()).count() : 0;
+    rte_tel_data_add_dict_u64(d, "expires_s", uint64_t(std::max<int64_t>(0, left)));
+    for (const auto& [role, set] :
+         {std::pair{"current", &v.current}, std::pair{"kept", &v.kept}, std::pair{"temporary", &v.temporary}}) {
+        if (!*set) continue;
+        const secagree::SaSet& x = **set;
+        const std::string r = role;
+        rte_tel_data_add_dict_string(d, (r + "_sas").c_str(), join_ids(x).c_str());
+        rte_tel_data_add_dict_string(d, (r + "_alg").c_str(), std::string(esp::name(x.alg)).c_str());
+        rte_tel_data_add_dict_string(d, (r + "_ports").c_str(),
+                                     ("pc=" + std::to_string(x.port_pc) + " ps=" + std::to_string(x.port_ps) +
+                                      " uc=" + std::to_string(x.port_uc()) + " us=" + std::to_string(x.port_us()))
+                                         .c_str());
+        rte_tel_data_add_dict_string(d, (r + "_spis").c_str(),
+                                     ("pc=" + std::to_string(x.spi_pc) + " ps=" + std::to_string(x.spi_ps) + " uc=" +
+                                      std::to_string(x.ue_side.spi_c) + " us=" + std::to_string(x.ue_side.spi_s))
+                                         .c_str());
+    }
+}
+
+std::optional<std::vector<secagree::Registrar::View>> ask_ues(proxy::UeQuery q) {
+    return g_sip->ask(std::move(q), std::chrono::seconds(2));
+}
+
+constexpr const char* kNoAnswer = "the SIP control thread did not answer (sec-agree off, or a standby)";
+
+int cmd_ue_list(const char*, const char* params, rte_tel_data* d) {
+    const uint64_t offset = params && *params ? number(params).value_or(UINT64_MAX) : 0;
+    if (offset == UINT64_MAX) return fail(d, "usage: /pcscf/ue/list,<offset>");
+    const auto ues = ask_ues({"", offset, kUePage});
+    if (!ues) return fail(d, kNoAnswer);
+    rte_tel_data_start_dict(d);
+    for (size_t i = 0; i < ues->size(); ++i) {
+        rte_tel_data* one = rte_tel_data_alloc();
+        if (one == nullptr) break;
+        rte_tel_data_start_dict(one);
+        add_ue(one, (*ues)[i]);
+        rte_tel_data_add_dict_container(d, std::to_string(offset + i).c_str(), one, 0);
+    }
+    return 0;
+}
+
+int cmd_ue_get(const char*, const char* params, rte_tel_data* d) {
+    if (params == nullptr || *params == 0) return fail(d, "usage: /pcscf/ue/get,<IMPI>");
+    const auto ues = ask_ues({params, 0, 0});
+    if (!ues) return fail(d, kNoAnswer);
+    if (ues->empty()) return fail(d, std::string("no UE with IMPI ") + params);
+    // Keyed "0", "1", ...: telemetry's names take no '.' or ':' (the address is in "ue").
+    rte_tel_data_start_dict(d);
+    for (size_t i = 0; i < ues->size(); ++i) {
+        rte_tel_data* one = rte_tel_data_alloc();
+        if (one == nullptr) break;
+        rte_tel_data_start_dict(one);
+        add_ue(one, (*ues)[i]);
+        rte_tel_data_add_dict_container(d, std::to_string(i).c_str(), one, 0);
+    }
+    return 0;
+}
+
+// The keys of an IMPI's SAs, so that a capture can be decoded (pcscf-espctl keys).
+int cmd_sa_keys(const char*, const char* params, rte_tel_data* d) {
+    if (params == nullptr || *params == 0) return fail(d, "usage: /pcscf/sa/keys,<IMPI>");
+    const std::string impi = params;
+    const auto ids = g_sas->select([&](const SaInfo& sa) { return sa.label == impi; });
+    if (ids.empty()) return fail(d, "no SA of IMPI " + impi);
+    rte_tel_data_start_dict(d);
+    for (SaId id : ids) {
+        const auto sa = g_sas->find(id);
+        if (!sa) continue;
+        rte_tel_data* one = rte_tel_data_alloc();
+        if (one == nullptr) break;
+        rte_tel_data_start_dict(one);
+        add_sa(one, *sa);
+        static constexpr char kHex[] = "0123456789abcdef";
+        std::string hex;
+        for (size_t i = 0; i < sa->raw_key_len; ++i) {
+            hex += kHex[sa->raw_key[i] >> 4];
+            hex += kHex[sa->raw_key[i] & 15];
+        }
+        rte_tel_data_add_dict_string(one, "key", hex.c_str());  // "": restored, the raw key is not kept
+        rte_tel_data_add_dict_container(d, std::to_string(id).c_str(), one, 0);
+    }
+    return 0;
+}
+
+int cmd_events(const char*, const char* params, rte_tel_data* d) {
+    const uint64_t since = params && *params ? number(params).value_or(UINT64_MAX) : UINT64_MAX;
+    const EventLog::Page p = g_events->since(since, kEventPage);
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "next", p.next);
+    rte_tel_data_add_dict_u64(d, "lost", p.lost);
+    for (const auto& [seq, line] : p.events)
+        rte_tel_data_add_dict_string(d, std::to_string(seq).c_str(),
+                                     line.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+    return 0;
+}
+
+// The log's level per area; with a parameter ("sip=debug", "info,sa=debug") it changes.
+int cmd_log(const char*, const char* params, rte_tel_data* d) {
+    if (params != nullptr && *params != 0)
+        if (const std::string why = set_log_levels(params); !why.empty()) return fail(d, why);
+    rte_tel_data_start_dict(d);
+    for (size_t i = 0; i < kLogAreas; ++i)
+        rte_tel_data_add_dict_string(d, std::string(name(LogArea(i))).c_str(),
+                                     std::string(name(log_level(LogArea(i)))).c_str());
+    return 0;
+}
+
 }  // namespace
 
 // A standby's following of the store.
@@ -310,8 +445,9 @@ int cmd_role(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role) {
+void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role, EventLog& events) {
     g_role = &role;
+    g_events = &events;
     g_sas = &plane.sas();
     g_dp = &dataplane;
     g_sip = &plane.sip_status();
@@ -328,6 +464,13 @@ void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, Rol
                                "Install an SA. Parameters: dir=in|out,alg=,key=,spi=,ue=,ue_port=,pcscf=,pcscf_port=");
     rte_telemetry_register_cmd("/pcscf/sa/del", cmd_sa_del, "Delete an SA. Parameter: id");
     rte_telemetry_register_cmd("/pcscf/config", cmd_config, "Running configuration. No parameters");
+    rte_telemetry_register_cmd("/pcscf/log", cmd_log,
+                               "The log's level per area. Parameter to change them: area=level,... or a level");
+    rte_telemetry_register_cmd("/pcscf/ue/list", cmd_ue_list, "UEs with their SA sets. Parameter: offset");
+    rte_telemetry_register_cmd("/pcscf/ue/get", cmd_ue_get, "The UEs of one IMPI. Parameter: IMPI");
+    rte_telemetry_register_cmd("/pcscf/sa/keys", cmd_sa_keys, "The SAs of one IMPI with their keys. Parameter: IMPI");
+    rte_telemetry_register_cmd("/pcscf/events", cmd_events,
+                               "SA and registration events. Parameter: the first event's number (none: only new)");
 }
 
 }  // namespace pcscf::ctl

@@ -13,7 +13,14 @@
 //   /pcscf/state                 the state store: what came back at start, writes since;
 //                                on a standby, how far it has followed the store
 //   /pcscf/role[,primary|standby] the node's role in a pair; keepalived's notify changes it
+//   /pcscf/ue/list,<offset>      up to 20 UEs from <offset>, with their SA sets
+//   /pcscf/ue/get,<IMPI>         the UEs (one per address) of an IMPI
+//   /pcscf/sa/keys,<IMPI>        an IMPI's SAs with their keys (to decode a capture)
+//   /pcscf/log[,<area>=<level>,...] the log's level per area; with a parameter, changes it
+//   /pcscf/events[,<n>]          SA and registration events from number <n> (kept while
+//                                someone asks at least every 10 s)
 #include "control/control_plane.hpp"
+#include "control/daemon/event_log.hpp"
 #include "control/daemon/role.hpp"
 #include "control/proxy/sip_round.hpp"
 #include "control/sa/sa_manager.hpp"
@@ -24,6 +31,6 @@ namespace pcscf::ctl {
 using proxy::SipStatus;
 
 // The objects must outlive EAL (telemetry callbacks run on DPDK's telemetry thread).
-void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role);
+void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role, EventLog& events);
 
 }  // namespace pcscf::ctl

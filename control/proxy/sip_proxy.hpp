@@ -62,6 +62,8 @@ public:
 
     static ctl::Expected<std::unique_ptr<SipProxy>> create(ProxyConfig cfg, const secagree::RegistrarConfig& ports,
                                                            secagree::Registrar& reg, Trace trace);
+    // Switched on and off as the log level of SIP changes (control thread only).
+    void set_trace(Trace trace) { trace_ = std::move(trace); }
 
     // Sends the 401s whose SAs are now installed, then handles every message and
     // connection waiting, waiting up to `timeout_ms` for the first one. Returns how many

@@ -15,7 +15,30 @@ int SipRound::run(uint32_t sa_events, Clock::time_point now) {
         status_.counters = proxy_.counters();
         status_.ues = reg_.ues();
     }
+    if (status_.asked_.load(std::memory_order_acquire)) {
+        std::lock_guard lock(status_.mu);
+        if (const auto& q = status_.query_) {
+            status_.answer_ = q->impi.empty() ? reg_.views(q->offset, q->max) : reg_.views_of(q->impi);
+            status_.query_.reset();
+        }
+        status_.asked_.store(false, std::memory_order_relaxed);
+        status_.answered_.notify_all();
+    }
     return handled;
+}
+
+std::optional<std::vector<secagree::Registrar::View>> SipStatus::ask(UeQuery q, std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu);
+    if (!enabled) return std::nullopt;
+    query_ = std::move(q);
+    answer_.reset();
+    asked_.store(true, std::memory_order_release);
+    answered_.wait_for(lock, wait, [&] { return answer_.has_value(); });
+    query_.reset();
+    asked_.store(false, std::memory_order_relaxed);
+    auto a = std::move(answer_);
+    answer_.reset();
+    return a;
 }
 
 }  // namespace pcscf::proxy

@@ -1,6 +1,7 @@
 #pragma once
 // What the control side says of an SA: a request to add one, and the registry's entry for
 // it (SaManager's view, as telemetry and the state store see it too).
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -41,6 +42,10 @@ struct SaInfo {
     SaState state = SaState::pending;
     bool used = false;  // inbound: a packet has verified on it
     std::string label;
+    // The key as given, for the operator (pcscf-espctl keys, to decode a capture); none
+    // for an SA restored from a state store, which keeps only the expanded key.
+    std::array<uint8_t, 20> raw_key{};
+    uint8_t raw_key_len = 0;
     uint32_t generation = 0;  // with a state store: the start that added it (sa_state.hpp)
     bool marked = false;      // with a state store: a sequence mark of it is stored (deleted with it)
 };

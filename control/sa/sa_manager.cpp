@@ -69,6 +69,8 @@ Expected<SaManager::Prepared> SaManager::prepare(const SaRequest& req, SaId id, 
     SaInfo sa;
     sa.id = id;
     sa.label = req.label;
+    sa.raw_key_len = uint8_t(std::min(req.key.size(), sa.raw_key.size()));
+    std::copy_n(req.key.begin(), sa.raw_key_len, sa.raw_key.begin());
     sa.cfg.dir = req.dir;
     sa.cfg.alg = req.alg;
     sa.cfg.ue_addr = req.ue;

@@ -178,6 +178,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
         u->pending.reset();  // not challenged: the offered ports are obsolete (TS 33.203 7.1)
         u->current_expiry = std::max(u->current_expiry, now + expires);
         remind(key(impi, ue), u->current_expiry);
+        notify(impi, ue, "refreshed");
         return route_over(*u->current);
     }
     const Key k = key(impi, ue);
@@ -213,6 +214,7 @@ std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const 
     if (!p.impu.empty() && std::find(u->impus.begin(), u->impus.end(), p.impu) == u->impus.end())
         u->impus.push_back(p.impu);
     for (const auto& i : u->impus) impus_[i] = k;
+    notify(impi, ue, "registered");
     return route_over(*u->current);
 }
 
@@ -240,6 +242,7 @@ bool Registrar::over_temporary(const std::string& impi, const Arrival& from) con
 void Registrar::abort(const std::string& impi, const net::IpAddr& ue, Clock::time_point now) {
     Ue* u = find(impi, ue);
     if (u == nullptr) return;
+    if (u->pending) notify(impi, ue, "failed");
     retire_temp(*u, now);
     forget_if_empty(key(impi, ue));
 }
@@ -256,6 +259,7 @@ void Registrar::deregistered(const std::string& impi, const net::IpAddr& ue, Clo
         }
     for (const auto& i : u->impus) impus_.erase(i);
     u->impus.clear();
+    notify(impi, ue, "de-registered");
     forget_if_empty(key(impi, ue));
 }
 
@@ -330,9 +334,13 @@ void Registrar::tick(Clock::time_point now) {
         if (u.pending && now >= u.pending->deadline) {
             drop_temp(u);
             u.pending.reset();
+            notify(k.first, k.second, "not completed");
         }
         if (u.kept && now >= u.kept_expiry) drop_kept(u);
-        if (u.current && now >= u.current_expiry) drop_current(u);
+        if (u.current && now >= u.current_expiry) {
+            drop_current(u);
+            notify(k.first, k.second, "expired");
+        }
         if (!u.current && !u.kept && !u.pending) {
             ues_.erase(it);
             dirty_.insert(k);
@@ -371,15 +379,43 @@ std::optional<std::pair<net::IpAddr, Route>> Registrar::route_to(const std::stri
     return std::pair{u.addr, r};
 }
 
+namespace {
+
+template <typename Ue>
+Registrar::View view_of(const Ue& u) {
+    Registrar::View v;
+    v.impi = u.impi;
+    v.ue = u.addr;
+    v.current = u.current;
+    v.kept = u.kept;
+    if (u.pending) v.temporary = u.pending->temp;
+    v.impus = u.impus;
+    if (u.current) v.expiry = u.current_expiry;
+    v.tcp = u.tcp;
+    return v;
+}
+
+}  // namespace
+
 std::optional<Registrar::View> Registrar::view(const std::string& impi, const net::IpAddr& ue) const {
     const Ue* u = find(impi, ue);
     if (u == nullptr) return std::nullopt;
-    View v;
-    v.current = u->current;
-    v.kept = u->kept;
-    if (u->pending) v.temporary = u->pending->temp;
-    v.impus = u->impus;
-    return v;
+    return view_of(*u);
+}
+
+std::vector<Registrar::View> Registrar::views(size_t offset, size_t max) const {
+    std::vector<View> out;
+    if (offset >= ues_.size()) return out;
+    for (auto it = std::next(ues_.begin(), std::ptrdiff_t(offset)); it != ues_.end() && out.size() < max; ++it)
+        out.push_back(view_of(it->second));
+    return out;
+}
+
+std::vector<Registrar::View> Registrar::views_of(const std::string& impi) const {
+    std::vector<View> out;
+    for (auto it = ues_.lower_bound({impi, net::IpAddr{}}); it != ues_.end() && it->first.first == impi; ++it)
+        out.push_back(view_of(it->second));
+    return out;
 }
 
 void Registrar::drop_temp(Ue& u) {

@@ -20,6 +20,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -147,6 +148,12 @@ public:
 
     size_t ues() const { return ues_.size(); }
 
+    // A UE's registration changed: "registered", "refreshed", "de-registered", "expired",
+    // "failed", "not completed" (no SM7 within reg-await-auth). For the operator's event
+    // stream; the words are fixed, so an unset or idle listener costs nothing.
+    using Notice = std::function<void(const std::string& impi, const net::IpAddr& ue, std::string_view what)>;
+    void set_notice(Notice n) { notice_ = std::move(n); }
+
     // What survives a restart: each registration (StoredRegistration) goes to `sink` when
     // it changes, at the next flush_state() (the control loop calls it after each round).
     void set_state(ctl::state::StateSink* sink) { state_ = sink; }
@@ -163,10 +170,17 @@ public:
     size_t retiring() const { return retiring_.size(); }
     // The SA sets a UE holds (for the tests and the operator).
     struct View {
+        std::string impi;
+        net::IpAddr ue;
         std::optional<SaSet> current, kept, temporary;
         std::vector<std::string> impus;
+        Clock::time_point expiry;  // of the registration (current set); unset while none
+        bool tcp = false;
     };
     std::optional<View> view(const std::string& impi, const net::IpAddr& ue) const;
+    // Up to `max` UEs from the `offset`-th, by IMPI then address; or every UE of one IMPI.
+    std::vector<View> views(size_t offset, size_t max) const;
+    std::vector<View> views_of(const std::string& impi) const;
 
 private:
     struct Pending {
@@ -226,6 +240,10 @@ private:
     RegistrarConfig cfg_;
     net::IpAddr v4_, v6_;
     std::map<Key, Ue> ues_;
+    Notice notice_;
+    void notify(const std::string& impi, const net::IpAddr& ue, std::string_view what) const {
+        if (notice_) notice_(impi, ue, what);
+    }
     // When each UE has something due (a temporary set's deadline, a set's expiry), for
     // tick(); a UE may have reminders that no longer hold (passed over when read).
     std::multimap<Clock::time_point, Key> due_;

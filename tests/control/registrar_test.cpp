@@ -122,6 +122,48 @@ TEST_F(RegistrarTest, InitialRegistrationInstallsFourSasAndRoutesOverThem) {
     EXPECT_EQ(to->second.port_us, 9901);
 }
 
+// What the operator sees (pcscf-espctl ue list / show, monitor): every UE with its sets,
+// and each registration's beginning and end as a notice.
+TEST_F(RegistrarTest, ViewsAndNoticesFollowARegistration) {
+    std::vector<std::string> notices;
+    reg.set_notice([&](const std::string& impi, const net::IpAddr& ue, std::string_view what) {
+        notices.push_back(impi + "@" + ue.to_string() + " " + std::string(what));
+    });
+    EXPECT_TRUE(reg.views(0, 10).empty());
+    auto m = sm1(6000);
+    ASSERT_TRUE(reg.on_sm1(m, now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    auto during = reg.views_of(kImpi);
+    ASSERT_EQ(during.size(), 1u);
+    EXPECT_TRUE(during[0].temporary.has_value());
+    EXPECT_FALSE(during[0].current.has_value());
+    EXPECT_TRUE(notices.empty()) << "nothing to tell before the 200";
+    reg.abort(kImpi, kUe, now);
+    EXPECT_EQ(notices, std::vector<std::string>{kImpi + "@" + kUe.to_string() + " failed"});
+    notices.clear();
+
+    register_ue(6002);
+    const auto all = reg.views(0, 10);
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].impi, kImpi);
+    EXPECT_EQ(all[0].ue, kUe);
+    ASSERT_TRUE(all[0].current.has_value());
+    EXPECT_EQ(all[0].current->port_uc(), 6002);
+    EXPECT_EQ(all[0].expiry, now + 3600s);
+    EXPECT_EQ(all[0].impus, std::vector<std::string>{kImpu});
+    EXPECT_TRUE(reg.views(1, 10).empty()) << "a page past the end is empty";
+    EXPECT_TRUE(reg.views_of("other@ims.example").empty());
+    EXPECT_EQ(notices, std::vector<std::string>{kImpi + "@" + kUe.to_string() + " registered"});
+
+    reg.deregistered(kImpi, kUe, now);
+    EXPECT_EQ(notices.back(), kImpi + "@" + kUe.to_string() + " de-registered");
+    register_ue(6004);
+    reg.tick(now + 3601s);
+    EXPECT_EQ(notices.back(), kImpi + "@" + kUe.to_string() + " expired");
+    EXPECT_TRUE(reg.views(0, 10).empty());
+}
+
 struct Sm7Case {
     const char* name;
     int tamper;  // 0 unprotected, 1 wrong port, 2 Security-Verify changed, 3 Security-Client changed
