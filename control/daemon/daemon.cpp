@@ -174,6 +174,17 @@ int Daemon::run(const char* prog) {
                         if (events_.watched()) events_.add("registration of " + line);
                         log_debug(line, LogArea::registration);
                     });
+                if (opts_.metrics_listen) {
+                    auto m = MetricsServer::start(*opts_.metrics_listen,
+                                                  {dp_.get(), &plane_->sas(), &plane_->sip_status(), &role_});
+                    if (!m) {
+                        log_error(m.error().message);
+                        rc = 1;
+                    } else {
+                        metrics_ = std::move(*m);
+                        log_info("metrics: http://" + opts_.metrics_listen->to_string() + "/metrics");
+                    }
+                }
                 if (opts_.sip)
                     log_info("sec-agree: core " + opts_.sip->proxy.core.to_string() + " from " +
                              opts_.sip->proxy.core_local.to_string() + ", port_ps " +
@@ -198,7 +209,8 @@ int Daemon::run(const char* prog) {
             close_state();
             rc = exit_code_;
         }
-        dp_.reset();  // before EAL goes
+        metrics_.reset();  // it reads the workers and the control plane
+        dp_.reset();       // before EAL goes
     }
     rte_eal_cleanup();
     return rc;

@@ -8,6 +8,7 @@
 
 #include "control/control_plane.hpp"
 #include "control/daemon/event_log.hpp"
+#include "control/daemon/metrics_server.hpp"
 #include "control/daemon/options.hpp"
 #include "control/daemon/role.hpp"
 #include "control/daemon/telemetry.hpp"
@@ -54,7 +55,8 @@ private:
     std::unique_ptr<ControlPlane> plane_;
     std::unique_ptr<standby::Follower> follower_;
     RoleState role_;
-    EventLog events_;  // for pcscf-espctl monitor, while it watches
+    EventLog events_;                         // for pcscf-espctl monitor, while it watches
+    std::unique_ptr<MetricsServer> metrics_;  // --metrics-listen; stopped before what it reads
     int exit_code_ = 0;
 };
 

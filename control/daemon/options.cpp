@@ -212,13 +212,16 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     esp::EngineConfig& e = s.engine;
     std::string config_file, protected_ports = "5100-5199";
     std::vector<std::string> local;
+    std::string metrics_listen;
     po::options_description general("General");
     general.add_options()("help,h", "show this help and exit")("version", "show the version and exit")(
         "config,c", po::value(&config_file), "read options from this file (name = value per line)")(
         "log-level", po::value(&o.log_level)->default_value(o.log_level),
         "debug, info, warn or error; per area after it, e.g. info,sip=debug (areas: daemon, sip, sa, registration, "
         "state, eal)")("log-target", po::value(&o.log_target)->default_value(o.log_target),
-                       "stderr (each line with the date and time, UTC) or syslog (journald takes either)");
+                       "stderr (each line with the date and time, UTC) or syslog (journald takes either)")(
+        "metrics-listen", po::value(&metrics_listen),
+        "serve Prometheus metrics over HTTP at this address and port, e.g. 127.0.0.1:9464 (GET /metrics)");
     po::options_description ports("Ports and addresses");
     ports.add_options()("access-port", po::value(&s.access_port)->required(),
                         "DPDK port facing the UEs: a PCI address given to DPDK, or a vdev name (see --vdev)")(
@@ -364,6 +367,12 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     if (const std::string why = set_log_levels(o.log_level, true); !why.empty()) return bad("--log-level " + why);
     LogTarget target;
     if (!parse_log_target(o.log_target, target)) return bad("--log-target must be stderr or syslog");
+    if (!metrics_listen.empty()) {
+        auto m = parse_endpoint(metrics_listen, 0, "--metrics-listen");
+        if (!m) return bad(m.error().message);
+        if (m->port == 0) return bad("--metrics-listen needs a port, e.g. 127.0.0.1:9464");
+        o.metrics_listen = *m;
+    }
     for (const auto& l : local) {
         auto a = parse_cidr(l);
         if (!a) return bad(a.error().message);

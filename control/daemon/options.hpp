@@ -35,10 +35,11 @@ struct DaemonOptions {
     bool tap_setup = true;
     std::string log_level = "info";  // a level, then per area: "info,sip=debug"
     std::string log_target = "stderr";
-    std::string state_dir;                 // empty: nothing survives a restart
-    std::optional<state::RedisUrl> redis;  // the store in Redis instead (a pair's shared state)
-    bool standby = false;                  // follow the store; serve once told to take over
-    uint32_t seq_checkpoint = 2;           // with a store: at most 4 packets lost per SA after a crash
+    std::optional<proxy::Endpoint> metrics_listen;  // Prometheus' scrape endpoint
+    std::string state_dir;                          // empty: nothing survives a restart
+    std::optional<state::RedisUrl> redis;           // the store in Redis instead (a pair's shared state)
+    bool standby = false;                           // follow the store; serve once told to take over
+    uint32_t seq_checkpoint = 2;                    // with a store: at most 4 packets lost per SA after a crash
     bool state_reset = false;
     bool has_store() const { return !state_dir.empty() || redis.has_value(); }
 };

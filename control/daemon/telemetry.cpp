@@ -38,15 +38,6 @@ std::optional<uint64_t> number(const char* s) {
     return n;
 }
 
-// Engine and service drops of one worker, added up per reason.
-net::DropCounters drops_of(const dp::Worker& w) {
-    net::DropCounters d;
-    for (size_t r = 0; r < net::kDropReasonCount; ++r)
-        d.count[r] = __atomic_load_n(&w.engine().drops().count[r], __ATOMIC_RELAXED) +
-                     __atomic_load_n(&w.stats().drops.count[r], __ATOMIC_RELAXED);
-    return d;
-}
-
 void add_worker_counters(rte_tel_data* d, const dp::Worker& w) {
     const dp::WorkerStats& s = w.stats();
 #define PCSCF_X(name, text) rte_tel_data_add_dict_u64(d, #name, __atomic_load_n(&s.name, __ATOMIC_RELAXED));
@@ -284,6 +275,19 @@ void add_ue(rte_tel_data* d, const secagree::Registrar::View& v) {
     }
 }
 
+// Keyed by position from `first` ("0", "1", ...): telemetry's names take no '.' or ':',
+// so not the address (which is in "ue").
+void add_ues(rte_tel_data* d, const std::vector<secagree::Registrar::View>& ues, size_t first) {
+    rte_tel_data_start_dict(d);
+    for (size_t i = 0; i < ues.size(); ++i) {
+        rte_tel_data* one = rte_tel_data_alloc();
+        if (one == nullptr) break;
+        rte_tel_data_start_dict(one);
+        add_ue(one, ues[i]);
+        rte_tel_data_add_dict_container(d, std::to_string(first + i).c_str(), one, 0);
+    }
+}
+
 std::optional<std::vector<secagree::Registrar::View>> ask_ues(proxy::UeQuery q) {
     return g_sip->ask(std::move(q), std::chrono::seconds(2));
 }
@@ -295,14 +299,7 @@ int cmd_ue_list(const char*, const char* params, rte_tel_data* d) {
     if (offset == UINT64_MAX) return fail(d, "usage: /pcscf/ue/list,<offset>");
     const auto ues = ask_ues({"", offset, kUePage});
     if (!ues) return fail(d, kNoAnswer);
-    rte_tel_data_start_dict(d);
-    for (size_t i = 0; i < ues->size(); ++i) {
-        rte_tel_data* one = rte_tel_data_alloc();
-        if (one == nullptr) break;
-        rte_tel_data_start_dict(one);
-        add_ue(one, (*ues)[i]);
-        rte_tel_data_add_dict_container(d, std::to_string(offset + i).c_str(), one, 0);
-    }
+    add_ues(d, *ues, offset);
     return 0;
 }
 
@@ -311,15 +308,7 @@ int cmd_ue_get(const char*, const char* params, rte_tel_data* d) {
     const auto ues = ask_ues({params, 0, 0});
     if (!ues) return fail(d, kNoAnswer);
     if (ues->empty()) return fail(d, std::string("no UE with IMPI ") + params);
-    // Keyed "0", "1", ...: telemetry's names take no '.' or ':' (the address is in "ue").
-    rte_tel_data_start_dict(d);
-    for (size_t i = 0; i < ues->size(); ++i) {
-        rte_tel_data* one = rte_tel_data_alloc();
-        if (one == nullptr) break;
-        rte_tel_data_start_dict(one);
-        add_ue(one, (*ues)[i]);
-        rte_tel_data_add_dict_container(d, std::to_string(i).c_str(), one, 0);
-    }
+    add_ues(d, *ues, 0);
     return 0;
 }
 
@@ -373,6 +362,14 @@ int cmd_log(const char*, const char* params, rte_tel_data* d) {
 }
 
 }  // namespace
+
+net::DropCounters drops_of(const dp::Worker& w) {
+    net::DropCounters d;
+    for (size_t r = 0; r < net::kDropReasonCount; ++r)
+        d.count[r] = __atomic_load_n(&w.engine().drops().count[r], __ATOMIC_RELAXED) +
+                     __atomic_load_n(&w.stats().drops.count[r], __ATOMIC_RELAXED);
+    return d;
+}
 
 // A standby's following of the store.
 void add_follow_status(rte_tel_data* d, const standby::FollowStatus& s) {

@@ -30,6 +30,9 @@ namespace pcscf::ctl {
 
 using proxy::SipStatus;
 
+// A worker's drops, the engine's and the service's added up per reason.
+net::DropCounters drops_of(const dp::Worker& w);
+
 // The objects must outlive EAL (telemetry callbacks run on DPDK's telemetry thread).
 void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role, EventLog& events);
 

@@ -2,6 +2,7 @@
 // What the control side says of an SA: a request to add one, and the registry's entry for
 // it (SaManager's view, as telemetry and the state store see it too).
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -46,8 +47,9 @@ struct SaInfo {
     // for an SA restored from a state store, which keeps only the expanded key.
     std::array<uint8_t, 20> raw_key{};
     uint8_t raw_key_len = 0;
-    uint32_t generation = 0;  // with a state store: the start that added it (sa_state.hpp)
-    bool marked = false;      // with a state store: a sequence mark of it is stored (deleted with it)
+    std::chrono::steady_clock::time_point sent{};  // its add record, for the install latency
+    uint32_t generation = 0;                       // with a state store: the start that added it (sa_state.hpp)
+    bool marked = false;  // with a state store: a sequence mark of it is stored (deleted with it)
 };
 
 }  // namespace pcscf::ctl

@@ -108,6 +108,7 @@ void SaManager::unprepare(const SaInfo& sa) {
 SaId SaManager::commit(SaInfo sa, const esp::HmacKey& key) {
     ++next_id_;
     sa.generation = generation_;
+    sa.sent = std::chrono::steady_clock::now();
     if (state_) state_->put(sa_record_key(sa.id), encode(sa, key));
     if (sa.cfg.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
     else outbound_by_key_[outbound_key(sa.cfg)] = sa.id;
@@ -283,6 +284,8 @@ void SaManager::handle(const esp::SaEvent& e) {
         if (applied && e.op == esp::SaOp::add && e.result == 0) {
             sa.state = SaState::active;
             sa.handle = e.handle;
+            if (sa.sent != std::chrono::steady_clock::time_point{})
+                install_latency_.observe(std::chrono::steady_clock::now() - sa.sent);
         }
         if (e.kind == esp::EventKind::first_use) sa.used = true;
         snapshot = sa;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "control/error.hpp"
+#include "control/sa/latency_histogram.hpp"
 #include "control/sa/sa_info.hpp"
 #include "control/sa/sa_state.hpp"
 #include "control/sa/spi_allocator.hpp"
@@ -67,6 +68,8 @@ public:
     std::optional<SaId> find_inbound(uint32_t spi) const;
     std::vector<SaInfo> list(size_t offset, size_t max) const;
     size_t size() const;
+    // Each install's record sent -> acknowledgement read, for the metrics.
+    const LatencyHistogram& install_latency() const { return install_latency_; }
     void set_listener(Listener l);
 
     // What survives a restart: every SA added (with its key) and every sequence
@@ -118,6 +121,7 @@ private:
     uint32_t generation_ = 0;
     uint32_t next_request_ = 1;
     Listener listener_;
+    LatencyHistogram install_latency_;
 };
 
 }  // namespace pcscf::ctl

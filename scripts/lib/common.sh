@@ -8,7 +8,8 @@ PCSCF_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libdpdk-dev libipsec-mb-dev libboost-program-options-dev
   libgtest-dev libbenchmark-dev libssl-dev liblmdb-dev libhiredis-dev redis-server keepalived
-  python3-scapy tshark sip-tester iproute2 ethtool iputils-ping procps libpcap0.8 clang-format-14 git
+  python3-scapy python3-prometheus-client curl tshark sip-tester iproute2 ethtool iputils-ping procps libpcap0.8
+  clang-format-14 git
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -146,6 +146,8 @@ def main():
     tap.check("unreadable config file refused", refused(["-c", "/nonexistent/pcscf.conf"], "cannot read config file"))
     tap.check("a negative number for an unsigned option refused, not wrapped",
               refused(sip + ["--reg-await-auth", "-1"], "--reg-await-auth: '-1' is not a whole number >= 0"))
+    tap.check("--metrics-listen without a port refused",
+              refused(OK + ["--metrics-listen", "127.0.0.1"], "--metrics-listen needs a port"))
     tap.check("--max-tcp-connections out of range refused",
               refused(sip + ["--max-tcp-connections", "0"], "--max-tcp-connections must be 1..1000000"))
     tap.check("--log-level with an unknown area or level refused", lambda: [

@@ -27,6 +27,7 @@ from tap import Tap, expect, wait_until  # noqa: E402
 import esp_capture  # noqa: E402
 import milenage  # noqa: E402
 import sip_text  # noqa: E402
+import ue_fleet  # noqa: E402
 import ue_peer  # noqa: E402
 from scapy.all import IP, UDP, Raw  # noqa: E402
 
@@ -53,23 +54,6 @@ def usage_error(*args, says):
         no_traceback(r)
         expect(says in r.stderr, f"no {says!r} in: {r.stderr.strip()}")
     return check
-
-
-class Core:
-    """The IMS core: one UDP socket in the core namespace that challenges with ik / ck."""
-
-    def __init__(self, topo):
-        ue_peer.enter_netns(topo.core_ns)
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind((topo.CORE4, 5060))
-        self.s.settimeout(5)
-        self.pcscf = (topo.PCSCF_CORE4, 5060)
-
-    def recv(self):
-        return self.s.recvfrom(65535)[0]
-
-    def send(self, msg):
-        self.s.sendto(msg, self.pcscf)
 
 
 class Ue:
@@ -319,7 +303,7 @@ def main():
     t.check("stats, drops -a, role, state, raw, sa add / show / count / del, log work", existing_commands)
 
     # --- one UE registers while monitor watches -------------------------------------------
-    core = Core(topo)
+    core = ue_fleet.Core(topo)
     ue_peer.enter_netns(topo.ue_ns)
     ue = Ue(topo)
     state = {}

@@ -18,6 +18,7 @@ from netns import Topology  # noqa: E402
 from tap import Tap, expect, wait_until  # noqa: E402
 import milenage  # noqa: E402
 import sip_text  # noqa: E402
+import ue_fleet  # noqa: E402
 import ue_peer  # noqa: E402
 from scapy.all import IP, IPv6, UDP, Raw  # noqa: E402
 
@@ -25,35 +26,6 @@ IK = bytes.fromhex("00112233445566778899aabbccddeeff")
 CK = bytes.fromhex("ffeeddccbbaa99887766554433221100")
 REALM = "ims.example.net"
 PORT_US = 6101  # the UE's protected server port: in its Via, fixed while registered
-
-
-class Core:
-    """The IMS core: one UDP socket in the core namespace (opened there, used from here)."""
-
-    def __init__(self, topo):
-        ue_peer.enter_netns(topo.core_ns)
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind((topo.CORE4, 5060))
-        self.s.settimeout(5)
-        self.pcscf = (topo.PCSCF_CORE4, 5060)
-
-    def recv(self):
-        data, src = self.s.recvfrom(65535)
-        return data
-
-    def drain(self):
-        self.s.settimeout(0.5)
-        got = []
-        try:
-            while True:
-                got.append(self.s.recvfrom(65535)[0])
-        except socket.timeout:
-            pass
-        self.s.settimeout(5)
-        return got
-
-    def send(self, msg):
-        self.s.sendto(msg, self.pcscf)
 
 
 class Ue:
@@ -129,7 +101,7 @@ def main():
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
-    core = Core(topo)
+    core = ue_fleet.Core(topo)
     ue_peer.enter_netns(topo.ue_ns)
     ue = Ue(topo, False, "alice@ims.example.net", "sip:alice@ims.example.net")
     state = {}

@@ -47,6 +47,20 @@ class Core:
                 pass
         return got
 
+    def recv(self, timeout=5.0):
+        self.s.settimeout(timeout)
+        return self.s.recvfrom(65535)[0]
+
+    def drain(self):
+        """Everything that comes until 0.5 s pass without a message."""
+        got = []
+        self.s.settimeout(0.5)
+        try:
+            while True:
+                got.append(self.s.recvfrom(65535)[0])
+        except socket.timeout:
+            return got
+
     def send(self, msg):
         self.s.sendto(msg, self.pcscf)
 
