@@ -25,6 +25,8 @@ Expected<std::unique_ptr<ControlPlane>> ControlPlane::create(esp::SaChannel& rin
         c->round_.emplace(*c->registrar_, *c->proxy_, c->sip_status_);
         std::lock_guard lock(c->sip_status_.mu);
         c->sip_status_.enabled = true;
+        c->sip_status_.proxy = sip->proxy;
+        c->sip_status_.registrar = sip->registrar;
     }
     ControlPlane* self = c.get();
     c->sas_->set_listener([self](const SaInfo& sa, const esp::SaEvent& e) {
@@ -32,6 +34,15 @@ Expected<std::unique_ptr<ControlPlane>> ControlPlane::create(esp::SaChannel& rin
         if (self->registrar_) self->registrar_->on_sa_event(sa, e);
     });
     return c;
+}
+
+void ControlPlane::reconfigure_sip(const SipConfig& sip) {
+    if (!proxy_) return;
+    proxy_->reconfigure(sip.proxy);
+    registrar_->reconfigure(sip.registrar.alg_priority, sip.registrar.reg_await_auth);
+    std::lock_guard lock(sip_status_.mu);
+    sip_status_.proxy = proxy_->config();
+    sip_status_.registrar = registrar_->config();
 }
 
 ControlPlane::Round ControlPlane::round(Clock::time_point now) {

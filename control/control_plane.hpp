@@ -41,6 +41,9 @@ public:
                                                           proxy::SipProxy::Trace trace, EventHook hook);
     ControlPlane(const ControlPlane&) = delete;
     ControlPlane& operator=(const ControlPlane&) = delete;
+    // The SIP settings that may change while it runs (SipProxy::reconfigure,
+    // Registrar::reconfigure) take `sip`'s values; control thread only.
+    void reconfigure_sip(const SipConfig& sip);
 
     // What came back from a state store at start.
     struct Restored {

@@ -5,9 +5,11 @@
 #include <rte_lcore.h>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 
 #include "control/daemon/log.hpp"
 #include "control/daemon/malloc_pages.hpp"
+#include "control/daemon/service_notify.hpp"
 #include "control/daemon/tap_setup.hpp"
 #include "control/daemon/telemetry.hpp"
 #include "control/state/lmdb_store.hpp"
@@ -29,10 +32,12 @@
 namespace pcscf::ctl {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 namespace {
 
 void on_signal(int) { g_stop.store(true); }
+void on_hangup(int) { g_reload.store(true); }
 
 // EAL prints a page of usage text on stdout when it refuses its arguments; its own lines
 // on stderr say which, and ours says what to check.
@@ -53,9 +58,17 @@ bool start_eal(std::vector<char*>& argv) {
     return rc >= 0;
 }
 
+// Where EAL keeps its runtime files, as it chooses (eal_create_runtime_dir): under
+// /var/run for root, else under $XDG_RUNTIME_DIR or /tmp.
+std::string dpdk_runtime_dir(const std::string& prefix) {
+    const char* xdg = ::getenv("XDG_RUNTIME_DIR");
+    const std::string base = ::getuid() == 0 ? "/var/run" : (xdg != nullptr && *xdg ? xdg : "/tmp");
+    return base + "/dpdk/" + prefix;
+}
+
 // The telemetry socket of a pcscf-espd already running with this prefix, or "".
 std::string running_instance(const std::string& prefix) {
-    const std::string path = "/var/run/dpdk/" + prefix + "/dpdk_telemetry.v2";
+    const std::string path = dpdk_runtime_dir(prefix) + "/dpdk_telemetry.v2";
     sockaddr_un sun{};
     if (path.size() >= sizeof sun.sun_path) return "";
     sun.sun_family = AF_UNIX;
@@ -65,6 +78,20 @@ std::string running_instance(const std::string& prefix) {
     const bool answers = ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0;
     ::close(fd);
     return answers ? path : "";
+}
+
+// --telemetry-group: EAL makes its runtime directories 0700; the group may read them and
+// use the telemetry socket (pcscf-espctl) too.
+Expected<void> share_telemetry(const std::string& group) {
+    const ::group* g = ::getgrnam(group.c_str());
+    if (g == nullptr) return fail(Errc::invalid, "--telemetry-group: no group " + group);
+    const std::string dir = rte_eal_get_runtime_dir();
+    const std::string parent = dir.substr(0, dir.rfind('/'));
+    for (const auto& [path, mode] :
+         {std::pair{parent, 0750}, std::pair{dir, 0750}, std::pair{dir + "/dpdk_telemetry.v2", 0660}})
+        if (::chown(path.c_str(), uid_t(-1), g->gr_gid) != 0 || ::chmod(path.c_str(), mode_t(mode)) != 0)
+            return fail(Errc::io, "--telemetry-group " + group + ": " + path + ": " + std::strerror(errno));
+    return {};
 }
 
 bool has_local_address(const net::IpAddr& a) {
@@ -85,13 +112,14 @@ bool has_local_address(const net::IpAddr& a) {
 
 }  // namespace
 
-int Daemon::main(const DaemonOptions& opts, const char* prog) {
+int Daemon::main(const DaemonOptions& opts, int argc, const char* const* argv) {
+    std::signal(SIGHUP, on_hangup);  // from the start: a reload before serving waits for the loop
     LogTarget target = LogTarget::stderr_stream;
     parse_log_target(opts.log_target, target);
     set_log_target(target);
     set_log_levels(opts.log_level);
-    Daemon d(opts);
-    return d.run(prog);
+    Daemon d(opts, argc, argv);
+    return d.run(argv[0]);
 }
 
 int Daemon::run(const char* prog) {
@@ -122,6 +150,12 @@ int Daemon::run(const char* prog) {
         log_error(why);
         return 1;
     }
+    if (!opts_.telemetry_group.empty())
+        if (auto shared = share_telemetry(opts_.telemetry_group); !shared) {
+            log_error(shared.error().message);
+            rte_eal_cleanup();
+            return 1;
+        }
     if (opts_.sip) {
         // Bound with IP_FREEBIND, a socket on an address no interface has takes no
         // traffic and says nothing; in a pair keepalived adds it on the primary only.
@@ -201,9 +235,14 @@ int Daemon::run(const char* prog) {
             std::signal(SIGINT, on_signal);
             std::signal(SIGTERM, on_signal);
             dp_->start();
-            log_info("running: access port " + cfg.access_port + " (" + dp_->access_mac() + "), tap " + cfg.tap_name +
-                     ", " + std::to_string(cfg.workers) + " worker(s), telemetry prefix " + opts_.file_prefix);
+            const std::string running = "access port " + cfg.access_port + " (" + dp_->access_mac() + "), tap " +
+                                        cfg.tap_name + ", " + std::to_string(cfg.workers) +
+                                        " worker(s), telemetry prefix " + opts_.file_prefix;
+            log_info("running: " + running);
+            // The workers run and the store's SAs are back (or followed): serving.
+            notify_ready(std::string(name(role_.role.load())) + ": " + running);
             control_loop();
+            notify_stopping();
             log_info("stopping");
             dp_->stop();
             close_state();
@@ -331,11 +370,61 @@ void Daemon::close_state() {
     if (!written) log_error("the store did not take everything before the stop", LogArea::state);
 }
 
+void Daemon::reload() {
+    notify_reloading();
+    std::vector<const char*> argv;
+    for (const auto& a : argv_) argv.push_back(a.c_str());
+    const auto parsed = parse_options(int(argv.size()), argv.data(), &allowed_);  // EAL pinned this thread
+    const DaemonOptions* now = parsed ? std::get_if<DaemonOptions>(&*parsed) : nullptr;
+    if (now == nullptr) {
+        log_error("reload: " + (parsed ? std::string("no options to run with") : parsed.error().message) +
+                  "; the running configuration is kept");
+        notify_ready("reload refused: the configuration does not parse");
+        return;
+    }
+    std::vector<std::string> applied, refused;
+    for (const auto& [name, value] : now->given) {
+        const auto was = opts_.given.find(name);
+        if (was != opts_.given.end() && was->second == value) continue;
+        const std::string from = was == opts_.given.end() ? "(none)" : was->second;
+        if (!changes_live(name) || (name != "log-level" && !opts_.sip)) {
+            refused.push_back(name);
+            log_warn("reload: --" + name + " cannot change while running (" + from + " kept; restart to apply " +
+                     value + ")");
+            continue;
+        }
+        applied.push_back("--" + name + " " + from + " -> " + value);
+        opts_.given[name] = value;
+    }
+    for (const auto& a : applied)
+        if (a.starts_with("--log-level ")) set_log_levels(now->log_level);
+    if (opts_.sip && now->sip) {
+        opts_.sip->proxy.core = now->sip->proxy.core;
+        opts_.sip->proxy.overload_queue = now->sip->proxy.overload_queue;
+        opts_.sip->proxy.max_transactions = now->sip->proxy.max_transactions;
+        opts_.sip->proxy.retry_after = now->sip->proxy.retry_after;
+        opts_.sip->proxy.max_connections = now->sip->proxy.max_connections;
+        opts_.sip->registrar.alg_priority = now->sip->registrar.alg_priority;
+        opts_.sip->registrar.reg_await_auth = now->sip->registrar.reg_await_auth;
+        // Only what the reload applied: a refused change left opts_.given as it was.
+        plane_->reconfigure_sip(*opts_.sip);
+    }
+    std::string summary;
+    for (const auto& a : applied) summary += (summary.empty() ? "" : ", ") + a;
+    log_info("reload: " + (applied.empty() ? std::string("nothing to change") : summary) +
+             (refused.empty() ? "" : "; " + std::to_string(refused.size()) + " change(s) refused (above)"));
+    notify_ready("reloaded: " + std::to_string(applied.size()) + " change(s) applied, " +
+                 std::to_string(refused.size()) + " refused");
+}
+
 void Daemon::control_loop() {
     const bool sip = opts_.sip.has_value();
     auto next_check = std::chrono::steady_clock::now();
     uint64_t log_seen = log_generation();
+    Watchdog watchdog;  // fed each round: a control thread stuck past WatchdogSec= is restarted
     while (!g_stop.load()) {
+        watchdog.feed(std::chrono::steady_clock::now());
+        if (g_reload.exchange(false)) reload();
         if (const uint64_t g = log_generation(); g != log_seen && plane_->proxy() != nullptr) {
             log_seen = g;  // pcscf-espctl log changed a level: the SIP trace follows
             plane_->proxy()->set_trace(sip_trace());

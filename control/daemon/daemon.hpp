@@ -20,12 +20,17 @@ namespace pcscf::ctl {
 class Daemon {
 public:
     // Returns the process exit code.
-    static int main(const DaemonOptions& opts, const char* prog);
+    // argv: the command line, read again (with its config file) on SIGHUP.
+    static int main(const DaemonOptions& opts, int argc, const char* const* argv);
 
 private:
-    explicit Daemon(const DaemonOptions& opts) : opts_(opts) {}
+    Daemon(const DaemonOptions& opts, int argc, const char* const* argv) : opts_(opts), argv_(argv, argv + argc) {}
     int run(const char* prog);
     void control_loop();
+    // SIGHUP: the command line and its config file read again. What may change live
+    // (changes_live) is applied; any other change is refused with a line naming it, and
+    // a config that does not parse changes nothing. No SA or registration is touched.
+    void reload();
 
     // A line per SIP message while the sip area logs at debug, else none.
     static proxy::SipProxy::Trace sip_trace();
@@ -50,6 +55,7 @@ private:
     void place_state_thread();
 
     DaemonOptions opts_;
+    std::vector<std::string> argv_;
     cpu_set_t allowed_{};  // the CPUs the process may use, as it started (EAL pins the main thread)
     std::unique_ptr<dp::Dataplane> dp_;
     std::unique_ptr<ControlPlane> plane_;

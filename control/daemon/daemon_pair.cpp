@@ -4,6 +4,7 @@
 
 #include "control/daemon/daemon.hpp"
 #include "control/daemon/log.hpp"
+#include "control/daemon/service_notify.hpp"
 #include "control/state/redis_store.hpp"
 
 namespace pcscf::ctl {
@@ -71,6 +72,7 @@ Expected<void> Daemon::take_over() {
     log_info("took over (epoch " + std::to_string(*epoch) + "): " + std::to_string(r->sas) + " SA(s) and " +
              std::to_string(r->registrations) + " registration(s) serving after " + std::to_string(ms.count()) + " ms" +
              (r->dropped ? " (" + std::to_string(r->dropped) + " SA(s) not kept)" : ""));
+    notify_status("primary (epoch " + std::to_string(*epoch) + "): took over in " + std::to_string(ms.count()) + " ms");
     return {};
 }
 

@@ -20,5 +20,5 @@ int main(int argc, char** argv) {
         return 0;
     }
     pcscf::ctl::exec_with_huge_malloc_pages(argv);
-    return pcscf::ctl::Daemon::main(std::get<pcscf::ctl::DaemonOptions>(*parsed), argv[0]);
+    return pcscf::ctl::Daemon::main(std::get<pcscf::ctl::DaemonOptions>(*parsed), argc, argv);
 }

@@ -110,6 +110,22 @@ Expected<std::vector<esp::Alg>> parse_algs(const std::string& s) {
     return out;
 }
 
+// An option's value as text, whatever type Boost holds it in.
+std::string option_text(const boost::any& v) {
+    if (const auto* s = boost::any_cast<std::string>(&v)) return *s;
+    if (const auto* b = boost::any_cast<bool>(&v)) return *b ? "true" : "false";
+    if (const auto* u = boost::any_cast<unsigned>(&v)) return std::to_string(*u);
+    if (const auto* u = boost::any_cast<unsigned long>(&v)) return std::to_string(*u);
+    if (const auto* u = boost::any_cast<uint16_t>(&v)) return std::to_string(*u);
+    if (const auto* u = boost::any_cast<uint8_t>(&v)) return std::to_string(*u);
+    if (const auto* l = boost::any_cast<std::vector<std::string>>(&v)) {
+        std::string out;
+        for (const auto& x : *l) out += (out.empty() ? "" : " ") + x;
+        return out;
+    }
+    return "?";
+}
+
 // The CPUs of a plain lcore list ("0-1", "0,2,4-5"); nullopt for EAL's other forms
 // ("(0-1)@0", "1@2"), which EAL checks itself.
 std::optional<std::vector<unsigned>> lcore_cpus(const std::string& s) {
@@ -138,7 +154,7 @@ std::string cpu_list(const cpu_set_t& set) {
 }
 
 // --lcores before EAL sees it: EAL's own complaints come after a page of its usage text.
-Expected<void> check_lcores(const std::string& lcores, unsigned workers) {
+Expected<void> check_lcores(const std::string& lcores, unsigned workers, const cpu_set_t* may_use) {
     const auto cpus = lcore_cpus(lcores);
     if (!cpus) return {};
     if (cpus->size() < 2)
@@ -149,7 +165,8 @@ Expected<void> check_lcores(const std::string& lcores, unsigned workers) {
         return fail(Errc::invalid, "--workers " + std::to_string(workers) + " needs " + std::to_string(workers + 1) +
                                        " lcores, --lcores " + lcores + " gives " + std::to_string(cpus->size()));
     cpu_set_t allowed;
-    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return {};
+    if (may_use != nullptr) allowed = *may_use;
+    else if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return {};
     for (unsigned c : *cpus)
         if (!CPU_ISSET(c, &allowed))
             return fail(Errc::invalid, "--lcores " + lcores + ": CPU " + std::to_string(c) +
@@ -206,7 +223,7 @@ unsigned line_of(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-Expected<Invocation> parse_options(int argc, const char* const* argv) {
+Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_set_t* cpus) {
     DaemonOptions o;
     dp::ServiceConfig& s = o.service;
     esp::EngineConfig& e = s.engine;
@@ -220,6 +237,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         "debug, info, warn or error; per area after it, e.g. info,sip=debug (areas: daemon, sip, sa, registration, "
         "state, eal)")("log-target", po::value(&o.log_target)->default_value(o.log_target),
                        "stderr (each line with the date and time, UTC) or syslog (journald takes either)")(
+        "telemetry-group", po::value(&o.telemetry_group),
+        "let this group use the telemetry socket (pcscf-espctl) as well as the daemon's user")(
         "metrics-listen", po::value(&metrics_listen),
         "serve Prometheus metrics over HTTP at this address and port, e.g. 127.0.0.1:9464 (GET /metrics)");
     po::options_description ports("Ports and addresses");
@@ -349,6 +368,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
             in_file = false;
         }
         po::notify(vm);
+        for (const auto& [name, value] : vm) o.given[name] = option_text(value.value());
     } catch (const po::error_with_option_name& err) {
         // Boost names the option in its message ("... for option '--burst' ..."); the
         // config file's line comes from the option, or from the text it quotes.
@@ -363,7 +383,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
     } catch (const po::error& err) {
         return bad(err.what());
     }
-    if (auto r = check_lcores(o.lcores, s.workers); !r) return bad(r.error().message);
+    if (auto r = check_lcores(o.lcores, s.workers, cpus); !r) return bad(r.error().message);
     if (const std::string why = set_log_levels(o.log_level, true); !why.empty()) return bad("--log-level " + why);
     LogTarget target;
     if (!parse_log_target(o.log_target, target)) return bad("--log-target must be stderr or syslog");
@@ -444,6 +464,13 @@ Expected<Invocation> parse_options(int argc, const char* const* argv) {
         return bad("--core-local without --core");
     }
     return o;
+}
+
+bool changes_live(const std::string& option) {
+    static const std::set<std::string> live = {"log-level",        "core",        "overload-queue-ms",
+                                               "max-transactions", "retry-after", "max-tcp-connections",
+                                               "reg-await-auth",   "alg-priority"};
+    return live.count(option) > 0;
 }
 
 bool is_pci_address(std::string_view s) {

@@ -2,7 +2,10 @@
 // pcscf-espd's configuration: command line and/or a config file (Boost.Program_options;
 // the file takes the same names, one "name = value" per line). Every option is in
 // --help and in docs/operations.md.
+#include <sched.h>
+
 #include <expected>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,13 +39,19 @@ struct DaemonOptions {
     std::string log_level = "info";  // a level, then per area: "info,sip=debug"
     std::string log_target = "stderr";
     std::optional<proxy::Endpoint> metrics_listen;  // Prometheus' scrape endpoint
+    std::string telemetry_group;                    // may use the telemetry socket too
     std::string state_dir;                          // empty: nothing survives a restart
     std::optional<state::RedisUrl> redis;           // the store in Redis instead (a pair's shared state)
     bool standby = false;                           // follow the store; serve once told to take over
     uint32_t seq_checkpoint = 2;                    // with a store: at most 4 packets lost per SA after a crash
     bool state_reset = false;
     bool has_store() const { return !state_dir.empty() || redis.has_value(); }
+    // Every option's value as given or defaulted, as text: what a reload compares.
+    std::map<std::string, std::string> given;
 };
+
+// The options a reload (SIGHUP) may change while the daemon runs.
+bool changes_live(const std::string& option);
 
 // What the command line asks for: run with these options, or show the help text or the
 // version.
@@ -53,7 +62,8 @@ struct ShowVersion {};
 using Invocation = std::variant<DaemonOptions, ShowHelp, ShowVersion>;
 
 // Bad values are an Error (Errc::invalid) naming the option.
-Expected<Invocation> parse_options(int argc, const char* const* argv);
+// `cpus`: the CPUs --lcores may name (default: those this thread may run on).
+Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_set_t* cpus = nullptr);
 std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog);
 bool is_pci_address(std::string_view s);  // "0000:00:03.0" or "00:03.0"
 // The version: meson's project version and the git revision it was built from.

@@ -200,6 +200,20 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "inbound_sas_per_worker", c.engine.spi.slots_per_worker);
     rte_tel_data_add_dict_u64(d, "outbound_sas_per_worker", c.engine.outbound_capacity);
     rte_tel_data_add_dict_u64(d, "spi_base", c.engine.spi.base);
+    std::lock_guard lock(g_sip->mu);
+    if (!g_sip->enabled) return 0;
+    const proxy::ProxyConfig& p = g_sip->proxy;
+    const secagree::RegistrarConfig& r = g_sip->registrar;
+    rte_tel_data_add_dict_string(d, "core", p.core.to_string().c_str());
+    rte_tel_data_add_dict_string(d, "core_local", p.core_local.to_string().c_str());
+    rte_tel_data_add_dict_u64(d, "overload_queue_ms", uint64_t(p.overload_queue.count()));
+    rte_tel_data_add_dict_u64(d, "max_transactions", p.max_transactions);
+    rte_tel_data_add_dict_u64(d, "retry_after", uint64_t(p.retry_after.count()));
+    rte_tel_data_add_dict_u64(d, "max_tcp_connections", p.max_connections);
+    rte_tel_data_add_dict_u64(d, "reg_await_auth", uint64_t(r.reg_await_auth.count()));
+    std::string algs;
+    for (esp::Alg a : r.alg_priority) algs += (algs.empty() ? "" : ",") + std::string(esp::name(a));
+    rte_tel_data_add_dict_string(d, "alg_priority", algs.c_str());
     return 0;
 }
 

@@ -92,6 +92,15 @@ ctl::Expected<std::unique_ptr<SipProxy>> SipProxy::create(ProxyConfig cfg, const
     return p;
 }
 
+void SipProxy::reconfigure(const ProxyConfig& c) {
+    cfg_.core = c.core;
+    cfg_.overload_queue = c.overload_queue;
+    cfg_.max_transactions = c.max_transactions;
+    cfg_.retry_after = c.retry_after;
+    cfg_.max_connections = c.max_connections;
+    net_->set_max_connections(c.max_connections);
+}
+
 int SipProxy::poll(int timeout_ms, Clock::time_point now) {
     release_challenges(now);
     return net_->poll(timeout_ms, [&](const Inbound& in) { handle(in, now); });

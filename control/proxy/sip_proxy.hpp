@@ -64,6 +64,11 @@ public:
                                                            secagree::Registrar& reg, Trace trace);
     // Switched on and off as the log level of SIP changes (control thread only).
     void set_trace(Trace trace) { trace_ = std::move(trace); }
+    // What may change while it runs (pcscf-espd's reload): the core's address (for new
+    // transactions), the overload limits and the TCP connection limit; the rest of `c`
+    // (addresses, ports, timers) is as it was.
+    void reconfigure(const ProxyConfig& c);
+    const ProxyConfig& config() const { return cfg_; }
 
     // Sends the 401s whose SAs are now installed, then handles every message and
     // connection waiting, waiting up to `timeout_ms` for the first one. Returns how many

@@ -30,6 +30,9 @@ struct SipStatus {
     bool enabled = false;
     ProxyCounters counters;
     size_t ues = 0;
+    // The settings in force (they change on a reload), for telemetry.
+    ProxyConfig proxy;
+    secagree::RegistrarConfig registrar;
 
     // The Registrar is the control thread's alone: a question waits here until SipRound
     // answers it between two rounds, or `wait` passes (nullopt: no answer).

@@ -80,6 +80,7 @@ public:
 
     const net::IpAddr* access_for(const net::IpAddr& peer) const;  // the first of its family
     const Endpoint& core_local() const { return cfg_.core_local; }
+    void set_max_connections(size_t n) { cfg_.max_connections = n; }  // applies to new connections
 
 private:
     struct Listener {

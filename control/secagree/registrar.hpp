@@ -147,6 +147,13 @@ public:
     std::optional<std::pair<net::IpAddr, Route>> route_to(const std::string& impu) const;
 
     size_t ues() const { return ues_.size(); }
+    // What may change while it runs (pcscf-espd's reload), for registrations that start
+    // from now on: the algorithms offered and the wait for SM7. Ports stay.
+    void reconfigure(std::vector<esp::Alg> alg_priority, std::chrono::seconds reg_await_auth) {
+        cfg_.alg_priority = std::move(alg_priority);
+        cfg_.reg_await_auth = reg_await_auth;
+    }
+    const RegistrarConfig& config() const { return cfg_; }
 
     // A UE's registration changed: "registered", "refreshed", "de-registered", "expired",
     // "failed", "not completed" (no SM7 within reg-await-auth). For the operator's event

@@ -6,6 +6,7 @@ that exist. Output is TAP.
 usage (root): daemon_cli_test.py"""
 import os
 import shutil
+import signal
 import socket
 import re
 import subprocess
@@ -15,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from netns import ROOT, Ctl  # noqa: E402
-from tap import Tap, expect  # noqa: E402
+from tap import Tap, expect, wait_until  # noqa: E402
 
 BIN = os.path.join(os.environ.get("PCSCF_BUILD", os.path.join(ROOT, "build")), "control", "pcscf-espd")
 OK = ["--local-addr", "10.0.0.1/24", "--access-port", "x"]
@@ -106,6 +107,54 @@ def syslog_and_runtime_levels(null):
         sink.close()
         core.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def reload_on_sighup(null):
+    """SIGHUP: the config file read again; the live settings change, the others are
+    refused by name, a config that does not parse changes nothing, the SAs stay."""
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        conf = f.name
+    args = [a for a in null if a != "--no-huge"]
+    base = "".join(f"{k.removeprefix('--')} = {v}\n" for k, v in zip(args[0::2], args[1::2]))
+    base += "no-huge = true\ncore = 127.0.0.1:5999\ncore-local = 127.0.0.1:5998\nretry-after = 10\n"
+    open(conf, "w").write(base)
+    daemon = subprocess.Popen([BIN, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        sock = f"/var/run/dpdk/{null[null.index('--file-prefix') + 1]}/dpdk_telemetry.v2"
+
+        def connect():  # a socket file an earlier run left answers nobody until this one binds it
+            try:
+                return Ctl(sock)
+            except OSError:
+                return None
+
+        ctl = wait_until(connect, 20)
+        expect(ctl is not None, "the daemon's telemetry never answered")
+        expect(wait_until(lambda: "retry_after" in (ctl("/pcscf/config") or {}), 20), "the daemon never ran")
+        ctl.add_sa(dir="in", alg="hmac-sha-1-96", key="00" * 20, ue="10.0.0.5", ue_port=5000, pcscf="10.0.0.1",
+                   pcscf_port=5101)
+        expect(ctl("/pcscf/config")["retry_after"] == 10, ctl("/pcscf/config"))
+        open(conf, "w").write(base.replace("retry-after = 10", "retry-after = 30").replace("5999", "6999")
+                              + "log-level = info,sip=debug\nalg-priority = hmac-md5-96\nlcores = 0,1\n")
+        daemon.send_signal(signal.SIGHUP)
+        cfg = wait_until(lambda: (lambda c: c if c["retry_after"] == 30 else None)(ctl("/pcscf/config")), 5)
+        expect(cfg and cfg["core"] == "127.0.0.1:6999" and cfg["alg_priority"] == "hmac-md5-96", f"after reload: {cfg}")
+        expect(ctl("/pcscf/log")["sip"] == "debug", ctl("/pcscf/log"))
+        expect(ctl("/pcscf/sa/count")["sas"] == 1, "an SA lost in the reload")
+        open(conf, "a").write("burst = 500\n")
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        expect(ctl("/pcscf/config")["retry_after"] == 30, "a config that does not parse changed something")
+        expect(daemon.poll() is None, "the daemon stopped")
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=20)
+        os.unlink(conf)
+    log = daemon.stderr.read()
+    expect("reload: --lcores cannot change while running (0-1 kept; restart to apply 0,1)" in log, log[-600:])
+    expect(re.search(r"reload: --alg-priority \S+ -> hmac-md5-96, --core 127.0.0.1:5999 -> 127.0.0.1:6999, "
+                     r"--log-level info -> info,sip=debug, --retry-after 10 -> 30; 1 change\(s\) refused", log), log[-600:])
+    expect(re.search(r"reload: \S+, line \d+: --burst must be 1..64; the running configuration is kept", log), log[-400:])
 
 
 def main():
@@ -253,6 +302,8 @@ def main():
         expect(any(" EAL: " in l for l in ours), f"EAL's lines do not come through the log: {lines[:8]}")
 
     tap.check("every log line, EAL's too, starts with the date and time and a level", lines_carry_date_and_time)
+    tap.check("SIGHUP reloads the config: live settings change, the others are refused by name, a bad config "
+              "changes nothing, no SA is lost", lambda: reload_on_sighup(null))
     tap.check("syslog target with priorities; a SIP trace switched on and off while it runs",
               lambda: syslog_and_runtime_levels(null))
     shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)  # EAL's runtime folder of that start
