@@ -1,6 +1,7 @@
 #pragma once
-// Gives the kernel's side of the tap its addresses and brings it up, with iproute2 (once,
-// at start-up), so ARP / ND / ICMP and SIP sockets work on the P-CSCF's access address.
+// Gives the kernel's side of the tap its addresses and brings it up with its MTU, over
+// rtnetlink (libmnl; once, at start-up), so ARP / ND / ICMP and SIP sockets work on the
+// P-CSCF's access addresses. Needs CAP_NET_ADMIN, nothing on PATH.
 #include <expected>
 #include <string>
 #include <vector>

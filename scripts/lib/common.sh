@@ -7,7 +7,7 @@ PCSCF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PCSCF_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libdpdk-dev libipsec-mb-dev libboost-program-options-dev
-  libgtest-dev libbenchmark-dev libssl-dev liblmdb-dev libhiredis-dev libsystemd-dev redis-server keepalived
+  libgtest-dev libbenchmark-dev libssl-dev liblmdb-dev libhiredis-dev libsystemd-dev libmnl-dev redis-server keepalived
   dpkg-dev debhelper help2man systemd man-db adduser
   python3-scapy python3-prometheus-client curl tshark sip-tester iproute2 ethtool iputils-ping procps libpcap0.8
   clang-format-14 git

@@ -35,7 +35,8 @@ UNIT = "pcscf-espd.service"
 CONFIG = """access-port = net_null0
 vdev = net_null0
 local-addr = 10.0.0.1/24
-tap-setup = false
+local-addr = 2001:db8::1/64
+tap-mtu = 1400
 no-huge = true
 memory = 256
 file-prefix = pcscf
@@ -152,6 +153,8 @@ def run_as_the_unit(unit):
         got["pcscf_esp_uid"] = pw.pw_uid
         sock = glob.glob("/run/pcscf-esp/dpdk/*/dpdk_telemetry.v2")
         got["socket"] = sock
+        got["tap"] = [sh("ip", "-o", "addr", "show", "dev", "pcscf0", check=False).stdout,
+                      sh("ip", "-o", "link", "show", "dev", "pcscf0", check=False).stdout]
         # An operator in the service's group may use pcscf-espctl; another user may not.
         sh("adduser", "--quiet", "--system", "--no-create-home", "operator1")
         sh("adduser", "--quiet", "--system", "--no-create-home", "stranger1")
@@ -291,6 +294,15 @@ def main():
         expect(want == (1 << 12) | (1 << 13) | (1 << 14), f"the unit grants {want:#x}")
 
     tap.check("it runs as pcscf-esp with CAP_NET_ADMIN, CAP_NET_RAW and CAP_IPC_LOCK only", least_privilege)
+
+    def tap_set_up():
+        addrs, link = run["tap"]
+        expect("inet 10.0.0.1/24" in addrs and "inet6 2001:db8::1/64" in addrs, f"tap addresses: {addrs}")
+        expect("tentative" not in addrs, f"IPv6 duplicate address detection ran: {addrs}")
+        expect(re.search(r"<[^>]*\bUP\b[^>]*>", link) and "mtu 1400" in link, f"tap link: {link}")
+
+    tap.check("as that user it gives the tap its addresses (IPv6 without DAD), its MTU and brings it up (netlink)",
+              tap_set_up)
 
     def operators_group():
         expect(run["socket"], "no telemetry socket under /run/pcscf-esp/dpdk")
