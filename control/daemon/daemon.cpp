@@ -4,19 +4,8 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
-#include <fcntl.h>
-#include <grp.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -24,6 +13,7 @@
 #include "control/daemon/log.hpp"
 #include "control/daemon/malloc_pages.hpp"
 #include "control/daemon/service_notify.hpp"
+#include "control/daemon/startup_checks.hpp"
 #include "control/daemon/tap_setup.hpp"
 #include "control/daemon/telemetry.hpp"
 #include "control/state/lmdb_store.hpp"
@@ -38,77 +28,6 @@ namespace {
 
 void on_signal(int) { g_stop.store(true); }
 void on_hangup(int) { g_reload.store(true); }
-
-// EAL prints a page of usage text on stdout when it refuses its arguments; its own lines
-// on stderr say which, and ours says what to check.
-bool start_eal(std::vector<char*>& argv) {
-    std::fflush(stdout);
-    const int saved = ::dup(STDOUT_FILENO);
-    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (saved >= 0 && null >= 0) ::dup2(null, STDOUT_FILENO);
-    const int rc = rte_eal_init(int(argv.size()), argv.data());
-    const int err = rte_errno;
-    std::fflush(stdout);
-    if (saved >= 0) {
-        ::dup2(saved, STDOUT_FILENO);
-        ::close(saved);
-    }
-    if (null >= 0) ::close(null);
-    rte_errno = err;
-    return rc >= 0;
-}
-
-// Where EAL keeps its runtime files, as it chooses (eal_create_runtime_dir): under
-// /var/run for root, else under $XDG_RUNTIME_DIR or /tmp.
-std::string dpdk_runtime_dir(const std::string& prefix) {
-    const char* xdg = ::getenv("XDG_RUNTIME_DIR");
-    const std::string base = ::getuid() == 0 ? "/var/run" : (xdg != nullptr && *xdg ? xdg : "/tmp");
-    return base + "/dpdk/" + prefix;
-}
-
-// The telemetry socket of a pcscf-espd already running with this prefix, or "".
-std::string running_instance(const std::string& prefix) {
-    const std::string path = dpdk_runtime_dir(prefix) + "/dpdk_telemetry.v2";
-    sockaddr_un sun{};
-    if (path.size() >= sizeof sun.sun_path) return "";
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0) return "";
-    const bool answers = ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0;
-    ::close(fd);
-    return answers ? path : "";
-}
-
-// --telemetry-group: EAL makes its runtime directories 0700; the group may read them and
-// use the telemetry socket (pcscf-espctl) too.
-Expected<void> share_telemetry(const std::string& group) {
-    const ::group* g = ::getgrnam(group.c_str());
-    if (g == nullptr) return fail(Errc::invalid, "--telemetry-group: no group " + group);
-    const std::string dir = rte_eal_get_runtime_dir();
-    const std::string parent = dir.substr(0, dir.rfind('/'));
-    for (const auto& [path, mode] :
-         {std::pair{parent, 0750}, std::pair{dir, 0750}, std::pair{dir + "/dpdk_telemetry.v2", 0660}})
-        if (::chown(path.c_str(), uid_t(-1), g->gr_gid) != 0 || ::chmod(path.c_str(), mode_t(mode)) != 0)
-            return fail(Errc::io, "--telemetry-group " + group + ": " + path + ": " + std::strerror(errno));
-    return {};
-}
-
-bool has_local_address(const net::IpAddr& a) {
-    if (a.is_v4() && a.v4_bytes()[0] == 127) return true;  // the kernel's local route holds all of 127/8
-    ifaddrs* list = nullptr;
-    if (::getifaddrs(&list) != 0) return true;  // cannot tell: do not refuse
-    bool found = false;
-    for (const ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
-        if (i->ifa_addr == nullptr) continue;
-        if (i->ifa_addr->sa_family == AF_INET && a.is_v4())
-            found = net::IpAddr::v4(&reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr) == a;
-        else if (i->ifa_addr->sa_family == AF_INET6 && !a.is_v4())
-            found = net::IpAddr::v6(reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr.s6_addr) == a;
-    }
-    ::freeifaddrs(list);
-    return found;
-}
 
 }  // namespace
 
@@ -368,53 +287,6 @@ void Daemon::close_state() {
         },
         std::chrono::seconds(10));
     if (!written) log_error("the store did not take everything before the stop", LogArea::state);
-}
-
-void Daemon::reload() {
-    notify_reloading();
-    std::vector<const char*> argv;
-    for (const auto& a : argv_) argv.push_back(a.c_str());
-    const auto parsed = parse_options(int(argv.size()), argv.data(), &allowed_);  // EAL pinned this thread
-    const DaemonOptions* now = parsed ? std::get_if<DaemonOptions>(&*parsed) : nullptr;
-    if (now == nullptr) {
-        log_error("reload: " + (parsed ? std::string("no options to run with") : parsed.error().message) +
-                  "; the running configuration is kept");
-        notify_ready("reload refused: the configuration does not parse");
-        return;
-    }
-    std::vector<std::string> applied, refused;
-    for (const auto& [name, value] : now->given) {
-        const auto was = opts_.given.find(name);
-        if (was != opts_.given.end() && was->second == value) continue;
-        const std::string from = was == opts_.given.end() ? "(none)" : was->second;
-        if (!changes_live(name) || (name != "log-level" && !opts_.sip)) {
-            refused.push_back(name);
-            log_warn("reload: --" + name + " cannot change while running (" + from + " kept; restart to apply " +
-                     value + ")");
-            continue;
-        }
-        applied.push_back("--" + name + " " + from + " -> " + value);
-        opts_.given[name] = value;
-    }
-    for (const auto& a : applied)
-        if (a.starts_with("--log-level ")) set_log_levels(now->log_level);
-    if (opts_.sip && now->sip) {
-        opts_.sip->proxy.core = now->sip->proxy.core;
-        opts_.sip->proxy.overload_queue = now->sip->proxy.overload_queue;
-        opts_.sip->proxy.max_transactions = now->sip->proxy.max_transactions;
-        opts_.sip->proxy.retry_after = now->sip->proxy.retry_after;
-        opts_.sip->proxy.max_connections = now->sip->proxy.max_connections;
-        opts_.sip->registrar.alg_priority = now->sip->registrar.alg_priority;
-        opts_.sip->registrar.reg_await_auth = now->sip->registrar.reg_await_auth;
-        // Only what the reload applied: a refused change left opts_.given as it was.
-        plane_->reconfigure_sip(*opts_.sip);
-    }
-    std::string summary;
-    for (const auto& a : applied) summary += (summary.empty() ? "" : ", ") + a;
-    log_info("reload: " + (applied.empty() ? std::string("nothing to change") : summary) +
-             (refused.empty() ? "" : "; " + std::to_string(refused.size()) + " change(s) refused (above)"));
-    notify_ready("reloaded: " + std::to_string(applied.size()) + " change(s) applied, " +
-                 std::to_string(refused.size()) + " refused");
 }
 
 void Daemon::control_loop() {
