@@ -190,44 +190,34 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
     if (routine && !watched && !log_enabled(LogLevel::debug, LogArea::sa)) return;
     const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) + " spi " +
                             std::to_string(sa.cfg.spi) + ", " + sa.label + ")";
-    if (watched) {
-        std::string what;
-        switch (e.kind) {
-            case esp::EventKind::applied:
-                what = e.result != 0
-                           ? "refused by worker " + std::to_string(e.worker) + ": " + describe_result(e.result)
-                           : std::string(e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
-                                 std::to_string(e.worker);
-                break;
-            case esp::EventKind::first_use: what = "first packet verified"; break;
-            case esp::EventKind::seq_near_end:
-                what = "sequence number " + std::to_string(e.seq) + " nearing 2^32";
-                break;
-            case esp::EventKind::seq_exhausted: what = "sequence numbers exhausted"; break;
-            case esp::EventKind::seq_checkpoint: break;
-        }
-        events_.add(who + ": " + what);
-    }
-    if (routine && !log_enabled(LogLevel::debug, LogArea::sa)) return;
+    // One text for the event stream and the log; the log adds what to do about it.
+    std::string what, advice;
+    LogLevel level = LogLevel::debug;
     switch (e.kind) {
         case esp::EventKind::applied:
-            if (e.result != 0)
-                log_warn(who + ": worker " + std::to_string(e.worker) + " refused it: " + describe_result(e.result),
-                         LogArea::sa);
-            else
-                log_debug(who + ": " + (e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
-                              std::to_string(e.worker),
-                          LogArea::sa);
+            if (e.result != 0) {
+                what = "refused by worker " + std::to_string(e.worker) + ": " + describe_result(e.result);
+                level = LogLevel::warn;
+            } else {
+                what = std::string(e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
+                       std::to_string(e.worker);
+            }
             break;
-        case esp::EventKind::first_use: log_debug(who + ": first packet verified", LogArea::sa); break;
+        case esp::EventKind::first_use: what = "first packet verified"; break;
         case esp::EventKind::seq_near_end:
-            log_warn(who + ": sequence number " + std::to_string(e.seq) + " nearing 2^32; replace the SA", LogArea::sa);
+            what = "sequence number " + std::to_string(e.seq) + " nearing 2^32";
+            advice = "; replace the SA";
+            level = LogLevel::warn;
             break;
         case esp::EventKind::seq_exhausted:
-            log_error(who + ": sequence numbers exhausted; packets are dropped until it is replaced", LogArea::sa);
+            what = "sequence numbers exhausted";
+            advice = "; packets are dropped until it is replaced";
+            level = LogLevel::error;
             break;
         case esp::EventKind::seq_checkpoint: break;
     }
+    if (watched) events_.add(who + ": " + what);
+    log(level, who + ": " + what + advice, LogArea::sa);
 }
 
 Expected<std::unique_ptr<state::StateBackend>> Daemon::open_store() {

@@ -76,16 +76,6 @@ bool parse_log_target(std::string_view s, LogTarget& out) {
     return true;
 }
 
-void set_log_level(LogLevel l) {
-    for (auto& a : g_levels) a.store(l);
-    g_generation.fetch_add(1);
-}
-
-void set_log_level(LogArea a, LogLevel l) {
-    g_levels[size_t(a)].store(l);
-    g_generation.fetch_add(1);
-}
-
 std::string set_log_levels(std::string_view spec, bool check_only) {
     std::array<LogLevel, kLogAreas> want;
     for (size_t i = 0; i < kLogAreas; ++i) want[i] = g_levels[i].load();

@@ -23,13 +23,11 @@ bool parse_log_level(std::string_view s, LogLevel& out);
 bool parse_log_area(std::string_view s, LogArea& out);
 bool parse_log_target(std::string_view s, LogTarget& out);
 
-void set_log_level(LogLevel l);  // every area
 // "info", "info,sip=debug", "sa=debug": a level for every area, then for some. Returns
 // what is wrong with the text ("" when it was applied); `check_only` applies nothing.
 std::string set_log_levels(std::string_view spec, bool check_only = false);
 // "daemon=info,sip=debug,..."
 std::string log_levels();
-void set_log_level(LogArea a, LogLevel l);
 LogLevel log_level(LogArea a);
 // Changes whenever a level does: the control thread polls it to switch its SIP trace.
 uint64_t log_generation();

@@ -134,11 +134,7 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
 std::string render_metrics(const MetricsSources& src, bool openmetrics) {
     Exposition x(openmetrics);
     x.family("pcscf_build_info", "gauge", "the version and git revision of this pcscf-espd");
-    const std::string v = version_text();  // "pcscf-espd 0.1.0 (git abc)"
-    const size_t sp = v.find(' '), git = v.find("(git ");
-    x.sample(Exposition::label("version", v.substr(sp + 1, git - sp - 2)) + "," +
-                 Exposition::label("revision", v.substr(git + 5, v.size() - git - 6)),
-             1);
+    x.sample(Exposition::label("version", project_version()) + "," + Exposition::label("revision", git_revision()), 1);
     if (src.role != nullptr) {
         x.family("pcscf_role", "gauge", "this node's role (1 for the one it has)");
         const Role now = src.role->role.load();

@@ -1,11 +1,12 @@
 #include "control/daemon/options.hpp"
 
+#include <rte_pci.h>
+
 #include <boost/program_options.hpp>
 
 #include <sched.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <iterator>
@@ -473,15 +474,6 @@ bool changes_live(const std::string& option) {
     return live.count(option) > 0;
 }
 
-bool is_pci_address(std::string_view s) {
-    // [domain:]bus:device.function, hexadecimal: "0000:00:03.0", "00:03.0"
-    const size_t dot = s.rfind('.');
-    if (dot == std::string_view::npos || dot + 1 >= s.size() || std::count(s.begin(), s.end(), ':') == 0 ||
-        std::count(s.begin(), s.end(), ':') > 2)
-        return false;
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(uint8_t(c)) || c == ':' || c == '.'; });
-}
-
 std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog) {
     std::vector<std::string> a = {prog, "--lcores", o.lcores, "--file-prefix", o.file_prefix};
     if (o.no_huge) a.insert(a.end(), {"--no-huge", "-m", std::to_string(o.memory_mb)});
@@ -496,7 +488,9 @@ std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog)
     // EAL probes every PCI device it may unless told which: only the access port's, or
     // none when the access port is a virtual device (the host's own NIC stays the host's).
     if (!own_list) {
-        if (is_pci_address(o.service.access_port)) a.insert(a.end(), {"-a", o.service.access_port});
+        rte_pci_addr pci;
+        if (rte_pci_addr_parse(o.service.access_port.c_str(), &pci) == 0)
+            a.insert(a.end(), {"-a", o.service.access_port});
         else a.push_back("--no-pci");
     }
     return a;

@@ -7,6 +7,7 @@
 #include <expected>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <optional>
@@ -65,8 +66,9 @@ using Invocation = std::variant<DaemonOptions, ShowHelp, ShowVersion>;
 // `cpus`: the CPUs --lcores may name (default: those this thread may run on).
 Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_set_t* cpus = nullptr);
 std::vector<std::string> eal_arguments(const DaemonOptions& o, const char* prog);
-bool is_pci_address(std::string_view s);  // "0000:00:03.0" or "00:03.0"
 // The version: meson's project version and the git revision it was built from.
-std::string version_text();
+std::string version_text();  // "pcscf-espd 0.1.0 (git 1a2b3c4d5e6f)"
+std::string_view project_version();
+std::string_view git_revision();
 
 }  // namespace pcscf::ctl
