@@ -397,9 +397,13 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
     for (const auto& l : local) {
         auto a = parse_cidr(l);
         if (!a) return bad(a.error().message);
+        if (std::find(s.local_addrs.begin(), s.local_addrs.end(), a->addr) != s.local_addrs.end())
+            return bad("--local-addr " + a->addr.to_string() + " is given twice");
         o.local.push_back(*a);
         s.local_addrs.push_back(a->addr);
     }
+    if (s.local_addrs.size() > dp::kMaxLocalAddrs)
+        return bad("--local-addr: at most " + std::to_string(dp::kMaxLocalAddrs) + " access addresses");
     auto range = parse_range(protected_ports);
     if (!range) return bad(range.error().message);
     s.protected_ports = *range;

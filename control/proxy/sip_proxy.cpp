@@ -29,7 +29,7 @@ std::string what(const sip::Message& m) {
 }
 
 std::string where(const Arrival& a) {
-    return Endpoint{a.ue, a.ue_port}.to_string() + " -> :" + std::to_string(a.local_port) +
+    return Endpoint{a.ue, a.ue_port}.to_string() + " -> " + Endpoint{a.pcscf, a.local_port}.to_string() +
            (a.protected_ ? " (ESP" : " (plain") + (a.conn ? ", TCP)" : ")");
 }
 
@@ -42,6 +42,12 @@ std::string their_key(const sip::Via& via, const Endpoint& from) {
 // the source port with rport, else the Via port (5060 when it has none).
 Endpoint reply_to(const sip::Via& via, const Arrival& a) {
     return {a.ue, via.has_rport ? a.ue_port : via.port.value_or(5060)};
+}
+
+// A route over no SA set leaves from the access address the request reached.
+Route from_where_it_came(Route r, const Arrival& a) {
+    if (!r.protected_) r.pcscf = a.pcscf;
+    return r;
 }
 
 // The To tag of an answer we make ourselves: the same for a retransmitted request (RFC
@@ -114,7 +120,7 @@ void SipProxy::handle(const Inbound& in, Clock::time_point now) {
         return from_core(*m, in.src, now);
     }
     ++counters_.from_ue;
-    const Arrival a{in.src.addr, in.src.port, in.local_port, in.local_port != cfg_.sip_port, in.conn};
+    const Arrival a{in.src.addr, in.src.port, in.local.port, in.local.port != cfg_.sip_port, in.conn, in.local.addr};
     if (!a.protected_ && shed(in, *m, a, now)) return;
     const bool ack = m->method() == "ACK";
     if (auto v = sip::validate(*m); !v) {
@@ -318,8 +324,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
         impu = m.request_uri();
         dest = reg_.route_to(impu);
     }
-    const net::IpAddr* access = dest ? net_->access_for(dest->first) : nullptr;
-    if (access == nullptr) {
+    if (!dest) {
         if (m.method() == "ACK") return drop(ProxyDrop::not_registered, what(m) + " from core");
         return answer_core(m, from, {404, "not registered at this P-CSCF"});
     }
@@ -328,7 +333,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     // 7.1); over TCP it answers on our connection.
     const bool tcp = dest->second.tcp;
     const std::string branch = txns_.new_branch();
-    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", *access, port_ps_}, branch, false);
+    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", dest->second.pcscf, port_ps_}, branch, false);
     if (!out) return answer_core(m, from, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{.kind = Kind::core_request,
           .impi = impu,
@@ -354,7 +359,7 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
             drop(ProxyDrop::malformed, out.error().message);
             return std::nullopt;
         }
-        ToUe back{std::move(*out), ue, r, t.ue_reply, t.from.conn, std::move(label)};
+        ToUe back{std::move(*out), ue, from_where_it_came(r, t.from), t.ue_reply, t.from.conn, std::move(label)};
         to_ue(back);
         return back;
     };
@@ -428,8 +433,10 @@ void SipProxy::challenge(const sip::Message& m, const std::string& branch, Txn& 
     if (!six) return refuse_registration(branch, t, six.error(), now);
     auto out = secagree::challenge_to_ue(m, six->first);
     if (!out) return refuse_registration(branch, t, {500, "cannot relay the core's 401: " + out.error().message}, now);
-    held_[{t.impi, t.from.ue}] = {
-        branch, {std::move(*out), t.from.ue, six->second, t.ue_reply, t.from.conn, "401 (SM6) + Security-Server"}, now};
+    held_[{t.impi, t.from.ue}] = {branch,
+                                  {std::move(*out), t.from.ue, from_where_it_came(six->second, t.from), t.ue_reply,
+                                   t.from.conn, "401 (SM6) + Security-Server"},
+                                  now};
 }
 
 void SipProxy::release_challenges(Clock::time_point now) {
@@ -466,12 +473,7 @@ bool SipProxy::to_ue(const ToUe& out) {
     if (out.conn != 0) {
         uint32_t id = out.conn;
         if (out.conn == kOurConnection) {
-            const net::IpAddr* me = net_->access_for(out.ue);
-            if (me == nullptr) {
-                drop(ProxyDrop::no_socket, "no access address of the UE's family");
-                return false;
-            }
-            auto c = net_->connection_to({*me, r.port_pc}, {out.ue, r.port_us});
+            auto c = net_->connection_to({r.pcscf, r.port_pc}, {out.ue, r.port_us});
             if (!c) {
                 drop(c.error().code == ctl::Errc::exhausted ? ProxyDrop::too_many_connections : ProxyDrop::send,
                      "to " + Endpoint{out.ue, r.port_us}.to_string() + ": " + c.error().message);
@@ -495,7 +497,7 @@ bool SipProxy::to_ue(const ToUe& out) {
     }
     // UDP: unprotected to `plain`; protected from port_pc to port_us, or, over a kept old
     // pair (which only has port_ps -> port_uc left), from port_ps to port_uc.
-    const uint16_t from = !r.protected_ ? cfg_.sip_port : r.port_pc != 0 ? r.port_pc : r.port_ps;
+    const Endpoint from{r.pcscf, !r.protected_ ? cfg_.sip_port : r.port_pc != 0 ? r.port_pc : r.port_ps};
     const Endpoint to = !r.protected_ ? out.plain : Endpoint{out.ue, r.port_pc != 0 ? r.port_us : r.port_uc};
     if (auto sent = net_->send_udp(from, to, out.bytes); !sent) {
         drop(sent.error().code == ctl::Errc::not_found ? ProxyDrop::no_socket : ProxyDrop::send, sent.error().message);
@@ -503,7 +505,7 @@ bool SipProxy::to_ue(const ToUe& out) {
     }
     ++counters_.to_ue;
     if (trace_)
-        trace_("    -> UE " + to.to_string() + " from :" + std::to_string(from) +
+        trace_("    -> UE " + to.to_string() + " from " + from.to_string() +
                (r.protected_ ? " (ESP)  " : " (plain)  ") + out.label);
     return true;
 }
@@ -516,14 +518,15 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     std::string text = why.reason;
     std::replace_if(
         text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, '\'');
-    const net::IpAddr* me = net_->access_for(a.ue);
-    (void)w->add_header("Warning",
-                        "399 " + (me ? secagree::Hop{"UDP", *me}.host() : std::string("pcscf")) + " \"" + text + "\"");
+    (void)w->add_header("Warning", "399 " + secagree::Hop{"UDP", a.pcscf}.host() + " \"" + text + "\"");
     // RFC 3329 2.3.1: a 494 lists what we accept, so the UE can offer again.
     if (why.status == 494) (void)w->add_header(HeaderKind::security_server, sip::format_mechanisms(reg_.mechanisms()));
     if (why.retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(why.retry_after));
     // Back the way it came: a protected request over the pair it used.
-    const Route r = over ? *over : a.protected_ ? Route{true, a.local_port, 0, a.ue_port, 0} : Route{};
+    const Route r = from_where_it_came(over           ? *over
+                                       : a.protected_ ? Route{true, a.local_port, 0, a.ue_port, 0, false, a.pcscf}
+                                                      : Route{},
+                                       a);
     ++counters_.refused;
     if (trace_)
         trace_("UE " + where(a) + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " + why.reason);
@@ -579,7 +582,7 @@ void SipProxy::tick(Clock::time_point now) {
     // Connections outlive what they carry by a transaction's lifetime: unprotected ones
     // (SM1 and its 401) then go; protected ones go once their SAs are gone too.
     net_->close_idle(now, cfg_.txn_lifetime, [&](const TcpConnection& c, uint32_t id) {
-        return !reg_.route_back({c.remote().addr, c.remote().port, c.local().port, true, id});
+        return !reg_.route_back({c.remote().addr, c.remote().port, c.local().port, true, id, c.local().addr});
     });
 }
 

@@ -101,7 +101,7 @@ bool SipTransport::receive(Listener& l, const Deliver& deliver) {
     }
     const std::string_view bytes(buf.data(), got->size);
     if (bytes.find_first_not_of("\r\n") == std::string_view::npos) return true;  // keep-alive
-    deliver({bytes, sip::Framing::datagram, l.side, got->from, l.socket.local().port, 0, got->queued});
+    deliver({bytes, sip::Framing::datagram, l.side, got->from, l.socket.local(), 0, got->queued});
     return true;
 }
 
@@ -144,7 +144,7 @@ int SipTransport::on_connection(uint32_t id, uint32_t events, const Deliver& del
                 if (!c.send("\r\n")) doomed_.push_back(id);
                 else if (c.wants_write()) watch(id, c, EPOLL_CTL_MOD);
             } else if (f->kind == sip::FrameKind::message) {
-                deliver({f->bytes, sip::Framing::stream, Side::access, c.remote(), c.local().port, id});
+                deliver({f->bytes, sip::Framing::stream, Side::access, c.remote(), c.local(), id});
                 ++handled;
             }
         }
@@ -161,10 +161,11 @@ int SipTransport::on_connection(uint32_t id, uint32_t events, const Deliver& del
     }
 }
 
-ctl::Expected<void> SipTransport::send_udp(uint16_t local_port, const Endpoint& to, std::string_view bytes) {
-    const UdpSocket* s = socket_for(to.addr, local_port);
-    if (s == nullptr)
-        return ctl::fail(ctl::Errc::not_found, "no access address of " + to.addr.to_string() + "'s family");
+ctl::Expected<void> SipTransport::send_udp(const Endpoint& local, const Endpoint& to, std::string_view bytes) {
+    const UdpSocket* s = socket_for(local);
+    if (s == nullptr || local.addr.is_v4() != to.addr.is_v4())
+        return ctl::fail(ctl::Errc::not_found,
+                         "no access socket at " + local.to_string() + " for " + to.addr.to_string());
     return s->send(bytes, to);
 }
 
@@ -240,16 +241,9 @@ void SipTransport::close_connection(uint32_t id) {
     counters_.tcp_open = conns_.size();
 }
 
-const UdpSocket* SipTransport::socket_for(const net::IpAddr& family, uint16_t port) const {
+const UdpSocket* SipTransport::socket_for(const Endpoint& local) const {
     for (const auto& l : listeners_)
-        if (l.side == Side::access && l.socket.local().port == port && l.socket.local().addr.is_v4() == family.is_v4())
-            return &l.socket;
-    return nullptr;
-}
-
-const net::IpAddr* SipTransport::access_for(const net::IpAddr& peer) const {
-    for (const auto& a : cfg_.access)
-        if (a.is_v4() == peer.is_v4()) return &a;
+        if (l.side == Side::access && l.socket.local() == local) return &l.socket;
     return nullptr;
 }
 

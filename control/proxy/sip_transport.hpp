@@ -32,7 +32,7 @@ struct Inbound {
     sip::Framing framing = sip::Framing::datagram;
     Side side = Side::access;
     Endpoint src;
-    uint16_t local_port = 0;
+    Endpoint local;     // the access address and port it reached
     uint32_t conn = 0;  // the TCP connection's id; 0: UDP
     // UDP: how long it waited in the socket's buffer (what overload control sheds by).
     std::chrono::microseconds queued{0};
@@ -62,8 +62,8 @@ public:
     // registered UEs' protected traffic, their refreshes and the core's answers go first.
     int poll(int timeout_ms, const Deliver& deliver);
 
-    // UDP from our `local_port` on the access address of `to`'s family.
-    ctl::Expected<void> send_udp(uint16_t local_port, const Endpoint& to, std::string_view bytes);
+    // UDP from `local`, one of our access addresses and ports.
+    ctl::Expected<void> send_udp(const Endpoint& local, const Endpoint& to, std::string_view bytes);
     ctl::Expected<void> send_core(const Endpoint& to, std::string_view bytes);
     // On TCP connection `id`: the rest is written when the socket takes it.
     ctl::Expected<void> send_tcp(uint32_t id, std::string_view bytes);
@@ -78,7 +78,6 @@ public:
     void close_idle(Clock::time_point now, std::chrono::milliseconds idle,
                     const std::function<bool(const TcpConnection&, uint32_t id)>& gone);
 
-    const net::IpAddr* access_for(const net::IpAddr& peer) const;  // the first of its family
     const Endpoint& core_local() const { return cfg_.core_local; }
     void set_max_connections(size_t n) { cfg_.max_connections = n; }  // applies to new connections
 
@@ -101,7 +100,7 @@ private:
     uint32_t add_connection(std::unique_ptr<TcpConnection> c);
     void watch(uint32_t id, const TcpConnection& c, int op);
     void close_connection(uint32_t id);
-    const UdpSocket* socket_for(const net::IpAddr& family, uint16_t port) const;
+    const UdpSocket* socket_for(const Endpoint& local) const;
 
     TransportConfig cfg_;
     ProxyCounters& counters_;

@@ -114,6 +114,7 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     p.alg = chosen->second;
     p.impu = m.impu;
     p.sm1_protected = over_registered;
+    p.pcscf = pcscf_of(m.from);
     p.deadline = now + cfg_.reg_await_auth;
     remind(k, p.deadline);
     u.pending = std::move(p);
@@ -138,7 +139,7 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
         }
     }
     if (port_pc == 0) return std::unexpected(Refusal{500, "no free protected client port"});
-    auto set = install_sa_set(sas_, p.alg, ue, pcscf_for(ue), p.offer, port_pc, cfg_.port_ps, ik, impi);
+    auto set = install_sa_set(sas_, p.alg, ue, p.pcscf, p.offer, port_pc, cfg_.port_ps, ik, impi);
     if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error().message});
     p.temp = *set;
     p.acked = 0;
@@ -236,7 +237,7 @@ bool Registrar::over_temporary(const std::string& impi, const Arrival& from) con
     const Ue* u = find(impi, from.ue);
     if (u == nullptr || !u->pending || !u->pending->temp) return false;
     const SaSet& t = *u->pending->temp;
-    return from.protected_ && from.ue_port == t.port_uc() && from.local_port == t.port_ps;
+    return from.protected_ && from.ue_port == t.port_uc() && from.local_port == t.port_ps && pcscf_of(from) == t.pcscf;
 }
 
 void Registrar::abort(const std::string& impi, const net::IpAddr& ue, Clock::time_point now) {
@@ -308,6 +309,8 @@ void Registrar::on_protected_message(const Arrival& from) {
     if (u.kept && over_current(u, from)) drop_kept(u);
 }
 
+// The flow names no access address: a UE address's ports are in one set only, whichever
+// of our addresses it is at, and the datapath lets ESP reach only its SA's address.
 const Registrar::Key* Registrar::flow_owner(const Arrival& from) const {
     auto f = flows_.find({from.ue, from.ue_port, from.local_port});
     return from.protected_ && f != flows_.end() ? &f->second : nullptr;
@@ -365,7 +368,7 @@ std::optional<Route> Registrar::route_back(const Arrival& from) const {
     if (k == nullptr) return std::nullopt;
     const Ue& u = ues_.at(*k);
     if (over_current(u, from)) return route_over(*u.current);
-    if (u.kept) return Route{true, u.kept->port_ps, 0, u.kept->port_uc(), 0};
+    if (u.kept) return Route{true, u.kept->port_ps, 0, u.kept->port_uc(), 0, false, u.kept->pcscf};
     return std::nullopt;
 }
 

@@ -46,14 +46,17 @@ struct RegistrarConfig {
 };
 
 // Where a message came from as the proxy saw it: the packet's source and the local port
-// it reached. `protected_` means it reached a protected port (only ESP that verified can).
-// `conn` names the TCP connection it came on (0: UDP); the registrar does not use it.
+// and access address it reached. `protected_` means it reached a protected port (only ESP
+// that verified can). `conn` names the TCP connection it came on (0: UDP); the registrar
+// does not use it. An unspecified `pcscf` stands for the first access address of the UE's
+// family (the Registrar's defaults).
 struct Arrival {
     net::IpAddr ue{};
     uint16_t ue_port = 0;
     uint16_t local_port = 0;
     bool protected_ = false;
     uint32_t conn = 0;
+    net::IpAddr pcscf{};
 };
 
 // A refusal: the SIP status to answer with, and why (for the reason phrase and the log).
@@ -72,11 +75,13 @@ struct Sm1 {
 // Which SA set a message to the UE goes over, or none (unprotected). The proxy picks the
 // ports by transport (TS 33.203 7.1): over UDP the P-CSCF sends everything from port_pc
 // to port_us; over TCP responses go back on the UE's connection port_uc -> port_ps and
-// requests on ours, port_pc -> port_us.
+// requests on ours, port_pc -> port_us. A protected route leaves from the set's access
+// address (`pcscf`); an unprotected one from where the request came (the proxy knows).
 struct Route {
     bool protected_ = false;
     uint16_t port_ps = 0, port_pc = 0, port_uc = 0, port_us = 0;
     bool tcp = false;  // route_to: the UE registered over TCP, so requests to it go by TCP
+    net::IpAddr pcscf{};
 };
 
 // A temporary set whose SAs the workers have all acknowledged (`refused` empty: the 401
@@ -89,6 +94,8 @@ struct Settled {
 
 class Registrar {
 public:
+    // `pcscf_v4` / `pcscf_v6`: the access addresses an Arrival that names none stands for.
+    // A UE's SAs are at the access address its SM1 reached (there may be several).
     Registrar(ctl::SaManager& sas, RegistrarConfig cfg, net::IpAddr pcscf_v4, net::IpAddr pcscf_v6);
 
     // SM1. Accepted: relay to the core (without Security-*), and the answer says whether
@@ -196,6 +203,7 @@ private:
         esp::Alg alg = esp::Alg::hmac_sha1_96;
         std::string impu;
         bool sm1_protected = false;
+        net::IpAddr pcscf;  // the access address SM1 reached: the new set's
         std::optional<SaSet> temp;
         std::vector<sip::SecurityMechanism> server;  // Security-Server sent at SM6
         uint8_t acked = 0;                           // SAs of `temp` the workers installed
@@ -228,8 +236,12 @@ private:
     void drop_kept(Ue& u);
     void drop_current(Ue& u);
     void forget_if_empty(const Key& k);
-    const net::IpAddr& pcscf_for(const net::IpAddr& ue) const { return ue.is_v4() ? v4_ : v6_; }
-    static Route route_over(const SaSet& s) { return {true, s.port_ps, s.port_pc, s.port_uc(), s.port_us()}; }
+    const net::IpAddr& pcscf_of(const Arrival& a) const {
+        return !a.pcscf.is_unspecified() ? a.pcscf : a.ue.is_v4() ? v4_ : v6_;
+    }
+    static Route route_over(const SaSet& s) {
+        return {true, s.port_ps, s.port_pc, s.port_uc(), s.port_us(), false, s.pcscf};
+    }
 
     // Indexes for the per-message checks: a protected flow (UE address, UE port, our
     // port) of a current or kept set, and each registered IMPU, to its UE.

@@ -23,7 +23,7 @@ inline constexpr uint16_t kEtherIpv4 = 0x0800, kEtherIpv6 = 0x86dd;
 // The P-CSCF's own access addresses (a handful: one IPv4, one IPv6, maybe a few more).
 class LocalAddrs {
 public:
-    static constexpr size_t kMax = 8;
+    static constexpr size_t kMax = kMaxLocalAddrs;
     bool add(const net::IpAddr& a) noexcept {
         if (n_ == kMax) return false;
         v_[n_++] = a;

@@ -1,5 +1,6 @@
 #pragma once
 // Everything the running datapath needs to know, filled from pcscf-espd's options.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@ struct PortRange {
 
 // The largest receive burst a worker takes (its batches are sized for it).
 inline constexpr uint16_t kMaxBurst = 64;
+// The most access addresses (--local-addr) the P-CSCF has, both families together.
+inline constexpr size_t kMaxLocalAddrs = 8;
 
 struct ServiceConfig {
     std::string access_port;               // DPDK port name, e.g. net_af_packet0 or a PCI address

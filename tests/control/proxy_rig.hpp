@@ -36,25 +36,28 @@ struct Peer {
         const auto sent = socket.send(bytes, to);
         ASSERT_TRUE(sent.has_value()) << "to " << to.to_string() << ": " << sent.error().message;
     }
-    std::optional<std::string> take() const {
+    std::optional<std::string> take() {
         static char buf[65536];
         auto got = socket.receive(buf);
         if (!got) return std::nullopt;
+        last_from = got->from;
         return std::string(buf, got->size);
     }
     proxy::UdpSocket socket;
+    proxy::Endpoint last_from;  // where the last datagram taken came from
 };
 
 class ProxyRig : public SaRig {
 public:
     static constexpr uint16_t kSipPort = 5060, kPortPs = 5101, kCorePort = 5070;
-    const net::IpAddr pcscf = loopback(1), ue_addr = loopback(2), core_addr = loopback(3);
+    // Two access addresses, as a P-CSCF may have: UEs use the first unless told otherwise.
+    const net::IpAddr pcscf = loopback(1), ue_addr = loopback(2), core_addr = loopback(3), pcscf2 = loopback(4);
 
     // `pc`: the proxy's limits; its addresses are the rig's.
     explicit ProxyRig(secagree::RegistrarConfig rc = {}, proxy::ProxyConfig pc = {})
         : reg_cfg(rc), reg(*sas, rc, pcscf, net::IpAddr{}) {
         sas->set_listener([this](const ctl::SaInfo& sa, const esp::SaEvent& e) { reg.on_sa_event(sa, e); });
-        pc.access = {pcscf};
+        pc.access = {pcscf, pcscf2};
         pc.sip_port = kSipPort;
         pc.core = {core_addr, 5060};
         pc.core_local = {pcscf, kCorePort};
@@ -73,7 +76,7 @@ public:
         proxy->poll(0, now);
     }
     // Rounds until `peer` receives a datagram (the bound only guards against a hang).
-    std::string expect(const Peer& peer, std::string_view what) {
+    std::string expect(Peer& peer, std::string_view what) {
         for (int i = 0; i < 2000; ++i) {
             round();
             if (auto m = peer.take()) return *m;
@@ -83,7 +86,7 @@ public:
         return {};
     }
     // Rounds for a while, then whether nothing arrived at `peer`.
-    bool silent(const Peer& peer) {
+    bool silent(Peer& peer) {
         for (int i = 0; i < 20; ++i) {
             round();
             if (peer.take()) return false;

@@ -164,6 +164,49 @@ TEST_F(RegistrarTest, ViewsAndNoticesFollowARegistration) {
     EXPECT_TRUE(reg.views(0, 10).empty());
 }
 
+// A P-CSCF with several access addresses of a family: the UE's SAs are at the one its
+// SM1 reached, SM7 counts only over the set at that address, and every route (the 401's,
+// the 200's, the core's requests) leaves from it.
+TEST_F(RegistrarTest, SetsAreAtTheAccessAddressSm1Reached) {
+    const net::IpAddr second = *net::IpAddr::parse("2001:db8:f::2");
+    auto m = sm1(6000);
+    m.from.pcscf = second;
+    ASSERT_TRUE(reg.on_sm1(m, now).has_value());
+    auto six = reg.on_sm6(kImpi, kUe, kIk, now);
+    ASSERT_TRUE(six.has_value()) << six.error().reason;
+    step();
+    const SaSet temp = *reg.view(kImpi, kUe)->temporary;
+    EXPECT_EQ(temp.pcscf, second);
+    for (ctl::SaId id : temp.ids) {
+        const auto sa = sas->find(id);
+        ASSERT_TRUE(sa.has_value());
+        EXPECT_EQ(sa->cfg.pcscf_addr, second) << "SA " << id << " is not at the address SM1 reached";
+    }
+    Arrival at_first = over_temp();
+    at_first.pcscf = kPcscf6;
+    EXPECT_FALSE(reg.over_temporary(kImpi, at_first)) << "SM7 at the other address is not over the new SA";
+    Arrival at_second = over_temp();
+    at_second.pcscf = second;
+    ASSERT_TRUE(reg.over_temporary(kImpi, at_second));
+    ASSERT_TRUE(reg.on_sm7(kImpi, at_second, m.security_client, six->first).has_value());
+    const auto twelve = reg.on_sm12(kImpi, kUe, 3600s, now);
+    ASSERT_TRUE(twelve.has_value());
+    EXPECT_EQ(twelve->pcscf, second) << "the 200 leaves from the set's address";
+    const auto to = reg.route_to(kImpu);
+    ASSERT_TRUE(to.has_value());
+    EXPECT_EQ(to->second.pcscf, second) << "the core's requests leave from the set's address";
+    EXPECT_EQ(reg.route_back(at_second)->pcscf, second);
+
+    // A re-registration reaching the first address moves the new set there.
+    auto again = sm1(6002);
+    again.from.pcscf = kPcscf6;
+    ASSERT_TRUE(reg.on_sm1(again, now).has_value());
+    ASSERT_TRUE(reg.on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    EXPECT_EQ(reg.view(kImpi, kUe)->temporary->pcscf, kPcscf6);
+    EXPECT_EQ(reg.view(kImpi, kUe)->current->pcscf, second);
+}
+
 struct Sm7Case {
     const char* name;
     int tamper;  // 0 unprotected, 1 wrong port, 2 Security-Verify changed, 3 Security-Client changed

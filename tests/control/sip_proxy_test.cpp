@@ -59,6 +59,10 @@ public:
           us_(proxy::Endpoint{rig.ue_addr, port_us}) {}
 
     const std::string& impu() const { return impu_; }
+    // Which of the P-CSCF's access addresses this UE uses (the rig's first by default).
+    void use(const net::IpAddr& pcscf) { pcscf_ = pcscf; }
+    proxy::Endpoint sip_port() const { return {pcscf_, ProxyRig::kSipPort}; }
+    proxy::Endpoint port_ps() const { return {pcscf_, ProxyRig::kPortPs}; }
     std::string security_client(uint32_t spi_c = 0) const {
         spi_c = spi_c ? spi_c : 0x10000 + port_uc_;
         return "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c=" + std::to_string(spi_c) +
@@ -88,9 +92,9 @@ public:
         return request("REGISTER", h);
     }
     // SM1 unprotected to 5060.
-    void sm1(const std::string& client) { us_.send(register_request(client), rig_.sip_port()); }
+    void sm1(const std::string& client) { us_.send(register_request(client), sip_port()); }
     // Anything protected: from port_uc to port_ps.
-    void send_protected(const std::string& bytes) { uc_.send(bytes, rig_.port_ps()); }
+    void send_protected(const std::string& bytes) { uc_.send(bytes, port_ps()); }
 
     // SM1 .. SM12; returns the Security-Server of the 401.
     std::string register_fully() {
@@ -119,6 +123,7 @@ private:
     uint16_t port_uc_, port_us_;
     uint32_t cseq_ = 0;
     Peer uc_, us_;
+    net::IpAddr pcscf_ = rig_.pcscf;
 };
 
 class SipProxyTest : public ::testing::Test, public ProxyRig {
@@ -284,6 +289,52 @@ TEST_F(SipProxyTest, A401WhoseSasAreNeverInstalledBecomesA500) {
     advance(1000ms);
     EXPECT_EQ(sas->size(), 0u);
     EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+}
+
+// A UE at the second access address is served from it: the 401 and the 200 leave from
+// it, its SAs are at it, the core's requests reach it from it with a Via naming it, and
+// a refusal's Warning names it. A UE at the first address meanwhile keeps the first.
+TEST_F(SipProxyTest, EachUeIsServedFromTheAccessAddressItUses) {
+    Ue bob(*this, "bob@" + kRealm, 6010, 6011);
+    bob.use(pcscf2);
+    bob.sm1(bob.security_client());
+    core->send(challenge(expect(*core, "SM1 at the core")), core_side());
+    const std::string four01 = expect(bob.us(), "the 401");
+    EXPECT_EQ(status(four01), 401) << four01;
+    EXPECT_EQ(bob.us().last_from, (proxy::Endpoint{pcscf2, kSipPort})) << "the 401 left another address";
+    bob.send_protected(bob.register_request(bob.security_client(), header(four01, sip::HeaderKind::security_server)));
+    core->send(ok_with_contact(expect(*core, "SM7 at the core")), core_side());
+    EXPECT_EQ(status(expect(bob.us(), "the 200")), 200);
+    EXPECT_EQ(bob.us().last_from.addr, pcscf2) << "the 200 left another address";
+    const auto at = [&](const net::IpAddr& a) {
+        return sas->select([&](const ctl::SaInfo& sa) { return sa.cfg.pcscf_addr == a; }).size();
+    };
+    EXPECT_EQ(at(pcscf2), 4u);
+    EXPECT_EQ(at(pcscf), 0u);
+
+    Ue alice(*this, "alice@" + kRealm, 6000, 6001);
+    alice.register_fully();
+    EXPECT_EQ(alice.us().last_from.addr, pcscf);
+    EXPECT_EQ(at(pcscf), 4u);
+
+    core->send("MESSAGE " + bob.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
+                   ":5060;branch=z9hG4bKcore1\r\nMax-Forwards: 70\r\nFrom: <sip:carol@" + kRealm + ">;tag=c\r\nTo: <" +
+                   bob.impu() +
+                   ">\r\nCall-ID: core-1\r\nCSeq: 1 MESSAGE\r\n"
+                   "Content-Length: 0\r\n\r\n",
+               core_side());
+    const std::string message = expect(bob.us(), "the core's MESSAGE");
+    EXPECT_EQ(bob.us().last_from.addr, pcscf2) << "the core's request left another address";
+    EXPECT_NE(header(message, sip::HeaderKind::via).find(pcscf2.to_string() + ":" + std::to_string(kPortPs)),
+              std::string::npos)
+        << message;
+
+    bob.sm1("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=4096;spi-s=4097;port-c=6010;port-s=6011");
+    const std::string refused = expect(bob.us(), "the 494");
+    EXPECT_EQ(status(refused), 494) << refused;
+    EXPECT_EQ(bob.us().last_from, (proxy::Endpoint{pcscf2, kSipPort}));
+    EXPECT_NE(header(refused, sip::HeaderKind::warning).find("399 " + pcscf2.to_string()), std::string::npos)
+        << refused;
 }
 
 // RFC 3329 2.3.1: a 494 lists what we accept.

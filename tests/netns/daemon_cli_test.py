@@ -177,6 +177,11 @@ def main():
     tap.check("record interval out of range refused",
               refused(OK + ["--record-interval-us", "20000"], "--record-interval-us must be 0..10000"))
     tap.check("bad prefix refused", refused(["--local-addr", "10.0.0.1/33", "--access-port", "x"], "prefix must be 0..32"))
+    tap.check("an access address given twice refused",
+              refused(OK + ["--local-addr", "10.0.0.1/16"], "--local-addr 10.0.0.1 is given twice"))
+    tap.check("more than eight access addresses refused",
+              refused(OK + [x for i in range(2, 10) for x in ("--local-addr", f"10.0.0.{i}/24")],
+                      "at most 8 access addresses"))
     tap.check("reversed port range refused", refused(OK + ["--protected-ports", "5200-5100"], "--protected-ports"))
     core = OK + ["--core", "10.1.0.2:5060"]
     tap.check("--core without --core-local refused", refused(core, "--core needs --core-local"))

@@ -31,12 +31,13 @@ PORT_US = 6101  # the UE's protected server port: in its Via, fixed while regist
 class Ue:
     """One UE: a plain socket for the unprotected exchange and scapy ESP for the rest."""
 
-    def __init__(self, topo, v6, impi, impu):
+    def __init__(self, topo, v6, impi, impu, pcscf=None, port_us=PORT_US):
         self.topo, self.v6, self.impi, self.impu = topo, v6, impi, impu
         self.addr = topo.UE6 if v6 else topo.UE4
-        self.pcscf = topo.PCSCF6 if v6 else topo.PCSCF4
+        self.pcscf = pcscf or (topo.PCSCF6 if v6 else topo.PCSCF4)
+        self.port_us = port_us
         self.plain = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
-        self.plain.bind((self.addr, PORT_US))
+        self.plain.bind((self.addr, port_us))
         self.plain.settimeout(5)
         self.peer = None
         self.server = None  # the Security-Server received, as text
@@ -46,12 +47,12 @@ class Ue:
         return f"[{self.addr}]" if self.v6 else self.addr
 
     def via(self):
-        return f"{self.host()}:{PORT_US}"
+        return f"{self.host()}:{self.port_us}"
 
     def security_client(self, port_uc, spi_uc, spi_us):
         return (f"ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c={spi_uc};spi-s={spi_us};"
-                f"port-c={port_uc};port-s={PORT_US}, ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;"
-                f"spi-c={spi_uc};spi-s={spi_us};port-c={port_uc};port-s={PORT_US}")
+                f"port-c={port_uc};port-s={self.port_us}, ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;"
+                f"spi-c={spi_uc};spi-s={spi_us};port-c={port_uc};port-s={self.port_us}")
 
     def register(self, client, verify=None, expires=600, response=""):
         self.cseq += 1
@@ -97,7 +98,7 @@ def main():
     t = Tap()
     topo = Topology(core=True).create()
     try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args() + ["--log-level", "debug"])
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args() + ["--log-level", "debug"], second_v4=True)
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
@@ -278,6 +279,40 @@ def main():
         replies = ue.protected_replies(cap)
         expect(any(b"SIP/2.0 200" in p for _, _, p in replies), f"no 200 over the new set: {replies}")
 
+    def ue_at_the_second_address():
+        u3 = Ue(topo, False, "dave@ims.example.net", "sip:dave@ims.example.net", pcscf=topo.PCSCF4_SECOND,
+                port_us=6301)
+        u3.plain.sendto(u3.register(u3.security_client(6300, 5555, 6666)), (u3.pcscf, 5060))
+        core.send(challenge(core.recv()))
+        sm6, source = u3.plain.recvfrom(65535)
+        expect(source[0] == topo.PCSCF4_SECOND, f"the 401 came from {source[0]}")
+        sas = sas_of(u3.impi)
+        expect(len(sas) == 4 and all(x["pcscf"] == topo.PCSCF4_SECOND for x in sas),
+               f"the SAs are not at the address SM1 reached: {sas}")
+        server = sip_text.header(sm6, "Security-Server")[0]
+        u3.protect_with(server, 6666)
+        cap = u3.send_protected(6300, u3.register(u3.security_client(6300, 5555, 6666), server,
+                                                  response="0123456789abcdef"))
+        core.send(sip_text.response(core.recv(), 200, "OK", [f"Contact: <sip:d@{u3.via()}>;expires=600"]))
+        inner = u3.peer.wait(cap, lambda got: any(UDP in p and b"SIP/2.0 200" in bytes(p[UDP].payload)
+                                                  for p in got))
+        ok = [p for p in inner if UDP in p and b"SIP/2.0 200" in bytes(p[UDP].payload)]
+        expect(ok and ok[0][IP].src == topo.PCSCF4_SECOND, f"no 200 over ESP from the second address: {inner}")
+        # The core's request reaches the UE over ESP from that address, and our Via names it.
+        cap = u3.peer.sniffer()
+        core.send(sip_text.request("MESSAGE", u3.impu, f"{topo.CORE4}:5060", "z9hG4bKcore3", "sip:bob@ims.example.net",
+                                   u3.impu, "core-msg-3", 1, ["Content-Type: text/plain"], "hi dave"))
+        inner = u3.peer.wait(cap, lambda got: any(UDP in p for p in got))
+        msg = [p for p in inner if UDP in p]
+        expect(msg and msg[0][IP].src == topo.PCSCF4_SECOND, f"no MESSAGE over ESP from the second address: {inner}")
+        via = sip_text.header(bytes(msg[0][UDP].payload), "Via")[0]
+        expect(f"{topo.PCSCF4_SECOND}:" in via, f"our Via does not name the second address: {via}")
+        cap = u3.send_protected(6300, u3.register(u3.security_client(6300, 5555, 6666), expires=0))
+        core.send(sip_text.response(core.recv(), 200, "OK"))
+        u3.peer.wait(cap, lambda got: any(UDP in p for p in got))
+        wait_until(lambda: not sas_of(u3.impi), 5)
+        expect(not sas_of(u3.impi), "the second address's SAs were not deleted")
+
     def deregistration_deletes_every_sa():
         cap = ue.send_protected(6104, ue.register(ue.security_client(6104, 1115, 2226), expires=0))
         got = core.recv()
@@ -304,6 +339,8 @@ def main():
             "the kept old pair goes with the first message over the new set", re_registration)
     t.check("a registration right after a de-registration (new port_uc, same port_us) keeps its SAs once the "
             "de-registered set is deleted", registration_right_after_deregistration_keeps_its_sas)
+    t.check("a UE at the second IPv4 access address: SAs at that address, the 401, the 200 over ESP and the "
+            "core's requests from it, our Via naming it", ue_at_the_second_address)
     t.check("de-registration: its 200 goes over ESP, then every SA is deleted", deregistration_deletes_every_sa)
     rc = topo.stop_daemon()
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))

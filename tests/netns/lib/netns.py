@@ -86,6 +86,7 @@ class Topology:
 
     UE4, PCSCF4 = "10.99.0.2", "10.99.0.1"
     UE6, PCSCF6 = "2001:db8:99::2", "2001:db8:99::1"
+    PCSCF4_SECOND = "10.99.0.3"  # a second IPv4 access address, when a test asks for it
     CORE4, PCSCF_CORE4 = "10.98.0.2", "10.98.0.1"
 
     def __init__(self, tag=None, core=False):
@@ -128,11 +129,12 @@ class Topology:
         """pcscf-espd options for the sec-agree proxy towards the core namespace."""
         return ["--core", f"{self.CORE4}:{core_port}", "--core-local", f"{self.PCSCF_CORE4}:5060"]
 
-    def start_daemon(self, workers=1, extra=(), log=None, pmd="af_packet"):
+    def start_daemon(self, workers=1, extra=(), log=None, pmd="af_packet", second_v4=False):
         """pmd: af_packet (the kernel defragments IP for it, PACKET_FANOUT_FLAG_DEFRAG),
-        af_xdp (XDP on the veth), or pcap (one queue; fragments arrive as they are)."""
-        args = espd_argv(self.prefix, self.access_port(pmd, workers), workers, self.tap,
-                         [f"{self.PCSCF4}/24", f"{self.PCSCF6}/64"], extra)
+        af_xdp (XDP on the veth), or pcap (one queue; fragments arrive as they are).
+        second_v4: PCSCF4_SECOND is an access address too."""
+        addrs = [f"{self.PCSCF4}/24", f"{self.PCSCF6}/64"] + ([f"{self.PCSCF4_SECOND}/24"] if second_v4 else [])
+        args = espd_argv(self.prefix, self.access_port(pmd, workers), workers, self.tap, addrs, extra)
         self.log_path = log or f"/tmp/pcscf-espd-{self.tag}.log"
         self.daemon = start_espd(self.pcscf_ns, args, self.log_path)
         self.ctl = Ctl(f"/var/run/dpdk/{self.prefix}/dpdk_telemetry.v2")
