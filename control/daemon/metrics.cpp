@@ -112,6 +112,10 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
              "requests answered 503 under overload: waited too long (late) or the transaction table full (full)");
     x.sample("reason=\"late\"", double(c.shed_late));
     x.sample("reason=\"full\"", double(c.shed_full));
+    x.family("pcscf_sip_timeouts", "counter",
+             "requests answered 408 because the next hop did not answer in time: the core (core) or the UE (ue)");
+    x.sample("next_hop=\"core\"", double(c.timeout_core));
+    x.sample("next_hop=\"ue\"", double(c.timeout_ue));
     x.family("pcscf_sip_dropped", "counter", "SIP messages dropped, per reason");
     for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
         x.sample(Exposition::label("reason", proxy::kProxyDropNames[i]), double(c.dropped[i]));

@@ -291,7 +291,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
     std::string redis_url;
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
-    unsigned overload_queue_ms = 100, retry_after = 10;
+    unsigned overload_queue_ms = 100, retry_after = 10, core_timeout_ms = 16'000;
     size_t max_transactions = 1'000'000, max_tcp = 4096;
     po::options_description state("State that survives a restart (docs/operations.md)");
     state.add_options()("state-dir", po::value(&o.state_dir),
@@ -322,6 +322,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "overload: SIP transactions kept at most (new registrations are answered 503 from 3/4 of it)")(
         "retry-after", po::value(&retry_after)->default_value(retry_after),
         "overload: a 503's Retry-After is drawn from this many seconds up to twice as many")(
+        "core-timeout-ms", po::value(&core_timeout_ms)->default_value(core_timeout_ms),
+        "a request the core (or, for the core's requests, the UE) has not answered within this gets a 408")(
         "max-tcp-connections", po::value(&max_tcp)->default_value(max_tcp),
         "TCP connections from and to UEs kept at most; a new one beyond is closed at once");
     po::options_description all("pcscf-espd: the P-CSCF's ESP datapath\n\nUsage: pcscf-espd [options]");
@@ -452,6 +454,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         if (max_transactions < 1000) return bad("--max-transactions must be at least 1000");
         if (retry_after == 0 || retry_after > 3600) return bad("--retry-after must be 1..3600");
         if (max_tcp == 0 || max_tcp > 1'000'000) return bad("--max-tcp-connections must be 1..1000000");
+        if (core_timeout_ms < 1000 || core_timeout_ms > 31'000)
+            return bad("--core-timeout-ms must be 1000..31000 (below a transaction's 32 s)");
         so.proxy.core = *c;
         so.proxy.core_local = *cl;
         so.proxy.sip_port = uint16_t(sip_port);
@@ -460,6 +464,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         so.proxy.max_transactions = max_transactions;
         so.proxy.retry_after = std::chrono::seconds(retry_after);
         so.proxy.max_connections = max_tcp;
+        so.proxy.core_timeout = std::chrono::milliseconds(core_timeout_ms);
         so.registrar.port_ps = uint16_t(port_ps);
         so.registrar.port_pc = *pcs;
         so.registrar.alg_priority = *alg;
@@ -472,9 +477,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
 }
 
 bool changes_live(const std::string& option) {
-    static const std::set<std::string> live = {"log-level",        "core",        "overload-queue-ms",
-                                               "max-transactions", "retry-after", "max-tcp-connections",
-                                               "reg-await-auth",   "alg-priority"};
+    static const std::set<std::string> live = {"log-level",        "core",         "overload-queue-ms",
+                                               "max-transactions", "retry-after",  "max-tcp-connections",
+                                               "reg-await-auth",   "alg-priority", "core-timeout-ms"};
     return live.count(option) > 0;
 }
 

@@ -210,6 +210,7 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "max_transactions", p.max_transactions);
     rte_tel_data_add_dict_u64(d, "retry_after", uint64_t(p.retry_after.count()));
     rte_tel_data_add_dict_u64(d, "max_tcp_connections", p.max_connections);
+    rte_tel_data_add_dict_u64(d, "core_timeout_ms", uint64_t(p.core_timeout.count()));
     rte_tel_data_add_dict_u64(d, "reg_await_auth", uint64_t(r.reg_await_auth.count()));
     std::string algs;
     for (esp::Alg a : r.alg_priority) algs += (algs.empty() ? "" : ",") + std::string(esp::name(a));
@@ -230,6 +231,8 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "refused", c.refused);
     rte_tel_data_add_dict_u64(d, "shed_late", c.shed_late);
     rte_tel_data_add_dict_u64(d, "shed_full", c.shed_full);
+    rte_tel_data_add_dict_u64(d, "timeout_core", c.timeout_core);
+    rte_tel_data_add_dict_u64(d, "timeout_ue", c.timeout_ue);
     rte_tel_data_add_dict_u64(d, "sm1_queued_us", c.sm1_queued_us);
     rte_tel_data_add_dict_u64(d, "transactions", c.transactions);
     rte_tel_data_add_dict_u64(d, "tcp_open", c.tcp_open);

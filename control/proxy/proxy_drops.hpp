@@ -35,7 +35,7 @@ namespace pcscf::proxy {
     X(send,                                                                                               \
       "a send failed; over TCP also a peer that stopped reading (1 MiB queued): the connection is "       \
       "closed")                                                                                           \
-    X(no_socket, "no access address of the UE's family")                                                  \
+    X(no_socket, "no access socket at the address and port a message to a UE leaves from")                \
     X(too_many_connections, "over max_connections TCP connections: the new one is closed at once")        \
     X(connection_gone, "the answer's TCP connection closed before it came")
 
@@ -66,6 +66,9 @@ struct ProxyCounters {
     // Overload control: requests answered 503 because they waited past overload_queue, or
     // because the transaction table was full (3/4 full for new registrations).
     uint64_t shed_late = 0, shed_full = 0;
+    // Requests that got no final answer within core_timeout, answered 408 by the P-CSCF
+    // (RFC 3261 16.7): a UE's the core did not answer, the core's the UE did not answer.
+    uint64_t timeout_core = 0, timeout_ue = 0;
     uint64_t sm1_queued_us = 0;  // how long the last new registration over UDP waited in its socket
     uint64_t transactions = 0;   // under way or completed and kept, as of the last tick
     uint64_t tcp_open = 0, tcp_accepted = 0, tcp_connected = 0;  // connections now, in, out

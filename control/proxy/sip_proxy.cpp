@@ -17,6 +17,7 @@ std::string_view reason_phrase(int status) {
         case 400: return "Bad Request";
         case 403: return "Forbidden";
         case 404: return "Not Found";
+        case 408: return "Request Timeout";
         case 483: return "Too Many Hops";
         case 494: return "Security Agreement Required";
         case 503: return "Service Unavailable";
@@ -103,6 +104,7 @@ void SipProxy::reconfigure(const ProxyConfig& c) {
     cfg_.overload_queue = c.overload_queue;
     cfg_.max_transactions = c.max_transactions;
     cfg_.retry_after = c.retry_after;
+    cfg_.core_timeout = c.core_timeout;
     cfg_.max_connections = c.max_connections;
     net_->set_max_connections(c.max_connections);
 }
@@ -253,6 +255,7 @@ void SipProxy::ue_response(const FromUe& u) {
     if (!out) return drop(ProxyDrop::malformed, out.error().message);
     if (!send_core(*out, t->core_from)) return;
     if (trace_) trace_("UE " + where(u.a) + "  " + what(m) + "  -> core " + t->core_from.to_string());
+    t->provisional = true;
     if (m.status_code() >= 200) {
         t->done = true;
         t->settle({std::nullopt, t->core_from, std::move(*out)});
@@ -287,7 +290,7 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
 
 void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::time_point now) {
     if (auto v = sip::validate(m); !v) {
-        if (m.is_request() && m.method() != "ACK") return answer_core(m, from, {400, v.error().message});
+        if (m.is_request() && m.method() != "ACK") return (void)answer_core(m, from, {400, v.error().message});
         return drop(ProxyDrop::malformed, "from core " + from.to_string() + ": " + v.error().message);
     }
     const auto via = sip::top_via(m);
@@ -326,15 +329,15 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     }
     if (!dest) {
         if (m.method() == "ACK") return drop(ProxyDrop::not_registered, what(m) + " from core");
-        return answer_core(m, from, {404, "not registered at this P-CSCF"});
+        return (void)answer_core(m, from, {404, "not registered at this P-CSCF"});
     }
-    if (txns_.size() >= cfg_.max_transactions) return answer_core(m, from, table_full());
+    if (txns_.size() >= cfg_.max_transactions) return (void)answer_core(m, from, table_full());
     // Our Via names the protected server port: over UDP the UE answers there (TS 33.203
     // 7.1); over TCP it answers on our connection.
     const bool tcp = dest->second.tcp;
     const std::string branch = txns_.new_branch();
     auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", dest->second.pcscf, port_ps_}, branch, false);
-    if (!out) return answer_core(m, from, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
+    if (!out) return (void)answer_core(m, from, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{.kind = Kind::core_request,
           .impi = impu,
           .from = {.conn = tcp ? kOurConnection : 0},  // how retransmissions go
@@ -352,6 +355,7 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
                                             Clock::time_point now) {
     const int status = m.status_code();
     const net::IpAddr ue = t.from.ue;
+    t.provisional = true;                    // meaningful until a final answer makes it done
     if (status == 100) return std::nullopt;  // hop by hop
     auto send_back = [&](const Route& r, std::string label) -> std::optional<ToUe> {
         auto out = secagree::response_to_ue(m);
@@ -538,15 +542,48 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
     if (kept) *kept = std::move(out);
 }
 
-void SipProxy::answer_core(const sip::Message& request, const Endpoint& to, const Refusal& why) {
+std::optional<std::string> SipProxy::answer_core(const sip::Message& request, const Endpoint& to, const Refusal& why) {
     if (trace_)
         trace_("core " + to.to_string() + "  " + what(request) + "  refused " + std::to_string(why.status) + ": " +
                why.reason);
     auto w =
         sip::MessageWriter::response_to(request, uint16_t(why.status), reason_phrase(why.status), answer_tag(request));
-    if (!w) return drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
+    if (!w) {
+        drop(ProxyDrop::malformed, "cannot answer: " + w.error().message);
+        return std::nullopt;
+    }
     if (why.retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(why.retry_after));
-    if (send_core(w->write(), to)) ++counters_.refused;
+    std::string bytes = w->write();
+    if (!send_core(bytes, to)) return std::nullopt;
+    ++counters_.refused;
+    return bytes;
+}
+
+// No final answer from the next hop within core_timeout (RFC 3261 16.7 step 6): the
+// sender gets a 408, kept for its retransmissions; a registration attempt ends (its
+// temporary set retires). An INVITE that got a 1xx waits for its callee instead, and an
+// ACK is answered by nobody.
+void SipProxy::time_out(const std::string& branch, Txn& t, Clock::time_point now) {
+    if (auto h = held_.find({t.impi, t.from.ue}); h != held_.end() && h->second.branch == branch)
+        return;  // the core did answer: its 401 waits for the SAs (sa_install_timeout)
+    auto req = sip::parse_message(t.request, sip::Framing::datagram);
+    if (req && (req->method() == "ACK" || (t.provisional && req->method() == "INVITE"))) return;
+    t.done = true;
+    const std::string why = " did not answer within " + std::to_string(cfg_.core_timeout.count()) + " ms";
+    if (t.kind == Kind::core_request) {
+        ++counters_.timeout_ue;
+        auto sent = req ? answer_core(*req, t.core_from, {408, "the UE" + why}) : std::nullopt;
+        if (sent) t.settle({std::nullopt, t.core_from, std::move(*sent)});
+        return;
+    }
+    ++counters_.timeout_core;
+    ToUe sent;
+    if (req) refuse(*req, t.from, {408, "the IMS core" + why}, std::nullopt, &sent);
+    if (t.kind != Kind::ue_request) {
+        reg_.abort(t.impi, t.from.ue, now);
+        txns_.registration_done({t.impi, t.from.ue}, branch);
+    }
+    if (req) t.settle({std::move(sent), std::nullopt, {}});
 }
 
 bool SipProxy::send_core(const std::string& bytes, const Endpoint& to) {
@@ -577,6 +614,7 @@ void SipProxy::tick(Clock::time_point now) {
         else reg_.abort(k.first, k.second, now);
         txns_.registration_done(k, branch);
     }
+    txns_.unanswered(now, cfg_.core_timeout, [&](const std::string& branch, Txn& t) { time_out(branch, t, now); });
     txns_.expire(now);
     counters_.transactions = txns_.size();
     // Connections outlive what they carry by a transaction's lifetime: unprotected ones

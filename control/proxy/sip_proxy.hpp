@@ -40,6 +40,10 @@ struct ProxyConfig {
     Endpoint core;                                  // next hop towards the IMS core (I-/S-CSCF)
     Endpoint core_local;                            // our side towards it: what Via and Path name
     std::chrono::milliseconds txn_lifetime{32000};  // RFC 3261 64*T1
+    // A request the next hop (the core, or the UE for the core's requests) has not answered
+    // within this gets a 408 from us (RFC 3261 16.7), registrations leave no state. Below
+    // the UE's own 64*T1, so that it hears why before it gives up; below txn_lifetime.
+    std::chrono::milliseconds core_timeout{16000};
     // A 401 waits for the workers to install the SAs it announces; past this the
     // registration is refused (500), as a datapath that does not apply records is broken.
     std::chrono::milliseconds sa_install_timeout{2000};
@@ -127,7 +131,10 @@ private:
     // Refuses the REGISTER of transaction `t` (ours, `branch`): the registration attempt ends.
     void refuse_registration(const std::string& branch, const Txn& t, const secagree::Refusal& why,
                              Clock::time_point now);
-    void answer_core(const sip::Message& request, const Endpoint& to, const secagree::Refusal& why);
+    // Returns what was sent, to send again for a retransmission.
+    std::optional<std::string> answer_core(const sip::Message& request, const Endpoint& to,
+                                           const secagree::Refusal& why);
+    void time_out(const std::string& branch, Txn& t, Clock::time_point now);
     bool send_core(const std::string& bytes, const Endpoint& to);  // false: counted
     void drop(ProxyDrop reason, std::string_view detail);
     // Rule 4 and RFC 3325: the IMPI whose registration over the request's SA holds every

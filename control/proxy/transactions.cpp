@@ -51,6 +51,7 @@ void Transactions::expire(Clock::time_point now) {
             txns_.erase(it);
         }
         by_age_.pop_front();
+        if (looked_ > 0) --looked_;
     }
 }
 

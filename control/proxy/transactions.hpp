@@ -59,6 +59,7 @@ struct Txn {
     std::string their{};  // the sender's branch @ its address
     // Once the final answer went back the transaction is completed (RFC 3261 17.2.1).
     bool done = false;
+    bool provisional = false;  // a 1xx came back: an INVITE then waits for its callee
     std::optional<Answer> answer{};
 
     // The answer that went back: from now on only it is needed, for retransmissions, and
@@ -91,6 +92,16 @@ public:
     void registration_started(const UeKey& k, const std::string& branch) { registering_[k] = branch; }
     void registration_done(const UeKey& k, const std::string& branch);
 
+    // Each transaction created `after` ago or earlier that has no final answer yet, once,
+    // oldest first, to `f(branch, txn)`; `after` must be below the lifetime.
+    template <typename F>
+    void unanswered(Clock::time_point now, std::chrono::milliseconds after, F f) {
+        for (; looked_ < by_age_.size() && now - by_age_[looked_].first >= after; ++looked_) {
+            auto it = txns_.find(by_age_[looked_].second);
+            if (it != txns_.end() && it->second.created == by_age_[looked_].first && !it->second.done)
+                f(it->first, it->second);
+        }
+    }
     // Forgets transactions older than the lifetime (RFC 3261 64*T1), and the registrations
     // whose transaction they were.
     void expire(Clock::time_point now);
@@ -107,6 +118,7 @@ private:
     // Our branches in the order they were added: with one lifetime for all, the oldest are
     // at the front, so expiring reads only what expires (no scan of every transaction).
     std::deque<std::pair<Clock::time_point, std::string>> by_age_;
+    size_t looked_ = 0;  // by_age_'s entries unanswered() has seen
     std::string branch_prefix_;
     uint64_t next_branch_ = 1;
 };

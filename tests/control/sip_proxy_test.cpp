@@ -337,6 +337,58 @@ TEST_F(SipProxyTest, EachUeIsServedFromTheAccessAddressItUses) {
         << refused;
 }
 
+// The core does not answer a registration (RFC 3261 16.7 step 6): the UE gets a 408 after
+// core_timeout, again for its retransmission (the core does not see that), and nothing is
+// left: no UE, no SA, and the UE can register at once.
+TEST_F(SipProxyTest, ARegistrationTheCoreDoesNotAnswerGetsA408AndLeavesNothing) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    const std::string sm1 = ue.register_request(ue.security_client());
+    ue.us().send(sm1, ue.sip_port());
+    expect(*core, "SM1 at the core");
+    advance(proxy::ProxyConfig{}.core_timeout - 1ms);
+    EXPECT_TRUE(silent(ue.us())) << "a 408 before core_timeout";
+    advance(1ms);
+    const std::string got = expect(ue.us(), "the 408");
+    EXPECT_EQ(status(got), 408) << got;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("the IMS core did not answer"), std::string::npos) << got;
+    EXPECT_EQ(proxy->counters().timeout_core, 1u);
+    ue.us().send(sm1, ue.sip_port());
+    EXPECT_EQ(expect(ue.us(), "the 408 again"), got);
+    EXPECT_TRUE(silent(*core)) << "the retransmission reached the core";
+    EXPECT_EQ(reg.ues(), 0u);
+    EXPECT_EQ(sas->size(), 0u);
+    ue.register_fully();
+    EXPECT_EQ(reg.ues(), 1u);
+}
+
+// A request of the core's the UE does not answer gets the core a 408 (the UE stays
+// registered); an INVITE the core answered with a 1xx waits for its callee, no 408.
+TEST_F(SipProxyTest, UnansweredRequestsBothWaysGet408s) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.register_fully();
+    EXPECT_EQ(sas->size(), 4u);
+    core->send("MESSAGE " + ue.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
+                   ":5060;branch=z9hG4bKcore9\r\nMax-Forwards: 70\r\nFrom: <sip:carol@" + kRealm + ">;tag=c\r\nTo: <" +
+                   ue.impu() +
+                   ">\r\nCall-ID: core-9\r\nCSeq: 1 MESSAGE\r\n"
+                   "Content-Length: 0\r\n\r\n",
+               core_side());
+    expect(ue.us(), "the core's MESSAGE");
+    advance(proxy::ProxyConfig{}.core_timeout);
+    const std::string got = expect(*core, "the 408 for the core");
+    EXPECT_EQ(status(got), 408) << got;
+    EXPECT_EQ(proxy->counters().timeout_ue, 1u);
+    EXPECT_EQ(reg.ues(), 1u) << "a UE that did not answer one request stays registered";
+
+    // A protected INVITE the core answers 180: it waits for its callee, no 408.
+    ue.send_protected(ue.request("INVITE", {"Contact: <sip:ue@" + ue_addr.to_string() + ":6001>"}));
+    core->send(answer(expect(*core, "the INVITE"), 180, "Ringing"), core_side());
+    EXPECT_EQ(status(expect(ue.us(), "the 180")), 180);
+    advance(proxy::ProxyConfig{}.core_timeout);
+    EXPECT_TRUE(silent(ue.us())) << "a ringing INVITE timed out";
+    EXPECT_EQ(proxy->counters().timeout_core, 0u);
+}
+
 // RFC 3329 2.3.1: a 494 lists what we accept.
 TEST_F(SipProxyTest, A494ListsOurMechanisms) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);

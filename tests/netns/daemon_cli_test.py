@@ -196,7 +196,8 @@ def main():
     tap.check("overload limits out of range refused", lambda: [
         refused(sip + ["--overload-queue-ms", "0"], "--overload-queue-ms must be 1..60000")(),
         refused(sip + ["--max-transactions", "10"], "--max-transactions must be at least 1000")(),
-        refused(sip + ["--retry-after", "0"], "--retry-after must be 1..3600")()])
+        refused(sip + ["--retry-after", "0"], "--retry-after must be 1..3600")(),
+        refused(sip + ["--core-timeout-ms", "32000"], "--core-timeout-ms must be 1000..31000")()])
     tap.check("unreadable config file refused", refused(["-c", "/nonexistent/pcscf.conf"], "cannot read config file"))
     tap.check("a negative number for an unsigned option refused, not wrapped",
               refused(sip + ["--reg-await-auth", "-1"], "--reg-await-auth: '-1' is not a whole number >= 0"))

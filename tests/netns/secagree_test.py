@@ -98,7 +98,8 @@ def main():
     t = Tap()
     topo = Topology(core=True).create()
     try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args() + ["--log-level", "debug"], second_v4=True)
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args() + ["--log-level", "debug", "--core-timeout-ms", "2000"],
+                          second_v4=True)
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
@@ -307,11 +308,26 @@ def main():
         expect(msg and msg[0][IP].src == topo.PCSCF4_SECOND, f"no MESSAGE over ESP from the second address: {inner}")
         via = sip_text.header(bytes(msg[0][UDP].payload), "Via")[0]
         expect(f"{topo.PCSCF4_SECOND}:" in via, f"our Via does not name the second address: {via}")
+        u3.send_protected(6300, sip_text.response(bytes(msg[0][UDP].payload), 200, "OK")).stop()
+        answer = core.recv()
+        expect(sip_text.start_line(answer).startswith("SIP/2.0 200"), f"core got {sip_text.start_line(answer)}")
         cap = u3.send_protected(6300, u3.register(u3.security_client(6300, 5555, 6666), expires=0))
         core.send(sip_text.response(core.recv(), 200, "OK"))
         u3.peer.wait(cap, lambda got: any(UDP in p for p in got))
         wait_until(lambda: not sas_of(u3.impi), 5)
         expect(not sas_of(u3.impi), "the second address's SAs were not deleted")
+
+    def silent_core_gets_the_ue_a_408():
+        u4 = Ue(topo, False, "erin@ims.example.net", "sip:erin@ims.example.net", port_us=6401)
+        before = topo.ctl.sip()["timeout_core"]
+        u4.plain.sendto(u4.register(u4.security_client(6400, 7777, 8888)), (u4.pcscf, 5060))
+        core.recv()  # and no answer
+        started = time.time()
+        got, _ = u4.plain.recvfrom(65535)
+        expect(sip_text.start_line(got).startswith("SIP/2.0 408"), f"got {sip_text.start_line(got)}")
+        expect(time.time() - started > 1.0, "the 408 came before --core-timeout-ms")
+        expect(topo.ctl.sip()["timeout_core"] == before + 1, "not counted")
+        expect(not sas_of(u4.impi), f"SAs left: {sas_of(u4.impi)}")
 
     def deregistration_deletes_every_sa():
         cap = ue.send_protected(6104, ue.register(ue.security_client(6104, 1115, 2226), expires=0))
@@ -341,6 +357,8 @@ def main():
             "de-registered set is deleted", registration_right_after_deregistration_keeps_its_sas)
     t.check("a UE at the second IPv4 access address: SAs at that address, the 401, the 200 over ESP and the "
             "core's requests from it, our Via naming it", ue_at_the_second_address)
+    t.check("the core silent: the UE's REGISTER gets a 408 after --core-timeout-ms, counted, nothing left",
+            silent_core_gets_the_ue_a_408)
     t.check("de-registration: its 200 goes over ESP, then every SA is deleted", deregistration_deletes_every_sa)
     rc = topo.stop_daemon()
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))
