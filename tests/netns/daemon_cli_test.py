@@ -178,6 +178,7 @@ def main():
               refused(OK + ["--record-interval-us", "20000"], "--record-interval-us must be 0..10000"))
     tap.check("bad prefix refused", refused(["--local-addr", "10.0.0.1/33", "--access-port", "x"], "prefix must be 0..32"))
     tap.check("reversed port range refused", refused(OK + ["--protected-ports", "5200-5100"], "--protected-ports"))
+    tap.check("--access-vlan out of range refused", refused(OK + ["--access-vlan", "4095"], "--access-vlan must be 1..4094"))
     core = OK + ["--core", "10.1.0.2:5060"]
     tap.check("--core without --core-local refused", refused(core, "--core needs --core-local"))
     tap.check("bad --core address refused", refused(OK + ["--core", "10.1.0:5060", "--core-local", "10.1.0.1"], "--core:"))
