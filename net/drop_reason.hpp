@@ -40,6 +40,8 @@ namespace pcscf::net {
     X(unprotected_to_protected_port, "plain packet to or from a protected P-CSCF port")                           \
     X(handoff_full, "the owning worker's handoff ring was full")                                                  \
     X(standby, "this node is a standby: it neither verifies nor produces ESP until it takes over")                \
+    X(wrong_vlan, "frame from the access port without the --access-vlan tag (untagged, or another VLAN)")         \
+    X(vlan_insert_failed, "no room (or a shared buffer) to insert the --access-vlan tag into a frame")            \
     X(tx_full, "the transmit queue of the access port or the tap was full")
 
 enum class DropReason : uint8_t {

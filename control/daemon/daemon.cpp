@@ -103,6 +103,9 @@ int Daemon::run(const char* prog) {
             return 1;
         }
         dp_ = std::move(*dp);
+        if (const dp::AccessVlan& v = dp_->access_vlan(); v.id != 0)
+            log_info("access VLAN " + std::to_string(v.id) + " (strip: " + std::string(v.strip_by()) +
+                     ", insert: " + std::string(v.insert_by()) + ")");
         if (opts_.tap_setup) {
             // In a pair the access addresses are keepalived's: they move with the primary.
             const std::vector<LocalAddress> none;

@@ -256,6 +256,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "range of the P-CSCF's protected ports (port_ps, port_pc)")(
         "access-mtu", po::value(&s.access_mtu)->default_value(s.access_mtu),
         "IP MTU of the access link; larger ESP packets are fragmented")(
+        "access-vlan", po::value(&s.access_vlan)->default_value(s.access_vlan),
+        "802.1Q VLAN ID of the access link, 1..4094 (0: untagged); frames with another tag or none are dropped")(
         "tap-mtu", po::value(&s.tap_mtu)->default_value(s.tap_mtu),
         "MTU of the tap; leave room for ESP's overhead below --access-mtu");
     po::options_description cpu("Cores and memory");
@@ -414,6 +416,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
     if (!esp::ReplayWindow::valid_size(e.replay_window)) return bad("--replay-window must be 64..65536");
     if (s.access_mtu < 1280 || s.access_mtu > 9000) return bad("--access-mtu must be 1280..9000");
     if (s.tap_mtu < 1280 || s.tap_mtu > s.access_mtu) return bad("--tap-mtu must be 1280..--access-mtu");
+    if (s.access_vlan > 4094) return bad("--access-vlan must be 1..4094 (0: untagged)");
     if (e.spi.base < 256) return bad("--spi-base must be at least 256 (1-255 are reserved)");
     if (e.spi.slots_per_worker == 0 || e.outbound_capacity < 8)
         return bad("--inbound-sas and --outbound-sas must be positive (>= 8)");

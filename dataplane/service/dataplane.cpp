@@ -72,6 +72,9 @@ std::expected<void, std::string> Dataplane::build() {
 
     PortSetup access_setup{access_, uint16_t(cfg_.workers), cfg_.rx_ring, cfg_.tx_ring, {}, cfg_.access_mtu};
     PortSetup tap_setup{tap_, uint16_t(cfg_.workers), cfg_.rx_ring, cfg_.tx_ring, {}, cfg_.tap_mtu};
+    auto vlan = plan_access_vlan(cfg_.access_vlan, access_setup);
+    if (!vlan) return std::unexpected("access port " + cfg_.access_port + ": " + vlan.error());
+    access_vlan_ = *vlan;
     const uint32_t big_room = std::min<uint32_t>(UINT16_MAX, cfg_.max_datagram + kEthLen + RTE_PKTMBUF_HEADROOM);
     // net_af_xdp receives into the pool itself: it must be laid out as its UMEM.
     const bool umem = is_af_xdp(access_);
@@ -97,6 +100,7 @@ std::expected<void, std::string> Dataplane::build() {
         if (!parts) return std::unexpected("worker " + n + ": " + parts.error());
         parts->access_port = access_;
         parts->tap_port = tap_;
+        parts->access_vlan = access_vlan_;
         workers_.push_back(std::make_unique<Worker>(cfg_, local_, rings_->worker(w), std::move(*parts)));
         workers_.back()->set_serving_flag(&serving_);
     }

@@ -38,6 +38,7 @@ public:
     uint16_t access_port() const noexcept { return access_; }
     uint16_t tap_port() const noexcept { return tap_; }
     const std::string& access_mac() const noexcept { return mac_; }
+    const AccessVlan& access_vlan() const noexcept { return access_vlan_; }
 
 private:
     explicit Dataplane(const ServiceConfig& cfg) : cfg_(cfg) {}
@@ -51,6 +52,7 @@ private:
     uint16_t access_ = 0, tap_ = 0;
     bool ports_started_ = false;
     std::string mac_;
+    AccessVlan access_vlan_;
     std::atomic<bool> running_{false};
     std::atomic<bool> serving_{true};
 };

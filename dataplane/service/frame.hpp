@@ -3,8 +3,8 @@
 // the engine, fragments to reassembly, plain packets to a protected port are dropped,
 // everything else (ARP, ND, ICMP, SIP to the unprotected port) goes to the kernel. From
 // the kernel: packets from a protected port are protected with ESP, fragments are
-// reassembled first, everything else goes out as it is. Frames are Ethernet; VLAN tags
-// are expected to be stripped by the port.
+// reassembled first, everything else goes out as it is. Frames are untagged Ethernet: on
+// a VLAN access link the worker takes the tag off before sorting (access_vlan.hpp).
 #include <rte_mbuf.h>
 
 #include <array>

@@ -52,6 +52,8 @@ std::expected<void, std::string> start_port(const PortSetup& p) {
         return std::unexpected("MTU " + std::to_string(p.mtu) + " is more than " + info.driver_name +
                                " can receive (at most " + std::to_string(most) + ")");
     rte_eth_conf conf{};
+    conf.rxmode.offloads = p.rx_offloads;
+    conf.txmode.offloads = p.tx_offloads;
     if (p.queues > 1) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
@@ -82,6 +84,18 @@ std::expected<void, std::string> start_port(const PortSetup& p) {
 void stop_port(uint16_t port) noexcept {
     rte_eth_dev_stop(port);
     rte_eth_dev_close(port);
+}
+
+std::expected<AccessVlan, std::string> plan_access_vlan(uint16_t id, PortSetup& p) {
+    AccessVlan v{.id = id};
+    if (id == 0) return v;
+    rte_eth_dev_info info{};
+    if (int rc = rte_eth_dev_info_get(p.port, &info); rc != 0) return std::unexpected(err("port info", rc));
+    v.strip_offload = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_STRIP) != 0;
+    v.insert_offload = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_VLAN_INSERT) != 0;
+    if (v.strip_offload) p.rx_offloads |= RTE_ETH_RX_OFFLOAD_VLAN_STRIP;
+    if (v.insert_offload) p.tx_offloads |= RTE_ETH_TX_OFFLOAD_VLAN_INSERT;
+    return v;
 }
 
 std::string mac_string(const rte_ether_addr& mac) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/service/access_vlan.hpp"
+
 namespace pcscf::dp {
 
 struct PortSetup {
@@ -20,6 +22,8 @@ struct PortSetup {
     uint16_t mtu = 1500;                 // IP MTU; ports that cannot set it keep theirs
     uint32_t max_frame = 0;              // largest frame the rx pools' buffers hold, where
                                          // less than the PMD says (0: the PMD's limit)
+    // Offloads to enable: RTE_ETH_RX_OFFLOAD_*, RTE_ETH_TX_OFFLOAD_*.
+    uint64_t rx_offloads = 0, tx_offloads = 0;
 };
 
 // A port by DPDK name ("net_af_packet0", "0000:03:00.0") or number.
@@ -28,6 +32,9 @@ std::expected<uint16_t, std::string> find_port(const std::string& name);
 // what the port can receive), promiscuous mode, and starts the port.
 std::expected<void, std::string> start_port(const PortSetup& p);
 void stop_port(uint16_t port) noexcept;
+// VLAN `id` (0: none) on port `p.port`: stripping and inserting the tag offloaded where the
+// port offers it, and those offloads added to what `p` asks of start_port.
+std::expected<AccessVlan, std::string> plan_access_vlan(uint16_t id, PortSetup& p);
 // Creates the tap: kernel interface `iface`, with MAC address `mac`.
 std::expected<uint16_t, std::string> create_tap(const std::string& iface, const rte_ether_addr& mac);
 std::string mac_string(const rte_ether_addr& mac);

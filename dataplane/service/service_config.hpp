@@ -38,6 +38,7 @@ struct ServiceConfig {
     // A full take looks again at once. 0: every poll.
     uint32_t record_interval_us = 50;
     uint16_t access_mtu = 1500;  // IP MTU of the access link: ESP over it is fragmented
+    uint16_t access_vlan = 0;    // 802.1Q VLAN ID of the access link (1..4094); 0: untagged
     // The tap leaves room for the ESP header and trailer, so TCP segments never need
     // fragmenting once protected; the kernel fragments large UDP itself (we reassemble).
     uint16_t tap_mtu = 1500 - 32;

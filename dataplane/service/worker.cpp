@@ -65,7 +65,7 @@ uint32_t Worker::poll() noexcept {
     // From the UEs, then whatever other workers handed us.
     uint16_t n = rte_eth_rx_burst(parts_.access_port, q, rx, burst);
     stats_.access_rx += n;
-    sort_burst({rx, n}, &Worker::from_access);
+    sort_burst({rx, n}, parts_.access_vlan.id != 0 ? &Worker::from_access_vlan : &Worker::from_access);
     uint32_t handled = n;
     verify(esp_);
     handled += take_handoff(esp_, burst, &WorkerRings::take_handed_esp);
@@ -167,6 +167,11 @@ void Worker::from_access(rte_mbuf* m) noexcept {
     }
 }
 
+void Worker::from_access_vlan(rte_mbuf* m) noexcept {
+    if (unlikely(!parts_.access_vlan.untag(m))) return drop(m, DropReason::wrong_vlan);
+    from_access(m);
+}
+
 void Worker::pass_to_tap(rte_mbuf* m) noexcept {
     if (to_tap(m)) ++stats_.exception_in;
 }
@@ -226,16 +231,15 @@ void Worker::protect(Batch& b) noexcept {
     b.n = 0;
 }
 
-bool Worker::to_tap(rte_mbuf* m) noexcept { return send_fitting(tap_tx_, m, cfg_.tap_mtu); }
+bool Worker::to_tap(rte_mbuf* m) noexcept { return send_fitting(tap_tx_, m, cfg_.tap_mtu, false); }
 
-bool Worker::to_access(rte_mbuf* m) noexcept { return send_fitting(access_tx_, m, cfg_.access_mtu); }
+bool Worker::to_access(rte_mbuf* m) noexcept {
+    return send_fitting(access_tx_, m, cfg_.access_mtu, parts_.access_vlan.id != 0);
+}
 
 // Frames whose IP datagram exceeds the MTU leave as fragments.
-bool Worker::send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu) noexcept {
-    if (likely(m->pkt_len <= uint32_t(mtu) + kEthLen)) {
-        stats_.drops.count[size_t(DropReason::tx_full)] += q.push(m);
-        return true;
-    }
+bool Worker::send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu, bool tag) noexcept {
+    if (likely(m->pkt_len <= uint32_t(mtu) + kEthLen)) return queue(q, m, tag);
     rte_mbuf* parts[TxQueue::kSize];
     DropReason why = DropReason::fragmentation_failed;
     const uint16_t n = parts_.fragmenter->fragment(m, kEthLen, mtu, parts, why);
@@ -244,7 +248,17 @@ bool Worker::send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu) noexcept {
         return false;
     }
     ++stats_.fragmented;
-    for (uint16_t i = 0; i < n; ++i) stats_.drops.count[size_t(DropReason::tx_full)] += q.push(parts[i]);
+    bool all = true;
+    for (uint16_t i = 0; i < n; ++i) all &= queue(q, parts[i], tag);
+    return all;
+}
+
+bool Worker::queue(TxQueue& q, rte_mbuf* m, bool tag) noexcept {
+    if (unlikely(tag) && !parts_.access_vlan.tag(m)) {
+        drop(m, DropReason::vlan_insert_failed);
+        return false;
+    }
+    stats_.drops.count[size_t(DropReason::tx_full)] += q.push(m);
     return true;
 }
 

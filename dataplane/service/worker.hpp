@@ -15,6 +15,7 @@
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/ipfrag/fragmenter.hpp"
 #include "dataplane/ipfrag/reassembler.hpp"
+#include "dataplane/service/access_vlan.hpp"
 #include "dataplane/service/frame.hpp"
 #include "dataplane/service/record_apply.hpp"
 #include "dataplane/service/rings.hpp"
@@ -27,6 +28,7 @@ namespace pcscf::dp {
 struct WorkerParts {
     uint32_t index = 0;
     uint16_t access_port = 0, tap_port = 0;  // queue `index` of each is this worker's
+    AccessVlan access_vlan;                  // how the access port's tag comes off and goes on
     std::unique_ptr<esp::Engine> engine;
     std::unique_ptr<ipfrag::Reassembler> access_reassembly;  // fragments from the UEs
     std::unique_ptr<ipfrag::Reassembler> tap_reassembly;     // fragments from the kernel
@@ -75,6 +77,7 @@ private:
     using Take = uint16_t (WorkerRings::*)(std::span<rte_mbuf*>) noexcept;
     uint16_t take_handoff(Batch& b, uint16_t burst, Take take) noexcept;
     void from_access(rte_mbuf* m) noexcept;
+    void from_access_vlan(rte_mbuf* m) noexcept;  // untags, then from_access
     void from_tap(rte_mbuf* m) noexcept;
     void verify(Batch& b) noexcept;
     void protect(Batch& b) noexcept;
@@ -82,7 +85,8 @@ private:
     // Queue a frame for a port, split to fit its MTU; false if it could not be (counted).
     bool to_tap(rte_mbuf* m) noexcept;
     bool to_access(rte_mbuf* m) noexcept;
-    bool send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu) noexcept;
+    bool send_fitting(TxQueue& q, rte_mbuf* m, uint16_t mtu, bool tag) noexcept;
+    bool queue(TxQueue& q, rte_mbuf* m, bool tag) noexcept;  // `tag`: the access VLAN's tag first
     // A plain packet, to the other side as it is (exception_in / exception_out).
     void pass_to_tap(rte_mbuf* m) noexcept;
     void pass_to_access(rte_mbuf* m) noexcept;

@@ -183,6 +183,7 @@ def main():
               refused(OK + [x for i in range(2, 10) for x in ("--local-addr", f"10.0.0.{i}/24")],
                       "at most 8 access addresses"))
     tap.check("reversed port range refused", refused(OK + ["--protected-ports", "5200-5100"], "--protected-ports"))
+    tap.check("--access-vlan out of range refused", refused(OK + ["--access-vlan", "4095"], "--access-vlan must be 1..4094"))
     core = OK + ["--core", "10.1.0.2:5060"]
     tap.check("--core without --core-local refused", refused(core, "--core needs --core-local"))
     tap.check("bad --core address refused", refused(OK + ["--core", "10.1.0:5060", "--core-local", "10.1.0.1"], "--core:"))

@@ -72,15 +72,7 @@ TEST_F(WorkerFrames, AFragmentOfAnotherProtocolPassesAsItIs) {
 // as `standby`, until the node serves; plain packets (ARP, VRRP's gratuitous ARP) pass.
 TEST_F(WorkerFrames, AStandbyDropsEspBothWaysUntilItServes) {
     local_.add(p4);
-    esp::SaRecord out;
-    out.sa.dir = esp::Direction::outbound;
-    out.sa.spi = 0x2001;
-    out.sa.ue_addr = ue4;
-    out.sa.ue_port = 40000;
-    out.sa.pcscf_port = 5101;
-    out.sa.pcscf_addr = p4;
-    int32_t handle = -1;
-    ASSERT_EQ(worker_->preload(out, handle), 0);
+    preload_outbound(ue4, 40000, p4, 5101);
     const auto to_ue = test::with_ethernet(test::make_packet({p4, ue4, 5101, 40000}, 100));
     auto esp_in = test::make_packet({ue4, p4, 0, 0}, 24);
     esp_in[9] = 50;  // ESP, to an SPI no SA has

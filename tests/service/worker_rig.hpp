@@ -24,7 +24,7 @@ protected:
     enum Side : uint8_t { access = 0, tap = 1 };
 
     // A worker with empty ports.
-    void make_worker(uint32_t record_interval_us, RingSizes sizes = {}) {
+    void make_worker(uint32_t record_interval_us, RingSizes sizes = {}, AccessVlan vlan = {}) {
         static int serial = 0;
         const std::string tag = std::to_string(serial++);
         pool_ = rte_pktmbuf_pool_create(("wr_pkt" + tag).c_str(), 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
@@ -55,6 +55,7 @@ protected:
         ASSERT_TRUE(parts.has_value()) << parts.error();
         parts->access_port = ports_[0];
         parts->tap_port = ports_[1];
+        parts->access_vlan = vlan;
         worker_ = std::make_unique<Worker>(cfg_, local_, rings_->worker(0), std::move(*parts));
     }
 
@@ -71,24 +72,53 @@ protected:
     }
 
     // A frame arriving on a port, as its PMD would hand it to the worker.
-    void receive(Side side, const std::vector<uint8_t>& frame) {
-        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    void receive(Side side, const std::vector<uint8_t>& frame) { receive(side, mbuf_of(frame)); }
+    void receive(Side side, rte_mbuf* m) {
         ASSERT_NE(m, nullptr);
-        ASSERT_NE(rte_pktmbuf_append(m, uint16_t(frame.size())), nullptr);
-        std::memcpy(rte_pktmbuf_mtod(m, void*), frame.data(), frame.size());
         ASSERT_EQ(rte_ring_enqueue(port_rings_[2 * side], m), 0);
     }
-    // The frames the worker sent out of a port.
-    std::vector<std::vector<uint8_t>> sent(Side side) {
-        std::vector<std::vector<uint8_t>> out;
+    rte_mbuf* mbuf_of(const std::vector<uint8_t>& frame) {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+        if (m == nullptr || rte_pktmbuf_append(m, uint16_t(frame.size())) == nullptr) return nullptr;
+        std::memcpy(rte_pktmbuf_mtod(m, void*), frame.data(), frame.size());
+        return m;
+    }
+
+    // A frame the worker sent, with what it asked of the port.
+    struct Sent {
+        std::vector<uint8_t> bytes;
+        uint64_t ol_flags = 0;
+        uint16_t vlan_tci = 0;
+    };
+    std::vector<Sent> sent_frames(Side side) {
+        std::vector<Sent> out;
         void* m;
         while (rte_ring_dequeue(port_rings_[2 * side + 1], &m) == 0) {
             auto* mb = static_cast<rte_mbuf*>(m);
             const auto* d = rte_pktmbuf_mtod(mb, const uint8_t*);
-            out.emplace_back(d, d + mb->data_len);
+            out.push_back({{d, d + mb->data_len}, mb->ol_flags, mb->vlan_tci});
             rte_pktmbuf_free(mb);
         }
         return out;
+    }
+    std::vector<std::vector<uint8_t>> sent(Side side) {
+        std::vector<std::vector<uint8_t>> out;
+        for (auto& f : sent_frames(side)) out.push_back(std::move(f.bytes));
+        return out;
+    }
+
+    // An outbound SA installed in the worker before it polls: what the tap sends from
+    // `pcscf`:`pcscf_port` to `ue`:`ue_port` leaves as ESP.
+    void preload_outbound(const net::IpAddr& ue, uint16_t ue_port, const net::IpAddr& pcscf, uint16_t pcscf_port) {
+        esp::SaRecord out;
+        out.sa.dir = esp::Direction::outbound;
+        out.sa.spi = 0x2001;
+        out.sa.ue_addr = ue;
+        out.sa.ue_port = ue_port;
+        out.sa.pcscf_addr = pcscf;
+        out.sa.pcscf_port = pcscf_port;
+        int32_t handle = -1;
+        ASSERT_EQ(worker_->preload(out, handle), 0);
     }
 
     void polls(int n) {
