@@ -269,7 +269,7 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
     if (txns_.size() >= cfg_.max_transactions) return refuse(m, a, table_full());
     const std::string branch = txns_.new_branch();
     auto out = kind == Kind::ue_request
-                   ? secagree::relay_request(m, core_hop(), branch, true)
+                   ? secagree::relay_request(m, core_hop(), branch, true, ours(), faces(m, a.pcscf, a.conn != 0))
                    : secagree::register_to_core(m, u.via, a, core_hop(), branch, integrity_protected);
     if (!out) return refuse(m, a, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{.kind = kind,
@@ -336,7 +336,8 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     // 7.1); over TCP it answers on our connection.
     const bool tcp = dest->second.tcp;
     const std::string branch = txns_.new_branch();
-    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", dest->second.pcscf, port_ps_}, branch, false);
+    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", dest->second.pcscf, port_ps_}, branch, false, ours(),
+                                       faces(m, dest->second.pcscf, tcp));
     if (!out) return (void)answer_core(m, from, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{.kind = Kind::core_request,
           .impi = impu,

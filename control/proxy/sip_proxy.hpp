@@ -141,6 +141,13 @@ private:
     // identity the request claims (From, each P-Preferred-Identity).
     std::expected<std::string, secagree::Refusal> claimed_identities(const FromUe& u) const;
     secagree::Hop core_hop() const { return {"UDP", cfg_.core_local.addr, cfg_.core_local.port}; }
+    secagree::Ours ours() const { return {cfg_.access, cfg_.core_local.addr}; }
+    // Both our faces for a dialog a request starts, the access one at `access` (TS 24.229
+    // 5.2.6.3.3: port_ps); none for any other request.
+    std::optional<secagree::Faces> faces(const sip::Message& m, const net::IpAddr& access, bool tcp) const {
+        if (!secagree::starts_dialog(m)) return std::nullopt;
+        return secagree::Faces{{tcp ? "TCP" : "UDP", access, port_ps_}, core_hop()};
+    }
 
     ProxyConfig cfg_;
     uint16_t port_ps_;

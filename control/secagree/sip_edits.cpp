@@ -1,5 +1,7 @@
 #include "control/secagree/sip_edits.hpp"
 
+#include <algorithm>
+
 namespace pcscf::secagree {
 
 using sip::HeaderKind;
@@ -14,10 +16,20 @@ std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arriva
 std::string Hop::host() const { return addr.is_v4() ? addr.to_string() : "[" + addr.to_string() + "]"; }
 std::string Hop::host_port() const { return host() + ":" + std::to_string(port); }
 
-namespace {
-bool names_us(const sip::Uri& uri, const Hop& me) {
+bool Ours::names(const sip::Uri& uri) const {
     const auto a = net::IpAddr::parse(uri.host.address());
-    return a && *a == me.addr;
+    return a && (*a == core || std::find(access.begin(), access.end(), *a) != access.end());
+}
+
+bool starts_dialog(const sip::Message& m) {
+    const auto to = sip::to(m);
+    return m.is_request() && (m.method() == "INVITE" || m.method() == "SUBSCRIBE" || m.method() == "REFER") && to &&
+           to->tag().empty();
+}
+
+namespace {
+std::string record_route_of(const Hop& h) {
+    return "<sip:" + h.host_port() + (h.transport == "TCP" ? ";transport=tcp" : "") + ";lr>";
 }
 
 std::string via_of(const Hop& me, std::string_view branch) {
@@ -74,12 +86,21 @@ sip::Result<std::string> response_to_core(const sip::Message& m) {
     });
 }
 
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue) {
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue,
+                                       const Ours& ours, const std::optional<Faces>& record_route) {
     return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
         if (from_ue) w.remove_headers(HeaderKind::p_asserted_identity);
-        if (auto routes = sip::name_addrs(m, HeaderKind::route);
-            routes && !routes->empty() && names_us((*routes)[0].uri, me))
-            if (auto r = w.remove_top_value(HeaderKind::route); !r) return r;
+        if (auto routes = sip::name_addrs(m, HeaderKind::route); routes)
+            for (size_t i = 0; i < routes->size() && ours.names((*routes)[i].uri); ++i)
+                if (auto r = w.remove_top_value(HeaderKind::route); !r) return r;
+        if (record_route) {  // one field, so the order holds wherever the writer puts it
+            const Hop& top = from_ue ? record_route->core : record_route->access;
+            const Hop& next = from_ue ? record_route->access : record_route->core;
+            if (auto r = w.add_header(HeaderKind::record_route, record_route_of(top) + ", " + record_route_of(next),
+                                      sip::Position::top);
+                !r)
+                return r;
+        }
         if (auto r = w.decrement_max_forwards(); !r) return std::unexpected(r.error());
         return w.prepend_via(via_of(me, branch));
     });

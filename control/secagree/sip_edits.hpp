@@ -2,6 +2,7 @@
 // What the P-CSCF changes in the messages it relays during and after sec-agree
 // (TS 24.229 5.2.2, TS 33.203 7.2, RFC 3329), as functions from a parsed message to the
 // bytes to send. The proxy decides where they go; these decide what they say.
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,9 +44,32 @@ sip::Result<std::string> response_to_ue(const sip::Message& m);
 // 5: only a trusted node asserts an identity; a UE is not one).
 sip::Result<std::string> response_to_core(const sip::Message& m);
 
-// A request relayed either way: our Via on top, Max-Forwards decremented, a top Route
-// naming us (our address, any port: the UE routes to our protected port) removed. From a
-// UE (`from_ue`), any P-Asserted-Identity is removed as well (RFC 3325 5).
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue);
+// Our addresses, for loose routing (RFC 3261 16.4): the access addresses and the one
+// towards the core. A Route entry naming any of them (whatever its port) is ours.
+struct Ours {
+    std::span<const net::IpAddr> access;
+    net::IpAddr core;
+    bool names(const sip::Uri& uri) const;
+};
+
+// Our two faces in a dialog's route set (RFC 5658 double record-routing): the access
+// address the UE uses at port_ps (TS 24.229 5.2.6.3: in-dialog requests from the UE come
+// over its SA) and our address towards the core.
+struct Faces {
+    Hop access, core;
+};
+
+// Whether a request starts a dialog the P-CSCF must stay in: an initial INVITE,
+// SUBSCRIBE or REFER (no To tag).
+bool starts_dialog(const sip::Message& m);
+
+// A request relayed either way: our Via on top, Max-Forwards decremented, the Route
+// entries on top naming us removed (a UE routes to our protected port, a dialog's route
+// set names both our faces). From a UE (`from_ue`), any P-Asserted-Identity is removed as
+// well (RFC 3325 5). With `record_route`, both faces are put on top of Record-Route, the
+// one facing where the request goes on top (the far end's route set then runs through
+// the core face first, the UE's through the access face).
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue,
+                                       const Ours& ours, const std::optional<Faces>& record_route = std::nullopt);
 
 }  // namespace pcscf::secagree

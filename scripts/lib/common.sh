@@ -9,8 +9,8 @@ PCSCF_PACKAGES=(
   libdpdk-dev libipsec-mb-dev libboost-program-options-dev
   libgtest-dev libbenchmark-dev libssl-dev liblmdb-dev libhiredis-dev libsystemd-dev libmnl-dev redis-server keepalived
   dpkg-dev debhelper help2man systemd man-db adduser
-  python3-scapy python3-prometheus-client curl tshark sip-tester iproute2 ethtool iputils-ping procps libpcap0.8
-  clang-format-14 git
+  python3-scapy python3-prometheus-client curl tshark sip-tester kamailio iproute2 ethtool iputils-ping procps
+  libpcap0.8 clang libbpf-dev clang-format-14 git
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -32,6 +32,11 @@ install_packages() {
   apt-get update -qq || die "apt-get update failed"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install failed"
+  # The tests start their own Kamailio as the IMS core in a namespace; the package's
+  # service, enabled on install, would hold the host's port 5060.
+  if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now kamailio >/dev/null 2>&1 || true
+  fi
 }
 
 # Reserves 2 MiB hugepages (default 1024 = 2 GiB) if the kernel lets us; programs fall

@@ -12,6 +12,7 @@ using sip::HeaderKind;
 
 const net::IpAddr kUe = *net::IpAddr::parse("2001::1:d1ae:bb37:d9c9:81d0");
 const Hop kMe{"UDP", *net::IpAddr::parse("2001:0:0:1::2"), 5060};
+const net::IpAddr kCore = *net::IpAddr::parse("192.0.2.10");  // our address towards the core
 
 struct Parsed {
     std::string bytes;
@@ -120,7 +121,8 @@ TEST(SipEdits, ViaSentByMustBeThePacketsSourceAddress) {
 
 TEST(SipEdits, RelayedRequestCarriesOurViaAndOneHopLess) {
     const auto subscribe = fixture("step5_subscribe.sip");
-    const auto out = reparse(relay_request(subscribe.m, kMe, "z9hG4bKpcscf3", false));
+    const net::IpAddr access[] = {kMe.addr};
+    const auto out = reparse(relay_request(subscribe.m, kMe, "z9hG4bKpcscf3", false, {access, kCore}));
     EXPECT_EQ(sip::top_via(out->m)->branch, "z9hG4bKpcscf3");
     EXPECT_EQ(sip::max_forwards(out->m)->value(), sip::max_forwards(subscribe.m)->value() - 1);
     // The UE routed it to us: that Route is consumed.
@@ -128,6 +130,48 @@ TEST(SipEdits, RelayedRequestCarriesOurViaAndOneHopLess) {
     const auto after = sip::name_addrs(out->m, HeaderKind::route);
     ASSERT_TRUE(before.has_value() && after.has_value());
     EXPECT_EQ(after->size() + 1, before->size());
+}
+
+// RFC 5658 double record-routing: an initial INVITE gets both our faces on top of
+// Record-Route, the one towards where it goes on top, and the Route entries naming us
+// (either face) are consumed; an in-dialog request gets no Record-Route.
+TEST(SipEdits, ADialogsRouteSetRunsThroughBothOurFaces) {
+    const net::IpAddr access[] = {*net::IpAddr::parse("10.0.0.1"), kMe.addr};
+    const Ours ours{access, kCore};
+    const Faces faces{{"UDP", access[1], 5101}, {"UDP", kCore, 5060}};
+    const auto request = [](const std::string& method, const std::string& to_tag, const std::string& route) {
+        return parse(method +
+                     " sip:bob@ims.example SIP/2.0\r\nVia: SIP/2.0/UDP [2001::1:d1ae:bb37:d9c9:81d0]:6101;"
+                     "branch=z9hG4bKue1\r\nMax-Forwards: 70\r\nRoute: " +
+                     route + "\r\nFrom: <sip:alice@ims.example>;tag=a\r\nTo: <sip:bob@ims.example>" + to_tag +
+                     "\r\nCall-ID: c1\r\nCSeq: 1 " + method + "\r\nContent-Length: 0\r\n\r\n");
+    };
+    const auto values = [](const sip::Message& m, HeaderKind k) {
+        std::vector<std::string> v;
+        if (auto l = sip::name_addrs(m, k))
+            for (const auto& n : *l) v.emplace_back(n.text);
+        return v;
+    };
+
+    const auto invite = request("INVITE", "", "<sip:[2001:0:0:1::2]:5101;lr>, <sip:orig@scscf.ims.example;lr>");
+    ASSERT_TRUE(starts_dialog(invite.m));
+    const auto up = reparse(relay_request(invite.m, faces.core, "z9hG4bKp1", true, ours, faces));
+    EXPECT_EQ(values(up->m, HeaderKind::route), std::vector<std::string>{"<sip:orig@scscf.ims.example;lr>"});
+    EXPECT_EQ(values(up->m, HeaderKind::record_route),
+              (std::vector<std::string>{"<sip:192.0.2.10:5060;lr>", "<sip:[2001:0:0:1::2]:5101;lr>"}));
+
+    const auto down = reparse(relay_request(request("INVITE", "", "<sip:192.0.2.10:5060;lr>").m, faces.access,
+                                            "z9hG4bKp2", false, ours, Faces{{"TCP", access[1], 5101}, faces.core}));
+    EXPECT_TRUE(values(down->m, HeaderKind::route).empty());
+    EXPECT_EQ(values(down->m, HeaderKind::record_route),
+              (std::vector<std::string>{"<sip:[2001:0:0:1::2]:5101;transport=tcp;lr>", "<sip:192.0.2.10:5060;lr>"}));
+
+    const auto bye =
+        request("BYE", ";tag=b", "<sip:[2001:0:0:1::2]:5101;lr>, <sip:192.0.2.10:5060;lr>, <sip:scscf.ims.example;lr>");
+    EXPECT_FALSE(starts_dialog(bye.m));
+    const auto in_dialog = reparse(relay_request(bye.m, faces.core, "z9hG4bKp3", true, ours, std::nullopt));
+    EXPECT_EQ(values(in_dialog->m, HeaderKind::route), std::vector<std::string>{"<sip:scscf.ims.example;lr>"});
+    EXPECT_TRUE(values(in_dialog->m, HeaderKind::record_route).empty());
 }
 
 }  // namespace
