@@ -59,9 +59,8 @@ def _wait_for(path, text, proc=None, timeout=10):
 
 
 def start(topo, work, core_scenario="core_uas.xml", attack=True):
-    """dumpcap on the UE's veth, the shim (forging with --attack), sipp as the core.
-    Returns the processes for stop()."""
-    milenage.core_inf(f"{work}/core.csv", [milenage.sipp_vector(KB, OPB, bytes(6), AMFB) for _ in range(2)])
+    """dumpcap on the UE's veth, the shim (forging with --attack), sipp as the core (none
+    with core_scenario None: the test brings its own). Returns the processes for stop()."""
     cap = subprocess.Popen(["ip", "netns", "exec", topo.ue_ns, "dumpcap", "-q", "-P", "-i", topo.ue_if,
                             "-w", f"{work}/ue.pcap"], stdout=subprocess.DEVNULL,
                            stderr=open(f"{work}/dumpcap.out", "w"))
@@ -72,6 +71,9 @@ def start(topo, work, core_scenario="core_uas.xml", attack=True):
                              *(["--attack"] if attack else [])],
                             stdout=open(f"{work}/shim.out", "w"), stderr=subprocess.STDOUT)
     _wait_for(f"{work}/ue_ipsec.jsonl", '"up"', shim)
+    if core_scenario is None:
+        return cap, shim, None
+    milenage.core_inf(f"{work}/core.csv", [milenage.sipp_vector(KB, OPB, bytes(6), AMFB) for _ in range(2)])
     core = subprocess.Popen(["ip", "netns", "exec", topo.core_ns, "sipp", "-sf",
                              f"{os.path.dirname(HERE)}/sipp/{core_scenario}", "-i", topo.CORE4, "-p", str(CORE_PORT),
                              "-inf", f"{work}/core.csv", "-key", "realm", "ims.example.net",
@@ -87,7 +89,7 @@ def stop(work, cap, shim, core):
     """Waits for the core's scenario to end, then stops the shim and the capture. Returns
     the core's exit code and the shim's events."""
     try:
-        core_rc = core.wait(timeout=30)
+        core_rc = core.wait(timeout=30) if core else None
     except subprocess.TimeoutExpired:
         core.kill()
         core_rc = -1
