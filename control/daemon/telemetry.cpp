@@ -275,6 +275,9 @@ void add_ue(rte_tel_data* d, const secagree::Registrar::View& v) {
     for (const auto& i : v.impus) impus += (impus.empty() ? "" : " ") + i;
     rte_tel_data_add_dict_string(d, "impus", impus.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
     rte_tel_data_add_dict_string(d, "transport", v.tcp ? "tcp" : "udp");
+    std::string route;
+    for (const auto& r : v.service_route) route += (route.empty() ? "" : ", ") + r;
+    rte_tel_data_add_dict_string(d, "service_route", route.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
     const char* state = v.current ? (v.temporary ? "registered, re-registering" : "registered")
                                   : (v.temporary ? "registering" : "de-registering");
     rte_tel_data_add_dict_string(d, "state", state);
@@ -287,6 +290,7 @@ void add_ue(rte_tel_data* d, const secagree::Registrar::View& v) {
         const std::string r = role;
         rte_tel_data_add_dict_string(d, (r + "_sas").c_str(), join_ids(x).c_str());
         rte_tel_data_add_dict_string(d, (r + "_alg").c_str(), std::string(esp::name(x.alg)).c_str());
+        rte_tel_data_add_dict_string(d, (r + "_pcscf").c_str(), x.pcscf.to_string().c_str());
         rte_tel_data_add_dict_string(d, (r + "_ports").c_str(),
                                      ("pc=" + std::to_string(x.port_pc) + " ps=" + std::to_string(x.port_ps) +
                                       " uc=" + std::to_string(x.port_uc()) + " us=" + std::to_string(x.port_us()))

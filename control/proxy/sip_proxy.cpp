@@ -71,6 +71,14 @@ std::chrono::seconds granted(const sip::Message& m) {
     return std::chrono::seconds(3600);
 }
 
+// The Service-Route values of a 200 to REGISTER, in order (RFC 3608).
+std::vector<std::string> service_route(const sip::Message& m) {
+    std::vector<std::string> out;
+    if (auto l = sip::name_addrs(m, HeaderKind::service_route))
+        for (const auto& n : *l) out.emplace_back(n.text);
+    return out;
+}
+
 // A de-registration: Contact "*", or every contact (else Expires) at zero.
 bool deregisters(const sip::Message& m) {
     auto c = sip::contacts(m);
@@ -202,18 +210,19 @@ void SipProxy::from_ue(const FromUe& u, Clock::time_point now) {
         if (impi.error().status == 400) return refuse(m, a, impi.error());
         return drop(ProxyDrop::wrong_sa, what(m) + " from " + where(a) + ": " + impi.error().reason);
     }
-    to_core(u, Kind::ue_request, *impi, true, now);
+    to_core(u, Kind::ue_request, impi->impi, true, now, impi->asserted);
 }
 
-std::expected<std::string, Refusal> SipProxy::claimed_identities(const FromUe& u) const {
-    auto impi = reg_.check_protected(u.a, std::string(sip::from(u.m)->uri.text));
-    if (!impi) return impi;
+std::expected<SipProxy::Claimed, Refusal> SipProxy::claimed_identities(const FromUe& u) const {
+    const std::string from(sip::from(u.m)->uri.text);
+    auto impi = reg_.check_protected(u.a, from);
+    if (!impi) return std::unexpected(impi.error());
     auto preferred = sip::name_addrs(u.m, HeaderKind::p_preferred_identity);
     if (!preferred) return std::unexpected(Refusal{400, preferred.error().message});
     for (const auto& p : *preferred)
         if (auto r = reg_.check_protected(u.a, std::string(p.uri.text)); !r)
             return std::unexpected(Refusal{403, "P-Preferred-Identity: " + r.error().reason});
-    return impi;
+    return Claimed{*impi, "<" + (preferred->empty() ? from : std::string(preferred->front().uri.text)) + ">"};
 }
 
 void SipProxy::ue_register(const FromUe& u, Clock::time_point now) {
@@ -263,13 +272,18 @@ void SipProxy::ue_response(const FromUe& u) {
 }
 
 void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool integrity_protected,
-                       Clock::time_point now) {
+                       Clock::time_point now, const std::string& asserted) {
     const sip::Message& m = u.m;
     const Arrival& a = u.a;
     if (txns_.size() >= cfg_.max_transactions) return refuse(m, a, table_full());
     const std::string branch = txns_.new_branch();
+    secagree::RelayEdits edits{.from_ue = true, .ours = ours(), .record_route = faces(m, a.pcscf, a.conn != 0)};
+    if (secagree::initial(m)) {  // TS 24.229 5.2.6.3: asserted, and routed as registered
+        edits.asserted = asserted;
+        edits.service_route = reg_.service_route(a);
+    }
     auto out = kind == Kind::ue_request
-                   ? secagree::relay_request(m, core_hop(), branch, true, ours(), faces(m, a.pcscf, a.conn != 0))
+                   ? secagree::relay_request(m, core_hop(), branch, edits)
                    : secagree::register_to_core(m, u.via, a, core_hop(), branch, integrity_protected);
     if (!out) return refuse(m, a, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{.kind = kind,
@@ -336,8 +350,8 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
     // 7.1); over TCP it answers on our connection.
     const bool tcp = dest->second.tcp;
     const std::string branch = txns_.new_branch();
-    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", dest->second.pcscf, port_ps_}, branch, false, ours(),
-                                       faces(m, dest->second.pcscf, tcp));
+    auto out = secagree::relay_request(m, {tcp ? "TCP" : "UDP", dest->second.pcscf, port_ps_}, branch,
+                                       {.ours = ours(), .record_route = faces(m, dest->second.pcscf, tcp)});
     if (!out) return (void)answer_core(m, from, {m.count(HeaderKind::max_forwards) ? 483 : 400, out.error().message});
     Txn t{.kind = Kind::core_request,
           .impi = impu,
@@ -381,7 +395,7 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
             std::optional<ToUe> sent;
             if (status == 200) {
                 // The core's requests will follow the transport the UE registered over.
-                auto r = reg_.on_sm12(t.impi, ue, granted(m), now, t.from.conn != 0);
+                auto r = reg_.on_sm12(t.impi, ue, granted(m), now, t.from.conn != 0, service_route(m));
                 if (r) {
                     sent = send_back(*r, "200 (SM12)");
                 } else {

@@ -121,7 +121,8 @@ private:
     void release_challenges(Clock::time_point now);
 
     // Relays a UE's request to the core under a new branch.
-    void to_core(const FromUe& u, Kind kind, const std::string& impi, bool integrity_protected, Clock::time_point now);
+    void to_core(const FromUe& u, Kind kind, const std::string& impi, bool integrity_protected, Clock::time_point now,
+                 const std::string& asserted = {});
     // Sends to the UE; false when it could not go (counted).
     bool to_ue(const ToUe& out);
     // Answers a UE's request ourselves: over `over`, else back the way it came; the answer
@@ -139,7 +140,12 @@ private:
     void drop(ProxyDrop reason, std::string_view detail);
     // Rule 4 and RFC 3325: the IMPI whose registration over the request's SA holds every
     // identity the request claims (From, each P-Preferred-Identity).
-    std::expected<std::string, secagree::Refusal> claimed_identities(const FromUe& u) const;
+    // The UE's IMPI, and the identity to assert for it (TS 24.229 5.2.6.3.1: the
+    // P-Preferred-Identity when it names one registered over the SA, else From's).
+    struct Claimed {
+        std::string impi, asserted;
+    };
+    std::expected<Claimed, secagree::Refusal> claimed_identities(const FromUe& u) const;
     secagree::Hop core_hop() const { return {"UDP", cfg_.core_local.addr, cfg_.core_local.port}; }
     secagree::Ours ours() const { return {cfg_.access, cfg_.core_local.addr}; }
     // Both our faces for a dialog a request starts, the access one at `access` (TS 24.229

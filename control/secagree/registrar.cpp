@@ -168,11 +168,13 @@ std::expected<void, Refusal> Registrar::on_sm7(const std::string& impi, const Ar
 }
 
 std::expected<Route, Refusal> Registrar::on_sm12(const std::string& impi, const net::IpAddr& ue,
-                                                 std::chrono::seconds expires, Clock::time_point now, bool over_tcp) {
+                                                 std::chrono::seconds expires, Clock::time_point now, bool over_tcp,
+                                                 std::vector<std::string> service_route) {
     Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "200 for a registration we did not see"});
     dirty_.insert(key(impi, ue));
     u->tcp = over_tcp;
+    u->service_route = std::move(service_route);
     if (!u->pending->temp) {
         if (!u->current || !u->pending->sm1_protected)
             return std::unexpected(Refusal{500, "200 without a challenge for a UE with no SAs"});
@@ -372,6 +374,12 @@ std::optional<Route> Registrar::route_back(const Arrival& from) const {
     return std::nullopt;
 }
 
+std::span<const std::string> Registrar::service_route(const Arrival& from) const {
+    const Key* k = flow_owner(from);
+    if (k == nullptr) return {};
+    return ues_.at(*k).service_route;
+}
+
 std::optional<std::pair<net::IpAddr, Route>> Registrar::route_to(const std::string& impu) const {
     auto it = impus_.find(impu);
     if (it == impus_.end()) return std::nullopt;
@@ -395,6 +403,7 @@ Registrar::View view_of(const Ue& u) {
     v.impus = u.impus;
     if (u.current) v.expiry = u.current_expiry;
     v.tcp = u.tcp;
+    v.service_route = u.service_route;
     return v;
 }
 
@@ -484,7 +493,8 @@ void Registrar::flush_state(Clock::time_point now) {
                              u->kept,
                              wall(u->kept_expiry, now),
                              uint32_t(u->next_port_pc),
-                             u->tcp};
+                             u->tcp,
+                             u->service_route};
         state_->put(registration_key(k.first, k.second), encode(r));
     }
     dirty_.clear();
@@ -526,6 +536,7 @@ size_t Registrar::restore(std::vector<StoredRegistration> regs, std::span<const 
         if (u.kept) remind(k, u.kept_expiry);
         u.next_port_pc = r.next_port_pc;
         u.tcp = r.tcp;
+        u.service_route = std::move(r.service_route);
         index(k, *u.current, true);
         if (u.kept) index(k, *u.kept, false);
         for (const auto& i : u.impus) impus_[i] = k;

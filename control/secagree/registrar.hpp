@@ -114,11 +114,14 @@ public:
     std::expected<void, Refusal> on_sm7(const std::string& impi, const Arrival& from,
                                         std::span<const sip::SecurityMechanism> security_client,
                                         std::span<const sip::SecurityMechanism> security_verify);
-    // SM12 with the registration's expiry. Returns the route of the 200 (the new set).
-    // A 200 to an SM1 that was not challenged (re-registration without authentication)
-    // keeps the current set and extends it; the client ports the UE offered go unused.
+    // SM12 with the registration's expiry and the 200's Service-Route (RFC 3608: what
+    // the UE's requests are routed by from now on). Returns the route of the 200 (the new
+    // set). A 200 to an SM1 that was not challenged (re-registration without
+    // authentication) keeps the current set and extends it; the client ports the UE
+    // offered go unused.
     std::expected<Route, Refusal> on_sm12(const std::string& impi, const net::IpAddr& ue, std::chrono::seconds expires,
-                                          Clock::time_point now, bool over_tcp = false);
+                                          Clock::time_point now, bool over_tcp = false,
+                                          std::vector<std::string> service_route = {});
     // A final failure answer to the registration (auth failure, timeout at the core): the
     // route to send it on; call abort() once it is sent. The registration attempt ends at
     // once; its temporary set retires (RetiringSets).
@@ -150,6 +153,8 @@ public:
     // set has only its port_uc -> port_ps pair left, so its route has no port_pc / port_us
     // (TS 33.203 7.4.2a: responses to messages over the old SA go over the old SA).
     std::optional<Route> route_back(const Arrival& from) const;
+    // The Service-Route of the UE whose set a protected message came over (empty: none).
+    std::span<const std::string> service_route(const Arrival& from) const;
     // Where a request from the core to this IMPU goes: port_pc -> port_us of the current set.
     std::optional<std::pair<net::IpAddr, Route>> route_to(const std::string& impu) const;
 
@@ -190,6 +195,7 @@ public:
         std::vector<std::string> impus;
         Clock::time_point expiry;  // of the registration (current set); unset while none
         bool tcp = false;
+        std::vector<std::string> service_route;
     };
     std::optional<View> view(const std::string& impi, const net::IpAddr& ue) const;
     // Up to `max` UEs from the `offset`-th, by IMPI then address; or every UE of one IMPI.
@@ -219,7 +225,8 @@ private:
         Clock::time_point kept_expiry;
         std::optional<Pending> pending;
         size_t next_port_pc = 0;
-        bool tcp = false;  // registered over TCP
+        bool tcp = false;                        // registered over TCP
+        std::vector<std::string> service_route;  // RFC 3608, from the last registration's 200
     };
     using Key = std::pair<std::string, net::IpAddr>;
     static Key key(const std::string& impi, const net::IpAddr& ue) { return {impi, ue}; }

@@ -6,7 +6,8 @@ namespace pcscf::secagree {
 
 namespace {
 
-constexpr uint8_t kVersion = 1;
+// 2 added the Service-Route; a record of 1 (none) is still read.
+constexpr uint8_t kVersion = 2;
 using Millis = std::chrono::milliseconds;
 
 void put_set(ctl::state::Encoder& e, const std::optional<SaSet>& s) {
@@ -50,7 +51,8 @@ std::string encode(const StoredRegistration& r) {
     put_set(e, r.current);
     e.num(ms(r.current_expiry));
     put_set(e, r.kept);
-    e.num(ms(r.kept_expiry)).num(r.next_port_pc).num(uint8_t(r.tcp));
+    e.num(ms(r.kept_expiry)).num(r.next_port_pc).num(uint8_t(r.tcp)).num(uint32_t(r.service_route.size()));
+    for (const auto& s : r.service_route) e.str(s);
     return e.take();
 }
 
@@ -58,13 +60,16 @@ ctl::Expected<StoredRegistration> decode_registration(std::string_view value) {
     StoredRegistration r;
     ctl::state::Decoder d(value);
     uint8_t version = 0, tcp = 0;
-    uint32_t impus = 0;
+    uint32_t impus = 0, routes = 0;
     int64_t current_ms = 0, kept_ms = 0;
-    bool ok =
-        d.num(version) && version == kVersion && d.str(r.impi) && d.bytes(r.ue.bytes) && d.num(impus) && impus <= 1024;
+    bool ok = d.num(version) && (version == 1 || version == kVersion) && d.str(r.impi) && d.bytes(r.ue.bytes) &&
+              d.num(impus) && impus <= 1024;
     for (uint32_t i = 0; ok && i < impus; ++i) ok = d.str(r.impus.emplace_back());
     ok = ok && get_set(d, r.current) && d.num(current_ms) && get_set(d, r.kept) && d.num(kept_ms) &&
-         d.num(r.next_port_pc) && d.num(tcp) && d.done();
+         d.num(r.next_port_pc) && d.num(tcp);
+    if (ok && version >= 2) ok = d.num(routes) && routes <= 64;
+    for (uint32_t i = 0; ok && i < routes; ++i) ok = d.str(r.service_route.emplace_back());
+    ok = ok && d.done();
     if (!ok) return ctl::fail(ctl::Errc::invalid, "a registration record is not in the expected form");
     r.current_expiry = std::chrono::system_clock::time_point(Millis(current_ms));
     r.kept_expiry = std::chrono::system_clock::time_point(Millis(kept_ms));

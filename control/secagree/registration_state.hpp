@@ -26,6 +26,7 @@ struct StoredRegistration {
     std::chrono::system_clock::time_point kept_expiry;
     uint32_t next_port_pc = 0;
     bool tcp = false;
+    std::vector<std::string> service_route;  // from the registration's 200 (RFC 3608)
 };
 
 std::string registration_key(const std::string& impi, const net::IpAddr& ue);

@@ -21,10 +21,13 @@ bool Ours::names(const sip::Uri& uri) const {
     return a && (*a == core || std::find(access.begin(), access.end(), *a) != access.end());
 }
 
-bool starts_dialog(const sip::Message& m) {
+bool initial(const sip::Message& m) {
     const auto to = sip::to(m);
-    return m.is_request() && (m.method() == "INVITE" || m.method() == "SUBSCRIBE" || m.method() == "REFER") && to &&
-           to->tag().empty();
+    return m.is_request() && to && to->tag().empty();
+}
+
+bool starts_dialog(const sip::Message& m) {
+    return initial(m) && (m.method() == "INVITE" || m.method() == "SUBSCRIBE" || m.method() == "REFER");
 }
 
 namespace {
@@ -86,16 +89,26 @@ sip::Result<std::string> response_to_core(const sip::Message& m) {
     });
 }
 
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue,
-                                       const Ours& ours, const std::optional<Faces>& record_route) {
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch,
+                                       const RelayEdits& e) {
     return edit(m, [&](sip::MessageWriter& w) -> sip::Result<void> {
-        if (from_ue) w.remove_headers(HeaderKind::p_asserted_identity);
-        if (auto routes = sip::name_addrs(m, HeaderKind::route); routes)
-            for (size_t i = 0; i < routes->size() && ours.names((*routes)[i].uri); ++i)
+        if (e.from_ue) w.remove_headers(HeaderKind::p_asserted_identity);
+        if (!e.asserted.empty()) {
+            w.remove_headers(HeaderKind::p_preferred_identity);
+            if (auto r = w.add_header(HeaderKind::p_asserted_identity, e.asserted); !r) return r;
+        }
+        if (!e.service_route.empty()) {
+            w.remove_headers(HeaderKind::route);
+            std::string route;
+            for (const auto& s : e.service_route) route += (route.empty() ? "" : ", ") + s;
+            if (auto r = w.add_header(HeaderKind::route, route, sip::Position::top); !r) return r;
+        } else if (auto routes = sip::name_addrs(m, HeaderKind::route); routes) {
+            for (size_t i = 0; i < routes->size() && e.ours.names((*routes)[i].uri); ++i)
                 if (auto r = w.remove_top_value(HeaderKind::route); !r) return r;
-        if (record_route) {  // one field, so the order holds wherever the writer puts it
-            const Hop& top = from_ue ? record_route->core : record_route->access;
-            const Hop& next = from_ue ? record_route->access : record_route->core;
+        }
+        if (e.record_route) {  // one field, so the order holds wherever the writer puts it
+            const Hop& top = e.from_ue ? e.record_route->core : e.record_route->access;
+            const Hop& next = e.from_ue ? e.record_route->access : e.record_route->core;
             if (auto r = w.add_header(HeaderKind::record_route, record_route_of(top) + ", " + record_route_of(next),
                                       sip::Position::top);
                 !r)

@@ -59,17 +59,32 @@ struct Faces {
     Hop access, core;
 };
 
+// Whether a request is initial or stands alone (no To tag): what TS 24.229 5.2.6.3
+// asserts an identity for and routes by the Service-Route.
+bool initial(const sip::Message& m);
 // Whether a request starts a dialog the P-CSCF must stay in: an initial INVITE,
-// SUBSCRIBE or REFER (no To tag).
+// SUBSCRIBE or REFER.
 bool starts_dialog(const sip::Message& m);
 
-// A request relayed either way: our Via on top, Max-Forwards decremented, the Route
-// entries on top naming us removed (a UE routes to our protected port, a dialog's route
-// set names both our faces). From a UE (`from_ue`), any P-Asserted-Identity is removed as
-// well (RFC 3325 5). With `record_route`, both faces are put on top of Record-Route, the
-// one facing where the request goes on top (the far end's route set then runs through
-// the core face first, the UE's through the access face).
-sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch, bool from_ue,
-                                       const Ours& ours, const std::optional<Faces>& record_route = std::nullopt);
+// What relay_request changes besides our Via and Max-Forwards.
+struct RelayEdits {
+    bool from_ue = false;  // any P-Asserted-Identity is removed (RFC 3325 5: a UE is not trusted)
+    Ours ours{};           // the Route entries on top naming us are removed
+    // Both faces put on top of Record-Route, the one facing where the request goes on top
+    // (the far end's route set then runs through the core face first, the UE's through the
+    // access face).
+    std::optional<Faces> record_route{};
+    // From a registered UE (TS 24.229 5.2.6.3.1): the identity asserted in a
+    // P-Asserted-Identity of ours, any P-Preferred-Identity removed. Empty: none.
+    std::string asserted{};
+    // From a registered UE: the Service-Route its registration's 200 gave (RFC 3608, TS
+    // 24.229 5.2.6.3.2), put as the whole Route once our own entries are gone. Empty: the
+    // Route stays as the UE sent it.
+    std::span<const std::string> service_route{};
+};
+
+// A request relayed either way: our Via on top, Max-Forwards decremented, and `edits`.
+sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std::string_view branch,
+                                       const RelayEdits& edits);
 
 }  // namespace pcscf::secagree

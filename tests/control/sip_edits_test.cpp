@@ -122,7 +122,7 @@ TEST(SipEdits, ViaSentByMustBeThePacketsSourceAddress) {
 TEST(SipEdits, RelayedRequestCarriesOurViaAndOneHopLess) {
     const auto subscribe = fixture("step5_subscribe.sip");
     const net::IpAddr access[] = {kMe.addr};
-    const auto out = reparse(relay_request(subscribe.m, kMe, "z9hG4bKpcscf3", false, {access, kCore}));
+    const auto out = reparse(relay_request(subscribe.m, kMe, "z9hG4bKpcscf3", {.ours = {access, kCore}}));
     EXPECT_EQ(sip::top_via(out->m)->branch, "z9hG4bKpcscf3");
     EXPECT_EQ(sip::max_forwards(out->m)->value(), sip::max_forwards(subscribe.m)->value() - 1);
     // The UE routed it to us: that Route is consumed.
@@ -155,13 +155,15 @@ TEST(SipEdits, ADialogsRouteSetRunsThroughBothOurFaces) {
 
     const auto invite = request("INVITE", "", "<sip:[2001:0:0:1::2]:5101;lr>, <sip:orig@scscf.ims.example;lr>");
     ASSERT_TRUE(starts_dialog(invite.m));
-    const auto up = reparse(relay_request(invite.m, faces.core, "z9hG4bKp1", true, ours, faces));
+    const auto up = reparse(
+        relay_request(invite.m, faces.core, "z9hG4bKp1", {.from_ue = true, .ours = ours, .record_route = faces}));
     EXPECT_EQ(values(up->m, HeaderKind::route), std::vector<std::string>{"<sip:orig@scscf.ims.example;lr>"});
     EXPECT_EQ(values(up->m, HeaderKind::record_route),
               (std::vector<std::string>{"<sip:192.0.2.10:5060;lr>", "<sip:[2001:0:0:1::2]:5101;lr>"}));
 
-    const auto down = reparse(relay_request(request("INVITE", "", "<sip:192.0.2.10:5060;lr>").m, faces.access,
-                                            "z9hG4bKp2", false, ours, Faces{{"TCP", access[1], 5101}, faces.core}));
+    const auto down =
+        reparse(relay_request(request("INVITE", "", "<sip:192.0.2.10:5060;lr>").m, faces.access, "z9hG4bKp2",
+                              {.ours = ours, .record_route = Faces{{"TCP", access[1], 5101}, faces.core}}));
     EXPECT_TRUE(values(down->m, HeaderKind::route).empty());
     EXPECT_EQ(values(down->m, HeaderKind::record_route),
               (std::vector<std::string>{"<sip:[2001:0:0:1::2]:5101;transport=tcp;lr>", "<sip:192.0.2.10:5060;lr>"}));
@@ -169,9 +171,36 @@ TEST(SipEdits, ADialogsRouteSetRunsThroughBothOurFaces) {
     const auto bye =
         request("BYE", ";tag=b", "<sip:[2001:0:0:1::2]:5101;lr>, <sip:192.0.2.10:5060;lr>, <sip:scscf.ims.example;lr>");
     EXPECT_FALSE(starts_dialog(bye.m));
-    const auto in_dialog = reparse(relay_request(bye.m, faces.core, "z9hG4bKp3", true, ours, std::nullopt));
+    const auto in_dialog = reparse(relay_request(bye.m, faces.core, "z9hG4bKp3", {.from_ue = true, .ours = ours}));
     EXPECT_EQ(values(in_dialog->m, HeaderKind::route), std::vector<std::string>{"<sip:scscf.ims.example;lr>"});
     EXPECT_TRUE(values(in_dialog->m, HeaderKind::record_route).empty());
+}
+
+// TS 24.229 5.2.6.3: a registered UE's initial request leaves with the identity we assert
+// (its P-Preferred-Identity gone) and routed by its Service-Route (RFC 3608), whatever
+// Route it put after ours.
+TEST(SipEdits, AUesRequestIsAssertedAndFollowsItsServiceRoute) {
+    const auto message = parse(
+        "MESSAGE sip:bob@ims.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:6101;branch=z9hG4bKue2\r\n"
+        "Max-Forwards: 70\r\nRoute: <sip:10.0.0.1:5101;lr>, <sip:elsewhere.example;lr>\r\n"
+        "P-Preferred-Identity: <tel:+15551234>\r\nP-Asserted-Identity: <sip:boss@ims.example>\r\n"
+        "From: <sip:alice@ims.example>;tag=a\r\nTo: <sip:bob@ims.example>\r\nCall-ID: m1\r\n"
+        "CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n");
+    ASSERT_TRUE(initial(message.m));
+    const net::IpAddr access[] = {*net::IpAddr::parse("10.0.0.1")};
+    const std::string service_route[] = {"<sip:orig@scscf.ims.example;lr>", "<sip:as.ims.example;lr>"};
+    RelayEdits edits{.from_ue = true, .ours = {access, kCore}};
+    edits.asserted = "<tel:+15551234>";
+    edits.service_route = service_route;
+    const auto out = reparse(relay_request(message.m, {"UDP", kCore, 5060}, "z9hG4bKp4", edits));
+    EXPECT_EQ(out->m.count(HeaderKind::p_preferred_identity), 0u);
+    const auto asserted = sip::name_addrs(out->m, HeaderKind::p_asserted_identity);
+    ASSERT_TRUE(asserted.has_value() && asserted->size() == 1u);
+    EXPECT_EQ(asserted->front().uri.text, "tel:+15551234");
+    const auto route = sip::name_addrs(out->m, HeaderKind::route);
+    ASSERT_TRUE(route.has_value() && route->size() == 2u);
+    EXPECT_EQ(route->at(0).text, service_route[0]);
+    EXPECT_EQ(route->at(1).text, service_route[1]);
 }
 
 }  // namespace

@@ -40,9 +40,10 @@ std::string challenge(const std::string& request, bool keys = true) {
     if (keys) auth += ", ik=\"" + kIk + "\", ck=\"" + kCk + "\"";
     return answer(request, 401, "Unauthorized", {{"WWW-Authenticate", auth}});
 }
-std::string ok_with_contact(const std::string& request) {
+std::string ok_with_contact(const std::string& request, std::vector<std::pair<std::string, std::string>> extra = {}) {
     auto req = sip::parse_message(request, sip::Framing::datagram);
-    return answer(request, 200, "OK", {{"Contact", std::string(req->first(sip::HeaderKind::contact)->value)}});
+    extra.emplace_back("Contact", std::string(req->first(sip::HeaderKind::contact)->value));
+    return answer(request, 200, "OK", extra);
 }
 
 // A UE with its two protected ports (TS 33.203 7.1): requests leave port_uc for port_ps,
@@ -96,15 +97,15 @@ public:
     // Anything protected: from port_uc to port_ps.
     void send_protected(const std::string& bytes) { uc_.send(bytes, port_ps()); }
 
-    // SM1 .. SM12; returns the Security-Server of the 401.
-    std::string register_fully() {
+    // SM1 .. SM12, `ok_headers` in the core's 200; returns the Security-Server of the 401.
+    std::string register_fully(const std::vector<std::pair<std::string, std::string>>& ok_headers = {}) {
         sm1(security_client());
         rig_.core->send(challenge(rig_.expect(*rig_.core, "SM1 at the core")), rig_.core_side());
         const std::string four01 = rig_.expect(us_, "the 401");
         EXPECT_EQ(status(four01), 401) << four01;
         const std::string server = header(four01, sip::HeaderKind::security_server);
         send_protected(register_request(security_client(), server));
-        rig_.core->send(ok_with_contact(rig_.expect(*rig_.core, "SM7 at the core")), rig_.core_side());
+        rig_.core->send(ok_with_contact(rig_.expect(*rig_.core, "SM7 at the core"), ok_headers), rig_.core_side());
         EXPECT_EQ(status(rig_.expect(us_, "the 200 (SM12)")), 200);
         return server;
     }
@@ -210,16 +211,20 @@ TEST_F(SipProxyTest, IdentitiesTheUeClaimsMustBeRegisteredOverItsSa) {
     EXPECT_EQ(dropped(proxy::ProxyDrop::wrong_sa), 2u);
     std::string relayed;
     ASSERT_TRUE(message_reaches_core(alice, {"P-Preferred-Identity: <" + alice.impu() + ">"}, &relayed));
-    EXPECT_EQ(header(relayed, sip::HeaderKind::p_preferred_identity), "<" + alice.impu() + ">");
+    // TS 24.229 5.2.6.3.1: the preferred identity, registered, is asserted in its place.
+    EXPECT_EQ(header(relayed, sip::HeaderKind::p_preferred_identity), "") << relayed;
+    EXPECT_EQ(header(relayed, sip::HeaderKind::p_asserted_identity), "<" + alice.impu() + ">") << relayed;
 }
 
 // RFC 3325: the P-CSCF asserts identities; a UE's own assertion is never passed on.
-TEST_F(SipProxyTest, APAssertedIdentityFromTheUeIsRemoved) {
+TEST_F(SipProxyTest, AUesOwnAssertedIdentityIsReplacedByOurs) {
     Ue alice(*this, "alice@" + kRealm, 6000, 6001);
     alice.register_fully();
     std::string relayed;
     ASSERT_TRUE(message_reaches_core(alice, {"P-Asserted-Identity: <sip:boss@" + kRealm + ">"}, &relayed));
-    EXPECT_EQ(relayed.find("P-Asserted-Identity"), std::string::npos) << relayed;
+    EXPECT_EQ(relayed.find("boss"), std::string::npos) << relayed;
+    EXPECT_EQ(header(relayed, sip::HeaderKind::p_asserted_identity), "<" + alice.impu() + ">")
+        << "From's identity, registered over the SA, is asserted (TS 24.229 5.2.6.3.1)";
     // In a response to the core's request, too.
     const std::string to_alice = "MESSAGE " + alice.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
                                  ":5060;branch=z9hG4bKcore1\r\nMax-Forwards: 70\r\n"
@@ -387,6 +392,26 @@ TEST_F(SipProxyTest, UnansweredRequestsBothWaysGet408s) {
     advance(proxy::ProxyConfig{}.core_timeout);
     EXPECT_TRUE(silent(ue.us())) << "a ringing INVITE timed out";
     EXPECT_EQ(proxy->counters().timeout_core, 0u);
+}
+
+// RFC 3608: the Service-Route of the registration's 200 routes the UE's initial requests,
+// whatever Route the UE put after ours; an in-dialog request keeps its route set.
+TEST_F(SipProxyTest, TheUesRequestsFollowTheServiceRouteOfItsRegistration) {
+    Ue alice(*this, "alice@" + kRealm, 6000, 6001);
+    alice.register_fully({{"Service-Route", "<sip:orig@scscf." + kRealm + ";lr>"}});
+    EXPECT_EQ(reg.view("alice@" + kRealm, ue_addr)->service_route,
+              std::vector<std::string>{"<sip:orig@scscf." + kRealm + ";lr>"});
+    std::string relayed;
+    const std::string ours = "<sip:" + pcscf.to_string() + ":" + std::to_string(kPortPs) + ";lr>";
+    ASSERT_TRUE(message_reaches_core(alice, {"Route: " + ours + ", <sip:elsewhere.example;lr>"}, &relayed));
+    EXPECT_EQ(header(relayed, sip::HeaderKind::route), "<sip:orig@scscf." + kRealm + ";lr>") << relayed;
+    std::string bye = alice.request("BYE", {"Route: " + ours + ", <sip:callee-proxy.example;lr>"});
+    const std::string to = "To: <sip:bob@" + kRealm + ">";
+    bye.replace(bye.find(to), to.size(), to + ";tag=b");  // in a dialog
+    alice.send_protected(bye);
+    relayed = expect(*core, "the BYE");
+    EXPECT_EQ(header(relayed, sip::HeaderKind::route), "<sip:callee-proxy.example;lr>") << relayed;
+    EXPECT_EQ(header(relayed, sip::HeaderKind::p_asserted_identity), "") << "in a dialog nothing is asserted";
 }
 
 // RFC 3329 2.3.1: a 494 lists what we accept.

@@ -377,7 +377,7 @@ def main():
         expect(text.splitlines()[0].split() == [IMPI, topo.UE4], f"first line: {text.splitlines()[0]!r}")
         expect(re.search(r"^\s+state\s+registered$", text, re.M), f"no state registered:\n{text}")
         m = ue.mech
-        expect(re.search(rf"^\s+current\s+{m['alg']}\s+ports pc={m['port-c']} ps={m['port-s']} uc={PORT_UC} "
+        expect(re.search(rf"^\s+current\s+{m['alg']}\s+at {re.escape(topo.PCSCF4)}\s+ports pc={m['port-c']} ps={m['port-s']} uc={PORT_UC} "
                          rf"us={PORT_US}\s+spis pc={m['spi-c']} ps={m['spi-s']} uc={SPI_UC} us={SPI_US}$", text, re.M),
                f"the current set is not shown as the UE negotiated it:\n{text}")
         now = {s["id"]: s for s in topo.ctl.sas() if s.get("label") == IMPI}

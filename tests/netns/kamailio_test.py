@@ -86,6 +86,9 @@ def main():
             expect(msg, f"the far end never got {name}")
             vias = values(msg, "Via")
             expect(any(pcscf_core in v for v in vias), f"{name} did not pass pcscf-espd: {vias}")
+        for name in ("ue_message", "ue_invite"):
+            pai = sip_text.header(far.seen[name], "P-Asserted-Identity")
+            expect(pai == [f"<{IMPU}>"], f"{name} reached the far end asserting {pai}, not the UE's IMPU")
         rr = values(far.seen["ue_invite"], "Record-Route")
         expect(len(rr) == 3 and pcscf_core in rr[1] and pcscf_access in rr[2],
                f"Record-Route of the UE's INVITE at the far end: {rr}, want the core's, then pcscf-espd's "
@@ -122,8 +125,8 @@ def main():
         t.check("sipp UE through pcscf-espd to Kamailio: AKA registration, a MESSAGE and a call each way, "
                 "de-registration", whole_sequence)
         t.check("Kamailio had the UE's contact and forgot it at the de-registration", core_forgot_the_ue)
-        t.check("the far end got the UE's requests through pcscf-espd, with its two faces in Record-Route; the "
-                "in-dialog requests both ways followed them", requests_came_through_the_pcscf)
+        t.check("the far end got the UE's requests through pcscf-espd, asserted as the UE's IMPU, with its two "
+                "faces in Record-Route; the in-dialog requests both ways followed them", requests_came_through_the_pcscf)
         t.check("the UE's SIP after the 401 went over scapy's ESP both ways, none dropped", ue_sip_over_esp)
         t.check("nothing left: no SA, no UE, no refusal, no timeout", nothing_left)
     rc = topo.stop_daemon()

@@ -211,6 +211,7 @@ TEST(StateRecords, RegistrationsRoundTrip) {
     r.current = s;
     r.current_expiry = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'800'000'000'000));
     r.tcp = true;
+    r.service_route = {"<sip:orig@scscf.ims.example;lr>", "<sip:as.ims.example;lr>"};
     const std::string v = encode(r);
     const auto back = secagree::decode_registration(v);
     ASSERT_TRUE(back.has_value()) << back.error().message;
@@ -221,7 +222,27 @@ TEST(StateRecords, RegistrationsRoundTrip) {
     EXPECT_EQ(back->current_expiry, r.current_expiry);
     EXPECT_FALSE(back->kept.has_value());
     EXPECT_TRUE(back->tcp);
+    EXPECT_EQ(back->service_route, r.service_route);
     for (size_t n = 0; n < v.size(); ++n) EXPECT_FALSE(secagree::decode_registration(v.substr(0, n)).has_value()) << n;
+}
+
+// A record written before the Service-Route was kept (version 1) is still read: a store
+// survives the upgrade.
+TEST(StateRecords, ARegistrationOfTheFirstVersionIsStillRead) {
+    secagree::StoredRegistration r;
+    r.impi = "alice@ims.example";
+    r.ue = *net::IpAddr::parse("10.0.0.7");
+    r.next_port_pc = 2;
+    std::string v1 = encode(r);        // no Service-Route: its count (4 bytes) ends the record
+    v1 = v1.substr(0, v1.size() - 4);  // version 1 ended before it
+    v1[0] = 1;
+    const auto back = secagree::decode_registration(v1);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->impi, r.impi);
+    EXPECT_EQ(back->next_port_pc, 2u);
+    EXPECT_TRUE(back->service_route.empty());
+    v1[0] = 3;
+    EXPECT_FALSE(secagree::decode_registration(v1).has_value()) << "a version from the future";
 }
 
 }  // namespace
