@@ -116,6 +116,8 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
              "requests answered 408 because the next hop did not answer in time: the core (core) or the UE (ue)");
     x.sample("next_hop=\"core\"", double(c.timeout_core));
     x.sample("next_hop=\"ue\"", double(c.timeout_ue));
+    x.family("pcscf_sip_core_unreachable", "counter", "requests answered 503 because the IMS core was unreachable");
+    x.sample("", double(c.core_unreachable));
     x.family("pcscf_sip_dropped", "counter", "SIP messages dropped, per reason");
     for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
         x.sample(Exposition::label("reason", proxy::kProxyDropNames[i]), double(c.dropped[i]));

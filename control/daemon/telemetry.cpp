@@ -239,6 +239,7 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "shed_full", c.shed_full);
     rte_tel_data_add_dict_u64(d, "timeout_core", c.timeout_core);
     rte_tel_data_add_dict_u64(d, "timeout_ue", c.timeout_ue);
+    rte_tel_data_add_dict_u64(d, "core_unreachable", c.core_unreachable);
     rte_tel_data_add_dict_u64(d, "sm1_queued_us", c.sm1_queued_us);
     rte_tel_data_add_dict_u64(d, "transactions", c.transactions);
     rte_tel_data_add_dict_u64(d, "tcp_open", c.tcp_open);

@@ -69,6 +69,9 @@ struct ProxyCounters {
     // Requests that got no final answer within core_timeout, answered 408 by the P-CSCF
     // (RFC 3261 16.7): a UE's the core did not answer, the core's the UE did not answer.
     uint64_t timeout_core = 0, timeout_ue = 0;
+    // Requests answered 503 because the core was unreachable (ICMP): those just sent to
+    // it, and those that came while it was (for retry_after, or until it was heard from).
+    uint64_t core_unreachable = 0;
     uint64_t sm1_queued_us = 0;  // how long the last new registration over UDP waited in its socket
     uint64_t transactions = 0;   // under way or completed and kept, as of the last tick
     uint64_t tcp_open = 0, tcp_accepted = 0, tcp_connected = 0;  // connections now, in, out

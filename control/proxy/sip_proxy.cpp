@@ -119,7 +119,28 @@ void SipProxy::reconfigure(const ProxyConfig& c) {
 
 int SipProxy::poll(int timeout_ms, Clock::time_point now) {
     release_challenges(now);
-    return net_->poll(timeout_ms, [&](const Inbound& in) { handle(in, now); });
+    const int n = net_->poll(timeout_ms, [&](const Inbound& in) { handle(in, now); });
+    for (const Endpoint& e : net_->take_unreachable())
+        if (e == cfg_.core) core_unreachable(now);
+    return n;
+}
+
+// The core refused a datagram (ICMP unreachable; RFC 3261 18.4: a transport error is a
+// 503). What was just sent to it gets a 503 now, and so does what comes for it during
+// retry_after (its Retry-After): the next request after that finds out whether it is
+// back. A message from the core ends it sooner.
+void SipProxy::core_unreachable(Clock::time_point now) {
+    const bool news = now >= core_down_until_;
+    core_down_until_ = now + cfg_.retry_after;
+    if (news && trace_) trace_("the IMS core " + cfg_.core.to_string() + " is unreachable");
+    txns_.recent(now, std::chrono::seconds(1), [&](const std::string& branch, Txn& t) {
+        if (t.kind != Kind::core_request && give_up(branch, t, core_down(now), now)) ++counters_.core_unreachable;
+    });
+}
+
+Refusal SipProxy::core_down(Clock::time_point now) const {
+    const auto left = std::chrono::ceil<std::chrono::seconds>(core_down_until_ - now).count();
+    return {503, "the IMS core " + cfg_.core.to_string() + " is unreachable", uint32_t(std::max<int64_t>(left, 1))};
 }
 
 void SipProxy::handle(const Inbound& in, Clock::time_point now) {
@@ -127,6 +148,7 @@ void SipProxy::handle(const Inbound& in, Clock::time_point now) {
     if (!m) return drop(ProxyDrop::malformed, "from " + in.src.to_string() + ": " + m.error().message);
     if (in.side == Side::core) {
         ++counters_.from_core;
+        core_down_until_ = {};  // heard from
         return from_core(*m, in.src, now);
     }
     ++counters_.from_ue;
@@ -276,6 +298,12 @@ void SipProxy::to_core(const FromUe& u, Kind kind, const std::string& impi, bool
     const sip::Message& m = u.m;
     const Arrival& a = u.a;
     if (txns_.size() >= cfg_.max_transactions) return refuse(m, a, table_full());
+    if (now < core_down_until_) {
+        ++counters_.core_unreachable;
+        refuse(m, a, core_down(now));
+        if (kind == Kind::sm1 || kind == Kind::sm7) reg_.abort(impi, a.ue, now);  // nothing left behind
+        return;
+    }
     const std::string branch = txns_.new_branch();
     secagree::RelayEdits edits{.from_ue = true, .ours = ours(), .record_route = faces(m, a.pcscf, a.conn != 0)};
     if (secagree::initial(m)) {  // TS 24.229 5.2.6.3: asserted, and routed as registered
@@ -581,24 +609,30 @@ std::optional<std::string> SipProxy::answer_core(const sip::Message& request, co
 void SipProxy::time_out(const std::string& branch, Txn& t, Clock::time_point now) {
     if (auto h = held_.find({t.impi, t.from.ue}); h != held_.end() && h->second.branch == branch)
         return;  // the core did answer: its 401 waits for the SAs (sa_install_timeout)
-    auto req = sip::parse_message(t.request, sip::Framing::datagram);
-    if (req && (req->method() == "ACK" || (t.provisional && req->method() == "INVITE"))) return;
-    t.done = true;
+    if (t.provisional && t.request.starts_with("INVITE ")) return;
     const std::string why = " did not answer within " + std::to_string(cfg_.core_timeout.count()) + " ms";
+    const bool core = t.kind != Kind::core_request;
+    if (give_up(branch, t, {408, (core ? "the IMS core" : "the UE") + why}, now))
+        ++(core ? counters_.timeout_core : counters_.timeout_ue);
+}
+
+bool SipProxy::give_up(const std::string& branch, Txn& t, const Refusal& why, Clock::time_point now) {
+    auto req = sip::parse_message(t.request, sip::Framing::datagram);
+    if (req && req->method() == "ACK") return false;
+    t.done = true;
     if (t.kind == Kind::core_request) {
-        ++counters_.timeout_ue;
-        auto sent = req ? answer_core(*req, t.core_from, {408, "the UE" + why}) : std::nullopt;
+        auto sent = req ? answer_core(*req, t.core_from, why) : std::nullopt;
         if (sent) t.settle({std::nullopt, t.core_from, std::move(*sent)});
-        return;
+        return true;
     }
-    ++counters_.timeout_core;
     ToUe sent;
-    if (req) refuse(*req, t.from, {408, "the IMS core" + why}, std::nullopt, &sent);
+    if (req) refuse(*req, t.from, why, std::nullopt, &sent);
     if (t.kind != Kind::ue_request) {
         reg_.abort(t.impi, t.from.ue, now);
         txns_.registration_done({t.impi, t.from.ue}, branch);
     }
     if (req) t.settle({std::move(sent), std::nullopt, {}});
+    return true;
 }
 
 bool SipProxy::send_core(const std::string& bytes, const Endpoint& to) {

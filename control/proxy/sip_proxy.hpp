@@ -136,6 +136,11 @@ private:
     std::optional<std::string> answer_core(const sip::Message& request, const Endpoint& to,
                                            const secagree::Refusal& why);
     void time_out(const std::string& branch, Txn& t, Clock::time_point now);
+    // The sender of an unanswered request gets `why` from us (kept for retransmissions);
+    // a registration attempt ends. False: nothing to answer (an ACK).
+    bool give_up(const std::string& branch, Txn& t, const secagree::Refusal& why, Clock::time_point now);
+    secagree::Refusal core_down(Clock::time_point now) const;  // a 503, the time left as Retry-After
+    void core_unreachable(Clock::time_point now);
     bool send_core(const std::string& bytes, const Endpoint& to);  // false: counted
     void drop(ProxyDrop reason, std::string_view detail);
     // Rule 4 and RFC 3325: the IMPI whose registration over the request's SA holds every
@@ -163,6 +168,8 @@ private:
     std::unique_ptr<SipTransport> net_;
     Transactions txns_;
     std::map<UeKey, HeldChallenge> held_;
+    // Until then, the core being unreachable, what is for it is answered 503 at once.
+    Clock::time_point core_down_until_{};
     Clock::time_point late_until_{};  // TCP's SM1s are shed until then
     std::minstd_rand rng_{std::random_device{}()};
 };

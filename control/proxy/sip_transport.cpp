@@ -35,6 +35,7 @@ ctl::Expected<std::unique_ptr<SipTransport>> SipTransport::create(TransportConfi
     for (const auto& [ep, side] : binds) {
         auto s = UdpSocket::bind(ep);
         if (!s) return std::unexpected(s.error());
+        if (side == Side::core) s->report_errors();  // the core down: told at once (SipProxy)
         if (auto r = add(s->fd(), tag(udp, uint32_t(t->listeners_.size()))); !r) return std::unexpected(r.error());
         t->listeners_.push_back({std::move(*s), side});
     }
@@ -64,6 +65,8 @@ int SipTransport::poll(int timeout_ms, const Deliver& deliver) {
         const auto id = uint32_t(ev[i].data.u64);
         switch (ev[i].data.u64 >> 32) {
             case udp:  // drain each socket, but let the SA rings have their turn
+                if (ev[i].events & EPOLLERR)
+                    while (auto e = listeners_[id].socket.take_error()) unreachable_.push_back(*e);
                 for (int k = 0; k < 64 && receive(listeners_[id], deliver); ++k) ++handled;
                 break;
             case tcp_listener: handled += accept_all(tcp_listeners_[id]); break;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "control/proxy/proxy_drops.hpp"
@@ -79,6 +80,9 @@ public:
                     const std::function<bool(const TcpConnection&, uint32_t id)>& gone);
 
     const Endpoint& core_local() const { return cfg_.core_local; }
+    // Where datagrams from our core socket were refused since the last call (ICMP
+    // unreachable: nothing listens there, or no way there).
+    std::vector<Endpoint> take_unreachable() { return std::exchange(unreachable_, {}); }
     void set_max_connections(size_t n) { cfg_.max_connections = n; }  // applies to new connections
 
 private:
@@ -111,6 +115,7 @@ private:
     std::map<uint32_t, std::unique_ptr<TcpConnection>> conns_;  // by id (0 is UDP)
     std::map<std::pair<Endpoint, Endpoint>, uint32_t> ours_;    // (local, remote) -> our connection
     std::vector<uint32_t> doomed_;                              // failed while a message was being handled
+    std::vector<Endpoint> unreachable_;
     uint32_t next_conn_ = 1;
 };
 

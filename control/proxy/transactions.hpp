@@ -102,6 +102,15 @@ public:
                 f(it->first, it->second);
         }
     }
+    // Each transaction created less than `within` ago that has no final answer yet,
+    // newest first, to `f(branch, txn)`.
+    template <typename F>
+    void recent(Clock::time_point now, std::chrono::milliseconds within, F f) {
+        for (auto a = by_age_.rbegin(); a != by_age_.rend() && now - a->first < within; ++a) {
+            auto it = txns_.find(a->second);
+            if (it != txns_.end() && it->second.created == a->first && !it->second.done) f(it->first, it->second);
+        }
+    }
     // Forgets transactions older than the lifetime (RFC 3261 64*T1), and the registrations
     // whose transaction they were.
     void expire(Clock::time_point now);

@@ -1,5 +1,7 @@
 #include "control/proxy/udp_socket.hpp"
 
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +60,28 @@ std::optional<Datagram> UdpSocket::receive(std::span<char> buf) const {
         }
     }
     return d;
+}
+
+void UdpSocket::report_errors() const {
+    constexpr int kOn = 1;
+    if (local_.addr.is_v4()) ::setsockopt(fd_, IPPROTO_IP, IP_RECVERR, &kOn, sizeof kOn);
+    else ::setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVERR, &kOn, sizeof kOn);
+}
+
+std::optional<Endpoint> UdpSocket::take_error() const {
+    sockaddr_storage ss{};
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(sock_extended_err) + sizeof(sockaddr_in6))> control;
+    msghdr msg{};
+    msg.msg_name = &ss;  // where the failed datagram went
+    msg.msg_namelen = sizeof ss;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    if (::recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return std::nullopt;
+    return from_sockaddr(ss);
 }
 
 ctl::Expected<void> UdpSocket::send(std::string_view bytes, const Endpoint& to) const {

@@ -36,6 +36,10 @@ public:
     // One waiting datagram into `buf`, or nothing when none waits.
     std::optional<Datagram> receive(std::span<char> buf) const;
     ctl::Expected<void> send(std::string_view bytes, const Endpoint& to) const;
+    // ICMP errors for what this socket sends are queued (IP_RECVERR) instead of lost;
+    // take_error() gives the destination of the next datagram that failed.
+    void report_errors() const;
+    std::optional<Endpoint> take_error() const;
 
 private:
     UdpSocket(int fd, const Endpoint& local) : fd_(fd), local_(local) {}

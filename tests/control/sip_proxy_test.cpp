@@ -414,6 +414,36 @@ TEST_F(SipProxyTest, TheUesRequestsFollowTheServiceRouteOfItsRegistration) {
     EXPECT_EQ(header(relayed, sip::HeaderKind::p_asserted_identity), "") << "in a dialog nothing is asserted";
 }
 
+// The core unreachable (its port refuses: ICMP, RFC 3261 18.4): what was just sent to it
+// is answered 503 with Retry-After at once, and so is what comes for it meanwhile, with
+// nothing left behind; once Retry-After has passed the next request goes to it again.
+TEST_F(SipProxyTest, AnUnreachableCoreGetsTheUeA503AtOnce) {
+    core.reset();  // nothing listens at the core's address any more
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.sm1(ue.security_client());
+    std::string got = expect(ue.us(), "the 503");
+    EXPECT_EQ(status(got), 503) << got;
+    EXPECT_EQ(header(got, sip::HeaderKind::retry_after), "10") << got;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("unreachable"), std::string::npos) << got;
+    EXPECT_EQ(proxy->counters().core_unreachable, 1u);
+    EXPECT_EQ(reg.ues(), 0u);
+    EXPECT_EQ(sas->size(), 0u);
+    const uint64_t sent = proxy->counters().to_core;
+
+    advance(3s);
+    ue.sm1(ue.security_client());
+    got = expect(ue.us(), "the second 503");
+    EXPECT_EQ(status(got), 503) << got;
+    EXPECT_EQ(header(got, sip::HeaderKind::retry_after), "7") << "the time left";
+    EXPECT_EQ(proxy->counters().to_core, sent) << "nothing went to the core meanwhile";
+    EXPECT_EQ(reg.ues(), 0u);
+
+    core.emplace(proxy::Endpoint{core_addr, 5060});  // back
+    advance(7s);
+    ue.register_fully();
+    EXPECT_EQ(reg.ues(), 1u);
+}
+
 // RFC 3329 2.3.1: a 494 lists what we accept.
 TEST_F(SipProxyTest, A494ListsOurMechanisms) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
