@@ -22,7 +22,10 @@ void Daemon::reload() {
         const auto was = opts_.given.find(name);
         if (was != opts_.given.end() && was->second == value) continue;
         const std::string from = was == opts_.given.end() ? "(none)" : was->second;
-        if (!changes_live(name) || (name != "log-level" && !opts_.sip)) {
+        // The core's address may change, not its transport (the sockets are made at start).
+        const bool transport =
+            name == "core" && opts_.sip && now->sip && now->sip->proxy.core_tcp != opts_.sip->proxy.core_tcp;
+        if (!changes_live(name) || (name != "log-level" && !opts_.sip) || transport) {
             refused.push_back(name);
             log_warn("reload: --" + name + " cannot change while running (" + from + " kept; restart to apply " +
                      value + ")");

@@ -307,8 +307,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
                            "take over (pcscf-espctl role primary, from keepalived's notify)")(
         "state-reset", po::bool_switch(&o.state_reset), "discard what the store holds and start empty");
     po::options_description sip("SIP sec-agree (TS 33.203 clause 7); off without --core");
-    sip.add_options()("core", po::value(&core),
-                      "the IMS core's SIP address, e.g. 10.1.0.2:5060: enables the sec-agree proxy")(
+    sip.add_options()(
+        "core", po::value(&core),
+        "the IMS core's SIP address, e.g. 10.1.0.2:5060 (;transport=tcp: over TCP): enables the sec-agree proxy")(
         "core-local", po::value(&core_local),
         "the P-CSCF's own address towards the core, with port (default 5060); named in Via and Path")(
         "sip-port", po::value(&sip_port)->default_value(sip_port), "unprotected SIP port on the local addresses")(
@@ -435,6 +436,13 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
     if (o.has_store()) e.seq_checkpoint = o.seq_checkpoint;
     if (!core.empty()) {
         SipConfig so;
+        // RFC 3261 19.1.1's transport parameter, as in a SIP URI: UDP unless it says TCP.
+        for (const auto& [suffix, tcp] : {std::pair{";transport=tcp", true}, std::pair{";transport=udp", false}})
+            if (core.ends_with(suffix)) {
+                so.proxy.core_tcp = tcp;
+                core.resize(core.size() - std::string_view(suffix).size());
+            }
+        if (core.find(';') != std::string::npos) return bad("--core: only ;transport=tcp or ;transport=udp may follow");
         auto c = parse_endpoint(core, 5060, "--core");
         if (!c) return bad(c.error().message);
         if (core_local.empty()) return bad("--core needs --core-local, the P-CSCF's address towards the core");

@@ -98,8 +98,8 @@ bool deregisters(const sip::Message& m) {
 ctl::Expected<std::unique_ptr<SipProxy>> SipProxy::create(ProxyConfig cfg, const secagree::RegistrarConfig& ports,
                                                           secagree::Registrar& reg, Trace trace) {
     std::unique_ptr<SipProxy> p(new SipProxy(std::move(cfg), ports.port_ps, reg, std::move(trace)));
-    TransportConfig tc{p->cfg_.access, p->cfg_.sip_port,   ports.port_ps,
-                       ports.port_pc,  p->cfg_.core_local, p->cfg_.max_connections};
+    TransportConfig tc{p->cfg_.access,     p->cfg_.sip_port,        ports.port_ps,   ports.port_pc,
+                       p->cfg_.core_local, p->cfg_.max_connections, p->cfg_.core_tcp};
     auto net = SipTransport::create(std::move(tc), p->counters_,
                                     [q = p.get()](ProxyDrop r, std::string_view detail) { q->drop(r, detail); });
     if (!net) return std::unexpected(net.error());

@@ -39,6 +39,7 @@ struct ProxyConfig {
     uint16_t sip_port = 5060;                       // the unprotected port on them
     Endpoint core;                                  // next hop towards the IMS core (I-/S-CSCF)
     Endpoint core_local;                            // our side towards it: what Via and Path name
+    bool core_tcp = false;                          // to the core over TCP (RFC 3261 18), else UDP
     std::chrono::milliseconds txn_lifetime{32000};  // RFC 3261 64*T1
     // A request the next hop (the core, or the UE for the core's requests) has not answered
     // within this gets a 408 from us (RFC 3261 16.7), registrations leave no state. Below
@@ -151,7 +152,9 @@ private:
         std::string impi, asserted;
     };
     std::expected<Claimed, secagree::Refusal> claimed_identities(const FromUe& u) const;
-    secagree::Hop core_hop() const { return {"UDP", cfg_.core_local.addr, cfg_.core_local.port}; }
+    secagree::Hop core_hop() const {
+        return {cfg_.core_tcp ? "TCP" : "UDP", cfg_.core_local.addr, cfg_.core_local.port};
+    }
     secagree::Ours ours() const { return {cfg_.access, cfg_.core_local.addr}; }
     // Both our faces for a dialog a request starts, the access one at `access` (TS 24.229
     // 5.2.6.3.3: port_ps); none for any other request.

@@ -39,15 +39,19 @@ ctl::Expected<std::unique_ptr<SipTransport>> SipTransport::create(TransportConfi
         if (auto r = add(s->fd(), tag(udp, uint32_t(t->listeners_.size()))); !r) return std::unexpected(r.error());
         t->listeners_.push_back({std::move(*s), side});
     }
-    // UEs connect over TCP to the unprotected port (SM1) and to port_ps (TS 33.203 7.1).
+    // UEs connect over TCP to the unprotected port (SM1) and to port_ps (TS 33.203 7.1);
+    // over TCP the core connects to core_local for its requests.
+    std::vector<Endpoint> listen;
     for (const auto& a : t->cfg_.access)
-        for (uint16_t port : {t->cfg_.sip_port, t->cfg_.port_ps}) {
-            auto l = TcpListener::listen({a, port});
-            if (!l) return std::unexpected(l.error());
-            if (auto r = add(l->fd(), tag(tcp_listener, uint32_t(t->tcp_listeners_.size()))); !r)
-                return std::unexpected(r.error());
-            t->tcp_listeners_.push_back(std::move(*l));
-        }
+        for (uint16_t port : {t->cfg_.sip_port, t->cfg_.port_ps}) listen.push_back({a, port});
+    if (t->cfg_.core_tcp) listen.push_back(t->cfg_.core_local);
+    for (const Endpoint& at : listen) {
+        auto l = TcpListener::listen(at);
+        if (!l) return std::unexpected(l.error());
+        if (auto r = add(l->fd(), tag(tcp_listener, uint32_t(t->tcp_listeners_.size()))); !r)
+            return std::unexpected(r.error());
+        t->tcp_listeners_.push_back(std::move(*l));
+    }
     return t;
 }
 
@@ -82,10 +86,11 @@ bool SipTransport::unprotected(uint64_t event) const {
     const auto id = uint32_t(event);
     switch (event >> 32) {
         case udp: return listeners_[id].socket.local().port == cfg_.sip_port;
-        case tcp_listener: return tcp_listeners_[id].local().port == cfg_.sip_port;
+        case tcp_listener:
+            return tcp_listeners_[id].local().port == cfg_.sip_port && tcp_listeners_[id].local() != cfg_.core_local;
         default: {
             auto it = conns_.find(id);
-            return it != conns_.end() && it->second->local().port == cfg_.sip_port;
+            return it != conns_.end() && it->second->local().port == cfg_.sip_port && !with_core(*it->second);
         }
     }
 }
@@ -114,7 +119,7 @@ int SipTransport::accept_all(const TcpListener& l) {
         auto got = l.accept();
         if (!got) break;
         auto c = std::make_unique<TcpConnection>(got->first, l.local(), got->second);
-        if (conns_.size() >= cfg_.max_connections) {
+        if (conns_.size() >= cfg_.max_connections && !with_core(*c)) {
             drop_(ProxyDrop::too_many_connections,
                   "from " + got->second.to_string() + " (" + std::to_string(conns_.size()) + " open)");
             continue;  // the destructor closes it
@@ -147,7 +152,8 @@ int SipTransport::on_connection(uint32_t id, uint32_t events, const Deliver& del
                 if (!c.send("\r\n")) doomed_.push_back(id);
                 else if (c.wants_write()) watch(id, c, EPOLL_CTL_MOD);
             } else if (f->kind == sip::FrameKind::message) {
-                deliver({f->bytes, sip::Framing::stream, Side::access, c.remote(), c.local(), id});
+                deliver({f->bytes, sip::Framing::stream, with_core(c) ? Side::core : Side::access, c.remote(),
+                         c.local(), id});
                 ++handled;
             }
         }
@@ -173,7 +179,12 @@ ctl::Expected<void> SipTransport::send_udp(const Endpoint& local, const Endpoint
 }
 
 ctl::Expected<void> SipTransport::send_core(const Endpoint& to, std::string_view bytes) {
-    return listeners_.back().socket.send(bytes, to);  // bound last
+    if (!cfg_.core_tcp) return listeners_.back().socket.send(bytes, to);  // bound last
+    for (const auto& [id, c] : conns_)
+        if (c->remote() == to && with_core(*c)) return send_tcp(id, bytes);
+    auto id = connection_to({cfg_.core_local.addr, 0}, to);
+    if (!id) return std::unexpected(id.error());
+    return send_tcp(*id, bytes);
 }
 
 ctl::Expected<void> SipTransport::send_tcp(uint32_t id, std::string_view bytes) {
@@ -207,7 +218,7 @@ void SipTransport::close_idle(Clock::time_point now, std::chrono::milliseconds i
                               const std::function<bool(const TcpConnection&, uint32_t)>& gone) {
     std::vector<uint32_t> done;
     for (const auto& [id, c] : conns_) {
-        if (now - c->last_used < idle) continue;
+        if (now - c->last_used < idle || with_core(*c)) continue;  // the core's stay
         if (c->local().port == cfg_.sip_port) {
             done.push_back(id);
         } else if (gone(*c, id)) {

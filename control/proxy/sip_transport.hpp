@@ -46,6 +46,7 @@ struct TransportConfig {
     std::vector<uint16_t> port_pc;
     Endpoint core_local;            // our side towards the core
     size_t max_connections = 4096;  // TCP, from and to UEs
+    bool core_tcp = false;          // SIP to the core over TCP (else UDP)
 };
 
 class SipTransport {
@@ -65,6 +66,8 @@ public:
 
     // UDP from `local`, one of our access addresses and ports.
     ctl::Expected<void> send_udp(const Endpoint& local, const Endpoint& to, std::string_view bytes);
+    // Over TCP: on the connection from `to` if there is one (a response goes back on its
+    // request's, RFC 3261 18.2.2), else on ours to it, opened when first needed.
     ctl::Expected<void> send_core(const Endpoint& to, std::string_view bytes);
     // On TCP connection `id`: the rest is written when the socket takes it.
     ctl::Expected<void> send_tcp(uint32_t id, std::string_view bytes);
@@ -105,6 +108,10 @@ private:
     void watch(uint32_t id, const TcpConnection& c, int op);
     void close_connection(uint32_t id);
     const UdpSocket* socket_for(const Endpoint& local) const;
+    // A connection with the core: accepted at core_local, or ours from its address.
+    bool with_core(const TcpConnection& c) const {
+        return c.local() == cfg_.core_local || c.local() == Endpoint{cfg_.core_local.addr, 0};
+    }
 
     TransportConfig cfg_;
     ProxyCounters& counters_;

@@ -64,8 +64,9 @@ sip::Result<std::string> register_to_core(const sip::Message& m, const sip::Via&
         if (auto r = w.set_param(HeaderKind::via, "received", from.ue.to_string()); !r) return r;
         if (top.has_rport)
             if (auto r = w.set_param(HeaderKind::via, "rport", std::to_string(from.ue_port)); !r) return r;
-        if (auto r = w.add_header(HeaderKind::path, "<sip:term@" + me.host_port() + ";lr>", sip::Position::top); !r)
-            return r;
+        const std::string path =
+            "<sip:term@" + me.host_port() + (me.transport == "TCP" ? ";transport=tcp" : "") + ";lr>";
+        if (auto r = w.add_header(HeaderKind::path, path, sip::Position::top); !r) return r;
         return w.prepend_via(via_of(me, branch));
     });
 }

@@ -65,7 +65,18 @@ TEST(SipEdits, Sm1GoesToTheCoreWithoutSecAgreeAndWithPathAndOurVia) {
     ASSERT_TRUE(path.has_value());
     ASSERT_EQ(path->size(), 1u);
     EXPECT_EQ(*net::IpAddr::parse(path->front().uri.host.address()), kMe.addr);
+    EXPECT_EQ(sip::find_param(path->front().uri.params, "transport"), nullptr);
     EXPECT_EQ(m.body(), sm1.m.body());
+
+    // Towards a core over TCP, the Path says so: the core's requests come back on TCP.
+    const auto tcp =
+        reparse(register_to_core(sm1.m, *sip::top_via(sm1.m), from, {"TCP", kMe.addr, 5060}, "z9hG4bKpcscf2", false));
+    EXPECT_EQ(sip::top_via(tcp->m)->transport_name, "TCP");
+    const auto tcp_path = sip::name_addrs(tcp->m, HeaderKind::path);
+    ASSERT_TRUE(tcp_path.has_value() && tcp_path->size() == 1u);
+    const auto* transport = sip::find_param(tcp_path->front().uri.params, "transport");
+    ASSERT_NE(transport, nullptr);
+    EXPECT_EQ(transport->value, "tcp");
 }
 
 TEST(SipEdits, Sm7IsMarkedIntegrityProtectedAndLosesSecurityVerify) {

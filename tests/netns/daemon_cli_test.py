@@ -191,6 +191,9 @@ def main():
               refused(core + ["--core-local", "10.1.0.1", "--port-ps", "6000"], "--port-ps must be inside --protected-ports"))
     tap.check("--port-pc equal to --port-ps refused",
               refused(core + ["--core-local", "10.1.0.1", "--port-pc", "5101"], "--port-pc 5101 must be inside"))
+    tap.check("a --core transport other than tcp or udp refused",
+              refused(core[:-1] + [core[-1] + ";transport=sctp", "--core-local", "10.1.0.1"],
+                      "--core: only ;transport=tcp or ;transport=udp may follow"))
     tap.check("unknown algorithm refused",
               refused(core + ["--core-local", "10.1.0.1", "--alg-priority", "hmac-sha-256"], "--alg-priority: 'hmac-sha-256'"))
     sip = core + ["--core-local", "10.1.0.1"]

@@ -9,7 +9,9 @@ The sequence: registration, a MESSAGE each way, a call each way (INVITE, 180, 20
 BYE) whose in-dialog requests follow the Record-Route pcscf-espd put in (both its faces,
 RFC 5658), de-registration. Passing means sipp ends without error, Kamailio registered and
 then forgot the UE, the far end saw every request come through pcscf-espd, the UE's SIP
-after the 401 went over ESP, and nothing is left. Output is TAP; --account adds what
+after the 401 went over ESP, and nothing is left. With --tcp-core pcscf-espd talks to
+Kamailio over TCP (--core ADDR:PORT;transport=tcp): its requests on its own connection,
+Kamailio's on the one Kamailio opens to our Path. Output is TAP; --account adds what
 pcscf-espd relayed, message by message (its SIP trace)."""
 import os
 import sys
@@ -33,14 +35,18 @@ FAR_PORT = 5090
 
 def main():
     t = Tap()
+    tcp = "--tcp-core" in sys.argv
     topo = Topology(core=True).create()
+    sip = topo.sec_agree_args()
+    if tcp:
+        sip[1] += ";transport=tcp"
     try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args() + ["--log-level", "debug"])
+        topo.start_daemon(workers=1, extra=sip + ["--log-level", "debug"])
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
     work = tempfile.mkdtemp(prefix="pcscf-kamailio-")
-    core = KamailioCore(topo, peer=(topo.CORE4, FAR_PORT))
+    core = KamailioCore(topo, peer=(topo.CORE4, FAR_PORT), tcp=tcp)
     ue_peer.enter_netns(topo.core_ns)  # the far end's socket lives there
     far = FarEnd((topo.CORE4, FAR_PORT), (topo.CORE4, 5060))
     pcscf_core = f"{topo.PCSCF_CORE4}:5060"
@@ -90,7 +96,8 @@ def main():
             pai = sip_text.header(far.seen[name], "P-Asserted-Identity")
             expect(pai == [f"<{IMPU}>"], f"{name} reached the far end asserting {pai}, not the UE's IMPU")
         rr = values(far.seen["ue_invite"], "Record-Route")
-        expect(len(rr) == 3 and pcscf_core in rr[1] and pcscf_access in rr[2],
+        # The core's entry first (two when it changes transport, RFC 5658 as well).
+        expect(len(rr) >= 3 and pcscf_core in rr[-2] and pcscf_access in rr[-1],
                f"Record-Route of the UE's INVITE at the far end: {rr}, want the core's, then pcscf-espd's "
                f"core face and access face")
         route = values(far.seen["ue_bye"], "Route")
@@ -98,7 +105,7 @@ def main():
         ok = far.seen.get("invite_answer")
         expect(ok, "the far end's INVITE got no 200")
         rr = values(ok, "Record-Route")
-        expect(len(rr) == 3 and pcscf_access in rr[0] and pcscf_core in rr[1],
+        expect(len(rr) >= 3 and pcscf_access in rr[0] and pcscf_core in rr[1],
                f"Record-Route of the UE's 200 to the far end's INVITE: {rr}, want pcscf-espd's access face, its "
                f"core face, then the core's")
         expect(far.seen.get("bye_answer"), "the far end's BYE got no 200 from the UE")
@@ -119,6 +126,8 @@ def main():
         sip = topo.ctl.sip()
         expect(sip["ues"] == 0 and not sip["refused"] and not sip["timeout_core"] and not sip["timeout_ue"],
                f"proxy: {sip}")
+        if tcp:  # ours to the core for our requests, the core's to us for its own
+            expect(sip["tcp_connected"] == 1 and sip["tcp_accepted"] >= 1, f"TCP with the core: {sip}")
 
     t.check("Kamailio starts in the core namespace and takes an AKA vector", kamailio_starts)
     if not t.failed:

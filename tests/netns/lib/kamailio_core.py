@@ -19,8 +19,9 @@ REALM = "ims.example.net"
 
 
 class KamailioCore:
-    def __init__(self, topo, port=5060, peer=None):
-        self.topo, self.port, self.peer = topo, port, peer
+    def __init__(self, topo, port=5060, peer=None, tcp=False):
+        # tcp: SIP over TCP as well as UDP (for a P-CSCF that talks TCP to it)
+        self.topo, self.port, self.peer, self.tcp = topo, port, peer, tcp
         self.run = f"/tmp/kamailio-{topo.tag}"
         self.ctl = f"unix:{self.run}/ctl.sock"
         self.log_path = f"{self.run}/kamailio.log"
@@ -31,6 +32,8 @@ class KamailioCore:
         os.makedirs(self.run)
         args = ["ip", "netns", "exec", self.topo.core_ns, "kamailio", "-DD", "-E", "-f", CONFIG, "-Y", self.run,
                 "-l", f"udp:{self.topo.CORE4}:{self.port}", "-A", f'CTL_SOCK="{self.ctl}"', "-m", "32", "-M", "8"]
+        if self.tcp:
+            args += ["-l", f"tcp:{self.topo.CORE4}:{self.port}", "-A", "WITH_TCP"]
         if self.peer:
             args += ["-A", f'PEER="sip:{self.peer[0]}:{self.peer[1]}"']
         self.proc = subprocess.Popen(args, stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
