@@ -210,7 +210,7 @@ void SipProxy::from_ue(const FromUe& u, Clock::time_point now) {
     const sip::Message& m = u.m;
     const Arrival& a = u.a;
     const bool ack = m.method() == "ACK";
-    if (!m.is_request()) return ue_response(u);
+    if (!m.is_request()) return ue_response(u, now);
     // A retransmission of a request we relayed goes out again, unexamined.
     if (auto* t = txns_.find_theirs(their_key(u.via, {a.ue, a.ue_port}))) {
         if (t->second.done) {
@@ -275,7 +275,7 @@ void SipProxy::ue_register(const FromUe& u, Clock::time_point now) {
     to_core(u, Kind::sm1, impi, *r, now);
 }
 
-void SipProxy::ue_response(const FromUe& u) {
+void SipProxy::ue_response(const FromUe& u, Clock::time_point now) {
     const sip::Message& m = u.m;
     if (!u.a.protected_) return drop(ProxyDrop::unprotected, what(m) + " from " + where(u.a) + " is not a REGISTER");
     Txn* t = txns_.find(u.via.branch);
@@ -286,7 +286,7 @@ void SipProxy::ue_response(const FromUe& u) {
     if (!out) return drop(ProxyDrop::malformed, out.error().message);
     if (!send_core(*out, t->core_from)) return;
     if (trace_) trace_("UE " + where(u.a) + "  " + what(m) + "  -> core " + t->core_from.to_string());
-    t->provisional = true;
+    t->answered_provisionally(now);
     if (m.status_code() >= 200) {
         t->done = true;
         t->settle({std::nullopt, t->core_from, std::move(*out)});
@@ -398,7 +398,7 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
                                             Clock::time_point now) {
     const int status = m.status_code();
     const net::IpAddr ue = t.from.ue;
-    t.provisional = true;                    // meaningful until a final answer makes it done
+    t.answered_provisionally(now);           // meaningful until a final answer makes it done
     if (status == 100) return std::nullopt;  // hop by hop
     auto send_back = [&](const Route& r, std::string label) -> std::optional<ToUe> {
         auto out = secagree::response_to_ue(m);

@@ -114,7 +114,7 @@ private:
     secagree::Refusal table_full();  // the 503 of a full transaction table, counted
     void from_ue(const FromUe& u, Clock::time_point now);
     void ue_register(const FromUe& u, Clock::time_point now);
-    void ue_response(const FromUe& u);
+    void ue_response(const FromUe& u, Clock::time_point now);
     void from_core(const sip::Message& m, const Endpoint& from, Clock::time_point now);
     // The answer that went to the UE, if one did (kept for retransmissions).
     std::optional<ToUe> core_response(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now);

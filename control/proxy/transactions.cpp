@@ -46,6 +46,13 @@ void Transactions::expire(Clock::time_point now) {
         // A branch added again later (a newer transaction under it) is that one's to expire.
         if (auto it = txns_.find(by_age_.front().second);
             it != txns_.end() && it->second.created == by_age_.front().first) {
+            if (!it->second.done && now < it->second.ringing_until) {  // still ringing: looked at again later
+                it->second.created = now;
+                by_age_.emplace_back(now, it->first);
+                by_age_.pop_front();
+                if (looked_ > 0) --looked_;
+                continue;
+            }
             by_their_branch_.erase(it->second.their);
             registration_done({it->second.impi, it->second.from.ue}, it->first);
             txns_.erase(it);

@@ -60,6 +60,14 @@ struct Txn {
     // Once the final answer went back the transaction is completed (RFC 3261 17.2.1).
     bool done = false;
     bool provisional = false;  // a 1xx came back: an INVITE then waits for its callee
+    // An INVITE that got a 1xx is kept past the lifetime until then (RFC 3261 16.8's
+    // Timer C, 3 minutes from the last 1xx): a call may ring longer than 32 s.
+    Clock::time_point ringing_until{};
+
+    void answered_provisionally(Clock::time_point now) {
+        provisional = true;
+        if (request.starts_with("INVITE ")) ringing_until = now + std::chrono::minutes(3);
+    }
     std::optional<Answer> answer{};
 
     // The answer that went back: from now on only it is needed, for retransmissions, and

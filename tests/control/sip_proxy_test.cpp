@@ -385,13 +385,20 @@ TEST_F(SipProxyTest, UnansweredRequestsBothWaysGet408s) {
     EXPECT_EQ(proxy->counters().timeout_ue, 1u);
     EXPECT_EQ(reg.ues(), 1u) << "a UE that did not answer one request stays registered";
 
-    // A protected INVITE the core answers 180: it waits for its callee, no 408.
+    // A protected INVITE the core answers 180: it waits for its callee, no 408, and its
+    // 200 still goes back after ringing longer than a transaction's 32 s (Timer C).
     ue.send_protected(ue.request("INVITE", {"Contact: <sip:ue@" + ue_addr.to_string() + ":6001>"}));
-    core->send(answer(expect(*core, "the INVITE"), 180, "Ringing"), core_side());
+    const std::string invite = expect(*core, "the INVITE");
+    core->send(answer(invite, 180, "Ringing"), core_side());
     EXPECT_EQ(status(expect(ue.us(), "the 180")), 180);
     advance(proxy::ProxyConfig{}.core_timeout);
     EXPECT_TRUE(silent(ue.us())) << "a ringing INVITE timed out";
     EXPECT_EQ(proxy->counters().timeout_core, 0u);
+    advance(30s);
+    advance(30s);
+    core->send(answer(invite, 200, "OK"), core_side());
+    EXPECT_EQ(status(expect(ue.us(), "the 200 after a minute of ringing")), 200);
+    EXPECT_EQ(dropped(proxy::ProxyDrop::no_transaction), 0u);
 }
 
 // RFC 3608: the Service-Route of the registration's 200 routes the UE's initial requests,
