@@ -118,6 +118,10 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
     x.sample("next_hop=\"ue\"", double(c.timeout_ue));
     x.family("pcscf_sip_core_unreachable", "counter", "requests answered 503 because the IMS core was unreachable");
     x.sample("", double(c.core_unreachable));
+    x.family("pcscf_sip_reg_event", "counter",
+             "with --reg-event: subscriptions the core accepted (subscribed), registrations it ended itself (ended)");
+    x.sample("what=\"subscribed\"", double(c.reg_subscribed));
+    x.sample("what=\"ended\"", double(c.reg_ended_by_core));
     x.family("pcscf_sip_dropped", "counter", "SIP messages dropped, per reason");
     for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
         x.sample(Exposition::label("reason", proxy::kProxyDropNames[i]), double(c.dropped[i]));

@@ -295,6 +295,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
     unsigned overload_queue_ms = 100, retry_after = 10, core_timeout_ms = 16'000;
     size_t max_transactions = 1'000'000, max_tcp = 4096;
+    bool reg_event = false;
     po::options_description state("State that survives a restart (docs/operations.md)");
     state.add_options()("state-dir", po::value(&o.state_dir),
                         "keep SAs and registrations in an LMDB store in this directory (0700; files 0600)")(
@@ -325,6 +326,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "overload: SIP transactions kept at most (new registrations are answered 503 from 3/4 of it)")(
         "retry-after", po::value(&retry_after)->default_value(retry_after),
         "overload: a 503's Retry-After is drawn from this many seconds up to twice as many")(
+        "reg-event", po::bool_switch(&reg_event),
+        "subscribe to each registered UE's reg event (RFC 3680): a registration the core ends takes the SAs")(
         "core-timeout-ms", po::value(&core_timeout_ms)->default_value(core_timeout_ms),
         "a request the core (or, for the core's requests, the UE) has not answered within this gets a 408")(
         "max-tcp-connections", po::value(&max_tcp)->default_value(max_tcp),
@@ -476,6 +479,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         so.proxy.retry_after = std::chrono::seconds(retry_after);
         so.proxy.max_connections = max_tcp;
         so.proxy.core_timeout = std::chrono::milliseconds(core_timeout_ms);
+        so.proxy.reg_event = reg_event;
         so.registrar.port_ps = uint16_t(port_ps);
         so.registrar.port_pc = *pcs;
         so.registrar.alg_priority = *alg;
@@ -488,9 +492,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
 }
 
 bool changes_live(const std::string& option) {
-    static const std::set<std::string> live = {"log-level",        "core",         "overload-queue-ms",
-                                               "max-transactions", "retry-after",  "max-tcp-connections",
-                                               "reg-await-auth",   "alg-priority", "core-timeout-ms"};
+    static const std::set<std::string> live = {
+        "log-level",           "core",           "overload-queue-ms", "max-transactions", "retry-after",
+        "max-tcp-connections", "reg-await-auth", "alg-priority",      "core-timeout-ms",  "reg-event"};
     return live.count(option) > 0;
 }
 

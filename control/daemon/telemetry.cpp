@@ -217,6 +217,7 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "retry_after", uint64_t(p.retry_after.count()));
     rte_tel_data_add_dict_u64(d, "max_tcp_connections", p.max_connections);
     rte_tel_data_add_dict_u64(d, "core_timeout_ms", uint64_t(p.core_timeout.count()));
+    rte_tel_data_add_dict_string(d, "reg_event", p.reg_event ? "yes" : "no");
     rte_tel_data_add_dict_u64(d, "reg_await_auth", uint64_t(r.reg_await_auth.count()));
     std::string algs;
     for (esp::Alg a : r.alg_priority) algs += (algs.empty() ? "" : ",") + std::string(esp::name(a));
@@ -240,6 +241,8 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "timeout_core", c.timeout_core);
     rte_tel_data_add_dict_u64(d, "timeout_ue", c.timeout_ue);
     rte_tel_data_add_dict_u64(d, "core_unreachable", c.core_unreachable);
+    rte_tel_data_add_dict_u64(d, "reg_subscribed", c.reg_subscribed);
+    rte_tel_data_add_dict_u64(d, "reg_ended_by_core", c.reg_ended_by_core);
     rte_tel_data_add_dict_u64(d, "sm1_queued_us", c.sm1_queued_us);
     rte_tel_data_add_dict_u64(d, "transactions", c.transactions);
     rte_tel_data_add_dict_u64(d, "tcp_open", c.tcp_open);

@@ -37,7 +37,8 @@ namespace pcscf::proxy {
       "closed")                                                                                           \
     X(no_socket, "no access socket at the address and port a message to a UE leaves from")                \
     X(too_many_connections, "over max_connections TCP connections: the new one is closed at once")        \
-    X(connection_gone, "the answer's TCP connection closed before it came")
+    X(connection_gone, "the answer's TCP connection closed before it came")                               \
+    X(reg_event_refused, "the core refused our reg event SUBSCRIBE (--reg-event): that UE goes unwatched")
 
 enum class ProxyDrop : uint8_t {
 #define PCSCF_X(name, text) name,
@@ -72,6 +73,9 @@ struct ProxyCounters {
     // Requests answered 503 because the core was unreachable (ICMP): those just sent to
     // it, and those that came while it was (for retry_after, or until it was heard from).
     uint64_t core_unreachable = 0;
+    // --reg-event (RFC 3680): subscriptions the core accepted, and registrations it ended
+    // itself (a NOTIFY saying so: the UE's SAs then go).
+    uint64_t reg_subscribed = 0, reg_ended_by_core = 0;
     uint64_t sm1_queued_us = 0;  // how long the last new registration over UDP waited in its socket
     uint64_t transactions = 0;   // under way or completed and kept, as of the last tick
     uint64_t tcp_open = 0, tcp_accepted = 0, tcp_connected = 0;  // connections now, in, out

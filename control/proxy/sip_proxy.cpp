@@ -16,8 +16,10 @@ std::string_view reason_phrase(int status) {
     switch (status) {
         case 400: return "Bad Request";
         case 403: return "Forbidden";
+        case 200: return "OK";
         case 404: return "Not Found";
         case 408: return "Request Timeout";
+        case 481: return "Call/Transaction Does Not Exist";
         case 483: return "Too Many Hops";
         case 494: return "Security Agreement Required";
         case 503: return "Service Unavailable";
@@ -113,6 +115,7 @@ void SipProxy::reconfigure(const ProxyConfig& c) {
     cfg_.max_transactions = c.max_transactions;
     cfg_.retry_after = c.retry_after;
     cfg_.core_timeout = c.core_timeout;
+    cfg_.reg_event = c.reg_event;
     cfg_.max_connections = c.max_connections;
     net_->set_max_connections(c.max_connections);
 }
@@ -352,6 +355,7 @@ void SipProxy::from_core(const sip::Message& m, const Endpoint& from, Clock::tim
         }
         return;
     }
+    if (m.method() == "NOTIFY" && reg_event_notify(m, from, now)) return;
     const std::string their = their_key(*via, from);
     if (auto* t = txns_.find_theirs(their)) {
         const Txn& x = t->second;
@@ -426,6 +430,7 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
                 auto r = reg_.on_sm12(t.impi, ue, granted(m), now, t.from.conn != 0, service_route(m));
                 if (r) {
                     sent = send_back(*r, "200 (SM12)");
+                    if (cfg_.reg_event && t.kind == Kind::sm7) subscribe_reg_event(k, now);
                 } else {
                     drop(ProxyDrop::registrar, r.error().reason);
                     sent = send_back(back, "200");
@@ -442,7 +447,13 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
         case Kind::deregister: {
             auto sent = send_back(back, what(m) + " (de-registration)");
             // Every set retires; a registration after this is a new one.
-            if (status == 200) reg_.deregistered(t.impi, ue, now);
+            if (status == 200) {
+                reg_.deregistered(t.impi, ue, now);
+                if (auto s = sub_of_.find(k); s != sub_of_.end()) {  // the core ends it with the registration
+                    subs_.erase(s->second);
+                    sub_of_.erase(s);
+                }
+            }
             txns_.registration_done(k, branch);
             return sent;
         }
@@ -454,6 +465,9 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
             return send_back(back, what(m));
         case Kind::core_request:
             drop(ProxyDrop::no_transaction, what(m) + " from the core for its own request");
+            return std::nullopt;
+        case Kind::reg_subscribe:
+            if (auto c = sip::call_id(m)) reg_event_answer(m, std::string(*c), t);
             return std::nullopt;
     }
     return std::nullopt;
@@ -598,7 +612,7 @@ std::optional<std::string> SipProxy::answer_core(const sip::Message& request, co
     if (why.retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(why.retry_after));
     std::string bytes = w->write();
     if (!send_core(bytes, to)) return std::nullopt;
-    ++counters_.refused;
+    if (why.status >= 300) ++counters_.refused;
     return bytes;
 }
 
@@ -617,6 +631,14 @@ void SipProxy::time_out(const std::string& branch, Txn& t, Clock::time_point now
 }
 
 bool SipProxy::give_up(const std::string& branch, Txn& t, const Refusal& why, Clock::time_point now) {
+    if (t.kind == Kind::reg_subscribe) {  // our own SUBSCRIBE: nobody to answer, no subscription
+        t.done = true;
+        if (auto s = sub_of_.find({t.impi, t.from.ue}); s != sub_of_.end()) {
+            subs_.erase(s->second);
+            sub_of_.erase(s);
+        }
+        return false;
+    }
     auto req = sip::parse_message(t.request, sip::Framing::datagram);
     if (req && req->method() == "ACK") return false;
     t.done = true;
@@ -671,6 +693,71 @@ void SipProxy::tick(Clock::time_point now) {
     net_->close_idle(now, cfg_.txn_lifetime, [&](const TcpConnection& c, uint32_t id) {
         return !reg_.route_back({c.remote().addr, c.remote().port, c.local().port, true, id, c.local().addr});
     });
+}
+
+// ---- reg event (RFC 3680, TS 24.229 5.2.3) ------------------------------------------
+
+void SipProxy::subscribe_reg_event(const UeKey& k, Clock::time_point now) {
+    const auto v = reg_.view(k.first, k.second);
+    if (!v || v->impus.empty() || sub_of_.contains(k)) return;
+    std::string route;
+    for (const auto& r : v->service_route) route += (route.empty() ? "" : ", ") + r;
+    const std::string branch = txns_.new_branch();
+    const std::string call_id = branch + "@" + cfg_.core_local.to_string();
+    const std::string tag = branch.substr(7);  // past z9hG4bK: unique per subscription
+    Txn t{.kind = Kind::reg_subscribe,
+          .impi = k.first,
+          .from = {.ue = k.second},
+          .request = subscribe_request({v->impus.front(), call_id, tag, branch, cfg_.core_local, cfg_.core_tcp, route}),
+          .created = now,
+          .their = "reg/" + call_id};
+    t.relayed = t.request;
+    if (!send_core(t.relayed, cfg_.core)) return;
+    if (trace_) trace_("reg event: SUBSCRIBE " + v->impus.front() + "  -> core " + cfg_.core.to_string());
+    subs_[call_id] = {k, v->impus.front(), tag};
+    sub_of_[k] = call_id;
+    txns_.add(branch, std::move(t));
+}
+
+void SipProxy::reg_event_answer(const sip::Message& m, const std::string& call_id, const Txn& t) {
+    const int status = m.status_code();
+    if (status < 200) return;
+    if (status < 300) {
+        ++counters_.reg_subscribed;
+        return;
+    }
+    drop(ProxyDrop::reg_event_refused, "the core answered " + what(m) + " to our reg event SUBSCRIBE for " + t.impi);
+    if (auto s = subs_.find(call_id); s != subs_.end()) {
+        sub_of_.erase(s->second.ue);
+        subs_.erase(s);
+    }
+}
+
+// A NOTIFY for one of our subscriptions is answered here (RFC 6665 4.1.3): 200, or 481
+// for one we do not have (any more). A registration the core says has ended is the UE's
+// de-registration (TS 24.229 5.2.3): its sets retire (the grace lets the UE's own NOTIFY
+// still pass); Subscription-State terminated ends the subscription.
+bool SipProxy::reg_event_notify(const sip::Message& m, const Endpoint& from, Clock::time_point now) {
+    const auto call = sip::call_id(m);
+    auto s = call ? subs_.find(*call) : subs_.end();
+    if (s == subs_.end()) {
+        if (m.request_uri().find(subscriber_uri(cfg_.core_local)) != 0) return false;  // not ours: the UE's
+        (void)answer_core(m, from, {481, "no such subscription"});
+        return true;
+    }
+    (void)answer_core(m, from, {200, "OK"});
+    const RegSubscription sub = s->second;
+    if (trace_) trace_("reg event: NOTIFY for " + sub.impu + " from core " + from.to_string());
+    if (registration_ended(m.body(), sub.impu) && reg_.view(sub.ue.first, sub.ue.second)) {
+        ++counters_.reg_ended_by_core;
+        reg_.deregistered(sub.ue.first, sub.ue.second, now);
+    }
+    const auto* state = m.first(HeaderKind::subscription_state);
+    if (state != nullptr && std::string_view(state->value).starts_with("terminated")) {
+        sub_of_.erase(sub.ue);
+        subs_.erase(s);
+    }
+    return true;
 }
 
 }  // namespace pcscf::proxy

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "control/proxy/reg_event.hpp"
 #include "control/proxy/sip_transport.hpp"
 #include "control/proxy/transactions.hpp"
 #include "control/secagree/sip_edits.hpp"
@@ -54,6 +55,9 @@ struct ProxyConfig {
     // answered 503 at once; with the table full, every new request is.
     std::chrono::milliseconds overload_queue{100};
     size_t max_transactions = 1'000'000;
+    // Subscribe to each registered UE's reg event (RFC 3680, TS 24.229 5.2.3), so that a
+    // registration the core ends itself takes the UE's SAs with it.
+    bool reg_event = false;
     // A 503's Retry-After is drawn from [retry_after, 2 * retry_after), so that the UEs
     // refused together do not all come back together.
     std::chrono::seconds retry_after{10};
@@ -171,6 +175,13 @@ private:
     std::unique_ptr<SipTransport> net_;
     Transactions txns_;
     std::map<UeKey, HeldChallenge> held_;
+    // --reg-event: our subscriptions by Call-ID, and which UE has one.
+    std::map<std::string, RegSubscription, std::less<>> subs_;
+    std::map<UeKey, std::string> sub_of_;
+    void subscribe_reg_event(const UeKey& k, Clock::time_point now);
+    void reg_event_answer(const sip::Message& m, const std::string& call_id, const Txn& t);
+    // A NOTIFY from the core for us: answered here; true when it was ours to answer.
+    bool reg_event_notify(const sip::Message& m, const Endpoint& from, Clock::time_point now);
     // Until then, the core being unreachable, what is for it is answered 503 at once.
     Clock::time_point core_down_until_{};
     Clock::time_point late_until_{};  // TCP's SM1s are shed until then

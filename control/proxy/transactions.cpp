@@ -6,7 +6,8 @@
 namespace pcscf::proxy {
 
 std::string_view name(Kind k) {
-    static constexpr std::array<std::string_view, 5> names{"SM1", "SM7", "de-REGISTER", "request", "request"};
+    static constexpr std::array<std::string_view, 6> names{"SM1",     "SM7",     "de-REGISTER",
+                                                           "request", "request", "reg SUBSCRIBE"};
     return names[size_t(k)];
 }
 

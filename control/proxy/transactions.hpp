@@ -23,7 +23,8 @@ namespace pcscf::proxy {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Kind : uint8_t { sm1, sm7, deregister, ue_request, core_request };
+// reg_subscribe: our own SUBSCRIBE to a UE's reg event (reg_event.hpp).
+enum class Kind : uint8_t { sm1, sm7, deregister, ue_request, core_request, reg_subscribe };
 std::string_view name(Kind k);
 
 // to_ue's `conn` for a request over TCP: on our connection port_pc -> port_us.

@@ -451,6 +451,63 @@ TEST_F(SipProxyTest, AnUnreachableCoreGetsTheUeA503AtOnce) {
     EXPECT_EQ(reg.ues(), 1u);
 }
 
+// --reg-event (RFC 3680, TS 24.229 5.2.3): after the registration the P-CSCF subscribes to
+// the UE's reg event; a NOTIFY saying the registration is active changes nothing, one
+// saying the core ended it takes the UE's SAs (after the grace); a NOTIFY for no
+// subscription of ours gets a 481.
+TEST(SipProxyRegEvent, ARegistrationTheCoreEndsTakesTheSas) {
+    proxy::ProxyConfig pc;
+    pc.reg_event = true;
+    ProxyRig rig({}, pc);
+    Ue ue(rig, "alice@" + kRealm, 6000, 6001);
+    ue.register_fully();
+    const std::string subscribe = rig.expect(*rig.core, "the reg event SUBSCRIBE");
+    auto sub = sip::parse_message(subscribe, sip::Framing::datagram);
+    ASSERT_TRUE(sub.has_value());
+    EXPECT_EQ(sub->method(), "SUBSCRIBE");
+    EXPECT_EQ(sub->request_uri(), ue.impu());
+    EXPECT_EQ(header(subscribe, sip::HeaderKind::event), "reg");
+    EXPECT_EQ(header(subscribe, sip::HeaderKind::expires), "600000");
+    const std::string me = "sip:pcscf@" + rig.core_side().to_string();
+    EXPECT_EQ(header(subscribe, sip::HeaderKind::p_asserted_identity), "<" + me + ">");
+    rig.core->send(answer(subscribe, 200, "OK", {{"Contact", "<sip:scscf@" + rig.core_addr.to_string() + ">"}}),
+                   rig.core_side());
+    rig.round();
+    EXPECT_EQ(rig.proxy->counters().reg_subscribed, 1u);
+
+    const std::string call_id = header(subscribe, sip::HeaderKind::call_id);
+    const std::string from_tag(sip::from(*sub)->tag());
+    const auto notify = [&](int cseq, const std::string& state, const std::string& sub_state, const std::string& cid) {
+        const std::string body =
+            "<?xml version=\"1.0\"?>\n<reginfo xmlns=\"urn:ietf:params:xml:ns:reginfo\" "
+            "version=\"" +
+            std::to_string(cseq) + "\" state=\"full\">\n  <registration aor=\"" + ue.impu() + "\" id=\"a7\" state=\"" +
+            state + "\">\n    <contact id=\"76\" state=\"" + state + "\" event=\"" +
+            (state == "active" ? "registered" : "deactivated") + "\">\n      <uri>sip:ue@" + rig.ue_addr.to_string() +
+            ":6001</uri>\n    </contact>\n  </registration>\n</reginfo>\n";
+        rig.core->send(
+            "NOTIFY " + me + " SIP/2.0\r\nVia: SIP/2.0/UDP " + rig.core_addr.to_string() + ":5060;branch=z9hG4bKn" +
+                std::to_string(cseq) + "\r\nMax-Forwards: 70\r\nFrom: <" + ue.impu() + ">;tag=s1\r\nTo: <" + me +
+                ">;tag=" + from_tag + "\r\nCall-ID: " + cid + "\r\nCSeq: " + std::to_string(cseq) +
+                " NOTIFY\r\nEvent: reg\r\nSubscription-State: " + sub_state +
+                "\r\nContent-Type: application/reginfo+xml\r\nContent-Length: " + std::to_string(body.size()) +
+                "\r\n\r\n" + body,
+            rig.core_side());
+        return rig.expect(*rig.core, "the answer to the NOTIFY");
+    };
+    EXPECT_EQ(status(notify(1, "active", "active;expires=600000", call_id)), 200);
+    EXPECT_EQ(rig.reg.ues(), 1u) << "an active registration stays";
+    EXPECT_EQ(rig.sas->size(), 4u);
+
+    EXPECT_EQ(status(notify(2, "terminated", "terminated;reason=deactivated", call_id)), 200);
+    EXPECT_EQ(rig.proxy->counters().reg_ended_by_core, 1u);
+    EXPECT_EQ(rig.reg.ues(), 0u) << "the core ended the registration";
+    rig.advance(1100ms);
+    rig.advance(1100ms);
+    EXPECT_EQ(rig.sas->size(), 0u) << "its SAs went after the grace";
+    EXPECT_EQ(status(notify(3, "terminated", "terminated", call_id)), 481) << "the subscription is over";
+}
+
 // RFC 3329 2.3.1: a 494 lists what we accept.
 TEST_F(SipProxyTest, A494ListsOurMechanisms) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
