@@ -18,14 +18,14 @@ KB, OPB, AMFB = (milenage.sipp_bytes(x) for x in (K, OP, AMF))
 CORE_PORT = 5070
 
 
-def setup(prefix):
-    """The namespaces with a core, pcscf-espd terminating sec-agree, a work folder. None
-    (after printing the failure as TAP) when the daemon does not start."""
+def setup(prefix, extra=()):
+    """The namespaces with a core, pcscf-espd terminating sec-agree (and `extra` options),
+    a work folder. None (after printing the failure as TAP) when the daemon does not start."""
     t = Tap()
     topo = Topology(core=True).create()
     try:
         # Each SIP message and SA change in the log (debug level): the demo's account of them.
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args(CORE_PORT) + ["--log-level", "debug"])
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args(CORE_PORT) + ["--log-level", "debug", *extra])
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return None
@@ -58,7 +58,7 @@ def _wait_for(path, text, proc=None, timeout=10):
         time.sleep(0.1)
 
 
-def start(topo, work, core_scenario="core_uas.xml", attack=True):
+def start(topo, work, core_scenario="core_uas.xml", attack=True, calls=1):
     """dumpcap on the UE's veth, the shim (forging with --attack), sipp as the core (none
     with core_scenario None: the test brings its own). Returns the processes for stop()."""
     cap = subprocess.Popen(["ip", "netns", "exec", topo.ue_ns, "dumpcap", "-q", "-P", "-i", topo.ue_if,
@@ -78,7 +78,7 @@ def start(topo, work, core_scenario="core_uas.xml", attack=True):
                              f"{os.path.dirname(HERE)}/sipp/{core_scenario}", "-i", topo.CORE4, "-p", str(CORE_PORT),
                              "-inf", f"{work}/core.csv", "-key", "realm", "ims.example.net",
                              "-key", "impu", "sip:alice@ims.example.net", "-key", "core_hdr", "X-Core: s-cscf",
-                             "-m", "1", "-t", "u1", "-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err",
+                             "-m", str(calls), "-t", "u1", "-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err",
                              "-error_file", f"{work}/core.err"], cwd=work,
                             stdout=subprocess.DEVNULL, stderr=open(f"{work}/core.out", "w"))
     time.sleep(0.5)
