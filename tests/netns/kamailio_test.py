@@ -6,7 +6,7 @@ registrar and S-CSCF, sipp as the UE (sipp/ue_dialogs.xml) with scapy's ESP
 Kamailio challenges with IMS AKA from a Milenage vector the test hands it, checks the UE's
 RES, keeps the contact with the Path pcscf-espd added, and routes to the UE through it.
 The sequence: registration, a MESSAGE each way, a call each way (INVITE, 180, 200, ACK,
-BYE) whose in-dialog requests follow the Record-Route pcscf-espd put in (both its faces,
+BYE; the UE's call also an UPDATE) whose in-dialog requests follow the Record-Route pcscf-espd put in (both its faces,
 RFC 5658), de-registration. Passing means sipp ends without error, Kamailio registered and
 then forgot the UE, the far end saw every request come through pcscf-espd, the UE's SIP
 after the 401 went over ESP, and nothing is left. With --tcp-core pcscf-espd talks to
@@ -87,7 +87,7 @@ def main():
         expect(not core.registered(IMPU), f"Kamailio still has a contact: {core.kamcmd('ul.dump').stdout[-800:]}")
 
     def requests_came_through_the_pcscf():
-        for name in ("ue_message", "ue_invite", "ue_ack", "ue_bye"):
+        for name in ("ue_message", "ue_invite", "ue_ack", "ue_update", "ue_bye"):
             msg = far.seen.get(name)
             expect(msg, f"the far end never got {name}")
             vias = values(msg, "Via")
@@ -114,7 +114,7 @@ def main():
         ev = result.get("events", [])
         out = [e["sip"] for e in ev if e.get("ev") == "out"]
         inn = [e["sip"] for e in ev if e.get("ev") == "in"]
-        for want in ("REGISTER", "MESSAGE", "INVITE", "ACK", "BYE"):
+        for want in ("REGISTER", "MESSAGE", "INVITE", "ACK", "UPDATE", "BYE"):
             expect(any(s.startswith(want) for s in out), f"the UE sent no {want} over ESP: {out}")
         for want in ("MESSAGE", "INVITE", "ACK", "BYE", "SIP/2.0 180", "SIP/2.0 200"):
             expect(any(s.startswith(want) for s in inn), f"the UE received no {want} over ESP: {inn}")

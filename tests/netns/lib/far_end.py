@@ -84,6 +84,8 @@ class FarEnd:
         time.sleep(0.1)  # a 180 overtaken by the 200 would be a retransmission of nothing
         self.answer(invite, 200, "OK", ["Contact: <sip:bob@%s:%d>" % self.addr])
         self.seen["ue_ack"] = self.recv(self.is_request("ACK"))
+        update = self.seen["ue_update"] = self.recv(self.is_request("UPDATE"))
+        self.answer(update, 200, "OK", ["Contact: <sip:bob@%s:%d>" % self.addr])
         bye = self.seen["ue_bye"] = self.recv(self.is_request("BYE"))
         self.answer(bye, 200, "OK")
 
