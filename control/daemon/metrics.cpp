@@ -93,6 +93,13 @@ void sa_metrics(Exposition& x, const SaManager& sas) {
     x.sample("", h.sum_s, "_sum");
 }
 
+// A counter family of two samples told apart by one label.
+void two_ways(Exposition& x, const char* name, const char* help, const char* label, std::pair<const char*, uint64_t> a,
+              std::pair<const char*, uint64_t> b) {
+    x.family(name, "counter", help);
+    for (const auto& [value, n] : {a, b}) x.sample(Exposition::label(label, value), double(n));
+}
+
 void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
     proxy::ProxyCounters c;
     size_t ues = 0;
@@ -108,20 +115,17 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
         x.sample(Exposition::label("direction", d), double(v));
     x.family("pcscf_sip_refused", "counter", "requests the P-CSCF answered with an error itself");
     x.sample("", double(c.refused));
-    x.family("pcscf_sip_shed", "counter",
-             "requests answered 503 under overload: waited too long (late) or the transaction table full (full)");
-    x.sample("reason=\"late\"", double(c.shed_late));
-    x.sample("reason=\"full\"", double(c.shed_full));
-    x.family("pcscf_sip_timeouts", "counter",
-             "requests answered 408 because the next hop did not answer in time: the core (core) or the UE (ue)");
-    x.sample("next_hop=\"core\"", double(c.timeout_core));
-    x.sample("next_hop=\"ue\"", double(c.timeout_ue));
+    two_ways(x, "pcscf_sip_shed",
+             "requests answered 503 under overload: waited too long (late) or the transaction table full (full)",
+             "reason", {"late", c.shed_late}, {"full", c.shed_full});
+    two_ways(x, "pcscf_sip_timeouts",
+             "requests answered 408 because the next hop did not answer in time: the core (core) or the UE (ue)",
+             "next_hop", {"core", c.timeout_core}, {"ue", c.timeout_ue});
     x.family("pcscf_sip_core_unreachable", "counter", "requests answered 503 because the IMS core was unreachable");
     x.sample("", double(c.core_unreachable));
-    x.family("pcscf_sip_reg_event", "counter",
-             "with --reg-event: subscriptions the core accepted (subscribed), registrations it ended itself (ended)");
-    x.sample("what=\"subscribed\"", double(c.reg_subscribed));
-    x.sample("what=\"ended\"", double(c.reg_ended_by_core));
+    two_ways(x, "pcscf_sip_reg_event",
+             "with --reg-event: subscriptions the core accepted (subscribed), registrations it ended itself (ended)",
+             "what", {"subscribed", c.reg_subscribed}, {"ended", c.reg_ended_by_core});
     x.family("pcscf_sip_dropped", "counter", "SIP messages dropped, per reason");
     for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
         x.sample(Exposition::label("reason", proxy::kProxyDropNames[i]), double(c.dropped[i]));
@@ -132,9 +136,8 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
     x.sample("", double(c.transactions));
     x.family("pcscf_sip_tcp_connections", "gauge", "TCP connections from and to UEs open now");
     x.sample("", double(c.tcp_open));
-    x.family("pcscf_sip_tcp_connections_opened", "counter", "TCP connections accepted from UEs or opened towards them");
-    x.sample("side=\"accepted\"", double(c.tcp_accepted));
-    x.sample("side=\"connected\"", double(c.tcp_connected));
+    two_ways(x, "pcscf_sip_tcp_connections_opened", "TCP connections accepted (from UEs and the core) or opened",
+             "side", {"accepted", c.tcp_accepted}, {"connected", c.tcp_connected});
     x.family("pcscf_registered_ues", "gauge", "UEs sec-agree holds (registered, or registering)");
     x.sample("", double(ues));
 }
