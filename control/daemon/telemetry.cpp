@@ -10,6 +10,7 @@
 
 #include "control/daemon/log.hpp"
 #include "control/sa/sa_request_text.hpp"
+#include "control/secagree/sip_edits.hpp"
 
 namespace pcscf::ctl {
 
@@ -279,9 +280,8 @@ void add_ue(rte_tel_data* d, const secagree::Registrar::View& v) {
     for (const auto& i : v.impus) impus += (impus.empty() ? "" : " ") + i;
     rte_tel_data_add_dict_string(d, "impus", impus.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
     rte_tel_data_add_dict_string(d, "transport", v.tcp ? "tcp" : "udp");
-    std::string route;
-    for (const auto& r : v.service_route) route += (route.empty() ? "" : ", ") + r;
-    rte_tel_data_add_dict_string(d, "service_route", route.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+    rte_tel_data_add_dict_string(d, "service_route",
+                                 secagree::list_value(v.service_route).substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
     const char* state = v.current ? (v.temporary ? "registered, re-registering" : "registered")
                                   : (v.temporary ? "registering" : "de-registering");
     rte_tel_data_add_dict_string(d, "state", state);

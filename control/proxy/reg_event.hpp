@@ -15,7 +15,6 @@ namespace pcscf::proxy {
 struct RegSubscription {
     UeKey ue;          // IMPI, UE address
     std::string impu;  // the resource: the UE's registered IMPU
-    std::string tag;   // our From tag
 };
 
 // The SUBSCRIBE (TS 24.229 5.2.3): to the IMPU, Event: reg, Expires 600000, from and

@@ -14,9 +14,9 @@ namespace {
 
 std::string_view reason_phrase(int status) {
     switch (status) {
+        case 200: return "OK";
         case 400: return "Bad Request";
         case 403: return "Forbidden";
-        case 200: return "OK";
         case 404: return "Not Found";
         case 408: return "Request Timeout";
         case 481: return "Call/Transaction Does Not Exist";
@@ -449,10 +449,7 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
             // Every set retires; a registration after this is a new one.
             if (status == 200) {
                 reg_.deregistered(t.impi, ue, now);
-                if (auto s = sub_of_.find(k); s != sub_of_.end()) {  // the core ends it with the registration
-                    subs_.erase(s->second);
-                    sub_of_.erase(s);
-                }
+                forget_subscription(k);  // the core ends it with the registration
             }
             txns_.registration_done(k, branch);
             return sent;
@@ -466,9 +463,7 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
         case Kind::core_request:
             drop(ProxyDrop::no_transaction, what(m) + " from the core for its own request");
             return std::nullopt;
-        case Kind::reg_subscribe:
-            if (auto c = sip::call_id(m)) reg_event_answer(m, std::string(*c), t);
-            return std::nullopt;
+        case Kind::reg_subscribe: reg_event_answer(m, t); return std::nullopt;
     }
     return std::nullopt;
 }
@@ -623,7 +618,7 @@ std::optional<std::string> SipProxy::answer_core(const sip::Message& request, co
 void SipProxy::time_out(const std::string& branch, Txn& t, Clock::time_point now) {
     if (auto h = held_.find({t.impi, t.from.ue}); h != held_.end() && h->second.branch == branch)
         return;  // the core did answer: its 401 waits for the SAs (sa_install_timeout)
-    if (t.provisional && t.request.starts_with("INVITE ")) return;
+    if (t.ringing_until != Clock::time_point{}) return;
     const std::string why = " did not answer within " + std::to_string(cfg_.core_timeout.count()) + " ms";
     const bool core = t.kind != Kind::core_request;
     if (give_up(branch, t, {408, (core ? "the IMS core" : "the UE") + why}, now))
@@ -633,10 +628,7 @@ void SipProxy::time_out(const std::string& branch, Txn& t, Clock::time_point now
 bool SipProxy::give_up(const std::string& branch, Txn& t, const Refusal& why, Clock::time_point now) {
     if (t.kind == Kind::reg_subscribe) {  // our own SUBSCRIBE: nobody to answer, no subscription
         t.done = true;
-        if (auto s = sub_of_.find({t.impi, t.from.ue}); s != sub_of_.end()) {
-            subs_.erase(s->second);
-            sub_of_.erase(s);
-        }
+        forget_subscription({t.impi, t.from.ue});
         return false;
     }
     auto req = sip::parse_message(t.request, sip::Framing::datagram);
@@ -700,26 +692,25 @@ void SipProxy::tick(Clock::time_point now) {
 void SipProxy::subscribe_reg_event(const UeKey& k, Clock::time_point now) {
     const auto v = reg_.view(k.first, k.second);
     if (!v || v->impus.empty() || sub_of_.contains(k)) return;
-    std::string route;
-    for (const auto& r : v->service_route) route += (route.empty() ? "" : ", ") + r;
     const std::string branch = txns_.new_branch();
     const std::string call_id = branch + "@" + cfg_.core_local.to_string();
     const std::string tag = branch.substr(7);  // past z9hG4bK: unique per subscription
     Txn t{.kind = Kind::reg_subscribe,
           .impi = k.first,
           .from = {.ue = k.second},
-          .request = subscribe_request({v->impus.front(), call_id, tag, branch, cfg_.core_local, cfg_.core_tcp, route}),
+          .request = subscribe_request({v->impus.front(), call_id, tag, branch, cfg_.core_local, cfg_.core_tcp,
+                                        secagree::list_value(v->service_route)}),
           .created = now,
           .their = "reg/" + call_id};
     t.relayed = t.request;
     if (!send_core(t.relayed, cfg_.core)) return;
     if (trace_) trace_("reg event: SUBSCRIBE " + v->impus.front() + "  -> core " + cfg_.core.to_string());
-    subs_[call_id] = {k, v->impus.front(), tag};
+    subs_[call_id] = {k, v->impus.front()};
     sub_of_[k] = call_id;
     txns_.add(branch, std::move(t));
 }
 
-void SipProxy::reg_event_answer(const sip::Message& m, const std::string& call_id, const Txn& t) {
+void SipProxy::reg_event_answer(const sip::Message& m, const Txn& t) {
     const int status = m.status_code();
     if (status < 200) return;
     if (status < 300) {
@@ -727,9 +718,13 @@ void SipProxy::reg_event_answer(const sip::Message& m, const std::string& call_i
         return;
     }
     drop(ProxyDrop::reg_event_refused, "the core answered " + what(m) + " to our reg event SUBSCRIBE for " + t.impi);
-    if (auto s = subs_.find(call_id); s != subs_.end()) {
-        sub_of_.erase(s->second.ue);
-        subs_.erase(s);
+    forget_subscription({t.impi, t.from.ue});
+}
+
+void SipProxy::forget_subscription(const UeKey& k) {
+    if (auto s = sub_of_.find(k); s != sub_of_.end()) {
+        subs_.erase(s->second);
+        sub_of_.erase(s);
     }
 }
 
@@ -746,17 +741,14 @@ bool SipProxy::reg_event_notify(const sip::Message& m, const Endpoint& from, Clo
         return true;
     }
     (void)answer_core(m, from, {200, "OK"});
-    const RegSubscription sub = s->second;
+    const RegSubscription sub = s->second;  // a copy: the subscription may go below
     if (trace_) trace_("reg event: NOTIFY for " + sub.impu + " from core " + from.to_string());
     if (registration_ended(m.body(), sub.impu) && reg_.view(sub.ue.first, sub.ue.second)) {
         ++counters_.reg_ended_by_core;
         reg_.deregistered(sub.ue.first, sub.ue.second, now);
     }
     const auto* state = m.first(HeaderKind::subscription_state);
-    if (state != nullptr && std::string_view(state->value).starts_with("terminated")) {
-        sub_of_.erase(sub.ue);
-        subs_.erase(s);
-    }
+    if (state != nullptr && std::string_view(state->value).starts_with("terminated")) forget_subscription(sub.ue);
     return true;
 }
 

@@ -179,7 +179,8 @@ private:
     std::map<std::string, RegSubscription, std::less<>> subs_;
     std::map<UeKey, std::string> sub_of_;
     void subscribe_reg_event(const UeKey& k, Clock::time_point now);
-    void reg_event_answer(const sip::Message& m, const std::string& call_id, const Txn& t);
+    void reg_event_answer(const sip::Message& m, const Txn& t);
+    void forget_subscription(const UeKey& k);
     // A NOTIFY from the core for us: answered here; true when it was ours to answer.
     bool reg_event_notify(const sip::Message& m, const Endpoint& from, Clock::time_point now);
     // Until then, the core being unreachable, what is for it is answered 503 at once.

@@ -125,7 +125,10 @@ int SipTransport::accept_all(const TcpListener& l) {
             continue;  // the destructor closes it
         }
         ++counters_.tcp_accepted;
-        add_connection(std::move(c));
+        const bool core = with_core(*c);
+        const Endpoint remote = c->remote();
+        const uint32_t id = add_connection(std::move(c));
+        if (core) from_core_[remote] = id;
     }
     return k;
 }
@@ -180,8 +183,7 @@ ctl::Expected<void> SipTransport::send_udp(const Endpoint& local, const Endpoint
 
 ctl::Expected<void> SipTransport::send_core(const Endpoint& to, std::string_view bytes) {
     if (!cfg_.core_tcp) return listeners_.back().socket.send(bytes, to);  // bound last
-    for (const auto& [id, c] : conns_)
-        if (c->remote() == to && with_core(*c)) return send_tcp(id, bytes);
+    if (auto in = from_core_.find(to); in != from_core_.end()) return send_tcp(in->second, bytes);
     auto id = connection_to({cfg_.core_local.addr, 0}, to);
     if (!id) return std::unexpected(id.error());
     return send_tcp(*id, bytes);
@@ -250,6 +252,7 @@ void SipTransport::close_connection(uint32_t id) {
     if (it == conns_.end()) return;
     const TcpConnection& c = *it->second;
     if (auto o = ours_.find({c.local(), c.remote()}); o != ours_.end() && o->second == id) ours_.erase(o);
+    if (auto in = from_core_.find(c.remote()); in != from_core_.end() && in->second == id) from_core_.erase(in);
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd(), nullptr);
     conns_.erase(it);
     counters_.tcp_open = conns_.size();

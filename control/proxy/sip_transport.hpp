@@ -121,6 +121,7 @@ private:
     std::vector<TcpListener> tcp_listeners_;
     std::map<uint32_t, std::unique_ptr<TcpConnection>> conns_;  // by id (0 is UDP)
     std::map<std::pair<Endpoint, Endpoint>, uint32_t> ours_;    // (local, remote) -> our connection
+    std::map<Endpoint, uint32_t> from_core_;                    // the core's connections to us, by its end
     std::vector<uint32_t> doomed_;                              // failed while a message was being handled
     std::vector<Endpoint> unreachable_;
     uint32_t next_conn_ = 1;

@@ -60,13 +60,12 @@ struct Txn {
     std::string their{};  // the sender's branch @ its address
     // Once the final answer went back the transaction is completed (RFC 3261 17.2.1).
     bool done = false;
-    bool provisional = false;  // a 1xx came back: an INVITE then waits for its callee
-    // An INVITE that got a 1xx is kept past the lifetime until then (RFC 3261 16.8's
-    // Timer C, 3 minutes from the last 1xx): a call may ring longer than 32 s.
+    // An INVITE that got a 1xx waits for its callee: no 408 for it, and it is kept past
+    // the lifetime until then (RFC 3261 16.8's Timer C, 3 minutes from the last 1xx), as
+    // a call may ring longer than 32 s. Unset otherwise.
     Clock::time_point ringing_until{};
 
     void answered_provisionally(Clock::time_point now) {
-        provisional = true;
         if (request.starts_with("INVITE ")) ringing_until = now + std::chrono::minutes(3);
     }
     std::optional<Answer> answer{};

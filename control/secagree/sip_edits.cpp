@@ -21,6 +21,12 @@ bool Ours::names(const sip::Uri& uri) const {
     return a && (*a == core || std::find(access.begin(), access.end(), *a) != access.end());
 }
 
+std::string list_value(std::span<const std::string> values) {
+    std::string out;
+    for (const auto& v : values) out += (out.empty() ? "" : ", ") + v;
+    return out;
+}
+
 bool initial(const sip::Message& m) {
     const auto to = sip::to(m);
     return m.is_request() && to && to->tag().empty();
@@ -100,9 +106,7 @@ sip::Result<std::string> relay_request(const sip::Message& m, const Hop& me, std
         }
         if (!e.service_route.empty()) {
             w.remove_headers(HeaderKind::route);
-            std::string route;
-            for (const auto& s : e.service_route) route += (route.empty() ? "" : ", ") + s;
-            if (auto r = w.add_header(HeaderKind::route, route, sip::Position::top); !r) return r;
+            if (auto r = w.add_header(HeaderKind::route, list_value(e.service_route), sip::Position::top); !r) return r;
         } else if (auto routes = sip::name_addrs(m, HeaderKind::route); routes) {
             for (size_t i = 0; i < routes->size() && e.ours.names((*routes)[i].uri); ++i)
                 if (auto r = w.remove_top_value(HeaderKind::route); !r) return r;

@@ -66,6 +66,9 @@ bool initial(const sip::Message& m);
 // SUBSCRIBE or REFER.
 bool starts_dialog(const sip::Message& m);
 
+// Values as one comma-separated header value (Route: the Service-Route's, in order).
+std::string list_value(std::span<const std::string> values);
+
 // What relay_request changes besides our Via and Max-Forwards.
 struct RelayEdits {
     bool from_ue = false;  // any P-Asserted-Identity is removed (RFC 3325 5: a UE is not trusted)

@@ -13,7 +13,6 @@ usage (root): metrics_test.py"""
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from netns import ROOT, Topology, sh  # noqa: E402

@@ -7,11 +7,11 @@ P-CSCF); requests for anyone else go to `peer`."""
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 
 import milenage
+from netns import read, terminate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = os.path.join(os.path.dirname(HERE), "kamailio", "ims_core.cfg")
@@ -63,17 +63,10 @@ class KamailioCore:
         return impu.split(":", 1)[-1] in self.kamcmd("ul.dump").stdout
 
     def log(self):
-        return open(self.log_path).read() if os.path.exists(self.log_path) else ""
+        return read(self.log_path) if os.path.exists(self.log_path) else ""
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        return terminate(self.proc, timeout=10)
 
 
 def sipp_vectors(n, k, op, amf):

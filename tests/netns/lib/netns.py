@@ -39,6 +39,19 @@ def read(path):
         return f.read()
 
 
+def terminate(proc, timeout=20):
+    """SIGTERM to `proc` (a Popen or None), SIGKILL if it has not ended within `timeout`
+    seconds; its exit status (None for no process)."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode if proc else None
+
+
 def dpdk_port(ns, ifname):
     """Makes a veth of namespace `ns` DPDK's: no addresses, no IPv6 of its own. The kernel must
     not answer on it either: it holds the P-CSCF's addresses (on the tap) in the same namespace
@@ -153,14 +166,7 @@ class Topology:
         return read(self.log_path)
 
     def stop_daemon(self):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            try:
-                self.daemon.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
-        rc = self.daemon.returncode if self.daemon else None
+        rc = terminate(self.daemon)
         self.daemon = None
         return rc
 

@@ -12,12 +12,11 @@ down on exit, also on failure."""
 import atexit
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 
-from netns import ROOT, Ctl, dies_with_test, dpdk_port, espd_argv, read, sh, start_espd
+from netns import ROOT, Ctl, dies_with_test, dpdk_port, espd_argv, read, sh, start_espd, terminate
 
 
 class Host:
@@ -110,15 +109,9 @@ vrrp_instance pcscf {{
     def stop(self):
         """SIGTERM to pcscf-espd then keepalived (whose notify_stop would make a primary stand
         down first); pcscf-espd's exit status."""
-        for p in (self.daemon, self.keepalived):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        return self.daemon.returncode if self.daemon else None
+        rc = terminate(self.daemon)
+        terminate(self.keepalived)
+        return rc
 
 
 class Pair:
