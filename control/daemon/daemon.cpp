@@ -103,6 +103,7 @@ int Daemon::run(const char* prog) {
             return 1;
         }
         dp_ = std::move(*dp);
+        log_info("ESP steering: " + dp_->esp_steering());
         if (const dp::AccessVlan& v = dp_->access_vlan(); v.id != 0)
             log_info("access VLAN " + std::to_string(v.id) + " (strip: " + std::string(v.strip_by()) +
                      ", insert: " + std::string(v.insert_by()) + ")");

@@ -203,6 +203,7 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
         rte_tel_data_add_dict_string(d, "access_vlan_strip", std::string(vlan.strip_by()).c_str());
         rte_tel_data_add_dict_string(d, "access_vlan_insert", std::string(vlan.insert_by()).c_str());
     }
+    rte_tel_data_add_dict_string(d, "esp_steering", g_dp->esp_steering().c_str());
     rte_tel_data_add_dict_u64(d, "replay_window", c.engine.replay_window);
     rte_tel_data_add_dict_u64(d, "inbound_sas_per_worker", c.engine.spi.slots_per_worker);
     rte_tel_data_add_dict_u64(d, "outbound_sas_per_worker", c.engine.outbound_capacity);

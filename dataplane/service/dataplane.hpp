@@ -39,6 +39,8 @@ public:
     uint16_t tap_port() const noexcept { return tap_; }
     const std::string& access_mac() const noexcept { return mac_; }
     const AccessVlan& access_vlan() const noexcept { return access_vlan_; }
+    // How ESP reaches its SA's worker: rte_flow rules by SPI, or handed over (esp_steering.hpp).
+    const std::string& esp_steering() const noexcept { return esp_steering_; }
 
 private:
     explicit Dataplane(const ServiceConfig& cfg) : cfg_(cfg) {}
@@ -53,6 +55,7 @@ private:
     bool ports_started_ = false;
     std::string mac_;
     AccessVlan access_vlan_;
+    std::string esp_steering_;
     std::atomic<bool> running_{false};
     std::atomic<bool> serving_{true};
 };

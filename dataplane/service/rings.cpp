@@ -29,12 +29,20 @@ std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t worker
             make("pcscf_events_" + n, sizeof(esp::SaEvent), sizes.events, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (!events) return std::unexpected(events.error());
         r->per_worker_.back().events = *events;
-        auto esp = make("pcscf_hand_esp_" + n, sizeof(void*), sizes.handoff, socket, RING_F_SC_DEQ);
-        if (!esp) return std::unexpected(esp.error());
-        r->per_worker_.back().esp = *esp;
-        auto plain = make("pcscf_hand_plain_" + n, sizeof(void*), sizes.handoff, socket, RING_F_SC_DEQ);
-        if (!plain) return std::unexpected(plain.error());
-        r->per_worker_.back().plain = *plain;
+        for (uint32_t from = 0; from < workers; ++from) {
+            const std::string pair = std::to_string(from) + "_" + n;
+            for (auto [kind, list] :
+                 {std::pair{"esp", &r->per_worker_.back().esp}, {"plain", &r->per_worker_.back().plain}}) {
+                if (from == w) {  // a worker never hands packets to itself
+                    list->push_back(nullptr);
+                    continue;
+                }
+                auto ring = make(std::string("pcscf_") + kind + pair, sizeof(void*), sizes.handoff, socket,
+                                 RING_F_SP_ENQ | RING_F_SC_DEQ);
+                if (!ring) return std::unexpected(ring.error());
+                list->push_back(*ring);
+            }
+        }
     }
     return r;
 }
@@ -45,6 +53,19 @@ uint32_t ControlRings::receive_events(std::span<esp::SaEvent> out) noexcept {
         n += rte_ring_sc_dequeue_burst_elem(w.events, out.data() + n, sizeof(esp::SaEvent), uint32_t(out.size() - n),
                                             nullptr);
     return n;
+}
+
+uint16_t WorkerRings::take(const std::vector<rte_ring*>& from, std::span<rte_mbuf*> out) noexcept {
+    const uint32_t n = uint32_t(from.size());
+    uint32_t got = 0;
+    for (uint32_t k = 0; k < n && got < out.size(); ++k) {
+        const uint32_t w = (first_ + k) % n;
+        if (w == i_) continue;
+        got += rte_ring_sc_dequeue_burst(from[w], reinterpret_cast<void**>(out.data() + got),
+                                         uint32_t(out.size() - got), nullptr);
+    }
+    first_ = (first_ + 1) % n;
+    return uint16_t(got);
 }
 
 RecordRuns WorkerRings::peek_records(uint32_t max) noexcept {
@@ -60,8 +81,8 @@ Rings::~Rings() {
     for (auto& w : per_worker_) {
         rte_ring_free(w.commands);
         rte_ring_free(w.events);
-        rte_ring_free(w.esp);
-        rte_ring_free(w.plain);
+        for (rte_ring* r : w.esp) rte_ring_free(r);
+        for (rte_ring* r : w.plain) rte_ring_free(r);
     }
 }
 

@@ -3,8 +3,9 @@
 // sits at each end. Control -> worker: SA records (one ring per worker). Worker ->
 // control: SA events (one ring per worker, so a worker never contends with another for
 // a ring's head, which a multi-producer enqueue takes with a locked instruction).
-// Worker -> worker: packets that reached a worker which does not own their SA (two
-// multi-producer rings per owner: ESP to verify, plain packets to protect).
+// Worker -> worker: packets that reached a worker which does not own their SA (two rings
+// per pair of workers, ESP to verify and plain packets to protect: single-producer, so a
+// worker hands a burst over with one enqueue and never contends with a third worker).
 // Records and events travel by value, so nothing is allocated or shared per message.
 //
 // Rings owns them all and hands each thread only its end: ControlRings to the control
@@ -37,15 +38,14 @@ struct RecordRuns {
 struct RingSizes {
     uint32_t commands = 16384;  // per worker: SA records not yet applied
     uint32_t events = 65536;    // per worker: events the control thread has not read yet
-    uint32_t handoff = 4096;    // per worker and direction
+    uint32_t handoff = 2048;    // per pair of workers and direction
 };
 
 namespace detail {
 struct PerWorker {
     rte_ring* commands = nullptr;
     rte_ring* events = nullptr;
-    rte_ring* esp = nullptr;
-    rte_ring* plain = nullptr;
+    std::vector<rte_ring*> esp, plain;  // [from]: handed to this worker by worker `from`
 };
 }  // namespace detail
 
@@ -89,20 +89,23 @@ public:
                                               uint32_t(ev.size()), nullptr);
     }
 
-    // Packets other workers handed to this one (single consumer: this worker).
+    // Packets other workers handed to this one, up to out.size(), taken from each
+    // worker's ring in turn (the first one asked moves on every call, so none starves).
     uint16_t take_handed_esp(std::span<rte_mbuf*> out) noexcept { return take(w_[i_].esp, out); }
     uint16_t take_handed_plain(std::span<rte_mbuf*> out) noexcept { return take(w_[i_].plain, out); }
-    // Hands a packet to its SA's owner; false if the owner's ring is full.
-    bool hand_esp(uint32_t owner, rte_mbuf* m) noexcept { return rte_ring_mp_enqueue(w_[owner].esp, m) == 0; }
-    bool hand_plain(uint32_t owner, rte_mbuf* m) noexcept { return rte_ring_mp_enqueue(w_[owner].plain, m) == 0; }
+    // Hands packets to their SAs' owner in one enqueue; returns how many fit, in order.
+    uint16_t hand_esp(uint32_t owner, std::span<rte_mbuf* const> m) noexcept { return hand(w_[owner].esp[i_], m); }
+    uint16_t hand_plain(uint32_t owner, std::span<rte_mbuf* const> m) noexcept { return hand(w_[owner].plain[i_], m); }
 
 private:
-    static uint16_t take(rte_ring* r, std::span<rte_mbuf*> out) noexcept {
+    uint16_t take(const std::vector<rte_ring*>& from, std::span<rte_mbuf*> out) noexcept;
+    static uint16_t hand(rte_ring* r, std::span<rte_mbuf* const> m) noexcept {
         return uint16_t(
-            rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(out.data()), uint32_t(out.size()), nullptr));
+            rte_ring_sp_enqueue_burst(r, reinterpret_cast<void* const*>(m.data()), uint32_t(m.size()), nullptr));
     }
     const std::vector<detail::PerWorker>& w_;
     uint32_t i_;
+    uint32_t first_ = 0;  // the worker whose ring take() asks first
 };
 
 class Rings {

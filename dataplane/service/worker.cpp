@@ -45,6 +45,8 @@ Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, WorkerRings ri
       parts_(std::move(parts)),
       access_tx_(parts_.access_port, uint16_t(parts_.index)),
       tap_tx_(parts_.tap_port, uint16_t(parts_.index)),
+      handing_esp_(cfg.workers),
+      handing_plain_(cfg.workers),
       record_interval_(rte_get_tsc_hz() * cfg.record_interval_us / 1'000'000) {}
 
 void Worker::run(const std::atomic<bool>& running) noexcept {
@@ -57,7 +59,8 @@ uint32_t Worker::poll() noexcept {
     rte_mbuf* rx[kMaxBurst];
     now_ = rte_rdtsc();
     standing_by_ = !serving_->load(std::memory_order_relaxed);
-    if (now_ >= next_records_) {
+    if (!unposted_acks_.empty()) post_acks();
+    else if (now_ >= next_records_) {
         if (looked_at_.size() == 0) look_at_records();
         else apply_records();
     }
@@ -66,6 +69,7 @@ uint32_t Worker::poll() noexcept {
     uint16_t n = rte_eth_rx_burst(parts_.access_port, q, rx, burst);
     stats_.access_rx += n;
     sort_burst({rx, n}, parts_.access_vlan.id != 0 ? &Worker::from_access_vlan : &Worker::from_access);
+    hand_all(handing_esp_, &WorkerRings::hand_esp);
     uint32_t handled = n;
     verify(esp_);
     handled += take_handoff(esp_, burst, &WorkerRings::take_handed_esp);
@@ -75,6 +79,7 @@ uint32_t Worker::poll() noexcept {
     n = rte_eth_rx_burst(parts_.tap_port, q, rx, burst);
     stats_.tap_rx += n;
     sort_burst({rx, n}, &Worker::from_tap);
+    hand_all(handing_plain_, &WorkerRings::hand_plain);
     handled += n;
     protect(plain_);
     handled += take_handoff(plain_, burst, &WorkerRings::take_handed_plain);
@@ -125,20 +130,22 @@ void Worker::apply_records() noexcept {
     const uint32_t n = recs.size();
     apply_and_acknowledge(*parts_.engine, recs, parts_.index, acks_);
     for (uint32_t i = 0; i < n; ++i) ++(acks_[i].result == 0 ? stats_.records_applied : stats_.records_failed);
-    // One enqueue for all acknowledgements: each enqueue moves the ring's shared lines
-    // between this core and the control thread's. Nothing may be lost: what does not fit
-    // waits for room (the control thread drains the ring continuously; this only spins if
-    // it has stopped).
-    for (uint32_t done = 0; done < n;) {
-        const uint32_t k = rings_.post_events({acks_.data() + done, n - done});
-        if (k == 0) rte_pause();
-        done += k;
-    }
     // The slots go back to the control thread only now that nothing reads them.
     rings_.release_records(n);
     looked_at_ = {};
     if (n < kMaxRecords) next_records_ = now_ + record_interval_;  // drained: wait a while
-    stats_.record_cycles += rte_rdtsc() - now_;                    // now_: this poll's start, just before
+    unposted_acks_ = {acks_.data(), n};
+    post_acks();
+}
+
+// One enqueue for all acknowledgements: each enqueue moves the ring's shared lines between
+// this core and the control thread's. None may be lost: what does not fit waits for the
+// next poll, and no record is taken until all are posted.
+void Worker::post_acks() noexcept {
+    const uint32_t k = rings_.post_events(unposted_acks_);
+    unposted_acks_ = unposted_acks_.subspan(k);
+    if (!unposted_acks_.empty()) ++stats_.acks_deferred;
+    stats_.record_cycles += rte_rdtsc() - now_;  // now_: this poll's start, just before
 }
 
 void Worker::from_access(rte_mbuf* m) noexcept {
@@ -147,7 +154,7 @@ void Worker::from_access(rte_mbuf* m) noexcept {
         case FrameKind::esp: {
             const uint32_t owner = esp::owner_of_spi(f.spi, parts_.engine->config().spi, parts_.index);
             mark_ip_checked(m);
-            if (owner != parts_.index) return hand_off(rings_.hand_esp(owner, m), m);
+            if (owner != parts_.index) return hand_later(handing_esp_, owner, m, &WorkerRings::hand_esp);
             if (esp_.n == kMaxBurst) verify(esp_);
             esp_.m[esp_.n++] = m;
             return;
@@ -186,7 +193,7 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
         case FrameKind::protect: {
             const uint32_t owner = esp::owner_of(f.peer, cfg_.workers);
             mark_ip_checked(m);
-            if (owner != parts_.index) return hand_off(rings_.hand_plain(owner, m), m);
+            if (owner != parts_.index) return hand_later(handing_plain_, owner, m, &WorkerRings::hand_plain);
             if (plain_.n == kMaxBurst) protect(plain_);
             plain_.m[plain_.n++] = m;
             return;
@@ -262,9 +269,23 @@ bool Worker::queue(TxQueue& q, rte_mbuf* m, bool tag) noexcept {
     return true;
 }
 
-void Worker::hand_off(bool handed, rte_mbuf* m) noexcept {
-    if (unlikely(!handed)) return drop(m, DropReason::handoff_full);
-    ++stats_.handoff_sent;
+void Worker::hand_later(std::vector<Batch>& to, uint32_t owner, rte_mbuf* m, Hand hand) noexcept {
+    Batch& b = to[owner];
+    if (b.n == kMaxBurst) hand_over(b, owner, hand);
+    b.m[b.n++] = m;
+}
+
+void Worker::hand_over(Batch& b, uint32_t owner, Hand hand) noexcept {
+    const uint16_t k = (rings_.*hand)(owner, {b.m, b.n});
+    stats_.handoff_sent += k;
+    stats_.drops.count[size_t(DropReason::handoff_full)] += b.n - k;
+    rte_pktmbuf_free_bulk(b.m + k, b.n - k);
+    b.n = 0;
+}
+
+void Worker::hand_all(std::vector<Batch>& to, Hand hand) noexcept {
+    for (uint32_t owner = 0; owner < to.size(); ++owner)
+        if (to[owner].n != 0) hand_over(to[owner], owner, hand);
 }
 
 void Worker::drop(rte_mbuf* m, DropReason r) noexcept {
@@ -273,8 +294,9 @@ void Worker::drop(rte_mbuf* m, DropReason r) noexcept {
 }
 
 void Worker::post_events() noexcept {
-    for (const esp::SaEvent& e : parts_.engine->events())
-        if (!rings_.post_event(e)) ++stats_.events_lost;
+    const std::span<const esp::SaEvent> ev = parts_.engine->events();
+    if (ev.empty()) return;
+    stats_.events_lost += ev.size() - rings_.post_events(ev);  // one enqueue for the poll's events
     parts_.engine->clear_events();
 }
 
@@ -283,6 +305,11 @@ void Worker::drain() noexcept {
         rte_pktmbuf_free_bulk(b->m, b->n);
         b->n = 0;
     }
+    for (auto* to : {&handing_esp_, &handing_plain_})
+        for (Batch& b : *to) {
+            rte_pktmbuf_free_bulk(b.m, b.n);
+            b.n = 0;
+        }
     access_tx_.drop_all();
     tap_tx_.drop_all();
     rte_mbuf* m[kMaxBurst];

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/ipfrag/fragmenter.hpp"
@@ -74,8 +76,15 @@ private:
 
     void look_at_records() noexcept;
     void apply_records() noexcept;
+    void post_acks() noexcept;
     using Take = uint16_t (WorkerRings::*)(std::span<rte_mbuf*>) noexcept;
     uint16_t take_handoff(Batch& b, uint16_t burst, Take take) noexcept;
+    // Packets for another worker's SAs wait in a batch per owner and go over in one
+    // enqueue per owner at the end of the burst (or when the owner's batch is full).
+    using Hand = uint16_t (WorkerRings::*)(uint32_t, std::span<rte_mbuf* const>) noexcept;
+    void hand_later(std::vector<Batch>& to, uint32_t owner, rte_mbuf* m, Hand hand) noexcept;
+    void hand_over(Batch& b, uint32_t owner, Hand hand) noexcept;  // drops what does not fit
+    void hand_all(std::vector<Batch>& to, Hand hand) noexcept;
     void from_access(rte_mbuf* m) noexcept;
     void from_access_vlan(rte_mbuf* m) noexcept;  // untags, then from_access
     void from_tap(rte_mbuf* m) noexcept;
@@ -90,7 +99,6 @@ private:
     // A plain packet, to the other side as it is (exception_in / exception_out).
     void pass_to_tap(rte_mbuf* m) noexcept;
     void pass_to_access(rte_mbuf* m) noexcept;
-    void hand_off(bool handed, rte_mbuf* m) noexcept;  // counts, or drops m
     void drop(rte_mbuf* m, net::DropReason r) noexcept;
     void post_events() noexcept;
     void sort_burst(std::span<rte_mbuf*> rx, void (Worker::*sort)(rte_mbuf*)) noexcept;
@@ -102,6 +110,7 @@ private:
     WorkerStats stats_;
     TxQueue access_tx_, tap_tx_;
     Batch esp_, plain_;
+    std::vector<Batch> handing_esp_, handing_plain_;  // [owner]: to hand over this burst
     static inline const std::atomic<bool> kAlwaysServing{true};
     const std::atomic<bool>* serving_ = &kAlwaysServing;
     bool standing_by_ = false;  // serving_, read once per poll
@@ -111,6 +120,9 @@ private:
     RecordRuns looked_at_;
     std::array<esp::SaEvent, kMaxRecords> acks_;  // a member: the idle poll does not
                                                   // initialise kilobytes it will not use
+    // Acknowledgements the event ring had no room for: posted by the next polls, before
+    // any new record is taken, so the worker never waits for the control thread.
+    std::span<const esp::SaEvent> unposted_acks_;
     uint64_t now_ = 0;
     const uint64_t record_interval_;  // cfg_.record_interval_us in TSC cycles
     uint64_t next_records_ = 0;       // when to look at the command ring again

@@ -25,6 +25,7 @@ namespace pcscf::dp {
     X(fragmented, "packets split to fit an MTU")                                                                     \
     X(records_applied, "SA records applied")                                                                         \
     X(records_failed, "SA records refused (see the control log)")                                                    \
+    X(acks_deferred, "polls that found the event ring too full for all acknowledgements (posted by later polls)")    \
     X(record_cycles, "TSC cycles spent on SA records: take, apply, acknowledge")                                     \
     X(events_lost, "SA events dropped because the worker's event ring was full")
 

@@ -87,5 +87,32 @@ TEST_F(WorkerRecords, AGroupAcrossTheRingsEndIsAppliedInOrder) {
     }
 }
 
+// The control thread behind on its events: the acknowledgements that do not fit wait in
+// the worker, which goes on polling (it never waits for room), posts them in order as room
+// comes, and takes no new record until all are posted.
+TEST_F(WorkerRecords, AcknowledgementsWaitForRoomWithoutStoppingTheWorker) {
+    RingSizes sizes;
+    sizes.events = 8;  // 7 usable
+    make_worker(0, sizes);
+    for (uint32_t i = 0; i < 20; ++i) send_add(i);
+    polls(2);  // found, then applied: 7 acknowledgements fit
+    EXPECT_EQ(applied(), 20u);
+    EXPECT_EQ(worker_->stats().acks_deferred, 1u);
+    send_add(20);
+    polls(3);  // the ring is still full: the worker polls on, the new record waits
+    EXPECT_EQ(worker_->stats().acks_deferred, 4u);
+    EXPECT_EQ(queued(), 1u);
+
+    std::vector<uint32_t> spis;
+    esp::SaEvent ev[8];
+    for (int round = 0; round < 8 && spis.size() < 21; ++round) {
+        for (uint32_t n = rings_->control().receive_events(ev), i = 0; i < n; ++i) spis.push_back(ev[i].spi);
+        polls(2);
+    }
+    ASSERT_EQ(spis.size(), 21u);
+    for (uint32_t i = 0; i < 21; ++i) EXPECT_EQ(spis[i], 0x1000 + i) << "acknowledgement " << i;
+    EXPECT_EQ(queued(), 0u);
+}
+
 }  // namespace
 }  // namespace pcscf::dp

@@ -23,7 +23,7 @@ class WorkerRig : public testing::Test {
 protected:
     enum Side : uint8_t { access = 0, tap = 1 };
 
-    // A worker with empty ports.
+    // Worker 0 of cfg_.workers, with empty ports (the others' ends of the rings are the test's).
     void make_worker(uint32_t record_interval_us, RingSizes sizes = {}, AccessVlan vlan = {}) {
         static int serial = 0;
         const std::string tag = std::to_string(serial++);
@@ -46,9 +46,9 @@ protected:
         cfg_.record_interval_us = record_interval_us;
         cfg_.max_datagram = 1500;  // reassembly fits the pool's buffers
         cfg_.reassembly_flows = 16;
-        cfg_.engine.spi = esp::SpiLayout{0x1000, 1, 256};
+        cfg_.engine.spi = esp::SpiLayout{0x1000, cfg_.workers, 256};
         cfg_.engine.outbound_capacity = 64;
-        auto rings = Rings::create(1, sizes, SOCKET_ID_ANY);
+        auto rings = Rings::create(cfg_.workers, sizes, SOCKET_ID_ANY);
         ASSERT_TRUE(rings.has_value()) << rings.error();
         rings_ = std::move(*rings);
         auto parts = make_worker_parts(cfg_, 0, pool_, pool_, pool_, SOCKET_ID_ANY);
