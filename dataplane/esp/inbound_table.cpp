@@ -65,7 +65,7 @@ void InboundTable::resume(uint32_t slot, uint32_t edge) noexcept {
     r.replay_last = edge;
     uint64_t* map = window(r);
     std::fill(map, map + replay_.words(), ~uint64_t{0});
-    map[(edge >> 6) % replay_.words()] = ~uint64_t{0} >> (63 - (edge & 63));
+    map[replay_.word(edge)] = ~uint64_t{0} >> (63 - (edge & 63));
 }
 
 void InboundTable::clear(uint32_t slot) noexcept {

@@ -121,8 +121,11 @@ TEST(ReplayWindow, SizeLimits) {
     EXPECT_TRUE(ReplayWindow::valid_size(4096));
     EXPECT_TRUE(ReplayWindow::valid_size(65536));
     EXPECT_FALSE(ReplayWindow::valid_size(65537));
+    // A power of two, at least one word beyond the window (RFC 6479's ring).
     EXPECT_EQ(ReplayWindow(64).words(), 2u);
-    EXPECT_EQ(ReplayWindow(4096).words(), 65u);
+    EXPECT_EQ(ReplayWindow(65).words(), 4u);
+    EXPECT_EQ(ReplayWindow(4096).words(), 128u);
+    EXPECT_EQ(ReplayWindow(65536).words(), 2048u);
 }
 
 }  // namespace
