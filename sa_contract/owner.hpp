@@ -25,8 +25,9 @@ inline uint32_t owner_of(const net::IpAddr& ue, uint32_t workers) noexcept {
 }
 
 // The worker of an inbound packet's SPI; `self` when the SPI is none of ours (the
-// engine counts it as unknown there).
-inline uint32_t owner_of_spi(uint32_t spi, const SpiLayout& layout, uint32_t self) noexcept {
+// engine counts it as unknown there). `layout`: a SpiLayout, or a FastSpiLayout per packet.
+template <class Layout>
+inline uint32_t owner_of_spi(uint32_t spi, const Layout& layout, uint32_t self) noexcept {
     return layout.contains(spi) ? layout.owner(spi) : self;
 }
 

@@ -34,6 +34,7 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineC
 
 Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept
     : cfg_(cfg),
+      spi_(cfg.spi),
       checkpoint_mask_(cfg.seq_checkpoint != 0 ? cfg.seq_checkpoint - 1 : ~0u),
       imb_(std::move(imb)),
       in_(std::move(in)),
@@ -41,8 +42,8 @@ Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, Outboun
       batch_(imb_.get()) {}
 
 const InboundSa* Engine::find_inbound(uint32_t spi) const noexcept {
-    if (!cfg_.spi.owned_by(spi, cfg_.worker)) return nullptr;
-    const InboundSa& sa = in_.at(cfg_.spi.slot(spi));
+    if (!spi_.owned_by(spi, cfg_.worker)) return nullptr;
+    const InboundSa& sa = in_.at(spi_.slot(spi));
     return sa.spi == spi ? &sa : nullptr;
 }
 
@@ -54,7 +55,7 @@ const OutboundSa* Engine::find_outbound(const OutboundKey& key) const noexcept {
 std::optional<SaStats> Engine::inbound_stats(uint32_t spi) const noexcept {
     const InboundSa* sa = find_inbound(spi);
     if (sa == nullptr) return std::nullopt;
-    return SaStats{peek(sa->packets), peek(sa->bytes), peek(in_.drops(cfg_.spi.slot(spi)))};
+    return SaStats{peek(sa->packets), peek(sa->bytes), peek(in_.drops(spi_.slot(spi)))};
 }
 
 std::optional<SaStats> Engine::outbound_stats(const OutboundKey& key) const noexcept {
@@ -64,7 +65,7 @@ std::optional<SaStats> Engine::outbound_stats(const OutboundKey& key) const noex
 }
 
 int32_t Engine::handle_of(const SaConfig& sa) const noexcept {
-    if (sa.dir == Direction::inbound) return find_inbound(sa.spi) != nullptr ? int32_t(cfg_.spi.slot(sa.spi)) : -1;
+    if (sa.dir == Direction::inbound) return find_inbound(sa.spi) != nullptr ? int32_t(spi_.slot(sa.spi)) : -1;
     const int32_t pos = out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port});
     return pos >= 0 && out_.at(pos).spi == sa.spi ? pos : -1;
 }
@@ -129,8 +130,8 @@ void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
     for (const SaRecord& r : recs) {
         const SaConfig& sa = r.sa;
         if (sa.dir == Direction::inbound) {
-            if (!cfg_.spi.owned_by(sa.spi, cfg_.worker)) continue;
-            const uint32_t slot = cfg_.spi.slot(sa.spi);
+            if (!spi_.owned_by(sa.spi, cfg_.worker)) continue;
+            const uint32_t slot = spi_.slot(sa.spi);
             if (r.op == SaOp::add) in_.prefetch_install(slot);
             else if (r.op == SaOp::remove) in_.prefetch_clear(slot);
             else in_.prefetch(slot);
@@ -147,8 +148,8 @@ void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
 int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
     const SaConfig& sa = rec.sa;
     if (!cfg_.spi.contains(sa.spi)) return -ERANGE;
-    if (cfg_.spi.owner(sa.spi) != cfg_.worker) return -EXDEV;
-    const uint32_t slot = cfg_.spi.slot(sa.spi);
+    if (spi_.owner(sa.spi) != cfg_.worker) return -EXDEV;
+    const uint32_t slot = spi_.slot(sa.spi);
     InboundSa& cur = in_.at(slot);
     switch (rec.op) {
         case SaOp::add:

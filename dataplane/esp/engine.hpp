@@ -86,6 +86,7 @@ public:
     const net::DropCounters& drops() const noexcept { return drops_; }
     const EngineStats& stats() const noexcept { return stats_; }
     const EngineConfig& config() const noexcept { return cfg_; }
+    const FastSpiLayout& spi() const noexcept { return spi_; }  // config().spi, for the packet path
     const InboundTable& inbound_sas() const noexcept { return in_; }
     const OutboundTable& outbound_sas() const noexcept { return out_; }
     const InboundSa* find_inbound(uint32_t spi) const noexcept;
@@ -117,6 +118,7 @@ private:
     }
 
     EngineConfig cfg_;
+    FastSpiLayout spi_;         // cfg_.spi without a division per packet
     uint32_t checkpoint_mask_;  // seq_checkpoint - 1, or all ones when off
     ImbManager imb_;
     InboundTable in_;

@@ -79,7 +79,6 @@ uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> r
 void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint16_t l2_len) noexcept {
     InboundPacket p[kChunk];
     alignas(16) uint8_t tag[kChunk][16];
-    const SpiLayout& layout = cfg_.spi;
     const ReplayWindow& replay = in_.replay();
     const uint32_t n = uint32_t(pkts.size());
     batch_.clear();
@@ -103,11 +102,11 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             continue;
         }
         p[i].spi = load_be32(p[i].esp);
-        if (unlikely(!layout.owned_by(p[i].spi, cfg_.worker))) {
+        if (unlikely(!spi_.owned_by(p[i].spi, cfg_.worker))) {
             why[i] = net::DropReason::unknown_spi;
             continue;
         }
-        p[i].slot = layout.slot(p[i].spi);
+        p[i].slot = spi_.slot(p[i].spi);
         in_.prefetch(p[i].slot);
         net::prefetch_rest(p[i].esp, p[i].esp + p[i].esp_len);  // hashed, then trailer and ICV read
     }

@@ -152,7 +152,7 @@ void Worker::from_access(rte_mbuf* m) noexcept {
     const FrameInfo f = classify_access(m, local_, cfg_.protected_ports);
     switch (f.kind) {
         case FrameKind::esp: {
-            const uint32_t owner = esp::owner_of_spi(f.spi, parts_.engine->config().spi, parts_.index);
+            const uint32_t owner = esp::owner_of_spi(f.spi, parts_.engine->spi(), parts_.index);
             mark_ip_checked(m);
             if (owner != parts_.index) return hand_later(handing_esp_, owner, m, &WorkerRings::hand_esp);
             if (esp_.n == kMaxBurst) verify(esp_);
