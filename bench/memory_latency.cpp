@@ -17,13 +17,10 @@
 //
 //   build-release/bench/memory_latency [--quick] [--max-mib=1024] [--reads=2097152] [--rounds=3]
 //   --quick: one round of 262,144 reads per size, about 10 s
-#include <pthread.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -32,10 +29,10 @@
 #include <cstring>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench/bench_args.hpp"
+#include "bench/line_transfer.hpp"
 #include "bench/spread.hpp"
 
 namespace pcscf::bench {
@@ -120,40 +117,6 @@ double chase(uint8_t* mem, size_t region, size_t reads, std::mt19937_64& rng) {
 }
 
 double median(const std::vector<double>& v) { return spread(v).median; }
-
-// One cache line passed back and forth between threads on CPUs `a` and `b`, each waiting
-// for the other's number before writing the next: nanoseconds per one-way transfer, the
-// cost a pipeline pays for every line one CPU writes and the other reads. -1: the threads
-// could not be pinned (fewer than two CPUs).
-double transfer_ns(int a, int b, size_t rounds) {
-    alignas(64) std::atomic<uint64_t> line{0};
-    const auto pin = [](int cpu) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
-    };
-    std::atomic<bool> pinned{true};
-    std::thread other([&] {
-        if (!pin(b)) pinned = false;
-        for (uint64_t i = 1; i <= 2 * rounds; i += 2) {
-            while (line.load(std::memory_order_acquire) != i)
-                if (!pinned) return;
-            line.store(i + 1, std::memory_order_release);
-        }
-    });
-    if (!pin(a)) pinned = false;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (uint64_t i = 1; i <= 2 * rounds && pinned; i += 2) {
-        line.store(i, std::memory_order_release);
-        while (line.load(std::memory_order_acquire) != i + 1 && pinned) {
-        }
-    }
-    const auto t1 = std::chrono::steady_clock::now();
-    other.join();
-    if (!pinned) return -1;
-    return std::chrono::duration<double, std::nano>(t1 - t0).count() / double(2 * rounds);
-}
 
 }  // namespace
 }  // namespace pcscf::bench

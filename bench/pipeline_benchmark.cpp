@@ -15,10 +15,18 @@
 // the control thread adds and deletes SAs at --churn per second. Prints the median of
 // the rounds, min and max, and the ratios pipeline / engine and churn / no churn.
 //
+// The NIC side writes each frame back before offering it (--nic): by default with
+// non-temporal stores of whole lines, which leave no copy in its CPU's caches, as a NIC's
+// DMA leaves none; --nic=cached uses ordinary stores, so the worker fetches every such
+// line from the NIC side's CPU; --nic=streaming,cached also runs the pipeline with the
+// second every round. Beside the ratios: what one cache line costs to move between the
+// two CPUs, measured every round (bench/line_transfer.hpp), and the pipeline's time per
+// packet beyond the engine's in units of that cost.
+//
 //   build/bench/pipeline_benchmark [--quick] [--rounds=5] [--sas=1000000] [--churn=100000]
 //       [--churn-batch-us=0] [--packets=65536] [--passes=3] [--window=1024] [--attempts=8]
 //       [--sizes=64,512,1400] [--ip=4,6] [--algs=sha1,md5] [--record-interval-us=50]
-//       [--burst=N (pcscf-espd's default)] [--no-huge]
+//       [--burst=N (pcscf-espd's default)] [--nic=streaming,cached] [--no-huge]
 // Sizes are the ESP packet's IP length; IPv6 starts at 72 bytes (as in ipsec_compare).
 #include <rte_cycles.h>
 #include <rte_lcore.h>
@@ -39,6 +47,7 @@
 #include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
+#include "bench/line_transfer.hpp"
 #include "bench/pipeline_rig.hpp"
 #include "bench/spread.hpp"
 #include "bench/unfragmented.hpp"
@@ -65,10 +74,12 @@ struct Options {
     std::vector<uint32_t> sizes{64, 512, 1400};
     std::vector<int> ips{4, 6};
     std::vector<Alg> algs{Alg::hmac_sha1_96, Alg::hmac_md5_96};
+    std::vector<NicStores> nic{NicStores::streaming};  // the first for everything; the second: one more run
 };
 
 const char* label(Alg a) { return a == Alg::hmac_sha1_96 ? "sha1" : "md5"; }
 const char* label(Direction d) { return d == Direction::inbound ? "inbound" : "outbound"; }
+const char* nic_name(NicStores n) { return n == NicStores::streaming ? "streaming" : "cached"; }
 double seconds(uint64_t tsc) { return double(tsc) / double(rte_get_tsc_hz()); }
 
 [[noreturn]] void fail(const std::string& what) {
@@ -78,13 +89,14 @@ double seconds(uint64_t tsc) { return double(tsc) / double(rte_get_tsc_hz()); }
 
 // ---- results ---------------------------------------------------------------------------
 
-enum Kind { kEngine, kPipeline, kChurn, kKinds };
+enum Kind { kEngine, kPipeline, kChurn, kOtherNic, kKinds };
 
 struct Row {
     std::vector<double> mpps[kKinds];  // one per round
     std::vector<double> idle;          // the NIC side's idle share, pipeline runs
     std::vector<double> churn_rate;    // SAs added (and deleted) per second achieved
     std::vector<double> record_ns;     // the worker's time per SA record, churn runs
+    std::vector<double> line_ns;       // a cache line between the two CPUs, that round
 };
 // SAs, IP version, direction, algorithm (SHA-1 first), size
 using RowKey = std::tuple<uint32_t, int, Direction, bool, uint32_t>;
@@ -162,7 +174,7 @@ public:
         double mpps = 0, idle = 0, churn_rate = 0;
         double record_ns = 0;  // the worker's time per record it took (worker's own clock)
     };
-    PipelineResult pipeline(Direction dir, bool churn) {
+    PipelineResult pipeline(Direction dir, bool churn, NicStores nic) {
         const bool in = dir == Direction::inbound;
         const std::vector<Frame>& frames = frames_[in ? 0 : 1];
         rte_ring* to = in ? rig_.access().rx : rig_.tap().rx;
@@ -176,7 +188,7 @@ public:
                 if (!ctl_.settle()) fail("the worker does not acknowledge SA records");
                 const Counters before = restart_worker(true);
                 const uint64_t preempted = lcore_.preemptions() + preemptions_of_self();
-                const PassResult r = offer(frames, to, from, o_.window, ctl_, churn ? &churn_ : nullptr);
+                const PassResult r = offer(frames, to, from, o_.window, ctl_, churn ? &churn_ : nullptr, nic);
                 const bool hit = lcore_.preemptions() + preemptions_of_self() != preempted;
                 const Counters after = restart_worker(false);
                 if (churn) churn_.unwind(ctl_);
@@ -225,10 +237,20 @@ public:
         if (new_worker) install(sas);
         else rewind_worker();
         if (!ctl_.settle()) fail("the worker does not acknowledge SA records");
-        const PassResult r = offer(frames_[0], rig_.access().rx, rig_.tap().tx, o_.window, ctl_, nullptr);
+        const PassResult r = offer(frames_[0], rig_.access().rx, rig_.tap().tx, o_.window, ctl_, nullptr, o_.nic[0]);
         if (!r.complete())
             fail("the worker did not pass the workload's inbound packets; drops:" + drop_reasons(worker_));
         next_inbound_pass();
+    }
+
+    // What one cache line costs to move between the NIC side's CPU and the worker's; the
+    // worker is stopped meanwhile, as the other end of the line runs on its CPU.
+    double line_ns() {
+        lcore_.stop();
+        const double ns = transfer_ns(int(rte_lcore_to_cpu_id(int(rte_lcore_id()))),
+                                      int(rte_lcore_to_cpu_id(int(lcore_.id()))), 100'000);
+        lcore_.start(worker_, false);
+        return ns;
     }
 
 private:
@@ -277,19 +299,24 @@ private:
 void run_rounds(const Options& o, Bench& b, Alg alg, int ip, uint32_t size, uint32_t sas) {
     for (int round = 0; round < o.rounds; ++round) {
         std::string line = "  round " + std::to_string(round + 1) + ":";
+        const double line_ns = b.line_ns();
+        const bool other = o.nic.size() > 1;
         for (Direction dir : {Direction::inbound, Direction::outbound}) {
             Row& row = g_rows[{sas, ip, dir, alg == Alg::hmac_md5_96, size}];
             // Alternate the order from round to round, so slow drifts hit every kind alike.
-            const Kind order[2][kKinds] = {{kEngine, kPipeline, kChurn}, {kChurn, kPipeline, kEngine}};
-            char buf[160];
+            const Kind order[2][kKinds] = {{kEngine, kPipeline, kOtherNic, kChurn},
+                                           {kChurn, kOtherNic, kPipeline, kEngine}};
+            char buf[200];
             double v[kKinds] = {};
             Bench::PipelineResult p, c;
             for (Kind k : order[round % 2]) {
                 if (k == kEngine) v[k] = b.engine(dir);
-                if (k == kPipeline) v[k] = (p = b.pipeline(dir, false)).mpps;
-                if (k == kChurn) v[k] = (c = b.pipeline(dir, true)).mpps;
-                row.mpps[k].push_back(v[k]);
+                if (k == kPipeline) v[k] = (p = b.pipeline(dir, false, o.nic[0])).mpps;
+                if (k == kChurn) v[k] = (c = b.pipeline(dir, true, o.nic[0])).mpps;
+                if (k == kOtherNic && other) v[k] = b.pipeline(dir, false, o.nic[1]).mpps;
+                if (k != kOtherNic || other) row.mpps[k].push_back(v[k]);
             }
+            row.line_ns.push_back(line_ns);
             row.idle.push_back(p.idle);
             row.churn_rate.push_back(c.churn_rate);
             row.record_ns.push_back(c.record_ns);
@@ -299,13 +326,30 @@ void run_rounds(const Options& o, Bench& b, Alg alg, int ip, uint32_t size, uint
                           dir == Direction::inbound ? "in" : "out", v[kEngine], v[kPipeline], 100 * p.idle, v[kChurn],
                           c.churn_rate / 1e3, c.record_ns);
             line += buf;
+            if (other) {
+                std::snprintf(buf, sizeof buf, " %s NIC %5.2f", nic_name(o.nic[1]), v[kOtherNic]);
+                line += buf;
+            }
         }
+        line += " line " + std::to_string(int(line_ns)) + " ns";
         std::printf("%s\n", line.c_str());
         std::fflush(stdout);
     }
 }
 
 // ---- summary ---------------------------------------------------------------------------
+
+// ns/packet of `num` beyond `den`, round by round; and that in units of the round's line
+// transfer.
+std::vector<double> beyond(const std::vector<double>& num, const std::vector<double>& den) {
+    std::vector<double> v;
+    for (size_t k = 0; k < std::min(num.size(), den.size()); ++k) v.push_back(1e3 / num[k] - 1e3 / den[k]);
+    return v;
+}
+std::vector<double> per_line(std::vector<double> ns, const std::vector<double>& line) {
+    for (size_t k = 0; k < ns.size() && k < line.size(); ++k) ns[k] /= line[k];
+    return ns;
+}
 
 const char* bold(bool met) { return met ? "**" : ""; }  // Markdown emphasis for a met target
 
@@ -314,10 +358,17 @@ void print_summary(const Options& o) {
         "\nMpps per worker at zero loss, median of %d rounds [min-max]; "
         "ratios of the same round; bold: target met\n\n",
         o.rounds);
+    const bool other = o.nic.size() > 1;
+    const std::string other_head = other ? std::string(" pipeline / engine, ") + nic_name(o.nic[1]) + " NIC |" : "";
     std::printf(
-        "| workload | IP | SAs | engine | pipeline | with churn | pipeline / engine "
-        "| churn / pipeline | worker ns a record |\n");
-    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        "NIC stand-in: %s; ns beyond: the pipeline's ns/packet minus the engine's, and that in cache-line "
+        "transfers between the two CPUs (measured every round)\n\n",
+        nic_name(o.nic[0]));
+    std::printf(
+        "| workload | IP | SAs | engine | pipeline | with churn | pipeline / engine |%s ns beyond (line transfers) "
+        "| churn / pipeline | worker ns a record |\n",
+        other_head.c_str());
+    std::printf("|---|---|---:|---:|---:|---:|---:|%s---:|---:|---:|\n", other ? "---:|" : "");
     int rows = 0, pipe_met = 0, churn_met = 0;
     std::string misses;
     for (const auto& [key, row] : g_rows) {
@@ -326,16 +377,23 @@ void print_summary(const Options& o) {
         const Spread pe = ratio(row.mpps[kPipeline], row.mpps[kEngine]);
         const Spread cp = ratio(row.mpps[kChurn], row.mpps[kPipeline]);
         const Spread rn = spread(row.record_ns);
+        const std::vector<double> extra = beyond(row.mpps[kPipeline], row.mpps[kEngine]);
+        const double x = spread(extra).median, xl = spread(per_line(extra, row.line_ns)).median;
+        char other_cell[48] = "";
+        if (other) {
+            const Spread oe = ratio(row.mpps[kOtherNic], row.mpps[kEngine]);
+            std::snprintf(other_cell, sizeof other_cell, " %.2f [%.2f-%.2f] |", oe.median, oe.min, oe.max);
+        }
         char name[64];
         std::snprintf(name, sizeof name, "%s %s %u B", label(dir), md5 ? "md5" : "sha1", size);
         const bool pipe_ok = pe.median >= 0.80, churn_ok = cp.median > 0.95;
         const char* pb = bold(pipe_ok);
         const char* cb = bold(churn_ok);
         std::printf(
-            "| %s | v%d | %u | %.2f | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | %s%.2f%s [%.2f-%.2f] "
+            "| %s | v%d | %u | %.2f | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | %s%.2f%s [%.2f-%.2f] |%s %.0f (%.2f) "
             "| %s%.3f%s [%.3f-%.3f] | %.0f [%.0f-%.0f] |\n",
             name, ip, sas, e.median, p.median, p.min, p.max, c.median, c.min, c.max, pb, pe.median, pb, pe.min, pe.max,
-            cb, cp.median, cb, cp.min, cp.max, rn.median, rn.min, rn.max);
+            other_cell, x, xl, cb, cp.median, cb, cp.min, cp.max, rn.median, rn.min, rn.max);
         ++rows;
         pipe_met += pipe_ok;
         churn_met += churn_ok;
@@ -344,15 +402,18 @@ void print_summary(const Options& o) {
         if (!pipe_ok) misses += "  pipeline < 0.80 of engine: " + which;
         if (!churn_ok) misses += "  churn costs >= 5%: " + which;
     }
-    std::vector<double> idle, rate, share;
+    std::vector<double> idle, rate, share, lines;
     for (const auto& [key, row] : g_rows) {
         idle.insert(idle.end(), row.idle.begin(), row.idle.end());
+        lines.insert(lines.end(), row.line_ns.begin(), row.line_ns.end());
         rate.insert(rate.end(), row.churn_rate.begin(), row.churn_rate.end());
         for (size_t k = 0; k < row.record_ns.size(); ++k)  // 2 records per SA changed
             share.push_back(2 * row.churn_rate[k] * row.record_ns[k] * 1e-9);
     }
-    const Spread i = spread(idle), r = spread(rate), sh = spread(share);
-    std::printf("\nNIC side idle (waiting for the worker) in pipeline runs: %.0f%% [%.0f-%.0f%%]\n", 100 * i.median,
+    const Spread i = spread(idle), r = spread(rate), sh = spread(share), l = spread(lines);
+    std::printf("\nA cache line between the worker's and the NIC side's CPUs: %.0f ns one way [%.0f-%.0f]\n", l.median,
+                l.min, l.max);
+    std::printf("NIC side idle (waiting for the worker) in pipeline runs: %.0f%% [%.0f-%.0f%%]\n", 100 * i.median,
                 100 * i.min, 100 * i.max);
     std::printf("Churn achieved: %.0f SAs added and as many deleted per second [%.0f-%.0f]\n", r.median, r.min, r.max);
     std::printf(
@@ -438,6 +499,14 @@ Options parse(int argc, char** argv) {
             o.burst = number_arg<uint16_t>(a, v);
             if (o.burst == 0 || o.burst > dp::kMaxBurst) {
                 std::fprintf(stderr, "--burst takes 1..64, as pcscf-espd's, not %u\n", unsigned(o.burst));
+                std::exit(2);
+            }
+        } else if (const char* v = option_value(a, "--nic=")) {
+            o.nic.clear();
+            for (size_t w : word_list_arg(a, v, {"streaming", "cached"}))
+                o.nic.push_back(w == 0 ? NicStores::streaming : NicStores::cached);
+            if (o.nic.size() > 2 || (o.nic.size() == 2 && o.nic[0] == o.nic[1])) {
+                std::fprintf(stderr, "--nic takes streaming, cached or both, not '%s'\n", v);
                 std::exit(2);
             }
         } else if (const char* v = option_value(a, "--algs=")) {

@@ -40,14 +40,31 @@ struct RingPort {
     bool started = false;
 };
 
+// How the NIC side writes a frame back before offering it again. A NIC writes by DMA,
+// which leaves no copy of the lines in another CPU's cache; stores from the NIC side's CPU
+// do, and the worker then fetches every line from that CPU.
+//   streaming: non-temporal stores of whole cache lines (the lines go to memory and leave
+//              every cache, as DMA without cache injection leaves them), fenced before the
+//              enqueue;
+//   cached:    ordinary stores of the mbuf fields and the frame's first bytes.
+enum class NicStores { streaming, cached };
+
 // A packet of the workload as an Ethernet frame, and how to put it back as it was built
-// before it is offered again (the worker rewrites its headers in place).
+// before it is offered again (the worker rewrites its headers in place): the mbuf's first
+// cache line as a driver leaves it, and the cache lines that hold the frame's first
+// kRestore bytes, those bytes as built (the lines' other bytes are headroom, or packet
+// bytes the worker does not change).
 struct Frame {
     static constexpr uint32_t kRestore = dp::kEthLen + 64;
+    static constexpr uint32_t kMaxLines = kRestore / 64 + 2;
     rte_mbuf* m = nullptr;
     uint16_t data_off = 0;
     uint16_t len = 0;
-    std::array<uint8_t, kRestore> hdr{};
+    uint8_t* first_line = nullptr;  // in the mbuf's buffer: the line the frame starts in
+    uint8_t head = 0;               // where the frame starts in that line
+    uint8_t n_lines = 0;
+    alignas(64) std::array<uint8_t, 64> mbuf_line{};
+    alignas(64) std::array<uint8_t, 64 * kMaxLines> lines{};
 };
 // The templates' packets (IP) behind an Ethernet header, in the same mbufs.
 std::vector<Frame> make_frames(std::span<const Template> t);
@@ -105,6 +122,7 @@ private:
 // Offers `frames` once to the worker through `to_worker` with at most `window` frames in
 // flight (back-pressure: nothing is offered that the worker could drop for lack of
 // room), collects them from `from_worker`, and drives the control side meanwhile.
+// Frames are written back as `nic` says.
 struct PassResult {
     uint64_t offered = 0, delivered = 0;
     uint64_t counted = 0, tsc = 0;        // steady state: from the first delivery to the last
@@ -113,7 +131,7 @@ struct PassResult {
     bool complete() const noexcept { return delivered == offered; }
 };
 PassResult offer(std::span<const Frame> frames, rte_ring* to_worker, rte_ring* from_worker, uint32_t window,
-                 ControlSide& ctl, Churn* churn);
+                 ControlSide& ctl, Churn* churn, NicStores nic = NicStores::streaming);
 
 // The ports, the rings, the pools and the configuration a Worker needs; one Worker at a
 // time (make_worker() for each SA layout).
