@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -179,6 +180,12 @@ int main(int argc, char** argv) {
         else if (a.rfind("--sas=", 0) == 0) g_many_sas = number_arg<uint32_t>("--sas", a.substr(6));
         else rest.push_back(argv[i]);
     }
+    // --quick: short samples too, unless asked for others (a cold pass costs several
+    // times its measured time in cache flushes).
+    static char quick_time[] = "--benchmark_min_time=0.1";
+    if (quick && std::none_of(rest.begin(), rest.end(),
+                              [](const char* a) { return std::string_view(a).starts_with("--benchmark_min_time"); }))
+        rest.push_back(quick_time);
     int n = int(rest.size());
     benchmark::Initialize(&n, rest.data());
     // What neither we nor Google Benchmark took is a typo: say so rather than ignore it.

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <unistd.h>
+
 #include "bench/spread.hpp"
 
 namespace pcscf::bench {
@@ -18,7 +20,11 @@ namespace pcscf::bench {
 class RatioReporter : public benchmark::ConsoleReporter {
 public:
     // `many_sas`: the SA count of the many-SA benchmarks (named ".../cold_<many_sas>sa").
-    explicit RatioReporter(uint32_t many_sas) : many_sas_(many_sas), many_("cold_" + std::to_string(many_sas) + "sa") {}
+    // Colours only on a terminal: a file (scripts/bench's tee) gets plain text.
+    explicit RatioReporter(uint32_t many_sas)
+        : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Defaults : OO_Tabular),
+          many_sas_(many_sas),
+          many_("cold_" + std::to_string(many_sas) + "sa") {}
 
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
