@@ -3,9 +3,10 @@
 // ring of pre-built packets spread over those SAs. Packets are processed in place, so
 // before each burst their mbuf fields and headers are written back as they were built.
 // That stands in for the NIC and its driver, which write exactly those lines just before
-// a burst is handed over; it is counted in the measured time. When the ring wraps
-// (outside the measured time) the inbound packets are sealed again with the next
-// sequence numbers and the caches are flushed.
+// a burst is handed over; it is counted in the measured time. Between passes over the
+// ring (outside the measured time) the inbound packets are sealed again with the next
+// sequence numbers, which leaves them in the cache, and for a cold pass the caches are
+// flushed (evict_caches).
 #include <rte_mbuf.h>
 
 #include <array>
@@ -59,9 +60,9 @@ public:
     // The SAs the packets use, each once, in increasing order.
     const std::vector<uint32_t>& used_sas() const { return used_sas_; }
 
-    // The ceiling: the HMACs of inbound packets' ICV-covered bytes straight into IPsec-MB
-    // and nothing else (SHA-1 through the synchronous hash burst, MD5 through the job API,
-    // as the engine does). Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
+    // The hash-only reference: the HMACs of inbound packets' ICV-covered bytes straight
+    // into IPsec-MB and nothing else (SHA-1 through the synchronous hash burst, MD5 through
+    // the job API, as the engine does). Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
     void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`.

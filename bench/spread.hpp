@@ -31,12 +31,18 @@ inline Spread spread(std::vector<double> v) {
     return {v.front(), median, v.back()};
 }
 
+// f(a[i], b[i]) for each round i where both were measured (b[i] > 0).
+template <class F>
+Spread per_round(const std::vector<double>& a, const std::vector<double>& b, F f) {
+    std::vector<double> r;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        if (b[i] > 0) r.push_back(f(a[i], b[i]));
+    return spread(r);
+}
+
 // num[i] / den[i] for each round i where both were measured.
 inline Spread ratio(const std::vector<double>& num, const std::vector<double>& den) {
-    std::vector<double> r;
-    for (size_t i = 0; i < std::min(num.size(), den.size()); ++i)
-        if (den[i] > 0) r.push_back(num[i] / den[i]);
-    return spread(r);
+    return per_round(num, den, [](double n, double d) { return n / d; });
 }
 
 }  // namespace pcscf::bench
