@@ -62,7 +62,7 @@ public:
 
     // The hash-only reference: the HMACs of inbound packets' ICV-covered bytes straight
     // into IPsec-MB and nothing else (SHA-1 through the synchronous hash burst, MD5 through
-    // the job API, as the engine does). Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
+    // the job API, as the engine does), their lines requested first. Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
     void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`.

@@ -172,9 +172,12 @@ TEST(SipEdits, ADialogsRouteSetRunsThroughBothOurFaces) {
     EXPECT_EQ(values(up->m, HeaderKind::record_route),
               (std::vector<std::string>{"<sip:192.0.2.10:5060;lr>", "<sip:[2001:0:0:1::2]:5101;lr>"}));
 
-    const auto down =
-        reparse(relay_request(request("INVITE", "", "<sip:192.0.2.10:5060;lr>").m, faces.access, "z9hG4bKp2",
-                              {.ours = ours, .record_route = Faces{{"TCP", access[1], 5101}, faces.core}}));
+    Faces over_tcp = faces;  // changed field by field: g++ 12 -O3 misreads a braced temporary here
+    over_tcp.access.transport = "TCP";
+    over_tcp.access.addr = access[1];
+    over_tcp.access.port = 5101;
+    const auto down = reparse(relay_request(request("INVITE", "", "<sip:192.0.2.10:5060;lr>").m, faces.access,
+                                            "z9hG4bKp2", {.ours = ours, .record_route = over_tcp}));
     EXPECT_TRUE(values(down->m, HeaderKind::route).empty());
     EXPECT_EQ(values(down->m, HeaderKind::record_route),
               (std::vector<std::string>{"<sip:[2001:0:0:1::2]:5101;transport=tcp;lr>", "<sip:192.0.2.10:5060;lr>"}));
