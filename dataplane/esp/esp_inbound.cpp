@@ -129,7 +129,9 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
     }
     if (batch_.size() > 0) batch_.run();
 
-    // Pass 3: verify, slide the window, check the trailer and selectors, strip ESP.
+    // Pass 3: verify, slide the window, check the trailer and selectors, strip ESP. The
+    // worker's totals stay in registers for the chunk (see outbound_chunk).
+    uint64_t packets = 0, bytes = 0;
     for (uint32_t i = 0; i < n; ++i) {
         if (why[i] != net::kPass) continue;
         InboundPacket& pk = p[i];
@@ -179,14 +181,16 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         m->pkt_len = m->data_len;
         bump(sa.packets);
         bump(sa.bytes, esp_bytes);
-        ++stats_.in_packets;
-        stats_.in_bytes += m->data_len;
+        ++packets;
+        bytes += m->data_len;
         if (unlikely(!(sa.flags & InboundSa::kUsed))) {
             sa.flags |= InboundSa::kUsed;
             raise(EventKind::first_use, Direction::inbound, sa.spi, sa.cookie, pk.seq);
         }
     }
 
+    stats_.in_packets += packets;
+    stats_.in_bytes += bytes;
     for (uint32_t i = 0; i < n; ++i)
         if (why[i] != net::kPass) drops_.add(why[i]);
 }
