@@ -7,8 +7,8 @@ Reads from the results folder, each if present:
   engine_benchmark.json  bench/engine_benchmark --benchmark_out (Google Benchmark JSON)
   sa_scale_benchmark.csv bench/sa_scale_benchmark --csv (one row per SA count, figure and round)
   *.txt                  every program's console output, linked from the report
-                         (pipeline_benchmark.txt, registration_benchmark.txt, state_restore_benchmark.txt
-                         and memory_latency.txt: shown in it)
+                         (pipeline_benchmark.txt, registration_benchmark.txt, state_restore_benchmark.txt,
+                         handoff_benchmark.txt and memory_latency.txt: shown in it)
 Every ratio is taken round by round (a contender against the ceiling or librte_ipsec of
 the same round), then summarised as min / median / max over the rounds.
 
@@ -350,6 +350,13 @@ def main():
                "many-SA figures above pay a page walk per packet. Then a cache line moved "
                "between two CPUs, as the pipeline's frames are.", "", "```",
                open(mem).read().rstrip(), "```", ""]
+    handoff = os.path.join(d, "handoff_benchmark.txt")
+    if os.path.exists(handoff):
+        md += ["## Handoff between workers (`bench/handoff_benchmark`)", "",
+               "Packets handed from one CPU to the other: one enqueue a burst on a "
+               "single-producer ring per pair of workers, against one enqueue a packet on "
+               "a shared multi-producer ring, same run.", "", "```",
+               open(handoff).read().rstrip(), "```", ""]
     pipe = os.path.join(d, "pipeline_benchmark.txt")
     if os.path.exists(pipe):
         md += ["## Whole pipeline (`bench/pipeline_benchmark`)", "", "```",
