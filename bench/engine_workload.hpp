@@ -62,10 +62,12 @@ public:
 
     // The hash-only reference: the HMACs of inbound packets' ICV-covered bytes straight
     // into IPsec-MB and nothing else (SHA-1 through the synchronous hash burst, MD5 through
-    // the job API, as the engine does), their lines requested first. Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
+    // the job API, as the engine does), their lines requested first. Scratch: `jobs`
+    // (ts.size() of them, zeroed once), `tags`.
     void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
 
-    // Puts packets back as they were built and lists their mbufs in `burst`.
+    // Puts packets back as they were built and lists their mbufs in `burst`, as a NIC and
+    // its driver would hand them over: the IPv4 checksum marked good by the NIC's offload.
     static void receive(std::span<Template> t, rte_mbuf** burst);
     // One burst as every engine benchmark runs it: receive(), then Engine::inbound() or
     // outbound(); returns how many passed (`why` says for the others).
