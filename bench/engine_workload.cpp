@@ -238,7 +238,7 @@ void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {
         t.m->data_off = t.data_off;
         t.m->data_len = t.len;
         t.m->pkt_len = t.len;
-        t.m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD;  // a NIC's checksum offload, as every NIC has
+        t.m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD;                     // a NIC's checksum offload, as every NIC has
         std::memcpy(rte_pktmbuf_mtod(t.m, uint8_t*), t.hdr.data(), 64);  // fixed size: inlined
     }
 }
