@@ -343,20 +343,19 @@ def main():
             plot_scale(data, os.path.join(d, "sa_scale.png"))
             md += ["![scale](sa_scale.png)", ""]
         md += ["Console output: [sa_scale_benchmark.txt](sa_scale_benchmark.txt)", ""]
-    mem = os.path.join(d, "memory_latency.txt")
-    if os.path.exists(mem):
-        md += ["## The machine's memory system (`bench/memory_latency`)", "",
-               "Dependent random reads on 2 MiB and on 4 KiB pages, same run: whether the "
-               "many-SA figures above pay a page walk per packet. Then a cache line moved "
-               "between two CPUs, as the pipeline's frames are.", "", "```",
-               open(mem).read().rstrip(), "```", ""]
-    handoff = os.path.join(d, "handoff_benchmark.txt")
-    if os.path.exists(handoff):
-        md += ["## Handoff between workers (`bench/handoff_benchmark`)", "",
-               "Packets handed from one CPU to the other: one enqueue a burst on a "
-               "single-producer ring per pair of workers, against one enqueue a packet on "
-               "a shared multi-producer ring, same run.", "", "```",
-               open(handoff).read().rstrip(), "```", ""]
+    verbatim = (
+        ("memory_latency", "The machine's memory system",
+         "Dependent random reads on 2 MiB and on 4 KiB pages, same run: whether the "
+         "many-SA figures above pay a page walk per packet. Then a cache line moved "
+         "between two CPUs, as the pipeline's frames are."),
+        ("handoff_benchmark", "Handoff between workers",
+         "Packets handed from one CPU to the other: one enqueue a burst on a "
+         "single-producer ring per pair of workers, against one enqueue a packet on "
+         "a shared multi-producer ring, same run."))
+    for name, title, what in verbatim:  # console output shown as it is
+        path = os.path.join(d, name + ".txt")
+        if os.path.exists(path):
+            md += [f"## {title} (`bench/{name}`)", "", what, "", "```", open(path).read().rstrip(), "```", ""]
     pipe = os.path.join(d, "pipeline_benchmark.txt")
     if os.path.exists(pipe):
         md += ["## Whole pipeline (`bench/pipeline_benchmark`)", "", "```",
