@@ -2,6 +2,9 @@
 
 #include <rte_errno.h>
 
+#include <algorithm>
+#include <bit>
+
 namespace pcscf::dp {
 
 namespace {
@@ -17,8 +20,14 @@ std::expected<rte_ring*, std::string> make(const std::string& name, uint32_t esi
 
 }  // namespace
 
+uint32_t handoff_per_pair(const RingSizes& sizes, uint32_t workers) noexcept {
+    const uint32_t share = sizes.handoff / std::max(workers - 1, 1u);
+    return std::bit_ceil(std::max(share, std::min(sizes.handoff, 256u)));
+}
+
 std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t workers, const RingSizes& sizes, int socket) {
     std::unique_ptr<Rings> r(new Rings());
+    const uint32_t per_pair = handoff_per_pair(sizes, workers);
     for (uint32_t w = 0; w < workers; ++w) {
         const std::string n = std::to_string(w);
         r->per_worker_.emplace_back();
@@ -37,7 +46,7 @@ std::expected<std::unique_ptr<Rings>, std::string> Rings::create(uint32_t worker
                     list->push_back(nullptr);
                     continue;
                 }
-                auto ring = make(std::string("pcscf_") + kind + pair, sizeof(void*), sizes.handoff, socket,
+                auto ring = make(std::string("pcscf_") + kind + pair, sizeof(void*), per_pair, socket,
                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
                 if (!ring) return std::unexpected(ring.error());
                 list->push_back(*ring);

@@ -38,8 +38,14 @@ struct RecordRuns {
 struct RingSizes {
     uint32_t commands = 16384;  // per worker: SA records not yet applied
     uint32_t events = 65536;    // per worker: events the control thread has not read yet
-    uint32_t handoff = 2048;    // per pair of workers and direction
+    uint32_t handoff = 4096;    // per worker and direction, shared out over the rings of the
+                                // workers that hand to it (handoff_per_pair)
 };
+
+// Slots of each worker pair's handoff ring: a worker's share split over the N-1 workers
+// that hand to it, so memory grows with N, not N squared; at least 256 (four of the
+// largest bursts), or all of `handoff` if less; a power of two, as rte_ring wants.
+uint32_t handoff_per_pair(const RingSizes& sizes, uint32_t workers) noexcept;
 
 namespace detail {
 struct PerWorker {

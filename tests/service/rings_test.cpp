@@ -71,5 +71,32 @@ TEST(Rings, RecordsPeekedAcrossTheEndAreReleasedInPart) {
     EXPECT_EQ(worker.peek_records(64).size(), 0u);
 }
 
+// A worker's handoff share is split over the workers that hand to it: memory grows with
+// the worker count, not its square, and never below four bursts a pair.
+TEST(Rings, HandoffRingsShareTheOwnersRoom) {
+    RingSizes sizes;  // 4,096 per owner
+    EXPECT_EQ(handoff_per_pair(sizes, 1), 4096u);
+    EXPECT_EQ(handoff_per_pair(sizes, 2), 4096u);
+    EXPECT_EQ(handoff_per_pair(sizes, 5), 1024u);
+    EXPECT_EQ(handoff_per_pair(sizes, 64), 256u);
+    sizes.handoff = 8;
+    EXPECT_EQ(handoff_per_pair(sizes, 2), 8u);
+
+    sizes.handoff = 4096;
+    auto rings = Rings::create(5, sizes, SOCKET_ID_ANY);
+    ASSERT_TRUE(rings.has_value()) << rings.error();
+    std::vector<rte_mbuf*> p(2000);
+    for (size_t i = 0; i < p.size(); ++i) p[i] = reinterpret_cast<rte_mbuf*>(i + 1);
+    WorkerRings zero = (**rings).worker(0);
+    EXPECT_EQ(zero.hand_esp(1, {p.data(), 1000}), 1000u);
+    EXPECT_EQ(zero.hand_esp(1, {p.data() + 1000, 1000}), 23u) << "a ring of 1,024 holds 1,023";
+    EXPECT_EQ((**rings).worker(2).hand_esp(1, {p.data(), 1000}), 1000u) << "another worker's ring to 1 has room";
+    rte_mbuf* got[64];
+    uint32_t taken = 0;
+    WorkerRings one = (**rings).worker(1);
+    for (uint16_t k; (k = one.take_handed_esp(got)) > 0;) taken += k;
+    EXPECT_EQ(taken, 2023u);
+}
+
 }  // namespace
 }  // namespace pcscf::dp
