@@ -13,11 +13,12 @@
 //   churn      the throughput while SAs are added and deleted at --churn per second on SAs
 //              the packets do not use, the records that fell due applied together between bursts
 // Every figure is a ratio to a baseline of the same round: throughput and lookup against a
-// 1-SA engine kept for the whole run, the ideal against the ideal at 1 SA, records/s against adding and deleting one
-// SA, churn against the same engine without records; min / median / max over the rounds, which are interleaved
-// (baseline first in odd rounds, last in even ones). Every burst must pass every packet, every lookup find its SA and
-// every record apply, or the program stops. An SA count whose tables do not fit in the memory left is skipped, with the
-// reason.
+// 1-SA engine kept for the whole run, the ideal against the ideal at 1 SA, records/s
+// against adding and deleting one SA, churn against the same engine without records; min /
+// median / max over the rounds, which are interleaved (baseline first in odd rounds, last
+// in even ones). Every burst must pass every packet, every lookup find its SA and every
+// record apply, or the program stops. An SA count whose tables do not fit in the memory
+// left is skipped, with the reason.
 //
 //   build/bench/sa_scale_benchmark [--quick] [--sas-list=1,1k,10k,100k,1M,2M,4M]
 //       [--rounds=5] [--passes=8] [--packets=16384] [--size=512] [--alg=sha1|md5]

@@ -147,7 +147,7 @@ void Engine::prefetch_tables(std::span<const SaRecord> recs) const noexcept {
 
 int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
     const SaConfig& sa = rec.sa;
-    if (!cfg_.spi.contains(sa.spi)) return -ERANGE;
+    if (!spi_.contains(sa.spi)) return -ERANGE;
     if (spi_.owner(sa.spi) != cfg_.worker) return -EXDEV;
     const uint32_t slot = spi_.slot(sa.spi);
     InboundSa& cur = in_.at(slot);

@@ -45,8 +45,8 @@ Worker::Worker(const ServiceConfig& cfg, const LocalAddrs& local, WorkerRings ri
       parts_(std::move(parts)),
       access_tx_(parts_.access_port, uint16_t(parts_.index)),
       tap_tx_(parts_.tap_port, uint16_t(parts_.index)),
-      handing_esp_(cfg.workers),
-      handing_plain_(cfg.workers),
+      handing_esp_{std::vector<Batch>(cfg.workers), &WorkerRings::hand_esp},
+      handing_plain_{std::vector<Batch>(cfg.workers), &WorkerRings::hand_plain},
       record_interval_(rte_get_tsc_hz() * cfg.record_interval_us / 1'000'000) {}
 
 void Worker::run(const std::atomic<bool>& running) noexcept {
@@ -69,7 +69,7 @@ uint32_t Worker::poll() noexcept {
     uint16_t n = rte_eth_rx_burst(parts_.access_port, q, rx, burst);
     stats_.access_rx += n;
     sort_burst({rx, n}, parts_.access_vlan.id != 0 ? &Worker::from_access_vlan : &Worker::from_access);
-    hand_all(handing_esp_, &WorkerRings::hand_esp);
+    hand_all(handing_esp_);
     uint32_t handled = n;
     verify(esp_);
     handled += take_handoff(esp_, burst, &WorkerRings::take_handed_esp);
@@ -79,7 +79,7 @@ uint32_t Worker::poll() noexcept {
     n = rte_eth_rx_burst(parts_.tap_port, q, rx, burst);
     stats_.tap_rx += n;
     sort_burst({rx, n}, &Worker::from_tap);
-    hand_all(handing_plain_, &WorkerRings::hand_plain);
+    hand_all(handing_plain_);
     handled += n;
     protect(plain_);
     handled += take_handoff(plain_, burst, &WorkerRings::take_handed_plain);
@@ -154,7 +154,7 @@ void Worker::from_access(rte_mbuf* m) noexcept {
         case FrameKind::esp: {
             const uint32_t owner = esp::owner_of_spi(f.spi, parts_.engine->spi(), parts_.index);
             mark_ip_checked(m);
-            if (owner != parts_.index) return hand_later(handing_esp_, owner, m, &WorkerRings::hand_esp);
+            if (owner != parts_.index) return hand_later(handing_esp_, owner, m);
             if (esp_.n == kMaxBurst) verify(esp_);
             esp_.m[esp_.n++] = m;
             return;
@@ -193,7 +193,7 @@ void Worker::from_tap(rte_mbuf* m) noexcept {
         case FrameKind::protect: {
             const uint32_t owner = esp::owner_of(f.peer, cfg_.workers);
             mark_ip_checked(m);
-            if (owner != parts_.index) return hand_later(handing_plain_, owner, m, &WorkerRings::hand_plain);
+            if (owner != parts_.index) return hand_later(handing_plain_, owner, m);
             if (plain_.n == kMaxBurst) protect(plain_);
             plain_.m[plain_.n++] = m;
             return;
@@ -269,23 +269,24 @@ bool Worker::queue(TxQueue& q, rte_mbuf* m, bool tag) noexcept {
     return true;
 }
 
-void Worker::hand_later(std::vector<Batch>& to, uint32_t owner, rte_mbuf* m, Hand hand) noexcept {
-    Batch& b = to[owner];
-    if (b.n == kMaxBurst) hand_over(b, owner, hand);
+void Worker::hand_later(Handing& h, uint32_t owner, rte_mbuf* m) noexcept {
+    Batch& b = h.to[owner];
+    if (b.n == kMaxBurst) hand_over(h, owner);
     b.m[b.n++] = m;
 }
 
-void Worker::hand_over(Batch& b, uint32_t owner, Hand hand) noexcept {
-    const uint16_t k = (rings_.*hand)(owner, {b.m, b.n});
+void Worker::hand_over(Handing& h, uint32_t owner) noexcept {
+    Batch& b = h.to[owner];
+    const uint16_t k = (rings_.*h.hand)(owner, {b.m, b.n});
     stats_.handoff_sent += k;
     stats_.drops.count[size_t(DropReason::handoff_full)] += b.n - k;
     rte_pktmbuf_free_bulk(b.m + k, b.n - k);
     b.n = 0;
 }
 
-void Worker::hand_all(std::vector<Batch>& to, Hand hand) noexcept {
-    for (uint32_t owner = 0; owner < to.size(); ++owner)
-        if (to[owner].n != 0) hand_over(to[owner], owner, hand);
+void Worker::hand_all(Handing& h) noexcept {
+    for (uint32_t owner = 0; owner < h.to.size(); ++owner)
+        if (h.to[owner].n != 0) hand_over(h, owner);
 }
 
 void Worker::drop(rte_mbuf* m, DropReason r) noexcept {
@@ -305,8 +306,8 @@ void Worker::drain() noexcept {
         rte_pktmbuf_free_bulk(b->m, b->n);
         b->n = 0;
     }
-    for (auto* to : {&handing_esp_, &handing_plain_})
-        for (Batch& b : *to) {
+    for (Handing* h : {&handing_esp_, &handing_plain_})
+        for (Batch& b : h->to) {
             rte_pktmbuf_free_bulk(b.m, b.n);
             b.n = 0;
         }

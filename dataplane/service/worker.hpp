@@ -81,10 +81,13 @@ private:
     uint16_t take_handoff(Batch& b, uint16_t burst, Take take) noexcept;
     // Packets for another worker's SAs wait in a batch per owner and go over in one
     // enqueue per owner at the end of the burst (or when the owner's batch is full).
-    using Hand = uint16_t (WorkerRings::*)(uint32_t, std::span<rte_mbuf* const>) noexcept;
-    void hand_later(std::vector<Batch>& to, uint32_t owner, rte_mbuf* m, Hand hand) noexcept;
-    void hand_over(Batch& b, uint32_t owner, Hand hand) noexcept;  // drops what does not fit
-    void hand_all(std::vector<Batch>& to, Hand hand) noexcept;
+    struct Handing {
+        std::vector<Batch> to;  // [owner]
+        uint16_t (WorkerRings::*hand)(uint32_t, std::span<rte_mbuf* const>) noexcept;
+    };
+    void hand_later(Handing& h, uint32_t owner, rte_mbuf* m) noexcept;
+    void hand_over(Handing& h, uint32_t owner) noexcept;  // drops what does not fit
+    void hand_all(Handing& h) noexcept;
     void from_access(rte_mbuf* m) noexcept;
     void from_access_vlan(rte_mbuf* m) noexcept;  // untags, then from_access
     void from_tap(rte_mbuf* m) noexcept;
@@ -110,7 +113,7 @@ private:
     WorkerStats stats_;
     TxQueue access_tx_, tap_tx_;
     Batch esp_, plain_;
-    std::vector<Batch> handing_esp_, handing_plain_;  // [owner]: to hand over this burst
+    Handing handing_esp_, handing_plain_;  // to hand over this burst
     static inline const std::atomic<bool> kAlwaysServing{true};
     const std::atomic<bool>* serving_ = &kAlwaysServing;
     bool standing_by_ = false;  // serving_, read once per poll
