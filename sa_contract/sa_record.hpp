@@ -24,7 +24,8 @@ struct SaRecord {
     SaOp op = SaOp::add;
     uint32_t request_id = 0;  // echoed in the acknowledgement
     SaConfig sa;
-    HmacKey key;  // expanded by the control thread; ignored for remove
+    HmacKey key;       // expanded by the control thread; ignored for remove
+    CipherKey cipher;  // raw CK_ESP when sa.ealg is not null; ignored for remove
 };
 
 enum class EventKind : uint8_t {

@@ -1,6 +1,6 @@
 // TS 33.203 Annex I key derivations (sa_contract/esp_keys) for every alg/ealg of Annex H.
 //
-// The expected values were computed independently with docs/annex_i_vectors.py
+// The expected values were computed independently with tests/esp/vectors/annex_i_vectors.py
 // (/usr/bin/python3 and Debian's python3-cryptography 38.0.4: HMAC-SHA-256 for the
 // TS 33.220 KDF, odd parity by bit count; the script also checks that TripleDES encrypts
 // the same with and without the parity adjustment). No published vectors exist for the
