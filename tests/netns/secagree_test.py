@@ -9,90 +9,17 @@ What is checked is what TS 33.203 clause 7 says the P-CSCF does: SAs from SM6, S
 them with the right Security-Verify, SM12 over the new set, protected requests both ways,
 the checks of 7.1, de-registration deleting every SA. Output is TAP."""
 import os
-import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from netns import Topology  # noqa: E402
 from tap import Tap, expect, wait_until  # noqa: E402
-import milenage  # noqa: E402
 import sip_text  # noqa: E402
 import ue_fleet  # noqa: E402
 import ue_peer  # noqa: E402
-from scapy.all import IP, IPv6, UDP, Raw  # noqa: E402
-
-IK = bytes.fromhex("00112233445566778899aabbccddeeff")
-CK = bytes.fromhex("ffeeddccbbaa99887766554433221100")
-REALM = "ims.example.net"
-PORT_US = 6101  # the UE's protected server port: in its Via, fixed while registered
-
-
-class Ue:
-    """One UE: a plain socket for the unprotected exchange and scapy ESP for the rest."""
-
-    def __init__(self, topo, v6, impi, impu, pcscf=None, port_us=PORT_US):
-        self.topo, self.v6, self.impi, self.impu = topo, v6, impi, impu
-        self.addr = topo.UE6 if v6 else topo.UE4
-        self.pcscf = pcscf or (topo.PCSCF6 if v6 else topo.PCSCF4)
-        self.port_us = port_us
-        self.plain = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
-        self.plain.bind((self.addr, port_us))
-        self.plain.settimeout(5)
-        self.peer = None
-        self.server = None  # the Security-Server received, as text
-        self.cseq = 1
-
-    def host(self):
-        return f"[{self.addr}]" if self.v6 else self.addr
-
-    def via(self):
-        return f"{self.host()}:{self.port_us}"
-
-    def security_client(self, port_uc, spi_uc, spi_us):
-        return (f"ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c={spi_uc};spi-s={spi_us};"
-                f"port-c={port_uc};port-s={self.port_us}, ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;"
-                f"spi-c={spi_uc};spi-s={spi_us};port-c={port_uc};port-s={self.port_us}")
-
-    def register(self, client, verify=None, expires=600, response=""):
-        self.cseq += 1
-        h = [f"Security-Client: {client}", "Require: sec-agree", "Proxy-Require: sec-agree",
-             "Supported: path,sec-agree",
-             f'Authorization: Digest username="{self.impi}", realm="{REALM}", uri="sip:{REALM}", '
-             f'nonce="", response="{response}"',
-             f"Contact: <sip:{self.impi.split('@')[0]}@{self.via()}>;expires={expires}"]
-        if verify:
-            h.append(f"Security-Verify: {verify}")
-        return sip_text.request("REGISTER", f"sip:{REALM}", self.via(), f"z9hG4bKue{self.cseq}r",
-                                self.impu, self.impu, f"reg-{self.impi}", self.cseq, h)
-
-    def message(self, frm=None, text="hello"):
-        self.cseq += 1
-        return sip_text.request("MESSAGE", "sip:bob@ims.example.net", self.via(), f"z9hG4bKue{self.cseq}m",
-                                frm or self.impu, "sip:bob@ims.example.net", f"msg-{self.cseq}", self.cseq,
-                                ["Content-Type: text/plain"], text)
-
-    def keys(self, server):
-        m = sip_text.mechanism(server)
-        alg = m["alg"]
-        return m, alg, milenage.ik_esp(alg, IK)
-
-    def protect_with(self, server, spi_us):
-        m, alg, key = self.keys(server)
-        self.peer = ue_peer.EspPeer(self.topo.ue_if, alg, key, int(m["spi-s"]), spi_us)
-        self.port_ps = int(m["port-s"])
-        return m
-
-    def send_protected(self, port_uc, msg):
-        ip = IPv6(src=self.addr, dst=self.pcscf) if self.v6 else IP(src=self.addr, dst=self.pcscf)
-        cap = self.peer.sniffer()
-        ue_peer.send_l3(self.peer.seal(ip / UDP(sport=port_uc, dport=self.port_ps) / Raw(msg)))
-        return cap
-
-    def protected_replies(self, cap, want=1, timeout=6.0):
-        inner = self.peer.wait(cap, lambda inner: len([p for p in inner if UDP in p]) >= want, timeout)
-        return [(p[UDP].sport, p[UDP].dport, bytes(p[UDP].payload)) for p in inner if UDP in p]
-
+from scripted_ue import PORT_US, REALM, Ue, challenge  # noqa: E402
+from scapy.all import IP, UDP  # noqa: E402
 
 def main():
     t = Tap()
@@ -108,12 +35,10 @@ def main():
     ue = Ue(topo, False, "alice@ims.example.net", "sip:alice@ims.example.net")
     state = {}
 
-    def challenge(req):
+    def challenge_checked(req):
         expect(not sip_text.header(req, "Security-Client"), "Security-Client reached the core")
         expect(sip_text.header(req, "Path"), "no Path towards the core")
-        return sip_text.response(req, 401, "Unauthorized", [
-            f'WWW-Authenticate: Digest realm="{REALM}", nonce="bm9uY2U=", algorithm=AKAv1-MD5, '
-            f'qop="auth", ik="{IK.hex()}", ck="{CK.hex()}"'])
+        return challenge(req)
 
     def sas_of(impi):
         return [s for s in topo.ctl.sas() if s.get("label") == impi]
@@ -124,7 +49,7 @@ def main():
         sm1 = core.recv()
         auth = sip_text.header(sm1, "Authorization")[0]
         expect('integrity-protected="no"' in auth, f"SM1 not marked unprotected: {auth}")
-        core.send(challenge(sm1))
+        core.send(challenge_checked(sm1))
         sm6, _ = u.plain.recvfrom(65535)
         expect(sip_text.start_line(sm6).startswith("SIP/2.0 401"), f"got {sip_text.start_line(sm6)}")
         expect(b"ik=" not in sm6 and b"ck=" not in sm6, "ik / ck leaked to the UE")
@@ -217,7 +142,7 @@ def main():
     def sm7_with_wrong_verify_refused():
         u2 = Ue(topo, True, "carol@ims.example.net", "sip:carol@ims.example.net")
         u2.plain.sendto(u2.register(u2.security_client(6200, 3333, 4444)), (u2.pcscf, 5060))
-        core.send(challenge(core.recv()))
+        core.send(challenge_checked(core.recv()))
         sm6, _ = u2.plain.recvfrom(65535)
         server = sip_text.header(sm6, "Security-Server")[0]
         m = u2.protect_with(server, 4444)
@@ -238,7 +163,7 @@ def main():
         sm1 = core.recv()
         expect('integrity-protected="yes"' in sip_text.header(sm1, "Authorization")[0],
                "SM1 over the old SA not marked protected")
-        core.send(challenge(sm1))
+        core.send(challenge_checked(sm1))
         replies = ue.protected_replies(cap)
         expect(replies and b"SIP/2.0 401" in replies[0][2], f"no 401 over the old SA: {replies}")
         server = sip_text.header(replies[0][2], "Security-Server")[0]
@@ -284,7 +209,7 @@ def main():
         u3 = Ue(topo, False, "dave@ims.example.net", "sip:dave@ims.example.net", pcscf=topo.PCSCF4_SECOND,
                 port_us=6301)
         u3.plain.sendto(u3.register(u3.security_client(6300, 5555, 6666)), (u3.pcscf, 5060))
-        core.send(challenge(core.recv()))
+        core.send(challenge_checked(core.recv()))
         sm6, source = u3.plain.recvfrom(65535)
         expect(source[0] == topo.PCSCF4_SECOND, f"the 401 came from {source[0]}")
         sas = sas_of(u3.impi)

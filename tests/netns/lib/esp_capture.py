@@ -2,7 +2,7 @@
 wrote) with the keys of the SAs the UE learnt: ICV checked, the SIP inside dissected.
 
 decode(pcap, sets, ue, pcscf) takes the sa_set events of lib/ue_ipsec.py (alg, ik hex,
-spi_uc / spi_us / spi_pc / spi_ps) and the two addresses, and returns one dict per ESP
+spi_uc / spi_us / spi_pc / spi_ps; ealg and ck hex when encrypted) and the two addresses, and returns one dict per ESP
 frame: frame, dir ("ue>pc" or "pc>ue"), spi, seq, icv ("good", "bad", or None when
 tshark had no SA for it) and sip (the Request-Line / Status-Line inside, or "")."""
 import subprocess
@@ -11,6 +11,7 @@ import milenage
 
 # Wireshark's names for the algorithms (its ESP SA table, "uat:esp_sa", takes them as is).
 AUTH = {"hmac-sha-1-96": "HMAC-SHA-1-96 [RFC2404]", "hmac-md5-96": "HMAC-MD5-96 [RFC2403]"}
+ENCRYPTION = {"null": "NULL", "aes-cbc": "AES-CBC [RFC3602]", "des-ede3-cbc": "TripleDES-CBC [RFC2451]"}
 FIELDS = ["frame.number", "ip.src", "ipv6.src", "esp.spi", "esp.sequence", "esp.icv_good",
           "esp.icv_bad", "sip.Request-Line", "sip.Status-Line"]
 
@@ -20,6 +21,12 @@ def auth_key(alg, ik_hex):
     return "0x" + milenage.ik_esp(alg, bytes.fromhex(ik_hex)).hex()
 
 
+def encryption_key(ealg, ck_hex):
+    """The SA's encryption key as Wireshark's table takes it, or "" for null."""
+    key = milenage.ck_esp(ealg, bytes.fromhex(ck_hex)) if ealg != "null" else None
+    return "0x" + key.hex() if key else ""
+
+
 def sa_records(sets, ue, pcscf):
     """One uat:esp_sa record per SA: protocol, source, destination, SPI, encryption
     algorithm, encryption key, authentication algorithm, authentication key."""
@@ -27,9 +34,11 @@ def sa_records(sets, ue, pcscf):
     recs = []
     for s in sets:
         key, auth = auth_key(s["alg"], s["ik"]), AUTH[s["alg"]]
+        ealg = s.get("ealg", "null")
+        enc, ekey = ENCRYPTION[ealg], encryption_key(ealg, s.get("ck", ""))
         for src, dst, spi in ((ue, pcscf, s["spi_pc"]), (ue, pcscf, s["spi_ps"]),
                               (pcscf, ue, s["spi_uc"]), (pcscf, ue, s["spi_us"])):
-            recs.append(f'"{proto}","{src}","{dst}","{spi:#x}","NULL","","{auth}","{key}"')
+            recs.append(f'"{proto}","{src}","{dst}","{spi:#x}","{enc}","{ekey}","{auth}","{key}"')
     return recs
 
 

@@ -85,6 +85,25 @@ def ik_esp(alg, ik):
     return ik if alg == "hmac-md5-96" else ik + bytes(4)
 
 
+def _odd_parity(b):
+    """A DES key byte with its low bit set so that the byte has odd parity."""
+    high = b & 0xFE
+    return high | (bin(high).count("1") + 1) % 2
+
+
+def ck_esp(ealg, ck):
+    """TS 33.203 Annex I: the ESP encryption key. AES-CBC takes CK as is; for 3DES-CBC,
+    CK = CK1 || CK2 gives CK1 || CK2 || CK1, each byte with odd parity (DES ignores those
+    bits). None for null encryption."""
+    if ealg == "null":
+        return None
+    if ealg == "aes-cbc":
+        return ck
+    if ealg == "des-ede3-cbc":
+        return bytes(_odd_parity(b) for b in ck + ck[:8])
+    raise ValueError(f"no Annex I key for ealg={ealg}")
+
+
 def ik_from_nonce(k, op, nonce_b64):
     """The UE's IK for a challenge, from the RAND at the start of the nonce."""
     return f4(k, op, base64.b64decode(nonce_b64)[:16])

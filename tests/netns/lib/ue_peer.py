@@ -32,6 +32,13 @@ def enter_netns(name):
 
 
 SCAPY_ALG = {"hmac-md5-96": "HMAC-MD5-96", "hmac-sha-1-96": "HMAC-SHA1-96"}
+SCAPY_EALG = {"null": "NULL", "aes-cbc": "AES-CBC", "des-ede3-cbc": "3DES"}
+
+
+def scapy_sa(spi, alg, key, ealg="null", ckey=None):
+    """scapy's SA for one of ours: Annex H names, Annex I keys."""
+    return SecurityAssociation(ESP, spi=spi, crypt_algo=SCAPY_EALG[ealg], crypt_key=ckey,
+                               auth_algo=SCAPY_ALG[alg], auth_key=key)
 
 
 class Capture:
@@ -54,12 +61,10 @@ class EspPeer:
     """One UE's pair of SAs as scapy sees them: `out` protects UE -> P-CSCF (the SPI the
     P-CSCF allocated), `inb` checks P-CSCF -> UE (the UE's own SPI)."""
 
-    def __init__(self, iface, alg, key, spi_to_pcscf, spi_to_ue):
+    def __init__(self, iface, alg, key, spi_to_pcscf, spi_to_ue, ealg="null", ckey=None):
         self.iface = iface
-        self.out = SecurityAssociation(ESP, spi=spi_to_pcscf, crypt_algo="NULL", crypt_key=None,
-                                       auth_algo=SCAPY_ALG[alg], auth_key=key)
-        self.inb = SecurityAssociation(ESP, spi=spi_to_ue, crypt_algo="NULL", crypt_key=None,
-                                       auth_algo=SCAPY_ALG[alg], auth_key=key)
+        self.out = scapy_sa(spi_to_pcscf, alg, key, ealg, ckey)
+        self.inb = scapy_sa(spi_to_ue, alg, key, ealg, ckey)
         self.spi_to_ue = spi_to_ue
         self.seq = 0
 
