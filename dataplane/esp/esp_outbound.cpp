@@ -177,13 +177,14 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         m->pkt_len = m->data_len;
         const uint32_t body = payload_len + pad_len + kEspTrailerLen;  // what the cipher covers
         uint8_t* icv = tail + pad_len + kEspTrailerLen;
-        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(hdr + tail_len));
         if (likely(ealg == Ealg::null)) {
             store_trailer(tail, pad_len, inner);
+            net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
             pk.job = batch_.add(sa.alg, sa.key, esp, kEspHeaderLen + body, icv);
             continue;
         }
         store_cbc_trailer(tail, pad_len, inner);
+        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(hdr + tail_len));
         const CipherKeys& keys = keys_.at(sa.cipher);
         net::prefetch_lines(&keys, &keys + 1);
         iv_at[n_iv] = IvSlot{esp + kEspHeaderLen, hdr - kEspHeaderLen};

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -70,7 +71,7 @@ inline std::vector<uint8_t> seal_cbc(const std::vector<uint8_t>& plain, const Cb
     std::vector<uint8_t> iv = s.iv;
     if (iv.empty()) iv.assign(esp::iv_len(s.ealg), 0x5a);
     auto ct = openssl_cbc(true, s.ealg, s.ckey, iv.data(), body.data(), body.size());
-    ct.resize(ct.size() - size_t(s.cut));
+    ct.resize(ct.size() - std::min(ct.size(), size_t(std::max(s.cut, 0))));
     std::vector<uint8_t> out(plain.begin(), plain.begin() + info.l3_len);
     for (int sh = 24; sh >= 0; sh -= 8) out.push_back(uint8_t(s.spi >> sh));
     for (int sh = 24; sh >= 0; sh -= 8) out.push_back(uint8_t(s.seq >> sh));
