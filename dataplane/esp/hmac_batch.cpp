@@ -69,7 +69,14 @@ uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32
         j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
         sha1_index_[sha1_n_++] = static_cast<uint8_t>(i);
     } else {
-        job_work_[job_n_++] = JobWork{&key, data, len, i, tag, IMB_AUTH_MD5, CbcPart{}};
+        JobWork& w = job_work_[job_n_++];  // field by field: the cipher part stays unwritten
+        w.key = &key;
+        w.data = data;
+        w.len = len;
+        w.index = i;
+        w.tag = tag;
+        w.hash = IMB_AUTH_MD5;
+        w.cbc.ealg = Ealg::null;
     }
     return i;
 }
