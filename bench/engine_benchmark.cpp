@@ -4,6 +4,10 @@
 // a warm ring (256 packets, L2-resident: compute alone) and a cold one (16,384 packets,
 // caches flushed every pass: memory too); the engine also cold with 1,000,000 SAs.
 // Inbound and outbound, both algorithms, 64 / 512 / 1400-byte packets, bursts of 32.
+// Then ESP with encryption, AES-128-CBC and 3DES-CBC with HMAC-SHA-1-96, warm and cold,
+// against IPsec-MB alone running the same cipher+hash jobs on the same packets (named
+// hash_only/aes-sha1/..., so the report puts them side by side); their sizes are the
+// nearest whole cipher blocks allow (AES: 72 / 504 / 1400 B).
 // Ends with per-round ratios and the targets (bench/ratio_report.hpp).
 //
 //   build/bench/engine_benchmark [--sas=1000000] [--rounds=3] [--quick] [gbench flags]
@@ -49,11 +53,13 @@ const Ring kCold{"cold", 1, 16384, true};
 Ring many() { return {"cold_" + std::to_string(g_many_sas) + "sa", g_many_sas, 16384, true}; }
 
 // The workloads of one algorithm and size stay alive: benchmarks are registered grouped so.
-EngineWorkload& workload(Alg alg, uint32_t size, const Ring& r) {
-    static std::map<std::tuple<Alg, uint32_t, uint32_t, uint32_t>, std::unique_ptr<EngineWorkload>> cache;
-    std::erase_if(cache, [&](const auto& kv) { return std::get<0>(kv.first) != alg || std::get<1>(kv.first) != size; });
-    auto& w = cache[{alg, size, r.sas, r.packets}];
-    if (!w) w = std::make_unique<EngineWorkload>(alg, size, r.sas, r.packets);
+EngineWorkload& workload(Alg alg, uint32_t size, const Ring& r, Ealg ealg = Ealg::null) {
+    static std::map<std::tuple<Alg, Ealg, uint32_t, uint32_t, uint32_t>, std::unique_ptr<EngineWorkload>> cache;
+    std::erase_if(cache, [&](const auto& kv) {
+        return std::get<0>(kv.first) != alg || std::get<1>(kv.first) != ealg || std::get<2>(kv.first) != size;
+    });
+    auto& w = cache[{alg, ealg, size, r.sas, r.packets}];
+    if (!w) w = std::make_unique<EngineWorkload>(alg, size, r.sas, r.packets, false, ealg);
     return *w;
 }
 
@@ -91,8 +97,8 @@ void run_passes(benchmark::State& state, EngineWorkload& w, const Ring& r, bool 
 }
 
 // Engine::inbound() or outbound() on the ring, a burst at a time.
-void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r) {
-    EngineWorkload& w = workload(alg, size, r);
+void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg) {
+    EngineWorkload& w = workload(alg, size, r, ealg);
     const bool in = dir == Direction::inbound;
     auto& ring = in ? w.inbound() : w.outbound();
     run_passes(state, w, r, in, [&](size_t n) {
@@ -108,15 +114,17 @@ void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, R
     });
 }
 
-// The hash-only reference: the same HMACs over the same bytes, straight into IPsec-MB.
-void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, Ring r) {
-    EngineWorkload& w = workload(alg, size, r);
+// The hash-only reference: the same HMACs over the same bytes, straight into IPsec-MB
+// (with a cipher: the same cipher+hash jobs).
+void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, Ring r, Ealg ealg) {
+    EngineWorkload& w = workload(alg, size, r, ealg);
     IMB_JOB jobs[kBurst];
     std::memset(jobs, 0, sizeof jobs);
     alignas(16) uint8_t tags[kBurst][16];
     run_passes(state, w, r, false, [&](size_t n) {
         for (size_t pos = 0; pos < n; pos += kBurst) {
-            w.hash_only({&w.inbound()[pos], kBurst}, jobs, tags);
+            if (ealg == Ealg::null) w.hash_only({&w.inbound()[pos], kBurst}, jobs, tags);
+            else w.cipher_hash_only({&w.inbound()[pos], kBurst}, tags);
             benchmark::DoNotOptimize(tags);
         }
         return true;
@@ -138,7 +146,10 @@ void bm_single_buffer(benchmark::State& state, Alg alg, uint32_t size, Ring r) {
     });
 }
 
-std::string label(Alg alg) { return alg == Alg::hmac_sha1_96 ? "sha1" : "md5"; }
+std::string label(Alg alg, Ealg ealg = Ealg::null) {
+    const std::string hash = alg == Alg::hmac_sha1_96 ? "sha1" : "md5";
+    return ealg == Ealg::null ? hash : (ealg == Ealg::aes_cbc ? "aes-" : "3des-") + hash;
+}
 
 // Each workload's benchmarks run `rounds` times in turn (engine, references, engine,
 // ...), so slow drifts of a shared machine hit all of them alike; the report takes its
@@ -152,16 +163,31 @@ void register_all(bool quick, int rounds) {
                     const std::string suffix = "/" + label(alg) + "/" + std::to_string(size) + "B/" + r.name;
                     std::vector<benchmark::internal::Benchmark*> b = {
                         benchmark::RegisterBenchmark(("inbound" + suffix).c_str(), bm_engine, Direction::inbound, alg,
-                                                     size, r),
+                                                     size, r, Ealg::null),
                         benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine, Direction::outbound, alg,
-                                                     size, r)};
+                                                     size, r, Ealg::null)};
                     if (r.sas == 1) {
-                        b.push_back(
-                            benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg, size, r));
+                        b.push_back(benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg,
+                                                                 size, r, Ealg::null));
                         b.push_back(benchmark::RegisterBenchmark(("single_buffer" + suffix).c_str(), bm_single_buffer,
                                                                  alg, size, r));
                     }
                     for (auto* one : b) one->UseManualTime();
+                }
+    // With encryption: the engine and IPsec-MB's cipher+hash jobs, warm and cold.
+    for (Ealg ealg : {Ealg::aes_cbc, Ealg::des_ede3_cbc})
+        for (uint32_t size : sizes)
+            for (int round = 0; round < rounds; ++round)
+                for (const Ring& r : {kWarm, kCold}) {
+                    const Alg alg = Alg::hmac_sha1_96;
+                    const std::string suffix = "/" + label(alg, ealg) + "/" + std::to_string(size) + "B/" + r.name;
+                    for (auto* one : {benchmark::RegisterBenchmark(("inbound" + suffix).c_str(), bm_engine,
+                                                                   Direction::inbound, alg, size, r, ealg),
+                                      benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine,
+                                                                   Direction::outbound, alg, size, r, ealg),
+                                      benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg,
+                                                                   size, r, ealg)})
+                        one->UseManualTime();
                 }
 }
 

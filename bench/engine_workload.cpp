@@ -45,8 +45,8 @@ uint32_t round_up_pow2(uint32_t v) {
 
 }  // namespace
 
-EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6)
-    : alg_(alg), n_sas_(n_sas), ipv6_(ipv6) {
+EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6, Ealg ealg)
+    : alg_(alg), ealg_(ealg), n_sas_(n_sas), ipv6_(ipv6) {
     auto e = Engine::create(engine_config(n_sas));
     if (!e) throw std::runtime_error(e.error());
     engine_ = std::move(*e);
@@ -55,6 +55,16 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
         auto& raw = raw_keys_.emplace_back();
         for (size_t b = 0; b < raw.size(); ++b) raw[b] = uint8_t(k * 31 + b);
         keys_.push_back(*expand_key(engine_->imb(), alg, {raw.data(), key_len(alg)}));
+        auto& ck = raw_cipher_keys_.emplace_back();
+        for (size_t b = 0; b < ck.size(); ++b) ck[b] = uint8_t(k * 17 + b * 3 + 1);
+    }
+    if (ealg != Ealg::null) {
+        auto pool = CipherKeyPool::create(uint32_t(raw_cipher_keys_.size()), SOCKET_ID_ANY);
+        if (!pool) throw std::runtime_error(pool.error());
+        cipher_keys_ = std::make_unique<CipherKeyPool>(std::move(*pool));
+        for (const auto& ck : raw_cipher_keys_)
+            if (cipher_keys_->add(engine_->imb(), ealg, {ck.data(), cipher_key_len(ealg)}) < 0)
+                throw std::runtime_error("cipher key pool");
     }
     for (uint32_t i = 0; i < n_sas; ++i) {
         if (engine_->apply(inbound_record(i)) != 0) throw std::runtime_error("inbound SA add");
@@ -78,6 +88,7 @@ EngineConfig EngineWorkload::engine_config(uint32_t n_sas) {
     EngineConfig cfg;
     cfg.spi = SpiLayout{kSpiBase, 1, std::max<uint32_t>(n_sas, 1024)};
     cfg.outbound_capacity = round_up_pow2(std::max<uint32_t>(n_sas, 1024));
+    cfg.cipher_capacity = 2 * std::max<uint32_t>(n_sas, 1024);  // both directions, if ciphered
     return cfg;
 }
 
@@ -104,6 +115,10 @@ SaRecord EngineWorkload::inbound_record(uint32_t i) const {
     r.sa.ue_port = kUePort;
     r.sa.pcscf_port = kPcscfPort;
     r.key = key(i);
+    r.sa.ealg = ealg_;
+    const auto& ck = raw_cipher_keys_[i % raw_cipher_keys_.size()];
+    r.cipher.len = uint8_t(cipher_key_len(ealg_));
+    std::copy_n(ck.begin(), r.cipher.len, r.cipher.bytes.begin());
     return r;
 }
 
@@ -129,7 +144,17 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         throw std::runtime_error(
             "packet size must be a multiple of 4, at least 52 (IPv4) "
             "or 72 (IPv6), at most 1500");
-    const uint32_t payload = ip_size - overhead;
+    uint32_t payload = ip_size - overhead;
+    if (ealg_ != Ealg::null) {
+        // The IV too, and what it encrypts (UDP, payload, trailer) in whole blocks: the
+        // most that fits in ip_size, but at least one block.
+        const uint32_t block = pad_block(ealg_), fixed = (ipv6_ ? 40 : 20) + 8 + iv_len(ealg_) + kIcvLen;
+        const uint32_t room = ip_size > fixed ? (ip_size - fixed) / block * block : 0;
+        const uint32_t body = std::max((8 + 2 + block - 1) / block * block, room);
+        payload = body - 8 - 2;
+        ip_size = fixed + body;
+    }
+    ip_size_ = ip_size;
     const net::IpAddr pcscf_ip = pcscf_addr(ipv6_);
     std::mt19937 rng(7);
     std::vector<uint32_t> sa_of(n_packets);
@@ -191,6 +216,8 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         t.esp = ip + info.l3_len;
         t.esp_len = info.total_len - info.l3_len - kIcvLen;
         t.seq = rte_be_to_cpu_32(*reinterpret_cast<const rte_be32_t*>(t.esp + 4));
+        const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
+        if (ealg_ != Ealg::null) t.ciphertext.assign(t.esp + ct, t.esp + t.esp_len);
     }
     // Outbound packets: the same flows, plain, from the P-CSCF to each UE.
     out_.resize(n_packets);
@@ -230,6 +257,41 @@ void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint
         while (IMB_FLUSH_JOB(mgr) != nullptr) {
         }
     else IMB_SUBMIT_HASH_BURST(mgr, jobs, uint32_t(ts.size()), hash);
+}
+
+void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16]) const {
+    IMB_MGR* mgr = engine_->imb();
+    const bool aes = ealg_ == Ealg::aes_cbc;
+    const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
+    for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
+    auto submit = [&](const Template& t, uint8_t* tag) {
+        const CipherKeys& k = cipher_keys_->at(t.sa % uint32_t(raw_cipher_keys_.size()));
+        IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
+        j->cipher_mode = aes ? IMB_CIPHER_CBC : IMB_CIPHER_DES3;
+        j->chain_order = IMB_ORDER_HASH_CIPHER;
+        j->cipher_direction = IMB_DIR_DECRYPT;
+        j->enc_keys = k.enc_keys(ealg_);
+        j->dec_keys = k.dec_keys(ealg_);
+        j->key_len_in_bytes = aes ? 16 : 24;
+        j->iv = t.esp + kEspHeaderLen;
+        j->iv_len_in_bytes = iv_len(ealg_);
+        j->src = t.esp;
+        j->dst = t.esp + ct;
+        j->cipher_start_src_offset_in_bytes = ct;
+        j->msg_len_to_cipher_in_bytes = t.esp_len - ct;
+        j->hash_alg = alg_ == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
+        j->hash_start_src_offset_in_bytes = 0;
+        j->msg_len_to_hash_in_bytes = t.esp_len;
+        j->auth_tag_output = tag;
+        j->auth_tag_output_len_in_bytes = kIcvLen;
+        j->u.HMAC._hashed_auth_key_xor_ipad = key(t.sa).ipad.data();
+        j->u.HMAC._hashed_auth_key_xor_opad = key(t.sa).opad.data();
+        for (IMB_JOB* d = IMB_SUBMIT_JOB(mgr); d != nullptr; d = IMB_GET_COMPLETED_JOB(mgr)) {
+        }
+    };
+    for (size_t k = 0; k < ts.size(); ++k) submit(ts[k], tags[k]);
+    while (IMB_FLUSH_JOB(mgr) != nullptr) {
+    }
 }
 
 void EngineWorkload::receive(std::span<Template> ts, rte_mbuf** burst) {
@@ -292,6 +354,9 @@ void EngineWorkload::seal_inbound(uint32_t offset) {
         const std::span<Template> ts{&in_[pos], std::min(kMax, in_.size() - pos)};
         receive(ts, burst);  // the packets as built, headers included
         for (Template& t : ts) {
+            // Inbound decrypted it in place: the ciphertext back (the same IV, so the same).
+            if (!t.ciphertext.empty())
+                std::memcpy(t.esp + kEspHeaderLen + iv_len(ealg_), t.ciphertext.data(), t.ciphertext.size());
             const rte_be32_t seq = rte_cpu_to_be_32(t.seq + offset);
             std::memcpy(t.esp + 4, &seq, 4);
         }

@@ -27,7 +27,8 @@ struct Template {
     uint32_t sa = 0;                // which SA the packet belongs to
     uint8_t* esp = nullptr;         // inbound: the ICV-covered bytes, for the baselines
     uint32_t esp_len = 0;
-    uint32_t seq = 0;  // inbound: the sequence number it was first sealed with
+    uint32_t seq = 0;                 // inbound: the sequence number it was first sealed with
+    std::vector<uint8_t> ciphertext;  // inbound, ciphered SAs: what follows the IV, as sealed
 };
 
 class EngineWorkload {
@@ -36,8 +37,10 @@ public:
     // inside starts at 72 bytes, so smaller sizes stand for that smallest one.
     static uint32_t size_for(uint32_t size, bool ipv6) { return ipv6 && size < 72 ? 72 : size; }
     // `ip_size`: length of the ESP packet's IP datagram, as on the wire (IPv4 unless
-    // `ipv6`; an IPv6 ESP packet with UDP inside is at least 72 bytes).
-    EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6 = false);
+    // `ipv6`; an IPv6 ESP packet with UDP inside is at least 72 bytes). With a cipher
+    // (`ealg`), the nearest length whole cipher blocks allow (ip_size() says which).
+    EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6 = false,
+                   esp::Ealg ealg = esp::Ealg::null);
     ~EngineWorkload();
     // How the constructor lays out the engine for `n_sas` SAs per direction (the tables
     // hold at least 1,024).
@@ -45,6 +48,8 @@ public:
 
     esp::Engine& engine() { return *engine_; }
     esp::Alg alg() const { return alg_; }
+    esp::Ealg ealg() const { return ealg_; }
+    uint32_t ip_size() const { return ip_size_; }
     std::vector<Template>& inbound() { return in_; }
     std::vector<Template>& outbound() { return out_; }
     const esp::HmacKey& key(uint32_t sa) const { return keys_[sa % keys_.size()]; }
@@ -65,6 +70,10 @@ public:
     // the job API, as the engine does), their lines requested first. Scratch: `jobs`
     // (ts.size() of them, zeroed once), `tags`.
     void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
+    // The same with the SA's cipher: per packet one job of IPsec-MB's job API that checks
+    // the ICV-covered bytes and decrypts what follows the IV in place (HASH_CIPHER), as
+    // the engine's jobs do, and nothing else. For ciphered workloads only.
+    void cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16]) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`, as a NIC and
     // its driver would hand them over: the IPv4 checksum marked good by the NIC's offload.
@@ -95,11 +104,15 @@ private:
     void release() noexcept;  // the packets and their pool
 
     esp::Alg alg_;
+    esp::Ealg ealg_;
+    uint32_t ip_size_ = 0;
     uint32_t n_sas_;
     bool ipv6_;
     std::unique_ptr<esp::Engine> engine_;
     std::vector<esp::HmacKey> keys_;
     std::vector<std::array<uint8_t, 20>> raw_keys_;
+    std::vector<std::array<uint8_t, 24>> raw_cipher_keys_;  // CK_ESP per key index, for ciphered SAs
+    std::unique_ptr<esp::CipherKeyPool> cipher_keys_;       // the same expanded, for cipher_hash_only()
     std::vector<Template> in_, out_;
     std::vector<uint32_t> used_sas_;
     uint32_t seq_offset_ = 0;

@@ -18,12 +18,13 @@ namespace pcscf::net {
     X(not_esp, "inbound packet is not ESP")                                                                       \
     X(unknown_spi, "no inbound SA with this SPI")                                                                 \
     X(replay, "sequence number zero, already seen, or left of the replay window")                                 \
+    X(bad_cipher_length, "ciphered SA: what follows the IV is not a positive multiple of the cipher's block")     \
     X(bad_icv, "integrity check value does not verify")                                                           \
     X(bad_trailer, "pad length beyond the payload, or padding bytes not 1, 2, 3, ...")                            \
     X(dummy_packet, "RFC 4303 2.6 dummy packet (next header 59): verified, then discarded as the RFC says")       \
     X(bad_inner_protocol, "inner protocol is neither UDP nor TCP")                                                \
     X(selector_mismatch, "IP version, inner addresses or ports are not the SA's")                                 \
-    X(crypto_error, "IPsec-MB failed the HMAC job")                                                               \
+    X(crypto_error, "IPsec-MB failed the HMAC or cipher job (or the IV generation)")                              \
     /* outbound ESP */                                                                                            \
     X(no_outbound_sa, "no outbound SA for (UE address, UE port, P-CSCF port)")                                    \
     X(seq_exhausted, "outbound sequence number would wrap past 2^32-1; SA must be replaced")                      \

@@ -29,16 +29,24 @@ std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineC
     if (!in) return std::unexpected(in.error());
     auto out = OutboundTable::create(cfg.outbound_capacity, socket);
     if (!out) return std::unexpected(out.error());
-    return std::make_unique<Engine>(cfg, std::move(*imb), std::move(*in), std::move(*out));
+    auto keys = CipherKeyPool::create(cfg.cipher_capacity, socket);
+    if (!keys) return std::unexpected(keys.error());
+    auto iv = IvSource::create(imb->get(), cfg.worker, socket);
+    if (!iv) return std::unexpected(iv.error());
+    return std::make_unique<Engine>(cfg, std::move(*imb), std::move(*in), std::move(*out), std::move(*keys),
+                                    std::move(*iv));
 }
 
-Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept
+Engine::Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out, CipherKeyPool keys,
+               IvSource iv) noexcept
     : cfg_(cfg),
       spi_(cfg.spi),
       checkpoint_mask_(cfg.seq_checkpoint != 0 ? cfg.seq_checkpoint - 1 : ~0u),
       imb_(std::move(imb)),
       in_(std::move(in)),
       out_(std::move(out)),
+      keys_(std::move(keys)),
+      iv_(std::move(iv)),
       batch_(imb_.get()) {}
 
 const InboundSa* Engine::find_inbound(uint32_t spi) const noexcept {
@@ -101,7 +109,9 @@ int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {
     const SaConfig& sa = rec.sa;
     if (sa.spi == 0) return -EINVAL;  // SPI 0 is reserved (RFC 4303 2.1)
     if (sa.alg != Alg::hmac_md5_96 && sa.alg != Alg::hmac_sha1_96) return -EINVAL;
+    if (sa.ealg != Ealg::null && sa.ealg != Ealg::aes_cbc && sa.ealg != Ealg::des_ede3_cbc) return -EINVAL;
     if (rec.op < SaOp::add || rec.op > SaOp::resume) return -EINVAL;
+    if ((rec.op == SaOp::add || rec.op == SaOp::update) && rec.cipher.len != cipher_key_len(sa.ealg)) return -EINVAL;
     switch (sa.dir) {
         case Direction::inbound: return apply_inbound(rec, at);
         case Direction::outbound: return apply_outbound(rec, at);
@@ -152,24 +162,30 @@ int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
     const uint32_t slot = spi_.slot(sa.spi);
     InboundSa& cur = in_.at(slot);
     switch (rec.op) {
-        case SaOp::add:
+        case SaOp::add: {
             if (cur.spi != 0) return -EEXIST;
-            in_.install(slot, sa, rec.key);
+            Ealg ealg = Ealg::null;
+            uint32_t cipher = 0;
+            if (const int r = rekey(ealg, cipher, rec); r < 0) return r;
+            in_.install(slot, sa, rec.key, cipher);
             handle = int32_t(slot);
             return 0;
+        }
         case SaOp::remove:
             if (cur.spi != sa.spi) return -ENOENT;
+            release_cipher(cur.ealg, cur.cipher);
             in_.clear(slot);
             return 0;
         case SaOp::update:
             if (cur.spi != sa.spi) return -ENOENT;
+            if (const int r = rekey(cur.ealg, cur.cipher, rec); r < 0) return r;
             cur.alg = sa.alg;
             cur.key = rec.key;
             cur.ue_addr = sa.ue_addr;
             cur.pcscf_addr = sa.pcscf_addr;
             cur.ue_port = sa.ue_port;
             cur.pcscf_port = sa.pcscf_port;
-            cur.cookie = sa.cookie;
+            in_.cookie(slot) = sa.cookie;
             handle = int32_t(slot);
             return 0;
         case SaOp::resume:
@@ -186,14 +202,23 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     // The lookup key is exact: outbound SAs cannot have wildcard selectors.
     if (sa.ue_addr.is_unspecified() || sa.ue_port == 0 || sa.pcscf_port == 0) return -EINVAL;
     if (rec.op == SaOp::add) {
-        const int32_t pos = out_.insert(sa, rec.key);
-        if (pos < 0) return pos;
+        // Taken selectors say so even when no key block is left.
+        if (sa.ealg != Ealg::null && out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port}) >= 0) return -EEXIST;
+        Ealg ealg = Ealg::null;
+        uint32_t cipher = 0;
+        if (const int r = rekey(ealg, cipher, rec); r < 0) return r;
+        const int32_t pos = out_.insert(sa, rec.key, cipher);
+        if (pos < 0) {
+            release_cipher(ealg, cipher);
+            return pos;
+        }
         handle = pos;
         return 0;
     }
     const int32_t pos = out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port});
     if (pos < 0 || out_.at(pos).spi != sa.spi) return -ENOENT;
     if (rec.op == SaOp::remove) {
+        release_cipher(out_.at(pos).ealg, out_.at(pos).cipher);
         out_.erase(pos);
         return 0;
     }
@@ -203,10 +228,30 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
         cur.seq = std::max(cur.seq, uint64_t{sa.seq_start});
         return 0;
     }
+    if (const int r = rekey(cur.ealg, cur.cipher, rec); r < 0) {
+        handle = -1;
+        return r;
+    }
     cur.alg = sa.alg;
     cur.key = rec.key;
     cur.pcscf_addr = sa.pcscf_addr;
-    cur.cookie = sa.cookie;
+    out_.cookie(pos) = sa.cookie;
+    return 0;
+}
+
+int Engine::rekey(Ealg& ealg, uint32_t& cipher, const SaRecord& rec) noexcept {
+    const Ealg want = rec.sa.ealg;
+    if (want == Ealg::null) {
+        release_cipher(ealg, cipher);
+        cipher = 0;
+    } else if (ealg == Ealg::null) {
+        const int32_t index = keys_.add(imb(), want, rec.cipher.span());
+        if (index < 0) return index;
+        cipher = uint32_t(index);
+    } else {
+        keys_.set(cipher, imb(), want, rec.cipher.span());  // between bursts: no packet holds the old one
+    }
+    ealg = want;
     return 0;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The ESP engine of one worker lcore: its inbound and outbound SA tables, its IPsec-MB
-// manager, its drop counters and the events it raises. Transport mode, NULL encryption,
-// HMAC-MD5-96 / HMAC-SHA-1-96 (TS 33.203), IPv4 and IPv6, UDP and TCP inside.
+// manager, its drop counters and the events it raises. Transport mode, HMAC-MD5-96 /
+// HMAC-SHA-1-96 with NULL encryption, AES-128-CBC or 3DES-CBC (TS 33.203 Annex H), IPv4
+// and IPv6, UDP and TCP inside.
 //
 // Threading: one engine per worker; only that worker calls any method, including
 // apply(), which it runs between bursts for the records the control thread sends.
@@ -16,8 +17,10 @@
 #include <span>
 #include <string>
 
+#include "dataplane/esp/cipher_keys.hpp"
 #include "dataplane/esp/hmac_batch.hpp"
 #include "dataplane/esp/inbound_table.hpp"
+#include "dataplane/esp/iv_source.hpp"
 #include "dataplane/esp/outbound_table.hpp"
 #include "net/drop_reason.hpp"
 #include "sa_contract/imb_manager.hpp"
@@ -30,6 +33,9 @@ struct EngineConfig {
     uint32_t worker = 0;  // this engine owns the inbound SPIs spi.owner() == worker
     SpiLayout spi;        // also sizes the inbound table (slots_per_worker)
     uint32_t outbound_capacity = 1 << 16;
+    // SAs with encryption (aes-cbc, des-ede3-cbc), both directions together: one expanded
+    // key of sizeof(CipherKeys) = 448 bytes each, allocated with the engine (7 MiB).
+    uint32_t cipher_capacity = 1 << 14;
     uint32_t replay_window = 64;         // packets accepted behind the highest seen
     uint32_t seq_near_end = 0xfff00000;  // report outbound SAs whose sequence passes this
     uint32_t seq_checkpoint = 0;         // report each SA's sequence every this many (a power of 2; 0: never)
@@ -68,7 +74,8 @@ public:
     uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len = 0) noexcept;
 
     // Applies one record from the control thread: 0 or a negative errno (-EINVAL bad
-    // record, -ERANGE / -EXDEV SPI outside this worker's space, -EEXIST, -ENOENT, -ENOSPC).
+    // record, e.g. a cipher key not cipher_key_len(ealg) bytes; -ERANGE / -EXDEV SPI
+    // outside this worker's space; -EEXIST; -ENOENT; -ENOSPC table or cipher keys full).
     // On success `*handle`, when given, is where the SA now sits (as handle_of(); -1 after
     // a remove), so the caller need not look it up again.
     int apply(const SaRecord& rec, int32_t* handle = nullptr) noexcept;
@@ -89,6 +96,8 @@ public:
     const FastSpiLayout& spi() const noexcept { return spi_; }  // config().spi, for the packet path
     const InboundTable& inbound_sas() const noexcept { return in_; }
     const OutboundTable& outbound_sas() const noexcept { return out_; }
+    const CipherKeyPool& cipher_keys() const noexcept { return keys_; }
+    const IvSource& ivs() const noexcept { return iv_; }
     const InboundSa* find_inbound(uint32_t spi) const noexcept;
     const OutboundSa* find_outbound(const OutboundKey& key) const noexcept;
     std::optional<SaStats> inbound_stats(uint32_t spi) const noexcept;
@@ -102,7 +111,8 @@ public:
     std::optional<uint32_t> seq_at(Direction dir, int32_t handle) const noexcept;
     IMB_MGR* imb() const noexcept { return imb_.get(); }
 
-    Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out) noexcept;
+    Engine(const EngineConfig& cfg, ImbManager imb, InboundTable in, OutboundTable out, CipherKeyPool keys,
+           IvSource iv) noexcept;
 
 private:
     void inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* reasons, uint16_t l2_len) noexcept;
@@ -110,6 +120,12 @@ private:
     void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most kApplyGroup
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;
+    // Gives an SA whose cipher is (`ealg`, `cipher`) the record's: a key block taken,
+    // rewritten or released. -ENOSPC (nothing changed) when a block is needed and none is free.
+    int rekey(Ealg& ealg, uint32_t& cipher, const SaRecord& rec) noexcept;
+    void release_cipher(Ealg ealg, uint32_t cipher) noexcept {
+        if (ealg != Ealg::null) keys_.release(cipher);
+    }
     void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;
     // Whether a sequence number moving from `before` to `after` passed a multiple of
     // seq_checkpoint (never when checkpoints are off: the mask is then all ones).
@@ -123,6 +139,8 @@ private:
     ImbManager imb_;
     InboundTable in_;
     OutboundTable out_;
+    CipherKeyPool keys_;
+    IvSource iv_;
     HmacBatch batch_;
     net::DropCounters drops_;
     EngineStats stats_;

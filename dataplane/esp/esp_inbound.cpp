@@ -1,7 +1,8 @@
-// Inbound transport-mode ESP: SA by SPI, replay pre-check, ICV (multi-buffer), replay
-// update, trailer, inner selectors, then the ESP header and trailer are removed in place.
-// Three passes per chunk so that SA records and packet bytes are prefetched before they
-// are read and all HMACs of the chunk go to IPsec-MB in one call.
+// Inbound transport-mode ESP: SA by SPI, replay pre-check, ICV (multi-buffer) and, for a
+// ciphered SA, CBC decryption in place in the same IPsec-MB job, replay update, trailer,
+// inner selectors, then the ESP header, IV and trailer are removed in place. Three passes
+// per chunk so that SA records and packet bytes are prefetched before they are read and
+// all HMACs (and decryptions) of the chunk go to IPsec-MB in one multi-buffer pass.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 
@@ -29,6 +30,7 @@ struct InboundPacket {
     uint32_t slot;
     uint32_t seq;
     uint32_t job;
+    uint32_t hdr;  // ESP header plus IV: what decapsulation removes before the payload
 };
 
 uint32_t load_be32(const uint8_t* p) noexcept {
@@ -119,13 +121,31 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             why[i] = net::DropReason::unknown_spi;
             continue;
         }
+        // RFC 4303 3.4.2: with a CBC cipher, what follows the IV is whole blocks (at
+        // least one: the trailer is inside); checked before the IPsec-MB job, which
+        // would refuse it.
+        const uint32_t body = p[i].esp_len - kEspHeaderLen - kIcvLen;  // >= the trailer's 2
+        const uint32_t iv = iv_len(sa.ealg);
+        if (unlikely(sa.ealg != Ealg::null && (body <= iv || ((body - iv) & (pad_block(sa.ealg) - 1)) != 0))) {
+            why[i] = net::DropReason::bad_cipher_length;
+            bump(in_.drops(p[i].slot));
+            continue;
+        }
         p[i].seq = load_be32(p[i].esp + 4);
         if (unlikely(!replay.check(sa.replay_last, in_.window(sa), p[i].seq))) {
             why[i] = net::DropReason::replay;
             bump(in_.drops(p[i].slot));
             continue;
         }
-        p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - kIcvLen, tag[i]);
+        p[i].hdr = kEspHeaderLen + iv;
+        if (likely(sa.ealg == Ealg::null)) {
+            p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - kIcvLen, tag[i]);
+            continue;
+        }
+        const CipherKeys& keys = keys_.at(sa.cipher);
+        net::prefetch_lines(&keys, &keys + 1);
+        const CbcPart cbc{sa.ealg, true, &keys, p[i].esp + kEspHeaderLen, p[i].hdr, body - iv};
+        p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - kIcvLen, tag[i], cbc);
     }
     if (batch_.size() > 0) batch_.run();
 
@@ -144,20 +164,24 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         else if (unlikely(!replay.update(sa.replay_last, in_.window(sa), pk.seq)))
             bad = net::DropReason::replay;  // a duplicate earlier in this burst
         else if (unlikely(crossed_checkpoint(before, sa.replay_last)))
-            raise(EventKind::seq_checkpoint, Direction::inbound, sa.spi, sa.cookie, sa.replay_last & ~checkpoint_mask_);
+            raise(EventKind::seq_checkpoint, Direction::inbound, sa.spi, in_.cookie(pk.slot),
+                  sa.replay_last & ~checkpoint_mask_);
         if (bad != net::kPass) {
             why[i] = bad;
             bump(in_.drops(pk.slot));
             continue;
         }
-        // Authentic from here on: failures below are the sender's policy errors.
+        // Authentic (and, for a ciphered SA, decrypted) from here on: failures below are
+        // the sender's policy errors.
+        const uint32_t hdr = pk.hdr;
         const uint32_t pad_len = icv[-2];
         const uint8_t next = icv[-1];
-        if (unlikely(kMinEspLen + pad_len > pk.esp_len)) {
+        const uint32_t overhead = hdr + kEspTrailerLen + kIcvLen + pad_len;  // all but the payload
+        if (unlikely(overhead > pk.esp_len)) {
             bad = net::DropReason::bad_trailer;
         } else {
-            const uint32_t payload_len = pk.esp_len - kMinEspLen - pad_len;
-            const uint8_t* l4 = pk.esp + kEspHeaderLen;
+            const uint32_t payload_len = pk.esp_len - overhead;
+            const uint8_t* l4 = pk.esp + hdr;
             if (unlikely(!padding_ok(l4 + payload_len, pad_len))) bad = net::DropReason::bad_trailer;
             else if (unlikely(next == net::kNoNextHeader)) bad = net::DropReason::dummy_packet;
             else if (unlikely(next != net::kProtoUdp && next != net::kProtoTcp))
@@ -174,9 +198,10 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         const uint32_t esp_bytes = pk.info.total_len;
         // Headers moved first, then patched where they now are: the patch's narrow loads
         // are then forwarded from the wide stores of the move, not stalled by them.
-        shift_forward_8(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len);
-        rte_pktmbuf_adj(m, kEspHeaderLen);
-        net::patch_ip(pk.ip + kEspHeaderLen, pk.info, next, -int32_t(kMinEspLen + pad_len));
+        if (likely(hdr == kEspHeaderLen)) shift_forward_8(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len);
+        else shift_forward(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len, hdr);
+        rte_pktmbuf_adj(m, uint16_t(hdr));
+        net::patch_ip(pk.ip + hdr, pk.info, next, -int32_t(overhead));
         m->data_len = uint16_t(l2_len + pk.info.total_len);  // drops trailer and L2 padding
         m->pkt_len = m->data_len;
         bump(sa.packets);
@@ -185,7 +210,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         bytes += m->data_len;
         if (unlikely(!(sa.flags & InboundSa::kUsed))) {
             sa.flags |= InboundSa::kUsed;
-            raise(EventKind::first_use, Direction::inbound, sa.spi, sa.cookie, pk.seq);
+            raise(EventKind::first_use, Direction::inbound, sa.spi, in_.cookie(pk.slot), pk.seq);
         }
     }
 

@@ -1,6 +1,8 @@
 // Outbound transport-mode ESP: SA by (UE address, UE port, P-CSCF port), next sequence
-// number, ESP header inserted after the IP header, trailer padded to a 4-byte boundary
-// (RFC 4303 2.4), ICV computed multi-buffer straight into the packet.
+// number, ESP header (and for a CBC cipher the IV) inserted after the IP header, trailer
+// padded to a 4-byte boundary or the cipher's block (RFC 4303 2.4), then encryption in
+// place and the ICV over the ciphertext (RFC 4303 3.3.2), computed multi-buffer straight
+// into the packet.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 #include <rte_prefetch.h>
@@ -20,7 +22,7 @@ namespace {
 
 constexpr uint32_t kMaxSeq = UINT32_MAX;  // no ESN: the sequence number never wraps
 constexpr uint32_t kMaxIpLen = 65535;
-constexpr uint32_t kMaxTailLen = 3 + kEspTrailerLen + kIcvLen;  // padding, trailer, ICV
+constexpr uint32_t kMaxTailLen = 3 + kEspTrailerLen + kIcvLen;  // padding, trailer, ICV (no cipher)
 
 struct OutboundPacket {
     uint8_t* ip;
@@ -28,6 +30,12 @@ struct OutboundPacket {
     OutboundKey key;
     int32_t pos;   // SA position in the table
     uint32_t job;  // index in the HMAC batch
+};
+
+// Where a packet's IV goes, filled once the burst's IVs are made.
+struct IvSlot {
+    uint8_t* at;
+    uint32_t len;
 };
 
 uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
@@ -46,6 +54,15 @@ void store_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
     std::memcpy(tail, &word, 8);
 }
 
+// The same for a CBC cipher, whose block makes padding up to 15 bytes (RFC 4303 2.4:
+// with no cipher-specified padding, 1, 2, 3, ...; RFC 3602 and 2451 specify none).
+void store_cbc_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
+    static constexpr uint8_t kPad[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    std::memcpy(tail, kPad, pad_len);
+    tail[pad_len] = uint8_t(pad_len);
+    tail[pad_len + 1] = next;
+}
+
 }  // namespace
 
 uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len) noexcept {
@@ -61,6 +78,9 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
     int32_t pos[kChunk];
     uint32_t owner[kChunk];  // packet index of keys[k]
     uint32_t nk = 0;
+    IvSlot iv_at[kChunk];  // the packets of ciphered SAs
+    uint32_t iv_spi[kChunk];
+    uint32_t n_iv = 0;
     const uint32_t n = uint32_t(pkts.size());
     batch_.clear();
 
@@ -104,8 +124,11 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         }
         OutboundSa& sa = out_.at(pk.pos);
         net::DropReason bad = net::kPass;
+        const Ealg ealg = sa.ealg;
+        const uint32_t hdr = kEspHeaderLen + iv_len(ealg);  // ESP header and IV
+        const uint32_t block_mask = pad_block(ealg) - 1;
         const uint32_t payload_len = pk.info.total_len - pk.info.l3_len;
-        const uint32_t pad_len = (4 - ((payload_len + kEspTrailerLen) & 3)) & 3;
+        const uint32_t pad_len = (block_mask + 1 - ((payload_len + kEspTrailerLen) & block_mask)) & block_mask;
         const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
         const uint32_t l23 = l2_len + pk.info.l3_len;
         // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides.
@@ -116,15 +139,15 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
             bad = net::DropReason::seq_exhausted;
             if (!(sa.flags & OutboundSa::kExhaustedReported)) {
                 sa.flags |= OutboundSa::kExhaustedReported;
-                raise(EventKind::seq_exhausted, Direction::outbound, sa.spi, sa.cookie, sa.seq);
+                raise(EventKind::seq_exhausted, Direction::outbound, sa.spi, out_.cookie(pk.pos), sa.seq);
             }
-        } else if (unlikely(pk.info.total_len + kEspHeaderLen + tail_len > kMaxIpLen)) {
+        } else if (unlikely(pk.info.total_len + hdr + tail_len > kMaxIpLen)) {
             bad = net::DropReason::too_long;
         } else {
             // Whatever follows the IP datagram (L2 padding) goes before the trailer is added.
             m->data_len = uint16_t(l2_len + pk.info.total_len);
             m->pkt_len = m->data_len;
-            if (unlikely(rte_pktmbuf_headroom(m) < kEspHeaderLen || rte_pktmbuf_tailroom(m) < tail_len))
+            if (unlikely(rte_pktmbuf_headroom(m) < hdr || rte_pktmbuf_tailroom(m) < tail_len))
                 bad = net::DropReason::no_room;
         }
         if (bad != net::kPass) {
@@ -134,14 +157,15 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         }
         const uint32_t seq = uint32_t(++sa.seq);
         if (unlikely(crossed_checkpoint(seq - 1, seq)))
-            raise(EventKind::seq_checkpoint, Direction::outbound, sa.spi, sa.cookie, seq);
+            raise(EventKind::seq_checkpoint, Direction::outbound, sa.spi, out_.cookie(pk.pos), seq);
         if (unlikely(seq >= cfg_.seq_near_end && !(sa.flags & OutboundSa::kNearEndReported))) {
             sa.flags |= OutboundSa::kNearEndReported;
-            raise(EventKind::seq_near_end, Direction::outbound, sa.spi, sa.cookie, seq);
+            raise(EventKind::seq_near_end, Direction::outbound, sa.spi, out_.cookie(pk.pos), seq);
         }
         const uint8_t inner = pk.info.proto;
-        uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspHeaderLen));
-        shift_back_8(start, l23);
+        uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(hdr)));
+        if (likely(ealg == Ealg::null)) shift_back_8(start, l23);
+        else shift_back(start, l23, hdr);
         pk.ip = start + l2_len;
         uint8_t* esp = pk.ip + pk.info.l3_len;
         store_be32(esp, sa.spi);
@@ -151,10 +175,29 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         uint8_t* tail = rte_pktmbuf_mtod_offset(m, uint8_t*, m->data_len);
         m->data_len = uint16_t(m->data_len + tail_len);
         m->pkt_len = m->data_len;
-        store_trailer(tail, pad_len, inner);
-        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
-        pk.job = batch_.add(sa.alg, sa.key, esp, kEspHeaderLen + payload_len + pad_len + kEspTrailerLen,
-                            tail + pad_len + kEspTrailerLen);
+        const uint32_t body = payload_len + pad_len + kEspTrailerLen;  // what the cipher covers
+        uint8_t* icv = tail + pad_len + kEspTrailerLen;
+        if (likely(ealg == Ealg::null)) {
+            store_trailer(tail, pad_len, inner);
+            net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
+            pk.job = batch_.add(sa.alg, sa.key, esp, kEspHeaderLen + body, icv);
+            continue;
+        }
+        store_cbc_trailer(tail, pad_len, inner);
+        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(hdr + tail_len));
+        const CipherKeys& keys = keys_.at(sa.cipher);
+        net::prefetch_lines(&keys, &keys + 1);
+        iv_at[n_iv] = IvSlot{esp + kEspHeaderLen, hdr - kEspHeaderLen};
+        iv_spi[n_iv++] = sa.spi;
+        pk.job = batch_.add(sa.alg, sa.key, esp, hdr + body, icv,
+                            CbcPart{ealg, false, &keys, esp + kEspHeaderLen, hdr, body});
+    }
+    // The IVs of the burst's ciphered packets, in one go, before their jobs run.
+    bool ivs_ok = true;
+    if (n_iv > 0) {
+        alignas(16) uint8_t ivs[kChunk][16];
+        ivs_ok = iv_.fill(imb(), ivs, iv_spi, n_iv);
+        for (uint32_t k = 0; k < n_iv; ++k) std::memcpy(iv_at[k].at, ivs[k], iv_at[k].len);
     }
     if (batch_.size() > 0) batch_.run();
 
@@ -165,7 +208,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         const uint32_t i = owner[k];
         if (why[i] != net::kPass) continue;
         OutboundSa& sa = out_.at(p[i].pos);
-        if (unlikely(!batch_.ok(p[i].job))) {
+        if (unlikely(!batch_.ok(p[i].job) || (!ivs_ok && sa.ealg != Ealg::null))) {
             why[i] = net::DropReason::crypto_error;
             bump(sa.drops);
             continue;

@@ -29,6 +29,23 @@ void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t
     j.auth_tag_output_len_in_bytes = kIcvLen;
     j.u.HMAC._hashed_auth_key_xor_ipad = key.ipad.data();
     j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
+    j.user_data = nullptr;
+}
+
+// AES-128-CBC (RFC 3602) or 3DES-CBC (RFC 2451) over part of the hashed bytes, in place.
+void set_cbc(IMB_JOB& j, const uint8_t* data, const CbcPart& c) noexcept {
+    const bool aes = c.ealg == Ealg::aes_cbc;
+    j.cipher_mode = aes ? IMB_CIPHER_CBC : IMB_CIPHER_DES3;
+    j.cipher_direction = c.decrypt ? IMB_DIR_DECRYPT : IMB_DIR_ENCRYPT;
+    j.chain_order = c.decrypt ? IMB_ORDER_HASH_CIPHER : IMB_ORDER_CIPHER_HASH;
+    j.enc_keys = c.keys->enc_keys(c.ealg);
+    j.dec_keys = c.keys->dec_keys(c.ealg);
+    j.key_len_in_bytes = aes ? IMB_KEY_128_BYTES : 24;
+    j.iv = c.iv;
+    j.iv_len_in_bytes = iv_len(c.ealg);
+    j.cipher_start_src_offset_in_bytes = c.offset;
+    j.msg_len_to_cipher_in_bytes = c.len;
+    j.dst = const_cast<uint8_t*>(data) + c.offset;  // the cipher's output, where its input was
 }
 
 }  // namespace
@@ -52,8 +69,24 @@ uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32
         j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
         sha1_index_[sha1_n_++] = static_cast<uint8_t>(i);
     } else {
-        md5_work_[md5_n_++] = Md5Work{&key, data, len, tag, i};
+        JobWork& w = job_work_[job_n_++];  // field by field: the cipher part stays unwritten
+        w.key = &key;
+        w.data = data;
+        w.len = len;
+        w.index = i;
+        w.tag = tag;
+        w.hash = IMB_AUTH_MD5;
+        w.cbc.ealg = Ealg::null;
     }
+    return i;
+}
+
+uint32_t HmacBatch::add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len, uint8_t* tag,
+                        const CbcPart& cbc) noexcept {
+    assert(!full() && cbc.ealg != Ealg::null);
+    const uint32_t i = n_++;
+    job_work_[job_n_++] =
+        JobWork{&key, data, len, i, tag, alg == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5, cbc};
     return i;
 }
 
@@ -62,18 +95,19 @@ void HmacBatch::run() noexcept {
         IMB_SUBMIT_HASH_BURST(mgr_, sha1_jobs_.data(), sha1_n_, IMB_AUTH_HMAC_SHA_1);
         for (uint32_t k = 0; k < sha1_n_; ++k) ok_[sha1_index_[k]] = sha1_jobs_[k].status == IMB_STATUS_COMPLETED;
     }
-    if (md5_n_ > 0) run_md5();
+    if (job_n_ > 0) run_jobs();
 }
 
-void HmacBatch::run_md5() noexcept {
+void HmacBatch::run_jobs() noexcept {
     auto done = [this](const IMB_JOB* j) {
         if (j != nullptr) ok_[uint32_t(reinterpret_cast<uintptr_t>(j->user_data2))] = j->status == IMB_STATUS_COMPLETED;
     };
-    for (uint32_t k = 0; k < md5_n_; ++k) {
-        const Md5Work& w = md5_work_[k];
+    for (uint32_t k = 0; k < job_n_; ++k) {
+        const JobWork& w = job_work_[k];
         ok_[w.index] = false;
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr_);
-        set_common(*j, IMB_AUTH_MD5, *w.key, w.data, w.len, w.tag);
+        set_common(*j, w.hash, *w.key, w.data, w.len, w.tag);
+        if (w.cbc.ealg != Ealg::null) set_cbc(*j, w.data, w.cbc);
         j->user_data2 = reinterpret_cast<void*>(static_cast<uintptr_t>(w.index));
         for (j = IMB_SUBMIT_JOB(mgr_); j != nullptr; j = IMB_GET_COMPLETED_JOB(mgr_)) done(j);
     }

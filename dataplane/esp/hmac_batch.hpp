@@ -1,8 +1,10 @@
 #pragma once
 // Many HMAC-96 computations per call through IPsec-MB's multi-buffer managers: the
-// lanes of one SIMD register hash several packets at once. HMAC-SHA-1 goes through the
-// synchronous hash-burst call; HMAC-MD5 through the job API, because IPsec-MB 1.3 has no
-// MD5 hash burst. Nothing is allocated per call.
+// lanes of one SIMD register hash several packets at once. HMAC-SHA-1 without a cipher
+// goes through the synchronous hash-burst call; HMAC-MD5 and every HMAC paired with a
+// CBC cipher (ESP with encryption) through the job API, all in one pass of submissions
+// and one flush: IPsec-MB 1.3 has no MD5 hash burst and no cipher+hash burst. Nothing is
+// allocated per call.
 //
 // Threading: one batch per thread (it uses that thread's IMB_MGR).
 #include <intel-ipsec-mb.h>
@@ -10,9 +12,23 @@
 #include <array>
 #include <cstdint>
 
+#include "dataplane/esp/cipher_keys.hpp"
 #include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
+
+// The cipher half of an ESP job, in place: `len` bytes (a multiple of the block) from
+// `offset` into the hashed data. Encryption comes before the HMAC, which covers the
+// ciphertext (RFC 4303 3.3.2); decryption after it, which checks the ciphertext first
+// (RFC 4303 3.4.4, chain order HASH_CIPHER).
+struct CbcPart {
+    Ealg ealg = Ealg::null;  // aes_cbc or des_ede3_cbc
+    bool decrypt = false;
+    const CipherKeys* keys = nullptr;
+    const uint8_t* iv = nullptr;  // iv_len(ealg) bytes, in the packet after the ESP header
+    uint32_t offset = 0;
+    uint32_t len = 0;
+};
 
 class HmacBatch {
 public:
@@ -20,33 +36,38 @@ public:
 
     explicit HmacBatch(IMB_MGR* mgr) noexcept;
 
-    void clear() noexcept { sha1_n_ = md5_n_ = n_ = 0; }
+    void clear() noexcept { sha1_n_ = job_n_ = n_ = 0; }
     uint32_t size() const noexcept { return n_; }
     bool full() const noexcept { return n_ == kMax; }
 
     // Queues tag = HMAC(key, data[0, len)) truncated to kIcvLen bytes; returns its index.
     // `tag` may point into the packet (outbound) or to scratch (inbound verification).
     uint32_t add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept;
+    // The same with a CBC cipher over part of `data` in the same job (see CbcPart).
+    uint32_t add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len, uint8_t* tag, const CbcPart& cbc) noexcept;
 
     // Computes everything queued. Afterwards ok(i) says whether job i completed.
     void run() noexcept;
     bool ok(uint32_t i) const noexcept { return ok_[i]; }
 
 private:
-    struct Md5Work {
+    // What goes through the job API: HMAC-MD5 alone (cbc.ealg null) or either HMAC with a cipher.
+    struct JobWork {
         const HmacKey* key;
         const uint8_t* data;
         uint32_t len;
-        uint8_t* tag;
         uint32_t index;
+        uint8_t* tag;
+        IMB_HASH_ALG hash;
+        CbcPart cbc;
     };
-    void run_md5() noexcept;
+    void run_jobs() noexcept;
 
     IMB_MGR* mgr_;
-    uint32_t n_ = 0, sha1_n_ = 0, md5_n_ = 0;
+    uint32_t n_ = 0, sha1_n_ = 0, job_n_ = 0;
     std::array<IMB_JOB, kMax> sha1_jobs_;
     std::array<uint8_t, kMax> sha1_index_;
-    std::array<Md5Work, kMax> md5_work_;
+    std::array<JobWork, kMax> job_work_;
     std::array<bool, kMax> ok_;
 };
 

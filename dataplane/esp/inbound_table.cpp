@@ -19,18 +19,21 @@ std::expected<InboundTable, std::string> InboundTable::create(uint32_t slots, ui
     const size_t stride = sizeof(InboundSa) + map_bytes;
     auto* base = static_cast<uint8_t*>(rte_zmalloc_socket("pcscf_inbound_sa", size_t{slots} * stride, 64, socket));
     auto* drops = static_cast<uint64_t*>(rte_zmalloc_socket("pcscf_inbound_drops", size_t{slots} * 8, 64, socket));
-    if (base == nullptr || drops == nullptr) {
+    auto* cookies = static_cast<uint64_t*>(rte_zmalloc_socket("pcscf_inbound_cookies", size_t{slots} * 8, 64, socket));
+    if (base == nullptr || drops == nullptr || cookies == nullptr) {
         rte_free(base);
         rte_free(drops);
+        rte_free(cookies);
         return std::unexpected("cannot allocate " + std::to_string(size_t{slots} * stride >> 20) + " MiB for " +
                                std::to_string(slots) + " inbound SAs (hugepages or EAL -m too small?)");
     }
-    return InboundTable(base, drops, slots, stride, replay);
+    return InboundTable(base, drops, cookies, slots, stride, replay);
 }
 
 InboundTable::InboundTable(InboundTable&& o) noexcept
     : base_(std::exchange(o.base_, nullptr)),
       drops_(std::exchange(o.drops_, nullptr)),
+      cookies_(std::exchange(o.cookies_, nullptr)),
       slots_(o.slots_),
       count_(o.count_),
       stride_(o.stride_),
@@ -40,19 +43,22 @@ InboundTable::InboundTable(InboundTable&& o) noexcept
 InboundTable::~InboundTable() {
     rte_free(base_);
     rte_free(drops_);
+    rte_free(cookies_);
 }
 
-void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key) noexcept {
+void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key, uint32_t cipher) noexcept {
     InboundSa& r = at(slot);
     if (r.spi == 0) ++count_;
     std::memset(static_cast<void*>(&r), 0, stride_);
     drops_[slot] = 0;
     r.spi = sa.spi;
     r.alg = sa.alg;
+    r.ealg = sa.ealg;
+    r.cipher = cipher;
     r.ue_port = sa.ue_port;
     r.pcscf_port = sa.pcscf_port;
     r.key = key;
-    r.cookie = sa.cookie;
+    cookies_[slot] = sa.cookie;
     r.ue_addr = sa.ue_addr;
     r.pcscf_addr = sa.pcscf_addr;
     if (sa.seq_start != 0) resume(slot, sa.seq_start);

@@ -2,7 +2,8 @@
 // One worker's inbound SAs, indexed directly by SPI slot (see SpiLayout): lookup is one
 // array access whatever the number of SAs. Each slot is the SA's hot record (two cache
 // lines, the default replay bitmap included; a larger bitmap follows it), so a packet
-// touches adjacent cache lines only. Per-SA drop counts live apart: attacks touch them.
+// touches adjacent cache lines only. Per-SA drop counts live apart (attacks touch them),
+// and so do the control plane's cookies (only events read them).
 //
 // Threading: only the owning worker reads or writes a table.
 #include <rte_prefetch.h>
@@ -18,28 +19,32 @@
 namespace pcscf::esp {
 
 struct alignas(64) InboundSa {
-    // Line 0: what the packet path needs before and during the HMAC.
+    // Line 0: what the packet path needs before and during the HMAC (and decryption).
     uint32_t spi;  // 0 while the slot is free (SPI 0 is never allocated)
     Alg alg;
-    uint8_t flags;     // kUsed once the first packet has verified
-    uint16_t ue_port;  // selectors, host order, 0 = any
-    uint16_t pcscf_port;
-    uint16_t reserved;
+    uint8_t flags;  // kUsed once the first packet has verified
+    Ealg ealg;      // null: integrity only; otherwise `cipher` holds the key's block
+    uint8_t reserved;
     uint32_t replay_last;  // highest verified sequence number
+    uint32_t cipher;       // index in the engine's CipherKeyPool (when ealg is not null)
     HmacKey key;
     uint64_t packets;
     // Line 1: selectors checked after decapsulation, counters, and the replay bitmap when
-    // the window is the default 64 (larger bitmaps follow the record).
+    // the window is the default 64 (larger bitmaps follow the record). The control
+    // plane's cookie, read only for events, lives apart (InboundTable::cookie).
     net::IpAddr ue_addr;
     net::IpAddr pcscf_addr;
     uint64_t bytes;
-    uint64_t cookie;
+    uint16_t ue_port;  // selectors, host order, 0 = any
+    uint16_t pcscf_port;
+    uint32_t reserved2;
     uint64_t window[2];
 
     static constexpr uint8_t kUsed = 1;
 };
 static_assert(sizeof(InboundSa) == 128, "two cache lines");
 static_assert(offsetof(InboundSa, ue_addr) == 64, "selectors start line 1");
+static_assert(offsetof(InboundSa, window) == 112, "the default bitmap ends line 1");
 
 class InboundTable {
 public:
@@ -62,32 +67,38 @@ public:
     }
     uint64_t& drops(uint32_t slot) noexcept { return drops_[slot]; }
     const uint64_t& drops(uint32_t slot) const noexcept { return drops_[slot]; }
+    uint64_t& cookie(uint32_t slot) noexcept { return cookies_[slot]; }
+    uint64_t cookie(uint32_t slot) const noexcept { return cookies_[slot]; }
     void prefetch(uint32_t slot) const noexcept {
         const uint8_t* p = base_ + size_t{slot} * stride_;
         rte_prefetch0(p);
         rte_prefetch0(p + 64);
         if (!inline_window_) rte_prefetch0(p + 128);
     }
-    // What install() writes: the slot and its drop counter (kept apart, off the packet path).
+    // What install() writes: the slot, its drop counter and cookie (kept apart, off the packet path).
     void prefetch_install(uint32_t slot) const noexcept {
         prefetch(slot);
         rte_prefetch0(&drops_[slot]);
+        rte_prefetch0(&cookies_[slot]);
     }
     // What clear() touches: line 0.
     void prefetch_clear(uint32_t slot) const noexcept { rte_prefetch0(base_ + size_t{slot} * stride_); }
 
     // Fills a free slot (SA state reset), or frees a used one: zeroes line 0 (the SPI that
-    // marks it used, the key, the packet count) and leaves the rest, which install()
-    // rewrites, so a delete costs one cache line, not the whole record.
-    void install(uint32_t slot, const SaConfig& sa, const HmacKey& key) noexcept;
+    // marks it used, the keys, the packet count) and leaves the rest, which install()
+    // rewrites, so a delete costs one cache line, not the whole record. `cipher` is the
+    // SA's CipherKeyPool block when sa.ealg is not null.
+    void install(uint32_t slot, const SaConfig& sa, const HmacKey& key, uint32_t cipher) noexcept;
     void clear(uint32_t slot) noexcept;
     // Moves the replay window's right edge forward to `edge`, everything up to it seen.
     void resume(uint32_t slot, uint32_t edge) noexcept;
 
 private:
-    InboundTable(uint8_t* base, uint64_t* drops, uint32_t slots, size_t stride, ReplayWindow replay) noexcept
+    InboundTable(uint8_t* base, uint64_t* drops, uint64_t* cookies, uint32_t slots, size_t stride,
+                 ReplayWindow replay) noexcept
         : base_(base),
           drops_(drops),
+          cookies_(cookies),
           slots_(slots),
           stride_(stride),
           replay_(replay),
@@ -95,6 +106,7 @@ private:
 
     uint8_t* base_;
     uint64_t* drops_;
+    uint64_t* cookies_;
     uint32_t slots_;
     uint32_t count_ = 0;
     size_t stride_;

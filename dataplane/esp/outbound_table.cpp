@@ -62,10 +62,13 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
     auto* pool = static_cast<OutboundSa*>(
         rte_zmalloc_socket("pcscf_outbound_sa", size_t{capacity} * sizeof(OutboundSa), 64, socket));
     auto* free = static_cast<uint32_t*>(rte_malloc_socket("pcscf_outbound_free", size_t{capacity} * 4, 64, socket));
-    if (buckets == nullptr || pool == nullptr || free == nullptr) {
+    auto* cookies =
+        static_cast<uint64_t*>(rte_zmalloc_socket("pcscf_outbound_cookies", size_t{capacity} * 8, 64, socket));
+    if (buckets == nullptr || pool == nullptr || free == nullptr || cookies == nullptr) {
         rte_free(buckets);
         rte_free(pool);
         rte_free(free);
+        rte_free(cookies);
         return std::unexpected("cannot allocate " + std::to_string(capacity) +
                                " outbound SAs (hugepages or EAL -m too small?)");
     }
@@ -74,13 +77,14 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
         std::memset(buckets[b].pos, 0xff, sizeof buckets[b].pos);
     }
     for (uint32_t i = 0; i < capacity; ++i) free[i] = capacity - 1 - i;  // position 0 first
-    return OutboundTable(buckets, n_buckets - 1, pool, free, capacity);
+    return OutboundTable(buckets, n_buckets - 1, pool, cookies, free, capacity);
 }
 
 OutboundTable::OutboundTable(OutboundTable&& o) noexcept
     : buckets_(std::exchange(o.buckets_, nullptr)),
       mask_(o.mask_),
       pool_(std::exchange(o.pool_, nullptr)),
+      cookies_(std::exchange(o.cookies_, nullptr)),
       free_(std::exchange(o.free_, nullptr)),
       capacity_(o.capacity_),
       n_free_(o.n_free_),
@@ -90,6 +94,7 @@ OutboundTable::~OutboundTable() {
     rte_free(buckets_);
     rte_free(pool_);
     rte_free(free_);
+    rte_free(cookies_);
 }
 
 // CRC32-C of the key in two word orders: two different linear maps of it, so the bucket
@@ -191,7 +196,7 @@ bool OutboundTable::place(Hash h, uint32_t pos) noexcept {
     return false;
 }
 
-int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
+int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key, uint32_t cipher) noexcept {
     const OutboundKey k{sa.ue_addr, sa.ue_port, sa.pcscf_port};
     const Hash h = hash(k);
     if (find_hashed(k, h) >= 0) return -EEXIST;
@@ -203,8 +208,10 @@ int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key) noexcept {
     std::memset(static_cast<void*>(&r), 0, sizeof r);
     r.spi = sa.spi;
     r.alg = sa.alg;
+    r.ealg = sa.ealg;
+    r.cipher = cipher;
     r.key = key;
-    r.cookie = sa.cookie;
+    cookies_[pos] = sa.cookie;
     r.pcscf_addr = sa.pcscf_addr;
     r.sel = k;
     r.seq = sa.seq_start;
@@ -216,6 +223,7 @@ void OutboundTable::erase(int32_t pos) noexcept {
     const Hash h = hash(r.sel);
     if (!take(buckets_[h.bucket], uint32_t(pos))) take(buckets_[alt(h.bucket, h.sig)], uint32_t(pos));
     std::memset(static_cast<void*>(&r), 0, sizeof r);
+    cookies_[pos] = 0;
     free_[n_free_++] = uint32_t(pos);
 }
 

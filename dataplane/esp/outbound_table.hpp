@@ -33,14 +33,17 @@ inline constexpr uint32_t kOutboundKeyLen = 20;
 static_assert(offsetof(OutboundKey, pcscf_port) + 2 == kOutboundKeyLen, "no inner padding");
 
 struct alignas(64) OutboundSa {
-    // Line 0: what the packet path needs.
+    // Line 0: what the packet path needs. The control plane's cookie, read only for
+    // events, lives apart (OutboundTable::cookie).
     uint32_t spi;  // 0 while the position is free
     Alg alg;
     uint8_t flags;  // kNearEndReported, kExhaustedReported
-    uint16_t reserved;
+    Ealg ealg;      // null: integrity only; otherwise `cipher` holds the key's block
+    uint8_t reserved;
     uint64_t seq;  // last sequence number sent; the next packet gets seq + 1
     HmacKey key;
-    uint64_t cookie;
+    uint32_t cipher;  // index in the engine's CipherKeyPool (when ealg is not null)
+    uint32_t reserved2;
     // Line 1: the lookup key, the source selector and counters.
     net::IpAddr pcscf_addr;  // unspecified = any source address
     OutboundKey sel;
@@ -82,14 +85,17 @@ public:
     void find_bulk(const OutboundKey* const* keys, uint32_t n, int32_t* positions) const noexcept;
 
     OutboundSa& at(int32_t pos) noexcept { return pool_[pos]; }
+    uint64_t& cookie(int32_t pos) noexcept { return cookies_[pos]; }
+    uint64_t cookie(int32_t pos) const noexcept { return cookies_[pos]; }
     const OutboundSa& at(int32_t pos) const noexcept { return pool_[pos]; }
     void prefetch(int32_t pos) const noexcept {
         rte_prefetch0(&pool_[pos]);
         rte_prefetch0(reinterpret_cast<const uint8_t*>(&pool_[pos]) + 64);
     }
 
-    // Returns the new position, or -EEXIST / -ENOSPC.
-    int32_t insert(const SaConfig& sa, const HmacKey& key) noexcept;
+    // Returns the new position, or -EEXIST / -ENOSPC. `cipher` is the SA's CipherKeyPool
+    // block when sa.ealg is not null.
+    int32_t insert(const SaConfig& sa, const HmacKey& key, uint32_t cipher = 0) noexcept;
     void erase(int32_t pos) noexcept;
 
     template <typename F>
@@ -109,8 +115,15 @@ public:
     uint32_t buckets() const noexcept { return mask_ + 1; }
 
 private:
-    OutboundTable(OutboundBucket* buckets, uint32_t mask, OutboundSa* pool, uint32_t* free, uint32_t capacity) noexcept
-        : buckets_(buckets), mask_(mask), pool_(pool), free_(free), capacity_(capacity), n_free_(capacity) {}
+    OutboundTable(OutboundBucket* buckets, uint32_t mask, OutboundSa* pool, uint64_t* cookies, uint32_t* free,
+                  uint32_t capacity) noexcept
+        : buckets_(buckets),
+          mask_(mask),
+          pool_(pool),
+          cookies_(cookies),
+          free_(free),
+          capacity_(capacity),
+          n_free_(capacity) {}
 
     void prefetch_buckets(const Hash& h) const noexcept;
     // The position of the first entry of the key's buckets whose signature matches and
@@ -124,7 +137,8 @@ private:
     OutboundBucket* buckets_;
     uint32_t mask_;  // buckets - 1 (a power of two)
     OutboundSa* pool_;
-    uint32_t* free_;  // free positions, a stack
+    uint64_t* cookies_;  // per position
+    uint32_t* free_;     // free positions, a stack
     uint32_t capacity_;
     uint32_t n_free_;            // capacity_ - the SAs installed
     uint32_t rng_ = 0x9e3779b9;  // picks the entry a cuckoo step moves

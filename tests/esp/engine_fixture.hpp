@@ -19,6 +19,8 @@ struct SaSpec {
     Direction dir = Direction::inbound;
     Alg alg = Alg::hmac_sha1_96;
     std::vector<uint8_t> key;  // empty: a fixed test key of the right length
+    Ealg ealg = Ealg::null;
+    std::vector<uint8_t> cipher_key;  // CK_ESP; empty: a fixed test key of the right length
     uint32_t spi = 0x1001;
     net::IpAddr ue = *net::IpAddr::parse("192.0.2.10");
     net::IpAddr pcscf = *net::IpAddr::parse("198.51.100.1");
@@ -57,6 +59,15 @@ protected:
         return k;
     }
 
+    static std::vector<uint8_t> test_cipher_key(Ealg ealg) {
+        std::vector<uint8_t> k(cipher_key_len(ealg));
+        for (size_t i = 0; i < k.size(); ++i) k[i] = uint8_t(0x31 + 7 * i);
+        return k;
+    }
+    static std::vector<uint8_t> cipher_key_of(const SaSpec& s) {
+        return s.cipher_key.empty() ? test_cipher_key(s.ealg) : s.cipher_key;
+    }
+
     SaRecord record(SaOp op, const SaSpec& s) {
         SaRecord r;
         r.op = op;
@@ -69,6 +80,10 @@ protected:
         r.sa.pcscf_port = s.pcscf_port;
         r.sa.cookie = s.spi * 10ull;
         r.sa.seq_start = s.seq_start;
+        r.sa.ealg = s.ealg;
+        const auto ck = cipher_key_of(s);
+        std::copy(ck.begin(), ck.begin() + std::min(ck.size(), r.cipher.bytes.size()), r.cipher.bytes.begin());
+        r.cipher.len = uint8_t(std::min(ck.size(), r.cipher.bytes.size()));
         const auto key = s.key.empty() ? test_key(s.alg) : s.key;
         auto k = expand_key(engine->imb(), s.alg, key);
         EXPECT_TRUE(k.has_value()) << k.error();

@@ -788,7 +788,7 @@ TEST_F(EngineBehaviour, OutboundOutputVerifiesOnAPeerEngine) {
                     rte_pktmbuf_free(m);
                 }
                 ASSERT_EQ(apply(SaOp::remove, o), 0);
-                ASSERT_EQ((*ue_side)->apply(SaRecord{SaOp::remove, 0, peer.sa, {}}), 0);
+                ASSERT_EQ((*ue_side)->apply(SaRecord{SaOp::remove, 0, peer.sa, {}, {}}), 0);
             }
         }
     }

@@ -1,7 +1,9 @@
 // Interop with scapy's IPsec module (vectors/scapy_esp.txt, made by make_vectors.py):
-// our inbound accepts scapy's ESP and yields exactly scapy's inner packet; our outbound
-// produces exactly the bytes scapy produces; a flipped bit anywhere in the ESP part is
-// refused with the reason that bit deserves.
+// our inbound accepts scapy's ESP, NULL-encrypted or AES-CBC / 3DES-CBC, and yields
+// exactly scapy's inner packet; our outbound produces exactly the bytes scapy produces
+// (NULL encryption: with a cipher the IVs differ, cbc_outbound_test checks those); a
+// flipped bit anywhere in the ESP part (IV and ciphertext included) is refused with the
+// reason that bit deserves.
 #include <gtest/gtest.h>
 
 #include "net/ip_header.hpp"
@@ -45,6 +47,10 @@ SaSpec spec_of(const Vector& v) {
     s.pcscf = *IpAddr::parse(v.at("pcscf"));
     s.ue_port = uint16_t(std::stoul(v.at("ue_port")));
     s.pcscf_port = uint16_t(std::stoul(v.at("pcscf_port")));
+    if (v.contains("ealg")) {
+        s.ealg = *parse_ealg(v.at("ealg"));
+        s.cipher_key = from_hex(v.at("ckey"));
+    }
     return s;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // The model the ESP inbound fuzz target checks the engine against, written apart from the
 // engine's code: the IP header rules of ip_header.hpp, anti-replay as a set of the
-// sequence numbers seen (RFC 4303 3.4.3), the ICV by OpenSSL (reference_hmac.hpp), the
-// trailer (RFC 4303 2.4-2.6) and the SA's selectors. For every packet it says which drop
+// sequence numbers seen (RFC 4303 3.4.3), the ICV and CBC decryption by OpenSSL
+// (reference_hmac.hpp, cbc_reference.hpp), the trailer (RFC 4303 2.4-2.6) and the SA's
+// selectors. For every packet it says which drop
 // reason the engine must give it, or which decapsulated packet it must produce.
 #include <cstdint>
 #include <set>
@@ -21,6 +22,8 @@ struct ModelSa {
     net::IpAddr ue, pcscf;                 // pcscf unspecified: any
     uint16_t ue_port = 0, pcscf_port = 0;  // 0: any
     uint64_t cookie = 0;
+    esp::Ealg ealg = esp::Ealg::null;
+    std::vector<uint8_t> ckey;  // raw CK_ESP, cipher_key_len(ealg) bytes
 };
 
 // RFC 4303 3.4.3 without ESN: sequence numbers start at 1; one is accepted if it is above

@@ -1,6 +1,7 @@
 // Fuzz target for inbound ESP (Engine::inbound). The input is a scenario: bursts of packets
 // towards four SAs (HMAC-MD5-96 and HMAC-SHA-1-96, IPv4 and IPv6, exact and wildcard
-// selectors) and towards SPIs that are not installed: sequence numbers around the replay
+// selectors; each with NULL encryption, AES-CBC or 3DES-CBC, as the key seed says) and
+// towards SPIs that are not installed: ciphertext cut short of a block, sequence numbers around the replay
 // window, right and wrong keys, lying trailers, dummy packets, wrong selectors or address
 // family, IPv4 options and IPv6 extension headers, link padding, NIC checksum verdicts,
 // corrupted, truncated, chained or raw packets. Every packet's fate is checked against
@@ -21,6 +22,7 @@
 #include "tests/common/hex.hpp"
 #include "tests/common/mbuf_util.hpp"
 #include "tests/common/packet_builder.hpp"
+#include "tests/esp/cbc_reference.hpp"
 #include "tests/esp/esp_builder.hpp"
 #include "tests/fuzz/esp_model.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
@@ -76,9 +78,14 @@ std::vector<ModelSa> make_sas(uint8_t key_seed) {
     std::vector<ModelSa> out;
     for (size_t i = 0; i < std::size(kSas); ++i) {
         const SaTemplate& t = kSas[i];
-        ModelSa sa{t.alg,     t.spi,        {},           *net::IpAddr::parse(t.ue), *net::IpAddr::parse(t.pcscf),
-                   t.ue_port, t.pcscf_port, t.spi * 10ull};
+        // Two bits of the seed per SA: NULL encryption half the time, else AES-CBC or 3DES-CBC.
+        const uint32_t pick = (key_seed >> (2 * i)) & 3;
+        const Ealg ealg = pick < 2 ? Ealg::null : pick == 2 ? Ealg::aes_cbc : Ealg::des_ede3_cbc;
+        ModelSa sa{
+            t.alg,         t.spi, {}, *net::IpAddr::parse(t.ue), *net::IpAddr::parse(t.pcscf), t.ue_port, t.pcscf_port,
+            t.spi * 10ull, ealg,  {}};
         for (uint32_t j = 0; j < key_len(t.alg); ++j) sa.key.push_back(uint8_t(key_seed * 37 + i * 101 + j * 13));
+        for (uint32_t j = 0; j < cipher_key_len(ealg); ++j) sa.ckey.push_back(uint8_t(key_seed * 11 + i * 29 + j * 7));
         out.push_back(sa);
     }
     return out;
@@ -95,6 +102,9 @@ void install(Engine& e, const std::vector<ModelSa>& sas) {
     for (const ModelSa& m : sas) {
         SaRecord r;
         r.sa = SaConfig{Direction::inbound, m.alg, m.spi, m.ue, m.pcscf, m.ue_port, m.pcscf_port, m.cookie};
+        r.sa.ealg = m.ealg;
+        std::copy(m.ckey.begin(), m.ckey.end(), r.cipher.bytes.begin());
+        r.cipher.len = uint8_t(m.ckey.size());
         r.key = expanded(e, m.alg, m.key);
         r.op = SaOp::remove;
         (void)e.apply(r);
@@ -215,7 +225,25 @@ ModelPacket next_packet(FuzzInput& in, Engine& e, const std::vector<ModelSa>& sa
         default: break;
     }
     s.key = expanded(e, sa.alg, key);
-    const auto sealed = test::seal(e.imb(), plain, s);
+    std::vector<uint8_t> sealed;
+    if (sa.ealg == Ealg::null) {
+        sealed = test::seal(e.imb(), plain, s);
+    } else {
+        test::CbcSeal c;
+        c.spi = s.spi;
+        c.seq = s.seq;
+        c.alg = sa.alg;
+        c.ikey = key;
+        c.ealg = sa.ealg;
+        c.ckey = sa.ckey;
+        c.iv.assign(iv_len(sa.ealg), uint8_t(param * 3));
+        c.next_header = s.next_header;
+        c.pad_len_field = s.pad_len_field;
+        c.pad_first_byte = s.pad_first_byte;
+        c.extra_blocks = s.extra_pad / 16;
+        if (fault % 16 == 12) c.cut = 1 + param % 24;  // ciphertext not whole blocks (or none)
+        sealed = test::seal_cbc(plain, c);
+    }
     p.frame = l2_len ? test::with_ethernet(sealed) : sealed;
     if (fault % 16 == 10 || fault % 16 == 11) {  // after sealing: a flipped byte, or cut short
         const size_t at = in.u16() % p.frame.size();

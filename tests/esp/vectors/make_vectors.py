@@ -11,6 +11,10 @@ Each vector is a block of `key value` lines ending with `end`:
   outbound with sequence number 1), alg (TS 33.203 name), key (IK_ESP, hex), spi, seq,
   ue, pcscf (addresses), ue_port, pcscf_port, plain (the IP packet before ESP, hex),
   esp (the IP packet with ESP, hex).
+Vectors with encryption (after all the NULL ones, which they leave as they were) also
+have ealg (TS 33.203 name) and ckey (CK_ESP, hex), and are inbound only: an outbound
+packet carries a random IV, so ours cannot equal scapy's byte for byte (the engine's
+tests check our outbound against OpenSSL instead).
 """
 import random
 import sys
@@ -25,6 +29,11 @@ ALGS = {  # TS 33.203 name -> (scapy name, IK_ESP length per Annex I)
     "hmac-sha-1-96": ("HMAC-SHA1-96", 20),
 }
 SIZES = [0, 1, 2, 3, 100, 458, 1350]  # L4 payload bytes: every pad length, 512 and 1400 B
+EALGS = {  # TS 33.203 name -> (scapy name, CK_ESP length per Annex I, IV length)
+    "aes-cbc": ("AES-CBC", 16, 16),
+    "des-ede3-cbc": ("3DES", 24, 8),
+}
+CBC_SIZES = [0, 5, 13, 100, 1350]  # with UDP: AES pads 6, 1, 9, 2, 0 bytes; 3DES 6, 1, 1, 2, 0
 UE4, PCSCF4 = "192.0.2.10", "198.51.100.1"
 UE6, PCSCF6 = "2001:db8:1::10", "2001:db8:f::1"
 UE_PORT, PCSCF_PORT = 38003, 50718  # port_uc -> port_ps, as in seed 004
@@ -82,6 +91,34 @@ def main(out_path):
                             "seq": seq, "ue": ue, "pcscf": pcscf, "ue_port": UE_PORT,
                             "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
                             "esp": bytes(esp).hex(),
+                        })
+    for ealg, (scapy_ealg, cklen, ivlen) in EALGS.items():
+        for alg, (scapy_alg, klen) in ALGS.items():
+            for family in ("v4", "v4opt", "v6", "v6ext"):
+                for proto in ("udp", "tcp"):
+                    for size in CBC_SIZES:
+                        v6 = family.startswith("v6")
+                        ue, pcscf = (UE6, PCSCF6) if v6 else (UE4, PCSCF4)
+                        ik = bytes(rnd.getrandbits(8) for _ in range(16))
+                        key = ik + bytes(klen - 16)
+                        ckey = bytes(rnd.getrandbits(8) for _ in range(cklen))
+                        iv = bytes(rnd.getrandbits(8) for _ in range(ivlen))
+                        spi += 1
+                        seq = rnd.choice([1, 2, 63, 64, 65, 1000, 0x7FFFFFFF, 0xFFFFFFFF])
+                        payload = bytes(rnd.getrandbits(8) for _ in range(size))
+                        plain = ip_layer(family, ue, pcscf) / l4_layer(proto, UE_PORT, PCSCF_PORT, rnd) / Raw(payload)
+                        plain = plain.__class__(bytes(plain))
+                        sa = SecurityAssociation(ESP, spi=spi, crypt_algo=scapy_ealg, crypt_key=ckey,
+                                                 auth_algo=scapy_alg, auth_key=key)
+                        esp = sa.encrypt(plain, seq_num=seq, iv=iv)
+                        back = sa.decrypt(esp.__class__(bytes(esp)))
+                        assert bytes(back) == bytes(plain), "scapy does not round-trip"
+                        vectors.append({
+                            "name": f"in-{family}-{proto}-{alg}-{ealg}-{size}",
+                            "dir": "in", "alg": alg, "key": key.hex(), "spi": spi,
+                            "seq": seq, "ue": ue, "pcscf": pcscf, "ue_port": UE_PORT,
+                            "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
+                            "esp": bytes(esp).hex(), "ealg": ealg, "ckey": ckey.hex(),
                         })
     with open(out_path, "w") as f:
         f.write(f"# made by make_vectors.py with scapy {scapy.VERSION}; do not edit\n")

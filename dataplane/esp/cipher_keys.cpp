@@ -1,0 +1,68 @@
+#include "dataplane/esp/cipher_keys.hpp"
+
+#include <intel-ipsec-mb.h>
+#include <rte_malloc.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace pcscf::esp {
+
+std::expected<CipherKeyPool, std::string> CipherKeyPool::create(uint32_t capacity, int socket) {
+    const size_t n = std::max<uint32_t>(capacity, 1);  // rte_zmalloc refuses a size of 0
+    auto* blocks =
+        static_cast<CipherKeys*>(rte_zmalloc_socket("pcscf_cipher_keys", n * sizeof(CipherKeys), 64, socket));
+    auto* free = static_cast<uint32_t*>(rte_malloc_socket("pcscf_cipher_free", n * 4, 64, socket));
+    if (blocks == nullptr || free == nullptr) {
+        rte_free(blocks);
+        rte_free(free);
+        return std::unexpected("cannot allocate " + std::to_string(n * sizeof(CipherKeys) >> 20) +
+                               " MiB for the keys of " + std::to_string(capacity) +
+                               " ciphered SAs (hugepages or EAL -m too small?)");
+    }
+    for (uint32_t i = 0; i < capacity; ++i) free[i] = capacity - 1 - i;  // index 0 first
+    return CipherKeyPool(blocks, free, capacity);
+}
+
+CipherKeyPool::CipherKeyPool(CipherKeyPool&& o) noexcept
+    : blocks_(std::exchange(o.blocks_, nullptr)),
+      free_(std::exchange(o.free_, nullptr)),
+      capacity_(o.capacity_),
+      n_free_(o.n_free_) {}
+
+CipherKeyPool::~CipherKeyPool() {
+    if (blocks_ != nullptr) std::memset(static_cast<void*>(blocks_), 0, size_t{capacity_} * sizeof(CipherKeys));
+    rte_free(blocks_);
+    rte_free(free_);
+}
+
+int32_t CipherKeyPool::add(IMB_MGR* mgr, Ealg ealg, std::span<const uint8_t> key) noexcept {
+    if (n_free_ == 0) return -ENOSPC;
+    const uint32_t index = free_[--n_free_];
+    set(index, mgr, ealg, key);
+    return int32_t(index);
+}
+
+void CipherKeyPool::set(uint32_t index, IMB_MGR* mgr, Ealg ealg, std::span<const uint8_t> key) noexcept {
+    CipherKeys& k = blocks_[index];
+    std::memset(static_cast<void*>(&k), 0, sizeof k);
+    if (ealg == Ealg::aes_cbc) {
+        IMB_AES_KEYEXP_128(mgr, key.data(), k.sched, k.sched + CipherKeys::kAesSchedule);
+        return;
+    }
+    // 3DES-EDE (RFC 2451): three independent DES keys, K1 first.
+    for (size_t i = 0; i < 3; ++i) {
+        uint8_t* ks = k.sched + i * CipherKeys::kDesSchedule;
+        IMB_DES_KEYSCHED(mgr, reinterpret_cast<uint64_t*>(ks), key.data() + 8 * i);
+        k.des3[i] = ks;
+    }
+}
+
+void CipherKeyPool::release(uint32_t index) noexcept {
+    std::memset(static_cast<void*>(&blocks_[index]), 0, sizeof(CipherKeys));
+    free_[n_free_++] = index;
+}
+
+}  // namespace pcscf::esp
