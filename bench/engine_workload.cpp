@@ -259,7 +259,7 @@ void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint
     else IMB_SUBMIT_HASH_BURST(mgr, jobs, uint32_t(ts.size()), hash);
 }
 
-void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16]) const {
+void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {
     IMB_MGR* mgr = engine_->imb();
     const bool aes = ealg_ == Ealg::aes_cbc;
     const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
@@ -268,8 +268,8 @@ void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*ta
         const CipherKeys& k = cipher_keys_->at(t.sa % uint32_t(raw_cipher_keys_.size()));
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
         j->cipher_mode = aes ? IMB_CIPHER_CBC : IMB_CIPHER_DES3;
-        j->chain_order = IMB_ORDER_HASH_CIPHER;
-        j->cipher_direction = IMB_DIR_DECRYPT;
+        j->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
+        j->cipher_direction = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
         j->enc_keys = k.enc_keys(ealg_);
         j->dec_keys = k.dec_keys(ealg_);
         j->key_len_in_bytes = aes ? 16 : 24;

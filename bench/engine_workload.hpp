@@ -70,10 +70,11 @@ public:
     // the job API, as the engine does), their lines requested first. Scratch: `jobs`
     // (ts.size() of them, zeroed once), `tags`.
     void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
-    // The same with the SA's cipher: per packet one job of IPsec-MB's job API that checks
-    // the ICV-covered bytes and decrypts what follows the IV in place (HASH_CIPHER), as
-    // the engine's jobs do, and nothing else. For ciphered workloads only.
-    void cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16]) const;
+    // The same with the SA's cipher: per packet one job of IPsec-MB's job API that hashes
+    // the ICV-covered bytes and decrypts what follows the IV in place (HASH_CIPHER), or
+    // encrypts it first (`encrypt`, CIPHER_HASH), as the engine's inbound / outbound jobs
+    // do, and nothing else. For ciphered workloads only.
+    void cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt = false) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`, as a NIC and
     // its driver would hand them over: the IPv4 checksum marked good by the NIC's offload.
