@@ -39,7 +39,7 @@ Expected<std::unique_ptr<ControlPlane>> ControlPlane::create(esp::SaChannel& rin
 void ControlPlane::reconfigure_sip(const SipConfig& sip) {
     if (!proxy_) return;
     proxy_->reconfigure(sip.proxy);
-    registrar_->reconfigure(sip.registrar.alg_priority, sip.registrar.reg_await_auth);
+    registrar_->reconfigure(sip.registrar.algorithms, sip.registrar.reg_await_auth);
     std::lock_guard lock(sip_status_.mu);
     sip_status_.proxy = proxy_->config();
     sip_status_.registrar = registrar_->config();

@@ -44,7 +44,7 @@ void Daemon::reload() {
         opts_.sip->proxy.max_connections = now->sip->proxy.max_connections;
         opts_.sip->proxy.core_timeout = now->sip->proxy.core_timeout;
         opts_.sip->proxy.reg_event = now->sip->proxy.reg_event;
-        opts_.sip->registrar.alg_priority = now->sip->registrar.alg_priority;
+        opts_.sip->registrar.algorithms = now->sip->registrar.algorithms;
         opts_.sip->registrar.reg_await_auth = now->sip->registrar.reg_await_auth;
         // Only what the reload applied: a refused change left opts_.given as it was.
         plane_->reconfigure_sip(*opts_.sip);

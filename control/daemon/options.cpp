@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "control/daemon/log.hpp"
+#include "control/secagree/algorithm_policy.hpp"
 #include "dataplane/esp/replay_window.hpp"
 
 namespace pcscf::ctl {
@@ -96,18 +97,6 @@ Expected<std::vector<uint16_t>> parse_ports(const std::string& s) {
         out.push_back(p);
     }
     if (out.empty()) return fail(Errc::invalid, "--port-pc needs at least one port");
-    return out;
-}
-
-Expected<std::vector<esp::Alg>> parse_algs(const std::string& s) {
-    std::vector<esp::Alg> out;
-    std::istringstream in(s);
-    for (std::string w; std::getline(in, w, ',');) {
-        const auto alg = esp::parse_alg(w);
-        if (!alg) return fail(Errc::invalid, "--alg-priority: '" + w + "' is not hmac-sha-1-96 or hmac-md5-96");
-        out.push_back(*alg);
-    }
-    if (out.empty()) return fail(Errc::invalid, "--alg-priority needs at least one algorithm");
     return out;
 }
 
@@ -294,6 +283,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
                                         "largest datagram reassembled, in bytes");
     std::string redis_url;
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
+    std::string allowed_algs(secagree::kDefaultAllowedAlgorithms),
+        preferred_algs(secagree::kDefaultPreferredAlgorithms);
+    secagree::AlgorithmOptions alg_options;  // which of the three were given
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
     unsigned overload_queue_ms = 100, retry_after = 10, core_timeout_ms = 16'000;
     size_t max_transactions = 1'000'000, max_tcp = 4096;
@@ -319,7 +311,18 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "port-ps", po::value(&port_ps)->default_value(port_ps), "protected server port (inside --protected-ports)")(
         "port-pc", po::value(&port_pc)->default_value(port_pc),
         "protected client ports, comma separated, rotated per registration (inside --protected-ports)")(
-        "alg-priority", po::value(&algs)->default_value(algs), "integrity algorithms in order of preference")(
+        "allowed-algorithms", po::value(&allowed_algs)->default_value(allowed_algs),
+        "the TS 33.203 Annex H algorithms a UE may negotiate, comma separated, integrity (hmac-sha-1-96, "
+        "hmac-md5-96) and encryption (aes-cbc, des-ede3-cbc, and null for integrity only) alike; each family needs "
+        "one. The P-CSCF takes the best pair of an allowed alg and an allowed ealg that the UE offers; the UE that "
+        "offers none gets a 494")(
+        "preferred-algorithms", po::value(&preferred_algs)->default_value(preferred_algs),
+        "the allowed algorithms in order of preference, comma separated (allowed ones left out follow, in "
+        "--allowed-algorithms' order; one not allowed is an error). Pairs rank by their ealg's place first, "
+        "then by their alg's; Security-Server lists every allowed pair in that order, q from 1 down")(
+        "alg-priority", po::value(&algs)->default_value(algs, "unset"),
+        "older form: the integrity algorithms alone, in order of preference, the others not allowed; when set, "
+        "--allowed-algorithms and --preferred-algorithms may name only encryption algorithms")(
         "reg-await-auth", po::value(&await_auth)->default_value(await_auth),
         "seconds a temporary SA set waits for the second REGISTER")(
         "overload-queue-ms", po::value(&overload_queue_ms)->default_value(overload_queue_ms),
@@ -380,6 +383,12 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         }
         po::notify(vm);
         for (const auto& [name, value] : vm) o.given[name] = option_text(value.value());
+        // A default stands for the option not given: the policy's own defaults then apply.
+        const auto set = [&](const char* name, const std::string& v) {
+            return vm.count(name) && !vm[name].defaulted() ? std::optional(v) : std::nullopt;
+        };
+        alg_options = {set("allowed-algorithms", allowed_algs), set("preferred-algorithms", preferred_algs),
+                       set("alg-priority", algs)};
     } catch (const po::error_with_option_name& err) {
         // Boost names the option in its message ("... for option '--burst' ..."); the
         // config file's line comes from the option, or from the text it quotes.
@@ -456,8 +465,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         if (cl->addr.is_v4() != c->addr.is_v4()) return bad("--core and --core-local must be the same IP version");
         auto pcs = parse_ports(port_pc);
         if (!pcs) return bad(pcs.error().message);
-        auto alg = parse_algs(algs);
-        if (!alg) return bad(alg.error().message);
+        auto policy = secagree::parse_algorithm_policy(alg_options);
+        if (!policy) return bad(policy.error().message);
         if (sip_port == 0 || sip_port > 65535 || s.protected_ports.contains(uint16_t(sip_port)))
             return bad("--sip-port must be a port outside --protected-ports");
         if (port_ps > 65535 || !s.protected_ports.contains(uint16_t(port_ps)))
@@ -484,7 +493,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         so.proxy.reg_event = reg_event;
         so.registrar.port_ps = uint16_t(port_ps);
         so.registrar.port_pc = *pcs;
-        so.registrar.alg_priority = *alg;
+        so.registrar.algorithms = *policy;
         so.registrar.reg_await_auth = std::chrono::seconds(await_auth);
         o.sip = std::move(so);
     } else if (!core_local.empty()) {
@@ -494,9 +503,12 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
 }
 
 bool changes_live(const std::string& option) {
-    static const std::set<std::string> live = {
-        "log-level",           "core",           "overload-queue-ms", "max-transactions", "retry-after",
-        "max-tcp-connections", "reg-await-auth", "alg-priority",      "core-timeout-ms",  "reg-event"};
+    static const std::set<std::string> live = {"log-level",          "core",
+                                               "overload-queue-ms",  "max-transactions",
+                                               "retry-after",        "max-tcp-connections",
+                                               "reg-await-auth",     "alg-priority",
+                                               "core-timeout-ms",    "reg-event",
+                                               "allowed-algorithms", "preferred-algorithms"};
     return live.count(option) > 0;
 }
 

@@ -80,6 +80,7 @@ void add_sa(rte_tel_data* d, const SaInfo& sa) {
     rte_tel_data_add_dict_string(d, "dir", std::string(esp::name(c.dir)).c_str());
     rte_tel_data_add_dict_u64(d, "spi", c.spi);
     rte_tel_data_add_dict_string(d, "alg", std::string(esp::name(c.alg)).c_str());
+    rte_tel_data_add_dict_string(d, "ealg", std::string(esp::name(c.ealg)).c_str());
     rte_tel_data_add_dict_string(d, "ue", c.ue_addr.to_string().c_str());
     rte_tel_data_add_dict_u64(d, "ue_port", c.ue_port);
     rte_tel_data_add_dict_string(d, "pcscf", c.pcscf_addr.is_unspecified() ? "*" : c.pcscf_addr.to_string().c_str());
@@ -221,9 +222,9 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "core_timeout_ms", uint64_t(p.core_timeout.count()));
     rte_tel_data_add_dict_string(d, "reg_event", p.reg_event ? "yes" : "no");
     rte_tel_data_add_dict_u64(d, "reg_await_auth", uint64_t(r.reg_await_auth.count()));
-    std::string algs;
-    for (esp::Alg a : r.alg_priority) algs += (algs.empty() ? "" : ",") + std::string(esp::name(a));
-    rte_tel_data_add_dict_string(d, "alg_priority", algs.c_str());
+    // Each family's allowed algorithms in order; pairs rank by ealg, then alg.
+    rte_tel_data_add_dict_string(d, "alg_priority", secagree::integrity_order(r.algorithms).c_str());
+    rte_tel_data_add_dict_string(d, "ealg_priority", secagree::encryption_order(r.algorithms).c_str());
     return 0;
 }
 
@@ -295,6 +296,7 @@ void add_ue(rte_tel_data* d, const secagree::Registrar::View& v) {
         const std::string r = role;
         rte_tel_data_add_dict_string(d, (r + "_sas").c_str(), join_ids(x).c_str());
         rte_tel_data_add_dict_string(d, (r + "_alg").c_str(), std::string(esp::name(x.alg)).c_str());
+        rte_tel_data_add_dict_string(d, (r + "_ealg").c_str(), std::string(esp::name(x.ealg)).c_str());
         rte_tel_data_add_dict_string(d, (r + "_pcscf").c_str(), x.pcscf.to_string().c_str());
         rte_tel_data_add_dict_string(d, (r + "_ports").c_str(),
                                      ("pc=" + std::to_string(x.port_pc) + " ps=" + std::to_string(x.port_ps) +
@@ -359,12 +361,14 @@ int cmd_sa_keys(const char*, const char* params, rte_tel_data* d) {
         rte_tel_data_start_dict(one);
         add_sa(one, *sa);
         static constexpr char kHex[] = "0123456789abcdef";
-        std::string hex;
-        for (size_t i = 0; i < sa->raw_key_len; ++i) {
-            hex += kHex[sa->raw_key[i] >> 4];
-            hex += kHex[sa->raw_key[i] & 15];
-        }
-        rte_tel_data_add_dict_string(one, "key", hex.c_str());  // "": restored, the raw key is not kept
+        const auto hex = [](std::span<const uint8_t> b) {
+            std::string out;
+            for (uint8_t x : b) out += {kHex[x >> 4], kHex[x & 15]};
+            return out;
+        };
+        // "": restored, the raw key is not kept
+        rte_tel_data_add_dict_string(one, "key", hex({sa->raw_key.data(), sa->raw_key_len}).c_str());
+        rte_tel_data_add_dict_string(one, "ekey", hex(sa->cipher.span()).c_str());  // CK_ESP; "" for ealg=null
         rte_tel_data_add_dict_container(d, std::to_string(id).c_str(), one, 0);
     }
     return 0;

@@ -471,12 +471,11 @@ std::optional<ToUe> SipProxy::core_response(const sip::Message& m, const std::st
 // SM6: the core's 401 to SM1 installs the temporary set; the 401 itself waits in held_
 // until the workers have installed it (release_challenges).
 void SipProxy::challenge(const sip::Message& m, const std::string& branch, Txn& t, Clock::time_point now) {
-    std::optional<sip::AkaKey> ik;
-    bool ck = false;
+    std::optional<sip::AkaKey> ik, ck;
     if (auto ch = sip::auth_values(m, HeaderKind::www_authenticate); ch)
         for (const auto& c : *ch) {
             if (c.ik) ik = c.ik;
-            ck = ck || c.ck.has_value();
+            if (c.ck) ck = c.ck;
         }
     if (!ik) {  // TS 33.203 7.2: without IK there is no key for the SAs
         drop(ProxyDrop::core_401_without_keys,
@@ -485,7 +484,17 @@ void SipProxy::challenge(const sip::Message& m, const std::string& branch, Txn& 
             branch, t, {500, std::string("the IMS core's 401 carries no integrity key (ik") + (ck ? ")" : ", ck)")},
             now);
     }
-    auto six = reg_.on_sm6(t.impi, t.from.ue, *ik, now);
+    if (!ck && reg_.needs_ck(t.impi, t.from.ue)) {  // Annex I: CK_ESP comes from CK
+        drop(ProxyDrop::core_401_without_keys,
+             "401 from the core for " + t.impi + " carries no ck for the encryption chosen");
+        return refuse_registration(branch, t,
+                                   {500,
+                                    "the IMS core's 401 carries no cipher key (ck), which the encryption "
+                                    "algorithm chosen needs"},
+                                   now);
+    }
+    auto six =
+        reg_.on_sm6(t.impi, t.from.ue, *ik, now, ck ? std::optional<std::span<const uint8_t, 16>>(*ck) : std::nullopt);
     if (!six) return refuse_registration(branch, t, six.error(), now);
     auto out = secagree::challenge_to_ue(m, six->first);
     if (!out) return refuse_registration(branch, t, {500, "cannot relay the core's 401: " + out.error().message}, now);

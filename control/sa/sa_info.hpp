@@ -19,7 +19,9 @@ struct SaRequest {
     esp::Direction dir = esp::Direction::inbound;
     esp::Alg alg = esp::Alg::hmac_sha1_96;
     std::vector<uint8_t> key;  // IK_ESP: 16 bytes (MD5) or 20 (SHA-1)
-    uint32_t spi = 0;          // outbound: the UE's SPI; inbound: 0 = allocate
+    esp::Ealg ealg = esp::Ealg::null;
+    std::vector<uint8_t> cipher_key;  // CK_ESP (TS 33.203 Annex I): cipher_key_len(ealg) bytes, none for null
+    uint32_t spi = 0;                 // outbound: the UE's SPI; inbound: 0 = allocate
     net::IpAddr ue, pcscf;
     uint16_t ue_port = 0, pcscf_port = 0;
     std::vector<uint32_t> avoid_spis;  // inbound allocation differs from these (the UE's)
@@ -47,6 +49,9 @@ struct SaInfo {
     // for an SA restored from a state store, which keeps only the expanded key.
     std::array<uint8_t, 20> raw_key{};
     uint8_t raw_key_len = 0;
+    // CK_ESP as the worker takes it (it expands the key schedule itself): kept, and
+    // stored with the SA, so a restored or standby SA deciphers as before. Empty for null.
+    esp::CipherKey cipher;
     std::chrono::steady_clock::time_point sent{};  // its add record, for the install latency
     uint32_t generation = 0;                       // with a state store: the start that added it (sa_state.hpp)
     bool marked = false;  // with a state store: a sequence mark of it is stored (deleted with it)

@@ -63,6 +63,15 @@ Expected<SaManager::Prepared> SaManager::prepare(const SaRequest& req, SaId id, 
     }
     if (req.spi != 0 && req.spi < 256)  // RFC 4303 2.1, either direction
         return fail(Errc::invalid, "SPI " + std::to_string(req.spi) + " is reserved (1-255)");
+    if (req.ealg != esp::Ealg::null && req.ealg != esp::Ealg::aes_cbc && req.ealg != esp::Ealg::des_ede3_cbc)
+        return fail(Errc::invalid, "unknown encryption algorithm " + std::to_string(int(req.ealg)));
+    if (req.cipher_key.size() != esp::cipher_key_len(req.ealg))
+        return fail(Errc::invalid,
+                    req.ealg == esp::Ealg::null
+                        ? "ealg=null takes no cipher key (" + std::to_string(req.cipher_key.size()) + " bytes given)"
+                        : "the cipher key (CK_ESP) of ealg=" + std::string(esp::name(req.ealg)) + " is " +
+                              std::to_string(esp::cipher_key_len(req.ealg)) + " bytes, not " +
+                              std::to_string(req.cipher_key.size()) + " (TS 33.203 Annex I)");
     auto key = expanded ? Expected<esp::HmacKey>(*expanded) : expand(req.alg, req.key);
     if (!key) return std::unexpected(key.error());
 
@@ -73,6 +82,9 @@ Expected<SaManager::Prepared> SaManager::prepare(const SaRequest& req, SaId id, 
     std::copy_n(req.key.begin(), sa.raw_key_len, sa.raw_key.begin());
     sa.cfg.dir = req.dir;
     sa.cfg.alg = req.alg;
+    sa.cfg.ealg = req.ealg;
+    sa.cipher.len = uint8_t(req.cipher_key.size());
+    std::copy_n(req.cipher_key.begin(), sa.cipher.len, sa.cipher.bytes.begin());
     sa.cfg.ue_addr = req.ue;
     sa.cfg.pcscf_addr = req.pcscf;
     sa.cfg.ue_port = req.ue_port;
@@ -171,6 +183,7 @@ esp::SaRecord SaManager::record(const SaInfo& sa, esp::SaOp op, const esp::HmacK
     rec.request_id = next_request_++;
     rec.sa = sa.cfg;
     rec.key = key;
+    if (op != esp::SaOp::remove) rec.cipher = sa.cipher;  // CK_ESP goes where it is needed only
     return rec;
 }
 
@@ -397,6 +410,7 @@ std::vector<SaId> SaManager::restore(std::vector<StoredSa> sas, std::vector<std:
         rec.op = esp::SaOp::add;
         rec.sa = sa.cfg;
         rec.key = s.key;
+        rec.cipher = sa.cipher;
         if (why.empty()) {
             const int r = install(sa.worker, rec, sa.handle);
             if (r != 0) {

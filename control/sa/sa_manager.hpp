@@ -53,7 +53,8 @@ public:
     // Several, as one group when they are one worker's and its ring has room for all (one
     // enqueue), else one by one as remove(); unknown ids are passed over.
     void remove_all(std::span<const SaId> ids);
-    // New algorithm and key for an active SA; its sequence and replay state are kept.
+    // New integrity algorithm and key for an active SA; its sequence and replay state, and
+    // its encryption (ealg, CK_ESP), are kept.
     Expected<void> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
 
     // Sends what waits in the backlogs, then drains the workers' event rings; returns how

@@ -16,15 +16,15 @@ std::expected<uint64_t, std::string> number(std::string_view key, std::string_vi
     return n;
 }
 
-std::expected<std::vector<uint8_t>, std::string> hex(std::string_view v) {
+std::expected<std::vector<uint8_t>, std::string> hex(std::string_view field, std::string_view v) {
     if (v.starts_with("0x")) v.remove_prefix(2);
-    if (v.size() % 2 != 0) return std::unexpected(std::string("key: odd number of hex digits"));
+    if (v.size() % 2 != 0) return std::unexpected(std::string(field) + ": odd number of hex digits");
     std::vector<uint8_t> out;
     for (size_t i = 0; i < v.size(); i += 2) {
         uint8_t b = 0;
         const auto [end, ec] = std::from_chars(v.data() + i, v.data() + i + 2, b, 16);
         if (ec != std::errc() || end != v.data() + i + 2)
-            return std::unexpected("key: '" + std::string(v.substr(i, 2)) + "' is not hex");
+            return std::unexpected(std::string(field) + ": '" + std::string(v.substr(i, 2)) + "' is not hex");
         out.push_back(b);
     }
     return out;
@@ -54,10 +54,14 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
             auto a = esp::parse_alg(v);
             if (!a) return bad("alg: '" + std::string(v) + "' is neither hmac-md5-96 nor hmac-sha-1-96");
             r.alg = *a;
-        } else if (k == "key") {
-            auto b = hex(v);
+        } else if (k == "ealg") {
+            auto e = esp::parse_ealg(v);
+            if (!e) return bad("ealg: '" + std::string(v) + "' is not null, aes-cbc or des-ede3-cbc");
+            r.ealg = *e;
+        } else if (k == "key" || k == "ekey") {
+            auto b = hex(k, v);
             if (!b) return bad(b.error());
-            r.key = std::move(*b);
+            (k == "key" ? r.key : r.cipher_key) = std::move(*b);
         } else if (k == "spi") {
             auto n = number(k, v, UINT32_MAX);
             if (!n) return bad(n.error());
@@ -74,11 +78,16 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
             r.label = std::string(v);
         } else {
             return bad("unknown field '" + std::string(k) +
-                       "' (dir, alg, key, spi, ue, ue_port, pcscf, pcscf_port, label)");
+                       "' (dir, alg, key, ealg, ekey, spi, ue, ue_port, pcscf, pcscf_port, label)");
         }
     }
     for (const char* required : {"dir", "alg", "key", "ue"})
         if (!seen.contains(required)) return bad(std::string(required) + " is required");
+    // The key's length against the ealg is SaManager's check; only their presence here.
+    if (r.ealg != esp::Ealg::null && !seen.contains("ekey"))
+        return bad("ekey (CK_ESP, " + std::to_string(esp::cipher_key_len(r.ealg)) +
+                   " bytes) is required with ealg=" + std::string(esp::name(r.ealg)));
+    if (r.ealg == esp::Ealg::null && seen.contains("ekey")) return bad("ekey needs ealg=aes-cbc or des-ede3-cbc");
     return r;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // SAs described in text, as operators type them: "dir=in,alg=hmac-sha-1-96,key=<hex>,
-// spi=<n>,ue=<addr>,ue_port=<n>,pcscf=<addr>,pcscf_port=<n>". Used by the telemetry
-// command /pcscf/sa/add and by pcscf-espctl.
+// spi=<n>,ue=<addr>,ue_port=<n>,pcscf=<addr>,pcscf_port=<n>", with "ealg=aes-cbc,
+// ekey=<hex>" (CK_ESP, TS 33.203 Annex I) for an SA that encrypts (ealg=null without).
+// Used by the telemetry command /pcscf/sa/add and by pcscf-espctl.
 #include <expected>
 #include <string>
 #include <string_view>

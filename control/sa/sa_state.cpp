@@ -9,6 +9,9 @@ namespace pcscf::ctl {
 
 namespace {
 constexpr uint8_t kVersion = 2;  // of these values; the store's format key covers the rest
+// SA records: 3 appended the encryption algorithm and CK_ESP; a record of 2 (written before
+// there was encryption) is still read, as ealg=null. An older binary refuses a 3.
+constexpr uint8_t kSaVersion = 3;
 constexpr std::string_view kSaPrefix = "sa/", kSeqPrefix = "seq/";
 }  // namespace
 
@@ -27,9 +30,10 @@ std::optional<SaId> id_of(std::string_view key, std::string_view prefix) {
 std::string encode(const SaInfo& sa, const esp::HmacKey& key) {
     const esp::SaConfig& c = sa.cfg;
     state::Encoder e;
-    e.num(kVersion).num(sa.generation).num(sa.id).num(c.dir).num(c.alg).num(c.spi);
+    e.num(kSaVersion).num(sa.generation).num(sa.id).num(c.dir).num(c.alg).num(c.spi);
     e.bytes(c.ue_addr.bytes).bytes(c.pcscf_addr.bytes).num(c.ue_port).num(c.pcscf_port);
     e.num(sa.worker).str(sa.label).bytes(key.ipad).bytes(key.opad);
+    e.num(c.ealg).bytes(sa.cipher.span());
     return e.take();
 }
 
@@ -38,13 +42,22 @@ Expected<StoredSa> decode_sa(std::string_view value) {
     esp::SaConfig& c = s.info.cfg;
     state::Decoder d(value);
     uint8_t version = 0;
-    const bool ok = d.num(version) && version == kVersion && d.num(s.info.generation) && d.num(s.info.id) &&
-                    d.num(c.dir) && d.num(c.alg) && d.num(c.spi) && d.bytes(c.ue_addr.bytes) &&
-                    d.bytes(c.pcscf_addr.bytes) && d.num(c.ue_port) && d.num(c.pcscf_port) && d.num(s.info.worker) &&
-                    d.str(s.info.label) && d.bytes(s.key.ipad) && d.bytes(s.key.opad) && d.done();
+    bool ok = d.num(version) && (version == 2 || version == kSaVersion) && d.num(s.info.generation) &&
+              d.num(s.info.id) && d.num(c.dir) && d.num(c.alg) && d.num(c.spi) && d.bytes(c.ue_addr.bytes) &&
+              d.bytes(c.pcscf_addr.bytes) && d.num(c.ue_port) && d.num(c.pcscf_port) && d.num(s.info.worker) &&
+              d.str(s.info.label) && d.bytes(s.key.ipad) && d.bytes(s.key.opad);
+    c.ealg = esp::Ealg::null;  // version 2
+    std::string cipher;
+    if (ok && version >= 3) ok = d.num(c.ealg) && d.str(cipher);
+    ok = ok && d.done();
+    const bool ealg_known =
+        c.ealg == esp::Ealg::null || c.ealg == esp::Ealg::aes_cbc || c.ealg == esp::Ealg::des_ede3_cbc;
     if (!ok || (c.dir != esp::Direction::inbound && c.dir != esp::Direction::outbound) ||
-        (c.alg != esp::Alg::hmac_md5_96 && c.alg != esp::Alg::hmac_sha1_96))
+        (c.alg != esp::Alg::hmac_md5_96 && c.alg != esp::Alg::hmac_sha1_96) || !ealg_known ||
+        cipher.size() != esp::cipher_key_len(c.ealg))
         return fail(Errc::invalid, "an SA record is not in the expected form");
+    s.info.cipher.len = uint8_t(cipher.size());
+    std::copy(cipher.begin(), cipher.end(), s.info.cipher.bytes.begin());
     c.cookie = s.info.id;
     s.info.state = SaState::active;
     return s;

@@ -1,6 +1,6 @@
 #pragma once
-// SaManager's records in the state store: each SA as it was added (with its expanded key,
-// so it can be installed again as it was) under "sa/<id>", its sequence number mark under
+// SaManager's records in the state store: each SA as it was added (with its expanded key
+// and CK_ESP, so it can be installed again as it was) under "sa/<id>", its sequence number mark under
 // "seq/<id>", and the store's generation (one more at each start) under "meta/generation".
 // docs/architecture.md ("What survives a restart") gives the argument for where a restored
 // SA's sequence numbers resume.
@@ -16,7 +16,7 @@
 namespace pcscf::ctl {
 
 struct StoredSa {
-    SaInfo info;  // state and counters are not stored: a restored SA is active
+    SaInfo info;  // state and counters are not stored: a restored SA is active; CK_ESP in info.cipher
     esp::HmacKey key;
 };
 

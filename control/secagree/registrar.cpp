@@ -18,26 +18,34 @@ const Registrar::Ue* Registrar::find(const std::string& impi, const net::IpAddr&
     return it == ues_.end() ? nullptr : &it->second;
 }
 
-// The UE's usable ipsec-3gpp offer whose algorithm comes first in our priority (integrity
-// only: an offer with encryption is not one we can take).
-std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> Registrar::choose(
+// TS 33.203 7.2: the P-CSCF chooses the pair by its own policy, whatever order (or q) the
+// UE gave its offers in; among offers of the same pair, the UE's first.
+std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> Registrar::choose(
     std::span<const sip::SecurityMechanism> offers) const {
-    for (esp::Alg want : cfg_.alg_priority)
-        for (const auto& m : offers)
-            if (m.ipsec && m.ipsec->ealg == sip::EncryptionAlg::null && to_esp(m.ipsec->alg) == want)
-                return std::pair{*m.ipsec, want};
-    return std::nullopt;
+    std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> best;
+    size_t best_rank = SIZE_MAX;
+    for (const auto& m : offers) {
+        if (!m.ipsec) continue;
+        const AlgPair pair{to_esp(m.ipsec->alg), to_esp(m.ipsec->ealg)};
+        const auto rank = cfg_.algorithms.rank(pair);
+        if (rank && *rank < best_rank) {
+            best_rank = *rank;
+            best = std::pair{*m.ipsec, pair};
+        }
+    }
+    return best;
 }
 
 std::vector<sip::SecurityMechanism> Registrar::mechanisms() const {
     std::vector<sip::SecurityMechanism> out;
-    for (size_t i = 0; i < cfg_.alg_priority.size(); ++i) {
+    const auto pairs = cfg_.algorithms.pairs();
+    for (size_t i = 0; i < pairs.size(); ++i) {
         sip::SecurityMechanism m;
         m.name = "ipsec-3gpp";
-        m.q = uint16_t(1000 - 100 * std::min<size_t>(i, 9));
+        m.q = q_of(i);
         for (auto [name, value] :
-             {std::pair<std::string_view, std::string_view>{"alg", sip::to_string(to_sip(cfg_.alg_priority[i]))},
-              {"ealg", "null"},
+             {std::pair<std::string_view, std::string_view>{"alg", sip::to_string(to_sip(pairs[i].alg))},
+              {"ealg", sip::to_string(to_sip(pairs[i].ealg))},
               {"prot", "esp"},
               {"mod", "trans"}})
             m.params.push_back({std::string(name), std::string(value), true, false});
@@ -45,6 +53,22 @@ std::vector<sip::SecurityMechanism> Registrar::mechanisms() const {
     }
     return out;
 }
+
+namespace {
+// What the UE offered, for the 494's reason: "hmac-md5-96/aes-cbc, tls", at most a few.
+std::string offered(std::span<const sip::SecurityMechanism> offers) {
+    std::string out;
+    size_t n = 0;
+    for (const auto& m : offers) {
+        if (n++ == 4) return out + ", ...";
+        out += out.empty() ? "" : ", ";
+        if (m.ipsec)
+            out += std::string(sip::to_string(m.ipsec->alg)) + "/" + std::string(sip::to_string(m.ipsec->ealg));
+        else out += m.name + (m.unsupported.empty() ? "" : " (" + m.unsupported + ")");
+    }
+    return out.empty() ? "nothing" : out;
+}
+}  // namespace
 
 uint32_t Registrar::sas_of(const std::string& impi) const {
     // Each set holds two SAs per direction; a kept old set still holds one.
@@ -67,9 +91,10 @@ bool Registrar::port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const {
 std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point now) {
     if (m.impi.empty()) return std::unexpected(Refusal{403, "no IMPI (Authorization username)"});
     auto chosen = choose(m.security_client);
-    if (!chosen)
-        return std::unexpected(
-            Refusal{494, "no ipsec-3gpp offer with an integrity algorithm we support and null encryption"});
+    if (!chosen)  // RFC 3329 2.3.1: the proxy lists in Security-Server what we accept
+        return std::unexpected(Refusal{494, "no acceptable ipsec-3gpp offer in Security-Client (offered " +
+                                                offered(m.security_client) +
+                                                "; the alg/ealg pairs accepted are in Security-Server)"});
     const sip::Ipsec3gpp& offer = chosen->first;
     if (offer.port_c == offer.port_s || offer.spi_c == offer.spi_s)
         return std::unexpected(Refusal{403, "Security-Client: port-c/port-s and spi-c/spi-s must differ"});
@@ -111,7 +136,8 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     Pending p;
     p.client = m.security_client;
     p.offer = offer;
-    p.alg = chosen->second;
+    p.pair = chosen->second;
+    p.allowed = cfg_.algorithms.pairs();
     p.impu = m.impu;
     p.sm1_protected = over_registered;
     p.pcscf = pcscf_of(m.from);
@@ -121,11 +147,27 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     return over_registered;
 }
 
+bool Registrar::needs_ck(const std::string& impi, const net::IpAddr& ue) const {
+    const Ue* u = find(impi, ue);
+    return u != nullptr && u->pending && u->pending->pair.ealg != esp::Ealg::null;
+}
+
 std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Registrar::on_sm6(
-    const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik, Clock::time_point now) {
+    const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik, Clock::time_point now,
+    std::optional<std::span<const uint8_t, 16>> ck) {
     Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "401 for a registration we did not see"});
     Pending& p = *u->pending;
+    // CK_ESP first: a refusal here leaves nothing behind (TS 33.203 Annex I).
+    std::vector<uint8_t> cipher_key;
+    if (p.pair.ealg != esp::Ealg::null) {
+        if (!ck)
+            return std::unexpected(Refusal{
+                500, "the IMS core's 401 carries no cipher key (ck) for ealg=" + std::string(esp::name(p.pair.ealg))});
+        auto k = ck_esp(p.pair.ealg, *ck);
+        if (!k) return std::unexpected(Refusal{500, "cannot derive CK_ESP: " + k.error().message, 1});
+        cipher_key = std::move(*k);
+    }
     drop_temp(*u);  // a new 401 replaces the earlier temporary set
     // Our client port changes with every registration; the server port stays. A retiring
     // set of this UE may still hold (port_us, port_pc) for an outbound SA.
@@ -139,13 +181,14 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
         }
     }
     if (port_pc == 0) return std::unexpected(Refusal{500, "no free protected client port"});
-    auto set = install_sa_set(sas_, p.alg, ue, p.pcscf, p.offer, port_pc, cfg_.port_ps, ik, impi);
+    auto set = install_sa_set(sas_, p.pair, ue, p.pcscf, p.offer, port_pc, cfg_.port_ps, ik, cipher_key, impi);
+    std::fill(cipher_key.begin(), cipher_key.end(), 0);  // SaManager keeps its own copy
     if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error().message});
     p.temp = *set;
     p.acked = 0;
     for (ctl::SaId id : set->ids) awaiting_[id] = key(impi, ue);
     temp_ports_.insert({ue, set->port_uc()});
-    p.server = {set->security_server()};
+    p.server = set->security_server(p.allowed);
     p.deadline = now + cfg_.reg_await_auth;
     remind(key(impi, ue), p.deadline);
     return std::pair{p.server, sm1_route(*u)};  // back the way SM1 came

@@ -35,8 +35,8 @@ namespace pcscf::secagree {
 using Clock = std::chrono::steady_clock;
 
 struct RegistrarConfig {
-    std::vector<esp::Alg> alg_priority{esp::Alg::hmac_sha1_96, esp::Alg::hmac_md5_96};
-    uint16_t port_ps = 5101;                          // protected server port, the same for every UE
+    AlgorithmPolicy algorithms;  // which alg/ealg pairs we take, and in what order (algorithm_policy.hpp)
+    uint16_t port_ps = 5101;     // protected server port, the same for every UE
     std::vector<uint16_t> port_pc{5102, 5103, 5104};  // protected client ports, rotated per registration
     std::chrono::seconds reg_await_auth{240};         // lifetime of a temporary set (TS 24.229 timer)
     uint32_t max_sas_per_direction = 6;               // per IMPI, whatever its addresses (TS 33.203 7.1 rule 3)
@@ -101,12 +101,19 @@ public:
     // SM1. Accepted: relay to the core (without Security-*), and the answer says whether
     // it came integrity-protected (over a registered SA).
     std::expected<bool, Refusal> on_sm1(const Sm1& m, Clock::time_point now);
-    // SM6: `ik` from WWW-Authenticate. Installs the temporary set (a new 401 replaces an
-    // earlier one) and returns the Security-Server to add, and the route of the 401. The
-    // 401 must wait until take_settled() says the workers installed the set (TS 33.203
-    // 7.2: the SAs exist before the UE is told to use them).
+    // SM6: `ik` and `ck` from WWW-Authenticate. Installs the temporary set (a new 401
+    // replaces an earlier one) with IK_ESP and, for a pair that encrypts, CK_ESP (TS 33.203
+    // Annex I), and returns the Security-Server to add (every pair we allow, best first),
+    // and the route of the 401. The 401 must wait until take_settled() says the workers
+    // installed the set (TS 33.203 7.2: the SAs exist before the UE is told to use them).
+    // Refused with 500: no ck for a pair that encrypts (needs_ck); a CK that makes a weak
+    // 3DES key (RFC 2451 2.3), with Retry-After 1: the UE's next REGISTER brings a new
+    // challenge and so a new CK.
     std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
-        const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik, Clock::time_point now);
+        const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik, Clock::time_point now,
+        std::optional<std::span<const uint8_t, 16>> ck = std::nullopt);
+    // Whether the pair chosen at SM1 for this UE encrypts, so its 401 must carry ck.
+    bool needs_ck(const std::string& impi, const net::IpAddr& ue) const;
     // Whether `from` is the new inbound SA of the IMPI's temporary set: a REGISTER that
     // arrives over it is SM7 (TS 33.203 7.2).
     bool over_temporary(const std::string& impi, const Arrival& from) const;
@@ -137,8 +144,8 @@ public:
     void on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e);
     // The temporary sets settled since the last call, in order.
     std::vector<Settled> take_settled() { return std::exchange(settled_, {}); }
-    // What a 494 lists (RFC 3329 2.3.1): our mechanisms in our order of preference, with
-    // no SPIs or ports (there is no SA to name).
+    // What a 494 lists (RFC 3329 2.3.1): every pair we allow, best first (q decreasing),
+    // with no SPIs or ports (there is no SA to name).
     std::vector<sip::SecurityMechanism> mechanisms() const;
     // A message that arrived over the current set (after SM12: SM7 used it before it was
     // current) also retires the kept pair (TS 33.203 7.4.2a).
@@ -160,9 +167,9 @@ public:
 
     size_t ues() const { return ues_.size(); }
     // What may change while it runs (pcscf-espd's reload), for registrations that start
-    // from now on: the algorithms offered and the wait for SM7. Ports stay.
-    void reconfigure(std::vector<esp::Alg> alg_priority, std::chrono::seconds reg_await_auth) {
-        cfg_.alg_priority = std::move(alg_priority);
+    // from now on: the algorithm policy and the wait for SM7. Ports stay.
+    void reconfigure(AlgorithmPolicy algorithms, std::chrono::seconds reg_await_auth) {
+        cfg_.algorithms = std::move(algorithms);
         cfg_.reg_await_auth = reg_await_auth;
     }
     const RegistrarConfig& config() const { return cfg_; }
@@ -206,7 +213,8 @@ private:
     struct Pending {
         std::vector<sip::SecurityMechanism> client;  // SM1's Security-Client, for SM7
         sip::Ipsec3gpp offer;                        // the mechanism chosen from it
-        esp::Alg alg = esp::Alg::hmac_sha1_96;
+        AlgPair pair;                                // its alg and ealg
+        std::vector<AlgPair> allowed;                // the policy's pairs at SM1, for SM6's Security-Server
         std::string impu;
         bool sm1_protected = false;
         net::IpAddr pcscf;  // the access address SM1 reached: the new set's
@@ -234,7 +242,8 @@ private:
     Ue* find(const std::string& impi, const net::IpAddr& ue);
     static bool over_current(const Ue& u, const Arrival& from);
     const Ue* find(const std::string& impi, const net::IpAddr& ue) const;
-    std::optional<std::pair<sip::Ipsec3gpp, esp::Alg>> choose(std::span<const sip::SecurityMechanism> offers) const;
+    // The UE's usable offer whose pair ranks best by our policy.
+    std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> choose(std::span<const sip::SecurityMechanism> offers) const;
     // SAs per direction the IMPI holds on every address (rule 3), retiring ones included.
     uint32_t sas_of(const std::string& impi) const;
     bool port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const;

@@ -30,6 +30,7 @@ bool get_set(ctl::state::Decoder& d, std::optional<SaSet>& s) {
               d.num(u.spi_c) && d.num(u.spi_s) && d.num(u.port_c) && d.num(u.port_s) && d.num(v.spi_pc) &&
               d.num(v.spi_ps) && d.num(v.port_pc) && d.num(v.port_ps);
     for (ctl::SaId& id : v.ids) ok = ok && d.num(id);
+    v.ealg = to_esp(u.ealg);  // the offer chosen names the pair's ealg: nothing more to store
     if (ok) s = v;
     return ok;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "sa_contract/esp_keys.hpp"
 #include "sa_contract/hmac_key.hpp"
 
 namespace pcscf::secagree {
@@ -14,27 +15,64 @@ sip::IntegrityAlg to_sip(esp::Alg a) {
     return a == esp::Alg::hmac_md5_96 ? sip::IntegrityAlg::hmac_md5_96 : sip::IntegrityAlg::hmac_sha_1_96;
 }
 
-bool SaSet::has(ctl::SaId id) const { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
-
-sip::SecurityMechanism SaSet::security_server() const {
-    sip::SecurityMechanism m;
-    m.name = "ipsec-3gpp";
-    sip::Ipsec3gpp p;
-    p.alg = to_sip(alg);
-    p.ealg = sip::EncryptionAlg::null;
-    p.spi_c = spi_pc;
-    p.spi_s = spi_ps;
-    p.port_c = port_pc;
-    p.port_s = port_ps;
-    m.ipsec = p;
-    return m;
+esp::Ealg to_esp(sip::EncryptionAlg e) {
+    return e == sip::EncryptionAlg::aes_cbc        ? esp::Ealg::aes_cbc
+           : e == sip::EncryptionAlg::des_ede3_cbc ? esp::Ealg::des_ede3_cbc
+                                                   : esp::Ealg::null;
+}
+sip::EncryptionAlg to_sip(esp::Ealg e) {
+    return e == esp::Ealg::aes_cbc        ? sip::EncryptionAlg::aes_cbc
+           : e == esp::Ealg::des_ede3_cbc ? sip::EncryptionAlg::des_ede3_cbc
+                                          : sip::EncryptionAlg::null;
 }
 
-ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net::IpAddr& ue, const net::IpAddr& pcscf,
+bool SaSet::has(ctl::SaId id) const { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+
+uint16_t q_of(size_t i) { return uint16_t(1000 - 100 * std::min<size_t>(i, 9)); }
+
+std::vector<sip::SecurityMechanism> SaSet::security_server(std::span<const AlgPair> pairs) const {
+    std::vector<sip::SecurityMechanism> out;
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        sip::SecurityMechanism m;
+        m.name = "ipsec-3gpp";
+        sip::Ipsec3gpp p;
+        p.alg = to_sip(pairs[i].alg);
+        p.ealg = to_sip(pairs[i].ealg);
+        p.spi_c = spi_pc;
+        p.spi_s = spi_ps;
+        p.port_c = port_pc;
+        p.port_s = port_ps;
+        m.ipsec = p;
+        m.q = q_of(i);
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+ctl::Expected<std::vector<uint8_t>> ck_esp(esp::Ealg ealg, std::span<const uint8_t, 16> ck) {
+    switch (ealg) {
+        case esp::Ealg::null: return std::vector<uint8_t>{};
+        case esp::Ealg::aes_cbc: {
+            const auto k = esp::ck_esp_aes_cbc(ck);
+            return std::vector<uint8_t>(k.begin(), k.end());
+        }
+        case esp::Ealg::des_ede3_cbc: {
+            auto k = esp::derive_ck_esp_3des(ck);
+            if (!k) return ctl::fail(ctl::Errc::refused, k.error());
+            return std::vector<uint8_t>(k->begin(), k->end());
+        }
+    }
+    return ctl::fail(ctl::Errc::invalid, "unknown encryption algorithm");
+}
+
+ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net::IpAddr& ue, const net::IpAddr& pcscf,
                                     const sip::Ipsec3gpp& ue_side, uint16_t port_pc, uint16_t port_ps,
-                                    std::span<const uint8_t, 16> ik, const std::string& label) {
+                                    std::span<const uint8_t, 16> ik, std::span<const uint8_t> cipher_key,
+                                    const std::string& label) {
+    const esp::Alg alg = pair.alg;
     SaSet set;
     set.alg = alg;
+    set.ealg = pair.ealg;
     set.ue = ue;
     set.pcscf = pcscf;
     set.ue_side = ue_side;
@@ -62,6 +100,8 @@ ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net
         r.dir = p.dir;
         r.alg = alg;
         r.key.assign(key.span().begin(), key.span().end());
+        r.ealg = pair.ealg;
+        r.cipher_key.assign(cipher_key.begin(), cipher_key.end());
         r.spi = p.spi;
         r.ue = ue;
         r.pcscf = pcscf;

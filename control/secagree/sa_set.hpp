@@ -14,6 +14,7 @@
 #include <string>
 
 #include "control/sa/sa_manager.hpp"
+#include "control/secagree/algorithm_policy.hpp"
 #include "sip/security.hpp"
 
 namespace pcscf::secagree {
@@ -22,6 +23,7 @@ struct SaSet {
     enum Slot : uint8_t { in_ps, out_uc, out_us, in_pc };
 
     esp::Alg alg = esp::Alg::hmac_sha1_96;
+    esp::Ealg ealg = esp::Ealg::null;  // the same as ue_side.ealg: the offer chosen names the pair
     net::IpAddr ue, pcscf;
     sip::Ipsec3gpp ue_side;  // the UE's SPIs and ports (spi_c/port_c: uc, spi_s/port_s: us)
     uint32_t spi_pc = 0, spi_ps = 0;
@@ -31,15 +33,35 @@ struct SaSet {
     uint16_t port_uc() const { return ue_side.port_c; }
     uint16_t port_us() const { return ue_side.port_s; }
     bool has(ctl::SaId id) const;
-    // The P-CSCF's side as a Security-Server mechanism (TS 33.203 Annex H).
-    sip::SecurityMechanism security_server() const;
+    AlgPair pair() const { return {alg, ealg}; }
+    // The P-CSCF's side as Security-Server (TS 33.203 7.2, Annex H): one ipsec-3gpp
+    // mechanism per pair, best first with q decreasing, each with this set's SPIs and ports.
+    std::vector<sip::SecurityMechanism> security_server(std::span<const AlgPair> pairs) const;
 };
 
-// Installs the four SAs with IK_ESP (TS 33.203 Annex I, from the 16-byte IK); our SPIs
-// are allocated different from the UE's. All four or none: a refusal rolls back.
-ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net::IpAddr& ue, const net::IpAddr& pcscf,
+// q of the i-th mechanism we list, best first: 1, 0.9, ... 0.1.
+uint16_t q_of(size_t i);
+
+// CK_ESP for `ealg` from the AKA key CK (TS 33.203 Annex I): CK itself for aes-cbc;
+// CK1 || CK2 || CK1 with odd parity for des-ede3-cbc, refused (Errc::refused) when that is
+// a weak 3DES key; empty for null.
+ctl::Expected<std::vector<uint8_t>> ck_esp(esp::Ealg ealg, std::span<const uint8_t, 16> ck);
+
+// Installs the four SAs of `pair` with IK_ESP (TS 33.203 Annex I, from the 16-byte IK) and
+// `cipher_key` (CK_ESP, from ck_esp; empty for ealg=null); our SPIs are allocated
+// different from the UE's. All four or none: a refusal rolls back.
+ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net::IpAddr& ue, const net::IpAddr& pcscf,
                                     const sip::Ipsec3gpp& ue_side, uint16_t port_pc, uint16_t port_ps,
-                                    std::span<const uint8_t, 16> ik, const std::string& label);
+                                    std::span<const uint8_t, 16> ik, std::span<const uint8_t> cipher_key,
+                                    const std::string& label);
+
+// Integrity only (ealg=null): what the benchmarks install.
+inline ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, esp::Alg alg, const net::IpAddr& ue,
+                                           const net::IpAddr& pcscf, const sip::Ipsec3gpp& ue_side, uint16_t port_pc,
+                                           uint16_t port_ps, std::span<const uint8_t, 16> ik,
+                                           const std::string& label) {
+    return install_sa_set(sas, AlgPair{alg, esp::Ealg::null}, ue, pcscf, ue_side, port_pc, port_ps, ik, {}, label);
+}
 
 inline constexpr std::array<SaSet::Slot, 4> kAllSlots{SaSet::in_ps, SaSet::out_uc, SaSet::out_us, SaSet::in_pc};
 
@@ -48,5 +70,7 @@ void remove_sa_set(ctl::SaManager& sas, const SaSet& set, std::span<const SaSet:
 
 esp::Alg to_esp(sip::IntegrityAlg a);
 sip::IntegrityAlg to_sip(esp::Alg a);
+esp::Ealg to_esp(sip::EncryptionAlg e);
+sip::EncryptionAlg to_sip(esp::Ealg e);
 
 }  // namespace pcscf::secagree

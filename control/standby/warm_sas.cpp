@@ -13,7 +13,7 @@ namespace {
 
 // The same SA as far as a worker is concerned (the sequence start aside).
 bool same(const esp::SaConfig& a, const esp::SaConfig& b) {
-    return a.dir == b.dir && a.alg == b.alg && a.spi == b.spi && a.ue_addr == b.ue_addr &&
+    return a.dir == b.dir && a.alg == b.alg && a.ealg == b.ealg && a.spi == b.spi && a.ue_addr == b.ue_addr &&
            a.pcscf_addr == b.pcscf_addr && a.ue_port == b.ue_port && a.pcscf_port == b.pcscf_port &&
            a.cookie == b.cookie;
 }
@@ -46,11 +46,12 @@ void WarmSas::load(const state::Records& records, const SaManager::Install& inst
         }
         const esp::SaConfig& cfg = stored->info.cfg;
         const auto w = owner(cfg);
-        Sa sa{cfg, stored->key, w.value_or(0)};
+        Sa sa{cfg, stored->key, stored->info.cipher, w.value_or(0)};
         esp::SaRecord rec;
         rec.sa = cfg;
         rec.sa.seq_start = 0;  // moved on when this node takes over (SaOp::resume)
         rec.key = stored->key;
+        rec.cipher = stored->info.cipher;
         const int r = w ? install(*w, rec, sa.handle) : -ERANGE;
         if (r != 0) {
             ++refused_;
@@ -79,7 +80,8 @@ void WarmSas::install(SaId id, const std::string& value) {
     }
     const esp::SaConfig& cfg = stored->info.cfg;
     if (auto it = sas_.find(id); it != sas_.end()) {
-        if (same(it->second.cfg, cfg) && it->second.key == stored->key) return;
+        if (same(it->second.cfg, cfg) && it->second.key == stored->key && it->second.cipher == stored->info.cipher)
+            return;
         uninstall(id);  // changed under the same id: the worker gets it anew
     }
     const auto w = owner(cfg);
@@ -88,7 +90,7 @@ void WarmSas::install(SaId id, const std::string& value) {
         warn_("SA " + std::to_string(id) + " not kept warm: its SPI is outside this node's range");
         return;
     }
-    Sa sa{cfg, stored->key, *w};
+    Sa sa{cfg, stored->key, stored->info.cipher, *w};
     sa.cfg.seq_start = 0;
     send(*w, esp::SaOp::add, sa);
     sas_.insert_or_assign(id, sa);
@@ -106,6 +108,7 @@ void WarmSas::send(uint32_t worker, esp::SaOp op, const Sa& sa) {
     rec.op = op;
     rec.sa = sa.cfg;
     rec.key = sa.key;
+    if (op != esp::SaOp::remove) rec.cipher = sa.cipher;
     ++in_flight_[flight_key(sa.cfg.cookie, op)];
     ++n_in_flight_;
     // In order behind what already waits for this worker.
@@ -153,7 +156,7 @@ int WarmSas::take_over(uint32_t worker, const esp::SaRecord& rec, int32_t& handl
     const SaId id = rec.sa.cookie;
     auto it = sas_.find(id);
     if (it != sas_.end() && (it->second.worker != worker || it->second.handle < 0 || !same(it->second.cfg, rec.sa) ||
-                             !(it->second.key == rec.key))) {
+                             !(it->second.key == rec.key) || !(it->second.cipher == rec.cipher))) {
         uninstall(id);
         it = sas_.end();
     }
@@ -170,7 +173,7 @@ int WarmSas::take_over(uint32_t worker, const esp::SaRecord& rec, int32_t& handl
     }
     // Not warm (it came in the last changes, or its worker refused it before): installed
     // now, in order behind everything sent to that worker.
-    Sa sa{rec.sa, rec.key, worker};
+    Sa sa{rec.sa, rec.key, rec.cipher, worker};
     sa.claimed = true;
     send(worker, esp::SaOp::add, sa);
     sas_.insert_or_assign(id, sa);

@@ -67,6 +67,7 @@ private:
     struct Sa {
         esp::SaConfig cfg;
         esp::HmacKey key;
+        esp::CipherKey cipher;  // CK_ESP; empty for ealg=null
         uint32_t worker = 0;
         int32_t handle = -1;  // from the add's acknowledgement
         bool claimed = false;

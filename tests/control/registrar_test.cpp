@@ -91,9 +91,11 @@ TEST_F(RegistrarTest, InitialRegistrationInstallsFourSasAndRoutesOverThem) {
     const auto six = reg.on_sm6(kImpi, kUe, kIk, now);
     ASSERT_TRUE(six.has_value()) << six.error().reason;
     EXPECT_FALSE(six->second.protected_) << "401 to an unprotected SM1 goes unprotected";
-    ASSERT_EQ(six->first.size(), 1u);
+    ASSERT_EQ(six->first.size(), 6u) << "every allowed pair";
     const sip::Ipsec3gpp& server = *six->first[0].ipsec;
     EXPECT_EQ(server.alg, sip::IntegrityAlg::hmac_sha_1_96) << "our priority puts SHA-1 first";
+    EXPECT_EQ(reg.view(kImpi, kUe)->temporary->pair(), (AlgPair{esp::Alg::hmac_sha1_96, esp::Ealg::null}))
+        << "the UE offered integrity only: SHA-1 comes first";
     EXPECT_EQ(server.port_s, 5101);
     EXPECT_NE(server.spi_c, m.security_client[1].ipsec->spi_c);
     EXPECT_NE(server.spi_s, m.security_client[1].ipsec->spi_s);
@@ -447,13 +449,25 @@ TEST_F(RegistrarTest, ProtectedSm1OverSomeoneElsesSaIsRefused) {
 }
 
 TEST_F(RegistrarTest, OffersWeCannotUseAreRefusedWith494) {
+    RegistrarConfig c;
+    c.algorithms = *parse_algorithm_policy({"hmac-sha-1-96,hmac-md5-96,aes-cbc,null", std::nullopt, std::nullopt});
+    Registrar no_3des(*sas, c, kPcscf4, kPcscf6);
     Sm1 m = sm1(6000);
-    m.security_client =
-        *sip::parse_security_list("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=1;spi-s=2;port-c=3;port-s=4");
-    const auto r = reg.on_sm1(m, now);
+    m.security_client = *sip::parse_security_list(
+        "ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;spi-c=1;spi-s=2;port-c=3;port-s=4, "
+        "ipsec-3gpp;alg=hmac-sha-256-128;spi-c=1;spi-s=2;port-c=3;port-s=4");
+    const auto r = no_3des.on_sm1(m, now);
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().status, 494);
-    EXPECT_EQ(reg.ues(), 0u);
+    EXPECT_NE(r.error().reason.find("no acceptable ipsec-3gpp offer"), std::string::npos) << r.error().reason;
+    EXPECT_NE(r.error().reason.find("hmac-sha-1-96/des-ede3-cbc"), std::string::npos) << r.error().reason;
+    EXPECT_EQ(no_3des.ues(), 0u);
+    EXPECT_EQ(sip::format_mechanisms(no_3des.mechanisms()),
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;q=1, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;prot=esp;mod=trans;q=0.9, "
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=0.8, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.7")
+        << "the 494 lists what we accept instead";
 }
 
 TEST(RegistrarLimits, AtMostTheConfiguredSasPerDirection) {
@@ -478,14 +492,29 @@ TEST(RegistrarLimits, AtMostTheConfiguredSasPerDirection) {
     EXPECT_NE(r.error().reason.find("too many"), std::string::npos);
 }
 
+// --alg-priority, the older option, still orders (and limits) the integrity algorithms.
 TEST_F(RegistrarTest, AlgorithmFollowsOurPriority) {
     RegistrarConfig c;
-    c.alg_priority = {esp::Alg::hmac_md5_96, esp::Alg::hmac_sha1_96};
+    c.algorithms = *parse_algorithm_policy({std::nullopt, std::nullopt, "hmac-md5-96,hmac-sha-1-96"});
     Registrar md5_first(*sas, c, kPcscf4, kPcscf6);
     ASSERT_TRUE(md5_first.on_sm1(sm1(6000), now).has_value());
     const auto six = md5_first.on_sm6(kImpi, kUe, kIk, now);
     ASSERT_TRUE(six.has_value());
     EXPECT_EQ(six->first[0].ipsec->alg, sip::IntegrityAlg::hmac_md5_96);
+    EXPECT_EQ(md5_first.view(kImpi, kUe)->temporary->alg, esp::Alg::hmac_md5_96);
+
+    c.algorithms = *parse_algorithm_policy({std::nullopt, std::nullopt, "hmac-sha-1-96"});
+    Registrar sha1_only(*sas, c, kPcscf4, kPcscf6);
+    Sm1 m = sm1(6002);
+    m.security_client = *sip::parse_security_list(
+        "ipsec-3gpp;alg=hmac-md5-96;spi-c=1111;spi-s=2222;port-c=6002;"
+        "port-s=9901");
+    const auto r = sha1_only.on_sm1(m, now);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().status, 494) << "MD5 is not in --alg-priority";
+    // Reloaded: registrations from now on follow the new policy.
+    sha1_only.reconfigure(*parse_algorithm_policy({std::nullopt, std::nullopt, "hmac-md5-96"}), 240s);
+    EXPECT_TRUE(sha1_only.on_sm1(m, now).has_value());
 }
 
 TEST_F(RegistrarTest, TimersDeleteTemporaryAndExpiredSets) {
@@ -700,11 +729,15 @@ TEST_F(RegistrarTest, ReservedSpisOfTheUeAreRefused) {
     EXPECT_EQ(reg.ues(), 0u);
 }
 
-// RFC 3329 2.3.1: what a 494 lists.
+// RFC 3329 2.3.1: what a 494 lists: every allowed pair, by ealg first, then by alg.
 TEST_F(RegistrarTest, MechanismsFollowOurPriorityWithoutSpisOrPorts) {
     EXPECT_EQ(sip::format_mechanisms(reg.mechanisms()),
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=1, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.9");
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;q=1, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;prot=esp;mod=trans;q=0.9, "
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.8, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.7, "
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=0.6, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.5");
 }
 
 }  // namespace

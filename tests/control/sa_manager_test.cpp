@@ -301,6 +301,87 @@ TEST_F(SaManagerTest, RekeyKeepsTheSaAndItsPlace) {
     EXPECT_EQ(engines[after.worker]->find_inbound(after.cfg.spi)->alg, esp::Alg::hmac_md5_96);
 }
 
+// The encryption algorithm and CK_ESP travel in the record as given; the worker expands
+// the key itself. A key of the wrong length for its ealg is refused before anything is sent.
+TEST_F(SaManagerTest, EalgAndCipherKeyTravelInTheRecordAndAreChecked) {
+    SaRequest aes = inbound("192.0.2.10");
+    aes.ealg = esp::Ealg::aes_cbc;
+    for (uint8_t i = 0; i < 16; ++i) aes.cipher_key.push_back(uint8_t(0xa0 + i));
+    const auto id = sas->add(aes);
+    ASSERT_TRUE(id.has_value()) << id.error().message;
+    step();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].sa.ealg, esp::Ealg::aes_cbc);
+    ASSERT_EQ(records[0].cipher.len, 16u);
+    EXPECT_TRUE(std::equal(aes.cipher_key.begin(), aes.cipher_key.end(), records[0].cipher.bytes.begin()));
+    const auto sa = *sas->find(*id);
+    EXPECT_EQ(sa.cfg.ealg, esp::Ealg::aes_cbc);
+    EXPECT_EQ(sa.cipher, records[0].cipher);
+
+    // A new integrity key keeps the encryption as it was.
+    ASSERT_TRUE(sas->rekey(*id, esp::Alg::hmac_md5_96, std::vector<uint8_t>(16, 0x22)).has_value());
+    step();
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(records[1].op, esp::SaOp::update);
+    EXPECT_EQ(records[1].sa.ealg, esp::Ealg::aes_cbc);
+    EXPECT_EQ(records[1].cipher, records[0].cipher);
+    ASSERT_TRUE(sas->remove(*id).has_value());
+    step();
+    EXPECT_EQ(records.back().cipher.len, 0u) << "a removal carries no key";
+
+    SaRequest des = inbound("192.0.2.11");
+    des.ealg = esp::Ealg::des_ede3_cbc;
+    des.cipher_key.assign(24, 0x5b);
+    ASSERT_TRUE(sas->add(des).has_value());
+    step();
+    EXPECT_EQ(records.back().sa.ealg, esp::Ealg::des_ede3_cbc);
+    EXPECT_EQ(records.back().cipher.len, 24u);
+
+    const size_t before = sas->size(), sent = records.size();
+    const std::pair<esp::Ealg, size_t> bad[] = {
+        {esp::Ealg::aes_cbc, 15}, {esp::Ealg::aes_cbc, 24}, {esp::Ealg::des_ede3_cbc, 16},
+        {esp::Ealg::aes_cbc, 0},  {esp::Ealg::null, 16},
+    };
+    for (const auto& [ealg, len] : bad) {
+        SaRequest r = inbound("192.0.2.12");
+        r.ealg = ealg;
+        r.cipher_key.assign(len, 1);
+        const auto refused = sas->add(r);
+        ASSERT_FALSE(refused.has_value()) << esp::name(ealg) << " with " << len << " bytes";
+        EXPECT_EQ(refused.error().code, Errc::invalid);
+        EXPECT_NE(refused.error().message.find(ealg == esp::Ealg::null ? "no cipher key" : "CK_ESP"), std::string::npos)
+            << refused.error().message;
+    }
+    step();
+    EXPECT_EQ(sas->size(), before);
+    EXPECT_EQ(records.size(), sent) << "nothing sent for a refused request";
+}
+
+TEST(SaRequestText, ReadsEalgAndItsKey) {
+    const auto r = parse_sa_request("dir=in,alg=hmac-sha-1-96,key=" + std::string(40, '1') +
+                                    ",ealg=aes-cbc,ekey=" + std::string(32, 'c') + ",ue=192.0.2.1");
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(r->ealg, esp::Ealg::aes_cbc);
+    EXPECT_EQ(r->cipher_key, std::vector<uint8_t>(16, 0xcc));
+    const auto plain = parse_sa_request("dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1");
+    ASSERT_TRUE(plain.has_value());
+    EXPECT_EQ(plain->ealg, esp::Ealg::null) << "no ealg: integrity only";
+    EXPECT_TRUE(plain->cipher_key.empty());
+    const std::pair<std::string, const char*> bad[] = {
+        {"ealg=rc4", "ealg: 'rc4'"},
+        {"ealg=aes-cbc", "ekey (CK_ESP, 16 bytes) is required"},
+        {"ealg=des-ede3-cbc", "ekey (CK_ESP, 24 bytes) is required"},
+        {"ekey=00", "ekey needs ealg"},
+        {"ealg=aes-cbc,ekey=0g", "ekey: '0g' is not hex"},
+    };
+    for (const auto& [extra, why] : bad) {
+        const std::string text = "dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1," + extra;
+        const auto e = parse_sa_request(text);
+        ASSERT_FALSE(e.has_value()) << text;
+        EXPECT_NE(e.error().message.find(why), std::string::npos) << text << " -> " << e.error().message;
+    }
+}
+
 TEST(SaRequestText, ParsesWhatOperatorsType) {
     const auto r = parse_sa_request(
         "dir=out,alg=hmac-md5-96,key=00112233445566778899aabbccddeeff,spi=4294967295,"

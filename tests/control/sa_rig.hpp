@@ -50,6 +50,7 @@ struct SaRig {
             esp::SaEvent acks[dp::kMaxRecords];
             dp::WorkerRings mine = rings->worker(w);
             for (dp::RecordRuns recs; (recs = mine.peek_records(dp::kMaxRecords)).size() > 0;) {
+                for (uint32_t i = 0; i < recs.size(); ++i) records.push_back(recs[i]);
                 dp::apply_and_acknowledge(*engines[w], recs, w, acks);
                 EXPECT_EQ(mine.post_events({acks, recs.size()}), recs.size());
                 mine.release_records(recs.size());
@@ -72,6 +73,7 @@ struct SaRig {
     std::unique_ptr<dp::Rings> rings;
     std::vector<std::unique_ptr<esp::Engine>> engines;
     std::optional<ctl::SaManager> sas;
+    std::vector<esp::SaRecord> records;  // every record the workers took, in order
 };
 
 }  // namespace pcscf::test

@@ -334,7 +334,7 @@ TEST_F(SipProxyTest, EachUeIsServedFromTheAccessAddressItUses) {
               std::string::npos)
         << message;
 
-    bob.sm1("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=4096;spi-s=4097;port-c=6010;port-s=6011");
+    bob.sm1("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-gcm;spi-c=4096;spi-s=4097;port-c=6010;port-s=6011");
     const std::string refused = expect(bob.us(), "the 494");
     EXPECT_EQ(status(refused), 494) << refused;
     EXPECT_EQ(bob.us().last_from, (proxy::Endpoint{pcscf2, kSipPort}));
@@ -508,16 +508,85 @@ TEST(SipProxyRegEvent, ARegistrationTheCoreEndsTakesTheSas) {
     EXPECT_EQ(status(notify(3, "terminated", "terminated", call_id)), 481) << "the subscription is over";
 }
 
-// RFC 3329 2.3.1: a 494 lists what we accept.
+// RFC 3329 2.3.1: a 494 lists what we accept, every allowed pair best first.
 TEST_F(SipProxyTest, A494ListsOurMechanisms) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
-    ue.sm1("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=4096;spi-s=4097;port-c=6000;port-s=6001");
+    ue.sm1("ipsec-3gpp;alg=hmac-sha-256-128;ealg=aes-cbc;spi-c=4096;spi-s=4097;port-c=6000;port-s=6001");
     const std::string got = expect(ue.us(), "the 494");
     EXPECT_EQ(status(got), 494) << got;
     EXPECT_EQ(header(got, sip::HeaderKind::security_server),
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=1, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.9");
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;q=1, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;prot=esp;mod=trans;q=0.9, "
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.8, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.7, "
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=0.6, "
+              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.5");
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("no acceptable ipsec-3gpp offer"), std::string::npos) << got;
     EXPECT_TRUE(silent(*core));
+}
+
+// A handset's offer (TS 33.203 Annex H): encryption next to integrity only. The 401 lists
+// every pair we allow, best first, with the new set's SPIs and ports, and no keys; the SAs
+// encrypt with CK_ESP = CK (Annex I, aes-cbc); SM7 with that list as Security-Verify passes.
+TEST_F(SipProxyTest, AnOfferWithAesCbcGetsSasThatEncryptWithCk) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    const std::string sa = ";spi-c=" + std::to_string(0x10000 + 6000) + ";spi-s=" + std::to_string(0x20000 + 6001) +
+                           ";port-c=6000;port-s=6001";
+    const std::string client = "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans" + sa +
+                               ", ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans" + sa +
+                               ", ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;prot=esp;mod=trans" + sa;
+    ue.sm1(client);
+    core->send(challenge(expect(*core, "SM1 at the core")), core_side());
+    const std::string four01 = expect(ue.us(), "the 401");
+    ASSERT_EQ(status(four01), 401) << four01;
+    EXPECT_EQ(four01.find("ck="), std::string::npos) << "CK stays here";
+    const std::string server = header(four01, sip::HeaderKind::security_server);
+    const auto listed = sip::parse_security_list(server);
+    ASSERT_TRUE(listed.has_value()) << server;
+    ASSERT_EQ(listed->size(), 6u) << server;
+    EXPECT_EQ((*listed)[0].ipsec->ealg, sip::EncryptionAlg::aes_cbc);
+    EXPECT_EQ((*listed)[0].ipsec->alg, sip::IntegrityAlg::hmac_sha_1_96);
+    for (size_t i = 1; i < listed->size(); ++i) {
+        EXPECT_LT(*(*listed)[i].q, *(*listed)[i - 1].q) << server;
+        EXPECT_EQ((*listed)[i].ipsec->spi_s, (*listed)[0].ipsec->spi_s) << "one set, whatever the pair";
+        EXPECT_EQ((*listed)[i].ipsec->port_c, (*listed)[0].ipsec->port_c);
+    }
+    ASSERT_EQ(records.size(), 4u);
+    for (const esp::SaRecord& r : records) {
+        EXPECT_EQ(r.sa.ealg, esp::Ealg::aes_cbc);
+        EXPECT_EQ(r.sa.alg, esp::Alg::hmac_sha1_96);
+        EXPECT_EQ(r.cipher.len, 16u);
+        std::string hex;
+        for (uint8_t b : r.cipher.span()) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
+        EXPECT_EQ(hex, kCk) << "aes-cbc: CK_ESP is CK";
+    }
+    ue.send_protected(ue.register_request(client, server));
+    core->send(ok_with_contact(expect(*core, "SM7 at the core")), core_side());
+    EXPECT_EQ(status(expect(ue.us(), "the 200 (SM12)")), 200);
+    EXPECT_EQ(reg.view("alice@" + kRealm, ue_addr)->current->ealg, esp::Ealg::aes_cbc);
+}
+
+// Annex I: an encrypting pair needs CK. A 401 without it is answered 500, as one without
+// IK, and no SA is made.
+TEST_F(SipProxyTest, ACore401WithoutCkForAnEncryptingPairIsAnsweredWithAnError) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.sm1("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=70000;spi-s=70001;port-c=6000;port-s=6001");
+    const std::string sm1 = expect(*core, "SM1");
+    const std::string auth =
+        "Digest realm=\"" + kRealm + "\", nonce=\"bm9uY2U=\", algorithm=AKAv1-MD5, ik=\"" + kIk + "\"";
+    core->send(answer(sm1, 401, "Unauthorized", {{"WWW-Authenticate", auth}}), core_side());
+    const std::string got = expect(ue.us(), "the answer to SM1");
+    EXPECT_EQ(status(got), 500) << got;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("no cipher key (ck)"), std::string::npos) << got;
+    EXPECT_EQ(dropped(proxy::ProxyDrop::core_401_without_keys), 1u);
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(reg.ues(), 0u);
+
+    // Integrity only needs no CK.
+    Ue bob(*this, "bob@" + kRealm, 6100, 6101);
+    bob.sm1(bob.security_client());
+    core->send(answer(expect(*core, "bob's SM1"), 401, "Unauthorized", {{"WWW-Authenticate", auth}}), core_side());
+    EXPECT_EQ(status(expect(bob.us(), "bob's 401")), 401);
 }
 
 TEST_F(SipProxyTest, ReservedSpisInTheOfferAreRefused) {

@@ -27,8 +27,12 @@ constexpr uint32_t kK = 4;  // the primary's --seq-checkpoint
 class WarmSasTest : public ::testing::Test, public test::SaRig {
 protected:
     // An SA as the primary's SaManager stores it ("sa/<id>"), with a checkpoint ("seq/<id>").
-    void stored(SaId id, Direction dir, uint32_t spi, const char* ue, uint32_t checkpoint) {
+    void stored(SaId id, Direction dir, uint32_t spi, const char* ue, uint32_t checkpoint,
+                esp::Ealg ealg = esp::Ealg::null, uint8_t cipher = 0) {
         SaInfo sa;
+        sa.cfg.ealg = ealg;
+        sa.cipher.len = uint8_t(esp::cipher_key_len(ealg));
+        sa.cipher.bytes.fill(cipher);
         sa.id = id;
         sa.cfg.dir = dir;
         sa.cfg.alg = esp::Alg::hmac_sha1_96;
@@ -119,6 +123,35 @@ TEST_F(WarmSasTest, TheFeedsSasAreInstalledWhereSaManagerPutsThemAndTheTakeoverR
     EXPECT_EQ(seq_of(1), 40 + 2 * kK) << "the inbound window's edge";
     EXPECT_EQ(seq_of(2), 64 + 2 * kK) << "the next number sent follows it";
     EXPECT_EQ(seq_of(3), 8 + 2 * kK);
+    EXPECT_TRUE(warnings.empty()) << warnings.front();
+}
+
+// An SA that encrypts is kept warm with its ealg and CK_ESP; a new CK_ESP under the same
+// id installs it anew; the takeover resumes it with the same key.
+TEST_F(WarmSasTest, AnEncryptingSaKeepsItsCipherKeyThroughTheTakeover) {
+    stored(2, Direction::outbound, 0x77, "192.0.2.10", 64, esp::Ealg::aes_cbc, 0xc1);
+    feed_all();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].op, esp::SaOp::add);
+    EXPECT_EQ(records[0].sa.ealg, esp::Ealg::aes_cbc);
+    EXPECT_EQ(records[0].cipher.len, 16u);
+    EXPECT_EQ(records[0].cipher.bytes[15], 0xc1);
+
+    stored(2, Direction::outbound, 0x77, "192.0.2.10", 64, esp::Ealg::des_ede3_cbc, 0xd3);
+    warm.apply(sa_record_key(2), store[sa_record_key(2)]);
+    settle();
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_EQ(records[1].op, esp::SaOp::remove);
+    EXPECT_EQ(records[2].op, esp::SaOp::add);
+    EXPECT_EQ(records[2].sa.ealg, esp::Ealg::des_ede3_cbc);
+    EXPECT_EQ(records[2].cipher.len, 24u);
+    EXPECT_EQ(records[2].cipher.bytes[23], 0xd3);
+
+    EXPECT_EQ(take_over(), 1u);
+    EXPECT_EQ(records.back().op, esp::SaOp::resume) << "warm with the same key: resumed, not installed";
+    EXPECT_EQ(records.back().cipher, records[2].cipher);
+    EXPECT_EQ(this->sas->find(2)->cipher, records[2].cipher);
+    EXPECT_EQ(seq_of(2), 64 + 2 * kK);
     EXPECT_TRUE(warnings.empty()) << warnings.front();
 }
 

@@ -8,6 +8,7 @@
 
 #include "control/control_plane.hpp"
 #include "control/state/lmdb_store.hpp"
+#include "sa_contract/esp_keys.hpp"
 #include "tests/control/proxy_rig.hpp"
 
 namespace pcscf::ctl {
@@ -46,6 +47,7 @@ struct Node {
         result = plane->attach_state(
             std::move(*store), kInterval, reset,
             [this](uint32_t w, const esp::SaRecord& rec, int32_t& handle) {
+                installed.push_back(rec);
                 return rig.engines[w]->apply(rec, &handle);
             },
             [this](const std::string& line) { warnings.push_back(line); });
@@ -72,6 +74,7 @@ struct Node {
     std::unique_ptr<ControlPlane> plane;
     Expected<ControlPlane::Restored> result = fail(Errc::invalid, "not attached");
     std::vector<std::string> warnings;
+    std::vector<esp::SaRecord> installed;  // what the restore gave the workers
     secagree::Clock::time_point now = secagree::Clock::now();
 };
 
@@ -141,6 +144,42 @@ TEST_F(StateRestore, ARegistrationAndItsSasComeBackAsTheyWere) {
     }
     const auto in_ps = *b.plane->sas().find(before.ids[secagree::SaSet::in_ps]);
     EXPECT_NE(b.rig.engines[in_ps.worker]->find_inbound(in_ps.cfg.spi), nullptr);
+}
+
+// A registration whose SAs encrypt comes back encrypting, with the same CK_ESP.
+TEST_F(StateRestore, SasThatEncryptComeBackWithTheirCipherKey) {
+    const std::array<uint8_t, 16> ck{0x3c, 0x41, 0x9e, 0x02, 0xd7, 0x58, 0x6a, 0xb0,
+                                     0x91, 0x15, 0xee, 0x27, 0x80, 0x4f, 0xc3, 0x6d};
+    const std::string impi = "alice@ims.example";
+    secagree::SaSet before;
+    {
+        Node a(dir);
+        ASSERT_TRUE(a.result.has_value()) << a.result.error().message;
+        const auto client = *sip::parse_security_list(
+            "ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;spi-c=76000;spi-s=86001;port-c=6000;port-s=6001");
+        ASSERT_TRUE(a.reg().on_sm1({{alice, 5060, 5060, false}, impi, "sip:" + impi, client}, a.now).has_value());
+        auto six = a.reg().on_sm6(impi, alice, kIk, a.now, ck);
+        ASSERT_TRUE(six.has_value()) << six.error().reason;
+        a.step();
+        const auto t = *a.reg().view(impi, alice)->temporary;
+        ASSERT_TRUE(a.reg().on_sm7(impi, {alice, t.port_uc(), t.port_ps, true}, client, six->first).has_value());
+        ASSERT_TRUE(a.reg().on_sm12(impi, alice, 600s, a.now).has_value());
+        a.step();
+        before = *a.reg().view(impi, alice)->current;
+    }
+    Node b(dir);
+    ASSERT_TRUE(b.result.has_value()) << b.result.error().message;
+    EXPECT_EQ(b.result->registrations, 1u);
+    const auto want = esp::derive_ck_esp_3des(ck);
+    ASSERT_TRUE(want.has_value());
+    ASSERT_EQ(b.installed.size(), 4u);
+    for (const esp::SaRecord& rec : b.installed) {
+        EXPECT_EQ(rec.sa.ealg, esp::Ealg::des_ede3_cbc);
+        ASSERT_EQ(rec.cipher.len, 24u);
+        EXPECT_TRUE(std::equal(want->begin(), want->end(), rec.cipher.bytes.begin()));
+    }
+    EXPECT_EQ(b.reg().view(impi, alice)->current->pair(), before.pair());
+    EXPECT_EQ(before.ealg, esp::Ealg::des_ede3_cbc);
 }
 
 // Each start that ends in a crash before an SA's next checkpoint may have used two more

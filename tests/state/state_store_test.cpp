@@ -178,6 +178,73 @@ TEST(StateRecords, SasAndMarksRoundTripAndTruncatedValuesAreRefused) {
     EXPECT_FALSE(id_of("seq/4x", "seq/").has_value());
 }
 
+// An SA that encrypts keeps its ealg and CK_ESP in its record (TS 33.203 Annex I: the
+// worker expands CK_ESP itself), so a restart or a standby installs it as it was.
+TEST(StateRecords, AnSaRecordKeepsItsEalgAndCipherKey) {
+    for (const esp::Ealg ealg : {esp::Ealg::aes_cbc, esp::Ealg::des_ede3_cbc, esp::Ealg::null}) {
+        SaInfo sa;
+        sa.id = 9;
+        sa.cfg.dir = esp::Direction::inbound;
+        sa.cfg.spi = 0x1234;
+        sa.cfg.ealg = ealg;
+        sa.cipher.len = uint8_t(esp::cipher_key_len(ealg));
+        for (uint8_t i = 0; i < sa.cipher.len; ++i) sa.cipher.bytes[i] = uint8_t(0x40 + i);
+        const std::string v = encode(sa, {});
+        const auto back = decode_sa(v);
+        ASSERT_TRUE(back.has_value()) << back.error().message;
+        EXPECT_EQ(back->info.cfg.ealg, ealg);
+        EXPECT_EQ(back->info.cipher, sa.cipher) << esp::name(ealg);
+        for (size_t n = 0; n < v.size(); ++n) EXPECT_FALSE(decode_sa(v.substr(0, n)).has_value()) << n;
+    }
+    // A key whose length does not fit its ealg is not a record we wrote.
+    SaInfo odd;
+    odd.cfg.ealg = esp::Ealg::aes_cbc;
+    odd.cipher.len = 24;
+    EXPECT_FALSE(decode_sa(encode(odd, {})).has_value());
+}
+
+// A record written before encryption came (version 2, these exact bytes) is still read,
+// as an SA with null encryption.
+TEST(StateRecords, AnSaRecordOfTheOldFormatIsReadAsNullEncryption) {
+    const std::string hex =
+        "02"                // version
+        "07000000"          // generation 7
+        "2a00000000000000"  // id 42
+        "01"                // outbound
+        "01"                // hmac-md5-96
+        "34120000"          // SPI 0x1234
+        "10000000"
+        "20010db8000000000000000000000010"  // UE 2001:db8::10
+        "10000000"
+        "20010db8000000000000000000000001"  // P-CSCF 2001:db8::1
+        "7017"
+        "ed13"      // ports 6000, 5101
+        "01000000"  // worker 1
+        "05000000"
+        "616c696365"  // label "alice"
+        "14000000"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"  // ipad
+        "14000000"
+        "5555555555555555555555555555555555555555";  // opad
+    std::string v;
+    for (size_t i = 0; i < hex.size(); i += 2) v += char(std::stoi(hex.substr(i, 2), nullptr, 16));
+    const auto back = decode_sa(v);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->info.id, 42u);
+    EXPECT_EQ(back->info.generation, 7u);
+    EXPECT_EQ(back->info.cfg.dir, esp::Direction::outbound);
+    EXPECT_EQ(back->info.cfg.alg, esp::Alg::hmac_md5_96);
+    EXPECT_EQ(back->info.cfg.spi, 0x1234u);
+    EXPECT_EQ(back->info.cfg.ue_addr, *net::IpAddr::parse("2001:db8::10"));
+    EXPECT_EQ(back->info.cfg.pcscf_port, 5101);
+    EXPECT_EQ(back->info.label, "alice");
+    EXPECT_EQ(back->key.opad[19], 0x55);
+    EXPECT_EQ(back->info.cfg.ealg, esp::Ealg::null);
+    EXPECT_EQ(back->info.cipher.len, 0u);
+    EXPECT_FALSE(decode_sa(v + std::string("\x01\x10\x00\x00\x00", 5)).has_value())
+        << "a version 2 record ends after its opad";
+}
+
 // Where a restored SA resumes (docs/architecture.md): two intervals past the last checkpoint
 // heard of (one may have been in flight) for each start since it was written; exactly after
 // a clean stop's mark at the first start after it; without a mark, two intervals for each

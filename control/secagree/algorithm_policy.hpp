@@ -1,0 +1,63 @@
+#pragma once
+// The operator's policy for the ipsec-3gpp algorithm pair (TS 33.203 Annex H: an integrity
+// "alg" and an encryption "ealg"), as pcscf-espd's --allowed-algorithms,
+// --preferred-algorithms and --alg-priority give it.
+//
+// A pair is allowed when both its alg and its ealg are. Pairs rank by their ealg's place
+// in the encryption order first, then by their alg's place in the integrity order: the
+// choice of confidentiality (or none) is the bigger difference between two pairs, so it
+// decides. The P-CSCF takes the best-ranked pair the UE offered (TS 33.203 7.2), and lists
+// every allowed pair best first in Security-Server: a UE that picks the first pair of that
+// list it supports (TS 33.203 7.2, RFC 3329 2.3.1) picks the same one.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/error.hpp"
+#include "sa_contract/sa_config.hpp"
+
+namespace pcscf::secagree {
+
+struct AlgPair {
+    esp::Alg alg = esp::Alg::hmac_sha1_96;
+    esp::Ealg ealg = esp::Ealg::null;
+    friend bool operator==(const AlgPair&, const AlgPair&) = default;
+};
+
+struct AlgorithmPolicy {
+    // The allowed algorithms of each family, most preferred first; neither is empty.
+    std::vector<esp::Alg> algs{esp::Alg::hmac_sha1_96, esp::Alg::hmac_md5_96};
+    std::vector<esp::Ealg> ealgs{esp::Ealg::aes_cbc, esp::Ealg::des_ede3_cbc, esp::Ealg::null};
+
+    // 0 for the best pair; nullopt when the pair is not allowed.
+    std::optional<size_t> rank(AlgPair p) const;
+    // Every allowed pair, best first.
+    std::vector<AlgPair> pairs() const;
+    friend bool operator==(const AlgorithmPolicy&, const AlgorithmPolicy&) = default;
+};
+
+// The option texts as given; nullopt for an option not given (its default applies).
+struct AlgorithmOptions {
+    std::optional<std::string> allowed;       // --allowed-algorithms
+    std::optional<std::string> preferred;     // --preferred-algorithms
+    std::optional<std::string> alg_priority;  // --alg-priority (the integrity order alone)
+};
+
+inline constexpr std::string_view kDefaultAllowedAlgorithms = "hmac-sha-1-96,hmac-md5-96,aes-cbc,des-ede3-cbc,null";
+inline constexpr std::string_view kDefaultPreferredAlgorithms = "aes-cbc,des-ede3-cbc,null,hmac-sha-1-96,hmac-md5-96";
+
+// Comma-separated Annex H names of both families. --allowed-algorithms says which may be
+// used; --preferred-algorithms orders them (allowed names it leaves out follow, in the
+// order --allowed-algorithms gives them; its default orders whatever is allowed). --alg-priority, the older option,
+// gives the integrity algorithms alone, in order: those allowed, the others not; the other two options may then name
+// only encryption algorithms. Every mistake is an Errc::invalid error that starts with the option's name: an unknown or
+// repeated name, a family with no algorithm allowed, a preferred name that is not allowed.
+ctl::Expected<AlgorithmPolicy> parse_algorithm_policy(const AlgorithmOptions& o);
+
+// "hmac-sha-1-96,hmac-md5-96" / "aes-cbc,des-ede3-cbc,null": each family's order, as
+// telemetry shows it.
+std::string integrity_order(const AlgorithmPolicy& p);
+std::string encryption_order(const AlgorithmPolicy& p);
+
+}  // namespace pcscf::secagree

@@ -1,0 +1,118 @@
+// The operator's alg/ealg policy (--allowed-algorithms, --preferred-algorithms and the
+// older --alg-priority): how each option is read, how pairs rank, and every error.
+#include <gtest/gtest.h>
+
+#include "control/secagree/algorithm_policy.hpp"
+
+namespace pcscf::secagree {
+namespace {
+
+using esp::Alg;
+using esp::Ealg;
+constexpr auto kNone = std::nullopt;
+
+AlgorithmPolicy policy(std::optional<std::string> allowed, std::optional<std::string> preferred,
+                       std::optional<std::string> priority = kNone) {
+    auto p = parse_algorithm_policy({std::move(allowed), std::move(preferred), std::move(priority)});
+    EXPECT_TRUE(p.has_value()) << p.error().message;
+    return p ? *p : AlgorithmPolicy{};
+}
+
+std::string refusal(std::optional<std::string> allowed, std::optional<std::string> preferred,
+                    std::optional<std::string> priority = kNone) {
+    auto p = parse_algorithm_policy({std::move(allowed), std::move(preferred), std::move(priority)});
+    if (p) return "(accepted)";
+    EXPECT_EQ(p.error().code, ctl::Errc::invalid);
+    return p.error().message;
+}
+
+std::string listed(const AlgorithmPolicy& p) {
+    std::string out;
+    for (AlgPair x : p.pairs())
+        out += (out.empty() ? "" : " ") + std::string(esp::name(x.ealg)) + "/" + std::string(esp::name(x.alg));
+    return out;
+}
+
+TEST(AlgorithmPolicy, DefaultsAllowEverythingEncryptionFirst) {
+    const AlgorithmPolicy p = policy(kNone, kNone);
+    EXPECT_EQ(p, AlgorithmPolicy{}) << "the options' defaults are the struct's";
+    EXPECT_EQ(listed(p),
+              "aes-cbc/hmac-sha-1-96 aes-cbc/hmac-md5-96 des-ede3-cbc/hmac-sha-1-96 des-ede3-cbc/hmac-md5-96 "
+              "null/hmac-sha-1-96 null/hmac-md5-96");
+    EXPECT_EQ(integrity_order(p), "hmac-sha-1-96,hmac-md5-96");
+    EXPECT_EQ(encryption_order(p), "aes-cbc,des-ede3-cbc,null");
+}
+
+// A pair ranks by its ealg first, then by its alg, however the two families are interleaved
+// in --preferred-algorithms.
+TEST(AlgorithmPolicy, PairsRankByEalgThenAlg) {
+    const AlgorithmPolicy p = policy(kNone, "hmac-md5-96,null,hmac-sha-1-96,aes-cbc");
+    EXPECT_EQ(listed(p),
+              "null/hmac-md5-96 null/hmac-sha-1-96 aes-cbc/hmac-md5-96 aes-cbc/hmac-sha-1-96 "
+              "des-ede3-cbc/hmac-md5-96 des-ede3-cbc/hmac-sha-1-96")
+        << "des-ede3-cbc, allowed but not preferred, comes after the preferred ones";
+    EXPECT_EQ(p.rank({Alg::hmac_md5_96, Ealg::null}), 0u);
+    EXPECT_EQ(p.rank({Alg::hmac_sha1_96, Ealg::null}), 1u);
+    EXPECT_LT(*p.rank({Alg::hmac_sha1_96, Ealg::null}), *p.rank({Alg::hmac_md5_96, Ealg::aes_cbc}))
+        << "a better ealg beats a better alg";
+    EXPECT_EQ(policy(kNone, "aes-cbc,hmac-sha-1-96,des-ede3-cbc,null,hmac-md5-96"), AlgorithmPolicy{})
+        << "the same as the default, written interleaved";
+}
+
+TEST(AlgorithmPolicy, OnlyAllowedPairsRank) {
+    const AlgorithmPolicy p = policy("null,hmac-sha-1-96,aes-cbc", kNone);
+    EXPECT_EQ(listed(p), "aes-cbc/hmac-sha-1-96 null/hmac-sha-1-96") << "the default preference, where allowed";
+    EXPECT_FALSE(p.rank({Alg::hmac_md5_96, Ealg::null}));
+    EXPECT_FALSE(p.rank({Alg::hmac_sha1_96, Ealg::des_ede3_cbc}));
+    // With a preference naming none of one family, that family keeps the allowed list's order.
+    EXPECT_EQ(listed(policy("null,aes-cbc,hmac-md5-96,hmac-sha-1-96", "")),
+              "null/hmac-md5-96 null/hmac-sha-1-96 aes-cbc/hmac-md5-96 aes-cbc/hmac-sha-1-96");
+    EXPECT_EQ(listed(policy("hmac-sha-1-96 , null", "null")), "null/hmac-sha-1-96") << "blanks around names";
+}
+
+TEST(AlgorithmPolicy, MistakesAreStartupErrorsNamingTheOption) {
+    const std::tuple<std::optional<std::string>, std::optional<std::string>, std::optional<std::string>, std::string>
+        cases[] = {
+            {"hmac-sha-1-96,aes-gcm", kNone, kNone,
+             "--allowed-algorithms: 'aes-gcm' is not an algorithm of TS 33.203 Annex H"},
+            {kNone, "hmac-sha-256-128", kNone, "--preferred-algorithms: 'hmac-sha-256-128' is not an algorithm"},
+            {"null,null,hmac-md5-96", kNone, kNone, "--allowed-algorithms: 'null' is named twice"},
+            {kNone, "aes-cbc,,null", kNone, "--preferred-algorithms: an empty name"},
+            {"aes-cbc,null", "", kNone, "--allowed-algorithms names no integrity algorithm"},
+            {"hmac-md5-96", "", kNone, "--allowed-algorithms names no encryption algorithm"},
+            {"", "", kNone, "--allowed-algorithms names no integrity algorithm"},
+            {"hmac-sha-1-96,null", "null,aes-cbc", kNone,
+             "--preferred-algorithms: 'aes-cbc' is not allowed (--allowed-algorithms leaves it out)"},
+            {"hmac-sha-1-96,null", "hmac-md5-96", kNone, "--preferred-algorithms: 'hmac-md5-96' is not allowed"},
+        };
+    for (const auto& [allowed, preferred, priority, why] : cases) {
+        const std::string got = refusal(allowed, preferred, priority);
+        EXPECT_TRUE(got.starts_with(why)) << "allowed=" << allowed.value_or("(default)")
+                                          << " preferred=" << preferred.value_or("(default)") << "\n -> " << got;
+    }
+}
+
+// --alg-priority as before: the integrity algorithms in order, the others not allowed;
+// the encryption family still comes from the new options.
+TEST(AlgorithmPolicy, AlgPriorityStillOrdersAndLimitsTheIntegrityAlgorithms) {
+    const AlgorithmPolicy md5 = policy(kNone, kNone, "hmac-md5-96");
+    EXPECT_EQ(integrity_order(md5), "hmac-md5-96");
+    EXPECT_EQ(encryption_order(md5), "aes-cbc,des-ede3-cbc,null");
+    EXPECT_EQ(integrity_order(policy(kNone, kNone, "hmac-md5-96,hmac-sha-1-96")), "hmac-md5-96,hmac-sha-1-96");
+    EXPECT_EQ(integrity_order(policy(kNone, kNone, "hmac-sha-1-96,hmac-md5-96")), "hmac-sha-1-96,hmac-md5-96");
+    const AlgorithmPolicy with = policy("null,aes-cbc", "null", "hmac-sha-1-96");
+    EXPECT_EQ(listed(with), "null/hmac-sha-1-96 aes-cbc/hmac-sha-1-96");
+
+    EXPECT_TRUE(refusal(kNone, kNone, "hmac-sha-256")
+                    .starts_with("--alg-priority: 'hmac-sha-256' is not hmac-sha-1-96 or hmac-md5-96"));
+    EXPECT_TRUE(refusal(kNone, kNone, "aes-cbc").starts_with("--alg-priority: 'aes-cbc' is not hmac-sha-1-96"));
+    EXPECT_TRUE(refusal(kNone, kNone, "").starts_with("--alg-priority needs at least one algorithm"));
+    EXPECT_TRUE(refusal("hmac-md5-96,null", kNone, "hmac-sha-1-96")
+                    .starts_with("--allowed-algorithms: 'hmac-md5-96': with --alg-priority"));
+    EXPECT_TRUE(refusal(kNone, "hmac-sha-1-96,null", "hmac-sha-1-96")
+                    .starts_with("--preferred-algorithms: 'hmac-sha-1-96': with --alg-priority"));
+    EXPECT_TRUE(refusal(kNone, "des-ede3-cbc", "hmac-md5-96").starts_with("(accepted)"));
+}
+
+}  // namespace
+}  // namespace pcscf::secagree
