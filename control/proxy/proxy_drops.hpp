@@ -27,8 +27,8 @@ namespace pcscf::proxy {
     X(sa_gone, "the answer to a UE's request, whose SAs went meanwhile")                                  \
     X(registrar, "a 200 to a registration the registrar did not expect (the UE gets it unchanged)")       \
     X(core_401_without_keys,                                                                              \
-      "the core challenged a registration without ik: the UE gets a 500 naming "                          \
-      "the missing keys, and no SA is made")                                                              \
+      "the core challenged a registration without ik (or without ck for an encrypting pair): the UE "     \
+      "gets a 500 naming the missing keys, and no SA is made")                                            \
     X(sa_install_timeout,                                                                                 \
       "the workers did not acknowledge a registration's SAs in time: the UE gets a "                      \
       "500 with Retry-After, and the SAs are removed")                                                    \

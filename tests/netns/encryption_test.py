@@ -11,6 +11,7 @@ one here wrote. A second run restricts the operator policy (--allowed-algorithms
 checks that a UE offering only what it excludes gets a 494 listing what is accepted.
 Output is TAP."""
 import os
+import socket
 import sys
 import tempfile
 
@@ -43,7 +44,10 @@ def register(topo, core, u, port_uc, spi_uc, spi_us):
     m = u.protect_with(server[0], spi_us)
     cap = u.send_protected(port_uc, u.register(u.security_client(port_uc, spi_uc, spi_us), server[0],
                                                response="0123456789abcdef"))
-    sm7 = core.recv()
+    try:
+        sm7 = core.recv()
+    except socket.timeout:
+        raise AssertionError(f"SM7 did not reach the core; drops: {topo.ctl.drops()}") from None
     expect('integrity-protected="yes"' in sip_text.header(sm7, "Authorization")[0], "SM7 not marked protected")
     core.send(sip_text.response(sm7, 200, "OK", [f"Contact: <sip:x@{u.via()}>;expires=600",
                                                   f"P-Associated-URI: <{u.impu}>"]))
@@ -102,7 +106,7 @@ def main():
     t = Tap()
     topo = Topology(core=True).create()
     try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args())
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args(encryption=True))
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
@@ -153,7 +157,7 @@ def main():
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))
 
     def policy_excludes_encryption():
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args() +
+        topo.start_daemon(workers=1, extra=topo.sec_agree_args(encryption=True) +
                           ["--allowed-algorithms", "hmac-sha-1-96,null"])
         u = Ue(topo, False, "cbconly@ims.example.net", "sip:cbconly@ims.example.net", port_us=6501,
                offers=[("hmac-sha-1-96", "aes-cbc")])

@@ -138,9 +138,12 @@ class Topology:
             sh("ip", "link", "set", "veth-c", "up", ns=self.core_ns)
         return self
 
-    def sec_agree_args(self, core_port=5060):
-        """pcscf-espd options for the sec-agree proxy towards the core namespace."""
-        return ["--core", f"{self.CORE4}:{core_port}", "--core-local", f"{self.PCSCF_CORE4}:5060"]
+    def sec_agree_args(self, core_port=5060, encryption=False):
+        """pcscf-espd options for the sec-agree proxy towards the core namespace. Integrity
+        only unless `encryption`: the UEs of most tests protect with NULL encryption, and
+        the IPv6 SM7 of a forged Security-Verify must fit one datagram."""
+        return ["--core", f"{self.CORE4}:{core_port}", "--core-local", f"{self.PCSCF_CORE4}:5060",
+                *([] if encryption else ["--allowed-algorithms", "hmac-sha-1-96,hmac-md5-96,null"])]
 
     def start_daemon(self, workers=1, extra=(), log=None, pmd="af_packet", second_v4=False):
         """pmd: af_packet (the kernel defragments IP for it, PACKET_FANOUT_FLAG_DEFRAG),

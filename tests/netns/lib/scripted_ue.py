@@ -72,8 +72,11 @@ class Ue:
                                 ["Content-Type: text/plain"], text)
 
     def keys(self, server):
-        """The chosen mechanism's parameters and the SA keys for it (Annex I)."""
-        m = sip_text.mechanism(server)
+        """The mechanism this UE takes from the P-CSCF's Security-Server, the first one
+        listed that it offered (TS 33.203 7.2: the P-CSCF lists its choice first), and the
+        SA keys for it (Annex I)."""
+        listed = sip_text.mechanisms(server)
+        m = next((m for m in listed if (m["alg"], m.get("ealg", "null")) in self.offers), listed[0])
         alg, ealg = m["alg"], m.get("ealg", "null")
         return m, alg, milenage.ik_esp(alg, IK), ealg, milenage.ck_esp(ealg, CK)
 

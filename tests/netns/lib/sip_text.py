@@ -43,10 +43,19 @@ def response(req, code, reason, headers=()):
     return "\r\n".join([f"SIP/2.0 {code} {reason}", *copied, *headers, "Content-Length: 0", "", ""]).encode()
 
 
+def mechanisms(value):
+    """Every mechanism of a Security-* value, in order, each as its parameters:
+    [{'alg': ..., 'ealg': ..., 'spi-c': ..., ...}, ...]."""
+    out = []
+    for mech in value.split(","):
+        params = {}
+        for p in mech.split(";")[1:]:
+            k, _, v = p.strip().partition("=")
+            params[k.lower()] = v
+        out.append(params)
+    return out
+
+
 def mechanism(value):
-    """One ipsec-3gpp mechanism's parameters: {'alg': ..., 'spi-c': ..., ...}."""
-    params = {}
-    for p in value.split(";")[1:]:
-        k, _, v = p.strip().partition("=")
-        params[k.lower()] = v
-    return params
+    """The first mechanism of a Security-* value (the one the P-CSCF prefers)."""
+    return mechanisms(value)[0]
