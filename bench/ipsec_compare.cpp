@@ -1,28 +1,39 @@
 // Side by side on one core, on the same packets, in the same run:
-//   ceiling        IPsec-MB computing the same HMACs over the same ESP bytes, nothing else
-//   single_buffer  one HMAC per packet, OpenSSL, keyed states precomputed (the kernel's shape)
+//   ceiling        IPsec-MB computing the same HMACs over the same ESP bytes, nothing else;
+//                  with a cipher, IPsec-MB's chained cipher+hash jobs on the same packets
+//                  (inbound: hash then decrypt; ceiling_out: encrypt then hash)
+//   single_buffer  one HMAC per packet, OpenSSL, keyed states precomputed (the kernel's
+//                  shape); integrity-only configurations only
 //   librte_*       DPDK's librte_ipsec + the crypto_aesni_mb cryptodev (lookaside, action
 //                  type NONE), driven as ipsec-secgw drives it (ipsec_compare_librte.hpp)
 //   engine_*       pcscf-esp's Engine::inbound() / outbound()
-// for HMAC-SHA-1-96 and HMAC-MD5-96, IPv4 and IPv6, several packet sizes, 1 SA and many.
-// Every configuration is checked first: librte_ipsec must accept the ESP packets pcscf-esp
-// sealed and decapsulate them to the same bytes, its outbound ESP must equal the engine's
-// byte for byte, and a pcscf-esp engine playing the UE must accept it; otherwise the
-// program stops. Then each contender runs `rounds` times, interleaved; every figure is
-// reported as a ratio to the ceiling and to librte_ipsec of the same round, min / median /
-// max over the rounds. The ceiling also gives each contender's time beyond the hash:
-// ns/packet of the contender minus ns/packet of the ceiling in the same round (the same
-// HMACs over packets of the same lengths and keys, from equally cold caches), so the
-// engine's and librte_ipsec's own overheads are compared without the hash both must pay.
+// for HMAC-SHA-1-96 and HMAC-MD5-96, with NULL encryption (RFC 2410) or, with --ealg,
+// AES-128-CBC (RFC 3602) or 3DES-CBC (RFC 2451), transport mode (RFC 4303), IPv4 and
+// IPv6, several packet sizes, 1 SA and many. Every configuration is checked first:
+// librte_ipsec must accept the ESP packets pcscf-esp sealed and decapsulate them to the
+// same bytes, and a pcscf-esp engine playing the UE must accept librte_ipsec's outbound
+// ESP; with NULL encryption that ESP must also equal the engine's byte for byte, with a
+// cipher (random IVs: the bytes cannot match) the UE must get the same inner packets from
+// librte_ipsec's ESP as from the engine's. Otherwise the program stops. Then each
+// contender runs `rounds` times, interleaved; every figure is reported as a ratio to the
+// ceiling and to librte_ipsec of the same round, min / median / max over the rounds. The
+// ceiling also gives each contender's time beyond the hash: ns/packet of the contender
+// minus ns/packet of the ceiling in the same round (the same HMACs, and with a cipher the
+// same encryption, over packets of the same lengths and keys, from equally cold caches),
+// so the engine's and librte_ipsec's own overheads are compared without the cryptography
+// both must pay.
 //
 // Sizes are the ESP packet's IP length; IPv6 starts at 72 bytes (40 + 8 ESP + 8 UDP + 2
-// payload + 2 trailer + 12 ICV). librte_ipsec needs about 4.5 KiB per SA for both
-// directions (two 1,600-byte crypto_aesni_mb sessions), so it holds at most
-// --librte-sas SAs plus those the packets use; memory comes from hugepages when enough
-// are free, otherwise from anonymous 4 KiB pages (--no-huge) for every contender alike.
+// payload + 2 trailer + 12 ICV). With a cipher, the nearest length whole cipher blocks
+// allow (IV included), as EngineWorkload builds it; the tables show that length.
+// librte_ipsec needs about 4.5 KiB per SA for both directions (two 1,600-byte
+// crypto_aesni_mb sessions), so it holds at most --librte-sas SAs plus those the packets
+// use; memory comes from hugepages when enough are free, otherwise from anonymous 4 KiB
+// pages (--no-huge) for every contender alike.
 //
 //   build/bench/ipsec_compare [--quick] [--rounds=5] [--passes=2] [--sas=1000000]
 //       [--librte-sas=1000000] [--sizes=64,512,1400,1500] [--ip=4,6] [--alg=sha1,md5]
+//       [--ealg=null,aes-cbc,des-ede3-cbc]
 //       [--packets=16384] [--lcore=0] [--csv=FILE] [--huge | --no-huge]
 #include <intel-ipsec-mb.h>
 #include <rte_cycles.h>
@@ -35,6 +46,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -66,14 +78,16 @@ struct Options {
     std::vector<uint32_t> sizes = {64, 512, 1400, 1500};
     std::vector<int> ips = {4, 6};
     std::vector<Alg> algs = {Alg::hmac_sha1_96, Alg::hmac_md5_96};
+    std::vector<Ealg> ealgs = {Ealg::null};
     std::string csv;
     int lcore = 0;  // the core everything runs on
     int huge = -1;  // -1: hugepages if enough are free, 0: --no-huge, 1: hugepages
 };
 
-enum Who { kCeiling, kSingle, kEngineIn, kLibrteIn, kEngineOut, kLibrteOut, kWho };
-constexpr std::array<const char*, kWho> kName = {"ceiling",   "single_buffer", "engine_in",
-                                                 "librte_in", "engine_out",    "librte_out"};
+// kCeiling is the inbound ceiling; kCeilingOut (ciphered only) the outbound one.
+enum Who { kCeiling, kCeilingOut, kSingle, kEngineIn, kLibrteIn, kEngineOut, kLibrteOut, kWho };
+constexpr std::array<const char*, kWho> kName = {"ceiling",   "ceiling_out", "single_buffer", "engine_in",
+                                                 "librte_in", "engine_out",  "librte_out"};
 
 struct Sample {
     double mpps = 0, cycles = 0;  // cycles per packet
@@ -82,6 +96,7 @@ struct Sample {
 struct Config {
     int ip = 4;
     Alg alg = Alg::hmac_sha1_96;
+    Ealg ealg = Ealg::null;
     uint32_t size = 0;  // IP length of the ESP packet
     uint32_t sas = 1;
     uint32_t librte_sas = 1;  // installed in librte_ipsec
@@ -93,7 +108,17 @@ struct Result {
 };
 
 const char* alg_label(Alg a) { return a == Alg::hmac_sha1_96 ? "sha1" : "md5"; }
-
+std::string label(const Config& c) {
+    const char* cipher = c.ealg == Ealg::aes_cbc ? "aes-" : c.ealg == Ealg::des_ede3_cbc ? "3des-" : "";
+    return std::string(cipher) + alg_label(c.alg);
+}
+// Who runs in a configuration: the outbound ceiling only with a cipher (encrypting costs
+// other than decrypting), the single-buffer HMAC only without.
+bool takes_part(const Config& c, int who) {
+    if (who == kCeilingOut) return c.ealg != Ealg::null;
+    if (who == kSingle) return c.ealg == Ealg::null;
+    return true;
+}
 template <typename... A>
 std::string cat(const A&... a) {
     std::ostringstream s;
@@ -102,7 +127,7 @@ std::string cat(const A&... a) {
 }
 
 [[noreturn]] void die(const Config& c, const std::string& what) {
-    std::fprintf(stderr, "\nipsec_compare: IPv%d %s %u B %u SAs: %s\n", c.ip, alg_label(c.alg), c.size, c.sas,
+    std::fprintf(stderr, "\nipsec_compare: IPv%d %s %u B %u SAs: %s\n", c.ip, label(c).c_str(), c.size, c.sas,
                  what.c_str());
     std::exit(1);
 }
@@ -119,15 +144,17 @@ uint32_t engine_pass(EngineWorkload& w, Direction dir) {
     return good;
 }
 
-// The ceiling: the inbound packets' HMACs, straight into IPsec-MB.
-uint32_t ceiling_pass(EngineWorkload& w) {
+// The ceiling: the inbound packets' HMACs, straight into IPsec-MB; with a cipher, its
+// chained cipher+hash jobs on them (in place: the next inbound pass seals them again).
+uint32_t ceiling_pass(EngineWorkload& w, bool encrypt = false) {
     auto& ring = w.inbound();
     IMB_JOB jobs[kBurst];
     std::memset(jobs, 0, sizeof jobs);
     alignas(16) uint8_t tags[kBurst][16];
     uint32_t done = 0;
     for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst, done += kBurst) {
-        w.hash_only({&ring[pos], kBurst}, jobs, tags);
+        if (w.ealg() == Ealg::null) w.hash_only({&ring[pos], kBurst}, jobs, tags);
+        else w.cipher_hash_only({&ring[pos], kBurst}, tags, encrypt);
         asm volatile("" ::"r"(tags) : "memory");
     }
     return done;
@@ -169,10 +196,43 @@ std::vector<std::vector<uint8_t>> snapshot(std::span<const Template> ring) {
     return v;
 }
 
+// Puts the packets back to `bytes` (what snapshot() took), as built.
+void restore(std::span<Template> ring, const std::vector<std::vector<uint8_t>>& bytes) {
+    rte_mbuf* m[1];
+    for (size_t i = 0; i < ring.size(); ++i) {
+        EngineWorkload::receive(ring.subspan(i, 1), m);
+        std::memcpy(rte_pktmbuf_mtod(m[0], uint8_t*), bytes[i].data(), bytes[i].size());
+    }
+}
+
+// What a fresh pcscf-esp engine holding the UE's side of the SAs makes of the outbound
+// ESP packets (it must accept them all).
+std::vector<std::vector<uint8_t>> ue_inbound(const Config& c, EngineWorkload& w, std::span<Template> out,
+                                             const char* whose) {
+    EngineConfig ue_cfg;
+    const uint32_t spi0 = w.outbound_record(0).sa.spi, n_spi = std::max<uint32_t>(w.used_sas().back() + 1, 1024);
+    ue_cfg.spi = SpiLayout{spi0, 1, n_spi};
+    ue_cfg.outbound_capacity = 1024;
+    ue_cfg.cipher_capacity = std::max<uint32_t>(uint32_t(w.used_sas().size()), 1024);  // keys of the SAs used
+    auto ue = Engine::create(ue_cfg);
+    if (!ue) die(c, ue.error());
+    for (uint32_t i : w.used_sas())
+        if ((*ue)->apply(EngineWorkload::ue_view(w.outbound_record(i))) != 0)
+            die(c, "cannot install the UE's view of an SA");
+    net::DropReason why[kBurst];
+    for (size_t pos = 0; pos + kBurst <= out.size(); pos += kBurst) {
+        rte_mbuf* burst[kBurst];
+        for (uint32_t k = 0; k < kBurst; ++k) burst[k] = out[pos + k].m;
+        if (const uint16_t good = (*ue)->inbound(burst, why); good != kBurst)
+            die(c, cat("pcscf-esp refused ", whose, " ESP: ", name(why[good])));
+    }
+    return snapshot(out);
+}
+
 void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     const uint32_t n = uint32_t(w.inbound().size() / kBurst * kBurst);
     auto& in = w.inbound();
-    auto& out = w.outbound();
+    const std::span<Template> out{w.outbound().data(), n};
     // Inbound: the packets were sealed by a pcscf-esp engine playing the UE. A new
     // workload's sequence numbers start again, so librte_ipsec's SAs get fresh windows.
     if (engine_pass(w, Direction::inbound) != n) die(c, "the engine refused its own ESP packets");
@@ -182,29 +242,22 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     if (const uint32_t good = lib.inbound_pass(in); good != n)
         die(c, cat("librte_ipsec accepted only ", good, " of ", n, " ESP packets sealed by pcscf-esp"));
     if (snapshot(in) != engine_plain) die(c, "librte_ipsec and the engine decapsulated to different packets");
-    // Outbound: both start from fresh sequence numbers, so the ESP must be identical.
+    // Outbound, both from the packets as built and fresh sequence numbers.
+    const auto plain = snapshot(out);
     if (engine_pass(w, Direction::outbound) != n) die(c, "the engine dropped outbound packets");
     const auto engine_esp = snapshot(out);
+    const auto engine_inner = ue_inbound(c, w, out, "the engine's");
+    restore(out, plain);
     lib.rewind_outbound();
     if (lib.outbound_pass(out) != n) die(c, "librte_ipsec dropped outbound packets");
-    if (snapshot(out) != engine_esp) die(c, "librte_ipsec's and the engine's ESP packets differ");
-    // And a pcscf-esp engine holding the UE's side of the SAs accepts librte_ipsec's ESP.
-    EngineConfig ue_cfg;
-    const uint32_t spi0 = w.outbound_record(0).sa.spi;
-    ue_cfg.spi = SpiLayout{spi0, 1, std::max<uint32_t>(w.used_sas().back() + 1, 1024)};
-    ue_cfg.outbound_capacity = 1024;
-    auto ue = Engine::create(ue_cfg);
-    if (!ue) die(c, ue.error());
-    for (uint32_t i : w.used_sas())
-        if ((*ue)->apply(EngineWorkload::ue_view(w.outbound_record(i))) != 0)
-            die(c, "cannot install the UE's view of an SA");
-    net::DropReason why[kBurst];
-    for (size_t pos = 0; pos + kBurst <= n; pos += kBurst) {
-        rte_mbuf* burst[kBurst];
-        for (uint32_t k = 0; k < kBurst; ++k) burst[k] = out[pos + k].m;
-        if (const uint16_t good = (*ue)->inbound(burst, why); good != kBurst)
-            die(c, cat("pcscf-esp refused librte_ipsec's ESP: ", name(why[good])));
-    }
+    // NULL encryption: the same ESP byte for byte. CBC: each packet's IV is random
+    // (engine) or the encrypted sequence number (librte_ipsec), so only what the UE gets
+    // out of it can match.
+    if (c.ealg == Ealg::null && snapshot(out) != engine_esp)
+        die(c, "librte_ipsec's and the engine's ESP packets differ");
+    if (ue_inbound(c, w, out, "librte_ipsec's") != engine_inner)
+        die(c, "the UE got other inner packets from librte_ipsec's ESP than from the engine's");
+    restore(out, plain);
 }
 
 // ---- measurement ----
@@ -236,7 +289,8 @@ Sample measure(const Config& c, const Options& o, uint32_t expect, Before&& befo
 void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib) {
     const Config& c = r.cfg;
     const uint32_t n = uint32_t(w.inbound().size() / kBurst * kBurst);
-    const SingleBuffer single(w);
+    const std::optional<SingleBuffer> single =
+        takes_part(c, kSingle) ? std::optional<SingleBuffer>(std::in_place, w) : std::nullopt;
     auto nothing = [] {};
     // Both hold the inbound SAs: either passes on the next sequence numbers.
     auto next_inbound = [&] {
@@ -245,10 +299,12 @@ void run_config(Result& r, const Options& o, EngineWorkload& w, LibrteIpsec& lib
     for (int round = 0; round < o.rounds; ++round) {
         for (int k = 0; k < kWho; ++k) {
             const int who = (k + round) % kWho;  // rotate, so no one always goes first
+            if (!takes_part(c, who)) continue;
             Sample s;
             switch (who) {
                 case kCeiling: s = measure(c, o, n, nothing, [&] { return ceiling_pass(w); }); break;
-                case kSingle: s = measure(c, o, n, nothing, [&] { return single.pass(w.inbound()); }); break;
+                case kCeilingOut: s = measure(c, o, n, nothing, [&] { return ceiling_pass(w, true); }); break;
+                case kSingle: s = measure(c, o, n, nothing, [&] { return single->pass(w.inbound()); }); break;
                 case kEngineIn:
                     s = measure(c, o, n, next_inbound, [&] { return engine_pass(w, Direction::inbound); });
                     break;
@@ -277,11 +333,15 @@ Spread mpps(const Result& r, int who) { return spread(rates(r, who)); }
 // Round by round: who's rate over base's rate in the same round.
 Spread ratio(const Result& r, int who, int base) { return bench::ratio(rates(r, who), rates(r, base)); }
 int librte_of(int who) { return who == kEngineIn || who == kLibrteIn ? kLibrteIn : kLibrteOut; }
+// The reference of a contender: with a cipher, the outbound ceiling for outbound.
+int ceiling_of(const Result& r, int who) {
+    return r.cfg.ealg != Ealg::null && (who == kEngineOut || who == kLibrteOut) ? kCeilingOut : kCeiling;
+}
 
 // Round by round: who's ns/packet beyond the ceiling's, the time it spends on anything
 // but the hash.
 std::vector<double> beyond_hash(const Result& r, int who) {
-    const std::vector<double> v = rates(r, who), c = rates(r, kCeiling);
+    const std::vector<double> v = rates(r, who), c = rates(r, ceiling_of(r, who));
     std::vector<double> ns;
     for (size_t i = 0; i < std::min(v.size(), c.size()); ++i) ns.push_back(1e3 / v[i] - 1e3 / c[i]);
     return ns;
@@ -297,12 +357,13 @@ Spread beyond_ratio(const Result& r, int engine) {
 
 void print_config(const Result& r) {
     const Config& c = r.cfg;
-    std::printf("\nIPv%d %s %u B, %u SA%s (librte_ipsec holds %u)\n", c.ip, alg_label(c.alg), c.size, c.sas,
+    std::printf("\nIPv%d %s %u B, %u SA%s (librte_ipsec holds %u)\n", c.ip, label(c).c_str(), c.size, c.sas,
                 c.sas == 1 ? "" : "s", c.librte_sas);
     std::printf("  %-14s %23s %8s %23s %23s %23s\n", "", "Mpps min/med/max", "cyc/pkt", "/ceiling min/med/max",
                 "/librte min/med/max", "ns beyond hash m/m/m");
     for (int who = 0; who < kWho; ++who) {
-        const Spread m = mpps(r, who), rc = ratio(r, who, kCeiling);
+        if (r.runs[who].empty()) continue;
+        const Spread m = mpps(r, who), rc = ratio(r, who, ceiling_of(r, who));
         std::vector<double> cyc;
         for (const Sample& s : r.runs[who]) cyc.push_back(s.cycles);
         std::printf("  %-14s %7.2f %7.2f %7.2f %8.0f %7.2f %7.2f %7.2f", kName[who], m.min, m.median, m.max,
@@ -322,9 +383,10 @@ void target(const char* what, int met, int rows) {
 
 void print_summary(const std::vector<Result>& results) {
     std::printf(
-        "\nSummary: engine against librte_ipsec + crypto_aesni_mb and against the hash-only ceiling "
-        "(medians of per-round figures, same run; beyond: ns/packet minus the ceiling's)\n");
-    std::printf("%-4s %-4s %6s %8s %-4s %8s %8s %8s %9s %9s %9s %8s %8s %17s\n", "ip", "alg", "bytes", "SAs", "dir",
+        "\nSummary: engine against librte_ipsec + crypto_aesni_mb and against the ceiling "
+        "(hash-only; with a cipher, IPsec-MB's cipher+hash jobs; medians of per-round figures, same run; beyond: "
+        "ns/packet minus the ceiling's)\n");
+    std::printf("%-4s %-9s %6s %8s %-4s %8s %8s %8s %9s %9s %9s %8s %8s %17s\n", "ip", "alg", "bytes", "SAs", "dir",
                 "engine", "librte", "ceiling", "/librte", "/ceiling", "lib/ceil", "eng ns", "lib ns",
                 "lib/eng min-max");
     int rows = 0, never_slower = 0, lean = 0;
@@ -334,11 +396,12 @@ void print_summary(const std::vector<Result>& results) {
             const Config& c = r.cfg;
             const int lib = librte_of(who);
             const Spread vl = ratio(r, who, lib), over = beyond_ratio(r, who);
-            const double vc = ratio(r, who, kCeiling).median;
+            const int ceil = ceiling_of(r, who);
+            const double vc = ratio(r, who, ceil).median;
             const char* dir = who == kEngineIn ? "in" : "out";
-            std::printf("v%-3d %-4s %6u %8u %-4s %8.2f %8.2f %8.2f %9.2f %9.2f %9.2f %8.1f %8.1f %5.1f %5.1f-%5.1f\n",
-                        c.ip, alg_label(c.alg), c.size, c.sas, dir, mpps(r, who).median, mpps(r, lib).median,
-                        mpps(r, kCeiling).median, vl.median, vc, ratio(r, lib, kCeiling).median,
+            std::printf("v%-3d %-9s %6u %8u %-4s %8.2f %8.2f %8.2f %9.2f %9.2f %9.2f %8.1f %8.1f %5.1f %5.1f-%5.1f\n",
+                        c.ip, label(c).c_str(), c.size, c.sas, dir, mpps(r, who).median, mpps(r, lib).median,
+                        mpps(r, ceil).median, vl.median, vc, ratio(r, lib, ceil).median,
                         spread(beyond_hash(r, who)).median, spread(beyond_hash(r, lib)).median, over.median, over.min,
                         over.max);
             ++rows;
@@ -348,7 +411,7 @@ void print_summary(const std::vector<Result>& results) {
                 char miss[160];
                 std::snprintf(miss, sizeof miss,
                               "  v%d %s %u B %u SA(s) %s: engine/librte %.2f, beyond the hash %.1f\n", c.ip,
-                              alg_label(c.alg), c.size, c.sas, dir, vl.median, over.median);
+                              label(c).c_str(), c.size, c.sas, dir, vl.median, over.median);
                 misses += miss;
             }
         }
@@ -360,13 +423,13 @@ void print_summary(const std::vector<Result>& results) {
 
 void write_csv(const std::string& path, const std::vector<Result>& results) {
     std::ofstream f(path);
-    f << "ip,alg,bytes,sas,librte_sas,contender,round,mpps,cycles_per_packet\n";
+    f << "ip,alg,bytes,sas,librte_sas,contender,round,mpps,cycles_per_packet,ealg\n";
     for (const Result& r : results)
         for (int who = 0; who < kWho; ++who)
             for (size_t i = 0; i < r.runs[who].size(); ++i)
                 f << r.cfg.ip << ',' << alg_label(r.cfg.alg) << ',' << r.cfg.size << ',' << r.cfg.sas << ','
                   << r.cfg.librte_sas << ',' << kName[who] << ',' << i << ',' << r.runs[who][i].mpps << ','
-                  << r.runs[who][i].cycles << '\n';
+                  << r.runs[who][i].cycles << ',' << name(r.cfg.ealg) << '\n';
 }
 
 // ---- options and main ----
@@ -398,6 +461,10 @@ Options parse(int argc, char** argv) {
             o.algs.clear();
             for (size_t w : word_list_arg(a, val("--alg="), {"sha1", "md5"}))
                 o.algs.push_back(w == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96);
+        } else if (a.starts_with("--ealg=")) {
+            o.ealgs.clear();
+            for (size_t w : word_list_arg(a, val("--ealg="), {"null", "aes-cbc", "des-ede3-cbc"}))
+                o.ealgs.push_back(std::array{Ealg::null, Ealg::aes_cbc, Ealg::des_ede3_cbc}[w]);
         } else {
             std::fprintf(stderr, "unknown option %s (see the top of bench/ipsec_compare.cpp)\n", argv[i]);
             std::exit(2);
@@ -422,8 +489,11 @@ int main(int argc, char** argv) {
     const uint32_t librte_many = std::min(many, o.librte_sas);
     // Rough need: librte_ipsec ~4.5 KiB per SA (both directions; two 1.6 KiB cryptodev
     // sessions), the engine ~1 KiB (with the UE's engine of the checks), packets and
-    // pools ~1 GiB.
-    const uint64_t need_mb = (uint64_t{librte_many} * 4608 + uint64_t{many} * 1024 + (1ull << 30)) >> 20;
+    // pools ~1 GiB; with a cipher, the engine's expanded CK_ESP ~1 KiB more per SA (both
+    // directions).
+    const bool ciphered = std::ranges::any_of(o.ealgs, [](Ealg e) { return e != Ealg::null; });
+    const uint64_t need_mb =
+        (uint64_t{librte_many} * 4608 + uint64_t{many} * (ciphered ? 2048 : 1024) + (1ull << 30)) >> 20;
     const bool no_huge = o.huge == 0 || (o.huge < 0 && free_hugepage_bytes() >> 20 < need_mb);
     std::vector<std::string> eal_extra = {"--vdev=crypto_aesni_mb"};
     if (no_huge && need_mb > 6144)  // more than start_eal's -m (the last -m counts)
@@ -447,35 +517,43 @@ int main(int argc, char** argv) {
         huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", (*dev)->session_bytes, librte_many,
         double(librte_bytes_per_sa(**dev)) * 2 * librte_many / (1 << 30), librte_many);
     std::vector<Result> results;
+    for (Ealg ealg : o.ealgs)
+        if (!librte_supports(**dev, ealg))
+            std::printf("crypto_aesni_mb has no %s with a %u-byte key: its configurations are skipped\n",
+                        std::string(name(ealg)).c_str(), cipher_key_len(ealg));
     for (int ip : o.ips)
         for (Alg alg : o.algs)
-            for (uint32_t sas : {1u, many}) {
-                std::unique_ptr<LibrteIpsec> lib;  // same SAs for every size: built once
-                for (uint32_t size : o.sizes) {
-                    Result r;
-                    r.cfg = {ip, alg, EngineWorkload::size_for(size, ip == 6), sas, std::min(sas, librte_many)};
-                    std::unique_ptr<EngineWorkload> w;
-                    const uint64_t t0 = rte_get_tsc_cycles();
-                    try {
-                        w = std::make_unique<EngineWorkload>(alg, r.cfg.size, sas, o.packets, ip == 6);
-                        if (lib) lib->rebind(*w);
-                        else lib = std::make_unique<LibrteIpsec>(**dev, *w, sas, librte_many, ip == 6);
-                    } catch (const std::exception& e) {
-                        die(r.cfg, e.what());
+            for (Ealg ealg : o.ealgs)
+                for (uint32_t sas : {1u, many}) {
+                    if (!librte_supports(**dev, ealg)) continue;
+                    std::unique_ptr<LibrteIpsec> lib;  // same SAs for every size: built once
+                    for (uint32_t size : o.sizes) {
+                        Result r;
+                        r.cfg = {
+                            ip, alg, ealg, EngineWorkload::size_for(size, ip == 6), sas, std::min(sas, librte_many)};
+                        std::unique_ptr<EngineWorkload> w;
+                        const uint64_t t0 = rte_get_tsc_cycles();
+                        try {
+                            w = std::make_unique<EngineWorkload>(alg, r.cfg.size, sas, o.packets, ip == 6, ealg);
+                            r.cfg.size = w->ip_size();  // with a cipher: whole blocks
+                            if (lib) lib->rebind(*w);
+                            else lib = std::make_unique<LibrteIpsec>(**dev, *w, sas, librte_many, ip == 6);
+                        } catch (const std::exception& e) {
+                            die(r.cfg, e.what());
+                        }
+                        r.cfg.librte_sas = lib->installed();
+                        const uint64_t t1 = rte_get_tsc_cycles();
+                        validate(r.cfg, *w, *lib);
+                        const uint64_t t2 = rte_get_tsc_cycles();
+                        run_config(r, o, *w, *lib);
+                        print_config(r);
+                        const double hz = double(rte_get_tsc_hz());
+                        std::printf("  (set-up %.1f s, checks %.1f s, measurement %.1f s)\n", double(t1 - t0) / hz,
+                                    double(t2 - t1) / hz, double(rte_get_tsc_cycles() - t2) / hz);
+                        results.push_back(std::move(r));
+                        if (&size == &o.sizes.back()) lib.reset();  // before the workload it points to
                     }
-                    r.cfg.librte_sas = lib->installed();
-                    const uint64_t t1 = rte_get_tsc_cycles();
-                    validate(r.cfg, *w, *lib);
-                    const uint64_t t2 = rte_get_tsc_cycles();
-                    run_config(r, o, *w, *lib);
-                    print_config(r);
-                    const double hz = double(rte_get_tsc_hz());
-                    std::printf("  (set-up %.1f s, checks %.1f s, measurement %.1f s)\n", double(t1 - t0) / hz,
-                                double(t2 - t1) / hz, double(rte_get_tsc_cycles() - t2) / hz);
-                    results.push_back(std::move(r));
-                    if (&size == &o.sizes.back()) lib.reset();  // before the workload it points to
                 }
-            }
     print_summary(results);
     if (!o.csv.empty()) write_csv(o.csv, results);
     return 0;

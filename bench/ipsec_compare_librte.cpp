@@ -39,29 +39,44 @@ uint32_t load_be32(const uint8_t* p) {
 }
 uint16_t load_be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 
-// NULL cipher + HMAC, in the order librte_ipsec wants: auth then cipher inbound, cipher
-// then auth outbound. Holds pointers into itself: fill it in place.
+rte_crypto_cipher_algorithm cipher_algo(Ealg e) {
+    return e == Ealg::aes_cbc        ? RTE_CRYPTO_CIPHER_AES_CBC
+           : e == Ealg::des_ede3_cbc ? RTE_CRYPTO_CIPHER_3DES_CBC
+                                     : RTE_CRYPTO_CIPHER_NULL;
+}
+
+// The SA's cipher (NULL, AES-128-CBC or 3DES-CBC) + HMAC, in the order librte_ipsec
+// wants: auth then cipher inbound, cipher then auth outbound. Holds pointers into itself:
+// fill it in place. The IV sits in the crypto op's private area (RFC 3602 / RFC 2451: one
+// block, carried after the ESP header).
 struct Xforms {
     rte_crypto_sym_xform auth{}, cipher{};
     rte_crypto_sym_xform* head = nullptr;
 
-    void fill(Alg alg, Direction dir, std::span<const uint8_t> key) {
-        const bool in = dir == Direction::inbound;
+    void fill(const SaRecord& r, std::span<const uint8_t> auth_key) {
+        const bool in = r.sa.dir == Direction::inbound;
         auth.type = RTE_CRYPTO_SYM_XFORM_AUTH;
         auth.auth.op = in ? RTE_CRYPTO_AUTH_OP_VERIFY : RTE_CRYPTO_AUTH_OP_GENERATE;
-        auth.auth.algo = alg == Alg::hmac_sha1_96 ? RTE_CRYPTO_AUTH_SHA1_HMAC : RTE_CRYPTO_AUTH_MD5_HMAC;
-        auth.auth.key.data = key.data();
-        auth.auth.key.length = uint16_t(key.size());
+        auth.auth.algo = r.sa.alg == Alg::hmac_sha1_96 ? RTE_CRYPTO_AUTH_SHA1_HMAC : RTE_CRYPTO_AUTH_MD5_HMAC;
+        auth.auth.key.data = auth_key.data();
+        auth.auth.key.length = uint16_t(auth_key.size());
         auth.auth.digest_length = uint16_t(kIcvLen);
         cipher.type = RTE_CRYPTO_SYM_XFORM_CIPHER;
         cipher.cipher.op = in ? RTE_CRYPTO_CIPHER_OP_DECRYPT : RTE_CRYPTO_CIPHER_OP_ENCRYPT;
-        cipher.cipher.algo = RTE_CRYPTO_CIPHER_NULL;
+        cipher.cipher.algo = cipher_algo(r.sa.ealg);
+        cipher.cipher.key.data = r.cipher.bytes.data();  // CK_ESP
+        cipher.cipher.key.length = r.cipher.len;
         cipher.cipher.iv.offset = kIvOffset;
+        cipher.cipher.iv.length = uint16_t(iv_len(r.sa.ealg));
         head = in ? &auth : &cipher;
         head->next = in ? &cipher : &auth;
     }
 };
 
+// CBC needs nothing beyond the xforms (no salt, no options). Outbound, librte_ipsec
+// writes the 64-bit sequence number (then zeros) where the IV goes and has the cryptodev
+// encrypt from there on, chained from whatever IV the crypto op last carried: the IV on
+// the wire is that block encrypted, unpredictable without CK_ESP, as RFC 3602 asks.
 rte_ipsec_sa_prm sa_prm(const SaRecord& r, rte_crypto_sym_xform* xf, bool ipv6, uint32_t i) {
     rte_ipsec_sa_prm prm{};
     const bool in = r.sa.dir == Direction::inbound;
@@ -78,7 +93,7 @@ rte_ipsec_sa_prm sa_prm(const SaRecord& r, rte_crypto_sym_xform* xf, bool ipv6, 
 
 uint32_t sa_object_size(const SaRecord& r, bool ipv6) {
     Xforms x;
-    x.fill(r.sa.alg, r.sa.dir, {});
+    x.fill(r, {});
     const rte_ipsec_sa_prm prm = sa_prm(r, x.head, ipv6, 0);
     const int sz = rte_ipsec_sa_size(&prm);
     if (sz < 0) throw std::runtime_error("librte_ipsec: rte_ipsec_sa_size refused the SA");
@@ -142,6 +157,15 @@ CryptoDev::~CryptoDev() {
     rte_mempool_free(sessions);
 }
 
+bool librte_supports(const CryptoDev& dev, Ealg e) {
+    rte_cryptodev_sym_capability_idx idx{};
+    idx.type = RTE_CRYPTO_SYM_XFORM_CIPHER;
+    idx.algo.cipher = cipher_algo(e);
+    const rte_cryptodev_symmetric_capability* cap = rte_cryptodev_sym_capability_get(dev.id, &idx);
+    return cap != nullptr && (e == Ealg::null || rte_cryptodev_sym_capability_check_cipher(
+                                                     cap, uint16_t(cipher_key_len(e)), uint16_t(iv_len(e))) == 0);
+}
+
 uint64_t librte_bytes_per_sa(const CryptoDev& dev) {
     // A generous figure for the SA object (inbound, with its replay window), the session
     // slot, and the outbound hash entry with the engine's record pool behind it.
@@ -149,7 +173,7 @@ uint64_t librte_bytes_per_sa(const CryptoDev& dev) {
 }
 
 LibrteIpsec::LibrteIpsec(CryptoDev& dev, const EngineWorkload& w, uint32_t n_sas, uint32_t n_installed, bool ipv6)
-    : dev_(dev), w_(&w), alg_(w.alg()), ipv6_(ipv6), n_sas_(n_sas) {
+    : dev_(dev), w_(&w), alg_(w.alg()), ealg_(w.ealg()), ipv6_(ipv6), n_sas_(n_sas) {
     in_spi_base_ = w.inbound_record(0).sa.spi;
     used_ = w.used_sas();
     for (uint32_t i = 0; i < std::min(n_installed, n_sas); ++i) which_.push_back(i);
@@ -188,7 +212,7 @@ LibrteIpsec::~LibrteIpsec() {
 void LibrteIpsec::install(Side& side, Direction dir, uint32_t i, uint32_t slot, uint8_t* mem) {
     const SaRecord r = dir == Direction::inbound ? w_->inbound_record(i) : w_->outbound_record(i);
     Xforms x;
-    x.fill(r.sa.alg, dir, w_->raw_key(i));
+    x.fill(r, w_->raw_key(i));
     auto* sa = reinterpret_cast<rte_ipsec_sa*>(mem);
     const rte_ipsec_sa_prm prm = sa_prm(r, x.head, ipv6_, i);
     if (const int rc = rte_ipsec_sa_init(sa, &prm, side.sa_size); rc < 0) fail("rte_ipsec_sa_init", rc);
@@ -207,7 +231,7 @@ void LibrteIpsec::install(Side& side, Direction dir, uint32_t i, uint32_t slot, 
 void LibrteIpsec::reinit(Side& side, Direction dir, uint32_t i, uint32_t slot) {
     const SaRecord r = dir == Direction::inbound ? w_->inbound_record(i) : w_->outbound_record(i);
     Xforms x;
-    x.fill(r.sa.alg, dir, w_->raw_key(i));
+    x.fill(r, w_->raw_key(i));
     const rte_ipsec_sa_prm prm = sa_prm(r, x.head, ipv6_, i);
     if (const int rc = rte_ipsec_sa_init(side.slots[slot].ss.sa, &prm, side.sa_size); rc < 0)
         fail("rte_ipsec_sa_init", rc);
@@ -220,7 +244,7 @@ uint32_t LibrteIpsec::out_slot(uint32_t i) const {
 
 void LibrteIpsec::rebind(const EngineWorkload& w) {
     // The previous workload may be gone: compare with what was kept of it.
-    if (w.alg() != alg_ || w.used_sas() != used_)
+    if (w.alg() != alg_ || w.ealg() != ealg_ || w.used_sas() != used_)
         throw std::runtime_error("librte_ipsec: rebind to a workload with other SAs");
     w_ = &w;
 }

@@ -52,6 +52,8 @@ struct CryptoDev {
 // Bytes librte_ipsec needs per SA and direction (SA object, session slot, cryptodev
 // session); for sizing before anything is created.
 uint64_t librte_bytes_per_sa(const CryptoDev& dev);
+// Whether the cryptodev has the cipher, with CK_ESP's key length and a one-block IV.
+bool librte_supports(const CryptoDev& dev, esp::Ealg e);
 
 class LibrteIpsec {
 public:
@@ -105,6 +107,7 @@ private:
     CryptoDev& dev_;
     const EngineWorkload* w_;
     esp::Alg alg_;
+    esp::Ealg ealg_;
     bool ipv6_;
     uint32_t n_sas_, installed_ = 0;
     uint32_t in_spi_base_ = 0;
