@@ -73,23 +73,6 @@ std::expected<std::array<uint8_t, 32>, std::string> kdf_33220(IMB_MGR* mgr, std:
     return hmac_sha256(mgr, key, s);
 }
 
-std::array<uint8_t, 16> ik_esp_hmac_md5(AkaKey ik) noexcept {
-    std::array<uint8_t, 16> k;
-    std::ranges::copy(ik, k.begin());
-    return k;
-}
-
-std::array<uint8_t, 20> ik_esp_hmac_sha1(AkaKey ik) noexcept {
-    std::array<uint8_t, 20> k{};  // the last 4 bytes stay zero
-    std::ranges::copy(ik, k.begin());
-    return k;
-}
-
-std::expected<std::array<uint8_t, 32>, std::string> ik_esp_hmac_sha256(AkaKey) {
-    return std::unexpected(
-        std::string("hmac-sha-256-128 has no IK_ESP derivation in TS 33.203 Annex I (nor an alg value in Annex H)"));
-}
-
 std::array<uint8_t, 16> ck_esp_aes_cbc(AkaKey ck) noexcept {
     std::array<uint8_t, 16> k;
     std::ranges::copy(ck, k.begin());
@@ -131,54 +114,39 @@ std::expected<AeadKey, std::string> derive_aead_key_salt(IMB_MGR* mgr, AkaKey ck
     return r;
 }
 
-std::expected<EspKeys, std::string> derive_esp_keys(IMB_MGR* mgr, std::string_view alg, std::string_view ealg,
-                                                    AkaKey ck, AkaKey ik) {
-    const bool gmac = alg == "aes-gmac", gcm = ealg == "aes-gcm";
-    if (gmac && ealg != "null") return std::unexpected("alg=aes-gmac needs ealg=null, got ealg=" + std::string(ealg));
-    if (gcm && alg != "null") return std::unexpected("ealg=aes-gcm needs alg=null, got alg=" + std::string(alg));
-    if (alg == "null" && !gcm)
-        return std::unexpected("alg=null is only for ealg=aes-gcm, got ealg=" + std::string(ealg));
-
-    EspKeys keys;
-    auto put = [](auto& dst, uint32_t& len, std::span<const uint8_t> src) {
-        std::ranges::copy(src, dst.begin());
-        len = uint32_t(src.size());
+std::expected<CipherKey, std::string> cipher_key(IMB_MGR* mgr, Alg alg, Ealg ealg, AkaKey ck, AkaKey ik) {
+    const auto t = transform(alg, ealg);
+    if (!t)
+        return std::unexpected("alg=" + std::string(name(alg)) + " with ealg=" + std::string(name(ealg)) +
+                               " is no pair of TS 33.203 Annex H");
+    CipherKey out;
+    auto put = [&out](std::span<const uint8_t> a, std::span<const uint8_t> b = {}) {
+        std::ranges::copy(a, out.bytes.begin());
+        std::ranges::copy(b, out.bytes.begin() + a.size());
+        out.len = uint8_t(a.size() + b.size());
     };
-    auto put_aead = [&](auto& dst, uint32_t& len, uint8_t fc) -> std::expected<void, std::string> {
-        auto k = derive_aead_key_salt(mgr, ck, ik, fc);
-        if (!k) return std::unexpected(k.error());
-        std::ranges::copy(k->key, dst.begin());
-        std::ranges::copy(k->salt, dst.begin() + 16);
-        len = 20;
-        return {};
-    };
-
-    if (alg == "hmac-md5-96") {
-        put(keys.integrity, keys.integrity_len, ik_esp_hmac_md5(ik));
-    } else if (alg == "hmac-sha-1-96") {
-        put(keys.integrity, keys.integrity_len, ik_esp_hmac_sha1(ik));
-    } else if (gmac) {
-        if (auto r = put_aead(keys.integrity, keys.integrity_len, kFcAesGmacSalt); !r)
-            return std::unexpected(r.error());
-    } else if (alg == "hmac-sha-256-128") {
-        return std::unexpected(ik_esp_hmac_sha256(ik).error());
-    } else if (alg != "null") {
-        return std::unexpected("unknown alg " + std::string(alg));
+    switch (*t) {
+        case Transform::hmac: return out;
+        case Transform::cbc_hmac:
+            if (ealg == Ealg::aes_cbc) {
+                put(ck_esp_aes_cbc(ck));
+                return out;
+            }
+            if (auto k = derive_ck_esp_3des(ck); k) {
+                put(*k);
+                return out;
+            } else {
+                return std::unexpected(k.error());
+            }
+        case Transform::gcm:
+        case Transform::gmac: {
+            auto k = derive_aead_key_salt(mgr, ck, ik, *t == Transform::gcm ? kFcAesGcmSalt : kFcAesGmacSalt);
+            if (!k) return std::unexpected(k.error());
+            put(k->key, k->salt);
+            return out;
+        }
     }
-
-    if (ealg == "aes-cbc") {
-        put(keys.encryption, keys.encryption_len, ck_esp_aes_cbc(ck));
-    } else if (ealg == "des-ede3-cbc") {
-        auto k = derive_ck_esp_3des(ck);
-        if (!k) return std::unexpected(k.error());
-        put(keys.encryption, keys.encryption_len, *k);
-    } else if (gcm) {
-        if (auto r = put_aead(keys.encryption, keys.encryption_len, kFcAesGcmSalt); !r)
-            return std::unexpected(r.error());
-    } else if (ealg != "null") {
-        return std::unexpected("unknown ealg " + std::string(ealg));
-    }
-    return keys;
+    return std::unexpected(std::string("unknown transform"));
 }
 
 }  // namespace pcscf::esp

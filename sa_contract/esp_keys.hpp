@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "sa_contract/sa_config.hpp"
+
 struct IMB_MGR;
 
 namespace pcscf::esp {
@@ -25,12 +27,8 @@ std::expected<std::array<uint8_t, 32>, std::string> kdf_33220(IMB_MGR* mgr, std:
 std::expected<std::array<uint8_t, 32>, std::string> hmac_sha256(IMB_MGR* mgr, std::span<const uint8_t> key,
                                                                 std::span<const uint8_t> msg);
 
-// Annex I, integrity keys.
-std::array<uint8_t, 16> ik_esp_hmac_md5(AkaKey ik) noexcept;   // IK_ESP = IK_IM
-std::array<uint8_t, 20> ik_esp_hmac_sha1(AkaKey ik) noexcept;  // IK_IM || 32 zero bits
-// hmac-sha-256-128 (RFC 4868, 256-bit key) is in no release of Annex H or I: always an
-// error, so that no one invents a padding the UE would not share.
-std::expected<std::array<uint8_t, 32>, std::string> ik_esp_hmac_sha256(AkaKey ik);
+// Annex I, integrity keys for the HMACs: ik_esp() in hmac_key.hpp. hmac-sha-256-128
+// (RFC 4868) is in no release of Annex H or I, so it has no key here.
 
 // Annex I, encryption keys.
 std::array<uint8_t, 16> ck_esp_aes_cbc(AkaKey ck) noexcept;  // CK_ESP = CK_IM
@@ -62,21 +60,9 @@ inline std::expected<AeadKey, std::string> derive_gmac_key_salt(IMB_MGR* mgr, Ak
     return derive_aead_key_salt(mgr, ck, ik, kFcAesGmacSalt);
 }
 
-// Both keys of an SA for one negotiated pair, by the Annex H names (alg: hmac-md5-96,
-// hmac-sha-1-96, aes-gmac, null; ealg: null, aes-cbc, des-ede3-cbc, aes-gcm). The AEAD
-// algorithms carry key || salt (the RFC 4106/4543 keying material, 20 bytes) on their own
-// side, aes-gmac in `integrity` and aes-gcm in `encryption`, and need the other side null
-// (both are combined-mode transforms): aes-gmac with ealg=null, aes-gcm with alg=null.
-// An empty key means the algorithm is null.
-struct EspKeys {
-    std::array<uint8_t, 32> integrity{};
-    uint32_t integrity_len = 0;
-    std::array<uint8_t, 24> encryption{};
-    uint32_t encryption_len = 0;
-    std::span<const uint8_t> integrity_key() const noexcept { return {integrity.data(), integrity_len}; }
-    std::span<const uint8_t> encryption_key() const noexcept { return {encryption.data(), encryption_len}; }
-};
-std::expected<EspKeys, std::string> derive_esp_keys(IMB_MGR* mgr, std::string_view alg, std::string_view ealg,
-                                                    AkaKey ck, AkaKey ik);
+// What SaRecord::cipher carries for a pair (sa_config.hpp): CK_ESP for a CBC ealg, key
+// || salt for aes-gcm (from CK) and aes-gmac (from IK), nothing for an HMAC with
+// ealg=null. Errors: a pair Annex H does not allow, a 3DES key refused as weak.
+std::expected<CipherKey, std::string> cipher_key(IMB_MGR* mgr, Alg alg, Ealg ealg, AkaKey ck, AkaKey ik);
 
 }  // namespace pcscf::esp

@@ -11,45 +11,105 @@
 
 namespace pcscf::esp {
 
-// TS 33.203 Annex H integrity algorithms ("alg").
-enum class Alg : uint8_t { hmac_md5_96 = 1, hmac_sha1_96 = 2 };
+// TS 33.203 Annex H integrity algorithms ("alg"). aes-gmac (RFC 4543) is a combined
+// transform that goes with ealg=null; null goes with ealg=aes-gcm only. Not 0, so that a
+// zeroed value is no algorithm.
+enum class Alg : uint8_t { hmac_md5_96 = 1, hmac_sha1_96 = 2, aes_gmac = 3, null = 4 };
 
 // TS 33.203 Annex H encryption algorithms ("ealg"); null: integrity only (RFC 2410).
-enum class Ealg : uint8_t { null = 0, aes_cbc = 1, des_ede3_cbc = 2 };
+// aes-gcm (RFC 4106) is a combined transform that goes with alg=null.
+enum class Ealg : uint8_t { null = 0, aes_cbc = 1, des_ede3_cbc = 2, aes_gcm = 3 };
 
 enum class Direction : uint8_t { inbound = 0, outbound = 1 };
 
-inline constexpr uint32_t kIcvLen = 12;        // both algorithms truncate to 96 bits
+// What an SA does to a packet, from its (alg, ealg) pair.
+enum class Transform : uint8_t {
+    hmac = 0,      // HMAC-96 over ESP header .. trailer, no cipher
+    cbc_hmac = 1,  // CBC encryption, then HMAC-96 over the ciphertext (RFC 4303 3.3.2)
+    gcm = 2,       // AES-GCM-128, 16-byte ICV (RFC 4106)
+    gmac = 3,      // AES-GMAC-128, 16-byte ICV, payload in clear (RFC 4543)
+};
+
+inline constexpr uint32_t kIcvLen = 12;        // HMAC-MD5-96 and HMAC-SHA-1-96 (RFC 2403, 2404)
+inline constexpr uint32_t kAeadIcvLen = 16;    // AES-GCM and AES-GMAC as Annex H uses them
+inline constexpr uint32_t kMaxIcvLen = 16;
+inline constexpr uint32_t kAeadIvLen = 8;      // RFC 4106 3.1, RFC 4543 3.1
+inline constexpr uint32_t kAeadKeyLen = 20;    // AES-128 key || 4-byte salt (RFC 4106 8.1)
 inline constexpr uint32_t kEspHeaderLen = 8;   // SPI + sequence number
 inline constexpr uint32_t kEspTrailerLen = 2;  // pad length + next header
 
-// Key length of IK_ESP (TS 33.203 Annex I): 128 bits for MD5, 160 bits for SHA-1.
-constexpr uint32_t key_len(Alg a) noexcept { return a == Alg::hmac_md5_96 ? 16 : 20; }
+constexpr bool is_hmac(Alg a) noexcept { return a == Alg::hmac_md5_96 || a == Alg::hmac_sha1_96; }
+constexpr bool is_cbc(Ealg e) noexcept { return e == Ealg::aes_cbc || e == Ealg::des_ede3_cbc; }
+
+// The pairs Annex H allows: an HMAC with null or a CBC cipher, aes-gcm with alg=null,
+// aes-gmac with ealg=null. Anything else (or a value outside the enums) is none.
+constexpr std::optional<Transform> transform(Alg a, Ealg e) noexcept {
+    if (is_hmac(a)) {
+        if (e == Ealg::null) return Transform::hmac;
+        if (is_cbc(e)) return Transform::cbc_hmac;
+        return std::nullopt;
+    }
+    if (a == Alg::null && e == Ealg::aes_gcm) return Transform::gcm;
+    if (a == Alg::aes_gmac && e == Ealg::null) return Transform::gmac;
+    return std::nullopt;
+}
+constexpr bool is_aead(Transform t) noexcept { return t == Transform::gcm || t == Transform::gmac; }
+constexpr uint32_t icv_len(Transform t) noexcept { return is_aead(t) ? kAeadIcvLen : kIcvLen; }
+
+// Length of IK_ESP for an HMAC (TS 33.203 Annex I): 128 bits for MD5, 160 for SHA-1;
+// 0 for the others, whose keys travel as cipher keys (see cipher_key_len).
+constexpr uint32_t key_len(Alg a) noexcept { return a == Alg::hmac_md5_96 ? 16 : a == Alg::hmac_sha1_96 ? 20 : 0; }
 
 // Names as in TS 33.203 Annex H ("alg=hmac-md5-96").
-constexpr std::string_view name(Alg a) noexcept { return a == Alg::hmac_md5_96 ? "hmac-md5-96" : "hmac-sha-1-96"; }
+constexpr std::string_view name(Alg a) noexcept {
+    switch (a) {
+        case Alg::hmac_md5_96: return "hmac-md5-96";
+        case Alg::hmac_sha1_96: return "hmac-sha-1-96";
+        case Alg::aes_gmac: return "aes-gmac";
+        case Alg::null: return "null";
+    }
+    return "?";
+}
 constexpr std::optional<Alg> parse_alg(std::string_view s) noexcept {
     if (s == "hmac-md5-96") return Alg::hmac_md5_96;
     if (s == "hmac-sha-1-96") return Alg::hmac_sha1_96;
+    if (s == "aes-gmac") return Alg::aes_gmac;
+    if (s == "null") return Alg::null;
     return std::nullopt;
 }
 // The explicit IV that follows the ESP header: one cipher block for CBC (RFC 3602 for
-// AES-128, RFC 2451 for 3DES), none for null.
-constexpr uint32_t iv_len(Ealg e) noexcept { return e == Ealg::aes_cbc ? 16 : e == Ealg::des_ede3_cbc ? 8 : 0; }
-// What payload + padding + trailer must be a multiple of: the cipher's block, and at
-// least 4 so the ICV is aligned (RFC 4303 2.4).
-constexpr uint32_t pad_block(Ealg e) noexcept { return e == Ealg::null ? 4 : iv_len(e); }
-// Length of CK_ESP (TS 33.203 Annex I): 128 bits for AES-CBC, 192 for 3DES.
+// AES-128, RFC 2451 for 3DES), 8 bytes for AES-GCM, none for null.
+constexpr uint32_t iv_len(Ealg e) noexcept {
+    return e == Ealg::aes_cbc ? 16 : e == Ealg::des_ede3_cbc || e == Ealg::aes_gcm ? kAeadIvLen : 0;
+}
+// The same for a pair: AES-GMAC has an IV with ealg=null.
+constexpr uint32_t iv_len(Alg a, Ealg e) noexcept { return a == Alg::aes_gmac ? kAeadIvLen : iv_len(e); }
+// What payload + padding + trailer must be a multiple of: the CBC cipher's block, and at
+// least 4 so the ICV is aligned (RFC 4303 2.4; RFC 4106 3.2 and 4543 3.2 for the AEADs).
+constexpr uint32_t pad_block(Ealg e) noexcept { return is_cbc(e) ? iv_len(e) : 4; }
+// Length of CK_ESP (TS 33.203 Annex I): 128 bits for AES-CBC, 192 for 3DES; for AES-GCM
+// the key and salt (kAeadKeyLen).
 constexpr uint32_t cipher_key_len(Ealg e) noexcept {
-    return e == Ealg::aes_cbc ? 16 : e == Ealg::des_ede3_cbc ? 24 : 0;
+    return e == Ealg::aes_cbc ? 16 : e == Ealg::des_ede3_cbc ? 24 : e == Ealg::aes_gcm ? kAeadKeyLen : 0;
+}
+// What SaRecord::cipher carries for a pair: the ealg's key, or AES-GMAC's key and salt.
+constexpr uint32_t cipher_key_len(Alg a, Ealg e) noexcept {
+    return a == Alg::aes_gmac ? kAeadKeyLen : cipher_key_len(e);
 }
 constexpr std::string_view name(Ealg e) noexcept {
-    return e == Ealg::aes_cbc ? "aes-cbc" : e == Ealg::des_ede3_cbc ? "des-ede3-cbc" : "null";
+    switch (e) {
+        case Ealg::null: return "null";
+        case Ealg::aes_cbc: return "aes-cbc";
+        case Ealg::des_ede3_cbc: return "des-ede3-cbc";
+        case Ealg::aes_gcm: return "aes-gcm";
+    }
+    return "?";
 }
 constexpr std::optional<Ealg> parse_ealg(std::string_view s) noexcept {
     if (s == "null") return Ealg::null;
     if (s == "aes-cbc") return Ealg::aes_cbc;
     if (s == "des-ede3-cbc") return Ealg::des_ede3_cbc;
+    if (s == "aes-gcm") return Ealg::aes_gcm;
     return std::nullopt;
 }
 constexpr std::string_view name(Direction d) noexcept { return d == Direction::inbound ? "in" : "out"; }
@@ -62,8 +122,9 @@ struct HmacKey {
     friend bool operator==(const HmacKey&, const HmacKey&) = default;
 };
 
-// CK_ESP as negotiated, cipher_key_len(ealg) bytes; each worker expands it into its own
-// key schedule when it installs the SA. Empty for null encryption.
+// The SA's cipher key, cipher_key_len(alg, ealg) bytes: CK_ESP for a CBC cipher; the
+// AES key and salt for AES-GCM (from CK) and AES-GMAC (from IK). Each worker expands it
+// into its own key schedule when it installs the SA. Empty for an HMAC without a cipher.
 struct CipherKey {
     std::array<uint8_t, 24> bytes{};
     uint8_t len = 0;

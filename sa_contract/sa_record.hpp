@@ -24,8 +24,8 @@ struct SaRecord {
     SaOp op = SaOp::add;
     uint32_t request_id = 0;  // echoed in the acknowledgement
     SaConfig sa;
-    HmacKey key;       // expanded by the control thread; ignored for remove
-    CipherKey cipher;  // raw CK_ESP when sa.ealg is not null; ignored for remove
+    HmacKey key;       // HMAC states, expanded by the control thread, for an HMAC alg; ignored for remove
+    CipherKey cipher;  // raw, cipher_key_len(alg, ealg) bytes (sa_config.hpp); ignored for remove
 };
 
 enum class EventKind : uint8_t {

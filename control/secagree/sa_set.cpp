@@ -61,6 +61,7 @@ ctl::Expected<std::vector<uint8_t>> ck_esp(esp::Ealg ealg, std::span<const uint8
             if (!k) return ctl::fail(ctl::Errc::refused, k.error());
             return std::vector<uint8_t>(k->begin(), k->end());
         }
+        case esp::Ealg::aes_gcm: break;
     }
     return ctl::fail(ctl::Errc::invalid, "unknown encryption algorithm");
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "sa_contract/esp_keys.hpp"
+#include "sa_contract/hmac_key.hpp"
 #include "sa_contract/imb_manager.hpp"
 #include "tests/common/hex.hpp"
 
@@ -74,11 +75,8 @@ TEST_F(EspKeysTest, HmacSha256MatchesRfc4231) {
 
 TEST_P(EspKeysTest, IntegrityKeys) {
     const auto ik = key16(GetParam().ik);
-    EXPECT_EQ(to_hex(ik_esp_hmac_md5(ik)), GetParam().ik);
-    EXPECT_EQ(to_hex(ik_esp_hmac_sha1(ik)), GetParam().ik + "00000000");
-    auto sha256 = ik_esp_hmac_sha256(ik);
-    ASSERT_FALSE(sha256);
-    EXPECT_NE(sha256.error().find("Annex I"), std::string::npos);
+    EXPECT_EQ(to_hex(ik_esp(Alg::hmac_md5_96, ik).span()), GetParam().ik);
+    EXPECT_EQ(to_hex(ik_esp(Alg::hmac_sha1_96, ik).span()), GetParam().ik + "00000000");
 }
 
 TEST_P(EspKeysTest, EncryptionKeys) {
@@ -123,36 +121,35 @@ TEST_P(EspKeysTest, KdfOutputsAndSalts) {
 TEST_P(EspKeysTest, EveryPairOfAnnexH) {
     const auto& v = GetParam();
     const auto ck = key16(v.ck), ik = key16(v.ik);
-    struct Pair {
-        const char *alg, *ealg, *integrity, *encryption;
+    const std::string gcm = v.ck + v.gcm_salt, gmac = v.ik + v.gmac_salt;
+    const std::pair<Alg, Ealg> pairs[] = {
+        {Alg::hmac_md5_96, Ealg::null},      {Alg::hmac_md5_96, Ealg::aes_cbc},  {Alg::hmac_md5_96, Ealg::des_ede3_cbc},
+        {Alg::hmac_sha1_96, Ealg::null},     {Alg::hmac_sha1_96, Ealg::aes_cbc}, {Alg::hmac_sha1_96, Ealg::des_ede3_cbc},
+        {Alg::aes_gmac, Ealg::null},         {Alg::null, Ealg::aes_gcm},
     };
-    const std::string sha1 = v.ik + "00000000", gcm = v.ck + v.gcm_salt, gmac = v.ik + v.gmac_salt;
-    const Pair pairs[] = {
-        {"hmac-md5-96", "null", v.ik.c_str(), ""},
-        {"hmac-md5-96", "aes-cbc", v.ik.c_str(), v.ck.c_str()},
-        {"hmac-md5-96", "des-ede3-cbc", v.ik.c_str(), v.des3.c_str()},
-        {"hmac-sha-1-96", "null", sha1.c_str(), ""},
-        {"hmac-sha-1-96", "aes-cbc", sha1.c_str(), v.ck.c_str()},
-        {"hmac-sha-1-96", "des-ede3-cbc", sha1.c_str(), v.des3.c_str()},
-        {"aes-gmac", "null", gmac.c_str(), ""},
-        {"null", "aes-gcm", "", gcm.c_str()},
-    };
-    for (const auto& p : pairs) {
-        SCOPED_TRACE(std::string(p.alg) + "/" + p.ealg);
-        auto k = derive_esp_keys(mgr(), p.alg, p.ealg, ck, ik);
+    for (const auto& [alg, ealg] : pairs) {
+        SCOPED_TRACE(std::string(name(alg)) + "/" + std::string(name(ealg)));
+        auto k = cipher_key(mgr(), alg, ealg, ck, ik);
         ASSERT_TRUE(k) << k.error();
-        EXPECT_EQ(to_hex(k->integrity_key()), p.integrity);
-        EXPECT_EQ(to_hex(k->encryption_key()), p.encryption);
+        const std::string want = ealg == Ealg::aes_cbc        ? v.ck
+                                 : ealg == Ealg::des_ede3_cbc ? v.des3
+                                 : ealg == Ealg::aes_gcm      ? gcm
+                                 : alg == Alg::aes_gmac       ? gmac
+                                                              : "";
+        EXPECT_EQ(to_hex(k->span()), want);
+        EXPECT_EQ(k->len, cipher_key_len(alg, ealg));
     }
-    for (auto [alg, ealg] : {std::pair{"aes-gmac", "aes-cbc"},
-                             {"hmac-sha-1-96", "aes-gcm"},
-                             {"null", "null"},
-                             {"null", "aes-cbc"},
-                             {"hmac-sha-256-128", "null"},
-                             {"hmac-sha-2-96", "null"},
-                             {"hmac-sha-1-96", "aes-ctr"}}) {
-        SCOPED_TRACE(std::string(alg) + "/" + ealg);
-        EXPECT_FALSE(derive_esp_keys(mgr(), alg, ealg, ck, ik));
+    for (auto [alg, ealg] : {std::pair{Alg::aes_gmac, Ealg::aes_cbc},
+                             {Alg::hmac_sha1_96, Ealg::aes_gcm},
+                             {Alg::null, Ealg::null},
+                             {Alg::null, Ealg::aes_cbc},
+                             {Alg::aes_gmac, Ealg::aes_gcm},
+                             {Alg{0}, Ealg::null},
+                             {Alg::hmac_sha1_96, Ealg{9}}}) {
+        SCOPED_TRACE(std::string(name(alg)) + "/" + std::string(name(ealg)));
+        auto k = cipher_key(mgr(), alg, ealg, ck, ik);
+        ASSERT_FALSE(k);
+        EXPECT_NE(k.error().find("Annex H"), std::string::npos) << k.error();
     }
 }
 
