@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "tests/esp/aead_reference.hpp"
 #include "tests/esp/cbc_reference.hpp"
 #include "tests/fuzz/reference_hmac.hpp"
 #include "tests/fuzz/wire.hpp"
@@ -121,27 +122,42 @@ Verdict EspModel::judge(const ModelPacket& p) {
     v.sa = int(sa_it - sas_.begin());
     v.seq = be32(esp + 4);
     v.esp_bytes = h.total_len;
+    const esp::Transform xf = *esp::transform(sa.alg, sa.ealg);
+    const uint32_t icv_len = esp::icv_len(xf);
+    const uint32_t iv_len = esp::iv_len(sa.alg, sa.ealg);
+    const uint32_t fixed = esp::kEspHeaderLen + iv_len + esp::kEspTrailerLen + icv_len;  // all but payload, padding
+    // AES-GCM/GMAC: room for IV, trailer and the 16-byte ICV (RFC 4106, RFC 4543).
+    if (esp::is_aead(xf) && esp_len < fixed) return drop(DropReason::too_short);
     // With a CBC cipher, whole blocks after the IV (RFC 4303 2.4, RFC 3602, RFC 2451).
-    const uint32_t iv_len = esp::iv_len(sa.ealg);
-    const uint32_t body = esp_len - esp::kEspHeaderLen - esp::kIcvLen;
-    if (sa.ealg != esp::Ealg::null && (body <= iv_len || (body - iv_len) % esp::pad_block(sa.ealg) != 0))
+    const uint32_t body = esp_len - esp::kEspHeaderLen - icv_len;
+    if (xf == esp::Transform::cbc_hmac && (body <= iv_len || (body - iv_len) % esp::pad_block(sa.ealg) != 0))
         return drop(DropReason::bad_cipher_length);
     if (!st.at_chunk_start.fresh(v.seq)) return drop(DropReason::replay);
-    const auto icv = reference_icv(sa.alg, sa.key, {esp, esp_len - esp::kIcvLen});
-    if (!std::equal(icv.begin(), icv.end(), esp + esp_len - esp::kIcvLen)) return drop(DropReason::bad_icv);
-    if (!st.replay.accept(v.seq)) return drop(DropReason::replay);
 
-    // Authentic from here on; decrypted, the ESP part reads as with NULL encryption plus the IV.
+    // Verified (and decrypted), the ESP part reads as with NULL encryption plus the IV.
     std::vector<uint8_t> clear(esp, esp + esp_len);
-    if (sa.ealg != esp::Ealg::null) {
+    const uint8_t* tag = esp + esp_len - icv_len;
+    if (xf == esp::Transform::gcm) {
+        const auto pt = test::openssl_gcm(false, sa.ckey, esp + 8, {esp, esp + 8}, {esp + 16, esp + esp_len});
+        if (!pt) return drop(DropReason::bad_icv);
+        std::copy(pt->begin(), pt->end(), clear.begin() + 16);
+    } else if (xf == esp::Transform::gmac) {
+        const auto want = *test::openssl_gcm(true, sa.ckey, esp + 8, {esp, tag}, {});
+        if (!std::equal(want.begin(), want.end(), tag)) return drop(DropReason::bad_icv);
+    } else {
+        const auto icv = reference_icv(sa.alg, sa.key, {esp, esp_len - icv_len});
+        if (!std::equal(icv.begin(), icv.end(), tag)) return drop(DropReason::bad_icv);
+    }
+    if (!st.replay.accept(v.seq)) return drop(DropReason::replay);
+    if (xf == esp::Transform::cbc_hmac) {
         const auto pt = test::openssl_cbc(false, sa.ealg, sa.ckey, esp + 8, esp + 8 + iv_len, body - iv_len);
         std::copy(pt.begin(), pt.end(), clear.begin() + 8 + iv_len);
     }
     const uint32_t hdr = esp::kEspHeaderLen + iv_len;
-    const uint32_t pad_len = clear[esp_len - esp::kIcvLen - 2];
-    const uint8_t next = clear[esp_len - esp::kIcvLen - 1];
-    if (kMinEspLen + iv_len + pad_len > esp_len) return drop(DropReason::bad_trailer);
-    const uint32_t payload_len = esp_len - kMinEspLen - iv_len - pad_len;
+    const uint32_t pad_len = clear[esp_len - icv_len - 2];
+    const uint8_t next = clear[esp_len - icv_len - 1];
+    if (fixed + pad_len > esp_len) return drop(DropReason::bad_trailer);
+    const uint32_t payload_len = esp_len - fixed - pad_len;
     const uint8_t* l4 = clear.data() + hdr;
     for (uint32_t k = 0; k < pad_len; ++k)
         if (l4[payload_len + k] != k + 1) return drop(DropReason::bad_trailer);
@@ -151,7 +167,7 @@ Verdict EspModel::judge(const ModelPacket& p) {
 
     // What the engine must make of it if the selectors match: the ESP header and trailer
     // gone, the IP header's protocol and length fixed (the IPv4 checksum computed whole).
-    const uint32_t new_total = h.total_len - kMinEspLen - iv_len - pad_len;
+    const uint32_t new_total = h.total_len - fixed - pad_len;
     v.output.assign(p.frame.begin(), p.frame.begin() + p.l2_len + h.l3_len);
     v.output.insert(v.output.end(), l4, l4 + payload_len);
     uint8_t* out_ip = v.output.data() + p.l2_len;

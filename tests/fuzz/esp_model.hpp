@@ -18,12 +18,12 @@ namespace pcscf::fuzz {
 struct ModelSa {
     esp::Alg alg = esp::Alg::hmac_sha1_96;
     uint32_t spi = 0;
-    std::vector<uint8_t> key;              // raw, key_len(alg) bytes
+    std::vector<uint8_t> key;              // raw, key_len(alg) bytes (none for aes-gmac, null)
     net::IpAddr ue, pcscf;                 // pcscf unspecified: any
     uint16_t ue_port = 0, pcscf_port = 0;  // 0: any
     uint64_t cookie = 0;
     esp::Ealg ealg = esp::Ealg::null;
-    std::vector<uint8_t> ckey;  // raw CK_ESP, cipher_key_len(ealg) bytes
+    std::vector<uint8_t> ckey;  // raw, cipher_key_len(alg, ealg) bytes: CK_ESP, or key || salt
 };
 
 // RFC 4303 3.4.3 without ESN: sequence numbers start at 1; one is accepted if it is above

@@ -22,6 +22,7 @@
 #include "tests/common/hex.hpp"
 #include "tests/common/mbuf_util.hpp"
 #include "tests/common/packet_builder.hpp"
+#include "tests/esp/aead_reference.hpp"
 #include "tests/esp/cbc_reference.hpp"
 #include "tests/esp/esp_builder.hpp"
 #include "tests/fuzz/esp_model.hpp"
@@ -78,14 +79,21 @@ std::vector<ModelSa> make_sas(uint8_t key_seed) {
     std::vector<ModelSa> out;
     for (size_t i = 0; i < std::size(kSas); ++i) {
         const SaTemplate& t = kSas[i];
-        // Two bits of the seed per SA: NULL encryption half the time, else AES-CBC or 3DES-CBC.
+        // Two bits of the seed per SA: the template's HMAC with NULL encryption, AES-CBC or
+        // 3DES-CBC, or (instead of its HMAC) AES-GCM for even SAs, AES-GMAC for odd ones.
         const uint32_t pick = (key_seed >> (2 * i)) & 3;
-        const Ealg ealg = pick < 2 ? Ealg::null : pick == 2 ? Ealg::aes_cbc : Ealg::des_ede3_cbc;
+        const bool aead = pick == 1;
+        const Alg alg = !aead ? t.alg : i % 2 ? Alg::aes_gmac : Alg::null;
+        const Ealg ealg = pick == 0   ? Ealg::null
+                          : aead      ? (i % 2 ? Ealg::null : Ealg::aes_gcm)
+                          : pick == 2 ? Ealg::aes_cbc
+                                      : Ealg::des_ede3_cbc;
         ModelSa sa{
-            t.alg,         t.spi, {}, *net::IpAddr::parse(t.ue), *net::IpAddr::parse(t.pcscf), t.ue_port, t.pcscf_port,
+            alg,           t.spi, {}, *net::IpAddr::parse(t.ue), *net::IpAddr::parse(t.pcscf), t.ue_port, t.pcscf_port,
             t.spi * 10ull, ealg,  {}};
-        for (uint32_t j = 0; j < key_len(t.alg); ++j) sa.key.push_back(uint8_t(key_seed * 37 + i * 101 + j * 13));
-        for (uint32_t j = 0; j < cipher_key_len(ealg); ++j) sa.ckey.push_back(uint8_t(key_seed * 11 + i * 29 + j * 7));
+        for (uint32_t j = 0; j < key_len(alg); ++j) sa.key.push_back(uint8_t(key_seed * 37 + i * 101 + j * 13));
+        for (uint32_t j = 0; j < cipher_key_len(alg, ealg); ++j)
+            sa.ckey.push_back(uint8_t(key_seed * 11 + i * 29 + j * 7));
         out.push_back(sa);
     }
     return out;
@@ -105,7 +113,7 @@ void install(Engine& e, const std::vector<ModelSa>& sas) {
         r.sa.ealg = m.ealg;
         std::copy(m.ckey.begin(), m.ckey.end(), r.cipher.bytes.begin());
         r.cipher.len = uint8_t(m.ckey.size());
-        r.key = expanded(e, m.alg, m.key);
+        if (is_hmac(m.alg)) r.key = expanded(e, m.alg, m.key);
         r.op = SaOp::remove;
         (void)e.apply(r);
         r.op = SaOp::add;
@@ -217,16 +225,28 @@ ModelPacket next_packet(FuzzInput& in, Engine& e, const std::vector<ModelSa>& sa
     s.alg = sa.alg;
     std::vector<uint8_t> key = sa.key;
     switch (fault % 16) {
-        case 5: key[param % key.size()] ^= 0x80; break;
+        case 5:
+            if (!key.empty()) key[param % key.size()] ^= 0x80;  // the AEADs flip theirs below
+            break;
         case 6: s.next_header = param % 4 == 0 ? 59 : param; break;
         case 7: s.pad_len_field = param; break;
         case 8: s.pad_first_byte = param; break;
         case 9: s.extra_pad = param % 64; break;  // more padding than needed: allowed
         default: break;
     }
-    s.key = expanded(e, sa.alg, key);
     std::vector<uint8_t> sealed;
-    if (sa.ealg == Ealg::null) {
+    if (const Transform xf = *transform(sa.alg, sa.ealg); is_aead(xf)) {
+        test::AeadSeal a;
+        a.xf = xf;
+        a.spi = s.spi;
+        a.seq = s.seq;
+        a.keymat = sa.ckey;
+        if (fault % 16 == 5) a.keymat[param % a.keymat.size()] ^= 0x80;  // key or salt
+        a.iv.assign(kAeadIvLen, uint8_t(param * 3));
+        a.next_header = s.next_header;
+        a.pad_len_field = s.pad_len_field;
+        sealed = test::seal_aead(plain, a);
+    } else if (s.key = expanded(e, sa.alg, key); sa.ealg == Ealg::null) {
         sealed = test::seal(e.imb(), plain, s);
     } else {
         test::CbcSeal c;
