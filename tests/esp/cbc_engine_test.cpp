@@ -137,27 +137,12 @@ TEST_P(CbcPair, RoundTripThroughAPeerEngine) {
         SaSpec o = outbound_spec(GetParam().ealg, GetParam().alg, v6);
         o.spi = 0x2000;
         add(o);
-        SaRecord peer = record(SaOp::add, o);
-        peer.sa.dir = Direction::inbound;
-        peer.sa.ue_addr = o.pcscf;  // the peer's remote is us
-        peer.sa.pcscf_addr = o.ue;
-        peer.sa.ue_port = o.pcscf_port;
-        peer.sa.pcscf_port = o.ue_port;
-        ASSERT_EQ((*ue_side)->apply(peer), 0);
+        ASSERT_EQ((*ue_side)->apply(peer_record(SaOp::add, o)), 0);
         for (uint8_t proto : {uint8_t(17), uint8_t(6)})
-            for (size_t len : {0, 1, 2, 3, 4, 13, 14, 100, 1000, 1400, 8000}) {
-                const auto plain = downlink(o, len, proto);
-                const auto sealed = run1(Direction::outbound, plain);
-                ASSERT_TRUE(sealed.ok) << name(sealed.reason);
-                rte_mbuf* m = make_mbuf(sealed.bytes);
-                DropReason why[1];
-                ASSERT_EQ((*ue_side)->inbound({&m, 1}, why), 1) << name(why[0]) << " len " << len;
-                EXPECT_EQ(bytes_of(m), plain);
-                rte_pktmbuf_free(m);
-            }
+            for (size_t len : {0, 1, 2, 3, 4, 13, 14, 100, 1000, 1400, 8000})
+                expect_round_trip(**ue_side, downlink(o, len, proto));
         ASSERT_EQ(apply(SaOp::remove, o), 0);
-        peer.op = SaOp::remove;
-        ASSERT_EQ((*ue_side)->apply(peer), 0);
+        ASSERT_EQ((*ue_side)->apply(peer_record(SaOp::remove, o)), 0);
     }
     EXPECT_EQ((*ue_side)->cipher_keys().in_use(), 0u);
 }

@@ -92,6 +92,28 @@ protected:
         return r;
     }
     int apply(SaOp op, const SaSpec& s) { return engine->apply(record(op, s)); }
+
+    // The UE's inbound SA for our outbound SA `o`: its remote is us.
+    SaRecord peer_record(SaOp op, const SaSpec& o) {
+        SaRecord r = record(op, o);
+        r.sa.dir = Direction::inbound;
+        r.sa.ue_addr = o.pcscf;
+        r.sa.pcscf_addr = o.ue;
+        r.sa.ue_port = o.pcscf_port;
+        r.sa.pcscf_port = o.ue_port;
+        return r;
+    }
+    // `plain` through our outbound and then `peer`'s inbound, which must give it back.
+    void expect_round_trip(Engine& peer, const std::vector<uint8_t>& plain) {
+        const auto sealed = run1(Direction::outbound, plain);
+        ASSERT_TRUE(sealed.ok) << name(sealed.reason);
+        rte_mbuf* m = make_mbuf(sealed.bytes);
+        DropReason why[1];
+        const uint16_t got = peer.inbound({&m, 1}, why);
+        if (got == 1) EXPECT_EQ(bytes_of(m), plain);
+        rte_pktmbuf_free(m);
+        ASSERT_EQ(got, 1) << name(why[0]) << ", " << plain.size() << " bytes";
+    }
     void add(const SaSpec& s) { ASSERT_EQ(apply(SaOp::add, s), 0); }
 
     // Runs packets through one direction, in bursts of up to 1024; results in input order.
