@@ -78,7 +78,7 @@ class Ue:
         listed = sip_text.mechanisms(server)
         m = next((m for m in listed if (m["alg"], m.get("ealg", "null")) in self.offers), listed[0])
         alg, ealg = m["alg"], m.get("ealg", "null")
-        return m, alg, milenage.ik_esp(alg, IK), ealg, milenage.ck_esp(ealg, CK)
+        return m, alg, milenage.ik_esp(alg, IK, CK), ealg, milenage.ck_esp(ealg, CK, IK)
 
     def protect_with(self, server, spi_us):
         m, alg, key, ealg, ckey = self.keys(server)
