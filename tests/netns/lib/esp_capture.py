@@ -14,7 +14,8 @@ sequence number); esp_gmac.py (tests/esp/vectors, on python3-cryptography's AESG
 then checks each such frame's ICV and reads the SIP inside."""
 import subprocess
 
-from scapy.all import IP, IPv6, UDP, rdpcap
+from scapy.all import IP, IPv6, UDP, defragment, rdpcap
+from scapy.layers.inet6 import IPv6ExtHdrFragment, defragment6
 from scapy.layers.ipsec import ESP, IPSecIntegrityError
 
 import milenage
@@ -101,15 +102,40 @@ def decode(pcap, sets, ue, pcscf):
         packets = rdpcap(pcap)
         for f in frames:
             if f["spi"] in gmac:
-                f["icv"], f["sip"] = check_gmac(packets[f["frame"] - 1], gmac[f["spi"]])
+                f["icv"], f["sip"] = check_gmac(reassembled(packets, f["frame"] - 1), gmac[f["spi"]])
                 f["by"] = "esp_gmac"
     return frames
 
 
-def check_gmac(frame, key_salt):
-    """ICV ("good" / "bad", None if the frame holds no whole ESP packet) and the SIP start
-    line inside, checked by esp_gmac.py (tshark's SPI and sequence number stand)."""
-    ip = frame[IP] if IP in frame else frame[IPv6] if IPv6 in frame else None
+def _fragment_key(frame):
+    """(src, dst, id) of an IP fragment, None for a whole datagram."""
+    if IP in frame and (frame[IP].flags.MF or frame[IP].frag):
+        return 4, frame[IP].src, frame[IP].dst, frame[IP].id
+    if IPv6ExtHdrFragment in frame:
+        return 6, frame[IPv6].src, frame[IPv6].dst, frame[IPv6ExtHdrFragment].id
+    return None
+
+
+def reassembled(packets, i):
+    """The IP datagram of frame index i: as is, or, when it is the fragment that completed
+    one (the frame tshark reports it in), put together from the run of fragments of the
+    same datagram that ends there."""
+    frame = packets[i]
+    key = _fragment_key(frame)
+    if key is None:
+        return frame[IP] if IP in frame else frame[IPv6] if IPv6 in frame else None
+    first = i
+    while first > 0 and _fragment_key(packets[first - 1]) == key:
+        first -= 1
+    pieces = [p[IP] if key[0] == 4 else p[IPv6] for p in packets[first:i + 1]]
+    pieces = [p.__class__(bytes(p)) for p in pieces]  # scapy's defragment changes what it gets
+    whole = defragment(pieces) if key[0] == 4 else [defragment6(pieces)]
+    return whole[0] if len(whole) == 1 else None
+
+
+def check_gmac(ip, key_salt):
+    """ICV ("good" / "bad", None if there is no whole ESP packet) and the SIP start line
+    inside, checked by esp_gmac.py (tshark's SPI and sequence number stand)."""
     if ip is None or ESP not in ip:
         return None, ""
     ip = ip.__class__(bytes(ip))
