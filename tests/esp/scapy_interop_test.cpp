@@ -1,10 +1,14 @@
 // Interop with scapy's IPsec module (vectors/scapy_esp.txt, made by make_vectors.py):
-// our inbound accepts scapy's ESP, NULL-encrypted or AES-CBC / 3DES-CBC, and yields
-// exactly scapy's inner packet; our outbound produces exactly the bytes scapy produces
-// (NULL encryption: with a cipher the IVs differ, cbc_outbound_test checks those); a
-// flipped bit anywhere in the ESP part (IV and ciphertext included) is refused with the
-// reason that bit deserves.
+// our inbound accepts scapy's ESP, NULL-encrypted, AES-CBC / 3DES-CBC, AES-GCM-128
+// (RFC 4106) or AES-GMAC-128 (RFC 4543, esp_gmac.py on python3-cryptography: scapy has
+// none), and yields exactly scapy's inner packet; our outbound produces exactly the bytes
+// scapy produces (NULL encryption, and the AEADs, whose IV is SPI || sequence number:
+// with CBC the IVs are random, cbc_engine_test checks those); a flipped bit anywhere in
+// the ESP part (IV, ciphertext and ICV included) is refused with the reason that bit
+// deserves.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "net/ip_header.hpp"
 #include "tests/common/hex.hpp"
@@ -41,7 +45,7 @@ SaSpec spec_of(const Vector& v) {
     SaSpec s;
     s.dir = v.at("dir") == "in" ? Direction::inbound : Direction::outbound;
     s.alg = *parse_alg(v.at("alg"));
-    s.key = from_hex(v.at("key"));
+    if (v.contains("key")) s.key = from_hex(v.at("key"));  // the AEADs have none: cipher only
     s.spi = uint32_t(std::stoul(v.at("spi")));
     s.ue = *IpAddr::parse(v.at("ue"));
     s.pcscf = *IpAddr::parse(v.at("pcscf"));
@@ -49,9 +53,39 @@ SaSpec spec_of(const Vector& v) {
     s.pcscf_port = uint16_t(std::stoul(v.at("pcscf_port")));
     if (v.contains("ealg")) {
         s.ealg = *parse_ealg(v.at("ealg"));
+        // CK_ESP for CBC; AES key || salt for aes-gcm (alg=null) and aes-gmac (ealg=null)
         s.cipher_key = from_hex(v.at("ckey"));
+        EXPECT_EQ(s.cipher_key.size(), cipher_key_len(s.alg, s.ealg)) << v.at("name");
     }
+    EXPECT_TRUE(transform(s.alg, s.ealg).has_value()) << v.at("name");
     return s;
+}
+
+// Vectors of one direction and pair (no ealg line: ealg=null).
+size_t count(const std::string& dir, Alg alg, Ealg ealg) {
+    return size_t(std::ranges::count_if(vectors(), [&](const Vector& v) {
+        const std::string e = v.contains("ealg") ? v.at("ealg") : "null";
+        return v.at("dir") == dir && v.at("alg") == name(alg) && e == name(ealg);
+    }));
+}
+
+// The file holds what make_vectors.py writes: a regenerated file that lost a family of
+// vectors fails here rather than testing less in silence.
+TEST(ScapyVectorFile, HoldsEveryPairInBothDirectionsWhereTheIvAllows) {
+    // 4 IP layouts x UDP/TCP x 7 sizes per direction for NULL encryption and the AEADs.
+    for (Alg a : {Alg::hmac_md5_96, Alg::hmac_sha1_96}) {
+        EXPECT_EQ(count("in", a, Ealg::null), 56u) << name(a);
+        EXPECT_EQ(count("out", a, Ealg::null), 56u) << name(a);
+        for (Ealg e : {Ealg::aes_cbc, Ealg::des_ede3_cbc}) {
+            EXPECT_EQ(count("in", a, e), 40u) << name(a) << " " << name(e);  // 5 sizes
+            EXPECT_EQ(count("out", a, e), 0u);
+        }
+    }
+    for (const auto& [a, e] : {std::pair{Alg::null, Ealg::aes_gcm}, std::pair{Alg::aes_gmac, Ealg::null}}) {
+        EXPECT_EQ(count("in", a, e), 56u) << name(a) << " " << name(e);
+        EXPECT_EQ(count("out", a, e), 56u) << name(a) << " " << name(e);
+    }
+    EXPECT_EQ(vectors().size(), 608u);
 }
 
 // Offset of the ESP header in a packet scapy made (after IPv4 options / IPv6 extensions).

@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """ESP with encryption end to end in network namespaces: UEs that offer only a ciphered
-mechanism (alg=hmac-sha-1-96 / hmac-md5-96 with ealg=aes-cbc / des-ede3-cbc) register
-through pcscf-espd, exchange protected requests both ways and de-register.
+mechanism (alg=hmac-sha-1-96 / hmac-md5-96 with ealg=aes-cbc / des-ede3-cbc), or only an
+AEAD of TS 33.203 Annex H (alg=null with ealg=aes-gcm, RFC 4106; alg=aes-gmac with
+ealg=null, RFC 4543), register through pcscf-espd, exchange protected requests both ways
+and de-register; a handset offering several pairs, aes-gcm among them, gets aes-gcm.
 
 The UE's ESP is scapy's, keyed by TS 33.203 Annex I from the IK and CK of the core's 401
 (tests/netns/lib/milenage.py: an implementation separate from pcscf-espd's). Every ESP
 frame on the UE's link is then decoded by tshark with the same keys: its ICV must be good
 and the SIP inside readable, so both directions are proven against two implementations no
-one here wrote. A second run restricts the operator policy (--allowed-algorithms) and
+one here wrote. tshark 4.0 has no AES-GMAC: for those frames it reads the ESP header and
+tests/esp/vectors/esp_gmac.py (python3-cryptography's AES-GCM over no plaintext, as
+RFC 4543 has it) checks the ICV and reads the SIP, as it does on the UE's side. A second run restricts the operator policy (--allowed-algorithms) and
 checks that a UE offering only what it excludes gets a 494 listing what is accepted.
 Output is TAP."""
 import os
@@ -27,6 +31,7 @@ from scapy.all import wrpcap  # noqa: E402
 
 PAIRS = [("hmac-sha-1-96", "aes-cbc"), ("hmac-md5-96", "aes-cbc"),
          ("hmac-sha-1-96", "des-ede3-cbc"), ("hmac-md5-96", "des-ede3-cbc")]
+AEAD_PAIRS = [("null", "aes-gcm"), ("aes-gmac", "null")]  # the only pairs Annex H allows them in
 
 
 def sas_of(topo, impi):
@@ -41,6 +46,7 @@ def register(topo, core, u, port_uc, spi_uc, spi_us):
     expect(sip_text.start_line(sm6).startswith("SIP/2.0 401"), f"got {sip_text.start_line(sm6)}")
     server = sip_text.header(sm6, "Security-Server")
     expect(len(server) == 1, f"Security-Server: {server}")
+    u.server = server[0]
     m = u.protect_with(server[0], spi_us)
     cap = u.send_protected(port_uc, u.register(u.security_client(port_uc, spi_uc, spi_us), server[0],
                                                response="0123456789abcdef"))
@@ -96,8 +102,10 @@ def decoded_by_tshark(frames, m, u, alg, ealg, spi_uc, spi_us):
     table = "\n".join(esp_capture.table(mine))
     # SM7 and its 200, a MESSAGE and its 200 each way, the de-registration and its 200.
     expect(len(mine) >= 8, f"only {len(mine)} ESP frames of this UE:\n{table}")
-    expect(all(f["icv"] == "good" for f in mine), f"tshark found a bad or unchecked ICV:\n{table}")
-    expect(all(f["sip"] for f in mine), f"tshark could not read the SIP inside every frame:\n{table}")
+    checker = "esp_gmac" if alg == "aes-gmac" else "tshark"
+    expect(all(f["by"] == checker for f in mine), f"not all frames checked by {checker}:\n{table}")
+    expect(all(f["icv"] == "good" for f in mine), f"{checker} found a bad or unchecked ICV:\n{table}")
+    expect(all(f["sip"] for f in mine), f"{checker} could not read the SIP inside every frame:\n{table}")
     directions = {f["dir"] for f in mine}
     expect(directions == {"ue>pc", "pc>ue"}, f"directions seen: {directions}\n{table}")
 
@@ -115,7 +123,7 @@ def main():
 
     def one_pair(n, alg, ealg, v6):
         def run():
-            name = f"{ealg.replace('-', '')}{n}"
+            name = f"{(alg if ealg == 'null' else ealg).replace('-', '')}{n}"
             u = Ue(topo, v6, f"{name}@ims.example.net", f"sip:{name}@ims.example.net", port_us=6301 + 10 * n,
                    offers=[(alg, ealg)])
             port_uc, spi_uc, spi_us = 6300 + 10 * n, 5000 + 2 * n, 5001 + 2 * n
@@ -124,7 +132,8 @@ def main():
                 m = register(topo, core, u, port_uc, spi_uc, spi_us)
                 expect((m["alg"], m.get("ealg")) == (alg, ealg), f"P-CSCF chose {m}")
                 sas = sas_of(topo, u.impi)
-                expect(len(sas) == 4 and all(s.get("ealg") == ealg for s in sas), f"SAs: {sas}")
+                expect(len(sas) == 4 and all((s.get("alg"), s.get("ealg")) == (alg, ealg) for s in sas),
+                       f"SAs: {sas}")
                 exchange(topo, core, u, port_uc)
                 deregister(topo, core, u, port_uc, spi_uc, spi_us)
             finally:
@@ -134,10 +143,12 @@ def main():
         return run
 
     cases = [(alg, ealg, False) for alg, ealg in PAIRS] + [(*PAIRS[0], True), (*PAIRS[3], True)]
+    cases += [(alg, ealg, v6) for alg, ealg in AEAD_PAIRS for v6 in (False, True)]
     for n, (alg, ealg, v6) in enumerate(cases):
+        who = ("scapy and tshark decrypt and verify" if alg != "aes-gmac" else
+               "esp_gmac.py (cryptography's AES-GCM; tshark 4.0 has no GMAC) verifies and reads")
         t.check(f"UE over IPv{6 if v6 else 4} offering only alg={alg};ealg={ealg}: registers, a MESSAGE each "
-                "way and de-registers over ESP; scapy and tshark decrypt and verify every frame with the "
-                "Annex I keys", one_pair(n, alg, ealg, v6))
+                f"way and de-registers over ESP; {who} every frame with the Annex I keys", one_pair(n, alg, ealg, v6))
 
     def handset_offer():
         # A handset's list, the ciphered mechanisms first: the operator's default order picks.
@@ -153,6 +164,35 @@ def main():
 
     t.check("a handset offering md5/3des, sha-1/aes-cbc and sha-1/null gets sha-1/aes-cbc by the default policy",
             handset_offer)
+
+    def handset_offers_aead():
+        # aes-gcm neither first nor last in the handset's list: the P-CSCF's policy picks it.
+        # Over IPv6: its SM7 (five offers, and the 401's list echoed) is some 2 kB, in two
+        # fragments, which pcscf-espd reassembles itself (IPv4 ones the kernel reassembles
+        # for the af_packet port, into one frame that must fit an mbuf).
+        offers = [("hmac-md5-96", "des-ede3-cbc"), ("hmac-sha-1-96", "aes-cbc"), ("aes-gmac", "null"),
+                  ("null", "aes-gcm"), ("hmac-sha-1-96", "null")]
+        u = Ue(topo, True, "aeadset@ims.example.net", "sip:aeadset@ims.example.net", port_us=6411, offers=offers)
+        link = ue_peer.Capture(topo.ue_if)
+        try:
+            m = register(topo, core, u, 6410, 7010, 7011)
+            first = sip_text.mechanisms(u.server)[0]
+            expect((first.get("alg"), first.get("ealg")) == ("null", "aes-gcm"),
+                   f"the 401's Security-Server does not list alg=null;ealg=aes-gcm first: {u.server}")
+            expect((m["alg"], m.get("ealg")) == ("null", "aes-gcm"), f"P-CSCF chose {m}")
+            sas = sas_of(topo, u.impi)
+            expect(len(sas) == 4 and all((s.get("alg"), s.get("ealg")) == ("null", "aes-gcm") for s in sas),
+                   f"SAs: {sas}")
+            exchange(topo, core, u, 6410)
+            deregister(topo, core, u, 6410, 7010, 7011)
+        finally:
+            frames = link.stop()
+            u.close()
+        decoded_by_tshark(frames, m, u, "null", "aes-gcm", 7010, 7011)
+
+    t.check("a handset over IPv6 offering md5/3des, sha-1/aes-cbc, aes-gmac/null, null/aes-gcm and sha-1/null gets "
+            "null/aes-gcm, listed first in the 401, by the default policy; tshark decrypts and verifies every frame",
+            handset_offers_aead)
     rc = topo.stop_daemon()
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))
 

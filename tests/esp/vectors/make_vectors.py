@@ -15,6 +15,12 @@ Vectors with encryption (after all the NULL ones, which they leave as they were)
 have ealg (TS 33.203 name) and ckey (CK_ESP, hex), and are inbound only: an outbound
 packet carries a random IV, so ours cannot equal scapy's byte for byte (the engine's
 tests check our outbound against OpenSSL instead).
+The AEAD vectors come last (TS 33.203 Annex H, Rel-12+): alg=null with ealg=aes-gcm
+(RFC 4106, made by scapy's AES-GCM) and alg=aes-gmac with ealg=null (RFC 4543, made by
+esp_gmac.py: scapy has no GMAC). They have no key line: ckey is what the SA's cipher key
+carries, the AES-128 key then the 4-byte salt, derived by Annex I (annex_i_vectors.py)
+from a random CK and IK. Both directions: inbound with a random IV, outbound with the IV
+pcscf-espd writes, SPI || sequence number (so ours must equal scapy's byte for byte).
 """
 import random
 import sys
@@ -23,6 +29,9 @@ from scapy.all import IP, IPv6, TCP, UDP, Raw, IPOption_RR, IPOption_NOP  # noqa
 from scapy.layers.inet6 import IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
 from scapy.layers.ipsec import ESP, SecurityAssociation
 import scapy
+
+from annex_i_vectors import aead_key
+from esp_gmac import gmac_sa
 
 ALGS = {  # TS 33.203 name -> (scapy name, IK_ESP length per Annex I)
     "hmac-md5-96": ("HMAC-MD5-96", 16),
@@ -33,7 +42,8 @@ EALGS = {  # TS 33.203 name -> (scapy name, CK_ESP length per Annex I, IV length
     "aes-cbc": ("AES-CBC", 16, 16),
     "des-ede3-cbc": ("3DES", 24, 8),
 }
-CBC_SIZES = [0, 5, 13, 100, 1350]  # with UDP: AES pads 6, 1, 9, 2, 0 bytes; 3DES 6, 1, 1, 2, 0
+CBC_SIZES = [0, 5, 13, 100, 1350]
+AEADS = ("aes-gcm", "aes-gmac")  # (alg, ealg) = (null, aes-gcm) and (aes-gmac, null)  # with UDP: AES pads 6, 1, 9, 2, 0 bytes; 3DES 6, 1, 1, 2, 0
 UE4, PCSCF4 = "192.0.2.10", "198.51.100.1"
 UE6, PCSCF6 = "2001:db8:1::10", "2001:db8:f::1"
 UE_PORT, PCSCF_PORT = 38003, 50718  # port_uc -> port_ps, as in seed 004
@@ -116,6 +126,44 @@ def main(out_path):
                         vectors.append({
                             "name": f"in-{family}-{proto}-{alg}-{ealg}-{size}",
                             "dir": "in", "alg": alg, "key": key.hex(), "spi": spi,
+                            "seq": seq, "ue": ue, "pcscf": pcscf, "ue_port": UE_PORT,
+                            "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
+                            "esp": bytes(esp).hex(), "ealg": ealg, "ckey": ckey.hex(),
+                        })
+    for aead in AEADS:
+        alg, ealg = ("null", "aes-gcm") if aead == "aes-gcm" else ("aes-gmac", "null")
+        for family in ("v4", "v4opt", "v6", "v6ext"):
+            for proto in ("udp", "tcp"):
+                for size in SIZES:  # with UDP the 4-byte alignment pads 2, 1, 0, 3 bytes
+                    for direction in ("in", "out"):
+                        v6 = family.startswith("v6")
+                        ue, pcscf = (UE6, PCSCF6) if v6 else (UE4, PCSCF4)
+                        ck = bytes(rnd.getrandbits(8) for _ in range(16))
+                        ik = bytes(rnd.getrandbits(8) for _ in range(16))
+                        ckey = aead_key(aead, ck, ik)
+                        spi += 1
+                        if direction == "in":
+                            src, dst, sport, dport = ue, pcscf, UE_PORT, PCSCF_PORT
+                            seq = rnd.choice([1, 2, 63, 64, 65, 1000, 0x7FFFFFFF, 0xFFFFFFFF])
+                            iv = bytes(rnd.getrandbits(8) for _ in range(8))
+                        else:
+                            src, dst, sport, dport = pcscf, ue, PCSCF_PORT, UE_PORT
+                            seq = 1
+                            iv = spi.to_bytes(4, "big") + seq.to_bytes(4, "big")
+                        payload = bytes(rnd.getrandbits(8) for _ in range(size))
+                        plain = ip_layer(family, src, dst) / l4_layer(proto, sport, dport, rnd) / Raw(payload)
+                        plain = plain.__class__(bytes(plain))
+                        if aead == "aes-gcm":
+                            sa = SecurityAssociation(ESP, spi=spi, crypt_algo="AES-GCM", crypt_key=ckey,
+                                                     auth_algo="NULL")
+                        else:
+                            sa = gmac_sa(spi, ckey)
+                        esp = sa.encrypt(plain, seq_num=seq, iv=iv)
+                        back = sa.decrypt(esp.__class__(bytes(esp)))
+                        assert bytes(back) == bytes(plain), "scapy does not round-trip"
+                        vectors.append({
+                            "name": f"{direction}-{family}-{proto}-{alg}-{ealg}-{size}",
+                            "dir": direction, "alg": alg, "spi": spi,
                             "seq": seq, "ue": ue, "pcscf": pcscf, "ue_port": UE_PORT,
                             "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
                             "esp": bytes(esp).hex(), "ealg": ealg, "ckey": ckey.hex(),

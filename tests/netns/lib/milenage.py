@@ -6,8 +6,14 @@ test that drives sipp picks printable keys and passes their bytes here (sipp_byt
 import base64
 import hmac
 import os
+import sys
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+# The Annex I KDF of the AES-GCM / AES-GMAC salts (TS 33.220 B.2.0), written once for the
+# engine's key tests: tests/esp/vectors/annex_i_vectors.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "esp", "vectors"))
+import annex_i_vectors  # noqa: E402
 
 
 def _enc(k, block):
@@ -79,10 +85,20 @@ def aka_vector(k, op, sqn, amf, rand):
             "ik": f4(k, op, rand), "ak": ak, "nonce": base64.b64encode(rand + autn).decode()}
 
 
-def ik_esp(alg, ik):
+def ik_esp(alg, ik, ck=None):
     """TS 33.203 Annex I: the ESP integrity key is IK as is for HMAC-MD5-96, IK and 32 zero
-    bits for HMAC-SHA-1-96."""
-    return ik if alg == "hmac-md5-96" else ik + bytes(4)
+    bits for HMAC-SHA-1-96; for AES-GMAC, IK then the 4-byte salt KDF(CK || IK, 0x58 ||
+    "AES_GMAC_SALT" || 0x000d) ends with (so CK is needed too). None for alg=null (AES-GCM
+    protects integrity with the encryption key)."""
+    if alg == "hmac-md5-96":
+        return ik
+    if alg == "hmac-sha-1-96":
+        return ik + bytes(4)
+    if alg == "aes-gmac":
+        return annex_i_vectors.aead_key("aes-gmac", ck, ik)
+    if alg == "null":
+        return None
+    raise ValueError(f"no Annex I key for alg={alg}")
 
 
 def _odd_parity(b):
@@ -91,14 +107,17 @@ def _odd_parity(b):
     return high | (bin(high).count("1") + 1) % 2
 
 
-def ck_esp(ealg, ck):
+def ck_esp(ealg, ck, ik=None):
     """TS 33.203 Annex I: the ESP encryption key. AES-CBC takes CK as is; for 3DES-CBC,
     CK = CK1 || CK2 gives CK1 || CK2 || CK1, each byte with odd parity (DES ignores those
-    bits). None for null encryption."""
+    bits); AES-GCM takes CK then the 4-byte salt KDF(CK || IK, 0x59 || "AES_GCM_SALT" ||
+    0x000c) ends with (so IK is needed too). None for null encryption."""
     if ealg == "null":
         return None
     if ealg == "aes-cbc":
         return ck
+    if ealg == "aes-gcm":
+        return annex_i_vectors.aead_key("aes-gcm", ck, ik)
     if ealg == "des-ede3-cbc":
         return bytes(_odd_parity(b) for b in ck + ck[:8])
     raise ValueError(f"no Annex I key for ealg={ealg}")

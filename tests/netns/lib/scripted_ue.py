@@ -7,6 +7,7 @@ import milenage
 import sip_text
 import ue_peer
 from scapy.all import IP, IPv6, UDP, Raw
+from scapy.layers.inet6 import IPv6ExtHdrFragment
 
 IK = bytes.fromhex("00112233445566778899aabbccddeeff")
 CK = bytes.fromhex("ffeeddccbbaa99887766554433221100")
@@ -14,6 +15,7 @@ REALM = "ims.example.net"
 PORT_US = 6101  # the UE's protected server port: in its Via, fixed while registered
 # What a handset of the field offers: integrity only, SHA-1 then MD5.
 INTEGRITY_ONLY = (("hmac-sha-1-96", "null"), ("hmac-md5-96", "null"))
+LINK_MTU = 1500  # the UE's veth
 
 
 def challenge(req, realm=REALM, ik=IK, ck=CK):
@@ -78,7 +80,7 @@ class Ue:
         listed = sip_text.mechanisms(server)
         m = next((m for m in listed if (m["alg"], m.get("ealg", "null")) in self.offers), listed[0])
         alg, ealg = m["alg"], m.get("ealg", "null")
-        return m, alg, milenage.ik_esp(alg, IK), ealg, milenage.ck_esp(ealg, CK)
+        return m, alg, milenage.ik_esp(alg, IK, CK), ealg, milenage.ck_esp(ealg, CK, IK)
 
     def protect_with(self, server, spi_us):
         m, alg, key, ealg, ckey = self.keys(server)
@@ -87,9 +89,19 @@ class Ue:
         return m
 
     def send_protected(self, port_uc, msg):
+        """Sends `msg` over the SA; an ESP packet over the link's MTU leaves in fragments,
+        as a UE's IP layer sends it (RFC 4303 3.3.5): an SM7 echoing a long Security-Server
+        list in its Security-Verify does not fit one frame. Returns a capture of replies."""
         ip = IPv6(src=self.addr, dst=self.pcscf) if self.v6 else IP(src=self.addr, dst=self.pcscf)
         cap = self.peer.sniffer()
-        ue_peer.send_l3(self.peer.seal(ip / UDP(sport=port_uc, dport=self.port_ps) / Raw(msg)))
+        esp = self.peer.seal(ip / UDP(sport=port_uc, dport=self.port_ps) / Raw(msg))
+        if len(esp) <= LINK_MTU:
+            ue_peer.send_l3(esp)
+        elif self.v6:  # scapy does not fragment IPv6 by itself: put the header in
+            esp = IPv6(bytes(esp))
+            ue_peer.send_fragments(IPv6(src=esp.src, dst=esp.dst) / IPv6ExtHdrFragment(nh=esp.nh) / esp.payload, 1280)
+        else:
+            ue_peer.send_fragments(esp, 1400)
         return cap
 
     def protected_replies(self, cap, want=1, timeout=6.0):

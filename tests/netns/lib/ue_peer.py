@@ -4,11 +4,16 @@ network namespace."""
 import ctypes
 import logging
 import os
+import sys
 import time
 
 from scapy.all import IP, IPv6, AsyncSniffer, conf, send, fragment
 from scapy.layers.inet6 import fragment6, IPv6ExtHdrFragment
 from scapy.layers.ipsec import ESP, SecurityAssociation
+
+# AES-GMAC (RFC 4543), which scapy lacks: tests/esp/vectors/esp_gmac.py, on cryptography's AESGCM.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "esp", "vectors"))
+from esp_gmac import gmac_sa  # noqa: E402
 
 conf.verb = 0
 # Polling a capture reassembles incomplete fragment sets; scapy warns about each one.
@@ -31,12 +36,20 @@ def enter_netns(name):
     conf.route6.resync()
 
 
-SCAPY_ALG = {"hmac-md5-96": "HMAC-MD5-96", "hmac-sha-1-96": "HMAC-SHA1-96"}
-SCAPY_EALG = {"null": "NULL", "aes-cbc": "AES-CBC", "des-ede3-cbc": "3DES"}
+SCAPY_ALG = {"hmac-md5-96": "HMAC-MD5-96", "hmac-sha-1-96": "HMAC-SHA1-96", "null": "NULL"}
+# aes-gcm: scapy's RFC 4106 AES-GCM, 8-byte IV, 16-byte ICV, key = AES key || 4-byte salt
+SCAPY_EALG = {"null": "NULL", "aes-cbc": "AES-CBC", "des-ede3-cbc": "3DES", "aes-gcm": "AES-GCM"}
 
 
 def scapy_sa(spi, alg, key, ealg="null", ckey=None):
-    """scapy's SA for one of ours: Annex H names, Annex I keys."""
+    """scapy's SA for one of ours: Annex H names, Annex I keys. alg=aes-gmac (with
+    ealg=null) takes `key` = IK || salt; ealg=aes-gcm (with alg=null) `ckey` = CK || salt."""
+    if alg == "aes-gmac":
+        if ealg != "null":
+            raise ValueError(f"Annex H pairs aes-gmac with ealg=null only, not {ealg}")
+        return gmac_sa(spi, key)
+    if (alg == "null") != (ealg == "aes-gcm"):
+        raise ValueError(f"Annex H pairs alg=null with ealg=aes-gcm only, not {alg}/{ealg}")
     return SecurityAssociation(ESP, spi=spi, crypt_algo=SCAPY_EALG[ealg], crypt_key=ckey,
                                auth_algo=SCAPY_ALG[alg], auth_key=key)
 
