@@ -114,8 +114,14 @@ uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t l
                           const CbcPart& cbc) noexcept {
     assert(!full() && cbc.ealg != Ealg::null);
     const uint32_t i = n_++;
-    job_work_[job_n_++] =
-        JobWork{&key, data, len, i, tag, alg == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5, cbc};
+    JobWork& w = job_work_[job_n_++];  // field by field: the AEAD part stays unwritten
+    w.key = &key;
+    w.data = data;
+    w.len = len;
+    w.index = i;
+    w.tag = tag;
+    w.hash = alg == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
+    w.cbc = cbc;
     return i;
 }
 
