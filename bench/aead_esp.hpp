@@ -22,10 +22,13 @@
 namespace pcscf::bench {
 
 // One SA's AEAD key: the AES-128 schedule and GHASH key (IMB_AES128_GCM_PRE), the salt.
-struct AeadKey {
-    gcm_key_data key;  // 64-byte aligned (intel-ipsec-mb.h)
+// intel-ipsec-mb.h aligns gcm_key_data to 64 bytes only where LINUX is defined, and its
+// AVX-512 code needs that alignment (a vector of unaligned ones crashes): aligned here.
+struct alignas(64) AeadKey {
+    gcm_key_data key;
     std::array<uint8_t, 4> salt{};
 };
+static_assert(alignof(AeadKey) == 64);
 
 // `key_salt`: what SaRecord::cipher carries for aes-gcm and aes-gmac, the 16-byte AES key
 // then the 4-byte salt (esp::kAeadKeyLen).
