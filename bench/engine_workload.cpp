@@ -76,7 +76,7 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
         if (!pool) throw std::runtime_error(pool.error());
         cipher_keys_ = std::make_unique<CipherKeyPool>(std::move(*pool));
         for (const auto& ck : raw_cipher_keys_)
-            if (cipher_keys_->add(engine_->imb(), ealg, {ck.data(), cipher_key_len(ealg)}) < 0)
+            if (cipher_keys_->add(engine_->imb(), Transform::cbc_hmac, ealg, {ck.data(), cipher_key_len(ealg)}) < 0)
                 throw std::runtime_error("cipher key pool");
     }
     for (uint32_t i = 0; i < n_sas; ++i)

@@ -30,8 +30,8 @@ enum class Transform : uint8_t {
     gmac = 3,      // AES-GMAC-128, 16-byte ICV, payload in clear (RFC 4543)
 };
 
-inline constexpr uint32_t kIcvLen = 12;        // HMAC-MD5-96 and HMAC-SHA-1-96 (RFC 2403, 2404)
-inline constexpr uint32_t kAeadIcvLen = 16;    // AES-GCM and AES-GMAC as Annex H uses them
+inline constexpr uint32_t kIcvLen = 12;      // HMAC-MD5-96 and HMAC-SHA-1-96 (RFC 2403, 2404)
+inline constexpr uint32_t kAeadIcvLen = 16;  // AES-GCM and AES-GMAC as Annex H uses them
 inline constexpr uint32_t kMaxIcvLen = 16;
 inline constexpr uint32_t kAeadIvLen = 8;      // RFC 4106 3.1, RFC 4543 3.1
 inline constexpr uint32_t kAeadKeyLen = 20;    // AES-128 key || 4-byte salt (RFC 4106 8.1)

@@ -20,10 +20,15 @@ std::optional<Enum> lookup(const std::pair<std::string_view, Enum> (&table)[N], 
     return std::nullopt;
 }
 
+// In enum order: to_string indexes them.
 constexpr std::pair<std::string_view, IntegrityAlg> integrity_algs[] = {{"hmac-md5-96", IntegrityAlg::hmac_md5_96},
-                                                                        {"hmac-sha-1-96", IntegrityAlg::hmac_sha_1_96}};
-constexpr std::pair<std::string_view, EncryptionAlg> encryption_algs[] = {
-    {"null", EncryptionAlg::null}, {"des-ede3-cbc", EncryptionAlg::des_ede3_cbc}, {"aes-cbc", EncryptionAlg::aes_cbc}};
+                                                                        {"hmac-sha-1-96", IntegrityAlg::hmac_sha_1_96},
+                                                                        {"aes-gmac", IntegrityAlg::aes_gmac},
+                                                                        {"null", IntegrityAlg::null}};
+constexpr std::pair<std::string_view, EncryptionAlg> encryption_algs[] = {{"null", EncryptionAlg::null},
+                                                                          {"des-ede3-cbc", EncryptionAlg::des_ede3_cbc},
+                                                                          {"aes-cbc", EncryptionAlg::aes_cbc},
+                                                                          {"aes-gcm", EncryptionAlg::aes_gcm}};
 
 MechanismParam owned(const Param& p) { return {std::string(p.name), std::string(p.value), p.has_value, p.quoted}; }
 
@@ -48,10 +53,14 @@ Result<Ipsec3gpp> interpret_ipsec(const Params& params, std::vector<MechanismPar
         if (is("alg")) {
             have_alg = true;
             if (const auto alg = lookup(integrity_algs, p.value)) out.alg = *alg;
-            else not_implemented("unknown alg " + quote(p.value) + " (expected hmac-md5-96 or hmac-sha-1-96)");
+            else
+                not_implemented("unknown alg " + quote(p.value) +
+                                " (expected hmac-md5-96, hmac-sha-1-96, aes-gmac or null)");
         } else if (is("ealg")) {
             if (const auto ealg = lookup(encryption_algs, p.value)) out.ealg = *ealg;
-            else not_implemented("unknown ealg " + quote(p.value) + " (expected null, des-ede3-cbc or aes-cbc)");
+            else
+                not_implemented("unknown ealg " + quote(p.value) +
+                                " (expected null, des-ede3-cbc, aes-cbc or aes-gcm)");
         } else if (is("prot")) {
             if (!text::iequals(p.value, "esp"))
                 not_implemented("prot " + quote(p.value) + " is not supported (only esp)");

@@ -14,8 +14,11 @@
 
 namespace pcscf::sip {
 
-enum class IntegrityAlg : std::uint8_t { hmac_md5_96, hmac_sha_1_96 };
-enum class EncryptionAlg : std::uint8_t { null, des_ede3_cbc, aes_cbc };
+// The Annex H names. Which alg goes with which ealg (alg=null with ealg=aes-gcm only,
+// alg=aes-gmac with ealg=null only) is not the grammar's business: the P-CSCF's policy
+// never chooses a pair Annex H does not allow (control/secagree/algorithm_policy.hpp).
+enum class IntegrityAlg : std::uint8_t { hmac_md5_96, hmac_sha_1_96, aes_gmac, null };
+enum class EncryptionAlg : std::uint8_t { null, des_ede3_cbc, aes_cbc, aes_gcm };
 
 std::string_view to_string(IntegrityAlg alg) noexcept;   // "hmac-md5-96"
 std::string_view to_string(EncryptionAlg alg) noexcept;  // "null"

@@ -269,7 +269,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "inbound SAs per worker (the SPI range is workers x this, from --spi-base)")(
         "outbound-sas", po::value(&e.outbound_capacity)->default_value(e.outbound_capacity), "outbound SAs per worker")(
         "cipher-sas", po::value(&e.cipher_capacity)->default_value(e.cipher_capacity),
-        "SAs with encryption (aes-cbc, des-ede3-cbc) per worker, both directions: 448 bytes of keys each")(
+        "SAs with a cipher key (aes-cbc, des-ede3-cbc, aes-gcm, aes-gmac) per worker, both directions: 1 KiB of "
+        "keys each")(
         "spi-base", po::value(&e.spi.base)->default_value(e.spi.base), "first inbound SPI the P-CSCF allocates")(
         "seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
         "report an outbound SA when its sequence number passes this")(
@@ -313,8 +314,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "protected client ports, comma separated, rotated per registration (inside --protected-ports)")(
         "allowed-algorithms", po::value(&allowed_algs)->default_value(allowed_algs),
         "the TS 33.203 Annex H algorithms a UE may negotiate, comma separated, integrity (hmac-sha-1-96, "
-        "hmac-md5-96) and encryption (aes-cbc, des-ede3-cbc, and null for integrity only) alike; each family needs "
-        "one. The P-CSCF takes the best pair of an allowed alg and an allowed ealg that the UE offers; the UE that "
+        "hmac-md5-96, aes-gmac) and encryption (aes-gcm, aes-cbc, des-ede3-cbc, and null for integrity only) "
+        "alike. The pairs: an HMAC with null, aes-cbc or des-ede3-cbc; aes-gmac with null; aes-gcm alone "
+        "(alg=null); each name must form one. The P-CSCF takes the best allowed pair the UE offers; the UE that "
         "offers none gets a 494")(
         "preferred-algorithms", po::value(&preferred_algs)->default_value(preferred_algs),
         "the allowed algorithms in order of preference, comma separated (allowed ones left out follow, in "

@@ -366,9 +366,10 @@ int cmd_sa_keys(const char*, const char* params, rte_tel_data* d) {
             for (uint8_t x : b) out += {kHex[x >> 4], kHex[x & 15]};
             return out;
         };
-        // "": restored, the raw key is not kept
+        // "": restored, the raw key is not kept; or an AEAD, which has none
         rte_tel_data_add_dict_string(one, "key", hex({sa->raw_key.data(), sa->raw_key_len}).c_str());
-        rte_tel_data_add_dict_string(one, "ekey", hex(sa->cipher.span()).c_str());  // CK_ESP; "" for ealg=null
+        // CK_ESP, or the AES key || salt of aes-gcm and aes-gmac; "" for an HMAC with ealg=null
+        rte_tel_data_add_dict_string(one, "ekey", hex(sa->cipher.span()).c_str());
         rte_tel_data_add_dict_container(d, std::to_string(id).c_str(), one, 0);
     }
     return 0;
@@ -494,7 +495,8 @@ void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, Rol
     rte_telemetry_register_cmd("/pcscf/sa/list", cmd_sa_list, "SAs with counters. Parameter: offset");
     rte_telemetry_register_cmd("/pcscf/sa/get", cmd_sa_get, "One SA. Parameter: id");
     rte_telemetry_register_cmd("/pcscf/sa/add", cmd_sa_add,
-                               "Install an SA. Parameters: dir=in|out,alg=,key=,spi=,ue=,ue_port=,pcscf=,pcscf_port=");
+                               "Install an SA. Parameters: dir=in|out,alg=,key=,ealg=,ekey=,spi=,ue=,ue_port=,pcscf=,"
+                               "pcscf_port=");
     rte_telemetry_register_cmd("/pcscf/sa/del", cmd_sa_del, "Delete an SA. Parameter: id");
     rte_telemetry_register_cmd("/pcscf/config", cmd_config, "Running configuration. No parameters");
     rte_telemetry_register_cmd("/pcscf/log", cmd_log,

@@ -484,13 +484,13 @@ void SipProxy::challenge(const sip::Message& m, const std::string& branch, Txn& 
             branch, t, {500, std::string("the IMS core's 401 carries no integrity key (ik") + (ck ? ")" : ", ck)")},
             now);
     }
-    if (!ck && reg_.needs_ck(t.impi, t.from.ue)) {  // Annex I: CK_ESP comes from CK
+    if (!ck && reg_.needs_ck(t.impi, t.from.ue)) {  // Annex I: CK_ESP and the AEAD salts come from CK
         drop(ProxyDrop::core_401_without_keys,
-             "401 from the core for " + t.impi + " carries no ck for the encryption chosen");
+             "401 from the core for " + t.impi + " carries no ck for the algorithms chosen");
         return refuse_registration(branch, t,
                                    {500,
-                                    "the IMS core's 401 carries no cipher key (ck), which the encryption "
-                                    "algorithm chosen needs"},
+                                    "the IMS core's 401 carries no cipher key (ck), which the algorithms "
+                                    "chosen need"},
                                    now);
     }
     auto six =

@@ -44,14 +44,37 @@ SaManager::SaManager(esp::SaChannel& rings, const esp::SpiLayout& layout)
     inbound_by_spi_.reserve(layout.span());
 }
 
-Expected<esp::HmacKey> SaManager::expand(esp::Alg alg, std::span<const uint8_t> key) {
+Expected<IMB_MGR*> SaManager::imb() {
     if (!imb_) {
         auto m = esp::ImbManager::create();
         if (!m) return fail(Errc::exhausted, m.error());
         imb_.emplace(std::move(*m));
     }
-    auto k = esp::expand_key(imb_->get(), alg, key);
+    return imb_->get();
+}
+
+Expected<esp::HmacKey> SaManager::expand(esp::Alg alg, std::span<const uint8_t> key) {
+    // The AEADs have no HMAC state: their key and salt travel in SaRecord::cipher.
+    if (!esp::is_hmac(alg)) {
+        if (!key.empty())
+            return fail(Errc::invalid, "alg=" + std::string(esp::name(alg)) + " takes no integrity key (" +
+                                           std::to_string(key.size()) +
+                                           " bytes given): its key goes in the cipher key");
+        return esp::HmacKey{};
+    }
+    auto mgr = imb();
+    if (!mgr) return std::unexpected(mgr.error());
+    auto k = esp::expand_key(*mgr, alg, key);
     if (!k) return fail(Errc::invalid, k.error());
+    return *k;
+}
+
+Expected<esp::CipherKey> SaManager::cipher_key(esp::Alg alg, esp::Ealg ealg, esp::AkaKey ck, esp::AkaKey ik) {
+    std::lock_guard lock(mu_);
+    auto mgr = imb();
+    if (!mgr) return std::unexpected(mgr.error());
+    auto k = esp::cipher_key(*mgr, alg, ealg, ck, ik);
+    if (!k) return fail(Errc::refused, k.error());
     return *k;
 }
 
@@ -63,15 +86,7 @@ Expected<SaManager::Prepared> SaManager::prepare(const SaRequest& req, SaId id, 
     }
     if (req.spi != 0 && req.spi < 256)  // RFC 4303 2.1, either direction
         return fail(Errc::invalid, "SPI " + std::to_string(req.spi) + " is reserved (1-255)");
-    if (req.ealg != esp::Ealg::null && req.ealg != esp::Ealg::aes_cbc && req.ealg != esp::Ealg::des_ede3_cbc)
-        return fail(Errc::invalid, "unknown encryption algorithm " + std::to_string(int(req.ealg)));
-    if (req.cipher_key.size() != esp::cipher_key_len(req.ealg))
-        return fail(Errc::invalid,
-                    req.ealg == esp::Ealg::null
-                        ? "ealg=null takes no cipher key (" + std::to_string(req.cipher_key.size()) + " bytes given)"
-                        : "the cipher key (CK_ESP) of ealg=" + std::string(esp::name(req.ealg)) + " is " +
-                              std::to_string(esp::cipher_key_len(req.ealg)) + " bytes, not " +
-                              std::to_string(req.cipher_key.size()) + " (TS 33.203 Annex I)");
+    if (auto ok = check_cipher(req.alg, req.ealg, req.cipher_key.size()); !ok) return std::unexpected(ok.error());
     auto key = expanded ? Expected<esp::HmacKey>(*expanded) : expand(req.alg, req.key);
     if (!key) return std::unexpected(key.error());
 
@@ -248,6 +263,11 @@ Expected<void> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> 
     std::lock_guard lock(mu_);
     auto it = sas_.find(id);
     if (it == sas_.end()) return fail(Errc::not_found, "no SA " + std::to_string(id));
+    // An HMAC key only: an AEAD's key is its cipher key, and the pair must stay one Annex H allows.
+    if (!esp::is_hmac(alg) || !esp::is_hmac(it->second.cfg.alg))
+        return fail(Errc::invalid, "SA " + std::to_string(id) + ": a rekey changes an HMAC key (alg=" +
+                                       std::string(esp::name(it->second.cfg.alg)) +
+                                       " to alg=" + std::string(esp::name(alg)) + " is not one)");
     if (it->second.state != SaState::active)
         return fail(Errc::busy, "SA " + std::to_string(id) + " is " + std::string(name(it->second.state)));
     auto k = expand(alg, key);

@@ -24,6 +24,7 @@
 #include "control/sa/sa_state.hpp"
 #include "control/sa/spi_allocator.hpp"
 #include "control/state/state_store.hpp"
+#include "sa_contract/esp_keys.hpp"
 #include "sa_contract/imb_manager.hpp"
 #include "sa_contract/sa_channel.hpp"
 
@@ -53,6 +54,10 @@ public:
     // Several, as one group when they are one worker's and its ring has room for all (one
     // enqueue), else one by one as remove(); unknown ids are passed over.
     void remove_all(std::span<const SaId> ids);
+    // SaRecord::cipher for a pair from the AKA keys (esp::cipher_key, TS 33.203 Annex I),
+    // with this manager's IPsec-MB manager under its lock (the telemetry thread adds SAs
+    // too). Errc::refused: a 3DES key refused as weak, or a pair Annex H does not allow.
+    Expected<esp::CipherKey> cipher_key(esp::Alg alg, esp::Ealg ealg, esp::AkaKey ck, esp::AkaKey ik);
     // New integrity algorithm and key for an active SA; its sequence and replay state, and
     // its encryption (ealg, CK_ESP), are kept.
     Expected<void> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
@@ -91,6 +96,7 @@ public:
     void store_exact_seqs(const std::function<std::optional<uint32_t>(const SaInfo&)>& seq_of);
 
 private:
+    Expected<IMB_MGR*> imb();
     Expected<esp::HmacKey> expand(esp::Alg alg, std::span<const uint8_t> key);
     // An SA checked, its SPI allocated and its key expanded: all but sent.
     struct Prepared {

@@ -52,11 +52,11 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
             else return bad("dir: '" + std::string(v) + "' is neither in nor out");
         } else if (k == "alg") {
             auto a = esp::parse_alg(v);
-            if (!a) return bad("alg: '" + std::string(v) + "' is neither hmac-md5-96 nor hmac-sha-1-96");
+            if (!a) return bad("alg: '" + std::string(v) + "' is not hmac-md5-96, hmac-sha-1-96, aes-gmac or null");
             r.alg = *a;
         } else if (k == "ealg") {
             auto e = esp::parse_ealg(v);
-            if (!e) return bad("ealg: '" + std::string(v) + "' is not null, aes-cbc or des-ede3-cbc");
+            if (!e) return bad("ealg: '" + std::string(v) + "' is not null, aes-cbc, des-ede3-cbc or aes-gcm");
             r.ealg = *e;
         } else if (k == "key" || k == "ekey") {
             auto b = hex(k, v);
@@ -81,13 +81,24 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
                        "' (dir, alg, key, ealg, ekey, spi, ue, ue_port, pcscf, pcscf_port, label)");
         }
     }
-    for (const char* required : {"dir", "alg", "key", "ue"})
+    for (const char* required : {"dir", "alg", "ue"})
         if (!seen.contains(required)) return bad(std::string(required) + " is required");
-    // The key's length against the ealg is SaManager's check; only their presence here.
-    if (r.ealg != esp::Ealg::null && !seen.contains("ekey"))
-        return bad("ekey (CK_ESP, " + std::to_string(esp::cipher_key_len(r.ealg)) +
-                   " bytes) is required with ealg=" + std::string(esp::name(r.ealg)));
-    if (r.ealg == esp::Ealg::null && seen.contains("ekey")) return bad("ekey needs ealg=aes-cbc or des-ede3-cbc");
+    // Which keys the pair takes; their lengths are SaManager's check (check_cipher).
+    if (!esp::transform(r.alg, r.ealg))
+        return bad("alg=" + std::string(esp::name(r.alg)) + " with ealg=" + std::string(esp::name(r.ealg)) +
+                   " is not a pair TS 33.203 Annex H allows (an HMAC with null, aes-cbc or des-ede3-cbc; null with "
+                   "aes-gcm; aes-gmac with null)");
+    if (esp::is_hmac(r.alg) && !seen.contains("key"))
+        return bad("key is required with alg=" + std::string(esp::name(r.alg)));
+    if (!esp::is_hmac(r.alg) && seen.contains("key"))
+        return bad("alg=" + std::string(esp::name(r.alg)) + " takes no key: its key and salt go in ekey");
+    const uint32_t ekey_len = esp::cipher_key_len(r.alg, r.ealg);
+    if (ekey_len != 0 && !seen.contains("ekey"))
+        return bad("ekey (" + std::to_string(ekey_len) + " bytes" +
+                   (ekey_len == esp::kAeadKeyLen ? ", the AES key || salt" : ", CK_ESP") + ") is required with alg=" +
+                   std::string(esp::name(r.alg)) + ", ealg=" + std::string(esp::name(r.ealg)));
+    if (ekey_len == 0 && seen.contains("ekey"))
+        return bad("ekey needs ealg=aes-cbc, des-ede3-cbc or aes-gcm, or alg=aes-gmac");
     return r;
 }
 

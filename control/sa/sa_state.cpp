@@ -13,7 +13,30 @@ constexpr uint8_t kVersion = 2;  // of these values; the store's format key cove
 // there was encryption) is still read, as ealg=null. An older binary refuses a 3.
 constexpr uint8_t kSaVersion = 3;
 constexpr std::string_view kSaPrefix = "sa/", kSeqPrefix = "seq/";
+
+// A value outside the enum (a damaged record) by its number.
+template <class E>
+std::string text(E e) {
+    const std::string_view n = esp::name(e);
+    return n == "?" ? std::to_string(int(e)) : std::string(n);
+}
+std::string pair_text(esp::Alg alg, esp::Ealg ealg) { return "alg=" + text(alg) + ", ealg=" + text(ealg); }
 }  // namespace
+
+Expected<void> check_cipher(esp::Alg alg, esp::Ealg ealg, size_t cipher_len) {
+    if (!esp::transform(alg, ealg))
+        return fail(Errc::invalid, pair_text(alg, ealg) +
+                                       " is not a pair TS 33.203 Annex H allows (an HMAC with null, aes-cbc or "
+                                       "des-ede3-cbc; null with aes-gcm; aes-gmac with null)");
+    const size_t want = esp::cipher_key_len(alg, ealg);
+    if (cipher_len == want) return {};
+    if (want == 0)
+        return fail(Errc::invalid,
+                    pair_text(alg, ealg) + " takes no cipher key (" + std::to_string(cipher_len) + " bytes given)");
+    return fail(Errc::invalid, "the cipher key of " + pair_text(alg, ealg) + " is " + std::to_string(want) + " bytes" +
+                                   (esp::is_aead(*esp::transform(alg, ealg)) ? " (AES key || salt)" : " (CK_ESP)") +
+                                   ", not " + std::to_string(cipher_len) + " (TS 33.203 Annex I)");
+}
 
 std::string sa_record_key(SaId id) { return std::string(kSaPrefix) + std::to_string(id); }
 std::string seq_record_key(SaId id) { return std::string(kSeqPrefix) + std::to_string(id); }
@@ -50,12 +73,12 @@ Expected<StoredSa> decode_sa(std::string_view value) {
     std::string cipher;
     if (ok && version >= 3) ok = d.num(c.ealg) && d.str(cipher);
     ok = ok && d.done();
-    const bool ealg_known =
-        c.ealg == esp::Ealg::null || c.ealg == esp::Ealg::aes_cbc || c.ealg == esp::Ealg::des_ede3_cbc;
-    if (!ok || (c.dir != esp::Direction::inbound && c.dir != esp::Direction::outbound) ||
-        (c.alg != esp::Alg::hmac_md5_96 && c.alg != esp::Alg::hmac_sha1_96) || !ealg_known ||
-        cipher.size() != esp::cipher_key_len(c.ealg))
+    if (!ok || (c.dir != esp::Direction::inbound && c.dir != esp::Direction::outbound))
         return fail(Errc::invalid, "an SA record is not in the expected form");
+    // Every pair Annex H allows (the AEADs' alg values 3 and 4 included: no new version, a
+    // binary that predates them refuses their records on the alg).
+    if (auto pair = check_cipher(c.alg, c.ealg, cipher.size()); !pair)
+        return fail(Errc::invalid, "SA record " + std::to_string(s.info.id) + ": " + pair.error().message);
     s.info.cipher.len = uint8_t(cipher.size());
     std::copy(cipher.begin(), cipher.end(), s.info.cipher.bytes.begin());
     c.cookie = s.info.id;

@@ -31,6 +31,10 @@ struct SeqMark {
 
 inline constexpr std::string_view kGenerationKey = "meta/generation";
 
+// An SA's (alg, ealg) and the length of its cipher key, as SaManager and the store's
+// records must have them: a pair esp::transform() allows, cipher_key_len(alg, ealg) bytes.
+Expected<void> check_cipher(esp::Alg alg, esp::Ealg ealg, size_t cipher_len);
+
 std::string sa_record_key(SaId id);
 std::string seq_record_key(SaId id);
 // The id in "sa/<id>" or "seq/<id>", if the key is one.

@@ -18,7 +18,14 @@ struct Name {
     bool integrity() const { return alg.has_value(); }
 };
 
-constexpr std::string_view kAllNames = "hmac-sha-1-96, hmac-md5-96, aes-cbc, des-ede3-cbc, null";
+constexpr std::string_view kAllNames = "hmac-sha-1-96, hmac-md5-96, aes-gmac, aes-gcm, aes-cbc, des-ede3-cbc, null";
+constexpr std::string_view kIntegrityNames = "hmac-sha-1-96, hmac-md5-96, aes-gmac";
+
+// "null" names the ealg only: alg=null comes with aes-gcm and is never chosen by name.
+std::optional<esp::Alg> integrity_alg(std::string_view w) {
+    const auto a = esp::parse_alg(w);
+    return a == esp::Alg::null ? std::nullopt : a;
+}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -26,17 +33,18 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// integrity_only: --alg-priority, which names hmac-sha-1-96 and hmac-md5-96 alone.
+// integrity_only: --alg-priority, which names integrity algorithms alone.
 ctl::Expected<std::vector<Name>> names(std::string_view option, std::string_view text, bool integrity_only = false) {
     std::vector<Name> out;
     if (trim(text).empty()) return out;
     while (true) {
         const size_t comma = text.find(',');
         const std::string_view w = trim(text.substr(0, comma));
-        Name n{std::string(w), esp::parse_alg(w), esp::parse_ealg(w)};
+        Name n{std::string(w), integrity_alg(w), esp::parse_ealg(w)};
         if (w.empty()) return fail(Errc::invalid, std::string(option) + ": an empty name in the list");
         if (integrity_only && !n.alg)
-            return fail(Errc::invalid, std::string(option) + ": '" + n.text + "' is not hmac-sha-1-96 or hmac-md5-96" +
+            return fail(Errc::invalid, std::string(option) + ": '" + n.text + "' is not an integrity algorithm (" +
+                                           std::string(kIntegrityNames) + ")" +
                                            (n.ealg ? " (encryption algorithms go in --allowed-algorithms and "
                                                      "--preferred-algorithms)"
                                                    : ""));
@@ -57,19 +65,35 @@ bool named(const std::vector<Name>& list, const Name& n) {
     return std::any_of(list.begin(), list.end(), [&](const Name& x) { return x.text == n.text; });
 }
 
+// What an allowed name needs beside it to form a pair (esp::transform), for the error.
+std::string_view partners(const Name& n) {
+    if (n.alg == esp::Alg::aes_gmac) return "null (RFC 4543)";
+    if (n.alg) return "null, aes-cbc or des-ede3-cbc";
+    if (n.ealg == esp::Ealg::null) return "hmac-sha-1-96, hmac-md5-96 or aes-gmac";
+    return "hmac-sha-1-96 or hmac-md5-96";
+}
+
+bool in_a_pair(const Name& n, const std::vector<AlgPair>& pairs) {
+    return std::any_of(pairs.begin(), pairs.end(),
+                       [&](AlgPair p) { return n.alg ? p.alg == *n.alg : p.ealg == *n.ealg; });
+}
+
 }  // namespace
 
 std::optional<size_t> AlgorithmPolicy::rank(AlgPair p) const {
-    const auto a = std::find(algs.begin(), algs.end(), p.alg);
-    const auto e = std::find(ealgs.begin(), ealgs.end(), p.ealg);
-    if (a == algs.end() || e == ealgs.end()) return std::nullopt;
-    return size_t(e - ealgs.begin()) * algs.size() + size_t(a - algs.begin());
+    const auto all = pairs();  // a handful; SM1 asks once per offer
+    const auto it = std::find(all.begin(), all.end(), p);
+    if (it == all.end()) return std::nullopt;
+    return size_t(it - all.begin());
 }
 
 std::vector<AlgPair> AlgorithmPolicy::pairs() const {
     std::vector<AlgPair> out;
-    for (esp::Ealg e : ealgs)
-        for (esp::Alg a : algs) out.push_back({a, e});
+    for (esp::Ealg e : ealgs) {
+        if (esp::transform(esp::Alg::null, e)) out.push_back({esp::Alg::null, e});  // aes-gcm: its one alg
+        for (esp::Alg a : algs)
+            if (esp::transform(a, e)) out.push_back({a, e});
+    }
     return out;
 }
 
@@ -118,14 +142,18 @@ ctl::Expected<AlgorithmPolicy> parse_algorithm_policy(const AlgorithmOptions& o)
             if (n.ealg && std::find(policy.ealgs.begin(), policy.ealgs.end(), *n.ealg) == policy.ealgs.end())
                 policy.ealgs.push_back(*n.ealg);
         }
-    if (policy.algs.empty())
-        return fail(Errc::invalid,
-                    "--allowed-algorithms names no integrity algorithm (hmac-sha-1-96, hmac-md5-96): every SA "
-                    "needs one (TS 33.203 7.1)");
-    if (policy.ealgs.empty())
-        return fail(Errc::invalid,
-                    "--allowed-algorithms names no encryption algorithm (aes-cbc, des-ede3-cbc, or null for "
-                    "integrity only)");
+    if (allowed->empty())
+        return fail(Errc::invalid, "--allowed-algorithms names no algorithm (" + std::string(kAllNames) + ")");
+    // A name allowed that pairs with nothing allowed is a policy that does not do what it says.
+    const auto pairs = policy.pairs();
+    for (const Name& n : *allowed)
+        if (!in_a_pair(n, pairs))
+            return fail(Errc::invalid,
+                        std::string(n.integrity() && priority ? "--alg-priority" : "--allowed-algorithms") + ": '" +
+                            n.text +
+                            "' forms no pair TS 33.203 Annex H allows with the "
+                            "others allowed (it goes with " +
+                            std::string(partners(n)) + ")");
     return policy;
 }
 

@@ -19,7 +19,9 @@ const Registrar::Ue* Registrar::find(const std::string& impi, const net::IpAddr&
 }
 
 // TS 33.203 7.2: the P-CSCF chooses the pair by its own policy, whatever order (or q) the
-// UE gave its offers in; among offers of the same pair, the UE's first.
+// UE gave its offers in; among offers of the same pair, the UE's first. An offer of a pair
+// Annex H does not allow (alg=null;ealg=aes-cbc) has no rank: it is passed over, and a UE
+// offering nothing else gets the 494.
 std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> Registrar::choose(
     std::span<const sip::SecurityMechanism> offers) const {
     std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> best;
@@ -147,9 +149,13 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     return over_registered;
 }
 
+// Annex I: CK_ESP is CK; the AES-GCM and AES-GMAC salts come from CK and IK both. Only
+// HMAC without encryption does without CK.
+static bool pair_needs_ck(AlgPair p) { return esp::transform(p.alg, p.ealg) != esp::Transform::hmac; }
+
 bool Registrar::needs_ck(const std::string& impi, const net::IpAddr& ue) const {
     const Ue* u = find(impi, ue);
-    return u != nullptr && u->pending && u->pending->pair.ealg != esp::Ealg::null;
+    return u != nullptr && u->pending && pair_needs_ck(u->pending->pair);
 }
 
 std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Registrar::on_sm6(
@@ -158,15 +164,16 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
     Ue* u = find(impi, ue);
     if (u == nullptr || !u->pending) return std::unexpected(Refusal{500, "401 for a registration we did not see"});
     Pending& p = *u->pending;
-    // CK_ESP first: a refusal here leaves nothing behind (TS 33.203 Annex I).
-    std::vector<uint8_t> cipher_key;
-    if (p.pair.ealg != esp::Ealg::null) {
+    // The cipher key first: a refusal here leaves nothing behind (TS 33.203 Annex I).
+    esp::CipherKey cipher_key;
+    if (pair_needs_ck(p.pair)) {
         if (!ck)
             return std::unexpected(Refusal{
-                500, "the IMS core's 401 carries no cipher key (ck) for ealg=" + std::string(esp::name(p.pair.ealg))});
-        auto k = ck_esp(p.pair.ealg, *ck);
-        if (!k) return std::unexpected(Refusal{500, "cannot derive CK_ESP: " + k.error().message, 1});
-        cipher_key = std::move(*k);
+                500, "the IMS core's 401 carries no cipher key (ck) for alg=" + std::string(esp::name(p.pair.alg)) +
+                         ", ealg=" + std::string(esp::name(p.pair.ealg))});
+        auto k = sas_.cipher_key(p.pair.alg, p.pair.ealg, *ck, ik);
+        if (!k) return std::unexpected(Refusal{500, "cannot derive the cipher key: " + k.error().message, 1});
+        cipher_key = *k;
     }
     drop_temp(*u);  // a new 401 replaces the earlier temporary set
     // Our client port changes with every registration; the server port stays. A retiring
@@ -181,8 +188,8 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
         }
     }
     if (port_pc == 0) return std::unexpected(Refusal{500, "no free protected client port"});
-    auto set = install_sa_set(sas_, p.pair, ue, p.pcscf, p.offer, port_pc, cfg_.port_ps, ik, cipher_key, impi);
-    std::fill(cipher_key.begin(), cipher_key.end(), 0);  // SaManager keeps its own copy
+    auto set = install_sa_set(sas_, p.pair, ue, p.pcscf, p.offer, port_pc, cfg_.port_ps, ik, cipher_key.span(), impi);
+    std::fill(cipher_key.bytes.begin(), cipher_key.bytes.end(), 0);  // SaManager keeps its own copy
     if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error().message});
     p.temp = *set;
     p.acked = 0;

@@ -106,13 +106,14 @@ public:
     // Annex I), and returns the Security-Server to add (every pair we allow, best first),
     // and the route of the 401. The 401 must wait until take_settled() says the workers
     // installed the set (TS 33.203 7.2: the SAs exist before the UE is told to use them).
-    // Refused with 500: no ck for a pair that encrypts (needs_ck); a CK that makes a weak
+    // Refused with 500: no ck for a pair whose keys need it (needs_ck); a CK that makes a weak
     // 3DES key (RFC 2451 2.3), with Retry-After 1: the UE's next REGISTER brings a new
     // challenge and so a new CK.
     std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> on_sm6(
         const std::string& impi, const net::IpAddr& ue, std::span<const uint8_t, 16> ik, Clock::time_point now,
         std::optional<std::span<const uint8_t, 16>> ck = std::nullopt);
-    // Whether the pair chosen at SM1 for this UE encrypts, so its 401 must carry ck.
+    // Whether the pair chosen at SM1 for this UE needs CK (every pair but an HMAC with
+    // ealg=null: CK_ESP, or the AES-GCM / AES-GMAC salt), so its 401 must carry ck.
     bool needs_ck(const std::string& impi, const net::IpAddr& ue) const;
     // Whether `from` is the new inbound SA of the IMPI's temporary set: a REGISTER that
     // arrives over it is SM7 (TS 33.203 7.2).

@@ -31,6 +31,9 @@ bool get_set(ctl::state::Decoder& d, std::optional<SaSet>& s) {
               d.num(v.spi_ps) && d.num(v.port_pc) && d.num(v.port_ps);
     for (ctl::SaId& id : v.ids) ok = ok && d.num(id);
     v.ealg = to_esp(u.ealg);  // the offer chosen names the pair's ealg: nothing more to store
+    // A known ealg making a pair Annex H allows with the set's alg: anything else is a
+    // damaged record.
+    ok = ok && to_sip(v.ealg) == u.ealg && esp::transform(v.alg, v.ealg);
     if (ok) s = v;
     return ok;
 }

@@ -3,27 +3,47 @@
 #include <algorithm>
 #include <array>
 
-#include "sa_contract/esp_keys.hpp"
 #include "sa_contract/hmac_key.hpp"
 
 namespace pcscf::secagree {
 
+// The SIP and ESP enums name the same Annex H algorithms.
 esp::Alg to_esp(sip::IntegrityAlg a) {
-    return a == sip::IntegrityAlg::hmac_md5_96 ? esp::Alg::hmac_md5_96 : esp::Alg::hmac_sha1_96;
+    switch (a) {
+        case sip::IntegrityAlg::hmac_md5_96: return esp::Alg::hmac_md5_96;
+        case sip::IntegrityAlg::hmac_sha_1_96: return esp::Alg::hmac_sha1_96;
+        case sip::IntegrityAlg::aes_gmac: return esp::Alg::aes_gmac;
+        case sip::IntegrityAlg::null: return esp::Alg::null;
+    }
+    return esp::Alg::null;
 }
 sip::IntegrityAlg to_sip(esp::Alg a) {
-    return a == esp::Alg::hmac_md5_96 ? sip::IntegrityAlg::hmac_md5_96 : sip::IntegrityAlg::hmac_sha_1_96;
+    switch (a) {
+        case esp::Alg::hmac_md5_96: return sip::IntegrityAlg::hmac_md5_96;
+        case esp::Alg::hmac_sha1_96: return sip::IntegrityAlg::hmac_sha_1_96;
+        case esp::Alg::aes_gmac: return sip::IntegrityAlg::aes_gmac;
+        case esp::Alg::null: return sip::IntegrityAlg::null;
+    }
+    return sip::IntegrityAlg::null;
 }
 
 esp::Ealg to_esp(sip::EncryptionAlg e) {
-    return e == sip::EncryptionAlg::aes_cbc        ? esp::Ealg::aes_cbc
-           : e == sip::EncryptionAlg::des_ede3_cbc ? esp::Ealg::des_ede3_cbc
-                                                   : esp::Ealg::null;
+    switch (e) {
+        case sip::EncryptionAlg::null: return esp::Ealg::null;
+        case sip::EncryptionAlg::des_ede3_cbc: return esp::Ealg::des_ede3_cbc;
+        case sip::EncryptionAlg::aes_cbc: return esp::Ealg::aes_cbc;
+        case sip::EncryptionAlg::aes_gcm: return esp::Ealg::aes_gcm;
+    }
+    return esp::Ealg::null;
 }
 sip::EncryptionAlg to_sip(esp::Ealg e) {
-    return e == esp::Ealg::aes_cbc        ? sip::EncryptionAlg::aes_cbc
-           : e == esp::Ealg::des_ede3_cbc ? sip::EncryptionAlg::des_ede3_cbc
-                                          : sip::EncryptionAlg::null;
+    switch (e) {
+        case esp::Ealg::null: return sip::EncryptionAlg::null;
+        case esp::Ealg::des_ede3_cbc: return sip::EncryptionAlg::des_ede3_cbc;
+        case esp::Ealg::aes_cbc: return sip::EncryptionAlg::aes_cbc;
+        case esp::Ealg::aes_gcm: return sip::EncryptionAlg::aes_gcm;
+    }
+    return sip::EncryptionAlg::null;
 }
 
 bool SaSet::has(ctl::SaId id) const { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
@@ -47,23 +67,6 @@ std::vector<sip::SecurityMechanism> SaSet::security_server(std::span<const AlgPa
         out.push_back(std::move(m));
     }
     return out;
-}
-
-ctl::Expected<std::vector<uint8_t>> ck_esp(esp::Ealg ealg, std::span<const uint8_t, 16> ck) {
-    switch (ealg) {
-        case esp::Ealg::null: return std::vector<uint8_t>{};
-        case esp::Ealg::aes_cbc: {
-            const auto k = esp::ck_esp_aes_cbc(ck);
-            return std::vector<uint8_t>(k.begin(), k.end());
-        }
-        case esp::Ealg::des_ede3_cbc: {
-            auto k = esp::derive_ck_esp_3des(ck);
-            if (!k) return ctl::fail(ctl::Errc::refused, k.error());
-            return std::vector<uint8_t>(k->begin(), k->end());
-        }
-        case esp::Ealg::aes_gcm: break;
-    }
-    return ctl::fail(ctl::Errc::invalid, "unknown encryption algorithm");
 }
 
 ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net::IpAddr& ue, const net::IpAddr& pcscf,
@@ -100,7 +103,7 @@ ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net
         ctl::SaRequest& r = reqs[i];
         r.dir = p.dir;
         r.alg = alg;
-        r.key.assign(key.span().begin(), key.span().end());
+        if (esp::is_hmac(alg)) r.key.assign(key.span().begin(), key.span().end());  // AEADs: all in cipher_key
         r.ealg = pair.ealg;
         r.cipher_key.assign(cipher_key.begin(), cipher_key.end());
         r.spi = p.spi;

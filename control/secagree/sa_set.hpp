@@ -42,13 +42,9 @@ struct SaSet {
 // q of the i-th mechanism we list, best first: 1, 0.9, ... 0.1.
 uint16_t q_of(size_t i);
 
-// CK_ESP for `ealg` from the AKA key CK (TS 33.203 Annex I): CK itself for aes-cbc;
-// CK1 || CK2 || CK1 with odd parity for des-ede3-cbc, refused (Errc::refused) when that is
-// a weak 3DES key; empty for null.
-ctl::Expected<std::vector<uint8_t>> ck_esp(esp::Ealg ealg, std::span<const uint8_t, 16> ck);
-
-// Installs the four SAs of `pair` with IK_ESP (TS 33.203 Annex I, from the 16-byte IK) and
-// `cipher_key` (CK_ESP, from ck_esp; empty for ealg=null); our SPIs are allocated
+// Installs the four SAs of `pair` with IK_ESP for an HMAC (TS 33.203 Annex I, from the
+// 16-byte IK; none for aes-gmac and alg=null) and `cipher_key` (SaRecord::cipher, from
+// SaManager::cipher_key; empty for an HMAC with ealg=null); our SPIs are allocated
 // different from the UE's. All four or none: a refusal rolls back.
 ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net::IpAddr& ue, const net::IpAddr& pcscf,
                                     const sip::Ipsec3gpp& ue_side, uint16_t port_pc, uint16_t port_ps,

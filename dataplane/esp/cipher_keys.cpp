@@ -2,9 +2,11 @@
 
 #include <intel-ipsec-mb.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
@@ -38,26 +40,43 @@ CipherKeyPool::~CipherKeyPool() {
     rte_free(free_);
 }
 
-int32_t CipherKeyPool::add(IMB_MGR* mgr, Ealg ealg, std::span<const uint8_t> key) noexcept {
+int32_t CipherKeyPool::add(IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept {
     if (n_free_ == 0) return -ENOSPC;
     const uint32_t index = free_[--n_free_];
-    set(index, mgr, ealg, key);
+    set(index, mgr, t, ealg, key);
     return int32_t(index);
 }
 
-void CipherKeyPool::set(uint32_t index, IMB_MGR* mgr, Ealg ealg, std::span<const uint8_t> key) noexcept {
+void CipherKeyPool::set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept {
     CipherKeys& k = blocks_[index];
     std::memset(static_cast<void*>(&k), 0, sizeof k);
+    if (is_aead(t)) {
+        IMB_AES128_GCM_PRE(mgr, key.data(), &k.gcm);  // key || salt
+        std::memcpy(k.salt, key.data() + 16, sizeof k.salt);
+        return;
+    }
     if (ealg == Ealg::aes_cbc) {
-        IMB_AES_KEYEXP_128(mgr, key.data(), k.sched, k.sched + CipherKeys::kAesSchedule);
+        IMB_AES_KEYEXP_128(mgr, key.data(), k.cbc.sched, k.cbc.sched + CbcKeys::kAesSchedule);
         return;
     }
     // 3DES-EDE (RFC 2451): three independent DES keys, K1 first.
     for (size_t i = 0; i < 3; ++i) {
-        uint8_t* ks = k.sched + i * CipherKeys::kDesSchedule;
+        uint8_t* ks = k.cbc.sched + i * CbcKeys::kDesSchedule;
         IMB_DES_KEYSCHED(mgr, reinterpret_cast<uint64_t*>(ks), key.data() + 8 * i);
-        k.des3[i] = ks;
+        k.cbc.des3[i] = ks;
     }
+}
+
+void CipherKeys::prefetch(Transform t, Ealg e, bool decrypt) const noexcept {
+    size_t lo = 0, hi = sizeof(CipherKeys);  // AES-GCM / GMAC: all of it
+    if (t == Transform::cbc_hmac && e == Ealg::aes_cbc) {
+        lo = decrypt ? CbcKeys::kAesSchedule : 0;
+        hi = lo + CbcKeys::kAesSchedule;
+    } else if (t == Transform::cbc_hmac) {
+        hi = offsetof(CbcKeys, des3) + sizeof(CbcKeys::des3);  // 3DES: every schedule, the pointers
+    }
+    const auto* p = reinterpret_cast<const uint8_t*>(this);
+    for (size_t l = lo / 64; l <= (hi - 1) / 64; ++l) rte_prefetch0(p + 64 * l);
 }
 
 void CipherKeyPool::release(uint32_t index) noexcept {

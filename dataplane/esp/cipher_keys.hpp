@@ -1,7 +1,7 @@
 #pragma once
-// The CBC keys of one worker's ciphered SAs (TS 33.203 Annex H ealg aes-cbc and
-// des-ede3-cbc), expanded once, when the worker installs the SA, into the schedules
-// IPsec-MB's jobs take. They sit in a fixed pool allocated with the engine: an SA record
+// The cipher keys of one worker's SAs that have one (TS 33.203 Annex H: ealg aes-cbc,
+// des-ede3-cbc and aes-gcm, alg aes-gmac), expanded once, when the worker installs the
+// SA, into the schedules IPsec-MB's jobs take. They sit in a fixed pool allocated with the engine: an SA record
 // holds only its block's index, so the records stay two cache lines and an SA without
 // encryption costs nothing here. A freed block is zeroed: no key outlives its SA.
 //
@@ -12,30 +12,44 @@
 #include <span>
 #include <string>
 
-#include "sa_contract/sa_config.hpp"
+#include <intel-ipsec-mb.h>
 
-struct IMB_MGR;
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
 
-// One SA's schedules. AES-128 (RFC 3602): the encryption round keys, then the decryption
-// ones. 3DES (RFC 2451): the DES schedules of K1, K2 and K3, and the three pointers to
-// them that IMB_CIPHER_DES3 jobs take as both enc_keys and dec_keys.
-struct alignas(64) CipherKeys {
+// One SA's schedules. AES-128-CBC (RFC 3602): the encryption round keys, then the
+// decryption ones. 3DES (RFC 2451): the DES schedules of K1, K2 and K3, and the three
+// pointers to them that IMB_CIPHER_DES3 jobs take as both enc_keys and dec_keys.
+struct CbcKeys {
     static constexpr size_t kAesSchedule = 16 * 11;  // 11 round keys
     static constexpr size_t kDesSchedule = 8 * 16;   // 16 round keys
     alignas(16) uint8_t sched[3 * kDesSchedule];
     const void* des3[3];
+};
+static_assert(2 * CbcKeys::kAesSchedule <= sizeof(CbcKeys::sched));
+
+// AES-GCM (RFC 4106) and AES-GMAC (RFC 4543): IPsec-MB's expanded key (round keys, then
+// the GHASH key's powers) and the salt that starts every nonce.
+struct alignas(64) CipherKeys {
+    union {
+        CbcKeys cbc;
+        gcm_key_data gcm;  // at offset 0: 64-byte aligned, as IPsec-MB wants its key data
+    };
+    uint8_t salt[4];
 
     const void* enc_keys(Ealg e) const noexcept {
-        return e == Ealg::aes_cbc ? static_cast<const void*>(sched) : static_cast<const void*>(des3);
+        return e == Ealg::aes_cbc ? static_cast<const void*>(cbc.sched) : static_cast<const void*>(cbc.des3);
     }
     const void* dec_keys(Ealg e) const noexcept {
-        return e == Ealg::aes_cbc ? static_cast<const void*>(sched + kAesSchedule) : static_cast<const void*>(des3);
+        return e == Ealg::aes_cbc ? static_cast<const void*>(cbc.sched + CbcKeys::kAesSchedule)
+                                  : static_cast<const void*>(cbc.des3);
     }
+    // Brings in what a packet of transform `t` reads: one AES-CBC schedule (the
+    // decryption one when `decrypt`), the three of 3DES, or all of an AES-GCM/GMAC block.
+    void prefetch(Transform t, Ealg e, bool decrypt) const noexcept;
 };
-static_assert(2 * CipherKeys::kAesSchedule <= sizeof(CipherKeys::sched));
-static_assert(sizeof(CipherKeys) == 448, "seven cache lines");
+static_assert(sizeof(gcm_key_data) == 1008 && sizeof(CipherKeys) == 1024, "sixteen cache lines");
 
 class CipherKeyPool {
 public:
@@ -48,11 +62,11 @@ public:
     uint32_t capacity() const noexcept { return capacity_; }
     uint32_t in_use() const noexcept { return capacity_ - n_free_; }
 
-    // Expands `key` (cipher_key_len(ealg) bytes, ealg not null, both checked by the
-    // caller) into a free block; returns its index, or -ENOSPC.
-    int32_t add(IMB_MGR* mgr, Ealg ealg, std::span<const uint8_t> key) noexcept;
+    // Expands `key` (cipher_key_len(alg, ealg) bytes for a transform `t` other than
+    // hmac, checked by the caller) into a free block; returns its index, or -ENOSPC.
+    int32_t add(IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept;
     // Expands a new key into a block in use (an update that changes key or algorithm).
-    void set(uint32_t index, IMB_MGR* mgr, Ealg ealg, std::span<const uint8_t> key) noexcept;
+    void set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept;
     void release(uint32_t index) noexcept;  // zeroes the block
 
     const CipherKeys& at(uint32_t index) const noexcept { return blocks_[index]; }

@@ -107,11 +107,11 @@ int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {
     int32_t& at = handle != nullptr ? *handle : scratch;
     at = -1;
     const SaConfig& sa = rec.sa;
-    if (sa.spi == 0) return -EINVAL;  // SPI 0 is reserved (RFC 4303 2.1)
-    if (sa.alg != Alg::hmac_md5_96 && sa.alg != Alg::hmac_sha1_96) return -EINVAL;
-    if (sa.ealg != Ealg::null && sa.ealg != Ealg::aes_cbc && sa.ealg != Ealg::des_ede3_cbc) return -EINVAL;
+    if (sa.spi == 0) return -EINVAL;                  // SPI 0 is reserved (RFC 4303 2.1)
+    if (!transform(sa.alg, sa.ealg)) return -EINVAL;  // no pair of TS 33.203 Annex H
     if (rec.op < SaOp::add || rec.op > SaOp::resume) return -EINVAL;
-    if ((rec.op == SaOp::add || rec.op == SaOp::update) && rec.cipher.len != cipher_key_len(sa.ealg)) return -EINVAL;
+    if ((rec.op == SaOp::add || rec.op == SaOp::update) && rec.cipher.len != cipher_key_len(sa.alg, sa.ealg))
+        return -EINVAL;
     switch (sa.dir) {
         case Direction::inbound: return apply_inbound(rec, at);
         case Direction::outbound: return apply_outbound(rec, at);
@@ -164,21 +164,22 @@ int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
     switch (rec.op) {
         case SaOp::add: {
             if (cur.spi != 0) return -EEXIST;
+            Transform xf = Transform::hmac;
             Ealg ealg = Ealg::null;
             uint32_t cipher = 0;
-            if (const int r = rekey(ealg, cipher, rec); r < 0) return r;
+            if (const int r = rekey(xf, ealg, cipher, rec); r < 0) return r;
             in_.install(slot, sa, rec.key, cipher);
             handle = int32_t(slot);
             return 0;
         }
         case SaOp::remove:
             if (cur.spi != sa.spi) return -ENOENT;
-            release_cipher(cur.ealg, cur.cipher);
+            release_cipher(cur.xf, cur.cipher);
             in_.clear(slot);
             return 0;
         case SaOp::update:
             if (cur.spi != sa.spi) return -ENOENT;
-            if (const int r = rekey(cur.ealg, cur.cipher, rec); r < 0) return r;
+            if (const int r = rekey(cur.xf, cur.ealg, cur.cipher, rec); r < 0) return r;
             cur.alg = sa.alg;
             cur.key = rec.key;
             cur.ue_addr = sa.ue_addr;
@@ -203,13 +204,15 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     if (sa.ue_addr.is_unspecified() || sa.ue_port == 0 || sa.pcscf_port == 0) return -EINVAL;
     if (rec.op == SaOp::add) {
         // Taken selectors say so even when no key block is left.
-        if (sa.ealg != Ealg::null && out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port}) >= 0) return -EEXIST;
+        if (cipher_key_len(sa.alg, sa.ealg) != 0 && out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port}) >= 0)
+            return -EEXIST;
+        Transform xf = Transform::hmac;
         Ealg ealg = Ealg::null;
         uint32_t cipher = 0;
-        if (const int r = rekey(ealg, cipher, rec); r < 0) return r;
+        if (const int r = rekey(xf, ealg, cipher, rec); r < 0) return r;
         const int32_t pos = out_.insert(sa, rec.key, cipher);
         if (pos < 0) {
-            release_cipher(ealg, cipher);
+            release_cipher(xf, cipher);
             return pos;
         }
         handle = pos;
@@ -218,7 +221,7 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     const int32_t pos = out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port});
     if (pos < 0 || out_.at(pos).spi != sa.spi) return -ENOENT;
     if (rec.op == SaOp::remove) {
-        release_cipher(out_.at(pos).ealg, out_.at(pos).cipher);
+        release_cipher(out_.at(pos).xf, out_.at(pos).cipher);
         out_.erase(pos);
         return 0;
     }
@@ -228,7 +231,7 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
         cur.seq = std::max(cur.seq, uint64_t{sa.seq_start});
         return 0;
     }
-    if (const int r = rekey(cur.ealg, cur.cipher, rec); r < 0) {
+    if (const int r = rekey(cur.xf, cur.ealg, cur.cipher, rec); r < 0) {
         handle = -1;
         return r;
     }
@@ -239,19 +242,20 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     return 0;
 }
 
-int Engine::rekey(Ealg& ealg, uint32_t& cipher, const SaRecord& rec) noexcept {
-    const Ealg want = rec.sa.ealg;
-    if (want == Ealg::null) {
-        release_cipher(ealg, cipher);
+int Engine::rekey(Transform& xf, Ealg& ealg, uint32_t& cipher, const SaRecord& rec) noexcept {
+    const Transform want = transform(rec.sa.alg, rec.sa.ealg).value_or(Transform::hmac);  // apply() checked
+    if (want == Transform::hmac) {
+        release_cipher(xf, cipher);
         cipher = 0;
-    } else if (ealg == Ealg::null) {
-        const int32_t index = keys_.add(imb(), want, rec.cipher.span());
+    } else if (xf == Transform::hmac) {
+        const int32_t index = keys_.add(imb(), want, rec.sa.ealg, rec.cipher.span());
         if (index < 0) return index;
         cipher = uint32_t(index);
     } else {
-        keys_.set(cipher, imb(), want, rec.cipher.span());  // between bursts: no packet holds the old one
+        keys_.set(cipher, imb(), want, rec.sa.ealg, rec.cipher.span());  // between bursts: no packet holds the old one
     }
-    ealg = want;
+    xf = want;
+    ealg = rec.sa.ealg;
     return 0;
 }
 

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "dataplane/esp/cipher_keys.hpp"
-#include "dataplane/esp/hmac_batch.hpp"
+#include "dataplane/esp/crypto_batch.hpp"
 #include "dataplane/esp/inbound_table.hpp"
 #include "dataplane/esp/iv_source.hpp"
 #include "dataplane/esp/outbound_table.hpp"
@@ -57,7 +57,7 @@ struct alignas(64) EngineStats {
 
 class Engine {
 public:
-    static constexpr uint32_t kChunk = HmacBatch::kMax;  // packets hashed per IPsec-MB call
+    static constexpr uint32_t kChunk = CryptoBatch::kMax;  // packets hashed per IPsec-MB call
     static constexpr uint32_t kMaxEvents = 256;
 
     static std::expected<std::unique_ptr<Engine>, std::string> create(const EngineConfig& cfg);
@@ -120,11 +120,11 @@ private:
     void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most kApplyGroup
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;
-    // Gives an SA whose cipher is (`ealg`, `cipher`) the record's: a key block taken,
-    // rewritten or released. -ENOSPC (nothing changed) when a block is needed and none is free.
-    int rekey(Ealg& ealg, uint32_t& cipher, const SaRecord& rec) noexcept;
-    void release_cipher(Ealg ealg, uint32_t cipher) noexcept {
-        if (ealg != Ealg::null) keys_.release(cipher);
+    // Gives an SA whose key block is (`xf`, `cipher`) the record's: a block taken, set
+    // anew or given back; -ENOSPC when none is left. `ealg` follows.
+    int rekey(Transform& xf, Ealg& ealg, uint32_t& cipher, const SaRecord& rec) noexcept;
+    void release_cipher(Transform xf, uint32_t cipher) noexcept {
+        if (xf != Transform::hmac) keys_.release(cipher);
     }
     void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;
     // Whether a sequence number moving from `before` to `after` passed a multiple of
@@ -141,7 +141,7 @@ private:
     OutboundTable out_;
     CipherKeyPool keys_;
     IvSource iv_;
-    HmacBatch batch_;
+    CryptoBatch batch_;
     net::DropCounters drops_;
     EngineStats stats_;
     uint32_t n_events_ = 0;

@@ -1,8 +1,9 @@
 // Inbound transport-mode ESP: SA by SPI, replay pre-check, ICV (multi-buffer) and, for a
-// ciphered SA, CBC decryption in place in the same IPsec-MB job, replay update, trailer,
-// inner selectors, then the ESP header, IV and trailer are removed in place. Three passes
-// per chunk so that SA records and packet bytes are prefetched before they are read and
-// all HMACs (and decryptions) of the chunk go to IPsec-MB in one multi-buffer pass.
+// ciphered SA, decryption in place in the same IPsec-MB job (CBC after an HMAC, or
+// AES-GCM; AES-GMAC authenticates only), replay update, trailer, inner selectors, then
+// the ESP header, IV and trailer are removed in place. Three passes per chunk so that SA
+// records and packet bytes are prefetched before they are read and all the chunk's
+// crypto goes to IPsec-MB in one multi-buffer pass.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 
@@ -19,7 +20,7 @@ namespace pcscf::esp {
 
 namespace {
 
-constexpr uint32_t kMinEspLen = kEspHeaderLen + kEspTrailerLen + kIcvLen;
+constexpr uint32_t kMinEspLen = kEspHeaderLen + kEspTrailerLen + kIcvLen;  // of any SA; each checks its own
 
 struct InboundPacket {
     uint8_t* ip;
@@ -31,6 +32,7 @@ struct InboundPacket {
     uint32_t seq;
     uint32_t job;
     uint32_t hdr;  // ESP header plus IV: what decapsulation removes before the payload
+    uint32_t icv_len;
 };
 
 uint32_t load_be32(const uint8_t* p) noexcept {
@@ -40,15 +42,15 @@ uint32_t load_be32(const uint8_t* p) noexcept {
 }
 uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
 
-// Constant time, so the position of the first wrong byte does not leak.
-bool icv_equal(const uint8_t* a, const uint8_t* b) noexcept {
-    uint64_t a8, b8;
-    uint32_t a4, b4;
-    std::memcpy(&a8, a, 8);
-    std::memcpy(&b8, b, 8);
-    std::memcpy(&a4, a + 8, 4);
-    std::memcpy(&b4, b + 8, 4);
-    return ((a8 ^ b8) | (a4 ^ b4)) == 0;
+// Constant time, so the position of the first wrong byte does not leak. For a 12-byte
+// ICV the two words overlap.
+bool icv_equal(const uint8_t* a, const uint8_t* b, uint32_t len) noexcept {
+    uint64_t a0, b0, a1, b1;
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&a1, a + len - 8, 8);
+    std::memcpy(&b1, b + len - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
 }
 
 // RFC 4303 2.4: with no cipher-specified padding, pad bytes are 1, 2, 3, ...
@@ -80,7 +82,11 @@ uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> r
 
 void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint16_t l2_len) noexcept {
     InboundPacket p[kChunk];
-    alignas(16) uint8_t tag[kChunk][16];
+    alignas(16) uint8_t tag[kChunk][kMaxIcvLen];
+    alignas(16) uint8_t nonce[kChunk][16];  // AES-GCM/GMAC: salt || IV
+    const CipherKeys* aead_keys[kChunk];
+    uint32_t aead_of[kChunk];  // packet indexes of the AEAD jobs
+    uint32_t n_aead = 0;
     const ReplayWindow& replay = in_.replay();
     const uint32_t n = uint32_t(pkts.size());
     batch_.clear();
@@ -121,12 +127,21 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             why[i] = net::DropReason::unknown_spi;
             continue;
         }
+        const Transform xf = sa.xf;
+        const uint32_t icv = icv_len(xf);
+        const uint32_t iv = iv_len(sa.alg, sa.ealg);
+        // AES-GCM/GMAC: room for the IV, the trailer and the 16-byte ICV (the HMACs' minimum
+        // was pass 1's; a CBC packet's is the block rule below).
+        if (unlikely(is_aead(xf) && p[i].esp_len < kEspHeaderLen + kAeadIvLen + kEspTrailerLen + kAeadIcvLen)) {
+            why[i] = net::DropReason::too_short;
+            bump(in_.drops(p[i].slot));
+            continue;
+        }
         // RFC 4303 3.4.2: with a CBC cipher, what follows the IV is whole blocks (at
         // least one: the trailer is inside); checked before the IPsec-MB job, which
         // would refuse it.
-        const uint32_t body = p[i].esp_len - kEspHeaderLen - kIcvLen;  // >= the trailer's 2
-        const uint32_t iv = iv_len(sa.ealg);
-        if (unlikely(sa.ealg != Ealg::null && (body <= iv || ((body - iv) & (pad_block(sa.ealg) - 1)) != 0))) {
+        const uint32_t body = p[i].esp_len - kEspHeaderLen - icv;  // IV, payload, trailer
+        if (unlikely(xf == Transform::cbc_hmac && (body <= iv || ((body - iv) & (pad_block(sa.ealg) - 1)) != 0))) {
             why[i] = net::DropReason::bad_cipher_length;
             bump(in_.drops(p[i].slot));
             continue;
@@ -138,14 +153,28 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             continue;
         }
         p[i].hdr = kEspHeaderLen + iv;
-        if (likely(sa.ealg == Ealg::null)) {
-            p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - kIcvLen, tag[i]);
+        p[i].icv_len = icv;
+        if (likely(xf == Transform::hmac)) {
+            p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - icv, tag[i]);
             continue;
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
-        net::prefetch_lines(&keys, &keys + 1);
-        const CbcPart cbc{sa.ealg, true, &keys, p[i].esp + kEspHeaderLen, p[i].hdr, body - iv};
-        p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - kIcvLen, tag[i], cbc);
+        keys.prefetch(xf, sa.ealg, true);
+        if (xf == Transform::cbc_hmac) {
+            const CbcPart cbc{sa.ealg, true, &keys, p[i].esp + kEspHeaderLen, p[i].hdr, body - iv};
+            p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - icv, tag[i], cbc);
+            continue;
+        }
+        // GCM: the ciphertext after the IV; GMAC: everything before the ICV (RFC 4543 3.3).
+        const uint32_t len = xf == Transform::gcm ? body - iv : p[i].esp_len - icv;
+        p[i].job = batch_.add(AeadPart{xf, true, &keys, nonce[i], p[i].esp, p[i].hdr, len, tag[i]});
+        aead_keys[n_aead] = &keys;
+        aead_of[n_aead++] = i;
+    }
+    // The nonces once the key blocks (and their salts) have had the pass to arrive.
+    for (uint32_t k = 0; k < n_aead; ++k) {
+        std::memcpy(nonce[aead_of[k]], aead_keys[k]->salt, 4);
+        std::memcpy(nonce[aead_of[k]] + 4, p[aead_of[k]].esp + kEspHeaderLen, kAeadIvLen);
     }
     if (batch_.size() > 0) batch_.run();
 
@@ -156,11 +185,11 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         if (why[i] != net::kPass) continue;
         InboundPacket& pk = p[i];
         InboundSa& sa = in_.at(pk.slot);
-        const uint8_t* icv = pk.esp + pk.esp_len - kIcvLen;
+        const uint8_t* icv = pk.esp + pk.esp_len - pk.icv_len;
         const uint32_t before = sa.replay_last;
         net::DropReason bad = net::kPass;
         if (unlikely(!batch_.ok(pk.job))) bad = net::DropReason::crypto_error;
-        else if (unlikely(!icv_equal(tag[i], icv))) bad = net::DropReason::bad_icv;
+        else if (unlikely(!icv_equal(tag[i], icv, pk.icv_len))) bad = net::DropReason::bad_icv;
         else if (unlikely(!replay.update(sa.replay_last, in_.window(sa), pk.seq)))
             bad = net::DropReason::replay;  // a duplicate earlier in this burst
         else if (unlikely(crossed_checkpoint(before, sa.replay_last)))
@@ -176,7 +205,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         const uint32_t hdr = pk.hdr;
         const uint32_t pad_len = icv[-2];
         const uint8_t next = icv[-1];
-        const uint32_t overhead = hdr + kEspTrailerLen + kIcvLen + pad_len;  // all but the payload
+        const uint32_t overhead = hdr + kEspTrailerLen + pk.icv_len + pad_len;  // all but the payload
         if (unlikely(overhead > pk.esp_len)) {
             bad = net::DropReason::bad_trailer;
         } else {

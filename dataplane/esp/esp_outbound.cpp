@@ -1,8 +1,8 @@
 // Outbound transport-mode ESP: SA by (UE address, UE port, P-CSCF port), next sequence
-// number, ESP header (and for a CBC cipher the IV) inserted after the IP header, trailer
-// padded to a 4-byte boundary or the cipher's block (RFC 4303 2.4), then encryption in
-// place and the ICV over the ciphertext (RFC 4303 3.3.2), computed multi-buffer straight
-// into the packet.
+// number, ESP header (and the IV of a cipher or AES-GMAC) inserted after the IP header,
+// trailer padded to a 4-byte boundary or the CBC block (RFC 4303 2.4), then encryption in
+// place and the ICV over the ciphertext (RFC 4303 3.3.2; AES-GCM and AES-GMAC in one job),
+// computed multi-buffer straight into the packet.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 #include <rte_prefetch.h>
@@ -22,7 +22,7 @@ namespace {
 
 constexpr uint32_t kMaxSeq = UINT32_MAX;  // no ESN: the sequence number never wraps
 constexpr uint32_t kMaxIpLen = 65535;
-constexpr uint32_t kMaxTailLen = 3 + kEspTrailerLen + kIcvLen;  // padding, trailer, ICV (no cipher)
+constexpr uint32_t kMaxTailLen = 3 + kEspTrailerLen + kMaxIcvLen;  // padding, trailer, ICV (no CBC)
 
 struct OutboundPacket {
     uint8_t* ip;
@@ -78,9 +78,13 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
     int32_t pos[kChunk];
     uint32_t owner[kChunk];  // packet index of keys[k]
     uint32_t nk = 0;
-    IvSlot iv_at[kChunk];  // the packets of ciphered SAs
+    IvSlot iv_at[kChunk];  // the packets of CBC SAs
     uint32_t iv_spi[kChunk];
     uint32_t n_iv = 0;
+    alignas(16) uint8_t nonce[kChunk][16];  // AES-GCM/GMAC: salt || IV
+    const CipherKeys* aead_keys[kChunk];
+    uint32_t aead_of[kChunk];  // packet indexes of the AEAD jobs
+    uint32_t n_aead = 0;
     const uint32_t n = uint32_t(pkts.size());
     batch_.clear();
 
@@ -125,11 +129,13 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         OutboundSa& sa = out_.at(pk.pos);
         net::DropReason bad = net::kPass;
         const Ealg ealg = sa.ealg;
-        const uint32_t hdr = kEspHeaderLen + iv_len(ealg);  // ESP header and IV
+        const Transform xf = sa.xf;
+        const uint32_t hdr = kEspHeaderLen + iv_len(sa.alg, ealg);  // ESP header and IV
         const uint32_t block_mask = pad_block(ealg) - 1;
         const uint32_t payload_len = pk.info.total_len - pk.info.l3_len;
         const uint32_t pad_len = (block_mask + 1 - ((payload_len + kEspTrailerLen) & block_mask)) & block_mask;
-        const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
+        const uint32_t icv_bytes = icv_len(xf);
+        const uint32_t tail_len = pad_len + kEspTrailerLen + icv_bytes;
         const uint32_t l23 = l2_len + pk.info.l3_len;
         // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides.
         if (unlikely((pk.info.version == 4) != sa.sel.ue_addr.is_v4() ||
@@ -164,7 +170,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         }
         const uint8_t inner = pk.info.proto;
         uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(hdr)));
-        if (likely(ealg == Ealg::null)) shift_back_8(start, l23);
+        if (likely(hdr == kEspHeaderLen)) shift_back_8(start, l23);
         else shift_back(start, l23, hdr);
         pk.ip = start + l2_len;
         uint8_t* esp = pk.ip + pk.info.l3_len;
@@ -177,21 +183,38 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         m->pkt_len = m->data_len;
         const uint32_t body = payload_len + pad_len + kEspTrailerLen;  // what the cipher covers
         uint8_t* icv = tail + pad_len + kEspTrailerLen;
-        if (likely(ealg == Ealg::null)) {
+        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(hdr + tail_len));
+        if (likely(xf == Transform::hmac)) {
             store_trailer(tail, pad_len, inner);
-            net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
             pk.job = batch_.add(sa.alg, sa.key, esp, kEspHeaderLen + body, icv);
             continue;
         }
-        store_cbc_trailer(tail, pad_len, inner);
-        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(hdr + tail_len));
         const CipherKeys& keys = keys_.at(sa.cipher);
-        net::prefetch_lines(&keys, &keys + 1);
-        iv_at[n_iv] = IvSlot{esp + kEspHeaderLen, hdr - kEspHeaderLen};
-        iv_spi[n_iv++] = sa.spi;
-        pk.job = batch_.add(sa.alg, sa.key, esp, hdr + body, icv,
-                            CbcPart{ealg, false, &keys, esp + kEspHeaderLen, hdr, body});
+        keys.prefetch(xf, ealg, false);
+        if (xf == Transform::cbc_hmac) {
+            store_cbc_trailer(tail, pad_len, inner);
+            iv_at[n_iv] = IvSlot{esp + kEspHeaderLen, hdr - kEspHeaderLen};
+            iv_spi[n_iv++] = sa.spi;
+            pk.job = batch_.add(sa.alg, sa.key, esp, hdr + body, icv,
+                                CbcPart{ealg, false, &keys, esp + kEspHeaderLen, hdr, body});
+            continue;
+        }
+        // AES-GCM / GMAC: IV = SPI || sequence number. The sequence number never repeats
+        // in an SA (it does not wrap) and the SAs that share a key (TS 33.203 7.1: one
+        // key for the set) have different SPIs, so no nonce is used twice under a key,
+        // as RFC 4106 3.1 and RFC 4543 3.1 require. The UE's SAs under that key carry our
+        // SPIs, which sa_set allocates different from the UE's.
+        store_trailer(tail, pad_len, inner);
+        store_be32(esp + kEspHeaderLen, sa.spi);
+        store_be32(esp + kEspHeaderLen + 4, seq);
+        std::memcpy(nonce[i] + 4, esp + kEspHeaderLen, kAeadIvLen);     // the salt follows
+        const uint32_t len = xf == Transform::gcm ? body : hdr + body;  // GMAC: all before the ICV
+        pk.job = batch_.add(AeadPart{xf, false, &keys, nonce[i], esp, hdr, len, icv});
+        aead_keys[n_aead] = &keys;
+        aead_of[n_aead++] = i;
     }
+    // The salts once the key blocks have had the pass to arrive.
+    for (uint32_t k = 0; k < n_aead; ++k) std::memcpy(nonce[aead_of[k]], aead_keys[k]->salt, 4);
     // The IVs of the burst's ciphered packets, in one go, before their jobs run.
     bool ivs_ok = true;
     if (n_iv > 0) {
@@ -208,7 +231,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         const uint32_t i = owner[k];
         if (why[i] != net::kPass) continue;
         OutboundSa& sa = out_.at(p[i].pos);
-        if (unlikely(!batch_.ok(p[i].job) || (!ivs_ok && sa.ealg != Ealg::null))) {
+        if (unlikely(!batch_.ok(p[i].job) || (!ivs_ok && sa.xf == Transform::cbc_hmac))) {
             why[i] = net::DropReason::crypto_error;
             bump(sa.drops);
             continue;

@@ -54,6 +54,7 @@ void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key
     r.spi = sa.spi;
     r.alg = sa.alg;
     r.ealg = sa.ealg;
+    r.xf = transform(sa.alg, sa.ealg).value_or(Transform::hmac);  // the engine checked the pair
     r.cipher = cipher;
     r.ue_port = sa.ue_port;
     r.pcscf_port = sa.pcscf_port;

@@ -23,11 +23,11 @@ struct alignas(64) InboundSa {
     uint32_t spi;  // 0 while the slot is free (SPI 0 is never allocated)
     Alg alg;
     uint8_t flags;  // kUsed once the first packet has verified
-    Ealg ealg;      // null: integrity only; otherwise `cipher` holds the key's block
-    uint8_t reserved;
+    Ealg ealg;
+    Transform xf;          // from (alg, ealg); all but hmac have a key block in `cipher`
     uint32_t replay_last;  // highest verified sequence number
-    uint32_t cipher;       // index in the engine's CipherKeyPool (when ealg is not null)
-    HmacKey key;
+    uint32_t cipher;       // index in the engine's CipherKeyPool (xf not hmac)
+    HmacKey key;           // for the HMACs
     uint64_t packets;
     // Line 1: selectors checked after decapsulation, counters, and the replay bitmap when
     // the window is the default 64 (larger bitmaps follow the record). The control
@@ -87,7 +87,7 @@ public:
     // Fills a free slot (SA state reset), or frees a used one: zeroes line 0 (the SPI that
     // marks it used, the keys, the packet count) and leaves the rest, which install()
     // rewrites, so a delete costs one cache line, not the whole record. `cipher` is the
-    // SA's CipherKeyPool block when sa.ealg is not null.
+    // SA's CipherKeyPool block when its transform is not hmac.
     void install(uint32_t slot, const SaConfig& sa, const HmacKey& key, uint32_t cipher) noexcept;
     void clear(uint32_t slot) noexcept;
     // Moves the replay window's right edge forward to `edge`, everything up to it seen.

@@ -209,6 +209,7 @@ int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key, uint32_t c
     r.spi = sa.spi;
     r.alg = sa.alg;
     r.ealg = sa.ealg;
+    r.xf = transform(sa.alg, sa.ealg).value_or(Transform::hmac);  // the engine checked the pair
     r.cipher = cipher;
     r.key = key;
     cookies_[pos] = sa.cookie;

@@ -38,11 +38,11 @@ struct alignas(64) OutboundSa {
     uint32_t spi;  // 0 while the position is free
     Alg alg;
     uint8_t flags;  // kNearEndReported, kExhaustedReported
-    Ealg ealg;      // null: integrity only; otherwise `cipher` holds the key's block
-    uint8_t reserved;
-    uint64_t seq;  // last sequence number sent; the next packet gets seq + 1
-    HmacKey key;
-    uint32_t cipher;  // index in the engine's CipherKeyPool (when ealg is not null)
+    Ealg ealg;
+    Transform xf;     // from (alg, ealg); all but hmac have a key block in `cipher`
+    uint64_t seq;     // last sequence number sent; the next packet gets seq + 1
+    HmacKey key;      // for the HMACs
+    uint32_t cipher;  // index in the engine's CipherKeyPool (xf not hmac)
     uint32_t reserved2;
     // Line 1: the lookup key, the source selector and counters.
     net::IpAddr pcscf_addr;  // unspecified = any source address

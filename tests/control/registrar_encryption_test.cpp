@@ -4,11 +4,14 @@
 // expectation computed here from the text of Annex I.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
+#include <iterator>
 
 #include "control/secagree/registrar.hpp"
 #include "control/secagree/registration_state.hpp"
 #include "sa_contract/esp_keys.hpp"
+#include "sa_contract/imb_manager.hpp"
 #include "tests/control/sa_rig.hpp"
 
 namespace pcscf::secagree {
@@ -191,7 +194,8 @@ TEST_F(RegistrarEncryptionTest, AnEncryptingPairWithoutCkIsRefusedWith500) {
     const auto six = reg->on_sm6(kImpi, kUe, kIk, now);
     ASSERT_FALSE(six.has_value());
     EXPECT_EQ(six.error().status, 500);
-    EXPECT_NE(six.error().reason.find("no cipher key (ck) for ealg=aes-cbc"), std::string::npos) << six.error().reason;
+    EXPECT_NE(six.error().reason.find("no cipher key (ck) for alg=hmac-sha-1-96, ealg=aes-cbc"), std::string::npos)
+        << six.error().reason;
     step();
     EXPECT_EQ(sas->size(), 0u);
     EXPECT_TRUE(records.empty());
@@ -223,6 +227,79 @@ TEST_F(RegistrarEncryptionTest, AWeak3DesKeyRefusesTheRegistrationCleanly) {
         << "the next challenge's CK does";
 }
 
+// The AEAD pairs (Annex H, RFC 4106 / 4543): SaRecord::cipher is the AES key || salt of
+// Annex I (esp::cipher_key), no HMAC key; the Security-Server names them as Annex H does.
+class AeadTest : public RegistrarEncryptionTest {
+protected:
+    // SM1 offering `pair`, SM6 with IK and CK: the records the workers got.
+    void negotiate(std::string_view pair) {
+        ASSERT_TRUE(sm1(offers({"hmac-md5-96/null", pair})).has_value());
+        EXPECT_TRUE(reg->needs_ck(kImpi, kUe)) << "the AEAD salts come from CK and IK";
+        auto six = reg->on_sm6(kImpi, kUe, kIk, now, kCk);
+        ASSERT_TRUE(six.has_value()) << six.error().reason;
+        server = sip::format_mechanisms(six->first);
+        step();
+    }
+    void expect_records(Alg alg, Ealg ealg, const esp::AeadKey& want) {
+        std::vector<esp::SaRecord> adds;  // what a worker refusing the pair would add: removals
+        std::copy_if(records.begin(), records.end(), std::back_inserter(adds),
+                     [](const esp::SaRecord& r) { return r.op == esp::SaOp::add; });
+        ASSERT_EQ(adds.size(), 4u);
+        for (const esp::SaRecord& r : adds) {
+            EXPECT_EQ(r.sa.alg, alg);
+            EXPECT_EQ(r.sa.ealg, ealg);
+            EXPECT_EQ(r.key, esp::HmacKey{}) << "no HMAC state for an AEAD";
+            ASSERT_EQ(r.cipher.len, esp::kAeadKeyLen);
+            EXPECT_TRUE(std::equal(want.key.begin(), want.key.end(), r.cipher.bytes.begin()));
+            EXPECT_TRUE(std::equal(want.salt.begin(), want.salt.end(), r.cipher.bytes.begin() + 16));
+        }
+    }
+    esp::ImbManager imb = std::move(*esp::ImbManager::create());
+    std::string server;
+};
+
+TEST_F(AeadTest, AesGcmCarriesCkAndItsSaltAndComesFirst) {
+    negotiate("null/aes-gcm");
+    const auto want = esp::derive_gcm_key_salt(imb.get(), kCk, kIk);
+    ASSERT_TRUE(want.has_value());
+    EXPECT_TRUE(std::equal(kCk.begin(), kCk.end(), want->key.begin())) << "GCM's key is CK_IM";
+    expect_records(Alg::null, Ealg::aes_gcm, *want);
+    EXPECT_TRUE(server.starts_with("ipsec-3gpp;alg=null;ealg=aes-gcm;prot=esp;mod=trans;")) << server;
+    EXPECT_NE(server.find("ipsec-3gpp;alg=aes-gmac;ealg=null;prot=esp;mod=trans;"), std::string::npos) << server;
+}
+
+TEST_F(AeadTest, AesGmacCarriesIkAndItsSalt) {
+    negotiate("aes-gmac/null");
+    const auto want = esp::derive_gmac_key_salt(imb.get(), kCk, kIk);
+    ASSERT_TRUE(want.has_value());
+    EXPECT_TRUE(std::equal(kIk.begin(), kIk.end(), want->key.begin())) << "GMAC's key is IK_IM";
+    expect_records(Alg::aes_gmac, Ealg::null, *want);
+}
+
+TEST_F(AeadTest, WithoutCkTheyAreRefusedWith500) {
+    for (std::string_view pair : {"null/aes-gcm", "aes-gmac/-"}) {
+        ASSERT_TRUE(sm1(offers({pair})).has_value()) << pair;
+        EXPECT_TRUE(reg->needs_ck(kImpi, kUe)) << pair;
+        const auto six = reg->on_sm6(kImpi, kUe, kIk, now);
+        ASSERT_FALSE(six.has_value()) << pair;
+        EXPECT_EQ(six.error().status, 500);
+        EXPECT_NE(six.error().reason.find("no cipher key (ck)"), std::string::npos) << six.error().reason;
+        step();
+        EXPECT_TRUE(records.empty());
+        reg->abort(kImpi, kUe, now);
+    }
+}
+
+// Offers of pairs Annex H does not allow are not pairs we can use: alone, they get the 494.
+TEST_F(AeadTest, PairsAnnexHDoesNotAllowAreNeverChosen) {
+    const auto r = sm1(offers({"null/aes-cbc", "aes-gmac/aes-cbc", "null/-", "hmac-sha-1-96/aes-gcm"}));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().status, 494);
+    EXPECT_EQ(chosen(offers({"null/aes-cbc", "aes-gmac/aes-gcm", "hmac-md5-96/null"})),
+              (AlgPair{Alg::hmac_md5_96, Ealg::null}))
+        << "beside a usable offer they are passed over";
+}
+
 // A restarted P-CSCF reads the set's pair back from its registration record.
 TEST(RegistrationRecord, KeepsTheSetsEalg) {
     StoredRegistration r;
@@ -237,6 +314,20 @@ TEST(RegistrationRecord, KeepsTheSetsEalg) {
     const auto back = decode_registration(encode(r));
     ASSERT_TRUE(back.has_value()) << back.error().message;
     EXPECT_EQ(back->current->pair(), (AlgPair{Alg::hmac_md5_96, Ealg::des_ede3_cbc}));
+    for (std::string_view pair : {"null/aes-gcm", "aes-gmac/null"}) {
+        s.ue_side = offers({pair})[0].ipsec.value();
+        s.alg = to_esp(s.ue_side.alg);
+        s.ealg = to_esp(s.ue_side.ealg);
+        r.current = s;
+        const auto aead = decode_registration(encode(r));
+        ASSERT_TRUE(aead.has_value()) << aead.error().message;
+        EXPECT_EQ(aead->current->pair(), s.pair()) << pair;
+    }
+    s.ue_side = offers({"null/aes-cbc"})[0].ipsec.value();  // no pair of Annex H: a damaged record
+    s.alg = esp::Alg::null;
+    s.ealg = esp::Ealg::aes_cbc;
+    r.current = s;
+    EXPECT_FALSE(decode_registration(encode(r)).has_value());
 }
 
 }  // namespace

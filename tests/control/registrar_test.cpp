@@ -91,9 +91,11 @@ TEST_F(RegistrarTest, InitialRegistrationInstallsFourSasAndRoutesOverThem) {
     const auto six = reg.on_sm6(kImpi, kUe, kIk, now);
     ASSERT_TRUE(six.has_value()) << six.error().reason;
     EXPECT_FALSE(six->second.protected_) << "401 to an unprotected SM1 goes unprotected";
-    ASSERT_EQ(six->first.size(), 6u) << "every allowed pair";
+    ASSERT_EQ(six->first.size(), 8u) << "every allowed pair";
     const sip::Ipsec3gpp& server = *six->first[0].ipsec;
-    EXPECT_EQ(server.alg, sip::IntegrityAlg::hmac_sha_1_96) << "our priority puts SHA-1 first";
+    EXPECT_EQ(server.alg, sip::IntegrityAlg::null) << "our policy puts AES-GCM first";
+    EXPECT_EQ(server.ealg, sip::EncryptionAlg::aes_gcm);
+    EXPECT_EQ(six->first[1].ipsec->alg, sip::IntegrityAlg::hmac_sha_1_96) << "then SHA-1 before MD5";
     EXPECT_EQ(reg.view(kImpi, kUe)->temporary->pair(), (AlgPair{esp::Alg::hmac_sha1_96, esp::Ealg::null}))
         << "the UE offered integrity only: SHA-1 comes first";
     EXPECT_EQ(server.port_s, 5101);
@@ -500,7 +502,8 @@ TEST_F(RegistrarTest, AlgorithmFollowsOurPriority) {
     ASSERT_TRUE(md5_first.on_sm1(sm1(6000), now).has_value());
     const auto six = md5_first.on_sm6(kImpi, kUe, kIk, now);
     ASSERT_TRUE(six.has_value());
-    EXPECT_EQ(six->first[0].ipsec->alg, sip::IntegrityAlg::hmac_md5_96);
+    EXPECT_EQ(six->first[0].ipsec->ealg, sip::EncryptionAlg::aes_gcm) << "aes-gcm is still allowed, and first";
+    EXPECT_EQ(six->first[1].ipsec->alg, sip::IntegrityAlg::hmac_md5_96);
     EXPECT_EQ(md5_first.view(kImpi, kUe)->temporary->alg, esp::Alg::hmac_md5_96);
 
     c.algorithms = *parse_algorithm_policy({std::nullopt, std::nullopt, "hmac-sha-1-96"});
@@ -729,15 +732,10 @@ TEST_F(RegistrarTest, ReservedSpisOfTheUeAreRefused) {
     EXPECT_EQ(reg.ues(), 0u);
 }
 
-// RFC 3329 2.3.1: what a 494 lists: every allowed pair, by ealg first, then by alg.
+// RFC 3329 2.3.1: what a 494 lists: every allowed pair, by ealg first, then by alg; the
+// AEAD pairs written as Annex H has them (alg=null;ealg=aes-gcm, alg=aes-gmac;ealg=null).
 TEST_F(RegistrarTest, MechanismsFollowOurPriorityWithoutSpisOrPorts) {
-    EXPECT_EQ(sip::format_mechanisms(reg.mechanisms()),
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;q=1, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;prot=esp;mod=trans;q=0.9, "
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.8, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.7, "
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=0.6, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.5");
+    EXPECT_EQ(sip::format_mechanisms(reg.mechanisms()), test::kDefaultMechanisms);
 }
 
 }  // namespace

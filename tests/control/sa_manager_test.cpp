@@ -357,6 +357,99 @@ TEST_F(SaManagerTest, EalgAndCipherKeyTravelInTheRecordAndAreChecked) {
     EXPECT_EQ(records.size(), sent) << "nothing sent for a refused request";
 }
 
+// AES-GCM and AES-GMAC (Annex H): the key and salt in the cipher key, no HMAC state; every
+// pair Annex H does not allow, and every wrong length, refused before anything is sent.
+TEST_F(SaManagerTest, AeadSasCarryKeyAndSaltAndNoHmacKey) {
+    const std::pair<esp::Alg, esp::Ealg> aeads[] = {{esp::Alg::null, esp::Ealg::aes_gcm},
+                                                    {esp::Alg::aes_gmac, esp::Ealg::null}};
+    uint8_t host = 20;
+    for (const auto& [alg, ealg] : aeads) {
+        const std::string ue = "192.0.2." + std::to_string(host++);
+        SaRequest r = inbound(ue.c_str());
+        r.alg = alg;
+        r.key.clear();
+        r.ealg = ealg;
+        r.cipher_key.assign(20, 0x6a);
+        const size_t sent = records.size();
+        const auto id = sas->add(r);
+        ASSERT_TRUE(id.has_value()) << esp::name(alg) << ": " << id.error().message;
+        EXPECT_EQ(sas->find(*id)->cipher.span().size(), 20u);
+        const auto rekey = sas->rekey(*id, esp::Alg::hmac_sha1_96, std::vector<uint8_t>(20, 1));
+        ASSERT_FALSE(rekey.has_value());
+        EXPECT_NE(rekey.error().message.find("a rekey changes an HMAC key"), std::string::npos)
+            << rekey.error().message;
+        step();
+        ASSERT_GT(records.size(), sent);
+        const esp::SaRecord& add = records[sent];
+        EXPECT_EQ(add.op, esp::SaOp::add);
+        EXPECT_EQ(add.sa.alg, alg);
+        EXPECT_EQ(add.sa.ealg, ealg);
+        EXPECT_EQ(add.cipher.len, 20u);
+        EXPECT_EQ(add.cipher.bytes[19], 0x6a);
+        EXPECT_EQ(add.key, esp::HmacKey{});
+    }
+    const size_t before = sas->size(), sent = records.size();
+    struct Bad {
+        esp::Alg alg;
+        esp::Ealg ealg;
+        size_t key, cipher;
+        const char* why;
+    };
+    const Bad bad[] = {
+        {esp::Alg::null, esp::Ealg::aes_gcm, 0, 16, "is 20 bytes (AES key || salt), not 16"},
+        {esp::Alg::aes_gmac, esp::Ealg::null, 0, 0, "is 20 bytes (AES key || salt), not 0"},
+        {esp::Alg::aes_gmac, esp::Ealg::null, 16, 20, "alg=aes-gmac takes no integrity key"},
+        {esp::Alg::null, esp::Ealg::aes_cbc, 0, 16, "alg=null, ealg=aes-cbc is not a pair TS 33.203 Annex H allows"},
+        {esp::Alg::aes_gmac, esp::Ealg::aes_gcm, 0, 20, "alg=aes-gmac, ealg=aes-gcm is not a pair"},
+        {esp::Alg::hmac_sha1_96, esp::Ealg::aes_gcm, 20, 20, "alg=hmac-sha-1-96, ealg=aes-gcm is not a pair"},
+        {esp::Alg::null, esp::Ealg::null, 0, 0, "alg=null, ealg=null is not a pair"},
+    };
+    for (const Bad& b : bad) {
+        SaRequest r = inbound("192.0.2.30");
+        r.alg = b.alg;
+        r.key.assign(b.key, 1);
+        r.ealg = b.ealg;
+        r.cipher_key.assign(b.cipher, 2);
+        const auto refused = sas->add(r);
+        ASSERT_FALSE(refused.has_value()) << b.why;
+        EXPECT_EQ(refused.error().code, Errc::invalid);
+        EXPECT_NE(refused.error().message.find(b.why), std::string::npos) << refused.error().message;
+    }
+    step();
+    EXPECT_EQ(sas->size(), before);
+    EXPECT_EQ(records.size(), sent) << "nothing sent for a refused request";
+}
+
+TEST(SaRequestText, ReadsTheAeadPairsWithTheirKeyAndSalt) {
+    const auto gcm = parse_sa_request("dir=in,alg=null,ealg=aes-gcm,ekey=" + std::string(40, 'a') + ",ue=192.0.2.1");
+    ASSERT_TRUE(gcm.has_value()) << gcm.error().message;
+    EXPECT_EQ(gcm->alg, esp::Alg::null);
+    EXPECT_EQ(gcm->ealg, esp::Ealg::aes_gcm);
+    EXPECT_TRUE(gcm->key.empty());
+    EXPECT_EQ(gcm->cipher_key, std::vector<uint8_t>(20, 0xaa));
+    const auto gmac = parse_sa_request("dir=in,alg=aes-gmac,ekey=" + std::string(40, 'b') + ",ue=192.0.2.1");
+    ASSERT_TRUE(gmac.has_value()) << gmac.error().message;
+    EXPECT_EQ(gmac->alg, esp::Alg::aes_gmac);
+    EXPECT_EQ(gmac->ealg, esp::Ealg::null) << "no ealg: null";
+    EXPECT_EQ(gmac->cipher_key.size(), 20u);
+    const std::pair<std::string, const char*> bad[] = {
+        {"alg=null,ealg=aes-gcm", "ekey (20 bytes, the AES key || salt) is required with alg=null, ealg=aes-gcm"},
+        {"alg=aes-gmac", "ekey (20 bytes, the AES key || salt) is required with alg=aes-gmac, ealg=null"},
+        {"alg=aes-gmac,key=" + std::string(32, '1') + ",ekey=" + std::string(40, '1'),
+         "alg=aes-gmac takes no key: its key and salt go in ekey"},
+        {"alg=null,ealg=aes-cbc,ekey=" + std::string(32, '1'), "alg=null with ealg=aes-cbc is not a pair"},
+        {"alg=aes-gmac,ealg=aes-cbc,ekey=" + std::string(32, '1'), "alg=aes-gmac with ealg=aes-cbc is not a pair"},
+        {"alg=hmac-md5-96,ealg=aes-gcm,key=" + std::string(32, '1'), "alg=hmac-md5-96 with ealg=aes-gcm is not"},
+        {"alg=hmac-md5-96", "key is required with alg=hmac-md5-96"},
+    };
+    for (const auto& [extra, why] : bad) {
+        const std::string text = "dir=in,ue=192.0.2.1," + extra;
+        const auto e = parse_sa_request(text);
+        ASSERT_FALSE(e.has_value()) << text;
+        EXPECT_NE(e.error().message.find(why), std::string::npos) << text << " -> " << e.error().message;
+    }
+}
+
 TEST(SaRequestText, ReadsEalgAndItsKey) {
     const auto r = parse_sa_request("dir=in,alg=hmac-sha-1-96,key=" + std::string(40, '1') +
                                     ",ealg=aes-cbc,ekey=" + std::string(32, 'c') + ",ue=192.0.2.1");
@@ -369,8 +462,8 @@ TEST(SaRequestText, ReadsEalgAndItsKey) {
     EXPECT_TRUE(plain->cipher_key.empty());
     const std::pair<std::string, const char*> bad[] = {
         {"ealg=rc4", "ealg: 'rc4'"},
-        {"ealg=aes-cbc", "ekey (CK_ESP, 16 bytes) is required"},
-        {"ealg=des-ede3-cbc", "ekey (CK_ESP, 24 bytes) is required"},
+        {"ealg=aes-cbc", "ekey (16 bytes, CK_ESP) is required"},
+        {"ealg=des-ede3-cbc", "ekey (24 bytes, CK_ESP) is required"},
         {"ekey=00", "ekey needs ealg"},
         {"ealg=aes-cbc,ekey=0g", "ekey: '0g' is not hex"},
     };

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "control/sa/sa_manager.hpp"
@@ -13,6 +14,19 @@
 #include "dataplane/service/record_apply.hpp"
 
 namespace pcscf::test {
+
+// What the default policy lists, best first (a 494's Security-Server, RFC 3329 2.3.1):
+// every pair TS 33.203 Annex H allows, by ealg first, then by alg; the AEAD pairs written
+// as Annex H has them.
+inline constexpr std::string_view kDefaultMechanisms =
+    "ipsec-3gpp;alg=null;ealg=aes-gcm;prot=esp;mod=trans;q=1, "
+    "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;q=0.9, "
+    "ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;prot=esp;mod=trans;q=0.8, "
+    "ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.7, "
+    "ipsec-3gpp;alg=hmac-md5-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.6, "
+    "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=0.5, "
+    "ipsec-3gpp;alg=aes-gmac;ealg=null;prot=esp;mod=trans;q=0.4, "
+    "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.3";
 
 struct SaRig {
     static constexpr uint32_t kWorkers = 2;

@@ -514,13 +514,7 @@ TEST_F(SipProxyTest, A494ListsOurMechanisms) {
     ue.sm1("ipsec-3gpp;alg=hmac-sha-256-128;ealg=aes-cbc;spi-c=4096;spi-s=4097;port-c=6000;port-s=6001");
     const std::string got = expect(ue.us(), "the 494");
     EXPECT_EQ(status(got), 494) << got;
-    EXPECT_EQ(header(got, sip::HeaderKind::security_server),
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;q=1, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=aes-cbc;prot=esp;mod=trans;q=0.9, "
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.8, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=des-ede3-cbc;prot=esp;mod=trans;q=0.7, "
-              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;q=0.6, "
-              "ipsec-3gpp;alg=hmac-md5-96;ealg=null;prot=esp;mod=trans;q=0.5");
+    EXPECT_EQ(header(got, sip::HeaderKind::security_server), test::kDefaultMechanisms);
     EXPECT_NE(header(got, sip::HeaderKind::warning).find("no acceptable ipsec-3gpp offer"), std::string::npos) << got;
     EXPECT_TRUE(silent(*core));
 }
@@ -543,9 +537,10 @@ TEST_F(SipProxyTest, AnOfferWithAesCbcGetsSasThatEncryptWithCk) {
     const std::string server = header(four01, sip::HeaderKind::security_server);
     const auto listed = sip::parse_security_list(server);
     ASSERT_TRUE(listed.has_value()) << server;
-    ASSERT_EQ(listed->size(), 6u) << server;
-    EXPECT_EQ((*listed)[0].ipsec->ealg, sip::EncryptionAlg::aes_cbc);
-    EXPECT_EQ((*listed)[0].ipsec->alg, sip::IntegrityAlg::hmac_sha_1_96);
+    ASSERT_EQ(listed->size(), 8u) << server;
+    EXPECT_EQ((*listed)[0].ipsec->ealg, sip::EncryptionAlg::aes_gcm) << "listed first, though not offered";
+    EXPECT_EQ((*listed)[1].ipsec->ealg, sip::EncryptionAlg::aes_cbc);
+    EXPECT_EQ((*listed)[1].ipsec->alg, sip::IntegrityAlg::hmac_sha_1_96);
     for (size_t i = 1; i < listed->size(); ++i) {
         EXPECT_LT(*(*listed)[i].q, *(*listed)[i - 1].q) << server;
         EXPECT_EQ((*listed)[i].ipsec->spi_s, (*listed)[0].ipsec->spi_s) << "one set, whatever the pair";
@@ -568,19 +563,26 @@ TEST_F(SipProxyTest, AnOfferWithAesCbcGetsSasThatEncryptWithCk) {
 
 // Annex I: an encrypting pair needs CK. A 401 without it is answered 500, as one without
 // IK, and no SA is made.
+// Every pair but an HMAC with ealg=null needs CK: CK_ESP, or the AES-GCM / AES-GMAC salt.
 TEST_F(SipProxyTest, ACore401WithoutCkForAnEncryptingPairIsAnsweredWithAnError) {
-    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
-    ue.sm1("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=70000;spi-s=70001;port-c=6000;port-s=6001");
-    const std::string sm1 = expect(*core, "SM1");
     const std::string auth =
         "Digest realm=\"" + kRealm + "\", nonce=\"bm9uY2U=\", algorithm=AKAv1-MD5, ik=\"" + kIk + "\"";
-    core->send(answer(sm1, 401, "Unauthorized", {{"WWW-Authenticate", auth}}), core_side());
-    const std::string got = expect(ue.us(), "the answer to SM1");
-    EXPECT_EQ(status(got), 500) << got;
-    EXPECT_NE(header(got, sip::HeaderKind::warning).find("no cipher key (ck)"), std::string::npos) << got;
-    EXPECT_EQ(dropped(proxy::ProxyDrop::core_401_without_keys), 1u);
-    EXPECT_EQ(sas->size(), 0u);
-    EXPECT_EQ(reg.ues(), 0u);
+    uint16_t port = 6000;
+    uint64_t refused = 0;
+    for (const char* pair : {"alg=hmac-sha-1-96;ealg=aes-cbc", "alg=null;ealg=aes-gcm", "alg=aes-gmac;ealg=null"}) {
+        Ue ue(*this, "alice@" + kRealm, port, uint16_t(port + 1));
+        ue.sm1("ipsec-3gpp;" + std::string(pair) + ";spi-c=70000;spi-s=70001;port-c=" + std::to_string(port) +
+               ";port-s=" + std::to_string(port + 1));
+        port = uint16_t(port + 2);
+        const std::string sm1 = expect(*core, "SM1");
+        core->send(answer(sm1, 401, "Unauthorized", {{"WWW-Authenticate", auth}}), core_side());
+        const std::string got = expect(ue.us(), "the answer to SM1");
+        EXPECT_EQ(status(got), 500) << pair << "\n" << got;
+        EXPECT_NE(header(got, sip::HeaderKind::warning).find("no cipher key (ck)"), std::string::npos) << got;
+        EXPECT_EQ(dropped(proxy::ProxyDrop::core_401_without_keys), ++refused) << pair;
+        EXPECT_EQ(sas->size(), 0u);
+        EXPECT_EQ(reg.ues(), 0u);
+    }
 
     // Integrity only needs no CK.
     Ue bob(*this, "bob@" + kRealm, 6100, 6101);

@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "dataplane/esp/hmac_batch.hpp"
+#include "dataplane/esp/crypto_batch.hpp"
 #include "net/ip_header.hpp"
 #include "sa_contract/hmac_key.hpp"
 
@@ -41,7 +41,7 @@ inline std::vector<uint8_t> seal(IMB_MGR* mgr, const std::vector<uint8_t>& plain
     out.resize(out.size() + kIcvLen);
     net::IpInfo patched = info;
     net::patch_ip(out.data(), patched, net::kProtoEsp, int32_t(out.size() - plain.size()));
-    HmacBatch b(mgr);
+    CryptoBatch b(mgr);
     b.add(s.alg, s.key, out.data() + esp_off, uint32_t(out.size() - esp_off - kIcvLen),
           out.data() + out.size() - kIcvLen);
     b.run();

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/esp/hmac_batch.hpp"
+#include "dataplane/esp/crypto_batch.hpp"
 #include "sa_contract/hmac_key.hpp"
 #include "sa_contract/imb_manager.hpp"
 #include "tests/common/hex.hpp"
@@ -77,7 +77,7 @@ TEST_F(HmacTest, Rfc2202AllCasesInOneMixedBatch) {
         ASSERT_TRUE(k.has_value()) << k.error();
         keys.push_back(*k);
     }
-    HmacBatch batch(mgr->get());
+    CryptoBatch batch(mgr->get());
     std::vector<std::array<uint8_t, 16>> tags(cases.size());
     for (size_t i = 0; i < cases.size(); ++i) {
         tags[i].fill(0xee);  // canary: only 12 bytes may be written
@@ -100,13 +100,13 @@ TEST_F(HmacTest, FullBatchMatchesOneAtATime) {
     for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i * 7 + 3);
     for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96}) {
         const auto key = *hmac_states(mgr->get(), alg, fill(0x42, key_len(alg)));
-        HmacBatch all(mgr->get());
-        std::vector<std::array<uint8_t, 12>> many(HmacBatch::kMax), one(HmacBatch::kMax);
-        for (uint32_t i = 0; i < HmacBatch::kMax; ++i) all.add(alg, key, data.data() + i, 30 * i + 1, many[i].data());
+        CryptoBatch all(mgr->get());
+        std::vector<std::array<uint8_t, 12>> many(CryptoBatch::kMax), one(CryptoBatch::kMax);
+        for (uint32_t i = 0; i < CryptoBatch::kMax; ++i) all.add(alg, key, data.data() + i, 30 * i + 1, many[i].data());
         EXPECT_TRUE(all.full());
         all.run();
-        for (uint32_t i = 0; i < HmacBatch::kMax; ++i) {
-            HmacBatch single(mgr->get());
+        for (uint32_t i = 0; i < CryptoBatch::kMax; ++i) {
+            CryptoBatch single(mgr->get());
             single.add(alg, key, data.data() + i, 30 * i + 1, one[i].data());
             single.run();
             ASSERT_TRUE(all.ok(i) && single.ok(0));

@@ -47,6 +47,30 @@ TEST(Security, ServerWithQAndLargeSpis) {
               4294967295u);
 }
 
+// The AEAD pairs of Annex H (RFC 4106, RFC 4543) parse and print like the others. Pairs
+// Annex H does not allow (alg=null;ealg=aes-cbc) still parse: choosing is the policy's.
+TEST(Security, AesGcmAndAesGmac) {
+    const std::string tail = ";prot=esp;mod=trans;spi-c=1;spi-s=2;port-c=3;port-s=4";
+    const auto gcm = one("ipsec-3gpp;alg=null;ealg=aes-gcm" + tail);
+    ASSERT_TRUE(gcm.ipsec) << gcm.unsupported;
+    EXPECT_EQ(gcm.ipsec->alg, IntegrityAlg::null);
+    EXPECT_EQ(gcm.ipsec->ealg, EncryptionAlg::aes_gcm);
+    EXPECT_EQ(format_mechanism(gcm), "ipsec-3gpp;alg=null;ealg=aes-gcm" + tail);
+    const auto gmac = one("ipsec-3gpp;alg=AES-GMAC;ealg=null" + tail);
+    ASSERT_TRUE(gmac.ipsec) << gmac.unsupported;
+    EXPECT_EQ(gmac.ipsec->alg, IntegrityAlg::aes_gmac);
+    EXPECT_EQ(gmac.ipsec->ealg, EncryptionAlg::null);
+    EXPECT_EQ(format_mechanism(gmac), "ipsec-3gpp;alg=aes-gmac;ealg=null" + tail);
+    EXPECT_EQ(one("ipsec-3gpp;alg=aes-gmac" + tail), gmac) << "no ealg is ealg=null";
+    EXPECT_EQ(to_string(IntegrityAlg::aes_gmac), "aes-gmac");
+    EXPECT_EQ(to_string(IntegrityAlg::null), "null");
+    EXPECT_EQ(to_string(EncryptionAlg::aes_gcm), "aes-gcm");
+    const auto odd = one("ipsec-3gpp;alg=null;ealg=aes-cbc" + tail);
+    ASSERT_TRUE(odd.ipsec);
+    EXPECT_EQ(odd.ipsec->alg, IntegrityAlg::null);
+    EXPECT_EQ(odd.ipsec->ealg, EncryptionAlg::aes_cbc);
+}
+
 TEST(Security, DefaultsWhitespaceAndCase) {
     auto m = one(" IPSEC-3GPP ; ALG = HMAC-SHA-1-96 ;\r\n spi-c=1;Spi-S=2;PORT-C=3;port-s=4 ");
     ASSERT_TRUE(m.ipsec);
@@ -187,9 +211,9 @@ TEST(Security, UnsupportedValuesAreMarkedNotUsable) {
     const std::string tail = ";spi-c=1;spi-s=2;port-c=3;port-s=4";
     const std::pair<std::string, std::string_view> cases[] = {
         {"ipsec-3gpp;alg=hmac-sha-256-128" + tail,
-         "unknown alg 'hmac-sha-256-128' (expected hmac-md5-96 or hmac-sha-1-96)"},
-        {"ipsec-3gpp;alg=aes-gmac" + tail, "unknown alg 'aes-gmac'"},
-        {"ipsec-3gpp;alg=hmac-md5-96;ealg=aes-gcm" + tail, "unknown ealg 'aes-gcm'"},
+         "unknown alg 'hmac-sha-256-128' (expected hmac-md5-96, hmac-sha-1-96, aes-gmac or null)"},
+        {"ipsec-3gpp;alg=hmac-md5-96;ealg=aes-ccm" + tail,
+         "unknown ealg 'aes-ccm' (expected null, des-ede3-cbc, aes-cbc or aes-gcm)"},
         {"ipsec-3gpp;alg=hmac-md5-96;prot=ah" + tail, "prot 'ah' is not supported (only esp)"},
         {"ipsec-3gpp;alg=hmac-md5-96;mod=tun" + tail, "mod 'tun' is not supported (only trans)"},
         {"ipsec-3gpp;alg=x;ealg=y;mod=tun" + tail, "unknown alg 'x'"},  // the first reason
@@ -206,7 +230,7 @@ TEST(Security, UnsupportedValuesAreMarkedNotUsable) {
         EXPECT_EQ(one(format_mechanism(*r)), *r);
     }
     // a UE offering what we cannot use besides what we can: the list is read whole
-    auto list = parse_security_list("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-gcm" + tail +
+    auto list = parse_security_list("ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-ctr" + tail +
                                     ", ipsec-3gpp;alg=hmac-sha-1-96;ealg=null" + tail + ", tls;q=0.1");
     ASSERT_TRUE(list) << list.error().message;
     ASSERT_EQ(list->size(), 3u);
@@ -220,9 +244,9 @@ TEST(Security, UnsupportedValuesAreMarkedNotUsable) {
     stripped.erase(stripped.begin());
     EXPECT_FALSE(same_mechanisms(stripped, *list));
     // an unsupported value does not excuse a malformed one
-    auto bad = parse_security_mechanism("ipsec-3gpp;alg=aes-gmac;spi-c=0;spi-s=2;port-c=3;port-s=4");
+    auto bad = parse_security_mechanism("ipsec-3gpp;alg=hmac-sha-256-128;spi-c=0;spi-s=2;port-c=3;port-s=4");
     EXPECT_TRUE(test::fails_with(bad, "spi-c is 0"));
-    EXPECT_FALSE(parse_security_mechanism("ipsec-3gpp;alg=aes-gmac;spi-c=1;spi-s=2;port-c=3"));
+    EXPECT_FALSE(parse_security_mechanism("ipsec-3gpp;alg=hmac-sha-256-128;spi-c=1;spi-s=2;port-c=3"));
 }
 
 TEST(Security, ListErrorsNameTheMechanism) {

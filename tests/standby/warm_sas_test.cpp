@@ -28,14 +28,14 @@ class WarmSasTest : public ::testing::Test, public test::SaRig {
 protected:
     // An SA as the primary's SaManager stores it ("sa/<id>"), with a checkpoint ("seq/<id>").
     void stored(SaId id, Direction dir, uint32_t spi, const char* ue, uint32_t checkpoint,
-                esp::Ealg ealg = esp::Ealg::null, uint8_t cipher = 0) {
+                esp::Ealg ealg = esp::Ealg::null, uint8_t cipher = 0, esp::Alg alg = esp::Alg::hmac_sha1_96) {
         SaInfo sa;
         sa.cfg.ealg = ealg;
-        sa.cipher.len = uint8_t(esp::cipher_key_len(ealg));
+        sa.cipher.len = uint8_t(esp::cipher_key_len(alg, ealg));
         sa.cipher.bytes.fill(cipher);
         sa.id = id;
         sa.cfg.dir = dir;
-        sa.cfg.alg = esp::Alg::hmac_sha1_96;
+        sa.cfg.alg = alg;
         sa.cfg.spi = spi;
         sa.cfg.ue_addr = *net::IpAddr::parse(ue);
         sa.cfg.pcscf_addr = *net::IpAddr::parse("10.0.0.1");
@@ -153,6 +153,28 @@ TEST_F(WarmSasTest, AnEncryptingSaKeepsItsCipherKeyThroughTheTakeover) {
     EXPECT_EQ(this->sas->find(2)->cipher, records[2].cipher);
     EXPECT_EQ(seq_of(2), 64 + 2 * kK);
     EXPECT_TRUE(warnings.empty()) << warnings.front();
+}
+
+// The AEAD pairs reach the standby's workers with their key || salt (20 bytes) and no
+// HMAC state of their own.
+TEST_F(WarmSasTest, AesGcmAndAesGmacSasGoToTheWorkersWithKeyAndSalt) {
+    stored(2, Direction::outbound, 0x77, "192.0.2.10", 64, esp::Ealg::aes_gcm, 0xa7, esp::Alg::null);
+    stored(3, Direction::outbound, 0x78, "192.0.2.11", 64, esp::Ealg::null, 0xb8, esp::Alg::aes_gmac);
+    for (const auto& [k, v] : store) warm.apply(k, v);
+    apply_records();
+    ASSERT_EQ(records.size(), 2u);  // one per worker (by UE address), in no given order
+    const bool gcm_first = records[0].sa.alg == esp::Alg::null;
+    const esp::SaRecord& gcm = records[gcm_first ? 0 : 1];
+    const esp::SaRecord& gmac = records[gcm_first ? 1 : 0];
+    EXPECT_EQ(gcm.sa.alg, esp::Alg::null);
+    EXPECT_EQ(gcm.sa.ealg, esp::Ealg::aes_gcm);
+    EXPECT_EQ(gmac.sa.alg, esp::Alg::aes_gmac);
+    EXPECT_EQ(gmac.sa.ealg, esp::Ealg::null);
+    for (const esp::SaRecord& r : records) {
+        EXPECT_EQ(r.op, esp::SaOp::add);
+        EXPECT_EQ(r.cipher.len, esp::kAeadKeyLen);
+        EXPECT_EQ(r.cipher.bytes[19], r.sa.alg == esp::Alg::null ? 0xa7 : 0xb8);
+    }
 }
 
 TEST_F(WarmSasTest, CheckpointsMoveAWarmSaOnAndAResumeNeverMovesItBack) {

@@ -203,6 +203,50 @@ TEST(StateRecords, AnSaRecordKeepsItsEalgAndCipherKey) {
     EXPECT_FALSE(decode_sa(encode(odd, {})).has_value());
 }
 
+// The AEAD pairs (alg values 3 and 4 in the same version-3 record): the AES key || salt
+// round-trips; a pair Annex H does not allow, or a key of the wrong length, is refused
+// and the error says which.
+TEST(StateRecords, AesGcmAndAesGmacRecordsKeepTheirKeyAndSalt) {
+    for (const auto& [alg, ealg] :
+         {std::pair{esp::Alg::null, esp::Ealg::aes_gcm}, std::pair{esp::Alg::aes_gmac, esp::Ealg::null}}) {
+        SaInfo sa;
+        sa.id = 11;
+        sa.cfg.dir = esp::Direction::outbound;
+        sa.cfg.alg = alg;
+        sa.cfg.ealg = ealg;
+        sa.cipher.len = 20;
+        for (uint8_t i = 0; i < 20; ++i) sa.cipher.bytes[i] = uint8_t(0x90 + i);
+        const auto back = decode_sa(encode(sa, {}));
+        ASSERT_TRUE(back.has_value()) << back.error().message;
+        EXPECT_EQ(back->info.cfg.alg, alg);
+        EXPECT_EQ(back->info.cfg.ealg, ealg);
+        EXPECT_EQ(back->info.cipher, sa.cipher);
+        EXPECT_EQ(back->key, esp::HmacKey{});
+        sa.cipher.len = 16;
+        const auto short_key = decode_sa(encode(sa, {}));
+        ASSERT_FALSE(short_key.has_value());
+        EXPECT_NE(short_key.error().message.find("is 20 bytes (AES key || salt), not 16"), std::string::npos)
+            << short_key.error().message;
+    }
+    const std::tuple<esp::Alg, esp::Ealg, uint8_t, std::string_view> bad[] = {
+        {esp::Alg::null, esp::Ealg::aes_cbc, 16, "SA record 12: alg=null, ealg=aes-cbc is not a pair"},
+        {esp::Alg::aes_gmac, esp::Ealg::aes_gcm, 20, "alg=aes-gmac, ealg=aes-gcm is not a pair"},
+        {esp::Alg::hmac_md5_96, esp::Ealg::aes_gcm, 20, "alg=hmac-md5-96, ealg=aes-gcm is not a pair"},
+        {esp::Alg(9), esp::Ealg::null, 0, "alg=9, ealg=null is not a pair"},
+        {esp::Alg::hmac_sha1_96, esp::Ealg(7), 0, "alg=hmac-sha-1-96, ealg=7 is not a pair"},
+    };
+    for (const auto& [alg, ealg, len, why] : bad) {
+        SaInfo sa;
+        sa.id = 12;
+        sa.cfg.alg = alg;
+        sa.cfg.ealg = ealg;
+        sa.cipher.len = len;
+        const auto r = decode_sa(encode(sa, {}));
+        ASSERT_FALSE(r.has_value()) << why;
+        EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+    }
+}
+
 // A record written before encryption came (version 2, these exact bytes) is still read,
 // as an SA with null encryption.
 TEST(StateRecords, AnSaRecordOfTheOldFormatIsReadAsNullEncryption) {

@@ -1,4 +1,4 @@
-#include "dataplane/esp/hmac_batch.hpp"
+#include "dataplane/esp/crypto_batch.hpp"
 
 #include <cassert>
 #include <cstring>
@@ -48,15 +48,44 @@ void set_cbc(IMB_JOB& j, const uint8_t* data, const CbcPart& c) noexcept {
     j.dst = const_cast<uint8_t*>(data) + c.offset;  // the cipher's output, where its input was
 }
 
+// AES-128-GCM (cipher and tag in one job) or AES-128-GMAC (a tag alone), 16-byte tag.
+void set_aead(IMB_JOB& j, const AeadPart& a) noexcept {
+    const bool gcm = a.xf == Transform::gcm;
+    j.cipher_mode = gcm ? IMB_CIPHER_GCM : IMB_CIPHER_NULL;
+    j.cipher_direction = a.decrypt ? IMB_DIR_DECRYPT : IMB_DIR_ENCRYPT;
+    j.chain_order = a.decrypt ? IMB_ORDER_HASH_CIPHER : IMB_ORDER_CIPHER_HASH;
+    j.hash_alg = gcm ? IMB_AUTH_AES_GMAC : IMB_AUTH_AES_GMAC_128;
+    j.src = a.esp;
+    j.dst = a.esp + (gcm ? a.hdr : 0);
+    j.enc_keys = j.dec_keys = gcm ? &a.keys->gcm : nullptr;
+    j.key_len_in_bytes = gcm ? IMB_KEY_128_BYTES : 0;
+    j.iv = gcm ? a.nonce : nullptr;
+    j.iv_len_in_bytes = gcm ? 12 : 0;
+    j.cipher_start_src_offset_in_bytes = gcm ? a.hdr : 0;
+    j.msg_len_to_cipher_in_bytes = gcm ? a.len : 0;
+    j.hash_start_src_offset_in_bytes = gcm ? a.hdr : 0;
+    j.msg_len_to_hash_in_bytes = a.len;
+    j.auth_tag_output = a.tag;
+    j.auth_tag_output_len_in_bytes = kAeadIcvLen;
+    if (gcm) {
+        j.u.GCM.aad = a.esp;  // SPI || sequence number
+        j.u.GCM.aad_len_in_bytes = kEspHeaderLen;
+    } else {
+        j.u.GMAC._key = &a.keys->gcm;
+        j.u.GMAC._iv = a.nonce;
+        j.u.GMAC.iv_len_in_bytes = 12;
+    }
+}
+
 }  // namespace
 
-HmacBatch::HmacBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
+CryptoBatch::CryptoBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
     std::memset(sha1_jobs_.data(), 0, sizeof sha1_jobs_);
     static const HmacKey none{};
     for (IMB_JOB& j : sha1_jobs_) set_common(j, IMB_AUTH_HMAC_SHA_1, none, nullptr, 0, nullptr);
 }
 
-uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
+uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
     assert(!full());
     const uint32_t i = n_++;
     if (alg == Alg::hmac_sha1_96) {
@@ -81,8 +110,8 @@ uint32_t HmacBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32
     return i;
 }
 
-uint32_t HmacBatch::add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len, uint8_t* tag,
-                        const CbcPart& cbc) noexcept {
+uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len, uint8_t* tag,
+                          const CbcPart& cbc) noexcept {
     assert(!full() && cbc.ealg != Ealg::null);
     const uint32_t i = n_++;
     job_work_[job_n_++] =
@@ -90,7 +119,17 @@ uint32_t HmacBatch::add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len
     return i;
 }
 
-void HmacBatch::run() noexcept {
+uint32_t CryptoBatch::add(const AeadPart& aead) noexcept {
+    assert(!full() && is_aead(aead.xf));
+    const uint32_t i = n_++;
+    JobWork& w = job_work_[job_n_++];  // field by field: the HMAC and CBC parts stay unwritten
+    w.index = i;
+    w.hash = aead.xf == Transform::gcm ? IMB_AUTH_AES_GMAC : IMB_AUTH_AES_GMAC_128;
+    w.aead = aead;
+    return i;
+}
+
+void CryptoBatch::run() noexcept {
     if (sha1_n_ > 0) {
         IMB_SUBMIT_HASH_BURST(mgr_, sha1_jobs_.data(), sha1_n_, IMB_AUTH_HMAC_SHA_1);
         for (uint32_t k = 0; k < sha1_n_; ++k) ok_[sha1_index_[k]] = sha1_jobs_[k].status == IMB_STATUS_COMPLETED;
@@ -98,7 +137,7 @@ void HmacBatch::run() noexcept {
     if (job_n_ > 0) run_jobs();
 }
 
-void HmacBatch::run_jobs() noexcept {
+void CryptoBatch::run_jobs() noexcept {
     auto done = [this](const IMB_JOB* j) {
         if (j != nullptr) ok_[uint32_t(reinterpret_cast<uintptr_t>(j->user_data2))] = j->status == IMB_STATUS_COMPLETED;
     };
@@ -106,8 +145,12 @@ void HmacBatch::run_jobs() noexcept {
         const JobWork& w = job_work_[k];
         ok_[w.index] = false;
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr_);
-        set_common(*j, w.hash, *w.key, w.data, w.len, w.tag);
-        if (w.cbc.ealg != Ealg::null) set_cbc(*j, w.data, w.cbc);
+        if (w.hash == IMB_AUTH_AES_GMAC || w.hash == IMB_AUTH_AES_GMAC_128) {
+            set_aead(*j, w.aead);
+        } else {
+            set_common(*j, w.hash, *w.key, w.data, w.len, w.tag);
+            if (w.cbc.ealg != Ealg::null) set_cbc(*j, w.data, w.cbc);
+        }
         j->user_data2 = reinterpret_cast<void*>(static_cast<uintptr_t>(w.index));
         for (j = IMB_SUBMIT_JOB(mgr_); j != nullptr; j = IMB_GET_COMPLETED_JOB(mgr_)) done(j);
     }

@@ -1,9 +1,9 @@
 #pragma once
-// Many HMAC-96 computations per call through IPsec-MB's multi-buffer managers: the
-// lanes of one SIMD register hash several packets at once. HMAC-SHA-1 without a cipher
-// goes through the synchronous hash-burst call; HMAC-MD5 and every HMAC paired with a
-// CBC cipher (ESP with encryption) through the job API, all in one pass of submissions
-// and one flush: IPsec-MB 1.3 has no MD5 hash burst and no cipher+hash burst. Nothing is
+// The ESP crypto of a burst through IPsec-MB's multi-buffer managers: the lanes of one
+// SIMD register work on several packets at once. HMAC-SHA-1 without a cipher goes
+// through the synchronous hash-burst call; HMAC-MD5, every HMAC paired with a CBC cipher,
+// AES-GCM and AES-GMAC through the job API, all in one pass of submissions and one
+// flush: IPsec-MB 1.3 has no MD5 hash burst and no cipher+hash burst. Nothing is
 // allocated per call.
 //
 // Threading: one batch per thread (it uses that thread's IMB_MGR).
@@ -30,11 +30,28 @@ struct CbcPart {
     uint32_t len = 0;
 };
 
-class HmacBatch {
+// An AES-GCM (RFC 4106) or AES-GMAC (RFC 4543) job over one ESP packet, in place.
+// GCM: AAD = SPI || sequence number (the 8 bytes at `esp`), the cipher covers `len`
+// bytes from `esp + hdr` (payload to next header). GMAC: nothing is encrypted, the AAD
+// is `len` bytes from `esp` (ESP header, IV, payload to next header; RFC 4543 3.3).
+// The tag (kAeadIcvLen bytes) goes to `tag`; inbound, the tag is computed over the
+// ciphertext before decryption (chain order HASH_CIPHER) and compared by the caller.
+struct AeadPart {
+    Transform xf = Transform::gcm;  // gcm or gmac
+    bool decrypt = false;
+    const CipherKeys* keys = nullptr;
+    const uint8_t* nonce = nullptr;  // salt || IV, 12 bytes
+    uint8_t* esp = nullptr;
+    uint32_t hdr = 0;  // ESP header + IV
+    uint32_t len = 0;
+    uint8_t* tag = nullptr;
+};
+
+class CryptoBatch {
 public:
     static constexpr uint32_t kMax = 64;
 
-    explicit HmacBatch(IMB_MGR* mgr) noexcept;
+    explicit CryptoBatch(IMB_MGR* mgr) noexcept;
 
     void clear() noexcept { sha1_n_ = job_n_ = n_ = 0; }
     uint32_t size() const noexcept { return n_; }
@@ -46,12 +63,16 @@ public:
     // The same with a CBC cipher over part of `data` in the same job (see CbcPart).
     uint32_t add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len, uint8_t* tag, const CbcPart& cbc) noexcept;
 
+    // Queues an AES-GCM or AES-GMAC job; returns its index.
+    uint32_t add(const AeadPart& aead) noexcept;
+
     // Computes everything queued. Afterwards ok(i) says whether job i completed.
     void run() noexcept;
     bool ok(uint32_t i) const noexcept { return ok_[i]; }
 
 private:
-    // What goes through the job API: HMAC-MD5 alone (cbc.ealg null) or either HMAC with a cipher.
+    // What goes through the job API: HMAC-MD5 alone (cbc.ealg null), either HMAC with a
+    // CBC cipher, or an AEAD (hash IMB_AUTH_AES_GMAC or IMB_AUTH_AES_GMAC_128, `aead`).
     struct JobWork {
         const HmacKey* key;
         const uint8_t* data;
@@ -60,6 +81,7 @@ private:
         uint8_t* tag;
         IMB_HASH_ALG hash;
         CbcPart cbc;
+        AeadPart aead;
     };
     void run_jobs() noexcept;
 
