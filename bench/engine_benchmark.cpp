@@ -8,7 +8,12 @@
 // against IPsec-MB alone running the same cipher+hash jobs on the same packets (named
 // hash_only/aes-sha1/... decrypting, hash_only_out/... encrypting, so the report puts
 // them beside inbound and outbound); their sizes are the nearest whole cipher blocks
-// allow (AES: 72 / 504 / 1400 B; 3DES: 64 / 512 / 1400 B).
+// allow (AES: 72 / 504 / 1400 B; 3DES: 64 / 512 / 1400 B). Then the combined transforms,
+// AES-GCM-128 (RFC 4106, "gcm") and AES-GMAC-128 (RFC 4543, "gmac"), warm and cold at the
+// AES-CBC rows' lengths (72 / 504 / 1400 B, named so), against IPsec-MB alone running the
+// same GCM jobs (decrypting for hash_only, encrypting for hash_only_out) or GMAC jobs (one
+// tag over the ESP bytes, the same either way: hash_only only) on the same packets, which
+// IPsec-MB's own jobs sealed (bench/aead_esp.hpp).
 // Ends with per-round ratios and the targets (bench/ratio_report.hpp).
 //
 //   build/bench/engine_benchmark [--sas=1000000] [--rounds=3] [--quick] [gbench flags]
@@ -20,6 +25,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -64,6 +70,17 @@ EngineWorkload& workload(Alg alg, uint32_t size, const Ring& r, Ealg ealg = Ealg
     return *w;
 }
 
+// The same, or nullptr once the benchmark is stopped with why the workload could not be
+// built (an engine that refuses the SAs, say).
+EngineWorkload* workload_or_skip(benchmark::State& state, Alg alg, uint32_t size, const Ring& r, Ealg ealg) {
+    try {
+        return &workload(alg, size, r, ealg);
+    } catch (const std::exception& e) {
+        state.SkipWithError(e.what());
+        return nullptr;
+    }
+}
+
 // An iteration is one pass over the ring, timed by the TSC (manual time); before it,
 // outside the time, inbound packets are sealed again with the next sequence numbers
 // (which leaves them warm) and, for a cold ring, the caches are flushed. A pass during
@@ -99,7 +116,9 @@ void run_passes(benchmark::State& state, EngineWorkload& w, const Ring& r, bool 
 
 // Engine::inbound() or outbound() on the ring, a burst at a time.
 void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg) {
-    EngineWorkload& w = workload(alg, size, r, ealg);
+    EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg);
+    if (wp == nullptr) return;
+    EngineWorkload& w = *wp;
     const bool in = dir == Direction::inbound;
     auto& ring = in ? w.inbound() : w.outbound();
     run_passes(state, w, r, in, [&](size_t n) {
@@ -118,13 +137,15 @@ void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, R
 // The hash-only reference: the same HMACs over the same bytes, straight into IPsec-MB
 // (with a cipher: the same cipher+hash jobs).
 void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, Ring r, Ealg ealg, bool encrypt) {
-    EngineWorkload& w = workload(alg, size, r, ealg);
+    EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg);
+    if (wp == nullptr) return;
+    EngineWorkload& w = *wp;
     IMB_JOB jobs[kBurst];
     std::memset(jobs, 0, sizeof jobs);
     alignas(16) uint8_t tags[kBurst][16];
     run_passes(state, w, r, false, [&](size_t n) {
         for (size_t pos = 0; pos < n; pos += kBurst) {
-            if (ealg == Ealg::null) w.hash_only({&w.inbound()[pos], kBurst}, jobs, tags);
+            if (w.transform() == Transform::hmac) w.hash_only({&w.inbound()[pos], kBurst}, jobs, tags);
             else w.cipher_hash_only({&w.inbound()[pos], kBurst}, tags, encrypt);
             benchmark::DoNotOptimize(tags);
         }
@@ -148,6 +169,8 @@ void bm_single_buffer(benchmark::State& state, Alg alg, uint32_t size, Ring r) {
 }
 
 std::string label(Alg alg, Ealg ealg = Ealg::null) {
+    if (ealg == Ealg::aes_gcm) return "gcm";
+    if (alg == Alg::aes_gmac) return "gmac";
     const std::string hash = alg == Alg::hmac_sha1_96 ? "sha1" : "md5";
     return ealg == Ealg::null ? hash : (ealg == Ealg::aes_cbc ? "aes-" : "3des-") + hash;
 }
@@ -191,6 +214,26 @@ void register_all(bool quick, int rounds) {
                                       benchmark::RegisterBenchmark(("hash_only_out" + suffix).c_str(), bm_hash_only,
                                                                    alg, size, r, ealg, true)})
                         one->UseManualTime();
+                }
+    // AES-GCM and AES-GMAC: the engine and IPsec-MB's own GCM / GMAC jobs, warm and cold,
+    // at the lengths the AES-CBC rows measure.
+    const std::vector<uint32_t> aead_sizes = quick ? std::vector<uint32_t>{504} : std::vector<uint32_t>{72, 504, 1400};
+    for (const auto& [alg, ealg] : {std::pair{Alg::null, Ealg::aes_gcm}, std::pair{Alg::aes_gmac, Ealg::null}})
+        for (uint32_t size : aead_sizes)
+            for (int round = 0; round < rounds; ++round)
+                for (const Ring& r : {kWarm, kCold}) {
+                    const std::string suffix = "/" + label(alg, ealg) + "/" + std::to_string(size) + "B/" + r.name;
+                    std::vector<benchmark::internal::Benchmark*> b = {
+                        benchmark::RegisterBenchmark(("inbound" + suffix).c_str(), bm_engine, Direction::inbound, alg,
+                                                     size, r, ealg),
+                        benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine, Direction::outbound, alg,
+                                                     size, r, ealg),
+                        benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg, size, r, ealg,
+                                                     false)};
+                    if (ealg == Ealg::aes_gcm)  // GMAC's job is the same both ways
+                        b.push_back(benchmark::RegisterBenchmark(("hash_only_out" + suffix).c_str(), bm_hash_only, alg,
+                                                                 size, r, ealg, true));
+                    for (auto* one : b) one->UseManualTime();
                 }
 }
 

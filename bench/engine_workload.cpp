@@ -37,6 +37,14 @@ net::IpAddr ue_addr(uint32_t i, bool v6) {
     return a;
 }
 
+Transform transform_of(Alg alg, Ealg ealg) {
+    const auto tf = transform(alg, ealg);
+    if (!tf)
+        throw std::runtime_error("no ESP transform pairs alg=" + std::string(name(alg)) +
+                                 " with ealg=" + std::string(name(ealg)));
+    return *tf;
+}
+
 uint32_t round_up_pow2(uint32_t v) {
     uint32_t p = 1;
     while (p < v) p <<= 1;
@@ -46,7 +54,7 @@ uint32_t round_up_pow2(uint32_t v) {
 }  // namespace
 
 EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6, Ealg ealg)
-    : alg_(alg), ealg_(ealg), n_sas_(n_sas), ipv6_(ipv6) {
+    : alg_(alg), ealg_(ealg), tf_(transform_of(alg, ealg)), n_sas_(n_sas), ipv6_(ipv6) {
     auto e = Engine::create(engine_config(n_sas));
     if (!e) throw std::runtime_error(e.error());
     engine_ = std::move(*e);
@@ -54,11 +62,16 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
     for (uint32_t k = 0; k < std::min<uint32_t>(n_sas, 4096); ++k) {
         auto& raw = raw_keys_.emplace_back();
         for (size_t b = 0; b < raw.size(); ++b) raw[b] = uint8_t(k * 31 + b);
-        keys_.push_back(*expand_key(engine_->imb(), alg, {raw.data(), key_len(alg)}));
+        keys_.push_back(is_hmac(alg) ? *expand_key(engine_->imb(), alg, {raw.data(), key_len(alg)}) : HmacKey{});
         auto& ck = raw_cipher_keys_.emplace_back();
         for (size_t b = 0; b < ck.size(); ++b) ck[b] = uint8_t(k * 17 + b * 3 + 1);
     }
-    if (ealg != Ealg::null) {
+    if (is_aead(tf_)) {
+        aead_keys_.resize(raw_cipher_keys_.size());
+        for (size_t k = 0; k < aead_keys_.size(); ++k)
+            expand_aead_key(engine_->imb(), {raw_cipher_keys_[k].data(), kAeadKeyLen}, aead_keys_[k]);
+    }
+    if (tf_ == Transform::cbc_hmac) {
         auto pool = CipherKeyPool::create(uint32_t(raw_cipher_keys_.size()), SOCKET_ID_ANY);
         if (!pool) throw std::runtime_error(pool.error());
         cipher_keys_ = std::make_unique<CipherKeyPool>(std::move(*pool));
@@ -66,10 +79,13 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
             if (cipher_keys_->add(engine_->imb(), Transform::cbc_hmac, ealg, {ck.data(), cipher_key_len(ealg)}) < 0)
                 throw std::runtime_error("cipher key pool");
     }
-    for (uint32_t i = 0; i < n_sas; ++i) {
-        if (engine_->apply(inbound_record(i)) != 0) throw std::runtime_error("inbound SA add");
-        if (engine_->apply(outbound_record(i)) != 0) throw std::runtime_error("outbound SA add");
-    }
+    for (uint32_t i = 0; i < n_sas; ++i)
+        for (const SaRecord& r : {inbound_record(i), outbound_record(i)})
+            if (const int rc = engine_->apply(r); rc != 0)
+                throw std::runtime_error(std::string("the engine refused an ") +
+                                         (r.sa.dir == Direction::inbound ? "inbound" : "outbound") +
+                                         " SA add (alg=" + std::string(name(alg)) +
+                                         ", ealg=" + std::string(name(ealg)) + "): " + std::to_string(rc));
     static uint32_t serial = 0;
     const std::string name = "bench_pool_" + std::to_string(serial++);
     pool_ =
@@ -117,7 +133,7 @@ SaRecord EngineWorkload::inbound_record(uint32_t i) const {
     r.key = key(i);
     r.sa.ealg = ealg_;
     const auto& ck = raw_cipher_keys_[i % raw_cipher_keys_.size()];
-    r.cipher.len = uint8_t(cipher_key_len(ealg_));
+    r.cipher.len = uint8_t(cipher_key_len(alg_, ealg_));
     std::copy_n(ck.begin(), r.cipher.len, r.cipher.bytes.begin());
     return r;
 }
@@ -145,7 +161,15 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
             "packet size must be a multiple of 4, at least 52 (IPv4) "
             "or 72 (IPv6), at most 1500");
     uint32_t payload = ip_size - overhead;
-    if (ealg_ != Ealg::null) {
+    if (is_aead(tf_)) {
+        // The IV and the 16-byte ICV too; UDP, payload and trailer in 4-byte steps (no
+        // padding), at least one step beyond UDP and trailer.
+        const uint32_t fixed = (ipv6_ ? 40 : 20) + kEspHeaderLen + kAeadIvLen + kAeadIcvLen;
+        const uint32_t room = ip_size > fixed ? (ip_size - fixed) / 4 * 4 : 0;
+        const uint32_t body = std::max<uint32_t>(12, room);
+        payload = body - 8 - 2;
+        ip_size = fixed + body;
+    } else if (ealg_ != Ealg::null) {
         // The IV too, and what it encrypts (UDP, payload, trailer) in whole blocks: the
         // most that fits in ip_size, but at least one block.
         const uint32_t block = pad_block(ealg_), fixed = (ipv6_ ? 40 : 20) + 8 + iv_len(ealg_) + kIcvLen;
@@ -178,35 +202,48 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     };
 
     // Inbound packets are sealed by a second engine playing the UE, one SA at a time so
-    // each SA's packets carry sequence numbers 1, 2, 3, ... in ring order.
-    EngineConfig ue_cfg;
-    ue_cfg.spi = SpiLayout{kSpiBase, 1, 1024};
-    ue_cfg.outbound_capacity = 1024;
-    auto ue = Engine::create(ue_cfg);
-    if (!ue) throw std::runtime_error(ue.error());
-    in_.resize(n_packets);
-    for (uint32_t p = 0; p < n_packets; ++p) {
-        in_[p].sa = sa_of[p];
-        in_[p].m =
-            alloc(test::make_packet(test::Flow{ue_addr(sa_of[p], ipv6_), pcscf_ip, kUePort, kPcscfPort, 17}, payload));
-    }
-    std::vector<uint32_t> by_sa(n_packets);  // packet indices grouped by SA, in ring order
-    for (uint32_t p = 0; p < n_packets; ++p) by_sa[p] = p;
-    std::stable_sort(by_sa.begin(), by_sa.end(), [&](uint32_t a, uint32_t b) { return sa_of[a] < sa_of[b]; });
-    for (size_t g = 0; g < by_sa.size();) {
-        const uint32_t sa = sa_of[by_sa[g]];
-        std::vector<rte_mbuf*> burst;
-        for (; g < by_sa.size() && sa_of[by_sa[g]] == sa; ++g) burst.push_back(in_[by_sa[g]].m);
-        SaRecord r = ue_view(inbound_record(sa));  // the UE's outbound: to the P-CSCF's port
-        if ((*ue)->apply(r) != 0) throw std::runtime_error("UE-side SA add");
-        std::vector<net::DropReason> why(burst.size());
-        for (size_t at = 0; at < burst.size(); at += 4096) {  // a call takes < 65536 packets
-            const size_t n = std::min<size_t>(4096, burst.size() - at);
-            if (const uint16_t good = (*ue)->outbound({&burst[at], n}, why); good != n)
-                throw std::runtime_error("sealing failed: " + std::string(name(why[good])));
+    // each SA's packets carry sequence numbers 1, 2, 3, ... in ring order. AES-GCM and
+    // AES-GMAC: laid out here with those numbers, sealed below by IPsec-MB's own jobs.
+    if (is_aead(tf_)) {
+        in_.resize(n_packets);
+        std::vector<uint32_t> next_seq(n_sas_, 1);
+        for (uint32_t p = 0; p < n_packets; ++p) {
+            const std::vector<uint8_t> plain =
+                test::make_packet(test::Flow{ue_addr(sa_of[p], ipv6_), pcscf_ip, kUePort, kPcscfPort, 17}, payload);
+            in_[p].sa = sa_of[p];
+            in_[p].m = alloc(
+                esp_transport(plain, inbound_record(sa_of[p]).sa.spi, next_seq[sa_of[p]]++, kAeadIvLen, kAeadIcvLen));
         }
-        r.op = SaOp::remove;
-        (*ue)->apply(r);
+    } else {
+        EngineConfig ue_cfg;
+        ue_cfg.spi = SpiLayout{kSpiBase, 1, 1024};
+        ue_cfg.outbound_capacity = 1024;
+        auto ue = Engine::create(ue_cfg);
+        if (!ue) throw std::runtime_error(ue.error());
+        in_.resize(n_packets);
+        for (uint32_t p = 0; p < n_packets; ++p) {
+            in_[p].sa = sa_of[p];
+            in_[p].m = alloc(
+                test::make_packet(test::Flow{ue_addr(sa_of[p], ipv6_), pcscf_ip, kUePort, kPcscfPort, 17}, payload));
+        }
+        std::vector<uint32_t> by_sa(n_packets);  // packet indices grouped by SA, in ring order
+        for (uint32_t p = 0; p < n_packets; ++p) by_sa[p] = p;
+        std::stable_sort(by_sa.begin(), by_sa.end(), [&](uint32_t a, uint32_t b) { return sa_of[a] < sa_of[b]; });
+        for (size_t g = 0; g < by_sa.size();) {
+            const uint32_t sa = sa_of[by_sa[g]];
+            std::vector<rte_mbuf*> burst;
+            for (; g < by_sa.size() && sa_of[by_sa[g]] == sa; ++g) burst.push_back(in_[by_sa[g]].m);
+            SaRecord r = ue_view(inbound_record(sa));  // the UE's outbound: to the P-CSCF's port
+            if ((*ue)->apply(r) != 0) throw std::runtime_error("UE-side SA add");
+            std::vector<net::DropReason> why(burst.size());
+            for (size_t at = 0; at < burst.size(); at += 4096) {  // a call takes < 65536 packets
+                const size_t n = std::min<size_t>(4096, burst.size() - at);
+                if (const uint16_t good = (*ue)->outbound({&burst[at], n}, why); good != n)
+                    throw std::runtime_error("sealing failed: " + std::string(name(why[good])));
+            }
+            r.op = SaOp::remove;
+            (*ue)->apply(r);
+        }
     }
     for (auto& t : in_) {
         uint8_t* ip = rte_pktmbuf_mtod(t.m, uint8_t*);
@@ -214,11 +251,13 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         if (info.total_len != ip_size) throw std::runtime_error("size arithmetic is off");
         remember(t);
         t.esp = ip + info.l3_len;
-        t.esp_len = info.total_len - info.l3_len - kIcvLen;
+        t.esp_len = info.total_len - info.l3_len - icv_len(tf_);
         t.seq = rte_be_to_cpu_32(*reinterpret_cast<const rte_be32_t*>(t.esp + 4));
-        const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
-        if (ealg_ != Ealg::null) t.ciphertext.assign(t.esp + ct, t.esp + t.esp_len);
+        const uint32_t ct = kEspHeaderLen + iv_len(alg_, ealg_);
+        if (tf_ == Transform::cbc_hmac) t.ciphertext.assign(t.esp + ct, t.esp + t.esp_len);
+        if (tf_ == Transform::gcm) t.plaintext.assign(t.esp + ct, t.esp + t.esp_len);
     }
+    if (is_aead(tf_)) seal_inbound(0);
     // Outbound packets: the same flows, plain, from the P-CSCF to each UE.
     out_.resize(n_packets);
     for (uint32_t p = 0; p < n_packets; ++p) {
@@ -259,7 +298,22 @@ void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint
     else IMB_SUBMIT_HASH_BURST(mgr, jobs, uint32_t(ts.size()), hash);
 }
 
+void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {
+    constexpr size_t kChunk = 64;
+    AeadPacket ps[kChunk];
+    for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
+    for (size_t at = 0; at < ts.size(); at += kChunk) {
+        const size_t n = std::min(kChunk, ts.size() - at);
+        for (size_t k = 0; k < n; ++k) {
+            const Template& t = ts[at + k];
+            ps[k] = {t.esp, t.esp_len, tags[at + k], &aead_keys_[t.sa % aead_keys_.size()]};
+        }
+        aead_jobs(engine_->imb(), tf_, encrypt, {ps, n});
+    }
+}
+
 void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {
+    if (is_aead(tf_)) return aead_only(ts, tags, encrypt);
     IMB_MGR* mgr = engine_->imb();
     const bool aes = ealg_ == Ealg::aes_cbc;
     const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
@@ -353,6 +407,26 @@ void EngineWorkload::seal_inbound(uint32_t offset) {
     for (size_t pos = 0; pos < in_.size(); pos += kMax) {
         const std::span<Template> ts{&in_[pos], std::min(kMax, in_.size() - pos)};
         receive(ts, burst);  // the packets as built, headers included
+        if (is_aead(tf_)) {
+            // AES-GCM: the plaintext back (inbound decrypted it in place), encrypted anew;
+            // the IV is the 64-bit sequence number of this pass.
+            AeadPacket ps[kMax];
+            for (size_t k = 0; k < ts.size(); ++k) {
+                Template& t = ts[k];
+                const uint64_t seq = uint64_t(t.seq) + offset;
+                const rte_be32_t seq32 = rte_cpu_to_be_32(uint32_t(seq));
+                const rte_be64_t iv = rte_cpu_to_be_64(seq);
+                std::memcpy(t.esp + 4, &seq32, 4);
+                std::memcpy(t.esp + kEspHeaderLen, &iv, kAeadIvLen);
+                if (!t.plaintext.empty())
+                    std::memcpy(t.esp + kEspHeaderLen + kAeadIvLen, t.plaintext.data(), t.plaintext.size());
+                ps[k] = {t.esp, t.esp_len, t.esp + t.esp_len, &aead_keys_[t.sa % aead_keys_.size()]};
+            }
+            if (aead_jobs(engine_->imb(), tf_, true, {ps, ts.size()}) != 0)
+                throw std::runtime_error("IPsec-MB failed to seal AES-GCM / AES-GMAC packets");
+            for (Template& t : ts) std::memcpy(t.hdr.data(), rte_pktmbuf_mtod(t.m, uint8_t*), t.hdr.size());
+            continue;
+        }
         for (Template& t : ts) {
             // Inbound decrypted it in place: the ciphertext back (the same IV, so the same).
             if (!t.ciphertext.empty())

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/aead_esp.hpp"
 #include "dataplane/esp/engine.hpp"
 
 namespace pcscf::bench {
@@ -28,7 +29,8 @@ struct Template {
     uint8_t* esp = nullptr;         // inbound: the ICV-covered bytes, for the baselines
     uint32_t esp_len = 0;
     uint32_t seq = 0;                 // inbound: the sequence number it was first sealed with
-    std::vector<uint8_t> ciphertext;  // inbound, ciphered SAs: what follows the IV, as sealed
+    std::vector<uint8_t> ciphertext;  // inbound, CBC SAs: what follows the IV, as sealed
+    std::vector<uint8_t> plaintext;   // inbound, AES-GCM SAs: what follows the IV, before sealing
 };
 
 class EngineWorkload {
@@ -38,7 +40,10 @@ public:
     static uint32_t size_for(uint32_t size, bool ipv6) { return ipv6 && size < 72 ? 72 : size; }
     // `ip_size`: length of the ESP packet's IP datagram, as on the wire (IPv4 unless
     // `ipv6`; an IPv6 ESP packet with UDP inside is at least 72 bytes). With a cipher
-    // (`ealg`), the nearest length whole cipher blocks allow (ip_size() says which).
+    // (`ealg`), the nearest length whole cipher blocks allow (ip_size() says which). The
+    // pair (alg, ealg) is one that esp::transform() knows: an HMAC with null or a CBC
+    // cipher, (null, aes_gcm), (aes_gmac, null). AES-GCM and AES-GMAC packets are sealed
+    // by IPsec-MB's own jobs (aead_esp.hpp), not by an engine, and sized in 4-byte steps.
     EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6 = false,
                    esp::Ealg ealg = esp::Ealg::null);
     ~EngineWorkload();
@@ -49,6 +54,7 @@ public:
     esp::Engine& engine() { return *engine_; }
     esp::Alg alg() const { return alg_; }
     esp::Ealg ealg() const { return ealg_; }
+    esp::Transform transform() const { return tf_; }
     uint32_t ip_size() const { return ip_size_; }
     std::vector<Template>& inbound() { return in_; }
     std::vector<Template>& outbound() { return out_; }
@@ -73,7 +79,10 @@ public:
     // The same with the SA's cipher: per packet one job of IPsec-MB's job API that hashes
     // the ICV-covered bytes and decrypts what follows the IV in place (HASH_CIPHER), or
     // encrypts it first (`encrypt`, CIPHER_HASH), as the engine's inbound / outbound jobs
-    // do, and nothing else. For ciphered workloads only.
+    // do, and nothing else. AES-GCM: per packet one GCM job decrypting (or encrypting)
+    // what follows the IV in place with the tag over SPI || seq and it; AES-GMAC: one GMAC
+    // job over the ICV-covered bytes, either way (aead_esp.hpp). Not for HMAC-only
+    // workloads (hash_only()).
     void cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt = false) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`, as a NIC and
@@ -101,11 +110,13 @@ public:
 private:
     void build_packets(uint32_t ip_size, uint32_t n_packets);
     void seal_inbound(uint32_t offset);  // sequence numbers: as first sealed + offset
+    void aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const;
     void first_inbound_pass();
     void release() noexcept;  // the packets and their pool
 
     esp::Alg alg_;
     esp::Ealg ealg_;
+    esp::Transform tf_;
     uint32_t ip_size_ = 0;
     uint32_t n_sas_;
     bool ipv6_;
@@ -113,7 +124,8 @@ private:
     std::vector<esp::HmacKey> keys_;
     std::vector<std::array<uint8_t, 20>> raw_keys_;
     std::vector<std::array<uint8_t, 24>> raw_cipher_keys_;  // CK_ESP per key index, for ciphered SAs
-    std::unique_ptr<esp::CipherKeyPool> cipher_keys_;       // the same expanded, for cipher_hash_only()
+    std::unique_ptr<esp::CipherKeyPool> cipher_keys_;       // the same expanded (CBC), for cipher_hash_only()
+    std::vector<AeadKey> aead_keys_;                        // the same expanded (AES-GCM, AES-GMAC)
     std::vector<Template> in_, out_;
     std::vector<uint32_t> used_sas_;
     uint32_t seq_offset_ = 0;

@@ -8,13 +8,20 @@
 //                  type NONE), driven as ipsec-secgw drives it (ipsec_compare_librte.hpp)
 //   engine_*       pcscf-esp's Engine::inbound() / outbound()
 // for HMAC-SHA-1-96 and HMAC-MD5-96, with NULL encryption (RFC 2410) or, with --ealg,
-// AES-128-CBC (RFC 3602) or 3DES-CBC (RFC 2451), transport mode (RFC 4303), IPv4 and
+// AES-128-CBC (RFC 3602) or 3DES-CBC (RFC 2451); or the combined transforms of TS 33.203
+// Annex H: --ealg=aes-gcm (AES-GCM-128, RFC 4106, which pairs with alg=null, so --alg
+// does not apply to it) and --alg=aes-gmac (AES-GMAC-128, RFC 4543, which pairs with
+// ealg=null only; other --ealg values are skipped for it); transport mode (RFC 4303), IPv4 and
 // IPv6, several packet sizes, 1 SA and many. Every configuration is checked first:
 // librte_ipsec must accept the ESP packets pcscf-esp sealed and decapsulate them to the
 // same bytes, and a pcscf-esp engine playing the UE must accept librte_ipsec's outbound
-// ESP; with NULL encryption that ESP must also equal the engine's byte for byte, with a
-// cipher (random IVs: the bytes cannot match) the UE must get the same inner packets from
-// librte_ipsec's ESP as from the engine's. Otherwise the program stops. Then each
+// ESP; with NULL encryption and an HMAC that ESP must also equal the engine's byte for
+// byte, with a cipher or AES-GMAC (IVs differ: the bytes cannot match) the UE must get the
+// same inner packets from librte_ipsec's ESP as from the engine's. AES-GCM and AES-GMAC
+// inbound packets are sealed by IPsec-MB's own jobs rather than by an engine
+// (bench/aead_esp.hpp); with them the ceiling is IPsec-MB's GCM jobs (inbound decrypting,
+// ceiling_out encrypting) or GMAC jobs (one ceiling, the same both ways) on the same
+// packets. Otherwise the program stops. Then each
 // contender runs `rounds` times, interleaved; every figure is reported as a ratio to the
 // ceiling and to librte_ipsec of the same round, min / median / max over the rounds. The
 // ceiling also gives each contender's time beyond the hash: ns/packet of the contender
@@ -32,8 +39,8 @@
 // pages (--no-huge) for every contender alike.
 //
 //   build/bench/ipsec_compare [--quick] [--rounds=5] [--passes=2] [--sas=1000000]
-//       [--librte-sas=1000000] [--sizes=64,512,1400,1500] [--ip=4,6] [--alg=sha1,md5]
-//       [--ealg=null,aes-cbc,des-ede3-cbc]
+//       [--librte-sas=1000000] [--sizes=64,512,1400,1500] [--ip=4,6] [--alg=sha1,md5,aes-gmac]
+//       [--ealg=null,aes-cbc,des-ede3-cbc,aes-gcm]
 //       [--packets=16384] [--lcore=0] [--csv=FILE] [--huge | --no-huge]
 #include <intel-ipsec-mb.h>
 #include <rte_cycles.h>
@@ -107,16 +114,21 @@ struct Result {
     std::array<std::vector<Sample>, kWho> runs;
 };
 
-const char* alg_label(Alg a) { return a == Alg::hmac_sha1_96 ? "sha1" : "md5"; }
+const char* alg_label(Alg a) {
+    return a == Alg::hmac_sha1_96 ? "sha1" : a == Alg::hmac_md5_96 ? "md5" : a == Alg::aes_gmac ? "aes-gmac" : "null";
+}
 std::string label(const Config& c) {
+    if (c.ealg == Ealg::aes_gcm) return "gcm";
+    if (c.alg == Alg::aes_gmac) return "gmac";
     const char* cipher = c.ealg == Ealg::aes_cbc ? "aes-" : c.ealg == Ealg::des_ede3_cbc ? "3des-" : "";
     return std::string(cipher) + alg_label(c.alg);
 }
 // Who runs in a configuration: the outbound ceiling only with a cipher (encrypting costs
-// other than decrypting), the single-buffer HMAC only without.
+// other than decrypting; not AES-GMAC, the same job both ways), the single-buffer HMAC
+// only with an HMAC and no cipher.
 bool takes_part(const Config& c, int who) {
     if (who == kCeilingOut) return c.ealg != Ealg::null;
-    if (who == kSingle) return c.ealg == Ealg::null;
+    if (who == kSingle) return c.ealg == Ealg::null && is_hmac(c.alg);
     return true;
 }
 template <typename... A>
@@ -145,7 +157,8 @@ uint32_t engine_pass(EngineWorkload& w, Direction dir) {
 }
 
 // The ceiling: the inbound packets' HMACs, straight into IPsec-MB; with a cipher, its
-// chained cipher+hash jobs on them (in place: the next inbound pass seals them again).
+// chained cipher+hash jobs on them (in place: the next inbound pass seals them again);
+// AES-GCM / AES-GMAC: its GCM / GMAC jobs.
 uint32_t ceiling_pass(EngineWorkload& w, bool encrypt = false) {
     auto& ring = w.inbound();
     IMB_JOB jobs[kBurst];
@@ -153,7 +166,7 @@ uint32_t ceiling_pass(EngineWorkload& w, bool encrypt = false) {
     alignas(16) uint8_t tags[kBurst][16];
     uint32_t done = 0;
     for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst, done += kBurst) {
-        if (w.ealg() == Ealg::null) w.hash_only({&ring[pos], kBurst}, jobs, tags);
+        if (w.transform() == Transform::hmac) w.hash_only({&ring[pos], kBurst}, jobs, tags);
         else w.cipher_hash_only({&ring[pos], kBurst}, tags, encrypt);
         asm volatile("" ::"r"(tags) : "memory");
     }
@@ -233,9 +246,10 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     const uint32_t n = uint32_t(w.inbound().size() / kBurst * kBurst);
     auto& in = w.inbound();
     const std::span<Template> out{w.outbound().data(), n};
-    // Inbound: the packets were sealed by a pcscf-esp engine playing the UE. A new
-    // workload's sequence numbers start again, so librte_ipsec's SAs get fresh windows.
-    if (engine_pass(w, Direction::inbound) != n) die(c, "the engine refused its own ESP packets");
+    // Inbound: the packets were sealed by a pcscf-esp engine playing the UE (AES-GCM,
+    // AES-GMAC: by IPsec-MB's own jobs). A new workload's sequence numbers start again, so
+    // librte_ipsec's SAs get fresh windows.
+    if (engine_pass(w, Direction::inbound) != n) die(c, "the engine refused the workload's ESP packets");
     const auto engine_plain = snapshot(in);
     w.next_inbound_pass();
     lib.rewind_inbound();
@@ -250,10 +264,11 @@ void validate(const Config& c, EngineWorkload& w, LibrteIpsec& lib) {
     restore(out, plain);
     lib.rewind_outbound();
     if (lib.outbound_pass(out) != n) die(c, "librte_ipsec dropped outbound packets");
-    // NULL encryption: the same ESP byte for byte. CBC: each packet's IV is random
-    // (engine) or the encrypted sequence number (librte_ipsec), so only what the UE gets
-    // out of it can match.
-    if (c.ealg == Ealg::null && snapshot(out) != engine_esp)
+    // NULL encryption with an HMAC: the same ESP byte for byte. CBC: each packet's IV is
+    // random (engine) or the encrypted sequence number (librte_ipsec); AES-GCM and
+    // AES-GMAC: the IV is librte_ipsec's sequence number, whatever the engine's is; so
+    // only what the UE gets out of it can match.
+    if (transform(c.alg, c.ealg) == Transform::hmac && snapshot(out) != engine_esp)
         die(c, "librte_ipsec's and the engine's ESP packets differ");
     if (ue_inbound(c, w, out, "librte_ipsec's") != engine_inner)
         die(c, "the UE got other inner packets from librte_ipsec's ESP than from the engine's");
@@ -434,6 +449,22 @@ void write_csv(const std::string& path, const std::vector<Result>& results) {
 
 // ---- options and main ----
 
+// The (alg, ealg) pairs the options ask for, in --ealg order: each HMAC of --alg with each
+// ealg but aes-gcm; aes-gcm once, with alg=null (TS 33.203 Annex H); aes-gmac of --alg
+// with ealg=null only.
+std::vector<std::pair<Alg, Ealg>> pairs(const Options& o) {
+    std::vector<std::pair<Alg, Ealg>> v;
+    auto add = [&](Alg a, Ealg e) {
+        if (transform(a, e) && std::ranges::find(v, std::pair{a, e}) == v.end()) v.emplace_back(a, e);
+    };
+    for (Ealg e : o.ealgs) {
+        if (e == Ealg::aes_gcm) add(Alg::null, e);
+        else
+            for (Alg a : o.algs) add(a, e);
+    }
+    return v;
+}
+
 Options parse(int argc, char** argv) {
     Options o;
     bool sizes = false, sas = false, rounds = false;
@@ -459,16 +490,22 @@ Options parse(int argc, char** argv) {
             o.ips = ip_versions_arg("--ip=", val("--ip="));
         } else if (a.starts_with("--alg=")) {
             o.algs.clear();
-            for (size_t w : word_list_arg(a, val("--alg="), {"sha1", "md5"}))
-                o.algs.push_back(w == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96);
+            for (size_t w : word_list_arg(a, val("--alg="), {"sha1", "md5", "aes-gmac"}))
+                o.algs.push_back(std::array{Alg::hmac_sha1_96, Alg::hmac_md5_96, Alg::aes_gmac}[w]);
         } else if (a.starts_with("--ealg=")) {
             o.ealgs.clear();
-            for (size_t w : word_list_arg(a, val("--ealg="), {"null", "aes-cbc", "des-ede3-cbc"}))
-                o.ealgs.push_back(std::array{Ealg::null, Ealg::aes_cbc, Ealg::des_ede3_cbc}[w]);
+            for (size_t w : word_list_arg(a, val("--ealg="), {"null", "aes-cbc", "des-ede3-cbc", "aes-gcm"}))
+                o.ealgs.push_back(std::array{Ealg::null, Ealg::aes_cbc, Ealg::des_ede3_cbc, Ealg::aes_gcm}[w]);
         } else {
             std::fprintf(stderr, "unknown option %s (see the top of bench/ipsec_compare.cpp)\n", argv[i]);
             std::exit(2);
         }
+    }
+    if (pairs(o).empty()) {
+        std::fprintf(stderr,
+                     "no ESP transform in --alg x --ealg: aes-gmac goes with ealg=null only, aes-gcm with "
+                     "alg=null (it takes no --alg)\n");
+        std::exit(2);
     }
     if (o.quick) {  // about ten seconds
         if (!sizes) o.sizes = {512};
@@ -491,7 +528,9 @@ int main(int argc, char** argv) {
     // sessions), the engine ~1 KiB (with the UE's engine of the checks), packets and
     // pools ~1 GiB; with a cipher, the engine's expanded CK_ESP ~1 KiB more per SA (both
     // directions).
-    const bool ciphered = std::ranges::any_of(o.ealgs, [](Ealg e) { return e != Ealg::null; });
+    const auto configs = pairs(o);
+    const bool ciphered =
+        std::ranges::any_of(configs, [](const auto& p) { return transform(p.first, p.second) != Transform::hmac; });
     const uint64_t need_mb =
         (uint64_t{librte_many} * 4608 + uint64_t{many} * (ciphered ? 2048 : 1024) + (1ull << 30)) >> 20;
     const bool no_huge = o.huge == 0 || (o.huge < 0 && free_hugepage_bytes() >> 20 < need_mb);
@@ -517,43 +556,41 @@ int main(int argc, char** argv) {
         huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)", (*dev)->session_bytes, librte_many,
         double(librte_bytes_per_sa(**dev)) * 2 * librte_many / (1 << 30), librte_many);
     std::vector<Result> results;
-    for (Ealg ealg : o.ealgs)
-        if (!librte_supports(**dev, ealg))
-            std::printf("crypto_aesni_mb has no %s with a %u-byte key: its configurations are skipped\n",
-                        std::string(name(ealg)).c_str(), cipher_key_len(ealg));
+    for (const auto& [alg, ealg] : configs)
+        if (!librte_supports(**dev, alg, ealg))
+            std::printf("crypto_aesni_mb has no alg=%s ealg=%s with a %u-byte key: its configurations are skipped\n",
+                        std::string(name(alg)).c_str(), std::string(name(ealg)).c_str(), cipher_key_len(alg, ealg));
     for (int ip : o.ips)
-        for (Alg alg : o.algs)
-            for (Ealg ealg : o.ealgs)
-                for (uint32_t sas : {1u, many}) {
-                    if (!librte_supports(**dev, ealg)) continue;
-                    std::unique_ptr<LibrteIpsec> lib;  // same SAs for every size: built once
-                    for (uint32_t size : o.sizes) {
-                        Result r;
-                        r.cfg = {
-                            ip, alg, ealg, EngineWorkload::size_for(size, ip == 6), sas, std::min(sas, librte_many)};
-                        std::unique_ptr<EngineWorkload> w;
-                        const uint64_t t0 = rte_get_tsc_cycles();
-                        try {
-                            w = std::make_unique<EngineWorkload>(alg, r.cfg.size, sas, o.packets, ip == 6, ealg);
-                            r.cfg.size = w->ip_size();  // with a cipher: whole blocks
-                            if (lib) lib->rebind(*w);
-                            else lib = std::make_unique<LibrteIpsec>(**dev, *w, sas, librte_many, ip == 6);
-                        } catch (const std::exception& e) {
-                            die(r.cfg, e.what());
-                        }
-                        r.cfg.librte_sas = lib->installed();
-                        const uint64_t t1 = rte_get_tsc_cycles();
-                        validate(r.cfg, *w, *lib);
-                        const uint64_t t2 = rte_get_tsc_cycles();
-                        run_config(r, o, *w, *lib);
-                        print_config(r);
-                        const double hz = double(rte_get_tsc_hz());
-                        std::printf("  (set-up %.1f s, checks %.1f s, measurement %.1f s)\n", double(t1 - t0) / hz,
-                                    double(t2 - t1) / hz, double(rte_get_tsc_cycles() - t2) / hz);
-                        results.push_back(std::move(r));
-                        if (&size == &o.sizes.back()) lib.reset();  // before the workload it points to
+        for (const auto& [alg, ealg] : configs)
+            for (uint32_t sas : {1u, many}) {
+                if (!librte_supports(**dev, alg, ealg)) continue;
+                std::unique_ptr<LibrteIpsec> lib;  // same SAs for every size: built once
+                for (uint32_t size : o.sizes) {
+                    Result r;
+                    r.cfg = {ip, alg, ealg, EngineWorkload::size_for(size, ip == 6), sas, std::min(sas, librte_many)};
+                    std::unique_ptr<EngineWorkload> w;
+                    const uint64_t t0 = rte_get_tsc_cycles();
+                    try {
+                        w = std::make_unique<EngineWorkload>(alg, r.cfg.size, sas, o.packets, ip == 6, ealg);
+                        r.cfg.size = w->ip_size();  // with a cipher: whole blocks
+                        if (lib) lib->rebind(*w);
+                        else lib = std::make_unique<LibrteIpsec>(**dev, *w, sas, librte_many, ip == 6);
+                    } catch (const std::exception& e) {
+                        die(r.cfg, e.what());
                     }
+                    r.cfg.librte_sas = lib->installed();
+                    const uint64_t t1 = rte_get_tsc_cycles();
+                    validate(r.cfg, *w, *lib);
+                    const uint64_t t2 = rte_get_tsc_cycles();
+                    run_config(r, o, *w, *lib);
+                    print_config(r);
+                    const double hz = double(rte_get_tsc_hz());
+                    std::printf("  (set-up %.1f s, checks %.1f s, measurement %.1f s)\n", double(t1 - t0) / hz,
+                                double(t2 - t1) / hz, double(rte_get_tsc_cycles() - t2) / hz);
+                    results.push_back(std::move(r));
+                    if (&size == &o.sizes.back()) lib.reset();  // before the workload it points to
                 }
+            }
     print_summary(results);
     if (!o.csv.empty()) write_csv(o.csv, results);
     return 0;

@@ -49,12 +49,44 @@ rte_crypto_cipher_algorithm cipher_algo(Ealg e) {
 // wants: auth then cipher inbound, cipher then auth outbound. Holds pointers into itself:
 // fill it in place. The IV sits in the crypto op's private area (RFC 3602 / RFC 2451: one
 // block, carried after the ESP header).
+// AES-GCM: one AEAD xform; AES-GMAC: one auth xform, nothing chained (lib/ipsec/sa.c,
+// fill_crypto_xform(), takes GMAC so since DPDK 21.11). Both: the key is the first 16 bytes
+// of SaRecord::cipher (the salt, its last 4, goes in the SA parameters), the 12-byte nonce
+// (salt || IV) in the crypto op's private area, where librte_ipsec writes it; GCM's AAD
+// (SPI || seq, 8 bytes) librte_ipsec puts behind the ICV.
 struct Xforms {
-    rte_crypto_sym_xform auth{}, cipher{};
+    rte_crypto_sym_xform auth{}, cipher{}, aead{};
     rte_crypto_sym_xform* head = nullptr;
 
     void fill(const SaRecord& r, std::span<const uint8_t> auth_key) {
         const bool in = r.sa.dir == Direction::inbound;
+        if (r.sa.ealg == Ealg::aes_gcm) {
+            aead.type = RTE_CRYPTO_SYM_XFORM_AEAD;
+            aead.next = nullptr;
+            aead.aead.op = in ? RTE_CRYPTO_AEAD_OP_DECRYPT : RTE_CRYPTO_AEAD_OP_ENCRYPT;
+            aead.aead.algo = RTE_CRYPTO_AEAD_AES_GCM;
+            aead.aead.key.data = r.cipher.bytes.data();
+            aead.aead.key.length = 16;
+            aead.aead.iv.offset = kIvOffset;
+            aead.aead.iv.length = 12;
+            aead.aead.digest_length = uint16_t(kAeadIcvLen);
+            aead.aead.aad_length = uint16_t(kEspHeaderLen);
+            head = &aead;
+            return;
+        }
+        if (r.sa.alg == Alg::aes_gmac) {
+            auth.type = RTE_CRYPTO_SYM_XFORM_AUTH;
+            auth.next = nullptr;
+            auth.auth.op = in ? RTE_CRYPTO_AUTH_OP_VERIFY : RTE_CRYPTO_AUTH_OP_GENERATE;
+            auth.auth.algo = RTE_CRYPTO_AUTH_AES_GMAC;
+            auth.auth.key.data = r.cipher.bytes.data();
+            auth.auth.key.length = 16;
+            auth.auth.iv.offset = kIvOffset;
+            auth.auth.iv.length = 12;
+            auth.auth.digest_length = uint16_t(kAeadIcvLen);
+            head = &auth;
+            return;
+        }
         auth.type = RTE_CRYPTO_SYM_XFORM_AUTH;
         auth.auth.op = in ? RTE_CRYPTO_AUTH_OP_VERIFY : RTE_CRYPTO_AUTH_OP_GENERATE;
         auth.auth.algo = r.sa.alg == Alg::hmac_sha1_96 ? RTE_CRYPTO_AUTH_SHA1_HMAC : RTE_CRYPTO_AUTH_MD5_HMAC;
@@ -88,6 +120,8 @@ rte_ipsec_sa_prm sa_prm(const SaRecord& r, rte_crypto_sym_xform* xf, bool ipv6, 
     prm.ipsec_xform.replay_win_sz = in ? kReplayWindow : 0;
     prm.crypto_xform = xf;
     prm.trs.proto = ipv6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+    if (r.sa.ealg == Ealg::aes_gcm || r.sa.alg == Alg::aes_gmac)  // RFC 4106 / 4543: the salt, as on the wire
+        std::memcpy(&prm.ipsec_xform.salt, r.cipher.bytes.data() + 16, 4);
     return prm;
 }
 
@@ -157,8 +191,21 @@ CryptoDev::~CryptoDev() {
     rte_mempool_free(sessions);
 }
 
-bool librte_supports(const CryptoDev& dev, Ealg e) {
+bool librte_supports(const CryptoDev& dev, Alg a, Ealg e) {
     rte_cryptodev_sym_capability_idx idx{};
+    if (e == Ealg::aes_gcm) {
+        idx.type = RTE_CRYPTO_SYM_XFORM_AEAD;
+        idx.algo.aead = RTE_CRYPTO_AEAD_AES_GCM;
+        const rte_cryptodev_symmetric_capability* cap = rte_cryptodev_sym_capability_get(dev.id, &idx);
+        return cap != nullptr && rte_cryptodev_sym_capability_check_aead(cap, 16, uint16_t(kAeadIcvLen),
+                                                                         uint16_t(kEspHeaderLen), 12) == 0;
+    }
+    if (a == Alg::aes_gmac) {
+        idx.type = RTE_CRYPTO_SYM_XFORM_AUTH;
+        idx.algo.auth = RTE_CRYPTO_AUTH_AES_GMAC;
+        const rte_cryptodev_symmetric_capability* cap = rte_cryptodev_sym_capability_get(dev.id, &idx);
+        return cap != nullptr && rte_cryptodev_sym_capability_check_auth(cap, 16, uint16_t(kAeadIcvLen), 12) == 0;
+    }
     idx.type = RTE_CRYPTO_SYM_XFORM_CIPHER;
     idx.algo.cipher = cipher_algo(e);
     const rte_cryptodev_symmetric_capability* cap = rte_cryptodev_sym_capability_get(dev.id, &idx);

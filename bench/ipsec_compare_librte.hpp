@@ -52,8 +52,11 @@ struct CryptoDev {
 // Bytes librte_ipsec needs per SA and direction (SA object, session slot, cryptodev
 // session); for sizing before anything is created.
 uint64_t librte_bytes_per_sa(const CryptoDev& dev);
-// Whether the cryptodev has the cipher, with CK_ESP's key length and a one-block IV.
-bool librte_supports(const CryptoDev& dev, esp::Ealg e);
+// Whether the cryptodev has what the pair needs: the cipher with CK_ESP's key length and a
+// one-block IV (an HMAC with null or CBC); AES-GCM as an AEAD xform (16-byte key, 12-byte
+// nonce, 8-byte AAD, 16-byte tag); AES-GMAC as an auth xform (16-byte key, 12-byte nonce,
+// 16-byte tag).
+bool librte_supports(const CryptoDev& dev, esp::Alg a, esp::Ealg e);
 
 class LibrteIpsec {
 public:
