@@ -110,7 +110,9 @@ protected:
         rte_mbuf* m = make_mbuf(sealed.bytes);
         DropReason why[1];
         const uint16_t got = peer.inbound({&m, 1}, why);
-        if (got == 1) EXPECT_EQ(bytes_of(m), plain);
+        if (got == 1) {
+            EXPECT_EQ(bytes_of(m), plain);
+        }
         rte_pktmbuf_free(m);
         ASSERT_EQ(got, 1) << name(why[0]) << ", " << plain.size() << " bytes";
     }
