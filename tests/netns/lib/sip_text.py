@@ -56,6 +56,10 @@ def mechanisms(value):
     return out
 
 
-def mechanism(value):
-    """The first mechanism of a Security-* value (the one the P-CSCF prefers)."""
-    return mechanisms(value)[0]
+def mechanism(value, alg="hmac-sha-1-96", ealg="null"):
+    """The first mechanism of a Security-Server value with the pair alg/ealg: the one a UE
+    that offered that pair takes (TS 33.203 7.2: the first listed that it supports)."""
+    for m in mechanisms(value):
+        if m.get("alg") == alg and m.get("ealg", "null") == ealg:
+            return m
+    raise ValueError(f"no {alg}/{ealg} mechanism in {value!r}")
