@@ -85,6 +85,19 @@ CryptoBatch::CryptoBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
     for (IMB_JOB& j : sha1_jobs_) set_common(j, IMB_AUTH_HMAC_SHA_1, none, nullptr, 0, nullptr);
 }
 
+// Field by field: the parts of JobWork this job does not use stay unwritten.
+CryptoBatch::JobWork& CryptoBatch::queue_hmac(uint32_t index, IMB_HASH_ALG hash, const HmacKey& key,
+                                              const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
+    JobWork& w = job_work_[job_n_++];
+    w.key = &key;
+    w.data = data;
+    w.len = len;
+    w.index = index;
+    w.tag = tag;
+    w.hash = hash;
+    return w;
+}
+
 uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
     assert(!full());
     const uint32_t i = n_++;
@@ -98,14 +111,7 @@ uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint
         j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
         sha1_index_[sha1_n_++] = static_cast<uint8_t>(i);
     } else {
-        JobWork& w = job_work_[job_n_++];  // field by field: the cipher part stays unwritten
-        w.key = &key;
-        w.data = data;
-        w.len = len;
-        w.index = i;
-        w.tag = tag;
-        w.hash = IMB_AUTH_MD5;
-        w.cbc.ealg = Ealg::null;
+        queue_hmac(i, IMB_AUTH_MD5, key, data, len, tag).cbc.ealg = Ealg::null;
     }
     return i;
 }
@@ -114,14 +120,7 @@ uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t l
                           const CbcPart& cbc) noexcept {
     assert(!full() && cbc.ealg != Ealg::null);
     const uint32_t i = n_++;
-    JobWork& w = job_work_[job_n_++];  // field by field: the AEAD part stays unwritten
-    w.key = &key;
-    w.data = data;
-    w.len = len;
-    w.index = i;
-    w.tag = tag;
-    w.hash = alg == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
-    w.cbc = cbc;
+    queue_hmac(i, alg == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5, key, data, len, tag).cbc = cbc;
     return i;
 }
 

@@ -83,6 +83,8 @@ private:
         CbcPart cbc;
         AeadPart aead;
     };
+    JobWork& queue_hmac(uint32_t index, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t* data, uint32_t len,
+                        uint8_t* tag) noexcept;
     void run_jobs() noexcept;
 
     IMB_MGR* mgr_;
