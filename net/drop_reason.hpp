@@ -25,11 +25,15 @@ namespace pcscf::net {
     X(bad_inner_protocol, "inner protocol is neither UDP nor TCP")                                                \
     X(selector_mismatch, "IP version, inner addresses or ports are not the SA's")                                 \
     X(crypto_error, "IPsec-MB failed the HMAC or cipher job (or the IV generation)")                              \
+    /* inbound UDP-encapsulated ESP (RFC 3948) */                                                                 \
+    X(natt_keepalive, "RFC 3948 2.3 NAT keep-alive (one 0xFF byte to port 4500): absorbed, not an error")         \
+    X(natt_non_esp, "UDP to port 4500 with the non-ESP marker (IKE), which IMS does not use (TS 33.203 Annex M)") \
     /* outbound ESP */                                                                                            \
     X(no_outbound_sa, "no outbound SA for (UE address, UE port, P-CSCF port)")                                    \
     X(seq_exhausted, "outbound sequence number would wrap past 2^32-1; SA must be replaced")                      \
     X(no_room, "not enough mbuf headroom or tailroom to add the ESP header and trailer")                          \
     X(too_long, "the ESP packet would exceed the 65535-byte IP length limit")                                     \
+    X(natt_port_unknown, "UDP-enc-tun SA whose NAT port is not learnt yet (no verified packet from the UE)")      \
     /* fragments, both directions */                                                                              \
     X(fragment_invalid,                                                                                           \
       "IP fragment malformed, overlapping, past 65535 bytes, one of too many, or no free flow entry")             \

@@ -22,6 +22,12 @@ enum class Ealg : uint8_t { null = 0, aes_cbc = 1, des_ede3_cbc = 2, aes_gcm = 3
 
 enum class Direction : uint8_t { inbound = 0, outbound = 1 };
 
+// How an SA carries packets (Annex H "mod"): transport mode (TS 33.203 7.1), or tunnel
+// mode inside UDP for a UE behind a NAT (TS 33.203 Annex M, RFC 3948).
+enum class Mode : uint8_t { transport = 0, udp_enc_tun = 1 };
+inline constexpr uint16_t kNatTPort = 4500;  // the P-CSCF's end of the UDP encapsulation (RFC 3948 2)
+constexpr std::string_view name(Mode m) noexcept { return m == Mode::transport ? "trans" : "UDP-enc-tun"; }
+
 // What an SA does to a packet, from its (alg, ealg) pair.
 enum class Transform : uint8_t {
     hmac = 0,      // HMAC-96 over ESP header .. trailer, no cipher
@@ -145,7 +151,18 @@ struct SaConfig {
     // last number counted as sent (the next packet gets seq_start + 1); inbound the
     // window's right edge, every number up to it counted as seen. 0 for a new SA.
     uint32_t seq_start = 0;
-    Ealg ealg = Ealg::null;  // last, so that older aggregate initialisations keep meaning null
+    Ealg ealg = Ealg::null;  // after the others, so that older aggregate initialisations keep meaning null
+    // UDP-enc-tun (TS 33.203 Annex M, RFC 3948), IPv4 only. ue_addr is then the UE's public
+    // address (the NAT's, which the SIP layer knows it by), ue_inner the UE's own address
+    // in the inner header, and encap_port the NAT's public UDP port for the UE's port
+    // 4500 (0 = not known yet). Inbound: the outer source must be ue_addr (any port while
+    // encap_port is 0), the inner source ue_inner; the inner packet is delivered with its
+    // source rewritten to ue_addr. Outbound: the inner destination becomes ue_inner and the
+    // packet goes in UDP from kNatTPort to ue_addr:encap_port; while encap_port is 0 it is
+    // dropped as natt_port_unknown. `update` rewrites all three.
+    Mode mode = Mode::transport;
+    uint16_t encap_port = 0;  // host order
+    net::IpAddr ue_inner;
 };
 
 }  // namespace pcscf::esp

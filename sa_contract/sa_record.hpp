@@ -37,6 +37,10 @@ enum class EventKind : uint8_t {
     // `seq`, a multiple of the engine's seq_checkpoint: every number so far is below
     // seq + seq_checkpoint (docs/architecture.md, "What survives a restart").
     seq_checkpoint = 5,
+    // A verified UDP-encapsulated packet came from a NAT port (`encap_port`) other than the
+    // inbound SA's (0 before the first): the SA now takes that port, and the control
+    // plane moves the set's outbound SAs to it (TS 33.203 Annex M, a NAT rebinding).
+    encap_port = 6,
 };
 
 struct SaEvent {
@@ -49,7 +53,8 @@ struct SaEvent {
     uint32_t request_id = 0;
     int32_t handle = -1;  // for `applied`: where the SA sits in its table (Engine::handle_of)
     uint64_t cookie = 0;
-    uint64_t seq = 0;  // for the sequence-number events
+    uint64_t seq = 0;         // for the sequence-number events
+    uint16_t encap_port = 0;  // for `encap_port`, host order
 };
 
 static_assert(std::is_trivially_copyable_v<SaRecord>);
