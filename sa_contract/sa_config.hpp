@@ -162,7 +162,7 @@ struct SaConfig {
     // dropped as natt_port_unknown. `update` rewrites all three.
     Mode mode = Mode::transport;
     uint16_t encap_port = 0;  // host order
-    net::IpAddr ue_inner;
+    net::IpAddr ue_inner{};   // {}: aggregate initialisations that stop before it stay warning-free
 };
 
 }  // namespace pcscf::esp
