@@ -189,7 +189,9 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
     if (e.kind == esp::EventKind::seq_checkpoint) return;  // one every few packets: for the state store only
     // Installs, deletions and first uses come with every registration: debug level only,
     // and the event stream while someone watches it.
-    const bool routine = (e.kind == esp::EventKind::applied && e.result == 0) || e.kind == esp::EventKind::first_use;
+    // A NAT port is logged at info by the registrar, once per UE and change.
+    const bool routine = (e.kind == esp::EventKind::applied && e.result == 0) || e.kind == esp::EventKind::first_use ||
+                         e.kind == esp::EventKind::encap_port;
     const bool watched = events_.watched();
     if (routine && !watched && !log_enabled(LogLevel::debug, LogArea::sa)) return;
     const std::string who = "SA " + std::to_string(sa.id) + " (" + std::string(esp::name(sa.cfg.dir)) + " spi " +
@@ -203,11 +205,16 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
                 what = "refused by worker " + std::to_string(e.worker) + ": " + describe_result(e.result);
                 level = LogLevel::warn;
             } else {
-                what = std::string(e.op == esp::SaOp::remove ? "deleted" : "installed") + " on worker " +
-                       std::to_string(e.worker);
+                what = std::string(e.op == esp::SaOp::remove   ? "deleted"
+                                   : e.op == esp::SaOp::update ? "updated"
+                                                               : "installed") +
+                       " on worker " + std::to_string(e.worker);
             }
             break;
         case esp::EventKind::first_use: what = "first packet verified"; break;
+        case esp::EventKind::encap_port:
+            what = "verified packet from NAT port " + std::to_string(e.encap_port) + " (TS 33.203 Annex M)";
+            break;
         case esp::EventKind::seq_near_end:
             what = "sequence number " + std::to_string(e.seq) + " nearing 2^32";
             advice = "; replace the SA";
