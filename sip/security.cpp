@@ -29,6 +29,7 @@ constexpr std::pair<std::string_view, EncryptionAlg> encryption_algs[] = {{"null
                                                                           {"des-ede3-cbc", EncryptionAlg::des_ede3_cbc},
                                                                           {"aes-cbc", EncryptionAlg::aes_cbc},
                                                                           {"aes-gcm", EncryptionAlg::aes_gcm}};
+constexpr std::pair<std::string_view, Mode> modes[] = {{"trans", Mode::trans}, {"UDP-enc-tun", Mode::udp_enc_tun}};
 
 MechanismParam owned(const Param& p) { return {std::string(p.name), std::string(p.value), p.has_value, p.quoted}; }
 
@@ -65,8 +66,8 @@ Result<Ipsec3gpp> interpret_ipsec(const Params& params, std::vector<MechanismPar
             if (!text::iequals(p.value, "esp"))
                 not_implemented("prot " + quote(p.value) + " is not supported (only esp)");
         } else if (is("mod")) {
-            if (!text::iequals(p.value, "trans"))
-                not_implemented("mod " + quote(p.value) + " is not supported (only trans)");
+            if (const auto mod = lookup(modes, p.value)) out.mod = *mod;
+            else not_implemented("mod " + quote(p.value) + " is not supported (only trans and UDP-enc-tun)");
         } else if (is("spi-c") || is("spi-s")) {
             // spivalue = 10DIGIT; 0 to 4294967295 (Annex H). SPI 0 is reserved (RFC 4303 2.1).
             auto spi = text::parse_number(p.value, 0xffffffffULL, "ipsec-3gpp " + std::string(p.name));
@@ -124,6 +125,8 @@ std::string_view to_string(IntegrityAlg alg) noexcept { return integrity_algs[st
 
 std::string_view to_string(EncryptionAlg alg) noexcept { return encryption_algs[static_cast<std::size_t>(alg)].first; }
 
+std::string_view to_string(Mode mod) noexcept { return modes[static_cast<std::size_t>(mod)].first; }
+
 bool operator==(const SecurityMechanism& a, const SecurityMechanism& b) {
     return text::iequals(a.name, b.name) && a.ipsec == b.ipsec && a.q == b.q &&
            same_set(std::span(a.params), std::span(b.params), same_param);
@@ -178,9 +181,9 @@ std::string format_mechanism(const SecurityMechanism& m) {
     if (m.ipsec) {
         const auto& s = *m.ipsec;
         out = std::string(ipsec_3gpp) + ";alg=" + std::string(to_string(s.alg)) +
-              ";ealg=" + std::string(to_string(s.ealg)) + ";prot=esp;mod=trans" + ";spi-c=" + std::to_string(s.spi_c) +
-              ";spi-s=" + std::to_string(s.spi_s) + ";port-c=" + std::to_string(s.port_c) +
-              ";port-s=" + std::to_string(s.port_s);
+              ";ealg=" + std::string(to_string(s.ealg)) + ";prot=esp;mod=" + std::string(to_string(s.mod)) +
+              ";spi-c=" + std::to_string(s.spi_c) + ";spi-s=" + std::to_string(s.spi_s) +
+              ";port-c=" + std::to_string(s.port_c) + ";port-s=" + std::to_string(s.port_s);
     } else {
         out = m.name;
     }

@@ -20,11 +20,16 @@ namespace pcscf::sip {
 enum class IntegrityAlg : std::uint8_t { hmac_md5_96, hmac_sha_1_96, aes_gmac, null };
 enum class EncryptionAlg : std::uint8_t { null, des_ede3_cbc, aes_cbc, aes_gcm };
 
+// Annex H "mod": transport mode (TS 33.203 7.1), or tunnel mode in UDP for a UE behind a
+// NAT (TS 33.203 Annex M, RFC 3948). "tun" is not implemented.
+enum class Mode : std::uint8_t { trans, udp_enc_tun };
+
 std::string_view to_string(IntegrityAlg alg) noexcept;   // "hmac-md5-96"
 std::string_view to_string(EncryptionAlg alg) noexcept;  // "null"
+std::string_view to_string(Mode mod) noexcept;           // "trans", "UDP-enc-tun"
 
-// The ipsec-3gpp parameters. prot is always esp and mod always trans: other values are
-// rejected as unsupported (TS 33.203 7.1: ESP, transport mode).
+// The ipsec-3gpp parameters. prot is always esp; mod trans or UDP-enc-tun: other values
+// are rejected as unsupported.
 struct Ipsec3gpp {
     IntegrityAlg alg = IntegrityAlg::hmac_md5_96;
     EncryptionAlg ealg = EncryptionAlg::null;  // a missing ealg means null
@@ -32,6 +37,7 @@ struct Ipsec3gpp {
     std::uint32_t spi_s = 0;
     std::uint16_t port_c = 0;  // 1..65535
     std::uint16_t port_s = 0;
+    Mode mod = Mode::trans;  // a missing mod means trans; last, so older aggregate initialisations keep meaning trans
     bool operator==(const Ipsec3gpp&) const = default;
 };
 
@@ -58,9 +64,9 @@ struct SecurityMechanism {
 
 // One sec-mechanism. For ipsec-3gpp: alg, spi-c, spi-s, port-c and port-s are required;
 // duplicates, SPI 0 or > 4294967295, ports 0 or > 65535 and q outside 0..1 are errors.
-// An alg/ealg we do not implement, prot other than esp or mod other than trans is not an
-// error: the mechanism comes back without `ipsec` and with `unsupported` saying why, so a
-// UE's offer list is read whole and the P-CSCF picks among the usable ones.
+// An alg/ealg we do not implement, prot other than esp or mod other than trans and
+// UDP-enc-tun (compared without case) is not an error: the mechanism comes back without `ipsec` and with `unsupported`
+// saying why, so a UE's offer list is read whole and the P-CSCF picks among the usable ones.
 Result<SecurityMechanism> parse_security_mechanism(std::string_view element);
 
 // A header value with one or more comma-separated mechanisms; an error names the element
@@ -70,7 +76,7 @@ Result<std::vector<SecurityMechanism>> parse_security_list(std::string_view valu
 // The same mechanisms in any order (the check of SM7 against SM1 and SM6, TS 33.203 7.2).
 bool same_mechanisms(std::span<const SecurityMechanism> a, std::span<const SecurityMechanism> b);
 
-// Canonical text: ipsec-3gpp;alg=..;ealg=..;prot=esp;mod=trans;spi-c=..;spi-s=..;port-c=..;
+// Canonical text: ipsec-3gpp;alg=..;ealg=..;prot=esp;mod=<trans|UDP-enc-tun>;spi-c=..;spi-s=..;port-c=..;
 // port-s=..[;other params][;q=..]; other mechanisms as name[;params][;q=..].
 std::string format_mechanism(const SecurityMechanism& mechanism);
 std::string format_mechanisms(std::span<const SecurityMechanism> mechanisms);  // ", " between

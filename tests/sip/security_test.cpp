@@ -207,6 +207,26 @@ TEST(Security, MalformedMechanisms) {
     }
 }
 
+// TS 33.203 Annex H / M: mod=UDP-enc-tun for a UE behind a NAT, compared without case and
+// written back as Annex H spells it; trans stays the default.
+TEST(Security, UdpEncapsulatedTunnelModeIsParsedAndFormatted) {
+    const std::string tail = ";spi-c=1111;spi-s=2222;port-c=3333;port-s=4444";
+    auto nat = one("ipsec-3gpp;alg=hmac-sha-1-96;prot=esp;mod=udp-ENC-tun" + tail);
+    ASSERT_TRUE(nat.ipsec);
+    EXPECT_EQ(nat.ipsec->mod, Mode::udp_enc_tun);
+    EXPECT_TRUE(nat.params.empty());
+    EXPECT_EQ(format_mechanism(nat),
+              "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=UDP-enc-tun;spi-c=1111;spi-s=2222;port-c=3333;"
+              "port-s=4444");
+    EXPECT_EQ(one(format_mechanism(nat)), nat);
+    auto plain = one("ipsec-3gpp;alg=hmac-sha-1-96" + tail);
+    EXPECT_EQ(plain.ipsec->mod, Mode::trans) << "no mod: trans";
+    EXPECT_EQ(one("ipsec-3gpp;alg=hmac-sha-1-96;mod=TRANS" + tail), plain);
+    EXPECT_NE(nat, plain) << "the mode is part of the mechanism (Security-Verify must echo it)";
+    EXPECT_NE(format_mechanism(plain).find(";mod=trans;"), std::string::npos);
+    EXPECT_EQ(to_string(Mode::udp_enc_tun), "UDP-enc-tun");
+}
+
 TEST(Security, UnsupportedValuesAreMarkedNotUsable) {
     const std::string tail = ";spi-c=1;spi-s=2;port-c=3;port-s=4";
     const std::pair<std::string, std::string_view> cases[] = {
@@ -215,7 +235,7 @@ TEST(Security, UnsupportedValuesAreMarkedNotUsable) {
         {"ipsec-3gpp;alg=hmac-md5-96;ealg=aes-ccm" + tail,
          "unknown ealg 'aes-ccm' (expected null, des-ede3-cbc, aes-cbc or aes-gcm)"},
         {"ipsec-3gpp;alg=hmac-md5-96;prot=ah" + tail, "prot 'ah' is not supported (only esp)"},
-        {"ipsec-3gpp;alg=hmac-md5-96;mod=tun" + tail, "mod 'tun' is not supported (only trans)"},
+        {"ipsec-3gpp;alg=hmac-md5-96;mod=tun" + tail, "mod 'tun' is not supported (only trans and UDP-enc-tun)"},
         {"ipsec-3gpp;alg=x;ealg=y;mod=tun" + tail, "unknown alg 'x'"},  // the first reason
     };
     for (const auto& [input, part] : cases) {
