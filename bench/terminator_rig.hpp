@@ -111,7 +111,7 @@ public:
     const esp::SpiLayout& layout() const { return layout_; }
     const ctl::SaManager& sas() const { return plane_->sas(); }
     const secagree::Registrar& registrar() const { return *plane_->registrar(); }
-    const proxy::ProxyCounters& proxy_counters() const { return plane_->proxy()->counters(); }
+    proxy::ProxyCounters proxy_counters() const { return plane_->proxy()->counters(); }
     const dp::WorkerStats& worker_stats() const { return worker_->stats(); }
     const TerminatorConfig& config() const { return cfg_; }
 

@@ -131,6 +131,8 @@ int Daemon::run(const char* prog) {
                         if (events_.watched()) events_.add("registration of " + line);
                         log_debug(line, LogArea::registration);
                     });
+                if (auto* reg = plane_->registrar())
+                    reg->set_info([](const std::string& line) { log_info(line, LogArea::registration); });
                 if (opts_.metrics_listen) {
                     auto m = MetricsServer::start(*opts_.metrics_listen,
                                                   {dp_.get(), &plane_->sas(), &plane_->sip_status(), &role_});

@@ -126,6 +126,10 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
     two_ways(x, "pcscf_sip_reg_event",
              "with --reg-event: subscriptions the core accepted (subscribed), registrations it ended itself (ended)",
              "what", {"subscribed", c.reg_subscribed}, {"ended", c.reg_ended_by_core});
+    two_ways(x, "pcscf_sip_nat",
+             "UEs behind a NAT: registrations refused 494 for offering no mod=UDP-enc-tun (refused), NAT ports "
+             "learnt or changed (port_changes)",
+             "what", {"refused", c.nat_refused}, {"port_changes", c.nat_port_changes});
     x.family("pcscf_sip_dropped", "counter", "SIP messages dropped, per reason");
     for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
         x.sample(Exposition::label("reason", proxy::kProxyDropNames[i]), double(c.dropped[i]));

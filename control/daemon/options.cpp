@@ -290,7 +290,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
     unsigned port_ps = 5101, sip_port = 5060, await_auth = 240;
     unsigned overload_queue_ms = 100, retry_after = 10, core_timeout_ms = 16'000;
     size_t max_transactions = 1'000'000, max_tcp = 4096;
-    bool reg_event = false;
+    bool reg_event = false, nat_traversal = true;
     po::options_description state("State that survives a restart (docs/operations.md)");
     state.add_options()("state-dir", po::value(&o.state_dir),
                         "keep SAs and registrations in an LMDB store in this directory (0700; files 0600)")(
@@ -335,6 +335,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "overload: a 503's Retry-After is drawn from this many seconds up to twice as many")(
         "reg-event", po::bool_switch(&reg_event),
         "subscribe to each registered UE's reg event (RFC 3680): a registration the core ends takes the SAs")(
+        "nat-traversal", po::value(&nat_traversal)->default_value(true, "on"),
+        "on|off: a UE whose REGISTER comes from another address than its Via names is behind a NAT and gets "
+        "UDP-enc-tun SAs (TS 33.203 Annex M); off: transport mode only, such a REGISTER is refused")(
         "core-timeout-ms", po::value(&core_timeout_ms)->default_value(core_timeout_ms),
         "a request the core (or, for the core's requests, the UE) has not answered within this gets a 408")(
         "max-tcp-connections", po::value(&max_tcp)->default_value(max_tcp),
@@ -497,6 +500,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         so.registrar.port_pc = *pcs;
         so.registrar.algorithms = *policy;
         so.registrar.reg_await_auth = std::chrono::seconds(await_auth);
+        so.registrar.nat_traversal = nat_traversal;
         o.sip = std::move(so);
     } else if (!core_local.empty()) {
         return bad("--core-local without --core");

@@ -81,6 +81,11 @@ void add_sa(rte_tel_data* d, const SaInfo& sa) {
     rte_tel_data_add_dict_u64(d, "spi", c.spi);
     rte_tel_data_add_dict_string(d, "alg", std::string(esp::name(c.alg)).c_str());
     rte_tel_data_add_dict_string(d, "ealg", std::string(esp::name(c.ealg)).c_str());
+    rte_tel_data_add_dict_string(d, "mode", std::string(esp::name(c.mode)).c_str());
+    if (c.mode == esp::Mode::udp_enc_tun) {  // TS 33.203 Annex M: the UE's own address, the NAT's port (0: not learnt)
+        rte_tel_data_add_dict_string(d, "ue_inner", c.ue_inner.to_string().c_str());
+        rte_tel_data_add_dict_u64(d, "encap_port", c.encap_port);
+    }
     rte_tel_data_add_dict_string(d, "ue", c.ue_addr.to_string().c_str());
     rte_tel_data_add_dict_u64(d, "ue_port", c.ue_port);
     rte_tel_data_add_dict_string(d, "pcscf", c.pcscf_addr.is_unspecified() ? "*" : c.pcscf_addr.to_string().c_str());
@@ -246,6 +251,8 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "core_unreachable", c.core_unreachable);
     rte_tel_data_add_dict_u64(d, "reg_subscribed", c.reg_subscribed);
     rte_tel_data_add_dict_u64(d, "reg_ended_by_core", c.reg_ended_by_core);
+    rte_tel_data_add_dict_u64(d, "nat_refused", c.nat_refused);
+    rte_tel_data_add_dict_u64(d, "nat_port_changes", c.nat_port_changes);
     rte_tel_data_add_dict_u64(d, "sm1_queued_us", c.sm1_queued_us);
     rte_tel_data_add_dict_u64(d, "transactions", c.transactions);
     rte_tel_data_add_dict_u64(d, "tcp_open", c.tcp_open);
@@ -298,6 +305,12 @@ void add_ue(rte_tel_data* d, const secagree::Registrar::View& v) {
         rte_tel_data_add_dict_string(d, (r + "_alg").c_str(), std::string(esp::name(x.alg)).c_str());
         rte_tel_data_add_dict_string(d, (r + "_ealg").c_str(), std::string(esp::name(x.ealg)).c_str());
         rte_tel_data_add_dict_string(d, (r + "_pcscf").c_str(), x.pcscf.to_string().c_str());
+        rte_tel_data_add_dict_string(d, (r + "_mode").c_str(), std::string(esp::name(x.mode())).c_str());
+        if (x.mode() == esp::Mode::udp_enc_tun)
+            rte_tel_data_add_dict_string(
+                d, (r + "_nat").c_str(),
+                ("inner " + x.ue_inner.to_string() + " port " + (x.encap_port ? std::to_string(x.encap_port) : "-"))
+                    .c_str());
         rte_tel_data_add_dict_string(d, (r + "_ports").c_str(),
                                      ("pc=" + std::to_string(x.port_pc) + " ps=" + std::to_string(x.port_ps) +
                                       " uc=" + std::to_string(x.port_uc()) + " us=" + std::to_string(x.port_us()))

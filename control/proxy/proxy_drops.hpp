@@ -76,6 +76,9 @@ struct ProxyCounters {
     // --reg-event (RFC 3680): subscriptions the core accepted, and registrations it ended
     // itself (a NOTIFY saying so: the UE's SAs then go).
     uint64_t reg_subscribed = 0, reg_ended_by_core = 0;
+    // UEs behind a NAT (TS 33.203 Annex M): SM1s answered 494 because they offered no
+    // mod=UDP-enc-tun, and NAT ports learnt or changed (a set's outbound SAs moved to it).
+    uint64_t nat_refused = 0, nat_port_changes = 0;
     uint64_t sm1_queued_us = 0;  // how long the last new registration over UDP waited in its socket
     uint64_t transactions = 0;   // under way or completed and kept, as of the last tick
     uint64_t tcp_open = 0, tcp_accepted = 0, tcp_connected = 0;  // connections now, in, out

@@ -223,7 +223,10 @@ void SipProxy::from_ue(const FromUe& u, Clock::time_point now) {
         send_core(t->second.relayed, cfg_.core);
         return;
     }
-    if (auto c = secagree::check_via_sent_by(u.via, a); !c)
+    // Behind a NAT the Via names the UE's own address (TS 24.229 F.1, TS 33.203 Annex M).
+    const auto sent_by = net::IpAddr::parse(u.via.host.address());
+    const auto inner = sent_by ? reg_.nat_inner(a, *sent_by, m.method() == "REGISTER") : std::nullopt;
+    if (auto c = secagree::check_via_sent_by(u.via, a, inner); !c)
         return ack ? drop(ProxyDrop::via, c.error().reason) : refuse(m, a, c.error());
     // TS 33.203 7.1: only REGISTER may arrive on the unprotected port; the rest is discarded.
     if (!a.protected_ && m.method() != "REGISTER")
@@ -273,7 +276,8 @@ void SipProxy::ue_register(const FromUe& u, Clock::time_point now) {
         if (auto r = reg_.check_protected(a, impu); !r) return refuse(m, a, r.error());
         return to_core(u, Kind::deregister, impi, true, now);
     }
-    auto r = reg_.on_sm1({a, impi, impu, *client}, now);
+    const auto sent_by = net::IpAddr::parse(u.via.host.address());  // a host name: no NAT assumed
+    auto r = reg_.on_sm1({a, impi, impu, *client, sent_by.value_or(net::IpAddr{})}, now);
     if (!r) return refuse(m, a, r.error());
     to_core(u, Kind::sm1, impi, *r, now);
 }
@@ -585,7 +589,10 @@ void SipProxy::refuse(const sip::Message& request, const Arrival& a, const Refus
         text.begin(), text.end(), [](char c) { return c == '"' || c == '\\' || c < 0x20; }, '\'');
     (void)w->add_header("Warning", "399 " + secagree::Hop{"UDP", a.pcscf}.host() + " \"" + text + "\"");
     // RFC 3329 2.3.1: a 494 lists what we accept, so the UE can offer again.
-    if (why.status == 494) (void)w->add_header(HeaderKind::security_server, sip::format_mechanisms(reg_.mechanisms()));
+    if (why.status == 494)
+        (void)w->add_header(
+            HeaderKind::security_server,
+            sip::format_mechanisms(reg_.mechanisms(why.nat ? sip::Mode::udp_enc_tun : sip::Mode::trans)));
     if (why.retry_after != 0) (void)w->add_header(HeaderKind::retry_after, std::to_string(why.retry_after));
     // Back the way it came: a protected request over the pair it used.
     const Route r = from_where_it_came(over           ? *over

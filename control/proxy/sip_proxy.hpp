@@ -88,7 +88,13 @@ public:
     // closes idle unprotected connections and protected ones whose SAs are gone.
     void tick(Clock::time_point now);
 
-    const ProxyCounters& counters() const { return counters_; }
+    // The registrar's NAT counters included.
+    ProxyCounters counters() const {
+        ProxyCounters c = counters_;
+        c.nat_refused = reg_.nat_counters().refused;
+        c.nat_port_changes = reg_.nat_counters().port_changes;
+        return c;
+    }
 
 private:
     // A message from a UE, with what every step needs parsed once.

@@ -26,6 +26,11 @@ struct SaRequest {
     uint16_t ue_port = 0, pcscf_port = 0;
     std::vector<uint32_t> avoid_spis;  // inbound allocation differs from these (the UE's)
     std::string label;                 // who asked: "manual", an IMPI
+    // UDP-enc-tun (esp::SaConfig): `ue` is then the UE's public address, `ue_inner` its
+    // own; both IPv4. encap_port 0: not learnt yet.
+    esp::Mode mode = esp::Mode::transport;
+    net::IpAddr ue_inner;
+    uint16_t encap_port = 0;
 };
 
 enum class SaState : uint8_t {
@@ -52,6 +57,7 @@ struct SaInfo {
     // CK_ESP as the worker takes it (it expands the key schedule itself): kept, and
     // stored with the SA, so a restored or standby SA deciphers as before. Empty for null.
     esp::CipherKey cipher;
+    esp::HmacKey hmac;                             // the expanded key the worker has, for an update record
     std::chrono::steady_clock::time_point sent{};  // its add record, for the install latency
     uint32_t generation = 0;                       // with a state store: the start that added it (sa_state.hpp)
     bool marked = false;  // with a state store: a sequence mark of it is stored (deleted with it)

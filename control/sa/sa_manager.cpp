@@ -87,6 +87,10 @@ Expected<SaManager::Prepared> SaManager::prepare(const SaRequest& req, SaId id, 
     if (req.spi != 0 && req.spi < 256)  // RFC 4303 2.1, either direction
         return fail(Errc::invalid, "SPI " + std::to_string(req.spi) + " is reserved (1-255)");
     if (auto ok = check_cipher(req.alg, req.ealg, req.cipher_key.size()); !ok) return std::unexpected(ok.error());
+    if (req.mode == esp::Mode::udp_enc_tun && (!req.ue.is_v4() || !req.ue_inner.is_v4()))
+        return fail(Errc::invalid, "a UDP-enc-tun SA needs the UE's public and inner IPv4 addresses (NAT44 only)");
+    if (req.mode != esp::Mode::udp_enc_tun && (req.encap_port != 0 || !req.ue_inner.is_unspecified()))
+        return fail(Errc::invalid, "an encapsulation port and inner address are for a UDP-enc-tun SA only");
     auto key = expanded ? Expected<esp::HmacKey>(*expanded) : expand(req.alg, req.key);
     if (!key) return std::unexpected(key.error());
 
@@ -105,6 +109,9 @@ Expected<SaManager::Prepared> SaManager::prepare(const SaRequest& req, SaId id, 
     sa.cfg.ue_port = req.ue_port;
     sa.cfg.pcscf_port = req.pcscf_port;
     sa.cfg.cookie = sa.id;
+    sa.cfg.mode = req.mode;
+    sa.cfg.ue_inner = req.ue_inner;
+    sa.cfg.encap_port = req.encap_port;
     if (req.dir == esp::Direction::outbound) {
         if (auto it = outbound_by_key_.find(outbound_key(sa.cfg)); it != outbound_by_key_.end())
             return fail(Errc::exists,
@@ -135,6 +142,7 @@ void SaManager::unprepare(const SaInfo& sa) {
 SaId SaManager::commit(SaInfo sa, const esp::HmacKey& key) {
     ++next_id_;
     sa.generation = generation_;
+    sa.hmac = key;
     sa.sent = std::chrono::steady_clock::now();
     if (state_) state_->put(sa_record_key(sa.id), encode(sa, key));
     if (sa.cfg.dir == esp::Direction::inbound) inbound_by_spi_[sa.cfg.spi] = sa.id;
@@ -207,12 +215,12 @@ bool SaManager::send_together(uint32_t worker, std::span<const esp::SaRecord> re
     return backlog_[worker].empty() && rings_.send_all(worker, recs);
 }
 
-Expected<void> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key) {
+Expected<void> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key, bool may_wait) {
     const esp::SaRecord rec = record(sa, op, key);
     // Records reach a worker in order: nothing overtakes what waits in its backlog.
     auto& waiting = backlog_[sa.worker];
     if (waiting.empty() && rings_.send(sa.worker, rec)) return {};
-    if (op == esp::SaOp::remove) {
+    if (op == esp::SaOp::remove || may_wait) {
         waiting.push_back(rec);
         return {};
     }
@@ -278,7 +286,22 @@ Expected<void> SaManager::rekey(SaId id, esp::Alg alg, std::span<const uint8_t> 
         it->second.cfg.alg = old;
         return sent;
     }
+    it->second.hmac = *k;
     if (state_) state_->put(sa_record_key(id), encode(it->second, *k));
+    return {};
+}
+
+Expected<void> SaManager::set_encap_port(SaId id, uint16_t port) {
+    std::lock_guard lock(mu_);
+    auto it = sas_.find(id);
+    if (it == sas_.end() || it->second.state == SaState::removing)
+        return fail(Errc::not_found, "no SA " + std::to_string(id));
+    SaInfo& sa = it->second;
+    if (sa.cfg.mode != esp::Mode::udp_enc_tun)
+        return fail(Errc::invalid, "SA " + std::to_string(id) + " is not a UDP-enc-tun SA: it has no NAT port");
+    sa.cfg.encap_port = port;
+    (void)send(sa, esp::SaOp::update, sa.hmac, true);  // never refused: it waits in the backlog
+    if (state_) state_->put(sa_record_key(id), encode(sa, sa.hmac));
     return {};
 }
 
@@ -321,6 +344,12 @@ void SaManager::handle(const esp::SaEvent& e) {
                 install_latency_.observe(std::chrono::steady_clock::now() - sa.sent);
         }
         if (e.kind == esp::EventKind::first_use) sa.used = true;
+        // The inbound SA took the new NAT port itself (sa_record.hpp): the registry follows.
+        if (e.kind == esp::EventKind::encap_port && sa.cfg.mode == esp::Mode::udp_enc_tun &&
+            sa.cfg.encap_port != e.encap_port) {
+            sa.cfg.encap_port = e.encap_port;
+            if (state_) state_->put(sa_record_key(sa.id), encode(sa, sa.hmac));
+        }
         snapshot = sa;
         // Gone from its worker (deleted, or never installed): forget it.
         if (applied && (e.op == esp::SaOp::remove || (e.op == esp::SaOp::add && e.result != 0))) forget(it);
@@ -431,6 +460,7 @@ std::vector<SaId> SaManager::restore(std::vector<StoredSa> sas, std::vector<std:
         rec.sa = sa.cfg;
         rec.key = s.key;
         rec.cipher = sa.cipher;
+        sa.hmac = s.key;
         if (why.empty()) {
             const int r = install(sa.worker, rec, sa.handle);
             if (r != 0) {

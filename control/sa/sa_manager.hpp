@@ -61,6 +61,10 @@ public:
     // New integrity algorithm and key for an active SA; its sequence and replay state, and
     // its encryption (ealg, CK_ESP), are kept.
     Expected<void> rekey(SaId id, esp::Alg alg, std::span<const uint8_t> key);
+    // A UDP-enc-tun SA's NAT port (TS 33.203 Annex M, RFC 3948): an update record with
+    // everything else as it is. Never refused for a known UDP-enc-tun SA (not_found
+    // otherwise, invalid for a transport SA): on a full ring it waits in the backlog.
+    Expected<void> set_encap_port(SaId id, uint16_t port);
 
     // Sends what waits in the backlogs, then drains the workers' event rings; returns how
     // many events were handled.
@@ -108,7 +112,8 @@ private:
     void removing(SaInfo& sa);                        // its removal sent
     SaId commit(SaInfo sa, const esp::HmacKey& key);  // sent: known from now on
     esp::SaRecord record(const SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
-    Expected<void> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key);
+    // A remove (and an update when `may_wait`) waits in the backlog on a full ring.
+    Expected<void> send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key, bool may_wait = false);
     // One worker's records in one enqueue, all or none (false: not now).
     bool send_together(uint32_t worker, std::span<const esp::SaRecord> recs);
     void forget(std::map<SaId, SaInfo>::iterator it);

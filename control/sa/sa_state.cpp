@@ -9,9 +9,10 @@ namespace pcscf::ctl {
 
 namespace {
 constexpr uint8_t kVersion = 2;  // of these values; the store's format key covers the rest
-// SA records: 3 appended the encryption algorithm and CK_ESP; a record of 2 (written before
-// there was encryption) is still read, as ealg=null. An older binary refuses a 3.
-constexpr uint8_t kSaVersion = 3;
+// SA records: 3 appended the encryption algorithm and CK_ESP, 4 the mode, NAT port and
+// inner address (UDP-enc-tun); a record of 2 is still read as ealg=null, one of 2 or 3 as
+// transport mode. An older binary refuses a newer version.
+constexpr uint8_t kSaVersion = 4;
 constexpr std::string_view kSaPrefix = "sa/", kSeqPrefix = "seq/";
 
 // A value outside the enum (a damaged record) by its number.
@@ -57,6 +58,7 @@ std::string encode(const SaInfo& sa, const esp::HmacKey& key) {
     e.bytes(c.ue_addr.bytes).bytes(c.pcscf_addr.bytes).num(c.ue_port).num(c.pcscf_port);
     e.num(sa.worker).str(sa.label).bytes(key.ipad).bytes(key.opad);
     e.num(c.ealg).bytes(sa.cipher.span());
+    e.num(c.mode).num(c.encap_port).bytes(c.ue_inner.bytes);
     return e.take();
 }
 
@@ -65,16 +67,22 @@ Expected<StoredSa> decode_sa(std::string_view value) {
     esp::SaConfig& c = s.info.cfg;
     state::Decoder d(value);
     uint8_t version = 0;
-    bool ok = d.num(version) && (version == 2 || version == kSaVersion) && d.num(s.info.generation) &&
-              d.num(s.info.id) && d.num(c.dir) && d.num(c.alg) && d.num(c.spi) && d.bytes(c.ue_addr.bytes) &&
-              d.bytes(c.pcscf_addr.bytes) && d.num(c.ue_port) && d.num(c.pcscf_port) && d.num(s.info.worker) &&
-              d.str(s.info.label) && d.bytes(s.key.ipad) && d.bytes(s.key.opad);
+    bool ok = d.num(version) && version >= 2 && version <= kSaVersion && d.num(s.info.generation) && d.num(s.info.id) &&
+              d.num(c.dir) && d.num(c.alg) && d.num(c.spi) && d.bytes(c.ue_addr.bytes) && d.bytes(c.pcscf_addr.bytes) &&
+              d.num(c.ue_port) && d.num(c.pcscf_port) && d.num(s.info.worker) && d.str(s.info.label) &&
+              d.bytes(s.key.ipad) && d.bytes(s.key.opad);
     c.ealg = esp::Ealg::null;  // version 2
     std::string cipher;
     if (ok && version >= 3) ok = d.num(c.ealg) && d.str(cipher);
+    c.mode = esp::Mode::transport;  // versions 2 and 3
+    if (ok && version >= 4) ok = d.num(c.mode) && d.num(c.encap_port) && d.bytes(c.ue_inner.bytes);
     ok = ok && d.done();
     if (!ok || (c.dir != esp::Direction::inbound && c.dir != esp::Direction::outbound))
         return fail(Errc::invalid, "an SA record is not in the expected form");
+    if (c.mode != esp::Mode::transport &&
+        (c.mode != esp::Mode::udp_enc_tun || !c.ue_addr.is_v4() || !c.ue_inner.is_v4()))
+        return fail(Errc::invalid, "SA record " + std::to_string(s.info.id) +
+                                       ": an unknown mode, or UDP-enc-tun without IPv4 public and inner addresses");
     // Every pair Annex H allows (the AEADs' alg values 3 and 4 included: no new version, a
     // binary that predates them refuses their records on the alg).
     if (auto pair = check_cipher(c.alg, c.ealg, cipher.size()); !pair)

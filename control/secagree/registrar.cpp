@@ -21,13 +21,13 @@ const Registrar::Ue* Registrar::find(const std::string& impi, const net::IpAddr&
 // TS 33.203 7.2: the P-CSCF chooses the pair by its own policy, whatever order (or q) the
 // UE gave its offers in; among offers of the same pair, the UE's first. An offer of a pair
 // Annex H does not allow (alg=null;ealg=aes-cbc) has no rank: it is passed over, and a UE
-// offering nothing else gets the 494.
-std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> Registrar::choose(
-    std::span<const sip::SecurityMechanism> offers) const {
+// offering nothing else gets the 494. Only offers of the mode the UE needs count (Annex M).
+std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> Registrar::choose(std::span<const sip::SecurityMechanism> offers,
+                                                                    sip::Mode mod) const {
     std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> best;
     size_t best_rank = SIZE_MAX;
     for (const auto& m : offers) {
-        if (!m.ipsec) continue;
+        if (!m.ipsec || m.ipsec->mod != mod) continue;
         const AlgPair pair{to_esp(m.ipsec->alg), to_esp(m.ipsec->ealg)};
         const auto rank = cfg_.algorithms.rank(pair);
         if (rank && *rank < best_rank) {
@@ -38,7 +38,7 @@ std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> Registrar::choose(
     return best;
 }
 
-std::vector<sip::SecurityMechanism> Registrar::mechanisms() const {
+std::vector<sip::SecurityMechanism> Registrar::mechanisms(sip::Mode mod) const {
     std::vector<sip::SecurityMechanism> out;
     const auto pairs = cfg_.algorithms.pairs();
     for (size_t i = 0; i < pairs.size(); ++i) {
@@ -49,7 +49,7 @@ std::vector<sip::SecurityMechanism> Registrar::mechanisms() const {
              {std::pair<std::string_view, std::string_view>{"alg", sip::to_string(to_sip(pairs[i].alg))},
               {"ealg", sip::to_string(to_sip(pairs[i].ealg))},
               {"prot", "esp"},
-              {"mod", "trans"}})
+              {"mod", sip::to_string(mod)}})
             m.params.push_back({std::string(name), std::string(value), true, false});
         out.push_back(std::move(m));
     }
@@ -65,7 +65,8 @@ std::string offered(std::span<const sip::SecurityMechanism> offers) {
         if (n++ == 4) return out + ", ...";
         out += out.empty() ? "" : ", ";
         if (m.ipsec)
-            out += std::string(sip::to_string(m.ipsec->alg)) + "/" + std::string(sip::to_string(m.ipsec->ealg));
+            out += std::string(sip::to_string(m.ipsec->alg)) + "/" + std::string(sip::to_string(m.ipsec->ealg)) +
+                   (m.ipsec->mod == sip::Mode::trans ? "" : "/" + std::string(sip::to_string(m.ipsec->mod)));
         else out += m.name + (m.unsupported.empty() ? "" : " (" + m.unsupported + ")");
     }
     return out.empty() ? "nothing" : out;
@@ -90,13 +91,42 @@ bool Registrar::port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const {
     return temp_ports_.contains({ue, port_uc}) || retiring_.port_in_use(ue, port_uc);
 }
 
+Refusal Registrar::no_offer(const Sm1& m, bool nat) {
+    const auto has = [&](sip::Mode mod) {
+        return std::any_of(m.security_client.begin(), m.security_client.end(),
+                           [&](const sip::SecurityMechanism& s) { return s.ipsec && s.ipsec->mod == mod; });
+    };
+    const std::string what = " (offered " + offered(m.security_client) + ")";
+    if (nat && !has(sip::Mode::udp_enc_tun)) {
+        ++nat_.refused;
+        return {494,
+                "the UE is behind a NAT (Via names " + m.via.to_string() + ", the REGISTER came from " +
+                    m.from.ue.to_string() +
+                    ") and offered no mod=UDP-enc-tun: transport-mode ESP cannot cross a NAPT (TS 33.203 Annex M)" +
+                    what,
+                0, true};
+    }
+    if (!nat && has(sip::Mode::udp_enc_tun) && !has(sip::Mode::trans)) {
+        const std::string why = !cfg_.nat_traversal  ? "NAT traversal is off on this P-CSCF"
+                                : !m.from.ue.is_v4() ? "UDP-enc-tun is for IPv4 UEs behind a NAT (NAT44) only"
+                                                     : "the UE is not behind a NAT (its Via names the packet's source)";
+        return {494, "only mod=UDP-enc-tun offered, but " + why + ": mod=trans is required" + what};
+    }
+    // RFC 3329 2.3.1: the proxy lists in Security-Server what we accept
+    return {494,
+            "no acceptable ipsec-3gpp offer in Security-Client (offered " + offered(m.security_client) +
+                "; the alg/ealg pairs accepted are in Security-Server)",
+            0, nat};
+}
+
 std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point now) {
     if (m.impi.empty()) return std::unexpected(Refusal{403, "no IMPI (Authorization username)"});
-    auto chosen = choose(m.security_client);
-    if (!chosen)  // RFC 3329 2.3.1: the proxy lists in Security-Server what we accept
-        return std::unexpected(Refusal{494, "no acceptable ipsec-3gpp offer in Security-Client (offered " +
-                                                offered(m.security_client) +
-                                                "; the alg/ealg pairs accepted are in Security-Server)"});
+    // TS 24.229 F.1, TS 33.203 Annex M: the UE is behind a NAT when the REGISTER's source is
+    // not the address its Via names. Only NAT44: UDP-enc-tun carries IPv4 alone here. A
+    // host name in the Via cannot be compared: no NAT is assumed (via stays unspecified).
+    const bool nat = cfg_.nat_traversal && m.from.ue.is_v4() && m.via.is_v4() && m.via != m.from.ue;
+    auto chosen = choose(m.security_client, nat ? sip::Mode::udp_enc_tun : sip::Mode::trans);
+    if (!chosen) return std::unexpected(no_offer(m, nat));
     const sip::Ipsec3gpp& offer = chosen->first;
     if (offer.port_c == offer.port_s || offer.spi_c == offer.spi_s)
         return std::unexpected(Refusal{403, "Security-Client: port-c/port-s and spi-c/spi-s must differ"});
@@ -139,6 +169,7 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
     p.client = m.security_client;
     p.offer = offer;
     p.pair = chosen->second;
+    if (nat) p.inner = m.via;
     p.allowed = cfg_.algorithms.pairs();
     p.impu = m.impu;
     p.sm1_protected = over_registered;
@@ -188,13 +219,14 @@ std::expected<std::pair<std::vector<sip::SecurityMechanism>, Route>, Refusal> Re
         }
     }
     if (port_pc == 0) return std::unexpected(Refusal{500, "no free protected client port"});
-    auto set = install_sa_set(sas_, p.pair, ue, p.pcscf, p.offer, port_pc, cfg_.port_ps, ik, cipher_key.span(), impi);
+    auto set =
+        install_sa_set(sas_, p.pair, ue, p.pcscf, p.offer, port_pc, cfg_.port_ps, ik, cipher_key.span(), impi, p.inner);
     std::fill(cipher_key.bytes.begin(), cipher_key.bytes.end(), 0);  // SaManager keeps its own copy
     if (!set) return std::unexpected(Refusal{500, "cannot install the SAs: " + set.error().message});
     p.temp = *set;
     p.acked = 0;
     for (ctl::SaId id : set->ids) awaiting_[id] = key(impi, ue);
-    temp_ports_.insert({ue, set->port_uc()});
+    temp_ports_[{ue, set->port_uc()}] = key(impi, ue);
     p.server = set->security_server(p.allowed);
     p.deadline = now + cfg_.reg_await_auth;
     remind(key(impi, ue), p.deadline);
@@ -346,12 +378,75 @@ void Registrar::on_sa_event(const ctl::SaInfo& sa, const esp::SaEvent& e) {
         }
         return;
     }
+    if (e.kind == esp::EventKind::encap_port) return on_encap_port(sa, e.encap_port);
     if (e.kind != esp::EventKind::first_use) return;
     auto f = flows_.find({sa.cfg.ue_addr, sa.cfg.ue_port, sa.cfg.pcscf_port});
     if (f == flows_.end()) return;
     Ue& u = ues_.at(f->second);
     // A message over the new set: the kept old pair has served its purpose.
     if (u.current && u.current->has(sa.id) && u.kept) drop_kept(u);
+}
+
+std::pair<Registrar::Ue*, SaSet*> Registrar::set_of(const ctl::SaInfo& sa) {
+    const auto& c = sa.cfg;
+    const Key* k = nullptr;
+    if (auto f = flows_.find({c.ue_addr, c.ue_port, c.pcscf_port}); f != flows_.end()) k = &f->second;
+    else if (auto t = temp_ports_.find({c.ue_addr, c.ue_port}); t != temp_ports_.end()) k = &t->second;
+    auto it = k ? ues_.find(*k) : ues_.end();
+    if (it == ues_.end()) return {nullptr, nullptr};
+    Ue& u = it->second;
+    for (auto* s : {&u.current, &u.kept, u.pending ? &u.pending->temp : nullptr})
+        if (s && *s && (*s)->has(sa.id)) return {&u, &**s};
+    return {nullptr, nullptr};
+}
+
+// TS 33.203 Annex M, RFC 3948: the datapath learnt the NAT's port for the UE's 4500 from a
+// verified packet (first SM7, later a NAT rebinding) and the inbound SA took it; the
+// outbound SAs must send there, and the other inbound SA knows it too. A port already known
+// (the other inbound SA reporting it as well) changes nothing.
+void Registrar::on_encap_port(const ctl::SaInfo& sa, uint16_t port) {
+    auto [u, set] = set_of(sa);
+    if (set == nullptr || set->mode() != esp::Mode::udp_enc_tun || set->encap_port == port) return;
+    const uint16_t was = set->encap_port;
+    set->encap_port = port;
+    for (ctl::SaId id : set->ids)
+        if (id != 0 && id != sa.id) (void)sas_.set_encap_port(id, port);  // a gone SA: nothing to move
+    const bool temporary = u->pending && u->pending->temp && &*u->pending->temp == set;
+    if (!temporary) dirty_.insert(key(u->impi, u->addr));  // the stored registration holds it
+    ++nat_.port_changes;
+    if (info_)
+        info_(u->impi + " at " + u->addr.to_string() + " (inner " + set->ue_inner.to_string() + "): NAT port " +
+              (was == 0 ? "learnt: " : std::to_string(was) + " -> ") + std::to_string(port));
+}
+
+const SaSet* Registrar::set_over(const Arrival& from) const {
+    if (!from.protected_) return nullptr;
+    const Key* k = flow_owner(from);
+    if (k == nullptr) {
+        auto t = temp_ports_.find({from.ue, from.ue_port});
+        if (t == temp_ports_.end()) return nullptr;
+        k = &t->second;
+    }
+    auto it = ues_.find(*k);
+    if (it == ues_.end()) return nullptr;
+    const Ue& u = it->second;
+    if (over_current(u, from)) return &*u.current;
+    if (u.kept && from.ue_port == u.kept->port_uc() && from.local_port == u.kept->port_ps) return &*u.kept;
+    if (u.pending && u.pending->temp && from.ue_port == u.pending->temp->port_uc() &&
+        from.local_port == u.pending->temp->port_ps)
+        return &*u.pending->temp;
+    return nullptr;
+}
+
+std::optional<net::IpAddr> Registrar::nat_inner(const Arrival& from, const net::IpAddr& sent_by,
+                                                bool is_register) const {
+    if (from.protected_) {
+        const SaSet* s = set_over(from);
+        if (s && s->mode() == esp::Mode::udp_enc_tun) return s->ue_inner;
+        return std::nullopt;
+    }
+    if (is_register && cfg_.nat_traversal && from.ue.is_v4() && sent_by.is_v4()) return sent_by;
+    return std::nullopt;
 }
 
 void Registrar::on_protected_message(const Arrival& from) {

@@ -43,6 +43,10 @@ struct RegistrarConfig {
     // A set that ends with a final answer (de-registration, failed registration) keeps its
     // inbound SAs this long after the answer, its outbound SAs twice as long.
     std::chrono::milliseconds delete_grace{1000};
+    // TS 33.203 Annex M / TS 24.229 Annex F: a UE whose SM1 comes from another address
+    // than its Via names is behind a NAT and gets UDP-enc-tun SAs. Off: transport mode only
+    // (and the proxy's rule 2 refuses such a REGISTER).
+    bool nat_traversal = true;
 };
 
 // Where a message came from as the proxy saw it: the packet's source and the local port
@@ -64,12 +68,22 @@ struct Refusal {
     int status = 403;
     std::string reason;
     uint32_t retry_after = 0;  // seconds after which the UE may try again (RFC 3261 20.33); 0: not said
+    bool nat = false;          // a 494 for a UE behind a NAT: its Security-Server lists mod=UDP-enc-tun
 };
 
 struct Sm1 {
     Arrival from;
     std::string impi, impu;
     std::vector<sip::SecurityMechanism> security_client;
+    // The top Via's sent-by address; unspecified when it is a host name (which cannot be
+    // compared with the source: no NAT is assumed then).
+    net::IpAddr via{};
+};
+
+// What the UEs behind a NAT did, for the metrics.
+struct NatCounters {
+    uint64_t refused = 0;       // SM1 from behind a NAT offering no mod=UDP-enc-tun: 494
+    uint64_t port_changes = 0;  // a UDP-enc-tun set's NAT port learnt or changed (the outbound SAs moved)
 };
 
 // Which SA set a message to the UE goes over, or none (unprotected). The proxy picks the
@@ -147,7 +161,13 @@ public:
     std::vector<Settled> take_settled() { return std::exchange(settled_, {}); }
     // What a 494 lists (RFC 3329 2.3.1): every pair we allow, best first (q decreasing),
     // with no SPIs or ports (there is no SA to name).
-    std::vector<sip::SecurityMechanism> mechanisms() const;
+    std::vector<sip::SecurityMechanism> mechanisms(sip::Mode mod = sip::Mode::trans) const;
+    // The address a UE's Via may name instead of the packet's source (TS 33.203 7.1 rule 2
+    // as Annex M has it for a UE behind a NAT): over a UDP-enc-tun set, its inner address;
+    // for an unprotected IPv4 REGISTER with NAT traversal on, `sent_by` itself (on_sm1 then
+    // treats the UE as behind a NAT). None otherwise.
+    std::optional<net::IpAddr> nat_inner(const Arrival& from, const net::IpAddr& sent_by, bool is_register) const;
+    const NatCounters& nat_counters() const { return nat_; }
     // A message that arrived over the current set (after SM12: SM7 used it before it was
     // current) also retires the kept pair (TS 33.203 7.4.2a).
     void on_protected_message(const Arrival& from);
@@ -180,6 +200,8 @@ public:
     // stream; the words are fixed, so an unset or idle listener costs nothing.
     using Notice = std::function<void(const std::string& impi, const net::IpAddr& ue, std::string_view what)>;
     void set_notice(Notice n) { notice_ = std::move(n); }
+    // A line for the operator's log at info level (a UE's NAT port learnt or changed).
+    void set_info(std::function<void(const std::string&)> f) { info_ = std::move(f); }
 
     // What survives a restart: each registration (StoredRegistration) goes to `sink` when
     // it changes, at the next flush_state() (the control loop calls it after each round).
@@ -213,7 +235,8 @@ public:
 private:
     struct Pending {
         std::vector<sip::SecurityMechanism> client;  // SM1's Security-Client, for SM7
-        sip::Ipsec3gpp offer;                        // the mechanism chosen from it
+        sip::Ipsec3gpp offer;                        // the mechanism chosen from it (its mod: the mode)
+        net::IpAddr inner;                           // behind a NAT: SM1's Via sent-by (the UE's own address)
         AlgPair pair;                                // its alg and ealg
         std::vector<AlgPair> allowed;                // the policy's pairs at SM1, for SM6's Security-Server
         std::string impu;
@@ -243,8 +266,16 @@ private:
     Ue* find(const std::string& impi, const net::IpAddr& ue);
     static bool over_current(const Ue& u, const Arrival& from);
     const Ue* find(const std::string& impi, const net::IpAddr& ue) const;
-    // The UE's usable offer whose pair ranks best by our policy.
-    std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> choose(std::span<const sip::SecurityMechanism> offers) const;
+    // The UE's usable offer of mode `mod` whose pair ranks best by our policy.
+    std::optional<std::pair<sip::Ipsec3gpp, AlgPair>> choose(std::span<const sip::SecurityMechanism> offers,
+                                                             sip::Mode mod) const;
+    // Why no offer of SM1 will do (the 494's reason).
+    Refusal no_offer(const Sm1& m, bool nat);
+    // A UDP-enc-tun set's inbound SA reported a new NAT port: the set's other SAs take it.
+    void on_encap_port(const ctl::SaInfo& sa, uint16_t port);
+    // The set (current, kept or temporary) an SA belongs to, and its UE; null if none.
+    std::pair<Ue*, SaSet*> set_of(const ctl::SaInfo& sa);
+    const SaSet* set_over(const Arrival& from) const;
     // SAs per direction the IMPI holds on every address (rule 3), retiring ones included.
     uint32_t sas_of(const std::string& impi) const;
     bool port_uc_in_use(const net::IpAddr& ue, uint16_t port_uc) const;
@@ -277,6 +308,8 @@ private:
     net::IpAddr v4_, v6_;
     std::map<Key, Ue> ues_;
     Notice notice_;
+    std::function<void(const std::string&)> info_;
+    NatCounters nat_;
     void notify(const std::string& impi, const net::IpAddr& ue, std::string_view what) const {
         if (notice_) notice_(impi, ue, what);
     }
@@ -285,7 +318,7 @@ private:
     std::multimap<Clock::time_point, Key> due_;
     std::map<Flow, Key> flows_;
     // (UE address, port_uc) of every temporary set: rule 3 without walking the UEs.
-    std::set<std::pair<net::IpAddr, uint16_t>> temp_ports_;
+    std::map<std::pair<net::IpAddr, uint16_t>, Key> temp_ports_;
     std::map<std::string, Key> impus_;
     RetiringSets retiring_;
     std::map<ctl::SaId, Key> awaiting_;  // SAs of temporary sets not yet acknowledged

@@ -6,8 +6,9 @@ namespace pcscf::secagree {
 
 namespace {
 
-// 2 added the Service-Route; a record of 1 (none) is still read.
-constexpr uint8_t kVersion = 2;
+// 2 added the Service-Route, 3 each set's mode, inner address and NAT port (UDP-enc-tun);
+// a record of 1 (no Service-Route) or 2 is still read, its sets in transport mode.
+constexpr uint8_t kVersion = 3;
 using Millis = std::chrono::milliseconds;
 
 void put_set(ctl::state::Encoder& e, const std::optional<SaSet>& s) {
@@ -18,9 +19,10 @@ void put_set(ctl::state::Encoder& e, const std::optional<SaSet>& s) {
     e.num(u.alg).num(u.ealg).num(u.spi_c).num(u.spi_s).num(u.port_c).num(u.port_s);
     e.num(s->spi_pc).num(s->spi_ps).num(s->port_pc).num(s->port_ps);
     for (ctl::SaId id : s->ids) e.num(id);
+    e.num(u.mod).bytes(s->ue_inner.bytes).num(s->encap_port);
 }
 
-bool get_set(ctl::state::Decoder& d, std::optional<SaSet>& s) {
+bool get_set(ctl::state::Decoder& d, std::optional<SaSet>& s, uint8_t version) {
     uint8_t present = 0;
     if (!d.num(present)) return false;
     if (!present) return true;
@@ -30,6 +32,9 @@ bool get_set(ctl::state::Decoder& d, std::optional<SaSet>& s) {
               d.num(u.spi_c) && d.num(u.spi_s) && d.num(u.port_c) && d.num(u.port_s) && d.num(v.spi_pc) &&
               d.num(v.spi_ps) && d.num(v.port_pc) && d.num(v.port_ps);
     for (ctl::SaId& id : v.ids) ok = ok && d.num(id);
+    if (version >= 3) ok = ok && d.num(u.mod) && d.bytes(v.ue_inner.bytes) && d.num(v.encap_port);
+    // trans, or UDP-enc-tun between IPv4 addresses (NAT44 only).
+    ok = ok && (u.mod == sip::Mode::trans || (u.mod == sip::Mode::udp_enc_tun && v.ue.is_v4() && v.ue_inner.is_v4()));
     v.ealg = to_esp(u.ealg);  // the offer chosen names the pair's ealg: nothing more to store
     // A known ealg making a pair Annex H allows with the set's alg: anything else is a
     // damaged record.
@@ -66,10 +71,10 @@ ctl::Expected<StoredRegistration> decode_registration(std::string_view value) {
     uint8_t version = 0, tcp = 0;
     uint32_t impus = 0, routes = 0;
     int64_t current_ms = 0, kept_ms = 0;
-    bool ok = d.num(version) && (version == 1 || version == kVersion) && d.str(r.impi) && d.bytes(r.ue.bytes) &&
+    bool ok = d.num(version) && version >= 1 && version <= kVersion && d.str(r.impi) && d.bytes(r.ue.bytes) &&
               d.num(impus) && impus <= 1024;
     for (uint32_t i = 0; ok && i < impus; ++i) ok = d.str(r.impus.emplace_back());
-    ok = ok && get_set(d, r.current) && d.num(current_ms) && get_set(d, r.kept) && d.num(kept_ms) &&
+    ok = ok && get_set(d, r.current, version) && d.num(current_ms) && get_set(d, r.kept, version) && d.num(kept_ms) &&
          d.num(r.next_port_pc) && d.num(tcp);
     if (ok && version >= 2) ok = d.num(routes) && routes <= 64;
     for (uint32_t i = 0; ok && i < routes; ++i) ok = d.str(r.service_route.emplace_back());

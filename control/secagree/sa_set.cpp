@@ -7,6 +7,9 @@
 
 namespace pcscf::secagree {
 
+esp::Mode to_esp(sip::Mode m) { return m == sip::Mode::udp_enc_tun ? esp::Mode::udp_enc_tun : esp::Mode::transport; }
+sip::Mode to_sip(esp::Mode m) { return m == esp::Mode::udp_enc_tun ? sip::Mode::udp_enc_tun : sip::Mode::trans; }
+
 // The SIP and ESP enums name the same Annex H algorithms.
 esp::Alg to_esp(sip::IntegrityAlg a) {
     switch (a) {
@@ -58,6 +61,7 @@ std::vector<sip::SecurityMechanism> SaSet::security_server(std::span<const AlgPa
         sip::Ipsec3gpp p;
         p.alg = to_sip(pairs[i].alg);
         p.ealg = to_sip(pairs[i].ealg);
+        p.mod = ue_side.mod;
         p.spi_c = spi_pc;
         p.spi_s = spi_ps;
         p.port_c = port_pc;
@@ -72,7 +76,7 @@ std::vector<sip::SecurityMechanism> SaSet::security_server(std::span<const AlgPa
 ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net::IpAddr& ue, const net::IpAddr& pcscf,
                                     const sip::Ipsec3gpp& ue_side, uint16_t port_pc, uint16_t port_ps,
                                     std::span<const uint8_t, 16> ik, std::span<const uint8_t> cipher_key,
-                                    const std::string& label) {
+                                    const std::string& label, const net::IpAddr& ue_inner) {
     const esp::Alg alg = pair.alg;
     SaSet set;
     set.alg = alg;
@@ -82,6 +86,7 @@ ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net
     set.ue_side = ue_side;
     set.port_pc = port_pc;
     set.port_ps = port_ps;
+    if (set.mode() == esp::Mode::udp_enc_tun) set.ue_inner = ue_inner;
     const esp::EspKey key = esp::ik_esp(alg, ik);
 
     struct Plan {
@@ -113,6 +118,8 @@ ctl::Expected<SaSet> install_sa_set(ctl::SaManager& sas, AlgPair pair, const net
         r.pcscf_port = p.pcscf_port;
         r.avoid_spis = {ue_side.spi_c, ue_side.spi_s};
         r.label = label;
+        r.mode = set.mode();
+        r.ue_inner = set.ue_inner;
     }
     auto ids = sas.add_all(reqs);
     if (!ids) return std::unexpected(ids.error());

@@ -6,10 +6,12 @@ namespace pcscf::secagree {
 
 using sip::HeaderKind;
 
-std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arrival& from) {
+std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arrival& from,
+                                               const std::optional<net::IpAddr>& inner) {
     auto sent_by = net::IpAddr::parse(top.host.address());
     if (!sent_by) return std::unexpected(Refusal{403, "Via sent-by is not an IP address"});
-    if (!(*sent_by == from.ue)) return std::unexpected(Refusal{403, "Via sent-by is not the packet's source address"});
+    if (!(*sent_by == from.ue) && !(inner && *sent_by == *inner))
+        return std::unexpected(Refusal{403, "Via sent-by is not the packet's source address"});
     return {};
 }
 

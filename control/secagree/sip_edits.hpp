@@ -25,8 +25,10 @@ struct Hop {
 // not compared: a UE following 7.1 names port_us in Via and sends from port_uc over UDP,
 // and from an ephemeral port over TCP (seed 004 shows both); which ports a protected
 // message used is checked against the SA table instead (rule 4). A symbolic host is
-// refused: we do not resolve names here.
-std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arrival& from);
+// refused: we do not resolve names here. A UE behind a NAT names its own address, not the
+// NAT's (TS 24.229 F.1): `inner` is the one it may name instead (Registrar::nat_inner).
+std::expected<void, Refusal> check_via_sent_by(const sip::Via& top, const Arrival& from,
+                                               const std::optional<net::IpAddr>& inner = std::nullopt);
 
 // SM1 / SM7 towards the core: Security-Client/-Verify and any P-Asserted-Identity removed,
 // sec-agree no longer in Require / Proxy-Require, Authorization marked integrity-protected

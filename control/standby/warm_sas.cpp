@@ -15,7 +15,7 @@ namespace {
 bool same(const esp::SaConfig& a, const esp::SaConfig& b) {
     return a.dir == b.dir && a.alg == b.alg && a.ealg == b.ealg && a.spi == b.spi && a.ue_addr == b.ue_addr &&
            a.pcscf_addr == b.pcscf_addr && a.ue_port == b.ue_port && a.pcscf_port == b.pcscf_port &&
-           a.cookie == b.cookie;
+           a.cookie == b.cookie && a.mode == b.mode && a.ue_inner == b.ue_inner && a.encap_port == b.encap_port;
 }
 
 }  // namespace
@@ -80,8 +80,18 @@ void WarmSas::install(SaId id, const std::string& value) {
     }
     const esp::SaConfig& cfg = stored->info.cfg;
     if (auto it = sas_.find(id); it != sas_.end()) {
-        if (same(it->second.cfg, cfg) && it->second.key == stored->key && it->second.cipher == stored->info.cipher)
-            return;
+        Sa& warm = it->second;
+        if (warm.key == stored->key && warm.cipher == stored->info.cipher && warm.cfg.encap_port != cfg.encap_port) {
+            // A NAT port learnt or changed on the primary (TS 33.203 Annex M): the warm SA follows.
+            esp::SaConfig moved = warm.cfg;
+            moved.encap_port = cfg.encap_port;
+            if (same(moved, cfg)) {
+                warm.cfg = moved;
+                send(warm.worker, esp::SaOp::update, warm);
+                return;
+            }
+        }
+        if (same(warm.cfg, cfg) && warm.key == stored->key && warm.cipher == stored->info.cipher) return;
         uninstall(id);  // changed under the same id: the worker gets it anew
     }
     const auto w = owner(cfg);

@@ -62,11 +62,17 @@ public:
     const std::string& impu() const { return impu_; }
     // Which of the P-CSCF's access addresses this UE uses (the rig's first by default).
     void use(const net::IpAddr& pcscf) { pcscf_ = pcscf; }
+    // Behind a NAT (TS 24.229 F.1): its Via names `inner`, its own address, and it offers
+    // `mod` (TS 33.203 Annex M: UDP-enc-tun).
+    void behind_nat(const net::IpAddr& inner, std::string mod) {
+        via_ = inner;
+        mod_ = std::move(mod);
+    }
     proxy::Endpoint sip_port() const { return {pcscf_, ProxyRig::kSipPort}; }
     proxy::Endpoint port_ps() const { return {pcscf_, ProxyRig::kPortPs}; }
     std::string security_client(uint32_t spi_c = 0) const {
         spi_c = spi_c ? spi_c : 0x10000 + port_uc_;
-        return "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c=" + std::to_string(spi_c) +
+        return "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=" + mod_ + ";spi-c=" + std::to_string(spi_c) +
                ";spi-s=" + std::to_string(0x20000 + port_us_) + ";port-c=" + std::to_string(port_uc_) +
                ";port-s=" + std::to_string(port_us_);
     }
@@ -74,11 +80,12 @@ public:
                         const std::string& from = {}) {
         ++cseq_;
         std::string m = std::string(method) + " sip:" + (method == "REGISTER" ? kRealm : "bob@" + kRealm) +
-                        " SIP/2.0\r\nVia: SIP/2.0/UDP " + rig_.ue_addr.to_string() + ":" + std::to_string(port_us_) +
-                        ";branch=z9hG4bKue" + std::to_string(cseq_) + "p" + std::to_string(port_uc_) +
-                        "\r\nMax-Forwards: 70\r\nFrom: <" + (from.empty() ? impu_ : from) + ">;tag=ue\r\nTo: <" +
-                        (method == "REGISTER" ? impu_ : "sip:bob@" + kRealm) + ">\r\nCall-ID: " + std::string(method) +
-                        "-" + impi_ + "\r\nCSeq: " + std::to_string(cseq_) + " " + std::string(method) + "\r\n";
+                        " SIP/2.0\r\nVia: SIP/2.0/UDP " + via_.value_or(rig_.ue_addr).to_string() + ":" +
+                        std::to_string(port_us_) + ";branch=z9hG4bKue" + std::to_string(cseq_) + "p" +
+                        std::to_string(port_uc_) + "\r\nMax-Forwards: 70\r\nFrom: <" + (from.empty() ? impu_ : from) +
+                        ">;tag=ue\r\nTo: <" + (method == "REGISTER" ? impu_ : "sip:bob@" + kRealm) +
+                        ">\r\nCall-ID: " + std::string(method) + "-" + impi_ + "\r\nCSeq: " + std::to_string(cseq_) +
+                        " " + std::string(method) + "\r\n";
         for (const auto& h : headers) m += h + "\r\n";
         return m + "Content-Length: 0\r\n\r\n";
     }
@@ -125,6 +132,8 @@ private:
     uint32_t cseq_ = 0;
     Peer uc_, us_;
     net::IpAddr pcscf_ = rig_.pcscf;
+    std::optional<net::IpAddr> via_;
+    std::string mod_ = "trans";
 };
 
 class SipProxyTest : public ::testing::Test, public ProxyRig {
@@ -517,6 +526,68 @@ TEST_F(SipProxyTest, A494ListsOurMechanisms) {
     EXPECT_EQ(header(got, sip::HeaderKind::security_server), test::kDefaultMechanisms);
     EXPECT_NE(header(got, sip::HeaderKind::warning).find("no acceptable ipsec-3gpp offer"), std::string::npos) << got;
     EXPECT_TRUE(silent(*core));
+}
+
+// A UE behind a NAT (TS 33.203 Annex M, TS 24.229 Annex F): its Via names its own address,
+// not the source. It registers with UDP-enc-tun SAs at the NAT's address, its requests pass
+// rule 2 with that Via, and its SAs go at de-registration.
+TEST_F(SipProxyTest, AUeBehindANatRegistersWithUdpEncTunSas) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    const net::IpAddr inner = *net::IpAddr::parse("192.168.1.20");
+    ue.behind_nat(inner, "UDP-enc-tun");
+    const std::string server = ue.register_fully();
+    EXPECT_NE(server.find(";mod=UDP-enc-tun;"), std::string::npos) << server;
+    EXPECT_EQ(server.find("mod=trans"), std::string::npos) << server;
+    ASSERT_EQ(records.size(), 4u);
+    for (const auto& r : records) {
+        EXPECT_EQ(r.sa.mode, esp::Mode::udp_enc_tun);
+        EXPECT_EQ(r.sa.ue_addr, ue_addr) << "the source: the NAT's address";
+        EXPECT_EQ(r.sa.ue_inner, inner);
+        EXPECT_EQ(r.sa.encap_port, 0);
+    }
+    ue.send_protected(ue.request("MESSAGE", {}));
+    const std::string relayed = expect(*core, "the MESSAGE at the core");
+    EXPECT_TRUE(relayed.starts_with("MESSAGE ")) << relayed;
+    ue.deregister();
+    advance(1100ms);
+    advance(1100ms);
+    EXPECT_EQ(sas->size(), 0u);
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+}
+
+// Behind a NAT without a UDP-enc-tun offer: 494, whose Security-Server lists our pairs with
+// mod=UDP-enc-tun and whose Warning says why; nothing goes to the core, no SA is made.
+TEST_F(SipProxyTest, AUeBehindANatOfferingOnlyTransportGetsA494) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "trans");
+    ue.sm1(ue.security_client());
+    const std::string got = expect(ue.us(), "the 494");
+    EXPECT_EQ(status(got), 494) << got;
+    const std::string listed = header(got, sip::HeaderKind::security_server);
+    EXPECT_NE(listed.find("ipsec-3gpp;alg=null;ealg=aes-gcm;prot=esp;mod=UDP-enc-tun;q=1"), std::string::npos)
+        << listed;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("transport-mode ESP cannot cross a NAPT"), std::string::npos)
+        << got;
+    EXPECT_EQ(proxy->counters().nat_refused, 1u);
+    EXPECT_TRUE(silent(*core));
+    EXPECT_EQ(sas->size(), 0u);
+}
+
+// --nat-traversal off: a REGISTER whose Via is not its source is refused by rule 2, as
+// before there was NAT traversal.
+TEST(SipProxyNat, OffRefusesAViaOtherThanTheSource) {
+    secagree::RegistrarConfig rc;
+    rc.nat_traversal = false;
+    ProxyRig rig(rc);
+    Ue ue(rig, "alice@" + kRealm, 6000, 6001);
+    ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "UDP-enc-tun");
+    ue.sm1(ue.security_client());
+    const std::string got = rig.expect(ue.us(), "the 403");
+    EXPECT_EQ(status(got), 403) << got;
+    EXPECT_NE(header(got, sip::HeaderKind::warning).find("Via sent-by is not the packet's source address"),
+              std::string::npos)
+        << got;
+    EXPECT_TRUE(rig.silent(*rig.core));
 }
 
 // A handset's offer (TS 33.203 Annex H): encryption next to integrity only. The 401 lists

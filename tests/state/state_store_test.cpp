@@ -247,31 +247,37 @@ TEST(StateRecords, AesGcmAndAesGmacRecordsKeepTheirKeyAndSalt) {
     }
 }
 
-// A record written before encryption came (version 2, these exact bytes) is still read,
-// as an SA with null encryption.
-TEST(StateRecords, AnSaRecordOfTheOldFormatIsReadAsNullEncryption) {
-    const std::string hex =
-        "02"                // version
-        "07000000"          // generation 7
-        "2a00000000000000"  // id 42
-        "01"                // outbound
-        "01"                // hmac-md5-96
-        "34120000"          // SPI 0x1234
-        "10000000"
-        "20010db8000000000000000000000010"  // UE 2001:db8::10
-        "10000000"
-        "20010db8000000000000000000000001"  // P-CSCF 2001:db8::1
-        "7017"
-        "ed13"      // ports 6000, 5101
-        "01000000"  // worker 1
-        "05000000"
-        "616c696365"  // label "alice"
-        "14000000"
-        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"  // ipad
-        "14000000"
-        "5555555555555555555555555555555555555555";  // opad
+// An SA record written before encryption came: version 2, these exact bytes.
+const std::string kSaRecordV2Hex =
+    "02"                // version
+    "07000000"          // generation 7
+    "2a00000000000000"  // id 42
+    "01"                // outbound
+    "01"                // hmac-md5-96
+    "34120000"          // SPI 0x1234
+    "10000000"
+    "20010db8000000000000000000000010"  // UE 2001:db8::10
+    "10000000"
+    "20010db8000000000000000000000001"  // P-CSCF 2001:db8::1
+    "7017"
+    "ed13"      // ports 6000, 5101
+    "01000000"  // worker 1
+    "05000000"
+    "616c696365"  // label "alice"
+    "14000000"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"  // ipad
+    "14000000"
+    "5555555555555555555555555555555555555555";  // opad
+
+std::string from_hex(std::string_view hex) {
     std::string v;
-    for (size_t i = 0; i < hex.size(); i += 2) v += char(std::stoi(hex.substr(i, 2), nullptr, 16));
+    for (size_t i = 0; i < hex.size(); i += 2) v += char(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+    return v;
+}
+
+// A record of version 2 is still read, as an SA with null encryption.
+TEST(StateRecords, AnSaRecordOfTheOldFormatIsReadAsNullEncryption) {
+    const std::string v = from_hex(kSaRecordV2Hex);
     const auto back = decode_sa(v);
     ASSERT_TRUE(back.has_value()) << back.error().message;
     EXPECT_EQ(back->info.id, 42u);
@@ -352,8 +358,100 @@ TEST(StateRecords, ARegistrationOfTheFirstVersionIsStillRead) {
     EXPECT_EQ(back->impi, r.impi);
     EXPECT_EQ(back->next_port_pc, 2u);
     EXPECT_TRUE(back->service_route.empty());
-    v1[0] = 3;
+    v1[0] = 4;
     EXPECT_FALSE(secagree::decode_registration(v1).has_value()) << "a version from the future";
+}
+
+// A UE behind a NAT (TS 33.203 Annex M): its sets keep mod=UDP-enc-tun, the UE's inner
+// address and the NAT port learnt, so a restart or a standby sends where it did.
+TEST(StateRecords, ARegistrationBehindANatKeepsModeInnerAddressAndPort) {
+    secagree::StoredRegistration r;
+    r.impi = "alice@ims.example";
+    r.ue = *net::IpAddr::parse("198.51.100.7");
+    secagree::SaSet s;
+    s.ue = r.ue;
+    s.ue_side.mod = sip::Mode::udp_enc_tun;
+    s.ue_side.port_c = 6000;
+    s.ue_side.port_s = 6001;
+    s.ue_inner = *net::IpAddr::parse("192.168.1.20");
+    s.encap_port = 40123;
+    s.ids = {1, 2, 3, 4};
+    r.current = s;
+    r.kept = s;
+    const std::string v = encode(r);
+    const auto back = secagree::decode_registration(v);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    for (const auto* set : {&back->current, &back->kept}) {
+        ASSERT_TRUE(set->has_value());
+        EXPECT_EQ((*set)->mode(), esp::Mode::udp_enc_tun);
+        EXPECT_EQ((*set)->ue_inner, s.ue_inner);
+        EXPECT_EQ((*set)->encap_port, 40123);
+        EXPECT_EQ((*set)->ue_side, s.ue_side);
+    }
+    for (size_t n = 0; n < v.size(); ++n) EXPECT_FALSE(secagree::decode_registration(v.substr(0, n)).has_value()) << n;
+    // UDP-enc-tun is NAT44 only: an IPv6 inner address is not a record we wrote.
+    r.current->ue_inner = *net::IpAddr::parse("2001:db8::20");
+    EXPECT_FALSE(secagree::decode_registration(encode(r)).has_value());
+}
+
+// A record of version 2 (before NAT traversal: no mode, inner address or port after each
+// set's ids) is still read, its sets in transport mode.
+TEST(StateRecords, ARegistrationOfVersionTwoIsReadAsTransportMode) {
+    secagree::StoredRegistration r;
+    r.impi = "alice@ims.example";
+    r.ue = *net::IpAddr::parse("10.0.0.7");
+    secagree::SaSet s;
+    s.ue = r.ue;
+    s.ue_side.spi_c = 7000;
+    s.ue_side.port_s = 6001;
+    s.ids = {1, 2, 3, 4};
+    r.current = s;
+    const std::string v3 = encode(r);
+    // After the set: expiry (8), no kept set (1), its expiry (8), next_port_pc (4), tcp (1),
+    // no Service-Route (4); before them version 3's mode (1), inner address (4 + 16), port (2).
+    constexpr size_t tail = 8 + 1 + 8 + 4 + 1 + 4, added = 1 + 4 + 16 + 2;
+    std::string v2 = v3.substr(0, v3.size() - tail - added) + v3.substr(v3.size() - tail);
+    v2[0] = 2;
+    const auto back = secagree::decode_registration(v2);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    ASSERT_TRUE(back->current.has_value());
+    EXPECT_EQ(back->current->mode(), esp::Mode::transport);
+    EXPECT_EQ(back->current->ids, s.ids);
+    EXPECT_EQ(back->current->ue_side, s.ue_side);
+    EXPECT_TRUE(back->current->ue_inner.is_unspecified());
+    v2[0] = 3;
+    EXPECT_FALSE(secagree::decode_registration(v2).has_value()) << "version 3 has the NAT fields";
+}
+
+// An SA record of version 3 (before NAT traversal: version 2's bytes, then ealg null and
+// no cipher key) is read as transport mode; version 4 keeps a UDP-enc-tun SA's mode, NAT
+// port and inner address.
+TEST(StateRecords, AnSaRecordKeepsItsModeAndAVersionThreeOneIsTransport) {
+    const std::string v = from_hex("03" + kSaRecordV2Hex.substr(2) + "00" + "00000000");
+    auto back = decode_sa(v);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->info.cfg.mode, esp::Mode::transport);
+    EXPECT_EQ(back->info.cfg.encap_port, 0);
+    EXPECT_EQ(back->info.cfg.ue_port, 6000);
+
+    SaInfo sa = back->info;
+    sa.cfg.ue_addr = *net::IpAddr::parse("198.51.100.7");
+    sa.cfg.mode = esp::Mode::udp_enc_tun;
+    sa.cfg.encap_port = 40123;
+    sa.cfg.ue_inner = *net::IpAddr::parse("192.168.1.20");
+    const std::string v4 = encode(sa, back->key);
+    EXPECT_EQ(v4[0], 4);
+    back = decode_sa(v4);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->info.cfg.mode, esp::Mode::udp_enc_tun);
+    EXPECT_EQ(back->info.cfg.encap_port, 40123);
+    EXPECT_EQ(back->info.cfg.ue_inner, sa.cfg.ue_inner);
+    for (size_t n = 0; n < v4.size(); ++n) EXPECT_FALSE(decode_sa(v4.substr(0, n)).has_value()) << n;
+    sa.cfg.mode = esp::Mode(7);
+    EXPECT_FALSE(decode_sa(encode(sa, back->key)).has_value()) << "an unknown mode";
+    sa.cfg.mode = esp::Mode::udp_enc_tun;
+    sa.cfg.ue_inner = {};
+    EXPECT_FALSE(decode_sa(encode(sa, back->key)).has_value()) << "UDP-enc-tun without the inner address";
 }
 
 }  // namespace
