@@ -42,9 +42,13 @@ std::string their_key(const sip::Via& via, const Endpoint& from) {
 }
 
 // Where an unprotected answer goes (RFC 3261 18.2.2, RFC 3581): the source address, and
-// the source port with rport, else the Via port (5060 when it has none).
+// the source port with rport, else the Via port (5060 when it has none). From behind a NAT
+// (the Via names another address than the source) the Via port is the UE's own, of no use
+// at the NAT's address: the source port then, as with rport (TS 24.229 Annex F).
 Endpoint reply_to(const sip::Via& via, const Arrival& a) {
-    return {a.ue, via.has_rport ? a.ue_port : via.port.value_or(5060)};
+    const auto sent_by = net::IpAddr::parse(via.host.address());
+    const bool nat = sent_by && !(*sent_by == a.ue);
+    return {a.ue, via.has_rport || nat ? a.ue_port : via.port.value_or(5060)};
 }
 
 // A route over no SA set leaves from the access address the request reached.

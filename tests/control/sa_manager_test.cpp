@@ -238,6 +238,59 @@ TEST_F(SaManagerTest, AGroupIsRemovedTogether) {
     EXPECT_EQ(sas->backlog(), 0u);
 }
 
+// UDP-enc-tun (TS 33.203 Annex M): a request names the UE's public and inner IPv4
+// addresses; the NAT port moves with an update record that keeps the key and waits in the
+// backlog on a full ring; a transport SA has no NAT port, and IPv6 has no UDP-enc-tun.
+TEST_F(SaManagerTest, AUdpEncTunSaTakesItsNatPortByAnUpdate) {
+    SaRequest r = outbound("198.51.100.7", 0x7000);
+    r.mode = esp::Mode::udp_enc_tun;
+    r.ue_inner = *net::IpAddr::parse("192.168.1.20");
+    const auto id = sas->add(r);
+    ASSERT_TRUE(id.has_value()) << id.error().message;
+    const auto plain = sas->add(outbound("198.51.100.7", 0x7001, 5102));
+    ASSERT_TRUE(plain.has_value());
+    step();
+    EXPECT_EQ(records.front().sa.ue_inner, r.ue_inner);
+    EXPECT_EQ(records.front().sa.mode, esp::Mode::udp_enc_tun);
+    ASSERT_TRUE(sas->set_encap_port(*id, 40000).has_value());
+    step();
+    const esp::SaRecord& u = records.back();
+    EXPECT_EQ(u.op, esp::SaOp::update);
+    EXPECT_EQ(u.sa.encap_port, 40000);
+    EXPECT_EQ(u.sa.mode, esp::Mode::udp_enc_tun);
+    EXPECT_EQ(u.key, records.front().key) << "the key the SA was added with";
+    EXPECT_EQ(acks.back().op, esp::SaOp::update);
+    EXPECT_EQ(acks.back().result, 0);
+    EXPECT_EQ(sas->find(*id)->cfg.encap_port, 40000);
+
+    const auto transport = sas->set_encap_port(*plain, 40000);
+    ASSERT_FALSE(transport.has_value());
+    EXPECT_EQ(transport.error().code, Errc::invalid);
+    EXPECT_EQ(sas->set_encap_port(999, 40000).error().code, Errc::not_found);
+
+    SaRequest v6 = outbound("2001:db8::7", 0x7002);
+    v6.mode = esp::Mode::udp_enc_tun;
+    v6.ue_inner = *net::IpAddr::parse("192.168.1.20");
+    const auto refused = sas->add(v6);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_NE(refused.error().message.find("IPv4 addresses (NAT44 only)"), std::string::npos);
+    SaRequest stray = outbound("198.51.100.8", 0x7003);
+    stray.encap_port = 4500;
+    EXPECT_EQ(sas->add(stray).error().code, Errc::invalid) << "a NAT port on a transport SA";
+
+    // A full ring: the update waits and goes in order.
+    const uint32_t w = sas->find(*id)->worker;
+    for (uint16_t p = 10; rings->control().pending(w) < 64; ++p)
+        if (!sas->add(outbound("198.51.100.7", 0x8000 + p, p))) break;
+    ASSERT_TRUE(sas->set_encap_port(*id, 41000).has_value());
+    EXPECT_EQ(sas->backlog(), 1u);
+    for (int i = 0; i < 4 && sas->backlog(); ++i) step();
+    EXPECT_EQ(sas->backlog(), 0u);
+    step();  // the worker applies what the last pump sent
+    EXPECT_EQ(records.back().op, esp::SaOp::update);
+    EXPECT_EQ(records.back().sa.encap_port, 41000);
+}
+
 TEST_F(SaManagerTest, RemovalsAreNeverLostToAFullRing) {
     // More SAs than the command ring holds, all on one worker, installed...
     std::vector<SaId> ids;

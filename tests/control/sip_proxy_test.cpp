@@ -556,12 +556,16 @@ TEST_F(SipProxyTest, AUeBehindANatRegistersWithUdpEncTunSas) {
 }
 
 // Behind a NAT without a UDP-enc-tun offer: 494, whose Security-Server lists our pairs with
-// mod=UDP-enc-tun and whose Warning says why; nothing goes to the core, no SA is made.
+// mod=UDP-enc-tun and whose Warning says why, to the source port; nothing goes to the core,
+// no SA is made.
 TEST_F(SipProxyTest, AUeBehindANatOfferingOnlyTransportGetsA494) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
     ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "trans");
-    ue.sm1(ue.security_client());
-    const std::string got = expect(ue.us(), "the 494");
+    // From another port than its Via names (the NAT's mapping), without rport: the answer
+    // goes to the source port all the same.
+    ue.uc().send(ue.register_request(ue.security_client()), ue.sip_port());
+    const std::string got = expect(ue.uc(), "the 494");
+    EXPECT_TRUE(ue.us().take() == std::nullopt) << "nothing to the Via's port";
     EXPECT_EQ(status(got), 494) << got;
     const std::string listed = header(got, sip::HeaderKind::security_server);
     EXPECT_NE(listed.find("ipsec-3gpp;alg=null;ealg=aes-gcm;prot=esp;mod=UDP-enc-tun;q=1"), std::string::npos)

@@ -364,19 +364,26 @@ TEST(StateRecords, ARegistrationOfTheFirstVersionIsStillRead) {
 
 // A UE behind a NAT (TS 33.203 Annex M): its sets keep mod=UDP-enc-tun, the UE's inner
 // address and the NAT port learnt, so a restart or a standby sends where it did.
-TEST(StateRecords, ARegistrationBehindANatKeepsModeInnerAddressAndPort) {
+// alice's registration at `ue` with a current set: SA ids 1-4, port-c 6000, port-s 6001.
+secagree::StoredRegistration alice_at(std::string_view ue) {
     secagree::StoredRegistration r;
     r.impi = "alice@ims.example";
-    r.ue = *net::IpAddr::parse("198.51.100.7");
+    r.ue = *net::IpAddr::parse(ue);
     secagree::SaSet s;
     s.ue = r.ue;
-    s.ue_side.mod = sip::Mode::udp_enc_tun;
     s.ue_side.port_c = 6000;
     s.ue_side.port_s = 6001;
-    s.ue_inner = *net::IpAddr::parse("192.168.1.20");
-    s.encap_port = 40123;
     s.ids = {1, 2, 3, 4};
     r.current = s;
+    return r;
+}
+
+TEST(StateRecords, ARegistrationBehindANatKeepsModeInnerAddressAndPort) {
+    secagree::StoredRegistration r = alice_at("198.51.100.7");
+    secagree::SaSet& s = *r.current;
+    s.ue_side.mod = sip::Mode::udp_enc_tun;
+    s.ue_inner = *net::IpAddr::parse("192.168.1.20");
+    s.encap_port = 40123;
     r.kept = s;
     const std::string v = encode(r);
     const auto back = secagree::decode_registration(v);
@@ -397,15 +404,9 @@ TEST(StateRecords, ARegistrationBehindANatKeepsModeInnerAddressAndPort) {
 // A record of version 2 (before NAT traversal: no mode, inner address or port after each
 // set's ids) is still read, its sets in transport mode.
 TEST(StateRecords, ARegistrationOfVersionTwoIsReadAsTransportMode) {
-    secagree::StoredRegistration r;
-    r.impi = "alice@ims.example";
-    r.ue = *net::IpAddr::parse("10.0.0.7");
-    secagree::SaSet s;
-    s.ue = r.ue;
-    s.ue_side.spi_c = 7000;
-    s.ue_side.port_s = 6001;
-    s.ids = {1, 2, 3, 4};
-    r.current = s;
+    secagree::StoredRegistration r = alice_at("10.0.0.7");
+    r.current->ue_side.spi_c = 7000;
+    const secagree::SaSet s = *r.current;
     const std::string v3 = encode(r);
     // After the set: expiry (8), no kept set (1), its expiry (8), next_port_pc (4), tcp (1),
     // no Service-Route (4); before them version 3's mode (1), inner address (4 + 16), port (2).
