@@ -155,6 +155,40 @@ TEST_F(WarmSasTest, AnEncryptingSaKeepsItsCipherKeyThroughTheTakeover) {
     EXPECT_TRUE(warnings.empty()) << warnings.front();
 }
 
+// A UDP-enc-tun SA (TS 33.203 Annex M) is kept warm with its mode and inner address; a NAT
+// port the primary learnt moves it by an update (not a new install), and the takeover
+// resumes it as it is, port included.
+TEST_F(WarmSasTest, AUdpEncTunSaFollowsThePrimarysNatPort) {
+    stored(2, Direction::outbound, 0x77, "198.51.100.7", 64);
+    const auto nat_port = [&](uint16_t port) {
+        auto s = decode_sa(store[sa_record_key(2)]);
+        ASSERT_TRUE(s.has_value()) << s.error().message;
+        s->info.cfg.mode = esp::Mode::udp_enc_tun;
+        s->info.cfg.ue_inner = *net::IpAddr::parse("192.168.1.20");
+        s->info.cfg.encap_port = port;
+        store[sa_record_key(2)] = encode(s->info, s->key);
+    };
+    nat_port(0);
+    feed_all();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].op, esp::SaOp::add);
+    EXPECT_EQ(records[0].sa.mode, esp::Mode::udp_enc_tun);
+    EXPECT_EQ(records[0].sa.ue_inner, *net::IpAddr::parse("192.168.1.20"));
+
+    nat_port(40000);
+    warm.apply(sa_record_key(2), store[sa_record_key(2)]);
+    settle();
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(records[1].op, esp::SaOp::update);
+    EXPECT_EQ(records[1].sa.encap_port, 40000);
+    EXPECT_EQ(records[1].key, records[0].key);
+
+    EXPECT_EQ(take_over(), 1u);
+    EXPECT_EQ(records.back().op, esp::SaOp::resume) << "warm as stored: resumed, not installed again";
+    EXPECT_EQ(this->sas->find(2)->cfg.encap_port, 40000);
+    EXPECT_TRUE(warnings.empty()) << warnings.front();
+}
+
 // The AEAD pairs reach the standby's workers with their key || salt (20 bytes) and no
 // HMAC state of their own.
 TEST_F(WarmSasTest, AesGcmAndAesGmacSasGoToTheWorkersWithKeyAndSalt) {
