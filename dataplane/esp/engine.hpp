@@ -126,7 +126,8 @@ private:
     void release_cipher(Transform xf, uint32_t cipher) noexcept {
         if (xf != Transform::hmac) keys_.release(cipher);
     }
-    void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;
+    void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq,
+               uint16_t encap_port = 0) noexcept;
     // Whether a sequence number moving from `before` to `after` passed a multiple of
     // seq_checkpoint (never when checkpoints are off: the mask is then all ones).
     bool crossed_checkpoint(uint32_t before, uint32_t after) const noexcept {
