@@ -506,18 +506,8 @@ const std::vector<Vector>& natt_vectors() {
     static const auto v = read_vectors(PCSCF_VECTOR_DIR "/scapy_natt.txt");
     return v;
 }
-std::vector<size_t> natt_indices(const std::string& dir) {
-    std::vector<size_t> out;
-    for (size_t i = 0; i < natt_vectors().size(); ++i)
-        if (natt_vectors()[i].at("dir") == dir) out.push_back(i);
-    return out;
-}
-std::string natt_name(const ::testing::TestParamInfo<size_t>& info) {
-    std::string n = natt_vectors()[info.param].at("name");
-    for (char& c : n)
-        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-    return n;
-}
+std::vector<size_t> natt_indices(const std::string& dir) { return indices_where(natt_vectors(), "dir", dir); }
+std::string natt_name(const ::testing::TestParamInfo<size_t>& info) { return test_name_of(natt_vectors()[info.param]); }
 
 class ScapyNatt : public EngineTest, public ::testing::WithParamInterface<size_t> {
 protected:

@@ -29,9 +29,9 @@ import sys
 
 from scapy.all import IP, TCP, UDP, Raw
 from scapy.layers.ipsec import ESP, SecurityAssociation
-import scapy
 
 from annex_i_vectors import aead_key
+from make_vectors import write_vectors
 
 PUBLIC, INNER, PCSCF = "203.0.113.7", "10.0.0.5", "198.51.100.1"
 UE_PORT, PCSCF_PORT = 38003, 50718
@@ -131,13 +131,7 @@ def main(out_path):
                               "ue_port": UE_PORT, "pcscf_port": PCSCF_PORT, "encap_port": nat_port,
                               "plain": bytes(plain).hex(), "esp": esp.hex()})
                     vectors.append(v)
-    with open(out_path, "w") as f:
-        f.write(f"# made by make_natt_vectors.py with scapy {scapy.VERSION}; do not edit\n")
-        for v in vectors:
-            for k, val in v.items():
-                f.write(f"{k} {val}\n")
-            f.write("end\n")
-    print(f"{len(vectors)} vectors -> {out_path}")
+    write_vectors(out_path, vectors, "make_natt_vectors.py")
 
 
 if __name__ == "__main__":
