@@ -52,6 +52,16 @@ def l4(proto, sport, dport, rnd):
     return TCP(sport=sport, dport=dport, seq=rnd.getrandbits(32), flags="PA", window=65535)
 
 
+def readdressed(pkt, **addresses):
+    """`pkt` with other addresses and its checksums computed afresh."""
+    out = pkt.copy()
+    for field, value in addresses.items():
+        setattr(out, field, value)
+    del out.chksum
+    del out.payload.chksum
+    return IP(bytes(out))
+
+
 def fixed_udp_length(esp_bytes):
     b = bytearray(esp_bytes)
     ihl = (b[0] & 0x0F) * 4
@@ -95,11 +105,7 @@ def main(out_path):
                         iv = bytes(rnd.getrandbits(8) for _ in range(ivlen)) if ivlen else None
                         inner = IP(bytes(IP(src=INNER, dst=PCSCF, id=ident, ttl=64) /
                                          l4(proto, UE_PORT, PCSCF_PORT, rnd) / Raw(payload)))
-                        plain = inner.copy()
-                        plain.src = PUBLIC
-                        del plain.chksum
-                        del plain.payload.chksum
-                        plain = IP(bytes(plain))
+                        plain = readdressed(inner, src=PUBLIC)
                         tunnel = IP(src=PUBLIC, dst=PCSCF, id=rnd.getrandbits(16), ttl=57)
                         sa = SecurityAssociation(ESP, tunnel_header=tunnel,
                                                  nat_t_header=UDP(sport=nat_port, dport=4500), **sa_args)
@@ -111,11 +117,7 @@ def main(out_path):
                         tos = rnd.choice([0, 0x68, 0xB8])
                         plain = IP(bytes(IP(src=PCSCF, dst=PUBLIC, id=ident, ttl=64, tos=tos, flags=df) /
                                          l4(proto, PCSCF_PORT, UE_PORT, rnd) / Raw(payload)))
-                        inner = plain.copy()
-                        inner.dst = INNER
-                        del inner.chksum
-                        del inner.payload.chksum
-                        inner = IP(bytes(inner))
+                        inner = readdressed(plain, dst=INNER)
                         tunnel = IP(src=PCSCF, dst=PUBLIC, id=ident, ttl=64, tos=tos, flags=df)
                         sa = SecurityAssociation(ESP, tunnel_header=tunnel,
                                                  nat_t_header=UDP(sport=4500, dport=nat_port), **sa_args)
