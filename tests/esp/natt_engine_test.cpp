@@ -352,6 +352,27 @@ TEST_F(Natt, TheNatPortIsLearntReportedOncePerChangeAndUsedAfterAnUpdate) {
     EXPECT_TRUE(port_events().empty());
 }
 
+// The outer IPv4 and UDP headers need headroom too: 36 bytes with the ESP header.
+TEST_F(Natt, OutboundWithoutRoomForTheOuterHeadersIsNoRoom) {
+    add_ours(Direction::outbound, kNatPort);
+    const auto plain = make_packet({kPcscf, kPublic, kPcscfPort, kUePort}, 50);
+    MbufGuard g;
+    for (const uint16_t headroom : {35, 36}) {
+        rte_mbuf* m = rte_pktmbuf_alloc(test_pool());
+        ASSERT_NE(m, nullptr);
+        g.v.push_back(m);
+        m->data_off = headroom;  // transport mode would need 8
+        std::memcpy(rte_pktmbuf_append(m, uint16_t(plain.size())), plain.data(), plain.size());
+    }
+    DropReason why[2];
+    std::vector<rte_mbuf*> burst = g.v;
+    ASSERT_EQ(engine->outbound(burst, why), 1);
+    EXPECT_EQ(burst[0], g.v[1]);
+    EXPECT_EQ(why[1], DropReason::no_room);
+    EXPECT_EQ(engine->outbound_stats({kPublic, kUePort, kPcscfPort})->drops, 1u);
+    EXPECT_EQ(engine->outbound_stats({kPublic, kUePort, kPcscfPort})->packets, 1u);
+}
+
 TEST_F(Natt, WrongAddressesAndModesAreSelectorMismatches) {
     add_ue_sas();
     add_ours(Direction::inbound, 0);
