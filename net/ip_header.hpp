@@ -11,10 +11,12 @@
 
 namespace pcscf::net {
 
+inline constexpr uint8_t kProtoIpv4 = 4;  // IPv4 in IP: a tunnel-mode SA's next header
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoEsp = 50;
 inline constexpr uint8_t kNoNextHeader = 59;  // RFC 4303 2.6: a dummy packet's next header
+inline constexpr uint32_t kUdpHeaderLen = 8;
 
 // Filled by parse_ip(); left uninitialised before, so the engine's per-burst arrays of
 // them cost nothing to declare.
@@ -177,6 +179,32 @@ inline void patch_ip(uint8_t* ip, IpInfo& info, uint8_t new_proto, int32_t delta
     detail::store16(ip + 2, new_len);
     ip[9] = new_proto;
     detail::store16(ip + 10, uint16_t(~acc));
+}
+
+// Replaces the IPv4 address at `ip + at` (12: the source, 16: the destination) with
+// `addr` (4 bytes, network order) and updates, incrementally (RFC 1624, eqn. 3), the
+// header checksum and the UDP or TCP checksum at `l4` (`proto`), whose pseudo-header
+// holds the address. A UDP checksum of 0 (none sent, RFC 768) stays 0, and one that
+// comes out 0 is sent as 0xffff. Words in memory order, as in patch_ip().
+inline void set_v4_addr(uint8_t* ip, uint32_t at, uint32_t addr, uint8_t* l4, uint8_t proto) noexcept {
+    uint8_t now[4];
+    std::memcpy(now, &addr, 4);
+    const uint32_t delta = uint16_t(~detail::load16(ip + at)) + uint32_t(uint16_t(~detail::load16(ip + at + 2))) +
+                           detail::load16(now) + detail::load16(now + 2);
+    const auto update = [delta](uint8_t* field) noexcept {
+        uint32_t acc = uint16_t(~detail::load16(field)) + delta;
+        acc = (acc & 0xffff) + (acc >> 16);
+        acc = (acc & 0xffff) + (acc >> 16);
+        return uint16_t(~acc);
+    };
+    detail::store16(ip + 10, update(ip + 10));
+    if (proto == kProtoTcp) {
+        detail::store16(l4 + 16, update(l4 + 16));
+    } else if (proto == kProtoUdp && detail::load16(l4 + 6) != 0) {
+        const uint16_t sum = update(l4 + 6);
+        detail::store16(l4 + 6, sum == 0 ? 0xffff : sum);
+    }
+    std::memcpy(ip + at, now, 4);
 }
 
 }  // namespace pcscf::net

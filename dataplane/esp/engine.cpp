@@ -11,6 +11,27 @@
 
 namespace pcscf::esp {
 
+namespace {
+
+// UDP-enc-tun is IPv4 only (RFC 3948; TS 33.203 Annex M puts the UE behind an IPv4 NAT)
+// and needs the UE's inner address; a transport-mode SA carries none of its addressing.
+bool mode_ok(const SaConfig& sa) noexcept {
+    switch (sa.mode) {
+        case Mode::transport: return sa.encap_port == 0 && sa.ue_inner.is_unspecified();
+        case Mode::udp_enc_tun:
+            return sa.ue_addr.is_v4() && sa.ue_inner.is_v4() &&
+                   (sa.pcscf_addr.is_unspecified() || sa.pcscf_addr.is_v4());
+    }
+    return false;
+}
+
+template <class Record>
+void set_mode(Record& r, const SaConfig& sa) noexcept {
+    r.flags = uint8_t((r.flags & ~Record::kUdpEncTun) | (sa.mode == Mode::udp_enc_tun ? Record::kUdpEncTun : 0));
+}
+
+}  // namespace
+
 std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineConfig& cfg) {
     if (!cfg.spi.valid())
         return std::unexpected(
@@ -110,7 +131,8 @@ int Engine::apply(const SaRecord& rec, int32_t* handle) noexcept {
     if (sa.spi == 0) return -EINVAL;                  // SPI 0 is reserved (RFC 4303 2.1)
     if (!transform(sa.alg, sa.ealg)) return -EINVAL;  // no pair of TS 33.203 Annex H
     if (rec.op < SaOp::add || rec.op > SaOp::resume) return -EINVAL;
-    if ((rec.op == SaOp::add || rec.op == SaOp::update) && rec.cipher.len != cipher_key_len(sa.alg, sa.ealg))
+    if ((rec.op == SaOp::add || rec.op == SaOp::update) &&
+        (rec.cipher.len != cipher_key_len(sa.alg, sa.ealg) || !mode_ok(sa)))
         return -EINVAL;
     switch (sa.dir) {
         case Direction::inbound: return apply_inbound(rec, at);
@@ -186,6 +208,8 @@ int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
             cur.pcscf_addr = sa.pcscf_addr;
             cur.ue_port = sa.ue_port;
             cur.pcscf_port = sa.pcscf_port;
+            set_mode(cur, sa);
+            in_.nat(slot) = NatSide::of(sa);
             in_.cookie(slot) = sa.cookie;
             handle = int32_t(slot);
             return 0;
@@ -238,6 +262,8 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     cur.alg = sa.alg;
     cur.key = rec.key;
     cur.pcscf_addr = sa.pcscf_addr;
+    set_mode(cur, sa);
+    out_.nat(pos) = NatSide::of(sa);  // the sequence number goes on
     out_.cookie(pos) = sa.cookie;
     return 0;
 }
@@ -259,7 +285,8 @@ int Engine::rekey(Transform& xf, Ealg& ealg, uint32_t& cipher, const SaRecord& r
     return 0;
 }
 
-void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept {
+void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq,
+                   uint16_t encap_port) noexcept {
     if (n_events_ == kMaxEvents) {
         ++stats_.events_lost;
         return;
@@ -272,6 +299,7 @@ void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie,
     e.spi = spi;
     e.cookie = cookie;
     e.seq = seq;
+    e.encap_port = encap_port;
 }
 
 uint16_t partition_good(std::span<rte_mbuf*> pkts, net::DropReason* reasons) noexcept {

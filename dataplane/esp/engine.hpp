@@ -2,7 +2,8 @@
 // The ESP engine of one worker lcore: its inbound and outbound SA tables, its IPsec-MB
 // manager, its drop counters and the events it raises. Transport mode, HMAC-MD5-96 /
 // HMAC-SHA-1-96 with NULL encryption, AES-128-CBC or 3DES-CBC (TS 33.203 Annex H), IPv4
-// and IPv6, UDP and TCP inside.
+// and IPv6, UDP and TCP inside; and for UEs behind a NAT, IPv4 tunnel mode in UDP
+// (TS 33.203 Annex M, RFC 3948; docs/architecture.md, "UEs behind a NAT").
 //
 // Threading: one engine per worker; only that worker calls any method, including
 // apply(), which it runs between bursts for the records the control thread sends.
@@ -86,7 +87,8 @@ public:
     void apply(std::span<const SaRecord> recs, int* results, int32_t* handles = nullptr) noexcept;
     static constexpr uint32_t kApplyGroup = OutboundTable::kMaxBulk;  // records prefetched together
 
-    // Events raised since the last clear_events() (first use, sequence number warnings).
+    // Events raised since the last clear_events() (first use, sequence number warnings,
+    // a UDP-enc-tun SA's new NAT port).
     std::span<const SaEvent> events() const noexcept { return {events_.data(), n_events_}; }
     void clear_events() noexcept { n_events_ = 0; }
 
@@ -126,7 +128,8 @@ private:
     void release_cipher(Transform xf, uint32_t cipher) noexcept {
         if (xf != Transform::hmac) keys_.release(cipher);
     }
-    void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq) noexcept;
+    void raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie, uint64_t seq,
+               uint16_t encap_port = 0) noexcept;
     // Whether a sequence number moving from `before` to `after` passed a multiple of
     // seq_checkpoint (never when checkpoints are off: the mask is then all ones).
     bool crossed_checkpoint(uint32_t before, uint32_t after) const noexcept {

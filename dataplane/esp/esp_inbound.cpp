@@ -4,6 +4,11 @@
 // the ESP header, IV and trailer are removed in place. Three passes per chunk so that SA
 // records and packet bytes are prefetched before they are read and all the chunk's
 // crypto goes to IPsec-MB in one multi-buffer pass.
+//
+// UDP-encapsulated tunnel-mode ESP (RFC 3948, TS 33.203 Annex M) takes the same passes,
+// with side steps that only its packets take: the UDP header is opened in pass 1, and in
+// pass 3 the inner IPv4 packet is checked, delivered with its source rewritten to the
+// UE's public address, and the NAT's port learnt.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 
@@ -33,6 +38,8 @@ struct InboundPacket {
     uint32_t job;
     uint32_t hdr;  // ESP header plus IV: what decapsulation removes before the payload
     uint32_t icv_len;
+    bool udp;        // UDP-encapsulated (RFC 3948): the SA must be udp_enc_tun
+    uint16_t sport;  // udp: the outer UDP source port (the NAT's)
 };
 
 uint32_t load_be32(const uint8_t* p) noexcept {
@@ -60,15 +67,81 @@ bool padding_ok(const uint8_t* pad, uint32_t len) noexcept {
     return true;
 }
 
+bool ports_match(const InboundSa& sa, const uint8_t* l4) noexcept {
+    if (sa.ue_port != 0 && load_be16(l4) != sa.ue_port) return false;
+    if (sa.pcscf_port != 0 && load_be16(l4 + 2) != sa.pcscf_port) return false;
+    return true;
+}
+
 // The family first: an IPv4 SA's address is ::ffff:a.b.c.d in IpAddr, which an IPv6
 // packet from that v4-mapped address would otherwise match.
 bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t* l4) noexcept {
     if ((p.info.version == 4) != sa.ue_addr.is_v4()) return false;
     if (p.info.src(p.ip) != sa.ue_addr) return false;
     if (!sa.pcscf_addr.is_unspecified() && p.info.dst(p.ip) != sa.pcscf_addr) return false;
-    if (sa.ue_port != 0 && load_be16(l4) != sa.ue_port) return false;
-    if (sa.pcscf_port != 0 && load_be16(l4 + 2) != sa.pcscf_port) return false;
-    return true;
+    return ports_match(sa, l4);
+}
+
+// A packet that is not bare ESP: UDP to port 4500 over IPv4 is UDP-encapsulated
+// (RFC 3948 2.1-2.3). One 0xFF byte is a NAT keep-alive, four zero bytes (SPI 0, never
+// allocated) the non-ESP marker of IKE, anything else ESP after the UDP header, whose
+// length must be what the IP header leaves for it.
+[[gnu::noinline]] net::DropReason open_udp(InboundPacket& pk) noexcept {
+    using net::DropReason;
+    const net::IpInfo& info = pk.info;
+    if (info.proto != net::kProtoUdp || info.version != 4) return DropReason::not_esp;
+    const uint8_t* udp = pk.ip + info.l3_len;
+    const uint32_t l4_len = info.total_len - info.l3_len;
+    if (l4_len < net::kUdpHeaderLen) return DropReason::too_short;
+    if (load_be16(udp + 2) != kNatTPort) return DropReason::not_esp;
+    if (load_be16(udp + 4) != l4_len) return DropReason::bad_ip_header;
+    const uint8_t* payload = udp + net::kUdpHeaderLen;
+    const uint32_t len = l4_len - net::kUdpHeaderLen;
+    if (len == 1 && payload[0] == 0xff) return DropReason::natt_keepalive;
+    if (len >= 4 && load_be32(payload) == 0) return DropReason::natt_non_esp;
+    pk.udp = true;
+    pk.sport = load_be16(udp);
+    pk.esp = pk.ip + info.l3_len + net::kUdpHeaderLen;
+    pk.esp_len = len;
+    return net::kPass;
+}
+
+// The decrypted payload of a UDP-enc-tun SA (RFC 3948, TS 33.203 Annex M): one whole
+// IPv4 datagram (RFC 4303 2.6, next header 4) from the UE's own address to the P-CSCF,
+// carrying UDP or TCP between the SA's ports, inside an outer packet from the UE's
+// public address. `in` describes the inner header afterwards.
+[[gnu::noinline]] net::DropReason check_tunnel(const InboundSa& sa, const NatSide& nat, const InboundPacket& pk,
+                                               const uint8_t* inner, uint32_t len, uint8_t next,
+                                               net::IpInfo& in) noexcept {
+    using net::DropReason;
+    if (next != net::kProtoIpv4) return DropReason::bad_inner_protocol;
+    // Version, header length, lengths, header checksum, no fragment.
+    if (const DropReason why = net::parse_ip(inner, len, in); why != net::kPass) return why;
+    if (in.version != 4 || in.total_len != len) return DropReason::bad_ip_header;
+    if (in.proto != net::kProtoUdp && in.proto != net::kProtoTcp) return DropReason::bad_inner_protocol;
+    if (in.total_len - in.l3_len < (in.proto == net::kProtoUdp ? 8u : 20u)) return DropReason::too_short;
+    uint32_t inner_src;
+    std::memcpy(&inner_src, inner + 12, 4);
+    if (pk.info.src(pk.ip) != sa.ue_addr || inner_src != nat.ue_inner ||
+        (!sa.pcscf_addr.is_unspecified() && in.dst(inner) != sa.pcscf_addr) || !ports_match(sa, inner + in.l3_len))
+        return DropReason::selector_mismatch;
+    return net::kPass;
+}
+
+// Gives the kernel the inner packet as the UE's public address sent it: the source
+// becomes `ue_addr` (both checksums follow, RFC 1624), the outer IP and UDP headers, the
+// ESP header and IV and the trailer go, and the L2 header moves up to the inner packet.
+[[gnu::noinline]] void deliver_tunnel(rte_mbuf* m, uint8_t* inner, const net::IpInfo& in, uint16_t l2_len,
+                                      const net::IpAddr& ue_addr) noexcept {
+    uint32_t pub;
+    std::memcpy(&pub, ue_addr.v4_bytes(), 4);
+    net::set_v4_addr(inner, 12, pub, inner + in.l3_len, in.proto);
+    uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+    const auto strip = uint16_t(inner - frame - l2_len);  // outer IP, UDP, ESP header, IV
+    std::memmove(frame + strip, frame, l2_len);
+    rte_pktmbuf_adj(m, strip);
+    m->data_len = uint16_t(l2_len + in.total_len);  // drops trailer and L2 padding
+    m->pkt_len = m->data_len;
 }
 
 }  // namespace
@@ -99,12 +172,13 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         const net::IpInfo& info = p[i].info;
         why[i] = net::parse_mbuf_ip(m, l2_len, p[i].ip, p[i].info);
         if (unlikely(why[i] != net::kPass)) continue;
-        if (unlikely(info.proto != net::kProtoEsp)) {
-            why[i] = net::DropReason::not_esp;
+        if (likely(info.proto == net::kProtoEsp)) {
+            p[i].udp = false;
+            p[i].esp = p[i].ip + info.l3_len;
+            p[i].esp_len = info.total_len - info.l3_len;
+        } else if (why[i] = open_udp(p[i]); why[i] != net::kPass) {
             continue;
         }
-        p[i].esp = p[i].ip + info.l3_len;
-        p[i].esp_len = info.total_len - info.l3_len;
         if (unlikely(p[i].esp_len < kMinEspLen)) {
             why[i] = net::DropReason::too_short;
             continue;
@@ -125,6 +199,13 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         InboundSa& sa = in_.at(p[i].slot);
         if (unlikely(sa.spi != p[i].spi)) {
             why[i] = net::DropReason::unknown_spi;
+            continue;
+        }
+        // Bare ESP for a transport SA, UDP-encapsulated for a UDP-enc-tun one; checked
+        // before the ICV (no crypto spent on it), charged to the SA like a bad ICV.
+        if (unlikely(bool(sa.flags & InboundSa::kUdpEncTun) != p[i].udp)) {
+            why[i] = net::DropReason::selector_mismatch;
+            bump(in_.drops(p[i].slot));
             continue;
         }
         const Transform xf = sa.xf;
@@ -206,6 +287,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         const uint32_t pad_len = icv[-2];
         const uint8_t next = icv[-1];
         const uint32_t overhead = hdr + kEspTrailerLen + pk.icv_len + pad_len;  // all but the payload
+        net::IpInfo tunneled;                                                   // pk.udp: the inner IPv4 header
         if (unlikely(overhead > pk.esp_len)) {
             bad = net::DropReason::bad_trailer;
         } else {
@@ -213,6 +295,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             const uint8_t* l4 = pk.esp + hdr;
             if (unlikely(!padding_ok(l4 + payload_len, pad_len))) bad = net::DropReason::bad_trailer;
             else if (unlikely(next == net::kNoNextHeader)) bad = net::DropReason::dummy_packet;
+            else if (unlikely(pk.udp)) bad = check_tunnel(sa, in_.nat(pk.slot), pk, l4, payload_len, next, tunneled);
             else if (unlikely(next != net::kProtoUdp && next != net::kProtoTcp))
                 bad = net::DropReason::bad_inner_protocol;
             else if (unlikely(payload_len < (next == net::kProtoUdp ? 8u : 20u))) bad = net::DropReason::too_short;
@@ -225,14 +308,26 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         }
         rte_mbuf* m = pkts[i];
         const uint32_t esp_bytes = pk.info.total_len;
-        // Headers moved first, then patched where they now are: the patch's narrow loads
-        // are then forwarded from the wide stores of the move, not stalled by them.
-        if (likely(hdr == kEspHeaderLen)) shift_forward_8(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len);
-        else shift_forward(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len, hdr);
-        rte_pktmbuf_adj(m, uint16_t(hdr));
-        net::patch_ip(pk.ip + hdr, pk.info, next, -int32_t(overhead));
-        m->data_len = uint16_t(l2_len + pk.info.total_len);  // drops trailer and L2 padding
-        m->pkt_len = m->data_len;
+        if (unlikely(pk.udp)) {
+            deliver_tunnel(m, pk.esp + hdr, tunneled, l2_len, sa.ue_addr);
+            // The NAT's port, from the newest packet only: a late one from before a
+            // rebinding must not take the SA back to the old port (RFC 3948 leaves
+            // this to the implementation; RFC 7296 2.23 does the same for IKE).
+            NatSide& nat = in_.nat(pk.slot);
+            if (pk.sport != nat.encap_port && pk.seq == sa.replay_last) {
+                nat.encap_port = pk.sport;
+                raise(EventKind::encap_port, Direction::inbound, sa.spi, in_.cookie(pk.slot), pk.seq, pk.sport);
+            }
+        } else {
+            // Headers moved first, then patched where they now are: the patch's narrow loads
+            // are then forwarded from the wide stores of the move, not stalled by them.
+            if (likely(hdr == kEspHeaderLen)) shift_forward_8(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len);
+            else shift_forward(rte_pktmbuf_mtod(m, uint8_t*), l2_len + pk.info.l3_len, hdr);
+            rte_pktmbuf_adj(m, uint16_t(hdr));
+            net::patch_ip(pk.ip + hdr, pk.info, next, -int32_t(overhead));
+            m->data_len = uint16_t(l2_len + pk.info.total_len);  // drops trailer and L2 padding
+            m->pkt_len = m->data_len;
+        }
         bump(sa.packets);
         bump(sa.bytes, esp_bytes);
         ++packets;

@@ -3,6 +3,11 @@
 // trailer padded to a 4-byte boundary or the CBC block (RFC 4303 2.4), then encryption in
 // place and the ICV over the ciphertext (RFC 4303 3.3.2; AES-GCM and AES-GMAC in one job),
 // computed multi-buffer straight into the packet.
+//
+// A UDP-enc-tun SA (RFC 3948, TS 33.203 Annex M) takes a side step in pass 2: the
+// packet's destination becomes the UE's own address and the whole packet the ESP
+// payload (next header 4), behind a new IPv4 header and a UDP header from port 4500 to
+// the NAT's port; the trailer and the crypto are those of transport mode.
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 #include <rte_prefetch.h>
@@ -23,6 +28,7 @@ namespace {
 constexpr uint32_t kMaxSeq = UINT32_MAX;  // no ESN: the sequence number never wraps
 constexpr uint32_t kMaxIpLen = 65535;
 constexpr uint32_t kMaxTailLen = 3 + kEspTrailerLen + kMaxIcvLen;  // padding, trailer, ICV (no CBC)
+constexpr uint32_t kTunnelLen = 20 + net::kUdpHeaderLen;           // UDP-enc-tun: outer IPv4 and UDP
 
 struct OutboundPacket {
     uint8_t* ip;
@@ -61,6 +67,54 @@ void store_cbc_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
     std::memcpy(tail, kPad, pad_len);
     tail[pad_len] = uint8_t(pad_len);
     tail[pad_len + 1] = next;
+}
+
+void store_be16(uint8_t* p, uint16_t v) noexcept {
+    p[0] = uint8_t(v >> 8);
+    p[1] = uint8_t(v);
+}
+
+// UDP-enc-tun (RFC 3948 2.1 and 3.1.1, TS 33.203 Annex M): the IPv4 packet at `ip`
+// (`info`; `l2_len` bytes of L2 header before it at the start of `m`) goes to the UE's
+// own address (`ue_inner`; both checksums follow, RFC 1624) and becomes the inner packet
+// of an outer one from the same source to the UE's public address (the packet's
+// destination until now), in UDP from port 4500 to the NAT's `port`, with `esp_hdr`
+// bytes of ESP header and IV after the UDP header and `esp_len` bytes of ESP in all.
+// The outer header: TOS, Identification and DF copied from the inner one (the
+// Identification is the one the kernel chose for this source and public destination,
+// RFC 6864), TTL 64, no options; the UDP checksum 0 (RFC 3948 3.1.1). Returns the outer
+// header; `info` then describes it. The caller checked the headroom.
+[[gnu::noinline]] uint8_t* open_tunnel(rte_mbuf* m, uint8_t* ip, net::IpInfo& info, uint16_t l2_len, uint32_t esp_hdr,
+                                       uint32_t esp_len, uint32_t ue_inner, uint16_t port) noexcept {
+    const uint32_t total = kTunnelLen + esp_len;
+    uint8_t* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(kTunnelLen + esp_hdr)));
+    std::memmove(frame, frame + kTunnelLen + esp_hdr, l2_len);
+    uint8_t* outer = frame + l2_len;  // ends where the inner packet's L2 header was
+    outer[0] = 0x45;
+    outer[1] = ip[1];  // DSCP and ECN as the inner packet's (RFC 4301 5.1.2.1, RFC 6040 4)
+    store_be16(outer + 2, uint16_t(total));
+    outer[4] = ip[4];  // Identification
+    outer[5] = ip[5];
+    outer[6] = ip[6] & 0x40;  // DF; the inner packet is no fragment (parse_ip refused those)
+    outer[7] = 0;
+    outer[8] = 64;
+    outer[9] = net::kProtoUdp;
+    outer[10] = outer[11] = 0;
+    std::memcpy(outer + 12, ip + 12, 8);  // source, and the public destination
+    const uint16_t sum = uint16_t(~net::detail::header_sum(outer, 20));
+    std::memcpy(outer + 10, &sum, 2);
+    uint8_t* udp = outer + 20;
+    store_be16(udp, kNatTPort);
+    store_be16(udp + 2, port);
+    store_be16(udp + 4, uint16_t(net::kUdpHeaderLen + esp_len));
+    udp[6] = udp[7] = 0;
+    net::set_v4_addr(ip, 16, ue_inner, ip + info.l3_len, info.proto);
+    info.version = 4;
+    info.proto = net::kProtoUdp;
+    info.l3_len = 20;
+    info.proto_offset = 9;
+    info.total_len = total;
+    return outer;
 }
 
 }  // namespace
@@ -132,28 +186,32 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         const Transform xf = sa.xf;
         const uint32_t hdr = kEspHeaderLen + iv_len(sa.alg, ealg);  // ESP header and IV
         const uint32_t block_mask = pad_block(ealg) - 1;
-        const uint32_t payload_len = pk.info.total_len - pk.info.l3_len;
+        // UDP-enc-tun: the whole packet is the payload, and the outer headers go in front too.
+        const bool tunnel = unlikely(sa.flags & OutboundSa::kUdpEncTun);
+        const uint32_t payload_len = tunnel ? pk.info.total_len : pk.info.total_len - pk.info.l3_len;
+        const uint32_t front = tunnel ? kTunnelLen + hdr : hdr;  // what goes before the payload
         const uint32_t pad_len = (block_mask + 1 - ((payload_len + kEspTrailerLen) & block_mask)) & block_mask;
         const uint32_t icv_bytes = icv_len(xf);
         const uint32_t tail_len = pad_len + kEspTrailerLen + icv_bytes;
-        const uint32_t l23 = l2_len + pk.info.l3_len;
         // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides.
         if (unlikely((pk.info.version == 4) != sa.sel.ue_addr.is_v4() ||
                      (!sa.pcscf_addr.is_unspecified() && pk.info.src(pk.ip) != sa.pcscf_addr))) {
             bad = net::DropReason::selector_mismatch;
+        } else if (unlikely(tunnel && out_.nat(pk.pos).encap_port == 0)) {
+            bad = net::DropReason::natt_port_unknown;  // until a packet from the UE shows it
         } else if (unlikely(sa.seq >= kMaxSeq)) {
             bad = net::DropReason::seq_exhausted;
             if (!(sa.flags & OutboundSa::kExhaustedReported)) {
                 sa.flags |= OutboundSa::kExhaustedReported;
                 raise(EventKind::seq_exhausted, Direction::outbound, sa.spi, out_.cookie(pk.pos), sa.seq);
             }
-        } else if (unlikely(pk.info.total_len + hdr + tail_len > kMaxIpLen)) {
+        } else if (unlikely(pk.info.total_len + front + tail_len > kMaxIpLen)) {
             bad = net::DropReason::too_long;
         } else {
             // Whatever follows the IP datagram (L2 padding) goes before the trailer is added.
             m->data_len = uint16_t(l2_len + pk.info.total_len);
             m->pkt_len = m->data_len;
-            if (unlikely(rte_pktmbuf_headroom(m) < hdr || rte_pktmbuf_tailroom(m) < tail_len))
+            if (unlikely(rte_pktmbuf_headroom(m) < front || rte_pktmbuf_tailroom(m) < tail_len))
                 bad = net::DropReason::no_room;
         }
         if (bad != net::kPass) {
@@ -168,12 +226,19 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
             sa.flags |= OutboundSa::kNearEndReported;
             raise(EventKind::seq_near_end, Direction::outbound, sa.spi, out_.cookie(pk.pos), seq);
         }
-        const uint8_t inner = pk.info.proto;
-        uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(hdr)));
-        if (likely(hdr == kEspHeaderLen)) shift_back_8(start, l23);
-        else shift_back(start, l23, hdr);
-        pk.ip = start + l2_len;
-        uint8_t* esp = pk.ip + pk.info.l3_len;
+        const uint8_t inner = tunnel ? net::kProtoIpv4 : pk.info.proto;
+        if (likely(!tunnel)) {
+            const uint32_t l23 = l2_len + pk.info.l3_len;
+            uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(hdr)));
+            if (likely(hdr == kEspHeaderLen)) shift_back_8(start, l23);
+            else shift_back(start, l23, hdr);
+            pk.ip = start + l2_len;
+        } else {
+            const NatSide& nat = out_.nat(pk.pos);
+            pk.ip =
+                open_tunnel(m, pk.ip, pk.info, l2_len, hdr, hdr + payload_len + tail_len, nat.ue_inner, nat.encap_port);
+        }
+        uint8_t* esp = pk.ip + pk.info.l3_len + (tunnel ? net::kUdpHeaderLen : 0);
         store_be32(esp, sa.spi);
         store_be32(esp + 4, seq);
         // One segment (parse_mbuf_ip checked): rte_pktmbuf_append() would find the last
@@ -183,7 +248,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         m->pkt_len = m->data_len;
         const uint32_t body = payload_len + pad_len + kEspTrailerLen;  // what the cipher covers
         uint8_t* icv = tail + pad_len + kEspTrailerLen;
-        net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(hdr + tail_len));
+        if (likely(!tunnel)) net::patch_ip(pk.ip, pk.info, net::kProtoEsp, int32_t(hdr + tail_len));
         if (likely(xf == Transform::hmac)) {
             store_trailer(tail, pad_len, inner);
             pk.job = batch_.add(sa.alg, sa.key, esp, kEspHeaderLen + body, icv);

@@ -20,20 +20,24 @@ std::expected<InboundTable, std::string> InboundTable::create(uint32_t slots, ui
     auto* base = static_cast<uint8_t*>(rte_zmalloc_socket("pcscf_inbound_sa", size_t{slots} * stride, 64, socket));
     auto* drops = static_cast<uint64_t*>(rte_zmalloc_socket("pcscf_inbound_drops", size_t{slots} * 8, 64, socket));
     auto* cookies = static_cast<uint64_t*>(rte_zmalloc_socket("pcscf_inbound_cookies", size_t{slots} * 8, 64, socket));
-    if (base == nullptr || drops == nullptr || cookies == nullptr) {
+    auto* nat =
+        static_cast<NatSide*>(rte_zmalloc_socket("pcscf_inbound_nat", size_t{slots} * sizeof(NatSide), 64, socket));
+    if (base == nullptr || drops == nullptr || cookies == nullptr || nat == nullptr) {
         rte_free(base);
         rte_free(drops);
         rte_free(cookies);
+        rte_free(nat);
         return std::unexpected("cannot allocate " + std::to_string(size_t{slots} * stride >> 20) + " MiB for " +
                                std::to_string(slots) + " inbound SAs (hugepages or EAL -m too small?)");
     }
-    return InboundTable(base, drops, cookies, slots, stride, replay);
+    return InboundTable(base, drops, cookies, nat, slots, stride, replay);
 }
 
 InboundTable::InboundTable(InboundTable&& o) noexcept
     : base_(std::exchange(o.base_, nullptr)),
       drops_(std::exchange(o.drops_, nullptr)),
       cookies_(std::exchange(o.cookies_, nullptr)),
+      nat_(std::exchange(o.nat_, nullptr)),
       slots_(o.slots_),
       count_(o.count_),
       stride_(o.stride_),
@@ -44,6 +48,7 @@ InboundTable::~InboundTable() {
     rte_free(base_);
     rte_free(drops_);
     rte_free(cookies_);
+    rte_free(nat_);
 }
 
 void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key, uint32_t cipher) noexcept {
@@ -60,6 +65,8 @@ void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key
     r.pcscf_port = sa.pcscf_port;
     r.key = key;
     cookies_[slot] = sa.cookie;
+    if (sa.mode == Mode::udp_enc_tun) r.flags = InboundSa::kUdpEncTun;
+    nat_[slot] = NatSide::of(sa);
     r.ue_addr = sa.ue_addr;
     r.pcscf_addr = sa.pcscf_addr;
     if (sa.seq_start != 0) resume(slot, sa.seq_start);

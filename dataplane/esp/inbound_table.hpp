@@ -13,6 +13,7 @@
 #include <expected>
 #include <string>
 
+#include "dataplane/esp/nat_side.hpp"
 #include "dataplane/esp/replay_window.hpp"
 #include "sa_contract/sa_config.hpp"
 
@@ -22,7 +23,7 @@ struct alignas(64) InboundSa {
     // Line 0: what the packet path needs before and during the HMAC (and decryption).
     uint32_t spi;  // 0 while the slot is free (SPI 0 is never allocated)
     Alg alg;
-    uint8_t flags;  // kUsed once the first packet has verified
+    uint8_t flags;  // kUsed once the first packet has verified; kUdpEncTun
     Ealg ealg;
     Transform xf;          // from (alg, ealg); all but hmac have a key block in `cipher`
     uint32_t replay_last;  // highest verified sequence number
@@ -41,6 +42,7 @@ struct alignas(64) InboundSa {
     uint64_t window[2];
 
     static constexpr uint8_t kUsed = 1;
+    static constexpr uint8_t kUdpEncTun = 2;  // Mode::udp_enc_tun: NatSide holds its addressing
 };
 static_assert(sizeof(InboundSa) == 128, "two cache lines");
 static_assert(offsetof(InboundSa, ue_addr) == 64, "selectors start line 1");
@@ -69,6 +71,8 @@ public:
     const uint64_t& drops(uint32_t slot) const noexcept { return drops_[slot]; }
     uint64_t& cookie(uint32_t slot) noexcept { return cookies_[slot]; }
     uint64_t cookie(uint32_t slot) const noexcept { return cookies_[slot]; }
+    NatSide& nat(uint32_t slot) noexcept { return nat_[slot]; }
+    const NatSide& nat(uint32_t slot) const noexcept { return nat_[slot]; }
     void prefetch(uint32_t slot) const noexcept {
         const uint8_t* p = base_ + size_t{slot} * stride_;
         rte_prefetch0(p);
@@ -94,11 +98,12 @@ public:
     void resume(uint32_t slot, uint32_t edge) noexcept;
 
 private:
-    InboundTable(uint8_t* base, uint64_t* drops, uint64_t* cookies, uint32_t slots, size_t stride,
+    InboundTable(uint8_t* base, uint64_t* drops, uint64_t* cookies, NatSide* nat, uint32_t slots, size_t stride,
                  ReplayWindow replay) noexcept
         : base_(base),
           drops_(drops),
           cookies_(cookies),
+          nat_(nat),
           slots_(slots),
           stride_(stride),
           replay_(replay),
@@ -107,6 +112,7 @@ private:
     uint8_t* base_;
     uint64_t* drops_;
     uint64_t* cookies_;
+    NatSide* nat_;
     uint32_t slots_;
     uint32_t count_ = 0;
     size_t stride_;

@@ -64,11 +64,14 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
     auto* free = static_cast<uint32_t*>(rte_malloc_socket("pcscf_outbound_free", size_t{capacity} * 4, 64, socket));
     auto* cookies =
         static_cast<uint64_t*>(rte_zmalloc_socket("pcscf_outbound_cookies", size_t{capacity} * 8, 64, socket));
-    if (buckets == nullptr || pool == nullptr || free == nullptr || cookies == nullptr) {
+    auto* nat =
+        static_cast<NatSide*>(rte_zmalloc_socket("pcscf_outbound_nat", size_t{capacity} * sizeof(NatSide), 64, socket));
+    if (buckets == nullptr || pool == nullptr || free == nullptr || cookies == nullptr || nat == nullptr) {
         rte_free(buckets);
         rte_free(pool);
         rte_free(free);
         rte_free(cookies);
+        rte_free(nat);
         return std::unexpected("cannot allocate " + std::to_string(capacity) +
                                " outbound SAs (hugepages or EAL -m too small?)");
     }
@@ -77,7 +80,7 @@ std::expected<OutboundTable, std::string> OutboundTable::create(uint32_t capacit
         std::memset(buckets[b].pos, 0xff, sizeof buckets[b].pos);
     }
     for (uint32_t i = 0; i < capacity; ++i) free[i] = capacity - 1 - i;  // position 0 first
-    return OutboundTable(buckets, n_buckets - 1, pool, cookies, free, capacity);
+    return OutboundTable(buckets, n_buckets - 1, pool, cookies, nat, free, capacity);
 }
 
 OutboundTable::OutboundTable(OutboundTable&& o) noexcept
@@ -85,6 +88,7 @@ OutboundTable::OutboundTable(OutboundTable&& o) noexcept
       mask_(o.mask_),
       pool_(std::exchange(o.pool_, nullptr)),
       cookies_(std::exchange(o.cookies_, nullptr)),
+      nat_(std::exchange(o.nat_, nullptr)),
       free_(std::exchange(o.free_, nullptr)),
       capacity_(o.capacity_),
       n_free_(o.n_free_),
@@ -95,6 +99,7 @@ OutboundTable::~OutboundTable() {
     rte_free(pool_);
     rte_free(free_);
     rte_free(cookies_);
+    rte_free(nat_);
 }
 
 // CRC32-C of the key in two word orders: two different linear maps of it, so the bucket
@@ -213,6 +218,8 @@ int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key, uint32_t c
     r.cipher = cipher;
     r.key = key;
     cookies_[pos] = sa.cookie;
+    if (sa.mode == Mode::udp_enc_tun) r.flags = OutboundSa::kUdpEncTun;
+    nat_[pos] = NatSide::of(sa);
     r.pcscf_addr = sa.pcscf_addr;
     r.sel = k;
     r.seq = sa.seq_start;
@@ -225,6 +232,7 @@ void OutboundTable::erase(int32_t pos) noexcept {
     if (!take(buckets_[h.bucket], uint32_t(pos))) take(buckets_[alt(h.bucket, h.sig)], uint32_t(pos));
     std::memset(static_cast<void*>(&r), 0, sizeof r);
     cookies_[pos] = 0;
+    nat_[pos] = NatSide{};
     free_[n_free_++] = uint32_t(pos);
 }
 

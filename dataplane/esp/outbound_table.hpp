@@ -17,6 +17,7 @@
 #include <expected>
 #include <string>
 
+#include "dataplane/esp/nat_side.hpp"
 #include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
@@ -37,7 +38,7 @@ struct alignas(64) OutboundSa {
     // events, lives apart (OutboundTable::cookie).
     uint32_t spi;  // 0 while the position is free
     Alg alg;
-    uint8_t flags;  // kNearEndReported, kExhaustedReported
+    uint8_t flags;  // kNearEndReported, kExhaustedReported, kUdpEncTun
     Ealg ealg;
     Transform xf;     // from (alg, ealg); all but hmac have a key block in `cipher`
     uint64_t seq;     // last sequence number sent; the next packet gets seq + 1
@@ -53,6 +54,7 @@ struct alignas(64) OutboundSa {
 
     static constexpr uint8_t kNearEndReported = 1;
     static constexpr uint8_t kExhaustedReported = 2;
+    static constexpr uint8_t kUdpEncTun = 4;  // Mode::udp_enc_tun: OutboundTable::nat holds its addressing
 };
 static_assert(sizeof(OutboundSa) == 128, "two cache lines");
 
@@ -87,6 +89,8 @@ public:
     OutboundSa& at(int32_t pos) noexcept { return pool_[pos]; }
     uint64_t& cookie(int32_t pos) noexcept { return cookies_[pos]; }
     uint64_t cookie(int32_t pos) const noexcept { return cookies_[pos]; }
+    NatSide& nat(int32_t pos) noexcept { return nat_[pos]; }
+    const NatSide& nat(int32_t pos) const noexcept { return nat_[pos]; }
     const OutboundSa& at(int32_t pos) const noexcept { return pool_[pos]; }
     void prefetch(int32_t pos) const noexcept {
         rte_prefetch0(&pool_[pos]);
@@ -115,12 +119,13 @@ public:
     uint32_t buckets() const noexcept { return mask_ + 1; }
 
 private:
-    OutboundTable(OutboundBucket* buckets, uint32_t mask, OutboundSa* pool, uint64_t* cookies, uint32_t* free,
-                  uint32_t capacity) noexcept
+    OutboundTable(OutboundBucket* buckets, uint32_t mask, OutboundSa* pool, uint64_t* cookies, NatSide* nat,
+                  uint32_t* free, uint32_t capacity) noexcept
         : buckets_(buckets),
           mask_(mask),
           pool_(pool),
           cookies_(cookies),
+          nat_(nat),
           free_(free),
           capacity_(capacity),
           n_free_(capacity) {}
@@ -138,6 +143,7 @@ private:
     uint32_t mask_;  // buckets - 1 (a power of two)
     OutboundSa* pool_;
     uint64_t* cookies_;  // per position
+    NatSide* nat_;       // per position
     uint32_t* free_;     // free positions, a stack
     uint32_t capacity_;
     uint32_t n_free_;            // capacity_ - the SAs installed

@@ -1,6 +1,7 @@
 #pragma once
-// Sorting the frames a worker receives. From the access port: ESP for the P-CSCF goes to
-// the engine, fragments to reassembly, plain packets to a protected port are dropped,
+// Sorting the frames a worker receives. From the access port: ESP for the P-CSCF, bare
+// or in UDP to port 4500 (RFC 3948: ESP, NAT keep-alives, anything else), goes to the
+// engine, fragments to reassembly, plain packets to a protected port are dropped,
 // everything else (ARP, ND, ICMP, SIP to the unprotected port) goes to the kernel. From
 // the kernel: packets from a protected port are protected with ESP, fragments are
 // reassembled first, everything else goes out as it is. Frames are untagged Ethernet: on
@@ -14,6 +15,7 @@
 #include "dataplane/service/service_config.hpp"
 #include "net/ip_header.hpp"
 #include "net/mbuf_ip.hpp"
+#include "sa_contract/sa_config.hpp"
 
 namespace pcscf::dp {
 
@@ -42,7 +44,7 @@ private:
 };
 
 enum class FrameKind : uint8_t {
-    esp,              // access: ESP to a local address
+    esp,              // access: ESP (or UDP to port 4500) to a local address
     protect,          // tap: UDP/TCP from a protected port
     fragment,         // an IP fragment: reassemble, then sort again
     protected_plain,  // access: plain UDP/TCP to a protected port (drop)
@@ -53,12 +55,13 @@ enum class FrameKind : uint8_t {
 struct FrameInfo {
     FrameKind kind = FrameKind::pass;
     net::DropReason reason = net::DropReason::too_short;
-    uint32_t spi = 0;  // esp
+    uint32_t spi = 0;  // esp: the SPI, 0 when there is none (UDP keep-alive, non-ESP marker)
     net::IpAddr peer;  // protect: the destination (the UE)
 };
 
 namespace detail {
 inline uint16_t be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
+inline uint32_t be32(const uint8_t* p) noexcept { return uint32_t(be16(p)) << 16 | be16(p + 2); }
 
 // The IP packet of an Ethernet frame, or `pass` for anything that is not IPv4/IPv6.
 inline bool ip_of(const rte_mbuf* m, const uint8_t*& ip, net::IpInfo& info, FrameInfo& out) noexcept {
@@ -98,7 +101,15 @@ inline FrameInfo classify_access(const rte_mbuf* m, const LocalAddrs& local, Por
             return out;
         }
         out.kind = FrameKind::esp;
-        out.spi = uint32_t(detail::be16(l4)) << 16 | detail::be16(l4 + 2);
+        out.spi = detail::be32(l4);
+        return out;
+    }
+    // UDP to port 4500 (RFC 3948 2): the engine's, never the kernel's. The SPI after the
+    // UDP header names the owner; a keep-alive or a non-ESP marker has none (0), and the
+    // worker that received it has its engine count it. The engine checks the rest.
+    if (unlikely(info.proto == net::kProtoUdp && l4_len >= 4 && detail::be16(l4 + 2) == esp::kNatTPort)) {
+        out.kind = FrameKind::esp;
+        if (l4_len >= net::kUdpHeaderLen + 4) out.spi = detail::be32(l4 + net::kUdpHeaderLen);
         return out;
     }
     if ((info.proto == net::kProtoUdp || info.proto == net::kProtoTcp) && l4_len >= 4 &&

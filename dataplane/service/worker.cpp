@@ -152,6 +152,8 @@ void Worker::from_access(rte_mbuf* m) noexcept {
     const FrameInfo f = classify_access(m, local_, cfg_.protected_ports);
     switch (f.kind) {
         case FrameKind::esp: {
+            // Bare or in UDP to 4500; no SPI (a NAT keep-alive, the non-ESP marker) is
+            // none of the layout's, so this worker's engine counts it.
             const uint32_t owner = esp::owner_of_spi(f.spi, parts_.engine->spi(), parts_.index);
             mark_ip_checked(m);
             if (owner != parts_.index) return hand_later(handing_esp_, owner, m);

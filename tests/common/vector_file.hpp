@@ -1,5 +1,6 @@
 #pragma once
 // Reads the `key value` blocks written by the tests' vector scripts (vectors/make_*.py).
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -27,6 +28,23 @@ inline std::vector<Vector> read_vectors(const std::string& path) {
         cur[line.substr(0, sp)] = line.substr(sp + 1);
     }
     return out;
+}
+
+// Where the vectors whose `key` is `value` sit: the values of a parameterised test.
+inline std::vector<size_t> indices_where(const std::vector<Vector>& all, const std::string& key,
+                                         const std::string& value) {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < all.size(); ++i)
+        if (all[i].at(key) == value) out.push_back(i);
+    return out;
+}
+
+// A vector's `name` as a test name may spell it (letters, digits and '_').
+inline std::string test_name_of(const Vector& v) {
+    std::string n = v.at("name");
+    for (char& c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return n;
 }
 
 }  // namespace pcscf::test

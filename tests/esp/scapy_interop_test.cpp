@@ -27,19 +27,9 @@ const std::vector<Vector>& vectors() {
     return v;
 }
 
-std::vector<size_t> indices(const std::string& dir) {
-    std::vector<size_t> out;
-    for (size_t i = 0; i < vectors().size(); ++i)
-        if (vectors()[i].at("dir") == dir) out.push_back(i);
-    return out;
-}
+std::vector<size_t> indices(const std::string& dir) { return indices_where(vectors(), "dir", dir); }
 
-std::string test_name(const ::testing::TestParamInfo<size_t>& info) {
-    std::string n = vectors()[info.param].at("name");
-    for (char& c : n)
-        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-    return n;
-}
+std::string test_name(const ::testing::TestParamInfo<size_t>& info) { return test_name_of(vectors()[info.param]); }
 
 SaSpec spec_of(const Vector& v) {
     SaSpec s;

@@ -109,9 +109,20 @@ Verdict EspModel::judge(const ModelPacket& p) {
                      : ip[0] >> 4 == 6 ? parse_ipv6(ip, avail, h)
                                        : DropReason::bad_ip_header;
     if (why != kPass) return drop(why);
-    if (h.proto != kEsp) return drop(DropReason::not_esp);
     const uint8_t* esp = ip + h.l3_len;
-    const uint32_t esp_len = h.total_len - h.l3_len;
+    uint32_t esp_len = h.total_len - h.l3_len;
+    if (h.proto != kEsp) {
+        // RFC 3948 2.1-2.3: UDP to port 4500 over IPv4 holds a keep-alive, the non-ESP
+        // marker or ESP; the model's SAs are all transport mode, which that ESP must not reach.
+        if (h.proto != kUdp || h.version != 4) return drop(DropReason::not_esp);
+        if (esp_len < 8) return drop(DropReason::too_short);
+        if (be16(esp + 2) != esp::kNatTPort) return drop(DropReason::not_esp);
+        if (be16(esp + 4) != esp_len) return drop(DropReason::bad_ip_header);
+        esp += 8;
+        esp_len -= 8;
+        if (esp_len == 1 && esp[0] == 0xff) return drop(DropReason::natt_keepalive);
+        if (esp_len >= 4 && be32(esp) == 0) return drop(DropReason::natt_non_esp);
+    }
     if (esp_len < kMinEspLen) return drop(DropReason::too_short);
 
     const uint32_t spi = be32(esp);
@@ -122,6 +133,7 @@ Verdict EspModel::judge(const ModelPacket& p) {
     v.sa = int(sa_it - sas_.begin());
     v.seq = be32(esp + 4);
     v.esp_bytes = h.total_len;
+    if (h.proto != kEsp) return drop(DropReason::selector_mismatch);  // in UDP, to a transport SA
     const esp::Transform xf = *esp::transform(sa.alg, sa.ealg);
     const uint32_t icv_len = esp::icv_len(xf);
     const uint32_t iv_len = esp::iv_len(sa.alg, sa.ealg);

@@ -3,7 +3,8 @@
 // selectors; each with NULL encryption, AES-CBC or 3DES-CBC, as the key seed says) and
 // towards SPIs that are not installed: ciphertext cut short of a block, sequence numbers around the replay
 // window, right and wrong keys, lying trailers, dummy packets, wrong selectors or address
-// family, IPv4 options and IPv6 extension headers, link padding, NIC checksum verdicts,
+// family, IPv4 options and IPv6 extension headers, ESP in UDP to port 4500 and RFC 3948
+// keep-alives, link padding, NIC checksum verdicts,
 // corrupted, truncated, chained or raw packets. Every packet's fate is checked against
 // EspModel (its own IP parsing, OpenSSL's HMAC, a set-based replay window), the bytes of
 // every packet that passes against the model's decapsulation, and the drop counters, SA
@@ -109,7 +110,14 @@ HmacKey expanded(Engine& e, Alg alg, const std::vector<uint8_t>& key) {
 void install(Engine& e, const std::vector<ModelSa>& sas) {
     for (const ModelSa& m : sas) {
         SaRecord r;
-        r.sa = SaConfig{Direction::inbound, m.alg, m.spi, m.ue, m.pcscf, m.ue_port, m.pcscf_port, m.cookie};
+        r.sa.dir = Direction::inbound;
+        r.sa.alg = m.alg;
+        r.sa.spi = m.spi;
+        r.sa.ue_addr = m.ue;
+        r.sa.pcscf_addr = m.pcscf;
+        r.sa.ue_port = m.ue_port;
+        r.sa.pcscf_port = m.pcscf_port;
+        r.sa.cookie = m.cookie;
         r.sa.ealg = m.ealg;
         std::copy(m.ckey.begin(), m.ckey.end(), r.cipher.bytes.begin());
         r.cipher.len = uint8_t(m.ckey.size());
@@ -174,6 +182,27 @@ void add_ip_options(std::vector<uint8_t>& p) {
     const size_t payload = p.size() - 40;
     p[4] = uint8_t(payload >> 8);
     p[5] = uint8_t(payload);
+}
+
+// RFC 3948 2.1-2.3: the ESP of a sealed IPv4 packet in UDP to port 4500, or in its place
+// a NAT keep-alive (param % 4 == 0) or the non-ESP marker in front of it (1). The model's
+// SAs are all transport mode: none of it may pass.
+std::vector<uint8_t> in_udp_4500(const std::vector<uint8_t>& ip, uint8_t param) {
+    if (ip[0] >> 4 != 4) return ip;
+    const size_t l3 = (ip[0] & 15u) * 4;
+    std::vector<uint8_t> body(ip.begin() + long(l3), ip.end());
+    if (param % 4 == 0) body.assign(1, 0xff);
+    else if (param % 4 == 1) body.insert(body.begin(), 4, 0);
+    const size_t udp_len = body.size() + 8;
+    const uint8_t udp[8] = {0x79, param, 0x11, 0x94, uint8_t(udp_len >> 8), uint8_t(udp_len), 0, 0};
+    std::vector<uint8_t> out(ip.begin(), ip.begin() + long(l3));
+    out.insert(out.end(), udp, udp + 8);
+    out.insert(out.end(), body.begin(), body.end());
+    out[9] = net::kProtoUdp;
+    out[2] = uint8_t(out.size() >> 8);
+    out[3] = uint8_t(out.size());
+    test::fix_ipv4_checksum(out);
+    return out;
 }
 
 ModelPacket next_packet(FuzzInput& in, Engine& e, const std::vector<ModelSa>& sas,
@@ -264,6 +293,7 @@ ModelPacket next_packet(FuzzInput& in, Engine& e, const std::vector<ModelSa>& sa
         if (fault % 16 == 12) c.cut = 1 + param % 24;  // ciphertext not whole blocks (or none)
         sealed = test::seal_cbc(plain, c);
     }
+    if (fault % 16 == 13) sealed = in_udp_4500(sealed, param);
     p.frame = l2_len ? test::with_ethernet(sealed) : sealed;
     if (fault % 16 == 10 || fault % 16 == 11) {  // after sealing: a flipped byte, or cut short
         const size_t at = in.u16() % p.frame.size();

@@ -68,6 +68,28 @@ TEST_F(WorkerFrames, AFragmentOfAnotherProtocolPassesAsItIs) {
     EXPECT_EQ(worker_->stats().drops.total(), 0u);
 }
 
+// UDP to port 4500 is the engine's (RFC 3948): never the kernel's, whatever it holds.
+TEST_F(WorkerFrames, UdpToPort4500GoesToTheEngineNeverToTheKernel) {
+    local_.add(p4);
+    local_.add(p6);
+    const uint8_t ff[1] = {0xff}, ike[8] = {0, 0, 0, 0, 1, 2, 3, 4};
+    const uint8_t esp[24] = {0, 0, 0x10, 0x02, 0, 0, 0, 1};  // an SPI of this worker's that no SA has
+    for (std::span<const uint8_t> payload : {std::span<const uint8_t>(ff), std::span<const uint8_t>(ike),
+                                             std::span<const uint8_t>(esp), std::span<const uint8_t>()})
+        receive(access, test::with_ethernet(test::make_packet({ue4, p4, 31000, 4500}, payload)));
+    receive(access, test::with_ethernet(test::make_packet({ue6, p6, 31000, 4500}, 16)));  // IPv6: no NAT-T
+    polls(2);
+    EXPECT_TRUE(sent(tap).empty());
+    EXPECT_EQ(worker_->stats().exception_in, 0u);
+    const auto& d = worker_->engine().drops();
+    EXPECT_EQ(d[DropReason::natt_keepalive], 1u);
+    EXPECT_EQ(d[DropReason::natt_non_esp], 1u);
+    EXPECT_EQ(d[DropReason::unknown_spi], 1u);
+    EXPECT_EQ(d[DropReason::too_short], 1u);
+    EXPECT_EQ(d[DropReason::not_esp], 1u);
+    EXPECT_EQ(drops(DropReason::too_short), 0u);
+}
+
 // A standby's worker holds its SAs but takes no part: ESP is dropped both ways, counted
 // as `standby`, until the node serves; plain packets (ARP, VRRP's gratuitous ARP) pass.
 TEST_F(WorkerFrames, AStandbyDropsEspBothWaysUntilItServes) {

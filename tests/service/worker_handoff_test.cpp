@@ -58,6 +58,36 @@ TEST_F(WorkerHandoff, EspForTheOtherWorkerIsHandedOverInOrder) {
     EXPECT_EQ(worker_->engine().drops().total(), 0u) << "worker 0 never looked at them";
 }
 
+// UDP-encapsulated ESP (RFC 3948) goes by the SPI after the UDP header; a keep-alive or a
+// non-ESP marker has none and stays with the worker that received it. rte_flow's ESP
+// rules do not match UDP, so this handoff is always how such ESP reaches its owner.
+TEST_F(WorkerHandoff, UdpEncapsulatedEspGoesByItsSpiKeepAlivesStay) {
+    make();
+    for (uint8_t t = 1; t <= 3; ++t) {
+        auto ip = test::make_packet({ue4, p4, 31000, esp::kNatTPort}, 24);
+        for (int k = 0; k < 4; ++k) ip[28 + k] = uint8_t((kWorker1Spi + 2 * t) >> (24 - 8 * k));
+        receive(access, test::with_ethernet(ip));
+    }
+    const uint8_t ff[1] = {0xff}, ike[8] = {0, 0, 0, 0, 1, 2, 3, 4};
+    receive(access, test::with_ethernet(test::make_packet({ue4, p4, 31000, esp::kNatTPort}, ff)));
+    receive(access, test::with_ethernet(test::make_packet({ue4, p4, 31000, esp::kNatTPort}, ike)));
+    worker_->poll();
+    std::vector<uint32_t> spis;  // what worker 1 got
+    rte_mbuf* m[kMaxBurst];
+    WorkerRings one = rings_->worker(1);
+    for (uint16_t n; (n = one.take_handed_esp(m)) > 0;)
+        for (uint16_t i = 0; i < n; ++i) {
+            const uint8_t* spi = rte_pktmbuf_mtod(m[i], const uint8_t*) + 14 + 28;
+            spis.push_back(uint32_t(spi[0]) << 24 | uint32_t(spi[1]) << 16 | uint32_t(spi[2]) << 8 | spi[3]);
+            rte_pktmbuf_free(m[i]);
+        }
+    EXPECT_EQ(spis, (std::vector<uint32_t>{kWorker1Spi + 2, kWorker1Spi + 4, kWorker1Spi + 6}));
+    EXPECT_EQ(worker_->stats().handoff_sent, 3u);
+    EXPECT_EQ(worker_->engine().drops()[DropReason::natt_keepalive], 1u);
+    EXPECT_EQ(worker_->engine().drops()[DropReason::natt_non_esp], 1u);
+    EXPECT_EQ(worker_->stats().exception_in, 0u) << "none of it to the kernel";
+}
+
 TEST_F(WorkerHandoff, WhatTheOwnersRingCannotTakeIsDroppedAndCounted) {
     RingSizes sizes;
     sizes.handoff = 8;  // 7 usable

@@ -49,6 +49,17 @@ UE6, PCSCF6 = "2001:db8:1::10", "2001:db8:f::1"
 UE_PORT, PCSCF_PORT = 38003, 50718  # port_uc -> port_ps, as in seed 004
 
 
+def write_vectors(out_path, vectors, made_by):
+    """The `key value` blocks tests/common/vector_file.hpp reads."""
+    with open(out_path, "w") as f:
+        f.write(f"# made by {made_by} with scapy {scapy.VERSION}; do not edit\n")
+        for v in vectors:
+            for k, val in v.items():
+                f.write(f"{k} {val}\n")
+            f.write("end\n")
+    print(f"{len(vectors)} vectors -> {out_path}")
+
+
 def ip_layer(family, src, dst):
     if family == "v4":
         return IP(src=src, dst=dst, id=0x1234, ttl=64)
@@ -168,13 +179,7 @@ def main(out_path):
                             "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
                             "esp": bytes(esp).hex(), "ealg": ealg, "ckey": ckey.hex(),
                         })
-    with open(out_path, "w") as f:
-        f.write(f"# made by make_vectors.py with scapy {scapy.VERSION}; do not edit\n")
-        for v in vectors:
-            for k, val in v.items():
-                f.write(f"{k} {val}\n")
-            f.write("end\n")
-    print(f"{len(vectors)} vectors -> {out_path}")
+    write_vectors(out_path, vectors, "make_vectors.py")
 
 
 if __name__ == "__main__":
