@@ -228,7 +228,6 @@ void Daemon::on_sa_event(const SaInfo& sa, const esp::SaEvent& e) {
             level = LogLevel::error;
             break;
         case esp::EventKind::seq_checkpoint: break;
-        case esp::EventKind::encap_port: what = "NAT port now " + std::to_string(e.encap_port); break;
     }
     if (watched) events_.add(who + ": " + what);
     log(level, who + ": " + what + advice, LogArea::sa);
