@@ -10,6 +10,7 @@ PCSCF_PACKAGES=(
   libgtest-dev libbenchmark-dev libssl-dev liblmdb-dev libhiredis-dev libsystemd-dev libmnl-dev redis-server keepalived
   dpkg-dev debhelper help2man systemd man-db adduser
   python3-scapy python3-prometheus-client curl tshark sip-tester kamailio iproute2 ethtool iputils-ping procps
+  nftables conntrack
   libpcap0.8 clang libbpf-dev clang-format-14 git
 )
 
