@@ -12,6 +12,7 @@ de-registers; tshark decodes every ESP-in-UDP frame on the router's public side 
 same keys. A UE behind the NAT that offers only transport mode gets a 494.
 Output is TAP."""
 import os
+import shutil
 import sys
 import tempfile
 
@@ -31,8 +32,10 @@ def main():
     t = Tap()
     topo = Topology(core=True).create()
     home = nat.behind_nat(topo)
+    store = tempfile.mkdtemp(prefix="pcscf-nat-state-")
+    daemon_args = topo.sec_agree_args() + ["--log-level", "debug", "--state-dir", store]
     try:
-        topo.start_daemon(workers=1, extra=topo.sec_agree_args() + ["--log-level", "debug"])
+        topo.start_daemon(workers=1, extra=daemon_args)
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
@@ -147,6 +150,16 @@ def main():
     t.check("a NAT rebinding mid-registration: the UE's next packet comes from a new port, and the P-CSCF answers "
             "and sends there from then on", rebinding)
 
+    def restart_keeps_the_binding():
+        rc = topo.stop_daemon()
+        expect(rc == 0, f"pcscf-espd exit {rc}")
+        topo.start_daemon(workers=1, extra=daemon_args)
+        message_to_ue("hello after the restart")
+        message_from_ue()
+
+    t.check("pcscf-espd stopped and started on its state store: the UE's SAs and its rebound NAT port are restored, "
+            "a MESSAGE each way without registering again", restart_keeps_the_binding)
+
     def re_registration():
         old_server = u.server
         u.offer(6502, 8102, 8103)
@@ -210,6 +223,7 @@ def main():
             transport_only_refused)
     rc = topo.stop_daemon()
     t.check("pcscf-espd stops cleanly", lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))
+    shutil.rmtree(store, ignore_errors=True)
     return t.done()
 
 
