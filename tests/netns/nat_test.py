@@ -7,8 +7,8 @@ that maps every source port into 40000-40999, so the UE's port 4500 reaches the 
 from a port it must learn. The UE's ESP is scapy's (tunnel mode, nat_t_header), keyed by
 TS 33.203 Annex I from the 401's IK (tests/netns/lib/milenage.py). The UE registers,
 sends and receives a MESSAGE, sends NAT keep-alives, survives a NAT rebinding (the
-router forgets its bindings and maps the UE to a new port), re-registers and
-de-registers; tshark decodes every ESP-in-UDP frame on the router's public side with the
+router forgets its bindings and maps the UE to a new port), carries on after pcscf-espd
+restarts on its state store, re-registers and de-registers; tshark decodes every ESP-in-UDP frame on the router's public side with the
 same keys. A UE behind the NAT that offers only transport mode gets a 494.
 Output is TAP."""
 import os
