@@ -14,6 +14,10 @@
 // same GCM jobs (decrypting for hash_only, encrypting for hash_only_out) or GMAC jobs (one
 // tag over the ESP bytes, the same either way: hash_only only) on the same packets, which
 // IPsec-MB's own jobs sealed (bench/aead_esp.hpp).
+// Beside the HMAC rows, warm, the engine with the same SA as UDP-enc-tun (a UE behind a
+// NAT, named natt-sha1 / natt-md5): inbound IPv4 / UDP 4500 / ESP in tunnel mode around
+// the same inner packet, outbound the same plain packets put so; sizes are the transport
+// rows' (the same payload, 28 bytes more on the wire).
 // Ends with per-round ratios and the targets (bench/ratio_report.hpp).
 //
 //   build/bench/engine_benchmark [--sas=1000000] [--rounds=3] [--quick] [gbench flags]
@@ -60,21 +64,23 @@ const Ring kCold{"cold", 1, 16384, true};
 Ring many() { return {"cold_" + std::to_string(g_many_sas) + "sa", g_many_sas, 16384, true}; }
 
 // The workloads of one algorithm and size stay alive: benchmarks are registered grouped so.
-EngineWorkload& workload(Alg alg, uint32_t size, const Ring& r, Ealg ealg = Ealg::null) {
-    static std::map<std::tuple<Alg, Ealg, uint32_t, uint32_t, uint32_t>, std::unique_ptr<EngineWorkload>> cache;
+// Both modes of one algorithm and size stay too (their rows run in turn).
+EngineWorkload& workload(Alg alg, uint32_t size, const Ring& r, Ealg ealg = Ealg::null, Mode mode = Mode::transport) {
+    static std::map<std::tuple<Alg, Ealg, uint32_t, uint32_t, uint32_t, Mode>, std::unique_ptr<EngineWorkload>> cache;
     std::erase_if(cache, [&](const auto& kv) {
         return std::get<0>(kv.first) != alg || std::get<1>(kv.first) != ealg || std::get<2>(kv.first) != size;
     });
-    auto& w = cache[{alg, ealg, size, r.sas, r.packets}];
-    if (!w) w = std::make_unique<EngineWorkload>(alg, size, r.sas, r.packets, false, ealg);
+    auto& w = cache[{alg, ealg, size, r.sas, r.packets, mode}];
+    if (!w) w = std::make_unique<EngineWorkload>(alg, size, r.sas, r.packets, false, ealg, mode);
     return *w;
 }
 
 // The same, or nullptr once the benchmark is stopped with why the workload could not be
 // built (an engine that refuses the SAs, say).
-EngineWorkload* workload_or_skip(benchmark::State& state, Alg alg, uint32_t size, const Ring& r, Ealg ealg) {
+EngineWorkload* workload_or_skip(benchmark::State& state, Alg alg, uint32_t size, const Ring& r, Ealg ealg,
+                                 Mode mode = Mode::transport) {
     try {
-        return &workload(alg, size, r, ealg);
+        return &workload(alg, size, r, ealg, mode);
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());
         return nullptr;
@@ -114,9 +120,9 @@ void run_passes(benchmark::State& state, EngineWorkload& w, const Ring& r, bool 
     state.counters["repeated"] = double(repeated);  // passes run again because preempted
 }
 
-// Engine::inbound() or outbound() on the ring, a burst at a time.
-void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg) {
-    EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg);
+// Engine::inbound() or outbound() on the ring, a burst at a time, the SA in `mode`.
+void bm_engine_in(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg, Mode mode) {
+    EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg, mode);
     if (wp == nullptr) return;
     EngineWorkload& w = *wp;
     const bool in = dir == Direction::inbound;
@@ -132,6 +138,10 @@ void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, R
             }
         return true;
     });
+}
+
+void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg) {
+    bm_engine_in(state, dir, alg, size, r, ealg, Mode::transport);
 }
 
 // The hash-only reference: the same HMACs over the same bytes, straight into IPsec-MB
@@ -195,6 +205,13 @@ void register_all(bool quick, int rounds) {
                                                                  size, r, Ealg::null, false));
                         b.push_back(benchmark::RegisterBenchmark(("single_buffer" + suffix).c_str(), bm_single_buffer,
                                                                  alg, size, r));
+                    }
+                    if (r.sas == 1 && !r.cold) {  // the same SA and packets as UDP-enc-tun
+                        const std::string natt = "/natt-" + label(alg) + "/" + std::to_string(size) + "B/" + r.name;
+                        for (Direction dir : {Direction::inbound, Direction::outbound})
+                            b.push_back(benchmark::RegisterBenchmark(
+                                ((dir == Direction::inbound ? "inbound" : "outbound") + natt).c_str(), bm_engine_in,
+                                dir, alg, size, r, Ealg::null, Mode::udp_enc_tun));
                     }
                     for (auto* one : b) one->UseManualTime();
                 }

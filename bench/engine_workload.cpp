@@ -5,6 +5,9 @@
 #include <random>
 #include <stdexcept>
 
+#include <rte_ip.h>
+#include <rte_udp.h>
+
 #include "net/ip_header.hpp"
 #include "net/mbuf_ip.hpp"
 #include "sa_contract/hmac_key.hpp"
@@ -20,6 +23,11 @@ namespace {
 
 constexpr uint32_t kSpiBase = 0x1000;
 constexpr uint16_t kUePort = 5062, kPcscfPort = 5064;
+// UDP-enc-tun: the NAT's public port for every UE's port 4500, and what the UDP header
+// and the inner IPv4 header add to a packet over transport mode (the outer IPv4 header
+// stands where the transport packet's own stands).
+constexpr uint16_t kNatPort = 40000;
+constexpr uint32_t kNattExtra = 20 + 8;
 const net::IpAddr kPcscf4 = *net::IpAddr::parse("198.51.100.1");
 const net::IpAddr kPcscf6 = *net::IpAddr::parse("2001:db8:1::1");
 
@@ -35,6 +43,12 @@ net::IpAddr ue_addr(uint32_t i, bool v6) {
     a.bytes[5] = 2;
     for (int k = 0; k < 4; ++k) a.bytes[12 + k] = uint8_t(i >> (24 - 8 * k));
     return a;
+}
+
+// UE i's own address behind its NAT (UDP-enc-tun): 100.64.0.0/10 + i.
+net::IpAddr ue_inner_addr(uint32_t i) {
+    const uint8_t b[4] = {100, uint8_t(64 | ((i >> 16) & 63)), uint8_t(i >> 8), uint8_t(i)};
+    return net::IpAddr::v4(b);
 }
 
 Transform transform_of(Alg alg, Ealg ealg) {
@@ -53,8 +67,11 @@ uint32_t round_up_pow2(uint32_t v) {
 
 }  // namespace
 
-EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6, Ealg ealg)
-    : alg_(alg), ealg_(ealg), tf_(transform_of(alg, ealg)), n_sas_(n_sas), ipv6_(ipv6) {
+EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6, Ealg ealg,
+                               Mode mode)
+    : alg_(alg), ealg_(ealg), mode_(mode), tf_(transform_of(alg, ealg)), n_sas_(n_sas), ipv6_(ipv6) {
+    if (mode_ == Mode::udp_enc_tun && (ipv6 || is_aead(tf_)))
+        throw std::runtime_error("UDP-enc-tun workloads are IPv4 and not AES-GCM / AES-GMAC");
     auto e = Engine::create(engine_config(n_sas));
     if (!e) throw std::runtime_error(e.error());
     engine_ = std::move(*e);
@@ -135,6 +152,11 @@ SaRecord EngineWorkload::inbound_record(uint32_t i) const {
     const auto& ck = raw_cipher_keys_[i % raw_cipher_keys_.size()];
     r.cipher.len = uint8_t(cipher_key_len(alg_, ealg_));
     std::copy_n(ck.begin(), r.cipher.len, r.cipher.bytes.begin());
+    if (mode_ == Mode::udp_enc_tun) {
+        r.sa.mode = Mode::udp_enc_tun;
+        r.sa.ue_inner = ue_inner_addr(i);
+        r.sa.encap_port = kNatPort;
+    }
     return r;
 }
 
@@ -178,7 +200,8 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         payload = body - 8 - 2;
         ip_size = fixed + body;
     }
-    ip_size_ = ip_size;
+    const bool natt = mode_ == Mode::udp_enc_tun;
+    ip_size_ = ip_size + (natt ? kNattExtra : 0);
     const net::IpAddr pcscf_ip = pcscf_addr(ipv6_);
     std::mt19937 rng(7);
     std::vector<uint32_t> sa_of(n_packets);
@@ -223,8 +246,9 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         in_.resize(n_packets);
         for (uint32_t p = 0; p < n_packets; ++p) {
             in_[p].sa = sa_of[p];
-            in_[p].m = alloc(
-                test::make_packet(test::Flow{ue_addr(sa_of[p], ipv6_), pcscf_ip, kUePort, kPcscfPort, 17}, payload));
+            // UDP-enc-tun: the UE sends from its own address, which the NAT hides.
+            const net::IpAddr src = natt ? ue_inner_addr(sa_of[p]) : ue_addr(sa_of[p], ipv6_);
+            in_[p].m = alloc(test::make_packet(test::Flow{src, pcscf_ip, kUePort, kPcscfPort, 17}, payload));
         }
         std::vector<uint32_t> by_sa(n_packets);  // packet indices grouped by SA, in ring order
         for (uint32_t p = 0; p < n_packets; ++p) by_sa[p] = p;
@@ -234,6 +258,13 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
             std::vector<rte_mbuf*> burst;
             for (; g < by_sa.size() && sa_of[by_sa[g]] == sa; ++g) burst.push_back(in_[by_sa[g]].m);
             SaRecord r = ue_view(inbound_record(sa));  // the UE's outbound: to the P-CSCF's port
+            if (natt) {
+                // The UE's end: from its own address in UDP to the P-CSCF's port 4500 (no
+                // NAT on the P-CSCF's side, so its inner address is its outer one).
+                r.sa.pcscf_addr = ue_inner_addr(sa);
+                r.sa.ue_inner = pcscf_ip;
+                r.sa.encap_port = kNatTPort;
+            }
             if ((*ue)->apply(r) != 0) throw std::runtime_error("UE-side SA add");
             std::vector<net::DropReason> why(burst.size());
             for (size_t at = 0; at < burst.size(); at += 4096) {  // a call takes < 65536 packets
@@ -244,14 +275,25 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
             r.op = SaOp::remove;
             (*ue)->apply(r);
         }
+        if (natt)
+            for (Template& t : in_) {  // through the NAT: from the UE's public address and port
+                auto* ip = rte_pktmbuf_mtod(t.m, rte_ipv4_hdr*);
+                const auto pub = ue_addr(t.sa, false);
+                std::memcpy(&ip->src_addr, pub.v4_bytes(), 4);
+                ip->hdr_checksum = 0;
+                ip->hdr_checksum = rte_ipv4_cksum(ip);
+                auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<uint8_t*>(ip) + rte_ipv4_hdr_len(ip));
+                udp->src_port = rte_cpu_to_be_16(kNatPort);
+            }
     }
     for (auto& t : in_) {
         uint8_t* ip = rte_pktmbuf_mtod(t.m, uint8_t*);
         const auto info = *net::parse_ip(ip, t.m->data_len);
-        if (info.total_len != ip_size) throw std::runtime_error("size arithmetic is off");
+        if (info.total_len != ip_size_) throw std::runtime_error("size arithmetic is off");
         remember(t);
-        t.esp = ip + info.l3_len;
-        t.esp_len = info.total_len - info.l3_len - icv_len(tf_);
+        const uint32_t udp = natt ? 8 : 0;  // the ESP follows the UDP header
+        t.esp = ip + info.l3_len + udp;
+        t.esp_len = info.total_len - info.l3_len - udp - icv_len(tf_);
         t.seq = rte_be_to_cpu_32(*reinterpret_cast<const rte_be32_t*>(t.esp + 4));
         const uint32_t ct = kEspHeaderLen + iv_len(alg_, ealg_);
         if (tf_ == Transform::cbc_hmac) t.ciphertext.assign(t.esp + ct, t.esp + t.esp_len);

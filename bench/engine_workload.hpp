@@ -44,8 +44,13 @@ public:
     // pair (alg, ealg) is one that esp::transform() knows: an HMAC with null or a CBC
     // cipher, (null, aes_gcm), (aes_gmac, null). AES-GCM and AES-GMAC packets are sealed
     // by IPsec-MB's own jobs (aead_esp.hpp), not by an engine, and sized in 4-byte steps.
+    // `mode` udp_enc_tun (IPv4, not AES-GCM / AES-GMAC): the SAs are UDP-enc-tun with UEs
+    // behind a NAT (SaConfig), the inbound packets IPv4 / UDP 4500 / ESP in tunnel mode
+    // around the same inner packet as transport mode would carry, as the NAT delivers them:
+    // 28 bytes more on the wire for the same payload (ip_size() says the length); the
+    // UE's public address is the transport workload's UE address.
     EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6 = false,
-                   esp::Ealg ealg = esp::Ealg::null);
+                   esp::Ealg ealg = esp::Ealg::null, esp::Mode mode = esp::Mode::transport);
     ~EngineWorkload();
     // How the constructor lays out the engine for `n_sas` SAs per direction (the tables
     // hold at least 1,024).
@@ -54,6 +59,7 @@ public:
     esp::Engine& engine() { return *engine_; }
     esp::Alg alg() const { return alg_; }
     esp::Ealg ealg() const { return ealg_; }
+    esp::Mode mode() const { return mode_; }
     esp::Transform transform() const { return tf_; }
     uint32_t ip_size() const { return ip_size_; }
     std::vector<Template>& inbound() { return in_; }
@@ -116,6 +122,7 @@ private:
 
     esp::Alg alg_;
     esp::Ealg ealg_;
+    esp::Mode mode_;
     esp::Transform tf_;
     uint32_t ip_size_ = 0;
     uint32_t n_sas_;

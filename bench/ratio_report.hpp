@@ -79,6 +79,7 @@ public:
             std::printf("%-22s%s\n", row_name(dir, tail).c_str(), cells.c_str());
         });
         print_targets();
+        print_natt();
     }
 
 private:
@@ -118,6 +119,32 @@ private:
                             row_name(dir, tail).c_str(), v, v >= 3 ? "met" : "NOT MET", hash,
                             v < 3 && hash < 3 ? ", so 3 is out of reach here" : "");
             }
+    }
+
+    // UDP-enc-tun (natt-*) against transport, the same SA and payload, warm: time per
+    // packet, and the ns per packet it adds.
+    void print_natt() const {
+        bool header = false;
+        for (const char* dir : {"inbound", "outbound"})
+            for (const char* alg : {"sha1", "md5"})
+                for (const char* size : {"64B", "512B", "1400B"}) {
+                    const std::string tail = std::string("/") + alg + "/" + size + "/warm";
+                    const auto &n = get(dir + std::string("/natt-") + (tail.c_str() + 1)), &t = get(dir + tail);
+                    if (n.empty() || t.empty()) continue;
+                    if (!header) {
+                        std::printf(
+                            "\nUDP-enc-tun / transport: time per packet, the same SA and SIP payload, both warm (IPv4 "
+                            "/ "
+                            "UDP 4500 / ESP tunnel, inner IPv4: 28 bytes more on the wire)\n");
+                        std::printf("%-22s %8s %8s  %-20s  %-20s\n", "", "Mpps", "natt", "natt / transport",
+                                    "ns added");
+                        header = true;
+                    }
+                    std::printf(
+                        "%-22s %8.2f %8.2f  %-20s  %-20s\n", (dir + tail.substr(0, tail.size() - 5)).c_str(),
+                        spread(t).median, spread(n).median, text(ratio(t, n)).c_str(),
+                        text(per_round(t, n, [](double a, double b) { return 1e3 / b - 1e3 / a; }), "%.1f").c_str());
+                }
     }
 
     // What a row is compared with: IPsec-MB alone on the same packets. With a cipher the
