@@ -1,0 +1,101 @@
+// The engine benchmark's UDP-enc-tun workload (bench/engine_workload.hpp): every packet it
+// builds passes the engine in both directions, pass after pass, shaped as a UE behind a
+// NAT sends and receives it; its transport twin passes too.
+#include "bench/engine_workload.hpp"
+
+#include <gtest/gtest.h>
+#include <rte_byteorder.h>
+
+#include <cstring>
+#include <string>
+#include <tuple>
+
+#include "net/ip_addr.hpp"
+
+namespace pcscf::bench {
+namespace {
+
+using namespace pcscf::esp;
+
+constexpr size_t kBurst = 32;
+
+uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+net::IpAddr v4_at(const uint8_t* p) { return net::IpAddr::v4(p); }
+
+// Runs every burst of `dir`'s ring and returns how many packets passed; the first drop's
+// reason in `why`.
+size_t pass(EngineWorkload& w, Direction dir, std::string& why) {
+    auto& ring = dir == Direction::inbound ? w.inbound() : w.outbound();
+    rte_mbuf* burst[kBurst];
+    net::DropReason reasons[kBurst];
+    size_t passed = 0;
+    for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst) {
+        const uint16_t good = w.process(dir, {&ring[pos], kBurst}, burst, reasons);
+        passed += good;
+        if (good != kBurst && why.empty()) why = std::string(name(reasons[good]));
+    }
+    return passed;
+}
+
+class NattWorkload : public ::testing::TestWithParam<std::tuple<Alg, uint32_t>> {};
+
+TEST_P(NattWorkload, EveryPacketPassesBothWaysPassAfterPass) {
+    const auto [alg, size] = GetParam();
+    EngineWorkload w(alg, size, 1, 256, false, Ealg::null, Mode::udp_enc_tun);
+    EXPECT_EQ(w.ip_size(), size + 28) << "the same payload as transport, in UDP and an inner header";
+    const SaRecord in = w.inbound_record(0), out = w.outbound_record(0);
+    ASSERT_EQ(in.sa.mode, Mode::udp_enc_tun);
+    ASSERT_NE(in.sa.encap_port, 0);
+    // As built: from the UE's public address and NAT port, in UDP to 4500.
+    for (const Template& t : w.inbound()) {
+        const uint8_t* p = t.hdr.data();
+        ASSERT_EQ(p[9], 17);
+        ASSERT_EQ(v4_at(p + 12), in.sa.ue_addr);
+        ASSERT_EQ(be16(p + 20), in.sa.encap_port);
+        ASSERT_EQ(be16(p + 22), kNatTPort);
+        ASSERT_EQ(p[36], 0x45) << "tunnel mode: an inner IPv4 header after the ESP header";
+        ASSERT_EQ(v4_at(p + 36 + 12), in.sa.ue_inner);
+    }
+    for (int round = 0; round < 3; ++round) {
+        std::string why;
+        ASSERT_EQ(pass(w, Direction::inbound, why), w.inbound().size()) << "inbound dropped: " << why;
+        for (const Template& t : w.inbound()) {  // delivered: the inner packet from the public address
+            const uint8_t* p = rte_pktmbuf_mtod(t.m, const uint8_t*);
+            ASSERT_EQ(p[9], 17);
+            ASSERT_EQ(v4_at(p + 12), in.sa.ue_addr);
+            ASSERT_EQ(be16(p + 2), size - 22) << "the inner packet: the transport packet's IP, UDP and payload";
+        }
+        ASSERT_EQ(pass(w, Direction::outbound, why), w.outbound().size()) << "outbound dropped: " << why;
+        for (const Template& t : w.outbound()) {  // sent: in UDP to the NAT port, inner to the UE's own address
+            const uint8_t* p = rte_pktmbuf_mtod(t.m, const uint8_t*);
+            ASSERT_EQ(p[9], 17);
+            ASSERT_EQ(v4_at(p + 16), out.sa.ue_addr);
+            ASSERT_EQ(be16(p + 20), kNatTPort);
+            ASSERT_EQ(be16(p + 22), out.sa.encap_port);
+            ASSERT_EQ(be16(p + 2), w.ip_size());
+            ASSERT_EQ(v4_at(p + 36 + 16), out.sa.ue_inner);
+        }
+        ASSERT_TRUE(w.next_inbound_pass());
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, NattWorkload,
+                         ::testing::Combine(::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96),
+                                            ::testing::Values(64u, 512u, 1400u)));
+
+TEST(TransportWorkload, EveryPacketPassesBothWays) {
+    EngineWorkload w(Alg::hmac_sha1_96, 512, 1, 256);
+    EXPECT_EQ(w.ip_size(), 512u);
+    EXPECT_EQ(w.inbound_record(0).sa.mode, Mode::transport);
+    std::string why;
+    EXPECT_EQ(pass(w, Direction::inbound, why), w.inbound().size()) << why;
+    EXPECT_EQ(pass(w, Direction::outbound, why), w.outbound().size()) << why;
+}
+
+TEST(NattWorkloadRefuses, Ipv6) {
+    EXPECT_THROW(EngineWorkload(Alg::hmac_sha1_96, 512, 1, 64, true, Ealg::null, Mode::udp_enc_tun),
+                 std::runtime_error);
+}
+
+}  // namespace
+}  // namespace pcscf::bench
