@@ -6,7 +6,9 @@ registration that succeeds: a MESSAGE on the unprotected port and a protected ME
 an IMPU not registered over its SA are dropped; a REGISTER whose Via names another
 address, one offering port-c = port-s, an SM7 with a forged Security-Verify (answered over
 the temporary SAs, which then go) and a protected REGISTER offering the port_uc in use
-are refused with 403 and a Warning saying why, which sipp checks.
+are refused with 403 and a Warning saying why, which sipp checks. The daemon runs with
+--nat-traversal off: with it on, an IPv4 REGISTER whose Via names another address is taken
+as coming from behind a NAT (TS 24.229 F.1), which tests/netns/nat_test.py covers.
 With --tcp the UE is lib/tcp_ue.py --rejects, the same cases over TCP (sipp cannot open the
 connection SM7 needs). usage (root): sipp_rejects_test.py [--v6] [--tcp]. Output is TAP."""
 import os
@@ -40,7 +42,7 @@ def run(topo, v6, tcp, work):
 
 def main():
     v6, tcp = "--v6" in sys.argv, "--tcp" in sys.argv
-    rig = ue_rig.setup("pcscf-rejects-")
+    rig = ue_rig.setup("pcscf-rejects-", ["--nat-traversal", "off"])
     if rig is None:
         return 1
     t, topo, work = rig
