@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from netns import Topology  # noqa: E402
@@ -50,11 +51,21 @@ def main():
     def sas_of(impi):
         return [s for s in topo.ctl.sas() if s.get("label") == impi]
 
-    def nat_ports(frames, since=0):
-        """The router's public ports for the UE's 4500, in the order they appeared."""
+    # The sniffer's thread may lag behind the UE's sockets under load: frames are picked
+    # by their capture time, and the checks wait for what they look for.
+    def sent_to_ue(since=0.0):
+        """The P-CSCF's UDP to the NAT's public address captured since time `since`."""
+        def found():
+            return [f for f in list(link.packets) if f.time >= since and IP in f and f[IP].dst == public and UDP in f]
+        return wait_until(found, 5)
+
+    def nat_ports(since=0.0):
+        """The router's public ports for the UE's 4500 since time `since`, in order."""
         ports = []
-        for f in frames[since:]:
-            if IP in f and UDP in f and f[IP].src == public and f[UDP].dport == nat.NATT and f[UDP].sport not in ports:
+        for f in list(link.packets):
+            if f.time < since or IP not in f or UDP not in f:
+                continue
+            if f[IP].src == public and f[UDP].dport == nat.NATT and f[UDP].sport not in ports:
                 ports.append(f[UDP].sport)
         return ports
 
@@ -91,10 +102,10 @@ def main():
         sas = sas_of(u.impi)
         expect(len(sas) == 4, f"SAs: {sas}")
         sm7_and_200(m)
-        ports = nat_ports(link.packets)
+        to_ue = sent_to_ue()
+        ports = nat_ports()
         expect(len(ports) == 1 and nat.NAT_PORTS[0] <= ports[0] <= nat.NAT_PORTS[1],
                f"the NAT mapped the UE's 4500 to {ports}")
-        to_ue = [f for f in link.packets if IP in f and f[IP].dst == public and UDP in f]
         expect(to_ue and all(f[UDP].sport == nat.NATT and f[UDP].dport == ports[0] for f in to_ue),
                f"the P-CSCF's ESP went to ports {[f[UDP].dport for f in to_ue]}, not the learnt {ports[0]}")
 
@@ -137,12 +148,12 @@ def main():
     t.check("NAT keep-alives (RFC 3948 2.3) are absorbed and counted, one each", keepalives)
 
     def rebinding():
-        seen = len(link.packets)
+        seen = time.time()
         nat.masquerade(topo.ue_ns, topo.ue_if, (41000, 41999))  # the NAT forgets; new ports
         message_from_ue()
-        ports = nat_ports(link.packets, seen)
+        to_ue = sent_to_ue(seen)
+        ports = nat_ports(seen)
         expect(len(ports) == 1 and 41000 <= ports[0] <= 41999, f"after the rebinding the UE came from {ports}")
-        to_ue = [f for f in link.packets[seen:] if IP in f and f[IP].dst == public and UDP in f]
         expect(to_ue and all(f[UDP].dport == ports[0] for f in to_ue),
                f"after the rebinding the P-CSCF sent to ports {[f[UDP].dport for f in to_ue]}, not {ports[0]}")
         message_to_ue("hello after the rebinding")
