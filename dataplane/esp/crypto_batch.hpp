@@ -10,6 +10,7 @@
 #include <intel-ipsec-mb.h>
 
 #include <array>
+#include <cassert>
 #include <cstdint>
 
 #include "dataplane/esp/cipher_keys.hpp"
@@ -94,5 +95,25 @@ private:
     std::array<JobWork, kMax> job_work_;
     std::array<bool, kMax> ok_;
 };
+
+// Inline: one call per packet on both paths.
+inline uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len,
+                                 uint8_t* tag) noexcept {
+    assert(!full());
+    const uint32_t i = n_++;
+    if (alg == Alg::hmac_sha1_96) {
+        // The burst's own jobs keep their constant fields from the constructor.
+        IMB_JOB& j = sha1_jobs_[sha1_n_];
+        j.src = data;
+        j.msg_len_to_hash_in_bytes = len;
+        j.auth_tag_output = tag;
+        j.u.HMAC._hashed_auth_key_xor_ipad = key.ipad.data();
+        j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
+        sha1_index_[sha1_n_++] = static_cast<uint8_t>(i);
+    } else {
+        queue_hmac(i, IMB_AUTH_MD5, key, data, len, tag).cbc.ealg = Ealg::null;
+    }
+    return i;
+}
 
 }  // namespace pcscf::esp

@@ -2,7 +2,6 @@
 
 #include <emmintrin.h>
 #include <rte_common.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
 #include <algorithm>
@@ -102,30 +101,6 @@ OutboundTable::~OutboundTable() {
     rte_free(nat_);
 }
 
-// CRC32-C of the key in two word orders: two different linear maps of it, so the bucket
-// and the signature are independent bits and keys sharing a bucket rarely share a sig.
-OutboundTable::Hash OutboundTable::hash(const OutboundKey& k) const noexcept {
-    uint64_t w0, w1;
-    uint32_t ports;
-    std::memcpy(&w0, k.ue_addr.bytes.data(), 8);
-    std::memcpy(&w1, k.ue_addr.bytes.data() + 8, 8);
-    std::memcpy(&ports, &k.ue_port, 4);  // ue_port and pcscf_port
-    const uint32_t b = rte_hash_crc_4byte(ports, rte_hash_crc_8byte(w1, rte_hash_crc_8byte(w0, 0x2545f491)));
-    const uint32_t s = rte_hash_crc_8byte(w0, rte_hash_crc_8byte(w1, rte_hash_crc_4byte(ports, 0x9e3779b9)));
-    return {b & mask_, s};
-}
-
-// The other bucket of an entry in `bucket`: an odd offset derived from the signature
-// alone, so it is found again from either bucket without reading the record.
-uint32_t OutboundTable::alt(uint32_t bucket, uint32_t sig) const noexcept {
-    return (bucket ^ ((sig * 0x9e3779b1u) >> 8 | 1)) & mask_;
-}
-
-void OutboundTable::prefetch_buckets(const Hash& h) const noexcept {
-    rte_prefetch0(&buckets_[h.bucket]);
-    rte_prefetch0(&buckets_[alt(h.bucket, h.sig)]);
-}
-
 template <typename Accept>
 uint32_t OutboundTable::first_match(const Hash& h, Accept accept) const noexcept {
     for (const uint32_t b : {h.bucket, alt(h.bucket, h.sig)}) {
@@ -138,7 +113,8 @@ uint32_t OutboundTable::first_match(const Hash& h, Accept accept) const noexcept
     return kEmpty;
 }
 
-uint32_t OutboundTable::candidate(const Hash& h) const noexcept {
+// Inlined into find_bulk, its one caller on the packet path.
+[[gnu::always_inline]] inline uint32_t OutboundTable::candidate(const Hash& h) const noexcept {
     return first_match(h, [](uint32_t) { return true; });
 }
 

@@ -10,10 +10,12 @@
 // so handles (Engine::handle_of) stay valid.
 //
 // Threading: only the owning worker reads or writes a table.
+#include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <expected>
 #include <string>
 
@@ -149,5 +151,31 @@ private:
     uint32_t n_free_;            // capacity_ - the SAs installed
     uint32_t rng_ = 0x9e3779b9;  // picks the entry a cuckoo step moves
 };
+
+// Defined here so the lookup inlines them (they run once or twice a packet).
+
+// CRC32-C of the key in two word orders: two different linear maps of it, so the bucket
+// and the signature are independent bits and keys sharing a bucket rarely share a sig.
+inline OutboundTable::Hash OutboundTable::hash(const OutboundKey& k) const noexcept {
+    uint64_t w0, w1;
+    uint32_t ports;
+    std::memcpy(&w0, k.ue_addr.bytes.data(), 8);
+    std::memcpy(&w1, k.ue_addr.bytes.data() + 8, 8);
+    std::memcpy(&ports, &k.ue_port, 4);  // ue_port and pcscf_port
+    const uint32_t b = rte_hash_crc_4byte(ports, rte_hash_crc_8byte(w1, rte_hash_crc_8byte(w0, 0x2545f491)));
+    const uint32_t s = rte_hash_crc_8byte(w0, rte_hash_crc_8byte(w1, rte_hash_crc_4byte(ports, 0x9e3779b9)));
+    return {b & mask_, s};
+}
+
+// The other bucket of an entry in `bucket`: an odd offset derived from the signature
+// alone, so it is found again from either bucket without reading the record.
+inline uint32_t OutboundTable::alt(uint32_t bucket, uint32_t sig) const noexcept {
+    return (bucket ^ ((sig * 0x9e3779b1u) >> 8 | 1)) & mask_;
+}
+
+inline void OutboundTable::prefetch_buckets(const Hash& h) const noexcept {
+    rte_prefetch0(&buckets_[h.bucket]);
+    rte_prefetch0(&buckets_[alt(h.bucket, h.sig)]);
+}
 
 }  // namespace pcscf::esp
