@@ -303,8 +303,11 @@ void Engine::raise(EventKind kind, Direction dir, uint32_t spi, uint64_t cookie,
 }
 
 uint16_t partition_good(std::span<rte_mbuf*> pkts, net::DropReason* reasons) noexcept {
-    uint16_t good = 0;
-    for (size_t i = 0; i < pkts.size(); ++i) {
+    // Nothing moves before the first drop (most bursts have none).
+    size_t first = 0;
+    while (first < pkts.size() && reasons[first] == net::kPass) ++first;
+    auto good = uint16_t(first);
+    for (size_t i = first; i < pkts.size(); ++i) {
         if (reasons[i] != net::kPass) continue;
         std::swap(pkts[good], pkts[i]);
         std::swap(reasons[good], reasons[i]);
