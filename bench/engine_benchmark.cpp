@@ -1,7 +1,9 @@
 // ESP engine throughput on one core against references measured in the same run on the
-// same packets: IPsec-MB hash-only (the same HMACs straight into IPsec-MB, nothing else)
-// and single-buffer HMAC (OpenSSL, keyed states precomputed, as the kernel does). Packets
-// are put back as received before each pass, outside the time, for every row. Each on a
+// same packets: IPsec-MB hash-only (the same HMACs straight into IPsec-MB, nothing else),
+// single-buffer HMAC (OpenSSL, keyed states precomputed, as the kernel does) and, HMACs
+// without a cipher, the ideal loops (bench/ideal_esp.hpp: the least work RFC 4303
+// transport mode needs per packet, "ideal" inbound, "ideal_out" outbound). Packets are
+// put back as received before each pass, outside the time, for every row. Each on a
 // warm ring (256 packets, L2-resident: compute alone) and a cold one (16,384 packets,
 // caches flushed every pass: memory too); the engine also cold with 1,000,000 SAs.
 // Inbound and outbound, both algorithms, 64 / 512 / 1400-byte packets, bursts of 32.
@@ -39,6 +41,7 @@
 #include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
+#include "bench/ideal_esp.hpp"
 #include "bench/ratio_report.hpp"
 #include "bench/single_buffer_hmac.hpp"
 
@@ -201,6 +204,34 @@ void bm_single_buffer(benchmark::State& state, Alg alg, uint32_t size, Ring r) {
     });
 }
 
+// The ideal loop (bench/ideal_esp.hpp) on the engine's packets, one SA: the least work
+// transport-mode ESP needs, the sound bound on the engine's compute.
+void bm_ideal(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r) {
+    EngineWorkload& w = workload(alg, size, r);
+    IdealEsp ideal(w.engine().imb());
+    IdealInboundSa in_sa = IdealInboundSa::of(w.inbound_record(0));
+    IdealOutboundSa out_sa = IdealOutboundSa::of(w.outbound_record(0));
+    const bool in = dir == Direction::inbound;
+    std::vector<rte_mbuf*> mbufs;
+    run_passes(
+        state, w, r,
+        [&] {
+            if (!ready_ring(w, dir, mbufs)) in_sa = IdealInboundSa::of(w.inbound_record(0));  // a fresh window
+        },
+        [&](size_t n) {
+            bool ok[kBurst];
+            for (size_t pos = 0; pos < n; pos += kBurst) {
+                const std::span<rte_mbuf* const> b{&mbufs[pos], kBurst};
+                if ((in ? ideal.inbound(in_sa, b, ok) : ideal.outbound(out_sa, b, ok)) != kBurst) {
+                    state.SkipWithError(in ? "the ideal inbound loop refused a packet"
+                                           : "the ideal outbound loop refused a packet");
+                    return false;
+                }
+            }
+            return true;
+        });
+}
+
 std::string label(Alg alg, Ealg ealg = Ealg::null) {
     if (ealg == Ealg::aes_gcm) return "gcm";
     if (alg == Alg::aes_gmac) return "gmac";
@@ -228,6 +259,10 @@ void register_all(bool quick, int rounds) {
                                                                  size, r, Ealg::null, false));
                         b.push_back(benchmark::RegisterBenchmark(("single_buffer" + suffix).c_str(), bm_single_buffer,
                                                                  alg, size, r));
+                        b.push_back(benchmark::RegisterBenchmark(("ideal" + suffix).c_str(), bm_ideal,
+                                                                 Direction::inbound, alg, size, r));
+                        b.push_back(benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
+                                                                 Direction::outbound, alg, size, r));
                     }
                     if (r.sas == 1 && !r.cold) {  // the same SA and packets as UDP-enc-tun
                         const std::string natt = "/natt-" + label(alg) + "/" + std::to_string(size) + "B/" + r.name;
