@@ -58,19 +58,10 @@ bool replay_update(IdealInboundSa& sa, uint32_t seq) noexcept {
 
 }  // namespace
 
-IdealInboundSa IdealInboundSa::of(const esp::SaRecord& r) {
-    IdealInboundSa sa;
+IdealSa IdealSa::of(const esp::SaRecord& r) {
+    IdealSa sa;
     sa.spi = r.sa.spi;
-    sa.src = load32(r.sa.ue_addr.v4_bytes());
-    sa.alg = r.sa.alg;
-    sa.key = r.key;
-    return sa;
-}
-
-IdealOutboundSa IdealOutboundSa::of(const esp::SaRecord& r) {
-    IdealOutboundSa sa;
-    sa.spi = r.sa.spi;
-    sa.dst = load32(r.sa.ue_addr.v4_bytes());
+    sa.ue = load32(r.sa.ue_addr.v4_bytes());
     sa.alg = r.sa.alg;
     sa.key = r.key;
     return sa;
@@ -121,7 +112,7 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
         const uint8_t next = icv[-1];
         const uint32_t overhead = kEspHeaderLen + kEspTrailerLen + kIcvLen + pad_len;
         ok[i] = overhead <= total - kIpLen && esp::padding_ok(icv - kEspTrailerLen - pad_len, pad_len) &&
-                next != net::kNoNextHeader && load32(ip + 12) == sa.src;
+                next != net::kNoNextHeader && load32(ip + 12) == sa.ue;
         if (!ok[i]) continue;
         esp::shift_forward_8(frame, l2_len + kIpLen);
         rte_pktmbuf_adj(m, kEspHeaderLen);
@@ -150,7 +141,7 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         // IPv4 without options (the move below takes 20 bytes) to the SA's UE (the one
         // SA's selector); the sequence number must not cycle (RFC 4303 3.3.3, no ESN);
         // room in the buffer. The frame ends where the datagram does (known good).
-        ok[i] = ip[0] == 0x45 && load32(ip + 16) == sa.dst && sa.seq != UINT32_MAX &&
+        ok[i] = ip[0] == 0x45 && load32(ip + 16) == sa.ue && sa.seq != UINT32_MAX &&
                 rte_pktmbuf_headroom(m) >= kEspHeaderLen && rte_pktmbuf_tailroom(m) >= tail_len;
         if (!ok[i]) continue;
         uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspHeaderLen));

@@ -26,29 +26,30 @@ struct SaRecord;
 
 namespace pcscf::bench {
 
-// The one inbound SA: what identifies and checks its packets, and its replay state.
-struct IdealInboundSa {
+// The one SA of either direction: what identifies it and its packets.
+struct IdealSa {
     uint32_t spi = 0;  // host order
-    uint32_t src = 0;  // the UE's IPv4 address as the header holds it
+    uint32_t ue = 0;   // the UE's IPv4 address as headers hold it: inbound the source, outbound the destination
     esp::Alg alg = esp::Alg::hmac_sha1_96;
     esp::HmacKey key;
-    // Anti-replay (RFC 4303 3.4.3) with one 64-bit word (the RFC's default window is
-    // 64): the right edge and bit k for right edge - k.
+
+    static IdealSa of(const esp::SaRecord& r);  // an IPv4 HMAC SA
+};
+
+// Inbound, with its anti-replay state (RFC 4303 3.4.3) in one 64-bit word (the RFC's
+// default window is 64): the right edge and bit k for right edge - k.
+struct IdealInboundSa : IdealSa {
     uint32_t last = 0;
     uint64_t map = 0;
 
-    static IdealInboundSa of(const esp::SaRecord& r);  // an IPv4 HMAC SA
+    static IdealInboundSa of(const esp::SaRecord& r) { return {IdealSa::of(r)}; }
 };
 
-// The one outbound SA.
-struct IdealOutboundSa {
-    uint32_t spi = 0;
-    uint32_t dst = 0;  // the UE's IPv4 address as the header holds it
-    esp::Alg alg = esp::Alg::hmac_sha1_96;
-    esp::HmacKey key;
-    uint32_t seq = 0;  // the last number sent
+// Outbound, with the last sequence number sent.
+struct IdealOutboundSa : IdealSa {
+    uint32_t seq = 0;
 
-    static IdealOutboundSa of(const esp::SaRecord& r);
+    static IdealOutboundSa of(const esp::SaRecord& r) { return {IdealSa::of(r)}; }
 };
 
 class IdealEsp {

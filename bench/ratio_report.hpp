@@ -147,8 +147,8 @@ private:
             for (const char* alg : {"sha1", "md5"}) {
                 const std::string tail = std::string("/") + alg + "/512B/";
                 const auto& e = get(dir + tail + "warm");
-                if (e.empty()) continue;
                 const auto& single = get("single_buffer" + tail + "warm");
+                if (e.empty() || single.empty()) continue;  // filtered out of this run
                 const double v = ratio(e, single).median, hash = ratio(get("hash_only" + tail + "warm"), single).median;
                 std::printf("  %-22s engine / single-buffer (warm) >= 3: %5.2f  %s (hash-only alone: %.2f%s)\n",
                             row_name(dir, tail).c_str(), v, v >= 3 ? "met" : "NOT MET", hash,
