@@ -138,11 +138,16 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         const uint32_t payload = total - kIpLen;
         const uint32_t pad_len = (4 - ((payload + kEspTrailerLen) & 3)) & 3;  // to 4 bytes (RFC 4303 2.4)
         const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
-        // IPv4 without options (the move below takes 20 bytes) to the SA's UE (the one
-        // SA's selector); the sequence number must not cycle (RFC 4303 3.3.3, no ESN);
-        // room in the buffer. The frame ends where the datagram does (known good).
-        ok[i] = ip[0] == 0x45 && load32(ip + 16) == sa.ue && sa.seq != UINT32_MAX &&
-                rte_pktmbuf_headroom(m) >= kEspHeaderLen && rte_pktmbuf_tailroom(m) >= tail_len;
+        // IPv4 without options (the move below takes 20 bytes), its length within the
+        // frame, to the SA's UE (the one SA's selector); the sequence number must not
+        // cycle (RFC 4303 3.3.3, no ESN); then room in the buffer once whatever follows
+        // the datagram (L2 padding) is dropped.
+        ok[i] = ip[0] == 0x45 && total >= kIpLen && l2_len + total <= m->data_len && load32(ip + 16) == sa.ue &&
+                sa.seq != UINT32_MAX;
+        if (!ok[i]) continue;
+        m->data_len = uint16_t(l2_len + total);
+        m->pkt_len = m->data_len;
+        ok[i] = rte_pktmbuf_headroom(m) >= kEspHeaderLen && rte_pktmbuf_tailroom(m) >= tail_len;
         if (!ok[i]) continue;
         uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspHeaderLen));
         esp::shift_back_8(start, l2_len + kIpLen);

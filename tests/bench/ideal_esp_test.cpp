@@ -77,6 +77,11 @@ size_t engine_pass(EngineWorkload& w, Direction dir) {
     std::vector<net::DropReason> why(mbufs.size());
     return in ? w.engine().inbound(mbufs, why) : w.engine().outbound(mbufs, why);
 }
+// Engine::outbound() of `mbufs` (a copy: the engine reorders what it is given).
+size_t engine_pass_of(EngineWorkload& w, std::vector<rte_mbuf*> mbufs) {
+    std::vector<net::DropReason> why(mbufs.size());
+    return w.engine().outbound(mbufs, why);
+}
 
 // The ideal loop over `mbufs` a burst at a time; which packets passed.
 std::vector<bool> ideal_inbound(IdealEsp& ideal, IdealInboundSa& sa, const std::vector<rte_mbuf*>& mbufs) {
@@ -195,6 +200,25 @@ TEST(IdealInbound, AcceptsGoodPadding) {
     bool ok[kBurst];
     ASSERT_EQ(ideal.inbound(sa, mbufs, ok), kBurst);
     EXPECT_EQ(mbufs[3]->data_len, total - 8 - 2 - 1 - kIcvLen);
+}
+
+// Outbound, a packet to another UE than the SA's is refused and only it; a packet with
+// L2 padding after the datagram is sealed as the engine seals it (the padding dropped).
+TEST(IdealOutbound, RefusesAnotherUeAndDropsL2Padding) {
+    EngineWorkload w(Alg::hmac_md5_96, 512, 1, kBurst);
+    IdealEsp ideal(w.engine().imb());
+    std::vector<rte_mbuf*> mbufs = receive_uneven(w.outbound());
+    rte_pktmbuf_append(mbufs[9], 6);  // six bytes of L2 padding
+    ASSERT_EQ(engine_pass_of(w, mbufs), kBurst);
+    const Packet engine = snapshot(mbufs[9]);
+    mbufs = receive_uneven(w.outbound());
+    rte_pktmbuf_append(mbufs[9], 6);
+    rte_pktmbuf_mtod(mbufs[20], uint8_t*)[19] ^= 1;  // the destination's last byte
+    IdealOutboundSa sa = IdealOutboundSa::of(w.outbound_record(0));
+    bool ok[kBurst];
+    EXPECT_EQ(ideal.outbound(sa, mbufs, ok), kBurst - 1);
+    for (size_t k = 0; k < kBurst; ++k) EXPECT_EQ(ok[k], k != 20) << "packet " << k;
+    EXPECT_EQ(snapshot(mbufs[9]), engine);
 }
 
 }  // namespace
