@@ -1,7 +1,10 @@
 // ESP engine throughput on one core against references measured in the same run on the
-// same packets: IPsec-MB hash-only (the same HMACs straight into IPsec-MB, nothing else)
-// and single-buffer HMAC (OpenSSL, keyed states precomputed, as the kernel does). Each on
-// a warm ring (256 packets, L2-resident: compute alone) and a cold one (16,384 packets,
+// same packets: IPsec-MB hash-only (the same HMACs straight into IPsec-MB, nothing else),
+// single-buffer HMAC (OpenSSL, keyed states precomputed, as the kernel does) and, HMACs
+// without a cipher, warm, the ideal loops (bench/ideal_esp.hpp: the least work RFC 4303
+// transport mode needs per packet, "ideal" inbound, "ideal_out" outbound). Packets are
+// put back as received before each pass, outside the time, for every row. Each on a
+// warm ring (256 packets, L2-resident: compute alone) and a cold one (16,384 packets,
 // caches flushed every pass: memory too); the engine also cold with 1,000,000 SAs.
 // Inbound and outbound, both algorithms, 64 / 512 / 1400-byte packets, bursts of 32.
 // Then ESP with encryption, AES-128-CBC and 3DES-CBC with HMAC-SHA-1-96, warm and cold,
@@ -38,6 +41,7 @@
 #include "bench/bench_args.hpp"
 #include "bench/bench_eal.hpp"
 #include "bench/engine_workload.hpp"
+#include "bench/ideal_esp.hpp"
 #include "bench/ratio_report.hpp"
 #include "bench/single_buffer_hmac.hpp"
 
@@ -88,19 +92,20 @@ EngineWorkload* workload_or_skip(benchmark::State& state, Alg alg, uint32_t size
 }
 
 // An iteration is one pass over the ring, timed by the TSC (manual time); before it,
-// outside the time, inbound packets are sealed again with the next sequence numbers
-// (which leaves them warm) and, for a cold ring, the caches are flushed. A pass during
-// which this thread lost its CPU measures the machine's other load: it is run again, up
-// to kAttempts times. `pass` returns false once it has stopped the benchmark with an error.
-template <class Pass>
-void run_passes(benchmark::State& state, EngineWorkload& w, const Ring& r, bool reseal, Pass pass) {
+// outside the time, `before` readies the ring (inbound packets sealed again with the
+// next sequence numbers, packets put back as received: that leaves them warm) and, for
+// a cold ring, the caches are flushed after it. A pass during which this thread lost its
+// CPU measures the machine's other load: it is run again, up to kAttempts times. `pass`
+// returns false once it has stopped the benchmark with an error.
+template <class Before, class Pass>
+void run_passes(benchmark::State& state, EngineWorkload& w, const Ring& r, Before before, Pass pass) {
     constexpr int kAttempts = 8;
     const size_t n = w.inbound().size() / kBurst * kBurst;
     const double hz = double(rte_get_tsc_hz());
     uint64_t packets = 0, repeated = 0;
     for (auto _ : state) {
         for (int attempt = 1;; ++attempt) {
-            if (reseal) w.next_inbound_pass();
+            before();
             if (r.cold) EngineWorkload::evict_caches();
             const uint64_t preempted = preemptions_of_self();
             const uint64_t t0 = rte_rdtsc_precise();
@@ -120,24 +125,45 @@ void run_passes(benchmark::State& state, EngineWorkload& w, const Ring& r, bool 
     state.counters["repeated"] = double(repeated);  // passes run again because preempted
 }
 
+void nothing_before() {}
+
+// The ring of `dir` readied for a pass, outside the time: inbound packets sealed anew,
+// then every packet put back as the NIC and its driver hand it over (the engine and the
+// ideal loops change packets in place: inbound strips ESP, outbound adds it), its mbuf
+// listed in `mbufs`. The timed pass gets the mbufs only, as hash-only gets its bytes.
+// Returns false when the inbound numbers started again (fresh replay windows needed).
+bool ready_ring(EngineWorkload& w, Direction dir, std::vector<rte_mbuf*>& mbufs) {
+    const bool in = dir == Direction::inbound;
+    const bool kept = !in || w.next_inbound_pass();
+    auto& ring = in ? w.inbound() : w.outbound();
+    mbufs.resize(ring.size());
+    EngineWorkload::receive(ring, mbufs.data());
+    return kept;
+}
+
 // Engine::inbound() or outbound() on the ring, a burst at a time, the SA in `mode`.
 void bm_engine_in(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg, Mode mode) {
     EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg, mode);
     if (wp == nullptr) return;
     EngineWorkload& w = *wp;
     const bool in = dir == Direction::inbound;
-    auto& ring = in ? w.inbound() : w.outbound();
-    run_passes(state, w, r, in, [&](size_t n) {
-        rte_mbuf* burst[kBurst];
-        net::DropReason why[kBurst];
-        for (size_t pos = 0; pos < n; pos += kBurst)
-            if (const uint16_t good = w.process(dir, {&ring[pos], kBurst}, burst, why); good != kBurst) {
-                state.SkipWithError(
-                    (std::string(in ? "inbound" : "outbound") + " dropped: " + std::string(name(why[good]))).c_str());
-                return false;
+    std::vector<rte_mbuf*> mbufs;
+    run_passes(
+        state, w, r, [&] { ready_ring(w, dir, mbufs); },
+        [&](size_t n) {
+            net::DropReason why[kBurst];
+            for (size_t pos = 0; pos < n; pos += kBurst) {
+                const std::span<rte_mbuf*> b{&mbufs[pos], kBurst};
+                if (const uint16_t good = in ? w.engine().inbound(b, why) : w.engine().outbound(b, why);
+                    good != kBurst) {
+                    state.SkipWithError(
+                        (std::string(in ? "inbound" : "outbound") + " dropped: " + std::string(name(why[good])))
+                            .c_str());
+                    return false;
+                }
             }
-        return true;
-    });
+            return true;
+        });
 }
 
 void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg) {
@@ -153,7 +179,7 @@ void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, Ring r, Ealg 
     IMB_JOB jobs[kBurst];
     std::memset(jobs, 0, sizeof jobs);
     alignas(16) uint8_t tags[kBurst][16];
-    run_passes(state, w, r, false, [&](size_t n) {
+    run_passes(state, w, r, nothing_before, [&](size_t n) {
         for (size_t pos = 0; pos < n; pos += kBurst) {
             if (w.transform() == Transform::hmac) w.hash_only({&w.inbound()[pos], kBurst}, jobs, tags);
             else w.cipher_hash_only({&w.inbound()[pos], kBurst}, tags, encrypt);
@@ -169,13 +195,41 @@ void bm_single_buffer(benchmark::State& state, Alg alg, uint32_t size, Ring r) {
     const std::vector<uint8_t> key(key_len(alg), 0x5a);
     const SingleBufferHmac hmac(alg, key);
     uint8_t tag[kIcvLen];
-    run_passes(state, w, r, false, [&](size_t n) {
+    run_passes(state, w, r, nothing_before, [&](size_t n) {
         for (size_t k = 0; k < n; ++k) {
             hmac.icv(w.inbound()[k].esp, w.inbound()[k].esp_len, tag);
             benchmark::DoNotOptimize(tag);
         }
         return true;
     });
+}
+
+// The ideal loop (bench/ideal_esp.hpp) on the engine's packets, one SA: the least work
+// transport-mode ESP needs, the sound bound on the engine's compute.
+void bm_ideal(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r) {
+    EngineWorkload& w = workload(alg, size, r);
+    IdealEsp ideal(w.engine().imb());
+    IdealInboundSa in_sa = IdealInboundSa::of(w.inbound_record(0));
+    IdealOutboundSa out_sa = IdealOutboundSa::of(w.outbound_record(0));
+    const bool in = dir == Direction::inbound;
+    std::vector<rte_mbuf*> mbufs;
+    run_passes(
+        state, w, r,
+        [&] {
+            if (!ready_ring(w, dir, mbufs)) in_sa = IdealInboundSa::of(w.inbound_record(0));  // a fresh window
+        },
+        [&](size_t n) {
+            bool ok[kBurst];
+            for (size_t pos = 0; pos < n; pos += kBurst) {
+                const std::span<rte_mbuf* const> b{&mbufs[pos], kBurst};
+                if ((in ? ideal.inbound(in_sa, b, ok) : ideal.outbound(out_sa, b, ok)) != kBurst) {
+                    state.SkipWithError(in ? "the ideal inbound loop refused a packet"
+                                           : "the ideal outbound loop refused a packet");
+                    return false;
+                }
+            }
+            return true;
+        });
 }
 
 std::string label(Alg alg, Ealg ealg = Ealg::null) {
@@ -206,7 +260,14 @@ void register_all(bool quick, int rounds) {
                         b.push_back(benchmark::RegisterBenchmark(("single_buffer" + suffix).c_str(), bm_single_buffer,
                                                                  alg, size, r));
                     }
-                    if (r.sas == 1 && !r.cold) {  // the same SA and packets as UDP-enc-tun
+                    if (r.sas == 1 && !r.cold) {
+                        // The ideal loops: compute, so warm only (a cold row would add minutes
+                        // of cache flushes to a full run and bound nothing the report uses).
+                        b.push_back(benchmark::RegisterBenchmark(("ideal" + suffix).c_str(), bm_ideal,
+                                                                 Direction::inbound, alg, size, r));
+                        b.push_back(benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
+                                                                 Direction::outbound, alg, size, r));
+                        // The same SA and packets as UDP-enc-tun.
                         const std::string natt = "/natt-" + label(alg) + "/" + std::to_string(size) + "B/" + r.name;
                         for (Direction dir : {Direction::inbound, Direction::outbound})
                             b.push_back(benchmark::RegisterBenchmark(

@@ -8,6 +8,7 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
+#include "bench/hmac_burst.hpp"
 #include "net/ip_header.hpp"
 #include "net/mbuf_ip.hpp"
 #include "sa_contract/hmac_key.hpp"
@@ -311,33 +312,9 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
 }
 
 void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const {
-    IMB_MGR* mgr = engine_->imb();
-    const IMB_HASH_ALG hash = alg_ == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
-    // Every line the lanes read is requested first, as the engine does: a reference that
-    // took the misses of 16 streams one by one would be no bound on the engine cold.
-    for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
-    for (size_t k = 0; k < ts.size(); ++k) {
-        const Template& t = ts[k];
-        IMB_JOB* j = hash == IMB_AUTH_MD5 ? IMB_GET_NEXT_JOB(mgr) : &jobs[k];
-        j->cipher_mode = IMB_CIPHER_NULL;
-        j->chain_order = IMB_ORDER_CIPHER_HASH;
-        j->cipher_direction = IMB_DIR_ENCRYPT;
-        j->hash_alg = hash;
-        j->src = t.esp;
-        j->dst = const_cast<uint8_t*>(t.esp);
-        j->msg_len_to_cipher_in_bytes = 0;
-        j->hash_start_src_offset_in_bytes = 0;
-        j->msg_len_to_hash_in_bytes = t.esp_len;
-        j->auth_tag_output = tags[k];
-        j->auth_tag_output_len_in_bytes = kIcvLen;
-        j->u.HMAC._hashed_auth_key_xor_ipad = key(t.sa).ipad.data();
-        j->u.HMAC._hashed_auth_key_xor_opad = key(t.sa).opad.data();
-        if (hash == IMB_AUTH_MD5) IMB_SUBMIT_JOB(mgr);
-    }
-    if (hash == IMB_AUTH_MD5)
-        while (IMB_FLUSH_JOB(mgr) != nullptr) {
-        }
-    else IMB_SUBMIT_HASH_BURST(mgr, jobs, uint32_t(ts.size()), hash);
+    hmac_burst(engine_->imb(), alg_, ts.size(), jobs, [&](size_t k) {
+        return HmacWork{ts[k].esp, ts[k].esp_len, tags[k], &key(ts[k].sa)};
+    });
 }
 
 void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {

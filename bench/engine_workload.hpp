@@ -1,12 +1,14 @@
 #pragma once
 // A benchmark workload for the ESP engine: an engine holding N SAs per direction, and a
 // ring of pre-built packets spread over those SAs. Packets are processed in place, so
-// before each burst their mbuf fields and headers are written back as they were built.
-// That stands in for the NIC and its driver, which write exactly those lines just before
-// a burst is handed over; it is counted in the measured time. Between passes over the
-// ring (outside the measured time) the inbound packets are sealed again with the next
-// sequence numbers, which leaves them in the cache, and for a cold pass the caches are
-// flushed (evict_caches).
+// before they are processed again their mbuf fields and headers are written back as they
+// were built (receive()), standing in for the NIC and its driver, which write exactly
+// those lines before a burst is handed over. engine_benchmark does that for the whole
+// ring between passes, outside the measured time, as its references never pay it;
+// process() does it per burst, inside whatever its caller times (the other benchmarks
+// and the tests). Between passes over the ring (outside the measured time) the inbound
+// packets are sealed again with the next sequence numbers, which leaves them in the
+// cache, and for a cold pass the caches are flushed (evict_caches).
 #include <rte_mbuf.h>
 
 #include <array>
@@ -78,9 +80,9 @@ public:
     const std::vector<uint32_t>& used_sas() const { return used_sas_; }
 
     // The hash-only reference: the HMACs of inbound packets' ICV-covered bytes straight
-    // into IPsec-MB and nothing else (SHA-1 through the synchronous hash burst, MD5 through
-    // the job API, as the engine does), their lines requested first. Scratch: `jobs`
-    // (ts.size() of them, zeroed once), `tags`.
+    // into IPsec-MB and nothing else (bench/hmac_burst.hpp: SHA-1 through the synchronous
+    // hash burst, MD5 through the job API, as the engine does), their lines requested
+    // first. Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
     void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
     // The same with the SA's cipher: per packet one job of IPsec-MB's job API that hashes
     // the ICV-covered bytes and decrypts what follows the IV in place (HASH_CIPHER), or
@@ -94,8 +96,8 @@ public:
     // Puts packets back as they were built and lists their mbufs in `burst`, as a NIC and
     // its driver would hand them over: the IPv4 checksum marked good by the NIC's offload.
     static void receive(std::span<Template> t, rte_mbuf** burst);
-    // One burst as every engine benchmark runs it: receive(), then Engine::inbound() or
-    // outbound(); returns how many passed (`why` says for the others).
+    // One burst with its NIC stand-in: receive(), then Engine::inbound() or outbound();
+    // returns how many passed (`why` says for the others).
     uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst, net::DropReason* why);
     // Seals the inbound packets again with their SAs' next sequence numbers (outside any
     // timing), so that a pass finds its SAs as steady traffic does: replay state kept,

@@ -18,6 +18,7 @@
 
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
+#include "dataplane/esp/inbound_checks.hpp"
 #include "dataplane/esp/shared_counter.hpp"
 #include "net/mbuf_ip.hpp"
 
@@ -48,24 +49,6 @@ uint32_t load_be32(const uint8_t* p) noexcept {
     return rte_be_to_cpu_32(v);
 }
 uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
-
-// Constant time, so the position of the first wrong byte does not leak. For a 12-byte
-// ICV the two words overlap.
-bool icv_equal(const uint8_t* a, const uint8_t* b, uint32_t len) noexcept {
-    uint64_t a0, b0, a1, b1;
-    std::memcpy(&a0, a, 8);
-    std::memcpy(&b0, b, 8);
-    std::memcpy(&a1, a + len - 8, 8);
-    std::memcpy(&b1, b + len - 8, 8);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-}
-
-// RFC 4303 2.4: with no cipher-specified padding, pad bytes are 1, 2, 3, ...
-bool padding_ok(const uint8_t* pad, uint32_t len) noexcept {
-    for (uint32_t k = 0; k < len; ++k)
-        if (pad[k] != k + 1) return false;
-    return true;
-}
 
 bool ports_match(const InboundSa& sa, const uint8_t* l4) noexcept {
     if (sa.ue_port != 0 && load_be16(l4) != sa.ue_port) return false;

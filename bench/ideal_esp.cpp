@@ -1,0 +1,177 @@
+#include "bench/ideal_esp.hpp"
+
+#include <rte_byteorder.h>
+
+#include <cstring>
+
+#include "bench/hmac_burst.hpp"
+#include "dataplane/esp/header_shift.hpp"
+#include "dataplane/esp/inbound_checks.hpp"
+#include "net/ip_header.hpp"
+#include "sa_contract/sa_record.hpp"
+
+namespace pcscf::bench {
+
+using esp::kEspHeaderLen;
+using esp::kEspTrailerLen;
+using esp::kIcvLen;
+
+namespace {
+
+constexpr uint32_t kIpLen = 20;  // IPv4 without options
+constexpr uint32_t kMinEspLen = kEspHeaderLen + kEspTrailerLen + kIcvLen;
+
+uint32_t load_be32(const uint8_t* p) noexcept {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return rte_be_to_cpu_32(v);
+}
+void store_be32(uint8_t* p, uint32_t v) noexcept {
+    v = rte_cpu_to_be_32(v);
+    std::memcpy(p, &v, 4);
+}
+uint32_t load32(const uint8_t* p) noexcept {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
+
+// RFC 4303 3.4.3: before the ICV, refuse what the window already saw or left behind
+// (0 is never sent); after it, accept and slide.
+bool replay_check(const IdealInboundSa& sa, uint32_t seq) noexcept {
+    if (seq > sa.last) return true;
+    const uint32_t behind = sa.last - seq;
+    return seq != 0 && behind < 64 && ((sa.map >> behind) & 1) == 0;
+}
+bool replay_update(IdealInboundSa& sa, uint32_t seq) noexcept {
+    if (!replay_check(sa, seq)) return false;  // a duplicate earlier in the burst
+    if (seq > sa.last) {
+        const uint32_t ahead = seq - sa.last;
+        sa.map = ahead < 64 ? sa.map << ahead | 1 : 1;
+        sa.last = seq;
+    } else {
+        sa.map |= uint64_t{1} << (sa.last - seq);
+    }
+    return true;
+}
+
+}  // namespace
+
+IdealSa IdealSa::of(const esp::SaRecord& r) {
+    IdealSa sa;
+    sa.spi = r.sa.spi;
+    sa.ue = load32(r.sa.ue_addr.v4_bytes());
+    sa.alg = r.sa.alg;
+    sa.key = r.key;
+    return sa;
+}
+
+IdealEsp::IdealEsp(IMB_MGR* mgr) noexcept : mgr_(mgr) { std::memset(jobs_, 0, sizeof jobs_); }
+
+uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
+    HmacWork work[kMaxBurst];
+    uint32_t n_work = 0;
+    // Pass 1: is it ESP of this SA, and not a replay? Then its HMAC is queued.
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        rte_mbuf* m = pkts[i];
+        const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len);
+        const uint32_t total = load_be16(ip + 2);
+        // The header's checksum as the NIC verified it (every NIC offloads it); IPv4
+        // without options; ESP; a whole datagram (RFC 4303 3.4.1: fragments are
+        // reassembled first, none is processed); the length within the frame and enough
+        // for an ESP header, trailer and ICV.
+        ok[i] = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD && ip[0] == 0x45 &&
+                ip[9] == net::kProtoEsp && (load_be16(ip + 6) & 0x3fff) == 0 && total >= kIpLen + kMinEspLen &&
+                l2_len + total <= m->data_len;
+        if (!ok[i]) continue;
+        // RFC 4303 3.4.2: the SA by SPI (one here), then the replay pre-check before any
+        // crypto is spent on the packet.
+        const uint8_t* esp = ip + kIpLen;
+        ok[i] = load_be32(esp) == sa.spi && replay_check(sa, load_be32(esp + 4));
+        if (ok[i]) work[n_work++] = {esp, total - kIpLen - kIcvLen, tags_[i], &sa.key};
+    }
+    hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
+
+    // Pass 2: ICV (RFC 4303 3.4.4), window update (3.4.3), trailer (2.4-2.6), the
+    // selector the SA binds (RFC 4301 5.2: its source address), then the ESP header,
+    // trailer and ICV removed in place: headers moved up, length, protocol and checksum
+    // patched (RFC 1624).
+    uint32_t good = 0;
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        if (!ok[i]) continue;
+        rte_mbuf* m = pkts[i];
+        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+        uint8_t* ip = frame + l2_len;
+        const uint8_t* esp = ip + kIpLen;
+        const uint32_t total = load_be16(ip + 2);
+        const uint8_t* icv = ip + total - kIcvLen;
+        ok[i] = esp::icv_equal(tags_[i], icv, kIcvLen) && replay_update(sa, load_be32(esp + 4));
+        if (!ok[i]) continue;
+        const uint32_t pad_len = icv[-2];
+        const uint8_t next = icv[-1];
+        const uint32_t overhead = kEspHeaderLen + kEspTrailerLen + kIcvLen + pad_len;
+        ok[i] = overhead <= total - kIpLen && esp::padding_ok(icv - kEspTrailerLen - pad_len, pad_len) &&
+                next != net::kNoNextHeader && load32(ip + 12) == sa.ue;
+        if (!ok[i]) continue;
+        esp::shift_forward_8(frame, l2_len + kIpLen);
+        rte_pktmbuf_adj(m, kEspHeaderLen);
+        net::IpInfo info{4, net::kProtoEsp, kIpLen, 9, total};
+        net::patch_ip(ip + kEspHeaderLen, info, next, -int32_t(overhead));
+        m->data_len = uint16_t(l2_len + info.total_len);
+        m->pkt_len = m->data_len;
+        ++good;
+    }
+    return good;
+}
+
+uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
+    HmacWork work[kMaxBurst];
+    uint32_t n_work = 0;
+    // Per packet: the ESP header in front of the payload, the trailer after it, the ICV's
+    // room reserved (RFC 4303 3.3); the HMACs of the burst after.
+    for (size_t i = 0; i < pkts.size(); ++i) {
+        rte_mbuf* m = pkts[i];
+        uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
+        const uint32_t total = load_be16(ip + 2);
+        const uint8_t proto = ip[9];
+        const uint32_t payload = total - kIpLen;
+        const uint32_t pad_len = (4 - ((payload + kEspTrailerLen) & 3)) & 3;  // to 4 bytes (RFC 4303 2.4)
+        const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
+        // IPv4 without options (the move below takes 20 bytes), its length within the
+        // frame, to the SA's UE (the one SA's selector); the sequence number must not
+        // cycle (RFC 4303 3.3.3, no ESN); then room in the buffer once whatever follows
+        // the datagram (L2 padding) is dropped.
+        ok[i] = ip[0] == 0x45 && total >= kIpLen && l2_len + total <= m->data_len && load32(ip + 16) == sa.ue &&
+                sa.seq != UINT32_MAX;
+        if (!ok[i]) continue;
+        m->data_len = uint16_t(l2_len + total);
+        m->pkt_len = m->data_len;
+        ok[i] = rte_pktmbuf_headroom(m) >= kEspHeaderLen && rte_pktmbuf_tailroom(m) >= tail_len;
+        if (!ok[i]) continue;
+        uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspHeaderLen));
+        esp::shift_back_8(start, l2_len + kIpLen);
+        ip = start + l2_len;
+        uint8_t* esp = ip + kIpLen;
+        store_be32(esp, sa.spi);
+        store_be32(esp + 4, ++sa.seq);
+        // One segment: rte_pktmbuf_append() would walk m->next, on a line of the mbuf
+        // nothing else here reads, to find the same place.
+        uint8_t* tail = rte_pktmbuf_mtod_offset(m, uint8_t*, m->data_len);
+        m->data_len = uint16_t(m->data_len + tail_len);
+        m->pkt_len = m->data_len;
+        for (uint32_t k = 0; k < pad_len; ++k) tail[k] = uint8_t(k + 1);
+        tail[pad_len] = uint8_t(pad_len);
+        tail[pad_len + 1] = proto;
+        net::IpInfo info{4, proto, kIpLen, 9, total};
+        net::patch_ip(ip, info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
+        work[n_work++] = {esp, kEspHeaderLen + payload + pad_len + kEspTrailerLen, tail + pad_len + kEspTrailerLen,
+                          &sa.key};
+    }
+    hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
+    uint32_t good = 0;
+    for (size_t i = 0; i < pkts.size(); ++i) good += ok[i];
+    return good;
+}
+
+}  // namespace pcscf::bench

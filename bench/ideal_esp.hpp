@@ -1,0 +1,74 @@
+#pragma once
+// The ideal loops of engine_benchmark: the least work RFC 4303 transport mode needs per
+// packet with HMAC-SHA-1-96 or HMAC-MD5-96 and no cipher, for one SA, on IPv4 packets
+// without options that are known good in shape, every check still really done. Hash-only
+// (the HMACs alone) is a ceiling no ESP implementation reaches; this is what one could
+// reach, and so the sound bound on the engine's compute. What is left out is what an
+// implementation may choose to keep: SA lookup among many, counters, events, drop
+// reasons (a bool says passed or not), IPv6, UDP encapsulation, port selectors.
+//
+// The HMACs go through IPsec-MB exactly as the hash-only reference submits them
+// (bench/hmac_burst.hpp). Nothing is allocated per call.
+//
+// Threading: one IdealEsp per thread (it uses that thread's IMB_MGR).
+#include <intel-ipsec-mb.h>
+#include <rte_mbuf.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "sa_contract/sa_config.hpp"
+
+namespace pcscf::esp {
+struct SaRecord;
+}
+
+namespace pcscf::bench {
+
+// The one SA of either direction: what identifies it and its packets.
+struct IdealSa {
+    uint32_t spi = 0;  // host order
+    uint32_t ue = 0;   // the UE's IPv4 address as headers hold it: inbound the source, outbound the destination
+    esp::Alg alg = esp::Alg::hmac_sha1_96;
+    esp::HmacKey key;
+
+    static IdealSa of(const esp::SaRecord& r);  // an IPv4 HMAC SA
+};
+
+// Inbound, with its anti-replay state (RFC 4303 3.4.3) in one 64-bit word (the RFC's
+// default window is 64): the right edge and bit k for right edge - k.
+struct IdealInboundSa : IdealSa {
+    uint32_t last = 0;
+    uint64_t map = 0;
+
+    static IdealInboundSa of(const esp::SaRecord& r) { return {IdealSa::of(r)}; }
+};
+
+// Outbound, with the last sequence number sent.
+struct IdealOutboundSa : IdealSa {
+    uint32_t seq = 0;
+
+    static IdealOutboundSa of(const esp::SaRecord& r) { return {IdealSa::of(r)}; }
+};
+
+class IdealEsp {
+public:
+    static constexpr size_t kMaxBurst = 32;
+
+    explicit IdealEsp(IMB_MGR* mgr) noexcept;
+
+    // Verifies and decapsulates ESP packets of `sa` in place (IPv4 header at `l2_len`),
+    // as Engine::inbound() leaves them; ok[k] says whether packet k passed (a refused one
+    // may be left half done). Returns how many passed.
+    uint32_t inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len = 0) noexcept;
+    // Encapsulates plain IPv4 packets to `sa`'s UE in place, as Engine::outbound() does.
+    uint32_t outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len = 0) noexcept;
+
+private:
+    IMB_MGR* mgr_;
+    IMB_JOB jobs_[kMaxBurst];  // the SHA-1 burst's, zeroed once
+    alignas(16) uint8_t tags_[kMaxBurst][16];
+};
+
+}  // namespace pcscf::bench
