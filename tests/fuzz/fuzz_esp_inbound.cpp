@@ -190,9 +190,10 @@ void add_ip_options(std::vector<uint8_t>& p) {
 std::vector<uint8_t> in_udp_4500(const std::vector<uint8_t>& ip, uint8_t param) {
     if (ip[0] >> 4 != 4) return ip;
     const size_t l3 = (ip[0] & 15u) * 4;
-    std::vector<uint8_t> body(ip.begin() + long(l3), ip.end());
-    if (param % 4 == 0) body.assign(1, 0xff);
-    else if (param % 4 == 1) body.insert(body.begin(), 4, 0);
+    std::vector<uint8_t> body;
+    if (param % 4 == 0) body.push_back(0xff);  // not assign(): g++ 12 -O3 sees a bogus free (free-nonheap-object)
+    else body.assign(ip.begin() + long(l3), ip.end());
+    if (param % 4 == 1) body.insert(body.begin(), 4, 0);
     const size_t udp_len = body.size() + 8;
     const uint8_t udp[8] = {0x79, param, 0x11, 0x94, uint8_t(udp_len >> 8), uint8_t(udp_len), 0, 0};
     std::vector<uint8_t> out(ip.begin(), ip.begin() + long(l3));
