@@ -1,12 +1,11 @@
 #include "bench/ideal_esp.hpp"
 
-#include <rte_byteorder.h>
-
 #include <cstring>
 
 #include "bench/hmac_burst.hpp"
 #include "dataplane/esp/header_shift.hpp"
 #include "dataplane/esp/inbound_checks.hpp"
+#include "net/byte_order.hpp"
 #include "net/ip_header.hpp"
 #include "sa_contract/sa_record.hpp"
 
@@ -15,27 +14,20 @@ namespace pcscf::bench {
 using esp::kEspHeaderLen;
 using esp::kEspTrailerLen;
 using esp::kIcvLen;
+using net::load_be16;
+using net::load_be32;
+using net::store_be32;
 
 namespace {
 
 constexpr uint32_t kIpLen = 20;  // IPv4 without options
 constexpr uint32_t kMinEspLen = kEspHeaderLen + kEspTrailerLen + kIcvLen;
 
-uint32_t load_be32(const uint8_t* p) noexcept {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return rte_be_to_cpu_32(v);
-}
-void store_be32(uint8_t* p, uint32_t v) noexcept {
-    v = rte_cpu_to_be_32(v);
-    std::memcpy(p, &v, 4);
-}
 uint32_t load32(const uint8_t* p) noexcept {
     uint32_t v;
     std::memcpy(&v, p, 4);
     return v;
 }
-uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
 
 // RFC 4303 3.4.3: before the ICV, refuse what the window already saw or left behind
 // (0 is never sent); after it, accept and slide.

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "net/byte_order.hpp"
+
 namespace pcscf::bench {
 
 using namespace pcscf::esp;
@@ -31,13 +33,6 @@ constexpr uint16_t kIvOffset = sizeof(rte_crypto_op) + sizeof(rte_crypto_sym_op)
     msg += rte_strerror(err < 0 ? -err : err);
     throw std::runtime_error(msg);
 }
-
-uint32_t load_be32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return rte_be_to_cpu_32(v);
-}
-uint16_t load_be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 
 rte_crypto_cipher_algorithm cipher_algo(Ealg e) {
     return e == Ealg::aes_cbc        ? RTE_CRYPTO_CIPHER_AES_CBC

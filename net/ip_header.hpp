@@ -6,6 +6,7 @@
 #include <cstring>
 #include <expected>
 
+#include "net/byte_order.hpp"
 #include "net/drop_reason.hpp"
 #include "net/ip_addr.hpp"
 
@@ -49,8 +50,6 @@ inline constexpr uint32_t kIpv4HeaderLen = 20;  // without options
 inline constexpr uint32_t kIpv6HeaderLen = 40;
 inline constexpr uint8_t kIpv6Fragment = 44;
 inline constexpr int kMaxExtensionHeaders = 16;  // bounds the walk on hostile chains
-
-inline uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
 
 // Ones'-complement sum of an IPv4 header (a multiple of 4 bytes) in memory order, as
 // rte_raw_cksum computes it but four bytes at a time: this runs for every IPv4 packet.

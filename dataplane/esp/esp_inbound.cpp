@@ -10,7 +10,6 @@
 // pass 3 the inner IPv4 packet is checked, delivered with its source rewritten to the
 // UE's public address, and the NAT's port learnt.
 #include <rte_branch_prediction.h>
-#include <rte_byteorder.h>
 
 #include <algorithm>
 #include <cassert>
@@ -20,6 +19,7 @@
 #include "dataplane/esp/header_shift.hpp"
 #include "dataplane/esp/inbound_checks.hpp"
 #include "dataplane/esp/shared_counter.hpp"
+#include "net/byte_order.hpp"
 #include "net/mbuf_ip.hpp"
 
 namespace pcscf::esp {
@@ -43,12 +43,8 @@ struct InboundPacket {
     uint16_t sport;  // udp: the outer UDP source port (the NAT's)
 };
 
-uint32_t load_be32(const uint8_t* p) noexcept {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return rte_be_to_cpu_32(v);
-}
-uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
+using net::load_be16;
+using net::load_be32;
 
 bool ports_match(const InboundSa& sa, const uint8_t* l4) noexcept {
     if (sa.ue_port != 0 && load_be16(l4) != sa.ue_port) return false;

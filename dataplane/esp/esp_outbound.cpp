@@ -19,6 +19,7 @@
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
 #include "dataplane/esp/shared_counter.hpp"
+#include "net/byte_order.hpp"
 #include "net/mbuf_ip.hpp"
 
 namespace pcscf::esp {
@@ -44,11 +45,9 @@ struct IvSlot {
     uint32_t len;
 };
 
-uint16_t load_be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
-void store_be32(uint8_t* p, uint32_t v) noexcept {
-    v = rte_cpu_to_be_32(v);
-    std::memcpy(p, &v, 4);
-}
+using net::load_be16;
+using net::store_be16;
+using net::store_be32;
 
 // Padding 1, 2, 3 (RFC 4303 2.4), pad length, next header, written as one 8-byte word:
 // byte stores followed by the HMAC's wide loads of the same bytes would stall. The
@@ -67,11 +66,6 @@ void store_cbc_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
     std::memcpy(tail, kPad, pad_len);
     tail[pad_len] = uint8_t(pad_len);
     tail[pad_len + 1] = next;
-}
-
-void store_be16(uint8_t* p, uint16_t v) noexcept {
-    p[0] = uint8_t(v >> 8);
-    p[1] = uint8_t(v);
 }
 
 // UDP-enc-tun (RFC 3948 2.1 and 3.1.1, TS 33.203 Annex M): the IPv4 packet at `ip`
