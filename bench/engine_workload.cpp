@@ -94,7 +94,8 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
         if (!pool) throw std::runtime_error(pool.error());
         cipher_keys_ = std::make_unique<CipherKeyPool>(std::move(*pool));
         for (const auto& ck : raw_cipher_keys_)
-            if (cipher_keys_->add(engine_->imb(), Transform::cbc_hmac, ealg, {ck.data(), cipher_key_len(ealg)}) < 0)
+            if (cipher_keys_->add(engine_->imb(), Transform::cbc_hmac, ealg, {ck.data(), cipher_key_len(ealg)},
+                                  HmacKey{}) < 0)
                 throw std::runtime_error("cipher key pool");
     }
     for (uint32_t i = 0; i < n_sas; ++i)
@@ -176,9 +177,9 @@ SaRecord EngineWorkload::ue_view(SaRecord r) {
 }
 
 void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
-    // UDP inside ESP: ip_size = 20 or 40 (IP) + 8 (ESP) + 8 (UDP) + payload + pad + 2 + 12;
-    // a multiple of 4 needs no padding.
-    const uint32_t overhead = (ipv6_ ? 40 : 20) + 30;
+    // UDP inside ESP: ip_size = 20 or 40 (IP) + 8 (ESP) + 8 (UDP) + payload + pad + 2 + ICV
+    // (12 bytes, 16 for SHA-256); a multiple of 4 needs no padding.
+    const uint32_t overhead = (ipv6_ ? 40 : 20) + 18 + icv_len(alg_, tf_);
     if (ip_size < overhead + 2 || ip_size % 4 != 0 || ip_size > 1500)
         throw std::runtime_error(
             "packet size must be a multiple of 4, at least 52 (IPv4) "
@@ -195,7 +196,7 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     } else if (ealg_ != Ealg::null) {
         // The IV too, and what it encrypts (UDP, payload, trailer) in whole blocks: the
         // most that fits in ip_size, but at least one block.
-        const uint32_t block = pad_block(ealg_), fixed = (ipv6_ ? 40 : 20) + 8 + iv_len(ealg_) + kIcvLen;
+        const uint32_t block = pad_block(ealg_), fixed = (ipv6_ ? 40 : 20) + 8 + iv_len(ealg_) + icv_len(alg_, tf_);
         const uint32_t room = ip_size > fixed ? (ip_size - fixed) / block * block : 0;
         const uint32_t body = std::max((8 + 2 + block - 1) / block * block, room);
         payload = body - 8 - 2;
@@ -294,7 +295,7 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
         remember(t);
         const uint32_t udp = natt ? 8 : 0;  // the ESP follows the UDP header
         t.esp = ip + info.l3_len + udp;
-        t.esp_len = info.total_len - info.l3_len - udp - icv_len(tf_);
+        t.esp_len = info.total_len - info.l3_len - udp - icv_len(alg_, tf_);
         t.seq = rte_be_to_cpu_32(*reinterpret_cast<const rte_be32_t*>(t.esp + 4));
         const uint32_t ct = kEspHeaderLen + iv_len(alg_, ealg_);
         if (tf_ == Transform::cbc_hmac) t.ciphertext.assign(t.esp + ct, t.esp + t.esp_len);
@@ -352,11 +353,11 @@ void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*ta
         j->dst = t.esp + ct;
         j->cipher_start_src_offset_in_bytes = ct;
         j->msg_len_to_cipher_in_bytes = t.esp_len - ct;
-        j->hash_alg = alg_ == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5;
+        j->hash_alg = imb_hash(alg_);
         j->hash_start_src_offset_in_bytes = 0;
         j->msg_len_to_hash_in_bytes = t.esp_len;
         j->auth_tag_output = tag;
-        j->auth_tag_output_len_in_bytes = kIcvLen;
+        j->auth_tag_output_len_in_bytes = icv_len(alg_, tf_);
         j->u.HMAC._hashed_auth_key_xor_ipad = key(t.sa).ipad.data();
         j->u.HMAC._hashed_auth_key_xor_opad = key(t.sa).opad.data();
         for (IMB_JOB* d = IMB_SUBMIT_JOB(mgr); d != nullptr; d = IMB_GET_COMPLETED_JOB(mgr)) {
@@ -456,7 +457,7 @@ void EngineWorkload::seal_inbound(uint32_t offset) {
         hash_only(ts, jobs, tags);
         for (size_t k = 0; k < ts.size(); ++k) {
             Template& t = ts[k];
-            std::memcpy(t.esp + t.esp_len, tags[k], kIcvLen);
+            std::memcpy(t.esp + t.esp_len, tags[k], icv_len(alg_, tf_));
             // What receive() writes back: the new number and, in a short packet, the ICV.
             std::memcpy(t.hdr.data(), rte_pktmbuf_mtod(t.m, uint8_t*), t.hdr.size());
         }

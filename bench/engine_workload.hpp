@@ -131,7 +131,7 @@ private:
     bool ipv6_;
     std::unique_ptr<esp::Engine> engine_;
     std::vector<esp::HmacKey> keys_;
-    std::vector<std::array<uint8_t, 20>> raw_keys_;
+    std::vector<std::array<uint8_t, 32>> raw_keys_;
     std::vector<std::array<uint8_t, 24>> raw_cipher_keys_;  // CK_ESP per key index, for ciphered SAs
     std::unique_ptr<esp::CipherKeyPool> cipher_keys_;       // the same expanded (CBC), for cipher_hash_only()
     std::vector<AeadKey> aead_keys_;                        // the same expanded (AES-GCM, AES-GMAC)

@@ -13,7 +13,6 @@ namespace pcscf::bench {
 
 using esp::kEspHeaderLen;
 using esp::kEspTrailerLen;
-using esp::kIcvLen;
 using net::load_be16;
 using net::load_be32;
 using net::store_be32;
@@ -21,7 +20,8 @@ using net::store_be32;
 namespace {
 
 constexpr uint32_t kIpLen = 20;  // IPv4 without options
-constexpr uint32_t kMinEspLen = kEspHeaderLen + kEspTrailerLen + kIcvLen;
+
+uint32_t icv_len(const IdealSa& sa) noexcept { return esp::icv_len(sa.alg, esp::Transform::hmac); }
 
 uint32_t load32(const uint8_t* p) noexcept {
     uint32_t v;
@@ -64,6 +64,7 @@ IdealEsp::IdealEsp(IMB_MGR* mgr) noexcept : mgr_(mgr) { std::memset(jobs_, 0, si
 uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
     HmacWork work[kMaxBurst];
     uint32_t n_work = 0;
+    const uint32_t icv_bytes = icv_len(sa);
     // Pass 1: is it ESP of this SA, and not a replay? Then its HMAC is queued.
     for (size_t i = 0; i < pkts.size(); ++i) {
         rte_mbuf* m = pkts[i];
@@ -74,14 +75,14 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
         // reassembled first, none is processed); the length within the frame and enough
         // for an ESP header, trailer and ICV.
         ok[i] = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD && ip[0] == 0x45 &&
-                ip[9] == net::kProtoEsp && (load_be16(ip + 6) & 0x3fff) == 0 && total >= kIpLen + kMinEspLen &&
-                l2_len + total <= m->data_len;
+                ip[9] == net::kProtoEsp && (load_be16(ip + 6) & 0x3fff) == 0 &&
+                total >= kIpLen + kEspHeaderLen + kEspTrailerLen + icv_bytes && l2_len + total <= m->data_len;
         if (!ok[i]) continue;
         // RFC 4303 3.4.2: the SA by SPI (one here), then the replay pre-check before any
         // crypto is spent on the packet.
         const uint8_t* esp = ip + kIpLen;
         ok[i] = load_be32(esp) == sa.spi && replay_check(sa, load_be32(esp + 4));
-        if (ok[i]) work[n_work++] = {esp, total - kIpLen - kIcvLen, tags_[i], &sa.key};
+        if (ok[i]) work[n_work++] = {esp, total - kIpLen - icv_bytes, tags_[i], &sa.key};
     }
     hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
 
@@ -97,12 +98,12 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
         uint8_t* ip = frame + l2_len;
         const uint8_t* esp = ip + kIpLen;
         const uint32_t total = load_be16(ip + 2);
-        const uint8_t* icv = ip + total - kIcvLen;
-        ok[i] = esp::icv_equal(tags_[i], icv, kIcvLen) && replay_update(sa, load_be32(esp + 4));
+        const uint8_t* icv = ip + total - icv_bytes;
+        ok[i] = esp::icv_equal(tags_[i], icv, icv_bytes) && replay_update(sa, load_be32(esp + 4));
         if (!ok[i]) continue;
         const uint32_t pad_len = icv[-2];
         const uint8_t next = icv[-1];
-        const uint32_t overhead = kEspHeaderLen + kEspTrailerLen + kIcvLen + pad_len;
+        const uint32_t overhead = kEspHeaderLen + kEspTrailerLen + icv_bytes + pad_len;
         ok[i] = overhead <= total - kIpLen && esp::padding_ok(icv - kEspTrailerLen - pad_len, pad_len) &&
                 next != net::kNoNextHeader && load32(ip + 12) == sa.ue;
         if (!ok[i]) continue;
@@ -120,6 +121,7 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
 uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
     HmacWork work[kMaxBurst];
     uint32_t n_work = 0;
+    const uint32_t icv_bytes = icv_len(sa);
     // Per packet: the ESP header in front of the payload, the trailer after it, the ICV's
     // room reserved (RFC 4303 3.3); the HMACs of the burst after.
     for (size_t i = 0; i < pkts.size(); ++i) {
@@ -129,7 +131,7 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         const uint8_t proto = ip[9];
         const uint32_t payload = total - kIpLen;
         const uint32_t pad_len = (4 - ((payload + kEspTrailerLen) & 3)) & 3;  // to 4 bytes (RFC 4303 2.4)
-        const uint32_t tail_len = pad_len + kEspTrailerLen + kIcvLen;
+        const uint32_t tail_len = pad_len + kEspTrailerLen + icv_bytes;
         // IPv4 without options (the move below takes 20 bytes), its length within the
         // frame, to the SA's UE (the one SA's selector); the sequence number must not
         // cycle (RFC 4303 3.3.3, no ESN); then room in the buffer once whatever follows

@@ -1,6 +1,6 @@
 #pragma once
 // The ideal loops of engine_benchmark: the least work RFC 4303 transport mode needs per
-// packet with HMAC-SHA-1-96 or HMAC-MD5-96 and no cipher, for one SA, on IPv4 packets
+// packet with HMAC-SHA-1-96, HMAC-MD5-96 or HMAC-SHA-256-128 and no cipher, for one SA, on IPv4 packets
 // without options that are known good in shape, every check still really done. Hash-only
 // (the HMACs alone) is a ceiling no ESP implementation reaches; this is what one could
 // reach, and so the sound bound on the engine's compute. What is left out is what an

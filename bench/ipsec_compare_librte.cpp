@@ -84,10 +84,12 @@ struct Xforms {
         }
         auth.type = RTE_CRYPTO_SYM_XFORM_AUTH;
         auth.auth.op = in ? RTE_CRYPTO_AUTH_OP_VERIFY : RTE_CRYPTO_AUTH_OP_GENERATE;
-        auth.auth.algo = r.sa.alg == Alg::hmac_sha1_96 ? RTE_CRYPTO_AUTH_SHA1_HMAC : RTE_CRYPTO_AUTH_MD5_HMAC;
+        auth.auth.algo = r.sa.alg == Alg::hmac_sha1_96      ? RTE_CRYPTO_AUTH_SHA1_HMAC
+                         : r.sa.alg == Alg::hmac_sha256_128 ? RTE_CRYPTO_AUTH_SHA256_HMAC
+                                                            : RTE_CRYPTO_AUTH_MD5_HMAC;
         auth.auth.key.data = auth_key.data();
         auth.auth.key.length = uint16_t(auth_key.size());
-        auth.auth.digest_length = uint16_t(kIcvLen);
+        auth.auth.digest_length = uint16_t(icv_len(r.sa.alg, Transform::hmac));
         cipher.type = RTE_CRYPTO_SYM_XFORM_CIPHER;
         cipher.cipher.op = in ? RTE_CRYPTO_CIPHER_OP_DECRYPT : RTE_CRYPTO_CIPHER_OP_ENCRYPT;
         cipher.cipher.algo = cipher_algo(r.sa.ealg);

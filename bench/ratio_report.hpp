@@ -90,7 +90,7 @@ private:
     template <class Row>
     void for_rows(Row row) const {
         for (const char* dir : {"inbound", "outbound"})
-            for (const char* alg : {"sha1", "md5", "aes-sha1", "3des-sha1", "gcm", "gmac"})
+            for (const char* alg : {"sha1", "md5", "sha256", "aes-sha1", "3des-sha1", "gcm", "gmac"})
                 for (const char* size : {"64B", "72B", "504B", "512B", "1400B"}) {
                     const std::string tail = std::string("/") + alg + "/" + size + "/";
                     if (!get(dir + tail + "warm").empty()) row(dir, tail);

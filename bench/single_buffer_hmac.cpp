@@ -10,7 +10,26 @@ namespace pcscf::bench {
 struct SingleBufferHmac::States {
     SHA_CTX sha_inner, sha_outer;
     MD5_CTX md5_inner, md5_outer;
+    SHA256_CTX sha256_inner, sha256_outer;
 };
+
+namespace {
+
+// The inner hash over the data from the keyed inner state, then the outer over it.
+template <class Ctx>
+void finish(const Ctx& inner, const Ctx& outer, int (*update)(Ctx*, const void*, size_t),
+            int (*final)(unsigned char*, Ctx*), size_t digest, const uint8_t* data, uint32_t len,
+            uint8_t* tag) noexcept {
+    uint8_t in[32];
+    Ctx c = inner;
+    update(&c, data, len);
+    final(in, &c);
+    c = outer;
+    update(&c, in, digest);
+    final(tag, &c);
+}
+
+}  // namespace
 
 SingleBufferHmac::SingleBufferHmac(esp::Alg alg, std::span<const uint8_t> key)
     : alg_(alg), s_(std::make_unique<States>()) {
@@ -28,28 +47,22 @@ SingleBufferHmac::SingleBufferHmac(esp::Alg alg, std::span<const uint8_t> key)
     MD5_Update(&s_->md5_inner, ipad, 64);
     MD5_Init(&s_->md5_outer);
     MD5_Update(&s_->md5_outer, opad, 64);
+    SHA256_Init(&s_->sha256_inner);
+    SHA256_Update(&s_->sha256_inner, ipad, 64);
+    SHA256_Init(&s_->sha256_outer);
+    SHA256_Update(&s_->sha256_outer, opad, 64);
 }
 
 SingleBufferHmac::~SingleBufferHmac() = default;
 
 void SingleBufferHmac::icv(const uint8_t* data, uint32_t len, uint8_t* out) const noexcept {
-    uint8_t inner[20], tag[20];
-    if (alg_ == esp::Alg::hmac_sha1_96) {
-        SHA_CTX c = s_->sha_inner;
-        SHA1_Update(&c, data, len);
-        SHA1_Final(inner, &c);
-        c = s_->sha_outer;
-        SHA1_Update(&c, inner, 20);
-        SHA1_Final(tag, &c);
-    } else {
-        MD5_CTX c = s_->md5_inner;
-        MD5_Update(&c, data, len);
-        MD5_Final(inner, &c);
-        c = s_->md5_outer;
-        MD5_Update(&c, inner, 16);
-        MD5_Final(tag, &c);
-    }
-    std::memcpy(out, tag, esp::kIcvLen);
+    uint8_t tag[32];
+    if (alg_ == esp::Alg::hmac_sha256_128)
+        finish(s_->sha256_inner, s_->sha256_outer, SHA256_Update, SHA256_Final, 32, data, len, tag);
+    else if (alg_ == esp::Alg::hmac_sha1_96)
+        finish(s_->sha_inner, s_->sha_outer, SHA1_Update, SHA1_Final, 20, data, len, tag);
+    else finish(s_->md5_inner, s_->md5_outer, MD5_Update, MD5_Final, 16, data, len, tag);
+    std::memcpy(out, tag, esp::icv_len(alg_, esp::Transform::hmac));
 }
 
 }  // namespace pcscf::bench

@@ -126,7 +126,8 @@ std::expected<CipherKey, std::string> cipher_key(IMB_MGR* mgr, Alg alg, Ealg eal
         out.len = uint8_t(a.size() + b.size());
     };
     switch (*t) {
-        case Transform::hmac: return out;
+        case Transform::hmac:
+        case Transform::hmac_sha256: return out;
         case Transform::cbc_hmac:
             if (ealg == Ealg::aes_cbc) {
                 put(ck_esp_aes_cbc(ck));

@@ -27,8 +27,8 @@ std::expected<std::array<uint8_t, 32>, std::string> kdf_33220(IMB_MGR* mgr, std:
 std::expected<std::array<uint8_t, 32>, std::string> hmac_sha256(IMB_MGR* mgr, std::span<const uint8_t> key,
                                                                 std::span<const uint8_t> msg);
 
-// Annex I, integrity keys for the HMACs: ik_esp() in hmac_key.hpp. hmac-sha-256-128
-// (RFC 4868) is in no release of Annex H or I, so it has no key here.
+// Annex I, integrity keys for the HMACs (hmac-sha-256-128 by the same rule): ik_esp() in
+// hmac_key.hpp.
 
 // Annex I, encryption keys.
 std::array<uint8_t, 16> ck_esp_aes_cbc(AkaKey ck) noexcept;  // CK_ESP = CK_IM

@@ -21,7 +21,7 @@ std::expected<HmacKey, std::string> expand_key(IMB_MGR* mgr, Alg alg, std::span<
 }
 
 std::expected<HmacKey, std::string> hmac_states(IMB_MGR* mgr, Alg alg, std::span<const uint8_t> key) {
-    // The block is 64 bytes for both MD5 and SHA-1; shorter keys are zero-padded.
+    // The block is 64 bytes for MD5, SHA-1 and SHA-256; shorter keys are zero-padded.
     if (key.size() > 64)
         return std::unexpected("HMAC keys longer than 64 bytes are not supported, got " + std::to_string(key.size()));
     std::array<uint8_t, 64> ipad_block{}, opad_block{};
@@ -34,6 +34,9 @@ std::expected<HmacKey, std::string> hmac_states(IMB_MGR* mgr, Alg alg, std::span
     if (alg == Alg::hmac_md5_96) {
         IMB_MD5_ONE_BLOCK(mgr, ipad_block.data(), out.ipad.data());
         IMB_MD5_ONE_BLOCK(mgr, opad_block.data(), out.opad.data());
+    } else if (alg == Alg::hmac_sha256_128) {
+        IMB_SHA256_ONE_BLOCK(mgr, ipad_block.data(), out.ipad.data());
+        IMB_SHA256_ONE_BLOCK(mgr, opad_block.data(), out.opad.data());
     } else {
         IMB_SHA1_ONE_BLOCK(mgr, ipad_block.data(), out.ipad.data());
         IMB_SHA1_ONE_BLOCK(mgr, opad_block.data(), out.opad.data());

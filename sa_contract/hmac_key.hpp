@@ -15,16 +15,19 @@ namespace pcscf::esp {
 
 // A raw integrity key of key_len(alg) bytes.
 struct EspKey {
-    std::array<uint8_t, 20> bytes{};
+    std::array<uint8_t, 32> bytes{};
     uint32_t len = 0;
     std::span<const uint8_t> span() const noexcept { return {bytes.data(), len}; }
 };
 
 // Annex I: IK_ESP = IK for HMAC-MD5-96; IK followed by 32 zero bits for HMAC-SHA-1-96.
+// HMAC-SHA-256-128, which no release of Annex I covers, by the same rule: IK followed by
+// 128 zero bits, the 256 bits RFC 4868 2.1.1 asks for. HMAC pads a key with zeros to the
+// hash's block (RFC 2104 2), so each of these MACs equals the HMAC keyed with IK itself.
 EspKey ik_esp(Alg alg, std::span<const uint8_t, 16> ik) noexcept;
 
 // Precomputes the HMAC states for an SA key, which must be exactly key_len(alg) bytes
-// (RFC 2403 / RFC 2404).
+// (RFC 2403 / RFC 2404 / RFC 4868).
 std::expected<HmacKey, std::string> expand_key(IMB_MGR* mgr, Alg alg, std::span<const uint8_t> key);
 
 // The RFC 2104 states for any key up to the 64-byte block (longer keys must be hashed

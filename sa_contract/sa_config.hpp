@@ -12,9 +12,10 @@
 namespace pcscf::esp {
 
 // TS 33.203 Annex H integrity algorithms ("alg"). aes-gmac (RFC 4543) is a combined
-// transform that goes with ealg=null; null goes with ealg=aes-gcm only. Not 0, so that a
-// zeroed value is no algorithm.
-enum class Alg : uint8_t { hmac_md5_96 = 1, hmac_sha1_96 = 2, aes_gmac = 3, null = 4 };
+// transform that goes with ealg=null; null goes with ealg=aes-gcm only. hmac-sha-256-128
+// (RFC 4868) is in no release of Annex H: an operator's extension, paired like the other
+// HMACs. Not 0, so that a zeroed value is no algorithm.
+enum class Alg : uint8_t { hmac_md5_96 = 1, hmac_sha1_96 = 2, aes_gmac = 3, null = 4, hmac_sha256_128 = 5 };
 
 // TS 33.203 Annex H encryption algorithms ("ealg"); null: integrity only (RFC 2410).
 // aes-gcm (RFC 4106) is a combined transform that goes with alg=null.
@@ -29,29 +30,36 @@ inline constexpr uint16_t kNatTPort = 4500;  // the P-CSCF's end of the UDP enca
 constexpr std::string_view name(Mode m) noexcept { return m == Mode::transport ? "trans" : "UDP-enc-tun"; }
 
 // What an SA does to a packet, from its (alg, ealg) pair.
+// Every transform but hmac keeps a block in the worker's key pool (cipher_keys.hpp).
 enum class Transform : uint8_t {
-    hmac = 0,      // HMAC-96 over ESP header .. trailer, no cipher
-    cbc_hmac = 1,  // CBC encryption, then HMAC-96 over the ciphertext (RFC 4303 3.3.2)
+    hmac = 0,      // HMAC-MD5-96 or HMAC-SHA-1-96 over ESP header .. trailer, no cipher
+    cbc_hmac = 1,  // CBC encryption, then the HMAC over the ciphertext (RFC 4303 3.3.2)
     gcm = 2,       // AES-GCM-128, 16-byte ICV (RFC 4106)
     gmac = 3,      // AES-GMAC-128, 16-byte ICV, payload in clear (RFC 4543)
+    // HMAC-SHA-256-128 (RFC 4868), no cipher: as hmac, but its hash states (2 x 32 bytes)
+    // do not fit the SA record's first line and live in its key block.
+    hmac_sha256 = 4,
 };
 
-inline constexpr uint32_t kIcvLen = 12;      // HMAC-MD5-96 and HMAC-SHA-1-96 (RFC 2403, 2404)
-inline constexpr uint32_t kAeadIcvLen = 16;  // AES-GCM and AES-GMAC as Annex H uses them
+inline constexpr uint32_t kIcvLen = 12;        // HMAC-MD5-96 and HMAC-SHA-1-96 (RFC 2403, 2404)
+inline constexpr uint32_t kSha256IcvLen = 16;  // HMAC-SHA-256-128 (RFC 4868 2.3)
+inline constexpr uint32_t kAeadIcvLen = 16;    // AES-GCM and AES-GMAC as Annex H uses them
 inline constexpr uint32_t kMaxIcvLen = 16;
 inline constexpr uint32_t kAeadIvLen = 8;      // RFC 4106 3.1, RFC 4543 3.1
 inline constexpr uint32_t kAeadKeyLen = 20;    // AES-128 key || 4-byte salt (RFC 4106 8.1)
 inline constexpr uint32_t kEspHeaderLen = 8;   // SPI + sequence number
 inline constexpr uint32_t kEspTrailerLen = 2;  // pad length + next header
 
-constexpr bool is_hmac(Alg a) noexcept { return a == Alg::hmac_md5_96 || a == Alg::hmac_sha1_96; }
+constexpr bool is_hmac(Alg a) noexcept {
+    return a == Alg::hmac_md5_96 || a == Alg::hmac_sha1_96 || a == Alg::hmac_sha256_128;
+}
 constexpr bool is_cbc(Ealg e) noexcept { return e == Ealg::aes_cbc || e == Ealg::des_ede3_cbc; }
 
 // The pairs Annex H allows: an HMAC with null or a CBC cipher, aes-gcm with alg=null,
 // aes-gmac with ealg=null. Anything else (or a value outside the enums) is none.
 constexpr std::optional<Transform> transform(Alg a, Ealg e) noexcept {
     if (is_hmac(a)) {
-        if (e == Ealg::null) return Transform::hmac;
+        if (e == Ealg::null) return a == Alg::hmac_sha256_128 ? Transform::hmac_sha256 : Transform::hmac;
         if (is_cbc(e)) return Transform::cbc_hmac;
         return std::nullopt;
     }
@@ -60,11 +68,19 @@ constexpr std::optional<Transform> transform(Alg a, Ealg e) noexcept {
     return std::nullopt;
 }
 constexpr bool is_aead(Transform t) noexcept { return t == Transform::gcm || t == Transform::gmac; }
-constexpr uint32_t icv_len(Transform t) noexcept { return is_aead(t) ? kAeadIcvLen : kIcvLen; }
+// An HMAC without a cipher (ealg=null).
+constexpr bool hmac_only(Transform t) noexcept { return t == Transform::hmac || t == Transform::hmac_sha256; }
+// The ICV of an SA's packets: 12 bytes for the 96-bit HMACs, 16 for the others.
+constexpr uint32_t icv_len(Alg a, Transform t) noexcept {
+    return is_aead(t) ? kAeadIcvLen : a == Alg::hmac_sha256_128 ? kSha256IcvLen : kIcvLen;
+}
 
-// Length of IK_ESP for an HMAC (TS 33.203 Annex I): 128 bits for MD5, 160 for SHA-1;
-// 0 for the others, whose keys travel as cipher keys (see cipher_key_len).
-constexpr uint32_t key_len(Alg a) noexcept { return a == Alg::hmac_md5_96 ? 16 : a == Alg::hmac_sha1_96 ? 20 : 0; }
+// Length of IK_ESP for an HMAC (TS 33.203 Annex I): 128 bits for MD5, 160 for SHA-1, and
+// 256 for SHA-256 (RFC 4868 2.1.1); 0 for the others, whose keys travel as cipher keys
+// (see cipher_key_len).
+constexpr uint32_t key_len(Alg a) noexcept {
+    return a == Alg::hmac_md5_96 ? 16 : a == Alg::hmac_sha1_96 ? 20 : a == Alg::hmac_sha256_128 ? 32 : 0;
+}
 
 // Names as in TS 33.203 Annex H ("alg=hmac-md5-96").
 constexpr std::string_view name(Alg a) noexcept {
@@ -73,12 +89,14 @@ constexpr std::string_view name(Alg a) noexcept {
         case Alg::hmac_sha1_96: return "hmac-sha-1-96";
         case Alg::aes_gmac: return "aes-gmac";
         case Alg::null: return "null";
+        case Alg::hmac_sha256_128: return "hmac-sha-256-128";
     }
     return "?";
 }
 constexpr std::optional<Alg> parse_alg(std::string_view s) noexcept {
     if (s == "hmac-md5-96") return Alg::hmac_md5_96;
     if (s == "hmac-sha-1-96") return Alg::hmac_sha1_96;
+    if (s == "hmac-sha-256-128") return Alg::hmac_sha256_128;
     if (s == "aes-gmac") return Alg::aes_gmac;
     if (s == "null") return Alg::null;
     return std::nullopt;
@@ -121,11 +139,24 @@ constexpr std::optional<Ealg> parse_ealg(std::string_view s) noexcept {
 constexpr std::string_view name(Direction d) noexcept { return d == Direction::inbound ? "in" : "out"; }
 
 // HMAC key expanded once per SA: the hash states after the (K ^ ipad) and (K ^ opad)
-// blocks, so each packet costs only its own blocks plus one outer block.
+// blocks, so each packet costs only its own blocks plus one outer block. MD5's states
+// take the first 16 bytes, SHA-1's 20, SHA-256's all 32.
 struct HmacKey {
+    std::array<uint8_t, 32> ipad{};
+    std::array<uint8_t, 32> opad{};
+    friend bool operator==(const HmacKey&, const HmacKey&) = default;
+};
+
+// MD5's and SHA-1's states as an SA table keeps them, in its record's first line.
+struct HmacKey160 {
     std::array<uint8_t, 20> ipad{};
     std::array<uint8_t, 20> opad{};
-    friend bool operator==(const HmacKey&, const HmacKey&) = default;
+    static HmacKey160 of(const HmacKey& k) noexcept {
+        HmacKey160 s;
+        for (size_t i = 0; i < s.ipad.size(); ++i) s.ipad[i] = k.ipad[i], s.opad[i] = k.opad[i];
+        return s;
+    }
+    friend bool operator==(const HmacKey160&, const HmacKey160&) = default;
 };
 
 // The SA's cipher key, cipher_key_len(alg, ealg) bytes: CK_ESP for a CBC cipher; the

@@ -21,10 +21,12 @@ std::optional<Enum> lookup(const std::pair<std::string_view, Enum> (&table)[N], 
 }
 
 // In enum order: to_string indexes them.
-constexpr std::pair<std::string_view, IntegrityAlg> integrity_algs[] = {{"hmac-md5-96", IntegrityAlg::hmac_md5_96},
-                                                                        {"hmac-sha-1-96", IntegrityAlg::hmac_sha_1_96},
-                                                                        {"aes-gmac", IntegrityAlg::aes_gmac},
-                                                                        {"null", IntegrityAlg::null}};
+constexpr std::pair<std::string_view, IntegrityAlg> integrity_algs[] = {
+    {"hmac-md5-96", IntegrityAlg::hmac_md5_96},
+    {"hmac-sha-1-96", IntegrityAlg::hmac_sha_1_96},
+    {"aes-gmac", IntegrityAlg::aes_gmac},
+    {"null", IntegrityAlg::null},
+    {"hmac-sha-256-128", IntegrityAlg::hmac_sha_256_128}};
 constexpr std::pair<std::string_view, EncryptionAlg> encryption_algs[] = {{"null", EncryptionAlg::null},
                                                                           {"des-ede3-cbc", EncryptionAlg::des_ede3_cbc},
                                                                           {"aes-cbc", EncryptionAlg::aes_cbc},
@@ -56,7 +58,7 @@ Result<Ipsec3gpp> interpret_ipsec(const Params& params, std::vector<MechanismPar
             if (const auto alg = lookup(integrity_algs, p.value)) out.alg = *alg;
             else
                 not_implemented("unknown alg " + quote(p.value) +
-                                " (expected hmac-md5-96, hmac-sha-1-96, aes-gmac or null)");
+                                " (expected hmac-md5-96, hmac-sha-1-96, hmac-sha-256-128, aes-gmac or null)");
         } else if (is("ealg")) {
             if (const auto ealg = lookup(encryption_algs, p.value)) out.ealg = *ealg;
             else

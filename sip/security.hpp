@@ -17,7 +17,8 @@ namespace pcscf::sip {
 // The Annex H names. Which alg goes with which ealg (alg=null with ealg=aes-gcm only,
 // alg=aes-gmac with ealg=null only) is not the grammar's business: the P-CSCF's policy
 // never chooses a pair Annex H does not allow (control/secagree/algorithm_policy.hpp).
-enum class IntegrityAlg : std::uint8_t { hmac_md5_96, hmac_sha_1_96, aes_gmac, null };
+// hmac-sha-256-128 (RFC 4868) is in no release of Annex H: an operator's extension.
+enum class IntegrityAlg : std::uint8_t { hmac_md5_96, hmac_sha_1_96, aes_gmac, null, hmac_sha_256_128 };
 enum class EncryptionAlg : std::uint8_t { null, des_ede3_cbc, aes_cbc, aes_gcm };
 
 // Annex H "mod": transport mode (TS 33.203 7.1), or tunnel mode in UDP for a UE behind a

@@ -269,9 +269,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "inbound SAs per worker (the SPI range is workers x this, from --spi-base)")(
         "outbound-sas", po::value(&e.outbound_capacity)->default_value(e.outbound_capacity), "outbound SAs per worker")(
         "cipher-sas", po::value(&e.cipher_capacity)->default_value(e.cipher_capacity),
-        "SAs with a cipher key (aes-cbc, des-ede3-cbc, aes-gcm, aes-gmac) per worker, both directions: 1 KiB of "
-        "keys each")("spi-base", po::value(&e.spi.base)->default_value(e.spi.base),
-                     "first inbound SPI the P-CSCF allocates")(
+        "SAs with a key block (aes-cbc, des-ede3-cbc, aes-gcm, aes-gmac, hmac-sha-256-128) per worker, both "
+        "directions: 1,088 bytes of keys each")("spi-base", po::value(&e.spi.base)->default_value(e.spi.base),
+                                                "first inbound SPI the P-CSCF allocates")(
         "seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
         "report an outbound SA when its sequence number passes this")(
         "reassembly-flows", po::value(&s.reassembly_flows)->default_value(s.reassembly_flows),
@@ -314,7 +314,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "protected client ports, comma separated, rotated per registration (inside --protected-ports)")(
         "allowed-algorithms", po::value(&allowed_algs)->default_value(allowed_algs),
         "the TS 33.203 Annex H algorithms a UE may negotiate, comma separated, integrity (hmac-sha-1-96, "
-        "hmac-md5-96, aes-gmac) and encryption (aes-gcm, aes-cbc, des-ede3-cbc, and null for integrity only) "
+        "hmac-md5-96, aes-gmac, and hmac-sha-256-128, which Annex H lacks and only this option allows) and "
+        "encryption (aes-gcm, aes-cbc, des-ede3-cbc, and null for integrity only) "
         "alike. The pairs: an HMAC with null, aes-cbc or des-ede3-cbc; aes-gmac with null; aes-gcm alone "
         "(alg=null); each name must form one. The P-CSCF takes the best allowed pair the UE offers; the UE that "
         "offers none gets a 494")(

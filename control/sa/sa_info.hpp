@@ -52,7 +52,7 @@ struct SaInfo {
     std::string label;
     // The key as given, for the operator (pcscf-espctl keys, to decode a capture); none
     // for an SA restored from a state store, which keeps only the expanded key.
-    std::array<uint8_t, 20> raw_key{};
+    std::array<uint8_t, 32> raw_key{};
     uint8_t raw_key_len = 0;
     // CK_ESP as the worker takes it (it expands the key schedule itself): kept, and
     // stored with the SA, so a restored or standby SA deciphers as before. Empty for null.

@@ -10,9 +10,10 @@ namespace pcscf::ctl {
 namespace {
 constexpr uint8_t kVersion = 2;  // of these values; the store's format key covers the rest
 // SA records: 3 appended the encryption algorithm and CK_ESP, 4 the mode, NAT port and
-// inner address (UDP-enc-tun); a record of 2 is still read as ealg=null, one of 2 or 3 as
-// transport mode. An older binary refuses a newer version.
-constexpr uint8_t kSaVersion = 4;
+// inner address (UDP-enc-tun), 5 widened the HMAC states to SHA-256's 32 bytes; a record
+// of 2 is still read as ealg=null, one of 2 or 3 as transport mode, one of 2 to 4 with
+// the 20-byte states of MD5 and SHA-1. An older binary refuses a newer version.
+constexpr uint8_t kSaVersion = 5;
 constexpr std::string_view kSaPrefix = "sa/", kSeqPrefix = "seq/";
 
 // A value outside the enum (a damaged record) by its number.
@@ -28,7 +29,8 @@ Expected<void> check_cipher(esp::Alg alg, esp::Ealg ealg, size_t cipher_len) {
     if (!esp::transform(alg, ealg))
         return fail(Errc::invalid, pair_text(alg, ealg) +
                                        " is not a pair TS 33.203 Annex H allows (an HMAC with null, aes-cbc or "
-                                       "des-ede3-cbc; null with aes-gcm; aes-gmac with null)");
+                                       "des-ede3-cbc; null with aes-gcm; aes-gmac with null; hmac-sha-256-128 as "
+                                       "the other HMACs)");
     const size_t want = esp::cipher_key_len(alg, ealg);
     if (cipher_len == want) return {};
     if (want == 0)
@@ -69,8 +71,9 @@ Expected<StoredSa> decode_sa(std::string_view value) {
     uint8_t version = 0;
     bool ok = d.num(version) && version >= 2 && version <= kSaVersion && d.num(s.info.generation) && d.num(s.info.id) &&
               d.num(c.dir) && d.num(c.alg) && d.num(c.spi) && d.bytes(c.ue_addr.bytes) && d.bytes(c.pcscf_addr.bytes) &&
-              d.num(c.ue_port) && d.num(c.pcscf_port) && d.num(s.info.worker) && d.str(s.info.label) &&
-              d.bytes(s.key.ipad) && d.bytes(s.key.opad);
+              d.num(c.ue_port) && d.num(c.pcscf_port) && d.num(s.info.worker) && d.str(s.info.label);
+    const size_t state_len = version >= 5 ? s.key.ipad.size() : 20;
+    ok = ok && d.bytes(std::span(s.key.ipad).first(state_len)) && d.bytes(std::span(s.key.opad).first(state_len));
     c.ealg = esp::Ealg::null;  // version 2
     std::string cipher;
     if (ok && version >= 3) ok = d.num(c.ealg) && d.str(cipher);
@@ -83,8 +86,8 @@ Expected<StoredSa> decode_sa(std::string_view value) {
         (c.mode != esp::Mode::udp_enc_tun || !c.ue_addr.is_v4() || !c.ue_inner.is_v4()))
         return fail(Errc::invalid, "SA record " + std::to_string(s.info.id) +
                                        ": an unknown mode, or UDP-enc-tun without IPv4 public and inner addresses");
-    // Every pair Annex H allows (the AEADs' alg values 3 and 4 included: no new version, a
-    // binary that predates them refuses their records on the alg).
+    // Every pair Annex H allows, and hmac-sha-256-128's (a binary that predates an alg
+    // value refuses its records on the alg).
     if (auto pair = check_cipher(c.alg, c.ealg, cipher.size()); !pair)
         return fail(Errc::invalid, "SA record " + std::to_string(s.info.id) + ": " + pair.error().message);
     s.info.cipher.len = uint8_t(cipher.size());

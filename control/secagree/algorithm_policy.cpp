@@ -18,8 +18,9 @@ struct Name {
     bool integrity() const { return alg.has_value(); }
 };
 
-constexpr std::string_view kAllNames = "hmac-sha-1-96, hmac-md5-96, aes-gmac, aes-gcm, aes-cbc, des-ede3-cbc, null";
-constexpr std::string_view kIntegrityNames = "hmac-sha-1-96, hmac-md5-96, aes-gmac";
+constexpr std::string_view kAllNames =
+    "hmac-sha-256-128, hmac-sha-1-96, hmac-md5-96, aes-gmac, aes-gcm, aes-cbc, des-ede3-cbc, null";
+constexpr std::string_view kIntegrityNames = "hmac-sha-256-128, hmac-sha-1-96, hmac-md5-96, aes-gmac";
 
 // "null" names the ealg only: alg=null comes with aes-gcm and is never chosen by name.
 std::optional<esp::Alg> integrity_alg(std::string_view w) {
@@ -69,8 +70,8 @@ bool named(const std::vector<Name>& list, const Name& n) {
 std::string_view partners(const Name& n) {
     if (n.alg == esp::Alg::aes_gmac) return "null (RFC 4543)";
     if (n.alg) return "null, aes-cbc or des-ede3-cbc";
-    if (n.ealg == esp::Ealg::null) return "hmac-sha-1-96, hmac-md5-96 or aes-gmac";
-    return "hmac-sha-1-96 or hmac-md5-96";
+    if (n.ealg == esp::Ealg::null) return "hmac-sha-256-128, hmac-sha-1-96, hmac-md5-96 or aes-gmac";
+    return "hmac-sha-256-128, hmac-sha-1-96 or hmac-md5-96";
 }
 
 bool in_a_pair(const Name& n, const std::vector<AlgPair>& pairs) {

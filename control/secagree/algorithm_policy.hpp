@@ -4,7 +4,8 @@
 // --preferred-algorithms and --alg-priority give it.
 //
 // A pair is allowed when both its names are and Annex H allows the pair (esp::transform):
-// an HMAC with null, aes-cbc or des-ede3-cbc; aes-gmac with null; aes-gcm, whose integrity
+// an HMAC (hmac-sha-256-128, the operator's extension, included) with null, aes-cbc or
+// des-ede3-cbc; aes-gmac with null; aes-gcm, whose integrity
 // is built in, with alg=null. "null" in the options is the ealg (integrity without
 // confidentiality): alg=null is no choice of its own, aes-gcm implies it. Pairs rank by
 // their ealg's place in the encryption order first, then by their alg's place in the
@@ -55,9 +56,12 @@ inline constexpr std::string_view kDefaultAllowedAlgorithms =
 // HMAC-SHA-1-96 stays ahead of AES-GMAC: HMAC-SHA-1 is still a sound MAC (its strength does
 // not rest on SHA-1's broken collision resistance, RFC 6194), RFC 8221 keeps it a MUST- for
 // ESP where AES-GMAC is a MAY, and every Annex H UE implements it; GMAC's gain is speed.
-// hmac-md5-96 comes last (RFC 8221: MUST NOT).
+// hmac-md5-96 comes last (RFC 8221: MUST NOT). hmac-sha-256-128 (RFC 4868) is not
+// allowed by default: no release of TS 33.203 gives it an Annex H name or an Annex I key,
+// so only an operator who knows its UEs use this name and IK_ESP (IK || 128 zero bits,
+// sa_contract/hmac_key.hpp) allows it; allowed, it comes first among the HMACs.
 inline constexpr std::string_view kDefaultPreferredAlgorithms =
-    "aes-gcm,aes-cbc,des-ede3-cbc,null,hmac-sha-1-96,aes-gmac,hmac-md5-96";
+    "aes-gcm,aes-cbc,des-ede3-cbc,null,hmac-sha-256-128,hmac-sha-1-96,aes-gmac,hmac-md5-96";
 
 // Comma-separated Annex H names of both families. --allowed-algorithms says which may be
 // used; --preferred-algorithms orders them (allowed names it leaves out follow, in the

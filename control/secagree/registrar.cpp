@@ -182,7 +182,7 @@ std::expected<bool, Refusal> Registrar::on_sm1(const Sm1& m, Clock::time_point n
 
 // Annex I: CK_ESP is CK; the AES-GCM and AES-GMAC salts come from CK and IK both. Only
 // HMAC without encryption does without CK.
-static bool pair_needs_ck(AlgPair p) { return esp::transform(p.alg, p.ealg) != esp::Transform::hmac; }
+static bool pair_needs_ck(AlgPair p) { return esp::cipher_key_len(p.alg, p.ealg) != 0; }
 
 bool Registrar::needs_ck(const std::string& impi, const net::IpAddr& ue) const {
     const Ue* u = find(impi, ue);

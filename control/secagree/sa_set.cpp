@@ -17,6 +17,7 @@ esp::Alg to_esp(sip::IntegrityAlg a) {
         case sip::IntegrityAlg::hmac_sha_1_96: return esp::Alg::hmac_sha1_96;
         case sip::IntegrityAlg::aes_gmac: return esp::Alg::aes_gmac;
         case sip::IntegrityAlg::null: return esp::Alg::null;
+        case sip::IntegrityAlg::hmac_sha_256_128: return esp::Alg::hmac_sha256_128;
     }
     return esp::Alg::null;
 }
@@ -26,6 +27,7 @@ sip::IntegrityAlg to_sip(esp::Alg a) {
         case esp::Alg::hmac_sha1_96: return sip::IntegrityAlg::hmac_sha_1_96;
         case esp::Alg::aes_gmac: return sip::IntegrityAlg::aes_gmac;
         case esp::Alg::null: return sip::IntegrityAlg::null;
+        case esp::Alg::hmac_sha256_128: return sip::IntegrityAlg::hmac_sha_256_128;
     }
     return sip::IntegrityAlg::null;
 }

@@ -40,16 +40,20 @@ CipherKeyPool::~CipherKeyPool() {
     rte_free(free_);
 }
 
-int32_t CipherKeyPool::add(IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept {
+int32_t CipherKeyPool::add(IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key,
+                           const HmacKey& hmac) noexcept {
     if (n_free_ == 0) return -ENOSPC;
     const uint32_t index = free_[--n_free_];
-    set(index, mgr, t, ealg, key);
+    set(index, mgr, t, ealg, key, hmac);
     return int32_t(index);
 }
 
-void CipherKeyPool::set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept {
+void CipherKeyPool::set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key,
+                        const HmacKey& hmac) noexcept {
     CipherKeys& k = blocks_[index];
     std::memset(static_cast<void*>(&k), 0, sizeof k);
+    k.sha256 = hmac;  // zeros but for alg hmac-sha-256-128
+    if (t == Transform::hmac_sha256) return;
     if (is_aead(t)) {
         IMB_AES128_GCM_PRE(mgr, key.data(), &k.gcm);  // key || salt
         std::memcpy(k.salt, key.data() + 16, sizeof k.salt);
@@ -67,15 +71,17 @@ void CipherKeyPool::set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, st
     }
 }
 
-void CipherKeys::prefetch(Transform t, Ealg e, bool decrypt) const noexcept {
-    size_t lo = 0, hi = sizeof(CipherKeys);  // AES-GCM / GMAC: all of it
+void CipherKeys::prefetch(Transform t, Ealg e, bool decrypt, bool sha256) const noexcept {
+    const auto* p = reinterpret_cast<const uint8_t*>(this);
+    if (sha256) rte_prefetch0(&this->sha256);
+    if (t == Transform::hmac_sha256) return;
+    size_t lo = 0, hi = offsetof(CipherKeys, sha256);  // AES-GCM / GMAC: all of it
     if (t == Transform::cbc_hmac && e == Ealg::aes_cbc) {
         lo = decrypt ? CbcKeys::kAesSchedule : 0;
         hi = lo + CbcKeys::kAesSchedule;
     } else if (t == Transform::cbc_hmac) {
         hi = offsetof(CbcKeys, des3) + sizeof(CbcKeys::des3);  // 3DES: every schedule, the pointers
     }
-    const auto* p = reinterpret_cast<const uint8_t*>(this);
     for (size_t l = lo / 64; l <= (hi - 1) / 64; ++l) rte_prefetch0(p + 64 * l);
 }
 

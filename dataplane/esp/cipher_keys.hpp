@@ -30,13 +30,15 @@ struct CbcKeys {
 static_assert(2 * CbcKeys::kAesSchedule <= sizeof(CbcKeys::sched));
 
 // AES-GCM (RFC 4106) and AES-GMAC (RFC 4543): IPsec-MB's expanded key (round keys, then
-// the GHASH key's powers) and the salt that starts every nonce.
+// the GHASH key's powers) and the salt that starts every nonce. HMAC-SHA-256-128 (RFC
+// 4868), with or without a CBC cipher: its hash states, which do not fit the SA record.
 struct alignas(64) CipherKeys {
     union {
         CbcKeys cbc;
         gcm_key_data gcm;  // at offset 0: 64-byte aligned, as IPsec-MB wants its key data
     };
     uint8_t salt[4];
+    alignas(64) HmacKey sha256;  // one cache line of its own
 
     const void* enc_keys(Ealg e) const noexcept {
         return e == Ealg::aes_cbc ? static_cast<const void*>(cbc.sched) : static_cast<const void*>(cbc.des3);
@@ -46,10 +48,11 @@ struct alignas(64) CipherKeys {
                                   : static_cast<const void*>(cbc.des3);
     }
     // Brings in what a packet of transform `t` reads: one AES-CBC schedule (the
-    // decryption one when `decrypt`), the three of 3DES, or all of an AES-GCM/GMAC block.
-    void prefetch(Transform t, Ealg e, bool decrypt) const noexcept;
+    // decryption one when `decrypt`), the three of 3DES, or all of an AES-GCM/GMAC
+    // block; and the SHA-256 states when `sha256`.
+    void prefetch(Transform t, Ealg e, bool decrypt, bool sha256 = false) const noexcept;
 };
-static_assert(sizeof(gcm_key_data) == 1008 && sizeof(CipherKeys) == 1024, "sixteen cache lines");
+static_assert(sizeof(gcm_key_data) == 1008 && sizeof(CipherKeys) == 1088, "seventeen cache lines");
 
 class CipherKeyPool {
 public:
@@ -63,10 +66,12 @@ public:
     uint32_t in_use() const noexcept { return capacity_ - n_free_; }
 
     // Expands `key` (cipher_key_len(alg, ealg) bytes for a transform `t` other than
-    // hmac, checked by the caller) into a free block; returns its index, or -ENOSPC.
-    int32_t add(IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept;
+    // hmac, checked by the caller) into a free block, with `hmac`, the SHA-256 states of
+    // an SA of alg hmac-sha-256-128 (zeros for the others); returns its index, or -ENOSPC.
+    int32_t add(IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key, const HmacKey& hmac) noexcept;
     // Expands a new key into a block in use (an update that changes key or algorithm).
-    void set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key) noexcept;
+    void set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, std::span<const uint8_t> key,
+             const HmacKey& hmac) noexcept;
     void release(uint32_t index) noexcept;  // zeroes the block
 
     const CipherKeys& at(uint32_t index) const noexcept { return blocks_[index]; }

@@ -7,9 +7,9 @@ namespace pcscf::esp {
 
 namespace {
 
-// The fields every HMAC job shares: no cipher, a 96-bit tag.
-void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t* data, uint32_t len,
-                uint8_t* tag) noexcept {
+// The fields every HMAC job shares: no cipher, a 96-bit tag (128-bit for SHA-256).
+void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const uint8_t* ipad, const uint8_t* opad, const uint8_t* data,
+                uint32_t len, uint8_t* tag) noexcept {
     j.cipher_mode = IMB_CIPHER_NULL;
     j.cipher_direction = IMB_DIR_ENCRYPT;
     j.chain_order = IMB_ORDER_CIPHER_HASH;
@@ -26,9 +26,9 @@ void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t
     j.hash_start_src_offset_in_bytes = 0;
     j.msg_len_to_hash_in_bytes = len;
     j.auth_tag_output = tag;
-    j.auth_tag_output_len_in_bytes = kIcvLen;
-    j.u.HMAC._hashed_auth_key_xor_ipad = key.ipad.data();
-    j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
+    j.auth_tag_output_len_in_bytes = hash == IMB_AUTH_HMAC_SHA_256 ? kSha256IcvLen : kIcvLen;
+    j.u.HMAC._hashed_auth_key_xor_ipad = ipad;
+    j.u.HMAC._hashed_auth_key_xor_opad = opad;
     j.user_data = nullptr;
 }
 
@@ -80,16 +80,27 @@ void set_aead(IMB_JOB& j, const AeadPart& a) noexcept {
 }  // namespace
 
 CryptoBatch::CryptoBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
-    std::memset(sha1_jobs_.data(), 0, sizeof sha1_jobs_);
-    static const HmacKey none{};
-    for (IMB_JOB& j : sha1_jobs_) set_common(j, IMB_AUTH_HMAC_SHA_1, none, nullptr, 0, nullptr);
+    sha1_.init(IMB_AUTH_HMAC_SHA_1);
+    sha256_.init(IMB_AUTH_HMAC_SHA_256);
+}
+
+void CryptoBatch::Burst::init(IMB_HASH_ALG hash) noexcept {
+    std::memset(jobs.data(), 0, sizeof jobs);
+    for (IMB_JOB& j : jobs) set_common(j, hash, nullptr, nullptr, nullptr, 0, nullptr);
+}
+
+void CryptoBatch::Burst::run(IMB_MGR* mgr, IMB_HASH_ALG hash, std::array<bool, kMax>& ok) noexcept {
+    if (n == 0) return;
+    IMB_SUBMIT_HASH_BURST(mgr, jobs.data(), n, hash);
+    for (uint32_t k = 0; k < n; ++k) ok[index[k]] = jobs[k].status == IMB_STATUS_COMPLETED;
 }
 
 // Field by field: the parts of JobWork this job does not use stay unwritten.
-CryptoBatch::JobWork& CryptoBatch::queue_hmac(uint32_t index, IMB_HASH_ALG hash, const HmacKey& key,
-                                              const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
+CryptoBatch::JobWork& CryptoBatch::queue_hmac(uint32_t index, IMB_HASH_ALG hash, HmacRef key, const uint8_t* data,
+                                              uint32_t len, uint8_t* tag) noexcept {
     JobWork& w = job_work_[job_n_++];
-    w.key = &key;
+    w.ipad = key.ipad;
+    w.opad = key.opad;
     w.data = data;
     w.len = len;
     w.index = index;
@@ -98,11 +109,11 @@ CryptoBatch::JobWork& CryptoBatch::queue_hmac(uint32_t index, IMB_HASH_ALG hash,
     return w;
 }
 
-uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len, uint8_t* tag,
+uint32_t CryptoBatch::add(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uint8_t* tag,
                           const CbcPart& cbc) noexcept {
     assert(!full() && cbc.ealg != Ealg::null);
     const uint32_t i = n_++;
-    queue_hmac(i, alg == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_MD5, key, data, len, tag).cbc = cbc;
+    queue_hmac(i, imb_hash(alg), key, data, len, tag).cbc = cbc;
     return i;
 }
 
@@ -117,10 +128,8 @@ uint32_t CryptoBatch::add(const AeadPart& aead) noexcept {
 }
 
 void CryptoBatch::run() noexcept {
-    if (sha1_n_ > 0) {
-        IMB_SUBMIT_HASH_BURST(mgr_, sha1_jobs_.data(), sha1_n_, IMB_AUTH_HMAC_SHA_1);
-        for (uint32_t k = 0; k < sha1_n_; ++k) ok_[sha1_index_[k]] = sha1_jobs_[k].status == IMB_STATUS_COMPLETED;
-    }
+    sha1_.run(mgr_, IMB_AUTH_HMAC_SHA_1, ok_);
+    sha256_.run(mgr_, IMB_AUTH_HMAC_SHA_256, ok_);
     if (job_n_ > 0) run_jobs();
 }
 
@@ -135,7 +144,7 @@ void CryptoBatch::run_jobs() noexcept {
         if (w.hash == IMB_AUTH_AES_GMAC || w.hash == IMB_AUTH_AES_GMAC_128) {
             set_aead(*j, w.aead);
         } else {
-            set_common(*j, w.hash, *w.key, w.data, w.len, w.tag);
+            set_common(*j, w.hash, w.ipad, w.opad, w.data, w.len, w.tag);
             if (w.cbc.ealg != Ealg::null) set_cbc(*j, w.data, w.cbc);
         }
         j->user_data2 = reinterpret_cast<void*>(static_cast<uintptr_t>(w.index));

@@ -1,8 +1,8 @@
 #pragma once
 // The ESP crypto of a burst through IPsec-MB's multi-buffer managers: the lanes of one
-// SIMD register work on several packets at once. HMAC-SHA-1 without a cipher goes
-// through the synchronous hash-burst call; HMAC-MD5, every HMAC paired with a CBC cipher,
-// AES-GCM and AES-GMAC through the job API, all in one pass of submissions and one
+// SIMD register work on several packets at once. HMAC-SHA-1 and HMAC-SHA-256 without a
+// cipher go through the synchronous hash-burst call, one burst each; HMAC-MD5, every HMAC
+// paired with a CBC cipher, AES-GCM and AES-GMAC through the job API, all in one pass of submissions and one
 // flush: IPsec-MB 1.3 has no MD5 hash burst and no cipher+hash burst. Nothing is
 // allocated per call.
 //
@@ -17,6 +17,20 @@
 #include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
+
+// Where an SA's HMAC states are: its record's first line (MD5, SHA-1) or its key block
+// (SHA-256), or a control-path HmacKey.
+struct HmacRef {
+    const uint8_t* ipad;
+    const uint8_t* opad;
+    HmacRef(const HmacKey& k) noexcept : ipad(k.ipad.data()), opad(k.opad.data()) {}     // NOLINT: implicit on purpose
+    HmacRef(const HmacKey160& k) noexcept : ipad(k.ipad.data()), opad(k.opad.data()) {}  // NOLINT
+};
+
+// IPsec-MB's hash for an HMAC alg, and the bytes of its ICV.
+constexpr IMB_HASH_ALG imb_hash(Alg a) noexcept {
+    return a == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : a == Alg::hmac_md5_96 ? IMB_AUTH_MD5 : IMB_AUTH_HMAC_SHA_256;
+}
 
 // The cipher half of an ESP job, in place: `len` bytes (a multiple of the block) from
 // `offset` into the hashed data. Encryption comes before the HMAC, which covers the
@@ -54,15 +68,16 @@ public:
 
     explicit CryptoBatch(IMB_MGR* mgr) noexcept;
 
-    void clear() noexcept { sha1_n_ = job_n_ = n_ = 0; }
+    void clear() noexcept { sha1_.n = sha256_.n = job_n_ = n_ = 0; }
     uint32_t size() const noexcept { return n_; }
     bool full() const noexcept { return n_ == kMax; }
 
-    // Queues tag = HMAC(key, data[0, len)) truncated to kIcvLen bytes; returns its index.
-    // `tag` may point into the packet (outbound) or to scratch (inbound verification).
-    uint32_t add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept;
+    // Queues tag = HMAC(key, data[0, len)) truncated to icv_len (12 bytes, 16 for SHA-256)
+    // bytes; returns its index. `tag` may point into the packet (outbound) or to scratch
+    // (inbound verification).
+    uint32_t add(Alg alg, HmacRef key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept;
     // The same with a CBC cipher over part of `data` in the same job (see CbcPart).
-    uint32_t add(Alg alg, const HmacKey& key, uint8_t* data, uint32_t len, uint8_t* tag, const CbcPart& cbc) noexcept;
+    uint32_t add(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uint8_t* tag, const CbcPart& cbc) noexcept;
 
     // Queues an AES-GCM or AES-GMAC job; returns its index.
     uint32_t add(const AeadPart& aead) noexcept;
@@ -72,10 +87,11 @@ public:
     bool ok(uint32_t i) const noexcept { return ok_[i]; }
 
 private:
-    // What goes through the job API: HMAC-MD5 alone (cbc.ealg null), either HMAC with a
-    // CBC cipher, or an AEAD (hash IMB_AUTH_AES_GMAC or IMB_AUTH_AES_GMAC_128, `aead`).
+    // What goes through the job API: HMAC-MD5 or HMAC-SHA-256 alone (cbc.ealg null), an
+    // HMAC with a CBC cipher, or an AEAD (hash IMB_AUTH_AES_GMAC or _128, `aead`).
     struct JobWork {
-        const HmacKey* key;
+        const uint8_t* ipad;
+        const uint8_t* opad;
         const uint8_t* data;
         uint32_t len;
         uint32_t index;
@@ -84,35 +100,42 @@ private:
         CbcPart cbc;
         AeadPart aead;
     };
-    JobWork& queue_hmac(uint32_t index, IMB_HASH_ALG hash, const HmacKey& key, const uint8_t* data, uint32_t len,
+    JobWork& queue_hmac(uint32_t index, IMB_HASH_ALG hash, HmacRef key, const uint8_t* data, uint32_t len,
                         uint8_t* tag) noexcept;
     void run_jobs() noexcept;
 
     IMB_MGR* mgr_;
-    uint32_t n_ = 0, sha1_n_ = 0, job_n_ = 0;
-    std::array<IMB_JOB, kMax> sha1_jobs_;
-    std::array<uint8_t, kMax> sha1_index_;
+    // The jobs of one hash burst, their constant fields set once, and each one's index.
+    struct Burst {
+        std::array<IMB_JOB, kMax> jobs;
+        std::array<uint8_t, kMax> index;
+        uint32_t n = 0;
+        void init(IMB_HASH_ALG hash) noexcept;
+        void add(uint32_t i, HmacRef key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
+            IMB_JOB& j = jobs[n];
+            j.src = data;
+            j.msg_len_to_hash_in_bytes = len;
+            j.auth_tag_output = tag;
+            j.u.HMAC._hashed_auth_key_xor_ipad = key.ipad;
+            j.u.HMAC._hashed_auth_key_xor_opad = key.opad;
+            index[n++] = static_cast<uint8_t>(i);
+        }
+        void run(IMB_MGR* mgr, IMB_HASH_ALG hash, std::array<bool, kMax>& ok) noexcept;
+    };
+
+    uint32_t n_ = 0, job_n_ = 0;
+    Burst sha1_, sha256_;
     std::array<JobWork, kMax> job_work_;
     std::array<bool, kMax> ok_;
 };
 
 // Inline: one call per packet on both paths.
-inline uint32_t CryptoBatch::add(Alg alg, const HmacKey& key, const uint8_t* data, uint32_t len,
-                                 uint8_t* tag) noexcept {
+inline uint32_t CryptoBatch::add(Alg alg, HmacRef key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
     assert(!full());
     const uint32_t i = n_++;
-    if (alg == Alg::hmac_sha1_96) {
-        // The burst's own jobs keep their constant fields from the constructor.
-        IMB_JOB& j = sha1_jobs_[sha1_n_];
-        j.src = data;
-        j.msg_len_to_hash_in_bytes = len;
-        j.auth_tag_output = tag;
-        j.u.HMAC._hashed_auth_key_xor_ipad = key.ipad.data();
-        j.u.HMAC._hashed_auth_key_xor_opad = key.opad.data();
-        sha1_index_[sha1_n_++] = static_cast<uint8_t>(i);
-    } else {
-        queue_hmac(i, IMB_AUTH_MD5, key, data, len, tag).cbc.ealg = Ealg::null;
-    }
+    if (alg == Alg::hmac_sha1_96) sha1_.add(i, key, data, len, tag);
+    else if (alg == Alg::hmac_sha256_128) sha256_.add(i, key, data, len, tag);
+    else queue_hmac(i, IMB_AUTH_MD5, key, data, len, tag).cbc.ealg = Ealg::null;
     return i;
 }
 

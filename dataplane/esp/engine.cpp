@@ -203,7 +203,7 @@ int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
             if (cur.spi != sa.spi) return -ENOENT;
             if (const int r = rekey(cur.xf, cur.ealg, cur.cipher, rec); r < 0) return r;
             cur.alg = sa.alg;
-            cur.key = rec.key;
+            cur.key = HmacKey160::of(rec.key);
             cur.ue_addr = sa.ue_addr;
             cur.pcscf_addr = sa.pcscf_addr;
             cur.ue_port = sa.ue_port;
@@ -228,7 +228,8 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
     if (sa.ue_addr.is_unspecified() || sa.ue_port == 0 || sa.pcscf_port == 0) return -EINVAL;
     if (rec.op == SaOp::add) {
         // Taken selectors say so even when no key block is left.
-        if (cipher_key_len(sa.alg, sa.ealg) != 0 && out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port}) >= 0)
+        if (*transform(sa.alg, sa.ealg) != Transform::hmac &&
+            out_.find(OutboundKey{sa.ue_addr, sa.ue_port, sa.pcscf_port}) >= 0)
             return -EEXIST;
         Transform xf = Transform::hmac;
         Ealg ealg = Ealg::null;
@@ -260,7 +261,7 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
         return r;
     }
     cur.alg = sa.alg;
-    cur.key = rec.key;
+    cur.key = HmacKey160::of(rec.key);
     cur.pcscf_addr = sa.pcscf_addr;
     set_mode(cur, sa);
     out_.nat(pos) = NatSide::of(sa);  // the sequence number goes on
@@ -270,15 +271,17 @@ int Engine::apply_outbound(const SaRecord& rec, int32_t& handle) noexcept {
 
 int Engine::rekey(Transform& xf, Ealg& ealg, uint32_t& cipher, const SaRecord& rec) noexcept {
     const Transform want = transform(rec.sa.alg, rec.sa.ealg).value_or(Transform::hmac);  // apply() checked
+    const HmacKey sha256 = rec.sa.alg == Alg::hmac_sha256_128 ? rec.key : HmacKey{};
     if (want == Transform::hmac) {
         release_cipher(xf, cipher);
         cipher = 0;
     } else if (xf == Transform::hmac) {
-        const int32_t index = keys_.add(imb(), want, rec.sa.ealg, rec.cipher.span());
+        const int32_t index = keys_.add(imb(), want, rec.sa.ealg, rec.cipher.span(), sha256);
         if (index < 0) return index;
         cipher = uint32_t(index);
     } else {
-        keys_.set(cipher, imb(), want, rec.sa.ealg, rec.cipher.span());  // between bursts: no packet holds the old one
+        keys_.set(cipher, imb(), want, rec.sa.ealg, rec.cipher.span(),
+                  sha256);  // between bursts: no packet holds the old one
     }
     xf = want;
     ealg = rec.sa.ealg;

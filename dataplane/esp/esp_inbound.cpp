@@ -188,11 +188,11 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             continue;
         }
         const Transform xf = sa.xf;
-        const uint32_t icv = icv_len(xf);
+        const uint32_t icv = icv_len(sa.alg, xf);
         const uint32_t iv = iv_len(sa.alg, sa.ealg);
-        // AES-GCM/GMAC: room for the IV, the trailer and the 16-byte ICV (the HMACs' minimum
-        // was pass 1's; a CBC packet's is the block rule below).
-        if (unlikely(is_aead(xf) && p[i].esp_len < kEspHeaderLen + kAeadIvLen + kEspTrailerLen + kAeadIcvLen)) {
+        // Room for the trailer and a 16-byte ICV, and AES-GCM/GMAC's IV (the 96-bit HMACs'
+        // minimum was pass 1's; a CBC packet's IV is the block rule's below).
+        if (unlikely(p[i].esp_len < kEspHeaderLen + (is_aead(xf) ? kAeadIvLen : 0) + kEspTrailerLen + icv)) {
             why[i] = net::DropReason::too_short;
             bump(in_.drops(p[i].slot));
             continue;
@@ -219,10 +219,16 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             continue;
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
-        keys.prefetch(xf, sa.ealg, true);
+        const bool sha256 = sa.alg == Alg::hmac_sha256_128;
+        keys.prefetch(xf, sa.ealg, true, sha256);
+        const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
+        if (xf == Transform::hmac_sha256) {
+            p[i].job = batch_.add(sa.alg, hmac, p[i].esp, p[i].esp_len - icv, tag[i]);
+            continue;
+        }
         if (xf == Transform::cbc_hmac) {
             const CbcPart cbc{sa.ealg, true, &keys, p[i].esp + kEspHeaderLen, p[i].hdr, body - iv};
-            p[i].job = batch_.add(sa.alg, sa.key, p[i].esp, p[i].esp_len - icv, tag[i], cbc);
+            p[i].job = batch_.add(sa.alg, hmac, p[i].esp, p[i].esp_len - icv, tag[i], cbc);
             continue;
         }
         // GCM: the ciphertext after the IV; GMAC: everything before the ICV (RFC 4543 3.3).

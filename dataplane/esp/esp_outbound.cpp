@@ -185,7 +185,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         const uint32_t payload_len = tunnel ? pk.info.total_len : pk.info.total_len - pk.info.l3_len;
         const uint32_t front = tunnel ? kTunnelLen + hdr : hdr;  // what goes before the payload
         const uint32_t pad_len = (block_mask + 1 - ((payload_len + kEspTrailerLen) & block_mask)) & block_mask;
-        const uint32_t icv_bytes = icv_len(xf);
+        const uint32_t icv_bytes = icv_len(sa.alg, xf);
         const uint32_t tail_len = pad_len + kEspTrailerLen + icv_bytes;
         // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides.
         if (unlikely((pk.info.version == 4) != sa.sel.ue_addr.is_v4() ||
@@ -249,12 +249,19 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
             continue;
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
-        keys.prefetch(xf, ealg, false);
+        const bool sha256 = sa.alg == Alg::hmac_sha256_128;
+        keys.prefetch(xf, ealg, false, sha256);
+        const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
+        if (xf == Transform::hmac_sha256) {
+            store_trailer(tail, pad_len, inner);
+            pk.job = batch_.add(sa.alg, hmac, esp, kEspHeaderLen + body, icv);
+            continue;
+        }
         if (xf == Transform::cbc_hmac) {
             store_cbc_trailer(tail, pad_len, inner);
             iv_at[n_iv] = IvSlot{esp + kEspHeaderLen, hdr - kEspHeaderLen};
             iv_spi[n_iv++] = sa.spi;
-            pk.job = batch_.add(sa.alg, sa.key, esp, hdr + body, icv,
+            pk.job = batch_.add(sa.alg, hmac, esp, hdr + body, icv,
                                 CbcPart{ealg, false, &keys, esp + kEspHeaderLen, hdr, body});
             continue;
         }

@@ -63,7 +63,7 @@ void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key
     r.cipher = cipher;
     r.ue_port = sa.ue_port;
     r.pcscf_port = sa.pcscf_port;
-    r.key = key;
+    r.key = HmacKey160::of(key);
     cookies_[slot] = sa.cookie;
     if (sa.mode == Mode::udp_enc_tun) r.flags = InboundSa::kUdpEncTun;
     nat_[slot] = NatSide::of(sa);

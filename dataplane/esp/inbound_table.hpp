@@ -28,7 +28,7 @@ struct alignas(64) InboundSa {
     Transform xf;          // from (alg, ealg); all but hmac have a key block in `cipher`
     uint32_t replay_last;  // highest verified sequence number
     uint32_t cipher;       // index in the engine's CipherKeyPool (xf not hmac)
-    HmacKey key;           // for the HMACs
+    HmacKey160 key;        // for HMAC-MD5 and HMAC-SHA-1 (SHA-256: in the key block)
     uint64_t packets;
     // Line 1: selectors checked after decapsulation, counters, and the replay bitmap when
     // the window is the default 64 (larger bitmaps follow the record). The control

@@ -192,7 +192,7 @@ int32_t OutboundTable::insert(const SaConfig& sa, const HmacKey& key, uint32_t c
     r.ealg = sa.ealg;
     r.xf = transform(sa.alg, sa.ealg).value_or(Transform::hmac);  // the engine checked the pair
     r.cipher = cipher;
-    r.key = key;
+    r.key = HmacKey160::of(key);
     cookies_[pos] = sa.cookie;
     if (sa.mode == Mode::udp_enc_tun) r.flags = OutboundSa::kUdpEncTun;
     nat_[pos] = NatSide::of(sa);

@@ -44,7 +44,7 @@ struct alignas(64) OutboundSa {
     Ealg ealg;
     Transform xf;     // from (alg, ealg); all but hmac have a key block in `cipher`
     uint64_t seq;     // last sequence number sent; the next packet gets seq + 1
-    HmacKey key;      // for the HMACs
+    HmacKey160 key;   // for HMAC-MD5 and HMAC-SHA-1 (SHA-256: in the key block)
     uint32_t cipher;  // index in the engine's CipherKeyPool (xf not hmac)
     uint32_t reserved2;
     // Line 1: the lookup key, the source selector and counters.

@@ -1,6 +1,7 @@
 // The engine benchmark's UDP-enc-tun workload (bench/engine_workload.hpp): every packet it
 // builds passes the engine in both directions, pass after pass, shaped as a UE behind a
-// NAT sends and receives it; its transport twin passes too.
+// NAT sends and receives it; its transport twin passes too, with each HMAC, and the
+// single-buffer reference (OpenSSL) computes the ICVs its packets carry.
 #include "bench/engine_workload.hpp"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "bench/single_buffer_hmac.hpp"
 #include "net/ip_addr.hpp"
 
 namespace pcscf::bench {
@@ -83,14 +85,27 @@ INSTANTIATE_TEST_SUITE_P(Sizes, NattWorkload,
                          ::testing::Combine(::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96),
                                             ::testing::Values(64u, 512u, 1400u)));
 
-TEST(TransportWorkload, EveryPacketPassesBothWays) {
-    EngineWorkload w(Alg::hmac_sha1_96, 512, 1, 256);
+class TransportWorkload : public ::testing::TestWithParam<Alg> {};
+
+TEST_P(TransportWorkload, EveryPacketPassesBothWaysAndOpenSslAgreesOnItsIcvs) {
+    const Alg alg = GetParam();
+    EngineWorkload w(alg, 512, 1, 256);
     EXPECT_EQ(w.ip_size(), 512u);
     EXPECT_EQ(w.inbound_record(0).sa.mode, Mode::transport);
+    const SingleBufferHmac openssl(alg, w.raw_key(0));
+    const uint32_t icv = icv_len(alg, Transform::hmac);
+    for (const Template& t : w.inbound()) {
+        uint8_t tag[16];
+        openssl.icv(t.esp, t.esp_len, tag);
+        ASSERT_EQ(std::memcmp(tag, t.esp + t.esp_len, icv), 0) << name(alg);
+    }
     std::string why;
     EXPECT_EQ(pass(w, Direction::inbound, why), w.inbound().size()) << why;
     EXPECT_EQ(pass(w, Direction::outbound, why), w.outbound().size()) << why;
 }
+
+INSTANTIATE_TEST_SUITE_P(Hmacs, TransportWorkload,
+                         ::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96, Alg::hmac_sha256_128));
 
 TEST(NattWorkloadRefuses, Ipv6) {
     EXPECT_THROW(EngineWorkload(Alg::hmac_sha1_96, 512, 1, 64, true, Ealg::null, Mode::udp_enc_tun),

@@ -134,7 +134,8 @@ TEST_P(IdealLoop, OutboundSendsWhatTheEngineSends) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AlgsAndSizes, IdealLoop,
-                         ::testing::Combine(::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96),
+                         ::testing::Combine(::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96,
+                                                              Alg::hmac_sha256_128),
                                             ::testing::Values(64u, 512u, 1400u)));
 
 // One inbound packet spoilt in one way; the ideal loop must refuse it and only it.

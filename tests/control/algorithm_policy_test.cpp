@@ -109,17 +109,34 @@ TEST(AlgorithmPolicy, OnlyAllowedPairsRank) {
     EXPECT_EQ(listed(policy("hmac-sha-1-96 , null", "null")), "null/hmac-sha-1-96") << "blanks around names";
 }
 
+// hmac-sha-256-128 is not in Annex H: allowed only when the operator names it, and then
+// first among the HMACs by default, with every ealg an HMAC takes.
+TEST(AlgorithmPolicy, HmacSha256OnlyWhenAllowedAndThenFirstAmongTheHmacs) {
+    EXPECT_FALSE(policy(kNone, kNone).rank({Alg::hmac_sha256_128, Ealg::null}));
+    const AlgorithmPolicy p = policy("hmac-sha-1-96,hmac-sha-256-128,null,aes-cbc,des-ede3-cbc", kNone);
+    EXPECT_EQ(listed(p),
+              "aes-cbc/hmac-sha-256-128 aes-cbc/hmac-sha-1-96 des-ede3-cbc/hmac-sha-256-128 des-ede3-cbc/hmac-sha-1-96 "
+              "null/hmac-sha-256-128 null/hmac-sha-1-96");
+    EXPECT_EQ(integrity_order(p), "hmac-sha-256-128,hmac-sha-1-96");
+    EXPECT_EQ(listed(policy("hmac-sha-1-96,hmac-sha-256-128,null", "hmac-sha-1-96")),
+              "null/hmac-sha-1-96 null/hmac-sha-256-128");
+    EXPECT_EQ(listed(policy(kNone, kNone, "hmac-sha-256-128")).find("aes-gmac"), std::string::npos)
+        << "--alg-priority allows it alone";
+}
+
 TEST(AlgorithmPolicy, MistakesAreStartupErrorsNamingTheOption) {
     const std::tuple<std::optional<std::string>, std::optional<std::string>, std::optional<std::string>, std::string>
         cases[] = {
             {"hmac-sha-1-96,aes-ccm", kNone, kNone,
              "--allowed-algorithms: 'aes-ccm' is not an algorithm of TS 33.203 Annex H"},
-            {kNone, "hmac-sha-256-128", kNone, "--preferred-algorithms: 'hmac-sha-256-128' is not an algorithm"},
+            {kNone, "hmac-sha-384-192", kNone, "--preferred-algorithms: 'hmac-sha-384-192' is not an algorithm"},
+            {kNone, "hmac-sha-256-128", kNone,
+             "--preferred-algorithms: 'hmac-sha-256-128' is not allowed (--allowed-algorithms leaves it out)"},
             {"null,null,hmac-md5-96", kNone, kNone, "--allowed-algorithms: 'null' is named twice"},
             {kNone, "aes-cbc,,null", kNone, "--preferred-algorithms: an empty name"},
             {"aes-cbc,null", "", kNone,
              "--allowed-algorithms: 'aes-cbc' forms no pair TS 33.203 Annex H allows with the others allowed (it "
-             "goes with hmac-sha-1-96 or hmac-md5-96)"},
+             "goes with hmac-sha-256-128, hmac-sha-1-96 or hmac-md5-96)"},
             {"hmac-md5-96", "", kNone, "--allowed-algorithms: 'hmac-md5-96' forms no pair"},
             {"hmac-sha-1-96,aes-gcm", kNone, kNone,
              "--allowed-algorithms: 'hmac-sha-1-96' forms no pair TS 33.203 Annex H allows with the others allowed "
@@ -157,8 +174,8 @@ TEST(AlgorithmPolicy, AlgPriorityStillOrdersAndLimitsTheIntegrityAlgorithms) {
     EXPECT_EQ(listed(with), "null/hmac-sha-1-96 aes-cbc/hmac-sha-1-96");
 
     EXPECT_TRUE(refusal(kNone, kNone, "hmac-sha-256")
-                    .starts_with("--alg-priority: 'hmac-sha-256' is not an integrity algorithm (hmac-sha-1-96, "
-                                 "hmac-md5-96, aes-gmac)"));
+                    .starts_with("--alg-priority: 'hmac-sha-256' is not an integrity algorithm (hmac-sha-256-128, "
+                                 "hmac-sha-1-96, hmac-md5-96, aes-gmac)"));
     EXPECT_TRUE(
         refusal(kNone, kNone, "aes-cbc").starts_with("--alg-priority: 'aes-cbc' is not an integrity algorithm"));
     EXPECT_TRUE(refusal(kNone, kNone, "").starts_with("--alg-priority needs at least one algorithm"));

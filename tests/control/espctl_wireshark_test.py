@@ -89,6 +89,8 @@ def main():
          "key": "", "ekey": KEY_SALT.hex()},
         {"id": "3", "dir": "out", "spi": "6000", "alg": "hmac-sha-1-96", "ealg": "aes-cbc", "ue": UE,
          "pcscf": PCSCF, "key": "11" * 20, "ekey": "22" * 16},
+        {"id": "4", "dir": "in", "spi": "7000", "alg": "hmac-sha-256-128", "ealg": "null", "ue": UE,
+         "pcscf": PCSCF, "key": "33" * 32, "ekey": ""},
     ]
     err = io.StringIO()
     with redirect_stderr(err):
@@ -98,6 +100,7 @@ def main():
         '"NULL",""',
         f'"IPv4","{PCSCF}","{UE}","0x00001770","AES-CBC [RFC3602]","0x{"22" * 16}","HMAC-SHA-1-96 [RFC2404]",'
         f'"0x{"11" * 20}"',
+        f'"IPv4","{UE}","{PCSCF}","0x00001b58","NULL","","HMAC-SHA-256-128 [RFC4868]","0x{"33" * 32}"',
     ]
     assert recs == want, f"records:\n{recs}\nwanted:\n{want}"
     assert "SA 2 left out: Wireshark's ESP SA table has no AES-GMAC" in err.getvalue(), err.getvalue()

@@ -11,6 +11,7 @@
 #include "control/secagree/registrar.hpp"
 #include "control/secagree/registration_state.hpp"
 #include "sa_contract/esp_keys.hpp"
+#include "sa_contract/hmac_key.hpp"
 #include "sa_contract/imb_manager.hpp"
 #include "tests/control/sa_rig.hpp"
 
@@ -186,6 +187,37 @@ TEST_F(RegistrarEncryptionTest, IntegrityOnlyNeedsNoCk) {
         EXPECT_EQ(r.sa.ealg, Ealg::null);
         EXPECT_EQ(r.cipher.len, 0u);
     }
+}
+
+// hmac-sha-256-128, once the operator allows it: chosen first among the HMACs, its
+// records carry the SHA-256 states of IK || 128 zero bits (RFC 4868's 256-bit key), and
+// with ealg=null no CK is needed.
+TEST_F(RegistrarEncryptionTest, HmacSha256WhenAllowedCarriesTheStatesOfIkAndNeedsNoCk) {
+    AlgorithmOptions o;
+    o.allowed = "hmac-sha-256-128,hmac-sha-1-96,aes-cbc,null";
+    use(*parse_algorithm_policy(o));
+    ASSERT_TRUE(sm1(offers({"hmac-sha-1-96/-", "hmac-sha-256-128/-"})).has_value());
+    EXPECT_FALSE(reg->needs_ck(kImpi, kUe));
+    ASSERT_TRUE(reg->on_sm6(kImpi, kUe, kIk, now).has_value());
+    step();
+    auto imb = esp::ImbManager::create();
+    ASSERT_TRUE(imb.has_value());
+    std::array<uint8_t, 32> ik_esp{};
+    std::copy(kIk.begin(), kIk.end(), ik_esp.begin());
+    const auto want = esp::hmac_states(imb->get(), Alg::hmac_sha256_128, ik_esp);
+    ASSERT_TRUE(want.has_value());
+    ASSERT_EQ(records.size(), 4u);
+    for (const esp::SaRecord& r : records) {
+        EXPECT_EQ(r.sa.alg, Alg::hmac_sha256_128);
+        EXPECT_EQ(r.sa.ealg, Ealg::null);
+        EXPECT_EQ(r.key, *want);
+        EXPECT_EQ(r.cipher.len, 0u);
+    }
+    EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 4u);
+}
+
+TEST_F(RegistrarEncryptionTest, HmacSha256IsNotChosenByTheDefaultPolicy) {
+    ASSERT_EQ(chosen(offers({"hmac-sha-256-128/-", "hmac-md5-96/-"})), (AlgPair{Alg::hmac_md5_96, Ealg::null}));
 }
 
 TEST_F(RegistrarEncryptionTest, AnEncryptingPairWithoutCkIsRefusedWith500) {

@@ -24,10 +24,9 @@ struct Pair {
     Ealg ealg;
     Alg alg;
 };
-constexpr Pair kPairs[] = {{Ealg::aes_cbc, Alg::hmac_md5_96},
-                           {Ealg::aes_cbc, Alg::hmac_sha1_96},
-                           {Ealg::des_ede3_cbc, Alg::hmac_md5_96},
-                           {Ealg::des_ede3_cbc, Alg::hmac_sha1_96}};
+constexpr Pair kPairs[] = {{Ealg::aes_cbc, Alg::hmac_md5_96},      {Ealg::aes_cbc, Alg::hmac_sha1_96},
+                           {Ealg::des_ede3_cbc, Alg::hmac_md5_96}, {Ealg::des_ede3_cbc, Alg::hmac_sha1_96},
+                           {Ealg::aes_cbc, Alg::hmac_sha256_128},  {Ealg::des_ede3_cbc, Alg::hmac_sha256_128}};
 
 std::string pair_name(const ::testing::TestParamInfo<Pair>& info) {
     std::string n = std::string(name(info.param.ealg)) + "_" + std::string(name(info.param.alg));
@@ -277,13 +276,13 @@ TEST_F(CbcEngine, HostileTrailersAreRefused) {
     }
 }
 
-// A mixed burst: NULL and ciphered SAs, MD5 and SHA-1, some packets corrupt. The good
-// ones come out first in arrival order, exactly as they went in.
+// A mixed burst: NULL and ciphered SAs, MD5, SHA-1 and SHA-256, some packets corrupt. The
+// good ones come out first in arrival order, exactly as they went in.
 TEST_F(CbcEngine, NullAndCipheredSasShareABurst) {
     std::vector<SaSpec> sas;
     uint32_t spi = 0x1001;
     for (Ealg ealg : {Ealg::null, Ealg::aes_cbc, Ealg::des_ede3_cbc})
-        for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96}) {
+        for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96, Alg::hmac_sha256_128}) {
             SaSpec s = inbound_spec(ealg, alg);
             s.spi = spi++;
             add(s);

@@ -39,8 +39,11 @@ inline std::vector<uint8_t> openssl_icv(esp::Alg alg, const std::vector<uint8_t>
                                         size_t len) {
     uint8_t full[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    HMAC(alg == esp::Alg::hmac_md5_96 ? EVP_md5() : EVP_sha1(), key.data(), int(key.size()), data, len, full, &n);
-    return {full, full + esp::kIcvLen};
+    const EVP_MD* md = alg == esp::Alg::hmac_md5_96       ? EVP_md5()
+                       : alg == esp::Alg::hmac_sha256_128 ? EVP_sha256()
+                                                          : EVP_sha1();
+    HMAC(md, key.data(), int(key.size()), data, len, full, &n);
+    return {full, full + esp::icv_len(alg, esp::Transform::cbc_hmac)};
 }
 
 struct CbcSeal {
@@ -101,16 +104,17 @@ inline Opened open_cbc(const std::vector<uint8_t>& pkt, esp::Alg alg, const std:
         return o;
     }
     const uint32_t ivl = esp::iv_len(ealg), block = esp::pad_block(ealg);
+    const uint32_t icv_len = esp::icv_len(alg, esp::Transform::cbc_hmac);
     const uint8_t* e = pkt.data() + info->l3_len;
     const uint32_t esp_len = info->total_len - info->l3_len;
-    if (esp_len < 8 + ivl + block + esp::kIcvLen) {
+    if (esp_len < 8 + ivl + block + icv_len) {
         o.error = "too short";
         return o;
     }
     o.spi = uint32_t(e[0]) << 24 | uint32_t(e[1]) << 16 | uint32_t(e[2]) << 8 | e[3];
     o.seq = uint32_t(e[4]) << 24 | uint32_t(e[5]) << 16 | uint32_t(e[6]) << 8 | e[7];
     o.iv.assign(e + 8, e + 8 + ivl);
-    const uint32_t ct_len = esp_len - 8 - ivl - esp::kIcvLen;
+    const uint32_t ct_len = esp_len - 8 - ivl - icv_len;
     if (ct_len % block != 0) {
         o.error = "ciphertext not a multiple of the block";
         return o;
@@ -119,8 +123,8 @@ inline Opened open_cbc(const std::vector<uint8_t>& pkt, esp::Alg alg, const std:
         o.error = "ESP not 32-bit aligned (RFC 4303 2.4)";
         return o;
     }
-    const auto icv = openssl_icv(alg, ikey, e, esp_len - esp::kIcvLen);
-    if (std::memcmp(icv.data(), e + esp_len - esp::kIcvLen, esp::kIcvLen) != 0) {
+    const auto icv = openssl_icv(alg, ikey, e, esp_len - icv_len);
+    if (std::memcmp(icv.data(), e + esp_len - icv_len, icv_len) != 0) {
         o.error = "ICV does not verify";
         return o;
     }
@@ -138,7 +142,7 @@ inline Opened open_cbc(const std::vector<uint8_t>& pkt, esp::Alg alg, const std:
         }
     std::vector<uint8_t> head(pkt.begin(), pkt.begin() + info->l3_len);
     net::IpInfo h = *info;
-    net::patch_ip(head.data(), h, next, -int32_t(8 + ivl + pad + 2 + esp::kIcvLen));
+    net::patch_ip(head.data(), h, next, -int32_t(8 + ivl + pad + 2 + icv_len));
     o.plain = head;
     o.plain.insert(o.plain.end(), body.begin(), body.end() - 2 - pad);
     return o;

@@ -247,10 +247,10 @@ TEST_F(EngineBehaviour, ARemovedInboundSaLeavesNoKeyBehind) {
     SaSpec s;
     add(s);
     const InboundSa& slot = engine->inbound_sas().at(engine->config().spi.slot(s.spi));
-    ASSERT_NE(slot.key, HmacKey{});
+    ASSERT_NE(slot.key, HmacKey160{});
     ASSERT_EQ(apply(SaOp::remove, s), 0);
     EXPECT_EQ(slot.spi, 0u);
-    EXPECT_EQ(slot.key, HmacKey{});
+    EXPECT_EQ(slot.key, HmacKey160{});
     EXPECT_EQ(slot.packets, 0u);
     EXPECT_EQ(engine->inbound_sas().count(), 0u);
 }
@@ -759,7 +759,7 @@ TEST_F(EngineBehaviour, OutboundOutputVerifiesOnAPeerEngine) {
     // A second engine plays the UE: its inbound SA expects the P-CSCF as the source.
     auto ue_side = Engine::create(default_config());
     ASSERT_TRUE(ue_side.has_value());
-    for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96}) {
+    for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96, Alg::hmac_sha256_128}) {
         for (bool v6 : {false, true}) {
             for (uint8_t proto : {uint8_t(17), uint8_t(6)}) {
                 const IpAddr ue = v6 ? kUe6 : kUe4, pc = v6 ? kPcscf6 : kPcscf4;

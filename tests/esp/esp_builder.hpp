@@ -38,12 +38,12 @@ inline std::vector<uint8_t> seal(IMB_MGR* mgr, const std::vector<uint8_t>& plain
     out.push_back(s.pad_len_field.value_or(uint8_t(pad)));
     out.push_back(s.next_header.value_or(info.proto));
     const size_t esp_off = info.l3_len;
-    out.resize(out.size() + kIcvLen);
+    const uint32_t icv = icv_len(s.alg, Transform::hmac);
+    out.resize(out.size() + icv);
     net::IpInfo patched = info;
     net::patch_ip(out.data(), patched, net::kProtoEsp, int32_t(out.size() - plain.size()));
     CryptoBatch b(mgr);
-    b.add(s.alg, s.key, out.data() + esp_off, uint32_t(out.size() - esp_off - kIcvLen),
-          out.data() + out.size() - kIcvLen);
+    b.add(s.alg, s.key, out.data() + esp_off, uint32_t(out.size() - esp_off - icv), out.data() + out.size() - icv);
     b.run();
     return out;
 }

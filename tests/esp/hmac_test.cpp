@@ -1,4 +1,5 @@
-// HMAC-MD5-96 and HMAC-SHA-1-96 against the RFC 2202 test cases, through the same
+// HMAC-MD5-96 and HMAC-SHA-1-96 against the RFC 2202 test cases, HMAC-SHA-256-128 against
+// RFC 4231's (RFC 4868 2.7.2.1 uses them, truncated to 128 bits), all through the same
 // multi-buffer batch the engine uses, plus TS 33.203 Annex I key derivation.
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@ struct Rfc2202Case {
     Alg alg;
     std::vector<uint8_t> key;
     std::string data;
-    std::string digest;  // full digest, hex; ESP uses the first 12 bytes
+    std::string digest;  // full digest, hex; ESP uses the first 12 bytes (16 for SHA-256)
 };
 
 std::vector<uint8_t> fill(uint8_t b, size_t n) { return std::vector<uint8_t>(n, b); }
@@ -59,6 +60,29 @@ std::vector<Rfc2202Case> rfc2202_cases() {
     };
 }
 
+// RFC 4231 4.2-4.8. Cases 6 and 7 use 131-byte keys: the SHA-256 of 131 bytes of 0xaa
+// (Python's hashlib) stands for them, as RFC 2104 2 says.
+std::vector<Rfc2202Case> rfc4231_cases() {
+    const auto sha256_long = from_hex("45ad4b37c6e2fc0a2cfcc1b5da524132ec707615c2cae1dbbc43c97aa521db81");
+    const Alg sha256 = Alg::hmac_sha256_128;
+    return {
+        {sha256, fill(0x0b, 20), "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+        {sha256, text("Jefe"), "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {sha256, fill(0xaa, 20), str(fill(0xdd, 50)),
+         "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+        {sha256, ascending(25), str(fill(0xcd, 50)),
+         "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+        {sha256, fill(0x0c, 20), "Test With Truncation", "a3b6167473100ee06e0c796c2955552b"},
+        {sha256, sha256_long, "Test Using Larger Than Block-Size Key - Hash Key First",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+        {sha256, sha256_long,
+         "This is a test using a larger than block-size key and a larger than block-size data. The key needs to be "
+         "hashed before being used by the HMAC algorithm.",
+         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+    };
+}
+
 class HmacTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -69,8 +93,9 @@ protected:
     std::optional<ImbManager> mgr;
 };
 
-TEST_F(HmacTest, Rfc2202AllCasesInOneMixedBatch) {
-    const auto cases = rfc2202_cases();
+TEST_F(HmacTest, Rfc2202And4231AllCasesInOneMixedBatch) {
+    auto cases = rfc2202_cases();
+    for (auto& c : rfc4231_cases()) cases.push_back(std::move(c));
     std::vector<HmacKey> keys;
     for (const auto& c : cases) {
         auto k = hmac_states(mgr->get(), c.alg, c.key);
@@ -78,18 +103,19 @@ TEST_F(HmacTest, Rfc2202AllCasesInOneMixedBatch) {
         keys.push_back(*k);
     }
     CryptoBatch batch(mgr->get());
-    std::vector<std::array<uint8_t, 16>> tags(cases.size());
+    std::vector<std::array<uint8_t, 20>> tags(cases.size());
     for (size_t i = 0; i < cases.size(); ++i) {
-        tags[i].fill(0xee);  // canary: only 12 bytes may be written
+        tags[i].fill(0xee);  // canary: only the ICV's 12 (16) bytes may be written
         batch.add(cases[i].alg, keys[i], reinterpret_cast<const uint8_t*>(cases[i].data.data()),
                   uint32_t(cases[i].data.size()), tags[i].data());
     }
     batch.run();
     for (size_t i = 0; i < cases.size(); ++i) {
         SCOPED_TRACE("case " + std::to_string(i % 7 + 1) + " " + std::string(name(cases[i].alg)));
+        const uint32_t icv = icv_len(cases[i].alg, Transform::hmac);
         EXPECT_TRUE(batch.ok(uint32_t(i)));
-        EXPECT_EQ(to_hex({tags[i].data(), 12}), cases[i].digest.substr(0, 24));
-        for (size_t b = 12; b < 16; ++b) EXPECT_EQ(tags[i][b], 0xee) << "wrote past the ICV";
+        EXPECT_EQ(to_hex({tags[i].data(), icv}), cases[i].digest.substr(0, 2 * icv));
+        for (size_t b = icv; b < tags[i].size(); ++b) EXPECT_EQ(tags[i][b], 0xee) << "wrote past the ICV";
     }
 }
 
@@ -98,10 +124,10 @@ TEST_F(HmacTest, Rfc2202AllCasesInOneMixedBatch) {
 TEST_F(HmacTest, FullBatchMatchesOneAtATime) {
     std::vector<uint8_t> data(2000);
     for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i * 7 + 3);
-    for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96}) {
+    for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96, Alg::hmac_sha256_128}) {
         const auto key = *hmac_states(mgr->get(), alg, fill(0x42, key_len(alg)));
         CryptoBatch all(mgr->get());
-        std::vector<std::array<uint8_t, 12>> many(CryptoBatch::kMax), one(CryptoBatch::kMax);
+        std::vector<std::array<uint8_t, 16>> many(CryptoBatch::kMax), one(CryptoBatch::kMax);
         for (uint32_t i = 0; i < CryptoBatch::kMax; ++i) all.add(alg, key, data.data() + i, 30 * i + 1, many[i].data());
         EXPECT_TRUE(all.full());
         all.run();
@@ -122,11 +148,29 @@ TEST_F(HmacTest, AnnexIKeyDerivation) {
     EXPECT_EQ(to_hex(md5.span()), "101112131415161718191a1b1c1d1e1f");
     const EspKey sha1 = ik_esp(Alg::hmac_sha1_96, ik);
     EXPECT_EQ(to_hex(sha1.span()), "101112131415161718191a1b1c1d1e1f00000000");
+    const EspKey sha256 = ik_esp(Alg::hmac_sha256_128, ik);
+    EXPECT_EQ(to_hex(sha256.span()), "101112131415161718191a1b1c1d1e1f00000000000000000000000000000000");
+}
+
+// RFC 2104 2 pads a key with zeros to the block, so the 256-bit IK_ESP keys the same MAC
+// as IK alone: Python's hmac (hmac.new(IK, b"abc", sha256)) computed the expected ICV.
+TEST_F(HmacTest, Sha256IkEspKeysTheMacOfIk) {
+    std::array<uint8_t, 16> ik;
+    for (size_t i = 0; i < ik.size(); ++i) ik[i] = uint8_t(0x10 + i);
+    const auto key = expand_key(mgr->get(), Alg::hmac_sha256_128, ik_esp(Alg::hmac_sha256_128, ik).span());
+    ASSERT_TRUE(key.has_value()) << key.error();
+    CryptoBatch batch(mgr->get());
+    std::array<uint8_t, 16> tag{};
+    const std::string abc = "abc";
+    batch.add(Alg::hmac_sha256_128, *key, reinterpret_cast<const uint8_t*>(abc.data()), 3, tag.data());
+    batch.run();
+    ASSERT_TRUE(batch.ok(0));
+    EXPECT_EQ(to_hex(tag), "c7f4a9f610e55bb33a0881ded2e7db01");
 }
 
 TEST_F(HmacTest, SaKeysOfTheWrongLengthAreRefused) {
-    for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96}) {
-        for (size_t len : {0, 15, 17, 19, 21, 64}) {
+    for (Alg alg : {Alg::hmac_md5_96, Alg::hmac_sha1_96, Alg::hmac_sha256_128}) {
+        for (size_t len : {0, 15, 17, 19, 21, 31, 33, 64}) {
             if (len == key_len(alg)) continue;
             const auto r = expand_key(mgr->get(), alg, fill(1, len));
             ASSERT_FALSE(r.has_value()) << name(alg) << " accepted a " << len << "-byte key";

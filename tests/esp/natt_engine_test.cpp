@@ -272,7 +272,8 @@ INSTANTIATE_TEST_SUITE_P(Transforms, NattPairs,
                          ::testing::Values(Pair{Alg::hmac_sha1_96, Ealg::null}, Pair{Alg::hmac_md5_96, Ealg::null},
                                            Pair{Alg::hmac_sha1_96, Ealg::aes_cbc},
                                            Pair{Alg::hmac_md5_96, Ealg::des_ede3_cbc}, Pair{Alg::null, Ealg::aes_gcm},
-                                           Pair{Alg::aes_gmac, Ealg::null}),
+                                           Pair{Alg::aes_gmac, Ealg::null}, Pair{Alg::hmac_sha256_128, Ealg::null},
+                                           Pair{Alg::hmac_sha256_128, Ealg::aes_cbc}),
                          pair_name);
 
 // RFC 3948 2.3: a keep-alive is absorbed, counted, charged to no SA.

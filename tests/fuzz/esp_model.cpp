@@ -135,11 +135,12 @@ Verdict EspModel::judge(const ModelPacket& p) {
     v.esp_bytes = h.total_len;
     if (h.proto != kEsp) return drop(DropReason::selector_mismatch);  // in UDP, to a transport SA
     const esp::Transform xf = *esp::transform(sa.alg, sa.ealg);
-    const uint32_t icv_len = esp::icv_len(xf);
+    const uint32_t icv_len = esp::icv_len(sa.alg, xf);
     const uint32_t iv_len = esp::iv_len(sa.alg, sa.ealg);
     const uint32_t fixed = esp::kEspHeaderLen + iv_len + esp::kEspTrailerLen + icv_len;  // all but payload, padding
-    // AES-GCM/GMAC: room for IV, trailer and the 16-byte ICV (RFC 4106, RFC 4543).
-    if (esp::is_aead(xf) && esp_len < fixed) return drop(DropReason::too_short);
+    // Room for the trailer and a 16-byte ICV (RFC 4868), and AES-GCM/GMAC's IV (RFC 4106,
+    // RFC 4543); a CBC packet's IV is the block rule's.
+    if (esp_len < fixed - (esp::is_cbc(sa.ealg) ? iv_len : 0)) return drop(DropReason::too_short);
     // With a CBC cipher, whole blocks after the IV (RFC 4303 2.4, RFC 3602, RFC 2451).
     const uint32_t body = esp_len - esp::kEspHeaderLen - icv_len;
     if (xf == esp::Transform::cbc_hmac && (body <= iv_len || (body - iv_len) % esp::pad_block(sa.ealg) != 0))

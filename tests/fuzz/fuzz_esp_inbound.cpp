@@ -54,7 +54,7 @@ constexpr SaTemplate kSas[] = {
     {Alg::hmac_md5_96, 0x1000, "192.0.2.10", "198.51.100.1", 38003, 50718},
     {Alg::hmac_sha1_96, 0x1002, "192.0.2.20", "::", 0, 0},
     {Alg::hmac_md5_96, 0x1004, "2001:db8::10", "2001:db8:1::1", 38005, 50720},
-    {Alg::hmac_sha1_96, 0x1006, "2001:db8::20", "::", 0, 5064},
+    {Alg::hmac_sha256_128, 0x1006, "2001:db8::20", "::", 0, 5064},  // RFC 4868: a 16-byte ICV
 };
 constexpr uint32_t kOtherWorkerSpi = 0x1001, kFreeSlotSpi = 0x1008;
 

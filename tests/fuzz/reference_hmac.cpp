@@ -8,16 +8,16 @@
 
 namespace pcscf::fuzz {
 
-std::array<uint8_t, esp::kIcvLen> reference_icv(esp::Alg alg, std::span<const uint8_t> key,
-                                                std::span<const uint8_t> data) {
-    const EVP_MD* md = alg == esp::Alg::hmac_md5_96 ? EVP_md5() : EVP_sha1();
+std::vector<uint8_t> reference_icv(esp::Alg alg, std::span<const uint8_t> key, std::span<const uint8_t> data) {
+    const EVP_MD* md = alg == esp::Alg::hmac_md5_96       ? EVP_md5()
+                       : alg == esp::Alg::hmac_sha256_128 ? EVP_sha256()
+                                                          : EVP_sha1();
+    const uint32_t icv_len = esp::icv_len(alg, esp::Transform::hmac);
     uint8_t full[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (HMAC(md, key.data(), int(key.size()), data.data(), data.size(), full, &len) == nullptr || len < esp::kIcvLen)
+    if (HMAC(md, key.data(), int(key.size()), data.data(), data.size(), full, &len) == nullptr || len < icv_len)
         std::abort();
-    std::array<uint8_t, esp::kIcvLen> icv;
-    std::copy_n(full, icv.size(), icv.begin());
-    return icv;
+    return {full, full + icv_len};
 }
 
 }  // namespace pcscf::fuzz

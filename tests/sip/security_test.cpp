@@ -227,11 +227,25 @@ TEST(Security, UdpEncapsulatedTunnelModeIsParsedAndFormatted) {
     EXPECT_EQ(to_string(Mode::udp_enc_tun), "UDP-enc-tun");
 }
 
+// hmac-sha-256-128 (RFC 4868), an operator's extension to Annex H, reads and writes as the
+// other HMACs do.
+TEST(Security, HmacSha256IsAnIntegrityAlgorithm) {
+    const std::string tail = ";spi-c=1111;spi-s=2222;port-c=3333;port-s=4444";
+    auto m = one("ipsec-3gpp;alg=HMAC-SHA-256-128;ealg=aes-cbc" + tail);
+    ASSERT_TRUE(m.ipsec) << m.unsupported;
+    EXPECT_EQ(m.ipsec->alg, IntegrityAlg::hmac_sha_256_128);
+    EXPECT_EQ(m.ipsec->ealg, EncryptionAlg::aes_cbc);
+    EXPECT_EQ(format_mechanism(m),
+              "ipsec-3gpp;alg=hmac-sha-256-128;ealg=aes-cbc;prot=esp;mod=trans;spi-c=1111;spi-s=2222;port-c=3333;"
+              "port-s=4444");
+    EXPECT_EQ(to_string(IntegrityAlg::hmac_sha_256_128), "hmac-sha-256-128");
+}
+
 TEST(Security, UnsupportedValuesAreMarkedNotUsable) {
     const std::string tail = ";spi-c=1;spi-s=2;port-c=3;port-s=4";
     const std::pair<std::string, std::string_view> cases[] = {
-        {"ipsec-3gpp;alg=hmac-sha-256-128" + tail,
-         "unknown alg 'hmac-sha-256-128' (expected hmac-md5-96, hmac-sha-1-96, aes-gmac or null)"},
+        {"ipsec-3gpp;alg=hmac-sha-384-192" + tail,
+         "unknown alg 'hmac-sha-384-192' (expected hmac-md5-96, hmac-sha-1-96, hmac-sha-256-128, aes-gmac or null)"},
         {"ipsec-3gpp;alg=hmac-md5-96;ealg=aes-ccm" + tail,
          "unknown ealg 'aes-ccm' (expected null, des-ede3-cbc, aes-cbc or aes-gcm)"},
         {"ipsec-3gpp;alg=hmac-md5-96;prot=ah" + tail, "prot 'ah' is not supported (only esp)"},

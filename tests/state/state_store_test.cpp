@@ -275,6 +275,25 @@ std::string from_hex(std::string_view hex) {
     return v;
 }
 
+// Version 5 carries SHA-256's 32-byte HMAC states whole (hmac-sha-256-128, RFC 4868).
+TEST(StateRecords, AnHmacSha256SaKeepsItsWholeStates) {
+    auto back = decode_sa(from_hex(kSaRecordV2Hex));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    SaInfo sa = back->info;
+    sa.cfg.alg = esp::Alg::hmac_sha256_128;
+    esp::HmacKey key;
+    for (size_t i = 0; i < key.ipad.size(); ++i) key.ipad[i] = uint8_t(i + 1), key.opad[i] = uint8_t(0xf0 - i);
+    const std::string v = encode(sa, key);
+    back = decode_sa(v);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->info.cfg.alg, esp::Alg::hmac_sha256_128);
+    EXPECT_EQ(back->key, key);
+    // The same bytes labelled version 4 are 12 bytes too long for its 20-byte states.
+    std::string as_v4 = v;
+    as_v4[0] = 4;
+    EXPECT_FALSE(decode_sa(as_v4).has_value());
+}
+
 // A record of version 2 is still read, as an SA with null encryption.
 TEST(StateRecords, AnSaRecordOfTheOldFormatIsReadAsNullEncryption) {
     const std::string v = from_hex(kSaRecordV2Hex);
@@ -289,6 +308,7 @@ TEST(StateRecords, AnSaRecordOfTheOldFormatIsReadAsNullEncryption) {
     EXPECT_EQ(back->info.cfg.pcscf_port, 5101);
     EXPECT_EQ(back->info.label, "alice");
     EXPECT_EQ(back->key.opad[19], 0x55);
+    EXPECT_EQ(back->key.opad[20], 0) << "the 20-byte states of versions 2 to 4 fill the first 20 bytes";
     EXPECT_EQ(back->info.cfg.ealg, esp::Ealg::null);
     EXPECT_EQ(back->info.cipher.len, 0u);
     EXPECT_FALSE(decode_sa(v + std::string("\x01\x10\x00\x00\x00", 5)).has_value())
@@ -441,7 +461,7 @@ TEST(StateRecords, AnSaRecordKeepsItsModeAndAVersionThreeOneIsTransport) {
     sa.cfg.encap_port = 40123;
     sa.cfg.ue_inner = *net::IpAddr::parse("192.168.1.20");
     const std::string v4 = encode(sa, back->key);
-    EXPECT_EQ(v4[0], 4);
+    EXPECT_EQ(v4[0], 5);
     back = decode_sa(v4);
     ASSERT_TRUE(back.has_value()) << back.error().message;
     EXPECT_EQ(back->info.cfg.mode, esp::Mode::udp_enc_tun);

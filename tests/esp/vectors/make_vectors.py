@@ -21,6 +21,8 @@ esp_gmac.py: scapy has no GMAC). They have no key line: ckey is what the SA's ci
 carries, the AES-128 key then the 4-byte salt, derived by Annex I (annex_i_vectors.py)
 from a random CK and IK. Both directions: inbound with a random IV, outbound with the IV
 pcscf-espd writes, SPI || sequence number (so ours must equal scapy's byte for byte).
+HMAC-SHA-256-128 (RFC 4868) follows, NULL-encrypted both ways and with each CBC ealg
+inbound, as the other HMACs.
 """
 import random
 import sys
@@ -37,6 +39,9 @@ ALGS = {  # TS 33.203 name -> (scapy name, IK_ESP length per Annex I)
     "hmac-md5-96": ("HMAC-MD5-96", 16),
     "hmac-sha-1-96": ("HMAC-SHA1-96", 20),
 }
+# RFC 4868, which no release of Annex H names: IK_ESP is IK followed by 128 zero bits
+# (sa_contract/hmac_key.hpp).
+SHA256 = {"hmac-sha-256-128": ("SHA2-256-128", 32)}
 SIZES = [0, 1, 2, 3, 100, 458, 1350]  # L4 payload bytes: every pad length, 512 and 1400 B
 EALGS = {  # TS 33.203 name -> (scapy name, CK_ESP length per Annex I, IV length)
     "aes-cbc": ("AES-CBC", 16, 16),
@@ -77,11 +82,10 @@ def l4_layer(proto, sport, dport, rnd):
     return TCP(sport=sport, dport=dport, seq=rnd.getrandbits(32), flags="PA", window=65535)
 
 
-def main(out_path):
-    rnd = random.Random(3329)  # RFC 3329, for want of a better seed
-    spi = 0x1000
+def hmac_vectors(rnd, spi, algs):
+    """NULL-encrypted vectors of each alg, both directions; returns them and the last SPI."""
     vectors = []
-    for alg, (scapy_alg, klen) in ALGS.items():
+    for alg, (scapy_alg, klen) in algs.items():
         for family in ("v4", "v4opt", "v6", "v6ext"):
             for proto in ("udp", "tcp"):
                 for size in SIZES:
@@ -113,8 +117,14 @@ def main(out_path):
                             "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
                             "esp": bytes(esp).hex(),
                         })
+    return vectors, spi
+
+
+def cbc_vectors(rnd, spi, algs):
+    """Inbound vectors of each CBC ealg with each alg; returns them and the last SPI."""
+    vectors = []
     for ealg, (scapy_ealg, cklen, ivlen) in EALGS.items():
-        for alg, (scapy_alg, klen) in ALGS.items():
+        for alg, (scapy_alg, klen) in algs.items():
             for family in ("v4", "v4opt", "v6", "v6ext"):
                 for proto in ("udp", "tcp"):
                     for size in CBC_SIZES:
@@ -141,6 +151,14 @@ def main(out_path):
                             "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
                             "esp": bytes(esp).hex(), "ealg": ealg, "ckey": ckey.hex(),
                         })
+    return vectors, spi
+
+
+def main(out_path):
+    rnd = random.Random(3329)  # RFC 3329, for want of a better seed
+    vectors, spi = hmac_vectors(rnd, 0x1000, ALGS)
+    more, spi = cbc_vectors(rnd, spi, ALGS)
+    vectors += more
     for aead in AEADS:
         alg, ealg = ("null", "aes-gcm") if aead == "aes-gcm" else ("aes-gmac", "null")
         for family in ("v4", "v4opt", "v6", "v6ext"):
@@ -179,6 +197,13 @@ def main(out_path):
                             "pcscf_port": PCSCF_PORT, "plain": bytes(plain).hex(),
                             "esp": bytes(esp).hex(), "ealg": ealg, "ckey": ckey.hex(),
                         })
+    # HMAC-SHA-256-128 last, from a generator of its own, so the vectors above stay as
+    # they were.
+    rnd = random.Random(4868)  # RFC 4868
+    more, spi = hmac_vectors(rnd, spi, SHA256)
+    vectors += more
+    more, spi = cbc_vectors(rnd, spi, SHA256)
+    vectors += more
     write_vectors(out_path, vectors, "make_vectors.py")
 
 

@@ -24,7 +24,8 @@ from ue_peer import gmac_sa
 # Wireshark's names for the algorithms (its ESP SA table, "uat:esp_sa", takes them as is;
 # packet-ipsec.c's esp_authentication_type_vals and esp_encryption_type_vals). AES-GCM as
 # Annex H uses it has a 16-octet ICV; its key is the AES key then the salt, 160 bits.
-AUTH = {"hmac-sha-1-96": "HMAC-SHA-1-96 [RFC2404]", "hmac-md5-96": "HMAC-MD5-96 [RFC2403]", "null": "NULL"}
+AUTH = {"hmac-sha-1-96": "HMAC-SHA-1-96 [RFC2404]", "hmac-md5-96": "HMAC-MD5-96 [RFC2403]",
+        "hmac-sha-256-128": "HMAC-SHA-256-128 [RFC4868]", "null": "NULL"}
 ENCRYPTION = {"null": "NULL", "aes-cbc": "AES-CBC [RFC3602]", "des-ede3-cbc": "TripleDES-CBC [RFC2451]",
               "aes-gcm": "AES-GCM with 16 octet ICV [RFC4106]"}
 NOT_IN_TSHARK = {"aes-gmac"}  # alg values tshark 4.0 cannot check: see above

@@ -89,11 +89,14 @@ def ik_esp(alg, ik, ck=None):
     """TS 33.203 Annex I: the ESP integrity key is IK as is for HMAC-MD5-96, IK and 32 zero
     bits for HMAC-SHA-1-96; for AES-GMAC, IK then the 4-byte salt KDF(CK || IK, 0x58 ||
     "AES_GMAC_SALT" || 0x000d) ends with (so CK is needed too). None for alg=null (AES-GCM
-    protects integrity with the encryption key)."""
+    protects integrity with the encryption key). hmac-sha-256-128, which no release of
+    Annex I covers, by HMAC-SHA-1-96's rule: IK and 128 zero bits, RFC 4868's 256 bits."""
     if alg == "hmac-md5-96":
         return ik
     if alg == "hmac-sha-1-96":
         return ik + bytes(4)
+    if alg == "hmac-sha-256-128":
+        return ik + bytes(16)
     if alg == "aes-gmac":
         return annex_i_vectors.aead_key("aes-gmac", ck, ik)
     if alg == "null":

@@ -36,7 +36,8 @@ def enter_netns(name):
     conf.route6.resync()
 
 
-SCAPY_ALG = {"hmac-md5-96": "HMAC-MD5-96", "hmac-sha-1-96": "HMAC-SHA1-96", "null": "NULL"}
+SCAPY_ALG = {"hmac-md5-96": "HMAC-MD5-96", "hmac-sha-1-96": "HMAC-SHA1-96", "hmac-sha-256-128": "SHA2-256-128",
+             "null": "NULL"}
 # aes-gcm: scapy's RFC 4106 AES-GCM, 8-byte IV, 16-byte ICV, key = AES key || 4-byte salt
 SCAPY_EALG = {"null": "NULL", "aes-cbc": "AES-CBC", "des-ede3-cbc": "3DES", "aes-gcm": "AES-GCM"}
 
