@@ -71,6 +71,8 @@ public:
     std::span<const uint8_t> raw_key(uint32_t sa) const {
         return {raw_keys_[sa % raw_keys_.size()].data(), esp::key_len(alg_)};
     }
+    // The expanded AES-GCM / AES-GMAC key and salt of SA `sa` (those workloads only).
+    const AeadKey& aead_key(uint32_t sa) const { return aead_keys_[sa % aead_keys_.size()]; }
     // The records that install SA `i` (any i below the table sizes, installed or not).
     esp::SaRecord inbound_record(uint32_t i) const;
     esp::SaRecord outbound_record(uint32_t i) const;

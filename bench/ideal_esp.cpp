@@ -1,5 +1,6 @@
 #include "bench/ideal_esp.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "bench/hmac_burst.hpp"
@@ -21,7 +22,8 @@ namespace {
 
 constexpr uint32_t kIpLen = 20;  // IPv4 without options
 
-uint32_t icv_len(const IdealSa& sa) noexcept { return esp::icv_len(sa.alg, esp::Transform::hmac); }
+// The ESP header and, for the AEADs, their 8-byte IV (RFC 4106 3.1, RFC 4543 3.1).
+uint32_t hdr_len(const IdealSa& sa) noexcept { return kEspHeaderLen + (esp::is_aead(sa.xf) ? esp::kAeadIvLen : 0); }
 
 uint32_t load32(const uint8_t* p) noexcept {
     uint32_t v;
@@ -50,12 +52,14 @@ bool replay_update(IdealInboundSa& sa, uint32_t seq) noexcept {
 
 }  // namespace
 
-IdealSa IdealSa::of(const esp::SaRecord& r) {
+IdealSa IdealSa::of(const esp::SaRecord& r, const AeadKey* aead) {
     IdealSa sa;
     sa.spi = r.sa.spi;
     sa.ue = load32(r.sa.ue_addr.v4_bytes());
     sa.alg = r.sa.alg;
+    sa.xf = esp::transform(r.sa.alg, r.sa.ealg).value_or(esp::Transform::hmac);
     sa.key = r.key;
+    sa.aead = aead;
     return sa;
 }
 
@@ -63,9 +67,11 @@ IdealEsp::IdealEsp(IMB_MGR* mgr) noexcept : mgr_(mgr) { std::memset(jobs_, 0, si
 
 uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
     HmacWork work[kMaxBurst];
+    AeadPacket aead[kMaxBurst];
     uint32_t n_work = 0;
-    const uint32_t icv_bytes = icv_len(sa);
-    // Pass 1: is it ESP of this SA, and not a replay? Then its HMAC is queued.
+    const bool is_aead = esp::is_aead(sa.xf);
+    const uint32_t icv_bytes = esp::icv_len(sa.alg, sa.xf), hdr = hdr_len(sa);
+    // Pass 1: is it ESP of this SA, and not a replay? Then its crypto is queued.
     for (size_t i = 0; i < pkts.size(); ++i) {
         rte_mbuf* m = pkts[i];
         const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, l2_len);
@@ -76,15 +82,24 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
         // for an ESP header, trailer and ICV.
         ok[i] = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD && ip[0] == 0x45 &&
                 ip[9] == net::kProtoEsp && (load_be16(ip + 6) & 0x3fff) == 0 &&
-                total >= kIpLen + kEspHeaderLen + kEspTrailerLen + icv_bytes && l2_len + total <= m->data_len;
+                total >= kIpLen + hdr + kEspTrailerLen + icv_bytes && l2_len + total <= m->data_len;
         if (!ok[i]) continue;
         // RFC 4303 3.4.2: the SA by SPI (one here), then the replay pre-check before any
         // crypto is spent on the packet.
         const uint8_t* esp = ip + kIpLen;
         ok[i] = load_be32(esp) == sa.spi && replay_check(sa, load_be32(esp + 4));
-        if (ok[i]) work[n_work++] = {esp, total - kIpLen - icv_bytes, tags_[i], &sa.key};
+        if (!ok[i]) continue;
+        const uint32_t len = total - kIpLen - icv_bytes;
+        if (is_aead) aead[n_work++] = {const_cast<uint8_t*>(esp), len, tags_[i], sa.aead};
+        else work[n_work++] = {esp, len, tags_[i], &sa.key};
     }
-    hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
+    // GCM decrypts in place, the tag over the ciphertext (RFC 4106); a job that failed
+    // leaves no tag to trust: the burst is refused.
+    if (is_aead) {
+        if (aead_jobs(mgr_, sa.xf, false, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
+    } else {
+        hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
+    }
 
     // Pass 2: ICV (RFC 4303 3.4.4), window update (3.4.3), trailer (2.4-2.6), the
     // selector the SA binds (RFC 4301 5.2: its source address), then the ESP header,
@@ -103,14 +118,15 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
         if (!ok[i]) continue;
         const uint32_t pad_len = icv[-2];
         const uint8_t next = icv[-1];
-        const uint32_t overhead = kEspHeaderLen + kEspTrailerLen + icv_bytes + pad_len;
+        const uint32_t overhead = hdr + kEspTrailerLen + icv_bytes + pad_len;
         ok[i] = overhead <= total - kIpLen && esp::padding_ok(icv - kEspTrailerLen - pad_len, pad_len) &&
                 next != net::kNoNextHeader && load32(ip + 12) == sa.ue;
         if (!ok[i]) continue;
-        esp::shift_forward_8(frame, l2_len + kIpLen);
-        rte_pktmbuf_adj(m, kEspHeaderLen);
+        if (is_aead) esp::shift_forward<16>(frame, l2_len + kIpLen);
+        else esp::shift_forward_8(frame, l2_len + kIpLen);
+        rte_pktmbuf_adj(m, uint16_t(hdr));
         net::IpInfo info{4, net::kProtoEsp, kIpLen, 9, total};
-        net::patch_ip(ip + kEspHeaderLen, info, next, -int32_t(overhead));
+        net::patch_ip(ip + hdr, info, next, -int32_t(overhead));
         m->data_len = uint16_t(l2_len + info.total_len);
         m->pkt_len = m->data_len;
         ++good;
@@ -120,9 +136,11 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
 
 uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
     HmacWork work[kMaxBurst];
+    AeadPacket aead[kMaxBurst];
     uint32_t n_work = 0;
-    const uint32_t icv_bytes = icv_len(sa);
-    // Per packet: the ESP header in front of the payload, the trailer after it, the ICV's
+    const bool is_aead = esp::is_aead(sa.xf);
+    const uint32_t icv_bytes = esp::icv_len(sa.alg, sa.xf), hdr = hdr_len(sa);
+    // Per packet: the ESP header (and IV) in front of the payload, the trailer after it, the ICV's
     // room reserved (RFC 4303 3.3); the HMACs of the burst after.
     for (size_t i = 0; i < pkts.size(); ++i) {
         rte_mbuf* m = pkts[i];
@@ -141,14 +159,19 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         if (!ok[i]) continue;
         m->data_len = uint16_t(l2_len + total);
         m->pkt_len = m->data_len;
-        ok[i] = rte_pktmbuf_headroom(m) >= kEspHeaderLen && rte_pktmbuf_tailroom(m) >= tail_len;
+        ok[i] = rte_pktmbuf_headroom(m) >= hdr && rte_pktmbuf_tailroom(m) >= tail_len;
         if (!ok[i]) continue;
-        uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspHeaderLen));
-        esp::shift_back_8(start, l2_len + kIpLen);
+        uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(hdr)));
+        if (is_aead) esp::shift_back<16>(start, l2_len + kIpLen);
+        else esp::shift_back_8(start, l2_len + kIpLen);
         ip = start + l2_len;
         uint8_t* esp = ip + kIpLen;
         store_be32(esp, sa.spi);
         store_be32(esp + 4, ++sa.seq);
+        if (is_aead) {  // IV = SPI || sequence number: unique under the key (RFC 4106 3.1)
+            store_be32(esp + kEspHeaderLen, sa.spi);
+            store_be32(esp + kEspHeaderLen + 4, sa.seq);
+        }
         // One segment: rte_pktmbuf_append() would walk m->next, on a line of the mbuf
         // nothing else here reads, to find the same place.
         uint8_t* tail = rte_pktmbuf_mtod_offset(m, uint8_t*, m->data_len);
@@ -158,11 +181,17 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         tail[pad_len] = uint8_t(pad_len);
         tail[pad_len + 1] = proto;
         net::IpInfo info{4, proto, kIpLen, 9, total};
-        net::patch_ip(ip, info, net::kProtoEsp, int32_t(kEspHeaderLen + tail_len));
-        work[n_work++] = {esp, kEspHeaderLen + payload + pad_len + kEspTrailerLen, tail + pad_len + kEspTrailerLen,
-                          &sa.key};
+        net::patch_ip(ip, info, net::kProtoEsp, int32_t(hdr + tail_len));
+        const uint32_t len = hdr + payload + pad_len + kEspTrailerLen;
+        uint8_t* icv = tail + pad_len + kEspTrailerLen;
+        if (is_aead) aead[n_work++] = {esp, len, icv, sa.aead};
+        else work[n_work++] = {esp, len, icv, &sa.key};
     }
-    hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
+    if (is_aead) {
+        if (aead_jobs(mgr_, sa.xf, true, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
+    } else {
+        hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
+    }
     uint32_t good = 0;
     for (size_t i = 0; i < pkts.size(); ++i) good += ok[i];
     return good;

@@ -1,14 +1,15 @@
 #pragma once
 // The ideal loops of engine_benchmark: the least work RFC 4303 transport mode needs per
-// packet with HMAC-SHA-1-96, HMAC-MD5-96 or HMAC-SHA-256-128 and no cipher, for one SA, on IPv4 packets
-// without options that are known good in shape, every check still really done. Hash-only
-// (the HMACs alone) is a ceiling no ESP implementation reaches; this is what one could
-// reach, and so the sound bound on the engine's compute. What is left out is what an
+// packet with HMAC-SHA-1-96, HMAC-MD5-96 or HMAC-SHA-256-128 and no cipher, or with
+// AES-GCM (RFC 4106) or AES-GMAC (RFC 4543), for one SA, on IPv4 packets without options
+// that are known good in shape, every check still really done. Hash-only (IPsec-MB's own
+// jobs alone) is a ceiling no ESP implementation reaches; this is what one could reach,
+// and so the sound bound on the engine's compute. What is left out is what an
 // implementation may choose to keep: SA lookup among many, counters, events, drop
 // reasons (a bool says passed or not), IPv6, UDP encapsulation, port selectors.
 //
-// The HMACs go through IPsec-MB exactly as the hash-only reference submits them
-// (bench/hmac_burst.hpp). Nothing is allocated per call.
+// The crypto goes through IPsec-MB exactly as the hash-only reference submits it
+// (bench/hmac_burst.hpp, bench/aead_esp.hpp). Nothing is allocated per call.
 //
 // Threading: one IdealEsp per thread (it uses that thread's IMB_MGR).
 #include <intel-ipsec-mb.h>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <span>
 
+#include "bench/aead_esp.hpp"
 #include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
@@ -31,9 +33,12 @@ struct IdealSa {
     uint32_t spi = 0;  // host order
     uint32_t ue = 0;   // the UE's IPv4 address as headers hold it: inbound the source, outbound the destination
     esp::Alg alg = esp::Alg::hmac_sha1_96;
-    esp::HmacKey key;
+    esp::Transform xf = esp::Transform::hmac;  // hmac, hmac_sha256, gcm or gmac
+    esp::HmacKey key;                          // the HMACs
+    const AeadKey* aead = nullptr;             // gcm, gmac: the key and salt, expanded
 
-    static IdealSa of(const esp::SaRecord& r);  // an IPv4 HMAC SA
+    // An IPv4 SA without a CBC cipher; `aead` for a gcm or gmac one.
+    static IdealSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr);
 };
 
 // Inbound, with its anti-replay state (RFC 4303 3.4.3) in one 64-bit word (the RFC's
@@ -42,14 +47,14 @@ struct IdealInboundSa : IdealSa {
     uint32_t last = 0;
     uint64_t map = 0;
 
-    static IdealInboundSa of(const esp::SaRecord& r) { return {IdealSa::of(r)}; }
+    static IdealInboundSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr) { return {IdealSa::of(r, aead)}; }
 };
 
 // Outbound, with the last sequence number sent.
 struct IdealOutboundSa : IdealSa {
     uint32_t seq = 0;
 
-    static IdealOutboundSa of(const esp::SaRecord& r) { return {IdealSa::of(r)}; }
+    static IdealOutboundSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr) { return {IdealSa::of(r, aead)}; }
 };
 
 class IdealEsp {
@@ -67,7 +72,7 @@ public:
 
 private:
     IMB_MGR* mgr_;
-    IMB_JOB jobs_[kMaxBurst];  // the SHA-1 burst's, zeroed once
+    IMB_JOB jobs_[kMaxBurst];  // the hash bursts', zeroed once
     alignas(16) uint8_t tags_[kMaxBurst][16];
 };
 

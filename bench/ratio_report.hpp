@@ -98,7 +98,7 @@ private:
     }
 
     // The ideal loop's row for an engine row: the least work the direction needs
-    // (bench/ideal_esp.hpp); HMAC rows without a cipher only.
+    // (bench/ideal_esp.hpp); HMAC rows without a cipher, AES-GCM and AES-GMAC.
     static std::string ideal_of(const std::string& dir) { return dir == "inbound" ? "ideal" : "ideal_out"; }
 
     // Engine against the ideal loop, and the ideal loop against hash-only, both warm: the
@@ -118,7 +118,7 @@ private:
             }
             std::printf("%-22s %8.2f %8.2f  %-20s  %-20s  %-20s\n", row_name(dir, tail).c_str(), spread(e).median,
                         spread(i).median, text(ratio(e, i)).c_str(),
-                        text(ratio(i, get("hash_only" + tail + "warm"))).c_str(),
+                        text(ratio(i, get(reference(dir, tail) + tail + "warm"))).c_str(),
                         text(per_round(e, i, ns_above), "%.1f").c_str());
         });
     }

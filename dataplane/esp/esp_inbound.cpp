@@ -173,6 +173,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
     }
 
     // Pass 2: SA and replay pre-check; queue the HMACs over ESP header .. trailer.
+    const CipherKeys* prefetched = nullptr;  // a burst's packets of one SA bring its keys in once
     for (uint32_t i = 0; i < n; ++i) {
         if (why[i] != net::kPass) continue;
         InboundSa& sa = in_.at(p[i].slot);
@@ -220,7 +221,8 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
         const bool sha256 = sa.alg == Alg::hmac_sha256_128;
-        keys.prefetch(xf, sa.ealg, true, sha256);
+        if (&keys != prefetched) keys.prefetch(xf, sa.ealg, true, sha256);
+        prefetched = &keys;
         const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
         if (xf == Transform::hmac_sha256) {
             p[i].job = batch_.add(sa.alg, hmac, p[i].esp, p[i].esp_len - icv, tag[i]);

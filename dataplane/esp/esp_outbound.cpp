@@ -165,6 +165,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
     if (nk > 0) out_.find_bulk(keys, nk, pos);  // and brings the records in
 
     // Pass 2: sequence number, room, ESP header and trailer; queue the ICVs.
+    const CipherKeys* prefetched = nullptr;  // a burst's packets of one SA bring its keys in once
     for (uint32_t k = 0; k < nk; ++k) {
         const uint32_t i = owner[k];
         OutboundPacket& pk = p[i];
@@ -250,7 +251,8 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
         const bool sha256 = sa.alg == Alg::hmac_sha256_128;
-        keys.prefetch(xf, ealg, false, sha256);
+        if (&keys != prefetched) keys.prefetch(xf, ealg, false, sha256);
+        prefetched = &keys;
         const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
         if (xf == Transform::hmac_sha256) {
             store_trailer(tail, pad_len, inner);
@@ -271,9 +273,11 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         // as RFC 4106 3.1 and RFC 4543 3.1 require. The UE's SAs under that key carry our
         // SPIs, which sa_set allocates different from the UE's.
         store_trailer(tail, pad_len, inner);
-        store_be32(esp + kEspHeaderLen, sa.spi);
-        store_be32(esp + kEspHeaderLen + 4, seq);
-        std::memcpy(nonce[i] + 4, esp + kEspHeaderLen, kAeadIvLen);     // the salt follows
+        // One 8-byte store each: reading the IV back from two 4-byte stores would stall
+        // on store forwarding.
+        const uint64_t iv = uint64_t(rte_cpu_to_be_32(sa.spi)) | uint64_t(rte_cpu_to_be_32(seq)) << 32;
+        std::memcpy(esp + kEspHeaderLen, &iv, kAeadIvLen);
+        std::memcpy(nonce[i] + 4, &iv, kAeadIvLen);                     // the salt follows
         const uint32_t len = xf == Transform::gcm ? body : hdr + body;  // GMAC: all before the ICV
         pk.job = batch_.add(AeadPart{xf, false, &keys, nonce[i], esp, hdr, len, icv});
         aead_keys[n_aead] = &keys;

@@ -96,9 +96,13 @@ std::vector<bool> ideal_inbound(IdealEsp& ideal, IdealInboundSa& sa, const std::
     return passed;
 }
 
-class IdealLoop : public ::testing::TestWithParam<std::tuple<Alg, uint32_t>> {
+// An HMAC without a cipher, or AES-GCM / AES-GMAC, at a packet size.
+class IdealLoop : public ::testing::TestWithParam<std::tuple<Alg, Ealg, uint32_t>> {
 protected:
-    IdealLoop() : w_(std::get<0>(GetParam()), std::get<1>(GetParam()), 1, kPackets), ideal_(w_.engine().imb()) {}
+    IdealLoop()
+        : w_(std::get<0>(GetParam()), std::get<2>(GetParam()), 1, kPackets, false, std::get<1>(GetParam())),
+          ideal_(w_.engine().imb()) {}
+    const AeadKey* aead() const { return is_aead(w_.transform()) ? &w_.aead_key(0) : nullptr; }
 
     EngineWorkload w_;
     IdealEsp ideal_;
@@ -107,9 +111,12 @@ protected:
 TEST_P(IdealLoop, InboundLeavesWhatTheEngineLeaves) {
     ASSERT_EQ(engine_pass(w_, Direction::inbound), kPackets);
     const std::vector<Packet> engine = snapshot(w_.inbound());
+    // Sealed again (the next sequence numbers; GCM's ciphertext, which the engine
+    // decrypted in place, back), as received.
+    ASSERT_TRUE(w_.next_inbound_pass());
     std::vector<rte_mbuf*> mbufs = receive(w_.inbound());
     ASSERT_NE(snapshot(w_.inbound()), engine) << "put back as received, not as the engine left them";
-    IdealInboundSa sa = IdealInboundSa::of(w_.inbound_record(0));
+    IdealInboundSa sa = IdealInboundSa::of(w_.inbound_record(0), aead());
     const std::vector<bool> passed = ideal_inbound(ideal_, sa, mbufs);
     EXPECT_EQ(std::count(passed.begin(), passed.end(), true), kPackets);
     const std::vector<Packet> ideal = snapshot(w_.inbound());
@@ -121,10 +128,19 @@ TEST_P(IdealLoop, InboundLeavesWhatTheEngineLeaves) {
 }
 
 TEST_P(IdealLoop, OutboundSendsWhatTheEngineSends) {
-    ASSERT_EQ(engine_pass(w_, Direction::outbound), kPackets);  // sequence numbers 1, 2, ..., every padding
-    const std::vector<Packet> engine = snapshot(w_.outbound());
+    // The same plain packets for both: GCM encrypts the payload in place, which receiving
+    // the ring again (its headers only) would not undo.
     std::vector<rte_mbuf*> mbufs = receive_uneven(w_.outbound());
-    IdealOutboundSa sa = IdealOutboundSa::of(w_.outbound_record(0));
+    std::vector<Packet> plain;
+    for (const rte_mbuf* m : mbufs) plain.push_back(snapshot(m));
+    ASSERT_EQ(engine_pass_of(w_, mbufs), kPackets);  // sequence numbers 1, 2, ..., every padding
+    const std::vector<Packet> engine = snapshot(w_.outbound());
+    mbufs = receive_uneven(w_.outbound());
+    for (size_t k = 0; k < kPackets; ++k) {
+        ASSERT_EQ(snapshot(mbufs[k]).data_off, plain[k].data_off);
+        std::memcpy(rte_pktmbuf_mtod(mbufs[k], uint8_t*), plain[k].bytes.data(), plain[k].bytes.size());
+    }
+    IdealOutboundSa sa = IdealOutboundSa::of(w_.outbound_record(0), aead());
     bool ok[kBurst];
     for (size_t pos = 0; pos < kPackets; pos += kBurst)
         ASSERT_EQ(ideal_.outbound(sa, {&mbufs[pos], kBurst}, ok), kBurst);
@@ -133,10 +149,32 @@ TEST_P(IdealLoop, OutboundSendsWhatTheEngineSends) {
     for (size_t k = 0; k < kPackets; ++k) EXPECT_EQ(ideal[k], engine[k]) << "packet " << k;
 }
 
-INSTANTIATE_TEST_SUITE_P(AlgsAndSizes, IdealLoop,
+INSTANTIATE_TEST_SUITE_P(Hmacs, IdealLoop,
                          ::testing::Combine(::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96,
                                                               Alg::hmac_sha256_128),
-                                            ::testing::Values(64u, 512u, 1400u)));
+                                            ::testing::Values(Ealg::null), ::testing::Values(64u, 512u, 1400u)));
+INSTANTIATE_TEST_SUITE_P(
+    Aeads, IdealLoop,
+    ::testing::Values(std::tuple{Alg::null, Ealg::aes_gcm, 72u}, std::tuple{Alg::null, Ealg::aes_gcm, 504u},
+                      std::tuple{Alg::null, Ealg::aes_gcm, 1400u}, std::tuple{Alg::aes_gmac, Ealg::null, 72u},
+                      std::tuple{Alg::aes_gmac, Ealg::null, 504u}, std::tuple{Alg::aes_gmac, Ealg::null, 1400u}));
+
+// AES-GCM and AES-GMAC: a changed byte of the ciphertext (GCM) or payload (GMAC), or of
+// the tag, and only that packet is refused.
+TEST(IdealAeadInbound, RefusesAChangedPayloadOrTagOnly) {
+    for (const auto& [alg, ealg] : {std::pair{Alg::null, Ealg::aes_gcm}, std::pair{Alg::aes_gmac, Ealg::null}}) {
+        EngineWorkload w(alg, 504, 1, kPackets, false, ealg);
+        IdealEsp ideal(w.engine().imb());
+        IdealInboundSa sa = IdealInboundSa::of(w.inbound_record(0), &w.aead_key(0));
+        const std::vector<rte_mbuf*> mbufs = receive(w.inbound());
+        constexpr size_t kPayload = 5, kTag = 37;
+        rte_pktmbuf_mtod(mbufs[kPayload], uint8_t*)[20 + 16 + 30] ^= 0x01;
+        rte_pktmbuf_mtod_offset(mbufs[kTag], uint8_t*, mbufs[kTag]->data_len - 1)[0] ^= 0x80;
+        const std::vector<bool> passed = ideal_inbound(ideal, sa, mbufs);
+        for (size_t k = 0; k < kPackets; ++k)
+            EXPECT_EQ(passed[k], k != kPayload && k != kTag) << name(ealg) << " packet " << k;
+    }
+}
 
 // One inbound packet spoilt in one way; the ideal loop must refuse it and only it.
 struct Spoil {
