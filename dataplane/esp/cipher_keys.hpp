@@ -1,9 +1,11 @@
 #pragma once
 // The cipher keys of one worker's SAs that have one (TS 33.203 Annex H: ealg aes-cbc,
 // des-ede3-cbc and aes-gcm, alg aes-gmac), expanded once, when the worker installs the
-// SA, into the schedules IPsec-MB's jobs take. They sit in a fixed pool allocated with the engine: an SA record
-// holds only its block's index, so the records stay two cache lines and an SA without
-// encryption costs nothing here. A freed block is zeroed: no key outlives its SA.
+// SA, into the schedules IPsec-MB's jobs take; and the HMAC-SHA-256 states of alg
+// hmac-sha-256-128, which do not fit the SA record's first line. They sit in a fixed pool
+// allocated with the engine: an SA record holds only its block's index, so the records
+// stay two cache lines and an SA with neither costs nothing here. A freed block is
+// zeroed: no key outlives its SA.
 //
 // Threading: only the owning worker reads or writes a pool.
 #include <cstddef>

@@ -117,16 +117,6 @@ uint32_t CryptoBatch::add(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uin
     return i;
 }
 
-uint32_t CryptoBatch::add(const AeadPart& aead) noexcept {
-    assert(!full() && is_aead(aead.xf));
-    const uint32_t i = n_++;
-    JobWork& w = job_work_[job_n_++];  // field by field: the HMAC and CBC parts stay unwritten
-    w.index = i;
-    w.hash = aead.xf == Transform::gcm ? IMB_AUTH_AES_GMAC : IMB_AUTH_AES_GMAC_128;
-    w.aead = aead;
-    return i;
-}
-
 void CryptoBatch::run() noexcept {
     sha1_.run(mgr_, IMB_AUTH_HMAC_SHA_1, ok_);
     sha256_.run(mgr_, IMB_AUTH_HMAC_SHA_256, ok_);

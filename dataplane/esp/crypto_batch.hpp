@@ -139,4 +139,14 @@ inline uint32_t CryptoBatch::add(Alg alg, HmacRef key, const uint8_t* data, uint
     return i;
 }
 
+inline uint32_t CryptoBatch::add(const AeadPart& aead) noexcept {
+    assert(!full() && is_aead(aead.xf));
+    const uint32_t i = n_++;
+    JobWork& w = job_work_[job_n_++];  // field by field: the HMAC and CBC parts stay unwritten
+    w.index = i;
+    w.hash = aead.xf == Transform::gcm ? IMB_AUTH_AES_GMAC : IMB_AUTH_AES_GMAC_128;
+    w.aead = aead;
+    return i;
+}
+
 }  // namespace pcscf::esp
