@@ -84,12 +84,13 @@ CryptoBatch::CryptoBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
     sha256_.init(IMB_AUTH_HMAC_SHA_256);
 }
 
-void CryptoBatch::Burst::init(IMB_HASH_ALG hash) noexcept {
+void CryptoBatch::Burst::init(IMB_HASH_ALG alg) noexcept {
+    hash = alg;
     std::memset(jobs.data(), 0, sizeof jobs);
     for (IMB_JOB& j : jobs) set_common(j, hash, nullptr, nullptr, nullptr, 0, nullptr);
 }
 
-void CryptoBatch::Burst::run(IMB_MGR* mgr, IMB_HASH_ALG hash, std::array<bool, kMax>& ok) noexcept {
+void CryptoBatch::Burst::run(IMB_MGR* mgr, std::array<bool, kMax>& ok) noexcept {
     if (n == 0) return;
     IMB_SUBMIT_HASH_BURST(mgr, jobs.data(), n, hash);
     for (uint32_t k = 0; k < n; ++k) ok[index[k]] = jobs[k].status == IMB_STATUS_COMPLETED;
@@ -118,8 +119,8 @@ uint32_t CryptoBatch::add(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uin
 }
 
 void CryptoBatch::run() noexcept {
-    sha1_.run(mgr_, IMB_AUTH_HMAC_SHA_1, ok_);
-    sha256_.run(mgr_, IMB_AUTH_HMAC_SHA_256, ok_);
+    sha1_.run(mgr_, ok_);
+    sha256_.run(mgr_, ok_);
     if (job_n_ > 0) run_jobs();
 }
 

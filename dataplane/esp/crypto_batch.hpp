@@ -27,7 +27,7 @@ struct HmacRef {
     HmacRef(const HmacKey160& k) noexcept : ipad(k.ipad.data()), opad(k.opad.data()) {}  // NOLINT
 };
 
-// IPsec-MB's hash for an HMAC alg, and the bytes of its ICV.
+// IPsec-MB's hash for an HMAC alg.
 constexpr IMB_HASH_ALG imb_hash(Alg a) noexcept {
     return a == Alg::hmac_sha1_96 ? IMB_AUTH_HMAC_SHA_1 : a == Alg::hmac_md5_96 ? IMB_AUTH_MD5 : IMB_AUTH_HMAC_SHA_256;
 }
@@ -87,8 +87,8 @@ public:
     bool ok(uint32_t i) const noexcept { return ok_[i]; }
 
 private:
-    // What goes through the job API: HMAC-MD5 or HMAC-SHA-256 alone (cbc.ealg null), an
-    // HMAC with a CBC cipher, or an AEAD (hash IMB_AUTH_AES_GMAC or _128, `aead`).
+    // What goes through the job API: HMAC-MD5 alone (cbc.ealg null), an HMAC with a CBC
+    // cipher, or an AEAD (hash IMB_AUTH_AES_GMAC or _128, `aead`).
     struct JobWork {
         const uint8_t* ipad;
         const uint8_t* opad;
@@ -110,7 +110,8 @@ private:
         std::array<IMB_JOB, kMax> jobs;
         std::array<uint8_t, kMax> index;
         uint32_t n = 0;
-        void init(IMB_HASH_ALG hash) noexcept;
+        IMB_HASH_ALG hash = IMB_AUTH_NULL;
+        void init(IMB_HASH_ALG alg) noexcept;
         void add(uint32_t i, HmacRef key, const uint8_t* data, uint32_t len, uint8_t* tag) noexcept {
             IMB_JOB& j = jobs[n];
             j.src = data;
@@ -120,7 +121,7 @@ private:
             j.u.HMAC._hashed_auth_key_xor_opad = key.opad;
             index[n++] = static_cast<uint8_t>(i);
         }
-        void run(IMB_MGR* mgr, IMB_HASH_ALG hash, std::array<bool, kMax>& ok) noexcept;
+        void run(IMB_MGR* mgr, std::array<bool, kMax>& ok) noexcept;
     };
 
     uint32_t n_ = 0, job_n_ = 0;
