@@ -5,7 +5,9 @@
 // reference the engine's AEAD rows are measured against (the same jobs on the same
 // packets). Both: 8-byte explicit IV after the ESP header, nonce = 4-byte salt || IV,
 // 16-byte ICV. GCM: AAD = SPI || sequence number, encrypts payload .. trailer. GMAC: AAD
-// = ESP header .. trailer (IV included), nothing encrypted.
+// = ESP header .. trailer (IV included), nothing encrypted. Two ways through IPsec-MB:
+// its job API (aead_jobs), and its direct GCM calls as the engine makes them
+// (aead_calls), the faster for one packet.
 // Header-only, so that tests/bench (built before bench/) checks it against OpenSSL.
 #include <intel-ipsec-mb.h>
 
@@ -17,6 +19,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "dataplane/esp/crypto_batch.hpp"
 #include "sa_contract/sa_config.hpp"
 
 namespace pcscf::bench {
@@ -38,7 +41,10 @@ inline void expand_aead_key(IMB_MGR* mgr, std::span<const uint8_t> key_salt, Aea
     std::memcpy(out.salt.data(), key_salt.data() + 16, 4);
 }
 
-// One ESP packet for aead_jobs(): `esp` points at the SPI, `len` bytes run from there to
+// IPsec-MB's two ways: its direct GCM calls (aead_calls) or its job API (aead_jobs).
+enum class AeadApi { direct, jobs };
+
+// One ESP packet for aead_jobs() and aead_calls(): `esp` points at the SPI, `len` bytes run from there to
 // the end of the trailer (the IV at esp + 8), the tag goes to `icv` (16 bytes).
 struct AeadPacket {
     uint8_t* esp = nullptr;
@@ -103,6 +109,23 @@ inline uint32_t aead_jobs(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::sp
             for (const IMB_JOB* d = IMB_SUBMIT_JOB(mgr); d != nullptr; d = IMB_GET_COMPLETED_JOB(mgr)) done(d);
         }
         for (const IMB_JOB* d; (d = IMB_FLUSH_JOB(mgr)) != nullptr;) done(d);
+    }
+    return failed;
+}
+
+// The same work through IPsec-MB's direct GCM calls, one per packet, as the engine makes
+// them (esp::aead_direct): the fastest way IPsec-MB has for one packet, so the reference
+// the engine's AEAD rows are held to. Returns how many calls IPsec-MB refused.
+inline uint32_t aead_calls(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::span<const AeadPacket> ps) {
+    constexpr uint32_t hdr = esp::kEspHeaderLen + esp::kAeadIvLen;
+    const bool gcm = tf == esp::Transform::gcm;
+    alignas(16) uint8_t nonce[16];
+    uint32_t failed = 0;
+    for (const AeadPacket& p : ps) {
+        std::memcpy(nonce, p.key->salt.data(), 4);
+        std::memcpy(nonce + 4, p.esp + esp::kEspHeaderLen, esp::kAeadIvLen);
+        const uint32_t len = gcm ? p.len - hdr : p.len;
+        failed += !esp::aead_direct(mgr, {tf, !encrypt, &p.key->key, nonce, p.esp, hdr, len, p.icv});
     }
     return failed;
 }

@@ -13,10 +13,11 @@
 // them beside inbound and outbound); their sizes are the nearest whole cipher blocks
 // allow (AES: 72 / 504 / 1400 B; 3DES: 64 / 512 / 1400 B). Then the combined transforms,
 // AES-GCM-128 (RFC 4106, "gcm") and AES-GMAC-128 (RFC 4543, "gmac"), warm and cold at the
-// AES-CBC rows' lengths (72 / 504 / 1400 B, named so), against IPsec-MB alone running the
-// same GCM jobs (decrypting for hash_only, encrypting for hash_only_out) or GMAC jobs (one
-// tag over the ESP bytes, the same either way: hash_only only) on the same packets, which
-// IPsec-MB's own jobs sealed (bench/aead_esp.hpp).
+// AES-CBC rows' lengths (72 / 504 / 1400 B, named so), against IPsec-MB alone making the
+// same direct GCM calls (decrypting for hash_only, encrypting for hash_only_out) or GMAC
+// tags (GCM with the ESP bytes as AAD, the same either way: hash_only only) on the same
+// packets, which IPsec-MB's job API sealed (bench/aead_esp.hpp); warm, imb_jobs is the
+// same work through that job API.
 // Beside the HMAC rows, warm, the engine with the same SA as UDP-enc-tun (a UE behind a
 // NAT, named natt-sha1 / natt-md5): inbound IPv4 / UDP 4500 / ESP in tunnel mode around
 // the same inner packet, outbound the same plain packets put so; sizes are the transport
@@ -171,8 +172,9 @@ void bm_engine(benchmark::State& state, Direction dir, Alg alg, uint32_t size, R
 }
 
 // The hash-only reference: the same HMACs over the same bytes, straight into IPsec-MB
-// (with a cipher: the same cipher+hash jobs).
-void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, Ring r, Ealg ealg, bool encrypt) {
+// (with a cipher: the same cipher+hash jobs; AES-GCM and AES-GMAC: its direct GCM calls,
+// or its job API for the imb_jobs rows).
+void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, Ring r, Ealg ealg, bool encrypt, AeadApi api) {
     EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg);
     if (wp == nullptr) return;
     EngineWorkload& w = *wp;
@@ -182,7 +184,7 @@ void bm_hash_only(benchmark::State& state, Alg alg, uint32_t size, Ring r, Ealg 
     run_passes(state, w, r, nothing_before, [&](size_t n) {
         for (size_t pos = 0; pos < n; pos += kBurst) {
             if (hmac_only(w.transform())) w.hash_only({&w.inbound()[pos], kBurst}, jobs, tags);
-            else w.cipher_hash_only({&w.inbound()[pos], kBurst}, tags, encrypt);
+            else w.cipher_hash_only({&w.inbound()[pos], kBurst}, tags, encrypt, api);
             benchmark::DoNotOptimize(tags);
         }
         return true;
@@ -257,7 +259,7 @@ void register_all(bool quick, int rounds) {
                                                      size, r, Ealg::null)};
                     if (r.sas == 1) {
                         b.push_back(benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg,
-                                                                 size, r, Ealg::null, false));
+                                                                 size, r, Ealg::null, false, AeadApi::direct));
                         b.push_back(benchmark::RegisterBenchmark(("single_buffer" + suffix).c_str(), bm_single_buffer,
                                                                  alg, size, r));
                     }
@@ -289,7 +291,7 @@ void register_all(bool quick, int rounds) {
                     benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine, Direction::outbound, alg,
                                                  size, r, Ealg::null),
                     benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg, size, r, Ealg::null,
-                                                 false)};
+                                                 false, AeadApi::direct)};
                 if (!r.cold) {
                     b.push_back(benchmark::RegisterBenchmark(("ideal" + suffix).c_str(), bm_ideal, Direction::inbound,
                                                              alg, size, r, Ealg::null));
@@ -310,13 +312,13 @@ void register_all(bool quick, int rounds) {
                                       benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine,
                                                                    Direction::outbound, alg, size, r, ealg),
                                       benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg,
-                                                                   size, r, ealg, false),
+                                                                   size, r, ealg, false, AeadApi::direct),
                                       benchmark::RegisterBenchmark(("hash_only_out" + suffix).c_str(), bm_hash_only,
-                                                                   alg, size, r, ealg, true)})
+                                                                   alg, size, r, ealg, true, AeadApi::direct)})
                         one->UseManualTime();
                 }
-    // AES-GCM and AES-GMAC: the engine and IPsec-MB's own GCM / GMAC jobs, warm and cold,
-    // at the lengths the AES-CBC rows measure.
+    // AES-GCM and AES-GMAC: the engine and IPsec-MB's own direct GCM calls, warm and cold,
+    // at the lengths the AES-CBC rows measure; warm, also its job API for the same work.
     const std::vector<uint32_t> aead_sizes = quick ? std::vector<uint32_t>{504} : std::vector<uint32_t>{72, 504, 1400};
     for (const auto& [alg, ealg] : {std::pair{Alg::null, Ealg::aes_gcm}, std::pair{Alg::aes_gmac, Ealg::null}})
         for (uint32_t size : aead_sizes)
@@ -329,11 +331,13 @@ void register_all(bool quick, int rounds) {
                         benchmark::RegisterBenchmark(("outbound" + suffix).c_str(), bm_engine, Direction::outbound, alg,
                                                      size, r, ealg),
                         benchmark::RegisterBenchmark(("hash_only" + suffix).c_str(), bm_hash_only, alg, size, r, ealg,
-                                                     false)};
-                    if (ealg == Ealg::aes_gcm)  // GMAC's job is the same both ways
+                                                     false, AeadApi::direct)};
+                    if (ealg == Ealg::aes_gcm)  // GMAC's tag is the same both ways
                         b.push_back(benchmark::RegisterBenchmark(("hash_only_out" + suffix).c_str(), bm_hash_only, alg,
-                                                                 size, r, ealg, true));
+                                                                 size, r, ealg, true, AeadApi::direct));
                     if (!r.cold) {
+                        b.push_back(benchmark::RegisterBenchmark(("imb_jobs" + suffix).c_str(), bm_hash_only, alg, size,
+                                                                 r, ealg, false, AeadApi::jobs));
                         b.push_back(benchmark::RegisterBenchmark(("ideal" + suffix).c_str(), bm_ideal,
                                                                  Direction::inbound, alg, size, r, ealg));
                         b.push_back(benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,

@@ -318,7 +318,7 @@ void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint
     });
 }
 
-void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {
+void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt, AeadApi api) const {
     constexpr size_t kChunk = 64;
     AeadPacket ps[kChunk];
     for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
@@ -328,12 +328,14 @@ void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16]
             const Template& t = ts[at + k];
             ps[k] = {t.esp, t.esp_len, tags[at + k], &aead_keys_[t.sa % aead_keys_.size()]};
         }
-        aead_jobs(engine_->imb(), tf_, encrypt, {ps, n});
+        if (api == AeadApi::direct) aead_calls(engine_->imb(), tf_, encrypt, {ps, n});
+        else aead_jobs(engine_->imb(), tf_, encrypt, {ps, n});
     }
 }
 
-void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {
-    if (is_aead(tf_)) return aead_only(ts, tags, encrypt);
+void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt,
+                                      AeadApi api) const {
+    if (is_aead(tf_)) return aead_only(ts, tags, encrypt, api);
     IMB_MGR* mgr = engine_->imb();
     const bool aes = ealg_ == Ealg::aes_cbc;
     const uint32_t ct = kEspHeaderLen + iv_len(ealg_);

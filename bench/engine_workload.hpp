@@ -89,11 +89,13 @@ public:
     // The same with the SA's cipher: per packet one job of IPsec-MB's job API that hashes
     // the ICV-covered bytes and decrypts what follows the IV in place (HASH_CIPHER), or
     // encrypts it first (`encrypt`, CIPHER_HASH), as the engine's inbound / outbound jobs
-    // do, and nothing else. AES-GCM: per packet one GCM job decrypting (or encrypting)
-    // what follows the IV in place with the tag over SPI || seq and it; AES-GMAC: one GMAC
-    // job over the ICV-covered bytes, either way (aead_esp.hpp). Not for HMAC-only
+    // do, and nothing else. AES-GCM: per packet one GCM call decrypting (or encrypting)
+    // what follows the IV in place with the tag over SPI || seq and it; AES-GMAC: one tag
+    // over the ICV-covered bytes, either way; through IPsec-MB's direct GCM calls, as the
+    // engine makes them, or its job API (`api`; aead_esp.hpp). Not for HMAC-only
     // workloads (hash_only()).
-    void cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt = false) const;
+    void cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt = false,
+                          AeadApi api = AeadApi::direct) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`, as a NIC and
     // its driver would hand them over: the IPv4 checksum marked good by the NIC's offload.
@@ -120,7 +122,7 @@ public:
 private:
     void build_packets(uint32_t ip_size, uint32_t n_packets);
     void seal_inbound(uint32_t offset);  // sequence numbers: as first sealed + offset
-    void aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const;
+    void aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt, AeadApi api) const;
     void first_inbound_pass();
     void release() noexcept;  // the packets and their pool
 

@@ -96,7 +96,7 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
     // GCM decrypts in place, the tag over the ciphertext (RFC 4106); a job that failed
     // leaves no tag to trust: the burst is refused.
     if (is_aead) {
-        if (aead_jobs(mgr_, sa.xf, false, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
+        if (aead_calls(mgr_, sa.xf, false, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
     } else {
         hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
     }
@@ -188,7 +188,7 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         else work[n_work++] = {esp, len, icv, &sa.key};
     }
     if (is_aead) {
-        if (aead_jobs(mgr_, sa.xf, true, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
+        if (aead_calls(mgr_, sa.xf, true, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
     } else {
         hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
     }

@@ -9,7 +9,7 @@
 // reasons (a bool says passed or not), IPv6, UDP encapsulation, port selectors.
 //
 // The crypto goes through IPsec-MB exactly as the hash-only reference submits it
-// (bench/hmac_burst.hpp, bench/aead_esp.hpp). Nothing is allocated per call.
+// (bench/hmac_burst.hpp, bench/aead_esp.hpp's aead_calls). Nothing is allocated per call.
 //
 // Threading: one IdealEsp per thread (it uses that thread's IMB_MGR).
 #include <intel-ipsec-mb.h>

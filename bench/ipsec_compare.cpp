@@ -20,9 +20,9 @@
 // byte, with a cipher or AES-GMAC (IVs differ: the bytes cannot match) the UE must get the
 // same inner packets from librte_ipsec's ESP as from the engine's. AES-GCM and AES-GMAC
 // inbound packets are sealed by IPsec-MB's own jobs rather than by an engine
-// (bench/aead_esp.hpp); with them the ceiling is IPsec-MB's GCM jobs (inbound decrypting,
-// ceiling_out encrypting) or GMAC jobs (one ceiling, the same both ways) on the same
-// packets. Otherwise the program stops. Then each
+// (bench/aead_esp.hpp); with them the ceiling is IPsec-MB's direct GCM calls (inbound
+// decrypting, ceiling_out encrypting) or GMAC tags (GCM with the ESP as AAD; one ceiling,
+// the same both ways) on the same packets. Otherwise the program stops. Then each
 // contender runs `rounds` times, interleaved; every figure is reported as a ratio to the
 // ceiling and to librte_ipsec of the same round, min / median / max over the rounds. The
 // ceiling also gives each contender's time beyond the hash: ns/packet of the contender
@@ -163,7 +163,7 @@ uint32_t engine_pass(EngineWorkload& w, Direction dir) {
 
 // The ceiling: the inbound packets' HMACs, straight into IPsec-MB; with a cipher, its
 // chained cipher+hash jobs on them (in place: the next inbound pass seals them again);
-// AES-GCM / AES-GMAC: its GCM / GMAC jobs.
+// AES-GCM / AES-GMAC: its direct GCM calls.
 uint32_t ceiling_pass(EngineWorkload& w, bool encrypt = false) {
     auto& ring = w.inbound();
     IMB_JOB jobs[kBurst];

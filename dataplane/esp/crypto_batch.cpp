@@ -48,35 +48,6 @@ void set_cbc(IMB_JOB& j, const uint8_t* data, const CbcPart& c) noexcept {
     j.dst = const_cast<uint8_t*>(data) + c.offset;  // the cipher's output, where its input was
 }
 
-// AES-128-GCM (cipher and tag in one job) or AES-128-GMAC (a tag alone), 16-byte tag.
-void set_aead(IMB_JOB& j, const AeadPart& a) noexcept {
-    const bool gcm = a.xf == Transform::gcm;
-    j.cipher_mode = gcm ? IMB_CIPHER_GCM : IMB_CIPHER_NULL;
-    j.cipher_direction = a.decrypt ? IMB_DIR_DECRYPT : IMB_DIR_ENCRYPT;
-    j.chain_order = a.decrypt ? IMB_ORDER_HASH_CIPHER : IMB_ORDER_CIPHER_HASH;
-    j.hash_alg = gcm ? IMB_AUTH_AES_GMAC : IMB_AUTH_AES_GMAC_128;
-    j.src = a.esp;
-    j.dst = a.esp + (gcm ? a.hdr : 0);
-    j.enc_keys = j.dec_keys = gcm ? &a.keys->gcm : nullptr;
-    j.key_len_in_bytes = gcm ? IMB_KEY_128_BYTES : 0;
-    j.iv = gcm ? a.nonce : nullptr;
-    j.iv_len_in_bytes = gcm ? 12 : 0;
-    j.cipher_start_src_offset_in_bytes = gcm ? a.hdr : 0;
-    j.msg_len_to_cipher_in_bytes = gcm ? a.len : 0;
-    j.hash_start_src_offset_in_bytes = gcm ? a.hdr : 0;
-    j.msg_len_to_hash_in_bytes = a.len;
-    j.auth_tag_output = a.tag;
-    j.auth_tag_output_len_in_bytes = kAeadIcvLen;
-    if (gcm) {
-        j.u.GCM.aad = a.esp;  // SPI || sequence number
-        j.u.GCM.aad_len_in_bytes = kEspHeaderLen;
-    } else {
-        j.u.GMAC._key = &a.keys->gcm;
-        j.u.GMAC._iv = a.nonce;
-        j.u.GMAC.iv_len_in_bytes = 12;
-    }
-}
-
 }  // namespace
 
 CryptoBatch::CryptoBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
@@ -122,6 +93,7 @@ void CryptoBatch::run() noexcept {
     sha1_.run(mgr_, ok_);
     sha256_.run(mgr_, ok_);
     if (job_n_ > 0) run_jobs();
+    for (uint32_t k = 0; k < aead_n_; ++k) ok_[aead_index_[k]] = aead_direct(mgr_, aead_[k]);
 }
 
 void CryptoBatch::run_jobs() noexcept {
@@ -132,12 +104,8 @@ void CryptoBatch::run_jobs() noexcept {
         const JobWork& w = job_work_[k];
         ok_[w.index] = false;
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr_);
-        if (w.hash == IMB_AUTH_AES_GMAC || w.hash == IMB_AUTH_AES_GMAC_128) {
-            set_aead(*j, w.aead);
-        } else {
-            set_common(*j, w.hash, w.ipad, w.opad, w.data, w.len, w.tag);
-            if (w.cbc.ealg != Ealg::null) set_cbc(*j, w.data, w.cbc);
-        }
+        set_common(*j, w.hash, w.ipad, w.opad, w.data, w.len, w.tag);
+        if (w.cbc.ealg != Ealg::null) set_cbc(*j, w.data, w.cbc);
         j->user_data2 = reinterpret_cast<void*>(static_cast<uintptr_t>(w.index));
         for (j = IMB_SUBMIT_JOB(mgr_); j != nullptr; j = IMB_GET_COMPLETED_JOB(mgr_)) done(j);
     }

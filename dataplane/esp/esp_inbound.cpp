@@ -235,7 +235,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         }
         // GCM: the ciphertext after the IV; GMAC: everything before the ICV (RFC 4543 3.3).
         const uint32_t len = xf == Transform::gcm ? body - iv : p[i].esp_len - icv;
-        p[i].job = batch_.add(AeadPart{xf, true, &keys, nonce[i], p[i].esp, p[i].hdr, len, tag[i]});
+        p[i].job = batch_.add(AeadPart{xf, true, &keys.gcm, nonce[i], p[i].esp, p[i].hdr, len, tag[i]});
         aead_keys[n_aead] = &keys;
         aead_of[n_aead++] = i;
     }

@@ -279,7 +279,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         std::memcpy(esp + kEspHeaderLen, &iv, kAeadIvLen);
         std::memcpy(nonce[i] + 4, &iv, kAeadIvLen);                     // the salt follows
         const uint32_t len = xf == Transform::gcm ? body : hdr + body;  // GMAC: all before the ICV
-        pk.job = batch_.add(AeadPart{xf, false, &keys, nonce[i], esp, hdr, len, icv});
+        pk.job = batch_.add(AeadPart{xf, false, &keys.gcm, nonce[i], esp, hdr, len, icv});
         aead_keys[n_aead] = &keys;
         aead_of[n_aead++] = i;
     }

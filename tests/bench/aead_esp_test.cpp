@@ -1,5 +1,6 @@
 // bench/aead_esp.hpp, which seals the benchmarks' AES-GCM and AES-GMAC ESP packets and is
-// the IPsec-MB reference their figures are ratios to, checked against OpenSSL: the RFC 4303
+// the IPsec-MB reference their figures are ratios to, checked against OpenSSL (its direct
+// calls, the engine's esp::aead_direct, against its jobs): the RFC 4303
 // transport layout, RFC 4106 (nonce = salt || IV, AAD = SPI || seq, payload .. trailer
 // encrypted) and RFC 4543 (AAD = ESP header .. trailer, nothing encrypted).
 #include <gtest/gtest.h>
@@ -189,6 +190,38 @@ TEST_F(AeadEsp, ABurstOfMixedLengthsMatchesOneByOne) {
     EXPECT_EQ(aead_jobs(imb_->get(), esp::Transform::gcm, false, burst), 0u);
     for (size_t i = 0; i < ps.size(); ++i)
         EXPECT_EQ(0, std::memcmp(tags[i].data(), burst[i].esp + burst[i].len, 16)) << i;
+}
+
+// The direct GCM calls (GMAC as GCM with all as AAD) leave byte for byte what the jobs
+// leave, sealing and opening, for every length a 4-byte pad gives.
+TEST_F(AeadEsp, DirectCallsDoWhatTheJobsDo) {
+    for (const esp::Transform tf : {esp::Transform::gcm, esp::Transform::gmac})
+        for (size_t payload = 0; payload < 80; ++payload) {
+            size_t l3 = 0;
+            const auto by_jobs = seal(tf, udp_packet(payload % 2 == 1, payload), 0x0a0b0c0d00000000ull + payload, l3);
+            auto p = by_jobs;
+            const uint32_t len = uint32_t(p.size() - l3 - kAeadIcvLen);
+            std::fill(p.begin() + ptrdiff_t(l3 + 16), p.end(), 0);  // the plain packet again, no tag
+            const auto plain = esp_transport(udp_packet(payload % 2 == 1, payload), 0x1234abcd, 7, kAeadIvLen, 16);
+            std::copy(plain.begin() + ptrdiff_t(l3 + 16), plain.end(), p.begin() + ptrdiff_t(l3 + 16));
+            const AeadPacket one{p.data() + l3, len, p.data() + l3 + len, key_.get()};
+            ASSERT_EQ(aead_calls(imb_->get(), tf, true, {&one, 1}), 0u);
+            EXPECT_EQ(p, by_jobs) << "sealing, payload " << payload;
+            uint8_t tag[16];
+            const AeadPacket open{p.data() + l3, len, tag, key_.get()};
+            ASSERT_EQ(aead_calls(imb_->get(), tf, false, {&open, 1}), 0u);
+            EXPECT_EQ(0, std::memcmp(tag, by_jobs.data() + l3 + len, 16)) << "opening, payload " << payload;
+            EXPECT_TRUE(std::equal(p.begin() + ptrdiff_t(l3 + 16), p.end() - 16, plain.begin() + ptrdiff_t(l3 + 16)))
+                << "opened, payload " << payload;  // payload .. trailer in the clear again
+        }
+}
+
+// What IPsec-MB refuses is reported, not taken for a tag.
+TEST_F(AeadEsp, ADirectCallIpsecMbRefusesFails) {
+    uint8_t esp[64] = {}, tag[16], nonce[16] = {};
+    EXPECT_FALSE(esp::aead_direct(imb_->get(), {esp::Transform::gcm, true, nullptr, nonce, esp, 16, 32, tag}));
+    EXPECT_FALSE(esp::aead_direct(imb_->get(), {esp::Transform::gmac, false, &key_->key, nonce, esp, 16, 48, nullptr}));
+    EXPECT_TRUE(esp::aead_direct(imb_->get(), {esp::Transform::gmac, false, &key_->key, nonce, esp, 16, 48, tag}));
 }
 
 }  // namespace
