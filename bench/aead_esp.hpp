@@ -41,9 +41,6 @@ inline void expand_aead_key(IMB_MGR* mgr, std::span<const uint8_t> key_salt, Aea
     std::memcpy(out.salt.data(), key_salt.data() + 16, 4);
 }
 
-// IPsec-MB's two ways: its direct GCM calls (aead_calls) or its job API (aead_jobs).
-enum class AeadApi { direct, jobs };
-
 // One ESP packet for aead_jobs() and aead_calls(): `esp` points at the SPI, `len` bytes run from there to
 // the end of the trailer (the IV at esp + 8), the tag goes to `icv` (16 bytes).
 struct AeadPacket {

@@ -318,7 +318,7 @@ void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint
     });
 }
 
-void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt, AeadApi api) const {
+void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt, ImbApi api) const {
     constexpr size_t kChunk = 64;
     AeadPacket ps[kChunk];
     for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
@@ -328,17 +328,18 @@ void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16]
             const Template& t = ts[at + k];
             ps[k] = {t.esp, t.esp_len, tags[at + k], &aead_keys_[t.sa % aead_keys_.size()]};
         }
-        if (api == AeadApi::direct) aead_calls(engine_->imb(), tf_, encrypt, {ps, n});
+        if (api == ImbApi::direct) aead_calls(engine_->imb(), tf_, encrypt, {ps, n});
         else aead_jobs(engine_->imb(), tf_, encrypt, {ps, n});
     }
 }
 
 void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt,
-                                      AeadApi api) const {
+                                      ImbApi api) const {
     if (is_aead(tf_)) return aead_only(ts, tags, encrypt, api);
     IMB_MGR* mgr = engine_->imb();
     const bool aes = ealg_ == Ealg::aes_cbc;
     const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
+    if (aes && api == ImbApi::direct) return cbc_bursts(ts, tags, encrypt);
     for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
     auto submit = [&](const Template& t, uint8_t* tag) {
         const CipherKeys& k = cipher_keys_->at(t.sa % uint32_t(raw_cipher_keys_.size()));
@@ -367,6 +368,44 @@ void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*ta
     };
     for (size_t k = 0; k < ts.size(); ++k) submit(ts[k], tags[k]);
     while (IMB_FLUSH_JOB(mgr) != nullptr) {
+    }
+}
+
+// AES-CBC as the engine computes it: the burst's ciphers in one synchronous cipher burst,
+// its HMACs in one hash burst (MD5: jobs), encryption before them, decryption after.
+void EngineWorkload::cbc_bursts(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {
+    constexpr size_t kMax = 64;
+    constexpr uint32_t ct = kEspHeaderLen + 16;  // ESP header and IV
+    IMB_MGR* mgr = engine_->imb();
+    IMB_JOB* cipher = burst_jobs_.data();
+    IMB_JOB* hash = cipher + kMax;
+    const IMB_CIPHER_DIRECTION dir = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
+    for (size_t at = 0; at < ts.size(); at += kMax) {
+        const size_t n = std::min(kMax, ts.size() - at);
+        for (size_t k = 0; k < n; ++k) {
+            const Template& t = ts[at + k];
+            const CipherKeys& keys = cipher_keys_->at(t.sa % uint32_t(raw_cipher_keys_.size()));
+            IMB_JOB& j = cipher[k];
+            j.cipher_mode = IMB_CIPHER_CBC;
+            j.cipher_direction = dir;
+            j.chain_order = IMB_ORDER_CIPHER_HASH;
+            j.hash_alg = IMB_AUTH_NULL;
+            j.enc_keys = keys.enc_keys(ealg_);
+            j.dec_keys = keys.dec_keys(ealg_);
+            j.key_len_in_bytes = IMB_KEY_128_BYTES;
+            j.iv = t.esp + kEspHeaderLen;
+            j.iv_len_in_bytes = 16;
+            j.src = t.esp;
+            j.dst = t.esp + ct;
+            j.cipher_start_src_offset_in_bytes = ct;
+            j.msg_len_to_cipher_in_bytes = t.esp_len - ct;
+        }
+        if (encrypt) IMB_SUBMIT_CIPHER_BURST(mgr, cipher, uint32_t(n), IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES);
+        hmac_burst(mgr, alg_, n, hash, [&](size_t k) {
+            const Template& t = ts[at + k];
+            return HmacWork{t.esp, t.esp_len, tags[at + k], &key(t.sa)};
+        });
+        if (!encrypt) IMB_SUBMIT_CIPHER_BURST(mgr, cipher, uint32_t(n), IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES);
     }
 }
 

@@ -35,6 +35,11 @@ struct Template {
     std::vector<uint8_t> plaintext;   // inbound, AES-GCM SAs: what follows the IV, before sealing
 };
 
+// IPsec-MB's ways to the same work: `direct`, its synchronous bursts and direct GCM calls
+// as the engine makes them (the faster); `jobs`, its job API (chained cipher+hash jobs,
+// GCM and GMAC jobs).
+enum class ImbApi { direct, jobs };
+
 class EngineWorkload {
 public:
     // `size` as a workload of that IP version can have it: an IPv6 ESP packet with UDP
@@ -86,16 +91,18 @@ public:
     // hash burst, MD5 through the job API, as the engine does), their lines requested
     // first. Scratch: `jobs` (ts.size() of them, zeroed once), `tags`.
     void hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const;
-    // The same with the SA's cipher: per packet one job of IPsec-MB's job API that hashes
-    // the ICV-covered bytes and decrypts what follows the IV in place (HASH_CIPHER), or
-    // encrypts it first (`encrypt`, CIPHER_HASH), as the engine's inbound / outbound jobs
-    // do, and nothing else. AES-GCM: per packet one GCM call decrypting (or encrypting)
-    // what follows the IV in place with the tag over SPI || seq and it; AES-GMAC: one tag
-    // over the ICV-covered bytes, either way; through IPsec-MB's direct GCM calls, as the
-    // engine makes them, or its job API (`api`; aead_esp.hpp). Not for HMAC-only
-    // workloads (hash_only()).
+    // The same with the SA's cipher, and nothing else: the HMAC over the ICV-covered bytes
+    // and the decryption of what follows the IV in place after it, or its encryption
+    // first (`encrypt`), as the engine's inbound / outbound packets take them. AES-CBC:
+    // one cipher burst and the HMACs' own (hash_only's), as the engine makes them, or per
+    // packet one chained job of IPsec-MB's job API (`api` jobs); 3DES-CBC: chained jobs
+    // either way, as the engine (no 3DES cipher burst). AES-GCM: per packet one GCM call
+    // decrypting (or encrypting) what follows the IV in place with the tag over SPI || seq
+    // and it; AES-GMAC: one tag over the ICV-covered bytes, either way; IPsec-MB's direct
+    // GCM calls, as the engine makes them, or its job API (`api`; aead_esp.hpp). Not for
+    // HMAC-only workloads (hash_only()).
     void cipher_hash_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt = false,
-                          AeadApi api = AeadApi::direct) const;
+                          ImbApi api = ImbApi::direct) const;
 
     // Puts packets back as they were built and lists their mbufs in `burst`, as a NIC and
     // its driver would hand them over: the IPv4 checksum marked good by the NIC's offload.
@@ -122,7 +129,8 @@ public:
 private:
     void build_packets(uint32_t ip_size, uint32_t n_packets);
     void seal_inbound(uint32_t offset);  // sequence numbers: as first sealed + offset
-    void aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt, AeadApi api) const;
+    void aead_only(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt, ImbApi api) const;
+    void cbc_bursts(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const;
     void first_inbound_pass();
     void release() noexcept;  // the packets and their pool
 
@@ -139,6 +147,7 @@ private:
     std::vector<std::array<uint8_t, 24>> raw_cipher_keys_;  // CK_ESP per key index, for ciphered SAs
     std::unique_ptr<esp::CipherKeyPool> cipher_keys_;       // the same expanded (CBC), for cipher_hash_only()
     std::vector<AeadKey> aead_keys_;                        // the same expanded (AES-GCM, AES-GMAC)
+    mutable std::vector<IMB_JOB> burst_jobs_ = std::vector<IMB_JOB>(128);  // cbc_bursts()' 64 + 64, zeroed once
     std::vector<Template> in_, out_;
     std::vector<uint32_t> used_sas_;
     uint32_t seq_offset_ = 0;

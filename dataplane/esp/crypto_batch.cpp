@@ -32,15 +32,14 @@ void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const uint8_t* ipad, const uint8_
     j.user_data = nullptr;
 }
 
-// AES-128-CBC (RFC 3602) or 3DES-CBC (RFC 2451) over part of the hashed bytes, in place.
-void set_cbc(IMB_JOB& j, const uint8_t* data, const CbcPart& c) noexcept {
-    const bool aes = c.ealg == Ealg::aes_cbc;
-    j.cipher_mode = aes ? IMB_CIPHER_CBC : IMB_CIPHER_DES3;
+// 3DES-CBC (RFC 2451) over part of the hashed bytes, in place, chained with the HMAC.
+void set_des3(IMB_JOB& j, const uint8_t* data, const CbcPart& c) noexcept {
+    j.cipher_mode = IMB_CIPHER_DES3;
     j.cipher_direction = c.decrypt ? IMB_DIR_DECRYPT : IMB_DIR_ENCRYPT;
     j.chain_order = c.decrypt ? IMB_ORDER_HASH_CIPHER : IMB_ORDER_CIPHER_HASH;
     j.enc_keys = c.keys->enc_keys(c.ealg);
     j.dec_keys = c.keys->dec_keys(c.ealg);
-    j.key_len_in_bytes = aes ? IMB_KEY_128_BYTES : 24;
+    j.key_len_in_bytes = 24;
     j.iv = c.iv;
     j.iv_len_in_bytes = iv_len(c.ealg);
     j.cipher_start_src_offset_in_bytes = c.offset;
@@ -53,6 +52,30 @@ void set_cbc(IMB_JOB& j, const uint8_t* data, const CbcPart& c) noexcept {
 CryptoBatch::CryptoBatch(IMB_MGR* mgr) noexcept : mgr_(mgr) {
     sha1_.init(IMB_AUTH_HMAC_SHA_1);
     sha256_.init(IMB_AUTH_HMAC_SHA_256);
+    aes_enc_.init(IMB_DIR_ENCRYPT);
+    aes_dec_.init(IMB_DIR_DECRYPT);
+}
+
+// AES-128-CBC (RFC 3602) alone, in place.
+void CryptoBatch::CipherBurst::init(IMB_CIPHER_DIRECTION d) noexcept {
+    dir = d;
+    std::memset(jobs.data(), 0, sizeof jobs);
+    for (IMB_JOB& j : jobs) {
+        j.cipher_mode = IMB_CIPHER_CBC;
+        j.cipher_direction = d;
+        j.chain_order = IMB_ORDER_CIPHER_HASH;
+        j.hash_alg = IMB_AUTH_NULL;
+        j.key_len_in_bytes = IMB_KEY_128_BYTES;
+        j.iv_len_in_bytes = iv_len(Ealg::aes_cbc);
+    }
+}
+
+void CryptoBatch::CipherBurst::run(IMB_MGR* mgr) noexcept {
+    if (n > 0) IMB_SUBMIT_CIPHER_BURST(mgr, jobs.data(), n, IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES);
+}
+
+void CryptoBatch::CipherBurst::merge(std::array<bool, kMax>& ok) const noexcept {
+    for (uint32_t k = 0; k < n; ++k) ok[index[k]] = ok[index[k]] && jobs[k].status == IMB_STATUS_COMPLETED;
 }
 
 void CryptoBatch::Burst::init(IMB_HASH_ALG alg) noexcept {
@@ -81,18 +104,21 @@ CryptoBatch::JobWork& CryptoBatch::queue_hmac(uint32_t index, IMB_HASH_ALG hash,
     return w;
 }
 
-uint32_t CryptoBatch::add(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uint8_t* tag,
-                          const CbcPart& cbc) noexcept {
-    assert(!full() && cbc.ealg != Ealg::null);
+uint32_t CryptoBatch::add_chained(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uint8_t* tag,
+                                  const CbcPart& cbc) noexcept {
     const uint32_t i = n_++;
     queue_hmac(i, imb_hash(alg), key, data, len, tag).cbc = cbc;
     return i;
 }
 
 void CryptoBatch::run() noexcept {
+    aes_enc_.run(mgr_);  // before the HMACs, which cover the ciphertext (RFC 4303 3.3.2)
     sha1_.run(mgr_, ok_);
     sha256_.run(mgr_, ok_);
     if (job_n_ > 0) run_jobs();
+    aes_enc_.merge(ok_);
+    aes_dec_.run(mgr_);  // after the HMACs, which check the ciphertext (RFC 4303 3.4.4)
+    aes_dec_.merge(ok_);
     for (uint32_t k = 0; k < aead_n_; ++k) ok_[aead_index_[k]] = aead_direct(mgr_, aead_[k]);
 }
 
@@ -105,7 +131,7 @@ void CryptoBatch::run_jobs() noexcept {
         ok_[w.index] = false;
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr_);
         set_common(*j, w.hash, w.ipad, w.opad, w.data, w.len, w.tag);
-        if (w.cbc.ealg != Ealg::null) set_cbc(*j, w.data, w.cbc);
+        if (w.cbc.ealg != Ealg::null) set_des3(*j, w.data, w.cbc);
         j->user_data2 = reinterpret_cast<void*>(static_cast<uintptr_t>(w.index));
         for (j = IMB_SUBMIT_JOB(mgr_); j != nullptr; j = IMB_GET_COMPLETED_JOB(mgr_)) done(j);
     }
