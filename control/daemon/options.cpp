@@ -235,7 +235,7 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
     ports.add_options()("access-port", po::value(&s.access_port)->required(),
                         "DPDK port facing the UEs: a PCI address given to DPDK, or a vdev name (see --vdev)")(
         "vdev", po::value(&o.vdevs)->composing(),
-        "create a virtual DPDK device, e.g. net_af_packet0,iface=eth1,qpairs=2 (repeatable)")(
+        "create a virtual DPDK device, e.g. net_af_packet0,iface=eth1,framesz=4096 (repeatable)")(
         "local-addr", po::value(&local)->composing()->required(),
         "the P-CSCF's access address with prefix, e.g. 10.0.0.1/24 (repeatable; IPv4 and IPv6)")(
         "tap-name", po::value(&s.tap_name)->default_value(s.tap_name), "kernel interface of the exception path")(

@@ -84,7 +84,7 @@ std::expected<void, std::string> Dataplane::build() {
         const int socket = int(rte_lcore_to_socket_id(lcore));
         const std::string n = std::to_string(w);
         auto pkt = umem ? make_umem_pool("pcscf_pkt_" + n, cfg_.mbufs, socket)
-                        : make_pool("pcscf_pkt_" + n, cfg_.mbufs, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+                        : make_pool("pcscf_pkt_" + n, cfg_.mbufs, rx_data_room(access_), socket);
         if (!pkt) return std::unexpected(pkt.error());
         pools_.push_back(*pkt);
         auto big = make_pool("pcscf_big_" + n, 128, big_room, socket);

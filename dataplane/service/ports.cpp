@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <string_view>
 
 namespace pcscf::dp {
@@ -39,6 +40,28 @@ std::expected<uint16_t, std::string> find_port(const std::string& name) {
     }
     return std::unexpected("no DPDK port named '" + name +
                            "' (ports: " + (known.empty() ? "none; give the NIC to DPDK or add a --vdev" : known) + ")");
+}
+
+uint32_t rx_data_room(uint16_t port) noexcept {
+    constexpr uint32_t kDefault = RTE_MBUF_DEFAULT_BUF_SIZE;
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(port, &info) != 0 || info.driver_name == nullptr ||
+        std::strcmp(info.driver_name, "net_af_packet") != 0 || info.device == nullptr)
+        return kDefault;
+    const rte_devargs* da = rte_dev_devargs(info.device);
+    if (da == nullptr || da->args == nullptr) return kDefault;
+    // "iface=eth1,qpairs=2,framesz=4096": the PMD itself refuses a malformed value.
+    std::string_view args(da->args);
+    for (size_t at = 0; at <= args.size();) {
+        const size_t end = std::min(args.find(',', at), args.size());
+        const std::string_view kv = args.substr(at, end - at);
+        uint32_t framesz = 0;
+        if (kv.starts_with("framesz=") &&
+            std::from_chars(kv.data() + 8, kv.data() + kv.size(), framesz).ec == std::errc())
+            return std::clamp<uint32_t>(framesz + RTE_PKTMBUF_HEADROOM, kDefault, UINT16_MAX);
+        at = end + 1;
+    }
+    return kDefault;
 }
 
 std::expected<void, std::string> start_port(const PortSetup& p) {

@@ -28,6 +28,13 @@ struct PortSetup {
 
 // A port by DPDK name ("net_af_packet0", "0000:03:00.0") or number.
 std::expected<uint16_t, std::string> find_port(const std::string& name);
+// The data room the receive pools of `port` need: DPDK's default (a 2,048-byte frame), or
+// for net_af_packet with a larger `framesz` devarg that frame and the headroom: the PMD
+// copies each frame whole into one mbuf and refuses a queue whose buffers are smaller.
+// The kernel reassembles IP fragments for net_af_packet, so its frame size is the largest
+// datagram that gets through (a SIP request of a UE offering every algorithm passes
+// 2 kB over IPv4).
+uint32_t rx_data_room(uint16_t port) noexcept;
 // Configures queues (RSS over IP addresses when there are several), MTU (refused above
 // what the port can receive), promiscuous mode, and starts the port.
 std::expected<void, std::string> start_port(const PortSetup& p);

@@ -36,11 +36,11 @@ PAIRS = [("hmac-sha-1-96", "aes-cbc"), ("hmac-md5-96", "aes-cbc"),
          ("hmac-sha-1-96", "des-ede3-cbc"), ("hmac-md5-96", "des-ede3-cbc")]
 AEAD_PAIRS = [("null", "aes-gcm"), ("aes-gmac", "null")]  # the only pairs Annex H allows them in
 SHA256_PAIRS = [("hmac-sha-256-128", "null"), ("hmac-sha-256-128", "aes-cbc"), ("hmac-sha-256-128", "des-ede3-cbc")]
-# hmac-sha-256-128 is allowed only by an operator's --allowed-algorithms. Not with every
-# other name: an IPv4 UE's SM7 echoes each allowed pair in Security-Verify, and with eleven
-# it passes 2 kB, more than the frames of the af_packet port these tests use hold once
-# the kernel has reassembled it (docs/operations.md).
-SHA256_ALLOWED = "hmac-sha-256-128,hmac-sha-1-96,aes-cbc,des-ede3-cbc,null"
+# hmac-sha-256-128 is allowed only by an operator's --allowed-algorithms; here with every
+# other name, eleven pairs: an IPv4 UE's SM7 echoes each in Security-Verify and passes
+# 2 kB, which the kernel reassembles for the af_packet port into one 4 KiB frame
+# (framesz, docs/operations.md).
+SHA256_ALLOWED = "hmac-sha-256-128,hmac-sha-1-96,hmac-md5-96,aes-gmac,aes-cbc,des-ede3-cbc,aes-gcm,null"
 
 
 def sas_of(topo, impi):
@@ -57,8 +57,9 @@ def register(topo, core, u, port_uc, spi_uc, spi_us):
     expect(len(server) == 1, f"Security-Server: {server}")
     u.server = server[0]
     m = u.protect_with(server[0], spi_us)
-    cap = u.send_protected(port_uc, u.register(u.security_client(port_uc, spi_uc, spi_us), server[0],
-                                               response="0123456789abcdef"))
+    sm7_out = u.register(u.security_client(port_uc, spi_uc, spi_us), server[0], response="0123456789abcdef")
+    u.sm7_len = len(sm7_out)
+    cap = u.send_protected(port_uc, sm7_out)
     try:
         sm7 = core.recv()
     except socket.timeout:
@@ -214,6 +215,30 @@ def main():
                       ["--allowed-algorithms", SHA256_ALLOWED])
     check_pairs([(*SHA256_PAIRS[0], False), (*SHA256_PAIRS[0], True), (*SHA256_PAIRS[1], False),
                  (*SHA256_PAIRS[2], True)], len(cases))
+
+    def handset_offers_everything():
+        # Every pair pcscf-espd knows, over IPv4: Security-Client and Security-Verify list
+        # eleven each, and the protected SM7 leaves the UE in two fragments that the kernel
+        # reassembles for the af_packet port into one frame of about 3 kB.
+        offers = [(a, e) for e in ("null", "aes-cbc", "des-ede3-cbc")
+                  for a in ("hmac-md5-96", "hmac-sha-1-96", "hmac-sha-256-128")] + [("null", "aes-gcm"),
+                                                                                    ("aes-gmac", "null")]
+        u = Ue(topo, False, "everything@ims.example.net", "sip:everything@ims.example.net", port_us=6451,
+               offers=offers)
+        try:
+            m = register(topo, core, u, 6450, 7030, 7031)
+            expect(u.sm7_len > 2048, f"the SM7 is only {u.sm7_len} bytes")
+            expect(len(sip_text.mechanisms(u.server)) == 11, f"the 401's Security-Server: {u.server}")
+            expect((m["alg"], m.get("ealg")) == ("null", "aes-gcm"), f"P-CSCF chose {m}")
+            exchange(topo, core, u, 6450)
+            deregister(topo, core, u, 6450, 7030, 7031)
+        finally:
+            u.close()
+        expect(topo.ctl.drops().get("bad_ip_header", 0) == 0, f"drops: {topo.ctl.drops()}")
+
+    t.check("a handset over IPv4 offering all eleven pairs, every one allowed: its SM7 of over 2 kB registers "
+            "(null/aes-gcm by the default order), a MESSAGE each way, de-registers; no bad_ip_header drop",
+            handset_offers_everything)
     rc = topo.stop_daemon()
     t.check(f"pcscf-espd with --allowed-algorithms {SHA256_ALLOWED} stops cleanly",
             lambda: expect(rc == 0, f"exit {rc}\n{topo.log()[-2000:]}"))

@@ -160,7 +160,9 @@ class Topology:
         return self
 
     def access_port(self, pmd, workers):
-        vdev = {"af_packet": f"net_af_packet0,iface={self.p_if},qpairs={workers}",
+        # framesz: the kernel reassembles IP fragments for net_af_packet, and a frame must
+        # hold the whole datagram (a UE's REGISTER with every algorithm passes 2 kB).
+        vdev = {"af_packet": f"net_af_packet0,iface={self.p_if},qpairs={workers},framesz=4096",
                 "af_xdp": f"net_af_xdp0,iface={self.p_if},start_queue=0,queue_count={workers}",
                 "pcap": f"net_pcap0,iface={self.p_if}"}[pmd]
         return ["--vdev", vdev, "--access-port", vdev.split(",")[0]]
