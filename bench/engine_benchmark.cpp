@@ -302,7 +302,7 @@ void register_all(bool quick, int rounds) {
                 }
                 for (auto* one : b) one->UseManualTime();
             }
-    // With encryption: the engine and IPsec-MB's cipher+hash jobs, warm and cold.
+    // With encryption: the engine and IPsec-MB doing the same cipher and hash work, warm and cold.
     for (Ealg ealg : {Ealg::aes_cbc, Ealg::des_ede3_cbc})
         for (uint32_t size : sizes)
             for (int round = 0; round < rounds; ++round)

@@ -404,7 +404,8 @@ void target(const char* what, int met, int rows) {
 void print_summary(const std::vector<Result>& results) {
     std::printf(
         "\nSummary: engine against librte_ipsec + crypto_aesni_mb and against the ceiling "
-        "(hash-only; with a cipher, IPsec-MB's cipher+hash jobs; medians of per-round figures, same run; beyond: "
+        "(hash-only; with a cipher, IPsec-MB doing the same cipher and hash work; medians of per-round figures, same "
+        "run; beyond: "
         "ns/packet minus the ceiling's)\n");
     std::printf("%-4s %-9s %6s %8s %-4s %8s %8s %8s %9s %9s %9s %8s %8s %17s\n", "ip", "alg", "bytes", "SAs", "dir",
                 "engine", "librte", "ceiling", "/librte", "/ceiling", "lib/ceil", "eng ns", "lib ns",

@@ -133,19 +133,19 @@ private:
         for (const char* alg : {"aes-sha1", "gcm", "gmac"})
             for (const char* size : {"64B", "72B", "504B", "512B", "1400B"}) {
                 const std::string tail = std::string("/") + alg + "/" + size + "/warm";
-                const auto &j = get("imb_jobs" + tail), &d = get("hash_only" + tail);
+                const auto &j = get("imb_jobs" + tail), &d = get("hash_only" + tail), &e = get("inbound" + tail);
                 if (j.empty() || d.empty()) continue;
                 if (!header) {
                     std::printf(
                         "\nIPsec-MB's APIs, the same work warm, decrypting: its job API / its cipher and hash bursts "
-                        "(aes-sha1) or direct GCM calls (gcm, gmac)\n");
-                    std::printf("%-22s %8s %8s  %-20s  %-20s\n", "", "jobs", "direct", "jobs / direct",
-                                "ns the jobs add");
+                        "(aes-sha1) or direct GCM calls (gcm, gmac); the engine inbound / the job API\n");
+                    std::printf("%-22s %8s %8s  %-20s  %-20s  %-20s\n", "", "jobs", "direct", "jobs / direct",
+                                "ns the jobs add", "engine / jobs");
                     header = true;
                 }
-                std::printf("%-22s %8.2f %8.2f  %-20s  %-20s\n", (std::string(alg) + "/" + size).c_str(),
+                std::printf("%-22s %8.2f %8.2f  %-20s  %-20s  %-20s\n", (std::string(alg) + "/" + size).c_str(),
                             spread(j).median, spread(d).median, text(ratio(j, d)).c_str(),
-                            text(per_round(j, d, ns_above), "%.1f").c_str());
+                            text(per_round(j, d, ns_above), "%.1f").c_str(), text(ratio(e, j)).c_str());
             }
     }
 
