@@ -70,12 +70,14 @@ void CryptoBatch::CipherBurst::init(IMB_CIPHER_DIRECTION d) noexcept {
     }
 }
 
+// A burst IPsec-MB refuses (one job it finds invalid) runs none of its jobs and leaves
+// the others' status as the last burst left it: all of them fail then.
 void CryptoBatch::CipherBurst::run(IMB_MGR* mgr) noexcept {
-    if (n > 0) IMB_SUBMIT_CIPHER_BURST(mgr, jobs.data(), n, IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES);
+    all_done = n == 0 || IMB_SUBMIT_CIPHER_BURST(mgr, jobs.data(), n, IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES) == n;
 }
 
 void CryptoBatch::CipherBurst::merge(std::array<bool, kMax>& ok) const noexcept {
-    for (uint32_t k = 0; k < n; ++k) ok[index[k]] = ok[index[k]] && jobs[k].status == IMB_STATUS_COMPLETED;
+    for (uint32_t k = 0; k < n; ++k) ok[index[k]] = ok[index[k]] && all_done && jobs[k].status == IMB_STATUS_COMPLETED;
 }
 
 void CryptoBatch::Burst::init(IMB_HASH_ALG alg) noexcept {
@@ -86,8 +88,8 @@ void CryptoBatch::Burst::init(IMB_HASH_ALG alg) noexcept {
 
 void CryptoBatch::Burst::run(IMB_MGR* mgr, std::array<bool, kMax>& ok) noexcept {
     if (n == 0) return;
-    IMB_SUBMIT_HASH_BURST(mgr, jobs.data(), n, hash);
-    for (uint32_t k = 0; k < n; ++k) ok[index[k]] = jobs[k].status == IMB_STATUS_COMPLETED;
+    const bool all_done = IMB_SUBMIT_HASH_BURST(mgr, jobs.data(), n, hash) == n;  // as CipherBurst::run
+    for (uint32_t k = 0; k < n; ++k) ok[index[k]] = all_done && jobs[k].status == IMB_STATUS_COMPLETED;
 }
 
 // Field by field: the parts of JobWork this job does not use stay unwritten.

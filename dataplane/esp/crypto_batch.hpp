@@ -153,6 +153,7 @@ private:
         std::array<uint8_t, kMax> index;
         uint32_t n = 0;
         IMB_CIPHER_DIRECTION dir = IMB_DIR_ENCRYPT;
+        bool all_done = false;  // by the last run(): IPsec-MB ran every job
         void init(IMB_CIPHER_DIRECTION d) noexcept;
         void add(uint32_t i, uint8_t* data, const CbcPart& c) noexcept {
             IMB_JOB& j = jobs[n];

@@ -3,6 +3,7 @@
 // multi-buffer batch the engine uses, plus TS 33.203 Annex I key derivation.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,40 @@ TEST_F(HmacTest, FullBatchMatchesOneAtATime) {
             EXPECT_EQ(many[i], one[i]) << name(alg) << " job " << i;
         }
     }
+}
+
+// IPsec-MB refuses a whole burst for one job it finds invalid: it runs none of them and
+// leaves the others' status as the previous burst left it (completed). Every job of
+// such a burst must fail, none be taken for done: the hash bursts and the AES-CBC
+// cipher bursts alike.
+TEST_F(HmacTest, AJobTheBurstRefusesFailsTheWholeBurst) {
+    const auto key = *hmac_states(mgr->get(), Alg::hmac_sha1_96, fill(0x42, 20));
+    auto aes = std::make_unique<CipherKeys>();
+    const auto ck = fill(0x24, 16);
+    IMB_AES_KEYEXP_128(mgr->get(), ck.data(), aes->cbc.sched, aes->cbc.sched + CbcKeys::kAesSchedule);
+    std::vector<uint8_t> data(4 * 64, 0x5a);
+    uint8_t tags[4][16];
+    CryptoBatch batch(mgr->get());
+    // Per job the ESP header and a 16-byte IV, then 32 bytes of payload to encrypt; job 2
+    // without a tag to write (hash) or with a length of no whole blocks (cipher).
+    auto run = [&](bool bad_hash, bool bad_cipher) {
+        batch.clear();
+        for (uint32_t i = 0; i < 4; ++i) {
+            uint8_t* p = data.data() + 64 * i;
+            const bool bad = i == 2;
+            batch.add(Alg::hmac_sha1_96, key, p, 56, bad && bad_hash ? nullptr : tags[i],
+                      CbcPart{Ealg::aes_cbc, false, aes.get(), p + 8, 24, bad && bad_cipher ? 31u : 32u});
+        }
+        batch.run();
+    };
+    run(false, false);
+    for (uint32_t i = 0; i < 4; ++i) ASSERT_TRUE(batch.ok(i)) << i;
+    run(true, false);
+    for (uint32_t i = 0; i < 4; ++i) EXPECT_FALSE(batch.ok(i)) << "hash burst refused, job " << i;
+    run(false, false);
+    for (uint32_t i = 0; i < 4; ++i) ASSERT_TRUE(batch.ok(i)) << i;
+    run(false, true);
+    for (uint32_t i = 0; i < 4; ++i) EXPECT_FALSE(batch.ok(i)) << "cipher burst refused, job " << i;
 }
 
 TEST_F(HmacTest, AnnexIKeyDerivation) {
