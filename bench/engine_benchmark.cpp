@@ -1,8 +1,8 @@
 // ESP engine throughput on one core against references measured in the same run on the
 // same packets: IPsec-MB hash-only (the same HMACs straight into IPsec-MB, nothing else),
-// single-buffer HMAC (OpenSSL, keyed states precomputed, as the kernel does) and, HMACs
-// without a cipher, warm, the ideal loops (bench/ideal_esp.hpp: the least work RFC 4303
-// transport mode needs per packet, "ideal" inbound, "ideal_out" outbound). Packets are
+// single-buffer HMAC (OpenSSL, keyed states precomputed, as the kernel does) and, warm,
+// the ideal loops (bench/ideal_esp.hpp: the least work RFC 4303 transport mode needs per
+// packet, "ideal" inbound, "ideal_out" outbound; every transform but 3DES). Packets are
 // put back as received before each pass, outside the time, for every row. Each on a
 // warm ring (256 packets, L2-resident: compute alone) and a cold one (16,384 packets,
 // caches flushed every pass: memory too); the engine also cold with 1,000,000 SAs.
@@ -30,6 +30,8 @@
 #include <benchmark/benchmark.h>
 #include <intel-ipsec-mb.h>
 #include <rte_cycles.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
 
 #include <algorithm>
 #include <cstring>
@@ -47,6 +49,9 @@
 #include "bench/ideal_esp.hpp"
 #include "bench/ratio_report.hpp"
 #include "bench/single_buffer_hmac.hpp"
+#include "dataplane/esp/outbound_table.hpp"
+#include "net/byte_order.hpp"
+#include "net/ip_header.hpp"
 
 namespace pcscf::bench {
 namespace {
@@ -214,14 +219,16 @@ void bm_ideal(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ri
     EngineWorkload& w = workload(alg, size, r, ealg);
     IdealEsp ideal(w.engine().imb());
     const AeadKey* aead = is_aead(w.transform()) ? &w.aead_key(0) : nullptr;
-    IdealInboundSa in_sa = IdealInboundSa::of(w.inbound_record(0), aead);
-    IdealOutboundSa out_sa = IdealOutboundSa::of(w.outbound_record(0), aead);
+    const CipherKeys* cbc = w.transform() == Transform::cbc_hmac ? &w.cipher_keys(0) : nullptr;
+    IdealInboundSa in_sa = IdealInboundSa::of(w.inbound_record(0), aead, cbc);
+    IdealOutboundSa out_sa = IdealOutboundSa::of(w.outbound_record(0), aead, cbc);
     const bool in = dir == Direction::inbound;
     std::vector<rte_mbuf*> mbufs;
     run_passes(
         state, w, r,
         [&] {
-            if (!ready_ring(w, dir, mbufs)) in_sa = IdealInboundSa::of(w.inbound_record(0), aead);  // a fresh window
+            if (!ready_ring(w, dir, mbufs))
+                in_sa = IdealInboundSa::of(w.inbound_record(0), aead, cbc);  // a fresh window
         },
         [&](size_t n) {
             bool ok[kBurst];
@@ -235,6 +242,66 @@ void bm_ideal(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ri
             }
             return true;
         });
+}
+
+// The outbound SA lookup alone, warm, on the keys the engine forms from the ring's packets
+// (UE address, UE port, P-CSCF port): the engine's own table (esp::OutboundTable, which
+// also reads the record to confirm the key) or DPDK's rte_hash (lookup_bulk_data, its
+// key store confirming), each holding the ring's SAs. What the ideal loop leaves out
+// and any ESP implementation with more than one SA must pay.
+void bm_lookup(benchmark::State& state, bool dpdk, Alg alg, uint32_t size, Ring r) {
+    EngineWorkload& w = workload(alg, size, r);
+    std::vector<rte_mbuf*> mbufs;
+    ready_ring(w, Direction::outbound, mbufs);
+    std::vector<OutboundKey> keys;
+    for (rte_mbuf* m : mbufs) {
+        const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+        const auto info = parse_ip(ip, m->data_len);
+        if (!info) return state.SkipWithError("a ring packet does not parse");
+        const uint8_t* l4 = ip + info->l3_len;
+        keys.push_back({info->dst(ip), load_be16(l4 + 2), load_be16(l4)});
+    }
+    auto table = OutboundTable::create(1024, SOCKET_ID_ANY);
+    if (!table) return state.SkipWithError(table.error().c_str());
+    const std::string name = "bench_lookup_" + std::to_string(size);
+    rte_hash_parameters params{};
+    params.name = name.c_str();
+    params.entries = 1024;
+    params.key_len = kOutboundKeyLen;
+    params.hash_func = rte_hash_crc;
+    params.socket_id = SOCKET_ID_ANY;
+    std::unique_ptr<rte_hash, decltype(&rte_hash_free)> h(rte_hash_create(&params), rte_hash_free);
+    if (h == nullptr) return state.SkipWithError("rte_hash_create failed");
+    for (uint32_t sa : w.used_sas()) {
+        const SaRecord rec = w.outbound_record(sa);
+        const int32_t pos = table->insert(rec.sa, rec.key);
+        const OutboundKey k{rec.sa.ue_addr, rec.sa.ue_port, rec.sa.pcscf_port};
+        if (pos < 0 || rte_hash_add_key_data(h.get(), &k, reinterpret_cast<void*>(uintptr_t(pos))) != 0)
+            return state.SkipWithError("cannot install the ring's SAs");
+    }
+    run_passes(state, w, r, nothing_before, [&](size_t n) {
+        const OutboundKey* ptrs[kBurst];
+        int32_t pos[kBurst];
+        void* data[kBurst];
+        uint64_t hits = 0;
+        for (size_t at = 0; at < n; at += kBurst) {
+            for (size_t k = 0; k < kBurst; ++k) ptrs[k] = &keys[at + k];
+            bool found;
+            if (dpdk) {
+                found = rte_hash_lookup_bulk_data(h.get(), reinterpret_cast<const void**>(ptrs), kBurst, &hits, data) ==
+                        int(kBurst);
+                benchmark::DoNotOptimize(data);
+            } else {
+                table->find_bulk(ptrs, kBurst, pos);
+                found = std::all_of(pos, pos + kBurst, [](int32_t p) { return p >= 0; });
+            }
+            if (!found) {
+                state.SkipWithError("a key was not found");
+                return false;
+            }
+        }
+        return true;
+    });
 }
 
 std::string label(Alg alg, Ealg ealg = Ealg::null) {
@@ -272,6 +339,10 @@ void register_all(bool quick, int rounds) {
                                                                  Direction::inbound, alg, size, r, Ealg::null));
                         b.push_back(benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
                                                                  Direction::outbound, alg, size, r, Ealg::null));
+                        b.push_back(benchmark::RegisterBenchmark(("lookup_out" + suffix).c_str(), bm_lookup, false, alg,
+                                                                 size, r));
+                        b.push_back(benchmark::RegisterBenchmark(("rte_hash_out" + suffix).c_str(), bm_lookup, true,
+                                                                 alg, size, r));
                         // The same SA and packets as UDP-enc-tun.
                         const std::string natt = "/natt-" + label(alg) + "/" + std::to_string(size) + "B/" + r.name;
                         for (Direction dir : {Direction::inbound, Direction::outbound})
@@ -318,10 +389,14 @@ void register_all(bool quick, int rounds) {
                                       benchmark::RegisterBenchmark(("hash_only_out" + suffix).c_str(), bm_hash_only,
                                                                    alg, size, r, ealg, true, ImbApi::direct)})
                         one->UseManualTime();
-                    if (ealg == Ealg::aes_cbc && !r.cold)  // 3DES has chained jobs only
-                        benchmark::RegisterBenchmark(("imb_jobs" + suffix).c_str(), bm_hash_only, alg, size, r, ealg,
-                                                     false, ImbApi::jobs)
-                            ->UseManualTime();
+                    if (ealg == Ealg::aes_cbc && !r.cold)  // 3DES has chained jobs only, and no ideal loop
+                        for (auto* one : {benchmark::RegisterBenchmark(("imb_jobs" + suffix).c_str(), bm_hash_only, alg,
+                                                                       size, r, ealg, false, ImbApi::jobs),
+                                          benchmark::RegisterBenchmark(("ideal" + suffix).c_str(), bm_ideal,
+                                                                       Direction::inbound, alg, size, r, ealg),
+                                          benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
+                                                                       Direction::outbound, alg, size, r, ealg)})
+                            one->UseManualTime();
                 }
     // AES-GCM and AES-GMAC: the engine and IPsec-MB's own direct GCM calls, warm and cold,
     // at the lengths the AES-CBC rows measure; warm, also its job API for the same work.

@@ -8,6 +8,7 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
+#include "bench/cbc_burst.hpp"
 #include "bench/hmac_burst.hpp"
 #include "net/ip_header.hpp"
 #include "net/mbuf_ip.hpp"
@@ -338,11 +339,11 @@ void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*ta
     if (is_aead(tf_)) return aead_only(ts, tags, encrypt, api);
     IMB_MGR* mgr = engine_->imb();
     const bool aes = ealg_ == Ealg::aes_cbc;
-    const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
     if (aes && api == ImbApi::direct) return cbc_bursts(ts, tags, encrypt);
+    const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
     for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
     auto submit = [&](const Template& t, uint8_t* tag) {
-        const CipherKeys& k = cipher_keys_->at(t.sa % uint32_t(raw_cipher_keys_.size()));
+        const CipherKeys& k = cipher_keys(t.sa);
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
         j->cipher_mode = aes ? IMB_CIPHER_CBC : IMB_CIPHER_DES3;
         j->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
@@ -374,38 +375,25 @@ void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*ta
 // AES-CBC as the engine computes it: the burst's ciphers in one synchronous cipher burst,
 // its HMACs in one hash burst (MD5: jobs), encryption before them, decryption after.
 void EngineWorkload::cbc_bursts(std::span<const Template> ts, uint8_t (*tags)[16], bool encrypt) const {
-    constexpr size_t kMax = 64;
+    constexpr size_t kMax = esp::CryptoBatch::kMax;
     constexpr uint32_t ct = kEspHeaderLen + 16;  // ESP header and IV
     IMB_MGR* mgr = engine_->imb();
     IMB_JOB* cipher = burst_jobs_.data();
     IMB_JOB* hash = cipher + kMax;
-    const IMB_CIPHER_DIRECTION dir = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
     for (size_t at = 0; at < ts.size(); at += kMax) {
         const size_t n = std::min(kMax, ts.size() - at);
-        for (size_t k = 0; k < n; ++k) {
-            const Template& t = ts[at + k];
-            const CipherKeys& keys = cipher_keys_->at(t.sa % uint32_t(raw_cipher_keys_.size()));
-            IMB_JOB& j = cipher[k];
-            j.cipher_mode = IMB_CIPHER_CBC;
-            j.cipher_direction = dir;
-            j.chain_order = IMB_ORDER_CIPHER_HASH;
-            j.hash_alg = IMB_AUTH_NULL;
-            j.enc_keys = keys.enc_keys(ealg_);
-            j.dec_keys = keys.dec_keys(ealg_);
-            j.key_len_in_bytes = IMB_KEY_128_BYTES;
-            j.iv = t.esp + kEspHeaderLen;
-            j.iv_len_in_bytes = 16;
-            j.src = t.esp;
-            j.dst = t.esp + ct;
-            j.cipher_start_src_offset_in_bytes = ct;
-            j.msg_len_to_cipher_in_bytes = t.esp_len - ct;
-        }
-        if (encrypt) IMB_SUBMIT_CIPHER_BURST(mgr, cipher, uint32_t(n), IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES);
+        auto cbc = [&] {
+            aes_cbc_burst(mgr, encrypt, n, cipher, [&](size_t k) {
+                const Template& t = ts[at + k];
+                return CbcWork{t.esp, ct, t.esp_len - ct, &cipher_keys(t.sa)};
+            });
+        };
+        if (encrypt) cbc();
         hmac_burst(mgr, alg_, n, hash, [&](size_t k) {
             const Template& t = ts[at + k];
             return HmacWork{t.esp, t.esp_len, tags[at + k], &key(t.sa)};
         });
-        if (!encrypt) IMB_SUBMIT_CIPHER_BURST(mgr, cipher, uint32_t(n), IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES);
+        if (!encrypt) cbc();
     }
 }
 

@@ -78,6 +78,10 @@ public:
     }
     // The expanded AES-GCM / AES-GMAC key and salt of SA `sa` (those workloads only).
     const AeadKey& aead_key(uint32_t sa) const { return aead_keys_[sa % aead_keys_.size()]; }
+    // The expanded CBC key of SA `sa` (those workloads only).
+    const esp::CipherKeys& cipher_keys(uint32_t sa) const {
+        return cipher_keys_->at(sa % uint32_t(raw_cipher_keys_.size()));
+    }
     // The records that install SA `i` (any i below the table sizes, installed or not).
     esp::SaRecord inbound_record(uint32_t i) const;
     esp::SaRecord outbound_record(uint32_t i) const;
@@ -147,7 +151,8 @@ private:
     std::vector<std::array<uint8_t, 24>> raw_cipher_keys_;  // CK_ESP per key index, for ciphered SAs
     std::unique_ptr<esp::CipherKeyPool> cipher_keys_;       // the same expanded (CBC), for cipher_hash_only()
     std::vector<AeadKey> aead_keys_;                        // the same expanded (AES-GCM, AES-GMAC)
-    mutable std::vector<IMB_JOB> burst_jobs_ = std::vector<IMB_JOB>(128);  // cbc_bursts()' 64 + 64, zeroed once
+    mutable std::vector<IMB_JOB> burst_jobs_ =
+        std::vector<IMB_JOB>(2 * esp::CryptoBatch::kMax);  // cbc_bursts()' cipher and hash jobs, zeroed once
     std::vector<Template> in_, out_;
     std::vector<uint32_t> used_sas_;
     uint32_t seq_offset_ = 0;

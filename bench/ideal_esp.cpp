@@ -1,8 +1,12 @@
 #include "bench/ideal_esp.hpp"
 
+#include <rte_lcore.h>
+
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
+#include "bench/cbc_burst.hpp"
 #include "bench/hmac_burst.hpp"
 #include "dataplane/esp/header_shift.hpp"
 #include "dataplane/esp/inbound_checks.hpp"
@@ -20,10 +24,14 @@ using net::store_be32;
 
 namespace {
 
-constexpr uint32_t kIpLen = 20;  // IPv4 without options
+constexpr uint32_t kIpLen = 20;     // IPv4 without options
+constexpr uint32_t kCbcIvLen = 16;  // AES-CBC's IV and block
 
-// The ESP header and, for the AEADs, their 8-byte IV (RFC 4106 3.1, RFC 4543 3.1).
-uint32_t hdr_len(const IdealSa& sa) noexcept { return kEspHeaderLen + (esp::is_aead(sa.xf) ? esp::kAeadIvLen : 0); }
+// The ESP header and, for the AEADs, their 8-byte IV (RFC 4106 3.1, RFC 4543 3.1), for
+// AES-CBC its 16-byte one (RFC 3602 3).
+uint32_t hdr_len(const IdealSa& sa) noexcept {
+    return kEspHeaderLen + (esp::is_aead(sa.xf) ? esp::kAeadIvLen : sa.cbc != nullptr ? kCbcIvLen : 0);
+}
 
 uint32_t load32(const uint8_t* p) noexcept {
     uint32_t v;
@@ -52,7 +60,9 @@ bool replay_update(IdealInboundSa& sa, uint32_t seq) noexcept {
 
 }  // namespace
 
-IdealSa IdealSa::of(const esp::SaRecord& r, const AeadKey* aead) {
+IdealSa IdealSa::of(const esp::SaRecord& r, const AeadKey* aead, const esp::CipherKeys* cbc) {
+    if ((r.sa.ealg == esp::Ealg::aes_cbc) != (cbc != nullptr) || r.sa.ealg == esp::Ealg::des_ede3_cbc)
+        throw std::invalid_argument("the ideal loop takes AES-CBC SAs with their keys, no 3DES");
     IdealSa sa;
     sa.spi = r.sa.spi;
     sa.ue = load32(r.sa.ue_addr.v4_bytes());
@@ -60,16 +70,29 @@ IdealSa IdealSa::of(const esp::SaRecord& r, const AeadKey* aead) {
     sa.xf = esp::transform(r.sa.alg, r.sa.ealg).value_or(esp::Transform::hmac);
     sa.key = r.key;
     sa.aead = aead;
+    sa.cbc = cbc;
     return sa;
 }
 
-IdealEsp::IdealEsp(IMB_MGR* mgr) noexcept : mgr_(mgr) { std::memset(jobs_, 0, sizeof jobs_); }
+namespace {
+esp::IvSource make_ivs(IMB_MGR* mgr) {
+    auto ivs = esp::IvSource::create(mgr, 0, int(rte_socket_id()));
+    if (!ivs) throw std::runtime_error(ivs.error());
+    return std::move(*ivs);
+}
+}  // namespace
+
+IdealEsp::IdealEsp(IMB_MGR* mgr) : mgr_(mgr), ivs_(make_ivs(mgr)) {
+    std::memset(jobs_, 0, sizeof jobs_);
+    std::memset(cbc_jobs_, 0, sizeof cbc_jobs_);
+}
 
 uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
     HmacWork work[kMaxBurst];
     AeadPacket aead[kMaxBurst];
+    CbcWork cbc[kMaxBurst];
     uint32_t n_work = 0;
-    const bool is_aead = esp::is_aead(sa.xf);
+    const bool is_aead = esp::is_aead(sa.xf), is_cbc = sa.cbc != nullptr;
     const uint32_t icv_bytes = esp::icv_len(sa.alg, sa.xf), hdr = hdr_len(sa);
     // Pass 1: is it ESP of this SA, and not a replay? Then its crypto is queued.
     for (size_t i = 0; i < pkts.size(); ++i) {
@@ -90,15 +113,26 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
         ok[i] = load_be32(esp) == sa.spi && replay_check(sa, load_be32(esp + 4));
         if (!ok[i]) continue;
         const uint32_t len = total - kIpLen - icv_bytes;
-        if (is_aead) aead[n_work++] = {const_cast<uint8_t*>(esp), len, tags_[i], sa.aead};
-        else work[n_work++] = {esp, len, tags_[i], &sa.key};
+        // AES-CBC: what follows the IV is whole blocks (RFC 3602 3, RFC 4303 3.4.2).
+        ok[i] = !is_cbc || (len > hdr && (len - hdr) % kCbcIvLen == 0);
+        if (!ok[i]) continue;
+        if (is_aead) {
+            aead[n_work++] = {const_cast<uint8_t*>(esp), len, tags_[i], sa.aead};
+            continue;
+        }
+        if (is_cbc) cbc[n_work] = {const_cast<uint8_t*>(esp), hdr, len - hdr, sa.cbc};
+        work[n_work++] = {esp, len, tags_[i], &sa.key};
     }
     // GCM decrypts in place, the tag over the ciphertext (RFC 4106); a job that failed
-    // leaves no tag to trust: the burst is refused.
+    // leaves no tag to trust: the burst is refused. AES-CBC decrypts after the HMACs,
+    // which cover the ciphertext (RFC 4303 3.4.4), all of the burst as the engine does (a
+    // forged packet's plaintext is never used: pass 2 refuses it on its ICV first).
     if (is_aead) {
         if (aead_calls(mgr_, sa.xf, false, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
     } else {
         hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
+        if (is_cbc && !aes_cbc_burst(mgr_, false, n_work, cbc_jobs_, [&](size_t k) { return cbc[k]; }))
+            std::fill(ok, ok + pkts.size(), false);
     }
 
     // Pass 2: ICV (RFC 4303 3.4.4), window update (3.4.3), trailer (2.4-2.6), the
@@ -123,6 +157,7 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
                 next != net::kNoNextHeader && load32(ip + 12) == sa.ue;
         if (!ok[i]) continue;
         if (is_aead) esp::shift_forward<16>(frame, l2_len + kIpLen);
+        else if (is_cbc) esp::shift_forward<24>(frame, l2_len + kIpLen);
         else esp::shift_forward_8(frame, l2_len + kIpLen);
         rte_pktmbuf_adj(m, uint16_t(hdr));
         net::IpInfo info{4, net::kProtoEsp, kIpLen, 9, total};
@@ -137,18 +172,20 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
 uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len) noexcept {
     HmacWork work[kMaxBurst];
     AeadPacket aead[kMaxBurst];
+    CbcWork cbc[kMaxBurst];
     uint32_t n_work = 0;
-    const bool is_aead = esp::is_aead(sa.xf);
+    const bool is_aead = esp::is_aead(sa.xf), is_cbc = sa.cbc != nullptr;
     const uint32_t icv_bytes = esp::icv_len(sa.alg, sa.xf), hdr = hdr_len(sa);
+    const uint32_t block_mask = is_cbc ? kCbcIvLen - 1 : 3;  // padding to the block, or to 4 bytes (RFC 4303 2.4)
     // Per packet: the ESP header (and IV) in front of the payload, the trailer after it, the ICV's
-    // room reserved (RFC 4303 3.3); the HMACs of the burst after.
+    // room reserved (RFC 4303 3.3); the IVs, ciphers and HMACs of the burst after.
     for (size_t i = 0; i < pkts.size(); ++i) {
         rte_mbuf* m = pkts[i];
         uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, l2_len);
         const uint32_t total = load_be16(ip + 2);
         const uint8_t proto = ip[9];
         const uint32_t payload = total - kIpLen;
-        const uint32_t pad_len = (4 - ((payload + kEspTrailerLen) & 3)) & 3;  // to 4 bytes (RFC 4303 2.4)
+        const uint32_t pad_len = (block_mask + 1 - ((payload + kEspTrailerLen) & block_mask)) & block_mask;
         const uint32_t tail_len = pad_len + kEspTrailerLen + icv_bytes;
         // IPv4 without options (the move below takes 20 bytes), its length within the
         // frame, to the SA's UE (the one SA's selector); the sequence number must not
@@ -163,6 +200,7 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         if (!ok[i]) continue;
         uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(hdr)));
         if (is_aead) esp::shift_back<16>(start, l2_len + kIpLen);
+        else if (is_cbc) esp::shift_back<24>(start, l2_len + kIpLen);
         else esp::shift_back_8(start, l2_len + kIpLen);
         ip = start + l2_len;
         uint8_t* esp = ip + kIpLen;
@@ -182,19 +220,36 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         tail[pad_len + 1] = proto;
         net::IpInfo info{4, proto, kIpLen, 9, total};
         net::patch_ip(ip, info, net::kProtoEsp, int32_t(hdr + tail_len));
-        const uint32_t len = hdr + payload + pad_len + kEspTrailerLen;
+        const uint32_t body = payload + pad_len + kEspTrailerLen;
         uint8_t* icv = tail + pad_len + kEspTrailerLen;
-        if (is_aead) aead[n_work++] = {esp, len, icv, sa.aead};
-        else work[n_work++] = {esp, len, icv, &sa.key};
+        if (is_aead) {
+            aead[n_work++] = {esp, hdr + body, icv, sa.aead};
+            continue;
+        }
+        if (is_cbc) cbc[n_work] = {esp, hdr, body, sa.cbc};
+        work[n_work++] = {esp, hdr + body, icv, &sa.key};
     }
     if (is_aead) {
         if (aead_calls(mgr_, sa.xf, true, {aead, n_work}) != 0) std::fill(ok, ok + pkts.size(), false);
     } else {
+        // AES-CBC: an unpredictable IV each (RFC 3602 2.3), then encryption before the
+        // HMACs, which cover the ciphertext (RFC 4303 3.3.2).
+        if (is_cbc && !cbc_ivs_and_encrypt(sa.spi, cbc, n_work)) std::fill(ok, ok + pkts.size(), false);
         hmac_burst(mgr_, sa.alg, n_work, jobs_, [&](size_t k) { return work[k]; });
     }
     uint32_t good = 0;
     for (size_t i = 0; i < pkts.size(); ++i) good += ok[i];
     return good;
+}
+
+bool IdealEsp::cbc_ivs_and_encrypt(uint32_t spi, CbcWork* cbc, uint32_t n) noexcept {
+    if (n == 0) return true;
+    alignas(16) uint8_t ivs[kMaxBurst][16];
+    uint32_t spis[kMaxBurst];
+    std::fill(spis, spis + n, spi);
+    if (!ivs_.fill(mgr_, ivs, spis, n)) return false;
+    for (uint32_t k = 0; k < n; ++k) std::memcpy(cbc[k].esp + kEspHeaderLen, ivs[k], kCbcIvLen);
+    return aes_cbc_burst(mgr_, true, n, cbc_jobs_, [&](size_t k) { return cbc[k]; });
 }
 
 }  // namespace pcscf::bench

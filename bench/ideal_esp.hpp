@@ -1,7 +1,7 @@
 #pragma once
 // The ideal loops of engine_benchmark: the least work RFC 4303 transport mode needs per
-// packet with HMAC-SHA-1-96, HMAC-MD5-96 or HMAC-SHA-256-128 and no cipher, or with
-// AES-GCM (RFC 4106) or AES-GMAC (RFC 4543), for one SA, on IPv4 packets without options
+// packet with HMAC-SHA-1-96, HMAC-MD5-96 or HMAC-SHA-256-128 and no cipher or AES-CBC
+// (RFC 3602), or with AES-GCM (RFC 4106) or AES-GMAC (RFC 4543), for one SA, on IPv4 packets without options
 // that are known good in shape, every check still really done. Hash-only (IPsec-MB's own
 // jobs alone) is a ceiling no ESP implementation reaches; this is what one could reach,
 // and so the sound bound on the engine's compute. What is left out is what an
@@ -9,7 +9,10 @@
 // reasons (a bool says passed or not), IPv6, UDP encapsulation, port selectors.
 //
 // The crypto goes through IPsec-MB exactly as the hash-only reference submits it
-// (bench/hmac_burst.hpp, bench/aead_esp.hpp's aead_calls). Nothing is allocated per call.
+// (bench/hmac_burst.hpp, bench/cbc_burst.hpp, bench/aead_esp.hpp's aead_calls). AES-CBC's
+// IVs, which RFC 3602 2.3 wants unpredictable, come as the engine's do: one AES-ECB job
+// per burst over counters (esp::IvSource), the cheapest sound way known here. Nothing is
+// allocated per call.
 //
 // Threading: one IdealEsp per thread (it uses that thread's IMB_MGR).
 #include <intel-ipsec-mb.h>
@@ -20,6 +23,8 @@
 #include <span>
 
 #include "bench/aead_esp.hpp"
+#include "bench/cbc_burst.hpp"
+#include "dataplane/esp/iv_source.hpp"
 #include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
@@ -33,12 +38,13 @@ struct IdealSa {
     uint32_t spi = 0;  // host order
     uint32_t ue = 0;   // the UE's IPv4 address as headers hold it: inbound the source, outbound the destination
     esp::Alg alg = esp::Alg::hmac_sha1_96;
-    esp::Transform xf = esp::Transform::hmac;  // hmac, hmac_sha256, gcm or gmac
+    esp::Transform xf = esp::Transform::hmac;  // hmac, hmac_sha256, cbc_hmac (AES-CBC), gcm or gmac
     esp::HmacKey key;                          // the HMACs
     const AeadKey* aead = nullptr;             // gcm, gmac: the key and salt, expanded
+    const esp::CipherKeys* cbc = nullptr;      // AES-CBC: the key schedules
 
-    // An IPv4 SA without a CBC cipher; `aead` for a gcm or gmac one.
-    static IdealSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr);
+    // An IPv4 SA without a cipher or with AES-CBC (`cbc`); `aead` for a gcm or gmac one.
+    static IdealSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr, const esp::CipherKeys* cbc = nullptr);
 };
 
 // Inbound, with its anti-replay state (RFC 4303 3.4.3) in one 64-bit word (the RFC's
@@ -47,21 +53,28 @@ struct IdealInboundSa : IdealSa {
     uint32_t last = 0;
     uint64_t map = 0;
 
-    static IdealInboundSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr) { return {IdealSa::of(r, aead)}; }
+    static IdealInboundSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr,
+                             const esp::CipherKeys* cbc = nullptr) {
+        return {IdealSa::of(r, aead, cbc)};
+    }
 };
 
 // Outbound, with the last sequence number sent.
 struct IdealOutboundSa : IdealSa {
     uint32_t seq = 0;
 
-    static IdealOutboundSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr) { return {IdealSa::of(r, aead)}; }
+    static IdealOutboundSa of(const esp::SaRecord& r, const AeadKey* aead = nullptr,
+                              const esp::CipherKeys* cbc = nullptr) {
+        return {IdealSa::of(r, aead, cbc)};
+    }
 };
 
 class IdealEsp {
 public:
     static constexpr size_t kMaxBurst = 32;
 
-    explicit IdealEsp(IMB_MGR* mgr) noexcept;
+    // Throws if the IV source cannot be made (EAL memory).
+    explicit IdealEsp(IMB_MGR* mgr);
 
     // Verifies and decapsulates ESP packets of `sa` in place (IPv4 header at `l2_len`),
     // as Engine::inbound() leaves them; ok[k] says whether packet k passed (a refused one
@@ -71,8 +84,12 @@ public:
     uint32_t outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts, bool* ok, uint16_t l2_len = 0) noexcept;
 
 private:
+    bool cbc_ivs_and_encrypt(uint32_t spi, CbcWork* cbc, uint32_t n) noexcept;
+
     IMB_MGR* mgr_;
-    IMB_JOB jobs_[kMaxBurst];  // the hash bursts', zeroed once
+    esp::IvSource ivs_;
+    IMB_JOB jobs_[kMaxBurst];      // the hash bursts', zeroed once
+    IMB_JOB cbc_jobs_[kMaxBurst];  // the cipher bursts', zeroed once
     alignas(16) uint8_t tags_[kMaxBurst][16];
 };
 

@@ -180,7 +180,7 @@ def per_round(a, b, f):
 
 def engine_markdown(path):
     """Names: <inbound|outbound|hash_only|single_buffer|ideal|ideal_out>/<alg>/<size>B/<warm|cold|cold_<N>sa>
-    (ideal, ideal_out: the ideal loops, inbound and outbound, HMACs without a cipher only);
+    (ideal, ideal_out: the ideal loops, inbound and outbound, every transform but 3DES);
     a benchmark's rounds are in run order, so round i of two benchmarks is their i-th run."""
     with open(path) as f:
         data = json.load(f)

@@ -1,7 +1,8 @@
 // The ideal ESP loops of engine_benchmark (bench/ideal_esp.hpp) do the real work: on the
 // benchmark's own packets the inbound loop leaves byte for byte what Engine::inbound()
 // leaves and the outbound loop what Engine::outbound() sends for the same sequence
-// numbers; each inbound check refuses the one packet made to fail it (resealed with a
+// numbers (AES-CBC, whose IVs are random: what OpenSSL decrypts and verifies to the same
+// packet); each inbound check refuses the one packet made to fail it (resealed with a
 // good ICV where the check would otherwise hide behind the ICV).
 #include "bench/ideal_esp.hpp"
 
@@ -12,12 +13,14 @@
 #include <array>
 #include <cstring>
 #include <functional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "bench/engine_workload.hpp"
 #include "bench/hmac_burst.hpp"
+#include "tests/esp/cbc_reference.hpp"
 
 namespace pcscf::bench {
 namespace {
@@ -96,13 +99,21 @@ std::vector<bool> ideal_inbound(IdealEsp& ideal, IdealInboundSa& sa, const std::
     return passed;
 }
 
-// An HMAC without a cipher, or AES-GCM / AES-GMAC, at a packet size.
+// An HMAC without a cipher or with AES-CBC, or AES-GCM / AES-GMAC, at a packet size.
 class IdealLoop : public ::testing::TestWithParam<std::tuple<Alg, Ealg, uint32_t>> {
 protected:
     IdealLoop()
         : w_(std::get<0>(GetParam()), std::get<2>(GetParam()), 1, kPackets, false, std::get<1>(GetParam())),
           ideal_(w_.engine().imb()) {}
     const AeadKey* aead() const { return is_aead(w_.transform()) ? &w_.aead_key(0) : nullptr; }
+    const CipherKeys* cbc() const { return w_.transform() == Transform::cbc_hmac ? &w_.cipher_keys(0) : nullptr; }
+    // OpenSSL's verdict on an outbound AES-CBC packet of SA 0 (tests/esp/cbc_reference.hpp).
+    test::Opened open(const Packet& p) const {
+        const SaRecord r = w_.outbound_record(0);
+        const std::span<const uint8_t> ik = w_.raw_key(0);
+        return test::open_cbc(p.bytes, r.sa.alg, {ik.begin(), ik.end()}, r.sa.ealg,
+                              {r.cipher.bytes.begin(), r.cipher.bytes.begin() + r.cipher.len});
+    }
 
     EngineWorkload w_;
     IdealEsp ideal_;
@@ -116,7 +127,7 @@ TEST_P(IdealLoop, InboundLeavesWhatTheEngineLeaves) {
     ASSERT_TRUE(w_.next_inbound_pass());
     std::vector<rte_mbuf*> mbufs = receive(w_.inbound());
     ASSERT_NE(snapshot(w_.inbound()), engine) << "put back as received, not as the engine left them";
-    IdealInboundSa sa = IdealInboundSa::of(w_.inbound_record(0), aead());
+    IdealInboundSa sa = IdealInboundSa::of(w_.inbound_record(0), aead(), cbc());
     const std::vector<bool> passed = ideal_inbound(ideal_, sa, mbufs);
     EXPECT_EQ(std::count(passed.begin(), passed.end(), true), kPackets);
     const std::vector<Packet> ideal = snapshot(w_.inbound());
@@ -140,32 +151,59 @@ TEST_P(IdealLoop, OutboundSendsWhatTheEngineSends) {
         ASSERT_EQ(snapshot(mbufs[k]).data_off, plain[k].data_off);
         std::memcpy(rte_pktmbuf_mtod(mbufs[k], uint8_t*), plain[k].bytes.data(), plain[k].bytes.size());
     }
-    IdealOutboundSa sa = IdealOutboundSa::of(w_.outbound_record(0), aead());
+    IdealOutboundSa sa = IdealOutboundSa::of(w_.outbound_record(0), aead(), cbc());
     bool ok[kBurst];
     for (size_t pos = 0; pos < kPackets; pos += kBurst)
         ASSERT_EQ(ideal_.outbound(sa, {&mbufs[pos], kBurst}, ok), kBurst);
     EXPECT_EQ(sa.seq, kPackets);
     const std::vector<Packet> ideal = snapshot(w_.outbound());
-    for (size_t k = 0; k < kPackets; ++k) EXPECT_EQ(ideal[k], engine[k]) << "packet " << k;
+    if (cbc() == nullptr) {
+        for (size_t k = 0; k < kPackets; ++k) EXPECT_EQ(ideal[k], engine[k]) << "packet " << k;
+        return;
+    }
+    // AES-CBC: each IV its own (RFC 3602 2.3); the same length and place as the engine's
+    // packet, and OpenSSL gets from both the packet that went in, under the same number.
+    std::set<std::vector<uint8_t>> ivs;
+    for (size_t k = 0; k < kPackets; ++k) {
+        SCOPED_TRACE(testing::Message() << "packet " << k);
+        EXPECT_EQ(ideal[k].data_off, engine[k].data_off);
+        EXPECT_EQ(ideal[k].pkt_len, engine[k].pkt_len);
+        const test::Opened mine = open(ideal[k]), theirs = open(engine[k]);
+        ASSERT_EQ(mine.error, "");
+        ASSERT_EQ(theirs.error, "");
+        EXPECT_EQ(mine.plain, plain[k].bytes);
+        EXPECT_EQ(theirs.plain, plain[k].bytes);
+        EXPECT_EQ(mine.seq, k + 1);
+        EXPECT_EQ(mine.spi, theirs.spi);
+        ivs.insert(mine.iv);
+    }
+    EXPECT_EQ(ivs.size(), kPackets);
 }
 
 INSTANTIATE_TEST_SUITE_P(Hmacs, IdealLoop,
                          ::testing::Combine(::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96,
                                                               Alg::hmac_sha256_128),
                                             ::testing::Values(Ealg::null), ::testing::Values(64u, 512u, 1400u)));
+INSTANTIATE_TEST_SUITE_P(AesCbc, IdealLoop,
+                         ::testing::Combine(::testing::Values(Alg::hmac_sha1_96, Alg::hmac_md5_96,
+                                                              Alg::hmac_sha256_128),
+                                            ::testing::Values(Ealg::aes_cbc), ::testing::Values(72u, 504u, 1400u)));
 INSTANTIATE_TEST_SUITE_P(
     Aeads, IdealLoop,
     ::testing::Values(std::tuple{Alg::null, Ealg::aes_gcm, 72u}, std::tuple{Alg::null, Ealg::aes_gcm, 504u},
                       std::tuple{Alg::null, Ealg::aes_gcm, 1400u}, std::tuple{Alg::aes_gmac, Ealg::null, 72u},
                       std::tuple{Alg::aes_gmac, Ealg::null, 504u}, std::tuple{Alg::aes_gmac, Ealg::null, 1400u}));
 
-// AES-GCM and AES-GMAC: a changed byte of the ciphertext (GCM) or payload (GMAC), or of
-// the tag, and only that packet is refused.
-TEST(IdealAeadInbound, RefusesAChangedPayloadOrTagOnly) {
-    for (const auto& [alg, ealg] : {std::pair{Alg::null, Ealg::aes_gcm}, std::pair{Alg::aes_gmac, Ealg::null}}) {
+// AES-GCM, AES-GMAC and AES-CBC: a changed byte of the ciphertext (GCM, CBC) or payload
+// (GMAC), or of the tag, and only that packet is refused.
+TEST(IdealCipheredInbound, RefusesAChangedPayloadOrTagOnly) {
+    for (const auto& [alg, ealg] : {std::pair{Alg::null, Ealg::aes_gcm}, std::pair{Alg::aes_gmac, Ealg::null},
+                                    std::pair{Alg::hmac_sha1_96, Ealg::aes_cbc}}) {
         EngineWorkload w(alg, 504, 1, kPackets, false, ealg);
         IdealEsp ideal(w.engine().imb());
-        IdealInboundSa sa = IdealInboundSa::of(w.inbound_record(0), &w.aead_key(0));
+        const bool cbc = ealg == Ealg::aes_cbc;
+        IdealInboundSa sa =
+            IdealInboundSa::of(w.inbound_record(0), cbc ? nullptr : &w.aead_key(0), cbc ? &w.cipher_keys(0) : nullptr);
         const std::vector<rte_mbuf*> mbufs = receive(w.inbound());
         constexpr size_t kPayload = 5, kTag = 37;
         rte_pktmbuf_mtod(mbufs[kPayload], uint8_t*)[20 + 16 + 30] ^= 0x01;

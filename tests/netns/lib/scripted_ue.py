@@ -1,6 +1,7 @@
 """A scripted UE for the sec-agree tests: its SIP is plain text written here, its ESP is
 scapy's (an implementation no one here wrote), keyed from the IK and CK the core's 401
 carries (what the UE's USIM would compute), by TS 33.203 Annex I done in milenage.py."""
+import secrets
 import socket
 
 import milenage
@@ -41,6 +42,9 @@ class Ue:
         self.peer = None
         self.server = None  # the Security-Server received, as text
         self.cseq = 1
+        # RFC 3261 8.1.1.7: a branch unique across UEs too, or a second UE on the same
+        # address and port would look like a retransmission of the first's request.
+        self.branch = f"z9hG4bKue{secrets.token_hex(4)}"
 
     def close(self):
         self.plain.close()
@@ -64,12 +68,12 @@ class Ue:
              f"Contact: <sip:{self.impi.split('@')[0]}@{self.via()}>;expires={expires}"]
         if verify:
             h.append(f"Security-Verify: {verify}")
-        return sip_text.request("REGISTER", f"sip:{REALM}", self.via(), f"z9hG4bKue{self.cseq}r",
+        return sip_text.request("REGISTER", f"sip:{REALM}", self.via(), f"{self.branch}{self.cseq}r",
                                 self.impu, self.impu, f"reg-{self.impi}", self.cseq, h)
 
     def message(self, frm=None, text="hello"):
         self.cseq += 1
-        return sip_text.request("MESSAGE", "sip:bob@ims.example.net", self.via(), f"z9hG4bKue{self.cseq}m",
+        return sip_text.request("MESSAGE", "sip:bob@ims.example.net", self.via(), f"{self.branch}{self.cseq}m",
                                 frm or self.impu, "sip:bob@ims.example.net", f"msg-{self.cseq}", self.cseq,
                                 ["Content-Type: text/plain"], text)
 
