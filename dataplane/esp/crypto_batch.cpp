@@ -2,6 +2,9 @@
 
 #include <cassert>
 #include <cstring>
+#include <utility>
+
+#include "dataplane/esp/inbound_checks.hpp"
 
 namespace pcscf::esp {
 
@@ -70,14 +73,34 @@ void CryptoBatch::CipherBurst::init(IMB_CIPHER_DIRECTION d) noexcept {
     }
 }
 
-// A burst IPsec-MB refuses (one job it finds invalid) runs none of its jobs and leaves
-// the others' status as the last burst left it: all of them fail then.
-void CryptoBatch::CipherBurst::run(IMB_MGR* mgr) noexcept {
-    all_done = n == 0 || IMB_SUBMIT_CIPHER_BURST(mgr, jobs.data(), n, IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES) == n;
+// Decrypting, the jobs whose HMAC did not match go to the end, unrun: their packets keep
+// the ciphertext, and the caller's own compare drops them. A burst IPsec-MB refuses (one
+// job it finds invalid) runs none of its jobs and leaves the others' status as the last
+// burst left it: all of them fail then.
+void CryptoBatch::CipherBurst::run(IMB_MGR* mgr, const std::array<bool, kMax>& hashed) noexcept {
+    run_n = n;
+    if (dir == IMB_DIR_DECRYPT) {
+        run_n = 0;
+        for (uint32_t k = 0; k < n; ++k) {
+            if (!hashed[index[k]] || !icv_equal(tag[k], icv[k], icv_len[k])) continue;
+            if (run_n != k) {  // only behind a forged packet: good traffic moves nothing
+                std::swap(jobs[run_n], jobs[k]);
+                std::swap(index[run_n], index[k]);
+                std::swap(tag[run_n], tag[k]);
+                std::swap(icv[run_n], icv[k]);
+                std::swap(icv_len[run_n], icv_len[k]);
+            }
+            ++run_n;
+        }
+    }
+    all_done =
+        run_n == 0 || IMB_SUBMIT_CIPHER_BURST(mgr, jobs.data(), run_n, IMB_CIPHER_CBC, dir, IMB_KEY_128_BYTES) == run_n;
 }
 
+// The unrun ones (decrypting, their HMAC did not match) keep what the HMAC said.
 void CryptoBatch::CipherBurst::merge(std::array<bool, kMax>& ok) const noexcept {
-    for (uint32_t k = 0; k < n; ++k) ok[index[k]] = ok[index[k]] && all_done && jobs[k].status == IMB_STATUS_COMPLETED;
+    for (uint32_t k = 0; k < run_n; ++k)
+        ok[index[k]] = ok[index[k]] && all_done && jobs[k].status == IMB_STATUS_COMPLETED;
 }
 
 void CryptoBatch::Burst::init(IMB_HASH_ALG alg) noexcept {
@@ -114,12 +137,12 @@ uint32_t CryptoBatch::add_chained(Alg alg, HmacRef key, uint8_t* data, uint32_t 
 }
 
 void CryptoBatch::run() noexcept {
-    aes_enc_.run(mgr_);  // before the HMACs, which cover the ciphertext (RFC 4303 3.3.2)
+    aes_enc_.run(mgr_, ok_);  // before the HMACs, which cover the ciphertext (RFC 4303 3.3.2)
     sha1_.run(mgr_, ok_);
     sha256_.run(mgr_, ok_);
     if (job_n_ > 0) run_jobs();
     aes_enc_.merge(ok_);
-    aes_dec_.run(mgr_);  // after the HMACs, which check the ciphertext (RFC 4303 3.4.4)
+    aes_dec_.run(mgr_, ok_);  // after the HMACs, which check the ciphertext (RFC 4303 3.4.4)
     aes_dec_.merge(ok_);
     for (uint32_t k = 0; k < aead_n_; ++k) ok_[aead_index_[k]] = aead_direct(mgr_, aead_[k]);
 }

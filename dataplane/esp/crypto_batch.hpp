@@ -39,7 +39,10 @@ constexpr IMB_HASH_ALG imb_hash(Alg a) noexcept {
 // The cipher half of an ESP job, in place: `len` bytes (a multiple of the block) from
 // `offset` into the hashed data. Encryption comes before the HMAC, which covers the
 // ciphertext (RFC 4303 3.3.2); decryption after it, which checks the ciphertext first
-// (RFC 4303 3.4.4, chain order HASH_CIPHER).
+// (RFC 4303 3.4.4, chain order HASH_CIPHER). AES-CBC decrypts only a packet whose HMAC
+// matches `icv` (RFC 4303 3.4.4.1: a forged packet costs its HMAC, not its decryption as
+// well); the caller still compares and drops the others. 3DES, one chained job, decrypts
+// whatever the HMAC.
 struct CbcPart {
     Ealg ealg = Ealg::null;  // aes_cbc or des_ede3_cbc
     bool decrypt = false;
@@ -47,6 +50,8 @@ struct CbcPart {
     const uint8_t* iv = nullptr;  // iv_len(ealg) bytes, in the packet after the ESP header
     uint32_t offset = 0;
     uint32_t len = 0;
+    const uint8_t* icv = nullptr;  // decrypt: the packet's ICV, icv_len bytes
+    uint32_t icv_len = 0;
 };
 
 // AES-GCM (RFC 4106) or AES-GMAC (RFC 4543) over one ESP packet, in place. GCM: AAD =
@@ -148,14 +153,18 @@ private:
 
     // The AES-CBC halves of one direction's packets, one synchronous cipher burst, their
     // constant fields set once. run() leaves each job's status; merge() ANDs it into ok.
+    // Decrypting, run() first keeps only the jobs whose HMAC matched (see CbcPart).
     struct CipherBurst {
         std::array<IMB_JOB, kMax> jobs;
         std::array<uint8_t, kMax> index;
+        std::array<const uint8_t*, kMax> tag, icv;  // decrypt: the HMAC computed, the ICV received
+        std::array<uint8_t, kMax> icv_len;
         uint32_t n = 0;
+        uint32_t run_n = 0;  // the first run_n jobs ran (decrypt: those verified)
         IMB_CIPHER_DIRECTION dir = IMB_DIR_ENCRYPT;
         bool all_done = false;  // by the last run(): IPsec-MB ran every job
         void init(IMB_CIPHER_DIRECTION d) noexcept;
-        void add(uint32_t i, uint8_t* data, const CbcPart& c) noexcept {
+        void add(uint32_t i, uint8_t* data, const CbcPart& c, const uint8_t* hmac) noexcept {
             IMB_JOB& j = jobs[n];
             j.enc_keys = c.keys->enc_keys(Ealg::aes_cbc);
             j.dec_keys = c.keys->dec_keys(Ealg::aes_cbc);
@@ -164,9 +173,12 @@ private:
             j.dst = data + c.offset;  // the cipher's output, where its input was
             j.cipher_start_src_offset_in_bytes = c.offset;
             j.msg_len_to_cipher_in_bytes = c.len;
+            tag[n] = hmac;
+            icv[n] = c.icv;
+            icv_len[n] = static_cast<uint8_t>(c.icv_len);
             index[n++] = static_cast<uint8_t>(i);
         }
-        void run(IMB_MGR* mgr) noexcept;
+        void run(IMB_MGR* mgr, const std::array<bool, kMax>& hashed) noexcept;
         void merge(std::array<bool, kMax>& ok) const noexcept;
     };
 
@@ -194,7 +206,7 @@ inline uint32_t CryptoBatch::add(Alg alg, HmacRef key, uint8_t* data, uint32_t l
     assert(!full() && cbc.ealg != Ealg::null);
     if (cbc.ealg == Ealg::des_ede3_cbc) return add_chained(alg, key, data, len, tag, cbc);
     const uint32_t i = add(alg, key, data, len, tag);
-    (cbc.decrypt ? aes_dec_ : aes_enc_).add(i, data, cbc);
+    (cbc.decrypt ? aes_dec_ : aes_enc_).add(i, data, cbc, tag);
     return i;
 }
 

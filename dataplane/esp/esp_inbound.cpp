@@ -229,7 +229,9 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             continue;
         }
         if (xf == Transform::cbc_hmac) {
-            const CbcPart cbc{sa.ealg, true, &keys, p[i].esp + kEspHeaderLen, p[i].hdr, body - iv};
+            const CbcPart cbc{
+                sa.ealg, true, &keys, p[i].esp + kEspHeaderLen, p[i].hdr, body - iv, p[i].esp + p[i].esp_len - icv,
+                icv};
             p[i].job = batch_.add(sa.alg, hmac, p[i].esp, p[i].esp_len - icv, tag[i], cbc);
             continue;
         }

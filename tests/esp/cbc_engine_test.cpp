@@ -209,7 +209,43 @@ TEST_P(CbcPair, TamperedIvCiphertextOrIcvIsRefused) {
     EXPECT_TRUE(run1(Direction::inbound, good).ok) << "the window did not move";
 }
 
+// AES-CBC decrypts a packet only once its ICV matched (RFC 4303 3.4.4.1): forged packets
+// in a burst of good ones (a flipped ICV or ciphertext bit) are dropped with their
+// ciphertext as it came, and the good ones around them, moved up in the cipher burst,
+// still decrypt to the packet sent. (3DES decrypts in the same IPsec-MB job as its HMAC.)
+class AesCbcPair : public CbcEngine, public ::testing::WithParamInterface<Pair> {};
+
+TEST_P(AesCbcPair, DecryptsOnlyWhatVerified) {
+    const SaSpec s = inbound_spec(GetParam().ealg, GetParam().alg);
+    add(s);
+    std::vector<std::vector<uint8_t>> plain, sealed;
+    for (uint32_t seq = 1; seq <= 24; ++seq) {
+        plain.push_back(uplink(s, 40 + seq));
+        sealed.push_back(esp(s, seq, plain.back()));
+    }
+    auto forged = [](uint32_t k) { return k % 3 == 0; };
+    for (uint32_t k = 0; k < sealed.size(); ++k)
+        if (forged(k)) sealed[k][k % 2 ? sealed[k].size() - 1 : 20 + 8 + 16 + 1] ^= 0x10;  // ICV or ciphertext
+    const std::vector<Result> r = run(Direction::inbound, sealed);
+    for (uint32_t k = 0; k < sealed.size(); ++k) {
+        SCOPED_TRACE(testing::Message() << "packet " << k);
+        if (forged(k)) {
+            ASSERT_FALSE(r[k].ok);
+            EXPECT_EQ(r[k].reason, DropReason::bad_icv);
+            EXPECT_EQ(r[k].bytes, sealed[k]) << "decrypted before its ICV was checked";
+        } else {
+            ASSERT_TRUE(r[k].ok) << name(r[k].reason);
+            EXPECT_EQ(r[k].bytes, plain[k]);
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Pairs, CbcPair, ::testing::ValuesIn(kPairs), pair_name);
+INSTANTIATE_TEST_SUITE_P(Pairs, AesCbcPair,
+                         ::testing::Values(Pair{Ealg::aes_cbc, Alg::hmac_md5_96},
+                                           Pair{Ealg::aes_cbc, Alg::hmac_sha1_96},
+                                           Pair{Ealg::aes_cbc, Alg::hmac_sha256_128}),
+                         pair_name);
 
 // --- refusals after and before the ICV -------------------------------------------------
 

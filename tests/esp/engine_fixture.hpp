@@ -33,7 +33,7 @@ struct SaSpec {
 struct Result {
     bool ok = false;
     net::DropReason reason = net::DropReason::too_short;
-    std::vector<uint8_t> bytes;  // the packet after processing, when ok
+    std::vector<uint8_t> bytes;  // the packet after processing (dropped: as the engine left it)
 };
 
 class EngineTest : public ::testing::Test {
@@ -133,8 +133,8 @@ protected:
                 const auto at = std::find(orig.begin(), orig.end(), burst.v[j]) - orig.begin();
                 Result& r = out[off + size_t(at)];
                 r.ok = j < good;
-                if (r.ok) r.bytes = bytes_of(burst.v[j]);
-                else r.reason = why[j];
+                r.bytes = bytes_of(burst.v[j]);
+                if (!r.ok) r.reason = why[j];
             }
         }
         return out;
