@@ -249,8 +249,8 @@ void bm_ideal(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ri
 // also reads the record to confirm the key) or DPDK's rte_hash (lookup_bulk_data, its
 // key store confirming), each holding the ring's SAs. What the ideal loop leaves out
 // and any ESP implementation with more than one SA must pay.
-void bm_lookup(benchmark::State& state, bool dpdk, Alg alg, uint32_t size, Ring r) {
-    EngineWorkload& w = workload(alg, size, r);
+void bm_lookup(benchmark::State& state, bool dpdk, Alg alg, uint32_t size, Ring r, Ealg ealg) {
+    EngineWorkload& w = workload(alg, size, r, ealg);
     std::vector<rte_mbuf*> mbufs;
     ready_ring(w, Direction::outbound, mbufs);
     std::vector<OutboundKey> keys;
@@ -339,10 +339,10 @@ void register_all(bool quick, int rounds) {
                                                                  Direction::inbound, alg, size, r, Ealg::null));
                         b.push_back(benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
                                                                  Direction::outbound, alg, size, r, Ealg::null));
-                        b.push_back(benchmark::RegisterBenchmark(("lookup_out" + suffix).c_str(), bm_lookup, false, alg,
-                                                                 size, r));
-                        b.push_back(benchmark::RegisterBenchmark(("rte_hash_out" + suffix).c_str(), bm_lookup, true,
-                                                                 alg, size, r));
+                        for (const bool dpdk : {false, true})
+                            b.push_back(
+                                benchmark::RegisterBenchmark(((dpdk ? "rte_hash_out" : "lookup_out") + suffix).c_str(),
+                                                             bm_lookup, dpdk, alg, size, r, Ealg::null));
                         // The same SA and packets as UDP-enc-tun.
                         const std::string natt = "/natt-" + label(alg) + "/" + std::to_string(size) + "B/" + r.name;
                         for (Direction dir : {Direction::inbound, Direction::outbound})
@@ -395,7 +395,11 @@ void register_all(bool quick, int rounds) {
                                           benchmark::RegisterBenchmark(("ideal" + suffix).c_str(), bm_ideal,
                                                                        Direction::inbound, alg, size, r, ealg),
                                           benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
-                                                                       Direction::outbound, alg, size, r, ealg)})
+                                                                       Direction::outbound, alg, size, r, ealg),
+                                          benchmark::RegisterBenchmark(("lookup_out" + suffix).c_str(), bm_lookup,
+                                                                       false, alg, size, r, ealg),
+                                          benchmark::RegisterBenchmark(("rte_hash_out" + suffix).c_str(), bm_lookup,
+                                                                       true, alg, size, r, ealg)})
                             one->UseManualTime();
                 }
     // AES-GCM and AES-GMAC: the engine and IPsec-MB's own direct GCM calls, warm and cold,
@@ -423,6 +427,10 @@ void register_all(bool quick, int rounds) {
                                                                  Direction::inbound, alg, size, r, ealg));
                         b.push_back(benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
                                                                  Direction::outbound, alg, size, r, ealg));
+                        for (const bool dpdk : {false, true})
+                            b.push_back(
+                                benchmark::RegisterBenchmark(((dpdk ? "rte_hash_out" : "lookup_out") + suffix).c_str(),
+                                                             bm_lookup, dpdk, alg, size, r, ealg));
                     }
                     for (auto* one : b) one->UseManualTime();
                 }

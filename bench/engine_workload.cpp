@@ -182,9 +182,8 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
     // (12 bytes, 16 for SHA-256); a multiple of 4 needs no padding.
     const uint32_t overhead = (ipv6_ ? 40 : 20) + 18 + icv_len(alg_, tf_);
     if (ip_size < overhead + 2 || ip_size % 4 != 0 || ip_size > 1500)
-        throw std::runtime_error(
-            "packet size must be a multiple of 4, at least 52 (IPv4) "
-            "or 72 (IPv6), at most 1500");
+        throw std::runtime_error("packet size must be a multiple of 4 from " + std::to_string(overhead + 2) +
+                                 " (this IP version and ICV) to 1500, not " + std::to_string(ip_size));
     uint32_t payload = ip_size - overhead;
     if (is_aead(tf_)) {
         // The IV and the 16-byte ICV too; UDP, payload and trailer in 4-byte steps (no

@@ -32,7 +32,7 @@
 // both must pay.
 //
 // Sizes are the ESP packet's IP length; IPv6 starts at 72 bytes (40 + 8 ESP + 8 UDP + 2
-// payload + 2 trailer + 12 ICV). With a cipher, the nearest length whole cipher blocks
+// payload + 2 trailer + 12 ICV; 76 with SHA-256's or an AEAD's 16-byte ICV). With a cipher, the nearest length whole cipher blocks
 // allow (IV included), as EngineWorkload builds it; the tables show that length.
 // librte_ipsec needs about 4.5 KiB per SA for both directions (two 1,600-byte
 // crypto_aesni_mb sessions), so it holds at most --librte-sas SAs plus those the packets

@@ -150,8 +150,12 @@ private:
                     "beside the ns the engine adds to the ideal loop and the room each target leaves above it",
                     "%-22s %-16s %-16s %-16s %-16s %-16s\n", "lookup", "rte_hash", "engine - ideal", "room: 0.9 ideal",
                     "room: hash tgt");
-            const bool small = tail.find("/64B/") != std::string::npos, mid = tail.find("/512B/") != std::string::npos;
-            const double target = small ? 0.80 : 0.85;  // the hash-only targets: 64 and 512 B only
+            // The targets against IPsec-MB alone: 0.85 at 512 B (the ciphered and AEAD rows'
+            // 504 B), 0.80 at 64 B for the HMACs without a cipher.
+            const bool hmac = tail.starts_with("/sha1/") || tail.starts_with("/md5/");
+            const bool small = hmac && tail.find("/64B/") != std::string::npos;
+            const bool mid = tail.find("/512B/") != std::string::npos || tail.find("/504B/") != std::string::npos;
+            const double target = small ? 0.80 : 0.85;
             const auto ns = [](double mpps, double) { return 1e3 / mpps; };
             std::printf(
                 "%-22s %-16s %-16s %-16s %-16s %-16s\n", row_name(dir, tail).c_str(),

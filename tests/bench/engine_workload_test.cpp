@@ -145,6 +145,19 @@ INSTANTIATE_TEST_SUITE_P(Apis, CbcReference,
                                                               Alg::hmac_sha256_128),
                                             ::testing::Values(ImbApi::direct, ImbApi::jobs)));
 
+// A size below the smallest packet of the IP version and ICV is refused with that
+// smallest size: 72 bytes fits IPv6 with a 12-byte ICV, not with AES-GMAC's 16 bytes.
+TEST(WorkloadRefuses, TooSmallASizeNamingTheSmallest) {
+    EXPECT_NO_THROW(EngineWorkload(Alg::hmac_sha1_96, 72, 1, 32, true));
+    try {
+        EngineWorkload(Alg::aes_gmac, 72, 1, 32, true);
+        ADD_FAILURE() << "72 bytes accepted for IPv6 AES-GMAC";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("from 76 "), std::string::npos) << e.what();
+    }
+    EXPECT_NO_THROW(EngineWorkload(Alg::aes_gmac, 76, 1, 32, true));
+}
+
 TEST(NattWorkloadRefuses, Ipv6) {
     EXPECT_THROW(EngineWorkload(Alg::hmac_sha1_96, 512, 1, 64, true, Ealg::null, Mode::udp_enc_tun),
                  std::runtime_error);
