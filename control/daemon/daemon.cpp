@@ -123,7 +123,10 @@ int Daemon::run(const char* prog) {
                 rc = 1;
             } else {
                 plane_ = std::move(*plane);
-                register_telemetry(*plane_, *dp_, role_, events_);
+                if (const std::string why = register_telemetry(*plane_, *dp_, role_, events_); !why.empty()) {
+                    log_error(why);
+                    rc = 1;
+                }
                 if (auto* reg = plane_->registrar())
                     reg->set_notice([this](const std::string& impi, const net::IpAddr& ue, std::string_view what) {
                         if (!events_.watched() && !log_enabled(LogLevel::debug, LogArea::registration)) return;

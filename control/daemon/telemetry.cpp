@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -492,33 +493,40 @@ int cmd_role(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role, EventLog& events) {
+std::string register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role, EventLog& events) {
     g_role = &role;
     g_events = &events;
     g_sas = &plane.sas();
     g_dp = &dataplane;
     g_sip = &plane.sip_status();
     g_plane = &plane;
-    rte_telemetry_register_cmd("/pcscf/state", cmd_state, "State store: what came back at start, writes since");
-    rte_telemetry_register_cmd("/pcscf/role", cmd_role, "This node's role. Parameter: primary|standby to change it");
-    rte_telemetry_register_cmd("/pcscf/sip", cmd_sip, "SIP proxy counters. No parameters");
-    rte_telemetry_register_cmd("/pcscf/stats", cmd_stats, "Counters per worker. No parameters");
-    rte_telemetry_register_cmd("/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters");
-    rte_telemetry_register_cmd("/pcscf/sa/count", cmd_sa_count, "SAs by direction. No parameters");
-    rte_telemetry_register_cmd("/pcscf/sa/list", cmd_sa_list, "SAs with counters. Parameter: offset");
-    rte_telemetry_register_cmd("/pcscf/sa/get", cmd_sa_get, "One SA. Parameter: id");
-    rte_telemetry_register_cmd("/pcscf/sa/add", cmd_sa_add,
-                               "Install an SA. Parameters: dir=in|out,alg=,key=,ealg=,ekey=,spi=,ue=,ue_port=,pcscf=,"
-                               "pcscf_port=");
-    rte_telemetry_register_cmd("/pcscf/sa/del", cmd_sa_del, "Delete an SA. Parameter: id");
-    rte_telemetry_register_cmd("/pcscf/config", cmd_config, "Running configuration. No parameters");
-    rte_telemetry_register_cmd("/pcscf/log", cmd_log,
-                               "The log's level per area. Parameter to change them: area=level,... or a level");
-    rte_telemetry_register_cmd("/pcscf/ue/list", cmd_ue_list, "UEs with their SA sets. Parameter: offset");
-    rte_telemetry_register_cmd("/pcscf/ue/get", cmd_ue_get, "The UEs of one IMPI. Parameter: IMPI");
-    rte_telemetry_register_cmd("/pcscf/sa/keys", cmd_sa_keys, "The SAs of one IMPI with their keys. Parameter: IMPI");
-    rte_telemetry_register_cmd("/pcscf/events", cmd_events,
-                               "SA and registration events. Parameter: the first event's number (none: only new)");
+    // DPDK refuses a command whose help is 128 characters or more (RTE_TEL_MAX_STRING_LEN)
+    // and says so only by its return value: a daemon without the command would start.
+    std::string failed;
+    const auto reg = [&](const char* cmd, telemetry_cb fn, const char* help) {
+        if (const int r = rte_telemetry_register_cmd(cmd, fn, help); r != 0 && failed.empty())
+            failed = std::string("cannot register the telemetry command ") + cmd + ": " + std::strerror(-r);
+    };
+    reg("/pcscf/state", cmd_state, "State store: what came back at start, writes since");
+    reg("/pcscf/role", cmd_role, "This node's role. Parameter: primary|standby to change it");
+    reg("/pcscf/sip", cmd_sip, "SIP proxy counters. No parameters");
+    reg("/pcscf/stats", cmd_stats, "Counters per worker. No parameters");
+    reg("/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters");
+    reg("/pcscf/sa/count", cmd_sa_count, "SAs by direction. No parameters");
+    reg("/pcscf/sa/list", cmd_sa_list, "SAs with counters. Parameter: offset");
+    reg("/pcscf/sa/get", cmd_sa_get, "One SA. Parameter: id");
+    reg("/pcscf/sa/add", cmd_sa_add,
+        "Install an SA. Parameters: dir,alg,key,ealg,ekey,spi,ue,ue_port,pcscf,pcscf_port,mode,"
+        "ue_inner,encap_port (key=value,...)");
+    reg("/pcscf/sa/del", cmd_sa_del, "Delete an SA. Parameter: id");
+    reg("/pcscf/config", cmd_config, "Running configuration. No parameters");
+    reg("/pcscf/log", cmd_log, "The log's level per area. Parameter to change them: area=level,... or a level");
+    reg("/pcscf/ue/list", cmd_ue_list, "UEs with their SA sets. Parameter: offset");
+    reg("/pcscf/ue/get", cmd_ue_get, "The UEs of one IMPI. Parameter: IMPI");
+    reg("/pcscf/sa/keys", cmd_sa_keys, "The SAs of one IMPI with their keys. Parameter: IMPI");
+    reg("/pcscf/events", cmd_events,
+        "SA and registration events. Parameter: the first event's number (none: only new)");
+    return failed;
 }
 
 }  // namespace pcscf::ctl

@@ -34,6 +34,7 @@ using proxy::SipStatus;
 net::DropCounters drops_of(const dp::Worker& w);
 
 // The objects must outlive EAL (telemetry callbacks run on DPDK's telemetry thread).
-void register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role, EventLog& events);
+// Returns why a command could not be registered, or nothing.
+std::string register_telemetry(ControlPlane& plane, const dp::Dataplane& dataplane, RoleState& role, EventLog& events);
 
 }  // namespace pcscf::ctl

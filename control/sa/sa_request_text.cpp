@@ -66,19 +66,24 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
             auto n = number(k, v, UINT32_MAX);
             if (!n) return bad(n.error());
             r.spi = uint32_t(*n);
-        } else if (k == "ue" || k == "pcscf") {
+        } else if (k == "ue" || k == "pcscf" || k == "ue_inner") {
             auto a = net::IpAddr::parse(v);
             if (!a) return bad(std::string(k) + ": " + a.error());
-            (k == "ue" ? r.ue : r.pcscf) = *a;
-        } else if (k == "ue_port" || k == "pcscf_port") {
+            (k == "ue" ? r.ue : k == "pcscf" ? r.pcscf : r.ue_inner) = *a;
+        } else if (k == "ue_port" || k == "pcscf_port" || k == "encap_port") {
             auto n = number(k, v, UINT16_MAX);
             if (!n) return bad(n.error());
-            (k == "ue_port" ? r.ue_port : r.pcscf_port) = uint16_t(*n);
+            (k == "ue_port" ? r.ue_port : k == "pcscf_port" ? r.pcscf_port : r.encap_port) = uint16_t(*n);
+        } else if (k == "mode") {  // TS 33.203 Annex H's mod= values, case as RFC 3329 leaves it
+            if (v == "trans") r.mode = esp::Mode::transport;
+            else if (v == "UDP-enc-tun" || v == "udp-enc-tun") r.mode = esp::Mode::udp_enc_tun;
+            else return bad("mode: '" + std::string(v) + "' is neither trans nor UDP-enc-tun");
         } else if (k == "label") {
             r.label = std::string(v);
         } else {
             return bad("unknown field '" + std::string(k) +
-                       "' (dir, alg, key, ealg, ekey, spi, ue, ue_port, pcscf, pcscf_port, label)");
+                       "' (dir, alg, key, ealg, ekey, spi, ue, ue_port, pcscf, pcscf_port, mode, ue_inner, "
+                       "encap_port, label)");
         }
     }
     for (const char* required : {"dir", "alg", "ue"})
@@ -99,6 +104,12 @@ Expected<SaRequest> parse_sa_request(std::string_view text) {
                    std::string(esp::name(r.alg)) + ", ealg=" + std::string(esp::name(r.ealg)));
     if (ekey_len == 0 && seen.contains("ekey"))
         return bad("ekey needs ealg=aes-cbc, des-ede3-cbc or aes-gcm, or alg=aes-gmac");
+    // UDP-enc-tun (TS 33.203 Annex M): `ue` is the NAT's public address, `ue_inner` the
+    // UE's own; encap_port the NAT's port, or learnt from the UE's first packet if absent.
+    if (r.mode == esp::Mode::udp_enc_tun && !seen.contains("ue_inner"))
+        return bad("ue_inner (the UE's own address behind the NAT) is required with mode=UDP-enc-tun");
+    if (r.mode != esp::Mode::udp_enc_tun && (seen.contains("ue_inner") || seen.contains("encap_port")))
+        return bad("ue_inner and encap_port need mode=UDP-enc-tun");
     return r;
 }
 

@@ -540,6 +540,43 @@ TEST(SaRequestText, ParsesWhatOperatorsType) {
     EXPECT_EQ(r->pcscf_port, 5101);
 }
 
+// A UE behind a NAT, as an operator types it: the mode, the UE's own address and the
+// NAT's port; installed, the worker gets a UDP-enc-tun record with them.
+TEST_F(SaManagerTest, ReadsAndInstallsAUdpEncTunSa) {
+    const auto r = parse_sa_request("dir=out,alg=hmac-sha-1-96,key=" + std::string(40, '1') +
+                                    ",spi=28672,ue=198.51.100.7,ue_port=5060,pcscf_port=5101,mode=UDP-enc-tun,"
+                                    "ue_inner=192.168.1.20,encap_port=40000");
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(r->mode, esp::Mode::udp_enc_tun);
+    EXPECT_EQ(r->ue_inner.to_string(), "192.168.1.20");
+    EXPECT_EQ(r->encap_port, 40000);
+    ASSERT_TRUE(sas->add(*r).has_value());
+    step();
+    EXPECT_EQ(records.back().sa.mode, esp::Mode::udp_enc_tun);
+    EXPECT_EQ(records.back().sa.ue_inner, r->ue_inner);
+    EXPECT_EQ(records.back().sa.encap_port, 40000);
+    const auto learnt = parse_sa_request("dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') +
+                                         ",ue=198.51.100.7,mode=udp-enc-tun,ue_inner=192.168.1.20");
+    ASSERT_TRUE(learnt.has_value()) << learnt.error().message;
+    EXPECT_EQ(learnt->encap_port, 0) << "learnt from the UE's first packet";
+    EXPECT_TRUE(parse_sa_request("dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1,mode=trans")
+                    .has_value());
+    const std::pair<std::string, const char*> bad[] = {
+        {"mode=tunnel", "mode: 'tunnel' is neither trans nor UDP-enc-tun"},
+        {"mode=UDP-enc-tun", "ue_inner (the UE's own address behind the NAT) is required"},
+        {"ue_inner=192.168.1.20", "ue_inner and encap_port need mode=UDP-enc-tun"},
+        {"encap_port=4500", "ue_inner and encap_port need mode=UDP-enc-tun"},
+        {"mode=UDP-enc-tun,ue_inner=192.168.1.20,encap_port=65536", "encap_port"},
+        {"mode=UDP-enc-tun,ue_inner=10.0.0.300", "ue_inner"},
+    };
+    for (const auto& [extra, why] : bad) {
+        const std::string text = "dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1," + extra;
+        const auto e = parse_sa_request(text);
+        ASSERT_FALSE(e.has_value()) << text;
+        EXPECT_NE(e.error().message.find(why), std::string::npos) << text << " -> " << e.error().message;
+    }
+}
+
 TEST(SaRequestText, RefusesBadInputWithAReason) {
     const std::pair<const char*, const char*> bad[] = {
         {"dir=sideways", "dir"},       {"dir=in,alg=aes", "alg"},        {"dir=in,key=abc", "odd number"},

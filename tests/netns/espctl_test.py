@@ -292,6 +292,16 @@ def main():
         expect(ok(*p, "sa", "list").strip() == "no SAs", "SA not deleted")
         r = run(*p, "sa", "add", "dir=sideways")
         expect(r.returncode == 1 and "dir" in r.stderr, f"bad add: {r.returncode} {r.stderr!r}")
+        # A UE behind a NAT (TS 33.203 Annex M): its public and own addresses, the NAT's port.
+        natted = json.loads(ok(*p, "sa", "add", "dir=out", "alg=hmac-sha-1-96", "key=" + "cd" * 20, "spi=28672",
+                               "ue=198.51.100.7", "ue_port=5060", "pcscf_port=5101", "mode=UDP-enc-tun",
+                               "ue_inner=192.168.1.20", "encap_port=40000", "--json"))
+        shown = json.loads(ok(*p, "sa", "show", str(natted["id"]), "--json"))
+        expect((shown["mode"], shown["ue_inner"], shown["encap_port"]) == ("UDP-enc-tun", "192.168.1.20", 40000),
+               f"sa show of a UDP-enc-tun SA: {shown}")
+        ok(*p, "sa", "del", str(natted["id"]))
+        r = run(*p, "sa", "add", "dir=in", "alg=hmac-md5-96", "key=" + "ab" * 16, "ue=10.97.0.1", "ue_inner=10.0.0.1")
+        expect(r.returncode == 1 and "need mode=UDP-enc-tun" in r.stderr, f"stray ue_inner: {r.returncode} {r.stderr!r}")
         levels = json.loads(ok(*p, "log", "--json"))
         expect(levels.get("sip") == "info", f"log: {levels}")
         expect(re.search(r"^sip\s+debug$", ok(*p, "log", "sip=debug"), re.M), "log sip=debug did not change it")
@@ -300,7 +310,8 @@ def main():
                f"log sip=loud: {r.returncode} {r.stderr!r}")
         expect(json.loads(ok(*p, "log", "info", "--json")) == levels, "log info did not set every area back")
 
-    t.check("stats, drops -a, role, state, raw, sa add / show / count / del, log work", existing_commands)
+    t.check("stats, drops -a, role, state, raw, sa add (transport and UDP-enc-tun) / show / count / del, log work",
+            existing_commands)
 
     # --- one UE registers while monitor watches -------------------------------------------
     core = ue_fleet.Core(topo)
