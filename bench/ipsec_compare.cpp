@@ -32,12 +32,12 @@
 // both must pay.
 //
 // Sizes are the ESP packet's IP length; IPv6 starts at 72 bytes (40 + 8 ESP + 8 UDP + 2
-// payload + 2 trailer + 12 ICV; 76 with SHA-256's or an AEAD's 16-byte ICV). With a cipher, the nearest length whole cipher blocks
-// allow (IV included), as EngineWorkload builds it; the tables show that length.
-// librte_ipsec needs about 4.5 KiB per SA for both directions (two 1,600-byte
-// crypto_aesni_mb sessions), so it holds at most --librte-sas SAs plus those the packets
-// use; memory comes from hugepages when enough are free, otherwise from anonymous 4 KiB
-// pages (--no-huge) for every contender alike.
+// payload + 2 trailer + 12 ICV; 76 with SHA-256's or an AEAD's 16-byte ICV). With a
+// cipher, the nearest length whole cipher blocks allow (IV included), as EngineWorkload
+// builds it; the tables show that length. librte_ipsec needs about 4.5 KiB per SA for
+// both directions (two 1,600-byte crypto_aesni_mb sessions), so it holds at most
+// --librte-sas SAs plus those the packets use; memory comes from hugepages when enough
+// are free, otherwise from anonymous 4 KiB pages (--no-huge) for every contender alike.
 //
 //   build/bench/ipsec_compare [--quick] [--rounds=5] [--passes=2] [--sas=1000000]
 //       [--librte-sas=1000000] [--sizes=64,512,1400,1500] [--ip=4,6] [--alg=sha1,md5,aes-gmac,sha256]
