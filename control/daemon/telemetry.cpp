@@ -3,10 +3,12 @@
 #include <rte_cycles.h>
 #include <rte_telemetry.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "control/daemon/log.hpp"
@@ -500,33 +502,42 @@ std::string register_telemetry(ControlPlane& plane, const dp::Dataplane& datapla
     g_dp = &dataplane;
     g_sip = &plane.sip_status();
     g_plane = &plane;
-    // DPDK refuses a command whose help is 128 characters or more (RTE_TEL_MAX_STRING_LEN)
-    // and says so only by its return value: a daemon without the command would start.
-    std::string failed;
-    const auto reg = [&](const char* cmd, telemetry_cb fn, const char* help) {
-        if (const int r = rte_telemetry_register_cmd(cmd, fn, help); r != 0 && failed.empty())
-            failed = std::string("cannot register the telemetry command ") + cmd + ": " + std::strerror(-r);
+    // DPDK refuses a command whose help is 128 characters or more (RTE_TEL_MAX_STRING_LEN,
+    // checked here at compile time) and says so, as any refusal, by its return value only.
+    struct Command {
+        const char* name;
+        telemetry_cb fn;
+        const char* help;
     };
-    reg("/pcscf/state", cmd_state, "State store: what came back at start, writes since");
-    reg("/pcscf/role", cmd_role, "This node's role. Parameter: primary|standby to change it");
-    reg("/pcscf/sip", cmd_sip, "SIP proxy counters. No parameters");
-    reg("/pcscf/stats", cmd_stats, "Counters per worker. No parameters");
-    reg("/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters");
-    reg("/pcscf/sa/count", cmd_sa_count, "SAs by direction. No parameters");
-    reg("/pcscf/sa/list", cmd_sa_list, "SAs with counters. Parameter: offset");
-    reg("/pcscf/sa/get", cmd_sa_get, "One SA. Parameter: id");
-    reg("/pcscf/sa/add", cmd_sa_add,
-        "Install an SA. Parameters: dir,alg,key,ealg,ekey,spi,ue,ue_port,pcscf,pcscf_port,mode,"
-        "ue_inner,encap_port (key=value,...)");
-    reg("/pcscf/sa/del", cmd_sa_del, "Delete an SA. Parameter: id");
-    reg("/pcscf/config", cmd_config, "Running configuration. No parameters");
-    reg("/pcscf/log", cmd_log, "The log's level per area. Parameter to change them: area=level,... or a level");
-    reg("/pcscf/ue/list", cmd_ue_list, "UEs with their SA sets. Parameter: offset");
-    reg("/pcscf/ue/get", cmd_ue_get, "The UEs of one IMPI. Parameter: IMPI");
-    reg("/pcscf/sa/keys", cmd_sa_keys, "The SAs of one IMPI with their keys. Parameter: IMPI");
-    reg("/pcscf/events", cmd_events,
-        "SA and registration events. Parameter: the first event's number (none: only new)");
-    return failed;
+    static constexpr Command kCommands[] = {
+        {"/pcscf/state", cmd_state, "State store: what came back at start, writes since"},
+        {"/pcscf/role", cmd_role, "This node's role. Parameter: primary|standby to change it"},
+        {"/pcscf/sip", cmd_sip, "SIP proxy counters. No parameters"},
+        {"/pcscf/stats", cmd_stats, "Counters per worker. No parameters"},
+        {"/pcscf/drops", cmd_drops, "Dropped packets per reason. No parameters"},
+        {"/pcscf/sa/count", cmd_sa_count, "SAs by direction. No parameters"},
+        {"/pcscf/sa/list", cmd_sa_list, "SAs with counters. Parameter: offset"},
+        {"/pcscf/sa/get", cmd_sa_get, "One SA. Parameter: id"},
+        {"/pcscf/sa/add", cmd_sa_add,
+         "Install an SA. Parameters: dir,alg,key,ealg,ekey,spi,ue,ue_port,pcscf,pcscf_port,mode,ue_inner,encap_port "
+         "(key=value,...)"},
+        {"/pcscf/sa/del", cmd_sa_del, "Delete an SA. Parameter: id"},
+        {"/pcscf/config", cmd_config, "Running configuration. No parameters"},
+        {"/pcscf/log", cmd_log, "The log's level per area. Parameter to change them: area=level,... or a level"},
+        {"/pcscf/ue/list", cmd_ue_list, "UEs with their SA sets. Parameter: offset"},
+        {"/pcscf/ue/get", cmd_ue_get, "The UEs of one IMPI. Parameter: IMPI"},
+        {"/pcscf/sa/keys", cmd_sa_keys, "The SAs of one IMPI with their keys. Parameter: IMPI"},
+        {"/pcscf/events", cmd_events,
+         "SA and registration events. Parameter: the first event's number (none: only new)"},
+    };
+    static_assert(
+        std::ranges::all_of(kCommands,
+                            [](const Command& c) { return std::string_view(c.help).size() < RTE_TEL_MAX_STRING_LEN; }),
+        "a telemetry help DPDK would refuse");
+    for (const Command& c : kCommands)
+        if (const int r = rte_telemetry_register_cmd(c.name, c.fn, c.help); r != 0)
+            return std::string("cannot register the telemetry command ") + c.name + ": " + std::strerror(-r);
+    return {};
 }
 
 }  // namespace pcscf::ctl

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <set>
+#include <span>
 
 #include "control/sa/sa_manager.hpp"
 #include "control/sa/sa_request_text.hpp"
@@ -473,6 +474,16 @@ TEST_F(SaManagerTest, AeadSasCarryKeyAndSaltAndNoHmacKey) {
     EXPECT_EQ(records.size(), sent) << "nothing sent for a refused request";
 }
 
+// Each `prefix` + text of `bad` is refused, the message saying its `why`.
+void expect_refused(const std::string& prefix, std::span<const std::pair<std::string, const char*>> bad) {
+    for (const auto& [extra, why] : bad) {
+        const std::string text = prefix + extra;
+        const auto e = parse_sa_request(text);
+        ASSERT_FALSE(e.has_value()) << text;
+        EXPECT_NE(e.error().message.find(why), std::string::npos) << text << " -> " << e.error().message;
+    }
+}
+
 TEST(SaRequestText, ReadsTheAeadPairsWithTheirKeyAndSalt) {
     const auto gcm = parse_sa_request("dir=in,alg=null,ealg=aes-gcm,ekey=" + std::string(40, 'a') + ",ue=192.0.2.1");
     ASSERT_TRUE(gcm.has_value()) << gcm.error().message;
@@ -495,12 +506,7 @@ TEST(SaRequestText, ReadsTheAeadPairsWithTheirKeyAndSalt) {
         {"alg=hmac-md5-96,ealg=aes-gcm,key=" + std::string(32, '1'), "alg=hmac-md5-96 with ealg=aes-gcm is not"},
         {"alg=hmac-md5-96", "key is required with alg=hmac-md5-96"},
     };
-    for (const auto& [extra, why] : bad) {
-        const std::string text = "dir=in,ue=192.0.2.1," + extra;
-        const auto e = parse_sa_request(text);
-        ASSERT_FALSE(e.has_value()) << text;
-        EXPECT_NE(e.error().message.find(why), std::string::npos) << text << " -> " << e.error().message;
-    }
+    expect_refused("dir=in,ue=192.0.2.1,", bad);
 }
 
 TEST(SaRequestText, ReadsEalgAndItsKey) {
@@ -520,12 +526,7 @@ TEST(SaRequestText, ReadsEalgAndItsKey) {
         {"ekey=00", "ekey needs ealg"},
         {"ealg=aes-cbc,ekey=0g", "ekey: '0g' is not hex"},
     };
-    for (const auto& [extra, why] : bad) {
-        const std::string text = "dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1," + extra;
-        const auto e = parse_sa_request(text);
-        ASSERT_FALSE(e.has_value()) << text;
-        EXPECT_NE(e.error().message.find(why), std::string::npos) << text << " -> " << e.error().message;
-    }
+    expect_refused("dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1,", bad);
 }
 
 TEST(SaRequestText, ParsesWhatOperatorsType) {
@@ -569,12 +570,7 @@ TEST_F(SaManagerTest, ReadsAndInstallsAUdpEncTunSa) {
         {"mode=UDP-enc-tun,ue_inner=192.168.1.20,encap_port=65536", "encap_port"},
         {"mode=UDP-enc-tun,ue_inner=10.0.0.300", "ue_inner"},
     };
-    for (const auto& [extra, why] : bad) {
-        const std::string text = "dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1," + extra;
-        const auto e = parse_sa_request(text);
-        ASSERT_FALSE(e.has_value()) << text;
-        EXPECT_NE(e.error().message.find(why), std::string::npos) << text << " -> " << e.error().message;
-    }
+    expect_refused("dir=in,alg=hmac-md5-96,key=" + std::string(32, '1') + ",ue=192.0.2.1,", bad);
 }
 
 TEST(SaRequestText, RefusesBadInputWithAReason) {
