@@ -24,6 +24,7 @@ rte_mbuf* make_mbuf(std::span<const uint8_t> bytes) {
 }
 
 std::vector<uint8_t> bytes_of(const rte_mbuf* m) {
+    if (m->pkt_len == 0) return {};  // a dropped empty packet: no bytes, and no copy from null
     std::vector<uint8_t> out(m->pkt_len);
     const auto* p = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, m->pkt_len, out.data()));
     if (p != out.data()) std::memcpy(out.data(), p, m->pkt_len);
