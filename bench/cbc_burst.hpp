@@ -37,7 +37,7 @@ inline bool aes_cbc_burst(IMB_MGR* mgr, bool encrypt, size_t n, IMB_JOB* jobs, A
         j.dec_keys = w.keys->dec_keys(esp::Ealg::aes_cbc);
         j.key_len_in_bytes = IMB_KEY_128_BYTES;
         j.iv = w.esp + esp::kEspHeaderLen;
-        j.iv_len_in_bytes = 16;
+        j.iv_len_in_bytes = esp::iv_len(esp::Ealg::aes_cbc);
         j.src = w.esp;
         j.dst = w.esp + w.offset;
         j.cipher_start_src_offset_in_bytes = w.offset;

@@ -24,8 +24,8 @@ using net::store_be32;
 
 namespace {
 
-constexpr uint32_t kIpLen = 20;     // IPv4 without options
-constexpr uint32_t kCbcIvLen = 16;  // AES-CBC's IV and block
+constexpr uint32_t kIpLen = 20;                                  // IPv4 without options
+constexpr uint32_t kCbcIvLen = esp::iv_len(esp::Ealg::aes_cbc);  // AES-CBC's IV and block
 
 // The ESP header and, for the AEADs, their 8-byte IV (RFC 4106 3.1, RFC 4543 3.1), for
 // AES-CBC its 16-byte one (RFC 3602 3).
@@ -157,9 +157,8 @@ uint32_t IdealEsp::inbound(IdealInboundSa& sa, std::span<rte_mbuf* const> pkts, 
         ok[i] = overhead <= total - kIpLen && esp::padding_ok(icv - kEspTrailerLen - pad_len, pad_len) &&
                 next != net::kNoNextHeader && load32(ip + 12) == sa.ue;
         if (!ok[i]) continue;
-        if (is_aead) esp::shift_forward<16>(frame, l2_len + kIpLen);
-        else if (is_cbc) esp::shift_forward<24>(frame, l2_len + kIpLen);
-        else esp::shift_forward_8(frame, l2_len + kIpLen);
+        if (hdr == kEspHeaderLen) esp::shift_forward_8(frame, l2_len + kIpLen);
+        else esp::shift_forward(frame, l2_len + kIpLen, hdr);
         rte_pktmbuf_adj(m, uint16_t(hdr));
         net::IpInfo info{4, net::kProtoEsp, kIpLen, 9, total};
         net::patch_ip(ip + hdr, info, next, -int32_t(overhead));
@@ -200,9 +199,8 @@ uint32_t IdealEsp::outbound(IdealOutboundSa& sa, std::span<rte_mbuf* const> pkts
         ok[i] = rte_pktmbuf_headroom(m) >= hdr && rte_pktmbuf_tailroom(m) >= tail_len;
         if (!ok[i]) continue;
         uint8_t* start = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, uint16_t(hdr)));
-        if (is_aead) esp::shift_back<16>(start, l2_len + kIpLen);
-        else if (is_cbc) esp::shift_back<24>(start, l2_len + kIpLen);
-        else esp::shift_back_8(start, l2_len + kIpLen);
+        if (hdr == kEspHeaderLen) esp::shift_back_8(start, l2_len + kIpLen);
+        else esp::shift_back(start, l2_len + kIpLen, hdr);
         ip = start + l2_len;
         uint8_t* esp = ip + kIpLen;
         store_be32(esp, sa.spi);
