@@ -149,7 +149,9 @@ bool ready_ring(EngineWorkload& w, Direction dir, std::vector<rte_mbuf*>& mbufs)
     return kept;
 }
 
-// Engine::inbound() or outbound() on the ring, a burst at a time, the SA in `mode`.
+// Engine::inbound() or outbound() on the ring, a burst at a time, the SA in `mode`;
+// inbound with the next burst as its look-ahead, as a worker gives it (which the engine
+// takes from --look-ahead-sas SAs on: the many-SA rows).
 void bm_engine_in(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg, Mode mode) {
     EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg, mode);
     if (wp == nullptr) return;
@@ -162,7 +164,8 @@ void bm_engine_in(benchmark::State& state, Direction dir, Alg alg, uint32_t size
             net::DropReason why[kBurst];
             for (size_t pos = 0; pos < n; pos += kBurst) {
                 const std::span<rte_mbuf*> b{&mbufs[pos], kBurst};
-                if (const uint16_t good = in ? w.engine().inbound(b, why) : w.engine().outbound(b, why);
+                const std::span<rte_mbuf* const> next{mbufs.data() + pos + kBurst, pos + kBurst < n ? kBurst : 0};
+                if (const uint16_t good = in ? w.engine().inbound(b, why, 0, next) : w.engine().outbound(b, why);
                     good != kBurst) {
                     state.SkipWithError(
                         (std::string(in ? "inbound" : "outbound") + " dropped: " + std::string(name(why[good])))

@@ -74,7 +74,7 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
     : alg_(alg), ealg_(ealg), mode_(mode), tf_(transform_of(alg, ealg)), n_sas_(n_sas), ipv6_(ipv6) {
     if (mode_ == Mode::udp_enc_tun && (ipv6 || is_aead(tf_)))
         throw std::runtime_error("UDP-enc-tun workloads are IPv4 and not AES-GCM / AES-GMAC");
-    auto e = Engine::create(engine_config(n_sas));
+    auto e = Engine::create(engine_config(n_sas, tf_));
     if (!e) throw std::runtime_error(e.error());
     engine_ = std::move(*e);
     // A few thousand distinct keys are enough to defeat any caching of key state.
@@ -120,11 +120,13 @@ EngineWorkload::EngineWorkload(Alg alg, uint32_t ip_size, uint32_t n_sas, uint32
     }
 }
 
-EngineConfig EngineWorkload::engine_config(uint32_t n_sas) {
+EngineConfig EngineWorkload::engine_config(uint32_t n_sas, Transform tf) {
     EngineConfig cfg;
     cfg.spi = SpiLayout{kSpiBase, 1, std::max<uint32_t>(n_sas, 1024)};
     cfg.outbound_capacity = round_up_pow2(std::max<uint32_t>(n_sas, 1024));
-    cfg.cipher_capacity = 2 * std::max<uint32_t>(n_sas, 1024);  // both directions, if ciphered
+    // Key blocks (1,088 B each) for both directions' SAs if they need one, none otherwise:
+    // as an operator sizes --cipher-sas for the SAs its policy lets have a cipher.
+    cfg.cipher_capacity = tf == Transform::hmac ? 0 : 2 * std::max<uint32_t>(n_sas, 1024);
     return cfg;
 }
 

@@ -59,9 +59,9 @@ public:
     EngineWorkload(esp::Alg alg, uint32_t ip_size, uint32_t n_sas, uint32_t n_packets, bool ipv6 = false,
                    esp::Ealg ealg = esp::Ealg::null, esp::Mode mode = esp::Mode::transport);
     ~EngineWorkload();
-    // How the constructor lays out the engine for `n_sas` SAs per direction (the tables
-    // hold at least 1,024).
-    static esp::EngineConfig engine_config(uint32_t n_sas);
+    // How the constructor lays out the engine for `n_sas` SAs per direction of transform
+    // `tf` (the tables hold at least 1,024).
+    static esp::EngineConfig engine_config(uint32_t n_sas, esp::Transform tf);
 
     esp::Engine& engine() { return *engine_; }
     esp::Alg alg() const { return alg_; }
@@ -114,6 +114,14 @@ public:
     // One burst with its NIC stand-in: receive(), then Engine::inbound() or outbound();
     // returns how many passed (`why` says for the others).
     uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst, net::DropReason* why);
+    // The ring's whole bursts of `burst` packets (at most kMaxBurst) in turn, as a worker
+    // that holds one burst back meets them: each burst received once, before the burst
+    // ahead of it is processed with it as the engine's look-ahead (Engine::inbound's
+    // `next`). After each burst `done(good, why)` says how many passed; false stops.
+    // Returns the packets processed.
+    static constexpr size_t kMaxBurst = 64;
+    template <class Done>
+    size_t process_ring(esp::Direction dir, std::span<Template> ring, size_t burst, Done&& done);
     // Seals the inbound packets again with their SAs' next sequence numbers (outside any
     // timing), so that a pass finds its SAs as steady traffic does: replay state kept,
     // not used for the first time. Each SA's numbers go on from the previous pass, so any
@@ -158,5 +166,24 @@ private:
     uint32_t seq_offset_ = 0;
     rte_mempool* pool_ = nullptr;
 };
+
+template <class Done>
+size_t EngineWorkload::process_ring(esp::Direction dir, std::span<Template> ring, size_t burst, Done&& done) {
+    rte_mbuf* bufs[2][kMaxBurst];
+    net::DropReason why[kMaxBurst];
+    const size_t n = ring.size() / burst * burst;
+    if (n == 0) return 0;
+    receive(ring.first(burst), bufs[0]);
+    for (size_t pos = 0, k = 0; pos < n; pos += burst, k ^= 1) {
+        const bool more = pos + burst < n;
+        if (more) receive(ring.subspan(pos + burst, burst), bufs[k ^ 1]);
+        const std::span<rte_mbuf*> b{bufs[k], burst};
+        const std::span<rte_mbuf* const> next{bufs[k ^ 1], more ? burst : 0};
+        const uint16_t good = dir == esp::Direction::inbound ? engine_->inbound(b, {why, burst}, 0, next)
+                                                             : engine_->outbound(b, {why, burst}, 0);
+        if (!done(good, static_cast<const net::DropReason*>(why))) return pos + burst;
+    }
+    return n;
+}
 
 }  // namespace pcscf::bench

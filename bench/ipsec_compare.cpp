@@ -153,11 +153,11 @@ std::string cat(const A&... a) {
 
 uint32_t engine_pass(EngineWorkload& w, Direction dir) {
     auto& ring = dir == Direction::inbound ? w.inbound() : w.outbound();
-    rte_mbuf* burst[kBurst];
-    net::DropReason why[kBurst];
     uint32_t good = 0;
-    for (size_t pos = 0; pos + kBurst <= ring.size(); pos += kBurst)
-        good += w.process(dir, {&ring[pos], kBurst}, burst, why);
+    w.process_ring(dir, ring, kBurst, [&](uint16_t n, const net::DropReason*) {
+        good += n;
+        return true;
+    });
     return good;
 }
 

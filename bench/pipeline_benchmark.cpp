@@ -135,8 +135,9 @@ public:
           frames_{make_frames(w.inbound()), make_frames(w.outbound())} {}
 
     // The engine alone on the worker lcore (the worker is stopped meanwhile), as
-    // engine_benchmark measures it, in the worker's bursts (--burst): each written back
-    // before its call, ESP packets sealed with the next sequence numbers and caches
+    // engine_benchmark measures it, in the worker's bursts (--burst), each with the next
+    // as its look-ahead as the worker gives it: each written back before the call ahead
+    // of it, ESP packets sealed with the next sequence numbers and caches
     // flushed before each pass, outside the time.
     double engine(Direction dir) {
         auto& ring = dir == Direction::inbound ? w_.inbound() : w_.outbound();
@@ -144,18 +145,16 @@ public:
         std::string error;
         lcore_.run([&] {
             const uint32_t burst_n = o_.burst;  // the worker's, at most dp::kMaxBurst
-            rte_mbuf* burst[dp::kMaxBurst];
-            DropReason why[dp::kMaxBurst];
             for (uint32_t pass = 0; pass < o_.passes && error.empty(); ++pass) {
                 for (uint32_t attempt = 1;; ++attempt) {
                     if (dir == Direction::inbound) next_inbound_pass();
                     EngineWorkload::evict_caches();
                     const uint64_t preempted = preemptions_of_self();
                     const uint64_t t0 = rte_rdtsc();
-                    for (size_t pos = 0; pos + burst_n <= ring.size() && error.empty(); pos += burst_n) {
-                        const uint16_t good = w_.process(dir, {&ring[pos], burst_n}, burst, why);
+                    w_.process_ring(dir, ring, burst_n, [&](uint16_t good, const DropReason* why) {
                         if (good != burst_n) error = std::string(net::name(why[good]));
-                    }
+                        return error.empty();
+                    });
                     const uint64_t t1 = rte_rdtsc();
                     if (!repeat(preemptions_of_self() != preempted, attempt)) {
                         packets += ring.size() / burst_n * burst_n;

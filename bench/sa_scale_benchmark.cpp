@@ -1,8 +1,9 @@
 // SA scale on one core: as the SA count per direction grows from 1 to 4,000,000,
 //   memory     bytes per SA of the inbound table (slots by SPI) and of the outbound table
-//              (rte_hash + record pool), read from DPDK's malloc heap around their creation
+//              (hash buckets + record pool), read from DPDK's malloc heap around their creation
 //   throughput Engine::inbound() / outbound() on packets spread at random over the SAs,
-//              as engine_benchmark measures it (bursts of 32, cold caches every pass)
+//              as engine_benchmark measures it (bursts of 32, cold caches every pass),
+//              inbound with the next burst as its look-ahead, as a worker gives it
 //   ideal      the least an SA count can cost on the same packets: per packet its HMAC
 //              (IPsec-MB) and one random 128-byte record of an N-record table, prefetched a
 //              burst ahead, read and written; the engine's scale (N / 1 SA) is held to the
@@ -280,21 +281,19 @@ Rate throughput(const Options& o, EngineWorkload& w, Direction dir, uint32_t sas
     const size_t n = ring.size() / kBurst * kBurst;
     EngineSink sink(w.engine());
     const Timed t = timed_passes(o, [&] {
-        rte_mbuf* burst[kBurst];
-        DropReason why[kBurst];
         if (dir == Direction::inbound) w.next_inbound_pass();
         if (churn != nullptr) churn->prime(sink);
         EngineWorkload::evict_caches();
         const uint64_t t0 = rte_rdtsc();
         if (churn != nullptr) churn->start(t0);
-        for (size_t pos = 0; pos < n; pos += kBurst) {
-            const uint16_t good = w.process(dir, {&ring[pos], kBurst}, burst, why);
+        w.process_ring(dir, {ring.data(), n}, kBurst, [&](uint16_t good, const DropReason* why) {
             if (good != kBurst)
                 fail(std::string(label(dir)) + "bound at " + sas_text(sas) + (churn ? " with churn" : "") + ": " +
                      std::to_string(good) + " of " + std::to_string(kBurst) +
                      " packets passed, first drop: " + std::string(net::name(why[good])));
             if (churn != nullptr) churn->tick(sink, rte_rdtsc());
-        }
+            return true;
+        });
         const uint64_t t1 = rte_rdtsc();
         const uint64_t records = churn != nullptr ? churn->records() : 0;
         if (churn != nullptr) churn->unwind(sink);
@@ -367,7 +366,7 @@ private:
 
 // The SA lookup as the engine does it for a chunk of 32 packets, and nothing else:
 // inbound, the slot the SPI names (prefetch its two lines, then compare the SPI);
-// outbound, rte_hash_lookup_bulk on the selectors, prefetch of the record, then its SPI.
+// outbound, OutboundTable::find_bulk on the selectors (which brings the record in), then its SPI.
 // Keys of SAs drawn at random among the installed ones. Before each pass the caches are
 // flushed and the keys read back in (a packet's headers are in the cache when the engine
 // looks its SA up), so what is timed is the tables' cost. Four times --passes passes.
@@ -469,7 +468,7 @@ struct Baseline {
 // Memory, and records applied per second, on an engine of its own (created empty and
 // freed again before the traffic's engine is built, so that both need not fit at once).
 bool measure_tables(const Options& o, Count& c, Baseline& b, bool huge, std::mt19937& rng) {
-    const EngineConfig cfg = EngineWorkload::engine_config(c.sas);
+    const EngineConfig cfg = EngineWorkload::engine_config(c.sas, esp::Transform::hmac);
     auto mem = table_memory(cfg);
     if (!mem) {
         c.skipped = "tables do not fit: " + mem.error() + "; " + count(available(huge) >> 20) + " MiB free";
@@ -488,7 +487,7 @@ bool measure_tables(const Options& o, Count& c, Baseline& b, bool huge, std::mt1
     c.fig["out_bytes_per_sa"].add(double(c.mem.out_bytes) / c.sas, sizeof(esp::OutboundSa));
     std::printf(
         "  memory: inbound %.1f MiB (%s slots x %zu B + 8 B of drop counter), "
-        "outbound %.1f MiB (rte_hash %.1f MiB + %s records x %zu B), engine %.1f MiB, "
+        "outbound %.1f MiB (buckets and per-SA side arrays %.1f MiB + %s records x %zu B), engine %.1f MiB, "
         "hugepages taken %.0f MiB\n",
         mib(c.mem.in_bytes), count(c.mem.in_slots).c_str(), c.mem.in_stride, mib(c.mem.out_bytes),
         mib(c.mem.out_bytes - uint64_t{c.mem.out_pool} * sizeof(esp::OutboundSa)), count(c.mem.out_pool).c_str(),
@@ -787,7 +786,7 @@ int run(const char* prog, const Options& o) {
     try {
         // The baselines, alive for the whole run.
         EngineWorkload one(o.alg, o.size, 1, o.packets);
-        auto apply_one = Engine::create(EngineWorkload::engine_config(1));
+        auto apply_one = Engine::create(EngineWorkload::engine_config(1, esp::Transform::hmac));
         if (!apply_one) fail(apply_one.error());
         const Lookups lookups_one(one, 1, o.lookups, 1);
         Ideal ideal_one(one, 1);

@@ -270,8 +270,11 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "outbound-sas", po::value(&e.outbound_capacity)->default_value(e.outbound_capacity), "outbound SAs per worker")(
         "cipher-sas", po::value(&e.cipher_capacity)->default_value(e.cipher_capacity),
         "SAs with a key block (aes-cbc, des-ede3-cbc, aes-gcm, aes-gmac, hmac-sha-256-128) per worker, both "
-        "directions: 1,088 bytes of keys each")("spi-base", po::value(&e.spi.base)->default_value(e.spi.base),
-                                                "first inbound SPI the P-CSCF allocates")(
+        "directions: 1,088 bytes of keys each")(
+        "look-ahead-sas", po::value(&e.look_ahead_from)->default_value(e.look_ahead_from),
+        "from this many inbound SAs per worker, each burst waits one poll so that its SA records are fetched "
+        "during the crypto of the one before (0: always)")(
+        "spi-base", po::value(&e.spi.base)->default_value(e.spi.base), "first inbound SPI the P-CSCF allocates")(
         "seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
         "report an outbound SA when its sequence number passes this")(
         "reassembly-flows", po::value(&s.reassembly_flows)->default_value(s.reassembly_flows),

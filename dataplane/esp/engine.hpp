@@ -34,10 +34,13 @@ struct EngineConfig {
     uint32_t worker = 0;  // this engine owns the inbound SPIs spi.owner() == worker
     SpiLayout spi;        // also sizes the inbound table (slots_per_worker)
     uint32_t outbound_capacity = 1 << 16;
-    // SAs with encryption (aes-cbc, des-ede3-cbc), both directions together: one expanded
-    // key of sizeof(CipherKeys) = 448 bytes each, allocated with the engine (7 MiB).
+    // SAs with a key block (a cipher, AES-GMAC or HMAC-SHA-256), both directions together:
+    // sizeof(CipherKeys) = 1,088 bytes each, allocated with the engine (17 MiB).
     uint32_t cipher_capacity = 1 << 14;
-    uint32_t replay_window = 64;         // packets accepted behind the highest seen
+    uint32_t replay_window = 64;  // packets accepted behind the highest seen
+    // Inbound SAs from which inbound() looks ahead at `next` (and a worker holds a burst
+    // back for it): below, the records stay in the caches and looking ahead only costs.
+    uint32_t look_ahead_from = 16384;
     uint32_t seq_near_end = 0xfff00000;  // report outbound SAs whose sequence passes this
     uint32_t seq_checkpoint = 0;         // report each SA's sequence every this many (a power of 2; 0: never)
     int socket = -1;                     // NUMA socket for the tables (SOCKET_ID_ANY)
@@ -69,7 +72,19 @@ public:
     // the NIC never wrote). Returns the number of good packets, moved to the front of
     // `pkts` in arrival order; the others follow, with reasons[i] saying why
     // (reasons.size() >= pkts.size()). The caller frees those.
-    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len = 0) noexcept;
+    //
+    // `next`: the packets the following call will get, when the caller holds them already
+    // and has read their headers (a worker that keeps one burst back). With at least
+    // look_ahead_from SAs, their SA records are requested during this call's crypto, so
+    // that the next call finds them in the cache: with millions of SAs a record is a miss
+    // to memory (and a page walk), which the rest of a burst cannot hide but a burst's
+    // crypto can.
+    uint16_t inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len = 0,
+                     std::span<rte_mbuf* const> next = {}) noexcept;
+
+    // Whether inbound() looks at `next` (the table holds look_ahead_from SAs or more): a
+    // caller that can hold a burst back gains from it only then.
+    bool looks_ahead() const noexcept { return in_.count() >= cfg_.look_ahead_from; }
 
     // Encapsulates plain UDP/TCP packets sent by the P-CSCF, same contract as inbound().
     uint16_t outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len = 0) noexcept;
@@ -117,7 +132,9 @@ public:
            IvSource iv) noexcept;
 
 private:
-    void inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* reasons, uint16_t l2_len) noexcept;
+    void inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* reasons, uint16_t l2_len,
+                       std::span<rte_mbuf* const> next) noexcept;
+    void prefetch_inbound_sas(std::span<rte_mbuf* const> pkts, uint16_t l2_len) const noexcept;
     void outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* reasons, uint16_t l2_len) noexcept;
     void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most kApplyGroup
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;

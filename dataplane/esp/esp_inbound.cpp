@@ -18,6 +18,7 @@
 #include "dataplane/esp/engine.hpp"
 #include "dataplane/esp/header_shift.hpp"
 #include "dataplane/esp/inbound_checks.hpp"
+#include "dataplane/esp/look_ahead.hpp"
 #include "dataplane/esp/shared_counter.hpp"
 #include "net/byte_order.hpp"
 #include "net/mbuf_ip.hpp"
@@ -125,14 +126,26 @@ bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t*
 
 }  // namespace
 
-uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len) noexcept {
+uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len,
+                         std::span<rte_mbuf* const> next) noexcept {
     assert(reasons.size() >= pkts.size());
-    for (size_t off = 0; off < pkts.size(); off += kChunk)
-        inbound_chunk(pkts.subspan(off, std::min<size_t>(kChunk, pkts.size() - off)), reasons.data() + off, l2_len);
+    const bool ahead = looks_ahead();
+    for (size_t off = 0; off < pkts.size(); off += kChunk) {
+        const size_t n = std::min<size_t>(kChunk, pkts.size() - off);
+        const bool last = off + n == pkts.size();
+        inbound_chunk(pkts.subspan(off, n), reasons.data() + off, l2_len, last && ahead ? next : next.first(0));
+    }
     return partition_good(pkts, reasons.data());
 }
 
-void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint16_t l2_len) noexcept {
+// During a burst's crypto, the SA slots of the packets the next call gets.
+void Engine::prefetch_inbound_sas(std::span<rte_mbuf* const> pkts, uint16_t l2_len) const noexcept {
+    for (const rte_mbuf* m : pkts)
+        if (const uint32_t spi = hinted_spi(m, l2_len); spi_.owned_by(spi, cfg_.worker)) in_.prefetch(spi_.slot(spi));
+}
+
+void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint16_t l2_len,
+                           std::span<rte_mbuf* const> next) noexcept {
     InboundPacket p[kChunk];
     alignas(16) uint8_t tag[kChunk][kMaxIcvLen];
     alignas(16) uint8_t nonce[kChunk][16];  // AES-GCM/GMAC: salt || IV
@@ -246,6 +259,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         std::memcpy(nonce[aead_of[k]], aead_keys[k]->salt, 4);
         std::memcpy(nonce[aead_of[k]] + 4, p[aead_of[k]].esp + kEspHeaderLen, kAeadIvLen);
     }
+    prefetch_inbound_sas(next, l2_len);  // during the crypto
     if (batch_.size() > 0) batch_.run();
 
     // Pass 3: verify, slide the window, check the trailer and selectors, strip ESP. The

@@ -71,9 +71,9 @@ uint32_t Worker::poll() noexcept {
     sort_burst({rx, n}, parts_.access_vlan.id != 0 ? &Worker::from_access_vlan : &Worker::from_access);
     hand_all(handing_esp_);
     uint32_t handled = n;
-    verify(esp_);
-    handled += take_handoff(esp_, burst, &WorkerRings::take_handed_esp);
-    verify(esp_);
+    verify_received();
+    handled += take_handoff(esp(), burst, &WorkerRings::take_handed_esp);
+    verify(esp());
 
     // From the kernel, then handed-over packets to protect.
     n = rte_eth_rx_burst(parts_.tap_port, q, rx, burst);
@@ -104,6 +104,18 @@ void Worker::sort_burst(std::span<rte_mbuf*> rx, void (Worker::*sort)(rte_mbuf*)
         net::prefetch_ahead(rx, i);
         (this->*sort)(rx[i]);
     }
+}
+
+// This poll's ESP from the access port: verified now, or held back one poll while the
+// engine looks ahead and traffic keeps coming (see esp_batches_).
+void Worker::verify_received() noexcept {
+    if (esp().n > 0 && parts_.engine->looks_ahead()) {
+        verify(held(), &esp());
+        fresh_ ^= 1;  // this poll's is held; the emptied batch fills next
+        return;
+    }
+    verify(held());  // nothing came (or no look-ahead): nothing waits
+    verify(esp());
 }
 
 // Packets other workers handed over, into an empty batch.
@@ -157,8 +169,9 @@ void Worker::from_access(rte_mbuf* m) noexcept {
             const uint32_t owner = esp::owner_of_spi(f.spi, parts_.engine->spi(), parts_.index);
             mark_ip_checked(m);
             if (owner != parts_.index) return hand_later(handing_esp_, owner, m);
-            if (esp_.n == kMaxBurst) verify(esp_);
-            esp_.m[esp_.n++] = m;
+            Batch& b = esp();
+            if (b.n == kMaxBurst) verify(b);
+            b.m[b.n++] = m;
             return;
         }
         case FrameKind::fragment: {
@@ -222,10 +235,12 @@ bool Worker::stood_by(Batch& b) noexcept {
     return true;
 }
 
-void Worker::verify(Batch& b) noexcept {
+void Worker::verify(Batch& b, const Batch* next) noexcept {
     if (b.n == 0 || stood_by(b)) return;
     DropReason why[kMaxBurst];
-    const uint16_t good = parts_.engine->inbound({b.m, b.n}, why, kEthLen);
+    const std::span<rte_mbuf* const> ahead =
+        next != nullptr ? std::span<rte_mbuf* const>{next->m, next->n} : std::span<rte_mbuf* const>{};
+    const uint16_t good = parts_.engine->inbound({b.m, b.n}, why, kEthLen, ahead);
     for (uint16_t i = 0; i < good; ++i) stats_.esp_in += to_tap(b.m[i]);
     rte_pktmbuf_free_bulk(b.m + good, b.n - good);  // counted by the engine
     b.n = 0;
@@ -304,7 +319,7 @@ void Worker::post_events() noexcept {
 }
 
 void Worker::drain() noexcept {
-    for (Batch* b : {&esp_, &plain_}) {
+    for (Batch* b : {&esp_batches_[0], &esp_batches_[1], &plain_}) {
         rte_pktmbuf_free_bulk(b->m, b->n);
         b->n = 0;
     }

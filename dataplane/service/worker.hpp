@@ -91,7 +91,8 @@ private:
     void from_access(rte_mbuf* m) noexcept;
     void from_access_vlan(rte_mbuf* m) noexcept;  // untags, then from_access
     void from_tap(rte_mbuf* m) noexcept;
-    void verify(Batch& b) noexcept;
+    void verify(Batch& b, const Batch* next = nullptr) noexcept;  // `next`: the engine's look-ahead
+    void verify_received() noexcept;
     void protect(Batch& b) noexcept;
     bool stood_by(Batch& b) noexcept;  // a standby's batch, dropped
     // Queue a frame for a port, split to fit its MTU; false if it could not be (counted).
@@ -112,7 +113,15 @@ private:
     WorkerParts parts_;
     WorkerStats stats_;
     TxQueue access_tx_, tap_tx_;
-    Batch esp_, plain_;
+    // This poll's ESP for this worker, and the previous poll's held back while the engine
+    // looks ahead (Engine::looks_ahead): verified with this poll's as its look-ahead, so
+    // that with millions of SAs the records of a burst arrive during the crypto of the
+    // one before. Never held longer than one poll, nor when a poll brings nothing.
+    std::array<Batch, 2> esp_batches_;
+    uint32_t fresh_ = 0;  // esp_batches_[fresh_] fills; the other is held
+    Batch& esp() noexcept { return esp_batches_[fresh_]; }
+    Batch& held() noexcept { return esp_batches_[fresh_ ^ 1]; }
+    Batch plain_;
     Handing handing_esp_, handing_plain_;  // to hand over this burst
     static inline const std::atomic<bool> kAlwaysServing{true};
     const std::atomic<bool>* serving_ = &kAlwaysServing;

@@ -15,9 +15,6 @@
 namespace pcscf::test {
 namespace {
 
-const IpAddr kUe6 = *IpAddr::parse("2001:db8:1::10");
-const IpAddr kPcscf6 = *IpAddr::parse("2001:db8:f::1");
-
 struct Pair {
     Alg alg;
     Ealg ealg;

@@ -15,11 +15,6 @@
 namespace pcscf::test {
 namespace {
 
-const IpAddr kUe4 = *IpAddr::parse("192.0.2.10");
-const IpAddr kPcscf4 = *IpAddr::parse("198.51.100.1");
-const IpAddr kUe6 = *IpAddr::parse("2001:db8:1::10");
-const IpAddr kPcscf6 = *IpAddr::parse("2001:db8:f::1");
-
 struct Pair {
     Ealg ealg;
     Alg alg;

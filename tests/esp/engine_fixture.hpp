@@ -15,6 +15,13 @@ namespace pcscf::test {
 using namespace pcscf::esp;
 using namespace pcscf::net;
 
+// The test network's UE and P-CSCF (documentation prefixes: RFC 5737, RFC 3849); the
+// IPv4 pair is SaSpec's default.
+inline const IpAddr kUe4 = *IpAddr::parse("192.0.2.10");
+inline const IpAddr kPcscf4 = *IpAddr::parse("198.51.100.1");
+inline const IpAddr kUe6 = *IpAddr::parse("2001:db8:1::10");
+inline const IpAddr kPcscf6 = *IpAddr::parse("2001:db8:f::1");
+
 struct SaSpec {
     Direction dir = Direction::inbound;
     Alg alg = Alg::hmac_sha1_96;
@@ -22,8 +29,8 @@ struct SaSpec {
     Ealg ealg = Ealg::null;
     std::vector<uint8_t> cipher_key;  // CK_ESP; empty: a fixed test key of the right length
     uint32_t spi = 0x1001;
-    net::IpAddr ue = *net::IpAddr::parse("192.0.2.10");
-    net::IpAddr pcscf = *net::IpAddr::parse("198.51.100.1");
+    net::IpAddr ue = kUe4;
+    net::IpAddr pcscf = kPcscf4;
     uint16_t ue_port = 38003;
     uint16_t pcscf_port = 50718;
     uint32_t seq_start = 0;

@@ -16,9 +16,6 @@ namespace {
 using namespace pcscf::esp;
 using namespace pcscf::net;
 
-const IpAddr kUe4 = *IpAddr::parse("192.0.2.10");  // SaSpec's defaults
-const IpAddr kPcscf4 = *IpAddr::parse("198.51.100.1");
-
 class Sha256Engine : public EngineTest {
 protected:
     static SaSpec spec(Direction dir = Direction::inbound) {

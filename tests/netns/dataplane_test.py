@@ -7,7 +7,9 @@ addresses. UDP and TCP echo servers on the kernel's sockets stand in for the SIP
 application. scapy, in the UE namespace, protects what the UE sends and verifies what
 comes back. Output is TAP.
 
-usage (root): dataplane_test.py [--workers N] [--pmd af_packet|af_xdp|pcap]
+usage (root): dataplane_test.py [--workers N] [--pmd af_packet|af_xdp|pcap] [--look-ahead]
+--look-ahead: the workers look a burst ahead from the first SA (--look-ahead-sas 0), so
+every burst of ESP waits one poll for the next (docs/architecture.md).
 With af_packet the kernel reassembles IP fragments before DPDK sees them, so the
 fragment cases run with af_xdp and pcap, where they exercise pcscf-espd's own reassembly."""
 import json
@@ -97,14 +99,18 @@ def drops(topo):
 def main():
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
     pmd = sys.argv[sys.argv.index("--pmd") + 1] if "--pmd" in sys.argv else "af_packet"
+    look_ahead = "--look-ahead" in sys.argv
     tap = Tap()
     topo = Topology().create()
     root_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
     try:
-        topo.start_daemon(workers=workers, pmd=pmd)
+        topo.start_daemon(workers=workers, pmd=pmd, extra=["--look-ahead-sas", "0"] if look_ahead else [])
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
+    if look_ahead:
+        tap.check("the workers look ahead from the first SA",
+                  lambda: expect(topo.ctl("/pcscf/config")["look_ahead_sas"] == 0, topo.ctl("/pcscf/config")))
     echo4 = Echo(topo, topo.PCSCF4)
     echo6 = Echo(topo, topo.PCSCF6)
     ue_peer.enter_netns(topo.ue_ns)

@@ -1,0 +1,137 @@
+// Looking ahead (Engine::inbound's `next`): the SPI read from a frame not yet processed
+// (look_ahead.hpp), and an engine that looks ahead giving each burst exactly the results
+// it gives without, whatever the next burst holds, hostile frames included.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "dataplane/esp/look_ahead.hpp"
+#include "tests/common/packet_builder.hpp"
+#include "tests/esp/engine_fixture.hpp"
+#include "tests/esp/esp_builder.hpp"
+
+namespace pcscf::test {
+namespace {
+
+// The hint of one frame.
+uint32_t hint(const std::vector<uint8_t>& frame, uint16_t l2_len = 0) {
+    rte_mbuf* m = make_mbuf(frame);
+    const uint32_t spi = hinted_spi(m, l2_len);
+    rte_pktmbuf_free(m);
+    return spi;
+}
+
+// An ESP-looking packet: `proto` 50 with the SPI right after the IP header, or UDP whose
+// payload starts with it.
+std::vector<uint8_t> with_spi(std::vector<uint8_t> ip, uint32_t spi) {
+    const bool v4 = (ip[0] >> 4) == 4;
+    const uint32_t at = (v4 ? (ip[0] & 15u) * 4 : 40u) + 8;  // after the UDP header
+    for (int k = 0; k < 4; ++k) ip[at + k] = uint8_t(spi >> (24 - 8 * k));
+    return ip;
+}
+
+TEST(HintedSpi, ReadsTheSpiOfBareAndUdpEncapsulatedEsp) {
+    auto v4 = with_spi(make_packet({kUe4, kPcscf4, 4500, 4500}, 40), 0x12345678);
+    EXPECT_EQ(hint(v4), 0x12345678u) << "UDP: after its header (RFC 3948)";
+    auto bare = v4;
+    bare[9] = net::kProtoEsp;
+    EXPECT_EQ(hint(bare), 0x11941194u) << "ESP: right after the IP header (where the ports 4500 were)";
+    auto v6 = with_spi(make_packet({kUe6, kPcscf6, 4500, 4500}, 40), 0xabcdef01);
+    EXPECT_EQ(hint(v6), 0xabcdef01u);
+    EXPECT_EQ(hint(with_ethernet(v4), 14), 0x12345678u) << "after the L2 header";
+}
+
+TEST(HintedSpi, WalksIpv4OptionsAndNothingElse) {
+    auto ip = make_packet({kUe4, kPcscf4, 4500, 4500}, 40);
+    ip.insert(ip.begin() + 20, 4, uint8_t{1});  // one word of NOP options
+    ip[0] = 0x46;
+    EXPECT_EQ(hint(with_spi(ip, 0x1234)), 0x1234u);
+    auto tcp = make_packet({kUe4, kPcscf4, 4500, 4500, 6}, 40);
+    EXPECT_EQ(hint(tcp), 0u) << "neither ESP nor UDP";
+}
+
+TEST(HintedSpi, AFrameTooShortForAnSpiGivesNone) {
+    for (size_t len : {0u, 1u, 20u, 47u}) EXPECT_EQ(hint(std::vector<uint8_t>(len, 0x45)), 0u) << len << " bytes";
+    auto ip = with_spi(make_packet({kUe4, kPcscf4, 4500, 4500}, 40), 0x1234);
+    ip[0] = 0x4f;  // a 60-byte header in a 76-byte frame: the SPI would lie beyond it
+    ip.resize(60 + 8 + 3);
+    EXPECT_EQ(hint(ip), 0u);
+}
+
+class EngineLookAhead : public EngineTest {
+protected:
+    void SetUp() override {
+        EngineConfig cfg = default_config();
+        cfg.look_ahead_from = 0;
+        make_engine(cfg);
+        add(spec_);
+    }
+    std::vector<uint8_t> esp(uint32_t seq, size_t len = 100) {
+        Seal x;
+        x.spi = spec_.spi;
+        x.seq = seq;
+        x.key = *expand_key(engine->imb(), spec_.alg, test_key(spec_.alg));
+        return seal(engine->imb(), make_packet({kUe4, kPcscf4, 38003, 50718}, len), x);
+    }
+    SaSpec spec_;
+};
+
+// Good packets, a forged one and a replay, then the same again with a look-ahead of
+// hostile frames: the same results, the look-ahead's frames untouched and uncounted.
+TEST_F(EngineLookAhead, TheBurstsResultsAreTheSameWhateverTheNextHolds) {
+    std::mt19937 rng(7);
+    std::vector<std::vector<uint8_t>> next_frames;
+    for (size_t len = 0; len < 80; len += 3) {
+        std::vector<uint8_t> f(len);
+        for (auto& b : f) b = uint8_t(rng());
+        if (!f.empty()) f[0] = uint8_t(len & 1 ? 0x4f : 0x60);  // IPv4 with a 60-byte header, or IPv6
+        next_frames.push_back(f);
+    }
+    next_frames.push_back(esp(1000));                                                       // a real one, not yet due
+    next_frames.push_back(with_spi(make_packet({kUe4, kPcscf4, 1, 4500}, 8), 0xffffffff));  // outside the layout
+    MbufGuard next;
+    for (const auto& f : next_frames) next.v.push_back(make_mbuf(f));
+
+    for (bool ahead : {false, true}) {
+        SCOPED_TRACE(ahead ? "with the look-ahead" : "without");
+        const uint32_t base = ahead ? 100 : 0;  // fresh sequence numbers for the second round
+        auto forged = esp(base + 3);
+        forged[40] ^= 1;
+        const std::vector<std::vector<uint8_t>> pkts = {esp(base + 1), esp(base + 2), forged, esp(base + 2),
+                                                        esp(base + 4, 1200)};
+        MbufGuard burst;
+        for (const auto& p : pkts) burst.v.push_back(make_mbuf(p));
+        const std::vector<rte_mbuf*> orig = burst.v;
+        std::vector<DropReason> why(pkts.size());
+        const uint64_t dropped_before = engine->drops().total();
+        const uint16_t good = engine->inbound(burst.v, why, 0, ahead ? next.v : std::vector<rte_mbuf*>{});
+        ASSERT_EQ(good, 3);
+        EXPECT_EQ(burst.v[0], orig[0]);
+        EXPECT_EQ(burst.v[1], orig[1]);
+        EXPECT_EQ(burst.v[2], orig[4]);
+        EXPECT_EQ(burst.v[3], orig[3]);  // the dropped follow (partition_good)
+        EXPECT_EQ(why[3], DropReason::replay);
+        EXPECT_EQ(burst.v[4], orig[2]);
+        EXPECT_EQ(why[4], DropReason::bad_icv);
+        EXPECT_EQ(engine->drops().total() - dropped_before, 2u);
+        for (size_t i = 0; i < next_frames.size(); ++i) EXPECT_EQ(bytes_of(next.v[i]), next_frames[i]) << i;
+    }
+    EXPECT_EQ(engine->inbound_stats(spec_.spi)->packets, 6u);
+}
+
+TEST_F(EngineLookAhead, LooksAheadFromTheConfiguredNumberOfSas) {
+    EXPECT_TRUE(engine->looks_ahead());
+    EngineConfig cfg = default_config();
+    cfg.look_ahead_from = 2;
+    make_engine(cfg);
+    add(spec_);
+    EXPECT_FALSE(engine->looks_ahead()) << "one SA";
+    SaSpec second = spec_;
+    second.spi = spec_.spi + 1;
+    second.ue_port = 38004;
+    add(second);
+    EXPECT_TRUE(engine->looks_ahead()) << "two";
+}
+
+}  // namespace
+}  // namespace pcscf::test
