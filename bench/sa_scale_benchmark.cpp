@@ -24,7 +24,7 @@
 //   build/bench/sa_scale_benchmark [--quick] [--sas-list=1,1k,10k,100k,1M,2M,4M]
 //       [--rounds=5] [--passes=8] [--packets=16384] [--size=512] [--alg=sha1|md5]
 //       [--churn=100000] [--lookups=16384] [--attempts=8] [--lcore=0] [--csv=FILE]
-//       [--no-huge]
+//       [--no-huge] [--look-ahead-sas=16384 (as pcscf-espd's; 4294967295: never)]
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -755,6 +755,7 @@ Options parse(int argc, char** argv) {
             else if (a.starts_with("--attempts=")) o.attempts = std::max(1u, num("--attempts="));
             else if (a.starts_with("--lcore=")) o.lcore = num("--lcore=");
             else if (a.starts_with("--csv=")) o.csv = val("--csv=");
+            else if (a.starts_with("--look-ahead-sas=")) EngineWorkload::look_ahead_from = num("--look-ahead-sas=");
             else throw std::invalid_argument("unknown option " + a);
         }
     } catch (const std::exception& e) {
@@ -777,11 +778,12 @@ int run(const char* prog, const Options& o) {
     if (!start_eal(prog, std::to_string(o.lcore), {}, &huge, o.no_huge)) return 2;
     std::printf(
         "sa_scale_benchmark: one core (lcore %u), %s %u B, bursts of %u, ring of %s "
-        "packets, %u passes per sample, %d rounds interleaved; churn %s SAs/s\n"
+        "packets, %u passes per sample, %d rounds interleaved; churn %s SAs/s; inbound looks a burst "
+        "ahead from %u SAs\n"
         "memory: %s, %s MiB free for DPDK\n",
         o.lcore, std::string(esp::name(o.alg)).c_str(), o.size, kBurst, count(o.packets).c_str(), o.passes, o.rounds,
-        count(uint64_t(o.churn)).c_str(), huge ? "2 MiB hugepages" : "anonymous 4 KiB pages (--no-huge)",
-        count(available(huge) >> 20).c_str());
+        count(uint64_t(o.churn)).c_str(), EngineWorkload::look_ahead_from,
+        huge ? "2 MiB hugepages" : "anonymous 4 KiB pages (--no-huge)", count(available(huge) >> 20).c_str());
     std::vector<Count> counts;
     try {
         // The baselines, alive for the whole run.
