@@ -1,10 +1,9 @@
 #pragma once
-// What a burst's packets will look up, read before that burst is processed, so that its
-// SA records (and outbound, the hash buckets naming them) can be requested a burst
-// ahead (Engine::inbound's and outbound's `next`). Hints only: read with no check but
-// the frame's length, since the call that processes the packet checks everything, and a
-// wrong guess costs one prefetch. IPv6 extension headers are not walked (a packet with
-// them goes unhinted).
+// What an inbound burst's packets will look up, read before that burst is processed, so
+// that their SA records can be requested a burst ahead (Engine::inbound's `next`). Hints
+// only: read with no check but the frame's length, since the call that processes the
+// packet checks everything, and a wrong guess costs one prefetch. IPv6 extension headers
+// are not walked (a packet with them goes unhinted).
 #include <rte_mbuf.h>
 
 #include <cstdint>

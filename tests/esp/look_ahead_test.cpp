@@ -48,6 +48,11 @@ TEST(HintedSpi, WalksIpv4OptionsAndNothingElse) {
     EXPECT_EQ(hint(with_spi(ip, 0x1234)), 0x1234u);
     auto tcp = make_packet({kUe4, kPcscf4, 4500, 4500, 6}, 40);
     EXPECT_EQ(hint(tcp), 0u) << "neither ESP nor UDP";
+    auto v6 = make_packet({kUe6, kPcscf6, 4500, 4500}, 40);
+    const uint8_t dest_options[8] = {17, 0, 1, 4, 0, 0, 0, 0};  // next UDP, PadN
+    v6.insert(v6.begin() + 40, dest_options, dest_options + 8);
+    v6[6] = 60;
+    EXPECT_EQ(hint(v6), 0u) << "IPv6 extension headers are not walked";
 }
 
 TEST(HintedSpi, AFrameTooShortForAnSpiGivesNone) {
