@@ -12,6 +12,7 @@
 #include <rte_mbuf.h>
 
 #include <array>
+#include <cassert>
 #include <memory>
 #include <span>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "bench/aead_esp.hpp"
 #include "dataplane/esp/engine.hpp"
+#include "dataplane/service/service_config.hpp"
 
 namespace pcscf::bench {
 
@@ -117,12 +119,11 @@ public:
     // One burst with its NIC stand-in: receive(), then Engine::inbound() or outbound();
     // returns how many passed (`why` says for the others).
     uint16_t process(esp::Direction dir, std::span<Template> t, rte_mbuf** burst, net::DropReason* why);
-    // The ring's whole bursts of `burst` packets (at most kMaxBurst) in turn, as a worker
-    // that holds one burst back meets them: each burst received once, before the burst
-    // ahead of it is processed with it as the engine's look-ahead (Engine::inbound's
-    // `next`). After each burst `done(good, why)` says how many passed; false stops.
+    // The ring's whole bursts of `burst` packets (at most a worker's, dp::kMaxBurst) in
+    // turn, as a worker that holds one burst back meets them: each burst received once,
+    // before the burst ahead of it is processed with it as the engine's look-ahead
+    // (Engine::inbound's `next`). After each burst `done(good, why)` says how many passed; false stops.
     // Returns the packets processed.
-    static constexpr size_t kMaxBurst = 64;
     template <class Done>
     size_t process_ring(esp::Direction dir, std::span<Template> ring, size_t burst, Done&& done);
     // Seals the inbound packets again with their SAs' next sequence numbers (outside any
@@ -172,8 +173,9 @@ private:
 
 template <class Done>
 size_t EngineWorkload::process_ring(esp::Direction dir, std::span<Template> ring, size_t burst, Done&& done) {
-    rte_mbuf* bufs[2][kMaxBurst];
-    net::DropReason why[kMaxBurst];
+    assert(burst > 0 && burst <= dp::kMaxBurst);
+    rte_mbuf* bufs[2][dp::kMaxBurst];
+    net::DropReason why[dp::kMaxBurst];
     const size_t n = ring.size() / burst * burst;
     if (n == 0) return 0;
     receive(ring.first(burst), bufs[0]);

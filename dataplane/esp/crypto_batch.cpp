@@ -35,7 +35,8 @@ void set_common(IMB_JOB& j, IMB_HASH_ALG hash, const uint8_t* ipad, const uint8_
     j.user_data = nullptr;
 }
 
-// 3DES-CBC (RFC 2451) over part of the hashed bytes, in place, chained with the HMAC.
+// 3DES-CBC (RFC 2451) over part of the hashed bytes, in place: chained with the HMAC
+// when encrypting, alone (hash IMB_AUTH_NULL) when decrypting.
 void set_des3(IMB_JOB& j, const uint8_t* data, const CbcPart& c) noexcept {
     j.cipher_mode = IMB_CIPHER_DES3;
     j.cipher_direction = c.decrypt ? IMB_DIR_DECRYPT : IMB_DIR_ENCRYPT;
@@ -136,23 +137,46 @@ uint32_t CryptoBatch::add_chained(Alg alg, HmacRef key, uint8_t* data, uint32_t 
     return i;
 }
 
+void CryptoBatch::queue_des3_decrypt(uint32_t index, uint8_t* data, const uint8_t* tag, const CbcPart& cbc) noexcept {
+    JobWork& w = des3_dec_[des3_dec_n_++];
+    w.ipad = w.opad = nullptr;
+    w.data = data;
+    w.len = 0;
+    w.index = index;
+    w.tag = const_cast<uint8_t*>(tag);  // read only: the job has no hash to write it
+    w.hash = IMB_AUTH_NULL;
+    w.cbc = cbc;
+}
+
 void CryptoBatch::run() noexcept {
     aes_enc_.run(mgr_, ok_);  // before the HMACs, which cover the ciphertext (RFC 4303 3.3.2)
     sha1_.run(mgr_, ok_);
     sha256_.run(mgr_, ok_);
-    if (job_n_ > 0) run_jobs();
+    if (job_n_ > 0) run_jobs({job_work_.data(), job_n_});
     aes_enc_.merge(ok_);
     aes_dec_.run(mgr_, ok_);  // after the HMACs, which check the ciphertext (RFC 4303 3.4.4)
     aes_dec_.merge(ok_);
+    if (des3_dec_n_ > 0) run_des3_decrypts();  // the same
     for (uint32_t k = 0; k < aead_n_; ++k) ok_[aead_index_[k]] = aead_direct(mgr_, aead_[k]);
 }
 
-void CryptoBatch::run_jobs() noexcept {
+// The packets whose HMAC did not match keep their ciphertext and the status their HMAC
+// left; the caller's own compare drops them.
+void CryptoBatch::run_des3_decrypts() noexcept {
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < des3_dec_n_; ++k) {
+        const JobWork& w = des3_dec_[k];
+        if (ok_[w.index] && icv_equal(w.tag, w.cbc.icv, w.cbc.icv_len)) des3_dec_[n++] = w;
+    }
+    if (n > 0) run_jobs({des3_dec_.data(), n});
+}
+
+// Each job's status goes to ok(): only jobs whose packets are still good come here.
+void CryptoBatch::run_jobs(std::span<const JobWork> work) noexcept {
     auto done = [this](const IMB_JOB* j) {
         if (j != nullptr) ok_[uint32_t(reinterpret_cast<uintptr_t>(j->user_data2))] = j->status == IMB_STATUS_COMPLETED;
     };
-    for (uint32_t k = 0; k < job_n_; ++k) {
-        const JobWork& w = job_work_[k];
+    for (const JobWork& w : work) {
         ok_[w.index] = false;
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr_);
         set_common(*j, w.hash, w.ipad, w.opad, w.data, w.len, w.tag);

@@ -6,7 +6,8 @@
 // With AES-CBC the HMAC goes the same way and the cipher through the synchronous
 // cipher burst, one per direction: faster than IPsec-MB's chained cipher+hash jobs for
 // the same work (engine_benchmark's imb_jobs rows). 3DES-CBC, which has no cipher burst,
-// goes with its HMAC through the job API as one chained job. AES-GCM and
+// goes through the job API: encrypting, as one chained job with its HMAC; decrypting, as
+// a cipher job of its own once the HMAC matched. AES-GCM and
 // AES-GMAC, which IPsec-MB runs one packet at a time whichever API is used, go through
 // its direct GCM calls (see aead_direct). Nothing is allocated per call.
 //
@@ -16,6 +17,7 @@
 #include <array>
 #include <cassert>
 #include <cstdint>
+#include <span>
 
 #include "dataplane/esp/cipher_keys.hpp"
 #include "sa_contract/sa_config.hpp"
@@ -39,10 +41,9 @@ constexpr IMB_HASH_ALG imb_hash(Alg a) noexcept {
 // The cipher half of an ESP job, in place: `len` bytes (a multiple of the block) from
 // `offset` into the hashed data. Encryption comes before the HMAC, which covers the
 // ciphertext (RFC 4303 3.3.2); decryption after it, which checks the ciphertext first
-// (RFC 4303 3.4.4, chain order HASH_CIPHER). AES-CBC decrypts only a packet whose HMAC
-// matches `icv` (RFC 4303 3.4.4.1: a forged packet costs its HMAC, not its decryption as
-// well); the caller still compares and drops the others. 3DES, one chained job, decrypts
-// whatever the HMAC.
+// (RFC 4303 3.4.4). Either cipher decrypts only a packet whose HMAC matches `icv` (RFC
+// 4303 3.4.4.1: a forged packet costs its HMAC, not its decryption as well, which for
+// 3DES is thirty times more); the caller still compares and drops the others.
 struct CbcPart {
     Ealg ealg = Ealg::null;  // aes_cbc or des_ede3_cbc
     bool decrypt = false;
@@ -94,7 +95,7 @@ public:
 
     explicit CryptoBatch(IMB_MGR* mgr) noexcept;
 
-    void clear() noexcept { sha1_.n = sha256_.n = aes_enc_.n = aes_dec_.n = job_n_ = aead_n_ = n_ = 0; }
+    void clear() noexcept { sha1_.n = sha256_.n = aes_enc_.n = aes_dec_.n = job_n_ = des3_dec_n_ = aead_n_ = n_ = 0; }
     uint32_t size() const noexcept { return n_; }
     bool full() const noexcept { return n_ == kMax; }
 
@@ -114,8 +115,9 @@ public:
     bool ok(uint32_t i) const noexcept { return ok_[i]; }
 
 private:
-    // What goes through the job API: HMAC-MD5 alone (cbc.ealg null) or an HMAC with
-    // 3DES-CBC.
+    // What goes through the job API: HMAC-MD5 alone (cbc.ealg null), an HMAC with
+    // 3DES-CBC encryption, or a 3DES-CBC decryption alone (hash IMB_AUTH_NULL; `tag` the
+    // HMAC its packet got).
     struct JobWork {
         const uint8_t* ipad;
         const uint8_t* opad;
@@ -129,7 +131,9 @@ private:
     JobWork& queue_hmac(uint32_t index, IMB_HASH_ALG hash, HmacRef key, const uint8_t* data, uint32_t len,
                         uint8_t* tag) noexcept;
     uint32_t add_chained(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uint8_t* tag, const CbcPart& cbc) noexcept;
-    void run_jobs() noexcept;
+    void queue_des3_decrypt(uint32_t index, uint8_t* data, const uint8_t* tag, const CbcPart& cbc) noexcept;
+    void run_jobs(std::span<const JobWork> work) noexcept;
+    void run_des3_decrypts() noexcept;
 
     IMB_MGR* mgr_;
     // The jobs of one hash burst, their constant fields set once, and each one's index.
@@ -182,10 +186,11 @@ private:
         void merge(std::array<bool, kMax>& ok) const noexcept;
     };
 
-    uint32_t n_ = 0, job_n_ = 0, aead_n_ = 0;
+    uint32_t n_ = 0, job_n_ = 0, des3_dec_n_ = 0, aead_n_ = 0;
     Burst sha1_, sha256_;
     CipherBurst aes_enc_, aes_dec_;
     std::array<JobWork, kMax> job_work_;
+    std::array<JobWork, kMax> des3_dec_;  // run after the HMACs, those that matched
     std::array<AeadPart, kMax> aead_;
     std::array<uint8_t, kMax> aead_index_;
     std::array<bool, kMax> ok_;
@@ -204,9 +209,10 @@ inline uint32_t CryptoBatch::add(Alg alg, HmacRef key, const uint8_t* data, uint
 inline uint32_t CryptoBatch::add(Alg alg, HmacRef key, uint8_t* data, uint32_t len, uint8_t* tag,
                                  const CbcPart& cbc) noexcept {
     assert(!full() && cbc.ealg != Ealg::null);
-    if (cbc.ealg == Ealg::des_ede3_cbc) return add_chained(alg, key, data, len, tag, cbc);
+    if (cbc.ealg == Ealg::des_ede3_cbc && !cbc.decrypt) return add_chained(alg, key, data, len, tag, cbc);
     const uint32_t i = add(alg, key, data, len, tag);
-    (cbc.decrypt ? aes_dec_ : aes_enc_).add(i, data, cbc, tag);
+    if (cbc.ealg == Ealg::des_ede3_cbc) queue_des3_decrypt(i, data, tag, cbc);
+    else (cbc.decrypt ? aes_dec_ : aes_enc_).add(i, data, cbc, tag);
     return i;
 }
 

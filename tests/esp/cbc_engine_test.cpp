@@ -204,13 +204,11 @@ TEST_P(CbcPair, TamperedIvCiphertextOrIcvIsRefused) {
     EXPECT_TRUE(run1(Direction::inbound, good).ok) << "the window did not move";
 }
 
-// AES-CBC decrypts a packet only once its ICV matched (RFC 4303 3.4.4.1): forged packets
-// in a burst of good ones (a flipped ICV or ciphertext bit) are dropped with their
-// ciphertext as it came, and the good ones around them, moved up in the cipher burst,
-// still decrypt to the packet sent. (3DES decrypts in the same IPsec-MB job as its HMAC.)
-class AesCbcPair : public CbcEngine, public ::testing::WithParamInterface<Pair> {};
-
-TEST_P(AesCbcPair, DecryptsOnlyWhatVerified) {
+// A packet is decrypted only once its ICV matched (RFC 4303 3.4.4.1): forged packets in
+// a burst of good ones (a flipped ICV or ciphertext bit) are dropped with their
+// ciphertext as it came, and the good ones around them, moved up in AES-CBC's cipher
+// burst or left out of 3DES's jobs, still decrypt to the packet sent.
+TEST_P(CbcPair, DecryptsOnlyWhatVerified) {
     const SaSpec s = inbound_spec(GetParam().ealg, GetParam().alg);
     add(s);
     std::vector<std::vector<uint8_t>> plain, sealed;
@@ -236,11 +234,6 @@ TEST_P(AesCbcPair, DecryptsOnlyWhatVerified) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Pairs, CbcPair, ::testing::ValuesIn(kPairs), pair_name);
-INSTANTIATE_TEST_SUITE_P(Pairs, AesCbcPair,
-                         ::testing::Values(Pair{Ealg::aes_cbc, Alg::hmac_md5_96},
-                                           Pair{Ealg::aes_cbc, Alg::hmac_sha1_96},
-                                           Pair{Ealg::aes_cbc, Alg::hmac_sha256_128}),
-                         pair_name);
 
 // --- refusals after and before the ICV -------------------------------------------------
 
