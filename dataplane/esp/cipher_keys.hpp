@@ -56,6 +56,19 @@ struct alignas(64) CipherKeys {
 };
 static_assert(sizeof(gcm_key_data) == 1008 && sizeof(CipherKeys) == 1088, "seventeen cache lines");
 
+// Requests the key blocks of a burst's packets in turn: the packets of one SA, which come
+// together, bring its block in once.
+class KeyBlockPrefetch {
+public:
+    void operator()(const CipherKeys& keys, Transform t, Ealg e, bool decrypt, bool sha256) noexcept {
+        if (&keys != last_) keys.prefetch(t, e, decrypt, sha256);
+        last_ = &keys;
+    }
+
+private:
+    const CipherKeys* last_ = nullptr;
+};
+
 class CipherKeyPool {
 public:
     // Room for `capacity` ciphered SAs (0: none may be installed).

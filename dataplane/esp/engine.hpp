@@ -40,6 +40,9 @@ struct EngineConfig {
     uint32_t replay_window = 64;  // packets accepted behind the highest seen
     // Inbound SAs from which inbound() looks ahead at `next` (and a worker holds a burst
     // back for it): below, the records stay in the caches and looking ahead only costs.
+    // From as many SAs in a direction, that direction also requests the key blocks of a
+    // burst's ciphered SAs as soon as their records are in, before the burst's checks,
+    // rather than as each packet is queued for its crypto.
     uint32_t look_ahead_from = 16384;
     uint32_t seq_near_end = 0xfff00000;  // report outbound SAs whose sequence passes this
     uint32_t seq_checkpoint = 0;         // report each SA's sequence every this many (a power of 2; 0: never)

@@ -124,6 +124,20 @@ bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t*
     m->pkt_len = m->data_len;
 }
 
+// The key blocks of the packets' SAs that have one, once their records are in (the
+// look-ahead requested them a burst ago): with many SAs a key block is a miss to memory,
+// which pass 2's work then hides instead of the hash bursts and AEAD calls waiting on it.
+void request_key_blocks(const InboundTable& table, const CipherKeyPool& pool, const InboundPacket* p,
+                        const net::DropReason* why, uint32_t n) noexcept {
+    KeyBlockPrefetch request;
+    for (uint32_t i = 0; i < n; ++i) {
+        if (why[i] != net::kPass) continue;
+        const InboundSa& sa = table.at(p[i].slot);
+        if (sa.xf != Transform::hmac && sa.spi == p[i].spi)
+            request(pool.at(sa.cipher), sa.xf, sa.ealg, true, sa.alg == Alg::hmac_sha256_128);
+    }
+}
+
 }  // namespace
 
 uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len,
@@ -185,8 +199,12 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         net::prefetch_rest(p[i].esp, p[i].esp + p[i].esp_len);  // hashed, then trailer and ICV read
     }
 
+    // With many SAs the key blocks too, now that the records are in.
+    const bool keys_early = looks_ahead() && keys_.in_use() > 0;
+    if (keys_early) request_key_blocks(in_, keys_, p, why, n);
+
     // Pass 2: SA and replay pre-check; queue the HMACs over ESP header .. trailer.
-    const CipherKeys* prefetched = nullptr;  // a burst's packets of one SA bring its keys in once
+    KeyBlockPrefetch request_block;
     for (uint32_t i = 0; i < n; ++i) {
         if (why[i] != net::kPass) continue;
         InboundSa& sa = in_.at(p[i].slot);
@@ -234,8 +252,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
         const bool sha256 = sa.alg == Alg::hmac_sha256_128;
-        if (&keys != prefetched) keys.prefetch(xf, sa.ealg, true, sha256);
-        prefetched = &keys;
+        if (!keys_early) request_block(keys, xf, sa.ealg, true, sha256);
         const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
         if (xf == Transform::hmac_sha256) {
             p[i].job = batch_.add(sa.alg, hmac, p[i].esp, p[i].esp_len - icv, tag[i]);

@@ -111,6 +111,20 @@ void store_cbc_trailer(uint8_t* tail, uint32_t pad_len, uint8_t next) noexcept {
     return outer;
 }
 
+// The key blocks of the found SAs that have one, requested as soon as their records are
+// in: with many SAs a key block is a miss to memory, which pass 2's work then hides
+// instead of the cipher and hash bursts waiting on it.
+void request_key_blocks(const OutboundTable& table, const CipherKeyPool& pool, const int32_t* pos,
+                        uint32_t n) noexcept {
+    KeyBlockPrefetch request;
+    for (uint32_t k = 0; k < n; ++k) {
+        if (pos[k] < 0) continue;
+        const OutboundSa& sa = table.at(pos[k]);
+        if (sa.xf != Transform::hmac)
+            request(pool.at(sa.cipher), sa.xf, sa.ealg, false, sa.alg == Alg::hmac_sha256_128);
+    }
+}
+
 }  // namespace
 
 uint16_t Engine::outbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> reasons, uint16_t l2_len) noexcept {
@@ -163,9 +177,12 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         owner[nk++] = i;
     }
     if (nk > 0) out_.find_bulk(keys, nk, pos);  // and brings the records in
+    // With many SAs the key blocks too, as soon as the records are in.
+    const bool keys_early = out_.count() >= cfg_.look_ahead_from && keys_.in_use() > 0;
+    if (keys_early) request_key_blocks(out_, keys_, pos, nk);
 
     // Pass 2: sequence number, room, ESP header and trailer; queue the ICVs.
-    const CipherKeys* prefetched = nullptr;  // a burst's packets of one SA bring its keys in once
+    KeyBlockPrefetch request_block;
     for (uint32_t k = 0; k < nk; ++k) {
         const uint32_t i = owner[k];
         OutboundPacket& pk = p[i];
@@ -251,8 +268,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
         const bool sha256 = sa.alg == Alg::hmac_sha256_128;
-        if (&keys != prefetched) keys.prefetch(xf, ealg, false, sha256);
-        prefetched = &keys;
+        if (!keys_early) request_block(keys, xf, ealg, false, sha256);
         const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
         if (xf == Transform::hmac_sha256) {
             store_trailer(tail, pad_len, inner);

@@ -138,5 +138,83 @@ TEST_F(EngineLookAhead, LooksAheadFromTheConfiguredNumberOfSas) {
     EXPECT_TRUE(engine->looks_ahead()) << "two";
 }
 
+// From look_ahead_from SAs both directions request the key blocks of a burst's ciphered
+// SAs before its checks. With the threshold at 0, bursts whose packets alternate between
+// SAs of every transform with a key block go through our outbound and a peer's inbound
+// (both requesting early) and come back as sent; a forged packet and one for an SA
+// removed meanwhile (its slot's stale key index) are dropped, as without.
+class EngineEarlyKeys : public EngineTest {
+protected:
+    void make_engines() {
+        EngineConfig cfg = default_config();
+        cfg.look_ahead_from = 0;
+        cfg.cipher_capacity = 8;
+        make_engine(cfg);
+        auto e = Engine::create(cfg);
+        ASSERT_TRUE(e.has_value()) << e.error();
+        peer_ = std::move(*e);
+    }
+    std::vector<Result> peer_inbound(const std::vector<std::vector<uint8_t>>& pkts) {
+        std::swap(engine, peer_);  // run() drives `engine`
+        std::vector<Result> r = run(Direction::inbound, pkts);
+        std::swap(engine, peer_);
+        return r;
+    }
+    std::unique_ptr<Engine> peer_;
+};
+
+TEST_F(EngineEarlyKeys, EveryKeyedTransformRoundTripsAsWithFewSas) {
+    struct Pair {
+        Alg alg;
+        Ealg ealg;
+    };
+    for (const Pair t : {Pair{Alg::hmac_sha1_96, Ealg::aes_cbc}, Pair{Alg::hmac_md5_96, Ealg::des_ede3_cbc},
+                         Pair{Alg::null, Ealg::aes_gcm}, Pair{Alg::aes_gmac, Ealg::null},
+                         Pair{Alg::hmac_sha256_128, Ealg::null}, Pair{Alg::hmac_sha256_128, Ealg::aes_cbc}}) {
+        SCOPED_TRACE(std::string(name(t.alg)) + " / " + std::string(name(t.ealg)));
+        make_engines();
+        ASSERT_TRUE(engine->looks_ahead() && peer_->looks_ahead());
+        constexpr uint32_t kSas = 3;
+        std::vector<SaSpec> sas;
+        for (uint32_t k = 0; k < kSas; ++k) {
+            SaSpec o;
+            o.dir = Direction::outbound;
+            o.alg = t.alg;
+            o.ealg = t.ealg;
+            o.spi = 0x1001 + k;  // inside the peer's SPI layout
+            o.ue_port = uint16_t(38003 + k);
+            o.cipher_key = std::vector<uint8_t>(cipher_key_len(t.alg, t.ealg), uint8_t(0x40 + k));
+            add(o);
+            ASSERT_EQ(peer_->apply(peer_record(SaOp::add, o)), 0);
+            sas.push_back(o);
+        }
+        std::vector<std::vector<uint8_t>> plain, esp;
+        for (uint32_t i = 0; i < 12; ++i) {
+            const SaSpec& o = sas[i % kSas];
+            plain.push_back(make_packet({o.pcscf, o.ue, o.pcscf_port, o.ue_port}, 40 + 17 * i));
+        }
+        for (const Result& r : run(Direction::outbound, plain)) {
+            ASSERT_TRUE(r.ok) << name(r.reason);
+            esp.push_back(r.bytes);
+        }
+        esp[4].back() ^= 1;                                             // a forged ICV
+        ASSERT_EQ(peer_->apply(peer_record(SaOp::remove, sas[2])), 0);  // the third SA's slot freed
+        const std::vector<Result> opened = peer_inbound(esp);
+        for (uint32_t i = 0; i < esp.size(); ++i) {
+            SCOPED_TRACE(testing::Message() << "packet " << i);
+            if (i % kSas == 2) {
+                EXPECT_FALSE(opened[i].ok);
+                EXPECT_EQ(opened[i].reason, DropReason::unknown_spi);
+            } else if (i == 4) {
+                EXPECT_FALSE(opened[i].ok);
+                EXPECT_EQ(opened[i].reason, DropReason::bad_icv);
+            } else {
+                ASSERT_TRUE(opened[i].ok) << name(opened[i].reason);
+                EXPECT_EQ(opened[i].bytes, plain[i]);
+            }
+        }
+    }
+}
+
 }  // namespace
 }  // namespace pcscf::test
