@@ -9,6 +9,7 @@
 #include "dataplane/esp/engine.hpp"
 #include "sa_contract/hmac_key.hpp"
 #include "tests/common/mbuf_util.hpp"
+#include "tests/common/packet_builder.hpp"
 
 namespace pcscf::test {
 
@@ -124,6 +125,37 @@ protected:
         ASSERT_EQ(got, 1) << name(why[0]) << ", " << plain.size() << " bytes";
     }
     void add(const SaSpec& s) { ASSERT_EQ(apply(SaOp::add, s), 0); }
+
+    // A plain packet of SA `s`'s flow, from the UE or to it.
+    static std::vector<uint8_t> uplink(const SaSpec& s, size_t len = 100, uint8_t proto = 17) {
+        return make_packet(Flow{s.ue, s.pcscf, s.ue_port, s.pcscf_port, proto}, len);
+    }
+    static std::vector<uint8_t> downlink(const SaSpec& s, size_t len = 100, uint8_t proto = 17) {
+        return make_packet(Flow{s.pcscf, s.ue, s.pcscf_port, s.ue_port, proto}, len);
+    }
+
+    // Two outbound SAs installed (`b` as `a` with the next SPI and UE port), `rounds` bursts
+    // of 400 packets alternating between them sent, and every packet's IV as `iv_of(sa,
+    // esp)` reads it back (each packet must go out).
+    template <class IvOf>
+    std::vector<std::vector<uint8_t>> ivs_of_two_sas(const SaSpec& a, int rounds, IvOf iv_of) {
+        SaSpec b = a;
+        b.spi += 1;
+        b.ue_port += 1;
+        add(a);
+        add(b);
+        std::vector<std::vector<uint8_t>> ivs;
+        for (int round = 0; round < rounds; ++round) {
+            std::vector<std::vector<uint8_t>> pkts;
+            for (int i = 0; i < 400; ++i) pkts.push_back(downlink(i % 2 ? a : b, size_t(i % 50)));
+            const auto r = run(Direction::outbound, pkts);
+            for (size_t i = 0; i < r.size(); ++i) {
+                EXPECT_TRUE(r[i].ok) << name(r[i].reason);
+                if (r[i].ok) ivs.push_back(iv_of(i % 2 ? a : b, r[i].bytes));
+            }
+        }
+        return ivs;
+    }
 
     // Runs packets through one direction, in bursts of up to 1024; results in input order.
     std::vector<Result> run(Direction dir, const std::vector<std::vector<uint8_t>>& pkts, uint16_t l2_len = 0) {

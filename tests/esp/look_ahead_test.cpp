@@ -190,8 +190,7 @@ TEST_F(EngineEarlyKeys, EveryKeyedTransformRoundTripsAsWithFewSas) {
         }
         std::vector<std::vector<uint8_t>> plain, esp;
         for (uint32_t i = 0; i < 12; ++i) {
-            const SaSpec& o = sas[i % kSas];
-            plain.push_back(make_packet({o.pcscf, o.ue, o.pcscf_port, o.ue_port}, 40 + 17 * i));
+            plain.push_back(downlink(sas[i % kSas], 40 + 17 * i));
         }
         for (const Result& r : run(Direction::outbound, plain)) {
             ASSERT_TRUE(r.ok) << name(r.reason);
