@@ -317,7 +317,7 @@ void EngineWorkload::build_packets(uint32_t ip_size, uint32_t n_packets) {
 
 void EngineWorkload::hash_only(std::span<const Template> ts, IMB_JOB* jobs, uint8_t (*tags)[16]) const {
     hmac_burst(engine_->imb(), alg_, ts.size(), jobs, [&](size_t k) {
-        return HmacWork{ts[k].esp, ts[k].esp_len, tags[k], &key(ts[k].sa)};
+        return HmacWork{ts[k].esp, ts[k].esp_len, tags[k], &hmac_of(ts[k].sa)};
     });
 }
 
@@ -329,7 +329,7 @@ void EngineWorkload::aead_only(std::span<const Template> ts, uint8_t (*tags)[16]
         const size_t n = std::min(kChunk, ts.size() - at);
         for (size_t k = 0; k < n; ++k) {
             const Template& t = ts[at + k];
-            ps[k] = {t.esp, t.esp_len, tags[at + k], &aead_keys_[t.sa % aead_keys_.size()]};
+            ps[k] = {t.esp, t.esp_len, tags[at + k], &aead_of(t.sa)};
         }
         if (api == ImbApi::direct) aead_calls(engine_->imb(), tf_, encrypt, {ps, n});
         else aead_jobs(engine_->imb(), tf_, encrypt, {ps, n});
@@ -345,7 +345,7 @@ void EngineWorkload::cipher_hash_only(std::span<const Template> ts, uint8_t (*ta
     const uint32_t ct = kEspHeaderLen + iv_len(ealg_);
     for (const Template& t : ts) net::prefetch_lines(t.esp, t.esp + t.esp_len);
     auto submit = [&](const Template& t, uint8_t* tag) {
-        const CipherKeys& k = cipher_keys(t.sa);
+        const CipherKeys& k = cbc_of(t.sa);
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
         j->cipher_mode = aes ? IMB_CIPHER_CBC : IMB_CIPHER_DES3;
         j->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
@@ -387,13 +387,13 @@ void EngineWorkload::cbc_bursts(std::span<const Template> ts, uint8_t (*tags)[16
         auto cbc = [&] {
             aes_cbc_burst(mgr, encrypt, n, cipher, [&](size_t k) {
                 const Template& t = ts[at + k];
-                return CbcWork{t.esp, ct, t.esp_len - ct, &cipher_keys(t.sa)};
+                return CbcWork{t.esp, ct, t.esp_len - ct, &cbc_of(t.sa)};
             });
         };
         if (encrypt) cbc();
         hmac_burst(mgr, alg_, n, hash, [&](size_t k) {
             const Template& t = ts[at + k];
-            return HmacWork{t.esp, t.esp_len, tags[at + k], &key(t.sa)};
+            return HmacWork{t.esp, t.esp_len, tags[at + k], &hmac_of(t.sa)};
         });
         if (!encrypt) cbc();
     }

@@ -42,6 +42,15 @@ struct Template {
 // GCM and GMAC jobs).
 enum class ImbApi { direct, jobs };
 
+// Keys, one per SA (indexed by SA), for hash_only() and cipher_hash_only() to use instead
+// of the workload's few thousand: a reference that must read as many key blocks as an engine
+// with that many SAs. Each is optional.
+struct ReferenceKeys {
+    const esp::HmacKey* hmac = nullptr;
+    const esp::CipherKeys* cbc = nullptr;
+    const AeadKey* aead = nullptr;
+};
+
 class EngineWorkload {
 public:
     // `size` as a workload of that IP version can have it: an IPv6 ESP packet with UDP
@@ -87,6 +96,10 @@ public:
     const esp::CipherKeys& cipher_keys(uint32_t sa) const {
         return cipher_keys_->at(sa % uint32_t(raw_cipher_keys_.size()));
     }
+    // From now on hash_only() and cipher_hash_only() key the SAs that `k` has keys for from
+    // it (ReferenceKeys{}: the workload's own again). The arrays must outlive that use.
+    void use_reference_keys(ReferenceKeys k) { ref_ = k; }
+
     // The records that install SA `i` (any i below the table sizes, installed or not).
     esp::SaRecord inbound_record(uint32_t i) const;
     esp::SaRecord outbound_record(uint32_t i) const;
@@ -165,6 +178,11 @@ private:
     std::vector<AeadKey> aead_keys_;                        // the same expanded (AES-GCM, AES-GMAC)
     mutable std::vector<IMB_JOB> burst_jobs_ =
         std::vector<IMB_JOB>(2 * esp::CryptoBatch::kMax);  // cbc_bursts()' cipher and hash jobs, zeroed once
+    const esp::HmacKey& hmac_of(uint32_t sa) const { return ref_.hmac != nullptr ? ref_.hmac[sa] : key(sa); }
+    const esp::CipherKeys& cbc_of(uint32_t sa) const { return ref_.cbc != nullptr ? ref_.cbc[sa] : cipher_keys(sa); }
+    const AeadKey& aead_of(uint32_t sa) const { return ref_.aead != nullptr ? ref_.aead[sa] : aead_key(sa); }
+
+    ReferenceKeys ref_;
     std::vector<Template> in_, out_;
     std::vector<uint32_t> used_sas_;
     uint32_t seq_offset_ = 0;

@@ -4,10 +4,12 @@
 //   throughput Engine::inbound() / outbound() on packets spread at random over the SAs,
 //              as engine_benchmark measures it (bursts of 32, cold caches every pass),
 //              inbound with the next burst as its look-ahead, as a worker gives it
-//   ideal      the least an SA count can cost on the same packets: per packet its HMAC
+//   ideal      the least an SA count can cost on the same packets: per packet its crypto
 //              (IPsec-MB) and one random 128-byte record of an N-record table, prefetched a
-//              burst ahead, read and written; the engine's scale (N / 1 SA) is held to the
-//              ideal's (engine scale >= 0.9 x ideal scale at every N)
+//              burst ahead, read and written, the keys the crypto reads prefetched with it
+//              (one key block per SA, as the engine's, for the transforms that have one);
+//              the engine's scale (N / 1 SA) is held to the ideal's (engine scale >= 0.9 x
+//              ideal scale at every N)
 //   lookup     the SA lookup alone, as the engine does it, on random SAs
 //   records/s  Engine::apply() of N add records into an empty engine, then N deletes, 16
 //              at a time as a worker applies what it takes from its command ring
@@ -22,7 +24,8 @@
 // left is skipped, with the reason.
 //
 //   build/bench/sa_scale_benchmark [--quick] [--sas-list=1,1k,10k,100k,1M,2M,4M]
-//       [--rounds=5] [--passes=8] [--packets=16384] [--size=512] [--alg=sha1|md5]
+//       [--rounds=5] [--passes=8] [--packets=16384] [--size=512]
+//       [--alg=sha1|md5|aes-sha1|gcm|gmac|sha256 (HMAC-SHA-1 with AES-CBC; AES-GCM; ...)]
 //       [--churn=100000] [--lookups=16384] [--attempts=8] [--lcore=0] [--csv=FILE]
 //       [--no-huge] [--look-ahead-sas=16384 (as pcscf-espd's; 4294967295: never)]
 #include <rte_cycles.h>
@@ -75,11 +78,17 @@ struct Options {
     uint32_t packets = 16384;
     uint32_t size = 512;  // IP length of the ESP packet
     Alg alg = Alg::hmac_sha1_96;
+    esp::Ealg ealg = esp::Ealg::null;
     double churn = 100'000;    // SAs added per second, and as many deleted
     uint32_t lookups = 16384;  // random SAs looked up per pass
     uint32_t attempts = 8;     // per pass, while preempted
     unsigned lcore = 0;
     std::string csv;
+
+    esp::Transform transform() const { return esp::transform(alg, ealg).value_or(esp::Transform::hmac); }
+    std::string alg_text() const {
+        return std::string(esp::name(alg)) + (ealg == esp::Ealg::null ? "" : " / " + std::string(esp::name(ealg)));
+    }
 };
 
 const char* label(Direction d) { return d == Direction::inbound ? "in" : "out"; }
@@ -305,24 +314,42 @@ Rate throughput(const Options& o, EngineWorkload& w, Direction dir, uint32_t sas
 
 // ---- the ideal -------------------------------------------------------------------------
 
-// The least work N SAs can cost a packet: its HMAC (IPsec-MB, as EngineWorkload::hash_only)
-// and one 128-byte record of N, its SA's, prefetched a burst ahead, then read and written
-// (an SA lookup must at least bring the record in, and the replay window and counters
-// change with every packet). Same packets as the engine's throughput, cold caches every
-// pass; what it loses from 1 to N records is what memory costs at N, and the engine's
-// loss is held to it.
+// The least work N SAs can cost a packet: its HMAC (IPsec-MB, as EngineWorkload::hash_only;
+// with a cipher or AES-GCM/GMAC, the crypto as cipher_hash_only has it done, decrypting) and
+// one 128-byte record of N, its SA's, prefetched a burst ahead, then read and written (an SA
+// lookup must at least bring the record in, and the replay window and counters change with
+// every packet). Where the engine keeps an SA's keys in a key block of their own (a cipher,
+// AES-GCM/GMAC, HMAC-SHA-256's states), the crypto reads them from one copy per SA (N of
+// them, as the engine's blocks), prefetched with the record; MD5 and SHA-1 keys, which the
+// engine keeps in the record, come from the workload's few thousand, prefetched too. Same
+// packets as the engine's throughput, cold caches every pass; what it loses from 1 to N
+// SAs is what memory costs at N, and the engine's loss is held to it.
 class Ideal {
 public:
-    Ideal(EngineWorkload& w, uint32_t records)
-        : w_(w), table_(static_cast<Record*>(rte_zmalloc("ideal_records", size_t{records} * sizeof(Record), 64))) {
-        if (table_ == nullptr) throw std::runtime_error("no memory for the ideal's " + count(records) + " records");
+    Ideal(EngineWorkload& w, uint32_t records) : w_(w), tf_(w.transform()) {
+        table_.reset(alloc<Record>("ideal_records", records));
+        if (tf_ == esp::Transform::cbc_hmac) cbc_.reset(alloc<esp::CipherKeys>("ideal_cbc_keys", records));
+        if (esp::is_aead(tf_)) aead_.reset(alloc<AeadKey>("ideal_aead_keys", records));
+        if (w.alg() == Alg::hmac_sha256_128) hmac_.reset(alloc<esp::HmacKey>("ideal_hmac_keys", records));
+        for (uint32_t sa = 0; sa < records; ++sa) {
+            if (cbc_) std::memcpy(static_cast<void*>(&cbc_.get()[sa]), &w.cipher_keys(sa), sizeof(esp::CipherKeys));
+            if (aead_) std::memcpy(static_cast<void*>(&aead_.get()[sa]), &w.aead_key(sa), sizeof(AeadKey));
+            if (hmac_) hmac_.get()[sa] = w.key(sa);
+        }
+        w.use_reference_keys({hmac_.get(), cbc_.get(), aead_.get()});
         std::memset(jobs_, 0, sizeof jobs_);
     }
-    ~Ideal() { rte_free(table_); }
+    ~Ideal() { w_.use_reference_keys({}); }
     Ideal(const Ideal&) = delete;
     Ideal& operator=(const Ideal&) = delete;
 
-    static uint64_t bytes(uint32_t records) { return uint64_t{records} * sizeof(Record); }
+    // Its memory at N SAs of transform `tf` (`sha256`: HMAC-SHA-256).
+    static uint64_t bytes(uint32_t records, esp::Transform tf, bool sha256) {
+        const size_t keys = tf == esp::Transform::cbc_hmac ? sizeof(esp::CipherKeys)
+                            : esp::is_aead(tf)             ? sizeof(AeadKey)
+                                                           : 0;
+        return uint64_t{records} * (sizeof(Record) + keys + (sha256 ? sizeof(esp::HmacKey) : 0));
+    }
 
     Rate rate(const Options& o) {
         const auto& ring = w_.inbound();
@@ -334,11 +361,12 @@ public:
             for (size_t pos = 0; pos < n; pos += kBurst) {
                 if (pos + kBurst < n) prefetch(ring, pos + kBurst);
                 for (size_t k = pos; k < pos + kBurst; ++k) {
-                    Record& r = table_[ring[k].sa];
+                    Record& r = table_.get()[ring[k].sa];
                     r.word[0] += 1;  // both lines read and written
                     r.word[8] += r.word[0];
                 }
-                w_.hash_only({&ring[pos], kBurst}, jobs_, tags_);
+                if (esp::hmac_only(tf_)) w_.hash_only({&ring[pos], kBurst}, jobs_, tags_);
+                else w_.cipher_hash_only({&ring[pos], kBurst}, tags_);
             }
             return Timed{rte_rdtsc() - t0, 0};
         });
@@ -349,15 +377,34 @@ private:
     struct alignas(64) Record {
         uint64_t word[16];
     };
+    template <class T>
+    static T* alloc(const char* name, uint32_t n) {
+        auto* p = static_cast<T*>(rte_zmalloc(name, size_t{n} * sizeof(T), 64));
+        if (p == nullptr) throw std::runtime_error(std::string("no memory for the ideal's ") + name);
+        return p;
+    }
+    // A burst's records and the keys its crypto reads.
     void prefetch(const std::vector<Template>& ring, size_t at) const noexcept {
         for (size_t k = at; k < at + kBurst; ++k) {
-            net::prefetch_for_write(&table_[ring[k].sa].word[0]);
-            net::prefetch_for_write(&table_[ring[k].sa].word[8]);
+            const uint32_t sa = ring[k].sa;
+            net::prefetch_for_write(&table_.get()[sa].word[0]);
+            net::prefetch_for_write(&table_.get()[sa].word[8]);
+            if (hmac_) rte_prefetch0(&hmac_.get()[sa]);
+            else if (esp::is_hmac(w_.alg())) rte_prefetch0(&w_.key(sa));
+            if (cbc_) cbc_.get()[sa].prefetch(tf_, w_.ealg(), true);
+            if (aead_) net::prefetch_lines(&aead_.get()[sa], &aead_.get()[sa] + 1);
         }
     }
 
     EngineWorkload& w_;
-    Record* table_;
+    esp::Transform tf_;
+    struct Free {
+        void operator()(void* p) const noexcept { rte_free(p); }
+    };
+    std::unique_ptr<Record, Free> table_;
+    std::unique_ptr<esp::CipherKeys, Free> cbc_;  // per SA: AES-CBC
+    std::unique_ptr<AeadKey, Free> aead_;         // per SA: AES-GCM / GMAC
+    std::unique_ptr<esp::HmacKey, Free> hmac_;    // per SA: HMAC-SHA-256
     IMB_JOB jobs_[kBurst];
     alignas(16) uint8_t tags_[kBurst][16];
 };
@@ -468,7 +515,7 @@ struct Baseline {
 // Memory, and records applied per second, on an engine of its own (created empty and
 // freed again before the traffic's engine is built, so that both need not fit at once).
 bool measure_tables(const Options& o, Count& c, Baseline& b, bool huge, std::mt19937& rng) {
-    const EngineConfig cfg = EngineWorkload::engine_config(c.sas, esp::Transform::hmac);
+    const EngineConfig cfg = EngineWorkload::engine_config(c.sas, o.transform());
     auto mem = table_memory(cfg);
     if (!mem) {
         c.skipped = "tables do not fit: " + mem.error() + "; " + count(available(huge) >> 20) + " MiB free";
@@ -523,7 +570,8 @@ bool measure_tables(const Options& o, Count& c, Baseline& b, bool huge, std::mt1
 void measure_traffic(const Options& o, Count& c, Baseline& b, bool huge) {
     // The engine as measured above, the packet pool (mbufs of 2 KiB + headers), the ideal's
     // records and slack.
-    const uint64_t need = c.mem.engine_bytes + (2ull * o.packets + 1024) * 2560 + Ideal::bytes(c.sas) + (32 << 20);
+    const uint64_t need = c.mem.engine_bytes + (2ull * o.packets + 1024) * 2560 +
+                          Ideal::bytes(c.sas, o.transform(), o.alg == Alg::hmac_sha256_128) + (32 << 20);
     if (const uint64_t have = available(huge); have < need) {
         c.skipped = "traffic engine does not fit: needs ~" + count(need >> 20) + " MiB, " + count(have >> 20) +
                     " MiB free (hugepages free: " + count(free_hugepage_bytes() >> 20) + " MiB)";
@@ -533,7 +581,7 @@ void measure_traffic(const Options& o, Count& c, Baseline& b, bool huge) {
     std::unique_ptr<EngineWorkload> w;
     std::unique_ptr<Ideal> ideal;
     try {
-        w = std::make_unique<EngineWorkload>(o.alg, o.size, c.sas, o.packets);
+        w = std::make_unique<EngineWorkload>(o.alg, o.size, c.sas, o.packets, false, o.ealg);
         ideal = std::make_unique<Ideal>(*w, c.sas);
     } catch (const std::exception& e) {
         c.skipped = std::string("traffic engine could not be built: ") + e.what();
@@ -645,7 +693,7 @@ void print_summary(const Options& o, const std::vector<Count>& counts) {
     std::printf(
         "\nThroughput (%s %u B, bursts of 32; ratio: to the 1-SA engine) and the lookup "
         "alone (ns per lookup; ratio: cost against 1 SA)\n\n",
-        std::string(esp::name(o.alg)).c_str(), o.size);
+        o.alg_text().c_str(), o.size);
     print_table(counts, {{"in Mpps", "in_mpps", 1, "%.2f", "/ 1 SA"},
                          {"in cycles/pkt", "in_cycles", 1, "%.0f"},
                          {"out Mpps", "out_mpps", 1, "%.2f", "/ 1 SA"},
@@ -653,8 +701,9 @@ void print_summary(const Options& o, const std::vector<Count>& counts) {
                          {"in lookup ns", "in_lookup_ns", 1, "%.1f", "x 1 SA"},
                          {"out lookup ns", "out_lookup_ns", 1, "%.1f", "x 1 SA"}});
     std::printf(
-        "\nScale against the ideal (per packet its HMAC and one random 128-byte record of N, prefetched a burst "
-        "ahead, read and written): engine scale = engine / 1-SA engine, ideal scale = ideal / ideal at 1 SA, "
+        "\nScale against the ideal (per packet its crypto and one random 128-byte record of N, prefetched a burst "
+        "ahead with the keys the crypto reads, read and written): engine scale = engine / 1-SA engine, ideal "
+        "scale = ideal / ideal at 1 SA, "
         "same round; target: engine scale >= 0.9 x ideal scale\n\n");
     print_table(counts, {{"ideal Mpps", "ideal_mpps", 1, "%.2f", "ideal scale"},
                          {"in scale", "in_scale_vs_ideal", 1, "%.3f", "/ ideal scale"},
@@ -747,9 +796,14 @@ Options parse(int argc, char** argv) {
             else if (a.starts_with("--passes=")) passes = true, o.passes = std::max(1u, num("--passes="));
             else if (a.starts_with("--packets=")) o.packets = std::max(kBurst, num("--packets=") / kBurst * kBurst);
             else if (a.starts_with("--size=")) o.size = num("--size=");
-            else if (a.starts_with("--alg="))
-                o.alg = word_arg(a, val("--alg="), {"sha1", "md5"}) == 0 ? Alg::hmac_sha1_96 : Alg::hmac_md5_96;
-            else if (a.starts_with("--churn="))
+            else if (a.starts_with("--alg=")) {
+                constexpr std::pair<Alg, esp::Ealg> kAlgs[] = {
+                    {Alg::hmac_sha1_96, esp::Ealg::null},    {Alg::hmac_md5_96, esp::Ealg::null},
+                    {Alg::hmac_sha1_96, esp::Ealg::aes_cbc}, {Alg::null, esp::Ealg::aes_gcm},
+                    {Alg::aes_gmac, esp::Ealg::null},        {Alg::hmac_sha256_128, esp::Ealg::null}};
+                std::tie(o.alg, o.ealg) =
+                    kAlgs[word_arg(a, val("--alg="), {"sha1", "md5", "aes-sha1", "gcm", "gmac", "sha256"})];
+            } else if (a.starts_with("--churn="))
                 o.churn = std::max(1.0, number_arg<double>("--churn=", val("--churn=")));
             else if (a.starts_with("--lookups=")) o.lookups = num("--lookups=");
             else if (a.starts_with("--attempts=")) o.attempts = std::max(1u, num("--attempts="));
@@ -781,14 +835,14 @@ int run(const char* prog, const Options& o) {
         "packets, %u passes per sample, %d rounds interleaved; churn %s SAs/s; inbound looks a burst "
         "ahead from %u SAs\n"
         "memory: %s, %s MiB free for DPDK\n",
-        o.lcore, std::string(esp::name(o.alg)).c_str(), o.size, kBurst, count(o.packets).c_str(), o.passes, o.rounds,
+        o.lcore, o.alg_text().c_str(), o.size, kBurst, count(o.packets).c_str(), o.passes, o.rounds,
         count(uint64_t(o.churn)).c_str(), EngineWorkload::look_ahead_from,
         huge ? "2 MiB hugepages" : "anonymous 4 KiB pages (--no-huge)", count(available(huge) >> 20).c_str());
     std::vector<Count> counts;
     try {
         // The baselines, alive for the whole run.
-        EngineWorkload one(o.alg, o.size, 1, o.packets);
-        auto apply_one = Engine::create(EngineWorkload::engine_config(1, esp::Transform::hmac));
+        EngineWorkload one(o.alg, o.size, 1, o.packets, false, o.ealg);
+        auto apply_one = Engine::create(EngineWorkload::engine_config(1, o.transform()));
         if (!apply_one) fail(apply_one.error());
         const Lookups lookups_one(one, 1, o.lookups, 1);
         Ideal ideal_one(one, 1);

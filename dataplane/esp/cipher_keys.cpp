@@ -71,18 +71,22 @@ void CipherKeyPool::set(uint32_t index, IMB_MGR* mgr, Transform t, Ealg ealg, st
     }
 }
 
+CipherKeys::Span CipherKeys::cipher_span(Transform t, Ealg e, bool decrypt) noexcept {
+    if (t == Transform::hmac || t == Transform::hmac_sha256) return {0, 0};
+    if (t == Transform::cbc_hmac && e == Ealg::aes_cbc) {
+        const size_t lo = decrypt ? CbcKeys::kAesSchedule : 0;
+        return {lo, lo + CbcKeys::kAesSchedule};
+    }
+    if (t == Transform::cbc_hmac)
+        return {0, offsetof(CbcKeys, des3) + sizeof(CbcKeys::des3)};  // 3DES: all, pointers too
+    return {0, offsetof(CipherKeys, sha256)};                         // AES-GCM / GMAC: all of it
+}
+
 void CipherKeys::prefetch(Transform t, Ealg e, bool decrypt, bool sha256) const noexcept {
     const auto* p = reinterpret_cast<const uint8_t*>(this);
     if (sha256) rte_prefetch0(&this->sha256);
-    if (t == Transform::hmac_sha256) return;
-    size_t lo = 0, hi = offsetof(CipherKeys, sha256);  // AES-GCM / GMAC: all of it
-    if (t == Transform::cbc_hmac && e == Ealg::aes_cbc) {
-        lo = decrypt ? CbcKeys::kAesSchedule : 0;
-        hi = lo + CbcKeys::kAesSchedule;
-    } else if (t == Transform::cbc_hmac) {
-        hi = offsetof(CbcKeys, des3) + sizeof(CbcKeys::des3);  // 3DES: every schedule, the pointers
-    }
-    for (size_t l = lo / 64; l <= (hi - 1) / 64; ++l) rte_prefetch0(p + 64 * l);
+    const Span s = cipher_span(t, e, decrypt);
+    for (size_t l = s.begin / 64; l * 64 < s.end; ++l) rte_prefetch0(p + 64 * l);
 }
 
 void CipherKeyPool::release(uint32_t index) noexcept {

@@ -49,9 +49,15 @@ struct alignas(64) CipherKeys {
         return e == Ealg::aes_cbc ? static_cast<const void*>(cbc.sched + CbcKeys::kAesSchedule)
                                   : static_cast<const void*>(cbc.des3);
     }
-    // Brings in what a packet of transform `t` reads: one AES-CBC schedule (the
-    // decryption one when `decrypt`), the three of 3DES, or all of an AES-GCM/GMAC
-    // block; and the SHA-256 states when `sha256`.
+    // The bytes of the block a packet of transform `t` reads for its cipher: one AES-CBC
+    // schedule (the decryption one when `decrypt`), the three of 3DES, or all of an
+    // AES-GCM/GMAC block; none for hmac_sha256, whose states are `sha256`.
+    struct Span {
+        size_t begin, end;
+    };
+    static Span cipher_span(Transform t, Ealg e, bool decrypt) noexcept;
+    // Brings in what a packet of transform `t` reads: its cipher_span, and the SHA-256
+    // states when `sha256`.
     void prefetch(Transform t, Ealg e, bool decrypt, bool sha256 = false) const noexcept;
 };
 static_assert(sizeof(gcm_key_data) == 1008 && sizeof(CipherKeys) == 1088, "seventeen cache lines");
