@@ -135,8 +135,8 @@ public:
     // The ring's whole bursts of `burst` packets (at most a worker's, dp::kMaxBurst) in
     // turn, as a worker that holds one burst back meets them: each burst received once,
     // before the burst ahead of it is processed with it as the engine's look-ahead
-    // (Engine::inbound's `next`). After each burst `done(good, why)` says how many passed; false stops.
-    // Returns the packets processed.
+    // (Engine::inbound's `next`). After each burst `done(good, why)` says how many
+    // passed; false stops. Returns the packets processed.
     template <class Done>
     size_t process_ring(esp::Direction dir, std::span<Template> ring, size_t burst, Done&& done);
     // Seals the inbound packets again with their SAs' next sequence numbers (outside any

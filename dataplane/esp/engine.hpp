@@ -139,6 +139,9 @@ private:
                        std::span<rte_mbuf* const> next) noexcept;
     void prefetch_inbound_sas(std::span<rte_mbuf* const> pkts, uint16_t l2_len) const noexcept;
     void outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* reasons, uint16_t l2_len) noexcept;
+    // Whether a direction whose table holds `sas` SAs requests a burst's key blocks before
+    // its checks (EngineConfig::look_ahead_from), rather than packet by packet.
+    bool keys_early(uint32_t sas) const noexcept { return sas >= cfg_.look_ahead_from && keys_.in_use() > 0; }
     void prefetch_tables(std::span<const SaRecord> recs) const noexcept;  // at most kApplyGroup
     int apply_inbound(const SaRecord& rec, int32_t& handle) noexcept;
     int apply_outbound(const SaRecord& rec, int32_t& handle) noexcept;

@@ -200,8 +200,8 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
     }
 
     // With many SAs the key blocks too, now that the records are in.
-    const bool keys_early = looks_ahead() && keys_.in_use() > 0;
-    if (keys_early) request_key_blocks(in_, keys_, p, why, n);
+    const bool early = keys_early(in_.count());
+    if (early) request_key_blocks(in_, keys_, p, why, n);
 
     // Pass 2: SA and replay pre-check; queue the HMACs over ESP header .. trailer.
     KeyBlockPrefetch request_block;
@@ -252,7 +252,7 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
         const bool sha256 = sa.alg == Alg::hmac_sha256_128;
-        if (!keys_early) request_block(keys, xf, sa.ealg, true, sha256);
+        if (!early) request_block(keys, xf, sa.ealg, true, sha256);
         const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
         if (xf == Transform::hmac_sha256) {
             p[i].job = batch_.add(sa.alg, hmac, p[i].esp, p[i].esp_len - icv, tag[i]);

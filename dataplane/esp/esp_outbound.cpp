@@ -178,8 +178,8 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
     }
     if (nk > 0) out_.find_bulk(keys, nk, pos);  // and brings the records in
     // With many SAs the key blocks too, as soon as the records are in.
-    const bool keys_early = out_.count() >= cfg_.look_ahead_from && keys_.in_use() > 0;
-    if (keys_early) request_key_blocks(out_, keys_, pos, nk);
+    const bool early = keys_early(out_.count());
+    if (early) request_key_blocks(out_, keys_, pos, nk);
 
     // Pass 2: sequence number, room, ESP header and trailer; queue the ICVs.
     KeyBlockPrefetch request_block;
@@ -268,7 +268,7 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         }
         const CipherKeys& keys = keys_.at(sa.cipher);
         const bool sha256 = sa.alg == Alg::hmac_sha256_128;
-        if (!keys_early) request_block(keys, xf, ealg, false, sha256);
+        if (!early) request_block(keys, xf, ealg, false, sha256);
         const HmacRef hmac = sha256 ? HmacRef(keys.sha256) : HmacRef(sa.key);
         if (xf == Transform::hmac_sha256) {
             store_trailer(tail, pad_len, inner);
