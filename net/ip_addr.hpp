@@ -37,6 +37,13 @@ struct IpAddr {
     bool is_v4() const noexcept { return word(0) == 0 && uint32_t(word(1)) == kV4MarkerLow32; }
     bool is_unspecified() const noexcept { return (word(0) | word(1)) == 0; }
     const uint8_t* v4_bytes() const noexcept { return bytes.data() + 12; }
+    // Whether this is the IPv4 address a header holds at `four_bytes`: one compare of
+    // each word, without building the mapped form first.
+    bool is_v4_of(const void* four_bytes) const noexcept {
+        uint32_t a;
+        std::memcpy(&a, four_bytes, 4);
+        return word(0) == 0 && word(1) == (uint64_t{a} << 32 | kV4MarkerLow32);
+    }
     std::string to_string() const;
 
     friend bool operator==(const IpAddr& a, const IpAddr& b) noexcept {

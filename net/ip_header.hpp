@@ -30,6 +30,14 @@ struct IpInfo {
 
     IpAddr src(const uint8_t* ip) const noexcept { return version == 4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8); }
     IpAddr dst(const uint8_t* ip) const noexcept { return version == 4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24); }
+    // Whether the source (destination) is `a`, family included: an IPv6 packet from
+    // ::ffff:a.b.c.d is not from the IPv4 address a.b.c.d.
+    bool src_is(const uint8_t* ip, const IpAddr& a) const noexcept {
+        return version == 4 ? a.is_v4_of(ip + 12) : !a.is_v4() && IpAddr::v6(ip + 8) == a;
+    }
+    bool dst_is(const uint8_t* ip, const IpAddr& a) const noexcept {
+        return version == 4 ? a.is_v4_of(ip + 16) : !a.is_v4() && IpAddr::v6(ip + 24) == a;
+    }
 };
 
 // parse_ip() reads the IP header at `ip`, of which `avail` bytes are in the buffer, into

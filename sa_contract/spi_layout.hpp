@@ -29,7 +29,7 @@ struct SpiLayout {
 class FastSpiLayout {
 public:
     explicit FastSpiLayout(const SpiLayout& l) noexcept
-        : layout_(l), reciprocal_(l.workers > 1 ? ~uint64_t{0} / l.workers + 1 : 0) {}
+        : layout_(l), span_(l.span()), reciprocal_(l.workers > 1 ? ~uint64_t{0} / l.workers + 1 : 0) {}
 
     const SpiLayout& layout() const noexcept { return layout_; }
     bool contains(uint32_t spi) const noexcept { return layout_.contains(spi); }
@@ -42,6 +42,18 @@ public:
         return reciprocal_ == 0 ? off : uint32_t(high64(reciprocal_, off));
     }
     bool owned_by(uint32_t spi, uint32_t worker) const noexcept { return contains(spi) && owner(spi) == worker; }
+    // Both at once, as a packet needs them: whether `worker` owns `spi`, and if so its slot.
+    bool owned_slot(uint32_t spi, uint32_t worker, uint32_t& slot) const noexcept {
+        const uint32_t off = spi - layout_.base;  // below the base it wraps past the span (valid())
+        if (off >= span_) return false;
+        if (reciprocal_ == 0) {
+            slot = off;
+            return worker == 0;
+        }
+        if (uint32_t(high64(reciprocal_ * off, layout_.workers)) != worker) return false;
+        slot = uint32_t(high64(reciprocal_, off));
+        return true;
+    }
 
 private:
     // The high 64 bits of the 96-bit product a * b.
@@ -49,6 +61,7 @@ private:
         return ((a >> 32) * b + ((a & 0xffffffff) * b >> 32)) >> 32;
     }
     SpiLayout layout_;
+    uint64_t span_;        // layout_.span()
     uint64_t reciprocal_;  // ceil(2^64 / workers); 0 for one worker
 };
 

@@ -206,8 +206,7 @@ int Engine::apply_inbound(const SaRecord& rec, int32_t& handle) noexcept {
             cur.key = HmacKey160::of(rec.key);
             cur.ue_addr = sa.ue_addr;
             cur.pcscf_addr = sa.pcscf_addr;
-            cur.ue_port = sa.ue_port;
-            cur.pcscf_port = sa.pcscf_port;
+            cur.set_ports(sa.ue_port, sa.pcscf_port);
             set_mode(cur, sa);
             in_.nat(slot) = NatSide::of(sa);
             in_.cookie(slot) = sa.cookie;

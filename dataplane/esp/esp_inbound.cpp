@@ -47,19 +47,9 @@ struct InboundPacket {
 using net::load_be16;
 using net::load_be32;
 
-bool ports_match(const InboundSa& sa, const uint8_t* l4) noexcept {
-    if (sa.ue_port != 0 && load_be16(l4) != sa.ue_port) return false;
-    if (sa.pcscf_port != 0 && load_be16(l4 + 2) != sa.pcscf_port) return false;
-    return true;
-}
-
-// The family first: an IPv4 SA's address is ::ffff:a.b.c.d in IpAddr, which an IPv6
-// packet from that v4-mapped address would otherwise match.
 bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t* l4) noexcept {
-    if ((p.info.version == 4) != sa.ue_addr.is_v4()) return false;
-    if (p.info.src(p.ip) != sa.ue_addr) return false;
-    if (!sa.pcscf_addr.is_unspecified() && p.info.dst(p.ip) != sa.pcscf_addr) return false;
-    return ports_match(sa, l4);
+    return p.info.src_is(p.ip, sa.ue_addr) && (sa.pcscf_addr.is_unspecified() || p.info.dst_is(p.ip, sa.pcscf_addr)) &&
+           sa.ports_match(l4);
 }
 
 // A packet that is not bare ESP: UDP to port 4500 over IPv4 is UDP-encapsulated
@@ -102,8 +92,8 @@ bool selectors_match(const InboundSa& sa, const InboundPacket& p, const uint8_t*
     if (in.total_len - in.l3_len < (in.proto == net::kProtoUdp ? 8u : 20u)) return DropReason::too_short;
     uint32_t inner_src;
     std::memcpy(&inner_src, inner + 12, 4);
-    if (pk.info.src(pk.ip) != sa.ue_addr || inner_src != nat.ue_inner ||
-        (!sa.pcscf_addr.is_unspecified() && in.dst(inner) != sa.pcscf_addr) || !ports_match(sa, inner + in.l3_len))
+    if (!pk.info.src_is(pk.ip, sa.ue_addr) || inner_src != nat.ue_inner ||
+        (!sa.pcscf_addr.is_unspecified() && !in.dst_is(inner, sa.pcscf_addr)) || !sa.ports_match(inner + in.l3_len))
         return DropReason::selector_mismatch;
     return net::kPass;
 }
@@ -155,7 +145,7 @@ uint16_t Engine::inbound(std::span<rte_mbuf*> pkts, std::span<net::DropReason> r
 // During a burst's crypto, the SA slots of the packets the next call gets.
 void Engine::prefetch_inbound_sas(std::span<rte_mbuf* const> pkts, uint16_t l2_len) const noexcept {
     for (const rte_mbuf* m : pkts)
-        if (const uint32_t spi = hinted_spi(m, l2_len); spi_.owned_by(spi, cfg_.worker)) in_.prefetch(spi_.slot(spi));
+        if (uint32_t slot; spi_.owned_slot(hinted_spi(m, l2_len), cfg_.worker, slot)) in_.prefetch(slot);
 }
 
 void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint16_t l2_len,
@@ -190,11 +180,10 @@ void Engine::inbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uint
             continue;
         }
         p[i].spi = load_be32(p[i].esp);
-        if (unlikely(!spi_.owned_by(p[i].spi, cfg_.worker))) {
+        if (unlikely(!spi_.owned_slot(p[i].spi, cfg_.worker, p[i].slot))) {
             why[i] = net::DropReason::unknown_spi;
             continue;
         }
-        p[i].slot = spi_.slot(p[i].spi);
         in_.prefetch(p[i].slot);
         net::prefetch_rest(p[i].esp, p[i].esp + p[i].esp_len);  // hashed, then trailer and ICV read
     }

@@ -61,8 +61,7 @@ void InboundTable::install(uint32_t slot, const SaConfig& sa, const HmacKey& key
     r.ealg = sa.ealg;
     r.xf = transform(sa.alg, sa.ealg).value_or(Transform::hmac);  // the engine checked the pair
     r.cipher = cipher;
-    r.ue_port = sa.ue_port;
-    r.pcscf_port = sa.pcscf_port;
+    r.set_ports(sa.ue_port, sa.pcscf_port);
     r.key = HmacKey160::of(key);
     cookies_[slot] = sa.cookie;
     if (sa.mode == Mode::udp_enc_tun) r.flags = InboundSa::kUdpEncTun;

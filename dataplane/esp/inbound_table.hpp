@@ -10,11 +10,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <expected>
 #include <string>
 
 #include "dataplane/esp/nat_side.hpp"
 #include "dataplane/esp/replay_window.hpp"
+#include "net/byte_order.hpp"
 #include "sa_contract/sa_config.hpp"
 
 namespace pcscf::esp {
@@ -36,10 +38,27 @@ struct alignas(64) InboundSa {
     net::IpAddr ue_addr;
     net::IpAddr pcscf_addr;
     uint64_t bytes;
-    uint16_t ue_port;  // selectors, host order, 0 = any
-    uint16_t pcscf_port;
-    uint32_t reserved2;
+    // The port selectors as the packet's L4 header holds them (the UE's port, then the
+    // P-CSCF's, network order) and the bytes they bind: 0 (any) binds none. A packet's
+    // ports are then one masked compare.
+    uint32_t ports;
+    uint32_t ports_mask;
     uint64_t window[2];
+
+    void set_ports(uint16_t ue_port, uint16_t pcscf_port) noexcept {
+        uint8_t be[4], mask[4];
+        net::store_be16(be, ue_port);
+        net::store_be16(be + 2, pcscf_port);
+        net::store_be16(mask, ue_port != 0 ? 0xffff : 0);
+        net::store_be16(mask + 2, pcscf_port != 0 ? 0xffff : 0);
+        std::memcpy(&ports, be, 4);
+        std::memcpy(&ports_mask, mask, 4);
+    }
+    bool ports_match(const uint8_t* l4) const noexcept {
+        uint32_t both;
+        std::memcpy(&both, l4, 4);
+        return (both & ports_mask) == ports;
+    }
 
     static constexpr uint8_t kUsed = 1;
     static constexpr uint8_t kUdpEncTun = 2;  // Mode::udp_enc_tun: NatSide holds its addressing

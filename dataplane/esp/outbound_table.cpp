@@ -126,24 +126,31 @@ int32_t OutboundTable::find_hashed(const OutboundKey& k, const Hash& h) const no
 int32_t OutboundTable::find(const OutboundKey& key) const noexcept { return find_hashed(key, hash(key)); }
 
 // Three rounds, each over every key before the next: buckets requested, signatures
-// compared and the records requested, keys confirmed on the records.
+// compared and the records requested, keys confirmed on the records. A key equal to the
+// one before it (packets to one UE in a row: a TCP segment train, a burst of one SA)
+// takes that one's answer and skips the rounds.
 void OutboundTable::find_bulk(const OutboundKey* const* keys, uint32_t n, int32_t* positions) const noexcept {
     for (uint32_t off = 0; off < n; off += kMaxBulk) {
         const uint32_t m = std::min(kMaxBulk, n - off);
         Hash h[kMaxBulk];
         uint32_t cand[kMaxBulk];
+        bool repeat[kMaxBulk];
         for (uint32_t i = 0; i < m; ++i) {
+            repeat[i] = off + i > 0 && *keys[off + i] == *keys[off + i - 1];
+            if (repeat[i]) continue;
             h[i] = hash(*keys[off + i]);
             prefetch_buckets(h[i]);
         }
         for (uint32_t i = 0; i < m; ++i) {
+            if (repeat[i]) continue;
             cand[i] = candidate(h[i]);
             if (cand[i] != kEmpty) prefetch(int32_t(cand[i]));
         }
         for (uint32_t i = 0; i < m; ++i) {
             const OutboundKey& k = *keys[off + i];
             int32_t& out = positions[off + i];
-            if (cand[i] == kEmpty) out = -ENOENT;  // no signature matched: absent
+            if (repeat[i]) out = positions[off + i - 1];
+            else if (cand[i] == kEmpty) out = -ENOENT;  // no signature matched: absent
             else if (pool_[cand[i]].sel == k) out = int32_t(cand[i]);
             else out = find_hashed(k, h[i]);  // a signature collision (rare)
         }

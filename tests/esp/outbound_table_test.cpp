@@ -118,6 +118,36 @@ TEST(OutboundTable, ErasedSasAreGoneTheOthersKeepTheirPositions) {
     EXPECT_EQ(t.count(), 4096u);
 }
 
+// Keys in runs, as a burst to few UEs brings them: a key equal to the one before takes its
+// answer, so every run must still get its own SA. Runs of present and absent keys, keys
+// that differ from the one before only in a port, and runs across the bulk size.
+TEST(OutboundTable, KeysInRunsEachFindTheirOwnSa) {
+    OutboundTable t = make(1024);
+    std::vector<OutboundKey> present;
+    std::vector<int32_t> at;
+    for (uint32_t i = 0; i < 8; ++i) {
+        present.push_back(v4_key(i / 2, uint16_t(6000 + i % 2)));  // pairs of one UE, two ports
+        at.push_back(t.insert(sa_of(present.back(), i + 1), HmacKey{}));
+        ASSERT_GE(at.back(), 0);
+    }
+    const OutboundKey absent = v4_key(0, 6002);  // the first UE, a port with no SA
+    std::mt19937 rng(11);
+    std::vector<OutboundKey> keys;
+    std::vector<int32_t> want;
+    while (keys.size() < 5 * OutboundTable::kMaxBulk) {
+        const uint32_t pick = rng() % 9, run = 1 + rng() % 9;
+        for (uint32_t r = 0; r < run; ++r) {
+            keys.push_back(pick < 8 ? present[pick] : absent);
+            want.push_back(pick < 8 ? at[pick] : -1);
+        }
+    }
+    const std::vector<int32_t> found = bulk(t, keys);
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (want[i] < 0) EXPECT_LT(found[i], 0) << i;
+        else EXPECT_EQ(found[i], want[i]) << i;
+    }
+}
+
 // Two keys with the same 32-bit signature in a two-bucket table, so each lookup meets the
 // other key's entry: the record's key, not the signature, decides.
 TEST(OutboundTable, ASignatureCollisionIsNotAMatch) {

@@ -1,5 +1,6 @@
 // FastSpiLayout against SpiLayout's divisions: the same owner and slot for every worker
-// count, at the layout's edges, outside it, and on random SPIs.
+// count, at the layout's edges, outside it, and on random SPIs; owned_slot() as owned_by()
+// and slot() together.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -21,6 +22,13 @@ TEST(FastSpiLayout, SameOwnerAndSlotAsTheDivisions) {
                                           base - 1,       0};
             for (int k = 0; k < 2000; ++k) spis.push_back(rng());
             for (const uint32_t spi : spis) {
+                for (uint32_t w : {0u, workers / 2, workers - 1}) {
+                    uint32_t slot = UINT32_MAX;
+                    ASSERT_EQ(f.owned_slot(spi, w, slot), l.owned_by(spi, w)) << "SPI " << spi << ", worker " << w;
+                    if (l.owned_by(spi, w)) {
+                        ASSERT_EQ(slot, l.slot(spi)) << "SPI " << spi << ", worker " << w;
+                    }
+                }
                 ASSERT_EQ(f.contains(spi), l.contains(spi)) << spi;
                 if (!l.contains(spi)) continue;
                 ASSERT_EQ(f.owner(spi), l.owner(spi)) << "SPI " << spi << ", " << workers << " workers";
