@@ -29,6 +29,9 @@
 // Ends with per-round ratios and the targets (bench/ratio_report.hpp).
 //
 //   build/bench/engine_benchmark [--sas=1000000] [--rounds=3] [--quick] [gbench flags]
+//       [--passes=N (exactly N timed passes per row; a "packets_run" counter says how many
+//       packets they took, repeated passes included)] [--no-huge (anonymous memory, as
+//       valgrind needs)]
 #include <benchmark/benchmark.h>
 #include <intel-ipsec-mb.h>
 #include <rte_cycles.h>
@@ -64,6 +67,13 @@ using namespace pcscf::net;
 constexpr uint32_t kBurst = 32;
 
 uint32_t g_many_sas = 1'000'000;
+int g_passes = 0;  // --passes: exactly so many timed passes per row (instruction counts)
+
+// Every row is timed by its passes alone; with --passes, exactly that many.
+void timed(benchmark::internal::Benchmark* b) {
+    b->UseManualTime();
+    if (g_passes > 0) b->Iterations(g_passes);
+}
 
 // A ring of distinct packets and what happens to it between passes (outside the time).
 struct Ring {
@@ -133,6 +143,7 @@ void run_passes(benchmark::State& state, EngineWorkload& w, const Ring& r, Befor
     state.counters["cycles/pkt"] =
         benchmark::Counter(double(packets) / hz, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     state.counters["repeated"] = double(repeated);  // passes run again because preempted
+    if (g_passes > 0) state.counters["packets_run"] = double(packets + repeated * n);  // repeats too
 }
 
 void nothing_before() {}
@@ -154,6 +165,23 @@ bool ready_ring(EngineWorkload& w, Direction dir, std::vector<rte_mbuf*>& mbufs)
 // Engine::inbound() or outbound() on the ring, a burst at a time, the SA in `mode`;
 // inbound with the next burst as its look-ahead, as a worker gives it (which the engine
 // takes from --look-ahead-sas SAs on: the many-SA rows).
+// One timed pass of the engine over the first n mbufs, a burst at a time. Out of line,
+// as ideal_pass(), so that an instruction count takes exactly the passes
+// (scripts/instructions); the workload's own sealing also runs an engine.
+[[gnu::noinline]] bool engine_pass(benchmark::State& state, Engine& e, bool in, std::span<rte_mbuf*> mbufs, size_t n) {
+    net::DropReason why[kBurst];
+    for (size_t pos = 0; pos < n; pos += kBurst) {
+        const std::span<rte_mbuf*> b = mbufs.subspan(pos, kBurst);
+        const std::span<rte_mbuf* const> next{mbufs.data() + pos + kBurst, pos + kBurst < n ? kBurst : 0};
+        if (const uint16_t good = in ? e.inbound(b, why, 0, next) : e.outbound(b, why); good != kBurst) {
+            state.SkipWithError(
+                (std::string(in ? "inbound" : "outbound") + " dropped: " + std::string(name(why[good]))).c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
 void bm_engine_in(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg, Mode mode) {
     EngineWorkload* wp = workload_or_skip(state, alg, size, r, ealg, mode);
     if (wp == nullptr) return;
@@ -162,21 +190,7 @@ void bm_engine_in(benchmark::State& state, Direction dir, Alg alg, uint32_t size
     std::vector<rte_mbuf*> mbufs;
     run_passes(
         state, w, r, [&] { ready_ring(w, dir, mbufs); },
-        [&](size_t n) {
-            net::DropReason why[kBurst];
-            for (size_t pos = 0; pos < n; pos += kBurst) {
-                const std::span<rte_mbuf*> b{&mbufs[pos], kBurst};
-                const std::span<rte_mbuf* const> next{mbufs.data() + pos + kBurst, pos + kBurst < n ? kBurst : 0};
-                if (const uint16_t good = in ? w.engine().inbound(b, why, 0, next) : w.engine().outbound(b, why);
-                    good != kBurst) {
-                    state.SkipWithError(
-                        (std::string(in ? "inbound" : "outbound") + " dropped: " + std::string(name(why[good])))
-                            .c_str());
-                    return false;
-                }
-            }
-            return true;
-        });
+        [&](size_t n) { return engine_pass(state, w.engine(), in, mbufs, n); });
 }
 
 // Engine::inbound() on the ring with every packet's ICV forged (a bit flipped after
@@ -250,6 +264,21 @@ void bm_single_buffer(benchmark::State& state, Alg alg, uint32_t size, Ring r) {
 
 // The ideal loop (bench/ideal_esp.hpp) on the engine's packets, one SA: the least work
 // transport-mode ESP needs, the sound bound on the engine's compute.
+// One timed pass of the ideal loop, inbound with `in_sa`, else outbound (see engine_pass).
+[[gnu::noinline]] bool ideal_pass(benchmark::State& state, IdealEsp& ideal, IdealInboundSa* in_sa,
+                                  IdealOutboundSa& out_sa, std::span<rte_mbuf*> mbufs, size_t n) {
+    bool ok[kBurst];
+    for (size_t pos = 0; pos < n; pos += kBurst) {
+        const std::span<rte_mbuf* const> b = mbufs.subspan(pos, kBurst);
+        if ((in_sa != nullptr ? ideal.inbound(*in_sa, b, ok) : ideal.outbound(out_sa, b, ok)) != kBurst) {
+            state.SkipWithError(in_sa != nullptr ? "the ideal inbound loop refused a packet"
+                                                 : "the ideal outbound loop refused a packet");
+            return false;
+        }
+    }
+    return true;
+}
+
 void bm_ideal(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ring r, Ealg ealg) {
     EngineWorkload& w = workload(alg, size, r, ealg);
     IdealEsp ideal(w.engine().imb());
@@ -265,18 +294,7 @@ void bm_ideal(benchmark::State& state, Direction dir, Alg alg, uint32_t size, Ri
             if (!ready_ring(w, dir, mbufs))
                 in_sa = IdealInboundSa::of(w.inbound_record(0), aead, cbc);  // a fresh window
         },
-        [&](size_t n) {
-            bool ok[kBurst];
-            for (size_t pos = 0; pos < n; pos += kBurst) {
-                const std::span<rte_mbuf* const> b{&mbufs[pos], kBurst};
-                if ((in ? ideal.inbound(in_sa, b, ok) : ideal.outbound(out_sa, b, ok)) != kBurst) {
-                    state.SkipWithError(in ? "the ideal inbound loop refused a packet"
-                                           : "the ideal outbound loop refused a packet");
-                    return false;
-                }
-            }
-            return true;
-        });
+        [&](size_t n) { return ideal_pass(state, ideal, in ? &in_sa : nullptr, out_sa, mbufs, n); });
 }
 
 // The outbound SA lookup alone, warm, on the keys the engine forms from the ring's packets
@@ -385,7 +403,7 @@ void register_all(bool quick, int rounds) {
                                 ((dir == Direction::inbound ? "inbound" : "outbound") + natt).c_str(), bm_engine_in,
                                 dir, alg, size, r, Ealg::null, Mode::udp_enc_tun));
                     }
-                    for (auto* one : b) one->UseManualTime();
+                    for (auto* one : b) timed(one);
                 }
     // HMAC-SHA-256-128: the engine, the hash-only reference and (warm) the ideal loops.
     for (uint32_t size : sizes)
@@ -406,7 +424,7 @@ void register_all(bool quick, int rounds) {
                     b.push_back(benchmark::RegisterBenchmark(("ideal_out" + suffix).c_str(), bm_ideal,
                                                              Direction::outbound, alg, size, r, Ealg::null));
                 }
-                for (auto* one : b) one->UseManualTime();
+                for (auto* one : b) timed(one);
             }
     // With encryption: the engine and IPsec-MB doing the same cipher and hash work, warm and cold.
     for (Ealg ealg : {Ealg::aes_cbc, Ealg::des_ede3_cbc})
@@ -423,10 +441,9 @@ void register_all(bool quick, int rounds) {
                                                                    size, r, ealg, false, ImbApi::direct),
                                       benchmark::RegisterBenchmark(("hash_only_out" + suffix).c_str(), bm_hash_only,
                                                                    alg, size, r, ealg, true, ImbApi::direct)})
-                        one->UseManualTime();
+                        timed(one);
                     if (!r.cold)
-                        benchmark::RegisterBenchmark(("forged" + suffix).c_str(), bm_forged, alg, size, r, ealg)
-                            ->UseManualTime();
+                        timed(benchmark::RegisterBenchmark(("forged" + suffix).c_str(), bm_forged, alg, size, r, ealg));
                     if (ealg == Ealg::aes_cbc && !r.cold)  // 3DES has chained jobs only, and no ideal loop
                         for (auto* one : {benchmark::RegisterBenchmark(("imb_jobs" + suffix).c_str(), bm_hash_only, alg,
                                                                        size, r, ealg, false, ImbApi::jobs),
@@ -438,7 +455,7 @@ void register_all(bool quick, int rounds) {
                                                                        false, alg, size, r, ealg),
                                           benchmark::RegisterBenchmark(("rte_hash_out" + suffix).c_str(), bm_lookup,
                                                                        true, alg, size, r, ealg)})
-                            one->UseManualTime();
+                            timed(one);
                 }
     // AES-GCM and AES-GMAC: the engine and IPsec-MB's own direct GCM calls, warm and cold,
     // at the lengths the AES-CBC rows measure; warm, also its job API for the same work.
@@ -470,7 +487,7 @@ void register_all(bool quick, int rounds) {
                                 benchmark::RegisterBenchmark(((dpdk ? "rte_hash_out" : "lookup_out") + suffix).c_str(),
                                                              bm_lookup, dpdk, alg, size, r, ealg));
                     }
-                    for (auto* one : b) one->UseManualTime();
+                    for (auto* one : b) timed(one);
                 }
 }
 
@@ -479,7 +496,7 @@ void register_all(bool quick, int rounds) {
 
 int main(int argc, char** argv) {
     using namespace pcscf::bench;
-    bool quick = false;
+    bool quick = false, no_huge = false;
     int rounds = 3;
     std::vector<char*> rest = {argv[0]};
     for (int i = 1; i < argc; ++i) {
@@ -487,6 +504,8 @@ int main(int argc, char** argv) {
         if (a == "--quick") quick = true;
         else if (a.rfind("--rounds=", 0) == 0) rounds = std::max(1, number_arg<int>("--rounds", a.substr(9)));
         else if (a.rfind("--sas=", 0) == 0) g_many_sas = number_arg<uint32_t>("--sas", a.substr(6));
+        else if (a.rfind("--passes=", 0) == 0) g_passes = std::max(1, number_arg<int>("--passes", a.substr(9)));
+        else if (a == "--no-huge") no_huge = true;
         else rest.push_back(argv[i]);
     }
     // --quick: short samples too, unless asked for others (a cold pass costs several
@@ -500,7 +519,7 @@ int main(int argc, char** argv) {
     // What neither we nor Google Benchmark took is a typo: say so rather than ignore it.
     if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 2;
     bool huge = false;
-    if (!start_eal(argv[0], "0", {}, &huge)) return 2;
+    if (!start_eal(argv[0], "0", {}, &huge, no_huge)) return 2;
     std::printf("memory: %s\n", huge ? "hugepages" : "anonymous 4 KiB pages (--no-huge)");
     register_all(quick, rounds);
     RatioReporter reporter(g_many_sas);
