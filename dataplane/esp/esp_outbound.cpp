@@ -205,8 +205,9 @@ void Engine::outbound_chunk(std::span<rte_mbuf*> pkts, net::DropReason* why, uin
         const uint32_t pad_len = (block_mask + 1 - ((payload_len + kEspTrailerLen) & block_mask)) & block_mask;
         const uint32_t icv_bytes = icv_len(sa.alg, xf);
         const uint32_t tail_len = pad_len + kEspTrailerLen + icv_bytes;
-        // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides.
-        if (unlikely((pk.info.version == 4) != sa.sel.ue_addr.is_v4() ||
+        // An IPv6 packet to ::ffff:a.b.c.d finds the IPv4 SA of a.b.c.d: the family decides
+        // (an IPv4 packet's key is v4-mapped, so it finds IPv4 SAs only).
+        if (unlikely((pk.info.version != 4 && sa.sel.ue_addr.is_v4()) ||
                      (!sa.pcscf_addr.is_unspecified() && !pk.info.src_is(pk.ip, sa.pcscf_addr)))) {
             bad = net::DropReason::selector_mismatch;
         } else if (unlikely(tunnel && out_.nat(pk.pos).encap_port == 0)) {
