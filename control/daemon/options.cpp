@@ -283,9 +283,8 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "how long fragments wait for the rest")(
         "record-interval-us", po::value(&s.record_interval_us)->default_value(s.record_interval_us),
         "once a worker's SA record ring is empty, how long it waits before looking again "
-        "(0..10000 us; 0: every poll); packets from the kernel make it look at once")(
-        "max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
-        "largest datagram reassembled, in bytes");
+        "(0..10000 us; 0: every poll)")("max-datagram", po::value(&s.max_datagram)->default_value(s.max_datagram),
+                                        "largest datagram reassembled, in bytes");
     std::string redis_url;
     std::string core, core_local, port_pc = "5102,5103,5104", algs = "hmac-sha-1-96,hmac-md5-96";
     std::string allowed_algs(secagree::kDefaultAllowedAlgorithms),

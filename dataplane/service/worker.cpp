@@ -77,7 +77,6 @@ uint32_t Worker::poll() noexcept {
 
     // From the kernel, then handed-over packets to protect.
     n = rte_eth_rx_burst(parts_.tap_port, q, rx, burst);
-    if (n > 0) apply_waiting_records();
     stats_.tap_rx += n;
     sort_burst({rx, n}, &Worker::from_tap);
     hand_all(handing_plain_);
@@ -149,18 +148,6 @@ void Worker::apply_records() noexcept {
     if (n < kMaxRecords) next_records_ = now_ + record_interval_;  // drained: wait a while
     unposted_acks_ = {acks_.data(), n};
     post_acks();
-}
-
-// Before packets from the kernel are protected, whatever the interval: the control thread
-// sends a record before the SIP it then passes to the kernel (after a NAT rebinding, the
-// outbound SAs' new port, TS 33.203 Annex M), and that SIP must meet the record applied.
-// The ring is one load when empty.
-void Worker::apply_waiting_records() noexcept {
-    if (!unposted_acks_.empty()) return;  // the last group's acknowledgements go first
-    if (looked_at_.size() == 0) looked_at_ = rings_.peek_records(kMaxRecords);
-    if (looked_at_.size() == 0) return;
-    now_ = rte_rdtsc();  // record_cycles counts from here
-    apply_records();
 }
 
 // One enqueue for all acknowledgements: each enqueue moves the ring's shared lines between

@@ -50,8 +50,7 @@ public:
     // Polls until `running` turns false (the lcore's main loop).
     void run(const std::atomic<bool>& running) noexcept;
     // One round: SA records, both ports, handoff rings, events. Returns frames handled.
-    // Records take two polls: one finds them, the next applies them (see looked_at_);
-    // those waiting when the kernel hands over packets apply at once, before them.
+    // Records take two polls: one finds them, the next applies them (see looked_at_).
     uint32_t poll() noexcept;
     // While `serving` is false (a standby), ESP is dropped (DropReason::standby) both ways:
     // the SAs stand ready but take no part until the node takes over. Plain packets pass.
@@ -77,7 +76,6 @@ private:
 
     void look_at_records() noexcept;
     void apply_records() noexcept;
-    void apply_waiting_records() noexcept;
     void post_acks() noexcept;
     using Take = uint16_t (WorkerRings::*)(std::span<rte_mbuf*>) noexcept;
     uint16_t take_handoff(Batch& b, uint16_t burst, Take take) noexcept;

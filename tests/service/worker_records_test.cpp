@@ -1,6 +1,5 @@
 // When a worker takes SA records from its command ring (WorkerRig: a real dp::Worker on
 // net_ring ports, polled by hand, with the control thread's end of the real rings).
-#include "tests/common/packet_builder.hpp"
 #include "tests/service/worker_rig.hpp"
 
 namespace pcscf::dp {
@@ -47,36 +46,6 @@ TEST_F(WorkerRecords, ABacklogIsTakenAtOnceAndANewRecordWaitsForTheInterval) {
     EXPECT_EQ(applied(), backlog);
     EXPECT_EQ(queued(), 1u);
     EXPECT_EQ(worker_->engine().inbound_sas().count(), backlog);
-}
-
-// What the kernel hands over after a record meets it applied, whatever the interval: the
-// control thread sends an SA record (here an outbound SA's add; after a NAT rebinding, its
-// new port) before the SIP it passes to the kernel, which must leave by that SA.
-TEST_F(WorkerRecords, ARecordSentBeforeWhatTheKernelHandsOverAppliesFirst) {
-    make_worker(3'600'000'000u);
-    polls(2);  // finds the ring drained: the next look is an hour away
-    const net::IpAddr ue = *net::IpAddr::parse("192.0.2.1"), pcscf = *net::IpAddr::parse("198.51.100.1");
-    esp::SaRecord out;
-    out.sa.dir = esp::Direction::outbound;
-    out.sa.spi = 0x2001;
-    out.sa.ue_addr = ue;
-    out.sa.ue_port = 5062;
-    out.sa.pcscf_addr = pcscf;
-    out.sa.pcscf_port = 5101;
-    ASSERT_TRUE(rings_->control().send(0, out));
-    receive(tap, test::with_ethernet(test::make_packet({pcscf, ue, 5101, 5062}, 100)));
-    worker_->poll();
-    EXPECT_EQ(applied(), 1u);
-    EXPECT_EQ(queued(), 0u);
-    const auto to_ue = sent(access);
-    ASSERT_EQ(to_ue.size(), 1u);
-    EXPECT_EQ(to_ue[0][14 + 9], 50) << "not protected: left as IP protocol " << int(to_ue[0][14 + 9]);
-    EXPECT_EQ(worker_->stats().drops.total(), 0u);
-    // With nothing from the kernel the interval holds: the next record waits.
-    send_add(0);
-    polls(2);
-    EXPECT_EQ(applied(), 1u);
-    EXPECT_EQ(queued(), 1u);
 }
 
 TEST_F(WorkerRecords, WithNoIntervalEveryPollLooks) {
