@@ -28,7 +28,6 @@ struct IpInfo {
     uint16_t proto_offset;  // offset of the byte that names `proto`
     uint32_t total_len;     // IP header plus payload, as the header says
 
-    IpAddr src(const uint8_t* ip) const noexcept { return version == 4 ? IpAddr::v4(ip + 12) : IpAddr::v6(ip + 8); }
     IpAddr dst(const uint8_t* ip) const noexcept { return version == 4 ? IpAddr::v4(ip + 16) : IpAddr::v6(ip + 24); }
     // Whether the source (destination) is `a`, family included: an IPv6 packet from
     // ::ffff:a.b.c.d is not from the IPv4 address a.b.c.d.
