@@ -130,6 +130,10 @@ void sip_metrics(Exposition& x, proxy::SipStatus& sip) {
              "UEs behind a NAT: registrations refused 494 for offering no mod=UDP-enc-tun (refused), NAT ports "
              "learnt or changed (port_changes)",
              "what", {"refused", c.nat_refused}, {"port_changes", c.nat_port_changes});
+    two_ways(x, "pcscf_sip_nat_port_waits",
+             "messages to UEs behind a NAT held until their NAT port reached the outbound SAs (held), and those of "
+             "them sent without it after the SA install timeout (expired)",
+             "what", {"held", c.nat_port_waits}, {"expired", c.nat_port_waits_expired});
     x.family("pcscf_sip_dropped", "counter", "SIP messages dropped, per reason");
     for (size_t i = 0; i < proxy::kProxyDropCount; ++i)
         x.sample(Exposition::label("reason", proxy::kProxyDropNames[i]), double(c.dropped[i]));

@@ -257,6 +257,8 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "reg_ended_by_core", c.reg_ended_by_core);
     rte_tel_data_add_dict_u64(d, "nat_refused", c.nat_refused);
     rte_tel_data_add_dict_u64(d, "nat_port_changes", c.nat_port_changes);
+    rte_tel_data_add_dict_u64(d, "nat_port_waits", c.nat_port_waits);
+    rte_tel_data_add_dict_u64(d, "nat_port_waits_expired", c.nat_port_waits_expired);
     rte_tel_data_add_dict_u64(d, "sm1_queued_us", c.sm1_queued_us);
     rte_tel_data_add_dict_u64(d, "transactions", c.transactions);
     rte_tel_data_add_dict_u64(d, "tcp_open", c.tcp_open);

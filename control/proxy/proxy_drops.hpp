@@ -79,6 +79,9 @@ struct ProxyCounters {
     // UEs behind a NAT (TS 33.203 Annex M): SM1s answered 494 because they offered no
     // mod=UDP-enc-tun, and NAT ports learnt or changed (a set's outbound SAs moved to it).
     uint64_t nat_refused = 0, nat_port_changes = 0;
+    // Messages to UEs behind a NAT that waited for the NAT port to reach the outbound SAs,
+    // and those sent after sa_install_timeout without it.
+    uint64_t nat_port_waits = 0, nat_port_waits_expired = 0;
     uint64_t sm1_queued_us = 0;  // how long the last new registration over UDP waited in its socket
     uint64_t transactions = 0;   // under way or completed and kept, as of the last tick
     uint64_t tcp_open = 0, tcp_accepted = 0, tcp_connected = 0;  // connections now, in, out

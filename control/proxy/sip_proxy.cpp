@@ -125,7 +125,9 @@ void SipProxy::reconfigure(const ProxyConfig& c) {
 }
 
 int SipProxy::poll(int timeout_ms, Clock::time_point now) {
+    now_ = now;
     release_challenges(now);
+    release_waiting(now);
     const int n = net_->poll(timeout_ms, [&](const Inbound& in) { handle(in, now); });
     for (const Endpoint& e : net_->take_unreachable())
         if (e == cfg_.core) core_unreachable(now);
@@ -541,7 +543,51 @@ void SipProxy::refuse_registration(const std::string& branch, const Txn& t, cons
     txns_.registration_done({t.impi, t.from.ue}, branch);
 }
 
+// TS 33.203 Annex M: a message over a UDP-enc-tun set goes to the NAT port the datapath
+// learnt from the UE. SM7 teaches the new set its port as it is relayed, and a rebinding
+// shows as the request that arrives from the new port; the core's answer may come back
+// before the outbound SAs have the port. It waits for them (or anything before it to the
+// same pair still waits: the order stays the one they were sent in).
 bool SipProxy::to_ue(const ToUe& out) {
+    if (out.route.protected_) {
+        const auto [ue_port, our_port] = pair_of(out);
+        const bool behind = std::ranges::any_of(waiting_port_, [&](const WaitingForPort& w) {
+            return w.out.ue == out.ue && w.ue_port == ue_port && w.our_port == our_port;
+        });
+        if (behind || reg_.awaits_nat_port(out.ue, ue_port, our_port)) {
+            waiting_port_.push_back({out, ue_port, our_port, now_});
+            ++counters_.nat_port_waits;
+            if (trace_) trace_("    waits for the NAT port of " + out.ue.to_string() + "  " + out.label);
+            return true;
+        }
+    }
+    return send_to_ue(out);
+}
+
+std::pair<uint16_t, uint16_t> SipProxy::pair_of(const ToUe& out) const {
+    if (out.conn != 0 && out.conn != kOurConnection)
+        if (const TcpConnection* c = net_->connection(out.conn)) return {c->remote().port, c->local().port};
+    const Route& r = out.route;
+    return r.port_pc != 0 ? std::pair{r.port_us, r.port_pc} : std::pair{r.port_uc, r.port_ps};
+}
+
+void SipProxy::release_waiting(Clock::time_point now) {
+    for (auto w = waiting_port_.begin(); w != waiting_port_.end();) {
+        const bool late = now - w->since >= cfg_.sa_install_timeout;
+        if (!late && reg_.awaits_nat_port(w->out.ue, w->ue_port, w->our_port)) {
+            ++w;  // and what follows it to that pair: not late either, and waiting for the same
+            continue;
+        }
+        if (late) {
+            ++counters_.nat_port_waits_expired;
+            if (trace_) trace_("    sent without the NAT port in the SAs after the wait: " + w->out.label);
+        }
+        send_to_ue(w->out);
+        w = waiting_port_.erase(w);
+    }
+}
+
+bool SipProxy::send_to_ue(const ToUe& out) {
     const Route& r = out.route;
     if (out.conn != 0) {
         uint32_t id = out.conn;
@@ -684,6 +730,7 @@ void SipProxy::drop(ProxyDrop reason, std::string_view detail) {
 }
 
 void SipProxy::tick(Clock::time_point now) {
+    now_ = now;
     std::vector<std::pair<UeKey, std::string>> late;  // 401s whose SAs did not come in time
     std::erase_if(held_, [&](const auto& kv) {
         if (now - kv.second.since < cfg_.sa_install_timeout) return false;

@@ -17,6 +17,7 @@
 // Threading: the control thread only; poll() never blocks longer than it is told.
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <functional>
 #include <map>
@@ -134,8 +135,15 @@ private:
     // Relays a UE's request to the core under a new branch.
     void to_core(const FromUe& u, Kind kind, const std::string& impi, bool integrity_protected, Clock::time_point now,
                  const std::string& asserted = {});
-    // Sends to the UE; false when it could not go (counted).
+    // Sends to the UE, or holds it while its NAT port is not in the outbound SAs (below);
+    // false when it could not go (counted).
     bool to_ue(const ToUe& out);
+    bool send_to_ue(const ToUe& out);
+    // The protected pair a message to the UE goes over: the UE's port, ours.
+    std::pair<uint16_t, uint16_t> pair_of(const ToUe& out) const;
+    // Sends what waited for a NAT port once the outbound SAs have it, or after
+    // sa_install_timeout regardless (then the datapath drops or misroutes it, counted).
+    void release_waiting(Clock::time_point now);
     // Answers a UE's request ourselves: over `over`, else back the way it came; the answer
     // into `kept` when given.
     void refuse(const sip::Message& request, const secagree::Arrival& a, const secagree::Refusal& why,
@@ -181,6 +189,15 @@ private:
     std::unique_ptr<SipTransport> net_;
     Transactions txns_;
     std::map<UeKey, HeldChallenge> held_;
+    // Messages to UEs behind a NAT whose set's outbound SAs do not send to its NAT port yet
+    // (Registrar::awaits_nat_port: SM7 or a rebinding taught it a moment ago), in order.
+    struct WaitingForPort {
+        ToUe out;
+        uint16_t ue_port, our_port;
+        Clock::time_point since;
+    };
+    std::deque<WaitingForPort> waiting_port_;
+    Clock::time_point now_{};  // of the poll or tick under way: when a message started waiting
     // --reg-event: our subscriptions by Call-ID, and which UE has one.
     std::map<std::string, RegSubscription, std::less<>> subs_;
     std::map<UeKey, std::string> sub_of_;

@@ -48,7 +48,8 @@ struct SaInfo {
     uint32_t worker = 0;
     int32_t handle = -1;  // the SA's place in its worker's table, once active
     SaState state = SaState::pending;
-    bool used = false;  // inbound: a packet has verified on it
+    bool used = false;     // inbound: a packet has verified on it
+    uint32_t updates = 0;  // update records sent to its worker and not yet acknowledged
     std::string label;
     // The key as given, for the operator (pcscf-espctl keys, to decode a capture); none
     // for an SA restored from a state store, which keeps only the expanded key.

@@ -219,9 +219,10 @@ Expected<void> SaManager::send(SaInfo& sa, esp::SaOp op, const esp::HmacKey& key
     const esp::SaRecord rec = record(sa, op, key);
     // Records reach a worker in order: nothing overtakes what waits in its backlog.
     auto& waiting = backlog_[sa.worker];
-    if (waiting.empty() && rings_.send(sa.worker, rec)) return {};
-    if (op == esp::SaOp::remove || may_wait) {
-        waiting.push_back(rec);
+    const bool sent = waiting.empty() && rings_.send(sa.worker, rec);
+    if (sent || op == esp::SaOp::remove || may_wait) {
+        if (!sent) waiting.push_back(rec);
+        if (op == esp::SaOp::update) ++sa.updates;
         return {};
     }
     return fail(Errc::busy, "worker " + std::to_string(sa.worker) + " has too many SA changes queued; try again");
@@ -343,6 +344,7 @@ void SaManager::handle(const esp::SaEvent& e) {
             if (sa.sent != std::chrono::steady_clock::time_point{})
                 install_latency_.observe(std::chrono::steady_clock::now() - sa.sent);
         }
+        if (applied && e.op == esp::SaOp::update && sa.updates != 0) --sa.updates;
         if (e.kind == esp::EventKind::first_use) sa.used = true;
         // The inbound SA took the new NAT port itself (sa_record.hpp): the registry follows.
         if (e.kind == esp::EventKind::encap_port && sa.cfg.mode == esp::Mode::udp_enc_tun &&
@@ -376,6 +378,12 @@ std::optional<SaInfo> SaManager::find(SaId id) const {
     auto it = sas_.find(id);
     if (it == sas_.end()) return std::nullopt;
     return it->second;
+}
+
+bool SaManager::updating(SaId id) const {
+    std::lock_guard lock(mu_);
+    auto it = sas_.find(id);
+    return it != sas_.end() && it->second.updates != 0;
 }
 
 std::optional<SaId> SaManager::find_inbound(uint32_t spi) const {

@@ -73,6 +73,9 @@ public:
     void handle(const esp::SaEvent& e);
 
     std::optional<SaInfo> find(SaId id) const;
+    // True while an update record sent to SA `id` is not yet acknowledged: its worker
+    // still has the SA as it was (a NAT port it does not send to yet).
+    bool updating(SaId id) const;
     // The ids of the SAs `pred` picks, in id order.
     std::vector<SaId> select(const std::function<bool(const SaInfo&)>& pred) const;
     std::optional<SaId> find_inbound(uint32_t spi) const;

@@ -438,6 +438,15 @@ const SaSet* Registrar::set_over(const Arrival& from) const {
     return nullptr;
 }
 
+bool Registrar::awaits_nat_port(const net::IpAddr& ue, uint16_t ue_port, uint16_t pcscf_port) const {
+    const SaSet* s = set_over({.ue = ue, .ue_port = ue_port, .local_port = pcscf_port, .protected_ = true});
+    if (s == nullptr || s->mode() != esp::Mode::udp_enc_tun) return false;
+    if (s->encap_port == 0) return true;
+    for (ctl::SaId id : {s->ids[SaSet::out_uc], s->ids[SaSet::out_us]})
+        if (id != 0 && sas_.updating(id)) return true;
+    return false;
+}
+
 std::optional<net::IpAddr> Registrar::nat_inner(const Arrival& from, const net::IpAddr& sent_by,
                                                 bool is_register) const {
     if (from.protected_) {

@@ -168,6 +168,11 @@ public:
     // treats the UE as behind a NAT). None otherwise.
     std::optional<net::IpAddr> nat_inner(const Arrival& from, const net::IpAddr& sent_by, bool is_register) const;
     const NatCounters& nat_counters() const { return nat_; }
+    // A UE behind a NAT: true while the UDP-enc-tun set of the pair (P-CSCF `pcscf_port`,
+    // UE `ue_port`) has no NAT port yet, or its outbound SAs have not yet taken the one
+    // it has (an update record not acknowledged). What is sent to the UE then would be
+    // dropped (natt_port_unknown) or go to the port the NAT no longer maps.
+    bool awaits_nat_port(const net::IpAddr& ue, uint16_t ue_port, uint16_t pcscf_port) const;
     // A message that arrived over the current set (after SM12: SM7 used it before it was
     // current) also retires the kept pair (TS 33.203 7.4.2a).
     void on_protected_message(const Arrival& from);

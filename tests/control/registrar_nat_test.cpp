@@ -84,12 +84,7 @@ protected:
     SaSet current() const { return *reg->view(kImpi, kPublic)->current; }
     // What the datapath raises when a verified packet comes from a new NAT port.
     void nat_port(ctl::SaId inbound, uint16_t port) {
-        esp::SaEvent e;
-        e.kind = esp::EventKind::encap_port;
-        e.dir = esp::Direction::inbound;
-        e.cookie = inbound;
-        e.encap_port = port;
-        sas->handle(e);
+        nat_port_seen(inbound, port);
         step();
     }
     std::vector<esp::SaRecord> updates() const {

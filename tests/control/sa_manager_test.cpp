@@ -253,6 +253,16 @@ TEST_F(SaManagerTest, AUdpEncTunSaTakesItsNatPortByAnUpdate) {
     step();
     EXPECT_EQ(records.front().sa.ue_inner, r.ue_inner);
     EXPECT_EQ(records.front().sa.mode, esp::Mode::udp_enc_tun);
+    EXPECT_FALSE(sas->updating(*id));
+    ASSERT_TRUE(sas->set_encap_port(*id, 40000).has_value());
+    ASSERT_TRUE(sas->set_encap_port(*id, 40001).has_value());
+    EXPECT_TRUE(sas->updating(*id)) << "its worker has not applied the updates";
+    sas->pump();
+    EXPECT_TRUE(sas->updating(*id));
+    apply_records();
+    sas->pump();
+    EXPECT_FALSE(sas->updating(*id)) << "both updates acknowledged";
+    EXPECT_FALSE(sas->updating(*plain));
     ASSERT_TRUE(sas->set_encap_port(*id, 40000).has_value());
     step();
     const esp::SaRecord& u = records.back();

@@ -72,6 +72,17 @@ struct SaRig {
         }
     }
 
+    // What a worker raises when a packet from behind a NAT verifies on inbound SA `id` from
+    // a NAT port its SA did not have (TS 33.203 Annex M), handled as the pump would.
+    void nat_port_seen(ctl::SaId id, uint16_t port) {
+        esp::SaEvent e;
+        e.kind = esp::EventKind::encap_port;
+        e.dir = esp::Direction::inbound;
+        e.cookie = id;
+        e.encap_port = port;
+        sas->handle(e);
+    }
+
     size_t inbound_in_engines() const {
         size_t n = 0;
         for (const auto& e : engines) n += e->inbound_sas().count();

@@ -106,20 +106,35 @@ public:
 
     // SM1 .. SM12, `ok_headers` in the core's 200; returns the Security-Server of the 401.
     std::string register_fully(const std::vector<std::pair<std::string, std::string>>& ok_headers = {}) {
+        const std::string server = until_sm12(ok_headers, true);
+        EXPECT_EQ(status(rig_.expect(us_, "the 200 (SM12)")), 200);
+        return server;
+    }
+    // SM1 .. SM7 and the core's 200 to it (SM11), not yet taken by the proxy. Behind a NAT,
+    // with `nat_port`, the datapath saw SM7 come from NAT port 40000.
+    std::string until_sm12(const std::vector<std::pair<std::string, std::string>>& ok_headers, bool nat_port) {
         sm1(security_client());
         rig_.core->send(challenge(rig_.expect(*rig_.core, "SM1 at the core")), rig_.core_side());
         const std::string four01 = rig_.expect(us_, "the 401");
         EXPECT_EQ(status(four01), 401) << four01;
         const std::string server = header(four01, sip::HeaderKind::security_server);
         send_protected(register_request(security_client(), server));
+        if (mod_ == "UDP-enc-tun" && nat_port) nat_port_seen(40000);
         rig_.core->send(ok_with_contact(rig_.expect(*rig_.core, "SM7 at the core"), ok_headers), rig_.core_side());
-        EXPECT_EQ(status(rig_.expect(us_, "the 200 (SM12)")), 200);
         return server;
     }
     void deregister() {
         send_protected(register_request({}, {}, 0));
         rig_.core->send(answer(rig_.expect(*rig_.core, "de-REGISTER at the core"), 200, "OK"), rig_.core_side());
         EXPECT_EQ(status(rig_.expect(us_, "the de-registration's 200")), 200);
+    }
+
+    // What the datapath raises as a message from behind a NAT verifies on the inbound SA
+    // of the set it used (the temporary one while registering) from NAT port `port`.
+    void nat_port_seen(uint16_t port) {
+        const auto v = rig_.reg.view(impi_, rig_.ue_addr);
+        ASSERT_TRUE(v && (v->temporary || v->current));
+        rig_.nat_port_seen((v->temporary ? *v->temporary : *v->current).ids[secagree::SaSet::in_ps], port);
     }
 
     Peer& us() { return us_; }
@@ -538,12 +553,15 @@ TEST_F(SipProxyTest, AUeBehindANatRegistersWithUdpEncTunSas) {
     const std::string server = ue.register_fully();
     EXPECT_NE(server.find(";mod=UDP-enc-tun;"), std::string::npos) << server;
     EXPECT_EQ(server.find("mod=trans"), std::string::npos) << server;
-    ASSERT_EQ(records.size(), 4u);
-    for (const auto& r : records) {
+    // Four adds, the NAT port not known; SM7 taught it, and the other three took it.
+    ASSERT_EQ(records.size(), 7u);
+    for (size_t i = 0; i < records.size(); ++i) {
+        const esp::SaRecord& r = records[i];
+        EXPECT_EQ(r.op, i < 4 ? esp::SaOp::add : esp::SaOp::update) << i;
         EXPECT_EQ(r.sa.mode, esp::Mode::udp_enc_tun);
         EXPECT_EQ(r.sa.ue_addr, ue_addr) << "the source: the NAT's address";
         EXPECT_EQ(r.sa.ue_inner, inner);
-        EXPECT_EQ(r.sa.encap_port, 0);
+        EXPECT_EQ(r.sa.encap_port, i < 4 ? 0 : 40000) << i;
     }
     ue.send_protected(ue.request("MESSAGE", {}));
     const std::string relayed = expect(*core, "the MESSAGE at the core");
@@ -553,6 +571,78 @@ TEST_F(SipProxyTest, AUeBehindANatRegistersWithUdpEncTunSas) {
     advance(1100ms);
     EXPECT_EQ(sas->size(), 0u);
     EXPECT_EQ(inbound_in_engines() + outbound_in_engines(), 0u);
+}
+
+// TS 33.203 Annex M: what goes to a UE behind a NAT goes to the NAT port SM7 taught the
+// datapath. The core's 200 may come back before the outbound SAs have it (over a real
+// network, before the control thread has heard of it): it waits for the workers to take
+// the port, then goes.
+TEST_F(SipProxyTest, The200ToSm7FromBehindANatWaitsForTheNatPortInTheOutboundSas) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "UDP-enc-tun");
+    ue.until_sm12({}, false);
+    EXPECT_TRUE(silent(ue.us())) << "the 200 went before any NAT port was known";
+    EXPECT_EQ(proxy->counters().nat_port_waits, 1u);
+
+    ue.nat_port_seen(40000);        // the registrar sends the outbound SAs an update
+    for (int i = 0; i < 20; ++i) {  // the proxy runs, the workers do not
+        proxy->poll(1, now);
+        sas->pump();
+    }
+    EXPECT_FALSE(ue.us().take().has_value()) << "the 200 overtook the outbound SAs' update";
+    EXPECT_EQ(status(expect(ue.us(), "the 200 once the workers have the port")), 200);
+    size_t updated = 0;
+    for (const auto& r : records)
+        if (r.op == esp::SaOp::update && r.sa.dir == esp::Direction::outbound && r.sa.encap_port == 40000) ++updated;
+    EXPECT_EQ(updated, 2u);
+    EXPECT_EQ(proxy->counters().nat_port_waits, 1u);
+    EXPECT_EQ(proxy->counters().nat_port_waits_expired, 0u);
+}
+
+// A NAT rebinding shows as a request from a new NAT port: what the P-CSCF sends next waits
+// until the outbound SAs send to that port, in the order it was sent; a UE whose port
+// stays put is not held up at all.
+TEST_F(SipProxyTest, AfterANatRebindingMessagesWaitForTheNewPortInOrder) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "UDP-enc-tun");
+    ue.register_fully();
+    auto core_message = [&](int n) {
+        core->send("MESSAGE " + ue.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
+                       ":5060;branch=z9hG4bKnat" + std::to_string(n) + "\r\nMax-Forwards: 70\r\nFrom: <sip:carol@" +
+                       kRealm + ">;tag=c\r\nTo: <" + ue.impu() + ">\r\nCall-ID: nat-" + std::to_string(n) +
+                       "\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+                   core_side());
+    };
+    const uint64_t waited = proxy->counters().nat_port_waits;
+    core_message(1);
+    EXPECT_NE(expect(ue.us(), "a MESSAGE at the learnt port").find("Call-ID: nat-1"), std::string::npos);
+    EXPECT_EQ(proxy->counters().nat_port_waits, waited) << "held with the port in place";
+
+    ue.nat_port_seen(41234);  // the rebinding
+    core_message(2);
+    core_message(3);
+    for (int i = 0; i < 20; ++i) {
+        proxy->poll(1, now);
+        sas->pump();
+    }
+    EXPECT_FALSE(ue.us().take().has_value()) << "a MESSAGE went to the old NAT port";
+    EXPECT_NE(expect(ue.us(), "the first after the rebinding").find("Call-ID: nat-2"), std::string::npos);
+    EXPECT_NE(expect(ue.us(), "the second").find("Call-ID: nat-3"), std::string::npos);
+    EXPECT_EQ(proxy->counters().nat_port_waits, waited + 2);
+    const auto v = reg.view(ue.impu().substr(4), ue_addr);
+    for (ctl::SaId id : v->current->ids) EXPECT_EQ(sas->find(id)->cfg.encap_port, 41234) << id;
+}
+
+// No NAT port ever comes (the event lost, a worker stuck): the 200 waits no longer than
+// sa_install_timeout, then goes as it is (the datapath counts its drop), counted here.
+TEST_F(SipProxyTest, AMessageWaitsForANatPortNoLongerThanTheSaInstallTimeout) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "UDP-enc-tun");
+    ue.until_sm12({}, false);
+    EXPECT_TRUE(silent(ue.us()));
+    advance(proxy::ProxyConfig{}.sa_install_timeout);
+    EXPECT_EQ(status(expect(ue.us(), "the 200 after the wait")), 200);
+    EXPECT_EQ(proxy->counters().nat_port_waits_expired, 1u);
 }
 
 // Behind a NAT without a UDP-enc-tun offer: 494, whose Security-Server lists our pairs with

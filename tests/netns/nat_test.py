@@ -201,6 +201,15 @@ def main():
 
     t.check("de-registration over ESP in UDP: its 200 reaches the UE and every SA is gone", deregistration)
 
+    def nothing_overtook_a_port():
+        sip, drops = topo.ctl.sip(), topo.ctl.drops()
+        expect(sip["nat_port_waits_expired"] == 0 and drops["natt_port_unknown"] == 0,
+               f"{sip['nat_port_waits_expired']} messages sent without their NAT port, "
+               f"{drops['natt_port_unknown']} dropped for it ({sip['nat_port_waits']} waited for one)")
+
+    t.check("since the restart, nothing the P-CSCF sent overtook a NAT port its SAs were taking: none waited in "
+            "vain, none dropped as natt_port_unknown", nothing_overtook_a_port)
+
     def tshark_decodes():
         frames = [f for f in link.stop() if IP in f and UDP in f and len(f[UDP].payload) > 1]
         with tempfile.TemporaryDirectory() as d:
