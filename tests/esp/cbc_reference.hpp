@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,15 +36,18 @@ inline std::vector<uint8_t> openssl_cbc(bool encrypt, esp::Ealg ealg, const std:
     return out;
 }
 
-inline std::vector<uint8_t> openssl_icv(esp::Alg alg, const std::vector<uint8_t>& key, const uint8_t* data,
-                                        size_t len) {
+// HMAC-MD5-96, HMAC-SHA-1-96 or HMAC-SHA-256-128 (RFC 2403, 2404, 4868) of data[0, len):
+// the ICV, icv_len bytes.
+inline std::vector<uint8_t> openssl_icv(esp::Alg alg, std::span<const uint8_t> key, const uint8_t* data, size_t len) {
     uint8_t full[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     const EVP_MD* md = alg == esp::Alg::hmac_md5_96       ? EVP_md5()
                        : alg == esp::Alg::hmac_sha256_128 ? EVP_sha256()
                                                           : EVP_sha1();
-    HMAC(md, key.data(), int(key.size()), data, len, full, &n);
-    return {full, full + esp::icv_len(alg, esp::Transform::cbc_hmac)};
+    const uint32_t icv_len = esp::icv_len(alg, esp::Transform::hmac);
+    if (HMAC(md, key.data(), int(key.size()), data, len, full, &n) == nullptr || n < icv_len)
+        throw std::runtime_error("OpenSSL HMAC failed");
+    return {full, full + icv_len};
 }
 
 struct CbcSeal {

@@ -2,7 +2,7 @@
 // The model the ESP inbound fuzz target checks the engine against, written apart from the
 // engine's code: the IP header rules of ip_header.hpp, anti-replay as a set of the
 // sequence numbers seen (RFC 4303 3.4.3), the ICV and CBC decryption by OpenSSL
-// (reference_hmac.hpp, cbc_reference.hpp), the trailer (RFC 4303 2.4-2.6) and the SA's
+// (tests/esp/cbc_reference.hpp), the trailer (RFC 4303 2.4-2.6) and the SA's
 // selectors. For every packet it says which drop
 // reason the engine must give it, or which decapsulated packet it must produce.
 #include <cstdint>
