@@ -50,6 +50,18 @@ struct AeadPacket {
     const AeadKey* key = nullptr;
 };
 
+// The nonces of up to 64 packets, salt || IV, each made by two stores. Made for all the
+// packets before IPsec-MB reads the first: a nonce read right after its two stores waits
+// for them to reach the cache (one wide load cannot be forwarded from two narrow stores),
+// 10-20 ns a packet for AES-GCM, which the engine, making its nonces a pass ahead, does
+// not pay. A reference that paid it would not be the fastest way IPsec-MB has.
+inline void fill_nonces(std::span<const AeadPacket> ps, uint8_t (*nonce)[16]) {
+    for (size_t k = 0; k < ps.size(); ++k) {
+        std::memcpy(nonce[k], ps[k].key->salt.data(), 4);
+        std::memcpy(nonce[k] + 4, ps[k].esp + esp::kEspHeaderLen, esp::kAeadIvLen);
+    }
+}
+
 // One IPsec-MB job per packet, as an ESP stack on IPsec-MB's job API submits them:
 // GCM (IMB_CIPHER_GCM + IMB_AUTH_AES_GMAC) encrypts (`encrypt`) or decrypts in place what
 // follows the IV, the tag over SPI || seq and the ciphertext; GMAC
@@ -64,10 +76,9 @@ inline uint32_t aead_jobs(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::sp
     auto done = [&](const IMB_JOB* j) { failed += j->status != IMB_STATUS_COMPLETED; };
     for (size_t at = 0; at < ps.size(); at += kChunk) {
         const size_t n = std::min(kChunk, ps.size() - at);
+        fill_nonces(ps.subspan(at, n), nonce);
         for (size_t k = 0; k < n; ++k) {
             const AeadPacket& p = ps[at + k];
-            std::memcpy(nonce[k], p.key->salt.data(), 4);
-            std::memcpy(nonce[k] + 4, p.esp + esp::kEspHeaderLen, esp::kAeadIvLen);
             IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
             j->auth_tag_output = p.icv;
             j->auth_tag_output_len_in_bytes = esp::kAeadIcvLen;
@@ -116,13 +127,17 @@ inline uint32_t aead_jobs(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::sp
 inline uint32_t aead_calls(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::span<const AeadPacket> ps) {
     constexpr uint32_t hdr = esp::kEspHeaderLen + esp::kAeadIvLen;
     const bool gcm = tf == esp::Transform::gcm;
-    alignas(16) uint8_t nonce[16];
+    constexpr size_t kChunk = 64;
+    alignas(16) uint8_t nonce[kChunk][16];
     uint32_t failed = 0;
-    for (const AeadPacket& p : ps) {
-        std::memcpy(nonce, p.key->salt.data(), 4);
-        std::memcpy(nonce + 4, p.esp + esp::kEspHeaderLen, esp::kAeadIvLen);
-        const uint32_t len = gcm ? p.len - hdr : p.len;
-        failed += !esp::aead_direct(mgr, {tf, !encrypt, &p.key->key, nonce, p.esp, hdr, len, p.icv});
+    for (size_t at = 0; at < ps.size(); at += kChunk) {
+        const size_t n = std::min(kChunk, ps.size() - at);
+        fill_nonces(ps.subspan(at, n), nonce);
+        for (size_t k = 0; k < n; ++k) {
+            const AeadPacket& p = ps[at + k];
+            const uint32_t len = gcm ? p.len - hdr : p.len;
+            failed += !esp::aead_direct(mgr, {tf, !encrypt, &p.key->key, nonce[k], p.esp, hdr, len, p.icv});
+        }
     }
     return failed;
 }
