@@ -633,6 +633,48 @@ TEST_F(SipProxyTest, AfterANatRebindingMessagesWaitForTheNewPortInOrder) {
     for (ctl::SaId id : v->current->ids) EXPECT_EQ(sas->find(id)->cfg.encap_port, 41234) << id;
 }
 
+// The same over TCP: a UE behind a NAT that sends over a protected connection (from
+// port_uc to port_ps) gets the core's answer on that connection once the outbound SAs have
+// the port it was last seen from.
+TEST_F(SipProxyTest, OverTcpTheAnswerAfterANatRebindingWaitsForTheNewPort) {
+    Ue ue(*this, "alice@" + kRealm, 6000, 6001);
+    ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "UDP-enc-tun");
+    ue.register_fully();
+    auto conn = proxy::TcpConnection::connect({ue_addr, 6000}, port_ps());
+    ASSERT_TRUE(conn.has_value()) << conn.error().message;
+    proxy::TcpConnection& c = **conn;
+    auto take = [&](int rounds, bool workers) -> std::optional<std::string> {
+        for (int i = 0; i < rounds; ++i) {
+            if (workers) round();
+            else {
+                proxy->poll(1, now);
+                sas->pump();
+            }
+            (void)c.flush();
+            (void)c.read();
+            if (auto f = c.next(); f && f->kind == sip::FrameKind::message) return std::string(f->bytes);
+            std::this_thread::sleep_for(1ms);
+        }
+        return std::nullopt;
+    };
+    ASSERT_TRUE(c.send(ue.request("MESSAGE", {})).has_value());
+    std::optional<std::string> relayed;
+    for (int i = 0; i < 2000 && !relayed; ++i) {  // the connection is sent on as it opens
+        (void)c.flush();
+        round();
+        relayed = core->take();
+        if (!relayed) std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_TRUE(relayed.has_value()) << "the MESSAGE over TCP did not reach the core";
+    ue.nat_port_seen(41234);  // it came from a new NAT port
+    core->send(answer(*relayed, 200, "OK"), core_side());
+    EXPECT_FALSE(take(20, false).has_value()) << "the 200 went before the outbound SAs had the new port";
+    const auto got = take(2000, true);
+    ASSERT_TRUE(got.has_value()) << "no 200 over TCP";
+    EXPECT_EQ(status(*got), 200);
+    EXPECT_GE(proxy->counters().nat_port_waits, 1u);
+}
+
 // No NAT port ever comes (the event lost, a worker stuck): the 200 waits no longer than
 // sa_install_timeout, then goes as it is (the datapath counts its drop), counted here.
 TEST_F(SipProxyTest, AMessageWaitsForANatPortNoLongerThanTheSaInstallTimeout) {
