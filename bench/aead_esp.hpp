@@ -50,7 +50,10 @@ struct AeadPacket {
     const AeadKey* key = nullptr;
 };
 
-// The nonces of up to 64 packets, salt || IV, each made by two stores. Made for all the
+// Nonces are made for this many packets at a time, and live until their jobs complete.
+inline constexpr size_t kNonceChunk = 64;
+
+// The nonces of up to kNonceChunk packets, salt || IV, each made by two stores. Made for all the
 // packets before IPsec-MB reads the first: a nonce read right after its two stores waits
 // for them to reach the cache (one wide load cannot be forwarded from two narrow stores),
 // 10-20 ns a packet for AES-GCM, which the engine, making its nonces a pass ahead, does
@@ -68,14 +71,13 @@ inline void fill_nonces(std::span<const AeadPacket> ps, uint8_t (*nonce)[16]) {
 // (IMB_AUTH_AES_GMAC_128) tags all `len` bytes, either way. Every job is completed before
 // it returns; returns how many ended in another status than IMB_STATUS_COMPLETED.
 inline uint32_t aead_jobs(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::span<const AeadPacket> ps) {
-    constexpr size_t kChunk = 64;  // nonces live until their jobs complete
     constexpr uint32_t hdr = esp::kEspHeaderLen + esp::kAeadIvLen;
-    alignas(16) uint8_t nonce[kChunk][16];
+    alignas(16) uint8_t nonce[kNonceChunk][16];
     const bool gcm = tf == esp::Transform::gcm;
     uint32_t failed = 0;
     auto done = [&](const IMB_JOB* j) { failed += j->status != IMB_STATUS_COMPLETED; };
-    for (size_t at = 0; at < ps.size(); at += kChunk) {
-        const size_t n = std::min(kChunk, ps.size() - at);
+    for (size_t at = 0; at < ps.size(); at += kNonceChunk) {
+        const size_t n = std::min(kNonceChunk, ps.size() - at);
         fill_nonces(ps.subspan(at, n), nonce);
         for (size_t k = 0; k < n; ++k) {
             const AeadPacket& p = ps[at + k];
@@ -127,11 +129,10 @@ inline uint32_t aead_jobs(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::sp
 inline uint32_t aead_calls(IMB_MGR* mgr, esp::Transform tf, bool encrypt, std::span<const AeadPacket> ps) {
     constexpr uint32_t hdr = esp::kEspHeaderLen + esp::kAeadIvLen;
     const bool gcm = tf == esp::Transform::gcm;
-    constexpr size_t kChunk = 64;
-    alignas(16) uint8_t nonce[kChunk][16];
+    alignas(16) uint8_t nonce[kNonceChunk][16];
     uint32_t failed = 0;
-    for (size_t at = 0; at < ps.size(); at += kChunk) {
-        const size_t n = std::min(kChunk, ps.size() - at);
+    for (size_t at = 0; at < ps.size(); at += kNonceChunk) {
+        const size_t n = std::min(kNonceChunk, ps.size() - at);
         fill_nonces(ps.subspan(at, n), nonce);
         for (size_t k = 0; k < n; ++k) {
             const AeadPacket& p = ps[at + k];

@@ -567,8 +567,7 @@ bool SipProxy::to_ue(const ToUe& out) {
 std::pair<uint16_t, uint16_t> SipProxy::pair_of(const ToUe& out) const {
     if (out.conn != 0 && out.conn != kOurConnection)
         if (const TcpConnection* c = net_->connection(out.conn)) return {c->remote().port, c->local().port};
-    const Route& r = out.route;
-    return r.port_pc != 0 ? std::pair{r.port_us, r.port_pc} : std::pair{r.port_uc, r.port_ps};
+    return out.route.pair();
 }
 
 void SipProxy::release_waiting(Clock::time_point now) {
@@ -614,10 +613,10 @@ bool SipProxy::send_to_ue(const ToUe& out) {
                    (r.protected_ ? " (ESP, TCP)  " : " (plain, TCP)  ") + out.label);
         return true;
     }
-    // UDP: unprotected to `plain`; protected from port_pc to port_us, or, over a kept old
-    // pair (which only has port_ps -> port_uc left), from port_ps to port_uc.
-    const Endpoint from{r.pcscf, !r.protected_ ? cfg_.sip_port : r.port_pc != 0 ? r.port_pc : r.port_ps};
-    const Endpoint to = !r.protected_ ? out.plain : Endpoint{out.ue, r.port_pc != 0 ? r.port_us : r.port_uc};
+    // UDP: unprotected to `plain`; protected over the route's pair (Route::pair).
+    const auto [ue_port, our_port] = r.pair();
+    const Endpoint from{r.pcscf, !r.protected_ ? cfg_.sip_port : our_port};
+    const Endpoint to = !r.protected_ ? out.plain : Endpoint{out.ue, ue_port};
     if (auto sent = net_->send_udp(from, to, out.bytes); !sent) {
         drop(sent.error().code == ctl::Errc::not_found ? ProxyDrop::no_socket : ProxyDrop::send, sent.error().message);
         return false;

@@ -139,7 +139,8 @@ private:
     // false when it could not go (counted).
     bool to_ue(const ToUe& out);
     bool send_to_ue(const ToUe& out);
-    // The protected pair a message to the UE goes over: the UE's port, ours.
+    // The protected pair a message to the UE goes over, (the UE's port, ours): its TCP
+    // connection's, else its route's.
     std::pair<uint16_t, uint16_t> pair_of(const ToUe& out) const;
     // Sends what waited for a NAT port once the outbound SAs have it, or after
     // sa_install_timeout regardless (then the datapath drops or misroutes it, counted).

@@ -96,6 +96,13 @@ struct Route {
     uint16_t port_ps = 0, port_pc = 0, port_uc = 0, port_us = 0;
     bool tcp = false;  // route_to: the UE registered over TCP, so requests to it go by TCP
     net::IpAddr pcscf{};
+
+    // The protected pair a message to the UE goes over, (the UE's port, ours): port_pc to
+    // port_us, or over a kept old pair (which has only port_ps -> port_uc left) port_ps to
+    // port_uc.
+    std::pair<uint16_t, uint16_t> pair() const {
+        return port_pc != 0 ? std::pair{port_us, port_pc} : std::pair{port_uc, port_ps};
+    }
 };
 
 // A temporary set whose SAs the workers have all acknowledged (`refused` empty: the 401

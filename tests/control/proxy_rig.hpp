@@ -75,6 +75,14 @@ public:
         step();
         proxy->poll(0, now);
     }
+    // Rounds of the proxy and the SA events with the workers idle: what they were sent
+    // waits in their rings.
+    void proxy_alone(int rounds = 20) {
+        for (int i = 0; i < rounds; ++i) {
+            proxy->poll(1, now);
+            sas->pump();
+        }
+    }
     // Rounds until `peer` receives a datagram (the bound only guards against a hang).
     std::string expect(Peer& peer, std::string_view what) {
         for (int i = 0; i < 2000; ++i) {

@@ -154,6 +154,14 @@ private:
 class SipProxyTest : public ::testing::Test, public ProxyRig {
 protected:
     uint64_t dropped(proxy::ProxyDrop reason) const { return proxy->counters()[reason]; }
+    // The core sends `impu` a MESSAGE of transaction z9hG4bK<id>, Call-ID <id>.
+    void core_message(const std::string& impu, const std::string& id) {
+        core->send("MESSAGE " + impu + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
+                       ":5060;branch=z9hG4bK" + id + "\r\nMax-Forwards: 70\r\nFrom: <sip:carol@" + kRealm +
+                       ">;tag=c\r\nTo: <" + impu + ">\r\nCall-ID: " + id +
+                       "\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+                   core_side());
+    }
     // Sends a MESSAGE over the UE's current set and says whether the core got it.
     bool message_reaches_core(Ue& ue, const std::vector<std::string>& headers = {}, std::string* relayed = nullptr) {
         ue.send_protected(ue.request("MESSAGE", headers));
@@ -287,10 +295,7 @@ TEST_F(SipProxyTest, The401WaitsUntilTheWorkerInstalledItsSas) {
     const std::string sm1 = ue.register_request(ue.security_client());
     ue.us().send(sm1, sip_port());
     core->send(challenge(expect(*core, "SM1")), core_side());
-    for (int i = 0; i < 20; ++i) {  // the proxy runs, the workers do not
-        proxy->poll(1, now);
-        sas->pump();
-    }
+    proxy_alone();  // the proxy runs, the workers do not
     EXPECT_FALSE(ue.us().take().has_value()) << "the 401 overtook its SAs";
     EXPECT_EQ(sas->size(), 4u);
     step();  // the worker installs them
@@ -346,12 +351,7 @@ TEST_F(SipProxyTest, EachUeIsServedFromTheAccessAddressItUses) {
     EXPECT_EQ(alice.us().last_from.addr, pcscf);
     EXPECT_EQ(at(pcscf), 4u);
 
-    core->send("MESSAGE " + bob.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
-                   ":5060;branch=z9hG4bKcore1\r\nMax-Forwards: 70\r\nFrom: <sip:carol@" + kRealm + ">;tag=c\r\nTo: <" +
-                   bob.impu() +
-                   ">\r\nCall-ID: core-1\r\nCSeq: 1 MESSAGE\r\n"
-                   "Content-Length: 0\r\n\r\n",
-               core_side());
+    core_message(bob.impu(), "core-1");
     const std::string message = expect(bob.us(), "the core's MESSAGE");
     EXPECT_EQ(bob.us().last_from.addr, pcscf2) << "the core's request left another address";
     EXPECT_NE(header(message, sip::HeaderKind::via).find(pcscf2.to_string() + ":" + std::to_string(kPortPs)),
@@ -396,12 +396,7 @@ TEST_F(SipProxyTest, UnansweredRequestsBothWaysGet408s) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
     ue.register_fully();
     EXPECT_EQ(sas->size(), 4u);
-    core->send("MESSAGE " + ue.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
-                   ":5060;branch=z9hG4bKcore9\r\nMax-Forwards: 70\r\nFrom: <sip:carol@" + kRealm + ">;tag=c\r\nTo: <" +
-                   ue.impu() +
-                   ">\r\nCall-ID: core-9\r\nCSeq: 1 MESSAGE\r\n"
-                   "Content-Length: 0\r\n\r\n",
-               core_side());
+    core_message(ue.impu(), "core-9");
     expect(ue.us(), "the core's MESSAGE");
     advance(proxy::ProxyConfig{}.core_timeout);
     const std::string got = expect(*core, "the 408 for the core");
@@ -584,11 +579,8 @@ TEST_F(SipProxyTest, The200ToSm7FromBehindANatWaitsForTheNatPortInTheOutboundSas
     EXPECT_TRUE(silent(ue.us())) << "the 200 went before any NAT port was known";
     EXPECT_EQ(proxy->counters().nat_port_waits, 1u);
 
-    ue.nat_port_seen(40000);        // the registrar sends the outbound SAs an update
-    for (int i = 0; i < 20; ++i) {  // the proxy runs, the workers do not
-        proxy->poll(1, now);
-        sas->pump();
-    }
+    ue.nat_port_seen(40000);  // the registrar sends the outbound SAs an update
+    proxy_alone();            // the proxy runs, the workers do not
     EXPECT_FALSE(ue.us().take().has_value()) << "the 200 overtook the outbound SAs' update";
     EXPECT_EQ(status(expect(ue.us(), "the 200 once the workers have the port")), 200);
     size_t updated = 0;
@@ -606,25 +598,15 @@ TEST_F(SipProxyTest, AfterANatRebindingMessagesWaitForTheNewPortInOrder) {
     Ue ue(*this, "alice@" + kRealm, 6000, 6001);
     ue.behind_nat(*net::IpAddr::parse("192.168.1.20"), "UDP-enc-tun");
     ue.register_fully();
-    auto core_message = [&](int n) {
-        core->send("MESSAGE " + ue.impu() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + core_addr.to_string() +
-                       ":5060;branch=z9hG4bKnat" + std::to_string(n) + "\r\nMax-Forwards: 70\r\nFrom: <sip:carol@" +
-                       kRealm + ">;tag=c\r\nTo: <" + ue.impu() + ">\r\nCall-ID: nat-" + std::to_string(n) +
-                       "\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
-                   core_side());
-    };
     const uint64_t waited = proxy->counters().nat_port_waits;
-    core_message(1);
+    core_message(ue.impu(), "nat-1");
     EXPECT_NE(expect(ue.us(), "a MESSAGE at the learnt port").find("Call-ID: nat-1"), std::string::npos);
     EXPECT_EQ(proxy->counters().nat_port_waits, waited) << "held with the port in place";
 
     ue.nat_port_seen(41234);  // the rebinding
-    core_message(2);
-    core_message(3);
-    for (int i = 0; i < 20; ++i) {
-        proxy->poll(1, now);
-        sas->pump();
-    }
+    core_message(ue.impu(), "nat-2");
+    core_message(ue.impu(), "nat-3");
+    proxy_alone();
     EXPECT_FALSE(ue.us().take().has_value()) << "a MESSAGE went to the old NAT port";
     EXPECT_NE(expect(ue.us(), "the first after the rebinding").find("Call-ID: nat-2"), std::string::npos);
     EXPECT_NE(expect(ue.us(), "the second").find("Call-ID: nat-3"), std::string::npos);
@@ -646,10 +628,7 @@ TEST_F(SipProxyTest, OverTcpTheAnswerAfterANatRebindingWaitsForTheNewPort) {
     auto take = [&](int rounds, bool workers) -> std::optional<std::string> {
         for (int i = 0; i < rounds; ++i) {
             if (workers) round();
-            else {
-                proxy->poll(1, now);
-                sas->pump();
-            }
+            else proxy_alone(1);
             (void)c.flush();
             (void)c.read();
             if (auto f = c.next(); f && f->kind == sip::FrameKind::message) return std::string(f->bytes);
