@@ -1,10 +1,14 @@
 // ESP steered by SPI: the matches send every SPI to the worker that owns it, layouts no
-// mask can express are refused with the reason, and a port without rte_flow (net_ring)
-// is left to the handoff rings.
+// mask can express are refused with the reason, each rule's pattern says what it matches
+// (bare ESP over IPv4 or IPv6, ESP in UDP to port 4500), and a port without rte_flow
+// (net_ring) is left to the handoff rings.
 #include <gtest/gtest.h>
+#include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
 #include <rte_ring.h>
+
+#include <vector>
 
 #include "dataplane/service/esp_steering.hpp"
 #include "dataplane/service/ports.hpp"
@@ -37,6 +41,56 @@ TEST(EspSteering, OwnershipNoMaskExpressesIsRefusedWithTheReason) {
     EXPECT_FALSE(spi_matches(esp::SpiLayout{0x1001, 2, 64}).has_value()) << "odd base: owner is not the low bit";
 }
 
+std::vector<rte_flow_item_type> types(const FlowRule& r) {
+    std::vector<rte_flow_item_type> t;
+    for (const rte_flow_item& i : r.pattern) t.push_back(i.type);
+    return t;
+}
+
+TEST(EspSteering, EachRuleMatchesItsCarrierAndTheSpisOfOneWorker) {
+    const SpiMatch match{3, 7, 3};
+    using enum rte_flow_item_type;
+    const FlowRule v4(EspCarrier::ipv4, match, 0);
+    EXPECT_EQ(types(v4), (std::vector{RTE_FLOW_ITEM_TYPE_ETH, RTE_FLOW_ITEM_TYPE_IPV4, RTE_FLOW_ITEM_TYPE_ESP,
+                                      RTE_FLOW_ITEM_TYPE_END}));
+    const FlowRule v6(EspCarrier::ipv6, match, 0);
+    EXPECT_EQ(types(v6), (std::vector{RTE_FLOW_ITEM_TYPE_ETH, RTE_FLOW_ITEM_TYPE_IPV6, RTE_FLOW_ITEM_TYPE_ESP,
+                                      RTE_FLOW_ITEM_TYPE_END}));
+    const FlowRule udp(EspCarrier::udp_ipv4, match, 100);
+    ASSERT_EQ(types(udp), (std::vector{RTE_FLOW_ITEM_TYPE_ETH, RTE_FLOW_ITEM_TYPE_VLAN, RTE_FLOW_ITEM_TYPE_IPV4,
+                                       RTE_FLOW_ITEM_TYPE_UDP, RTE_FLOW_ITEM_TYPE_ESP, RTE_FLOW_ITEM_TYPE_END}));
+    // Every item's spec and mask point into the rule itself, in network order.
+    const auto* vlan = static_cast<const rte_flow_item_vlan*>(udp.pattern[1].spec);
+    const auto* vlan_mask = static_cast<const rte_flow_item_vlan*>(udp.pattern[1].mask);
+    EXPECT_EQ(rte_be_to_cpu_16(vlan->hdr.vlan_tci), 100);
+    EXPECT_EQ(rte_be_to_cpu_16(vlan_mask->hdr.vlan_tci), 0x0fff) << "the VLAN id, not the priority";
+    const auto* port = static_cast<const rte_flow_item_udp*>(udp.pattern[3].spec);
+    const auto* port_mask = static_cast<const rte_flow_item_udp*>(udp.pattern[3].mask);
+    EXPECT_EQ(rte_be_to_cpu_16(port->hdr.dst_port), 4500) << "RFC 3948 2.1";
+    EXPECT_EQ(port_mask->hdr.dst_port, 0xffff);
+    EXPECT_EQ(port_mask->hdr.src_port, 0) << "any NAT port";
+    for (const FlowRule* r : {&v4, &v6, &udp}) {
+        const rte_flow_item& esp = r->pattern[r->pattern.size() - 2];
+        EXPECT_EQ(rte_be_to_cpu_32(static_cast<const rte_flow_item_esp*>(esp.spec)->hdr.spi), 3u);
+        EXPECT_EQ(rte_be_to_cpu_32(static_cast<const rte_flow_item_esp*>(esp.mask)->hdr.spi), 7u);
+        ASSERT_EQ(r->actions[0].type, RTE_FLOW_ACTION_TYPE_QUEUE);
+        EXPECT_EQ(static_cast<const rte_flow_action_queue*>(r->actions[0].conf)->index, 3);
+        EXPECT_EQ(r->actions[1].type, RTE_FLOW_ACTION_TYPE_END);
+    }
+}
+
+TEST(EspSteering, TheLogSaysHowEachKindOfEspReachesItsOwner) {
+    EspSteering both;
+    both.rules = 4;
+    both.udp_rules = 2;
+    EXPECT_EQ(both.describe(), "by SPI, 4 rte_flow rules; ESP in UDP by SPI too, 2 rules");
+    EspSteering bare;
+    bare.rules = 4;
+    bare.udp_refused = "the NIC refuses the rule: no UDP item";
+    EXPECT_EQ(bare.describe(),
+              "by SPI, 4 rte_flow rules; ESP in UDP handed to its owner (the NIC refuses the rule: no UDP item)");
+}
+
 TEST(EspSteering, APortWithoutFlowRulesIsLeftToTheHandoff) {
     rte_mempool* pool = rte_pktmbuf_pool_create("steer_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     ASSERT_NE(pool, nullptr);
@@ -51,7 +105,10 @@ TEST(EspSteering, APortWithoutFlowRulesIsLeftToTheHandoff) {
     ASSERT_GE(port, 0) << rte_strerror(rte_errno);
     ASSERT_TRUE(start_port(PortSetup{uint16_t(port), 2, 64, 64, {pool, pool}, 1500}).has_value());
 
-    EXPECT_EQ(steer_esp(uint16_t(port), esp::SpiLayout{0x1000, 1, 64}, 0), 0u) << "one worker needs no rule";
+    const auto one = steer_esp(uint16_t(port), esp::SpiLayout{0x1000, 1, 64}, 0);
+    ASSERT_TRUE(one.has_value()) << "one worker needs no rule";
+    EXPECT_EQ(one->rules + one->udp_rules, 0u);
+    EXPECT_EQ(one->describe(), "none needed (one worker)");
     const auto two = steer_esp(uint16_t(port), esp::SpiLayout{0x1000, 2, 64}, 0);
     ASSERT_FALSE(two.has_value()) << "net_ring has no rte_flow";
     EXPECT_FALSE(two.error().empty());
