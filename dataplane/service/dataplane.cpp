@@ -110,9 +110,7 @@ std::expected<void, std::string> Dataplane::build() {
     if (auto r = start_port(tap_setup); !r) return std::unexpected("tap " + cfg_.tap_name + ": " + r.error());
     ports_started_ = true;
     // The kernel picks the tap's queue itself, so plain packets to protect are still handed over.
-    if (auto steering = steer_esp(access_, cfg_.engine.spi, cfg_.access_vlan); !steering)
-        esp_steering_ = "none, ESP handed to its owner (" + steering.error() + ")";
-    else esp_steering_ = steering->describe();
+    esp_steering_ = describe(steer_esp(access_, cfg_.engine.spi, cfg_.access_vlan));
     return {};
 }
 

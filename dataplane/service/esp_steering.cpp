@@ -91,11 +91,12 @@ FlowRule::FlowRule(EspCarrier carrier, const SpiMatch& match, uint16_t vlan) {
     actions[1].type = RTE_FLOW_ACTION_TYPE_END;
 }
 
-std::string EspSteering::describe() const {
-    if (rules == 0) return "none needed (one worker)";
-    std::string s = "by SPI, " + std::to_string(rules) + " rte_flow rules; ESP in UDP ";
-    if (udp_rules > 0) return s + "by SPI too, " + std::to_string(udp_rules) + " rules";
-    return s + "handed to its owner (" + udp_refused + ")";
+std::string describe(const std::expected<EspSteering, std::string>& steering) {
+    if (!steering) return "none, ESP handed to its owner (" + steering.error() + ")";
+    if (steering->rules == 0) return "none needed (one worker)";
+    std::string s = "by SPI, " + std::to_string(steering->rules) + " rte_flow rules; ESP in UDP ";
+    if (steering->udp_rules > 0) return s + "by SPI too, " + std::to_string(steering->udp_rules) + " rules";
+    return s + "handed to its owner (" + steering->udp_refused + ")";
 }
 
 std::expected<EspSteering, std::string> steer_esp(uint16_t port, const esp::SpiLayout& layout, uint16_t vlan) {

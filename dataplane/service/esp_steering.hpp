@@ -60,14 +60,14 @@ struct EspSteering {
     uint32_t rules = 0;       // bare ESP, IPv4 and IPv6
     uint32_t udp_rules = 0;   // ESP in UDP to port 4500
     std::string udp_refused;  // why not, where the bare ESP rules are in and these are not
-
-    // For the start-up log and `pcscf-espctl config`.
-    std::string describe() const;
 };
 
 // Installs the matches on `port` (tagged `vlan` if not 0): the bare ESP rules all or
 // none, and then those for ESP in UDP all or none. The NIC's reason if it refuses the
 // bare ESP rules (the port then keeps none).
 std::expected<EspSteering, std::string> steer_esp(uint16_t port, const esp::SpiLayout& layout, uint16_t vlan);
+
+// What steer_esp() did, for the start-up log and `pcscf-espctl config`.
+std::string describe(const std::expected<EspSteering, std::string>& steering);
 
 }  // namespace pcscf::dp

@@ -49,7 +49,6 @@ std::vector<rte_flow_item_type> types(const FlowRule& r) {
 
 TEST(EspSteering, EachRuleMatchesItsCarrierAndTheSpisOfOneWorker) {
     const SpiMatch match{3, 7, 3};
-    using enum rte_flow_item_type;
     const FlowRule v4(EspCarrier::ipv4, match, 0);
     EXPECT_EQ(types(v4), (std::vector{RTE_FLOW_ITEM_TYPE_ETH, RTE_FLOW_ITEM_TYPE_IPV4, RTE_FLOW_ITEM_TYPE_ESP,
                                       RTE_FLOW_ITEM_TYPE_END}));
@@ -83,11 +82,11 @@ TEST(EspSteering, TheLogSaysHowEachKindOfEspReachesItsOwner) {
     EspSteering both;
     both.rules = 4;
     both.udp_rules = 2;
-    EXPECT_EQ(both.describe(), "by SPI, 4 rte_flow rules; ESP in UDP by SPI too, 2 rules");
+    EXPECT_EQ(describe(both), "by SPI, 4 rte_flow rules; ESP in UDP by SPI too, 2 rules");
     EspSteering bare;
     bare.rules = 4;
     bare.udp_refused = "the NIC refuses the rule: no UDP item";
-    EXPECT_EQ(bare.describe(),
+    EXPECT_EQ(describe(bare),
               "by SPI, 4 rte_flow rules; ESP in UDP handed to its owner (the NIC refuses the rule: no UDP item)");
 }
 
@@ -108,11 +107,12 @@ TEST(EspSteering, APortWithoutFlowRulesIsLeftToTheHandoff) {
     const auto one = steer_esp(uint16_t(port), esp::SpiLayout{0x1000, 1, 64}, 0);
     ASSERT_TRUE(one.has_value()) << "one worker needs no rule";
     EXPECT_EQ(one->rules + one->udp_rules, 0u);
-    EXPECT_EQ(one->describe(), "none needed (one worker)");
+    EXPECT_EQ(describe(one), "none needed (one worker)");
     const auto two = steer_esp(uint16_t(port), esp::SpiLayout{0x1000, 2, 64}, 0);
     ASSERT_FALSE(two.has_value()) << "net_ring has no rte_flow";
     EXPECT_FALSE(two.error().empty());
     std::printf("net_ring: %s\n", two.error().c_str());
+    EXPECT_EQ(describe(two), "none, ESP handed to its owner (" + two.error() + ")");
 
     stop_port(uint16_t(port));
     for (rte_ring* ring : r) rte_ring_free(ring);
