@@ -176,6 +176,27 @@ TEST_F(HmacTest, AJobTheBurstRefusesFailsTheWholeBurst) {
     for (uint32_t i = 0; i < 4; ++i) EXPECT_FALSE(batch.ok(i)) << "cipher burst refused, job " << i;
 }
 
+// HMAC-MD5 goes through IPsec-MB's job API, which judges each job alone: a job it
+// refuses (here one with no tag to write) fails, and only that one, whatever the
+// others' place around it in the manager's queue; the next batch is unaffected.
+TEST_F(HmacTest, AJobTheJobApiRefusesFailsAlone) {
+    const auto key = *hmac_states(mgr->get(), Alg::hmac_md5_96, fill(0x42, 16));
+    std::vector<uint8_t> data(64 * 40, 0x5a);
+    uint8_t tags[40][16];
+    CryptoBatch batch(mgr->get());
+    for (uint32_t bad : {0u, 2u, 17u, 39u}) {
+        batch.clear();
+        for (uint32_t i = 0; i < 40; ++i)
+            batch.add(Alg::hmac_md5_96, key, data.data() + 64 * i, 56, i == bad ? nullptr : tags[i]);
+        batch.run();
+        for (uint32_t i = 0; i < 40; ++i) EXPECT_EQ(batch.ok(i), i != bad) << "job " << i << ", refused " << bad;
+    }
+    batch.clear();
+    for (uint32_t i = 0; i < 40; ++i) batch.add(Alg::hmac_md5_96, key, data.data() + 64 * i, 56, tags[i]);
+    batch.run();
+    for (uint32_t i = 0; i < 40; ++i) EXPECT_TRUE(batch.ok(i)) << i;
+}
+
 TEST_F(HmacTest, AnnexIKeyDerivation) {
     std::array<uint8_t, 16> ik;
     for (size_t i = 0; i < ik.size(); ++i) ik[i] = uint8_t(0x10 + i);
