@@ -125,6 +125,7 @@ EngineConfig EngineWorkload::engine_config(uint32_t n_sas, Transform tf) {
     cfg.spi = SpiLayout{kSpiBase, 1, std::max<uint32_t>(n_sas, 1024)};
     cfg.outbound_capacity = round_up_pow2(std::max<uint32_t>(n_sas, 1024));
     cfg.look_ahead_from = look_ahead_from;
+    cfg.early_keys_from = early_keys_from;
     // Key blocks (1,088 B each) for both directions' SAs if they need one, none otherwise:
     // as an operator sizes --cipher-sas for the SAs its policy lets have a cipher.
     cfg.cipher_capacity = tf == Transform::hmac ? 0 : 2 * std::max<uint32_t>(n_sas, 1024);

@@ -73,9 +73,10 @@ public:
     // How the constructor lays out the engine for `n_sas` SAs per direction of transform
     // `tf` (the tables hold at least 1,024).
     static esp::EngineConfig engine_config(uint32_t n_sas, esp::Transform tf);
-    // EngineConfig::look_ahead_from of the engines built from now on (a benchmark's
-    // --look-ahead-sas, to compare with and without).
+    // EngineConfig::look_ahead_from and early_keys_from of the engines built from now on
+    // (a benchmark's --look-ahead-sas and --early-key-sas, to compare with and without).
     static inline uint32_t look_ahead_from = esp::EngineConfig{}.look_ahead_from;
+    static inline uint32_t early_keys_from = esp::EngineConfig{}.early_keys_from;
 
     esp::Engine& engine() { return *engine_; }
     esp::Alg alg() const { return alg_; }

@@ -27,7 +27,8 @@
 //       [--rounds=5] [--passes=8] [--packets=16384] [--size=512]
 //       [--alg=sha1|md5|aes-sha1|gcm|gmac|sha256 (HMAC-SHA-1 with AES-CBC; AES-GCM; ...)]
 //       [--churn=100000] [--lookups=16384] [--attempts=8] [--lcore=0] [--csv=FILE]
-//       [--no-huge] [--look-ahead-sas=16384 (as pcscf-espd's; 4294967295: never)]
+//       [--no-huge] [--look-ahead-sas=N (as pcscf-espd's: the SAs whose records fill this
+//       core's L2; 4294967295: never)] [--early-key-sas=16384 (as pcscf-espd's)]
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -810,6 +811,7 @@ Options parse(int argc, char** argv) {
             else if (a.starts_with("--lcore=")) o.lcore = num("--lcore=");
             else if (a.starts_with("--csv=")) o.csv = val("--csv=");
             else if (a.starts_with("--look-ahead-sas=")) EngineWorkload::look_ahead_from = num("--look-ahead-sas=");
+            else if (a.starts_with("--early-key-sas=")) EngineWorkload::early_keys_from = num("--early-key-sas=");
             else throw std::invalid_argument("unknown option " + a);
         }
     } catch (const std::exception& e) {
@@ -833,10 +835,10 @@ int run(const char* prog, const Options& o) {
     std::printf(
         "sa_scale_benchmark: one core (lcore %u), %s %u B, bursts of %u, ring of %s "
         "packets, %u passes per sample, %d rounds interleaved; churn %s SAs/s; inbound looks a burst "
-        "ahead from %u SAs\n"
+        "ahead from %u SAs, key blocks are requested early from %u\n"
         "memory: %s, %s MiB free for DPDK\n",
         o.lcore, o.alg_text().c_str(), o.size, kBurst, count(o.packets).c_str(), o.passes, o.rounds,
-        count(uint64_t(o.churn)).c_str(), EngineWorkload::look_ahead_from,
+        count(uint64_t(o.churn)).c_str(), EngineWorkload::look_ahead_from, EngineWorkload::early_keys_from,
         huge ? "2 MiB hugepages" : "anonymous 4 KiB pages (--no-huge)", count(available(huge) >> 20).c_str());
     std::vector<Count> counts;
     try {

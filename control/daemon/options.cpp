@@ -273,7 +273,9 @@ Expected<Invocation> parse_options(int argc, const char* const* argv, const cpu_
         "directions: 1,088 bytes of keys each")(
         "look-ahead-sas", po::value(&e.look_ahead_from)->default_value(e.look_ahead_from),
         "from this many inbound SAs per worker, each burst waits one poll so that its SA records are fetched during "
-        "the crypto of the one before; from this many SAs in a direction, key blocks are requested early (0: always)")(
+        "the crypto of the one before (0: always; the default: the SAs whose 128-byte records fill this CPU's L2)")(
+        "early-key-sas", po::value(&e.early_keys_from)->default_value(e.early_keys_from),
+        "from this many SAs in a direction, a burst's key blocks are requested before its checks (0: always)")(
         "spi-base", po::value(&e.spi.base)->default_value(e.spi.base), "first inbound SPI the P-CSCF allocates")(
         "seq-warn", po::value(&e.seq_near_end)->default_value(e.seq_near_end),
         "report an outbound SA when its sequence number passes this")(

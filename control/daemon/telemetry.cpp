@@ -218,6 +218,7 @@ int cmd_config(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "outbound_sas_per_worker", c.engine.outbound_capacity);
     rte_tel_data_add_dict_u64(d, "spi_base", c.engine.spi.base);
     rte_tel_data_add_dict_u64(d, "look_ahead_sas", c.engine.look_ahead_from);
+    rte_tel_data_add_dict_u64(d, "early_key_sas", c.engine.early_keys_from);
     std::lock_guard lock(g_sip->mu);
     if (!g_sip->enabled) return 0;
     const proxy::ProxyConfig& p = g_sip->proxy;

@@ -1,6 +1,7 @@
 #include "dataplane/esp/engine.hpp"
 
 #include <rte_memory.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -31,6 +32,14 @@ void set_mode(Record& r, const SaConfig& sa) noexcept {
 }
 
 }  // namespace
+
+uint32_t look_ahead_sas_for_l2(long l2_bytes) noexcept {
+    constexpr uint32_t kUnknown = 16384;
+    if (l2_bytes <= 0) return kUnknown;
+    return uint32_t(std::min<long>(l2_bytes / long(sizeof(InboundSa)), UINT32_MAX));
+}
+
+uint32_t default_look_ahead_sas() noexcept { return look_ahead_sas_for_l2(sysconf(_SC_LEVEL2_CACHE_SIZE)); }
 
 std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineConfig& cfg) {
     if (!cfg.spi.valid())

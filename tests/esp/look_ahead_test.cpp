@@ -138,7 +138,47 @@ TEST_F(EngineLookAhead, LooksAheadFromTheConfiguredNumberOfSas) {
     EXPECT_TRUE(engine->looks_ahead()) << "two";
 }
 
-// From look_ahead_from SAs both directions request the key blocks of a burst's ciphered
+// The look-ahead starts where the inbound records (128 bytes each) fill the CPU's L2:
+// 8,192 SAs with 1 MiB, 16,384 with 2 MiB, and 16,384 where the size is unknown.
+TEST(LookAheadDefault, FromTheSasWhoseRecordsFillTheL2) {
+    EXPECT_EQ(look_ahead_sas_for_l2(1 << 20), 8192u);
+    EXPECT_EQ(look_ahead_sas_for_l2(2 << 20), 16384u);
+    EXPECT_EQ(look_ahead_sas_for_l2(1280 << 10), 10240u);
+    EXPECT_EQ(look_ahead_sas_for_l2(0), 16384u);
+    EXPECT_EQ(look_ahead_sas_for_l2(-1), 16384u);
+    EXPECT_EQ(EngineConfig{}.look_ahead_from, default_look_ahead_sas());
+    EXPECT_EQ(EngineConfig{}.early_keys_from, 16384u);
+}
+
+// The look-ahead and the early key blocks have thresholds of their own, and key blocks
+// are requested early only once an SA has one.
+TEST_F(EngineTest, TheKeyBlocksHaveAThresholdOfTheirOwn) {
+    EngineConfig cfg = default_config();
+    cfg.look_ahead_from = 0;
+    cfg.early_keys_from = 2;
+    cfg.cipher_capacity = 8;
+    make_engine(cfg);
+    SaSpec hmac;
+    add(hmac);
+    SaSpec cbc = hmac;
+    cbc.spi = hmac.spi + 1;
+    cbc.ue_port = 38004;
+    cbc.ealg = Ealg::aes_cbc;
+    add(cbc);
+    EXPECT_TRUE(engine->looks_ahead());
+    EXPECT_TRUE(engine->requests_keys_early(Direction::inbound)) << "two SAs, one with a key block";
+    EXPECT_FALSE(engine->requests_keys_early(Direction::outbound)) << "no outbound SA";
+    ASSERT_EQ(engine->apply(record(SaOp::remove, hmac)), 0);
+    EXPECT_FALSE(engine->requests_keys_early(Direction::inbound)) << "one SA";
+    EXPECT_TRUE(engine->looks_ahead());
+
+    cfg.early_keys_from = 0;
+    make_engine(cfg);
+    add(hmac);
+    EXPECT_FALSE(engine->requests_keys_early(Direction::inbound)) << "no key block in use";
+}
+
+// From early_keys_from SAs both directions request the key blocks of a burst's ciphered
 // SAs before its checks. With the threshold at 0, bursts whose packets alternate between
 // SAs of every transform with a key block go through our outbound and a peer's inbound
 // (both requesting early) and come back as sent; a forged packet and one for an SA
@@ -148,6 +188,7 @@ protected:
     void make_engines() {
         EngineConfig cfg = default_config();
         cfg.look_ahead_from = 0;
+        cfg.early_keys_from = 0;
         cfg.cipher_capacity = 8;
         make_engine(cfg);
         auto e = Engine::create(cfg);

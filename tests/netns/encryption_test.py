@@ -16,9 +16,9 @@ tests/esp/vectors/esp_gmac.py (python3-cryptography's AES-GCM over no plaintext,
 RFC 4543 has it) checks the ICV and reads the SIP, as it does on the UE's side. A second run restricts the operator policy (--allowed-algorithms) and
 checks that a UE offering only what it excludes (aes-cbc; hmac-sha-256-128) gets a 494
 listing what is accepted.
---look-ahead: the first run's daemon takes every SA as many (--look-ahead-sas 0): its
-workers look a burst ahead and request the SAs' key blocks before each burst's checks,
-both directions.
+--look-ahead: the first run's daemon takes every SA as many (--look-ahead-sas 0
+--early-key-sas 0): its workers look a burst ahead and request the SAs' key blocks before
+each burst's checks, both directions.
 Output is TAP."""
 import os
 import socket
@@ -129,13 +129,14 @@ def main():
     topo = Topology(core=True).create()
     try:
         topo.start_daemon(workers=1, extra=topo.sec_agree_args(encryption=True) +
-                          (["--look-ahead-sas", "0"] if look_ahead else []))
+                          (["--look-ahead-sas", "0", "--early-key-sas", "0"] if look_ahead else []))
     except Exception as e:  # noqa: BLE001
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
     if look_ahead:
-        t.check("every SA counts as many (--look-ahead-sas 0)",
-                lambda: expect(topo.ctl("/pcscf/config")["look_ahead_sas"] == 0, topo.ctl("/pcscf/config")))
+        t.check("every SA counts as many (--look-ahead-sas 0 --early-key-sas 0)",
+                lambda: expect(topo.ctl("/pcscf/config")["look_ahead_sas"] == 0 and
+                               topo.ctl("/pcscf/config")["early_key_sas"] == 0, topo.ctl("/pcscf/config")))
     core = ue_fleet.Core(topo)
     ue_peer.enter_netns(topo.ue_ns)
 
