@@ -39,7 +39,11 @@ uint32_t look_ahead_sas_for_l2(long l2_bytes) noexcept {
     return uint32_t(std::min<long>(l2_bytes / long(sizeof(InboundSa)), UINT32_MAX));
 }
 
-uint32_t default_look_ahead_sas() noexcept { return look_ahead_sas_for_l2(sysconf(_SC_LEVEL2_CACHE_SIZE)); }
+// Asked once: every EngineConfig takes it as its default.
+uint32_t default_look_ahead_sas() noexcept {
+    static const uint32_t sas = look_ahead_sas_for_l2(sysconf(_SC_LEVEL2_CACHE_SIZE));
+    return sas;
+}
 
 std::expected<std::unique_ptr<Engine>, std::string> Engine::create(const EngineConfig& cfg) {
     if (!cfg.spi.valid())

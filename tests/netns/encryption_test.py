@@ -134,9 +134,11 @@ def main():
         print(f"not ok 1 - pcscf-espd starts: {e}\n1..1")
         return 1
     if look_ahead:
-        t.check("every SA counts as many (--look-ahead-sas 0 --early-key-sas 0)",
-                lambda: expect(topo.ctl("/pcscf/config")["look_ahead_sas"] == 0 and
-                               topo.ctl("/pcscf/config")["early_key_sas"] == 0, topo.ctl("/pcscf/config")))
+        def counts_every_sa_as_many():
+            cfg = topo.ctl("/pcscf/config")
+            expect(cfg["look_ahead_sas"] == 0 and cfg["early_key_sas"] == 0, cfg)
+
+        t.check("every SA counts as many (--look-ahead-sas 0 --early-key-sas 0)", counts_every_sa_as_many)
     core = ue_fleet.Core(topo)
     ue_peer.enter_netns(topo.ue_ns)
 
